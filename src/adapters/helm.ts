@@ -1,0 +1,30 @@
+/** Helm, driven through its CLI with execa. The implementation lives in helm-cli.ts. */
+
+export interface HelmRelease {
+  name: string;
+  namespace: string;
+  /** deployed, failed, pending-install, uninstalling, ... */
+  status: string;
+  chart: string;
+  revision: string;
+}
+
+export interface ManifestObject {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  /** as written in the manifest, if any */
+  namespace?: string;
+}
+
+export interface Helm {
+  /** `helm list -a -n NS -o json` (every state, pending-install and uninstalling included). */
+  listReleases(namespace: string, signal?: AbortSignal): Promise<HelmRelease[]>;
+  /** `helm get manifest NAME -n NS`, parsed into the objects it holds. */
+  getManifestObjects(release: string, namespace: string, signal?: AbortSignal): Promise<ManifestObject[]>;
+  /**
+   * `helm uninstall NAME -n NS --wait --cascade foreground --timeout T --ignore-not-found
+   * --kubeconfig K --kube-context C`. Resolves 'not-found' when helm says the release is gone.
+   */
+  uninstall(release: string, namespace: string, timeoutMs: number, signal?: AbortSignal): Promise<'uninstalled' | 'not-found'>;
+}

@@ -1,0 +1,77 @@
+/**
+ * The cluster, through @kubernetes/client-node. This file holds only types so that importing it
+ * costs nothing; kube-client.ts holds the implementation and is loaded on demand.
+ */
+import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
+
+export interface NamespaceCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface NamespaceInfo {
+  name: string;
+  uid: string;
+  /** Active | Terminating */
+  phase: string;
+  deletionTimestamp?: string;
+  conditions: NamespaceCondition[];
+  /** spec.finalizers */
+  finalizers: string[];
+}
+
+export interface PvcInfo {
+  name: string;
+  phase: string;
+  storage?: string;
+  volumeName?: string;
+  /** of the bound PV: Delete | Retain | Recycle; undefined when unbound */
+  reclaimPolicy?: string;
+}
+
+export interface NamespacedObjectCount {
+  /** e.g. `configmaps`, `deployments.apps` */
+  resource: string;
+  kind: string;
+  count: number;
+  /** finalizers found on these objects (deduplicated) */
+  finalizers: string[];
+}
+
+export interface ClusterTarget {
+  context: string;
+  server: string;
+  user?: string;
+  kubeconfig: string;
+}
+
+export interface Kube {
+  readonly target: ClusterTarget;
+
+  /** GET namespace; null on 404. */
+  getNamespace(name: string, signal?: AbortSignal): Promise<NamespaceInfo | null>;
+  /**
+   * DELETE namespace with preconditions.uid = uid (propagationPolicy Background).
+   * 'not-found' on 404; a uid mismatch (409) is a ConflictError: the namespace was recreated.
+   */
+  deleteNamespace(name: string, uid: string, signal?: AbortSignal): Promise<'deleted' | 'not-found'>;
+  /**
+   * Waits until GET namespace answers 404, with a watch on fieldSelector=metadata.name=NAME and
+   * timeoutSeconds, re-checking with a GET after every reconnect. Resolves 'timeout' at the deadline.
+   */
+  waitNamespaceGone(name: string, timeoutMs: number, signal?: AbortSignal): Promise<'gone' | 'timeout'>;
+  /** Every ClusterRole and ClusterRoleBinding (two list calls, paged). */
+  listClusterRbac(signal?: AbortSignal): Promise<RbacObject[]>;
+  /** 'not-found' on 404. */
+  deleteClusterRbac(kind: RbacKind, name: string, signal?: AbortSignal): Promise<'deleted' | 'not-found'>;
+  /** PVCs in the namespace with the reclaim policy of their bound PVs. */
+  listPvcs(namespace: string, signal?: AbortSignal): Promise<PvcInfo[]>;
+  /** Objects still in the namespace, by resource (discovery of namespaced, listable resources). */
+  countNamespaceObjects(namespace: string, signal?: AbortSignal): Promise<NamespacedObjectCount[]>;
+  /** Whether apiVersion/kind is cluster-scoped (well-known table first, discovery for others). */
+  isClusterScoped(apiVersion: string, kind: string, signal?: AbortSignal): Promise<boolean>;
+  /** Every namespace name (one list call, paged). */
+  listNamespaceNames(signal?: AbortSignal): Promise<string[]>;
+}

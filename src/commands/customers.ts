@@ -1,0 +1,73 @@
+/** `custctl customers list|add`: inspect and register rows without the billing API. */
+import { Command, Option } from '@commander-js/extra-typings';
+import { DEPLOYMENT_STATUSES, type CustomerRow, type DeploymentStatus } from '../adapters/store.js';
+import type { Deps } from '../deps.js';
+import { parseCustomerId } from '../domain/customer-id.js';
+import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
+import { OUTPUT_FORMATS, printJson, printTable, type OutputFormat } from '../output/print.js';
+
+export async function runCustomersList(d: Deps, o: { output: OutputFormat; status?: DeploymentStatus }): Promise<CustomerRow[]> {
+  const store = await d.store();
+  d.log.debug('Listing customers', { database: store.description });
+  const rows = (await store.list()).filter((r) => !o.status || r.deploymentStatus === o.status);
+  if (o.output === 'json') printJson(d.io, rows);
+  else if (rows.length === 0) d.log.info(`No customers in ${store.description}`);
+  else await printTable(d.io, ['CUSTOMER', 'STATUS', 'NAMESPACE', 'DELETION JOB', 'COMPANY', 'UPDATED'], rows.map((r) => [r.customerId, r.deploymentStatus, r.instanceNamespace || '-', r.deletionJobId ?? '-', r.companyName, r.updatedAt]));
+  return rows;
+}
+
+export interface AddOptions {
+  id: string;
+  email: string;
+  company: string;
+  namespace?: string;
+  url?: string;
+  status: DeploymentStatus;
+  output: OutputFormat;
+}
+
+export async function runCustomersAdd(d: Deps, o: AddOptions): Promise<CustomerRow> {
+  const customer = parseCustomerId(o.id);
+  const prefix = d.config().namespacePrefix;
+  const namespace = o.namespace ?? (o.status === 'pending' ? '' : namespaceFor(customer, prefix));
+  if (namespace) checkRowNamespace(customer, namespace, prefix);
+  const store = await d.store();
+  const row = await store.add({
+    customerId: customer.id,
+    email: o.email,
+    companyName: o.company,
+    deploymentStatus: o.status,
+    instanceNamespace: namespace,
+    instanceUrl: o.url ?? (namespace ? `https://${customer.key}.example.com` : ''),
+  });
+  if (o.output === 'json') printJson(d.io, row);
+  else d.io.out.write(`customer ${row.customerId} added (${row.deploymentStatus}${row.instanceNamespace ? `, namespace ${row.instanceNamespace}` : ''}) to ${store.description}\n`);
+  return row;
+}
+
+export function makeCustomersCommand(d: Deps) {
+  const cmd = new Command('customers').description('Inspect and register customer rows (without the billing API)');
+  cmd
+    .command('list')
+    .description('List customer rows')
+    .addOption(new Option('--status <status>', 'only rows in this deployment status').choices(DEPLOYMENT_STATUSES))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const))
+    .action(async (f) => {
+      await runCustomersList(d, { output: f.output, status: f.status });
+    });
+  cmd
+    .command('add')
+    .description('Register a customer row')
+    .argument('<customerId>', 'cust_… ID')
+    .requiredOption('--email <email>', 'contact e-mail')
+    .requiredOption('--company <name>', 'company name')
+    .option('--namespace <ns>', 'instance namespace (default: <prefix><key>; must be exactly that)')
+    .option('--url <url>', 'instance URL')
+    .addOption(new Option('--status <status>', 'deployment status').choices(DEPLOYMENT_STATUSES).default('deployed' as DeploymentStatus))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const))
+    .addHelpText('after', '\nExample:\n  custctl customers add cust_abc123 --email ops@example.com --company "Example Corp"')
+    .action(async (id, f) => {
+      await runCustomersAdd(d, { id, email: f.email, company: f.company, namespace: f.namespace, url: f.url, status: f.status, output: f.output });
+    });
+  return cmd;
+}

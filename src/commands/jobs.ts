@@ -1,0 +1,209 @@
+/** `custctl jobs list|retry|resume|cancel|prune`. */
+import { Command, Option } from '@commander-js/extra-typings';
+import type { Deps } from '../deps.js';
+import { parseCustomerId } from '../domain/customer-id.js';
+import { formatDuration, parseDuration } from '../domain/duration.js';
+import { namespaceFor } from '../domain/namespace-name.js';
+import { ConflictError, NotFoundError, UsageError } from '../errors.js';
+import { jobOptions, settle } from '../jobs/service.js';
+import { renderJob } from '../output/job-view.js';
+import { ago, OUTPUT_FORMATS, printJson, printTable, type OutputFormat } from '../output/print.js';
+import { JOB_STATES, type Job, type JobState } from '../queue/job.js';
+import { combinedExitCode } from '../util/pool.js';
+import { outcomeOf } from './delete.js';
+import { jobsEnv, runAttached } from './run-jobs.js';
+import { getJob, jobExitCode } from './status.js';
+
+export const RETENTION_MS = 7 * 24 * 3_600_000;
+
+export async function runJobsList(d: Deps, o: { state?: JobState; customer?: string; output: OutputFormat }): Promise<Job[]> {
+  const customerId = o.customer ? parseCustomerId(o.customer).id : undefined;
+  const jobs = (await (await d.jobs()).list({ state: o.state, customerId })).sort((a, b) => Number(a.id) - Number(b.id));
+  const now = d.now().getTime();
+  if (o.output === 'json') printJson(d.io, jobs);
+  else if (jobs.length === 0) d.log.info('No jobs');
+  else {
+    await printTable(
+      d.io,
+      ['ID', 'NAME', 'STATE', 'PROGRESS', 'CUSTOMER', 'ATTEMPTS', 'AGE', 'REASON'],
+      jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, j.data.customerId ?? '-', `${j.attemptsMade}/${j.maxAttempts}`, ago(j.timestamp, now), (j.failedReason ?? '').split('\n')[0] ?? '']),
+    );
+  }
+  return jobs;
+}
+
+/** A failed deletion gets a fresh set of attempts — only while its row still points at it. */
+export async function runJobsRetry(d: Deps, o: { id: string; detach: boolean; output: OutputFormat }): Promise<Job> {
+  const queue = await d.jobs();
+  const job = await getJob(d, o.id);
+  if (job.state !== 'failed') throw new ConflictError(`job ${job.id} is ${job.state}: only failed jobs can be retried`);
+  const env = await jobsEnv(d);
+  if (job.name === 'delete' && job.data.customerId) {
+    const row = await env.store.get(job.data.customerId);
+    if (!row) throw new NotFoundError(`customer ${job.data.customerId} no longer exists`);
+    if (row.deletionJobId !== job.id || (row.deploymentStatus !== 'deletion_failed' && row.deploymentStatus !== 'deleting')) {
+      throw new ConflictError(
+        `refusing to retry job ${job.id}: customer ${row.customerId} is ${row.deploymentStatus}${row.deletionJobId && row.deletionJobId !== job.id ? ` and held by job ${row.deletionJobId}` : ''} since this job failed`,
+        ['A retry never touches an instance deployed after it failed. Start a new deletion with custctl delete if it must go.'],
+      );
+    }
+    const claim = await env.store.claimForDeletion(row.customerId, job.id, { force: false, expectJobId: job.id });
+    if (!claim.ok) throw new ConflictError(`customer ${row.customerId} could not be taken back for job ${job.id} (${claim.reason})`);
+  }
+  const again = await queue.retry(job.id, d.now().getTime());
+  d.log.info(`Job ${job.id} queued again`, { attempts: again.maxAttempts });
+  if (o.detach) {
+    if (o.output === 'json') printJson(d.io, again);
+    else d.io.out.write(`${again.id}\n`);
+    return again;
+  }
+  const final = await runAttached(d, env, again);
+  if (o.output === 'json') printJson(d.io, final);
+  else d.io.out.write(`${renderJob(final, d.io.chalk, d.now().getTime())}\n`);
+  return final;
+}
+
+/**
+ * Takes over jobs whose worker died (lease expired) and runs waiting or delayed ones here. With
+ * --customer: a row left `deleting` whose job is missing from the journal (a crash between the
+ * row and the journal) gets its job recreated under the same id.
+ */
+export async function runJobsResume(d: Deps, o: { customer?: string; output: OutputFormat }): Promise<Job[]> {
+  const queue = await d.jobs();
+  const env = await jobsEnv(d);
+  const now = d.now().getTime();
+  let candidates: Job[];
+  if (o.customer) {
+    const customer = parseCustomerId(o.customer);
+    const row = await env.store.get(customer.id);
+    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${env.store.description}`);
+    if (row.deploymentStatus !== 'deleting' || !row.deletionJobId) {
+      throw new ConflictError(`customer ${customer.id} is ${row.deploymentStatus}: there is no deletion to resume`, [
+        row.deploymentStatus === 'deletion_failed' && row.deletionJobId ? `Retry it with 'custctl jobs retry ${row.deletionJobId}'.` : "Start one with 'custctl delete'.",
+      ]);
+    }
+    let job = await queue.get(row.deletionJobId);
+    if (!job) {
+      d.log.warn(`Job ${row.deletionJobId} is missing from the journal: recreating it`, { customerId: customer.id });
+      job = await queue.add(
+        row.deletionJobId,
+        {
+          name: 'delete',
+          data: { customerId: customer.id, namespace: namespaceFor(customer, env.config.namespacePrefix) },
+          opts: jobOptions(env.config, {}),
+          requestedBy: `${d.env.USER ?? 'cli'} (resume)`,
+          simulated: env.config.simulate,
+          previousStatus: row.previousStatus,
+        },
+        now,
+      );
+    }
+    candidates = [job];
+  } else {
+    const all = await queue.list();
+    // a failed delete whose row was never settled (its worker died on the last attempt)
+    for (const j of all.filter((j) => j.state === 'failed')) await settle(env, j);
+    candidates = all.filter((j) => j.state === 'waiting' || j.state === 'delayed' || (j.state === 'active' && (j.lease?.expiresAt ?? 0) <= now));
+  }
+  if (candidates.length === 0) {
+    d.log.info('Nothing to resume: no waiting, delayed or abandoned jobs');
+    if (o.output === 'json') printJson(d.io, []);
+    return [];
+  }
+  const finals: Job[] = [];
+  for (const job of candidates) {
+    d.log.info(`Resuming job ${job.id}`, { state: job.state, customerId: job.data.customerId, attemptsMade: job.attemptsMade });
+    finals.push(await runAttached(d, env, job));
+    if (d.shutdown.aborted) break;
+  }
+  if (o.output === 'json') printJson(d.io, finals);
+  else {
+    await printTable(
+      d.io,
+      ['JOB', 'CUSTOMER', 'STATE', 'RESULT'],
+      finals.map((j) => {
+        const out = outcomeOf({ customerId: j.data.customerId ?? '-', namespace: j.data.namespace ?? '-', simulated: j.simulated }, j);
+        return [j.id, j.data.customerId ?? '-', j.state, out.error?.message ?? (out.result?.outcome ?? 'done')];
+      }),
+    );
+  }
+  return finals;
+}
+
+export async function runJobsCancel(d: Deps, o: { id: string; output: OutputFormat }): Promise<Job> {
+  const queue = await d.jobs();
+  const job = await getJob(d, o.id);
+  if (job.state !== 'waiting' && job.state !== 'delayed') {
+    throw new ConflictError(`job ${job.id} is ${job.state}: only waiting or delayed jobs can be cancelled`, job.state === 'active' ? ['Stop its worker (Ctrl-C / SIGTERM) first; the job is then handed back and can be cancelled.'] : []);
+  }
+  const cancelled = await queue.cancel(job.id, d.now().getTime());
+  if (cancelled.name === 'delete') await settle({ store: await d.store() }, cancelled);
+  if (o.output === 'json') printJson(d.io, cancelled);
+  else d.io.out.write(`job ${cancelled.id} cancelled${cancelled.data.customerId ? `; customer ${cancelled.data.customerId} is back to ${cancelled.previousStatus ?? 'its previous status'}` : ''}\n`);
+  return cancelled;
+}
+
+export async function runJobsPrune(d: Deps, o: { olderThanMs: number }): Promise<number> {
+  const n = await (await d.jobs()).prune(d.now().getTime() - o.olderThanMs);
+  d.io.out.write(`pruned ${n} finished job${n === 1 ? '' : 's'} older than ${formatDuration(o.olderThanMs)}\n`);
+  return n;
+}
+
+function ageFlag(raw: string): number {
+  const m = /^(\d+)d$/.exec(raw);
+  if (m) return Number(m[1]) * 86_400_000;
+  try {
+    return parseDuration(raw);
+  } catch {
+    throw new UsageError(`--older-than takes an age like 7d, 12h or 30m`);
+  }
+}
+
+export function makeJobsCommand(d: Deps, setExit: (code: number) => void) {
+  const cmd = new Command('jobs').description('List and manage jobs in the journal');
+  const output = () => new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const);
+  cmd
+    .command('list')
+    .description('List jobs')
+    .addOption(new Option('--state <state>', 'only jobs in this state').choices(JOB_STATES))
+    .option('--customer <customerId>', "only this customer's jobs")
+    .addOption(output())
+    .action(async (f) => {
+      await runJobsList(d, { state: f.state, customer: f.customer, output: f.output });
+    });
+  cmd
+    .command('retry')
+    .description('Give a failed job a fresh set of attempts (only while its customer is still its own)')
+    .argument('<jobId>')
+    .option('--detach', 'only queue it again')
+    .addOption(output())
+    .action(async (id, f) => {
+      const job = await runJobsRetry(d, { id, detach: !!f.detach, output: f.output });
+      setExit(jobExitCode(job));
+    });
+  cmd
+    .command('resume')
+    .description('Run waiting/delayed jobs and take over jobs whose worker died; --customer recreates a lost job')
+    .option('--customer <customerId>', 'resume (or recreate) the deletion of this customer')
+    .addOption(output())
+    .action(async (f) => {
+      const jobs = await runJobsResume(d, { customer: f.customer, output: f.output });
+      setExit(combinedExitCode(jobs.map(jobExitCode)));
+    });
+  cmd
+    .command('cancel')
+    .description('Cancel a waiting or delayed job; its customer goes back to its previous status')
+    .argument('<jobId>')
+    .addOption(output())
+    .action(async (id, f) => {
+      await runJobsCancel(d, { id, output: f.output });
+    });
+  cmd
+    .command('prune')
+    .description('Remove completed and failed jobs older than --older-than (default 7d)')
+    .option('--older-than <age>', 'age, e.g. 7d, 12h', '7d')
+    .action(async (f) => {
+      await runJobsPrune(d, { olderThanMs: ageFlag(f.olderThan) });
+    });
+  return cmd;
+}

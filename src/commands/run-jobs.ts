@@ -1,0 +1,76 @@
+/** Running jobs from the CLI: the environment the processor needs, and an attached run with a live view. */
+import type { Deps } from '../deps.js';
+import { formatDuration } from '../domain/duration.js';
+import { logToSink, makeProcessor, settle, type JobsEnv } from '../jobs/service.js';
+import type { Job } from '../queue/job.js';
+import { runJobAttached } from '../queue/runner.js';
+
+export const LEASE_MS = 30_000;
+
+export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
+  return {
+    queue: await d.jobs(),
+    store: await d.store(),
+    config: d.config(),
+    cluster: async () => {
+      const kube = await d.kube();
+      return { kube, helm: await d.helm(), target: kube.target };
+    },
+    now: () => d.now().getTime(),
+    sink: logToSink(d.log),
+    ...extra,
+  };
+}
+
+/**
+ * Runs `job` in this process until it completes or fails, waiting through the backoff with a
+ * visible countdown. Ctrl-C leaves it delayed (or hands the running attempt back) and says how
+ * to resume.
+ */
+export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job> {
+  await d.log.enableSpinner();
+  let countdown: NodeJS.Timeout | undefined;
+  const stopCountdown = () => {
+    if (countdown) clearInterval(countdown);
+    countdown = undefined;
+  };
+  const final = await runJobAttached(env.queue, job.id, makeProcessor(env), {
+    worker: d.worker,
+    leaseMs: LEASE_MS,
+    now: env.now,
+    sleep: d.sleep,
+    signal: d.shutdown,
+    onEvent: (e) => {
+      switch (e.type) {
+        case 'attempt-started':
+          stopCountdown();
+          d.log.setStatus(`${job.data.customerId}: attempt ${e.attempt}/${job.maxAttempts}`);
+          break;
+        case 'progress':
+          d.log.setStatus(`${job.data.customerId}: ${e.progress}%`);
+          break;
+        case 'attempt-failed':
+          d.log.setStatus(null);
+          d.log.warn(`Attempt ${e.attempt} of ${job.maxAttempts} failed`, { job: job.id, error: e.error });
+          break;
+        default:
+          break;
+      }
+    },
+    onWait: (until) => {
+      const left = Math.max(0, until - env.now());
+      d.log.info(`Retrying in ${formatDuration(left)}`, { job: job.id, at: new Date(until).toISOString() });
+      const show = () =>
+        d.log.setStatus(`${job.data.customerId}: next attempt in ${formatDuration(Math.max(0, until - env.now()))} (Ctrl-C leaves job ${job.id} delayed)`);
+      show();
+      stopCountdown();
+      if (d.io.isErrTTY) countdown = setInterval(show, 1000).unref();
+    },
+  }).finally(stopCountdown);
+  d.log.setStatus(null);
+  await settle(env, final);
+  if (final.state !== 'completed' && final.state !== 'failed') {
+    d.log.warn(`Job ${final.id} is ${final.state}: resume it with 'custctl jobs resume' or 'custctl worker --once'`);
+  }
+  return final;
+}

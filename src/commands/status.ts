@@ -1,0 +1,96 @@
+/** `custctl status job <id>` and `custctl status customer <id>`: read-only, cheap, never prunes. */
+import { Command, Option } from '@commander-js/extra-typings';
+import type { CustomerRow } from '../adapters/store.js';
+import type { Deps } from '../deps.js';
+import { parseCustomerId } from '../domain/customer-id.js';
+import { NotFoundError, UsageError } from '../errors.js';
+import { renderJob } from '../output/job-view.js';
+import { OUTPUT_FORMATS, printJson, printTable, type OutputFormat } from '../output/print.js';
+import { isFinished, type Job } from '../queue/job.js';
+
+export function parseJobId(raw: string): string {
+  if (!/^[1-9]\d{0,15}$/.test(raw)) throw new UsageError(`${JSON.stringify(raw)} is not a job id: job ids are numbers, e.g. 12345 (see 'custctl jobs list')`);
+  return raw;
+}
+
+export async function getJob(d: Deps, id: string): Promise<Job> {
+  const job = await (await d.jobs()).get(parseJobId(id));
+  if (!job) throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
+  return job;
+}
+
+/** The exit code a finished job stands for (so `status job N` in a script tells how it ended). */
+export function jobExitCode(job: Job): number {
+  if (job.state !== 'failed') return 0;
+  return { usage: 2, invalid_id: 2, invalid_namespace: 2, not_found: 3, conflict: 4, timeout: 5 }[job.failedCode as string] ?? 1;
+}
+
+export async function runStatusJob(d: Deps, o: { id: string; output: OutputFormat; watch: boolean }): Promise<Job> {
+  let job = await getJob(d, o.id);
+  if (o.watch) {
+    let last = '';
+    while (!isFinished(job)) {
+      const line = `job ${job.id}: ${job.state} ${job.progress}% (attempt ${Math.min(job.attemptsMade + 1, job.maxAttempts)}/${job.maxAttempts})`;
+      if (line !== last) d.log.info(line);
+      last = line;
+      try {
+        await d.sleep(1000, d.shutdown);
+      } catch {
+        break;
+      }
+      job = await getJob(d, o.id);
+    }
+  }
+  if (o.output === 'json') printJson(d.io, job);
+  else d.io.out.write(`${renderJob(job, d.io.chalk, d.now().getTime())}\n`);
+  return job;
+}
+
+export async function runStatusCustomer(d: Deps, o: { id: string; output: OutputFormat }): Promise<{ customer: CustomerRow; jobs: Job[] }> {
+  const customer = parseCustomerId(o.id);
+  const store = await d.store();
+  const row = await store.get(customer.id);
+  if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
+  const jobs = (await (await d.jobs()).list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
+  if (o.output === 'json') {
+    printJson(d.io, { customer: row, jobs });
+  } else {
+    d.io.out.write(
+      [
+        `Customer     ${row.customerId}  (${row.companyName || '-'}, ${row.email || '-'})`,
+        `Status       ${row.deploymentStatus}${row.deletionJobId ? `  (deletion job ${row.deletionJobId})` : ''}`,
+        `Namespace    ${row.instanceNamespace || '-'}`,
+        `URL          ${row.instanceUrl || '-'}`,
+        `Updated      ${row.updatedAt}`,
+        '',
+      ].join('\n'),
+    );
+    if (jobs.length) await printTable(d.io, ['JOB', 'NAME', 'STATE', 'PROGRESS', 'ATTEMPTS', 'REQUESTED', 'REASON'], jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, `${j.attemptsMade}/${j.maxAttempts}`, new Date(j.timestamp).toISOString(), (j.failedReason ?? '').split('\n')[0] ?? '']));
+    else d.io.out.write('No jobs in this journal for this customer.\n');
+  }
+  return { customer: row, jobs };
+}
+
+export function makeStatusCommand(d: Deps, setExit: (code: number) => void) {
+  const cmd = new Command('status').description('Show the state of a job or a customer');
+  cmd
+    .command('job')
+    .description("A job's state, progress, attempts and log (exit code: how it ended)")
+    .argument('<jobId>', 'job id')
+    .option('-w, --watch', 'follow the job until it has ended')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const))
+    .addHelpText('after', '\nExamples:\n  custctl status job 12345\n  custctl status job 12345 --watch\n  custctl status job 12345 -o json | jq .state')
+    .action(async (id, f) => {
+      const job = await runStatusJob(d, { id, output: f.output, watch: !!f.watch });
+      if (f.watch) setExit(jobExitCode(job));
+    });
+  cmd
+    .command('customer')
+    .description("A customer's row and its latest jobs")
+    .argument('<customerId>', 'cust_… ID')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const))
+    .action(async (id, f) => {
+      await runStatusCustomer(d, { id, output: f.output });
+    });
+  return cmd;
+}

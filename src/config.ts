@@ -1,0 +1,118 @@
+/**
+ * One typed configuration object, built once from the environment (seed names kept) and the
+ * global flags. A flag beats the environment.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { UsageError } from './errors.js';
+import { DEFAULT_NAMESPACE_PREFIX, parseNamespacePrefix } from './domain/namespace-name.js';
+import { formatDuration, parseDuration } from './domain/duration.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface GlobalFlags {
+  kubeconfig?: string;
+  context?: string;
+  apiUrl?: string;
+  store?: string;
+  verbose?: boolean;
+}
+
+export type StoreChoice = 'auto' | 'embedded' | 'postgres';
+
+export interface Config {
+  simulate: boolean;
+  namespacePrefix: string;
+  kubeconfig?: string;
+  context?: string;
+  helmBin: string;
+  store: StoreChoice;
+  databaseUrl?: string;
+  stateDir: string;
+  /** QUEUE_MAX_RETRIES: tries in all */
+  maxAttempts: number;
+  /** QUEUE_RETRY_DELAY, ms */
+  retryDelayMs: number;
+  /** CUSTCTL_JOB_TIMEOUT, ms */
+  jobTimeoutMs: number;
+  apiUrl?: string;
+  apiToken?: string;
+  verbose: boolean;
+}
+
+export const DEFAULTS = {
+  maxAttempts: 3,
+  retryDelayMs: 60_000,
+  jobTimeoutMs: 10 * 60_000,
+  waitTimeoutMs: 5 * 60_000,
+  concurrency: 4,
+} as const;
+
+export function stateDirFrom(env: Env): string {
+  if (env.CUSTCTL_STATE_DIR) return env.CUSTCTL_STATE_DIR;
+  if (env.XDG_STATE_HOME) return join(env.XDG_STATE_HOME, 'custctl');
+  return join(env.HOME ?? homedir(), '.local', 'state', 'custctl');
+}
+
+function positiveInt(name: string, raw: string | undefined, fallback: number, max = 1_000): number {
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
+    throw new UsageError(`${name}=${JSON.stringify(raw)} must be a whole number from 1 to ${max}`);
+  }
+  return Number(raw);
+}
+
+/** QUEUE_RETRY_DELAY is milliseconds (the seed's unit); a duration with a unit (`90s`) is accepted too. */
+function millis(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  try {
+    return parseDuration(raw);
+  } catch {
+    throw new UsageError(`${name}=${JSON.stringify(raw)} must be milliseconds (e.g. 60000) or a duration (e.g. 60s, 2m)`);
+  }
+}
+
+function storeChoice(raw: string | undefined, source: string): StoreChoice {
+  if (raw === undefined || raw === '' || raw === 'auto') return 'auto';
+  if (raw === 'embedded' || raw === 'postgres') return raw;
+  throw new UsageError(`${source}=${JSON.stringify(raw)}: the store is 'embedded' or 'postgres'`);
+}
+
+export function buildConfig(env: Env, flags: GlobalFlags): Config {
+  const simulateRaw = env.SIMULATE_K8S_DEPLOYMENT;
+  if (simulateRaw !== undefined && !['true', 'false', ''].includes(simulateRaw)) {
+    throw new UsageError(`SIMULATE_K8S_DEPLOYMENT=${JSON.stringify(simulateRaw)} must be 'true' or 'false'`);
+  }
+  const apiUrl = flags.apiUrl ?? (env.CUSTCTL_API_URL || undefined);
+  if (apiUrl !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(apiUrl);
+    } catch {
+      throw new UsageError(`--api-url ${JSON.stringify(apiUrl)} is not a URL (e.g. http://127.0.0.1:3100)`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--api-url must be http:// or https://, not ${u.protocol}`);
+    if (flags.kubeconfig !== undefined || flags.context !== undefined) {
+      throw new UsageError('--api-url sends the command to the queue API; --kubeconfig and --context apply only to local runs: drop one or the other');
+    }
+  }
+  return {
+    simulate: simulateRaw === 'true',
+    namespacePrefix: parseNamespacePrefix(env.CUSTCTL_NAMESPACE_PREFIX || DEFAULT_NAMESPACE_PREFIX),
+    kubeconfig: flags.kubeconfig,
+    context: flags.context,
+    helmBin: env.HELM_BIN || 'helm',
+    store: flags.store !== undefined ? storeChoice(flags.store, '--store') : storeChoice(env.CUSTCTL_STORE, 'CUSTCTL_STORE'),
+    databaseUrl: env.DATABASE_URL || undefined,
+    stateDir: stateDirFrom(env),
+    maxAttempts: positiveInt('QUEUE_MAX_RETRIES', env.QUEUE_MAX_RETRIES, DEFAULTS.maxAttempts, 100),
+    retryDelayMs: millis('QUEUE_RETRY_DELAY', env.QUEUE_RETRY_DELAY, DEFAULTS.retryDelayMs),
+    jobTimeoutMs: millis('CUSTCTL_JOB_TIMEOUT', env.CUSTCTL_JOB_TIMEOUT, DEFAULTS.jobTimeoutMs),
+    apiUrl,
+    apiToken: env.CUSTCTL_API_TOKEN || undefined,
+    verbose: flags.verbose ?? false,
+  };
+}
+
+export { formatDuration };

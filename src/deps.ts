@@ -1,0 +1,110 @@
+/**
+ * Everything a command needs, built lazily: heavy modules (client-node, pg, PGlite) load only
+ * when a command asks for the adapter that needs them.
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { buildConfig, type Config, type Env, type GlobalFlags } from './config.js';
+import { Reporter, type IO } from './io.js';
+import type { Kube } from './adapters/kube.js';
+import type { Helm } from './adapters/helm.js';
+import type { CustomerStore } from './adapters/store.js';
+import type { JobQueue } from './queue/queue.js';
+import { VERSION } from './version.js';
+
+export interface Deps {
+  io: IO;
+  env: Env;
+  now: () => Date;
+  /** abortable sleep (backoff waits, polling) */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  log: Reporter;
+  /** `pid@host`, the name this process uses in leases */
+  worker: string;
+  /** Ctrl-C / SIGTERM: the command should stop what it does and hand work back */
+  shutdown: AbortSignal;
+  config(): Config;
+  kube(): Promise<Kube>;
+  helm(): Promise<Helm>;
+  store(opts?: { skipSchemaCheck?: boolean }): Promise<CustomerStore>;
+  jobs(): Promise<JobQueue>;
+  /** Closes what was opened (store connections, locks). */
+  close(): Promise<void>;
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= make());
+}
+
+export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shutdown: AbortSignal; pid: number }): Deps {
+  const { io, env } = opts;
+  const now = () => new Date();
+  let config: Config | undefined;
+  const getConfig = () => (config ??= buildConfig(env, opts.flags()));
+  const log = new Reporter(io, now, () => opts.flags().verbose ?? false);
+  const closers: Array<() => Promise<void>> = [];
+
+  const kube = once(async () => {
+    const c = getConfig();
+    const { openKube } = await import('./adapters/kube-client.js');
+    return openKube({ kubeconfig: c.kubeconfig, context: c.context, env, userAgent: `custctl/${VERSION}` });
+  });
+  const helm = once(async () => {
+    const c = getConfig();
+    const k = await kube();
+    const { makeHelm } = await import('./adapters/helm-cli.js');
+    return makeHelm({ helmBin: c.helmBin, kubeconfig: c.kubeconfig, context: k.target.context, env });
+  });
+  let storeSkip = false;
+  const store = once(async () => {
+    const c = getConfig();
+    const { openStore } = await import('./adapters/open-store.js');
+    const s = await openStore({ store: c.store, databaseUrl: c.databaseUrl, env, simulate: c.simulate, stateDir: c.stateDir, skipSchemaCheck: storeSkip });
+    closers.push(() => s.close());
+    return s;
+  });
+  const jobs = once(async () => {
+    const c = getConfig();
+    const { openFileJournal } = await import('./queue/file-journal.js');
+    const q = await openFileJournal({ dir: join(c.stateDir, 'journal'), worker: `${opts.pid}@${hostname()}` });
+    closers.push(() => q.close());
+    return q;
+  });
+
+  return {
+    io,
+    env,
+    now,
+    sleep,
+    log,
+    worker: `${opts.pid}@${hostname()}`,
+    shutdown: opts.shutdown,
+    config: getConfig,
+    kube,
+    helm,
+    store: (o) => {
+      if (o?.skipSchemaCheck) storeSkip = true;
+      return store();
+    },
+    jobs,
+    close: async () => {
+      for (const c of closers.reverse()) await c().catch(() => undefined);
+    },
+  };
+}

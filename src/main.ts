@@ -1,0 +1,116 @@
+/**
+ * The only module that touches `process`: builds the dependencies, parses the command line,
+ * and maps errors to exit codes.
+ */
+import { Command, CommanderError, Option } from '@commander-js/extra-typings';
+import { makeDeps } from './deps.js';
+import { CliError, errorMessage, exitCodeFor } from './errors.js';
+import { makeIO } from './io.js';
+import { VERSION } from './version.js';
+import { makeDeleteCommand } from './commands/delete.js';
+import { makeCustomersCommand } from './commands/customers.js';
+import { makeDbCommand } from './commands/db.js';
+import { makeCompletionCommand } from './commands/completion.js';
+import { makeStatusCommand } from './commands/status.js';
+import { makeJobsCommand } from './commands/jobs.js';
+import { makeWorkerCommand } from './commands/worker.js';
+import type { GlobalFlags } from './config.js';
+
+export function makeProgram(deps: ReturnType<typeof makeDeps>, setExit: (code: number) => void) {
+  const program = new Command('custctl')
+    .description("Delete a customer's infrastructure on the multi-tenant Kubernetes platform, safely.")
+    .version(VERSION, '--version', 'print the version')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config)')
+    .option('--context <name>', 'kube context (default: the current context)')
+    .option('--api-url <url>', 'send the command to a custctl queue API (CUSTCTL_API_URL)')
+    .addOption(new Option('--store <store>', 'customer store: embedded (PGlite) or postgres (CUSTCTL_STORE)').choices(['embedded', 'postgres'] as const))
+    .option('-v, --verbose', 'debug logging')
+    .option('--no-color', 'no colour (NO_COLOR is honoured too)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => deps.io.out.write(s),
+      writeErr: (s) => deps.io.err.write(s),
+    })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  custctl delete cust_abc123                  delete one customer (asks for confirmation)
+  custctl delete cust_abc123 --dry-run        show the plan only
+  custctl status job 12345                    a deletion job's state, attempts and log
+  custctl cleanup-rbac --dry-run --exit-code  CI gate for leaked cluster RBAC
+  SIMULATE_K8S_DEPLOYMENT=true custctl delete cust_demo1 --yes --store embedded
+
+Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 not found, 4 conflict,
+            5 timed out waiting for the namespace, 6 orphans found (cleanup-rbac --exit-code)`,
+    );
+  const commands = [
+    makeDeleteCommand(deps, setExit),
+    makeStatusCommand(deps, setExit),
+    makeJobsCommand(deps, setExit),
+    makeWorkerCommand(deps, setExit),
+    makeCustomersCommand(deps),
+    makeDbCommand(deps, setExit),
+    makeCompletionCommand(deps),
+  ];
+  for (const c of commands) {
+    c.exitOverride().configureOutput({ writeOut: (s) => deps.io.out.write(s), writeErr: (s) => deps.io.err.write(s) }).showHelpAfterError('(run with --help for usage)');
+    for (const sub of c.commands) sub.exitOverride().configureOutput({ writeOut: (s) => deps.io.out.write(s), writeErr: (s) => deps.io.err.write(s) });
+    program.addCommand(c as unknown as Command);
+  }
+  return program;
+}
+
+export function reportError(deps: ReturnType<typeof makeDeps>, e: unknown, verbose: boolean): void {
+  if (e instanceof CommanderError) return; // commander already printed it
+  const c = deps.io.chalk;
+  deps.log.setStatus(null);
+  deps.io.err.write(`${c.red('Error:')} ${errorMessage(e)}\n`);
+  if (e instanceof CliError) {
+    for (const line of e.details) deps.io.err.write(`  ${line}\n`);
+  } else if (verbose && e instanceof Error && e.stack) {
+    deps.io.err.write(`${e.stack}\n`);
+  } else {
+    deps.io.err.write('  (unexpected error: run with -v for the stack trace, and please report it)\n');
+  }
+}
+
+async function main(): Promise<number> {
+  const noColor = process.argv.includes('--no-color');
+  const io = makeIO({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }, process.env, { noColor });
+  const shutdown = new AbortController();
+  let flags: GlobalFlags = {};
+  let interrupted = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupted++;
+    if (interrupted > 1) process.exit(130);
+    io.err.write(`\n${sig}: stopping (the current step is handed back; press Ctrl-C again to quit at once)\n`);
+    shutdown.abort(new Error(`interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const deps = makeDeps({ io, env: process.env, flags: () => flags, shutdown: shutdown.signal, pid: process.pid });
+  let exit = 0;
+  const program = makeProgram(deps, (code) => {
+    exit = code;
+  });
+  program.hook('preAction', () => {
+    const o = program.opts();
+    flags = { kubeconfig: o.kubeconfig, context: o.context, apiUrl: o.apiUrl, store: o.store, verbose: o.verbose };
+  });
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    exit = exitCodeFor(e);
+    reportError(deps, e, flags.verbose ?? process.argv.includes('-v'));
+  } finally {
+    await deps.close();
+  }
+  if (interrupted && exit === 0) exit = 130;
+  return exit;
+}
+
+const code = await main();
+// Flush stdout/stderr before exiting: a pending watch or socket must not keep the process alive.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

@@ -1,0 +1,43 @@
+/** The human view of a job (`status job`, `jobs list`). JSON output is the job itself. */
+import type { ChalkInstance } from 'chalk';
+import { formatDuration } from '../domain/duration.js';
+import type { Job } from '../queue/job.js';
+
+export function stateWord(job: Job, c: ChalkInstance): string {
+  const color = { waiting: c.cyan, active: c.blue, delayed: c.yellow, completed: c.green, failed: c.red }[job.state];
+  return color(job.state);
+}
+
+export function renderJob(job: Job, c: ChalkInstance, now: number): string {
+  const lines: string[] = [];
+  const label = (s: string) => c.bold(s.padEnd(11));
+  const at = (ms: number | null) => (ms ? new Date(ms).toISOString() : '-');
+  lines.push(`${label('Job')}${job.id} (${job.name})  ${stateWord(job, c)}  progress ${job.progress}%${job.simulated ? c.yellow('  simulated') : ''}`);
+  if (job.data.customerId) lines.push(`${label('Customer')}${job.data.customerId}${job.data.namespace ? `  namespace ${job.data.namespace}` : ''}`);
+  lines.push(`${label('Attempts')}${job.attemptsMade} of ${job.maxAttempts} made  (backoff ${formatDuration(job.opts.backoff.delay)} × 2^n, attempt timeout ${formatDuration(job.opts.timeoutMs)})`);
+  lines.push(`${label('Requested')}${at(job.timestamp)} by ${job.requestedBy}`);
+  if (job.processedOn) lines.push(`${label('Started')}${at(job.processedOn)}`);
+  if (job.finishedOn) lines.push(`${label('Finished')}${at(job.finishedOn)} (${formatDuration(job.finishedOn - job.timestamp)} after it was requested)`);
+  if (job.state === 'delayed' && job.delayUntil) lines.push(`${label('Next try')}${at(job.delayUntil)} (in ${formatDuration(Math.max(0, job.delayUntil - now))})`);
+  if (job.state === 'active' && job.lease) {
+    const expired = job.lease.expiresAt < now;
+    lines.push(`${label('Worker')}${job.lease.owner}, lease ${expired ? c.red(`expired ${formatDuration(now - job.lease.expiresAt)} ago: resume with 'custctl jobs resume'`) : `until ${at(job.lease.expiresAt)}`}`);
+  }
+  if (job.failedReason) {
+    const [first, ...rest] = job.failedReason.split('\n');
+    lines.push(`${label('Failed')}${c.red(first ?? '')}${job.failedCode ? ` (${job.failedCode})` : ''}`);
+    for (const r of rest) lines.push(`${' '.repeat(11)}${r}`);
+  }
+  const rv = job.returnvalue as { outcome?: string; reason?: string; warnings?: string[] } | null;
+  if (rv && typeof rv === 'object') {
+    if (rv.outcome) lines.push(`${label('Result')}${rv.outcome}${rv.reason ? `: ${rv.reason}` : ''}`);
+    for (const w of rv.warnings ?? []) lines.push(`${label('Warning')}${c.yellow(w)}`);
+  }
+  for (const a of job.attempts) {
+    const took = a.finishedOn ? ` after ${formatDuration(a.finishedOn - a.startedOn)}` : '';
+    lines.push('');
+    lines.push(`${c.bold(`Attempt ${a.attempt}`)}  ${a.outcome}${took}  (${a.worker}, started ${at(a.startedOn)})${a.error ? `: ${a.error.split('\n')[0]}` : ''}`);
+    for (const l of a.log) lines.push(`  ${l}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,110 @@
+/**
+ * The read-only look before acting: releases (with their manifests' cluster-scoped objects), the
+ * namespace, the owned cluster RBAC; with `detail`, the PVCs and a count of objects by kind.
+ * Used for the plan (dry-run, confirmation) and at the start of every attempt.
+ */
+import type { CustomerRow } from '../adapters/store.js';
+import type { CustomerId } from '../domain/customer-id.js';
+import { classifyRbac } from '../domain/rbac-owner.js';
+import { ConflictError, NotFoundError, UsageError } from '../errors.js';
+import type { Inspection, PipelineEnv, RbacRef, ReleasePlan } from './types.js';
+
+const RBAC_KINDS = new Set(['ClusterRole', 'ClusterRoleBinding']);
+
+export async function inspect(
+  customer: CustomerId,
+  namespace: string,
+  row: CustomerRow,
+  env: PipelineEnv,
+  opts: { detail?: boolean; signal?: AbortSignal } = {},
+): Promise<Inspection> {
+  const { signal } = opts;
+  const [releases, ns, rbacObjects] = await Promise.all([
+    env.helm.listReleases(namespace, signal),
+    env.kube.getNamespace(namespace, signal),
+    env.kube.listClusterRbac(signal),
+  ]);
+  const plans: ReleasePlan[] = [];
+  for (const r of releases) {
+    const objects = await env.helm.getManifestObjects(r.name, namespace, signal);
+    const clusterScoped: ReleasePlan['clusterScoped'] = [];
+    const clusterRbac: RbacRef[] = [];
+    for (const o of objects) {
+      if (!(await env.kube.isClusterScoped(o.apiVersion, o.kind, signal))) continue;
+      if (RBAC_KINDS.has(o.kind) && o.apiVersion.startsWith('rbac.authorization.k8s.io/')) {
+        clusterRbac.push({ kind: o.kind as RbacRef['kind'], name: o.name });
+      } else {
+        clusterScoped.push(o);
+      }
+    }
+    plans.push({ ...r, clusterScoped, clusterRbac });
+  }
+  const c = classifyRbac(rbacObjects, customer.key, namespace);
+  const ref = (o: { kind: RbacRef['kind']; name: string }): RbacRef => ({ kind: o.kind, name: o.name });
+  const inspection: Inspection = {
+    customer,
+    namespace,
+    row,
+    releases: plans,
+    ns,
+    rbac: {
+      owned: c.owned.map((o) => ({ ...ref(o), rule: o.rule })),
+      keptByPolicy: c.keptByPolicy.map((o) => ({ ...ref(o), rule: o.rule })),
+      keptUnowned: c.keptUnowned.map(ref),
+    },
+  };
+  if (opts.detail && ns) {
+    const [pvcs, objects] = await Promise.all([env.kube.listPvcs(namespace, signal), env.kube.countNamespaceObjects(namespace, signal)]);
+    inspection.pvcs = pvcs;
+    inspection.objects = objects.map(({ resource, kind, count }) => ({ resource, kind, count }));
+  }
+  return inspection;
+}
+
+/** A release holding cluster-scoped objects other than its RBAC would hurt every customer. */
+export function refuseClusterScoped(insp: Inspection, allow: boolean): void {
+  const offending = insp.releases.filter((r) => r.clusterScoped.length > 0);
+  if (offending.length === 0 || allow) return;
+  const lines = offending.flatMap((r) => r.clusterScoped.map((o) => `release ${r.name}: ${o.kind} ${o.name} (${o.apiVersion})`));
+  throw new UsageError(
+    `refusing to delete ${insp.customer.id}: its Helm release holds cluster-scoped objects that other customers may depend on`,
+    [...lines, 'Nothing was changed. If these really belong to this customer alone, run again with --allow-cluster-scoped.'],
+  );
+}
+
+/**
+ * A `deployed` row whose release, namespace and owned RBAC are all missing most likely means the
+ * wrong cluster or context: refuse (exit 3) unless --allow-missing.
+ */
+export function refuseSuspiciousEmptiness(
+  insp: Inspection,
+  statusBefore: string | null,
+  where: { context: string; server: string; database: string },
+  allow: boolean,
+): void {
+  if (allow || statusBefore !== 'deployed') return;
+  const empty = insp.releases.length === 0 && insp.ns === null && insp.rbac.owned.length === 0 && insp.rbac.keptByPolicy.length === 0;
+  if (!empty) return;
+  throw new NotFoundError(
+    `refusing to delete ${insp.customer.id}: its row says deployed, but there is no Helm release, no namespace ${insp.namespace} and no cluster RBAC for it on this cluster`,
+    [
+      `kube context: ${where.context}`,
+      `API server:   ${where.server}`,
+      `database:     ${where.database}`,
+      'This is most likely the wrong cluster or context. Nothing was changed.',
+      'If the instance really is gone already, run again with --allow-missing to reset the row.',
+    ],
+  );
+}
+
+/**
+ * The namespace was recreated since the deletion was accepted (another instance now lives there):
+ * refuse before Helm touches anything.
+ */
+export function refuseRecreatedNamespace(insp: Inspection, acceptedUid: string | undefined): void {
+  if (!acceptedUid || !insp.ns || insp.ns.uid === acceptedUid) return;
+  throw new ConflictError(
+    `refusing to delete ${insp.customer.id}: namespace ${insp.namespace} was recreated since the deletion was accepted (uid ${acceptedUid} → ${insp.ns.uid})`,
+    ['Nothing was changed. If the new instance must go too, start a new deletion with custctl delete.'],
+  );
+}

@@ -1,0 +1,72 @@
+/** What the deletion pipeline reads, decides and returns. */
+import type { Kube, NamespaceInfo, PvcInfo } from '../adapters/kube.js';
+import type { Helm, HelmRelease, ManifestObject } from '../adapters/helm.js';
+import type { CustomerRow, CustomerStore } from '../adapters/store.js';
+import type { CustomerId } from '../domain/customer-id.js';
+import type { OwnershipRule, RbacKind } from '../domain/rbac-owner.js';
+import type { Level } from '../io.js';
+
+export interface PipelineEnv {
+  kube: Kube;
+  helm: Helm;
+  store: CustomerStore;
+}
+
+/** Where log lines of an attempt go (the job's log and, attached, the terminal). */
+export type StepLog = (level: Level, message: string, fields?: Record<string, unknown>) => void;
+
+export interface RbacRef {
+  kind: RbacKind;
+  name: string;
+}
+
+export interface ReleasePlan extends HelmRelease {
+  /** cluster-scoped objects other than ClusterRole/ClusterRoleBinding: refused unless allowed */
+  clusterScoped: ManifestObject[];
+  /** ClusterRole/ClusterRoleBinding the release itself removes */
+  clusterRbac: RbacRef[];
+}
+
+/** A read-only look at one customer's instance: what a deletion would act on. */
+export interface Inspection {
+  customer: CustomerId;
+  namespace: string;
+  row: CustomerRow;
+  releases: ReleasePlan[];
+  ns: NamespaceInfo | null;
+  rbac: {
+    owned: Array<RbacRef & { rule: OwnershipRule }>;
+    keptByPolicy: Array<RbacRef & { rule: OwnershipRule }>;
+    keptUnowned: RbacRef[];
+  };
+  pvcs?: PvcInfo[];
+  objects?: Array<{ resource: string; kind: string; count: number }>;
+}
+
+export type ReleaseOutcome = 'uninstalled' | 'not-found' | 'simulated';
+
+export interface DeleteResult {
+  customerId: string;
+  namespace: string;
+  jobId: string;
+  simulated: boolean;
+  /** superseded: the job no longer owned the customer; nothing was touched */
+  outcome: 'deleted' | 'superseded';
+  /** set when superseded (the runner's convention: the job completes without progress) */
+  superseded?: true;
+  releases: Array<{ name: string; outcome: ReleaseOutcome }>;
+  namespaceOutcome: 'deleted' | 'already-gone' | 'simulated' | 'untouched';
+  rbac: {
+    deleted: RbacRef[];
+    alreadyGone: RbacRef[];
+    keptByPolicy: RbacRef[];
+    keptUnowned: RbacRef[];
+    failed: Array<RbacRef & { error: string }>;
+  };
+  /** PVs whose reclaim policy keeps them (and their data) after the namespace is gone */
+  retainedVolumes: Array<{ pvc: string; volume: string; reclaimPolicy: string }>;
+  row: { status: string } | null;
+  warnings: string[];
+  durationMs: number;
+  reason?: string;
+}

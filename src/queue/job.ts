@@ -1,0 +1,106 @@
+/**
+ * The job: one JSON schema everywhere (file journal, BullMQ, the HTTP API), following BullMQ's
+ * field names so a job looks the same locally and remotely.
+ */
+import type { ErrorName } from '../errors.js';
+
+export type JobState = 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
+export const JOB_STATES: readonly JobState[] = ['waiting', 'active', 'delayed', 'completed', 'failed'];
+export type JobName = 'delete' | 'cleanup-rbac';
+
+export interface JobData {
+  /** `cust_…`; for cleanup-rbac only when limited to one customer */
+  customerId?: string;
+  namespace?: string;
+  /** the namespace uid seen when the job was accepted: step 2's delete precondition */
+  namespaceUid?: string;
+}
+
+/** How the job runs; stored with it so a retry, a resume or another worker runs it the same way. */
+export interface JobOptions {
+  /** tries in all (QUEUE_MAX_RETRIES) */
+  attempts: number;
+  backoff: { type: 'exponential'; delay: number };
+  /** per-attempt timeout (CUSTCTL_JOB_TIMEOUT / --job-timeout), ms */
+  timeoutMs: number;
+  /** how long step 2 waits for the namespace to go (--timeout), ms */
+  waitTimeoutMs?: number;
+  force?: boolean;
+  allowMissing?: boolean;
+  allowClusterScoped?: boolean;
+  /** cleanup-rbac */
+  includeKept?: boolean;
+}
+
+export interface AttemptRecord {
+  /** 1-based */
+  attempt: number;
+  startedOn: number;
+  finishedOn: number | null;
+  /** who ran it: `pid@host` */
+  worker: string;
+  outcome: 'running' | 'completed' | 'failed' | 'superseded' | 'interrupted';
+  error?: string;
+  errorName?: ErrorName;
+  /** the pipeline's log lines of this attempt, `ISO-time message` */
+  log: string[];
+}
+
+export interface Lease {
+  owner: string;
+  pid: number;
+  host: string;
+  /** ms since epoch */
+  expiresAt: number;
+}
+
+export interface Job {
+  /** numeric string, never reused */
+  id: string;
+  name: JobName;
+  state: JobState;
+  /** 0-100 */
+  progress: number;
+  data: JobData;
+  opts: JobOptions;
+  /** finished attempts */
+  attemptsMade: number;
+  maxAttempts: number;
+  /** ms, when delayed */
+  delayUntil: number | null;
+  failedReason: string | null;
+  /** JSON error name of the last failure (maps to the exit code) */
+  failedCode: ErrorName | null;
+  /** latest first */
+  stacktrace: string[];
+  returnvalue: unknown;
+  requestedBy: string;
+  simulated: boolean;
+  /** created, ms */
+  timestamp: number;
+  /** last attempt started, ms */
+  processedOn: number | null;
+  finishedOn: number | null;
+  /** the customer row's status before the deletion claimed it */
+  previousStatus?: string | null;
+  attempts: AttemptRecord[];
+  lease: Lease | null;
+}
+
+export interface NewJob {
+  name: JobName;
+  data: JobData;
+  opts: JobOptions;
+  requestedBy: string;
+  simulated: boolean;
+  previousStatus?: string | null;
+}
+
+/** Delay before try k+1, after k failed tries: delay × 2^(k−1). */
+export function backoffDelay(delayMs: number, attemptsMade: number): number {
+  return delayMs * 2 ** Math.max(0, attemptsMade - 1);
+}
+
+export function isFinished(job: Pick<Job, 'state'>): boolean {
+  return job.state === 'completed' || job.state === 'failed';
+}

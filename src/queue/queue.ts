@@ -1,0 +1,71 @@
+/**
+ * The queue interface every backend implements (the file journal now; BullMQ on Redis and the
+ * remote API later). It knows nothing of customers: the jobs service (src/jobs/) adds that.
+ */
+import type { ErrorName } from '../errors.js';
+import type { Job, JobName, JobState, NewJob } from './job.js';
+
+export interface JobFilter {
+  state?: JobState;
+  name?: JobName;
+  customerId?: string;
+}
+
+/** What a processor gets for one attempt. */
+export interface AttemptContext {
+  job: Job;
+  /** 1-based number of this attempt */
+  attempt: number;
+  /** aborted on the attempt timeout and on shutdown */
+  signal: AbortSignal;
+  progress(n: number): Promise<void>;
+  log(line: string): Promise<void>;
+}
+
+export type Processor = (ctx: AttemptContext) => Promise<unknown>;
+
+export interface FailureInfo {
+  message: string;
+  errorName: ErrorName;
+  stack?: string;
+  /** true: no further attempts (e.g. usage/conflict errors, superseded) */
+  final: boolean;
+}
+
+export interface JobQueue {
+  readonly kind: 'file' | 'bullmq' | 'remote';
+
+  /** Allocates a job id (numeric string, never reused) without creating the job. */
+  allocateId(): Promise<string>;
+  /** Creates the job in `waiting` with an id from allocateId. */
+  add(id: string, job: NewJob, now: number): Promise<Job>;
+  get(id: string): Promise<Job | null>;
+  list(filter?: JobFilter): Promise<Job[]>;
+
+  /**
+   * Takes the job for one attempt if it is due (waiting, delayed and due, or active with an
+   * expired lease): → active, lease set, processedOn, a new AttemptRecord. Null when not due or
+   * leased by someone else.
+   */
+  claim(id: string, worker: string, now: number, leaseMs: number): Promise<Job | null>;
+  /** Claims the next due job of any kind, oldest first; null when none. */
+  claimNext(worker: string, now: number, leaseMs: number): Promise<Job | null>;
+  /** Extends the lease; false when the job is no longer ours. */
+  renewLease(id: string, worker: string, now: number, leaseMs: number): Promise<boolean>;
+  /** Progress and log lines of the running attempt. */
+  update(id: string, worker: string, patch: { progress?: number; logLines?: string[] }): Promise<void>;
+  /** The attempt succeeded (or ended superseded with `superseded: true`). */
+  complete(id: string, worker: string, returnvalue: unknown, now: number, opts?: { superseded?: boolean }): Promise<Job>;
+  /** The attempt failed: → delayed (with delayUntil by backoff) or failed after the last try or when final. */
+  fail(id: string, worker: string, failure: FailureInfo, now: number): Promise<Job>;
+  /** The process is shutting down mid-attempt: hand the job back (delayed/waiting, attempt marked interrupted). */
+  release(id: string, worker: string, now: number): Promise<Job>;
+
+  /** waiting or delayed only: → failed with failedReason 'cancelled'. */
+  cancel(id: string, now: number): Promise<Job>;
+  /** failed only: a fresh set of attempts, → waiting. */
+  retry(id: string, now: number): Promise<Job>;
+  /** Removes completed/failed jobs finished before `before` (ms); returns how many. */
+  prune(before: number): Promise<number>;
+  close(): Promise<void>;
+}
