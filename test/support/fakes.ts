@@ -1,0 +1,157 @@
+/** In-memory fakes of the project's own interfaces, for unit tests (never the only proof). */
+import type { Kube, NamespaceInfo, PvcInfo } from '../../src/adapters/kube.js';
+import type { Helm, HelmRelease, ManifestObject } from '../../src/adapters/helm.js';
+import type { ClaimResult, CustomerRow, CustomerStore, NewCustomer } from '../../src/adapters/store.js';
+import { DELETABLE_STATUSES } from '../../src/adapters/store.js';
+import type { RbacKind, RbacObject } from '../../src/domain/rbac-owner.js';
+import { ConflictError } from '../../src/errors.js';
+
+export class FakeKube implements Kube {
+  readonly target = { context: 'fake', server: 'https://127.0.0.1:1', kubeconfig: '/dev/null' };
+  namespaces = new Map<string, NamespaceInfo>();
+  rbac: RbacObject[] = [];
+  pvcs = new Map<string, PvcInfo[]>();
+  calls: string[] = [];
+  /** namespaces that never go away (a stuck finalizer) */
+  stuck = new Set<string>();
+  failRbacDelete = false;
+
+  addNamespace(name: string, uid = `uid-${name}`): void {
+    this.namespaces.set(name, { name, uid, phase: 'Active', conditions: [], finalizers: ['kubernetes'] });
+  }
+  async getNamespace(name: string) {
+    this.calls.push(`get ns/${name}`);
+    return this.namespaces.get(name) ?? null;
+  }
+  async deleteNamespace(name: string, uid: string) {
+    this.calls.push(`delete ns/${name}`);
+    const ns = this.namespaces.get(name);
+    if (!ns) return 'not-found' as const;
+    if (ns.uid !== uid) throw new ConflictError('uid mismatch');
+    if (this.stuck.has(name)) ns.phase = 'Terminating';
+    else this.namespaces.delete(name);
+    return 'deleted' as const;
+  }
+  async waitNamespaceGone(name: string) {
+    this.calls.push(`watch ns/${name}`);
+    return this.namespaces.has(name) ? ('timeout' as const) : ('gone' as const);
+  }
+  async listClusterRbac() {
+    this.calls.push('list rbac');
+    return this.rbac.map((o) => ({ ...o }));
+  }
+  async deleteClusterRbac(kind: RbacKind, name: string) {
+    this.calls.push(`delete ${kind}/${name}`);
+    if (this.failRbacDelete) throw new Error('forbidden');
+    const i = this.rbac.findIndex((o) => o.kind === kind && o.name === name);
+    if (i < 0) return 'not-found' as const;
+    this.rbac.splice(i, 1);
+    return 'deleted' as const;
+  }
+  async listPvcs(ns: string) {
+    this.calls.push(`list pvc/${ns}`);
+    return this.pvcs.get(ns) ?? [];
+  }
+  async countNamespaceObjects(ns: string) {
+    this.calls.push(`count ${ns}`);
+    return this.namespaces.has(ns) ? [{ resource: 'configmaps', kind: 'ConfigMap', count: 1, finalizers: ['custctl.test/stuck'] }] : [];
+  }
+  async isClusterScoped(_apiVersion: string, kind: string) {
+    return ['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Namespace', 'StorageClass'].includes(kind);
+  }
+  async listNamespaceNames() {
+    return [...this.namespaces.keys()];
+  }
+}
+
+export class FakeHelm implements Helm {
+  releases = new Map<string, Array<HelmRelease & { objects: ManifestObject[] }>>();
+  calls: string[] = [];
+  constructor(private readonly kube?: FakeKube) {}
+
+  install(name: string, namespace: string, objects: ManifestObject[] = []): void {
+    const list = this.releases.get(namespace) ?? [];
+    list.push({ name, namespace, status: 'deployed', chart: 'customer-instance-0.1.0', revision: '1', objects });
+    this.releases.set(namespace, list);
+  }
+  async listReleases(ns: string) {
+    this.calls.push(`list ${ns}`);
+    return (this.releases.get(ns) ?? []).map(({ objects: _o, ...r }) => r);
+  }
+  async getManifestObjects(name: string, ns: string) {
+    this.calls.push(`manifest ${name}`);
+    return this.releases.get(ns)?.find((r) => r.name === name)?.objects ?? [];
+  }
+  async uninstall(name: string, ns: string) {
+    this.calls.push(`uninstall ${name} -n ${ns}`);
+    const list = this.releases.get(ns) ?? [];
+    const r = list.find((x) => x.name === name);
+    if (!r) return 'not-found' as const;
+    this.releases.set(ns, list.filter((x) => x !== r));
+    if (this.kube) this.kube.rbac = this.kube.rbac.filter((o) => !r.objects.some((m) => m.kind === o.kind && m.name === o.name));
+    return 'uninstalled' as const;
+  }
+}
+
+export class FakeStore implements CustomerStore {
+  readonly description = 'fake://store';
+  readonly kind = 'postgres' as const;
+  rows = new Map<string, CustomerRow>();
+  private nextId = 1;
+
+  async get(id: string) {
+    const r = this.rows.get(id);
+    return r ? { ...r } : null;
+  }
+  async list() {
+    return [...this.rows.values()].map((r) => ({ ...r }));
+  }
+  async add(n: NewCustomer) {
+    if (this.rows.has(n.customerId)) throw new ConflictError('duplicate');
+    const now = new Date().toISOString();
+    const row: CustomerRow = { id: this.nextId++, ...n, deletionJobId: null, previousStatus: null, createdAt: now, updatedAt: now };
+    this.rows.set(n.customerId, row);
+    return { ...row };
+  }
+  async claimForDeletion(customerId: string, jobId: string, o: { force: boolean; expectJobId?: string }): Promise<ClaimResult> {
+    const row = this.rows.get(customerId);
+    if (!row) return { ok: false, reason: 'not-found' };
+    const before = { ...row };
+    const ok = DELETABLE_STATUSES.includes(row.deploymentStatus) || (o.force && row.deploymentStatus === 'deploying')
+      || (o.expectJobId !== undefined && row.deletionJobId === o.expectJobId && (row.deploymentStatus === 'deletion_failed' || row.deploymentStatus === 'deleting'));
+    if (!ok) return { ok: false, reason: row.deploymentStatus === 'deploying' ? 'deploying' : row.deploymentStatus === 'deleting' ? 'deleting' : 'status', row: before };
+    if (!(o.expectJobId && row.deletionJobId === o.expectJobId)) row.previousStatus = row.deploymentStatus;
+    row.deploymentStatus = 'deleting';
+    row.deletionJobId = jobId;
+    return { ok: true, before, after: { ...row } };
+  }
+  async isOwnedBy(customerId: string, jobId: string) {
+    const r = this.rows.get(customerId);
+    return r?.deploymentStatus === 'deleting' && r.deletionJobId === jobId;
+  }
+  async completeDeletion(customerId: string, jobId: string) {
+    if (!(await this.isOwnedBy(customerId, jobId))) return false;
+    Object.assign(this.rows.get(customerId) as CustomerRow, { deploymentStatus: 'pending', instanceNamespace: '', instanceUrl: '' });
+    return true;
+  }
+  async failDeletion(customerId: string, jobId: string) {
+    if (!(await this.isOwnedBy(customerId, jobId))) return false;
+    (this.rows.get(customerId) as CustomerRow).deploymentStatus = 'deletion_failed';
+    return true;
+  }
+  async releaseDeletion(customerId: string, jobId: string) {
+    if (!(await this.isOwnedBy(customerId, jobId))) return false;
+    const r = this.rows.get(customerId) as CustomerRow;
+    r.deploymentStatus = r.previousStatus ?? 'deployed';
+    r.deletionJobId = null;
+    return true;
+  }
+  async checkSchema() {
+    return [];
+  }
+  async migrate() {
+    return [];
+  }
+  async ping() {}
+  async close() {}
+}

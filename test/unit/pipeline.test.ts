@@ -1,0 +1,181 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { runDeleteAttempt } from '../../src/pipeline/run.js';
+import type { Job } from '../../src/queue/job.js';
+import { exitCodeFor, WaitTimeoutError } from '../../src/errors.js';
+import type { Level } from '../../src/io.js';
+import { FakeHelm, FakeKube, FakeStore } from '../support/fakes.js';
+
+const KEY = 'abc123';
+const NS = `customer-${KEY}`;
+const ID = `cust_${KEY}`;
+
+function job(over: Partial<Job> = {}, opts: Partial<Job['opts']> = {}): Job {
+  return {
+    id: '7',
+    name: 'delete',
+    state: 'active',
+    progress: 0,
+    data: { customerId: ID, namespace: NS },
+    opts: { attempts: 3, backoff: { type: 'exponential', delay: 1 }, timeoutMs: 60_000, waitTimeoutMs: 1_000, ...opts },
+    attemptsMade: 0,
+    maxAttempts: 3,
+    delayUntil: null,
+    failedReason: null,
+    failedCode: null,
+    stacktrace: [],
+    returnvalue: null,
+    requestedBy: 'test',
+    simulated: false,
+    timestamp: 0,
+    processedOn: 0,
+    finishedOn: null,
+    attempts: [{ attempt: 1, startedOn: 0, finishedOn: null, worker: 'w', outcome: 'running', log: [] }],
+    lease: null,
+    ...over,
+  };
+}
+
+describe('the deletion pipeline (fakes)', () => {
+  let kube: FakeKube;
+  let helm: FakeHelm;
+  let store: FakeStore;
+  let progress: number[];
+  let lines: Array<[Level, string]>;
+  let clusterLoads: number;
+
+  const run = (j: Job = job()) =>
+    runDeleteAttempt(
+      { job: j, attempt: 1, signal: new AbortController().signal, progress: async (n) => void progress.push(n), log: (level, message) => void lines.push([level, message]) },
+      store,
+      async () => {
+        clusterLoads++;
+        return { kube, helm, target: kube.target };
+      },
+      { namespacePrefix: 'customer-', defaultWaitTimeoutMs: 1_000, now: () => 0 },
+    );
+
+  beforeEach(async () => {
+    kube = new FakeKube();
+    helm = new FakeHelm(kube);
+    store = new FakeStore();
+    progress = [];
+    lines = [];
+    clusterLoads = 0;
+    await store.add({ customerId: ID, email: '', companyName: '', deploymentStatus: 'deployed', instanceNamespace: NS, instanceUrl: 'https://x' });
+    await store.claimForDeletion(ID, '7', { force: false });
+    kube.addNamespace(NS);
+    helm.install(`customer-${KEY}`, NS, [
+      { apiVersion: 'v1', kind: 'ConfigMap', name: 'cfg' },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: `c${KEY}-customer-instance-reader` },
+    ]);
+    kube.rbac = [
+      { kind: 'ClusterRole', name: `c${KEY}-customer-instance-reader`, annotations: { 'meta.helm.sh/release-namespace': NS } },
+      { kind: 'ClusterRole', name: `c${KEY}-customer-instance-opencost`, annotations: {} },
+      { kind: 'ClusterRoleBinding', name: `c${KEY}-customer-instance-opencost`, annotations: {}, roleRef: { kind: 'ClusterRole', name: `c${KEY}-customer-instance-opencost` } },
+      { kind: 'ClusterRole', name: `xc${KEY}-customer-instance-opencost`, annotations: {} },
+      { kind: 'ClusterRole', name: `cabc12-customer-instance-opencost`, annotations: {} },
+    ];
+  });
+
+  it('uninstalls Helm first, deletes the namespace and owned RBAC, then resets the row', async () => {
+    const r = await run();
+    expect(r.outcome).toBe('deleted');
+    const order = [...helm.calls.filter((c) => c.startsWith('uninstall')), ...kube.calls.filter((c) => c.startsWith('delete'))];
+    expect(order[0]).toBe(`uninstall customer-${KEY} -n ${NS}`);
+    expect(kube.calls.indexOf(`delete ns/${NS}`)).toBeGreaterThan(-1);
+    expect(kube.rbac.map((o) => o.name).sort()).toEqual(['cabc12-customer-instance-opencost', `xc${KEY}-customer-instance-opencost`]);
+    // the release's own ClusterRole was removed by helm, not deleted a second time
+    expect(kube.calls).not.toContain(`delete ClusterRole/c${KEY}-customer-instance-reader`);
+    expect(progress).toEqual([25, 70, 85, 100]);
+    expect((await store.get(ID))?.deploymentStatus).toBe('pending');
+    expect((await store.get(ID))?.instanceNamespace).toBe('');
+    expect(lines.map(([, m]) => m)).toEqual(expect.arrayContaining(['Starting customer instance deletion', 'Helm release uninstalled', 'Namespace deleted successfully', 'Deleted ClusterRoleBinding', 'Deleted ClusterRole', 'Customer instance deleted successfully']));
+  });
+
+  it('touches nothing when the job no longer owns the customer (superseded)', async () => {
+    await store.releaseDeletion(ID, '7');
+    const r = await run();
+    expect(r.outcome).toBe('superseded');
+    expect(clusterLoads).toBe(0);
+    expect(helm.calls).toEqual([]);
+    expect((await store.get(ID))?.deploymentStatus).toBe('deployed');
+  });
+
+  it('refuses a corrupted row namespace before any cluster call, and hands the row back', async () => {
+    (store.rows.get(ID) as { instanceNamespace: string }).instanceNamespace = 'kube-system';
+    await expect(run()).rejects.toMatchObject({ errorName: 'invalid_namespace' });
+    expect(clusterLoads).toBe(0);
+    expect((await store.get(ID))?.deploymentStatus).toBe('deployed');
+  });
+
+  it('refuses a release holding a CRD, unless allowed', async () => {
+    helm.install('extra', NS, [{ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: 'widgets.example.com' }]);
+    const err = await run().catch((e: unknown) => e);
+    expect(exitCodeFor(err)).toBe(2);
+    expect(String((err as Error).message)).toMatch(/cluster-scoped/);
+    expect(helm.calls.some((c) => c.startsWith('uninstall'))).toBe(false);
+    expect(kube.calls.some((c) => c.startsWith('delete'))).toBe(false);
+    expect((await store.get(ID))?.deploymentStatus).toBe('deployed');
+  });
+
+  it('refuses a deployed customer with nothing on the cluster (wrong context?) unless --allow-missing', async () => {
+    kube.namespaces.clear();
+    helm.releases.clear();
+    kube.rbac = kube.rbac.filter((o) => !o.name.startsWith(`c${KEY}-`));
+    const err = await run().catch((e: unknown) => e);
+    expect(exitCodeFor(err)).toBe(3);
+    expect((err as { details: string[] }).details.join('\n')).toMatch(/kube context: fake/);
+    expect((await store.get(ID))?.deploymentStatus).toBe('deployed');
+
+    await store.claimForDeletion(ID, '7', { force: false });
+    const r = await run(job({}, { allowMissing: true }));
+    expect(r.namespaceOutcome).toBe('already-gone');
+    expect((await store.get(ID))?.deploymentStatus).toBe('pending');
+  });
+
+  it('already gone on a later attempt or another status: warns and resets', async () => {
+    kube.namespaces.clear();
+    helm.releases.clear();
+    const r = await run(job({ attemptsMade: 1 }));
+    expect(r.outcome).toBe('deleted');
+    expect(lines.filter(([l]) => l === 'warn').map(([, m]) => m)).toEqual(expect.arrayContaining([expect.stringMatching(/Helm release not found/), expect.stringMatching(/Namespace not found/)]));
+    expect((await store.get(ID))?.deploymentStatus).toBe('pending');
+  });
+
+  it('a stuck namespace fails the attempt with a diagnosis and leaves the row deleting', async () => {
+    kube.stuck.add(NS);
+    const ns = kube.namespaces.get(NS);
+    if (ns) ns.conditions = [{ type: 'NamespaceFinalizersRemaining', status: 'True', message: 'Some content has finalizers: custctl.test/stuck in 1 resource instances' }];
+    const err = await run().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WaitTimeoutError);
+    const text = [(err as Error).message, ...(err as WaitTimeoutError).details].join('\n');
+    expect(text).toMatch(/custctl\.test\/stuck/);
+    expect(text).toMatch(/configmaps/);
+    expect(text).toMatch(/NamespaceFinalizersRemaining/);
+    expect((await store.get(ID))?.deploymentStatus).toBe('deleting');
+  });
+
+  it('refuses a namespace recreated since the job was accepted, before Helm runs', async () => {
+    const err = await run(job({ data: { customerId: ID, namespace: NS, namespaceUid: 'an-older-uid' } })).catch((e: unknown) => e);
+    expect(exitCodeFor(err)).toBe(4);
+    expect(helm.calls.some((c) => c.startsWith('uninstall'))).toBe(false);
+    expect(kube.namespaces.has(NS)).toBe(true);
+  });
+
+  it('a failed RBAC delete is a warning, not a failure', async () => {
+    kube.failRbacDelete = true;
+    const r = await run();
+    expect(r.outcome).toBe('deleted');
+    expect(r.rbac.failed.length).toBe(2);
+    expect(r.warnings.join('\n')).toMatch(/not deleted/);
+    expect((await store.get(ID))?.deploymentStatus).toBe('pending');
+  });
+
+  it('a simulated job makes no cluster calls and resets the row', async () => {
+    const r = await run(job({ simulated: true }));
+    expect(r.simulated).toBe(true);
+    expect(clusterLoads).toBe(0);
+    expect(progress).toEqual([25, 70, 85, 100]);
+    expect((await store.get(ID))?.deploymentStatus).toBe('pending');
+  });
+});
