@@ -1,0 +1,699 @@
+/**
+ * The file job journal: the embedded `JobQueue` backend (one machine, any number of processes).
+ *
+ * Layout (under the caller's directory, normally `<state dir>/journal/`; directories 0700, files 0600;
+ * a pre-existing directory with a looser mode is chmod'ed to 0700 and listed in `permissionsFixed`):
+ *
+ *   seq                 the last id handed out (a JSON number); ids are never reused, even after prune
+ *   jobs/<id>.json      one file per job: the job JSON of DESIGN, with `attempts[].log` left empty
+ *   jobs/<id>.log       the attempts' log lines, JSON lines `{"i": <attempt index>, "line": "…"}`
+ *   journal.lock/       the cross-process lock (a directory, see below)
+ *
+ * `get(id)` reads `jobs/<id>.json` and `jobs/<id>.log` and nothing else, so `status job N` costs the
+ * same with 10 or 100,000 jobs. `list`/`claimNext`/`prune` scan `jobs/` (O(#jobs), bounded by prune).
+ *
+ * Locking: proper-lockfile (maintained, already a dependency). It takes the lock with `mkdir`
+ * (atomic on every local filesystem and on NFS), keeps the lock's mtime fresh while held and treats
+ * a lock whose mtime is older than `stale` (5 s) as abandoned, so a process killed inside a locked
+ * section delays the others by at most ~5 s and never wedges the journal. We prefer it to
+ * hand-rolled `O_EXCL` files with pid checks because stale-lock *removal* is the racy part (two
+ * waiters both deciding a lock is stale and one deleting the other's fresh lock); proper-lockfile
+ * re-checks under its own protocol and we do not have to get that right again. The lock is held
+ * only for short read-modify-write sections (allocateId, add, claim, renewLease, progress,
+ * complete, fail, release, cancel, retry, prune), never while an attempt runs; inside one process
+ * the sections of one journal are additionally queued behind each other.
+ *
+ * Crash safety (kill -9 at any instant):
+ * - `seq` and `jobs/<id>.json` are only ever replaced by `writeFileAtomic` (temp file, fsync,
+ *   rename, directory fsync): the path holds the old complete version or the new complete
+ *   version, never a mix. A stray `.…tmp` file may remain; scans ignore it and prune removes it.
+ * - Each state change is one job-file write, so a section killed before its rename changed
+ *   nothing and one killed after it is complete. allocateId writes `seq` before returning, so a
+ *   crash between allocateId and add loses only an id (a hole; the row's `deletion_job_id` may
+ *   hold it and `jobs resume --customer` recreates the job with `add(id)`).
+ * - Log lines are appended (and fsync'd) to `jobs/<id>.log`; a kill mid-append leaves a torn last
+ *   line, which readers skip. Prune deletes the log before the job file, so no orphan logs.
+ * - A worker killed mid-attempt leaves its job `active` with a lease that is no longer renewed.
+ *   The next `claim` after the lease expired (or at once, when the lease names a dead process on
+ *   this host) records that attempt as `interrupted`, counts it as a made attempt (so a job that
+ *   kills its worker cannot loop forever), and starts the next attempt. If the interrupted attempt
+ *   was the last allowed one the job becomes `failed` ("the worker running attempt N stopped
+ *   (lease expired)…; run `custctl jobs retry N`"), as BullMQ fails a job that stalled too often.
+ * - A leftover lock directory is stale after 5 s (above).
+ *
+ * A torn or garbage job file (only possible through outside damage) makes `get(id)` throw a clear
+ * `UnreadableJobError`; `list`, `claimNext` and `prune` skip it and report it through `onCorrupt` /
+ * `scan().unreadable`; every other job keeps working.
+ */
+import { hostname } from 'node:os';
+import { chmod, mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { ConflictError, NotFoundError, OperationError, errorMessage } from '../errors.js';
+import { JOB_STATES, backoffDelay, isFinished } from './job.js';
+import type { AttemptRecord, Job, NewJob } from './job.js';
+import type { FailureInfo, JobFilter, JobQueue } from './queue.js';
+import { CorruptFileError, fsyncDir, isTempFileName, readJsonFile, writeFileAtomic } from './fs-atomic.js';
+
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+const LOCK_STALE_MS = 5_000;
+const JOB_FILE = /^([1-9][0-9]{0,15})\.json$/;
+const JOB_ID = /^[1-9][0-9]{0,15}$/;
+const STACKTRACE_LIMIT = 10;
+const SCAN_PARALLELISM = 32;
+
+export interface UnreadableJob {
+  id: string;
+  path: string;
+  reason: string;
+}
+
+/** `job 12 is unreadable: <path>: <reason>; other jobs are unaffected`. */
+export class UnreadableJobError extends OperationError {
+  readonly jobId: string;
+  readonly path: string;
+  readonly reason: string;
+
+  constructor(jobId: string, path: string, reason: string) {
+    super(`job ${jobId} is unreadable: ${path}: ${reason}; other jobs are unaffected`, [
+      `move the file away (or delete it) to drop job ${jobId}; \`custctl jobs list\` still shows the others`,
+    ]);
+    this.jobId = jobId;
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+export interface FileJournalOptions {
+  /** the journal directory (created 0700 if missing) */
+  dir: string;
+  /** default worker name, `pid@host` */
+  worker?: string;
+  /** called for every unreadable job file met by a scan (list, claimNext, prune) */
+  onCorrupt?: (problem: UnreadableJob) => void;
+  /** how long to wait for the cross-process lock before giving up (default 30 s) */
+  lockWaitMs?: number;
+  /** this process, for leases (defaults: process.pid, os.hostname()) */
+  pid?: number;
+  host?: string;
+  /** liveness of a lease holder on this host; default `process.kill(pid, 0)` */
+  isProcessAlive?: (pid: number) => boolean;
+}
+
+export interface ScanResult {
+  jobs: Job[];
+  unreadable: UnreadableJob[];
+}
+
+export async function openFileJournal(opts: FileJournalOptions): Promise<FileJournal> {
+  const fixed: string[] = [];
+  await ensurePrivateDir(opts.dir, fixed);
+  await ensurePrivateDir(join(opts.dir, 'jobs'), fixed);
+  return new FileJournal(opts, fixed);
+}
+
+export class FileJournal implements JobQueue {
+  readonly kind = 'file' as const;
+  readonly dir: string;
+  readonly jobsDir: string;
+  /** default worker name of this process, `pid@host` */
+  readonly worker: string;
+  /** directories whose looser mode was tightened to 0700 when opening */
+  readonly permissionsFixed: readonly string[];
+
+  private readonly pid: number;
+  private readonly host: string;
+  private readonly isProcessAlive: (pid: number) => boolean;
+  private readonly onCorrupt: ((problem: UnreadableJob) => void) | undefined;
+  private readonly lockWaitMs: number;
+  private readonly lockPath: string;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  /** use openFileJournal */
+  constructor(opts: FileJournalOptions, permissionsFixed: readonly string[] = []) {
+    this.dir = opts.dir;
+    this.jobsDir = join(opts.dir, 'jobs');
+    this.lockPath = join(opts.dir, 'journal.lock');
+    this.pid = opts.pid ?? process.pid;
+    this.host = opts.host ?? hostname();
+    this.worker = opts.worker ?? `${this.pid}@${this.host}`;
+    this.isProcessAlive = opts.isProcessAlive ?? processIsAlive;
+    this.onCorrupt = opts.onCorrupt;
+    this.lockWaitMs = opts.lockWaitMs ?? 30_000;
+    this.permissionsFixed = permissionsFixed;
+  }
+
+  jobPath(id: string): string {
+    return join(this.jobsDir, `${id}.json`);
+  }
+
+  logPath(id: string): string {
+    return join(this.jobsDir, `${id}.log`);
+  }
+
+  async allocateId(): Promise<string> {
+    return this.locked(async () => {
+      const next = (await this.readSeq()) + 1;
+      await writeFileAtomic(this.seqPath(), `${next}\n`, FILE_MODE);
+      return String(next);
+    });
+  }
+
+  async add(id: string, newJob: NewJob, now: number): Promise<Job> {
+    checkId(id);
+    return this.locked(async () => {
+      if ((await this.readJob(id)) !== null) {
+        throw new ConflictError(`job ${id} already exists`, [`see it with \`custctl status job ${id}\``]);
+      }
+      // an id given by the caller (recreating a lost job) must never be handed out again
+      if ((await this.readSeq()) < Number(id)) await writeFileAtomic(this.seqPath(), `${id}\n`, FILE_MODE);
+      const job: Job = {
+        id,
+        name: newJob.name,
+        state: 'waiting',
+        progress: 0,
+        data: newJob.data,
+        opts: newJob.opts,
+        attemptsMade: 0,
+        maxAttempts: Math.max(1, newJob.opts.attempts),
+        delayUntil: null,
+        failedReason: null,
+        failedCode: null,
+        stacktrace: [],
+        returnvalue: null,
+        requestedBy: newJob.requestedBy,
+        simulated: newJob.simulated,
+        timestamp: now,
+        processedOn: null,
+        finishedOn: null,
+        previousStatus: newJob.previousStatus ?? null,
+        attempts: [],
+        lease: null,
+      };
+      await this.writeJob(job);
+      return this.withLogs(job);
+    });
+  }
+
+  /** Null for an unknown (or non-numeric) id; UnreadableJobError for a damaged job file. */
+  async get(id: string): Promise<Job | null> {
+    if (!JOB_ID.test(id)) return null;
+    const job = await this.readJob(id);
+    return job === null ? null : this.withLogs(job);
+  }
+
+  /** Matching jobs, newest (highest id) first, logs filled; unreadable files are skipped and reported. */
+  async list(filter: JobFilter = {}): Promise<Job[]> {
+    return (await this.scan(filter)).jobs;
+  }
+
+  /** `list` plus the job files that could not be read. */
+  async scan(filter: JobFilter = {}): Promise<ScanResult> {
+    const { jobs, unreadable } = await this.scanRaw();
+    const matching = jobs.filter((j) => matches(j, filter)).sort((a, b) => Number(b.id) - Number(a.id));
+    return { jobs: await mapLimit(matching, SCAN_PARALLELISM, (j) => this.withLogs(j)), unreadable };
+  }
+
+  async claim(id: string, worker: string, now: number, leaseMs: number): Promise<Job | null> {
+    checkId(id);
+    return this.locked(async () => {
+      const job = await this.mustReadJob(id);
+      const due = this.dueReason(job, now);
+      if (due === null) return null;
+      if (due === 'lease-expired') {
+        this.recordStalled(job, now);
+        if (job.state === 'failed') {
+          await this.writeJob(job);
+          return null;
+        }
+      }
+      const attempt = job.attemptsMade + 1;
+      job.state = 'active';
+      job.delayUntil = null;
+      job.processedOn = now;
+      job.lease = { owner: worker, pid: this.pid, host: this.host, expiresAt: now + leaseMs };
+      job.attempts.push({ attempt, startedOn: now, finishedOn: null, worker, outcome: 'running', log: [] });
+      await this.writeJob(job);
+      return this.withLogs(job);
+    });
+  }
+
+  /** Oldest (lowest id) due job first: waiting, delayed and due, or active with an expired lease. */
+  async claimNext(worker: string, now: number, leaseMs: number): Promise<Job | null> {
+    const { jobs } = await this.scanRaw();
+    const due = jobs.filter((j) => this.dueReason(j, now) !== null).sort((a, b) => Number(a.id) - Number(b.id));
+    for (const candidate of due) {
+      // claim re-reads under the lock: another process may have taken it since the scan
+      const claimed = await this.claim(candidate.id, worker, now, leaseMs);
+      if (claimed) return claimed;
+    }
+    return null;
+  }
+
+  async renewLease(id: string, worker: string, now: number, leaseMs: number): Promise<boolean> {
+    checkId(id);
+    return this.locked(async () => {
+      const job = await this.readJob(id);
+      if (job === null || !holds(job, worker)) return false;
+      job.lease = { ...job.lease!, expiresAt: now + leaseMs };
+      await this.writeJob(job);
+      return true;
+    });
+  }
+
+  async update(id: string, worker: string, patch: { progress?: number; logLines?: string[] }): Promise<void> {
+    checkId(id);
+    if (patch.logLines !== undefined && patch.logLines.length > 0) {
+      // No lock: only the lease holder appends, and a line is keyed by its attempt's index, so a
+      // line that races a takeover stays with the attempt that wrote it.
+      const job = await this.mustReadJob(id);
+      assertHolds(job, worker);
+      await this.appendLog(id, job.attempts.length - 1, patch.logLines);
+    }
+    if (patch.progress !== undefined) {
+      const progress = Math.max(0, Math.min(100, Math.round(patch.progress)));
+      await this.mutate(id, (job) => {
+        assertHolds(job, worker);
+        if (job.progress === progress) return false;
+        job.progress = progress;
+        return true;
+      });
+    }
+  }
+
+  async complete(id: string, worker: string, returnvalue: unknown, now: number, opts: { superseded?: boolean } = {}): Promise<Job> {
+    return this.mutate(id, (job) => {
+      assertHolds(job, worker);
+      finishAttempt(job, now, opts.superseded ? 'superseded' : 'completed');
+      job.attemptsMade += 1;
+      job.state = 'completed';
+      job.returnvalue = opts.superseded ? supersededValue(returnvalue) : returnvalue;
+      if (!opts.superseded) job.progress = 100;
+      job.finishedOn = now;
+      job.delayUntil = null;
+      job.lease = null;
+      return true;
+    });
+  }
+
+  async fail(id: string, worker: string, failure: FailureInfo, now: number): Promise<Job> {
+    return this.mutate(id, (job) => {
+      assertHolds(job, worker);
+      const last = finishAttempt(job, now, 'failed');
+      if (last) {
+        last.error = failure.message;
+        last.errorName = failure.errorName;
+      }
+      job.attemptsMade += 1;
+      job.failedReason = failure.message;
+      job.failedCode = failure.errorName;
+      job.stacktrace = [failure.stack ?? failure.message, ...job.stacktrace].slice(0, STACKTRACE_LIMIT);
+      job.lease = null;
+      if (failure.final || job.attemptsMade >= job.maxAttempts) {
+        job.state = 'failed';
+        job.delayUntil = null;
+        job.finishedOn = now;
+      } else {
+        job.state = 'delayed';
+        job.delayUntil = now + backoffDelay(job.opts.backoff.delay, job.attemptsMade);
+      }
+      return true;
+    });
+  }
+
+  async release(id: string, worker: string, now: number): Promise<Job> {
+    return this.mutate(id, (job) => {
+      assertHolds(job, worker);
+      const last = finishAttempt(job, now, 'interrupted');
+      if (last) last.error = `handed back: the worker ${worker} shut down; the attempt does not count`;
+      job.state = 'waiting';
+      job.delayUntil = null;
+      job.lease = null;
+      return true;
+    });
+  }
+
+  async cancel(id: string, now: number): Promise<Job> {
+    return this.mutate(id, (job) => {
+      if (job.state !== 'waiting' && job.state !== 'delayed') {
+        throw new ConflictError(`job ${id} is ${job.state}: only a waiting or delayed job can be cancelled`, [
+          job.state === 'active'
+            ? `attempt ${job.attemptsMade + 1} is running (${job.lease?.owner ?? 'unknown worker'}); cancel it between attempts or stop that worker`
+            : `see it with \`custctl status job ${id}\``,
+        ]);
+      }
+      job.state = 'failed';
+      job.failedReason = 'cancelled';
+      job.failedCode = null;
+      job.delayUntil = null;
+      job.finishedOn = now;
+      return true;
+    });
+  }
+
+  /** A failed job gets a fresh set of `opts.attempts` tries; its attempt history is kept. */
+  async retry(id: string, _now: number): Promise<Job> {
+    return this.mutate(id, (job) => {
+      if (job.state !== 'failed') {
+        throw new ConflictError(`job ${id} is ${job.state}: only a failed job can be retried`, [
+          `see it with \`custctl status job ${id}\``,
+        ]);
+      }
+      job.state = 'waiting';
+      job.attemptsMade = 0;
+      job.maxAttempts = Math.max(1, job.opts.attempts);
+      job.failedReason = null;
+      job.failedCode = null;
+      job.finishedOn = null;
+      job.delayUntil = null;
+      job.returnvalue = null;
+      return true;
+    });
+  }
+
+  async prune(before: number): Promise<number> {
+    return this.locked(async () => {
+      let removed = 0;
+      const { jobs } = await this.scanRaw();
+      for (const job of jobs) {
+        if (isFinished(job) && job.finishedOn !== null && job.finishedOn < before) {
+          await unlinkIfExists(this.logPath(job.id));
+          await unlinkIfExists(this.jobPath(job.id));
+          removed += 1;
+        }
+      }
+      // temp files left by a process killed mid-write
+      for (const dir of [this.dir, this.jobsDir]) {
+        for (const name of await readdir(dir)) {
+          if (!isTempFileName(name)) continue;
+          const st = await stat(join(dir, name)).catch(() => null);
+          if (st && st.mtimeMs < before) await unlinkIfExists(join(dir, name));
+        }
+      }
+      if (removed > 0) await fsyncDir(this.jobsDir);
+      return removed;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.chain.catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private seqPath(): string {
+    return join(this.dir, 'seq');
+  }
+
+  /** The last id handed out; when `seq` is missing, the highest job file (a fresh or restored journal). */
+  private async readSeq(): Promise<number> {
+    const raw = await readJsonFile(this.seqPath()).catch((e: unknown) => {
+      throw e instanceof CorruptFileError ? counterError(e.path, e.reason) : e;
+    });
+    if (raw === null) {
+      let max = 0;
+      for (const name of await readdir(this.jobsDir)) {
+        const m = JOB_FILE.exec(name);
+        if (m) max = Math.max(max, Number(m[1]));
+      }
+      return max;
+    }
+    if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 0) {
+      throw counterError(this.seqPath(), 'not a non-negative integer');
+    }
+    return raw;
+  }
+
+  private async readJob(id: string): Promise<Job | null> {
+    const path = this.jobPath(id);
+    let raw: unknown;
+    try {
+      raw = await readJsonFile(path);
+    } catch (e) {
+      if (e instanceof CorruptFileError) throw new UnreadableJobError(id, path, e.reason);
+      throw e;
+    }
+    if (raw === null) return null;
+    const problem = jobShapeProblem(raw, id);
+    if (problem) throw new UnreadableJobError(id, path, problem);
+    return raw as Job;
+  }
+
+  private async mustReadJob(id: string): Promise<Job> {
+    const job = await this.readJob(id);
+    if (job === null) throw jobNotFound(id);
+    return job;
+  }
+
+  private async writeJob(job: Job): Promise<void> {
+    // logs live in jobs/<id>.log; the job file never carries them
+    const stored: Job = { ...job, attempts: job.attempts.map((a) => ({ ...a, log: [] })) };
+    await writeFileAtomic(this.jobPath(job.id), `${JSON.stringify(stored, null, 2)}\n`, FILE_MODE);
+  }
+
+  /** Read-modify-write of one job under the lock; `change` returns false when nothing changed. */
+  private async mutate(id: string, change: (job: Job) => boolean): Promise<Job> {
+    checkId(id);
+    return this.locked(async () => {
+      const job = await this.mustReadJob(id);
+      if (change(job)) await this.writeJob(job);
+      return this.withLogs(job);
+    });
+  }
+
+  private async appendLog(id: string, index: number, lines: readonly string[]): Promise<void> {
+    const text = lines.map((line) => `${JSON.stringify({ i: index, line })}\n`).join('');
+    const fh = await open(this.logPath(id), 'a', FILE_MODE);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async withLogs(job: Job): Promise<Job> {
+    let text: string;
+    try {
+      text = await readFile(this.logPath(job.id), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return job;
+      throw e;
+    }
+    const byAttempt = new Map<number, string[]>();
+    for (const raw of text.split('\n')) {
+      if (raw === '') continue;
+      let entry: unknown;
+      try {
+        entry = JSON.parse(raw);
+      } catch {
+        continue; // a torn last line from a killed writer
+      }
+      const { i, line } = (entry ?? {}) as { i?: unknown; line?: unknown };
+      if (typeof i !== 'number' || typeof line !== 'string') continue;
+      const bucket = byAttempt.get(i) ?? [];
+      bucket.push(line);
+      byAttempt.set(i, bucket);
+    }
+    return { ...job, attempts: job.attempts.map((a, i) => ({ ...a, log: [...a.log, ...(byAttempt.get(i) ?? [])] })) };
+  }
+
+  /** Every readable job (logs not filled) and the unreadable files; never throws for one bad file. */
+  private async scanRaw(): Promise<ScanResult> {
+    const ids: string[] = [];
+    for (const name of await readdir(this.jobsDir)) {
+      const m = JOB_FILE.exec(name);
+      if (m) ids.push(m[1]!);
+    }
+    const unreadable: UnreadableJob[] = [];
+    const read = await mapLimit(ids, SCAN_PARALLELISM, async (id) => {
+      try {
+        return await this.readJob(id);
+      } catch (e) {
+        if (!(e instanceof UnreadableJobError)) throw e;
+        const problem = { id, path: e.path, reason: e.reason };
+        unreadable.push(problem);
+        this.onCorrupt?.(problem);
+        return null;
+      }
+    });
+    return { jobs: read.filter((j): j is Job => j !== null), unreadable };
+  }
+
+  private dueReason(job: Job, now: number): 'waiting' | 'delayed' | 'lease-expired' | null {
+    switch (job.state) {
+      case 'waiting':
+        return 'waiting';
+      case 'delayed':
+        return (job.delayUntil ?? 0) <= now ? 'delayed' : null;
+      case 'active': {
+        const lease = job.lease;
+        if (lease === null || lease.expiresAt <= now) return 'lease-expired';
+        // a holder on this host that no longer exists will never renew: no need to wait for expiry
+        const holderDead = lease.host === this.host && lease.pid !== this.pid && !this.isProcessAlive(lease.pid);
+        return holderDead ? 'lease-expired' : null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  /** The worker of the running attempt died: that attempt is interrupted and counts as made. */
+  private recordStalled(job: Job, now: number): void {
+    const n = job.attemptsMade + 1;
+    const reason = `the worker running attempt ${n} (${job.lease?.owner ?? 'unknown'}) stopped (lease expired)`;
+    const last = finishAttempt(job, now, 'interrupted');
+    if (last) {
+      last.error = reason;
+      last.errorName = 'internal';
+    }
+    job.attemptsMade = n;
+    job.lease = null;
+    if (job.attemptsMade >= job.maxAttempts) {
+      job.state = 'failed';
+      job.failedReason = `${reason} during its last allowed attempt; run \`custctl jobs retry ${job.id}\` to try again`;
+      job.failedCode = 'internal';
+      job.stacktrace = [reason, ...job.stacktrace].slice(0, STACKTRACE_LIMIT);
+      job.finishedOn = now;
+      job.delayUntil = null;
+    }
+  }
+
+  /** Runs `fn` holding this journal's in-process queue and the cross-process lock. */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(() => this.withFileLock(fn));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async withFileLock<T>(fn: () => Promise<T>): Promise<T> {
+    let release: () => Promise<void>;
+    try {
+      release = await lockfile.lock(this.dir, {
+        lockfilePath: this.lockPath,
+        realpath: false,
+        stale: LOCK_STALE_MS,
+        retries: { retries: 5_000, factor: 1.2, minTimeout: 2, maxTimeout: 50, randomize: true, maxRetryTime: this.lockWaitMs },
+        // Our sections last milliseconds; if the event loop stalled past `stale` and another
+        // process took the lock, the section's single atomic write still leaves a whole file.
+        onCompromised: () => undefined,
+      });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ELOCKED') {
+        throw new OperationError(`the job journal ${this.dir} stayed locked for more than ${Math.round(this.lockWaitMs / 1000)} s`, [
+          `another custctl is writing to it; if none is running, remove ${this.lockPath}`,
+        ]);
+      }
+      throw new OperationError(`cannot lock the job journal ${this.dir}: ${errorMessage(e)}`);
+    }
+    try {
+      return await fn();
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+function checkId(id: string): void {
+  if (!JOB_ID.test(id)) throw jobNotFound(id);
+}
+
+function jobNotFound(id: string): NotFoundError {
+  return new NotFoundError(`job ${JSON.stringify(id)} not found`, ['list the jobs with `custctl jobs list`']);
+}
+
+function counterError(path: string, reason: string): OperationError {
+  return new OperationError(`the job id counter ${path} is unreadable: ${reason}`, [
+    'move it away: custctl then continues after the highest job file (ids of pruned jobs could be reused)',
+  ]);
+}
+
+function holds(job: Job, worker: string): boolean {
+  return job.state === 'active' && job.lease !== null && job.lease.owner === worker;
+}
+
+function assertHolds(job: Job, worker: string): void {
+  if (!holds(job, worker)) {
+    throw new ConflictError(`job ${job.id} is no longer run by ${worker}`, [
+      job.state === 'active'
+        ? `its lease passed to ${job.lease?.owner ?? 'another worker'}`
+        : `it is ${job.state} now; see \`custctl status job ${job.id}\``,
+    ]);
+  }
+}
+
+function finishAttempt(job: Job, now: number, outcome: AttemptRecord['outcome']): AttemptRecord | undefined {
+  const last = job.attempts.at(-1);
+  if (last && last.outcome === 'running') {
+    last.outcome = outcome;
+    last.finishedOn = now;
+    return last;
+  }
+  return undefined;
+}
+
+function supersededValue(returnvalue: unknown): unknown {
+  if (typeof returnvalue === 'object' && returnvalue !== null && !Array.isArray(returnvalue)) {
+    return { ...returnvalue, superseded: true };
+  }
+  return returnvalue === undefined || returnvalue === null ? { superseded: true } : { superseded: true, reason: returnvalue };
+}
+
+function matches(job: Job, f: JobFilter): boolean {
+  return (f.state === undefined || job.state === f.state)
+    && (f.name === undefined || job.name === f.name)
+    && (f.customerId === undefined || job.data.customerId === f.customerId);
+}
+
+/** Null when `raw` looks like a stored job with this id, else what is wrong. */
+function jobShapeProblem(raw: unknown, id: string): string | null {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'not a job record (not a JSON object)';
+  const j = raw as Partial<Record<keyof Job, unknown>>;
+  if (j.id !== id) return `not a job record for id ${id} (id ${JSON.stringify(j.id)})`;
+  if (typeof j.state !== 'string' || !(JOB_STATES as readonly string[]).includes(j.state)) return `unknown state ${JSON.stringify(j.state)}`;
+  if (!Array.isArray(j.attempts)) return 'no attempts list';
+  if (typeof j.opts !== 'object' || j.opts === null) return 'no options';
+  if (typeof j.attemptsMade !== 'number' || typeof j.maxAttempts !== 'number') return 'no attempt counters';
+  return null;
+}
+
+async function ensurePrivateDir(dir: string, fixed: string[]): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: DIR_MODE });
+  const st = await stat(dir);
+  if (!st.isDirectory()) throw new OperationError(`the job journal path ${dir} is not a directory`);
+  if ((st.mode & 0o077) !== 0) {
+    await chmod(dir, DIR_MODE);
+    fixed.push(dir);
+  }
+}
+
+async function unlinkIfExists(path: string): Promise<void> {
+  await unlink(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  });
+  await Promise.all(lanes);
+  return out;
+}
