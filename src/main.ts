@@ -14,6 +14,7 @@ import { makeCompletionCommand } from './commands/completion.js';
 import { makeStatusCommand } from './commands/status.js';
 import { makeJobsCommand } from './commands/jobs.js';
 import { makeWorkerCommand } from './commands/worker.js';
+import { makeCleanupRbacCommand } from './commands/cleanup-rbac.js';
 import type { GlobalFlags } from './config.js';
 
 export function makeProgram(deps: ReturnType<typeof makeDeps>, setExit: (code: number) => void) {
@@ -50,6 +51,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 not found, 4 conflict,
     makeStatusCommand(deps, setExit),
     makeJobsCommand(deps, setExit),
     makeWorkerCommand(deps, setExit),
+    makeCleanupRbacCommand(deps, setExit),
     makeCustomersCommand(deps),
     makeDbCommand(deps, setExit),
     makeCompletionCommand(deps),

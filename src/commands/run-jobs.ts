@@ -18,6 +18,8 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
     },
     now: () => d.now().getTime(),
     sink: logToSink(d.log),
+    // loaded on first use: a cleanup-rbac job may be queued by serve and run by any worker
+    cleanupProcessor: async (ctx) => (await import('./cleanup-rbac.js')).makeCleanupProcessor(d)(ctx),
     ...extra,
   };
 }
@@ -44,10 +46,10 @@ export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job>
       switch (e.type) {
         case 'attempt-started':
           stopCountdown();
-          d.log.setStatus(`${job.data.customerId}: attempt ${e.attempt}/${job.maxAttempts}`);
+          d.log.setStatus(`${job.data.customerId ?? job.name}: attempt ${e.attempt}/${job.maxAttempts}`);
           break;
         case 'progress':
-          d.log.setStatus(`${job.data.customerId}: ${e.progress}%`);
+          d.log.setStatus(`${job.data.customerId ?? job.name}: ${e.progress}%`);
           break;
         case 'attempt-failed':
           d.log.setStatus(null);
@@ -61,7 +63,7 @@ export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job>
       const left = Math.max(0, until - env.now());
       d.log.info(`Retrying in ${formatDuration(left)}`, { job: job.id, at: new Date(until).toISOString() });
       const show = () =>
-        d.log.setStatus(`${job.data.customerId}: next attempt in ${formatDuration(Math.max(0, until - env.now()))} (Ctrl-C leaves job ${job.id} delayed)`);
+        d.log.setStatus(`${job.data.customerId ?? job.name}: next attempt in ${formatDuration(Math.max(0, until - env.now()))} (Ctrl-C leaves job ${job.id} delayed)`);
       show();
       stopCountdown();
       if (d.io.isErrTTY) countdown = setInterval(show, 1000).unref();
