@@ -18,7 +18,10 @@ export interface ManifestObject {
 }
 
 export interface Helm {
-  /** `helm list -a -n NS -o json` (every state, pending-install and uninstalling included). */
+  /**
+   * Every release in the namespace in any state (pending-install and uninstalling included): helm 4
+   * dropped `list -a`, so the state flags are spelled out (`--deployed --failed --pending …`).
+   */
   listReleases(namespace: string, signal?: AbortSignal): Promise<HelmRelease[]>;
   /** `helm get manifest NAME -n NS`, parsed into the objects it holds. */
   getManifestObjects(release: string, namespace: string, signal?: AbortSignal): Promise<ManifestObject[]>;

@@ -1,0 +1,231 @@
+/**
+ * Helm through its CLI (execa). Every call names the cluster explicitly (`--kubeconfig`,
+ * `--kube-context`) and runs with an environment stripped of the HELM_* settings that could point
+ * helm somewhere else, so helm always acts on the cluster custctl talks to (DESIGN "pipeline").
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { parseAllDocuments } from 'yaml';
+import { OperationError } from '../errors.js';
+import type { Helm, HelmRelease, ManifestObject } from './helm.js';
+
+export interface HelmCliOptions {
+  /** HELM_BIN, or `helm` (looked up on env.PATH) */
+  helmBin: string;
+  /** one kubeconfig file, or a `:`-separated list (then passed as KUBECONFIG, see helmEnv) */
+  kubeconfig?: string;
+  context: string;
+  env: Record<string, string | undefined>;
+}
+
+/**
+ * Every release state. DESIGN says `helm list -a`, but helm 4 removed `-a/--all` ("unknown
+ * shorthand flag: 'a'"); all the state filters together are what `-a` meant on helm 3 (ListAll:
+ * the latest revision of each release, whatever its state, pending-install and uninstalling
+ * included) and exist on both helm 3 (3.2+) and helm 4.
+ */
+export const ALL_STATES = ['--deployed', '--failed', '--pending', '--superseded', '--uninstalled', '--uninstalling'] as const;
+
+/** Timeout for the short read commands (`list`, `get manifest`). */
+const READ_TIMEOUT_MS = 120_000;
+/** Extra time given to `helm uninstall` beyond its own --timeout before it is killed. */
+const UNINSTALL_GRACE_MS = 60_000;
+/** How many trailing stderr lines an error message keeps. */
+const STDERR_LINES = 8;
+
+/**
+ * Variables that would make helm act on another cluster, namespace or identity than the
+ * explicit flags say (helm's `pkg/cli/environment.go`). HELM_DRIVER stays: it says where the
+ * site keeps release records, and custctl must read them where they are.
+ */
+const STRIPPED_ENV = /^HELM_(KUBE[A-Z_]*|NAMESPACE)$/;
+
+interface KubeconfigArgs {
+  args: string[];
+  /** KUBECONFIG for the child, when a list of files cannot be passed as one flag */
+  envKubeconfig?: string;
+}
+
+export function kubeconfigArgs(kubeconfig: string | undefined, env: Record<string, string | undefined>): KubeconfigArgs {
+  const home = env.HOME || os.homedir();
+  const given = kubeconfig || env.KUBECONFIG || path.join(home, '.kube', 'config');
+  const files = given.split(path.delimiter).filter((f) => f !== '');
+  if (files.length === 1) return { args: ['--kubeconfig', files[0]!] };
+  // helm's --kubeconfig takes exactly one file (client-go ExplicitPath), while KUBECONFIG may
+  // list several that are merged (first file wins). To keep the same merge custctl used, a list
+  // is handed over as KUBECONFIG in the child env; --kube-context still pins the context.
+  return { args: [], envKubeconfig: files.join(path.delimiter) };
+}
+
+/** The child env: the caller's env minus the HELM_* redirections, with KUBECONFIG made explicit. */
+export function helmEnv(env: Record<string, string | undefined>, envKubeconfig: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || STRIPPED_ENV.test(k) || k === 'KUBECONFIG') continue;
+    out[k] = v;
+  }
+  if (envKubeconfig !== undefined) out.KUBECONFIG = envKubeconfig;
+  return out;
+}
+
+/** `5m30s`-style seconds for helm's --timeout, at least 1 s. */
+export function helmDuration(ms: number): string {
+  return `${Math.max(1, Math.ceil(ms / 1000))}s`;
+}
+
+function lastLines(text: string, n: number): string {
+  const lines = text.trim().split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+  return lines.slice(-n).join('\n');
+}
+
+function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+interface RunResult { stdout: string; stderr: string; exitCode: number }
+
+export function parseReleases(stdout: string, namespace: string): HelmRelease[] {
+  const text = stdout.trim();
+  if (text === '') return [];
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new OperationError(`helm list -n ${namespace} printed something that is not JSON: ${text.slice(0, 200)}`);
+  }
+  if (!Array.isArray(data)) throw new OperationError(`helm list -n ${namespace} printed JSON that is not a list`);
+  return data.map((r: Record<string, unknown>) => ({
+    name: String(r.name ?? ''),
+    namespace: String(r.namespace ?? namespace),
+    status: String(r.status ?? ''),
+    chart: String(r.chart ?? ''),
+    revision: String(r.revision ?? ''),
+  }));
+}
+
+function objectsOf(value: unknown, out: ManifestObject[]): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return;
+  const obj = value as Record<string, unknown>;
+  const kind = typeof obj.kind === 'string' ? obj.kind : '';
+  if (Array.isArray(obj.items) && (kind === 'List' || kind.endsWith('List'))) {
+    for (const item of obj.items) objectsOf(item, out);
+    return;
+  }
+  if (kind === '') return;
+  const meta = (typeof obj.metadata === 'object' && obj.metadata !== null ? obj.metadata : {}) as Record<string, unknown>;
+  const o: ManifestObject = {
+    apiVersion: typeof obj.apiVersion === 'string' ? obj.apiVersion : '',
+    kind,
+    name: typeof meta.name === 'string' ? meta.name : '',
+  };
+  if (typeof meta.namespace === 'string' && meta.namespace !== '') o.namespace = meta.namespace;
+  out.push(o);
+}
+
+/** Every object of a rendered manifest: all YAML documents, empty ones skipped, `kind: List` opened. */
+export function parseManifest(manifest: string, release: string): ManifestObject[] {
+  const out: ManifestObject[] = [];
+  for (const doc of parseAllDocuments(manifest)) {
+    if (doc.errors.length > 0) {
+      throw new OperationError(`the manifest of Helm release ${release} is not valid YAML: ${doc.errors[0]!.message}`);
+    }
+    objectsOf(doc.toJS(), out);
+  }
+  return out;
+}
+
+/** helm's answer for a release that does not exist: `Error: release: not found` (v3 and v4). */
+export function saysNotFound(text: string): boolean {
+  return /release:? not found|release "[^"]*" not found/i.test(text);
+}
+
+export function makeHelm(opts: HelmCliOptions): Helm {
+  const kc = kubeconfigArgs(opts.kubeconfig, opts.env);
+  const childEnv = helmEnv(opts.env, kc.envKubeconfig);
+  const clusterArgs = [...kc.args, '--kube-context', opts.context];
+
+  async function run(args: string[], timeoutMs: number, signal: AbortSignal | undefined): Promise<RunResult> {
+    signal?.throwIfAborted();
+    const full = [...args, ...clusterArgs];
+    const shown = ['helm', ...full].map(shellQuote).join(' ');
+    const r = await execa(opts.helmBin, full, {
+      env: childEnv,
+      extendEnv: false,
+      reject: false,
+      timeout: timeoutMs,
+      ...(signal ? { cancelSignal: signal } : {}),
+      stdin: 'ignore',
+      stripFinalNewline: true,
+    });
+    if (r.isCanceled && signal?.aborted) throw signal.reason;
+    if ((r as { code?: string }).code === 'ENOENT') {
+      throw new OperationError(
+        `helm not found: HELM_BIN=${opts.helmBin} (set HELM_BIN to the helm binary, v3.8+ or v4)`,
+      );
+    }
+    if (r.timedOut) {
+      throw new OperationError(`${shown} did not finish within ${Math.round(timeoutMs / 1000)}s and was stopped`, [
+        lastLines(String(r.stderr ?? ''), STDERR_LINES),
+      ].filter((l) => l !== ''));
+    }
+    const stdout = String(r.stdout ?? '');
+    const stderr = String(r.stderr ?? '');
+    const exitCode = r.exitCode ?? -1;
+    if (r.failed && exitCode === -1) {
+      // spawn failed for another reason (EACCES, not executable, ...)
+      throw new OperationError(`could not run helm (HELM_BIN=${opts.helmBin}): ${r.shortMessage ?? r.message}`);
+    }
+    return { stdout, stderr, exitCode };
+  }
+
+  function failure(args: string[], r: RunResult): OperationError {
+    const shown = ['helm', ...args, ...clusterArgs].map(shellQuote).join(' ');
+    const tail = lastLines(r.stderr || r.stdout, STDERR_LINES);
+    return new OperationError(
+      `helm ${args[0] ?? ''} failed (exit ${r.exitCode}): ${tail.split('\n').at(-1) ?? ''}`.trimEnd(),
+      [`command: ${shown}`, ...(tail.includes('\n') ? tail.split('\n') : [])],
+    );
+  }
+
+  return {
+    async listReleases(namespace, signal) {
+      const args = ['list', ...ALL_STATES, '-n', namespace, '-o', 'json', '--max', '0'];
+      const r = await run(args, READ_TIMEOUT_MS, signal);
+      if (r.exitCode !== 0) throw failure(args, r);
+      return parseReleases(r.stdout, namespace);
+    },
+
+    async getManifestObjects(release, namespace, signal) {
+      const args = ['get', 'manifest', release, '-n', namespace];
+      const r = await run(args, READ_TIMEOUT_MS, signal);
+      if (r.exitCode !== 0) {
+        // gone between `helm list` and here: nothing left for helm to delete
+        if (saysNotFound(r.stderr)) return [];
+        throw failure(args, r);
+      }
+      return parseManifest(r.stdout, release);
+    },
+
+    async uninstall(release, namespace, timeoutMs, signal) {
+      // With --ignore-not-found, helm 3 and 4 print `release "X" uninstalled` whether or not the
+      // release existed (pkg/action/uninstall.go returns nil, nil on a missing history), so its
+      // output cannot tell "already gone" apart: ask `helm history` first (helm's own requests).
+      const probe = ['history', release, '-n', namespace, '--max', '1', '-o', 'json'];
+      const h = await run(probe, READ_TIMEOUT_MS, signal);
+      if (h.exitCode !== 0) {
+        if (saysNotFound(h.stderr)) return 'not-found';
+        throw failure(probe, h);
+      }
+      // `--wait` bare: a boolean on helm 3, and on helm 4 its optional value defaults to
+      // `watcher` (wait for the deleted resources to be gone), so one spelling serves both.
+      const args = [
+        'uninstall', release, '-n', namespace,
+        '--wait', '--cascade', 'foreground', '--timeout', helmDuration(timeoutMs), '--ignore-not-found',
+      ];
+      const r = await run(args, timeoutMs + UNINSTALL_GRACE_MS, signal);
+      if (r.exitCode !== 0) throw failure(args, r);
+      return saysNotFound(`${r.stdout}\n${r.stderr}`) ? 'not-found' : 'uninstalled';
+    },
+  };
+}

@@ -1,0 +1,710 @@
+/**
+ * The cluster through @kubernetes/client-node 1.x. Loaded on demand (importing client-node costs
+ * ~0.65 s), so only the commands that talk to the cluster pay for it.
+ *
+ * Every request carries the caller's User-Agent and AbortSignal (a per-call middleware), and every
+ * foreign error is translated here into the typed errors of src/errors.ts.
+ */
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  ApiException,
+  CoreV1Api,
+  HttpMethod,
+  IsomorphicFetchHttpLibrary,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  RequestContext,
+  Watch,
+  Observable,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
+  type V1Namespace,
+} from '@kubernetes/client-node';
+import type { Cluster, Context, User } from '@kubernetes/client-node';
+import { ConflictError, OperationError, UsageError, errorMessage } from '../errors.js';
+import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
+import type {
+  ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo,
+} from './kube.js';
+
+export interface OpenKubeOptions {
+  /** --kubeconfig: one file or a `:`-separated list */
+  kubeconfig?: string;
+  /** --context */
+  context?: string;
+  env: Record<string, string | undefined>;
+  userAgent: string;
+}
+
+/** A request that gets no answer within this time fails (watches excepted: they have timeoutSeconds). */
+const REQUEST_TIMEOUT_MS = 60_000;
+/** Longest single watch; an abandoned watch ends by itself server-side after this. */
+const WATCH_CHUNK_SECONDS = 60;
+const PAGE_SIZE = 500;
+/** Parallel discovery/list requests in countNamespaceObjects. */
+const PARALLEL = 6;
+
+// ---------------------------------------------------------------------------------------------
+// kubeconfig
+
+export interface LoadedKubeconfig {
+  kc: KubeConfig;
+  files: string[];
+  target: ClusterTarget;
+}
+
+function contextNames(contexts: readonly Context[]): string {
+  const names = contexts.map((c) => c.name);
+  return names.length > 0 ? names.join(', ') : '(none)';
+}
+
+function readKubeconfigFile(file: string): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(file);
+  } catch (e) {
+    throw new UsageError(`cannot read kubeconfig ${file}: ${errorMessage(e)}`, ['fix the file, or point KUBECONFIG / --kubeconfig at another one']);
+  }
+  return kc;
+}
+
+/**
+ * Finds and merges the kubeconfig files (kubectl's rules: --kubeconfig, else KUBECONFIG — a list,
+ * missing entries ignored, the first file to define a name wins — else ~/.kube/config) and selects
+ * the context. Touches no network.
+ */
+export function loadKubeconfig(opts: Pick<OpenKubeOptions, 'kubeconfig' | 'context' | 'env'>): LoadedKubeconfig {
+  const home = opts.env.HOME || os.homedir();
+  const defaultFile = path.join(home, '.kube', 'config');
+  let files: string[];
+  if (opts.kubeconfig) {
+    files = opts.kubeconfig.split(path.delimiter).filter((f) => f !== '');
+    const missing = files.filter((f) => !existsSync(f));
+    if (missing.length > 0) {
+      throw new UsageError(`kubeconfig not found: ${missing.join(', ')} (from --kubeconfig)`, ['pass the path of an existing kubeconfig file']);
+    }
+  } else if (opts.env.KUBECONFIG) {
+    const listed = opts.env.KUBECONFIG.split(path.delimiter).filter((f) => f !== '');
+    files = listed.filter((f) => existsSync(f));
+    if (files.length === 0) {
+      throw new UsageError(`kubeconfig not found: KUBECONFIG=${opts.env.KUBECONFIG} names no existing file; set KUBECONFIG or pass --kubeconfig with the path of your kubeconfig`);
+    }
+  } else if (existsSync(defaultFile)) {
+    files = [defaultFile];
+  } else {
+    throw new UsageError(`no kubeconfig found (KUBECONFIG is not set and ${defaultFile} does not exist): set KUBECONFIG or pass --kubeconfig with the path of your kubeconfig`);
+  }
+
+  const clusters: Cluster[] = [];
+  const users: User[] = [];
+  const contexts: Context[] = [];
+  let currentContext = '';
+  for (const file of files) {
+    const one = readKubeconfigFile(file);
+    for (const c of one.getClusters()) if (!clusters.some((x) => x.name === c.name)) clusters.push(c);
+    for (const u of one.getUsers()) if (!users.some((x) => x.name === u.name)) users.push(u);
+    for (const c of one.getContexts()) if (!contexts.some((x) => x.name === c.name)) contexts.push(c);
+    if (!currentContext && one.getCurrentContext()) currentContext = one.getCurrentContext();
+  }
+  const shownFiles = files.join(path.delimiter);
+
+  const contextName = opts.context || currentContext;
+  if (!contextName) {
+    throw new UsageError(`kubeconfig ${shownFiles} has no current-context: pass --context (available: ${contextNames(contexts)})`);
+  }
+  const context = contexts.find((c) => c.name === contextName);
+  if (!context) {
+    throw new UsageError(
+      `context "${contextName}" not found in kubeconfig ${shownFiles} (available: ${contextNames(contexts)})`,
+      ['pass --context with one of the available contexts'],
+    );
+  }
+  const cluster = clusters.find((c) => c.name === context.cluster);
+  if (!cluster || !cluster.server) {
+    throw new UsageError(`context "${contextName}" in kubeconfig ${shownFiles} names cluster "${context.cluster}", which is not defined there (or has no server)`);
+  }
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters, users, contexts, currentContext: contextName });
+  const target: ClusterTarget = { context: contextName, server: cluster.server, kubeconfig: shownFiles };
+  if (context.user) target.user = context.user;
+  return { kc, files, target };
+}
+
+// ---------------------------------------------------------------------------------------------
+// errors
+
+interface Op {
+  /** get, delete, list, watch */
+  verb: string;
+  /** `namespace customer-abc`, `clusterroles` */
+  what: string;
+}
+
+interface K8sStatus { message?: string; reason?: string; code?: number }
+
+export function statusOf(body: unknown): K8sStatus {
+  let v = body;
+  if (typeof v === 'string') {
+    const text = v;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      return text.trim() ? { message: text.trim() } : {};
+    }
+  }
+  if (typeof v !== 'object' || v === null) return {};
+  const s = v as Record<string, unknown>;
+  const out: K8sStatus = {};
+  if (typeof s.message === 'string') out.message = s.message;
+  if (typeof s.reason === 'string') out.reason = s.reason;
+  if (typeof s.code === 'number') out.code = s.code;
+  return out;
+}
+
+/**
+ * `clusterroles.rbac.authorization.k8s.io "x" is forbidden: User "bob" cannot delete resource
+ * "clusterroles" in API group "rbac.authorization.k8s.io" at the cluster scope` →
+ * `permission denied: cannot delete clusterroles.rbac.authorization.k8s.io (user bob)`.
+ * Returns null when the message is not an RBAC refusal.
+ */
+export function permissionDeniedMessage(statusMessage: string): string | null {
+  const m = /User "([^"]*)" cannot ([\w-]+) resource "([^"]+)"(?: in API group "([^"]*)")?(?: in the namespace "([^"]*)")?/.exec(statusMessage);
+  if (!m) return null;
+  const [, user, verb, resource, group, namespace] = m;
+  const qualified = group ? `${resource}.${group}` : resource;
+  const where = namespace ? ` in namespace ${namespace}` : '';
+  return `permission denied: cannot ${verb} ${qualified}${where} (user ${user})`;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+
+function errorCode(e: unknown): string | undefined {
+  if (typeof e !== 'object' || e === null) return undefined;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  const errno = (e as { errno?: unknown }).errno;
+  return typeof errno === 'string' ? errno : undefined;
+}
+
+function isTlsCode(code: string): boolean {
+  return /^(CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_TLS_|ERR_SSL_|HOSTNAME_MISMATCH)/.test(code);
+}
+
+function isAbortError(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'AbortError';
+}
+
+export interface ErrorContext { server: string; context: string; user?: string }
+
+/** Turns an ApiException / fetch failure into a typed error. 404 is the caller's business. */
+export function translateError(e: unknown, op: Op, t: ErrorContext): Error {
+  if (e instanceof OperationError || e instanceof ConflictError || e instanceof UsageError) return e;
+  const at = `the API server ${t.server} (context ${t.context})`;
+  if (e instanceof ApiException || (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number')) {
+    const code = (e as { code: number }).code;
+    const st = statusOf((e as { body?: unknown }).body);
+    const msg = st.message ?? `HTTP ${code}`;
+    if (code === 403) {
+      return new OperationError(permissionDeniedMessage(msg) ?? `permission denied: cannot ${op.verb} ${op.what}: ${msg}`, [
+        `${at} refused: ${msg}`,
+        'ask a cluster admin for the RBAC permission, or use a context with it (--context)',
+      ]);
+    }
+    if (code === 401) {
+      return new OperationError(`${at} rejected the credentials of user ${t.user ?? '(none)'} (401 Unauthorized) on ${op.verb} ${op.what}`, [
+        'refresh your credentials or fix the user in the kubeconfig',
+      ]);
+    }
+    if (code === 409) return new ConflictError(`cannot ${op.verb} ${op.what}: ${msg}`, [], { cause: e });
+    return new OperationError(`cannot ${op.verb} ${op.what}: ${msg} (HTTP ${code} from ${at})`, [], { cause: e });
+  }
+  const code = errorCode(e);
+  if (code && NETWORK_CODES.has(code)) {
+    return new OperationError(`cannot reach ${at}: ${code}`, [errorMessage(e), 'check that the cluster is up and that --context / KUBECONFIG point at it']);
+  }
+  if (code && isTlsCode(code)) {
+    return new OperationError(`TLS error talking to ${at}: ${code}`, [errorMessage(e), 'check the certificate-authority of the cluster in the kubeconfig']);
+  }
+  return new OperationError(`cannot ${op.verb} ${op.what} on ${at}: ${errorMessage(e)}`);
+}
+
+/** `HTTP 503: service unavailable` for an API answer, else the message: for one line of a report. */
+export function shortReason(e: unknown): string {
+  const cause = e instanceof Error ? e.cause : undefined;
+  if (typeof cause === 'object' && cause !== null && typeof (cause as { code?: unknown }).code === 'number') {
+    const code = (cause as { code: number }).code;
+    const msg = statusOf((cause as { body?: unknown }).body).message;
+    return msg ? `HTTP ${code}: ${msg}` : `HTTP ${code}`;
+  }
+  return errorMessage(e);
+}
+
+function isNotFound(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 404;
+}
+
+/** Resolves/rejects with `p`, or rejects with the signal's reason as soon as it aborts. */
+function raceSignal<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// scope of kinds
+
+/** `group/Kind` → cluster-scoped? (group '' is the core group). */
+const WELL_KNOWN_SCOPE: ReadonlyMap<string, boolean> = new Map([
+  // cluster-scoped
+  ...[
+    '/Namespace', '/Node', '/PersistentVolume', '/ComponentStatus',
+    'rbac.authorization.k8s.io/ClusterRole', 'rbac.authorization.k8s.io/ClusterRoleBinding',
+    'apiextensions.k8s.io/CustomResourceDefinition',
+    'storage.k8s.io/StorageClass', 'storage.k8s.io/CSIDriver', 'storage.k8s.io/CSINode',
+    'storage.k8s.io/VolumeAttachment', 'storage.k8s.io/VolumeAttributesClass',
+    'scheduling.k8s.io/PriorityClass',
+    'admissionregistration.k8s.io/ValidatingWebhookConfiguration',
+    'admissionregistration.k8s.io/MutatingWebhookConfiguration',
+    'admissionregistration.k8s.io/ValidatingAdmissionPolicy',
+    'admissionregistration.k8s.io/ValidatingAdmissionPolicyBinding',
+    'apiregistration.k8s.io/APIService',
+    'networking.k8s.io/IngressClass', 'extensions/IngressClass',
+    'node.k8s.io/RuntimeClass',
+    'policy/PodSecurityPolicy', 'extensions/PodSecurityPolicy',
+    'certificates.k8s.io/CertificateSigningRequest',
+    'flowcontrol.apiserver.k8s.io/FlowSchema', 'flowcontrol.apiserver.k8s.io/PriorityLevelConfiguration',
+    'authentication.k8s.io/TokenReview', 'authorization.k8s.io/SubjectAccessReview',
+    'authorization.k8s.io/SelfSubjectAccessReview', 'authorization.k8s.io/SelfSubjectRulesReview',
+  ].map((k) => [k, true] as const),
+  // namespaced
+  ...[
+    '/Pod', '/Service', '/ConfigMap', '/Secret', '/ServiceAccount', '/PersistentVolumeClaim',
+    '/Endpoints', '/Event', '/LimitRange', '/ResourceQuota', '/ReplicationController', '/PodTemplate',
+    'apps/Deployment', 'apps/StatefulSet', 'apps/DaemonSet', 'apps/ReplicaSet', 'apps/ControllerRevision',
+    'batch/Job', 'batch/CronJob',
+    'autoscaling/HorizontalPodAutoscaler',
+    'policy/PodDisruptionBudget',
+    'networking.k8s.io/NetworkPolicy', 'networking.k8s.io/Ingress', 'extensions/Ingress', 'extensions/NetworkPolicy',
+    'rbac.authorization.k8s.io/Role', 'rbac.authorization.k8s.io/RoleBinding',
+    'coordination.k8s.io/Lease', 'discovery.k8s.io/EndpointSlice', 'events.k8s.io/Event',
+    'storage.k8s.io/CSIStorageCapacity', 'authorization.k8s.io/LocalSubjectAccessReview',
+  ].map((k) => [k, false] as const),
+]);
+
+export function groupOf(apiVersion: string): { group: string; version: string } {
+  const i = apiVersion.indexOf('/');
+  return i < 0 ? { group: '', version: apiVersion } : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) };
+}
+
+/** true / false for well-known kinds, undefined when discovery must decide. */
+export function wellKnownScope(apiVersion: string, kind: string): boolean | undefined {
+  return WELL_KNOWN_SCOPE.get(`${groupOf(apiVersion).group}/${kind}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the client
+
+interface ApiResource { name: string; kind: string; namespaced: boolean; verbs: string[] }
+interface ObjectMeta { name?: string; finalizers?: string[] }
+
+function discoveryPath(groupVersion: string): string {
+  return groupVersion.includes('/') ? `/apis/${groupVersion}` : `/api/${groupVersion}`;
+}
+
+async function runBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+function namespaceInfo(ns: V1Namespace): NamespaceInfo {
+  const dt = ns.metadata?.deletionTimestamp as unknown;
+  const info: NamespaceInfo = {
+    name: ns.metadata?.name ?? '',
+    uid: ns.metadata?.uid ?? '',
+    phase: ns.status?.phase ?? 'Active',
+    conditions: (ns.status?.conditions ?? []).map((c) => {
+      const out: NamespaceInfo['conditions'][number] = { type: c.type, status: c.status };
+      if (c.reason) out.reason = c.reason;
+      if (c.message) out.message = c.message;
+      return out;
+    }),
+    finalizers: ns.spec?.finalizers ?? [],
+  };
+  if (dt instanceof Date) info.deletionTimestamp = dt.toISOString();
+  else if (typeof dt === 'string' && dt) info.deletionTimestamp = dt;
+  return info;
+}
+
+export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
+  const { kc, target } = loadKubeconfig(opts);
+  const errCtx: ErrorContext = { server: target.server, context: target.context, ...(target.user ? { user: target.user } : {}) };
+  const core = kc.makeApiClient(CoreV1Api);
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  const http = new IsomorphicFetchHttpLibrary();
+  const ua = opts.userAgent;
+
+  /** Per-call options: the User-Agent header and a signal (caller's + request timeout). */
+  function callOptions(signal: AbortSignal): ConfigurationOptions {
+    const mw: ObservableMiddleware = {
+      pre: (ctx) => {
+        ctx.setHeaderParam('User-Agent', ua);
+        ctx.setSignal(signal);
+        return new Observable(Promise.resolve(ctx));
+      },
+      post: (rsp) => new Observable(Promise.resolve(rsp)),
+    };
+    return { middleware: [mw], middlewareMergeStrategy: 'append' };
+  }
+
+  function requestSignal(signal: AbortSignal | undefined): { signal: AbortSignal; timeout: AbortSignal } {
+    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    if (!signal) return { signal: timeout, timeout };
+    if (typeof AbortSignal.any === 'function') return { signal: AbortSignal.any([signal, timeout]), timeout };
+    // Node < 20.3: no AbortSignal.any
+    const both = new AbortController();
+    const stop = (s: AbortSignal) => () => both.abort(s.reason);
+    signal.addEventListener('abort', stop(signal), { once: true });
+    timeout.addEventListener('abort', stop(timeout), { once: true });
+    return { signal: both.signal, timeout };
+  }
+
+  async function call<T>(op: Op, signal: AbortSignal | undefined, fn: (o: ConfigurationOptions) => Promise<T>): Promise<T> {
+    signal?.throwIfAborted();
+    const rs = requestSignal(signal);
+    try {
+      return await raceSignal(fn(callOptions(rs.signal)), signal);
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason;
+      if (isNotFound(e)) throw e;
+      if (rs.timeout.aborted || isAbortError(e)) {
+        throw new OperationError(`${op.verb} ${op.what}: the API server ${target.server} (context ${target.context}) did not answer within ${REQUEST_TIMEOUT_MS / 1000}s`);
+      }
+      throw translateError(e, op, errCtx);
+    }
+  }
+
+  /** `call`, with 404 answered by `notFound`. */
+  async function callOr<T, N>(op: Op, signal: AbortSignal | undefined, notFound: N, fn: (o: ConfigurationOptions) => Promise<T>): Promise<T | N> {
+    try {
+      return await call(op, signal, fn);
+    } catch (e) {
+      if (isNotFound(e)) return notFound;
+      throw e;
+    }
+  }
+
+  /** A plain GET for paths the generated clients do not cover (discovery, any resource's list). */
+  async function rawGet(urlPath: string, query: Record<string, string | number | undefined>, accept: string, signal: AbortSignal | undefined, op: Op): Promise<unknown> {
+    return call(op, signal, async (o) => {
+      const url = new URL(target.server.replace(/\/+$/, '') + urlPath);
+      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+      const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+      ctx.setHeaderParam('Accept', accept);
+      await kc.applySecurityAuthentication(ctx);
+      for (const m of o.middleware ?? []) await m.pre(ctx).toPromise();
+      const rsp = await http.send(ctx).toPromise();
+      const text = await rsp.body.text();
+      if (rsp.httpStatusCode >= 400) throw new ApiException(rsp.httpStatusCode, `HTTP ${rsp.httpStatusCode}`, text, rsp.headers);
+      return JSON.parse(text) as unknown;
+    });
+  }
+
+  async function getNamespace(name: string, signal?: AbortSignal): Promise<NamespaceInfo | null> {
+    const ns = await callOr({ verb: 'get', what: `namespace ${name}` }, signal, null, (o) => core.readNamespace({ name }, o));
+    return ns ? namespaceInfo(ns) : null;
+  }
+
+  async function deleteNamespace(name: string, uid: string, signal?: AbortSignal): Promise<'deleted' | 'not-found'> {
+    const op = { verb: 'delete', what: `namespace ${name}` };
+    try {
+      const r = await callOr(op, signal, 'not-found' as const, (o) => core.deleteNamespace(
+        { name, body: { preconditions: { uid }, propagationPolicy: 'Background' } }, o,
+      ));
+      return r === 'not-found' ? r : 'deleted';
+    } catch (e) {
+      if (!(e instanceof ConflictError)) throw e;
+      // 409: either the uid precondition failed (the namespace was recreated), or the namespace
+      // is already terminating ("the system is ensuring all content is removed"). Look.
+      const now = await getNamespace(name, signal);
+      if (!now) return 'not-found';
+      if (now.uid !== uid) {
+        throw new ConflictError(`namespace ${name} was recreated (uid changed from ${uid} to ${now.uid}): refusing to delete the new one`, [
+          'the customer was probably redeployed; check its row and start a new deletion if it should go',
+        ]);
+      }
+      if (now.deletionTimestamp) return 'deleted';
+      throw e;
+    }
+  }
+
+  function waitNamespaceGone(name: string, timeoutMs: number, signal?: AbortSignal): Promise<'gone' | 'timeout'> {
+    signal?.throwIfAborted();
+    const deadline = Date.now() + timeoutMs;
+    // The watch goes through the KubeConfig's fetch options: add the User-Agent there.
+    const watchConfig = Object.create(kc) as KubeConfig;
+    watchConfig.applyToFetchOptions = (o) => kc.applyToFetchOptions({ ...o, headers: { ...(o.headers ?? {}), 'User-Agent': ua } });
+    const watch = new Watch(watchConfig);
+
+    return new Promise((resolve, reject) => {
+      let finished = false;
+      let controller: AbortController | undefined;
+      let retryDelay = 500;
+      let retryTimer: NodeJS.Timeout | undefined;
+
+      const finish = (settle: () => void): void => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(deadlineTimer);
+        clearTimeout(retryTimer);
+        signal?.removeEventListener('abort', onAbort);
+        // A watch whose response has not started yet cannot be aborted (client-node 1.x):
+        // its timeoutSeconds (≤ 60 s) ends it server-side.
+        controller?.abort();
+        settle();
+      };
+      const onAbort = (): void => finish(() => reject(signal!.reason));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const deadlineTimer = setTimeout(() => finish(() => resolve('timeout')), Math.max(0, timeoutMs));
+
+      const reconnectLater = (): void => {
+        if (finished) return;
+        retryTimer = setTimeout(connect, Math.min(retryDelay, Math.max(0, deadline - Date.now())));
+        retryDelay = Math.min(retryDelay * 2, 5000);
+      };
+
+      const connect = (): void => {
+        if (finished) return;
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) { finish(() => resolve('timeout')); return; }
+        const timeoutSeconds = Math.max(1, Math.min(WATCH_CHUNK_SECONDS, Math.ceil(remaining / 1000)));
+        let ended = false;
+        const onEvent = (type: string): void => {
+          if (type === 'DELETED') finish(() => resolve('gone'));
+        };
+        const onDone = (err: unknown): void => {
+          if (ended || finished) return;
+          ended = true;
+          const status = typeof err === 'object' && err !== null ? (err as { statusCode?: unknown }).statusCode : undefined;
+          if (typeof status === 'number' && status >= 400 && status < 500 && status !== 410 && status !== 429) {
+            // client-node's watch keeps no response body: a GET tells more (and its 403 names the user)
+            const e = Object.assign(new Error(`HTTP ${status}`), { code: status, body: '' });
+            getNamespace(name, signal).then(
+              (ns) => finish(() => (ns ? reject(translateError(e, { verb: 'watch', what: 'namespaces' }, errCtx)) : resolve('gone'))),
+              (ge: unknown) => finish(() => reject(ge)),
+            );
+            return;
+          }
+          if (err) reconnectLater();
+          else connect();
+        };
+        watch.watch('/api/v1/namespaces', { fieldSelector: `metadata.name=${name}`, timeoutSeconds, allowWatchBookmarks: false }, onEvent, onDone)
+          .then(async (c) => {
+            controller = c;
+            if (finished) { c.abort(); return; }
+            if (ended) return;
+            // connected: a namespace that went before the watch started shows up only here
+            try {
+              const ns = await getNamespace(name, signal);
+              if (!ns) finish(() => resolve('gone'));
+              else retryDelay = 500;
+            } catch (e) {
+              if (finished || signal?.aborted) return;
+              // refused outright: waiting longer will not help
+              if (e instanceof OperationError && e.message.startsWith('permission denied')) finish(() => reject(e));
+              // otherwise (a flaky server) the watch's end brings the next GET; the deadline bounds it
+            }
+          })
+          .catch(() => onDone(new Error('watch failed to start')));
+      };
+      connect();
+    });
+  }
+
+  async function listPaged<T>(op: Op, signal: AbortSignal | undefined, page: (cont: string | undefined, o: ConfigurationOptions) => Promise<{ items: T[]; metadata?: { _continue?: string } }>): Promise<T[]> {
+    const out: T[] = [];
+    let cont: string | undefined;
+    do {
+      const r = await call(op, signal, (o) => page(cont, o));
+      out.push(...r.items);
+      cont = r.metadata?._continue || undefined;
+    } while (cont);
+    return out;
+  }
+
+  async function listClusterRbac(signal?: AbortSignal): Promise<RbacObject[]> {
+    const roles = await listPaged({ verb: 'list', what: 'clusterroles.rbac.authorization.k8s.io' }, signal,
+      (c, o) => rbac.listClusterRole({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o));
+    const bindings = await listPaged({ verb: 'list', what: 'clusterrolebindings.rbac.authorization.k8s.io' }, signal,
+      (c, o) => rbac.listClusterRoleBinding({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o));
+    return [
+      ...roles.map((r): RbacObject => ({ kind: 'ClusterRole', name: r.metadata?.name ?? '', annotations: r.metadata?.annotations ?? {} })),
+      ...bindings.map((b): RbacObject => ({
+        kind: 'ClusterRoleBinding', name: b.metadata?.name ?? '', annotations: b.metadata?.annotations ?? {},
+        roleRef: { kind: b.roleRef.kind, name: b.roleRef.name },
+      })),
+    ];
+  }
+
+  async function deleteClusterRbac(kind: RbacKind, name: string, signal?: AbortSignal): Promise<'deleted' | 'not-found'> {
+    const what = `${kind === 'ClusterRole' ? 'clusterrole' : 'clusterrolebinding'} ${name}`;
+    const r = await callOr({ verb: 'delete', what }, signal, 'not-found' as const, (o) => kind === 'ClusterRole'
+      ? rbac.deleteClusterRole({ name }, o)
+      : rbac.deleteClusterRoleBinding({ name }, o));
+    return r === 'not-found' ? r : 'deleted';
+  }
+
+  async function listPvcs(namespace: string, signal?: AbortSignal): Promise<PvcInfo[]> {
+    const pvcs = await listPaged({ verb: 'list', what: `persistentvolumeclaims in namespace ${namespace}` }, signal,
+      (c, o) => core.listNamespacedPersistentVolumeClaim({ namespace, limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o));
+    const policies = new Map<string, string>();
+    if (pvcs.some((p) => p.spec?.volumeName)) {
+      const pvs = await listPaged({ verb: 'list', what: 'persistentvolumes' }, signal,
+        (c, o) => core.listPersistentVolume({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o));
+      for (const pv of pvs) {
+        if (pv.metadata?.name && pv.spec?.persistentVolumeReclaimPolicy) policies.set(pv.metadata.name, pv.spec.persistentVolumeReclaimPolicy);
+      }
+    }
+    return pvcs.map((p) => {
+      const info: PvcInfo = { name: p.metadata?.name ?? '', phase: p.status?.phase ?? 'Pending' };
+      const storage = p.status?.capacity?.storage ?? p.spec?.resources?.requests?.storage;
+      if (storage !== undefined) info.storage = String(storage);
+      if (p.spec?.volumeName) {
+        info.volumeName = p.spec.volumeName;
+        const policy = policies.get(p.spec.volumeName);
+        if (policy) info.reclaimPolicy = policy;
+      }
+      return info;
+    });
+  }
+
+  const discoveryCache = new Map<string, Promise<ApiResource[]>>();
+  function discover(groupVersion: string, signal: AbortSignal | undefined): Promise<ApiResource[]> {
+    let p = discoveryCache.get(groupVersion);
+    if (!p) {
+      p = rawGet(discoveryPath(groupVersion), {}, 'application/json', signal, { verb: 'discover', what: groupVersion })
+        .then((r) => ((r as { resources?: ApiResource[] }).resources ?? []));
+      discoveryCache.set(groupVersion, p);
+      p.catch(() => discoveryCache.delete(groupVersion));
+    }
+    return p;
+  }
+
+  async function preferredGroupVersions(signal: AbortSignal | undefined): Promise<string[]> {
+    const groups = await rawGet('/apis', {}, 'application/json', signal, { verb: 'discover', what: 'API groups' }) as {
+      groups?: Array<{ name: string; preferredVersion?: { groupVersion: string }; versions?: Array<{ groupVersion: string }> }>;
+    };
+    const out = ['v1'];
+    for (const g of groups.groups ?? []) {
+      const gv = g.preferredVersion?.groupVersion ?? g.versions?.[0]?.groupVersion;
+      if (gv) out.push(gv);
+    }
+    return out;
+  }
+
+  async function countNamespaceObjects(namespace: string, signal?: AbortSignal): Promise<NamespacedObjectCount[]> {
+    const gvs = await preferredGroupVersions(signal);
+    const failed: NamespacedObjectCount[] = [];
+    const targets: Array<{ gv: string; resource: ApiResource; label: string }> = [];
+    const perGv = await runBounded(gvs, PARALLEL, async (gv) => {
+      try {
+        return { gv, resources: await discover(gv, signal) };
+      } catch (e) {
+        if (signal?.aborted) throw signal.reason;
+        failed.push({ resource: `${gv} (discovery failed: ${shortReason(e)})`, kind: '', count: 0, finalizers: [] });
+        return { gv, resources: [] as ApiResource[] };
+      }
+    });
+    const seen = new Set<string>();
+    // extensions/v1beta1 serves the same Ingresses (etc.) as their real groups on old servers: count once
+    const ordered = [...perGv.filter((x) => groupOf(x.gv).group !== 'extensions'), ...perGv.filter((x) => groupOf(x.gv).group === 'extensions')];
+    for (const { gv, resources } of ordered) {
+      const group = groupOf(gv).group;
+      for (const r of resources) {
+        if (!r.namespaced || r.name.includes('/') || r.name === 'events' || !r.verbs?.includes('list')) continue;
+        if (group === 'extensions' && seen.has(`${r.name}/${r.kind}`)) continue;
+        seen.add(`${r.name}/${r.kind}`);
+        targets.push({ gv, resource: r, label: group ? `${r.name}.${group}` : r.name });
+      }
+    }
+    const accept = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+    const counted = await runBounded(targets, PARALLEL, async ({ gv, resource, label }): Promise<NamespacedObjectCount> => {
+      const base = `${discoveryPath(gv)}/namespaces/${encodeURIComponent(namespace)}/${resource.name}`;
+      let count = 0;
+      const finalizers = new Set<string>();
+      let cont: string | undefined;
+      try {
+        do {
+          const r = await rawGet(base, { limit: PAGE_SIZE, continue: cont }, accept, signal, { verb: 'list', what: `${label} in namespace ${namespace}` }) as {
+            items?: Array<{ metadata?: ObjectMeta }>; metadata?: { continue?: string };
+          };
+          for (const item of r.items ?? []) {
+            count++;
+            for (const f of item.metadata?.finalizers ?? []) finalizers.add(f);
+          }
+          cont = r.metadata?.continue || undefined;
+        } while (cont);
+      } catch (e) {
+        if (signal?.aborted) throw signal.reason;
+        if (isNotFound(e)) return { resource: label, kind: resource.kind, count: 0, finalizers: [] };
+        return { resource: `${label} (list failed: ${shortReason(e)})`, kind: resource.kind, count: 0, finalizers: [] };
+      }
+      return { resource: label, kind: resource.kind, count, finalizers: [...finalizers].sort() };
+    });
+    return [
+      ...counted.filter((c) => c.count > 0 || c.resource.includes('(list failed')),
+      ...failed,
+    ];
+  }
+
+  async function isClusterScoped(apiVersion: string, kind: string, signal?: AbortSignal): Promise<boolean> {
+    const known = wellKnownScope(apiVersion, kind);
+    if (known !== undefined) return known;
+    let resources: ApiResource[];
+    try {
+      resources = await discover(apiVersion, signal);
+    } catch (e) {
+      // the API does not serve that group/version: its kind cannot be placed, so it is treated
+      // as cluster-scoped (the conservative answer: the plan shows it, an operator decides)
+      if (isNotFound(e)) return true;
+      throw e;
+    }
+    const r = resources.find((x) => x.kind === kind && !x.name.includes('/'));
+    return r ? !r.namespaced : true;
+  }
+
+  async function listNamespaceNames(signal?: AbortSignal): Promise<string[]> {
+    const items = await listPaged({ verb: 'list', what: 'namespaces' }, signal,
+      (c, o) => core.listNamespace({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o));
+    return items.map((n) => n.metadata?.name ?? '').filter((n) => n !== '');
+  }
+
+  return {
+    target,
+    getNamespace,
+    deleteNamespace,
+    waitNamespaceGone,
+    listClusterRbac,
+    deleteClusterRbac,
+    listPvcs,
+    countNamespaceObjects,
+    isClusterScoped,
+    listNamespaceNames,
+  };
+}

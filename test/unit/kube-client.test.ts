@@ -1,0 +1,376 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import {
+  loadKubeconfig, openKube, permissionDeniedMessage, translateError, wellKnownScope,
+} from '../../src/adapters/kube-client.js';
+import { ConflictError, OperationError, UsageError } from '../../src/errors.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'custctl-kubeconfig-'));
+
+function writeKubeconfig(name: string, o: { contexts: string[]; current?: string; server?: string; clusterPrefix?: string }): string {
+  const file = path.join(dir, name);
+  const prefix = o.clusterPrefix ?? name;
+  writeFileSync(file, stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: o.contexts.map((c) => ({
+      name: `${prefix}-${c}`,
+      // client-node refuses plain http unless TLS verification is off (the stand-in server is http)
+      cluster: { server: o.server ?? 'https://127.0.0.1:1', ...(o.server?.startsWith('http:') ? { 'insecure-skip-tls-verify': true } : {}) },
+    })),
+    users: o.contexts.map((c) => ({ name: `${prefix}-user-${c}`, user: { token: 'not-a-real-token' } })),
+    contexts: o.contexts.map((c) => ({ name: c, context: { cluster: `${prefix}-${c}`, user: `${prefix}-user-${c}` } })),
+    ...(o.current ? { 'current-context': o.current } : {}),
+  }));
+  return file;
+}
+
+const emptyHome = path.join(dir, 'empty-home');
+mkdirSync(emptyHome);
+
+describe('kubeconfig selection', () => {
+  const a = writeKubeconfig('a.yaml', { contexts: ['alpha', 'shared'], current: 'alpha' });
+  const b = writeKubeconfig('b.yaml', { contexts: ['beta', 'shared'], current: 'beta', server: 'https://127.0.0.1:2' });
+
+  it('uses --kubeconfig and its current context', () => {
+    const { target } = loadKubeconfig({ kubeconfig: a, env: { HOME: emptyHome } });
+    expect(target).toEqual({ context: 'alpha', server: 'https://127.0.0.1:1', user: 'a.yaml-user-alpha', kubeconfig: a });
+  });
+
+  it('--context selects another context', () => {
+    expect(loadKubeconfig({ kubeconfig: a, context: 'shared', env: {} }).target.context).toBe('shared');
+  });
+
+  it('an unknown context is a UsageError listing the available ones', () => {
+    expect(() => loadKubeconfig({ kubeconfig: a, context: 'prod', env: {} }))
+      .toThrow(`context "prod" not found in kubeconfig ${a} (available: alpha, shared)`);
+    try { loadKubeconfig({ kubeconfig: a, context: 'prod', env: {} }); } catch (e) { expect(e).toBeInstanceOf(UsageError); }
+  });
+
+  it('KUBECONFIG lists merge: first file wins, missing entries ignored', () => {
+    const { target } = loadKubeconfig({ env: { KUBECONFIG: `${path.join(dir, 'missing.yaml')}:${a}:${b}`, HOME: emptyHome } });
+    expect(target.context).toBe('alpha');
+    expect(target.kubeconfig).toBe(`${a}:${b}`);
+    const beta = loadKubeconfig({ env: { KUBECONFIG: `${a}:${b}` }, context: 'beta' }).target;
+    expect(beta.server).toBe('https://127.0.0.1:2');
+    // 'shared' is defined in both: a.yaml's definition wins
+    expect(loadKubeconfig({ env: { KUBECONFIG: `${b}:${a}` }, context: 'shared' }).target.user).toBe('b.yaml-user-shared');
+  });
+
+  it('--kubeconfig beats KUBECONFIG', () => {
+    expect(loadKubeconfig({ kubeconfig: b, env: { KUBECONFIG: a } }).target.context).toBe('beta');
+  });
+
+  it('falls back to ~/.kube/config', () => {
+    const home = path.join(dir, 'home');
+    mkdirSync(path.join(home, '.kube'), { recursive: true });
+    writeFileSync(path.join(home, '.kube', 'config'), stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'h',
+      clusters: [{ name: 'h', cluster: { server: 'https://127.0.0.1:3' } }],
+      users: [{ name: 'h', user: {} }],
+      contexts: [{ name: 'h', context: { cluster: 'h', user: 'h' } }],
+    }));
+    expect(loadKubeconfig({ env: { HOME: home } }).target).toMatchObject({ context: 'h', kubeconfig: path.join(home, '.kube', 'config') });
+  });
+
+  it('no kubeconfig at all: says to set KUBECONFIG or --kubeconfig', () => {
+    expect(() => loadKubeconfig({ env: { HOME: emptyHome } })).toThrow(UsageError);
+    expect(() => loadKubeconfig({ env: { HOME: emptyHome } })).toThrow(/set KUBECONFIG or pass --kubeconfig/);
+    expect(() => loadKubeconfig({ env: { HOME: emptyHome, KUBECONFIG: '/nope/1:/nope/2' } })).toThrow(/KUBECONFIG=\/nope\/1:\/nope\/2/);
+    expect(() => loadKubeconfig({ kubeconfig: '/nope/x', env: {} })).toThrow(/kubeconfig not found: \/nope\/x/);
+  });
+
+  it('no current context and no --context: asks for --context', () => {
+    const none = writeKubeconfig('none.yaml', { contexts: ['one', 'two'] });
+    expect(() => loadKubeconfig({ kubeconfig: none, env: {} })).toThrow(/has no current-context: pass --context \(available: one, two\)/);
+  });
+
+  it('a file that is not a kubeconfig is a UsageError naming it', () => {
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'clusters: [unclosed');
+    expect(() => loadKubeconfig({ kubeconfig: bad, env: {} })).toThrow(new RegExp(`cannot read kubeconfig ${bad}`));
+  });
+});
+
+describe('error translation', () => {
+  const t = { server: 'https://10.0.0.1:6443', context: 'prod', user: 'bob' };
+
+  it.each([
+    [
+      'clusterroles.rbac.authorization.k8s.io "cabc-customer-instance" is forbidden: User "x" cannot delete resource "clusterroles" in API group "rbac.authorization.k8s.io" at the cluster scope',
+      'permission denied: cannot delete clusterroles.rbac.authorization.k8s.io (user x)',
+    ],
+    [
+      'namespaces "customer-abc" is forbidden: User "system:serviceaccount:ops:custctl" cannot delete resource "namespaces" in API group "" in the namespace "customer-abc"',
+      'permission denied: cannot delete namespaces in namespace customer-abc (user system:serviceaccount:ops:custctl)',
+    ],
+    [
+      'configmaps is forbidden: User "bob" cannot list resource "configmaps" in API group "" in the namespace "customer-abc"',
+      'permission denied: cannot list configmaps in namespace customer-abc (user bob)',
+    ],
+    [
+      'namespaces is forbidden: User "bob" cannot watch resource "namespaces" in API group "" at the cluster scope',
+      'permission denied: cannot watch namespaces (user bob)',
+    ],
+  ])('403 %#', (message, expected) => {
+    expect(permissionDeniedMessage(message)).toBe(expected);
+    const e = translateError({ code: 403, body: JSON.stringify({ kind: 'Status', message, reason: 'Forbidden', code: 403 }) }, { verb: 'delete', what: 'x' }, t);
+    expect(e).toBeInstanceOf(OperationError);
+    expect(e.message).toBe(expected);
+  });
+
+  it('a 403 that is not an RBAC refusal still names the verb and object', () => {
+    const e = translateError({ code: 403, body: '{"message":"admission webhook \\"deny\\" denied the request"}' }, { verb: 'delete', what: 'namespace customer-abc' }, t);
+    expect(e.message).toBe('permission denied: cannot delete namespace customer-abc: admission webhook "deny" denied the request');
+  });
+
+  it('401 names the user and the server', () => {
+    const e = translateError({ code: 401, body: '{"message":"Unauthorized"}' }, { verb: 'get', what: 'namespace x' }, t);
+    expect(e).toBeInstanceOf(OperationError);
+    expect(e.message).toContain('user bob');
+    expect(e.message).toContain('https://10.0.0.1:6443');
+  });
+
+  it('409 is a ConflictError', () => {
+    expect(translateError({ code: 409, body: '{"message":"conflict"}' }, { verb: 'delete', what: 'x' }, t)).toBeInstanceOf(ConflictError);
+  });
+
+  it('connection refused and TLS failures name the server and context', () => {
+    const refused = translateError(Object.assign(new Error('request failed, reason: connect ECONNREFUSED 10.0.0.1:6443'), { code: 'ECONNREFUSED' }), { verb: 'get', what: 'x' }, t);
+    expect(refused).toBeInstanceOf(OperationError);
+    expect(refused.message).toBe('cannot reach the API server https://10.0.0.1:6443 (context prod): ECONNREFUSED');
+    const tls = translateError(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), { verb: 'get', what: 'x' }, t);
+    expect(tls.message).toBe('TLS error talking to the API server https://10.0.0.1:6443 (context prod): DEPTH_ZERO_SELF_SIGNED_CERT');
+  });
+});
+
+describe('well-known scope table', () => {
+  it.each([
+    ['v1', 'Namespace', true], ['v1', 'PersistentVolume', true], ['v1', 'Node', true],
+    ['rbac.authorization.k8s.io/v1', 'ClusterRole', true], ['rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', true],
+    ['apiextensions.k8s.io/v1', 'CustomResourceDefinition', true], ['storage.k8s.io/v1', 'StorageClass', true],
+    ['scheduling.k8s.io/v1', 'PriorityClass', true], ['admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration', true],
+    ['admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', true], ['apiregistration.k8s.io/v1', 'APIService', true],
+    ['networking.k8s.io/v1', 'IngressClass', true], ['node.k8s.io/v1', 'RuntimeClass', true],
+    ['policy/v1beta1', 'PodSecurityPolicy', true], ['certificates.k8s.io/v1', 'CertificateSigningRequest', true],
+    ['flowcontrol.apiserver.k8s.io/v1beta1', 'FlowSchema', true],
+    ['v1', 'ConfigMap', false], ['v1', 'Secret', false], ['v1', 'Service', false], ['v1', 'PersistentVolumeClaim', false],
+    ['apps/v1', 'Deployment', false], ['rbac.authorization.k8s.io/v1', 'Role', false], ['rbac.authorization.k8s.io/v1', 'RoleBinding', false],
+    ['networking.k8s.io/v1', 'NetworkPolicy', false], ['batch/v1', 'CronJob', false],
+  ])('%s %s → cluster-scoped %s', (apiVersion, kind, expected) => {
+    expect(wellKnownScope(apiVersion, kind)).toBe(expected);
+  });
+
+  it('unknown kinds are left to discovery', () => {
+    expect(wellKnownScope('example.com/v1', 'Widget')).toBeUndefined();
+    expect(wellKnownScope('other.io/v1', 'Namespace')).toBeUndefined();
+  });
+});
+
+/**
+ * A loopback HTTP stand-in for the API server, to check what goes over the wire (User-Agent,
+ * request count) and that aborts are prompt. The real API server is exercised by
+ * test/integration/kube-client.test.ts.
+ */
+describe('requests (loopback stand-in server)', () => {
+  let server: http.Server;
+  let base: string;
+  const requests: Array<{ method: string; url: string; ua: string | undefined }> = [];
+  let nsExists = true;
+  const accepts: string[] = [];
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      requests.push({ method: req.method ?? '', url: req.url ?? '', ua: req.headers['user-agent'] });
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname === '/hang') return; // never answers
+      if (url.pathname === '/api/v1/namespaces' && url.searchParams.get('watch') === 'true') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.flushHeaders();
+        // ends each watch early, as a server (or a proxy) may: the client must reconnect
+        const timer = setTimeout(() => res.end(), Math.min(700, Number(url.searchParams.get('timeoutSeconds')) * 1000));
+        res.on('close', () => clearTimeout(timer));
+        return;
+      }
+      if (url.pathname === '/api/v1/namespaces/hang') return;
+      const json = (code: number, body: unknown): void => {
+        res.writeHead(code, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (url.pathname === '/api/v1') {
+        return json(200, { kind: 'APIResourceList', groupVersion: 'v1', resources: [
+          { name: 'configmaps', namespaced: true, kind: 'ConfigMap', verbs: ['list', 'get', 'delete'] },
+          { name: 'events', namespaced: true, kind: 'Event', verbs: ['list'] },
+          { name: 'pods', namespaced: true, kind: 'Pod', verbs: ['list'] },
+          { name: 'pods/log', namespaced: true, kind: 'Pod', verbs: ['get'] },
+          { name: 'nodes', namespaced: false, kind: 'Node', verbs: ['list'] },
+          { name: 'bindings', namespaced: true, kind: 'Binding', verbs: ['create'] },
+        ] });
+      }
+      if (url.pathname === '/apis') {
+        return json(200, { kind: 'APIGroupList', groups: [
+          { name: 'apps', versions: [{ groupVersion: 'apps/v1' }], preferredVersion: { groupVersion: 'apps/v1' } },
+          { name: 'metrics.k8s.io', versions: [{ groupVersion: 'metrics.k8s.io/v1beta1' }], preferredVersion: { groupVersion: 'metrics.k8s.io/v1beta1' } },
+        ] });
+      }
+      if (url.pathname === '/apis/apps/v1') {
+        return json(200, { kind: 'APIResourceList', groupVersion: 'apps/v1', resources: [
+          { name: 'deployments', namespaced: true, kind: 'Deployment', verbs: ['list'] },
+          { name: 'deployments/scale', namespaced: true, kind: 'Scale', verbs: ['get'] },
+        ] });
+      }
+      if (url.pathname === '/apis/metrics.k8s.io/v1beta1') {
+        return json(503, { kind: 'Status', status: 'Failure', message: 'service unavailable', reason: 'ServiceUnavailable', code: 503 });
+      }
+      if (url.pathname === '/api/v1/namespaces/customer-abc/configmaps') {
+        accepts.push(req.headers.accept ?? '');
+        if (url.searchParams.get('continue') === 'page2') {
+          return json(200, { kind: 'PartialObjectMetadataList', metadata: {}, items: [{ metadata: { name: 'c', finalizers: ['b/held'] } }] });
+        }
+        return json(200, { kind: 'PartialObjectMetadataList', metadata: { continue: 'page2' }, items: [
+          { metadata: { name: 'a', finalizers: ['z/held', 'b/held'] } }, { metadata: { name: 'b' } },
+        ] });
+      }
+      if (url.pathname === '/api/v1/namespaces/customer-abc/pods' || url.pathname === '/apis/apps/v1/namespaces/customer-abc/deployments') {
+        return json(200, { kind: 'PartialObjectMetadataList', metadata: {}, items: [] });
+      }
+      if (url.pathname.startsWith('/api/v1/namespaces/')) {
+        if (!nsExists) {
+          res.writeHead(404, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: 'namespaces "x" not found' }));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'customer-abc', uid: 'u-1' }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } }));
+        return;
+      }
+      res.writeHead(404);
+      res.end('{}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  /** The watch is closed once the wait settles: nothing keeps the CLI's process alive. */
+  async function expectNoOpenConnections(): Promise<void> {
+    const deadline = Date.now() + 2000;
+    let open = -1;
+    while (Date.now() < deadline) {
+      open = await new Promise<number>((r) => server.getConnections((_e, n) => r(n)));
+      if (open === 0) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(open).toBe(0);
+  }
+
+  async function kube() {
+    const file = writeKubeconfig(`stand-in-${requests.length}.yaml`, { contexts: ['stand-in'], current: 'stand-in', server: base });
+    return openKube({ kubeconfig: file, env: {}, userAgent: 'custctl/0.1.0-test' });
+  }
+
+  it('sends the User-Agent and maps a namespace', async () => {
+    nsExists = true;
+    requests.length = 0;
+    const k = await kube();
+    expect(await k.getNamespace('customer-abc')).toEqual({ name: 'customer-abc', uid: 'u-1', phase: 'Active', conditions: [], finalizers: ['kubernetes'] });
+    expect(requests).toEqual([{ method: 'GET', url: '/api/v1/namespaces/customer-abc', ua: 'custctl/0.1.0-test' }]);
+  });
+
+  it('404 is null, not an error', async () => {
+    nsExists = false;
+    const k = await kube();
+    expect(await k.getNamespace('customer-abc')).toBeNull();
+  });
+
+  it('an abort rejects promptly with the signal reason while the server is silent', async () => {
+    const k = await kube();
+    const ac = new AbortController();
+    const reason = new Error('job timed out');
+    setTimeout(() => ac.abort(reason), 100);
+    const started = Date.now();
+    await expect(k.getNamespace('hang', ac.signal)).rejects.toBe(reason);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('waitNamespaceGone: gone at the GET after connecting; two requests, both with the User-Agent', async () => {
+    nsExists = false;
+    requests.length = 0;
+    const k = await kube();
+    expect(await k.waitNamespaceGone('customer-abc', 5000)).toBe('gone');
+    expect(requests.map((r) => [r.method, r.url.split('?')[0], r.ua])).toEqual([
+      ['GET', '/api/v1/namespaces', 'custctl/0.1.0-test'],
+      ['GET', '/api/v1/namespaces/customer-abc', 'custctl/0.1.0-test'],
+    ]);
+    const watchUrl = new URL(requests[0]!.url, 'http://x');
+    expect(watchUrl.searchParams.get('fieldSelector')).toBe('metadata.name=customer-abc');
+    expect(watchUrl.searchParams.get('watch')).toBe('true');
+    expect(Number(watchUrl.searchParams.get('timeoutSeconds'))).toBeLessThanOrEqual(60);
+    await expectNoOpenConnections();
+  });
+
+  it('waitNamespaceGone: timeout at the deadline, reconnecting with a GET after each watch', async () => {
+    nsExists = true;
+    requests.length = 0;
+    const k = await kube();
+    const started = Date.now();
+    expect(await k.waitNamespaceGone('customer-abc', 2500)).toBe('timeout');
+    expect(Date.now() - started).toBeLessThan(4000);
+    const kinds = requests.map((r) => (r.url.includes('watch=true') ? 'WATCH' : 'GET'));
+    expect(kinds.slice(0, 4)).toEqual(['WATCH', 'GET', 'WATCH', 'GET']);
+    expect(kinds.length).toBeLessThanOrEqual(10);
+    await expectNoOpenConnections();
+  });
+
+  it('waitNamespaceGone: abort rejects with the reason', async () => {
+    nsExists = true;
+    const k = await kube();
+    const ac = new AbortController();
+    const reason = new Error('cancelled');
+    setTimeout(() => ac.abort(reason), 100);
+    await expect(k.waitNamespaceGone('customer-abc', 30_000, ac.signal)).rejects.toBe(reason);
+    await expectNoOpenConnections();
+  });
+
+  it('countNamespaceObjects: pages, dedups finalizers, skips events and subresources, survives a broken group', async () => {
+    requests.length = 0;
+    accepts.length = 0;
+    const k = await kube();
+    expect(await k.countNamespaceObjects('customer-abc')).toEqual([
+      { resource: 'configmaps', kind: 'ConfigMap', count: 3, finalizers: ['b/held', 'z/held'] },
+      { resource: 'metrics.k8s.io/v1beta1 (discovery failed: HTTP 503: service unavailable)', kind: '', count: 0, finalizers: [] },
+    ]);
+    expect(accepts[0]).toContain('as=PartialObjectMetadataList');
+    const paths = requests.map((r) => r.url.split('?')[0]);
+    expect(paths).not.toContain('/api/v1/namespaces/customer-abc/events');
+    expect(paths.some((p) => p?.includes('/log') || p?.includes('/scale') || p?.includes('nodes') || p?.includes('bindings'))).toBe(false);
+    expect(requests.every((r) => r.ua === 'custctl/0.1.0-test')).toBe(true);
+  });
+
+  it('isClusterScoped: the table first (no request), then discovery, cached', async () => {
+    requests.length = 0;
+    const k = await kube();
+    expect(await k.isClusterScoped('v1', 'Namespace')).toBe(true);
+    expect(requests).toEqual([]);
+    expect(await k.isClusterScoped('v1', 'Binding')).toBe(false);
+    expect(await k.isClusterScoped('apps/v1', 'Scale')).toBe(true); // only a subresource: unknown, conservative
+    expect(await k.isClusterScoped('v1', 'Binding')).toBe(false);
+    expect(requests.map((r) => r.url)).toEqual(['/api/v1', '/apis/apps/v1']);
+  });
+
+  it('connection refused names the server and the context', async () => {
+    const file = writeKubeconfig('refused.yaml', { contexts: ['dead'], current: 'dead', server: 'http://127.0.0.1:1' });
+    const k = await openKube({ kubeconfig: file, env: {}, userAgent: 'custctl/test' });
+    const err = await k.getNamespace('customer-abc').catch((e: unknown) => e) as Error;
+    expect(err).toBeInstanceOf(OperationError);
+    expect(err.message).toBe('cannot reach the API server http://127.0.0.1:1 (context dead): ECONNREFUSED');
+  });
+});
