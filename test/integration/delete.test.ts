@@ -208,7 +208,7 @@ describe('a stuck namespace', () => {
   it('fails with exit 5 and a diagnosis naming the finalizer and the kind; the row is deletion_failed', async () => {
     const c = await provisionCustomer(randomKey('stk'), { stuck: true });
     try {
-      const r = await custctl(['delete', c.customerId, '--yes', '--timeout', '5s'], { env: { ...env, QUEUE_MAX_RETRIES: '1' } });
+      const r = await custctl(['delete', c.customerId, '--yes', '--timeout', '20s'], { env: { ...env, QUEUE_MAX_RETRIES: '1' } });
       expect(r.exitCode, r.stderr).toBe(5);
       expect(r.stderr).toContain('custctl.test/stuck');
       expect(r.stderr).toMatch(/configmaps/);
