@@ -1,0 +1,78 @@
+/** The built binary without any server: start-up, help, usage errors, completions. */
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN } from '../support/cli.js';
+
+const TRACE = path.resolve(path.dirname(BIN), '../test/support/trace-imports.mjs');
+
+async function run(args: string[], env: Record<string, string> = {}) {
+  const r = await execa('node', [BIN, ...args], { reject: false, env: { NO_COLOR: '1', CUSTCTL_STATE_DIR: mkdtempSync(path.join(tmpdir(), 'cli-')), ...env }, input: '' });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+async function importsOf(args: string[]): Promise<string[]> {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'trace-')), 'imports.txt');
+  const r = await execa('node', ['--import', TRACE, BIN, ...args], { reject: false, env: { CUSTCTL_TRACE_IMPORTS: file } });
+  expect(r.exitCode).toBe(0);
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean);
+}
+
+describe('custctl (built binary, no servers)', () => {
+  it('--version prints the version', async () => {
+    const r = await run(['--version']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it.each([['--version'], ['--help'], ['delete', '--help']])('%s loads neither the Kubernetes client nor a database driver', async (...args) => {
+    const urls = await importsOf(args);
+    expect(urls.length).toBeGreaterThan(5); // the tracer works
+    expect(urls.filter((u) => /@kubernetes\/client-node|node_modules\/pg\/|@electric-sql\/pglite|bullmq|ioredis|fastify/.test(u))).toEqual([]);
+  });
+
+  it('every command has help with examples', async () => {
+    for (const cmd of [['delete'], ['status', 'job'], ['cleanup-rbac'], ['worker'], ['completion'], ['customers', 'add']]) {
+      const r = await run([...cmd, '--help']);
+      expect(r.exitCode, cmd.join(' ')).toBe(0);
+      expect(r.stdout, cmd.join(' ')).toMatch(/Examples?:/);
+    }
+  });
+
+  it.each([
+    [['delete'], 2, /missing required argument/],
+    [['delete', 'cust_a', '--concurrency', '0'], 2, /--concurrency/],
+    [['delete', 'cust_a', '--timeout', '5'], 2, /--timeout/],
+    [['frobnicate'], 2, /unknown command/],
+    [['delete', 'cust_a', '--bogus'], 2, /unknown option/],
+    [['status', 'job', 'x1'], 2, /not a job id/],
+    [['delete', 'cust_a', '--api-url', 'http://127.0.0.1:1', '--context', 'x'], 2, /--api-url/],
+  ])('%j → exit %d', async (args, code, msg) => {
+    const r = await run(args);
+    expect(r.exitCode).toBe(code);
+    expect(r.stderr).toMatch(msg);
+  });
+
+  it('a real (non-simulated) run with no database configured is refused with how to configure one', async () => {
+    const r = await run(['delete', 'cust_abc', '--yes'], { PATH: process.env.PATH ?? '' });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/DATABASE_URL/);
+    expect(r.stderr).toMatch(/--store embedded/);
+  });
+
+  it.each(['bash', 'zsh', 'fish'])('completion %s prints the shipped script', async (shell) => {
+    const r = await run(['completion', shell]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(readFileSync(path.resolve(path.dirname(BIN), `../completions/custctl.${shell}`), 'utf8').trimEnd());
+    expect(r.stdout).toMatch(/cleanup-rbac/);
+  });
+
+  it('the bash completion parses and completes subcommands', async () => {
+    const script = readFileSync(path.resolve(path.dirname(BIN), '../completions/custctl.bash'), 'utf8');
+    const r = await execa('bash', ['-c', `${script}\nCOMP_WORDS=(custctl del); COMP_CWORD=1; _custctl; echo "\${COMPREPLY[@]}"`], { reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stdout).trim()).toBe('delete');
+  });
+});
