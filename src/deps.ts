@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { buildConfig, type Config, type Env, type GlobalFlags } from './config.js';
+import { buildConfig, redisConfigured, type Config, type Env, type GlobalFlags } from './config.js';
 import { Reporter, type IO } from './io.js';
 import type { Kube } from './adapters/kube.js';
 import type { Helm } from './adapters/helm.js';
@@ -79,8 +79,15 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     closers.push(() => s.close());
     return s;
   });
-  const jobs = once(async () => {
+  const jobs = once(async (): Promise<JobQueue> => {
     const c = getConfig();
+    if (redisConfigured(env)) {
+      // BullMQ on Redis: the production shape, workers on many machines
+      const { openBullQueue } = await import('./queue/bullmq-queue.js');
+      const q = await openBullQueue(env);
+      closers.push(() => q.close());
+      return q;
+    }
     const { openFileJournal } = await import('./queue/file-journal.js');
     const q = await openFileJournal({ dir: join(c.stateDir, 'journal'), worker: `${opts.pid}@${hostname()}` });
     closers.push(() => q.close());

@@ -15,6 +15,7 @@ import { makeStatusCommand } from './commands/status.js';
 import { makeJobsCommand } from './commands/jobs.js';
 import { makeWorkerCommand } from './commands/worker.js';
 import { makeCleanupRbacCommand } from './commands/cleanup-rbac.js';
+import { makeServeCommand } from './commands/serve.js';
 import type { GlobalFlags } from './config.js';
 
 export function makeProgram(deps: ReturnType<typeof makeDeps>, setExit: (code: number) => void) {
@@ -52,6 +53,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 not found, 4 conflict,
     makeJobsCommand(deps, setExit),
     makeWorkerCommand(deps, setExit),
     makeCleanupRbacCommand(deps, setExit),
+    makeServeCommand(deps, setExit),
     makeCustomersCommand(deps),
     makeDbCommand(deps, setExit),
     makeCompletionCommand(deps),
@@ -109,7 +111,7 @@ async function main(): Promise<number> {
   } finally {
     await deps.close();
   }
-  if (interrupted && exit === 0) exit = 130;
+  if (interrupted && exit !== 0) exit = 130;
   return exit;
 }
 

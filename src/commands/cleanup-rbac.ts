@@ -14,7 +14,7 @@ import type { Deps } from '../deps.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { findOrphans, type OrphanReport, type RbacReportEntry } from '../domain/orphans.js';
 import type { RbacKind } from '../domain/rbac-owner.js';
-import { errorFromName, errorMessage, OperationError, UsageError, CliError } from '../errors.js';
+import { errorFromName, errorMessage, OperationError, CliError } from '../errors.js';
 import { plainLine, type Level } from '../io.js';
 import { OUTPUT_FORMATS, printJson, printTable, type OutputFormat } from '../output/print.js';
 import type { Job } from '../queue/job.js';
@@ -166,7 +166,7 @@ function resultOf(job: Job): CleanupResult {
 
 export async function runCleanupRbac(o: CleanupRbacOptions, d: Deps): Promise<CleanupRbacOutcome> {
   const cfg = d.config();
-  if (cfg.apiUrl) throw new UsageError('remote mode (--api-url / CUSTCTL_API_URL) is not available for cleanup-rbac yet: unset it to run locally');
+  if (cfg.apiUrl) return (await import('./remote.js')).remoteCleanupRbac(d, o);
   const onlyKey = o.customer !== undefined ? parseCustomerId(o.customer).key : undefined;
   if (cfg.simulate) d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: cluster RBAC is listed and reported, nothing is deleted');
   const kube = await d.kube();

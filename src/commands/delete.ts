@@ -19,13 +19,16 @@ import type { Job } from '../queue/job.js';
 import { combinedExitCode, runPool } from '../util/pool.js';
 import { confirmOrRefuse, durationFlag, intFlag } from './shared.js';
 import { jobsEnv, runAttached } from './run-jobs.js';
-import { submitDeletion } from '../jobs/service.js';
+import { RETENTION_MS, submitDeletion } from '../jobs/service.js';
+import { remoteDelete } from './remote.js';
 
 export interface DeleteOptions {
   ids: string[];
   yes: boolean;
   dryRun: boolean;
   detach: boolean;
+  /** with --api-url: the synchronous endpoint */
+  sync?: boolean;
   concurrency: number;
   waitTimeoutMs: number;
   jobTimeoutMs?: number;
@@ -94,8 +97,9 @@ async function validateAll(o: DeleteOptions, d: Deps): Promise<Array<{ customer:
 
 export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport> {
   const cfg = d.config();
-  if (cfg.apiUrl) throw new UsageError('remote mode (--api-url / CUSTCTL_API_URL) is not available in this version yet: unset it to run locally');
+  if (cfg.apiUrl) return remoteDelete(d, o);
   if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
+  if (o.sync) throw new UsageError('--sync needs --api-url: it runs the deletion on the queue API synchronously');
   const targets = await validateAll(o, d);
   const store = await d.store();
   const target: DeleteReport['target'] = { database: store.description };
@@ -152,6 +156,7 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
   }
 
   const env = await jobsEnv(d);
+  await env.queue.prune(env.now() - RETENTION_MS).catch(() => 0);
   const results = await runPool(targets, o.concurrency, async (t): Promise<DeleteOutcome> => {
     const base = { customerId: t.customer.id, namespace: namespaceFor(t.customer, cfg.namespacePrefix), simulated: cfg.simulate };
     let job: Job;
@@ -255,6 +260,7 @@ export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--dry-run', 'show what would be deleted, change nothing')
     .option('--detach', 'only queue the deletion and print the job id')
+    .option('--sync', 'with --api-url: run the deletion synchronously on the server (DELETE …/deployment)')
     .addOption(new Option('--concurrency <n>', 'customers deleted at once').argParser(intFlag('--concurrency', 1, 64)).default(DEFAULTS.concurrency))
     .addOption(new Option('--timeout <duration>', 'how long to wait for the namespace to go').argParser(durationFlag('--timeout')).default(DEFAULTS.waitTimeoutMs, '5m'))
     .addOption(new Option('--job-timeout <duration>', 'timeout of each attempt (CUSTCTL_JOB_TIMEOUT, default 10m)').argParser(durationFlag('--job-timeout')))
@@ -279,6 +285,7 @@ Examples:
           yes: !!f.yes,
           dryRun: !!f.dryRun,
           detach: !!f.detach,
+          sync: !!f.sync,
           concurrency: f.concurrency,
           waitTimeoutMs: f.timeout,
           jobTimeoutMs: f.jobTimeout,

@@ -12,11 +12,13 @@ import { JOB_STATES, type Job, type JobState } from '../queue/job.js';
 import { combinedExitCode } from '../util/pool.js';
 import { outcomeOf } from './delete.js';
 import { jobsEnv, runAttached } from './run-jobs.js';
-import { getJob, jobExitCode } from './status.js';
+import { jobExitCode, parseJobId } from './status.js';
+import { cancelJob, retryJob } from '../jobs/actions.js';
+import { refuseRemote, remoteJobsCancel, remoteJobsList, remoteJobsRetry } from './remote.js';
 
-export const RETENTION_MS = 7 * 24 * 3_600_000;
 
 export async function runJobsList(d: Deps, o: { state?: JobState; customer?: string; output: OutputFormat }): Promise<Job[]> {
+  if (d.config().apiUrl) return remoteJobsList(d, o);
   const customerId = o.customer ? parseCustomerId(o.customer).id : undefined;
   const jobs = (await (await d.jobs()).list({ state: o.state, customerId })).sort((a, b) => Number(a.id) - Number(b.id));
   const now = d.now().getTime();
@@ -34,24 +36,10 @@ export async function runJobsList(d: Deps, o: { state?: JobState; customer?: str
 
 /** A failed deletion gets a fresh set of attempts — only while its row still points at it. */
 export async function runJobsRetry(d: Deps, o: { id: string; detach: boolean; output: OutputFormat }): Promise<Job> {
-  const queue = await d.jobs();
-  const job = await getJob(d, o.id);
-  if (job.state !== 'failed') throw new ConflictError(`job ${job.id} is ${job.state}: only failed jobs can be retried`);
+  if (d.config().apiUrl) return remoteJobsRetry(d, o);
   const env = await jobsEnv(d);
-  if (job.name === 'delete' && job.data.customerId) {
-    const row = await env.store.get(job.data.customerId);
-    if (!row) throw new NotFoundError(`customer ${job.data.customerId} no longer exists`);
-    if (row.deletionJobId !== job.id || (row.deploymentStatus !== 'deletion_failed' && row.deploymentStatus !== 'deleting')) {
-      throw new ConflictError(
-        `refusing to retry job ${job.id}: customer ${row.customerId} is ${row.deploymentStatus}${row.deletionJobId && row.deletionJobId !== job.id ? ` and held by job ${row.deletionJobId}` : ''} since this job failed`,
-        ['A retry never touches an instance deployed after it failed. Start a new deletion with custctl delete if it must go.'],
-      );
-    }
-    const claim = await env.store.claimForDeletion(row.customerId, job.id, { force: false, expectJobId: job.id });
-    if (!claim.ok) throw new ConflictError(`customer ${row.customerId} could not be taken back for job ${job.id} (${claim.reason})`);
-  }
-  const again = await queue.retry(job.id, d.now().getTime());
-  d.log.info(`Job ${job.id} queued again`, { attempts: again.maxAttempts });
+  const again = await retryJob(env, parseJobId(o.id));
+  d.log.info(`Job ${again.id} queued again`, { attempts: again.maxAttempts });
   if (o.detach) {
     if (o.output === 'json') printJson(d.io, again);
     else d.io.out.write(`${again.id}\n`);
@@ -69,6 +57,7 @@ export async function runJobsRetry(d: Deps, o: { id: string; detach: boolean; ou
  * row and the journal) gets its job recreated under the same id.
  */
 export async function runJobsResume(d: Deps, o: { customer?: string; output: OutputFormat }): Promise<Job[]> {
+  refuseRemote(d, 'jobs resume');
   const queue = await d.jobs();
   const env = await jobsEnv(d);
   const now = d.now().getTime();
@@ -131,19 +120,15 @@ export async function runJobsResume(d: Deps, o: { customer?: string; output: Out
 }
 
 export async function runJobsCancel(d: Deps, o: { id: string; output: OutputFormat }): Promise<Job> {
-  const queue = await d.jobs();
-  const job = await getJob(d, o.id);
-  if (job.state !== 'waiting' && job.state !== 'delayed') {
-    throw new ConflictError(`job ${job.id} is ${job.state}: only waiting or delayed jobs can be cancelled`, job.state === 'active' ? ['Stop its worker (Ctrl-C / SIGTERM) first; the job is then handed back and can be cancelled.'] : []);
-  }
-  const cancelled = await queue.cancel(job.id, d.now().getTime());
-  if (cancelled.name === 'delete') await settle({ store: await d.store() }, cancelled);
+  if (d.config().apiUrl) return remoteJobsCancel(d, o);
+  const cancelled = await cancelJob({ queue: await d.jobs(), store: await d.store(), now: () => d.now().getTime() }, parseJobId(o.id));
   if (o.output === 'json') printJson(d.io, cancelled);
   else d.io.out.write(`job ${cancelled.id} cancelled${cancelled.data.customerId ? `; customer ${cancelled.data.customerId} is back to ${cancelled.previousStatus ?? 'its previous status'}` : ''}\n`);
   return cancelled;
 }
 
 export async function runJobsPrune(d: Deps, o: { olderThanMs: number }): Promise<number> {
+  refuseRemote(d, 'jobs prune');
   const n = await (await d.jobs()).prune(d.now().getTime() - o.olderThanMs);
   d.io.out.write(`pruned ${n} finished job${n === 1 ? '' : 's'} older than ${formatDuration(o.olderThanMs)}\n`);
   return n;

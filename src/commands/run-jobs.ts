@@ -1,5 +1,6 @@
 /** Running jobs from the CLI: the environment the processor needs, and an attached run with a live view. */
 import type { Deps } from '../deps.js';
+import { NotFoundError } from '../errors.js';
 import { formatDuration } from '../domain/duration.js';
 import { logToSink, makeProcessor, settle, type JobsEnv } from '../jobs/service.js';
 import type { Job } from '../queue/job.js';
@@ -9,8 +10,8 @@ export const LEASE_MS = 30_000;
 
 export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
   return {
-    queue: await d.jobs(),
-    store: await d.store(),
+    queue: extra.queue ?? (await d.jobs()),
+    store: extra.store ?? (await d.store()),
     config: d.config(),
     cluster: async () => {
       const kube = await d.kube();
@@ -30,6 +31,14 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
  * to resume.
  */
 export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job> {
+  if (env.queue.kind !== 'file') {
+    // BullMQ: the queue's workers run it (on any machine); this process follows it
+    const { followJob } = await import('./remote.js');
+    const queue = env.queue;
+    const final = await followJob(d, { get: async (id) => (await queue.get(id)) ?? Promise.reject(new NotFoundError(`job ${id} not found`)), hint: '' }, job.id, job.data.customerId ?? job.name);
+    await settle(env, final);
+    return final;
+  }
   await d.log.enableSpinner();
   let countdown: NodeJS.Timeout | undefined;
   const stopCountdown = () => {
@@ -53,7 +62,11 @@ export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job>
           break;
         case 'attempt-failed':
           d.log.setStatus(null);
-          d.log.warn(`Attempt ${e.attempt} of ${job.maxAttempts} failed`, { job: job.id, error: e.error });
+          {
+            const [first, ...rest] = e.error.split('\n');
+            d.log.warn(`Attempt ${e.attempt} of ${job.maxAttempts} failed: ${first ?? ''}`, { job: job.id });
+            for (const line of rest) d.log.line(`    ${line}`);
+          }
           break;
         default:
           break;

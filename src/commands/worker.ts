@@ -1,13 +1,20 @@
 /** `custctl worker [--once] [--concurrency N]`: runs due jobs from the journal. */
 import { Command, Option } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
+import { UsageError } from '../errors.js';
 import { makeProcessor, settle } from '../jobs/service.js';
 import { runWorker, type WorkerSummary } from '../queue/runner.js';
 import { intFlag } from './shared.js';
 import { jobsEnv, LEASE_MS } from './run-jobs.js';
-import { RETENTION_MS } from './jobs.js';
+import { RETENTION_MS } from '../jobs/service.js';
+import { runBullWorkerCommand } from './serve.js';
+import { redisConfigured } from '../config.js';
 
 export async function runWorkerCommand(d: Deps, o: { once: boolean; concurrency: number }): Promise<WorkerSummary> {
+  if (redisConfigured(d.env)) {
+    if (o.once) throw new UsageError('--once is for the file journal: a BullMQ worker runs until stopped (SIGTERM)');
+    return runBullWorkerCommand(d, { concurrency: o.concurrency });
+  }
   const env = await jobsEnv(d);
   const pruned = await env.queue.prune(env.now() - RETENTION_MS);
   d.log.info(`Worker ${d.worker} started`, { concurrency: o.concurrency, once: o.once || undefined, database: env.store.description, pruned: pruned || undefined });

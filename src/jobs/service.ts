@@ -16,6 +16,9 @@ import type { AttemptContext, JobQueue, Processor } from '../queue/queue.js';
 import type { PipelineEnv } from '../pipeline/types.js';
 import { runDeleteAttempt } from '../pipeline/run.js';
 
+/** Completed and failed jobs are kept this long (the seed's 7 days), then pruned by workers and new deletions. */
+export const RETENTION_MS = 7 * 24 * 3_600_000;
+
 export interface JobsEnv {
   queue: JobQueue;
   store: CustomerStore;

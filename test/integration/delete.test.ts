@@ -3,7 +3,7 @@
  * controller-manager, real helm, a real PostgreSQL.
  */
 import { createServer, type Server } from 'node:net';
-import { chmodSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { custctl, custctlJson, tempStateDir } from '../support/cli.js';

@@ -23,6 +23,7 @@ export async function custctl(args: readonly string[], opts: { env?: NodeJS.Proc
   const base = opts.realParts === false ? { ...process.env } : cliEnv();
   delete base.SIMULATE_K8S_DEPLOYMENT;
   delete base.CUSTCTL_API_URL;
+  for (const k of ['REDIS_URL', 'REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD']) delete base[k];
   const r = await execa('node', [BIN, ...args], {
     env: { ...base, NO_COLOR: '1', ...opts.env },
     extendEnv: false,

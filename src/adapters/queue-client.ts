@@ -1,0 +1,181 @@
+/**
+ * The HTTP client of the queue API (`custctl serve`), for `--api-url`. Global fetch (Node 20).
+ * Translates at the boundary: the API's `{error, message}` → the typed errors (same exit codes as
+ * a local run); an unreachable server or a non-JSON answer → an OperationError naming the URL.
+ * The bearer token is sent and never put into a message.
+ */
+import { errorFromName, errorMessage, OperationError, UnauthorizedError, ForbiddenError, type CliError } from '../errors.js';
+import type { Job, JobState } from '../queue/job.js';
+import type { CustomerRow } from './store.js';
+
+/** The server could not be reached or did not answer like custctl serve. */
+export class TransportError extends OperationError {}
+
+export interface QueuedDeletion {
+  message: string;
+  customerId: string;
+  jobId: string;
+  status: string;
+  note: string;
+}
+
+export interface SyncDeletion {
+  customerId: string;
+  jobId: string;
+  state: JobState;
+  progress: number;
+  result: unknown;
+  failedReason: string | null;
+  simulated?: boolean;
+  error?: string;
+  message?: string;
+}
+
+export interface DeleteQuery {
+  force?: boolean;
+  allowMissing?: boolean;
+  allowClusterScoped?: boolean;
+  waitTimeoutMs?: number;
+  jobTimeoutMs?: number;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  /** aborts the request (Ctrl-C) */
+  signal?: AbortSignal;
+  /** ms; default 30 s, 0 for none */
+  timeoutMs?: number;
+  /** return the JSON body for these statuses instead of throwing */
+  acceptStatus?: (status: number, body: unknown) => boolean;
+}
+
+type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+export class QueueApiClient {
+  readonly baseUrl: string;
+
+  constructor(
+    baseUrl: string,
+    private readonly token: string | undefined,
+    private readonly fetchImpl: FetchLike = (i, init) => fetch(i, init),
+  ) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  }
+
+  url(path: string, query?: RequestOptions['query']): string {
+    const u = new URL(`${this.baseUrl}${path}`);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
+    return u.toString();
+  }
+
+  async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, o: RequestOptions = {}): Promise<T> {
+    const url = this.url(path, o.query);
+    const shown = `${method} ${url}`;
+    const signals: AbortSignal[] = [];
+    if (o.signal) signals.push(o.signal);
+    const timeoutMs = o.timeoutMs ?? 30_000;
+    if (timeoutMs > 0) signals.push(AbortSignal.timeout(timeoutMs));
+    let res: Response;
+    try {
+      res = await this.fetchImpl(url, {
+        method,
+        headers: { accept: 'application/json', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
+        ...(signals.length ? { signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals) } : {}),
+      });
+    } catch (e) {
+      if (o.signal?.aborted) throw new OperationError(`${shown}: interrupted`);
+      throw new TransportError(`cannot reach the custctl API at ${this.baseUrl} (${shown}): ${networkReason(e, timeoutMs)}`, [
+        'Check --api-url / CUSTCTL_API_URL and that custctl serve runs there.',
+      ]);
+    }
+    const text = await res.text().catch(() => '');
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (body === undefined && !(res.status === 204)) {
+      throw new TransportError(
+        `${shown} answered HTTP ${res.status} ${res.statusText} with ${text === '' ? 'an empty body' : `non-JSON (${res.headers.get('content-type') ?? 'no content-type'})`}: is --api-url pointing at custctl serve?`,
+      );
+    }
+    if (res.ok || o.acceptStatus?.(res.status, body)) return body as T;
+    throw this.errorFrom(res.status, body, shown);
+  }
+
+  private errorFrom(status: number, body: unknown, shown: string): CliError {
+    const b = (typeof body === 'object' && body !== null ? body : {}) as { error?: unknown; message?: unknown; details?: unknown };
+    const name = typeof b.error === 'string' ? b.error : undefined;
+    const message = typeof b.message === 'string' ? b.message : `${shown} answered HTTP ${status}`;
+    const details = Array.isArray(b.details) ? b.details.filter((x): x is string => typeof x === 'string') : [];
+    if (status === 401 || name === 'unauthorized') {
+      return new UnauthorizedError(`the custctl API at ${this.baseUrl} refused the request: ${message}`, [
+        this.token ? 'CUSTCTL_API_TOKEN is not a token this server knows.' : 'Set CUSTCTL_API_TOKEN to an API token of this server.',
+      ]);
+    }
+    if (status === 403 || name === 'forbidden') return new ForbiddenError(`the custctl API at ${this.baseUrl} refused the request: ${message}`, ['Ask for an admin token.']);
+    if (name === undefined) return new TransportError(`${shown} answered HTTP ${status} without an error name: is --api-url pointing at custctl serve?`);
+    return errorFromName(name, message, details);
+  }
+
+  // ---- endpoints -----------------------------------------------------------------------------
+
+  deleteCustomer(id: string, q: DeleteQuery = {}, signal?: AbortSignal): Promise<QueuedDeletion> {
+    return this.request('DELETE', `/api/customers/${encodeURIComponent(id)}`, { query: deleteQuery(q), ...(signal ? { signal } : {}) });
+  }
+
+  /** The synchronous endpoint: answers when the job has ended (no client timeout). */
+  deleteDeployment(id: string, q: DeleteQuery = {}, signal?: AbortSignal): Promise<SyncDeletion> {
+    return this.request('DELETE', `/api/customers/${encodeURIComponent(id)}/deployment`, {
+      query: deleteQuery(q),
+      timeoutMs: 0,
+      ...(signal ? { signal } : {}),
+      acceptStatus: (_status, body) => typeof body === 'object' && body !== null && typeof (body as { jobId?: unknown }).jobId === 'string',
+    });
+  }
+
+  getJob(id: string, signal?: AbortSignal): Promise<Job> {
+    return this.request('GET', `/api/admin/jobs/${encodeURIComponent(id)}`, signal ? { signal } : {});
+  }
+
+  listJobs(filter: { state?: JobState; customer?: string } = {}): Promise<Job[]> {
+    return this.request('GET', '/api/admin/jobs', { query: { state: filter.state, customer: filter.customer } });
+  }
+
+  retryJob(id: string): Promise<Job> {
+    return this.request('POST', `/api/admin/jobs/${encodeURIComponent(id)}/retry`);
+  }
+
+  cancelJob(id: string): Promise<Job> {
+    return this.request('POST', `/api/admin/jobs/${encodeURIComponent(id)}/cancel`);
+  }
+
+  getCustomer(id: string): Promise<{ customer: CustomerRow; jobs: Job[] }> {
+    return this.request('GET', `/api/customers/${encodeURIComponent(id)}`);
+  }
+
+  cleanupRbac<R = unknown>(o: { dryRun: boolean; customer?: string; includeKept?: boolean }): Promise<{ dryRun: boolean; result: R }> {
+    return this.request('POST', '/api/admin/cleanup-rbac', { query: { dryRun: o.dryRun, customer: o.customer, includeKept: o.includeKept || undefined }, timeoutMs: 0 });
+  }
+}
+
+function deleteQuery(q: DeleteQuery): RequestOptions['query'] {
+  return {
+    force: q.force || undefined,
+    allowMissing: q.allowMissing || undefined,
+    allowClusterScoped: q.allowClusterScoped || undefined,
+    timeoutMs: q.waitTimeoutMs,
+    jobTimeoutMs: q.jobTimeoutMs,
+  };
+}
+
+function networkReason(e: unknown, timeoutMs: number): string {
+  const err = e as { name?: string; cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } };
+  if (err.name === 'TimeoutError') return `no answer within ${Math.round(timeoutMs / 1000)} s`;
+  const code = err.cause?.code ?? err.cause?.errors?.[0]?.code;
+  if (code === 'ECONNREFUSED') return 'connection refused (ECONNREFUSED)';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `host not found (${code})`;
+  if (code) return code;
+  return err.cause?.message ?? errorMessage(e);
+}

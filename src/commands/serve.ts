@@ -1,0 +1,388 @@
+/**
+ * `custctl serve`: the queue API (the seed's endpoints, src/server/app.ts) with an embedded worker
+ * for the file journal. Refuses to start without an API token, and on a non-loopback address
+ * without TLS (or an explicit --insecure-http). SIGTERM: stop accepting, hand running attempts
+ * back, answer the requests in flight, close.
+ */
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { Command, Option } from '@commander-js/extra-typings';
+import type { ClaimResult, CustomerRow, CustomerStore, NewCustomer } from '../adapters/store.js';
+import type { Deps } from '../deps.js';
+import { errorFromName, errorMessage, OperationError, UsageError } from '../errors.js';
+import type { CustomerId } from '../domain/customer-id.js';
+import { scanOrphans, type CleanupReport, type CleanupResult } from './cleanup-rbac.js';
+import { makeProcessor, settle, submitDeletion, type JobsEnv } from '../jobs/service.js';
+import { isFinished, type Job } from '../queue/job.js';
+import type { JobQueue, Processor } from '../queue/queue.js';
+import { runJobAttached, runWorker, type RunnerEvent, type WorkerSummary } from '../queue/runner.js';
+import { loadTokens } from '../server/auth.js';
+import { intFlag } from './shared.js';
+import { jobsEnv, LEASE_MS } from './run-jobs.js';
+import { RETENTION_MS } from '../jobs/service.js';
+
+export interface ServeOptions {
+  port: number;
+  host: string;
+  worker: boolean;
+  concurrency: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  insecureHttp: boolean;
+}
+
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1' || host === '[::1]') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
+}
+
+/** Checks the flags before anything is opened (exit 2 on a bad combination). */
+export function validateServeOptions(o: ServeOptions): void {
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together: pass both (PEM files) or neither');
+  if (!isLoopback(o.host) && o.tlsCert === undefined && !o.insecureHttp) {
+    throw new UsageError(`refusing to serve plain HTTP on ${o.host}: bearer tokens would cross the network in clear text`, [
+      'Pass --tls-cert FILE --tls-key FILE, or --insecure-http if TLS is terminated in front of custctl (e.g. by an ingress).',
+    ]);
+  }
+}
+
+/**
+ * A store that opens on first use and again after a failed open: `serve` starts (and says it is
+ * not ready) while the database is down, and recovers when it comes back.
+ */
+export class ReopeningStore implements CustomerStore {
+  private current: Promise<CustomerStore> | null = null;
+  private opened: CustomerStore | null = null;
+
+  constructor(
+    private readonly open: () => Promise<CustomerStore>,
+    private readonly fallbackDescription: string,
+    readonly kind: CustomerStore['kind'],
+  ) {}
+
+  get description(): string {
+    return this.opened?.description ?? this.fallbackDescription;
+  }
+
+  private async s(): Promise<CustomerStore> {
+    this.current ??= this.open().then(
+      (s) => (this.opened = s),
+      (e: unknown) => {
+        this.current = null;
+        throw e;
+      },
+    );
+    return this.current;
+  }
+
+  async get(customerId: string): Promise<CustomerRow | null> {
+    return (await this.s()).get(customerId);
+  }
+  async list(): Promise<CustomerRow[]> {
+    return (await this.s()).list();
+  }
+  async add(row: NewCustomer): Promise<CustomerRow> {
+    return (await this.s()).add(row);
+  }
+  async claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string }): Promise<ClaimResult> {
+    return (await this.s()).claimForDeletion(customerId, jobId, opts);
+  }
+  async isOwnedBy(customerId: string, jobId: string): Promise<boolean> {
+    return (await this.s()).isOwnedBy(customerId, jobId);
+  }
+  async completeDeletion(customerId: string, jobId: string): Promise<boolean> {
+    return (await this.s()).completeDeletion(customerId, jobId);
+  }
+  async failDeletion(customerId: string, jobId: string): Promise<boolean> {
+    return (await this.s()).failDeletion(customerId, jobId);
+  }
+  async releaseDeletion(customerId: string, jobId: string): Promise<boolean> {
+    return (await this.s()).releaseDeletion(customerId, jobId);
+  }
+  async checkSchema(): Promise<string[]> {
+    return (await this.s()).checkSchema();
+  }
+  async migrate(): Promise<string[]> {
+    return (await this.s()).migrate();
+  }
+  async ping(): Promise<void> {
+    return (await this.s()).ping();
+  }
+  async close(): Promise<void> {
+    const s = this.opened;
+    this.opened = null;
+    this.current = null;
+    if (s) await s.close();
+  }
+}
+
+async function openServeStore(d: Deps): Promise<ReopeningStore> {
+  const c = d.config();
+  const { openStore, chooseStore } = await import('../adapters/open-store.js');
+  const kind = chooseStore({ store: c.store, databaseUrl: c.databaseUrl, env: d.env, simulate: c.simulate }) === 'embedded' ? 'embedded' : 'postgres';
+  const store = new ReopeningStore(
+    () => openStore({ store: c.store, databaseUrl: c.databaseUrl, env: d.env, simulate: c.simulate, stateDir: c.stateDir }),
+    kind === 'embedded' ? 'embedded store (not opened yet)' : 'PostgreSQL (not connected yet)',
+    kind,
+  );
+  // open now so that the startup log names the store; a database that is down is not fatal
+  await store.ping().catch((e: unknown) => d.log.warn(`customer store not reachable yet; /readyz answers 500 until it is`, { error: errorMessage(e).split('\n')[0] }));
+  return store;
+}
+
+function workerEvents(d: Deps, env: JobsEnv, settleFailed = true): (e: RunnerEvent) => void {
+  return (e) => {
+    switch (e.type) {
+      case 'attempt-started':
+        d.log.info(`Job ${e.job.id} attempt ${e.attempt}/${e.job.maxAttempts} started`, { name: e.job.name, customerId: e.job.data.customerId, by: e.job.requestedBy });
+        break;
+      case 'attempt-failed':
+        d.log.warn(`Job ${e.job.id} attempt ${e.attempt} failed; next try ${new Date(e.delayUntil).toISOString()}`, { error: e.error.split('\n')[0] });
+        break;
+      case 'failed':
+        d.log.error(`Job ${e.job.id} failed`, { error: e.error.split('\n')[0] });
+        if (settleFailed) void settle(env, e.job).catch((err: unknown) => d.log.error(`could not mark the row of job ${e.job.id}`, { error: errorMessage(err) }));
+        break;
+      case 'completed':
+        d.log.ok(`Job ${e.job.id} completed${e.superseded ? ' (superseded: nothing touched)' : ''}`);
+        break;
+      case 'released':
+        d.log.warn(`Job ${e.job.id} handed back (shutting down)`);
+        break;
+      case 'lease-lost':
+        d.log.warn(`Job ${e.jobId}: lease lost to another worker`);
+        break;
+      default:
+        break;
+    }
+  };
+}
+
+export interface ServeHandle {
+  url: string;
+  /** resolves when the server and the worker have stopped */
+  done: Promise<void>;
+}
+
+/**
+ * Starts the API (and the embedded worker) and returns once listening; `done` resolves after
+ * `d.shutdown` aborted and everything was handed back and closed.
+ */
+export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQueue): Promise<ServeHandle> {
+  validateServeOptions(o);
+  const tokens = await loadTokens(d.env);
+  const https = o.tlsCert && o.tlsKey ? await readTls(o.tlsCert, o.tlsKey) : undefined;
+  const config = d.config();
+  const queue: JobQueue = queueOverride ?? (await d.jobs());
+  const store = await openServeStore(d);
+  const env = await jobsEnv(d, { queue, store });
+  const processor = makeProcessor(env);
+  const syncWorker = `${d.worker}/sync`;
+
+  const { buildServer } = await import('../server/app.js'); // fastify: loaded only by serve
+  const app = buildServer({
+    store,
+    queue,
+    tokens,
+    log: d.log,
+    now: env.now,
+    https,
+    submit: (customer, requestedBy, extras) => submitDeletion(env, customer, { ...extras, requestedBy }),
+    runSync: async (job: Job) => {
+      if (queue.kind !== 'file') return waitForEnd(d, queue, job.id);
+      const final = await runJobAttached(queue, job.id, processor, {
+        worker: syncWorker,
+        leaseMs: LEASE_MS,
+        now: env.now,
+        sleep: d.sleep,
+        signal: d.shutdown,
+        onEvent: workerEvents(d, env),
+      });
+      await settle(env, final);
+      return final;
+    },
+    cleanupRbac: (dryRun, requestedBy, opts) => serveCleanupRbac(d, env, processor, { dryRun, requestedBy, ...opts }),
+  });
+
+  try {
+    await app.listen({ port: o.port, host: o.host });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot listen on ${o.host}:${o.port}: ${code === 'EADDRINUSE' ? 'the port is in use' : errorMessage(e)}`, ['Pick another port with --port.']);
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  const hostShown = o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host;
+  const url = `${https ? 'https' : 'http'}://${hostShown}:${port}`;
+  d.log.info(`listening on ${url}`, { tokens: `${tokens.entries.length} (${tokens.source})`, store: store.description, queue: queue.kind, simulated: config.simulate || undefined });
+
+  let worker: Promise<WorkerSummary | null> = Promise.resolve(null);
+  if (o.worker && queue.kind === 'file') {
+    const pruned = await queue.prune(env.now() - RETENTION_MS).catch(() => 0);
+    for (const j of await queue.list({ state: 'failed' }).catch(() => [] as Job[])) await settle(env, j).catch(() => undefined);
+    worker = runWorker(queue, processor, {
+      worker: d.worker,
+      concurrency: o.concurrency,
+      once: false,
+      pollMs: 1_000,
+      leaseMs: LEASE_MS,
+      now: env.now,
+      sleep: d.sleep,
+      signal: d.shutdown,
+      onEvent: workerEvents(d, env),
+    });
+    d.log.info(`Embedded worker ${d.worker} started`, { concurrency: o.concurrency, pruned: pruned || undefined });
+  } else {
+    d.log.info(o.worker ? `No embedded worker for the ${queue.kind} queue: run 'custctl worker' (with the same REDIS_* settings) on one or more machines` : 'No embedded worker (--no-worker): run custctl worker to process jobs');
+  }
+
+
+  const done = (async () => {
+    await new Promise<void>((resolve) => {
+      if (d.shutdown.aborted) resolve();
+      else d.shutdown.addEventListener('abort', () => resolve(), { once: true });
+    });
+    d.log.info('Shutting down: no new requests; running attempts are handed back');
+    // the worker and the synchronous runs see the same signal and hand their attempts back;
+    // close() then waits for the requests in flight (they answer 202 for a handed-back job)
+    const [w] = await Promise.all([worker.catch((e: unknown) => (d.log.error('worker stopped with an error', { error: errorMessage(e) }), null)), app.close()]);
+    if (w) d.log.info('Worker stopped', { ...w });
+    await store.close().catch(() => undefined);
+    if (queue.kind === 'bullmq' && !queueOverride) await queue.close().catch(() => undefined);
+    d.log.info('Stopped');
+  })();
+  return { url, done };
+}
+
+/** A synchronous deletion on BullMQ: the job runs on a worker; this waits for its end (or shutdown). */
+async function waitForEnd(d: Deps, queue: JobQueue, id: string): Promise<Job> {
+  for (;;) {
+    const job = await queue.get(id);
+    if (!job) throw new OperationError(`job ${id} disappeared from the queue`);
+    if (isFinished(job) || d.shutdown.aborted) return job;
+    await d.sleep(500, d.shutdown).catch(() => undefined);
+  }
+}
+
+/**
+ * `custctl worker` with Redis configured: BullMQ's Worker on the shared queue, with the same
+ * processor; a job that fails for good (last attempt, final error, stalled too often) settles its
+ * row to deletion_failed through the `failed` event. SIGTERM: no new jobs, running ones finish.
+ */
+export async function runBullWorkerCommand(d: Deps, o: { concurrency: number }): Promise<WorkerSummary> {
+  const { openBullQueue, runBullWorker, MAX_STALLED_COUNT } = await import('../queue/bullmq-queue.js');
+  const queue = await openBullQueue(d.env);
+  try {
+    const env = await jobsEnv(d, { queue });
+    d.log.info(`Worker ${d.worker} started on ${queue.description}`, { concurrency: o.concurrency, maxStalledCount: MAX_STALLED_COUNT, database: env.store.description });
+    const summary = await runBullWorker({
+      queue,
+      processor: makeProcessor(env),
+      concurrency: o.concurrency,
+      signal: d.shutdown,
+      worker: d.worker,
+      onEvent: workerEvents(d, env, false), // onFailed settles
+      onFailed: (job) => settle(env, job).catch((err: unknown) => d.log.error(`could not mark the row of job ${job.id}`, { error: errorMessage(err) })),
+    });
+    d.log.info('Worker stopped', { ...summary });
+    return summary;
+  } finally {
+    await queue.close().catch(() => undefined);
+  }
+}
+
+/**
+ * `POST /api/admin/cleanup-rbac`: the same scan as `custctl cleanup-rbac`; a real sweep is a
+ * journaled `cleanup-rbac` job run here to its end. Returns the command's JSON report.
+ */
+async function serveCleanupRbac(
+  d: Deps,
+  env: JobsEnv,
+  processor: Processor,
+  o: { dryRun: boolean; requestedBy: string; customer?: CustomerId; includeKept: boolean },
+): Promise<CleanupReport> {
+  const cfg = env.config;
+  const kube = await d.kube();
+  const found = await scanOrphans(kube, env.store, { prefix: cfg.namespacePrefix, ...(o.customer ? { onlyKey: o.customer.key } : {}), includeKept: o.includeKept });
+  const base = { simulated: cfg.simulate, orphans: found.orphans, kept: found.kept };
+  if (o.dryRun) return { dryRun: true, ...base, deleted: [], errors: [] };
+  if (found.orphans.length === 0) return { dryRun: false, ...base, jobId: null, deleted: [], errors: [] };
+  const id = await env.queue.allocateId();
+  const job = await env.queue.add(
+    id,
+    {
+      name: 'cleanup-rbac',
+      data: o.customer ? { customerId: o.customer.id } : {},
+      opts: { attempts: cfg.maxAttempts, backoff: { type: 'exponential', delay: cfg.retryDelayMs }, timeoutMs: cfg.jobTimeoutMs, includeKept: o.includeKept },
+      requestedBy: o.requestedBy,
+      simulated: cfg.simulate,
+    },
+    env.now(),
+  );
+  d.log.info('Cleanup queued', { job: job.id, orphans: found.orphans.length, by: o.requestedBy });
+  const final = await runJobAttached(env.queue, job.id, processor, { worker: `${d.worker}/sync`, leaseMs: LEASE_MS, now: env.now, sleep: d.sleep, signal: d.shutdown });
+  if (final.state === 'failed') {
+    const [first = 'failed', ...rest] = (final.failedReason ?? 'failed').split('\n');
+    throw errorFromName(final.failedCode ?? undefined, `cleanup-rbac job ${final.id} failed: ${first}`, rest);
+  }
+  if (final.state !== 'completed') throw new OperationError(`cleanup-rbac job ${final.id} is ${final.state}: the server is shutting down`);
+  const r = final.returnvalue as CleanupResult;
+  return { dryRun: false, simulated: final.simulated, jobId: final.id, orphans: r.orphans, deleted: r.deleted, kept: r.kept, errors: r.errors };
+}
+
+async function readTls(certPath: string, keyPath: string): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = async (p: string, what: string) => {
+    try {
+      return await readFile(p);
+    } catch (e) {
+      throw new UsageError(`cannot read the TLS ${what} ${p}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`);
+    }
+  };
+  return { cert: await read(certPath, 'certificate'), key: await read(keyPath, 'key') };
+}
+
+export async function runServe(d: Deps, o: ServeOptions): Promise<void> {
+  const h = await startServe(d, o);
+  await h.done;
+}
+
+function portFlag(raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) > 65535) throw new UsageError(`--port takes a port number from 0 to 65535`);
+  return Number(raw);
+}
+
+export function makeServeCommand(d: Deps, setExit: (code: number) => void, runF = runServe) {
+  return new Command('serve')
+    .description("Serve the queue API (the seed's endpoints) and, with the file journal, run its jobs")
+    .addOption(new Option('--port <port>', 'TCP port (0: any free port)').argParser(portFlag).default(3100))
+    .option('--host <address>', 'address to listen on; a non-loopback one needs TLS or --insecure-http', '127.0.0.1')
+    .option('--no-worker', 'do not run jobs here (leave them to custctl worker)')
+    .addOption(new Option('--concurrency <n>', 'jobs the embedded worker runs at once').argParser(intFlag('--concurrency', 1, 64)).default(4))
+    .option('--tls-cert <file>', 'TLS certificate (PEM)')
+    .option('--tls-key <file>', 'TLS private key (PEM)')
+    .option('--insecure-http', 'allow plain HTTP on a non-loopback address (TLS terminated in front)')
+    .addHelpText(
+      'after',
+      `
+Authentication: CUSTCTL_API_TOKEN (one admin token, named "default") or CUSTCTL_API_TOKENS_FILE
+(one name:role:sha256hex a line; role admin or viewer). serve refuses to start without either.
+
+Examples:
+  CUSTCTL_API_TOKEN=$(openssl rand -hex 32) custctl serve
+  custctl serve --host 0.0.0.0 --tls-cert tls.crt --tls-key tls.key
+  curl -X DELETE -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3100/api/customers/cust_abc123`,
+    )
+    .action(async (f) => {
+      await runF(d, {
+        port: f.port,
+        host: f.host,
+        worker: f.worker,
+        concurrency: f.concurrency,
+        ...(f.tlsCert !== undefined ? { tlsCert: f.tlsCert } : {}),
+        ...(f.tlsKey !== undefined ? { tlsKey: f.tlsKey } : {}),
+        insecureHttp: !!f.insecureHttp,
+      });
+      setExit(0);
+    });
+}

@@ -1,0 +1,58 @@
+/**
+ * Job actions shared by the CLI (`custctl jobs retry|cancel`) and the API
+ * (`POST /api/admin/jobs/:id/retry|cancel`): the rules, without any printing.
+ */
+import type { CustomerStore } from '../adapters/store.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+import type { Job } from '../queue/job.js';
+import type { JobQueue } from '../queue/queue.js';
+import { settle } from './service.js';
+
+export interface JobActionEnv {
+  queue: JobQueue;
+  store: CustomerStore;
+  now: () => number;
+}
+
+export async function requireJob(queue: JobQueue, id: string): Promise<Job> {
+  const job = await queue.get(id);
+  if (!job) throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
+  return job;
+}
+
+/**
+ * A failed job gets a fresh set of attempts (→ waiting). A deletion only while its row still
+ * points at it (`deletion_failed` or `deleting` with deletion_job_id = this job): the row is taken
+ * back to `deleting` first, so a retry never touches an instance deployed after the failure.
+ */
+export async function retryJob(env: JobActionEnv, id: string): Promise<Job> {
+  const job = await requireJob(env.queue, id);
+  if (job.state !== 'failed') throw new ConflictError(`job ${job.id} is ${job.state}: only failed jobs can be retried`);
+  if (job.name === 'delete' && job.data.customerId) {
+    const row = await env.store.get(job.data.customerId);
+    if (!row) throw new NotFoundError(`customer ${job.data.customerId} no longer exists`);
+    if (row.deletionJobId !== job.id || (row.deploymentStatus !== 'deletion_failed' && row.deploymentStatus !== 'deleting')) {
+      throw new ConflictError(
+        `refusing to retry job ${job.id}: customer ${row.customerId} is ${row.deploymentStatus}${row.deletionJobId && row.deletionJobId !== job.id ? ` and held by job ${row.deletionJobId}` : ''} since this job failed`,
+        ['A retry never touches an instance deployed after it failed. Start a new deletion with custctl delete if it must go.'],
+      );
+    }
+    const claim = await env.store.claimForDeletion(row.customerId, job.id, { force: false, expectJobId: job.id });
+    if (!claim.ok) throw new ConflictError(`customer ${row.customerId} could not be taken back for job ${job.id} (${claim.reason})`);
+  }
+  return env.queue.retry(job.id, env.now());
+}
+
+/** A waiting or delayed job → failed ('cancelled'); a deletion's row goes back to its previous status. */
+export async function cancelJob(env: JobActionEnv, id: string): Promise<Job> {
+  const job = await requireJob(env.queue, id);
+  if (job.state !== 'waiting' && job.state !== 'delayed') {
+    throw new ConflictError(
+      `job ${job.id} is ${job.state}: only waiting or delayed jobs can be cancelled`,
+      job.state === 'active' ? ['Stop its worker (Ctrl-C / SIGTERM) first; the job is then handed back and can be cancelled.'] : [],
+    );
+  }
+  const cancelled = await env.queue.cancel(job.id, env.now());
+  if (cancelled.name === 'delete') await settle(env, cancelled);
+  return cancelled;
+}

@@ -1,0 +1,422 @@
+/**
+ * The job queue on BullMQ (Redis): the seed's production shape, workers on many machines.
+ *
+ * - queue `custctl-deletions`, job names `delete` and `cleanup-rbac`;
+ * - ids: the interface allocates an id before the job exists (the row's compare-and-set records
+ *   it first). BullMQ refuses integer custom ids, so ids come from our own Redis counter
+ *   (`<prefix>:custctl-deletions:custctl-id`, INCR: numeric, never reused) and the BullMQ job id
+ *   is `j<id>`; the API and `status job` show the number;
+ * - `attempts`, `backoff: {type: 'exponential', delay}` (BullMQ's formula is ours:
+ *   delay × 2^(attemptsMade−1)), `removeOnComplete/removeOnFail: {age: 7 days}` (seconds; BullMQ
+ *   applies it lazily, when later jobs finish);
+ * - no per-job timeout in BullMQ: the worker aborts the processor's signal after `opts.timeoutMs`;
+ * - a worker killed mid-attempt: BullMQ's stalled-job check moves the job back to wait (at-least-
+ *   once; every pipeline step is idempotent). `maxStalledCount` is 2: a job whose worker dies twice
+ *   in a row (e.g. it is what kills the worker) fails instead of looping; the worker's `failed`
+ *   event then settles the row to `deletion_failed`.
+ * The runner-style methods (claim, complete, …) are not used with BullMQ: BullMQ's Worker runs
+ * the jobs (runBullWorker below).
+ */
+import { Redis } from 'ioredis';
+import { Queue, UnrecoverableError, Worker, type Job as BullJob, type JobsOptions } from 'bullmq';
+import { ConflictError, errorNameFor, NotFoundError, OperationError, UsageError, type ErrorName } from '../errors.js';
+import type { AttemptRecord, Job, JobData, JobName, JobOptions, JobState, NewJob } from './job.js';
+import type { AttemptContext, FailureInfo, JobFilter, JobQueue, Processor } from './queue.js';
+import { defaultClassify, failureMessage, isSupersededResult, type RunnerEvent, type WorkerSummary } from './runner.js';
+
+export const QUEUE_NAME = 'custctl-deletions';
+export const RETENTION_SECONDS = 7 * 24 * 3600;
+/** the lock (lease) of a running job; renewed by BullMQ every lockDuration/2 */
+export const LOCK_MS = 30_000;
+export const MAX_STALLED_COUNT = 2;
+
+export interface RedisConnection {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  tls?: Record<string, never>;
+  /** BullMQ workers need blocking commands without a retry limit */
+  maxRetriesPerRequest: null;
+}
+
+
+/** REDIS_URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS) or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD. */
+export function redisConnectionFrom(env: Readonly<Record<string, string | undefined>>): RedisConnection {
+  if (env.REDIS_URL) {
+    let u: URL;
+    try {
+      u = new URL(env.REDIS_URL);
+    } catch {
+      throw new UsageError('REDIS_URL is not a URL: expected redis://[:password@]host:6379[/db]');
+    }
+    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new UsageError(`REDIS_URL must start with redis:// or rediss://, not ${u.protocol}`);
+    const db = u.pathname.replace(/^\//, '');
+    if (db !== '' && !/^\d+$/.test(db)) throw new UsageError('REDIS_URL: the path must be a database number, e.g. /0');
+    return {
+      host: u.hostname || '127.0.0.1',
+      port: u.port ? Number(u.port) : 6379,
+      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+      ...(db ? { db: Number(db) } : {}),
+      ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+      maxRetriesPerRequest: null,
+    };
+  }
+  const port = env.REDIS_PORT ? Number(env.REDIS_PORT) : 6379;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`REDIS_PORT=${JSON.stringify(env.REDIS_PORT)} is not a port number`);
+  return {
+    host: env.REDIS_HOST || '127.0.0.1',
+    port,
+    ...(env.REDIS_PASSWORD ? { password: env.REDIS_PASSWORD } : {}),
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** What we keep in a BullMQ job's data besides the seed's {customerId, namespace}. */
+interface Meta {
+  opts: JobOptions;
+  requestedBy: string;
+  simulated: boolean;
+  previousStatus?: string | null;
+  failedCode?: ErrorName;
+}
+
+type BullData = JobData & { meta: Meta };
+
+const bullId = (id: string) => `j${id}`;
+const ourId = (bid: string | undefined) => (bid ?? '').replace(/^j/, '');
+const ID = /^[1-9]\d{0,15}$/;
+
+function mapState(s: string): JobState | null {
+  switch (s) {
+    case 'waiting':
+    case 'prioritized':
+    case 'waiting-children':
+      return 'waiting';
+    case 'active':
+    case 'delayed':
+    case 'completed':
+    case 'failed':
+      return s;
+    default:
+      return null;
+  }
+}
+
+export class BullQueue implements JobQueue {
+  readonly kind = 'bullmq' as const;
+  readonly queue: Queue<BullData, unknown, JobName>;
+  readonly description: string;
+
+  constructor(readonly connection: RedisConnection, readonly prefix = 'bull') {
+    this.queue = new Queue<BullData, unknown, JobName>(QUEUE_NAME, { connection: { ...connection }, prefix });
+    // a dropped connection is retried by ioredis; the calls that fail say so themselves
+    this.queue.on('error', () => undefined);
+    this.description = `redis://${connection.host}:${connection.port}${connection.db ? `/${connection.db}` : ''} (queue ${QUEUE_NAME})`;
+  }
+
+  private redis: Redis | null = null;
+
+  /** our own connection for the id counter, delayed-until scores and ping */
+  private async client(): Promise<Redis> {
+    if (!this.redis) {
+      this.redis = new Redis({ ...this.connection, lazyConnect: false });
+      this.redis.on('error', () => undefined);
+    }
+    return this.redis;
+  }
+
+  async allocateId(): Promise<string> {
+    const redis = await this.client();
+    return String(await redis.incr(`${this.prefix}:${QUEUE_NAME}:custctl-id`));
+  }
+
+  async add(id: string, nj: NewJob, now: number): Promise<Job> {
+    if (!ID.test(id)) throw new UsageError(`job id ${JSON.stringify(id)} is not numeric`);
+    const data: BullData = {
+      ...nj.data,
+      meta: { opts: nj.opts, requestedBy: nj.requestedBy, simulated: nj.simulated, ...(nj.previousStatus !== undefined ? { previousStatus: nj.previousStatus } : {}) },
+    };
+    const opts: JobsOptions = {
+      jobId: bullId(id),
+      attempts: nj.opts.attempts,
+      backoff: { type: 'exponential', delay: nj.opts.backoff.delay },
+      removeOnComplete: { age: RETENTION_SECONDS },
+      removeOnFail: { age: RETENTION_SECONDS },
+      timestamp: now,
+    };
+    await this.queue.add(nj.name, data, opts);
+    const job = await this.get(id);
+    if (!job) throw new OperationError(`job ${id} was added to ${this.description} but cannot be read back`);
+    return job;
+  }
+
+  async get(id: string): Promise<Job | null> {
+    if (!ID.test(id)) return null;
+    const b = await this.queue.getJob(bullId(id));
+    if (!b) return null;
+    return this.toJob(b);
+  }
+
+  /** Maps a BullMQ job to the one job schema (src/queue/job.ts). */
+  async toJob(b: BullJob<BullData, unknown, JobName>, knownState?: JobState): Promise<Job> {
+    const state = knownState ?? mapState(await b.getState()) ?? 'waiting';
+    const meta: Meta = b.data.meta ?? { opts: { attempts: b.opts.attempts ?? 1, backoff: { type: 'exponential', delay: 0 }, timeoutMs: 0 }, requestedBy: 'unknown', simulated: false };
+    let delayUntil: number | null = null;
+    if (state === 'delayed') {
+      const score = await (await this.client()).zscore(`${this.prefix}:${QUEUE_NAME}:delayed`, b.id ?? '');
+      delayUntil = score !== null ? Math.floor(Number(score) / 0x1000) : b.timestamp + (b.delay ?? 0);
+    }
+    const { logs } = await this.queue.getJobLogs(b.id ?? '', 0, 999).catch(() => ({ logs: [] as string[] }));
+    const attemptsMade = b.attemptsMade ?? 0;
+    const attempts: AttemptRecord[] = b.processedOn
+      ? [{
+          attempt: Math.max(1, attemptsMade + (state === 'active' ? 1 : 0)),
+          startedOn: b.processedOn,
+          finishedOn: b.finishedOn ?? null,
+          worker: 'bullmq',
+          outcome: state === 'active' ? 'running' : state === 'completed' ? (isSupersededResult(b.returnvalue) ? 'superseded' : 'completed') : 'failed',
+          log: logs,
+        }]
+      : [];
+    const data: JobData = {};
+    if (b.data.customerId !== undefined) data.customerId = b.data.customerId;
+    if (b.data.namespace !== undefined) data.namespace = b.data.namespace;
+    if (b.data.namespaceUid !== undefined) data.namespaceUid = b.data.namespaceUid;
+    return {
+      id: ourId(b.id),
+      name: b.name,
+      state,
+      progress: typeof b.progress === 'number' ? b.progress : 0,
+      data,
+      opts: meta.opts,
+      attemptsMade,
+      maxAttempts: b.opts.attempts ?? 1,
+      delayUntil,
+      failedReason: b.failedReason ? b.failedReason : null,
+      failedCode: state === 'failed' ? (meta.failedCode ?? 'internal') : null,
+      stacktrace: [...(b.stacktrace ?? [])].filter((s): s is string => typeof s === 'string').reverse(),
+      returnvalue: b.returnvalue ?? null,
+      requestedBy: meta.requestedBy,
+      simulated: meta.simulated,
+      timestamp: b.timestamp,
+      processedOn: b.processedOn ?? null,
+      finishedOn: b.finishedOn ?? null,
+      ...(meta.previousStatus !== undefined ? { previousStatus: meta.previousStatus } : {}),
+      attempts,
+      lease: null,
+    };
+  }
+
+  async list(filter: JobFilter = {}): Promise<Job[]> {
+    const states = filter.state ? (filter.state === 'waiting' ? ['waiting', 'prioritized'] : [filter.state]) : ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'];
+    const out: Job[] = [];
+    for (const s of states) {
+      const jobs = await this.queue.getJobs([s as 'waiting'], 0, -1);
+      for (const b of jobs) {
+        if (!b || !b.id?.startsWith('j')) continue;
+        if (filter.name && b.name !== filter.name) continue;
+        if (filter.customerId && b.data.customerId !== filter.customerId) continue;
+        out.push(await this.toJob(b, mapState(s) ?? 'waiting'));
+      }
+    }
+    return out.sort((a, b) => Number(b.id) - Number(a.id));
+  }
+
+  private notHere(what: string): never {
+    throw new OperationError(`${what} is not available on the BullMQ queue: BullMQ workers run its jobs ('custctl worker' with REDIS_URL/REDIS_HOST set)`);
+  }
+  claim(): Promise<Job | null> {
+    this.notHere('claiming a job');
+  }
+  claimNext(): Promise<Job | null> {
+    this.notHere('claiming a job');
+  }
+  renewLease(): Promise<boolean> {
+    this.notHere('renewing a lease');
+  }
+  update(): Promise<void> {
+    this.notHere('updating a running job');
+  }
+  complete(): Promise<Job> {
+    this.notHere('completing a job');
+  }
+  fail(_id: string, _w: string, _f: FailureInfo): Promise<Job> {
+    this.notHere('failing a job');
+  }
+  release(): Promise<Job> {
+    this.notHere('handing a job back');
+  }
+
+  /**
+   * waiting or delayed only. BullMQ has no "cancelled": the job is removed from the queue and the
+   * returned record (state failed, failedReason 'cancelled') is what the caller settles the row with.
+   */
+  async cancel(id: string, now: number): Promise<Job> {
+    const b = await this.queue.getJob(bullId(id));
+    if (!b) throw new NotFoundError(`job ${id} not found in ${this.description}`);
+    const job = await this.toJob(b);
+    if (job.state !== 'waiting' && job.state !== 'delayed') throw new ConflictError(`job ${id} is ${job.state}: only waiting or delayed jobs can be cancelled`);
+    try {
+      await b.remove();
+    } catch (e) {
+      throw new ConflictError(`job ${id} could not be cancelled (a worker took it just now?): ${String(e)}`);
+    }
+    return { ...job, state: 'failed', failedReason: 'cancelled', failedCode: 'conflict', finishedOn: now, delayUntil: null };
+  }
+
+  /** failed only: a fresh set of attempts. */
+  async retry(id: string, _now: number): Promise<Job> {
+    const b = await this.queue.getJob(bullId(id));
+    if (!b) throw new NotFoundError(`job ${id} not found in ${this.description}`);
+    if ((await b.getState()) !== 'failed') throw new ConflictError(`job ${id} is not failed: only failed jobs can be retried`);
+    await b.updateData({ ...b.data, meta: { ...b.data.meta, failedCode: undefined } as Meta });
+    await b.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    return (await this.get(id)) as Job;
+  }
+
+  async prune(before: number): Promise<number> {
+    const grace = Math.max(0, Date.now() - before);
+    const a = await this.queue.clean(grace, 0, 'completed');
+    const b = await this.queue.clean(grace, 0, 'failed');
+    return a.length + b.length;
+  }
+
+  async ping(): Promise<void> {
+    await (await this.client()).ping();
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+    if (this.redis) await this.redis.quit().catch(() => this.redis?.disconnect());
+    this.redis = null;
+  }
+}
+
+export async function openBullQueue(env: Readonly<Record<string, string | undefined>>): Promise<BullQueue> {
+  const q = new BullQueue(redisConnectionFrom(env));
+  try {
+    await Promise.race([
+      q.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref()),
+    ]);
+  } catch (e) {
+    await q.close().catch(() => undefined);
+    throw new OperationError(`cannot reach Redis at ${q.description}: ${e instanceof Error ? e.message : String(e)}`, [
+      'Check REDIS_URL (or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD), or unset them to use the local file journal.',
+    ]);
+  }
+  return q;
+}
+
+export interface BullWorkerOptions {
+  queue: BullQueue;
+  processor: Processor;
+  concurrency: number;
+  /** stop taking jobs; running attempts are finished (BullMQ's close waits for them) */
+  signal: AbortSignal;
+  /** a name in the logs, `pid@host` */
+  worker: string;
+  onEvent?: (e: RunnerEvent) => void;
+  /** a job failed for good (last attempt, a final error, or stalled too often): settle its row */
+  onFailed: (job: Job) => Promise<void>;
+  lockMs?: number;
+  maxStalledCount?: number;
+  stalledIntervalMs?: number;
+}
+
+/**
+ * Works the BullMQ queue with BullMQ's Worker and our processor until `signal` aborts. Per-attempt
+ * timeout through the processor's AbortSignal; usage/not-found/conflict errors are final
+ * (UnrecoverableError); the error name is kept on the job (exit codes for `status job`).
+ */
+export async function runBullWorker(o: BullWorkerOptions): Promise<WorkerSummary> {
+  const summary: WorkerSummary = { attempts: 0, completed: 0, failed: 0, delayed: 0, released: 0 };
+  const emit = o.onEvent ?? (() => undefined);
+  const q = o.queue;
+  const worker = new Worker<BullData, unknown, JobName>(
+    QUEUE_NAME,
+    async (b, _token, bullSignal) => {
+      const job = await q.toJob(b, 'active');
+      const attempt = (b.attemptsMade ?? 0) + 1;
+      summary.attempts += 1;
+      const controller = new AbortController();
+      const timeoutError = new OperationError(`attempt ${attempt} timed out after ${Math.round(job.opts.timeoutMs / 1000)} s (CUSTCTL_JOB_TIMEOUT / --job-timeout)`);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort(timeoutError);
+      }, job.opts.timeoutMs || 600_000);
+      const onBullAbort = () => controller.abort(new OperationError(`attempt ${attempt} of job ${job.id} was cancelled by BullMQ`));
+      bullSignal?.addEventListener('abort', onBullAbort, { once: true });
+      const ctx: AttemptContext = {
+        job,
+        attempt,
+        signal: controller.signal,
+        progress: async (n) => {
+          await b.updateProgress(n);
+          emit({ type: 'progress', jobId: job.id, attempt, progress: n });
+        },
+        log: async (line) => {
+          const stamped = `${new Date().toISOString()} ${line}`;
+          await b.log(stamped);
+          emit({ type: 'log', jobId: job.id, attempt, line: stamped });
+        },
+      };
+      emit({ type: 'attempt-started', job, attempt });
+      try {
+        return await o.processor(ctx);
+      } catch (err) {
+        const e = timedOut ? timeoutError : err;
+        const final = defaultClassify(e).final;
+        await b.updateData({ ...b.data, meta: { ...b.data.meta, failedCode: errorNameFor(e) } }).catch(() => undefined);
+        const message = failureMessage(e);
+        throw final ? new UnrecoverableError(message) : new Error(message);
+      } finally {
+        clearTimeout(timer);
+        bullSignal?.removeEventListener('abort', onBullAbort);
+      }
+    },
+    {
+      connection: { ...q.connection },
+      prefix: q.prefix,
+      concurrency: o.concurrency,
+      lockDuration: o.lockMs ?? LOCK_MS,
+      maxStalledCount: o.maxStalledCount ?? MAX_STALLED_COUNT,
+      stalledInterval: o.stalledIntervalMs ?? o.lockMs ?? LOCK_MS,
+      autorun: false,
+      name: o.worker,
+    },
+  );
+  worker.on('error', () => undefined); // connection trouble: ioredis reconnects
+  worker.on('completed', (b, rv) => {
+    summary.completed += 1;
+    void q.toJob(b, 'completed').then((job) => emit({ type: 'completed', job, attempt: b.attemptsMade, superseded: isSupersededResult(rv) }), () => undefined);
+  });
+  worker.on('failed', (b, err) => {
+    if (!b) return;
+    void (async () => {
+      const state = mapState(await b.getState()) ?? 'failed';
+      const job = await q.toJob(b, state);
+      if (state === 'failed') {
+        summary.failed += 1;
+        emit({ type: 'failed', job, attempt: b.attemptsMade, error: err.message, errorName: job.failedCode ?? 'internal' });
+        await o.onFailed(job);
+      } else {
+        summary.delayed += 1;
+        emit({ type: 'attempt-failed', job, attempt: b.attemptsMade, error: err.message, errorName: job.data && (b.data.meta?.failedCode ?? 'internal'), delayUntil: job.delayUntil ?? Date.now() });
+      }
+    })().catch(() => undefined);
+  });
+  const stopped = new Promise<void>((resolve) => {
+    if (o.signal.aborted) resolve();
+    else o.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  const running = worker.run();
+  await stopped;
+  await worker.close();
+  await running.catch(() => undefined);
+  return summary;
+}

@@ -1,0 +1,288 @@
+/**
+ * The queue API (`custctl serve`): the seed's endpoints over fastify. Thin: every rule lives in
+ * the jobs service and the queue; this module maps HTTP to them and errors to `{error, message}`.
+ *
+ * fastify: maintained, fast, first-class TypeScript, `inject()` for tests without a socket, and a
+ * single error handler. Its own logger is off: requests are logged here through the Reporter,
+ * with the token's name and never a header.
+ */
+import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { CustomerStore } from '../adapters/store.js';
+import { parseCustomerId, type CustomerId } from '../domain/customer-id.js';
+import { CliError, errorMessage, type ErrorName, NotFoundError, UsageError } from '../errors.js';
+import type { Logger } from '../io.js';
+import { cancelJob, requireJob, retryJob } from '../jobs/actions.js';
+import { JOB_STATES, type Job, type JobState } from '../queue/job.js';
+import type { JobQueue } from '../queue/queue.js';
+import { authorize, type Principal, type Role, type TokenSet } from './auth.js';
+
+/** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
+export interface SubmitExtras {
+  force?: boolean;
+  allowMissing?: boolean;
+  allowClusterScoped?: boolean;
+  waitTimeoutMs?: number;
+  jobTimeoutMs?: number;
+}
+
+export interface ServerOptions {
+  store: CustomerStore;
+  queue: JobQueue;
+  tokens: TokenSet;
+  log: Logger;
+  /** accepts a deletion (row compare-and-set + job); NotFoundError / ConflictError when refused */
+  submit: (customer: CustomerId, requestedBy: string, opts: SubmitExtras) => Promise<Job>;
+  /** runs the job in this process until it has ended (completed/failed), or was handed back on shutdown */
+  runSync: (job: Job) => Promise<Job>;
+  /** the cleanup-rbac sweep (dry run: the report only); `customer` limits it to one customer */
+  cleanupRbac?: (dryRun: boolean, requestedBy: string, opts: { customer?: CustomerId; includeKept: boolean }) => Promise<unknown>;
+  now: () => number;
+  /** TLS (PEM): serve HTTPS */
+  https?: { cert: Buffer; key: Buffer } | undefined;
+}
+
+export const QUEUED_MESSAGE = 'Customer deletion queued successfully';
+export const QUEUED_NOTE = 'Kubernetes namespace will be deleted asynchronously. Check job status for progress.';
+
+/** HTTP status of an error name; `conflict` is 409 except on the seed's DELETE (400). */
+export function statusForErrorName(name: ErrorName, conflictStatus = 409): number {
+  switch (name) {
+    case 'invalid_id':
+    case 'invalid_namespace':
+    case 'usage':
+      return 400;
+    case 'unauthorized':
+      return 401;
+    case 'forbidden':
+      return 403;
+    case 'not_found':
+      return 404;
+    case 'conflict':
+      return conflictStatus;
+    case 'timeout':
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+/** The API's error names are a closed set: `usage` travels as itself (the CLI maps it to exit 2). */
+function apiErrorBody(e: unknown): { error: ErrorName; message: string; details?: string[] } {
+  if (e instanceof CliError) return { error: e.errorName, message: e.message, ...(e.details.length ? { details: [...e.details] } : {}) };
+  return { error: 'internal', message: 'internal server error (the server log has the details)' };
+}
+
+function parseJobIdParam(raw: string): string {
+  if (!/^[1-9]\d{0,15}$/.test(raw)) throw new UsageError(`${JSON.stringify(raw)} is not a job id: job ids are numbers, e.g. 12345`);
+  return raw;
+}
+
+function boolParam(name: string, raw: unknown): boolean | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new UsageError(`query parameter ${name} must be true or false`);
+}
+
+function msParam(name: string, raw: unknown): number | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !/^\d{1,10}$/.test(raw) || Number(raw) <= 0) throw new UsageError(`query parameter ${name} must be a positive number of milliseconds`);
+  return Number(raw);
+}
+
+type Query = Record<string, string | undefined>;
+
+function submitExtras(q: Query): SubmitExtras {
+  const out: SubmitExtras = {};
+  const force = boolParam('force', q.force);
+  const allowMissing = boolParam('allowMissing', q.allowMissing);
+  const allowClusterScoped = boolParam('allowClusterScoped', q.allowClusterScoped);
+  const waitTimeoutMs = msParam('timeoutMs', q.timeoutMs);
+  const jobTimeoutMs = msParam('jobTimeoutMs', q.jobTimeoutMs);
+  if (force !== undefined) out.force = force;
+  if (allowMissing !== undefined) out.allowMissing = allowMissing;
+  if (allowClusterScoped !== undefined) out.allowClusterScoped = allowClusterScoped;
+  if (waitTimeoutMs !== undefined) out.waitTimeoutMs = waitTimeoutMs;
+  if (jobTimeoutMs !== undefined) out.jobTimeoutMs = jobTimeoutMs;
+  return out;
+}
+
+/** The job as the API shows it: the one schema (DESIGN "The job journal"), without the lease's pid/host. */
+export function jobJson(job: Job): Job {
+  return job.lease ? { ...job, lease: { ...job.lease, pid: 0, host: '' } } : job;
+}
+
+/** The end of a synchronous deletion as HTTP: 200 completed, the failure's status, 202 when handed back. */
+export function syncStatus(job: Job): { status: number; error?: ErrorName } {
+  if (job.state === 'completed') {
+    const superseded = (job.returnvalue as { outcome?: string } | null)?.outcome === 'superseded';
+    return superseded ? { status: 409, error: 'conflict' } : { status: 200 };
+  }
+  if (job.state === 'failed') {
+    const name = job.failedCode ?? 'internal';
+    return { status: statusForErrorName(name), error: name };
+  }
+  return { status: 202 };
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** null: no token needed */
+    role?: Role | null;
+    /** status of a ConflictError on this route (the seed's DELETE says 400) */
+    conflictStatus?: number;
+  }
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export function buildServer(opts: ServerOptions): FastifyInstance {
+  const app = (opts.https
+    ? fastify({ logger: false, return503OnClosing: true, https: opts.https })
+    : fastify({ logger: false, return503OnClosing: true })) as unknown as FastifyInstance;
+  const { log, queue, store } = opts;
+  const startedAt = new WeakMap<FastifyRequest, number>();
+
+  app.addHook('onRequest', async (req) => {
+    startedAt.set(req, Date.now());
+    const role = req.routeOptions.config.role;
+    if (role === undefined || role === null) return;
+    req.principal = authorize(opts.tokens, req.headers.authorization, role);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const ms = Date.now() - (startedAt.get(req) ?? Date.now());
+    if (req.routeOptions.url === '/healthz' && reply.statusCode === 200) return; // probes every few seconds: no noise
+    const fields = { status: reply.statusCode, by: req.principal?.name, ms };
+    const line = `${req.method} ${req.url.split('?')[0] ?? ''}`;
+    if (reply.statusCode >= 500) log.error(line, fields);
+    else if (reply.statusCode >= 400) log.warn(line, fields);
+    else log.info(line, fields);
+  });
+
+  app.setErrorHandler((err: FastifyError | Error, req, reply) => {
+    if (err instanceof CliError) {
+      const status = statusForErrorName(err.errorName, req.routeOptions.config?.conflictStatus ?? 409);
+      if (status === 401) void reply.header('WWW-Authenticate', 'Bearer realm="custctl"');
+      if (status >= 500) log.error(`${req.method} ${req.url.split('?')[0] ?? ''} failed`, { error: errorMessage(err), by: req.principal?.name });
+      return reply.code(status).send(apiErrorBody(err));
+    }
+    const fe = err as FastifyError;
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.code(400).send({ error: 'usage', message: fe.message });
+    }
+    log.error(`${req.method} ${req.url.split('?')[0] ?? ''} failed`, { error: errorMessage(err), by: req.principal?.name });
+    return reply.code(500).send(apiErrorBody(err));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    return reply.code(404).send({ error: 'not_found', message: `no such endpoint: ${req.method} ${req.url.split('?')[0] ?? ''}` });
+  });
+
+  const requestedBy = (req: FastifyRequest) => `api:${req.principal?.name ?? 'unknown'}`;
+
+  // ---- health --------------------------------------------------------------------------------
+
+  app.get('/healthz', { config: { role: null } }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { config: { role: 'viewer' } }, async (_req, reply) => {
+    const problems: string[] = [];
+    await store.ping().catch((e: unknown) => problems.push(`store: ${errorMessage(e)}`));
+    await queue.get('1').catch((e: unknown) => problems.push(`queue: ${errorMessage(e)}`));
+    if (problems.length) return reply.code(500).send({ error: 'internal', message: `not ready: ${problems.join('; ')}` });
+    return { status: 'ready', store: store.description, queue: queue.kind };
+  });
+
+  // ---- customers -----------------------------------------------------------------------------
+
+  app.delete<{ Params: { id: string }; Querystring: Query }>(
+    '/api/customers/:id',
+    { config: { role: 'admin', conflictStatus: 400 } },
+    async (req) => {
+      const customer = parseCustomerId(req.params.id);
+      const extras = submitExtras(req.query);
+      const job = await opts.submit(customer, requestedBy(req), extras);
+      log.info('Deletion queued', { customerId: customer.id, job: job.id, by: req.principal?.name });
+      return { message: QUEUED_MESSAGE, customerId: customer.id, jobId: job.id, status: 'pending', note: QUEUED_NOTE };
+    },
+  );
+
+  app.delete<{ Params: { id: string }; Querystring: Query }>(
+    '/api/customers/:id/deployment',
+    { config: { role: 'admin', conflictStatus: 400 } },
+    async (req, reply) => {
+      const customer = parseCustomerId(req.params.id);
+      const extras = submitExtras(req.query);
+      const job = await opts.submit(customer, requestedBy(req), extras);
+      log.info('Deletion started (synchronous)', { customerId: customer.id, job: job.id, by: req.principal?.name });
+      // not tied to the request: a client that goes away leaves the job running to its end
+      const run = opts.runSync(job);
+      run.catch((e: unknown) => log.error(`job ${job.id}: synchronous run failed`, { error: errorMessage(e) }));
+      const final = await run;
+      const { status, error } = syncStatus(final);
+      const firstLine = (final.failedReason ?? '').split('\n')[0] ?? '';
+      return reply.code(status).send({
+        customerId: customer.id,
+        jobId: final.id,
+        state: final.state,
+        progress: final.progress,
+        result: final.returnvalue ?? null,
+        failedReason: final.failedReason,
+        simulated: final.simulated,
+        ...(error ? { error, message: firstLine || `job ${final.id} ${final.state}` } : {}),
+        ...(status === 202 ? { message: `job ${final.id} is ${final.state}: the server is shutting down; another worker will finish it` } : {}),
+      });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/api/customers/:id', { config: { role: 'viewer' } }, async (req) => {
+    const customer = parseCustomerId(req.params.id);
+    const row = await store.get(customer.id);
+    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
+    const jobs = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
+    return { customer: row, jobs: jobs.map(jobJson) };
+  });
+
+  // ---- jobs ----------------------------------------------------------------------------------
+
+  app.get<{ Querystring: Query }>('/api/admin/jobs', { config: { role: 'viewer' } }, async (req) => {
+    const state = req.query.state;
+    if (state !== undefined && !JOB_STATES.includes(state as JobState)) {
+      throw new UsageError(`state must be one of ${JOB_STATES.join(', ')}`);
+    }
+    const customerId = req.query.customer !== undefined ? parseCustomerId(req.query.customer).id : undefined;
+    const jobs = await queue.list({ ...(state ? { state: state as JobState } : {}), ...(customerId ? { customerId } : {}) });
+    return jobs.sort((a, b) => Number(a.id) - Number(b.id)).map(jobJson);
+  });
+
+  app.get<{ Params: { id: string } }>('/api/admin/jobs/:id', { config: { role: 'viewer' } }, async (req) => {
+    return jobJson(await requireJob(queue, parseJobIdParam(req.params.id)));
+  });
+
+  app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
+    const job = await retryJob({ queue, store, now: opts.now }, parseJobIdParam(req.params.id));
+    log.info(`Job ${job.id} queued again`, { by: req.principal?.name });
+    return jobJson(job);
+  });
+
+  app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/cancel', { config: { role: 'admin' } }, async (req) => {
+    const job = await cancelJob({ queue, store, now: opts.now }, parseJobIdParam(req.params.id));
+    log.info(`Job ${job.id} cancelled`, { by: req.principal?.name });
+    return jobJson(job);
+  });
+
+  // ---- cleanup-rbac --------------------------------------------------------------------------
+
+  app.post<{ Querystring: Query }>('/api/admin/cleanup-rbac', { config: { role: 'admin' } }, async (req, reply) => {
+    const dryRun = boolParam('dryRun', req.query.dryRun) ?? false;
+    const includeKept = boolParam('includeKept', req.query.includeKept) ?? false;
+    const customer = req.query.customer !== undefined ? parseCustomerId(req.query.customer) : undefined;
+    if (!opts.cleanupRbac) return reply.code(501).send({ error: 'internal', message: 'cleanup-rbac is not available on this server' });
+    const result = await opts.cleanupRbac(dryRun, requestedBy(req), { includeKept, ...(customer ? { customer } : {}) });
+    return { dryRun, result };
+  });
+
+  return app;
+}
+
