@@ -46,7 +46,9 @@ export async function runCustomersAdd(d: Deps, o: AddOptions): Promise<CustomerR
 }
 
 export function makeCustomersCommand(d: Deps) {
-  const cmd = new Command('customers').description('Inspect and register customer rows (without the billing API)');
+  const cmd = new Command('customers')
+    .description('Inspect and register customer rows (without the billing API)')
+    .addHelpText('after', '\nExamples:\n  custctl customers list --status deletion_failed\n  custctl customers add cust_abc123 --email ops@example.com --company "Example Corp"');
   cmd
     .command('list')
     .description('List customer rows')

@@ -22,7 +22,9 @@ export async function runDbCheck(d: Deps, setExit: (code: number) => void): Prom
 }
 
 export function makeDbCommand(d: Deps, setExit: (code: number) => void = () => undefined) {
-  const cmd = new Command('db').description('Database schema');
+  const cmd = new Command('db')
+    .description('Database schema')
+    .addHelpText('after', '\nExamples:\n  custctl db check     # read-only: what this version needs and the database lacks\n  custctl db migrate   # apply it');
   cmd
     .command('migrate')
     .description('Apply pending schema migrations to the customer database')

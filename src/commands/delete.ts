@@ -7,7 +7,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import type { CustomerRow } from '../adapters/store.js';
 import { DEFAULTS } from '../config.js';
 import type { Deps } from '../deps.js';
-import { parseCustomerId, type CustomerId } from '../domain/customer-id.js';
+import { parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
 import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { CliError, ConflictError, errorNameFor, exitCodeFor, exitCodeForErrorName, NotFoundError, UsageError } from '../errors.js';
@@ -64,12 +64,7 @@ function errorInfo(e: unknown): NonNullable<DeleteOutcome['error']> {
 
 /** Every id and row checked before anything happens; a single bad one refuses the whole run. */
 async function validateAll(o: DeleteOptions, d: Deps): Promise<Array<{ customer: CustomerId; row: CustomerRow; namespace: string }>> {
-  const customers: CustomerId[] = [];
-  for (const raw of o.ids) {
-    const c = parseCustomerId(raw);
-    if (customers.some((x) => x.id === c.id)) throw new UsageError(`${c.id} is named twice`);
-    customers.push(c);
-  }
+  const customers = parseCustomerIds(o.ids);
   const cfg = d.config();
   const store = await d.store();
   const out: Array<{ customer: CustomerId; row: CustomerRow; namespace: string }> = [];

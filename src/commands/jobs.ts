@@ -6,8 +6,8 @@ import { formatDuration, parseDuration } from '../domain/duration.js';
 import { namespaceFor } from '../domain/namespace-name.js';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
 import { jobOptions, settle } from '../jobs/service.js';
-import { renderJob } from '../output/job-view.js';
-import { ago, OUTPUT_FORMATS, printJson, printTable, type OutputFormat } from '../output/print.js';
+import { printJobList, renderJob } from '../output/job-view.js';
+import { OUTPUT_FORMATS, printJson, printTable, type OutputFormat } from '../output/print.js';
 import { JOB_STATES, type Job, type JobState } from '../queue/job.js';
 import { combinedExitCode } from '../util/pool.js';
 import { outcomeOf } from './delete.js';
@@ -21,16 +21,7 @@ export async function runJobsList(d: Deps, o: { state?: JobState; customer?: str
   if (d.config().apiUrl) return remoteJobsList(d, o);
   const customerId = o.customer ? parseCustomerId(o.customer).id : undefined;
   const jobs = (await (await d.jobs()).list({ state: o.state, customerId })).sort((a, b) => Number(a.id) - Number(b.id));
-  const now = d.now().getTime();
-  if (o.output === 'json') printJson(d.io, jobs);
-  else if (jobs.length === 0) d.log.info('No jobs');
-  else {
-    await printTable(
-      d.io,
-      ['ID', 'NAME', 'STATE', 'PROGRESS', 'CUSTOMER', 'ATTEMPTS', 'AGE', 'REASON'],
-      jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, j.data.customerId ?? '-', `${j.attemptsMade}/${j.maxAttempts}`, ago(j.timestamp, now), (j.failedReason ?? '').split('\n')[0] ?? '']),
-    );
-  }
+  await printJobList(d.io, jobs, o.output, d.now().getTime(), () => d.log.info('No jobs'));
   return jobs;
 }
 
@@ -145,7 +136,19 @@ function ageFlag(raw: string): number {
 }
 
 export function makeJobsCommand(d: Deps, setExit: (code: number) => void) {
-  const cmd = new Command('jobs').description('List and manage jobs in the journal');
+  const cmd = new Command('jobs')
+    .description('List and manage jobs in the journal')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  custctl jobs list --state failed
+  custctl jobs retry 12345                  # a failed deletion, while its customer is still its own
+  custctl jobs resume                       # take over jobs whose worker died
+  custctl jobs resume --customer cust_abc123
+  custctl jobs cancel 12345                 # waiting or delayed only
+  custctl jobs prune --older-than 7d`,
+    );
   const output = () => new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const);
   cmd
     .command('list')

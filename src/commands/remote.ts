@@ -6,11 +6,11 @@
 import type { CustomerRow } from '../adapters/store.js';
 import { QueueApiClient, TransportError, type QueuedDeletion } from '../adapters/queue-client.js';
 import type { Deps } from '../deps.js';
-import { parseCustomerId, type CustomerId } from '../domain/customer-id.js';
+import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
 import { namespaceFor } from '../domain/namespace-name.js';
 import { CliError, ConflictError, errorNameFor, exitCodeFor, ForbiddenError, UnauthorizedError, UsageError } from '../errors.js';
-import { renderJob } from '../output/job-view.js';
-import { ago, printJson, printTable, type OutputFormat } from '../output/print.js';
+import { printCustomerStatus, printJobList, renderJob } from '../output/job-view.js';
+import { printJson, type OutputFormat } from '../output/print.js';
 import { isFinished, type Job, type JobState } from '../queue/job.js';
 import { combinedExitCode, runPool } from '../util/pool.js';
 import { outcomeOf, type DeleteOptions, type DeleteOutcome, type DeleteReport } from './delete.js';
@@ -90,12 +90,7 @@ export async function followJob(d: Deps, source: JobSource, jobId: string, label
 export async function remoteDelete(d: Deps, o: DeleteOptions & { sync?: boolean }): Promise<DeleteReport> {
   if (o.dryRun) throw new UsageError('--dry-run is not available with --api-url: the plan needs the cluster; run it locally, or see the customer with custctl status customer ID --api-url …');
   if (o.detach && o.sync) throw new UsageError('--detach and --sync do not go together');
-  const customers: CustomerId[] = [];
-  for (const raw of o.ids) {
-    const c = parseCustomerId(raw);
-    if (customers.some((x) => x.id === c.id)) throw new UsageError(`${c.id} is named twice`);
-    customers.push(c);
-  }
+  const customers = parseCustomerIds(o.ids);
   const cfg = d.config();
   const api = apiClient(d);
   d.log.info('Target', { api: api.baseUrl });
@@ -169,38 +164,15 @@ export async function remoteStatusCustomer(d: Deps, o: { id: string; output: Out
   const customer = parseCustomerId(o.id);
   const r = await apiClient(d).getCustomer(customer.id);
   const row = r.customer;
-  if (o.output === 'json') {
-    printJson(d.io, r);
-  } else {
-    d.io.out.write(
-      [
-        `Customer     ${row.customerId}  (${row.companyName || '-'}, ${row.email || '-'})`,
-        `Status       ${row.deploymentStatus}${row.deletionJobId ? `  (deletion job ${row.deletionJobId})` : ''}`,
-        `Namespace    ${row.instanceNamespace || '-'}`,
-        `URL          ${row.instanceUrl || '-'}`,
-        `Updated      ${row.updatedAt}`,
-        '',
-      ].join('\n'),
-    );
-    if (r.jobs.length) await printTable(d.io, ['JOB', 'NAME', 'STATE', 'PROGRESS', 'ATTEMPTS', 'REQUESTED', 'REASON'], r.jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, `${j.attemptsMade}/${j.maxAttempts}`, new Date(j.timestamp).toISOString(), (j.failedReason ?? '').split('\n')[0] ?? '']));
-    else d.io.out.write('No jobs on the server for this customer.\n');
-  }
+  if (o.output === 'json') printJson(d.io, r);
+  else await printCustomerStatus(d.io, row, r.jobs, 'No jobs on the server for this customer.');
   return r;
 }
 
 export async function remoteJobsList(d: Deps, o: { state?: JobState; customer?: string; output: OutputFormat }): Promise<Job[]> {
   const customer = o.customer ? parseCustomerId(o.customer).id : undefined;
   const jobs = await apiClient(d).listJobs({ ...(o.state ? { state: o.state } : {}), ...(customer ? { customer } : {}) });
-  const now = d.now().getTime();
-  if (o.output === 'json') printJson(d.io, jobs);
-  else if (jobs.length === 0) d.log.info('No jobs');
-  else {
-    await printTable(
-      d.io,
-      ['ID', 'NAME', 'STATE', 'PROGRESS', 'CUSTOMER', 'ATTEMPTS', 'AGE', 'REASON'],
-      jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, j.data.customerId ?? '-', `${j.attemptsMade}/${j.maxAttempts}`, ago(j.timestamp, now), (j.failedReason ?? '').split('\n')[0] ?? '']),
-    );
-  }
+  await printJobList(d.io, jobs, o.output, d.now().getTime(), () => d.log.info('No jobs'));
   return jobs;
 }
 

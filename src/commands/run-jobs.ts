@@ -1,10 +1,10 @@
 /** Running jobs from the CLI: the environment the processor needs, and an attached run with a live view. */
 import type { Deps } from '../deps.js';
-import { NotFoundError } from '../errors.js';
+import { errorMessage, NotFoundError } from '../errors.js';
 import { formatDuration } from '../domain/duration.js';
-import { logToSink, makeProcessor, settle, type JobsEnv } from '../jobs/service.js';
+import { logToSink, makeProcessor, RETENTION_MS, settle, type JobsEnv } from '../jobs/service.js';
 import type { Job } from '../queue/job.js';
-import { runJobAttached } from '../queue/runner.js';
+import { runJobAttached, runWorker, type RunnerEvent, type WorkerSummary } from '../queue/runner.js';
 
 export const LEASE_MS = 30_000;
 
@@ -88,4 +88,56 @@ export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job>
     d.log.warn(`Job ${final.id} is ${final.state}: resume it with 'custctl jobs resume' or 'custctl worker --once'`);
   }
   return final;
+}
+
+/** The log lines of a worker (`custctl worker`, the embedded worker of `serve`); a job that failed for good settles its row. */
+export function workerEvents(d: Deps, env: JobsEnv, settleFailed = true): (e: RunnerEvent) => void {
+  return (e) => {
+    switch (e.type) {
+      case 'attempt-started':
+        d.log.info(`Job ${e.job.id} attempt ${e.attempt}/${e.job.maxAttempts} started`, { name: e.job.name, customerId: e.job.data.customerId, by: e.job.requestedBy });
+        break;
+      case 'attempt-failed':
+        d.log.warn(`Job ${e.job.id} attempt ${e.attempt} failed; next try ${new Date(e.delayUntil).toISOString()}`, { error: e.error.split('\n')[0] });
+        break;
+      case 'failed':
+        d.log.error(`Job ${e.job.id} failed`, { error: e.error.split('\n')[0] });
+        if (settleFailed) void settle(env, e.job).catch((err: unknown) => d.log.error(`could not mark the row of job ${e.job.id}`, { error: errorMessage(err) }));
+        break;
+      case 'completed':
+        d.log.ok(`Job ${e.job.id} completed${e.superseded ? ' (superseded: nothing touched)' : ''}`);
+        break;
+      case 'released':
+        d.log.warn(`Job ${e.job.id} handed back (shutting down)`);
+        break;
+      case 'lease-lost':
+        d.log.warn(`Job ${e.jobId}: lease lost to another worker`);
+        break;
+      default:
+        break;
+    }
+  };
+}
+
+/**
+ * Works the file journal: prunes old jobs, settles failed deletions whose worker died on their
+ * last attempt, then runs due jobs until nothing is due (`once`) or `d.shutdown`.
+ */
+export async function runFileWorker(d: Deps, env: JobsEnv, o: { concurrency: number; once: boolean }): Promise<WorkerSummary> {
+  const pruned = await env.queue.prune(env.now() - RETENTION_MS).catch(() => 0);
+  for (const j of await env.queue.list({ state: 'failed' })) await settle(env, j);
+  d.log.info(`Worker ${d.worker} started`, { concurrency: o.concurrency, once: o.once || undefined, database: env.store.description, pruned: pruned || undefined });
+  const summary = await runWorker(env.queue, makeProcessor(env), {
+    worker: d.worker,
+    concurrency: o.concurrency,
+    once: o.once,
+    pollMs: 1_000,
+    leaseMs: LEASE_MS,
+    now: env.now,
+    sleep: d.sleep,
+    signal: d.shutdown,
+    onEvent: workerEvents(d, env),
+  });
+  d.log.info('Worker stopped', { ...summary });
+  return summary;
 }

@@ -15,11 +15,10 @@ import { scanOrphans, type CleanupReport, type CleanupResult } from './cleanup-r
 import { makeProcessor, settle, submitDeletion, type JobsEnv } from '../jobs/service.js';
 import { isFinished, type Job } from '../queue/job.js';
 import type { JobQueue, Processor } from '../queue/queue.js';
-import { runJobAttached, runWorker, type RunnerEvent, type WorkerSummary } from '../queue/runner.js';
+import { runJobAttached, type WorkerSummary } from '../queue/runner.js';
 import { loadTokens } from '../server/auth.js';
 import { intFlag } from './shared.js';
-import { jobsEnv, LEASE_MS } from './run-jobs.js';
-import { RETENTION_MS } from '../jobs/service.js';
+import { jobsEnv, LEASE_MS, runFileWorker, workerEvents } from './run-jobs.js';
 
 export interface ServeOptions {
   port: number;
@@ -131,33 +130,6 @@ async function openServeStore(d: Deps): Promise<ReopeningStore> {
   return store;
 }
 
-function workerEvents(d: Deps, env: JobsEnv, settleFailed = true): (e: RunnerEvent) => void {
-  return (e) => {
-    switch (e.type) {
-      case 'attempt-started':
-        d.log.info(`Job ${e.job.id} attempt ${e.attempt}/${e.job.maxAttempts} started`, { name: e.job.name, customerId: e.job.data.customerId, by: e.job.requestedBy });
-        break;
-      case 'attempt-failed':
-        d.log.warn(`Job ${e.job.id} attempt ${e.attempt} failed; next try ${new Date(e.delayUntil).toISOString()}`, { error: e.error.split('\n')[0] });
-        break;
-      case 'failed':
-        d.log.error(`Job ${e.job.id} failed`, { error: e.error.split('\n')[0] });
-        if (settleFailed) void settle(env, e.job).catch((err: unknown) => d.log.error(`could not mark the row of job ${e.job.id}`, { error: errorMessage(err) }));
-        break;
-      case 'completed':
-        d.log.ok(`Job ${e.job.id} completed${e.superseded ? ' (superseded: nothing touched)' : ''}`);
-        break;
-      case 'released':
-        d.log.warn(`Job ${e.job.id} handed back (shutting down)`);
-        break;
-      case 'lease-lost':
-        d.log.warn(`Job ${e.jobId}: lease lost to another worker`);
-        break;
-      default:
-        break;
-    }
-  };
-}
 
 export interface ServeHandle {
   url: string;
@@ -219,20 +191,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
 
   let worker: Promise<WorkerSummary | null> = Promise.resolve(null);
   if (o.worker && queue.kind === 'file') {
-    const pruned = await queue.prune(env.now() - RETENTION_MS).catch(() => 0);
-    for (const j of await queue.list({ state: 'failed' }).catch(() => [] as Job[])) await settle(env, j).catch(() => undefined);
-    worker = runWorker(queue, processor, {
-      worker: d.worker,
-      concurrency: o.concurrency,
-      once: false,
-      pollMs: 1_000,
-      leaseMs: LEASE_MS,
-      now: env.now,
-      sleep: d.sleep,
-      signal: d.shutdown,
-      onEvent: workerEvents(d, env),
-    });
-    d.log.info(`Embedded worker ${d.worker} started`, { concurrency: o.concurrency, pruned: pruned || undefined });
+    worker = runFileWorker(d, env, { concurrency: o.concurrency, once: false });
   } else {
     d.log.info(o.worker ? `No embedded worker for the ${queue.kind} queue: run 'custctl worker' (with the same REDIS_* settings) on one or more machines` : 'No embedded worker (--no-worker): run custctl worker to process jobs');
   }
@@ -246,8 +205,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     d.log.info('Shutting down: no new requests; running attempts are handed back');
     // the worker and the synchronous runs see the same signal and hand their attempts back;
     // close() then waits for the requests in flight (they answer 202 for a handed-back job)
-    const [w] = await Promise.all([worker.catch((e: unknown) => (d.log.error('worker stopped with an error', { error: errorMessage(e) }), null)), app.close()]);
-    if (w) d.log.info('Worker stopped', { ...w });
+    await Promise.all([worker.catch((e: unknown) => (d.log.error('worker stopped with an error', { error: errorMessage(e) }), null)), app.close()]);
     await store.close().catch(() => undefined);
     if (queue.kind === 'bullmq' && !queueOverride) await queue.close().catch(() => undefined);
     d.log.info('Stopped');

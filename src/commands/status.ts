@@ -4,8 +4,8 @@ import type { CustomerRow } from '../adapters/store.js';
 import type { Deps } from '../deps.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { NotFoundError, UsageError } from '../errors.js';
-import { renderJob } from '../output/job-view.js';
-import { OUTPUT_FORMATS, printJson, printTable, type OutputFormat } from '../output/print.js';
+import { printCustomerStatus, renderJob } from '../output/job-view.js';
+import { OUTPUT_FORMATS, printJson, type OutputFormat } from '../output/print.js';
 import { isFinished, type Job } from '../queue/job.js';
 import { remoteStatusCustomer, remoteStatusJob } from './remote.js';
 
@@ -55,27 +55,15 @@ export async function runStatusCustomer(d: Deps, o: { id: string; output: Output
   const row = await store.get(customer.id);
   if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
   const jobs = (await (await d.jobs()).list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
-  if (o.output === 'json') {
-    printJson(d.io, { customer: row, jobs });
-  } else {
-    d.io.out.write(
-      [
-        `Customer     ${row.customerId}  (${row.companyName || '-'}, ${row.email || '-'})`,
-        `Status       ${row.deploymentStatus}${row.deletionJobId ? `  (deletion job ${row.deletionJobId})` : ''}`,
-        `Namespace    ${row.instanceNamespace || '-'}`,
-        `URL          ${row.instanceUrl || '-'}`,
-        `Updated      ${row.updatedAt}`,
-        '',
-      ].join('\n'),
-    );
-    if (jobs.length) await printTable(d.io, ['JOB', 'NAME', 'STATE', 'PROGRESS', 'ATTEMPTS', 'REQUESTED', 'REASON'], jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, `${j.attemptsMade}/${j.maxAttempts}`, new Date(j.timestamp).toISOString(), (j.failedReason ?? '').split('\n')[0] ?? '']));
-    else d.io.out.write('No jobs in this journal for this customer.\n');
-  }
+  if (o.output === 'json') printJson(d.io, { customer: row, jobs });
+  else await printCustomerStatus(d.io, row, jobs, 'No jobs in this journal for this customer.');
   return { customer: row, jobs };
 }
 
 export function makeStatusCommand(d: Deps, setExit: (code: number) => void) {
-  const cmd = new Command('status').description('Show the state of a job or a customer');
+  const cmd = new Command('status')
+    .description('Show the state of a job or a customer')
+    .addHelpText('after', '\nExamples:\n  custctl status job 12345 --watch\n  custctl status customer cust_abc123 -o json');
   cmd
     .command('job')
     .description("A job's state, progress, attempts and log (exit code: how it ended)")

@@ -38,3 +38,14 @@ function describeInvalidId(raw: string): string {
   }
   return `${shown} is not a customer ID: expected cust_ followed by 1-${MAX_KEY_LENGTH} lowercase letters or digits (e.g. cust_abc123)`;
 }
+
+/** Several IDs, all validated before anything happens; naming one twice is an error too. */
+export function parseCustomerIds(raws: readonly string[]): CustomerId[] {
+  const out: CustomerId[] = [];
+  for (const raw of raws) {
+    const c = parseCustomerId(raw);
+    if (out.some((x) => x.id === c.id)) throw new InvalidIdError(`${c.id} is named twice`);
+    out.push(c);
+  }
+  return out;
+}

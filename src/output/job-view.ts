@@ -1,7 +1,10 @@
 /** The human view of a job (`status job`, `jobs list`). JSON output is the job itself. */
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../domain/duration.js';
+import type { CustomerRow } from '../adapters/store.js';
 import type { Job } from '../queue/job.js';
+import type { IO } from '../io.js';
+import { ago, printJson, printTable, type OutputFormat } from './print.js';
 
 export function stateWord(job: Job, c: ChalkInstance): string {
   const color = { waiting: c.cyan, active: c.blue, delayed: c.yellow, completed: c.green, failed: c.red }[job.state];
@@ -40,4 +43,34 @@ export function renderJob(job: Job, c: ChalkInstance, now: number): string {
     for (const l of a.log) lines.push(`  ${l}`);
   }
   return lines.join('\n');
+}
+
+/** `jobs list`, local or remote. */
+export async function printJobList(io: IO, jobs: readonly Job[], format: OutputFormat, now: number, onEmpty: () => void): Promise<void> {
+  if (format === 'json') return printJson(io, jobs);
+  if (jobs.length === 0) return onEmpty();
+  await printTable(
+    io,
+    ['ID', 'NAME', 'STATE', 'PROGRESS', 'CUSTOMER', 'ATTEMPTS', 'AGE', 'REASON'],
+    jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, j.data.customerId ?? '-', `${j.attemptsMade}/${j.maxAttempts}`, ago(j.timestamp, now), (j.failedReason ?? '').split('\n')[0] ?? '']),
+  );
+}
+
+/** `status customer`, local or remote: the row and its latest jobs. */
+export async function printCustomerStatus(io: IO, row: CustomerRow, jobs: readonly Job[], noJobs: string): Promise<void> {
+  io.out.write(
+    [
+      `Customer     ${row.customerId}  (${row.companyName || '-'}, ${row.email || '-'})`,
+      `Status       ${row.deploymentStatus}${row.deletionJobId ? `  (deletion job ${row.deletionJobId})` : ''}`,
+      `Namespace    ${row.instanceNamespace || '-'}`,
+      `URL          ${row.instanceUrl || '-'}`,
+      `Updated      ${row.updatedAt}`,
+      '',
+    ].join('\n'),
+  );
+  if (jobs.length === 0) {
+    io.out.write(`${noJobs}\n`);
+    return;
+  }
+  await printTable(io, ['JOB', 'NAME', 'STATE', 'PROGRESS', 'ATTEMPTS', 'REQUESTED', 'REASON'], jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, `${j.attemptsMade}/${j.maxAttempts}`, new Date(j.timestamp).toISOString(), (j.failedReason ?? '').split('\n')[0] ?? '']));
 }

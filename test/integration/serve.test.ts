@@ -251,6 +251,12 @@ describe('serve on BullMQ (Redis) with two custctl worker processes', () => {
       const cli = await custctl(['delete', last.customerId, '--api-url', s.url, '--yes'], { env: { CUSTCTL_API_TOKEN: ADMIN, CUSTCTL_STATE_DIR: tempStateDir() } });
       expect(cli.exitCode, cli.stderr).toBe(0);
       expect(cli.stderr).toMatch(/job \d+ completed 100%/);
+      // a local delete with Redis configured queues on BullMQ and follows the job a worker runs
+      const local = await provisionCustomer(randomKey('bq'));
+      const lr = await custctl(['delete', local.customerId, '--yes'], { env: { ...prefixEnv, CUSTCTL_STATE_DIR: tempStateDir() } });
+      expect(lr.exitCode, lr.stderr).toBe(0);
+      expect(lr.stderr).toMatch(/job \d+ completed 100%/);
+      expect(lr.stdout).toMatch(new RegExp(`${local.customerId}\\s+${local.namespace}\\s+\\d+\\s+deleted`));
 
       for (const id of jobIds) {
         const j = await waitFor(async () => {
@@ -259,7 +265,7 @@ describe('serve on BullMQ (Redis) with two custctl worker processes', () => {
         }, `job ${id}`, 120_000, 200);
         expect(j).toMatchObject({ id, state: 'completed', progress: 100, attemptsMade: 1, requestedBy: 'api:ci-bot' });
       }
-      for (const c of [...customers, last]) {
+      for (const c of [...customers, last, local]) {
         expect(await getNamespace(c.namespace)).toBeNull();
         expect((await row(c.customerId))?.deployment_status).toBe('pending');
       }

@@ -34,7 +34,7 @@ describe('custctl (built binary, no servers)', () => {
   });
 
   it('every command has help with examples', async () => {
-    for (const cmd of [['delete'], ['status', 'job'], ['cleanup-rbac'], ['worker'], ['completion'], ['customers', 'add']]) {
+    for (const cmd of [['delete'], ['status'], ['status', 'job'], ['jobs'], ['cleanup-rbac'], ['worker'], ['serve'], ['completion'], ['customers'], ['customers', 'add'], ['db']]) {
       const r = await run([...cmd, '--help']);
       expect(r.exitCode, cmd.join(' ')).toBe(0);
       expect(r.stdout, cmd.join(' ')).toMatch(/Examples?:/);
