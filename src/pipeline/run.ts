@@ -114,7 +114,10 @@ export async function runDeleteAttempt(
       const c = await cluster();
       const env: PipelineEnv = { ...c, store };
       const insp = await inspect(customer, namespace, row, env, { signal });
-      const firstAttempt = job.attemptsMade === 0 && job.attempts.filter((x) => x.outcome !== 'interrupted').length <= 1;
+      // The first look at this customer: no earlier attempt did anything. Progress 25 is recorded
+      // before the namespace is touched, so an attempt resumed after a crash (which BullMQ does
+      // not count as an attempt) or a retry is never taken for a first one.
+      const firstAttempt = job.attemptsMade === 0 && job.progress === 0 && job.attempts.every((x) => x.outcome === 'running');
       refusing(() => refuseRecreatedNamespace(insp, job.data.namespaceUid));
       refusing(() => refuseClusterScoped(insp, job.opts.allowClusterScoped === true));
       if (firstAttempt) {

@@ -198,6 +198,15 @@ describe('remote CLI (--api-url) against custctl serve with the file journal', (
     expect(JSON.parse(s.stdout)).toMatchObject({ id: jobId, state: 'completed', progress: 100, data: { customerId: c.customerId } });
   });
 
+  it('custctl delete --api-url … --sync runs the pipeline on the server synchronously', async () => {
+    const c = await provisionCustomer(randomKey('sy'));
+    const r = await custctl(['delete', c.customerId, '--api-url', server.url, '--yes', '--sync', '-o', 'json'], { env: { CUSTCTL_API_TOKEN: ADMIN, CUSTCTL_STATE_DIR: tempStateDir() } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ exitCode: 0, results: [{ customerId: c.customerId, state: 'completed', result: { outcome: 'deleted', namespaceOutcome: 'deleted' } }] });
+    expect(await getNamespace(c.namespace)).toBeNull();
+    expect((await row(c.customerId))?.deployment_status).toBe('pending');
+  });
+
   it('maps API errors to exit codes: not found 3, already deleting 4, viewer 1 (forbidden), no server 1 with a clear message', async () => {
     const env = { CUSTCTL_API_TOKEN: ADMIN, CUSTCTL_STATE_DIR: tempStateDir() };
     const missing = await custctl(['delete', `cust_${randomKey('zz')}`, '--api-url', server.url, '--yes'], { env });

@@ -133,6 +133,15 @@ describe('the deletion pipeline (fakes)', () => {
     expect((await store.get(ID))?.deploymentStatus).toBe('pending');
   });
 
+  it('an attempt resumed after a crash (progress recorded, no attempt counted) finishes instead of refusing', async () => {
+    kube.namespaces.clear();
+    helm.releases.clear();
+    kube.rbac = kube.rbac.filter((o) => !o.name.startsWith(`c${KEY}-`));
+    const r = await run(job({ progress: 25 }));
+    expect(r.outcome).toBe('deleted');
+    expect((await store.get(ID))?.deploymentStatus).toBe('pending');
+  });
+
   it('already gone on a later attempt or another status: warns and resets', async () => {
     kube.namespaces.clear();
     helm.releases.clear();
