@@ -214,7 +214,8 @@ export function outcomeOf(base: Pick<DeleteOutcome, 'customerId' | 'namespace' |
 export async function printDeleteReport(d: Deps, r: DeleteReport, format: OutputFormat): Promise<void> {
   if (format === 'json') return printJson(d.io, r);
   if (r.dryRun) {
-    d.io.out.write(`${r.simulated ? 'Dry run (simulated)' : 'Dry run'}: nothing will be changed. Context ${r.target.context ?? '-'} (${r.target.server ?? '-'}), database ${r.target.database}\n\n`);
+    const where = r.simulated ? 'cluster not contacted (simulated)' : `context ${r.target.context ?? '-'} (${r.target.server ?? '-'})`;
+    d.io.out.write(`Dry run: nothing will be changed. ${where}, database ${r.target.database}\n\n`);
     d.io.out.write(`${r.results.map((x) => renderPlan(x.plan as PlanView, d.io.chalk)).join('\n\n')}\n`);
     return;
   }
