@@ -1,2 +1,9 @@
 #!/usr/bin/env node
-import '../dist/main.js';
+// `custctl --version` answers from one tiny module; everything else starts the CLI.
+const args = process.argv.slice(2);
+if (args.length === 1 && args[0] === '--version') {
+  const { VERSION } = await import('../dist/version.js');
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  await import('../dist/main.js');
+}

@@ -207,15 +207,17 @@ export function makeHelm(opts: HelmCliOptions): Helm {
       return parseManifest(r.stdout, release);
     },
 
-    async uninstall(release, namespace, timeoutMs, signal) {
+    async uninstall(release, namespace, timeoutMs, signal, opts) {
       // With --ignore-not-found, helm 3 and 4 print `release "X" uninstalled` whether or not the
       // release existed (pkg/action/uninstall.go returns nil, nil on a missing history), so its
       // output cannot tell "already gone" apart: ask `helm history` first (helm's own requests).
-      const probe = ['history', release, '-n', namespace, '--max', '1', '-o', 'json'];
-      const h = await run(probe, READ_TIMEOUT_MS, signal);
-      if (h.exitCode !== 0) {
-        if (saysNotFound(h.stderr)) return 'not-found';
-        throw failure(probe, h);
+      if (!opts?.justListed) {
+        const probe = ['history', release, '-n', namespace, '--max', '1', '-o', 'json'];
+        const h = await run(probe, READ_TIMEOUT_MS, signal);
+        if (h.exitCode !== 0) {
+          if (saysNotFound(h.stderr)) return 'not-found';
+          throw failure(probe, h);
+        }
       }
       // `--wait` bare: a boolean on helm 3, and on helm 4 its optional value defaults to
       // `watcher` (wait for the deleted resources to be gone), so one spelling serves both.

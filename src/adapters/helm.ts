@@ -17,6 +17,15 @@ export interface ManifestObject {
   namespace?: string;
 }
 
+export interface UninstallOptions {
+  /**
+   * The release came from listReleases moments ago: skip the `helm history` probe that tells
+   * "already gone" apart (one helm process less per release; a release that vanished in between
+   * is then reported as uninstalled).
+   */
+  justListed?: boolean;
+}
+
 export interface Helm {
   /**
    * Every release in the namespace in any state (pending-install and uninstalling included): helm 4
@@ -29,5 +38,5 @@ export interface Helm {
    * `helm uninstall NAME -n NS --wait --cascade foreground --timeout T --ignore-not-found
    * --kubeconfig K --kube-context C`. Resolves 'not-found' when helm says the release is gone.
    */
-  uninstall(release: string, namespace: string, timeoutMs: number, signal?: AbortSignal): Promise<'uninstalled' | 'not-found'>;
+  uninstall(release: string, namespace: string, timeoutMs: number, signal?: AbortSignal, opts?: UninstallOptions): Promise<'uninstalled' | 'not-found'>;
 }

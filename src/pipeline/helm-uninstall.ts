@@ -18,7 +18,7 @@ export async function uninstallReleases(
   for (const r of releases) {
     signal.throwIfAborted();
     log('info', 'Uninstalling Helm release', { releaseName: r.name, namespace, status: r.status });
-    const outcome = await helm.uninstall(r.name, namespace, timeoutMs, signal);
+    const outcome = await helm.uninstall(r.name, namespace, timeoutMs, signal, { justListed: true });
     if (outcome === 'not-found') log('warn', 'Helm release not found (already uninstalled)', { releaseName: r.name });
     else log('ok', 'Helm release uninstalled', { releaseName: r.name });
     out.push({ name: r.name, outcome });

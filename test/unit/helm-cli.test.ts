@@ -140,6 +140,12 @@ describe('helm-cli: command lines', () => {
     ]);
   });
 
+  it('a release just listed is uninstalled without the history probe', async () => {
+    canned({ stdout: 'release "customer-abc" uninstalled\n' });
+    expect(await helm.uninstall('customer-abc', 'customer-abc', 60_000, undefined, { justListed: true })).toBe('uninstalled');
+    expect(calls().map((c) => c[0])).toEqual(['uninstall']);
+  });
+
   it('a release helm history does not know is not-found, and nothing is uninstalled', async () => {
     // what helm 3 and 4 say; `uninstall --ignore-not-found` would print "uninstalled" either way
     canned({ stdout: 'release "customer-abc" uninstalled\n' });
