@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { execa } from 'execa';
 import pg from 'pg';
+import { openPgStore } from '../../src/adapters/store-pg.js';
 import { stringify } from 'yaml';
 import { testEnv } from './env.js';
 
@@ -98,35 +99,21 @@ export function db(): pg.Pool {
 }
 
 /**
- * The `customers` table as the product has it. Kept in this one function so that it can be
- * replaced by the product's own migration once it exists.
+ * The `customers` table as the product has it: the product's own migrations (`custctl db
+ * migrate`), applied once per test process. They take an advisory lock, so concurrent test
+ * files and CLI runs do not race.
  */
-export async function ensureCustomersTable(p: pg.Pool = db()): Promise<void> {
-  const client = await p.connect();
-  try {
-    await client.query('begin');
-    // serialises concurrent test files: `create table if not exists` races on pg_type otherwise
-    await client.query("select pg_advisory_xact_lock(hashtext('custctl-test-customers-ddl'))");
-    await client.query(`create table if not exists customers (
-      id serial primary key,
-      customer_id text unique not null,
-      email text not null default '',
-      company_name text not null default '',
-      deployment_status text not null default 'pending',
-      instance_namespace text not null default '',
-      instance_url text not null default '',
-      deletion_job_id text,
-      previous_status text,
-      created_at timestamptz not null default now(),
-      updated_at timestamptz not null default now()
-    )`);
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+let migrated: Promise<void> | undefined;
+export function ensureCustomersTable(): Promise<void> {
+  migrated ??= (async () => {
+    const store = await openPgStore({ connectionString: testEnv().databaseUrl, env: {}, skipSchemaCheck: true });
+    try {
+      await store.migrate();
+    } finally {
+      await store.close();
+    }
+  })();
+  return migrated;
 }
 
 // ---------------------------------------------------------------------------------------------
