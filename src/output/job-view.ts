@@ -28,7 +28,9 @@ export function renderJob(job: Job, c: ChalkInstance, now: number): string {
   }
   if (job.failedReason) {
     const [first, ...rest] = job.failedReason.split('\n');
-    lines.push(`${label('Failed')}${c.red(first ?? '')}${job.failedCode ? ` (${job.failedCode})` : ''}`);
+    // BullMQ keeps the last failure on a job that later completed: say which it is
+    const what = job.state === 'failed' ? label('Failed') : label('Last error');
+    lines.push(`${what}${job.state === 'failed' ? c.red(first ?? '') : (first ?? '')}${job.failedCode ? ` (${job.failedCode})` : ''}`);
     for (const r of rest) lines.push(`${' '.repeat(11)}${r}`);
   }
   const rv = job.returnvalue as { outcome?: string; reason?: string; warnings?: string[] } | null;
