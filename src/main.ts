@@ -7,18 +7,40 @@ import { makeDeps } from './deps.js';
 import { CliError, errorMessage, exitCodeFor } from './errors.js';
 import { makeIO } from './io.js';
 import { VERSION } from './version.js';
-import { makeDeleteCommand } from './commands/delete.js';
-import { makeCustomersCommand } from './commands/customers.js';
-import { makeDbCommand } from './commands/db.js';
-import { makeCompletionCommand } from './commands/completion.js';
-import { makeStatusCommand } from './commands/status.js';
-import { makeJobsCommand } from './commands/jobs.js';
-import { makeWorkerCommand } from './commands/worker.js';
-import { makeCleanupRbacCommand } from './commands/cleanup-rbac.js';
-import { makeServeCommand } from './commands/serve.js';
 import type { GlobalFlags } from './config.js';
 
-export function makeProgram(deps: ReturnType<typeof makeDeps>, setExit: (code: number) => void) {
+type Deps = ReturnType<typeof makeDeps>;
+type SetExit = (code: number) => void;
+
+/**
+ * Every command, in help order. A command's module (and what it imports) loads only when that
+ * command runs, or for the full help: `status job N` should not pay for `serve`.
+ */
+const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> = {
+  delete: async (d, s) => (await import('./commands/delete.js')).makeDeleteCommand(d, s),
+  status: async (d, s) => (await import('./commands/status.js')).makeStatusCommand(d, s),
+  jobs: async (d, s) => (await import('./commands/jobs.js')).makeJobsCommand(d, s),
+  worker: async (d, s) => (await import('./commands/worker.js')).makeWorkerCommand(d, s),
+  'cleanup-rbac': async (d, s) => (await import('./commands/cleanup-rbac.js')).makeCleanupRbacCommand(d, s),
+  serve: async (d, s) => (await import('./commands/serve.js')).makeServeCommand(d, s),
+  customers: async (d) => (await import('./commands/customers.js')).makeCustomersCommand(d),
+  db: async (d, s) => (await import('./commands/db.js')).makeDbCommand(d, s),
+  completion: async (d) => (await import('./commands/completion.js')).makeCompletionCommand(d),
+};
+
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--kubeconfig', '--context', '--api-url', '--store']);
+
+/** The command word of `argv` (user arguments), skipping global options and their values. */
+export function commandWord(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (GLOBAL_OPTIONS_WITH_VALUE.has(a)) i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
+export async function makeProgram(deps: Deps, setExit: SetExit, argv: readonly string[]) {
   const program = new Command('custctl')
     .description("Delete a customer's infrastructure on the multi-tenant Kubernetes platform, safely.")
     .version(VERSION, '--version', 'print the version')
@@ -47,17 +69,9 @@ Examples:
 Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 not found, 4 conflict,
             5 timed out waiting for the namespace, 6 orphans found (cleanup-rbac --exit-code)`,
     );
-  const commands = [
-    makeDeleteCommand(deps, setExit),
-    makeStatusCommand(deps, setExit),
-    makeJobsCommand(deps, setExit),
-    makeWorkerCommand(deps, setExit),
-    makeCleanupRbacCommand(deps, setExit),
-    makeServeCommand(deps, setExit),
-    makeCustomersCommand(deps),
-    makeDbCommand(deps, setExit),
-    makeCompletionCommand(deps),
-  ];
+  const word = commandWord(argv);
+  const names = word !== undefined && word in COMMANDS ? [word] : Object.keys(COMMANDS);
+  const commands = (await Promise.all(names.map((n) => (COMMANDS[n] as (typeof COMMANDS)[string])(deps, setExit)))) as Command[];
   for (const c of commands) {
     c.exitOverride().configureOutput({ writeOut: (s) => deps.io.out.write(s), writeErr: (s) => deps.io.err.write(s) }).showHelpAfterError('(run with --help for usage)');
     for (const sub of c.commands) sub.exitOverride().configureOutput({ writeOut: (s) => deps.io.out.write(s), writeErr: (s) => deps.io.err.write(s) });
@@ -66,7 +80,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 not found, 4 conflict,
   return program;
 }
 
-export function reportError(deps: ReturnType<typeof makeDeps>, e: unknown, verbose: boolean): void {
+export function reportError(deps: Deps, e: unknown, verbose: boolean): void {
   if (e instanceof CommanderError) return; // commander already printed it
   const c = deps.io.chalk;
   deps.log.setStatus(null);
@@ -96,9 +110,9 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
   const deps = makeDeps({ io, env: process.env, flags: () => flags, shutdown: shutdown.signal, pid: process.pid });
   let exit = 0;
-  const program = makeProgram(deps, (code) => {
+  const program = await makeProgram(deps, (code) => {
     exit = code;
-  });
+  }, process.argv.slice(2));
   program.hook('preAction', () => {
     const o = program.opts();
     flags = { kubeconfig: o.kubeconfig, context: o.context, apiUrl: o.apiUrl, store: o.store, verbose: o.verbose };

@@ -20,7 +20,6 @@ import { combinedExitCode, runPool } from '../util/pool.js';
 import { confirmOrRefuse, durationFlag, intFlag } from './shared.js';
 import { jobsEnv, runAttached } from './run-jobs.js';
 import { RETENTION_MS, submitDeletion } from '../jobs/service.js';
-import { remoteDelete } from './remote.js';
 
 export interface DeleteOptions {
   ids: string[];
@@ -92,7 +91,7 @@ async function validateAll(o: DeleteOptions, d: Deps): Promise<Array<{ customer:
 
 export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport> {
   const cfg = d.config();
-  if (cfg.apiUrl) return remoteDelete(d, o);
+  if (cfg.apiUrl) return (await import('./remote.js')).remoteDelete(d, o);
   if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
   if (o.sync) throw new UsageError('--sync needs --api-url: it runs the deletion on the queue API synchronously');
   const targets = await validateAll(o, d);

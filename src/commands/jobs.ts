@@ -12,13 +12,13 @@ import { JOB_STATES, type Job, type JobState } from '../queue/job.js';
 import { combinedExitCode } from '../util/pool.js';
 import { outcomeOf } from './delete.js';
 import { jobsEnv, runAttached } from './run-jobs.js';
+import { refuseRemote } from './shared.js';
 import { jobExitCode, parseJobId } from './status.js';
 import { cancelJob, retryJob } from '../jobs/actions.js';
-import { refuseRemote, remoteJobsCancel, remoteJobsList, remoteJobsRetry } from './remote.js';
 
 
 export async function runJobsList(d: Deps, o: { state?: JobState; customer?: string; output: OutputFormat }): Promise<Job[]> {
-  if (d.config().apiUrl) return remoteJobsList(d, o);
+  if (d.config().apiUrl) return (await import('./remote.js')).remoteJobsList(d, o);
   const customerId = o.customer ? parseCustomerId(o.customer).id : undefined;
   const jobs = (await (await d.jobs()).list({ state: o.state, customerId })).sort((a, b) => Number(a.id) - Number(b.id));
   await printJobList(d.io, jobs, o.output, d.now().getTime(), () => d.log.info('No jobs'));
@@ -27,7 +27,7 @@ export async function runJobsList(d: Deps, o: { state?: JobState; customer?: str
 
 /** A failed deletion gets a fresh set of attempts — only while its row still points at it. */
 export async function runJobsRetry(d: Deps, o: { id: string; detach: boolean; output: OutputFormat }): Promise<Job> {
-  if (d.config().apiUrl) return remoteJobsRetry(d, o);
+  if (d.config().apiUrl) return (await import('./remote.js')).remoteJobsRetry(d, o);
   const env = await jobsEnv(d);
   const again = await retryJob(env, parseJobId(o.id));
   d.log.info(`Job ${again.id} queued again`, { attempts: again.maxAttempts });
@@ -111,7 +111,7 @@ export async function runJobsResume(d: Deps, o: { customer?: string; output: Out
 }
 
 export async function runJobsCancel(d: Deps, o: { id: string; output: OutputFormat }): Promise<Job> {
-  if (d.config().apiUrl) return remoteJobsCancel(d, o);
+  if (d.config().apiUrl) return (await import('./remote.js')).remoteJobsCancel(d, o);
   const cancelled = await cancelJob({ queue: await d.jobs(), store: await d.store(), now: () => d.now().getTime() }, parseJobId(o.id));
   if (o.output === 'json') printJson(d.io, cancelled);
   else d.io.out.write(`job ${cancelled.id} cancelled${cancelled.data.customerId ? `; customer ${cancelled.data.customerId} is back to ${cancelled.previousStatus ?? 'its previous status'}` : ''}\n`);

@@ -220,6 +220,3 @@ export async function remoteCleanupRbac(d: Deps, o: CleanupRbacOptions): Promise
 }
 
 /** For the local-only subcommands (`jobs resume`, `jobs prune`, `db`, `customers`, `worker`). */
-export function refuseRemote(d: Deps, what: string): void {
-  if (d.config().apiUrl) throw new UsageError(`${what} works on the local journal only: it is not available with --api-url / CUSTCTL_API_URL`);
-}

@@ -57,3 +57,8 @@ export async function announceTarget(d: Deps, opts: { cluster: boolean }): Promi
   d.log.info('Target', { context: out.context, server: out.server, database: out.database });
   return out;
 }
+
+/** For commands that work on the local journal only. */
+export function refuseRemote(d: Deps, what: string): void {
+  if (d.config().apiUrl) throw new UsageError(`${what} works on the local journal only: it is not available with --api-url / CUSTCTL_API_URL`);
+}

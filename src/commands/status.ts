@@ -7,7 +7,6 @@ import { NotFoundError, UsageError } from '../errors.js';
 import { printCustomerStatus, renderJob } from '../output/job-view.js';
 import { OUTPUT_FORMATS, printJson, type OutputFormat } from '../output/print.js';
 import { isFinished, type Job } from '../queue/job.js';
-import { remoteStatusCustomer, remoteStatusJob } from './remote.js';
 
 export function parseJobId(raw: string): string {
   if (!/^[1-9]\d{0,15}$/.test(raw)) throw new UsageError(`${JSON.stringify(raw)} is not a job id: job ids are numbers, e.g. 12345 (see 'custctl jobs list')`);
@@ -27,7 +26,7 @@ export function jobExitCode(job: Job): number {
 }
 
 export async function runStatusJob(d: Deps, o: { id: string; output: OutputFormat; watch: boolean }): Promise<Job> {
-  if (d.config().apiUrl) return remoteStatusJob(d, o);
+  if (d.config().apiUrl) return (await import('./remote.js')).remoteStatusJob(d, o);
   let job = await getJob(d, o.id);
   if (o.watch) {
     let last = '';
@@ -49,7 +48,7 @@ export async function runStatusJob(d: Deps, o: { id: string; output: OutputForma
 }
 
 export async function runStatusCustomer(d: Deps, o: { id: string; output: OutputFormat }): Promise<{ customer: CustomerRow; jobs: Job[] }> {
-  if (d.config().apiUrl) return remoteStatusCustomer(d, o);
+  if (d.config().apiUrl) return (await import('./remote.js')).remoteStatusCustomer(d, o);
   const customer = parseCustomerId(o.id);
   const store = await d.store();
   const row = await store.get(customer.id);

@@ -48,7 +48,6 @@
 import { hostname } from 'node:os';
 import { chmod, mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
 import { ConflictError, NotFoundError, OperationError, errorMessage } from '../errors.js';
 import { JOB_STATES, backoffDelay, isFinished } from './job.js';
 import type { AttemptRecord, Job, NewJob } from './job.js';
@@ -570,6 +569,8 @@ export class FileJournal implements JobQueue {
   private async withFileLock<T>(fn: () => Promise<T>): Promise<T> {
     let release: () => Promise<void>;
     try {
+      // loaded on the first write: reading a job (`status job`) takes no lock and should not pay for it
+      const { default: lockfile } = await import('proper-lockfile');
       release = await lockfile.lock(this.dir, {
         lockfilePath: this.lockPath,
         realpath: false,

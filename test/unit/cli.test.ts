@@ -29,7 +29,7 @@ describe('custctl (built binary, no servers)', () => {
 
   it.each([['--version'], ['--help'], ['delete', '--help']])('%s loads neither the Kubernetes client nor a database driver', async (...args) => {
     const urls = await importsOf(args);
-    expect(urls.length).toBeGreaterThan(5); // the tracer works
+    expect(urls.some((u) => u.endsWith('/dist/version.js'))).toBe(true); // the tracer works
     expect(urls.filter((u) => /@kubernetes\/client-node|node_modules\/pg\/|@electric-sql\/pglite|bullmq|ioredis|fastify/.test(u))).toEqual([]);
   });
 
