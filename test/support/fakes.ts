@@ -94,7 +94,7 @@ export class FakeHelm implements Helm {
 }
 
 export class FakeStore implements CustomerStore {
-  readonly description = 'fake://store';
+  readonly description: string = 'fake://store';
   readonly kind = 'postgres' as const;
   rows = new Map<string, CustomerRow>();
   private nextId = 1;
@@ -142,7 +142,7 @@ export class FakeStore implements CustomerStore {
   async releaseDeletion(customerId: string, jobId: string) {
     if (!(await this.isOwnedBy(customerId, jobId))) return false;
     const r = this.rows.get(customerId) as CustomerRow;
-    r.deploymentStatus = r.previousStatus ?? 'deployed';
+    r.deploymentStatus = r.previousStatus ?? 'deletion_failed'; // as the real store
     r.deletionJobId = null;
     return true;
   }

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ClaimResult, CustomerRow, CustomerStore, DeploymentStatus, NewCustomer } from '../../src/adapters/store.js';
+import type { ClaimResult, CustomerRow, DeploymentStatus, NewCustomer } from '../../src/adapters/store.js';
+import { FakeStore } from '../support/fakes.js';
 import { buildConfig } from '../../src/config.js';
 import { OperationError, UsageError, WaitTimeoutError } from '../../src/errors.js';
 import { ReopeningStore, validateServeOptions } from '../../src/commands/serve.js';
@@ -26,10 +27,9 @@ const VIEWER = 'v1ewer-T0KEN-for-tests-0123456789';
 const TOKENS = parseTokensFile(`ci-bot:admin:${sha256Hex(ADMIN)}\ngrafana:viewer:${sha256Hex(VIEWER)}\n`, 'test');
 const auth = (t: string) => ({ authorization: `Bearer ${t}` });
 
-class MemoryStore implements CustomerStore {
-  readonly kind = 'postgres' as const;
-  readonly description = 'memory';
-  rows = new Map<string, CustomerRow>();
+/** The shared in-memory store, plus a switch that takes it "down" and a quick way to seed rows. */
+class MemoryStore extends FakeStore {
+  override readonly description: string = 'memory';
   down = false;
   private n = 0;
 
@@ -45,45 +45,14 @@ class MemoryStore implements CustomerStore {
     this.rows.set(customerId, row);
     return row;
   }
-  async get(id: string) { this.check(); return this.rows.get(id) ?? null; }
-  async list() { this.check(); return [...this.rows.values()]; }
-  async add(r: NewCustomer) { this.check(); return this.seed(r.customerId, r.deploymentStatus); }
-  async claimForDeletion(customerId: string, jobId: string, o: { force: boolean; expectJobId?: string }): Promise<ClaimResult> {
+  override async get(id: string) { this.check(); return super.get(id); }
+  override async list() { this.check(); return super.list(); }
+  override async add(r: NewCustomer) { this.check(); return this.seed(r.customerId, r.deploymentStatus); }
+  override async claimForDeletion(customerId: string, jobId: string, o: { force: boolean; expectJobId?: string }): Promise<ClaimResult> {
     this.check();
-    const row = this.rows.get(customerId);
-    if (!row) return { ok: false, reason: 'not-found' };
-    const before = { ...row };
-    const retake = o.expectJobId !== undefined && row.deletionJobId === o.expectJobId && (row.deploymentStatus === 'deletion_failed' || row.deploymentStatus === 'deleting');
-    if (!retake) {
-      if (row.deploymentStatus === 'deleting') return { ok: false, reason: 'deleting', row };
-      if (row.deploymentStatus === 'deploying' && !o.force) return { ok: false, reason: 'deploying', row };
-      row.previousStatus = row.deploymentStatus;
-    }
-    row.deploymentStatus = 'deleting';
-    row.deletionJobId = jobId;
-    return { ok: true, before, after: { ...row } };
+    return super.claimForDeletion(customerId, jobId, o);
   }
-  async isOwnedBy(c: string, j: string) { const r = this.rows.get(c); return r?.deploymentStatus === 'deleting' && r.deletionJobId === j; }
-  async completeDeletion(c: string, j: string) {
-    if (!(await this.isOwnedBy(c, j))) return false;
-    Object.assign(this.rows.get(c) as CustomerRow, { deploymentStatus: 'pending', instanceNamespace: '', instanceUrl: '' });
-    return true;
-  }
-  async failDeletion(c: string, j: string) {
-    if (!(await this.isOwnedBy(c, j))) return false;
-    (this.rows.get(c) as CustomerRow).deploymentStatus = 'deletion_failed';
-    return true;
-  }
-  async releaseDeletion(c: string, j: string) {
-    if (!(await this.isOwnedBy(c, j))) return false;
-    const r = this.rows.get(c) as CustomerRow;
-    r.deploymentStatus = r.previousStatus ?? 'deployed';
-    return true;
-  }
-  async checkSchema() { return []; }
-  async migrate() { return []; }
-  async ping() { this.check(); }
-  async close() {}
+  override async ping() { this.check(); }
 }
 
 let dir: string;
