@@ -64,12 +64,6 @@ export class WaitTimeoutError extends CliError {
   readonly errorName: ErrorName = 'timeout';
 }
 
-/** `cleanup-rbac --exit-code` found orphans (exit 6). */
-export class OrphansFoundError extends CliError {
-  readonly exitCode = 6;
-  readonly errorName: ErrorName = 'conflict';
-}
-
 /** The operation failed (exit 1): a cluster, Helm or database error. */
 export class OperationError extends CliError {
   readonly exitCode = 1;

@@ -4,13 +4,13 @@
  * with --detach).
  */
 import { Command, Option } from '@commander-js/extra-typings';
-import type { CustomerRow } from '../adapters/store.js';
+import { DELETABLE_STATUSES, type CustomerRow } from '../adapters/store.js';
 import { DEFAULTS } from '../config.js';
 import type { Deps } from '../deps.js';
 import { parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
 import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
-import { CliError, ConflictError, errorNameFor, exitCodeFor, exitCodeForErrorName, NotFoundError, UsageError } from '../errors.js';
+import { CliError, errorNameFor, exitCodeFor, exitCodeForErrorName, NotFoundError, UsageError } from '../errors.js';
 import { planView, renderPlan, type PlanView } from '../output/plan.js';
 import { OUTPUT_FORMATS, printJson, printTable, type OutputFormat } from '../output/print.js';
 import { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
@@ -19,7 +19,7 @@ import type { Job } from '../queue/job.js';
 import { combinedExitCode, runPool } from '../util/pool.js';
 import { confirmOrRefuse, durationFlag, intFlag } from './shared.js';
 import { jobsEnv, runAttached } from './run-jobs.js';
-import { RETENTION_MS, submitDeletion } from '../jobs/service.js';
+import { RETENTION_MS, statusConflict, submitDeletion } from '../jobs/service.js';
 
 export interface DeleteOptions {
   ids: string[];
@@ -71,19 +71,9 @@ async function validateAll(o: DeleteOptions, d: Deps): Promise<Array<{ customer:
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`, ["List customers with 'custctl customers list'."]);
     const namespace = checkRowNamespace(customer, row.instanceNamespace, cfg.namespacePrefix);
-    if (row.deploymentStatus === 'deploying' && !o.force) {
-      throw new ConflictError(`customer ${customer.id} is being deployed right now (status deploying): refusing to delete it mid-install`, [
-        'Wait for the deployment to finish, or pass --force if it is stuck.',
-      ]);
-    }
-    if (row.deploymentStatus === 'deleting') {
-      const jobs = await d.jobs();
-      const holder = row.deletionJobId ? await jobs.get(row.deletionJobId).catch(() => null) : null;
-      throw new ConflictError(
-        `customer ${customer.id} is already being deleted by job ${row.deletionJobId ?? '(unknown)'}${holder ? ` (${holder.state})` : ''}`,
-        [holder ? `Follow it with 'custctl status job ${holder.id} --watch'.` : `That job is not in this journal; recreate it with 'custctl jobs resume --customer ${customer.id}'.`],
-      );
-    }
+    // the journal is opened only to name the job that holds a customer already being deleted
+    const conflict = DELETABLE_STATUSES.includes(row.deploymentStatus) ? null : await statusConflict(await d.jobs(), row, o.force);
+    if (conflict) throw conflict;
     out.push({ customer, row, namespace });
   }
   return out;

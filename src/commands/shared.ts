@@ -42,21 +42,6 @@ export async function confirmOrRefuse(d: Deps, question: string, expected: strin
   if (answer !== expected) throw new UsageError(`confirmation did not match (expected ${JSON.stringify(expected)}): nothing was changed`);
 }
 
-/** stderr: which cluster and database this run acts on. */
-export async function announceTarget(d: Deps, opts: { cluster: boolean }): Promise<{ context?: string; server?: string; database: string }> {
-  const cfg = d.config();
-  const store = await d.store();
-  const out: { context?: string; server?: string; database: string } = { database: store.description };
-  if (cfg.simulate) {
-    d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: Helm, namespace and RBAC steps are simulated; only the database row changes');
-  } else if (opts.cluster) {
-    const kube = await d.kube();
-    out.context = kube.target.context;
-    out.server = kube.target.server;
-  }
-  d.log.info('Target', { context: out.context, server: out.server, database: out.database });
-  return out;
-}
 
 /** For commands that work on the local journal only. */
 export function refuseRemote(d: Deps, what: string): void {

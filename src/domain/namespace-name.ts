@@ -23,11 +23,6 @@ export function namespaceFor(customer: CustomerId, prefix: string): string {
   return `${prefix}${customer.key}`;
 }
 
-/** The Helm release name the billing system installs a customer with. */
-export function releaseNameFor(customer: CustomerId): string {
-  return `customer-${customer.key}`;
-}
-
 /**
  * The row's `instance_namespace`, when set, must be exactly the derived namespace. Anything
  * else (another customer's namespace, kube-system, a corrupted row) is refused before any call

@@ -4,7 +4,7 @@
  * (`delete`, `worker`, `serve`, `jobs …`) goes through here, so the rules live in one place.
  */
 import type { ClusterTarget } from '../adapters/kube.js';
-import type { CustomerStore } from '../adapters/store.js';
+import { DELETABLE_STATUSES, type ClaimResult, type CustomerRow, type CustomerStore } from '../adapters/store.js';
 import type { Config } from '../config.js';
 import { DEFAULTS } from '../config.js';
 import type { CustomerId } from '../domain/customer-id.js';
@@ -80,22 +80,33 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   );
 }
 
-async function claimError(env: JobsEnv, customerId: string, claim: Exclude<Awaited<ReturnType<CustomerStore['claimForDeletion']>>, { ok: true }>): Promise<Error> {
-  if (claim.reason === 'not-found') return new NotFoundError(`customer ${customerId} not found in ${env.store.description}`, ["List customers with 'custctl customers list'."]);
-  const row = claim.row;
-  if (claim.reason === 'deploying') {
-    return new ConflictError(`customer ${customerId} is being deployed right now (status deploying): refusing to delete it mid-install`, [
+/**
+ * Why a row cannot be claimed for a deletion right now: `deploying` (unless forced), `deleting`
+ * (naming the job that holds it, and how to recreate that job if the journal lost it). Null when
+ * its status allows a deletion.
+ */
+export async function statusConflict(queue: JobQueue, row: CustomerRow, force: boolean): Promise<ConflictError | null> {
+  const id = row.customerId;
+  if (row.deploymentStatus === 'deploying') {
+    if (force) return null;
+    return new ConflictError(`customer ${id} is being deployed right now (status deploying): refusing to delete it mid-install`, [
       'Wait for the deployment to finish, or pass --force if it is stuck.',
     ]);
   }
-  if (claim.reason === 'deleting') {
-    const holder = row.deletionJobId ? await env.queue.get(row.deletionJobId).catch(() => null) : null;
+  if (row.deploymentStatus === 'deleting') {
+    const holder = row.deletionJobId ? await queue.get(row.deletionJobId).catch(() => null) : null;
     const details = holder
       ? [`Follow it with 'custctl status job ${holder.id} --watch'.`]
-      : [`Job ${row.deletionJobId ?? '(none)'} no longer exists in this journal; recreate it with 'custctl jobs resume --customer ${customerId}'.`];
-    return new ConflictError(`customer ${customerId} is already being deleted by job ${row.deletionJobId ?? '(unknown)'}${holder ? ` (${holder.state})` : ''}`, details);
+      : [`Job ${row.deletionJobId ?? '(none)'} no longer exists in this journal; recreate it with 'custctl jobs resume --customer ${id}'.`];
+    return new ConflictError(`customer ${id} is already being deleted by job ${row.deletionJobId ?? '(unknown)'}${holder ? ` (${holder.state})` : ''}`, details);
   }
-  return new ConflictError(`customer ${customerId} cannot be deleted from status ${row.deploymentStatus}`);
+  if (!DELETABLE_STATUSES.includes(row.deploymentStatus)) return new ConflictError(`customer ${id} cannot be deleted from status ${row.deploymentStatus}`);
+  return null;
+}
+
+async function claimError(env: JobsEnv, customerId: string, claim: Exclude<ClaimResult, { ok: true }>): Promise<Error> {
+  if (claim.reason === 'not-found') return new NotFoundError(`customer ${customerId} not found in ${env.store.description}`, ["List customers with 'custctl customers list'."]);
+  return (await statusConflict(env.queue, claim.row, false)) ?? new ConflictError(`customer ${customerId} changed while it was being claimed; try again`);
 }
 
 /** The processor every runner uses: `delete` jobs run the pipeline, `cleanup-rbac` jobs the sweep. */
