@@ -7,7 +7,7 @@ _custctl() {
   local cmds="delete status jobs worker cleanup-rbac serve customers db completion help"
   case "$prev" in
     --kubeconfig|--tls-cert|--tls-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    -o|--output) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
+    -o|--output) COMPREPLY=($(compgen -W "table json yaml" -- "$cur")); return ;;
     --store) COMPREPLY=($(compgen -W "embedded postgres" -- "$cur")); return ;;
     --state) COMPREPLY=($(compgen -W "waiting active delayed completed failed" -- "$cur")); return ;;
     --context) COMPREPLY=($(compgen -W "$(kubectl config get-contexts -o name 2>/dev/null)" -- "$cur")); return ;;

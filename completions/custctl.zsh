@@ -27,13 +27,13 @@ _custctl() {
   fi
   local -a opts
   case "$words[2]" in
-    delete) opts=('(-y --yes)'{-y,--yes}'[do not ask]' '--dry-run[plan only]' '--detach[queue only]' '--concurrency[customers at once]:n:' '--timeout[namespace wait]:duration:' '--job-timeout[attempt timeout]:duration:' '--force[also deploying]' '--allow-missing[reset a deployed row with nothing left]' '--allow-cluster-scoped[allow cluster-scoped objects]' '(-o --output)'{-o,--output}'[format]:format:(table json)') ;;
-    status) opts=('1:what:(job customer)' '--watch[follow until done]' '(-o --output)'{-o,--output}'[format]:format:(table json)') ;;
-    jobs) opts=('1:action:(list retry resume cancel prune)' '--state[state]:state:(waiting active delayed completed failed)' '--customer[customer]:id:' '--older-than[age]:duration:' '(-o --output)'{-o,--output}'[format]:format:(table json)') ;;
+    delete) opts=('(-y --yes)'{-y,--yes}'[do not ask]' '--dry-run[plan only]' '--detach[queue only]' '--concurrency[customers at once]:n:' '--timeout[namespace wait]:duration:' '--job-timeout[attempt timeout]:duration:' '--force[also deploying]' '--allow-missing[reset a deployed row with nothing left]' '--allow-cluster-scoped[allow cluster-scoped objects]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
+    status) opts=('1:what:(job customer)' '--watch[follow until done]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
+    jobs) opts=('1:action:(list retry resume cancel prune)' '--state[state]:state:(waiting active delayed completed failed)' '--customer[customer]:id:' '--older-than[age]:duration:' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     worker) opts=('--once[stop when nothing is due]' '--concurrency[jobs at once]:n:') ;;
-    cleanup-rbac) opts=('--dry-run[report only]' '--exit-code[exit 6 when orphans exist]' '--customer[one customer]:id:' '--include-kept[also resource-policy keep]' '--yes[do not ask]' '(-o --output)'{-o,--output}'[format]:format:(table json)') ;;
+    cleanup-rbac) opts=('--dry-run[report only]' '--exit-code[exit 6 when orphans exist]' '--customer[one customer]:id:' '--include-kept[also resource-policy keep]' '--yes[do not ask]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     serve) opts=('--port[port]:port:' '--host[address]:host:' '--no-worker[do not run jobs]' '--tls-cert[certificate]:file:_files' '--tls-key[key]:file:_files' '--insecure-http[allow plain HTTP off loopback]') ;;
-    customers) opts=('1:action:(list add)' '--email[e-mail]:email:' '--company[company]:name:' '--namespace[namespace]:ns:' '--status[status]:status:(pending deploying deployed deleting deletion_failed failed)' '(-o --output)'{-o,--output}'[format]:format:(table json)') ;;
+    customers) opts=('1:action:(list add)' '--email[e-mail]:email:' '--company[company]:name:' '--namespace[namespace]:ns:' '--status[status]:status:(pending deploying deployed deleting deletion_failed failed)' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     db) opts=('1:action:(migrate check)') ;;
     completion) opts=('1:shell:(bash zsh fish)') ;;
   esac

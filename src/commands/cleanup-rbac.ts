@@ -7,7 +7,7 @@
  * A real run is a journaled job (`cleanup-rbac`) run in this process; `worker`/`serve` run such jobs
  * with `makeCleanupProcessor`.
  */
-import { Command, Option } from '@commander-js/extra-typings';
+import { Command } from '@commander-js/extra-typings';
 import type { Kube } from '../adapters/kube.js';
 import type { CustomerStore } from '../adapters/store.js';
 import type { Deps } from '../deps.js';
@@ -16,7 +16,7 @@ import { findOrphans, type OrphanReport, type RbacReportEntry } from '../domain/
 import type { RbacKind } from '../domain/rbac-owner.js';
 import { errorFromName, errorMessage, OperationError, CliError } from '../errors.js';
 import { plainLine, type Level } from '../io.js';
-import { OUTPUT_FORMATS, printJson, printTable, type OutputFormat } from '../output/print.js';
+import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import type { Job } from '../queue/job.js';
 import type { AttemptContext, Processor } from '../queue/queue.js';
 import { runPool } from '../util/pool.js';
@@ -231,16 +231,15 @@ function action(report: CleanupReport, x: RbacReportEntry, deleted: ReadonlySet<
 }
 
 export async function printCleanupReport(d: Deps, report: CleanupReport, format: OutputFormat, exitCode = 0): Promise<void> {
-  if (format === 'json') printJson(d.io, report);
   const deleted = new Set(report.deleted.map((x) => `${x.kind}/${x.name}`));
   const failed = new Map(report.errors.map((x) => [`${x.kind}/${x.name}`, x.error] as const));
-  if (format === 'table') {
+  await print(d.io, format, view(report, async (io) => {
     const rows = [
       ...report.orphans.map((x) => [x.kind, x.name, `cust_${x.customerKey}`, action(report, x, deleted, failed), failed.get(`${x.kind}/${x.name}`) ?? x.reason]),
       ...report.kept.map((x) => [x.kind, x.name, `cust_${x.customerKey}`, 'kept', x.reason]),
     ];
-    if (rows.length > 0) await printTable(d.io, ['KIND', 'NAME', 'CUSTOMER', 'ACTION', 'REASON'], rows);
-  }
+    if (rows.length > 0) await printTable(io, ['KIND', 'NAME', 'CUSTOMER', 'ACTION', 'REASON'], rows);
+  }));
   const summary = {
     orphans: report.orphans.length,
     deleted: report.dryRun ? undefined : report.deleted.length,
@@ -267,7 +266,7 @@ export function makeCleanupRbacCommand(d: Deps, setExit: (code: number) => void,
     .option('--customer <customerId>', "only this customer's objects (cust_…)")
     .option('--include-kept', 'also delete objects annotated helm.sh/resource-policy: keep')
     .option('-y, --yes', "do not ask for confirmation (without a terminal it is required)")
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const))
+    .addOption(outputOption())
     .addHelpText(
       'after',
       `

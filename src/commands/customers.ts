@@ -4,15 +4,16 @@ import { DEPLOYMENT_STATUSES, type CustomerRow, type DeploymentStatus } from '..
 import type { Deps } from '../deps.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
-import { OUTPUT_FORMATS, printJson, printTable, type OutputFormat } from '../output/print.js';
+import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 
 export async function runCustomersList(d: Deps, o: { output: OutputFormat; status?: DeploymentStatus }): Promise<CustomerRow[]> {
   const store = await d.store();
   d.log.debug('Listing customers', { database: store.description });
   const rows = (await store.list()).filter((r) => !o.status || r.deploymentStatus === o.status);
-  if (o.output === 'json') printJson(d.io, rows);
-  else if (rows.length === 0) d.log.info(`No customers in ${store.description}`);
-  else await printTable(d.io, ['CUSTOMER', 'STATUS', 'NAMESPACE', 'DELETION JOB', 'COMPANY', 'UPDATED'], rows.map((r) => [r.customerId, r.deploymentStatus, r.instanceNamespace || '-', r.deletionJobId ?? '-', r.companyName, r.updatedAt]));
+  await print(d.io, o.output, view(rows, async (io) => {
+    if (rows.length === 0) d.log.info(`No customers in ${store.description}`);
+    else await printTable(io, ['CUSTOMER', 'STATUS', 'NAMESPACE', 'DELETION JOB', 'COMPANY', 'UPDATED'], rows.map((r) => [r.customerId, r.deploymentStatus, r.instanceNamespace || '-', r.deletionJobId ?? '-', r.companyName, r.updatedAt]));
+  }));
   return rows;
 }
 
@@ -40,8 +41,7 @@ export async function runCustomersAdd(d: Deps, o: AddOptions): Promise<CustomerR
     instanceNamespace: namespace,
     instanceUrl: o.url ?? (namespace ? `https://${customer.key}.example.com` : ''),
   });
-  if (o.output === 'json') printJson(d.io, row);
-  else d.io.out.write(`customer ${row.customerId} added (${row.deploymentStatus}${row.instanceNamespace ? `, namespace ${row.instanceNamespace}` : ''}) to ${store.description}\n`);
+  await print(d.io, o.output, view(row, (io) => void io.out.write(`customer ${row.customerId} added (${row.deploymentStatus}${row.instanceNamespace ? `, namespace ${row.instanceNamespace}` : ''}) to ${store.description}\n`)));
   return row;
 }
 
@@ -53,7 +53,7 @@ export function makeCustomersCommand(d: Deps) {
     .command('list')
     .description('List customer rows')
     .addOption(new Option('--status <status>', 'only rows in this deployment status').choices(DEPLOYMENT_STATUSES))
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const))
+    .addOption(outputOption())
     .action(async (f) => {
       await runCustomersList(d, { output: f.output, status: f.status });
     });
@@ -66,7 +66,7 @@ export function makeCustomersCommand(d: Deps) {
     .option('--namespace <ns>', 'instance namespace (default: <prefix><key>; must be exactly that)')
     .option('--url <url>', 'instance URL')
     .addOption(new Option('--status <status>', 'deployment status').choices(DEPLOYMENT_STATUSES).default('deployed' as DeploymentStatus))
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const))
+    .addOption(outputOption())
     .addHelpText('after', '\nExample:\n  custctl customers add cust_abc123 --email ops@example.com --company "Example Corp"')
     .action(async (id, f) => {
       await runCustomersAdd(d, { id, email: f.email, company: f.company, namespace: f.namespace, url: f.url, status: f.status, output: f.output });

@@ -12,7 +12,7 @@ import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { CliError, errorNameFor, exitCodeFor, exitCodeForErrorName, NotFoundError, UsageError } from '../errors.js';
 import { planView, renderPlan, type PlanView } from '../output/plan.js';
-import { OUTPUT_FORMATS, printJson, printTable, type OutputFormat } from '../output/print.js';
+import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
 import type { DeleteResult } from '../pipeline/types.js';
 import type { Job } from '../queue/job.js';
@@ -201,7 +201,10 @@ export function outcomeOf(base: Pick<DeleteOutcome, 'customerId' | 'namespace' |
 }
 
 export async function printDeleteReport(d: Deps, r: DeleteReport, format: OutputFormat): Promise<void> {
-  if (format === 'json') return printJson(d.io, r);
+  await print(d.io, format, view(r, () => deleteReportHuman(d, r)));
+}
+
+async function deleteReportHuman(d: Deps, r: DeleteReport): Promise<void> {
   if (r.dryRun) {
     const where = r.simulated ? 'cluster not contacted (simulated)' : `context ${r.target.context ?? '-'} (${r.target.server ?? '-'})`;
     d.io.out.write(`Dry run: nothing will be changed. ${where}, database ${r.target.database}\n\n`);
@@ -252,7 +255,7 @@ export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF
     .option('--force', 'also delete a customer whose status is deploying')
     .option('--allow-missing', "reset a deployed row whose release, namespace and RBAC are all missing (otherwise: wrong cluster?)")
     .option('--allow-cluster-scoped', 'uninstall releases that hold cluster-scoped objects other than their RBAC')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const))
+    .addOption(outputOption())
     .addHelpText(
       'after',
       `

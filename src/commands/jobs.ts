@@ -6,8 +6,8 @@ import { formatDuration, parseDuration } from '../domain/duration.js';
 import { namespaceFor } from '../domain/namespace-name.js';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
 import { jobOptions, settle } from '../jobs/service.js';
-import { printJobList, renderJob } from '../output/job-view.js';
-import { OUTPUT_FORMATS, printJson, printTable, type OutputFormat } from '../output/print.js';
+import { cancelledView, jobIdView, jobListView, jobView } from '../output/job-view.js';
+import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { JOB_STATES, type Job, type JobState } from '../queue/job.js';
 import { combinedExitCode } from '../util/pool.js';
 import { outcomeOf } from './delete.js';
@@ -21,7 +21,7 @@ export async function runJobsList(d: Deps, o: { state?: JobState; customer?: str
   if (d.config().apiUrl) return (await import('./remote.js')).remoteJobsList(d, o);
   const customerId = o.customer ? parseCustomerId(o.customer).id : undefined;
   const jobs = (await (await d.jobs()).list({ state: o.state, customerId })).sort((a, b) => Number(a.id) - Number(b.id));
-  await printJobList(d.io, jobs, o.output, d.now().getTime(), () => d.log.info('No jobs'));
+  await print(d.io, o.output, jobListView(jobs, d.now().getTime(), () => d.log.info('No jobs')));
   return jobs;
 }
 
@@ -32,13 +32,11 @@ export async function runJobsRetry(d: Deps, o: { id: string; detach: boolean; ou
   const again = await retryJob(env, parseJobId(o.id));
   d.log.info(`Job ${again.id} queued again`, { attempts: again.maxAttempts });
   if (o.detach) {
-    if (o.output === 'json') printJson(d.io, again);
-    else d.io.out.write(`${again.id}\n`);
+    await print(d.io, o.output, jobIdView(again));
     return again;
   }
   const final = await runAttached(d, env, again);
-  if (o.output === 'json') printJson(d.io, final);
-  else d.io.out.write(`${renderJob(final, d.io.chalk, d.now().getTime())}\n`);
+  await print(d.io, o.output, jobView(final, d.now().getTime()));
   return final;
 }
 
@@ -87,7 +85,7 @@ export async function runJobsResume(d: Deps, o: { customer?: string; output: Out
   }
   if (candidates.length === 0) {
     d.log.info('Nothing to resume: no waiting, delayed or abandoned jobs');
-    if (o.output === 'json') printJson(d.io, []);
+    await print(d.io, o.output, view([], () => undefined));
     return [];
   }
   const finals: Job[] = [];
@@ -96,25 +94,23 @@ export async function runJobsResume(d: Deps, o: { customer?: string; output: Out
     finals.push(await runAttached(d, env, job));
     if (d.shutdown.aborted) break;
   }
-  if (o.output === 'json') printJson(d.io, finals);
-  else {
+  await print(d.io, o.output, view(finals, async (io) => {
     await printTable(
-      d.io,
+      io,
       ['JOB', 'CUSTOMER', 'STATE', 'RESULT'],
       finals.map((j) => {
         const out = outcomeOf({ customerId: j.data.customerId ?? '-', namespace: j.data.namespace ?? '-', simulated: j.simulated }, j);
         return [j.id, j.data.customerId ?? '-', j.state, out.error?.message ?? (out.result?.outcome ?? 'done')];
       }),
     );
-  }
+  }));
   return finals;
 }
 
 export async function runJobsCancel(d: Deps, o: { id: string; output: OutputFormat }): Promise<Job> {
   if (d.config().apiUrl) return (await import('./remote.js')).remoteJobsCancel(d, o);
   const cancelled = await cancelJob({ queue: await d.jobs(), store: await d.store(), now: () => d.now().getTime() }, parseJobId(o.id));
-  if (o.output === 'json') printJson(d.io, cancelled);
-  else d.io.out.write(`job ${cancelled.id} cancelled${cancelled.data.customerId ? `; customer ${cancelled.data.customerId} is back to ${cancelled.previousStatus ?? 'its previous status'}` : ''}\n`);
+  await print(d.io, o.output, cancelledView(cancelled));
   return cancelled;
 }
 
@@ -149,7 +145,7 @@ Examples:
   custctl jobs cancel 12345                 # waiting or delayed only
   custctl jobs prune --older-than 7d`,
     );
-  const output = () => new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const);
+  const output = outputOption;
   cmd
     .command('list')
     .description('List jobs')

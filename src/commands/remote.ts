@@ -9,8 +9,8 @@ import type { Deps } from '../deps.js';
 import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
 import { namespaceFor } from '../domain/namespace-name.js';
 import { CliError, ConflictError, errorNameFor, exitCodeFor, ForbiddenError, UnauthorizedError, UsageError } from '../errors.js';
-import { printCustomerStatus, printJobList, renderJob } from '../output/job-view.js';
-import { printJson, type OutputFormat } from '../output/print.js';
+import { cancelledView, customerStatusView, jobIdView, jobListView, jobView } from '../output/job-view.js';
+import { print, type OutputFormat } from '../output/print.js';
 import { isFinished, type Job, type JobState } from '../queue/job.js';
 import { combinedExitCode, runPool } from '../util/pool.js';
 import { outcomeOf, type DeleteOptions, type DeleteOutcome, type DeleteReport } from './delete.js';
@@ -155,24 +155,21 @@ export async function remoteStatusJob(d: Deps, o: { id: string; output: OutputFo
   const api = apiClient(d);
   const id = parseJobId(o.id);
   const job = o.watch ? await followJob(d, apiSource(api), id, `job ${id}`, 1_000) : await api.getJob(id);
-  if (o.output === 'json') printJson(d.io, job);
-  else d.io.out.write(`${renderJob(job, d.io.chalk, d.now().getTime())}\n`);
+  await print(d.io, o.output, jobView(job, d.now().getTime()));
   return job;
 }
 
 export async function remoteStatusCustomer(d: Deps, o: { id: string; output: OutputFormat }): Promise<{ customer: CustomerRow; jobs: Job[] }> {
   const customer = parseCustomerId(o.id);
   const r = await apiClient(d).getCustomer(customer.id);
-  const row = r.customer;
-  if (o.output === 'json') printJson(d.io, r);
-  else await printCustomerStatus(d.io, row, r.jobs, 'No jobs on the server for this customer.');
+  await print(d.io, o.output, customerStatusView(r, 'No jobs on the server for this customer.'));
   return r;
 }
 
 export async function remoteJobsList(d: Deps, o: { state?: JobState; customer?: string; output: OutputFormat }): Promise<Job[]> {
   const customer = o.customer ? parseCustomerId(o.customer).id : undefined;
   const jobs = await apiClient(d).listJobs({ ...(o.state ? { state: o.state } : {}), ...(customer ? { customer } : {}) });
-  await printJobList(d.io, jobs, o.output, d.now().getTime(), () => d.log.info('No jobs'));
+  await print(d.io, o.output, jobListView(jobs, d.now().getTime(), () => d.log.info('No jobs')));
   return jobs;
 }
 
@@ -181,16 +178,13 @@ export async function remoteJobsRetry(d: Deps, o: { id: string; detach: boolean;
   const again = await api.retryJob(parseJobId(o.id));
   d.log.info(`Job ${again.id} queued again on the server`, { attempts: again.maxAttempts });
   const final = o.detach ? again : await followJob(d, apiSource(api), again.id, `job ${again.id}`);
-  if (o.output === 'json') printJson(d.io, final);
-  else if (o.detach) d.io.out.write(`${final.id}\n`);
-  else d.io.out.write(`${renderJob(final, d.io.chalk, d.now().getTime())}\n`);
+  await print(d.io, o.output, o.detach ? jobIdView(final) : jobView(final, d.now().getTime()));
   return final;
 }
 
 export async function remoteJobsCancel(d: Deps, o: { id: string; output: OutputFormat }): Promise<Job> {
   const cancelled = await apiClient(d).cancelJob(parseJobId(o.id));
-  if (o.output === 'json') printJson(d.io, cancelled);
-  else d.io.out.write(`job ${cancelled.id} cancelled${cancelled.data.customerId ? `; customer ${cancelled.data.customerId} is back to ${cancelled.previousStatus ?? 'its previous status'}` : ''}\n`);
+  await print(d.io, o.output, cancelledView(cancelled));
   return cancelled;
 }
 

@@ -1,11 +1,11 @@
 /** `custctl status job <id>` and `custctl status customer <id>`: read-only, cheap, never prunes. */
-import { Command, Option } from '@commander-js/extra-typings';
+import { Command } from '@commander-js/extra-typings';
 import type { CustomerRow } from '../adapters/store.js';
 import type { Deps } from '../deps.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { NotFoundError, UsageError } from '../errors.js';
-import { printCustomerStatus, renderJob } from '../output/job-view.js';
-import { OUTPUT_FORMATS, printJson, type OutputFormat } from '../output/print.js';
+import { customerStatusView, jobView } from '../output/job-view.js';
+import { outputOption, print, type OutputFormat } from '../output/print.js';
 import { isFinished, type Job } from '../queue/job.js';
 
 export function parseJobId(raw: string): string {
@@ -42,8 +42,7 @@ export async function runStatusJob(d: Deps, o: { id: string; output: OutputForma
       job = await getJob(d, o.id);
     }
   }
-  if (o.output === 'json') printJson(d.io, job);
-  else d.io.out.write(`${renderJob(job, d.io.chalk, d.now().getTime())}\n`);
+  await print(d.io, o.output, jobView(job, d.now().getTime()));
   return job;
 }
 
@@ -54,8 +53,7 @@ export async function runStatusCustomer(d: Deps, o: { id: string; output: Output
   const row = await store.get(customer.id);
   if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
   const jobs = (await (await d.jobs()).list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
-  if (o.output === 'json') printJson(d.io, { customer: row, jobs });
-  else await printCustomerStatus(d.io, row, jobs, 'No jobs in this journal for this customer.');
+  await print(d.io, o.output, customerStatusView({ customer: row, jobs }, 'No jobs in this journal for this customer.'));
   return { customer: row, jobs };
 }
 
@@ -68,7 +66,7 @@ export function makeStatusCommand(d: Deps, setExit: (code: number) => void) {
     .description("A job's state, progress, attempts and log (exit code: how it ended)")
     .argument('<jobId>', 'job id')
     .option('-w, --watch', 'follow the job until it has ended')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const))
+    .addOption(outputOption())
     .addHelpText('after', '\nExamples:\n  custctl status job 12345\n  custctl status job 12345 --watch\n  custctl status job 12345 -o json | jq .state')
     .action(async (id, f) => {
       const job = await runStatusJob(d, { id, output: f.output, watch: !!f.watch });
@@ -78,7 +76,7 @@ export function makeStatusCommand(d: Deps, setExit: (code: number) => void) {
     .command('customer')
     .description("A customer's row and its latest jobs")
     .argument('<customerId>', 'cust_… ID')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const))
+    .addOption(outputOption())
     .action(async (id, f) => {
       await runStatusCustomer(d, { id, output: f.output });
     });

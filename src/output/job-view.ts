@@ -4,7 +4,7 @@ import { formatDuration } from '../domain/duration.js';
 import type { CustomerRow } from '../adapters/store.js';
 import type { Job } from '../queue/job.js';
 import type { IO } from '../io.js';
-import { ago, printJson, printTable, type OutputFormat } from './print.js';
+import { ago, printTable, view, type View } from './print.js';
 
 export function stateWord(job: Job, c: ChalkInstance): string {
   const color = { waiting: c.cyan, active: c.blue, delayed: c.yellow, completed: c.green, failed: c.red }[job.state];
@@ -47,15 +47,26 @@ export function renderJob(job: Job, c: ChalkInstance, now: number): string {
   return lines.join('\n');
 }
 
+/** `status job`, `jobs retry|cancel`: the job itself; the human view is `renderJob`. */
+export function jobView(job: Job, now: number): View<Job> {
+  return view(job, (io) => void io.out.write(`${renderJob(job, io.chalk, now)}\n`));
+}
+
 /** `jobs list`, local or remote. */
-export async function printJobList(io: IO, jobs: readonly Job[], format: OutputFormat, now: number, onEmpty: () => void): Promise<void> {
-  if (format === 'json') return printJson(io, jobs);
-  if (jobs.length === 0) return onEmpty();
-  await printTable(
-    io,
-    ['ID', 'NAME', 'STATE', 'PROGRESS', 'CUSTOMER', 'ATTEMPTS', 'AGE', 'REASON'],
-    jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, j.data.customerId ?? '-', `${j.attemptsMade}/${j.maxAttempts}`, ago(j.timestamp, now), (j.failedReason ?? '').split('\n')[0] ?? '']),
-  );
+export function jobListView(jobs: readonly Job[], now: number, onEmpty: () => void): View<readonly Job[]> {
+  return view(jobs, async (io) => {
+    if (jobs.length === 0) return onEmpty();
+    await printTable(
+      io,
+      ['ID', 'NAME', 'STATE', 'PROGRESS', 'CUSTOMER', 'ATTEMPTS', 'AGE', 'REASON'],
+      jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, j.data.customerId ?? '-', `${j.attemptsMade}/${j.maxAttempts}`, ago(j.timestamp, now), (j.failedReason ?? '').split('\n')[0] ?? '']),
+    );
+  });
+}
+
+/** `status customer`, local or remote: `{customer, jobs}`; the human view is the row and its latest jobs. */
+export function customerStatusView<T extends { customer: CustomerRow; jobs: readonly Job[] }>(r: T, noJobs: string): View<T> {
+  return view(r, (io) => printCustomerStatus(io, r.customer, r.jobs, noJobs));
 }
 
 /** `status customer`, local or remote: the row and its latest jobs. */
@@ -75,4 +86,15 @@ export async function printCustomerStatus(io: IO, row: CustomerRow, jobs: readon
     return;
   }
   await printTable(io, ['JOB', 'NAME', 'STATE', 'PROGRESS', 'ATTEMPTS', 'REQUESTED', 'REASON'], jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, `${j.attemptsMade}/${j.maxAttempts}`, new Date(j.timestamp).toISOString(), (j.failedReason ?? '').split('\n')[0] ?? '']));
+}
+
+/** `--detach`: the job; the human view is its id alone (for scripts: `id=$(custctl … --detach)`). */
+export function jobIdView(job: Job): View<Job> {
+  return view(job, (io) => void io.out.write(`${job.id}\n`));
+}
+
+/** `jobs cancel`: the cancelled job. */
+export function cancelledView(job: Job): View<Job> {
+  const back = job.data.customerId ? `; customer ${job.data.customerId} is back to ${job.previousStatus ?? 'its previous status'}` : '';
+  return view(job, (io) => void io.out.write(`job ${job.id} cancelled${back}\n`));
 }

@@ -1,11 +1,51 @@
-/** Commands return data; these render it. JSON is a contract: stable fields, no ANSI. */
+/**
+ * Commands return data; `print` renders it. Every command prints through here, so a format is
+ * added in one place: `table` (the human view), `json` and `yaml` (a contract: the same fields,
+ * stable, no ANSI). The `-o` option is defined once, below.
+ */
+import { Option } from '@commander-js/extra-typings';
 import type { IO } from '../io.js';
 
-export type OutputFormat = 'table' | 'json';
-export const OUTPUT_FORMATS = ['table', 'json'] as const;
+export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** What a command prints: its data (json/yaml) and how a human reads it (table). */
+export interface View<T = unknown> {
+  data: T;
+  human(io: IO): void | Promise<void>;
+}
+
+export function view<T>(data: T, human: (io: IO) => void | Promise<void>): View<T> {
+  return { data, human };
+}
+
+/** `-o, --output table|json|yaml`, default table: the one definition every command adds. */
+export function outputOption() {
+  return new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as OutputFormat);
+}
+
+export async function print(io: IO, format: OutputFormat, v: View): Promise<void> {
+  switch (format) {
+    case 'json':
+      printJson(io, v.data);
+      return;
+    case 'yaml':
+      await printYaml(io, v.data);
+      return;
+    default:
+      await v.human(io);
+  }
+}
 
 export function printJson(io: IO, value: unknown): void {
   io.out.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The JSON document as YAML: the same fields (undefined dropped, dates as strings), nothing more. */
+export async function printYaml(io: IO, value: unknown): Promise<void> {
+  const { stringify } = await import('yaml'); // only for -o yaml
+  const plain: unknown = value === undefined ? null : JSON.parse(JSON.stringify(value));
+  io.out.write(stringify(plain, { lineWidth: 0 }));
 }
 
 /** A borderless table like kubectl's; plain columns when stdout is not a terminal. */
