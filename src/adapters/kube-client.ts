@@ -25,6 +25,7 @@ import {
 import type { Cluster, Context, User } from '@kubernetes/client-node';
 import { ConflictError, OperationError, UsageError, errorMessage } from '../errors.js';
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
+import { runPool } from '../util/pool.js';
 import type {
   ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo,
 } from './kube.js';
@@ -320,18 +321,6 @@ function discoveryPath(groupVersion: string): string {
   return groupVersion.includes('/') ? `/apis/${groupVersion}` : `/api/${groupVersion}`;
 }
 
-async function runBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 function namespaceInfo(ns: V1Namespace): NamespaceInfo {
   const dt = ns.metadata?.deletionTimestamp as unknown;
@@ -622,7 +611,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     const gvs = await preferredGroupVersions(signal);
     const failed: NamespacedObjectCount[] = [];
     const targets: Array<{ gv: string; resource: ApiResource; label: string }> = [];
-    const perGv = await runBounded(gvs, PARALLEL, async (gv) => {
+    const perGv = await runPool(gvs, PARALLEL, async (gv) => {
       try {
         return { gv, resources: await discover(gv, signal) };
       } catch (e) {
@@ -644,7 +633,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
       }
     }
     const accept = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
-    const counted = await runBounded(targets, PARALLEL, async ({ gv, resource, label }): Promise<NamespacedObjectCount> => {
+    const counted = await runPool(targets, PARALLEL, async ({ gv, resource, label }): Promise<NamespacedObjectCount> => {
       const base = `${discoveryPath(gv)}/namespaces/${encodeURIComponent(namespace)}/${resource.name}`;
       let count = 0;
       const finalizers = new Set<string>();

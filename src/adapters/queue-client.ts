@@ -4,12 +4,12 @@
  * a local run); an unreachable server or a non-JSON answer → an OperationError naming the URL.
  * The bearer token is sent and never put into a message.
  */
-import { errorFromName, errorMessage, OperationError, UnauthorizedError, ForbiddenError, type CliError } from '../errors.js';
+import { errorFromName, errorMessage, OperationError, TransportError, UnauthorizedError, ForbiddenError, type CliError } from '../errors.js';
+import type { DeletionOptions } from '../domain/deletion-options.js';
 import type { Job, JobState } from '../queue/job.js';
 import type { CustomerRow } from './store.js';
 
-/** The server could not be reached or did not answer like custctl serve. */
-export class TransportError extends OperationError {}
+export { TransportError };
 
 export interface QueuedDeletion {
   message: string;
@@ -31,13 +31,6 @@ export interface SyncDeletion {
   message?: string;
 }
 
-export interface DeleteQuery {
-  force?: boolean;
-  allowMissing?: boolean;
-  allowClusterScoped?: boolean;
-  waitTimeoutMs?: number;
-  jobTimeoutMs?: number;
-}
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
@@ -121,12 +114,12 @@ export class QueueApiClient {
 
   // ---- endpoints -----------------------------------------------------------------------------
 
-  deleteCustomer(id: string, q: DeleteQuery = {}, signal?: AbortSignal): Promise<QueuedDeletion> {
+  deleteCustomer(id: string, q: DeletionOptions = {}, signal?: AbortSignal): Promise<QueuedDeletion> {
     return this.request('DELETE', `/api/customers/${encodeURIComponent(id)}`, { query: deleteQuery(q), ...(signal ? { signal } : {}) });
   }
 
   /** The synchronous endpoint: answers when the job has ended (no client timeout). */
-  deleteDeployment(id: string, q: DeleteQuery = {}, signal?: AbortSignal): Promise<SyncDeletion> {
+  deleteDeployment(id: string, q: DeletionOptions = {}, signal?: AbortSignal): Promise<SyncDeletion> {
     return this.request('DELETE', `/api/customers/${encodeURIComponent(id)}/deployment`, {
       query: deleteQuery(q),
       timeoutMs: 0,
@@ -160,7 +153,7 @@ export class QueueApiClient {
   }
 }
 
-function deleteQuery(q: DeleteQuery): RequestOptions['query'] {
+function deleteQuery(q: DeletionOptions): RequestOptions['query'] {
   return {
     force: q.force || undefined,
     allowMissing: q.allowMissing || undefined,

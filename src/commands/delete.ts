@@ -7,10 +7,11 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { DELETABLE_STATUSES, type CustomerRow } from '../adapters/store.js';
 import { DEFAULTS } from '../config.js';
 import type { Deps } from '../deps.js';
+import type { DeletionOptions } from '../domain/deletion-options.js';
 import { parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
 import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
-import { CliError, errorNameFor, exitCodeFor, exitCodeForErrorName, NotFoundError, UsageError } from '../errors.js';
+import { errorJson, exitCodeFor, exitCodeForErrorName, NotFoundError, UsageError } from '../errors.js';
 import { planView, renderPlan, type PlanView } from '../output/plan.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
@@ -21,7 +22,8 @@ import { confirmOrRefuse, durationFlag, intFlag } from './shared.js';
 import { jobsEnv, runAttached } from './run-jobs.js';
 import { RETENTION_MS, statusConflict, submitDeletion } from '../jobs/service.js';
 
-export interface DeleteOptions {
+/** `delete`'s flags: the deletion options every entry point shares, plus how this run goes. */
+export interface DeleteOptions extends DeletionOptions {
   ids: string[];
   yes: boolean;
   dryRun: boolean;
@@ -29,11 +31,6 @@ export interface DeleteOptions {
   /** with --api-url: the synchronous endpoint */
   sync?: boolean;
   concurrency: number;
-  waitTimeoutMs: number;
-  jobTimeoutMs?: number;
-  force: boolean;
-  allowMissing: boolean;
-  allowClusterScoped: boolean;
   output: OutputFormat;
 }
 
@@ -57,9 +54,6 @@ export interface DeleteReport {
   exitCode: number;
 }
 
-function errorInfo(e: unknown): NonNullable<DeleteOutcome['error']> {
-  return { error: errorNameFor(e), message: e instanceof Error ? e.message : String(e), details: e instanceof CliError ? [...e.details] : [] };
-}
 
 /** Every id and row checked before anything happens; a single bad one refuses the whole run. */
 async function validateAll(o: DeleteOptions, d: Deps): Promise<Array<{ customer: CustomerId; row: CustomerRow; namespace: string }>> {
@@ -72,7 +66,7 @@ async function validateAll(o: DeleteOptions, d: Deps): Promise<Array<{ customer:
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`, ["List customers with 'custctl customers list'."]);
     const namespace = checkRowNamespace(customer, row.instanceNamespace, cfg.namespacePrefix);
     // the journal is opened only to name the job that holds a customer already being deleted
-    const conflict = DELETABLE_STATUSES.includes(row.deploymentStatus) ? null : await statusConflict(await d.jobs(), row, o.force);
+    const conflict = DELETABLE_STATUSES.includes(row.deploymentStatus) ? null : await statusConflict(await d.jobs(), row, o.force ?? false);
     if (conflict) throw conflict;
     out.push({ customer, row, namespace });
   }
@@ -108,8 +102,8 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
       plans.set(t.customer.id, planView(insp, t.row, t.customer.id, t.namespace, cfg.simulate));
       if (insp?.ns) uids.set(t.customer.id, insp.ns.uid);
       if (insp && !o.dryRun) {
-        refuseClusterScoped(insp, o.allowClusterScoped);
-        refuseSuspiciousEmptiness(insp, t.row.deploymentStatus, { context: target.context ?? '', server: target.server ?? '', database: target.database }, o.allowMissing);
+        refuseClusterScoped(insp, o.allowClusterScoped ?? false);
+        refuseSuspiciousEmptiness(insp, t.row.deploymentStatus, { context: target.context ?? '', server: target.server ?? '', database: target.database }, o.allowMissing ?? false);
       }
     });
   }
@@ -155,7 +149,7 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
         namespaceUid: uids.get(t.customer.id),
       });
     } catch (e) {
-      return { ...base, jobId: null, state: 'refused', exitCode: exitCodeFor(e), error: errorInfo(e), result: null };
+      return { ...base, jobId: null, state: 'refused', exitCode: exitCodeFor(e), error: errorJson(e), result: null };
     }
     d.log.info('Deletion queued', { customerId: t.customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
     if (o.detach) return { ...base, jobId: job.id, state: job.state, exitCode: 0, error: null, result: null };

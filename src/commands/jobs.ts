@@ -8,12 +8,12 @@ import { ConflictError, NotFoundError, UsageError } from '../errors.js';
 import { jobOptions, settle } from '../jobs/service.js';
 import { cancelledView, jobIdView, jobListView, jobView } from '../output/job-view.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
-import { JOB_STATES, type Job, type JobState } from '../queue/job.js';
+import { JOB_STATES, jobExitCode, type Job, type JobState } from '../queue/job.js';
+import { parseJobId } from '../domain/job-id.js';
 import { combinedExitCode } from '../util/pool.js';
 import { outcomeOf } from './delete.js';
 import { jobsEnv, runAttached } from './run-jobs.js';
 import { refuseRemote } from './shared.js';
-import { jobExitCode, parseJobId } from './status.js';
 import { cancelJob, retryJob } from '../jobs/actions.js';
 
 

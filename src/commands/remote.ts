@@ -4,11 +4,11 @@
  * the local commands only branch at their top: `if (d.config().apiUrl) return remoteX(d, o)`.
  */
 import type { CustomerRow } from '../adapters/store.js';
-import { QueueApiClient, TransportError, type QueuedDeletion } from '../adapters/queue-client.js';
+import { QueueApiClient, type QueuedDeletion } from '../adapters/queue-client.js';
 import type { Deps } from '../deps.js';
 import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
 import { namespaceFor } from '../domain/namespace-name.js';
-import { CliError, ConflictError, errorNameFor, exitCodeFor, ForbiddenError, UnauthorizedError, UsageError } from '../errors.js';
+import { ConflictError, errorJson, exitCodeFor, isRunWideError, UsageError } from '../errors.js';
 import { cancelledView, customerStatusView, jobIdView, jobListView, jobView } from '../output/job-view.js';
 import { print, type OutputFormat } from '../output/print.js';
 import { isFinished, type Job, type JobState } from '../queue/job.js';
@@ -16,7 +16,7 @@ import { combinedExitCode, runPool } from '../util/pool.js';
 import { outcomeOf, type DeleteOptions, type DeleteOutcome, type DeleteReport } from './delete.js';
 import type { CleanupRbacOptions, CleanupRbacOutcome, CleanupReport } from './cleanup-rbac.js';
 import { confirmOrRefuse } from './shared.js';
-import { parseJobId } from './status.js';
+import { parseJobId } from '../domain/job-id.js';
 
 export const POLL_MS = 500;
 
@@ -26,14 +26,6 @@ export function apiClient(d: Deps): QueueApiClient {
   return new QueueApiClient(cfg.apiUrl, cfg.apiToken);
 }
 
-/** Errors that concern the whole run, not one customer: stop at once. */
-function isGlobal(e: unknown): boolean {
-  return e instanceof TransportError || e instanceof UnauthorizedError || e instanceof ForbiddenError;
-}
-
-function errorInfo(e: unknown): NonNullable<DeleteOutcome['error']> {
-  return { error: errorNameFor(e), message: e instanceof Error ? e.message : String(e), details: e instanceof CliError ? [...e.details] : [] };
-}
 
 /**
  * Follows a job until it has ended, printing its state, progress and the server's log lines on
@@ -144,8 +136,8 @@ export async function remoteDelete(d: Deps, o: DeleteOptions & { sync?: boolean 
       }
       return out;
     } catch (e) {
-      if (isGlobal(e)) throw e;
-      return { ...base, jobId: null, state: 'refused', exitCode: exitCodeFor(e), error: errorInfo(e), result: null };
+      if (isRunWideError(e)) throw e;
+      return { ...base, jobId: null, state: 'refused', exitCode: exitCodeFor(e), error: errorJson(e), result: null };
     }
   });
   return { dryRun: false, simulated, target: { database: `remote (${api.baseUrl})` }, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)) };

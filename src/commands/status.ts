@@ -3,15 +3,12 @@ import { Command } from '@commander-js/extra-typings';
 import type { CustomerRow } from '../adapters/store.js';
 import type { Deps } from '../deps.js';
 import { parseCustomerId } from '../domain/customer-id.js';
-import { NotFoundError, UsageError } from '../errors.js';
+import { parseJobId } from '../domain/job-id.js';
+import { NotFoundError } from '../errors.js';
 import { customerStatusView, jobView } from '../output/job-view.js';
 import { outputOption, print, type OutputFormat } from '../output/print.js';
-import { isFinished, type Job } from '../queue/job.js';
+import { isFinished, jobExitCode, type Job } from '../queue/job.js';
 
-export function parseJobId(raw: string): string {
-  if (!/^[1-9]\d{0,15}$/.test(raw)) throw new UsageError(`${JSON.stringify(raw)} is not a job id: job ids are numbers, e.g. 12345 (see 'custctl jobs list')`);
-  return raw;
-}
 
 export async function getJob(d: Deps, id: string): Promise<Job> {
   const job = await (await d.jobs()).get(parseJobId(id));
@@ -19,11 +16,6 @@ export async function getJob(d: Deps, id: string): Promise<Job> {
   return job;
 }
 
-/** The exit code a finished job stands for (so `status job N` in a script tells how it ended). */
-export function jobExitCode(job: Job): number {
-  if (job.state !== 'failed') return 0;
-  return { usage: 2, invalid_id: 2, invalid_namespace: 2, not_found: 3, conflict: 4, timeout: 5 }[job.failedCode as string] ?? 1;
-}
 
 export async function runStatusJob(d: Deps, o: { id: string; output: OutputFormat; watch: boolean }): Promise<Job> {
   if (d.config().apiUrl) return (await import('./remote.js')).remoteStatusJob(d, o);

@@ -1,4 +1,4 @@
-import { InvalidIdError } from '../errors.js';
+import { InvalidIdError } from './errors.js';
 
 /** The longest key whose release name `customer-<key>` still fits Helm's 53-character limit. */
 export const MAX_KEY_LENGTH = 44;

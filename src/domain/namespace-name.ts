@@ -1,4 +1,4 @@
-import { InvalidNamespaceError, UsageError } from '../errors.js';
+import { InvalidNamespaceError, UsageError } from './errors.js';
 import type { CustomerId } from './customer-id.js';
 
 export const DEFAULT_NAMESPACE_PREFIX = 'customer-';

@@ -8,6 +8,7 @@ import { DELETABLE_STATUSES, type ClaimResult, type CustomerRow, type CustomerSt
 import type { Config } from '../config.js';
 import { DEFAULTS } from '../config.js';
 import type { CustomerId } from '../domain/customer-id.js';
+import type { DeletionOptions } from '../domain/deletion-options.js';
 import { namespaceFor } from '../domain/namespace-name.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { plainLine, type Level, type Logger } from '../io.js';
@@ -32,18 +33,13 @@ export interface JobsEnv {
   cleanupProcessor?: Processor;
 }
 
-export interface SubmitOptions {
-  force?: boolean;
-  allowMissing?: boolean;
-  allowClusterScoped?: boolean;
-  waitTimeoutMs?: number;
-  jobTimeoutMs?: number;
+export interface SubmitOptions extends DeletionOptions {
   requestedBy: string;
   /** the namespace uid seen when the deletion was accepted (step 2's precondition) */
   namespaceUid?: string;
 }
 
-export function jobOptions(config: Config, o: Omit<SubmitOptions, 'requestedBy' | 'namespaceUid'>): JobOptions {
+export function jobOptions(config: Config, o: DeletionOptions): JobOptions {
   return {
     attempts: config.maxAttempts,
     backoff: { type: 'exponential', delay: config.retryDelayMs },

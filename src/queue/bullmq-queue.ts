@@ -20,6 +20,7 @@
 import { Redis } from 'ioredis';
 import { Queue, UnrecoverableError, Worker, type Job as BullJob, type JobsOptions } from 'bullmq';
 import { ConflictError, errorNameFor, NotFoundError, OperationError, UsageError, type ErrorName } from '../errors.js';
+import { JOB_ID_PATTERN } from '../domain/job-id.js';
 import type { AttemptRecord, Job, JobData, JobName, JobOptions, JobState, NewJob } from './job.js';
 import type { AttemptContext, FailureInfo, JobFilter, JobQueue, Processor } from './queue.js';
 import { defaultClassify, failureMessage, isSupersededResult, type RunnerEvent, type WorkerSummary } from './runner.js';
@@ -87,7 +88,7 @@ type BullData = JobData & { meta: Meta };
 
 const bullId = (id: string) => `j${id}`;
 const ourId = (bid: string | undefined) => (bid ?? '').replace(/^j/, '');
-const ID = /^[1-9]\d{0,15}$/;
+const ID = JOB_ID_PATTERN;
 
 function mapState(s: string): JobState | null {
   switch (s) {

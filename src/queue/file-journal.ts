@@ -49,6 +49,8 @@ import { hostname } from 'node:os';
 import { chmod, mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError, OperationError, errorMessage } from '../errors.js';
+import { JOB_ID_PATTERN } from '../domain/job-id.js';
+import { runPool } from '../util/pool.js';
 import { JOB_STATES, backoffDelay, isFinished } from './job.js';
 import type { AttemptRecord, Job, NewJob } from './job.js';
 import type { FailureInfo, JobFilter, JobQueue } from './queue.js';
@@ -58,7 +60,7 @@ const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
 const LOCK_STALE_MS = 5_000;
 const JOB_FILE = /^([1-9][0-9]{0,15})\.json$/;
-const JOB_ID = /^[1-9][0-9]{0,15}$/;
+const JOB_ID = JOB_ID_PATTERN;
 const STACKTRACE_LIMIT = 10;
 const SCAN_PARALLELISM = 32;
 
@@ -211,7 +213,7 @@ export class FileJournal implements JobQueue {
   async scan(filter: JobFilter = {}): Promise<ScanResult> {
     const { jobs, unreadable } = await this.scanRaw();
     const matching = jobs.filter((j) => matches(j, filter)).sort((a, b) => Number(b.id) - Number(a.id));
-    return { jobs: await mapLimit(matching, SCAN_PARALLELISM, (j) => this.withLogs(j)), unreadable };
+    return { jobs: await runPool(matching, SCAN_PARALLELISM, (j) => this.withLogs(j)), unreadable };
   }
 
   async claim(id: string, worker: string, now: number, leaseMs: number): Promise<Job | null> {
@@ -506,7 +508,7 @@ export class FileJournal implements JobQueue {
       if (m) ids.push(m[1]!);
     }
     const unreadable: UnreadableJob[] = [];
-    const read = await mapLimit(ids, SCAN_PARALLELISM, async (id) => {
+    const read = await runPool(ids, SCAN_PARALLELISM, async (id) => {
       try {
         return await this.readJob(id);
       } catch (e) {
@@ -686,15 +688,3 @@ function processIsAlive(pid: number): boolean {
   }
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(lanes);
-  return out;
-}

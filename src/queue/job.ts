@@ -2,7 +2,7 @@
  * The job: one JSON schema everywhere (file journal, BullMQ, the HTTP API), following BullMQ's
  * field names so a job looks the same locally and remotely.
  */
-import type { ErrorName } from '../errors.js';
+import { exitCodeForErrorName, type ErrorName } from '../errors.js';
 
 export type JobState = 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
 export const JOB_STATES: readonly JobState[] = ['waiting', 'active', 'delayed', 'completed', 'failed'];
@@ -103,4 +103,10 @@ export function backoffDelay(delayMs: number, attemptsMade: number): number {
 
 export function isFinished(job: Pick<Job, 'state'>): boolean {
   return job.state === 'completed' || job.state === 'failed';
+}
+
+/** The exit code a job stands for (so `status job N` in a script tells how it ended): 0 unless failed. */
+export function jobExitCode(job: Pick<Job, 'state' | 'failedCode'>): number {
+  if (job.state !== 'failed') return 0;
+  return exitCodeForErrorName(job.failedCode ?? undefined);
 }

@@ -9,7 +9,9 @@
 import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { CustomerStore } from '../adapters/store.js';
 import { parseCustomerId, type CustomerId } from '../domain/customer-id.js';
-import { CliError, errorMessage, type ErrorName, NotFoundError, UsageError } from '../errors.js';
+import type { DeletionOptions } from '../domain/deletion-options.js';
+import { parseJobId } from '../domain/job-id.js';
+import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, NotFoundError, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
 import { cancelJob, requireJob, retryJob } from '../jobs/actions.js';
 import { JOB_STATES, type Job, type JobState } from '../queue/job.js';
@@ -17,13 +19,7 @@ import type { JobQueue } from '../queue/queue.js';
 import { authorize, type Principal, type Role, type TokenSet } from './auth.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
-export interface SubmitExtras {
-  force?: boolean;
-  allowMissing?: boolean;
-  allowClusterScoped?: boolean;
-  waitTimeoutMs?: number;
-  jobTimeoutMs?: number;
-}
+export type SubmitExtras = DeletionOptions;
 
 export interface ServerOptions {
   store: CustomerStore;
@@ -44,38 +40,13 @@ export interface ServerOptions {
 export const QUEUED_MESSAGE = 'Customer deletion queued successfully';
 export const QUEUED_NOTE = 'Kubernetes namespace will be deleted asynchronously. Check job status for progress.';
 
-/** HTTP status of an error name; `conflict` is 409 except on the seed's DELETE (400). */
-export function statusForErrorName(name: ErrorName, conflictStatus = 409): number {
-  switch (name) {
-    case 'invalid_id':
-    case 'invalid_namespace':
-    case 'usage':
-      return 400;
-    case 'unauthorized':
-      return 401;
-    case 'forbidden':
-      return 403;
-    case 'not_found':
-      return 404;
-    case 'conflict':
-      return conflictStatus;
-    case 'timeout':
-      return 504;
-    default:
-      return 500;
-  }
-}
-
 /** The API's error names are a closed set: `usage` travels as itself (the CLI maps it to exit 2). */
 function apiErrorBody(e: unknown): { error: ErrorName; message: string; details?: string[] } {
   if (e instanceof CliError) return { error: e.errorName, message: e.message, ...(e.details.length ? { details: [...e.details] } : {}) };
   return { error: 'internal', message: 'internal server error (the server log has the details)' };
 }
 
-function parseJobIdParam(raw: string): string {
-  if (!/^[1-9]\d{0,15}$/.test(raw)) throw new UsageError(`${JSON.stringify(raw)} is not a job id: job ids are numbers, e.g. 12345`);
-  return raw;
-}
+const parseJobIdParam = (raw: string): string => parseJobId(raw, '');
 
 function boolParam(name: string, raw: unknown): boolean | undefined {
   if (raw === undefined) return undefined;
@@ -120,7 +91,7 @@ export function syncStatus(job: Job): { status: number; error?: ErrorName } {
   }
   if (job.state === 'failed') {
     const name = job.failedCode ?? 'internal';
-    return { status: statusForErrorName(name), error: name };
+    return { status: httpStatusForErrorName(name), error: name };
   }
   return { status: 202 };
 }
@@ -163,7 +134,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
     if (err instanceof CliError) {
-      const status = statusForErrorName(err.errorName, req.routeOptions.config?.conflictStatus ?? 409);
+      const status = httpStatusForErrorName(err.errorName, req.routeOptions.config?.conflictStatus ?? 409);
       if (status === 401) void reply.header('WWW-Authenticate', 'Bearer realm="custctl"');
       if (status >= 500) log.error(`${req.method} ${req.url.split('?')[0] ?? ''} failed`, { error: errorMessage(err), by: req.principal?.name });
       return reply.code(status).send(apiErrorBody(err));

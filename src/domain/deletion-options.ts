@@ -1,0 +1,17 @@
+/**
+ * What a caller may ask of one deletion: the same set whether it comes from `delete`'s flags, the
+ * API's query parameters (`?force=true&timeoutMs=…`) or the queue client; stored on the job as
+ * its options (src/queue/job.ts `JobOptions`).
+ */
+export interface DeletionOptions {
+  /** also delete a customer whose status is deploying */
+  force?: boolean;
+  /** reset a deployed row whose release, namespace and RBAC are all missing */
+  allowMissing?: boolean;
+  /** uninstall releases that hold cluster-scoped objects other than their RBAC */
+  allowClusterScoped?: boolean;
+  /** how long step 2 waits for the namespace to go, ms */
+  waitTimeoutMs?: number;
+  /** per-attempt timeout, ms */
+  jobTimeoutMs?: number;
+}
