@@ -10,6 +10,7 @@ import type { Kube } from './adapters/kube.js';
 import type { Helm } from './adapters/helm.js';
 import type { CustomerStore } from './adapters/store.js';
 import type { JobQueue } from './queue/queue.js';
+import type { JobsClient } from './jobs/client.js';
 import { VERSION } from './version.js';
 
 export interface Deps {
@@ -27,7 +28,10 @@ export interface Deps {
   kube(): Promise<Kube>;
   helm(): Promise<Helm>;
   store(opts?: { skipSchemaCheck?: boolean }): Promise<CustomerStore>;
+  /** the queue backend of this machine: the file journal, or BullMQ when REDIS_* is set */
   jobs(): Promise<JobQueue>;
+  /** the jobs client, chosen once: the queue API with --api-url / CUSTCTL_API_URL, else this machine's queue */
+  client(): Promise<JobsClient>;
   /** Closes what was opened (store connections, locks). */
   close(): Promise<void>;
 }
@@ -94,7 +98,17 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     return q;
   });
 
-  return {
+  const client = once(async (): Promise<JobsClient> => {
+    const c = getConfig();
+    if (c.apiUrl) {
+      const { RemoteJobsClient } = await import('./jobs/remote-client.js');
+      return new RemoteJobsClient(deps, c.apiUrl, c.apiToken);
+    }
+    const { LocalJobsClient } = await import('./jobs/local-client.js');
+    return new LocalJobsClient(deps);
+  });
+
+  const deps: Deps = {
     io,
     env,
     now,
@@ -110,8 +124,10 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
       return store();
     },
     jobs,
+    client,
     close: async () => {
       for (const c of closers.reverse()) await c().catch(() => undefined);
     },
   };
+  return deps;
 }

@@ -1,26 +1,23 @@
 /**
  * `custctl delete <customerId...>`: validate every id and row, show the target and the plan,
  * confirm, then submit each deletion as a job and run it in this process (or only enqueue it
- * with --detach).
+ * with --detach). Locally or through --api-url: the jobs client decides where.
  */
 import { Command, Option } from '@commander-js/extra-typings';
-import { DELETABLE_STATUSES, type CustomerRow } from '../adapters/store.js';
 import { DEFAULTS } from '../config.js';
 import type { Deps } from '../deps.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
-import { parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
-import { formatDuration } from '../domain/duration.js';
-import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
-import { errorJson, exitCodeFor, exitCodeForErrorName, NotFoundError, UsageError } from '../errors.js';
-import { planView, renderPlan, type PlanView } from '../output/plan.js';
+import { errorJson, exitCodeFor, isRunWideError } from '../errors.js';
+import { durationFlag, intFlag } from '../flags.js';
+import type { DeleteOutcome, DeleteReport } from '../jobs/kinds/delete.js';
+import { outcomeOf } from '../jobs/kinds/delete.js';
+import { renderPlan } from '../output/plan.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
-import { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
-import type { DeleteResult } from '../pipeline/types.js';
-import type { Job } from '../queue/job.js';
+import { confirmOrRefuse } from '../prompt.js';
+import { isFinished } from '../queue/job.js';
 import { combinedExitCode, runPool } from '../util/pool.js';
-import { confirmOrRefuse, durationFlag, intFlag } from './shared.js';
-import { jobsEnv, runAttached } from './run-jobs.js';
-import { RETENTION_MS, statusConflict, submitDeletion } from '../jobs/service.js';
+
+export type { DeleteOutcome, DeleteReport };
 
 /** `delete`'s flags: the deletion options every entry point shares, plus how this run goes. */
 export interface DeleteOptions extends DeletionOptions {
@@ -34,164 +31,60 @@ export interface DeleteOptions extends DeletionOptions {
   output: OutputFormat;
 }
 
-export interface DeleteOutcome {
-  customerId: string;
-  namespace: string;
-  jobId: string | null;
-  state: Job['state'] | 'planned' | 'refused';
-  exitCode: number;
-  simulated: boolean;
-  error: { error: string; message: string; details: string[] } | null;
-  result: DeleteResult | null;
-  plan?: PlanView;
-}
-
-export interface DeleteReport {
-  dryRun: boolean;
-  simulated: boolean;
-  target: { context?: string; server?: string; database: string };
-  results: DeleteOutcome[];
-  exitCode: number;
-}
-
-
-/** Every id and row checked before anything happens; a single bad one refuses the whole run. */
-async function validateAll(o: DeleteOptions, d: Deps): Promise<Array<{ customer: CustomerId; row: CustomerRow; namespace: string }>> {
-  const customers = parseCustomerIds(o.ids);
-  const cfg = d.config();
-  const store = await d.store();
-  const out: Array<{ customer: CustomerId; row: CustomerRow; namespace: string }> = [];
-  for (const customer of customers) {
-    const row = await store.get(customer.id);
-    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`, ["List customers with 'custctl customers list'."]);
-    const namespace = checkRowNamespace(customer, row.instanceNamespace, cfg.namespacePrefix);
-    // the journal is opened only to name the job that holds a customer already being deleted
-    const conflict = DELETABLE_STATUSES.includes(row.deploymentStatus) ? null : await statusConflict(await d.jobs(), row, o.force ?? false);
-    if (conflict) throw conflict;
-    out.push({ customer, row, namespace });
-  }
-  return out;
-}
-
 export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport> {
-  const cfg = d.config();
-  if (cfg.apiUrl) return (await import('./remote.js')).remoteDelete(d, o);
-  if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
-  if (o.sync) throw new UsageError('--sync needs --api-url: it runs the deletion on the queue API synchronously');
-  const targets = await validateAll(o, d);
-  const store = await d.store();
-  const target: DeleteReport['target'] = { database: store.description };
-  if (cfg.simulate) {
-    d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: Helm, namespace and RBAC steps are simulated; only the database row changes');
-  } else {
-    const kube = await d.kube();
-    target.context = kube.target.context;
-    target.server = kube.target.server;
-  }
-  d.log.info('Target', { context: target.context, server: target.server, database: target.database });
-
-  // The plan: inspected when someone will read it (dry-run, confirmation). With --yes the first
-  // attempt performs the same checks itself, so the cluster is not asked twice.
-  const needPlan = o.dryRun || !o.yes;
-  const plans = new Map<string, PlanView>();
-  const uids = new Map<string, string>();
-  if (needPlan) {
-    const env = cfg.simulate ? null : { kube: await d.kube(), helm: await d.helm(), store };
-    await runPool(targets, o.concurrency, async (t) => {
-      const insp = env ? await inspect(t.customer, t.namespace, t.row, env, { detail: true }) : null;
-      plans.set(t.customer.id, planView(insp, t.row, t.customer.id, t.namespace, cfg.simulate));
-      if (insp?.ns) uids.set(t.customer.id, insp.ns.uid);
-      if (insp && !o.dryRun) {
-        refuseClusterScoped(insp, o.allowClusterScoped ?? false);
-        refuseSuspiciousEmptiness(insp, t.row.deploymentStatus, { context: target.context ?? '', server: target.server ?? '', database: target.database }, o.allowMissing ?? false);
-      }
-    });
-  }
+  const client = await d.client();
+  const plan = await client.planDeletion(o);
   if (o.dryRun) {
-    const results: DeleteOutcome[] = targets.map((t) => ({
+    const results: DeleteOutcome[] = plan.items.map((t) => ({
       customerId: t.customer.id,
       namespace: t.namespace,
       jobId: null,
       state: 'planned',
       exitCode: 0,
-      simulated: cfg.simulate,
+      simulated: plan.simulated,
       error: null,
       result: null,
-      plan: plans.get(t.customer.id),
+      plan: t.plan,
     }));
-    return { dryRun: true, simulated: cfg.simulate, target, results, exitCode: 0 };
+    return { dryRun: true, simulated: plan.simulated, target: plan.target, results, exitCode: 0 };
   }
   if (!o.yes) {
-    for (const t of targets) d.log.line(renderPlan(plans.get(t.customer.id) as PlanView, d.io.chalk));
-    const many = targets.length > 1;
-    const first = targets[0] as (typeof targets)[number];
+    for (const t of plan.items) d.log.line(t.plan ? renderPlan(t.plan, d.io.chalk) : (t.summary ?? ''));
+    const many = plan.items.length > 1;
+    const first = plan.items[0] as (typeof plan.items)[number];
     await confirmOrRefuse(
       d,
-      many ? `Delete these ${targets.length} customers? Type their count (${targets.length}) to confirm` : `Delete ${first.customer.id}? Type its customer ID to confirm`,
-      many ? String(targets.length) : first.customer.id,
-      `delete ${many ? `${targets.length} customers` : first.customer.id}`,
+      many ? `Delete these ${plan.items.length} customers${client.via}? Type their count (${plan.items.length}) to confirm` : `Delete ${first.customer.id}${client.via}? Type its customer ID to confirm`,
+      many ? String(plan.items.length) : first.customer.id,
+      `delete ${many ? `${plan.items.length} customers` : first.customer.id}`,
     );
   }
 
-  const env = await jobsEnv(d);
-  await env.queue.prune(env.now() - RETENTION_MS).catch(() => 0);
-  const results = await runPool(targets, o.concurrency, async (t): Promise<DeleteOutcome> => {
-    const base = { customerId: t.customer.id, namespace: namespaceFor(t.customer, cfg.namespacePrefix), simulated: cfg.simulate };
-    let job: Job;
+  let simulated = plan.simulated;
+  const results = await runPool(plan.items, o.concurrency, async (t): Promise<DeleteOutcome> => {
+    const base = { customerId: t.customer.id, namespace: t.namespace, simulated: plan.simulated };
+    let job;
     try {
-      job = await submitDeletion(env, t.customer, {
+      job = await client.submitDeletion(t.customer, {
         force: o.force,
         allowMissing: o.allowMissing,
         allowClusterScoped: o.allowClusterScoped,
         waitTimeoutMs: o.waitTimeoutMs,
         jobTimeoutMs: o.jobTimeoutMs,
-        requestedBy: d.env.USER ? `${d.env.USER} (cli)` : 'cli',
-        namespaceUid: uids.get(t.customer.id),
+        ...(t.namespaceUid ? { namespaceUid: t.namespaceUid } : {}),
+        ...(o.sync ? { sync: true } : {}),
       });
     } catch (e) {
+      if (isRunWideError(e)) throw e;
       return { ...base, jobId: null, state: 'refused', exitCode: exitCodeFor(e), error: errorJson(e), result: null };
     }
-    d.log.info('Deletion queued', { customerId: t.customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
-    if (o.detach) return { ...base, jobId: job.id, state: job.state, exitCode: 0, error: null, result: null };
-    const final = await runAttached(d, env, job);
-    return outcomeOf(base, final);
+    simulated ||= job.simulated;
+    if (o.detach) return { ...base, simulated: job.simulated, jobId: job.id, state: job.state, exitCode: 0, error: null, result: null };
+    const final = o.sync ? job : await client.follow(job, { label: t.customer.id, run: true });
+    simulated ||= final.simulated;
+    return outcomeOf({ ...base, simulated: final.simulated }, final, isFinished(final) ? undefined : client.interrupted(final));
   });
-  return { dryRun: false, simulated: cfg.simulate, target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)) };
-}
-
-export function outcomeOf(base: Pick<DeleteOutcome, 'customerId' | 'namespace' | 'simulated'>, job: Job): DeleteOutcome {
-  const result = (job.returnvalue as DeleteResult | null) ?? null;
-  if (job.state === 'completed') {
-    const superseded = result?.outcome === 'superseded';
-    return {
-      ...base,
-      jobId: job.id,
-      state: job.state,
-      exitCode: superseded ? 4 : 0,
-      error: superseded ? { error: 'conflict', message: `job ${job.id} was superseded: ${result?.reason ?? ''}`, details: [] } : null,
-      result,
-    };
-  }
-  if (job.state === 'failed') {
-    const [firstLine = 'failed', ...restLines] = (job.failedReason ?? 'failed').split('\n');
-    return {
-      ...base,
-      jobId: job.id,
-      state: job.state,
-      exitCode: exitCodeForErrorName(job.failedCode ?? undefined),
-      error: { error: job.failedCode ?? 'internal', message: firstLine, details: restLines },
-      result,
-    };
-  }
-  // interrupted (Ctrl-C) while waiting or running: the job stays resumable
-  return {
-    ...base,
-    jobId: job.id,
-    state: job.state,
-    exitCode: 1,
-    error: { error: 'internal', message: `interrupted: job ${job.id} is ${job.state}`, details: [`Resume it with 'custctl jobs resume' or 'custctl worker --once'.`] },
-    result,
-  };
+  return { dryRun: false, simulated, target: plan.target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)) };
 }
 
 export async function printDeleteReport(d: Deps, r: DeleteReport, format: OutputFormat): Promise<void> {
@@ -202,7 +95,7 @@ async function deleteReportHuman(d: Deps, r: DeleteReport): Promise<void> {
   if (r.dryRun) {
     const where = r.simulated ? 'cluster not contacted (simulated)' : `context ${r.target.context ?? '-'} (${r.target.server ?? '-'})`;
     d.io.out.write(`Dry run: nothing will be changed. ${where}, database ${r.target.database}\n\n`);
-    d.io.out.write(`${r.results.map((x) => renderPlan(x.plan as PlanView, d.io.chalk)).join('\n\n')}\n`);
+    d.io.out.write(`${r.results.map((x) => renderPlan(x.plan as NonNullable<DeleteOutcome['plan']>, d.io.chalk)).join('\n\n')}\n`);
     return;
   }
   await printTable(

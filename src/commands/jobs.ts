@@ -3,39 +3,30 @@ import { Command, Option } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { formatDuration, parseDuration } from '../domain/duration.js';
-import { namespaceFor } from '../domain/namespace-name.js';
-import { ConflictError, NotFoundError, UsageError } from '../errors.js';
-import { jobOptions, settle } from '../jobs/service.js';
+import { parseJobId } from '../domain/job-id.js';
+import { UsageError } from '../errors.js';
+import { outcomeOf } from '../jobs/kinds/delete.js';
 import { cancelledView, jobIdView, jobListView, jobView } from '../output/job-view.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { JOB_STATES, jobExitCode, type Job, type JobState } from '../queue/job.js';
-import { parseJobId } from '../domain/job-id.js';
 import { combinedExitCode } from '../util/pool.js';
-import { outcomeOf } from './delete.js';
-import { jobsEnv, runAttached } from './run-jobs.js';
-import { refuseRemote } from './shared.js';
-import { cancelJob, retryJob } from '../jobs/actions.js';
-
 
 export async function runJobsList(d: Deps, o: { state?: JobState; customer?: string; output: OutputFormat }): Promise<Job[]> {
-  if (d.config().apiUrl) return (await import('./remote.js')).remoteJobsList(d, o);
   const customerId = o.customer ? parseCustomerId(o.customer).id : undefined;
-  const jobs = (await (await d.jobs()).list({ state: o.state, customerId })).sort((a, b) => Number(a.id) - Number(b.id));
+  const jobs = await (await d.client()).list({ ...(o.state ? { state: o.state } : {}), ...(customerId ? { customerId } : {}) });
   await print(d.io, o.output, jobListView(jobs, d.now().getTime(), () => d.log.info('No jobs')));
   return jobs;
 }
 
 /** A failed deletion gets a fresh set of attempts — only while its row still points at it. */
 export async function runJobsRetry(d: Deps, o: { id: string; detach: boolean; output: OutputFormat }): Promise<Job> {
-  if (d.config().apiUrl) return (await import('./remote.js')).remoteJobsRetry(d, o);
-  const env = await jobsEnv(d);
-  const again = await retryJob(env, parseJobId(o.id));
-  d.log.info(`Job ${again.id} queued again`, { attempts: again.maxAttempts });
+  const client = await d.client();
+  const again = await client.retry(parseJobId(o.id));
   if (o.detach) {
     await print(d.io, o.output, jobIdView(again));
     return again;
   }
-  const final = await runAttached(d, env, again);
+  const final = await client.follow(again, { label: `job ${again.id}`, run: true });
   await print(d.io, o.output, jobView(final, d.now().getTime()));
   return final;
 }
@@ -46,60 +37,15 @@ export async function runJobsRetry(d: Deps, o: { id: string; detach: boolean; ou
  * row and the journal) gets its job recreated under the same id.
  */
 export async function runJobsResume(d: Deps, o: { customer?: string; output: OutputFormat }): Promise<Job[]> {
-  refuseRemote(d, 'jobs resume');
-  const queue = await d.jobs();
-  const env = await jobsEnv(d);
-  const now = d.now().getTime();
-  let candidates: Job[];
-  if (o.customer) {
-    const customer = parseCustomerId(o.customer);
-    const row = await env.store.get(customer.id);
-    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${env.store.description}`);
-    if (row.deploymentStatus !== 'deleting' || !row.deletionJobId) {
-      throw new ConflictError(`customer ${customer.id} is ${row.deploymentStatus}: there is no deletion to resume`, [
-        row.deploymentStatus === 'deletion_failed' && row.deletionJobId ? `Retry it with 'custctl jobs retry ${row.deletionJobId}'.` : "Start one with 'custctl delete'.",
-      ]);
-    }
-    let job = await queue.get(row.deletionJobId);
-    if (!job) {
-      d.log.warn(`Job ${row.deletionJobId} is missing from the journal: recreating it`, { customerId: customer.id });
-      job = await queue.add(
-        row.deletionJobId,
-        {
-          name: 'delete',
-          data: { customerId: customer.id, namespace: namespaceFor(customer, env.config.namespacePrefix) },
-          opts: jobOptions(env.config, {}),
-          requestedBy: `${d.env.USER ?? 'cli'} (resume)`,
-          simulated: env.config.simulate,
-          previousStatus: row.previousStatus,
-        },
-        now,
-      );
-    }
-    candidates = [job];
-  } else {
-    const all = await queue.list();
-    // a failed delete whose row was never settled (its worker died on the last attempt)
-    for (const j of all.filter((j) => j.state === 'failed')) await settle(env, j);
-    candidates = all.filter((j) => j.state === 'waiting' || j.state === 'delayed' || (j.state === 'active' && (j.lease?.expiresAt ?? 0) <= now));
-  }
-  if (candidates.length === 0) {
-    d.log.info('Nothing to resume: no waiting, delayed or abandoned jobs');
-    await print(d.io, o.output, view([], () => undefined));
-    return [];
-  }
-  const finals: Job[] = [];
-  for (const job of candidates) {
-    d.log.info(`Resuming job ${job.id}`, { state: job.state, customerId: job.data.customerId, attemptsMade: job.attemptsMade });
-    finals.push(await runAttached(d, env, job));
-    if (d.shutdown.aborted) break;
-  }
+  const client = await d.client();
+  const finals = await client.resume(o.customer ? { customer: parseCustomerId(o.customer) } : {});
   await print(d.io, o.output, view(finals, async (io) => {
+    if (finals.length === 0) return;
     await printTable(
       io,
       ['JOB', 'CUSTOMER', 'STATE', 'RESULT'],
       finals.map((j) => {
-        const out = outcomeOf({ customerId: j.data.customerId ?? '-', namespace: j.data.namespace ?? '-', simulated: j.simulated }, j);
+        const out = outcomeOf({ customerId: j.data.customerId ?? '-', namespace: j.data.namespace ?? '-', simulated: j.simulated }, j, client.interrupted(j));
         return [j.id, j.data.customerId ?? '-', j.state, out.error?.message ?? (out.result?.outcome ?? 'done')];
       }),
     );
@@ -108,15 +54,13 @@ export async function runJobsResume(d: Deps, o: { customer?: string; output: Out
 }
 
 export async function runJobsCancel(d: Deps, o: { id: string; output: OutputFormat }): Promise<Job> {
-  if (d.config().apiUrl) return (await import('./remote.js')).remoteJobsCancel(d, o);
-  const cancelled = await cancelJob({ queue: await d.jobs(), store: await d.store(), now: () => d.now().getTime() }, parseJobId(o.id));
+  const cancelled = await (await d.client()).cancel(parseJobId(o.id));
   await print(d.io, o.output, cancelledView(cancelled));
   return cancelled;
 }
 
 export async function runJobsPrune(d: Deps, o: { olderThanMs: number }): Promise<number> {
-  refuseRemote(d, 'jobs prune');
-  const n = await (await d.jobs()).prune(d.now().getTime() - o.olderThanMs);
+  const n = await (await d.client()).prune(o.olderThanMs);
   d.io.out.write(`pruned ${n} finished job${n === 1 ? '' : 's'} older than ${formatDuration(o.olderThanMs)}\n`);
   return n;
 }

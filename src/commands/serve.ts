@@ -7,18 +7,18 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { Command, Option } from '@commander-js/extra-typings';
-import type { ClaimResult, CustomerRow, CustomerStore, NewCustomer } from '../adapters/store.js';
+import { ReopeningStore } from '../adapters/reopening-store.js';
 import type { Deps } from '../deps.js';
-import { errorFromName, errorMessage, OperationError, UsageError } from '../errors.js';
-import type { CustomerId } from '../domain/customer-id.js';
-import { scanOrphans, type CleanupReport, type CleanupResult } from './cleanup-rbac.js';
-import { makeProcessor, settle, submitDeletion, type JobsEnv } from '../jobs/service.js';
-import { isFinished, type Job } from '../queue/job.js';
-import type { JobQueue, Processor } from '../queue/queue.js';
-import { runJobAttached, type WorkerSummary } from '../queue/runner.js';
+import { errorMessage, UsageError } from '../errors.js';
+import { intFlag } from '../flags.js';
+import { LocalJobsClient } from '../jobs/local-client.js';
+import { runFileWorker } from '../jobs/worker.js';
+import type { Job } from '../queue/job.js';
+import type { JobQueue } from '../queue/queue.js';
+import type { WorkerSummary } from '../queue/runner.js';
 import { loadTokens } from '../server/auth.js';
-import { intFlag } from './shared.js';
-import { jobsEnv, LEASE_MS, runFileWorker, workerEvents } from './run-jobs.js';
+
+export { ReopeningStore };
 
 export interface ServeOptions {
   port: number;
@@ -43,76 +43,6 @@ export function validateServeOptions(o: ServeOptions): void {
     throw new UsageError(`refusing to serve plain HTTP on ${o.host}: bearer tokens would cross the network in clear text`, [
       'Pass --tls-cert FILE --tls-key FILE, or --insecure-http if TLS is terminated in front of custctl (e.g. by an ingress).',
     ]);
-  }
-}
-
-/**
- * A store that opens on first use and again after a failed open: `serve` starts (and says it is
- * not ready) while the database is down, and recovers when it comes back.
- */
-export class ReopeningStore implements CustomerStore {
-  private current: Promise<CustomerStore> | null = null;
-  private opened: CustomerStore | null = null;
-
-  constructor(
-    private readonly open: () => Promise<CustomerStore>,
-    private readonly fallbackDescription: string,
-    readonly kind: CustomerStore['kind'],
-  ) {}
-
-  get description(): string {
-    return this.opened?.description ?? this.fallbackDescription;
-  }
-
-  private async s(): Promise<CustomerStore> {
-    this.current ??= this.open().then(
-      (s) => (this.opened = s),
-      (e: unknown) => {
-        this.current = null;
-        throw e;
-      },
-    );
-    return this.current;
-  }
-
-  async get(customerId: string): Promise<CustomerRow | null> {
-    return (await this.s()).get(customerId);
-  }
-  async list(): Promise<CustomerRow[]> {
-    return (await this.s()).list();
-  }
-  async add(row: NewCustomer): Promise<CustomerRow> {
-    return (await this.s()).add(row);
-  }
-  async claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string }): Promise<ClaimResult> {
-    return (await this.s()).claimForDeletion(customerId, jobId, opts);
-  }
-  async isOwnedBy(customerId: string, jobId: string): Promise<boolean> {
-    return (await this.s()).isOwnedBy(customerId, jobId);
-  }
-  async completeDeletion(customerId: string, jobId: string): Promise<boolean> {
-    return (await this.s()).completeDeletion(customerId, jobId);
-  }
-  async failDeletion(customerId: string, jobId: string): Promise<boolean> {
-    return (await this.s()).failDeletion(customerId, jobId);
-  }
-  async releaseDeletion(customerId: string, jobId: string): Promise<boolean> {
-    return (await this.s()).releaseDeletion(customerId, jobId);
-  }
-  async checkSchema(): Promise<string[]> {
-    return (await this.s()).checkSchema();
-  }
-  async migrate(): Promise<string[]> {
-    return (await this.s()).migrate();
-  }
-  async ping(): Promise<void> {
-    return (await this.s()).ping();
-  }
-  async close(): Promise<void> {
-    const s = this.opened;
-    this.opened = null;
-    this.current = null;
-    if (s) await s.close();
   }
 }
 
@@ -148,9 +78,8 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   const config = d.config();
   const queue: JobQueue = queueOverride ?? (await d.jobs());
   const store = await openServeStore(d);
-  const env = await jobsEnv(d, { queue, store });
-  const processor = makeProcessor(env);
-  const syncWorker = `${d.worker}/sync`;
+  const jobs = new LocalJobsClient(d, { mode: 'server', env: { queue, store } });
+  const env = await jobs.env();
 
   const { buildServer } = await import('../server/app.js'); // fastify: loaded only by serve
   const app = buildServer({
@@ -160,21 +89,12 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     log: d.log,
     now: env.now,
     https,
-    submit: (customer, requestedBy, extras) => submitDeletion(env, customer, { ...extras, requestedBy }),
-    runSync: async (job: Job) => {
-      if (queue.kind !== 'file') return waitForEnd(d, queue, job.id);
-      const final = await runJobAttached(queue, job.id, processor, {
-        worker: syncWorker,
-        leaseMs: LEASE_MS,
-        now: env.now,
-        sleep: d.sleep,
-        signal: d.shutdown,
-        onEvent: workerEvents(d, env),
-      });
-      await settle(env, final);
-      return final;
+    submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, { ...extras, requestedBy }),
+    runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),
+    cleanupRbac: async (dryRun, requestedBy, opts) => {
+      const ask = { ...(opts.customer ? { customer: opts.customer.id } : {}), includeKept: opts.includeKept };
+      return dryRun ? (await jobs.planCleanup(ask)).report : jobs.submitCleanup({ ...ask, requestedBy });
     },
-    cleanupRbac: (dryRun, requestedBy, opts) => serveCleanupRbac(d, env, processor, { dryRun, requestedBy, ...opts }),
   });
 
   try {
@@ -211,82 +131,6 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     d.log.info('Stopped');
   })();
   return { url, done };
-}
-
-/** A synchronous deletion on BullMQ: the job runs on a worker; this waits for its end (or shutdown). */
-async function waitForEnd(d: Deps, queue: JobQueue, id: string): Promise<Job> {
-  for (;;) {
-    const job = await queue.get(id);
-    if (!job) throw new OperationError(`job ${id} disappeared from the queue`);
-    if (isFinished(job) || d.shutdown.aborted) return job;
-    await d.sleep(500, d.shutdown).catch(() => undefined);
-  }
-}
-
-/**
- * `custctl worker` with Redis configured: BullMQ's Worker on the shared queue, with the same
- * processor; a job that fails for good (last attempt, final error, stalled too often) settles its
- * row to deletion_failed through the `failed` event. SIGTERM: no new jobs, running ones finish.
- */
-export async function runBullWorkerCommand(d: Deps, o: { concurrency: number }): Promise<WorkerSummary> {
-  const { openBullQueue, runBullWorker, MAX_STALLED_COUNT } = await import('../queue/bullmq-queue.js');
-  const queue = await openBullQueue(d.env);
-  try {
-    const env = await jobsEnv(d, { queue });
-    d.log.info(`Worker ${d.worker} started on ${queue.description}`, { concurrency: o.concurrency, maxStalledCount: MAX_STALLED_COUNT, database: env.store.description });
-    const summary = await runBullWorker({
-      queue,
-      processor: makeProcessor(env),
-      concurrency: o.concurrency,
-      signal: d.shutdown,
-      worker: d.worker,
-      onEvent: workerEvents(d, env, false), // onFailed settles
-      onFailed: (job) => settle(env, job).catch((err: unknown) => d.log.error(`could not mark the row of job ${job.id}`, { error: errorMessage(err) })),
-    });
-    d.log.info('Worker stopped', { ...summary });
-    return summary;
-  } finally {
-    await queue.close().catch(() => undefined);
-  }
-}
-
-/**
- * `POST /api/admin/cleanup-rbac`: the same scan as `custctl cleanup-rbac`; a real sweep is a
- * journaled `cleanup-rbac` job run here to its end. Returns the command's JSON report.
- */
-async function serveCleanupRbac(
-  d: Deps,
-  env: JobsEnv,
-  processor: Processor,
-  o: { dryRun: boolean; requestedBy: string; customer?: CustomerId; includeKept: boolean },
-): Promise<CleanupReport> {
-  const cfg = env.config;
-  const kube = await d.kube();
-  const found = await scanOrphans(kube, env.store, { prefix: cfg.namespacePrefix, ...(o.customer ? { onlyKey: o.customer.key } : {}), includeKept: o.includeKept });
-  const base = { simulated: cfg.simulate, orphans: found.orphans, kept: found.kept };
-  if (o.dryRun) return { dryRun: true, ...base, deleted: [], errors: [] };
-  if (found.orphans.length === 0) return { dryRun: false, ...base, jobId: null, deleted: [], errors: [] };
-  const id = await env.queue.allocateId();
-  const job = await env.queue.add(
-    id,
-    {
-      name: 'cleanup-rbac',
-      data: o.customer ? { customerId: o.customer.id } : {},
-      opts: { attempts: cfg.maxAttempts, backoff: { type: 'exponential', delay: cfg.retryDelayMs }, timeoutMs: cfg.jobTimeoutMs, includeKept: o.includeKept },
-      requestedBy: o.requestedBy,
-      simulated: cfg.simulate,
-    },
-    env.now(),
-  );
-  d.log.info('Cleanup queued', { job: job.id, orphans: found.orphans.length, by: o.requestedBy });
-  const final = await runJobAttached(env.queue, job.id, processor, { worker: `${d.worker}/sync`, leaseMs: LEASE_MS, now: env.now, sleep: d.sleep, signal: d.shutdown });
-  if (final.state === 'failed') {
-    const [first = 'failed', ...rest] = (final.failedReason ?? 'failed').split('\n');
-    throw errorFromName(final.failedCode ?? undefined, `cleanup-rbac job ${final.id} failed: ${first}`, rest);
-  }
-  if (final.state !== 'completed') throw new OperationError(`cleanup-rbac job ${final.id} is ${final.state}: the server is shutting down`);
-  const r = final.returnvalue as CleanupResult;
-  return { dryRun: false, simulated: final.simulated, jobId: final.id, orphans: r.orphans, deleted: r.deleted, kept: r.kept, errors: r.errors };
 }
 
 async function readTls(certPath: string, keyPath: string): Promise<{ cert: Buffer; key: Buffer }> {

@@ -4,49 +4,26 @@ import type { CustomerRow } from '../adapters/store.js';
 import type { Deps } from '../deps.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { parseJobId } from '../domain/job-id.js';
-import { NotFoundError } from '../errors.js';
 import { customerStatusView, jobView } from '../output/job-view.js';
 import { outputOption, print, type OutputFormat } from '../output/print.js';
-import { isFinished, jobExitCode, type Job } from '../queue/job.js';
-
-
-export async function getJob(d: Deps, id: string): Promise<Job> {
-  const job = await (await d.jobs()).get(parseJobId(id));
-  if (!job) throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
-  return job;
-}
+import { jobExitCode, type Job } from '../queue/job.js';
 
 
 export async function runStatusJob(d: Deps, o: { id: string; output: OutputFormat; watch: boolean }): Promise<Job> {
-  if (d.config().apiUrl) return (await import('./remote.js')).remoteStatusJob(d, o);
-  let job = await getJob(d, o.id);
-  if (o.watch) {
-    let last = '';
-    while (!isFinished(job)) {
-      const line = `job ${job.id}: ${job.state} ${job.progress}% (attempt ${Math.min(job.attemptsMade + 1, job.maxAttempts)}/${job.maxAttempts})`;
-      if (line !== last) d.log.info(line);
-      last = line;
-      try {
-        await d.sleep(1000, d.shutdown);
-      } catch {
-        break;
-      }
-      job = await getJob(d, o.id);
-    }
-  }
+  const client = await d.client();
+  const id = parseJobId(o.id);
+  let job = await client.get(id);
+  if (o.watch) job = await client.follow(job, { label: `job ${id}`, run: false, pollMs: 1_000 });
   await print(d.io, o.output, jobView(job, d.now().getTime()));
   return job;
 }
 
 export async function runStatusCustomer(d: Deps, o: { id: string; output: OutputFormat }): Promise<{ customer: CustomerRow; jobs: Job[] }> {
-  if (d.config().apiUrl) return (await import('./remote.js')).remoteStatusCustomer(d, o);
   const customer = parseCustomerId(o.id);
-  const store = await d.store();
-  const row = await store.get(customer.id);
-  if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
-  const jobs = (await (await d.jobs()).list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
-  await print(d.io, o.output, customerStatusView({ customer: row, jobs }, 'No jobs in this journal for this customer.'));
-  return { customer: row, jobs };
+  const client = await d.client();
+  const r = await client.customer(customer);
+  await print(d.io, o.output, customerStatusView(r, `No jobs ${client.jobsWhere} for this customer.`));
+  return r;
 }
 
 export function makeStatusCommand(d: Deps, setExit: (code: number) => void) {

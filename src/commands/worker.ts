@@ -3,9 +3,9 @@ import { Command, Option } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
 import { UsageError } from '../errors.js';
 import type { WorkerSummary } from '../queue/runner.js';
-import { intFlag } from './shared.js';
-import { jobsEnv, runFileWorker } from './run-jobs.js';
-import { runBullWorkerCommand } from './serve.js';
+import { intFlag } from '../flags.js';
+import { jobsEnv } from '../jobs/env.js';
+import { runBullWorkerCommand, runFileWorker } from '../jobs/worker.js';
 import { redisConfigured } from '../config.js';
 
 export async function runWorkerCommand(d: Deps, o: { once: boolean; concurrency: number }): Promise<WorkerSummary> {

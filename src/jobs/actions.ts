@@ -6,7 +6,7 @@ import type { CustomerStore } from '../adapters/store.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { Job } from '../queue/job.js';
 import type { JobQueue } from '../queue/queue.js';
-import { settle } from './service.js';
+import { settle } from './kinds/index.js';
 
 export interface JobActionEnv {
   queue: JobQueue;
@@ -53,6 +53,6 @@ export async function cancelJob(env: JobActionEnv, id: string): Promise<Job> {
     );
   }
   const cancelled = await env.queue.cancel(job.id, env.now());
-  if (cancelled.name === 'delete') await settle(env, cancelled);
+  await settle(env, cancelled);
   return cancelled;
 }

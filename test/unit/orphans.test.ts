@@ -7,7 +7,10 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Kube } from '../../src/adapters/kube.js';
 import type { CustomerRow, CustomerStore } from '../../src/adapters/store.js';
-import { makeCleanupProcessor, runCleanupRbac, type CleanupRbacOptions, type CleanupResult } from '../../src/commands/cleanup-rbac.js';
+import { runCleanupRbac, type CleanupRbacOptions, type CleanupResult } from '../../src/commands/cleanup-rbac.js';
+import { jobsEnv } from '../../src/jobs/env.js';
+import { cleanupRbacKind } from '../../src/jobs/kinds/cleanup-rbac.js';
+import { LocalJobsClient } from '../../src/jobs/local-client.js';
 import { buildConfig } from '../../src/config.js';
 import { sleep, type Deps } from '../../src/deps.js';
 import { findOrphans, ownerMarks, type FindOrphansInput } from '../../src/domain/orphans.js';
@@ -213,8 +216,10 @@ async function harness(kube: FakeKube, rows: Parameters<typeof fakeStore>[0], en
     helm: async () => { throw new Error('helm is not used by cleanup-rbac'); },
     store: async () => store,
     jobs: async () => queue,
+    client: async () => (client ??= new LocalJobsClient(d)),
     close: async () => queue.close(),
   };
+  let client: LocalJobsClient | undefined;
   return { d, kube, queue, out: () => out, err: () => err };
 }
 
@@ -349,7 +354,7 @@ describe('cleanup-rbac command (fake cluster)', () => {
     const id = await h.queue.allocateId();
     const job = await h.queue.add(id, { name: 'cleanup-rbac', data: {}, opts: { attempts: 1, backoff: { type: 'exponential', delay: 1 }, timeoutMs: 60_000, includeKept: true }, requestedBy: 't', simulated: false }, 0);
     const ctx = { job, attempt: 1, signal: new AbortController().signal, progress: async () => undefined, log: async () => undefined };
-    const r = (await makeCleanupProcessor(h.d)(ctx)) as CleanupResult;
+    const r = (await cleanupRbacKind.process(await jobsEnv(h.d), ctx)) as CleanupResult;
     expect(r.deleted.map((x) => x.name)).toEqual(['ckp-customer-instance-opencost']);
     expect(kube.objects.size).toBe(0);
   });

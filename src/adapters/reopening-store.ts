@@ -1,0 +1,71 @@
+import type { ClaimResult, CustomerRow, CustomerStore, NewCustomer } from './store.js';
+
+/**
+ * A store that opens on first use and again after a failed open: `serve` starts (and says it is
+ * not ready) while the database is down, and recovers when it comes back.
+ */
+export class ReopeningStore implements CustomerStore {
+  private current: Promise<CustomerStore> | null = null;
+  private opened: CustomerStore | null = null;
+
+  constructor(
+    private readonly open: () => Promise<CustomerStore>,
+    private readonly fallbackDescription: string,
+    readonly kind: CustomerStore['kind'],
+  ) {}
+
+  get description(): string {
+    return this.opened?.description ?? this.fallbackDescription;
+  }
+
+  private async s(): Promise<CustomerStore> {
+    this.current ??= this.open().then(
+      (s) => (this.opened = s),
+      (e: unknown) => {
+        this.current = null;
+        throw e;
+      },
+    );
+    return this.current;
+  }
+
+  async get(customerId: string): Promise<CustomerRow | null> {
+    return (await this.s()).get(customerId);
+  }
+  async list(): Promise<CustomerRow[]> {
+    return (await this.s()).list();
+  }
+  async add(row: NewCustomer): Promise<CustomerRow> {
+    return (await this.s()).add(row);
+  }
+  async claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string }): Promise<ClaimResult> {
+    return (await this.s()).claimForDeletion(customerId, jobId, opts);
+  }
+  async isOwnedBy(customerId: string, jobId: string): Promise<boolean> {
+    return (await this.s()).isOwnedBy(customerId, jobId);
+  }
+  async completeDeletion(customerId: string, jobId: string): Promise<boolean> {
+    return (await this.s()).completeDeletion(customerId, jobId);
+  }
+  async failDeletion(customerId: string, jobId: string): Promise<boolean> {
+    return (await this.s()).failDeletion(customerId, jobId);
+  }
+  async releaseDeletion(customerId: string, jobId: string): Promise<boolean> {
+    return (await this.s()).releaseDeletion(customerId, jobId);
+  }
+  async checkSchema(): Promise<string[]> {
+    return (await this.s()).checkSchema();
+  }
+  async migrate(): Promise<string[]> {
+    return (await this.s()).migrate();
+  }
+  async ping(): Promise<void> {
+    return (await this.s()).ping();
+  }
+  async close(): Promise<void> {
+    const s = this.opened;
+    this.opened = null;
+    this.current = null;
+    if (s) await s.close();
+  }
+}

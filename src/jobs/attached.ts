@@ -1,0 +1,64 @@
+/** Running one job in this process with a live view: spinner, attempt lines, the backoff countdown. */
+import type { Deps } from '../deps.js';
+import { formatDuration } from '../domain/duration.js';
+import type { Job } from '../queue/job.js';
+import { runJobAttached } from '../queue/runner.js';
+import { LEASE_MS, type JobsEnv } from './env.js';
+import { makeProcessor, settle } from './kinds/index.js';
+
+/**
+ * Runs `job` (of the file journal) here until it completes or fails, waiting through the backoff
+ * with a visible countdown. Ctrl-C leaves it delayed (or hands the running attempt back) and says
+ * how to resume.
+ */
+export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job> {
+  await d.log.enableSpinner();
+  let countdown: NodeJS.Timeout | undefined;
+  const stopCountdown = () => {
+    if (countdown) clearInterval(countdown);
+    countdown = undefined;
+  };
+  const final = await runJobAttached(env.queue, job.id, makeProcessor(env), {
+    worker: d.worker,
+    leaseMs: LEASE_MS,
+    now: env.now,
+    sleep: d.sleep,
+    signal: d.shutdown,
+    onEvent: (e) => {
+      switch (e.type) {
+        case 'attempt-started':
+          stopCountdown();
+          d.log.setStatus(`${job.data.customerId ?? job.name}: attempt ${e.attempt}/${job.maxAttempts}`);
+          break;
+        case 'progress':
+          d.log.setStatus(`${job.data.customerId ?? job.name}: ${e.progress}%`);
+          break;
+        case 'attempt-failed':
+          d.log.setStatus(null);
+          {
+            const [first, ...rest] = e.error.split('\n');
+            d.log.warn(`Attempt ${e.attempt} of ${job.maxAttempts} failed: ${first ?? ''}`, { job: job.id });
+            for (const line of rest) d.log.line(`    ${line}`);
+          }
+          break;
+        default:
+          break;
+      }
+    },
+    onWait: (until) => {
+      const left = Math.max(0, until - env.now());
+      d.log.info(`Retrying in ${formatDuration(left)}`, { job: job.id, at: new Date(until).toISOString() });
+      const show = () =>
+        d.log.setStatus(`${job.data.customerId ?? job.name}: next attempt in ${formatDuration(Math.max(0, until - env.now()))} (Ctrl-C leaves job ${job.id} delayed)`);
+      show();
+      stopCountdown();
+      if (d.io.isErrTTY) countdown = setInterval(show, 1000).unref();
+    },
+  }).finally(stopCountdown);
+  d.log.setStatus(null);
+  await settle(env, final);
+  if (final.state !== 'completed' && final.state !== 'failed') {
+    d.log.warn(`Job ${final.id} is ${final.state}: resume it with 'custctl jobs resume' or 'custctl worker --once'`);
+  }
+  return final;
+}

@@ -1,0 +1,98 @@
+/**
+ * One way for a command (or the API) to work with jobs, wherever they run: `LocalJobsClient`
+ * (this machine's journal, or BullMQ on Redis; running a job attached when asked) and
+ * `RemoteJobsClient` (the queue API of `custctl serve`). `Deps.client()` hands out one, chosen
+ * once from `--api-url` (like helm's `Configuration.Init` picks a storage driver). Commands map
+ * flags, call the client, print: they never ask which one they have.
+ */
+import type { CustomerRow } from '../adapters/store.js';
+import type { CustomerId } from '../domain/customer-id.js';
+import type { DeletionOptions } from '../domain/deletion-options.js';
+import type { PlanView } from '../pipeline/plan.js';
+import type { Job, JobState } from '../queue/job.js';
+import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
+import type { DeleteOutcome, DeleteReport } from './kinds/delete.js';
+
+export interface DeletionPlanRequest extends DeletionOptions {
+  /** as typed: validated here, before anything else happens */
+  ids: string[];
+  dryRun: boolean;
+  yes: boolean;
+  detach: boolean;
+  /** with --api-url: the synchronous endpoint */
+  sync?: boolean;
+  concurrency: number;
+}
+
+export interface PlannedDeletion {
+  customer: CustomerId;
+  namespace: string;
+  /** the inspected plan (local runs that will show it) */
+  plan?: PlanView;
+  /** what the confirmation shows for this customer (stderr) */
+  summary?: string;
+  /** the namespace uid seen by the plan: step 2's precondition */
+  namespaceUid?: string;
+}
+
+export interface DeletionPlan {
+  target: DeleteReport['target'];
+  simulated: boolean;
+  items: PlannedDeletion[];
+}
+
+export interface DeletionRequest extends DeletionOptions {
+  namespaceUid?: string;
+  /** the synchronous endpoint (remote): the returned job has ended */
+  sync?: boolean;
+  /** default: the OS user (cli) */
+  requestedBy?: string;
+}
+
+export interface CleanupPlan {
+  /** the dry-run report */
+  report: CleanupReport;
+  /** how the confirmation names where the sweep acts: ` from context X`, ` through URL` */
+  where: string;
+}
+
+export interface FollowOptions {
+  /** prefix of the progress lines */
+  label: string;
+  /** run the job here if this client runs jobs (the file journal); otherwise only watch it */
+  run: boolean;
+  pollMs?: number;
+}
+
+export interface JobsClient {
+  /** how a question names where a deletion goes: '' (here) or ` through URL` */
+  readonly via: string;
+  /** where `status customer` found the jobs: 'in this journal', 'on the server' */
+  readonly jobsWhere: string;
+
+  /** Validates the ids and rows, inspects what will be deleted (the plan), logs the target. */
+  planDeletion(req: DeletionPlanRequest): Promise<DeletionPlan>;
+  /** Accepts one deletion: the job (waiting; ended with `sync`). Refusals throw typed errors. */
+  submitDeletion(customer: CustomerId, o: DeletionRequest): Promise<Job>;
+  /** The cleanup-rbac scan: what a sweep would delete (changes nothing). */
+  planCleanup(o: CleanupRequest): Promise<CleanupPlan>;
+  /** The sweep, as a journaled job run to its end; `plan` spares a second scan. */
+  submitCleanup(o: CleanupRequest, plan?: CleanupPlan): Promise<CleanupReport>;
+
+  /** NotFoundError when it does not exist. */
+  get(id: string): Promise<Job>;
+  list(filter: { state?: JobState; customerId?: string }): Promise<Job[]>;
+  /** A customer's row and its latest jobs. */
+  customer(customer: CustomerId): Promise<{ customer: CustomerRow; jobs: Job[] }>;
+  retry(id: string): Promise<Job>;
+  cancel(id: string): Promise<Job>;
+  /** Until the job has ended (or Ctrl-C): runs it here when asked and possible, else watches it. */
+  follow(job: Job, o: FollowOptions): Promise<Job>;
+  /** Why a followed job has not ended, and how to pick it up again. */
+  interrupted(job: Job): NonNullable<DeleteOutcome['error']>;
+
+  /** Local journal only: take over abandoned jobs, run waiting/delayed ones; `customer` recreates a lost job. */
+  resume(o: { customer?: CustomerId }): Promise<Job[]>;
+  /** Local journal only: remove finished jobs older than `olderThanMs`. */
+  prune(olderThanMs: number): Promise<number>;
+}

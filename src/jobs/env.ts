@@ -1,0 +1,60 @@
+/**
+ * What running and accepting jobs needs: the queue, the customer store, the configuration and the
+ * cluster adapters (loaded on first use, never for a simulated job). Built once per process from
+ * `Deps` by the local client and the workers.
+ */
+import type { ClusterTarget, Kube } from '../adapters/kube.js';
+import type { CustomerStore } from '../adapters/store.js';
+import type { Config } from '../config.js';
+import type { Deps } from '../deps.js';
+import type { Level, Logger } from '../io.js';
+import type { PipelineEnv } from '../pipeline/types.js';
+import type { Job } from '../queue/job.js';
+import type { JobQueue } from '../queue/queue.js';
+
+/** Completed and failed jobs are kept this long (the seed's 7 days), then pruned by workers and new deletions. */
+export const RETENTION_MS = 7 * 24 * 3_600_000;
+
+/** How long a worker's lease on a running attempt lasts before another worker may take the job over. */
+export const LEASE_MS = 30_000;
+
+export interface JobsEnv {
+  queue: JobQueue;
+  store: CustomerStore;
+  config: Config;
+  /** the Kubernetes client alone (cleanup-rbac needs no helm); default: `cluster().kube` */
+  kube?: () => Promise<Kube>;
+  /** the cluster adapters, loaded on first use (never for simulated jobs) */
+  cluster: () => Promise<Omit<PipelineEnv, 'store'> & { target: ClusterTarget }>;
+  now: () => number;
+  /** live sink for attempt log lines (the terminal); the journal always gets them */
+  sink?: (job: Job, level: Level, message: string, fields?: Record<string, unknown>) => void;
+}
+
+export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
+  return {
+    queue: extra.queue ?? (await d.jobs()),
+    store: extra.store ?? (await d.store()),
+    config: d.config(),
+    kube: () => d.kube(),
+    cluster: async () => {
+      const kube = await d.kube();
+      return { kube, helm: await d.helm(), target: kube.target };
+    },
+    now: () => d.now().getTime(),
+    sink: logToSink(d.log),
+    ...extra,
+  };
+}
+
+export function logToSink(log: Logger) {
+  return (_job: Job, level: Level, message: string, fields?: Record<string, unknown>) => {
+    const fn = level === 'ok' ? log.ok : level === 'warn' ? log.warn : level === 'error' ? log.error : level === 'debug' ? log.debug : log.info;
+    fn.call(log, message, fields);
+  };
+}
+
+/** `alice (cli)`: who asked, as a job records it. */
+export function cliRequester(env: Readonly<Record<string, string | undefined>>): string {
+  return env.USER ? `${env.USER} (cli)` : 'cli';
+}

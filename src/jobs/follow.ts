@@ -1,0 +1,50 @@
+/** Following a job that runs elsewhere (the queue API, or BullMQ workers): poll, relay, stop on Ctrl-C. */
+import type { Deps } from '../deps.js';
+import { ConflictError } from '../errors.js';
+import { isFinished, type Job } from '../queue/job.js';
+
+export const POLL_MS = 500;
+
+/** Where a followed job lives: the queue API, or a queue this process does not run (BullMQ). */
+export interface JobSource {
+  get(id: string, signal?: AbortSignal): Promise<Job>;
+  /** how to follow it again after Ctrl-C */
+  hint: string;
+}
+
+/**
+ * Polls a job that runs elsewhere until it ends, relaying its pipeline log lines and state
+ * changes on stderr. Ctrl-C stops following (the job carries on) and returns the job as last seen.
+ */
+export async function followJob(d: Pick<Deps, 'log' | 'sleep' | 'shutdown'>, source: JobSource, jobId: string, label: string, pollMs = POLL_MS): Promise<Job> {
+  let last = '';
+  const seen = new Map<number, number>();
+  for (;;) {
+    let job: Job;
+    try {
+      job = await source.get(jobId, d.shutdown);
+    } catch (e) {
+      if (d.shutdown.aborted) break;
+      throw e;
+    }
+    for (const a of job.attempts ?? []) {
+      const from = seen.get(a.attempt) ?? 0;
+      for (const line of a.log.slice(from)) d.log.line(`  ${label} | ${line}`);
+      seen.set(a.attempt, a.log.length);
+    }
+    const attempt = Math.min(job.attemptsMade + (job.state === 'active' ? 1 : 0), job.maxAttempts) || 1;
+    const line = `${label}: job ${job.id} ${job.state} ${job.progress}% (attempt ${attempt}/${job.maxAttempts})${job.state === 'delayed' && job.delayUntil ? `, next try ${new Date(job.delayUntil).toISOString()}` : ''}`;
+    if (line !== last) d.log.info(line);
+    last = line;
+    if (isFinished(job)) return job;
+    try {
+      await d.sleep(pollMs, d.shutdown);
+    } catch {
+      break;
+    }
+  }
+  const job = await source.get(jobId).catch(() => null);
+  d.log.warn(`Stopped following job ${jobId}: it carries on. Follow it with 'custctl status job ${jobId} --watch${source.hint}'`);
+  if (!job) throw new ConflictError(`stopped following job ${jobId}`);
+  return job;
+}

@@ -1,0 +1,190 @@
+/**
+ * The `delete` job kind: accepting a deletion (the row compare-and-set + the job), one attempt
+ * (the pipeline), what the job's end means for the row (settle), and how a finished job reads as
+ * a result (outcome). Every entry point (`delete`, `worker`, `serve`, `jobs …`) goes through here,
+ * so the rules live in one place.
+ */
+import { DELETABLE_STATUSES, type ClaimResult, type CustomerRow } from '../../adapters/store.js';
+import type { Config } from '../../config.js';
+import { DEFAULTS } from '../../config.js';
+import type { CustomerId } from '../../domain/customer-id.js';
+import type { DeletionOptions } from '../../domain/deletion-options.js';
+import { namespaceFor } from '../../domain/namespace-name.js';
+import { ConflictError, exitCodeForErrorName, NotFoundError } from '../../errors.js';
+import { plainLine, type Level } from '../../io.js';
+import type { PlanView } from '../../pipeline/plan.js';
+import { runDeleteAttempt } from '../../pipeline/run.js';
+import type { DeleteResult } from '../../pipeline/types.js';
+import type { Job, JobOptions } from '../../queue/job.js';
+import type { AttemptContext, JobQueue } from '../../queue/queue.js';
+import type { JobsEnv } from '../env.js';
+import type { JobKind } from './kind.js';
+
+export interface SubmitOptions extends DeletionOptions {
+  requestedBy: string;
+  /** the namespace uid seen when the deletion was accepted (step 2's precondition) */
+  namespaceUid?: string;
+}
+
+export function jobOptions(config: Config, o: DeletionOptions): JobOptions {
+  return {
+    attempts: config.maxAttempts,
+    backoff: { type: 'exponential', delay: config.retryDelayMs },
+    timeoutMs: o.jobTimeoutMs ?? config.jobTimeoutMs,
+    waitTimeoutMs: o.waitTimeoutMs ?? DEFAULTS.waitTimeoutMs,
+    force: o.force ?? false,
+    allowMissing: o.allowMissing ?? false,
+    allowClusterScoped: o.allowClusterScoped ?? false,
+  };
+}
+
+/**
+ * Accepts a deletion: allocates the job id, moves the row to `deleting` with that id in one
+ * compare-and-set, then writes the job. Two submissions for one customer yield one job: the
+ * loser's compare-and-set fails and it creates nothing. A crash between the row and the journal
+ * leaves a row `deleting` whose job does not exist; `jobs resume --customer` recreates it.
+ */
+export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: SubmitOptions): Promise<Job> {
+  const namespace = namespaceFor(customer, env.config.namespacePrefix);
+  const id = await env.queue.allocateId();
+  const claim = await env.store.claimForDeletion(customer.id, id, { force: o.force ?? false });
+  if (!claim.ok) throw await claimError(env, customer.id, claim);
+  return env.queue.add(
+    id,
+    {
+      name: 'delete',
+      data: { customerId: customer.id, namespace, ...(o.namespaceUid ? { namespaceUid: o.namespaceUid } : {}) },
+      opts: jobOptions(env.config, o),
+      requestedBy: o.requestedBy,
+      simulated: env.config.simulate,
+      previousStatus: claim.before.deploymentStatus,
+    },
+    env.now(),
+  );
+}
+
+/**
+ * Why a row cannot be claimed for a deletion right now: `deploying` (unless forced), `deleting`
+ * (naming the job that holds it, and how to recreate that job if the journal lost it). Null when
+ * its status allows a deletion.
+ */
+export async function statusConflict(queue: JobQueue, row: CustomerRow, force: boolean): Promise<ConflictError | null> {
+  const id = row.customerId;
+  if (row.deploymentStatus === 'deploying') {
+    if (force) return null;
+    return new ConflictError(`customer ${id} is being deployed right now (status deploying): refusing to delete it mid-install`, [
+      'Wait for the deployment to finish, or pass --force if it is stuck.',
+    ]);
+  }
+  if (row.deploymentStatus === 'deleting') {
+    const holder = row.deletionJobId ? await queue.get(row.deletionJobId).catch(() => null) : null;
+    const details = holder
+      ? [`Follow it with 'custctl status job ${holder.id} --watch'.`]
+      : [`Job ${row.deletionJobId ?? '(none)'} no longer exists in this journal; recreate it with 'custctl jobs resume --customer ${id}'.`];
+    return new ConflictError(`customer ${id} is already being deleted by job ${row.deletionJobId ?? '(unknown)'}${holder ? ` (${holder.state})` : ''}`, details);
+  }
+  if (!DELETABLE_STATUSES.includes(row.deploymentStatus)) return new ConflictError(`customer ${id} cannot be deleted from status ${row.deploymentStatus}`);
+  return null;
+}
+
+async function claimError(env: JobsEnv, customerId: string, claim: Exclude<ClaimResult, { ok: true }>): Promise<Error> {
+  if (claim.reason === 'not-found') return new NotFoundError(`customer ${customerId} not found in ${env.store.description}`, ["List customers with 'custctl customers list'."]);
+  return (await statusConflict(env.queue, claim.row, false)) ?? new ConflictError(`customer ${customerId} changed while it was being claimed; try again`);
+}
+
+/** One attempt of a `delete` job: the pipeline, its log lines to the journal and the live sink. */
+function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteResult> {
+  const log = (level: Level, message: string, fields?: Record<string, unknown>) => {
+    env.sink?.(ctx.job, level, message, fields);
+    void ctx.log(plainLine(level, message, fields)).catch(() => undefined);
+  };
+  return runDeleteAttempt(
+    { job: ctx.job, attempt: ctx.attempt, signal: ctx.signal, progress: (n) => ctx.progress(n), log },
+    env.store,
+    env.cluster,
+    { namespacePrefix: env.config.namespacePrefix, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs, now: env.now },
+  );
+}
+
+/**
+ * What a `delete` job's end means for its row: failed for good leaves the row `deletion_failed`
+ * (a compare-and-set on ownership, so a refusal that handed the row back, or a superseded job,
+ * changes nothing); cancelled gives the row back its previous status. Idempotent.
+ */
+async function settleDelete(env: Pick<JobsEnv, 'store'>, job: Job): Promise<void> {
+  if (job.state !== 'failed' || !job.data.customerId) return;
+  if (job.failedReason === 'cancelled') {
+    await env.store.releaseDeletion(job.data.customerId, job.id);
+    return;
+  }
+  await env.store.failDeletion(job.data.customerId, job.id);
+}
+
+export const deleteKind: JobKind<DeleteResult> = {
+  name: 'delete',
+  process: processDelete,
+  settle: settleDelete,
+};
+
+// ---- outcome: a finished (or interrupted) job as one customer's line of `delete -o json` --------
+
+export interface DeleteOutcome {
+  customerId: string;
+  namespace: string;
+  jobId: string | null;
+  state: Job['state'] | 'planned' | 'refused';
+  exitCode: number;
+  simulated: boolean;
+  error: { error: string; message: string; details: string[] } | null;
+  result: DeleteResult | null;
+  plan?: PlanView;
+}
+
+export interface DeleteReport {
+  dryRun: boolean;
+  simulated: boolean;
+  target: { context?: string; server?: string; database: string };
+  results: DeleteOutcome[];
+  exitCode: number;
+}
+
+/**
+ * How a job reads as a result. `interrupted` says why a job that has not ended is not finished and
+ * how to pick it up (it depends on where the job lives: this journal, or the server).
+ */
+export function outcomeOf(
+  base: Pick<DeleteOutcome, 'customerId' | 'namespace' | 'simulated'>,
+  job: Job,
+  interrupted: NonNullable<DeleteOutcome['error']> = localInterruption(job),
+): DeleteOutcome {
+  const result = (job.returnvalue as DeleteResult | null) ?? null;
+  if (job.state === 'completed') {
+    const superseded = result?.outcome === 'superseded';
+    return {
+      ...base,
+      jobId: job.id,
+      state: job.state,
+      exitCode: superseded ? 4 : 0,
+      error: superseded ? { error: 'conflict', message: `job ${job.id} was superseded: ${result?.reason ?? ''}`, details: [] } : null,
+      result,
+    };
+  }
+  if (job.state === 'failed') {
+    const [firstLine = 'failed', ...restLines] = (job.failedReason ?? 'failed').split('\n');
+    return {
+      ...base,
+      jobId: job.id,
+      state: job.state,
+      exitCode: exitCodeForErrorName(job.failedCode ?? undefined),
+      error: { error: job.failedCode ?? 'internal', message: firstLine, details: restLines },
+      result,
+    };
+  }
+  // interrupted (Ctrl-C) while waiting or running: the job stays resumable
+  return { ...base, jobId: job.id, state: job.state, exitCode: 1, error: interrupted, result };
+}
+
+/** A job of this journal that has not ended: it stays resumable. */
+export function localInterruption(job: Job): NonNullable<DeleteOutcome['error']> {
+  return { error: 'internal', message: `interrupted: job ${job.id} is ${job.state}`, details: [`Resume it with 'custctl jobs resume' or 'custctl worker --once'.`] };
+}

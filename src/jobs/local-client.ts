@@ -1,0 +1,291 @@
+/**
+ * The jobs client of this machine: the file journal (jobs run attached, in this process) or
+ * BullMQ on Redis (workers anywhere run them; this process follows). `mode: 'server'` is the same
+ * client inside `custctl serve`: no terminal view, its own worker name, the server's words.
+ */
+import type { Deps } from '../deps.js';
+import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
+import { formatDuration } from '../domain/duration.js';
+import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
+import { ConflictError, NotFoundError, OperationError, UsageError } from '../errors.js';
+import { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
+import { planView } from '../pipeline/plan.js';
+import { isFinished, type Job, type JobState } from '../queue/job.js';
+import { runJobAttached } from '../queue/runner.js';
+import { runPool } from '../util/pool.js';
+import { cancelJob, requireJob, retryJob } from './actions.js';
+import { runAttached } from './attached.js';
+import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion } from './client.js';
+import { cliRequester, jobsEnv, LEASE_MS, RETENTION_MS, type JobsEnv } from './env.js';
+import { followJob } from './follow.js';
+import { cleanupReportOf, newCleanupJob, scanOrphans, type CleanupReport, type CleanupRequest } from './kinds/cleanup-rbac.js';
+import { jobOptions, localInterruption, statusConflict, submitDeletion } from './kinds/delete.js';
+import { makeProcessor, settle } from './kinds/index.js';
+import { workerEvents } from './worker.js';
+import { DELETABLE_STATUSES } from '../adapters/store.js';
+
+export interface LocalClientOptions {
+  /** 'cli': a terminal view, the CLI's words; 'server': inside `custctl serve` */
+  mode: 'cli' | 'server';
+  /** the queue and store to use (serve: its reopening store) */
+  env?: Partial<JobsEnv>;
+}
+
+export class LocalJobsClient implements JobsClient {
+  readonly via = '';
+  readonly jobsWhere = 'in this journal';
+  private envP: Promise<JobsEnv> | undefined;
+  private pruned: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly d: Deps,
+    private readonly o: LocalClientOptions = { mode: 'cli' },
+  ) {}
+
+  env(): Promise<JobsEnv> {
+    return (this.envP ??= jobsEnv(this.d, this.o.env));
+  }
+
+  // ---- deletions -------------------------------------------------------------------------------
+
+  async planDeletion(o: DeletionPlanRequest): Promise<DeletionPlan> {
+    const d = this.d;
+    const cfg = d.config();
+    if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
+    if (o.sync) throw new UsageError('--sync needs --api-url: it runs the deletion on the queue API synchronously');
+    const customers = parseCustomerIds(o.ids);
+    const store = await d.store();
+    // Every id and row checked before anything happens; a single bad one refuses the whole run.
+    const items: PlannedDeletion[] = [];
+    const rows = new Map<string, Awaited<ReturnType<typeof store.get>> & object>();
+    for (const customer of customers) {
+      const row = await store.get(customer.id);
+      if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`, ["List customers with 'custctl customers list'."]);
+      const namespace = checkRowNamespace(customer, row.instanceNamespace, cfg.namespacePrefix);
+      // the journal is opened only to name the job that holds a customer already being deleted
+      const conflict = DELETABLE_STATUSES.includes(row.deploymentStatus) ? null : await statusConflict(await d.jobs(), row, o.force ?? false);
+      if (conflict) throw conflict;
+      rows.set(customer.id, row);
+      items.push({ customer, namespace });
+    }
+    const target: DeletionPlan['target'] = { database: store.description };
+    if (cfg.simulate) {
+      d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: Helm, namespace and RBAC steps are simulated; only the database row changes');
+    } else {
+      const kube = await d.kube();
+      target.context = kube.target.context;
+      target.server = kube.target.server;
+    }
+    d.log.info('Target', { context: target.context, server: target.server, database: target.database });
+
+    // The plan: inspected when someone will read it (dry-run, confirmation). With --yes the first
+    // attempt performs the same checks itself, so the cluster is not asked twice.
+    if (o.dryRun || !o.yes) {
+      const env = cfg.simulate ? null : { kube: await d.kube(), helm: await d.helm(), store };
+      await runPool(items, o.concurrency, async (t) => {
+        const row = rows.get(t.customer.id) as NonNullable<ReturnType<typeof rows.get>>;
+        const insp = env ? await inspect(t.customer, t.namespace, row, env, { detail: true }) : null;
+        t.plan = planView(insp, row, t.customer.id, t.namespace, cfg.simulate);
+        if (insp?.ns) t.namespaceUid = insp.ns.uid;
+        if (insp && !o.dryRun) {
+          refuseClusterScoped(insp, o.allowClusterScoped ?? false);
+          refuseSuspiciousEmptiness(insp, row.deploymentStatus, { context: target.context ?? '', server: target.server ?? '', database: target.database }, o.allowMissing ?? false);
+        }
+      });
+    }
+    return { target, simulated: cfg.simulate, items };
+  }
+
+  async submitDeletion(customer: CustomerId, o: DeletionRequest): Promise<Job> {
+    const env = await this.env();
+    if (this.o.mode === 'cli') await (this.pruned ??= env.queue.prune(env.now() - RETENTION_MS).catch(() => 0));
+    const { sync: _sync, requestedBy, ...opts } = o;
+    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.env) });
+    if (this.o.mode === 'cli') this.d.log.info('Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
+    return job;
+  }
+
+  // ---- cleanup-rbac ----------------------------------------------------------------------------
+
+  async planCleanup(o: CleanupRequest): Promise<CleanupPlan> {
+    const d = this.d;
+    const cfg = d.config();
+    const onlyKey = o.customer !== undefined ? parseCustomerId(o.customer).key : undefined;
+    if (this.o.mode === 'cli' && cfg.simulate) d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: cluster RBAC is listed and reported, nothing is deleted');
+    const kube = await d.kube();
+    const env = await this.env();
+    if (this.o.mode === 'cli') d.log.info('Target', { context: kube.target.context, server: kube.target.server, database: env.store.description, customer: o.customer });
+    // the plan: also the check that we may list at all, before any job exists
+    const found = await scanOrphans(kube, env.store, { prefix: cfg.namespacePrefix, ...(onlyKey !== undefined ? { onlyKey } : {}), includeKept: o.includeKept });
+    const report: CleanupReport = { dryRun: true, simulated: cfg.simulate, orphans: found.orphans, deleted: [], kept: found.kept, errors: [] };
+    return { report, where: ` from context ${kube.target.context}` };
+  }
+
+  async submitCleanup(o: CleanupRequest & { requestedBy?: string }, plan?: CleanupPlan): Promise<CleanupReport> {
+    const d = this.d;
+    const found = (plan ?? (await this.planCleanup(o))).report;
+    if (found.orphans.length === 0) {
+      if (this.o.mode === 'cli') d.log.info('No orphaned cluster RBAC: nothing to delete');
+      return { dryRun: false, simulated: found.simulated, jobId: null, orphans: [], deleted: [], kept: found.kept, errors: [] };
+    }
+    const env = await this.env();
+    const requestedBy = o.requestedBy ?? cliRequester(d.env);
+    const id = await env.queue.allocateId();
+    const job = await env.queue.add(id, newCleanupJob(env.config, { ...o, requestedBy }), env.now());
+    d.log.info('Cleanup queued', this.o.mode === 'cli' ? { job: job.id, orphans: found.orphans.length, attempts: job.maxAttempts } : { job: job.id, orphans: found.orphans.length, by: requestedBy });
+    const final = await this.follow(job, { label: job.name, run: true });
+    return cleanupReportOf(final, (j) => {
+      if (this.o.mode === 'server') return new OperationError(`cleanup-rbac job ${j.id} is ${j.state}: the server is shutting down`);
+      const why = localInterruption(j);
+      return new OperationError(`interrupted: cleanup-rbac job ${j.id} is ${j.state}`, why.details);
+    });
+  }
+
+  // ---- jobs ------------------------------------------------------------------------------------
+
+  async get(id: string): Promise<Job> {
+    return requireJob(await this.d.jobs(), id);
+  }
+
+  async list(filter: { state?: JobState; customerId?: string }): Promise<Job[]> {
+    return (await (await this.d.jobs()).list(filter)).sort((a, b) => Number(a.id) - Number(b.id));
+  }
+
+  async customer(customer: CustomerId) {
+    const store = await this.d.store();
+    const row = await store.get(customer.id);
+    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
+    const jobs = (await (await this.d.jobs()).list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
+    return { customer: row, jobs };
+  }
+
+  async retry(id: string): Promise<Job> {
+    const again = await retryJob(await this.env(), id);
+    if (this.o.mode === 'cli') this.d.log.info(`Job ${again.id} queued again`, { attempts: again.maxAttempts });
+    return again;
+  }
+
+  async cancel(id: string): Promise<Job> {
+    const d = this.d;
+    return cancelJob({ queue: await d.jobs(), store: await d.store(), now: () => d.now().getTime() }, id);
+  }
+
+  async follow(job: Job, o: FollowOptions): Promise<Job> {
+    const d = this.d;
+    const env = await this.env();
+    if (!o.run) return this.watch(job, o.pollMs ?? 1000);
+    if (env.queue.kind === 'file') {
+      if (this.o.mode === 'cli') return runAttached(d, env, job);
+      const final = await runJobAttached(env.queue, job.id, makeProcessor(env), {
+        worker: `${d.worker}/sync`,
+        leaseMs: LEASE_MS,
+        now: env.now,
+        sleep: d.sleep,
+        signal: d.shutdown,
+        onEvent: workerEvents(d, env),
+      });
+      await settle(env, final);
+      return final;
+    }
+    // BullMQ: the queue's workers run it (on any machine); this process follows it
+    const queue = env.queue;
+    if (this.o.mode === 'server') return waitForEnd(d, env, job.id);
+    const final = await followJob(d, { get: async (id) => (await queue.get(id)) ?? Promise.reject(new NotFoundError(`job ${id} not found`)), hint: '' }, job.id, job.data.customerId ?? job.name);
+    await settle(env, final);
+    return final;
+  }
+
+  /** `status job --watch` on this journal: a line when the state changes, until the job has ended. */
+  private async watch(job: Job, pollMs: number): Promise<Job> {
+    const d = this.d;
+    let last = '';
+    while (!isFinished(job)) {
+      const line = `job ${job.id}: ${job.state} ${job.progress}% (attempt ${Math.min(job.attemptsMade + 1, job.maxAttempts)}/${job.maxAttempts})`;
+      if (line !== last) d.log.info(line);
+      last = line;
+      try {
+        await d.sleep(pollMs, d.shutdown);
+      } catch {
+        break;
+      }
+      job = await this.get(job.id);
+    }
+    return job;
+  }
+
+  interrupted(job: Job) {
+    return localInterruption(job);
+  }
+
+  // ---- local journal only ----------------------------------------------------------------------
+
+  /**
+   * Takes over jobs whose worker died (lease expired) and runs waiting or delayed ones here. With
+   * `customer`: a row left `deleting` whose job is missing from the journal (a crash between the
+   * row and the journal) gets its job recreated under the same id.
+   */
+  async resume(o: { customer?: CustomerId }): Promise<Job[]> {
+    const d = this.d;
+    const queue = await d.jobs();
+    const env = await this.env();
+    const now = d.now().getTime();
+    let candidates: Job[];
+    if (o.customer) {
+      const customer = o.customer;
+      const row = await env.store.get(customer.id);
+      if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${env.store.description}`);
+      if (row.deploymentStatus !== 'deleting' || !row.deletionJobId) {
+        throw new ConflictError(`customer ${customer.id} is ${row.deploymentStatus}: there is no deletion to resume`, [
+          row.deploymentStatus === 'deletion_failed' && row.deletionJobId ? `Retry it with 'custctl jobs retry ${row.deletionJobId}'.` : "Start one with 'custctl delete'.",
+        ]);
+      }
+      let job = await queue.get(row.deletionJobId);
+      if (!job) {
+        d.log.warn(`Job ${row.deletionJobId} is missing from the journal: recreating it`, { customerId: customer.id });
+        job = await queue.add(
+          row.deletionJobId,
+          {
+            name: 'delete',
+            data: { customerId: customer.id, namespace: namespaceFor(customer, env.config.namespacePrefix) },
+            opts: jobOptions(env.config, {}),
+            requestedBy: `${d.env.USER ?? 'cli'} (resume)`,
+            simulated: env.config.simulate,
+            previousStatus: row.previousStatus,
+          },
+          now,
+        );
+      }
+      candidates = [job];
+    } else {
+      const all = await queue.list();
+      // a failed delete whose row was never settled (its worker died on the last attempt)
+      for (const j of all.filter((j) => j.state === 'failed')) await settle(env, j);
+      candidates = all.filter((j) => j.state === 'waiting' || j.state === 'delayed' || (j.state === 'active' && (j.lease?.expiresAt ?? 0) <= now));
+    }
+    if (candidates.length === 0) {
+      d.log.info('Nothing to resume: no waiting, delayed or abandoned jobs');
+      return [];
+    }
+    const finals: Job[] = [];
+    for (const job of candidates) {
+      d.log.info(`Resuming job ${job.id}`, { state: job.state, customerId: job.data.customerId, attemptsMade: job.attemptsMade });
+      finals.push(await this.follow(job, { label: job.data.customerId ?? job.name, run: true }));
+      if (d.shutdown.aborted) break;
+    }
+    return finals;
+  }
+
+  async prune(olderThanMs: number): Promise<number> {
+    return (await this.d.jobs()).prune(this.d.now().getTime() - olderThanMs);
+  }
+}
+
+/** A synchronous deletion on BullMQ (serve): the job runs on a worker; this waits for its end (or shutdown). */
+async function waitForEnd(d: Deps, env: JobsEnv, id: string): Promise<Job> {
+  for (;;) {
+    const job = await env.queue.get(id);
+    if (!job) throw new OperationError(`job ${id} disappeared from the queue`);
+    if (isFinished(job) || d.shutdown.aborted) return job;
+    await d.sleep(500, d.shutdown).catch(() => undefined);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The jobs client of `--api-url` / CUSTCTL_API_URL: the same operations sent to `custctl serve`
+ * through its queue API (src/adapters/queue-client.ts). Answers like the local client: same
+ * return values, same typed errors (same exit codes).
+ */
+import { QueueApiClient } from '../adapters/queue-client.js';
+import type { Deps } from '../deps.js';
+import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
+import { namespaceFor } from '../domain/namespace-name.js';
+import { UsageError } from '../errors.js';
+import type { Job, JobState } from '../queue/job.js';
+import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient } from './client.js';
+import { followJob, type JobSource } from './follow.js';
+import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
+
+export class RemoteJobsClient implements JobsClient {
+  readonly api: QueueApiClient;
+  readonly via: string;
+  readonly jobsWhere = 'on the server';
+
+  constructor(
+    private readonly d: Deps,
+    apiUrl: string,
+    token: string | undefined,
+  ) {
+    this.api = new QueueApiClient(apiUrl, token);
+    this.via = ` through ${this.api.baseUrl}`;
+  }
+
+  private source(): JobSource {
+    return { get: (id, signal) => this.api.getJob(id, signal), hint: ` --api-url ${this.api.baseUrl}` };
+  }
+
+  async planDeletion(o: DeletionPlanRequest): Promise<DeletionPlan> {
+    if (o.dryRun) throw new UsageError('--dry-run is not available with --api-url: the plan needs the cluster; run it locally, or see the customer with custctl status customer ID --api-url …');
+    if (o.detach && o.sync) throw new UsageError('--detach and --sync do not go together');
+    const customers = parseCustomerIds(o.ids);
+    const prefix = this.d.config().namespacePrefix;
+    this.d.log.info('Target', { api: this.api.baseUrl });
+    const items = [];
+    for (const c of customers) {
+      const item: DeletionPlan['items'][number] = { customer: c, namespace: namespaceFor(c, prefix) };
+      if (!o.yes) {
+        // what will go: the row as the server sees it
+        const { customer: row } = await this.api.getCustomer(c.id);
+        item.summary = `  ${row.customerId}  status ${row.deploymentStatus}  namespace ${row.instanceNamespace || '-'}  (${row.companyName || '-'})`;
+      }
+      items.push(item);
+    }
+    return { target: { database: `remote (${this.api.baseUrl})` }, simulated: false, items };
+  }
+
+  async submitDeletion(c: CustomerId, o: DeletionRequest): Promise<Job> {
+    const query = {
+      force: o.force ?? false,
+      allowMissing: o.allowMissing ?? false,
+      allowClusterScoped: o.allowClusterScoped ?? false,
+      ...(o.waitTimeoutMs !== undefined ? { waitTimeoutMs: o.waitTimeoutMs } : {}),
+      ...(o.jobTimeoutMs !== undefined ? { jobTimeoutMs: o.jobTimeoutMs } : {}),
+    };
+    if (o.sync) {
+      this.d.log.info(`${c.id}: deleting synchronously on the server`);
+      const r = await this.api.deleteDeployment(c.id, query, this.d.shutdown);
+      return this.api.getJob(r.jobId);
+    }
+    const queued = await this.api.deleteCustomer(c.id, query, this.d.shutdown);
+    this.d.log.info(queued.message, { customerId: c.id, job: queued.jobId });
+    return this.api.getJob(queued.jobId);
+  }
+
+  async planCleanup(o: CleanupRequest): Promise<CleanupPlan> {
+    this.logCleanupTarget(o);
+    const report = (await this.api.cleanupRbac<CleanupReport>({ dryRun: true, ...this.cleanupAsk(o) })).result;
+    return { report, where: this.via };
+  }
+
+  async submitCleanup(o: CleanupRequest, plan?: CleanupPlan): Promise<CleanupReport> {
+    if (!plan) this.logCleanupTarget(o);
+    return (await this.api.cleanupRbac<CleanupReport>({ dryRun: false, ...this.cleanupAsk(o) })).result;
+  }
+
+  private cleanupAsk(o: CleanupRequest) {
+    const customer = o.customer !== undefined ? parseCustomerId(o.customer).id : undefined;
+    return { ...(customer ? { customer } : {}), includeKept: o.includeKept };
+  }
+
+  private logCleanupTarget(o: CleanupRequest): void {
+    const customer = o.customer !== undefined ? parseCustomerId(o.customer).id : undefined;
+    this.d.log.info('Target', { api: this.api.baseUrl, customer });
+  }
+
+  get(id: string): Promise<Job> {
+    return this.api.getJob(id);
+  }
+
+  list(filter: { state?: JobState; customerId?: string }): Promise<Job[]> {
+    return this.api.listJobs({ ...(filter.state ? { state: filter.state } : {}), ...(filter.customerId ? { customer: filter.customerId } : {}) });
+  }
+
+  customer(c: CustomerId) {
+    return this.api.getCustomer(c.id);
+  }
+
+  async retry(id: string): Promise<Job> {
+    const again = await this.api.retryJob(id);
+    this.d.log.info(`Job ${again.id} queued again on the server`, { attempts: again.maxAttempts });
+    return again;
+  }
+
+  cancel(id: string): Promise<Job> {
+    return this.api.cancelJob(id);
+  }
+
+  /** The server runs its jobs: this follows one (Ctrl-C stops following; the job carries on). */
+  follow(job: Job, o: FollowOptions): Promise<Job> {
+    return followJob(this.d, this.source(), job.id, o.label, o.pollMs);
+  }
+
+  interrupted(job: Job) {
+    return { error: 'internal', message: `job ${job.id} is ${job.state} on the server`, details: [`Follow it with 'custctl status job ${job.id} --watch --api-url ${this.api.baseUrl}'.`] };
+  }
+
+  resume(): Promise<Job[]> {
+    throw localOnly('jobs resume');
+  }
+
+  prune(): Promise<number> {
+    throw localOnly('jobs prune');
+  }
+}
+
+/** For the subcommands that work on the local journal only. */
+function localOnly(what: string): UsageError {
+  return new UsageError(`${what} works on the local journal only: it is not available with --api-url / CUSTCTL_API_URL`);
+}

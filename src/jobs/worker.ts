@@ -1,0 +1,88 @@
+/**
+ * Long-running workers: `custctl worker` and the embedded worker of `serve`, on the file journal
+ * or on BullMQ. Their log lines, and the row settlement of a job that failed for good.
+ */
+import type { Deps } from '../deps.js';
+import { errorMessage } from '../errors.js';
+import { runWorker, type RunnerEvent, type WorkerSummary } from '../queue/runner.js';
+import { jobsEnv, LEASE_MS, RETENTION_MS, type JobsEnv } from './env.js';
+import { makeProcessor, settle } from './kinds/index.js';
+
+/** The log lines of a worker (`custctl worker`, the embedded worker of `serve`); a job that failed for good settles its row. */
+export function workerEvents(d: Deps, env: JobsEnv, settleFailed = true): (e: RunnerEvent) => void {
+  return (e) => {
+    switch (e.type) {
+      case 'attempt-started':
+        d.log.info(`Job ${e.job.id} attempt ${e.attempt}/${e.job.maxAttempts} started`, { name: e.job.name, customerId: e.job.data.customerId, by: e.job.requestedBy });
+        break;
+      case 'attempt-failed':
+        d.log.warn(`Job ${e.job.id} attempt ${e.attempt} failed; next try ${new Date(e.delayUntil).toISOString()}`, { error: e.error.split('\n')[0] });
+        break;
+      case 'failed':
+        d.log.error(`Job ${e.job.id} failed`, { error: e.error.split('\n')[0] });
+        if (settleFailed) void settle(env, e.job).catch((err: unknown) => d.log.error(`could not mark the row of job ${e.job.id}`, { error: errorMessage(err) }));
+        break;
+      case 'completed':
+        d.log.ok(`Job ${e.job.id} completed${e.superseded ? ' (superseded: nothing touched)' : ''}`);
+        break;
+      case 'released':
+        d.log.warn(`Job ${e.job.id} handed back (shutting down)`);
+        break;
+      case 'lease-lost':
+        d.log.warn(`Job ${e.jobId}: lease lost to another worker`);
+        break;
+      default:
+        break;
+    }
+  };
+}
+
+/**
+ * Works the file journal: prunes old jobs, settles failed deletions whose worker died on their
+ * last attempt, then runs due jobs until nothing is due (`once`) or `d.shutdown`.
+ */
+export async function runFileWorker(d: Deps, env: JobsEnv, o: { concurrency: number; once: boolean }): Promise<WorkerSummary> {
+  const pruned = await env.queue.prune(env.now() - RETENTION_MS).catch(() => 0);
+  for (const j of await env.queue.list({ state: 'failed' })) await settle(env, j);
+  d.log.info(`Worker ${d.worker} started`, { concurrency: o.concurrency, once: o.once || undefined, database: env.store.description, pruned: pruned || undefined });
+  const summary = await runWorker(env.queue, makeProcessor(env), {
+    worker: d.worker,
+    concurrency: o.concurrency,
+    once: o.once,
+    pollMs: 1_000,
+    leaseMs: LEASE_MS,
+    now: env.now,
+    sleep: d.sleep,
+    signal: d.shutdown,
+    onEvent: workerEvents(d, env),
+  });
+  d.log.info('Worker stopped', { ...summary });
+  return summary;
+}
+
+/**
+ * `custctl worker` with Redis configured: BullMQ's Worker on the shared queue, with the same
+ * processor; a job that fails for good (last attempt, final error, stalled too often) settles its
+ * row to deletion_failed through the `failed` event. SIGTERM: no new jobs, running ones finish.
+ */
+export async function runBullWorkerCommand(d: Deps, o: { concurrency: number }): Promise<WorkerSummary> {
+  const { openBullQueue, runBullWorker, MAX_STALLED_COUNT } = await import('../queue/bullmq-queue.js');
+  const queue = await openBullQueue(d.env);
+  try {
+    const env = await jobsEnv(d, { queue });
+    d.log.info(`Worker ${d.worker} started on ${queue.description}`, { concurrency: o.concurrency, maxStalledCount: MAX_STALLED_COUNT, database: env.store.description });
+    const summary = await runBullWorker({
+      queue,
+      processor: makeProcessor(env),
+      concurrency: o.concurrency,
+      signal: d.shutdown,
+      worker: d.worker,
+      onEvent: workerEvents(d, env, false), // onFailed settles
+      onFailed: (job) => settle(env, job).catch((err: unknown) => d.log.error(`could not mark the row of job ${job.id}`, { error: errorMessage(err) })),
+    });
+    d.log.info('Worker stopped', { ...summary });
+    return summary;
+  } finally {
+    await queue.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,56 @@
+/** What a deletion will act on, as data: the plan of `delete --dry-run` (rendered by src/output/plan.ts). */
+import type { Inspection } from './types.js';
+
+export interface PlanView {
+  customerId: string;
+  namespace: string;
+  simulated: boolean;
+  row: { status: string; instanceNamespace: string; instanceUrl: string; change: string };
+  namespaceFound: boolean | null;
+  namespaceUid?: string;
+  objects?: Array<{ resource: string; kind: string; count: number }>;
+  releases: Array<{ name: string; status: string; chart: string; clusterScoped: string[]; clusterRbac: string[] }>;
+  pvcs?: Array<{ name: string; phase: string; storage?: string; volume?: string; reclaimPolicy?: string; dataLoss: string }>;
+  rbac: { delete: Array<{ kind: string; name: string; rule: string }>; keptByPolicy: Array<{ kind: string; name: string }>; keptUnowned: Array<{ kind: string; name: string }> };
+}
+
+export function planView(insp: Inspection | null, row: Inspection['row'], customerId: string, namespace: string, simulated: boolean): PlanView {
+  const change = `deployment_status ${row.deploymentStatus} → deleting → pending; instance_namespace and instance_url cleared`;
+  const base: PlanView = {
+    customerId,
+    namespace,
+    simulated,
+    row: { status: row.deploymentStatus, instanceNamespace: row.instanceNamespace, instanceUrl: row.instanceUrl, change },
+    namespaceFound: null,
+    releases: [],
+    rbac: { delete: [], keptByPolicy: [], keptUnowned: [] },
+  };
+  if (!insp) return base;
+  return {
+    ...base,
+    namespaceFound: insp.ns !== null,
+    namespaceUid: insp.ns?.uid,
+    objects: insp.objects,
+    releases: insp.releases.map((r) => ({
+      name: r.name,
+      status: r.status,
+      chart: r.chart,
+      clusterScoped: r.clusterScoped.map((o) => `${o.kind}/${o.name}`),
+      clusterRbac: r.clusterRbac.map((o) => `${o.kind}/${o.name}`),
+    })),
+    pvcs: insp.pvcs?.map((p) => ({
+      name: p.name,
+      phase: p.phase,
+      storage: p.storage,
+      volume: p.volumeName,
+      reclaimPolicy: p.reclaimPolicy,
+      dataLoss: !p.volumeName ? 'no volume bound' : p.reclaimPolicy === 'Delete' ? 'volume and data deleted' : `volume kept (${p.reclaimPolicy ?? 'unknown'})`,
+    })),
+    rbac: {
+      delete: insp.rbac.owned.map((o) => ({ kind: o.kind, name: o.name, rule: o.rule })),
+      keptByPolicy: insp.rbac.keptByPolicy.map((o) => ({ kind: o.kind, name: o.name })),
+      keptUnowned: insp.rbac.keptUnowned,
+    },
+  };
+}
+
