@@ -9,7 +9,7 @@ import { Reporter, type IO } from './io.js';
 import type { Kube } from './adapters/kube.js';
 import type { Helm } from './adapters/helm.js';
 import type { CustomerStore } from './adapters/store.js';
-import type { JobQueue } from './queue/queue.js';
+import type { JobQueue } from './adapters/queue.js';
 import type { JobsClient } from './jobs/client.js';
 import { VERSION } from './version.js';
 
@@ -87,12 +87,12 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     const c = getConfig();
     if (redisConfigured(env)) {
       // BullMQ on Redis: the production shape, workers on many machines
-      const { openBullQueue } = await import('./queue/bullmq-queue.js');
+      const { openBullQueue } = await import('./adapters/bullmq-queue.js');
       const q = await openBullQueue(env);
       closers.push(() => q.close());
       return q;
     }
-    const { openFileJournal } = await import('./queue/file-journal.js');
+    const { openFileJournal } = await import('./adapters/file-journal.js');
     const q = await openFileJournal({ dir: join(c.stateDir, 'journal'), worker: `${opts.pid}@${hostname()}` });
     closers.push(() => q.close());
     return q;

@@ -6,7 +6,7 @@
  */
 import { errorFromName, errorMessage, OperationError, TransportError, UnauthorizedError, ForbiddenError, type CliError } from '../errors.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
-import type { Job, JobState } from '../queue/job.js';
+import type { Job, JobState } from '../domain/job.js';
 import type { CustomerRow } from './store.js';
 
 export { TransportError };

@@ -14,7 +14,7 @@ import { outcomeOf } from '../jobs/kinds/delete.js';
 import { renderPlan } from '../output/plan.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { confirmOrRefuse } from '../prompt.js';
-import { isFinished } from '../queue/job.js';
+import { isFinished } from '../domain/job.js';
 import { combinedExitCode, runPool } from '../util/pool.js';
 
 export type { DeleteOutcome, DeleteReport };

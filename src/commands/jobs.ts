@@ -8,7 +8,7 @@ import { UsageError } from '../errors.js';
 import { outcomeOf } from '../jobs/kinds/delete.js';
 import { cancelledView, jobIdView, jobListView, jobView } from '../output/job-view.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
-import { JOB_STATES, jobExitCode, type Job, type JobState } from '../queue/job.js';
+import { JOB_STATES, jobExitCode, type Job, type JobState } from '../domain/job.js';
 import { combinedExitCode } from '../util/pool.js';
 
 export async function runJobsList(d: Deps, o: { state?: JobState; customer?: string; output: OutputFormat }): Promise<Job[]> {

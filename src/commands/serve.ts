@@ -13,9 +13,9 @@ import { errorMessage, UsageError } from '../errors.js';
 import { intFlag } from '../flags.js';
 import { LocalJobsClient } from '../jobs/local-client.js';
 import { runFileWorker } from '../jobs/worker.js';
-import type { Job } from '../queue/job.js';
-import type { JobQueue } from '../queue/queue.js';
-import type { WorkerSummary } from '../queue/runner.js';
+import type { Job } from '../domain/job.js';
+import type { JobQueue } from '../adapters/queue.js';
+import type { WorkerSummary } from '../jobs/runner.js';
 import { loadTokens } from '../server/auth.js';
 
 export { ReopeningStore };
@@ -88,6 +88,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     tokens,
     log: d.log,
     now: env.now,
+    ...(env.events ? { events: env.events } : {}),
     https,
     submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, { ...extras, requestedBy }),
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),

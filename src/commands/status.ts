@@ -6,7 +6,7 @@ import { parseCustomerId } from '../domain/customer-id.js';
 import { parseJobId } from '../domain/job-id.js';
 import { customerStatusView, jobView } from '../output/job-view.js';
 import { outputOption, print, type OutputFormat } from '../output/print.js';
-import { jobExitCode, type Job } from '../queue/job.js';
+import { jobExitCode, type Job } from '../domain/job.js';
 
 
 export async function runStatusJob(d: Deps, o: { id: string; output: OutputFormat; watch: boolean }): Promise<Job> {

@@ -2,7 +2,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
 import { UsageError } from '../errors.js';
-import type { WorkerSummary } from '../queue/runner.js';
+import type { WorkerSummary } from '../jobs/runner.js';
 import { intFlag } from '../flags.js';
 import { jobsEnv } from '../jobs/env.js';
 import { runBullWorkerCommand, runFileWorker } from '../jobs/worker.js';

@@ -1,7 +1,7 @@
 /**
  * What a caller may ask of one deletion: the same set whether it comes from `delete`'s flags, the
  * API's query parameters (`?force=true&timeoutMs=…`) or the queue client; stored on the job as
- * its options (src/queue/job.ts `JobOptions`).
+ * its options (src/domain/job.ts `JobOptions`).
  */
 export interface DeletionOptions {
   /** also delete a customer whose status is deploying */

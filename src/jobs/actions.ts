@@ -4,14 +4,17 @@
  */
 import type { CustomerStore } from '../adapters/store.js';
 import { ConflictError, NotFoundError } from '../errors.js';
-import type { Job } from '../queue/job.js';
-import type { JobQueue } from '../queue/queue.js';
-import { settle } from './kinds/index.js';
+import type { Job } from '../domain/job.js';
+import type { JobQueue } from '../adapters/queue.js';
+import type { JobEvents } from './events.js';
+import { eventsOf } from './lifecycle.js';
 
 export interface JobActionEnv {
   queue: JobQueue;
   store: CustomerStore;
   now: () => number;
+  /** the lifecycle stream; without one, a cancel still settles its row */
+  events?: JobEvents;
 }
 
 export async function requireJob(queue: JobQueue, id: string): Promise<Job> {
@@ -53,6 +56,6 @@ export async function cancelJob(env: JobActionEnv, id: string): Promise<Job> {
     );
   }
   const cancelled = await env.queue.cancel(job.id, env.now());
-  await settle(env, cancelled);
+  await eventsOf(env).emit({ type: 'cancelled', job: cancelled });
   return cancelled;
 }

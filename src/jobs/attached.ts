@@ -1,10 +1,13 @@
 /** Running one job in this process with a live view: spinner, attempt lines, the backoff countdown. */
+import { isLeased } from '../adapters/queue.js';
 import type { Deps } from '../deps.js';
+import { OperationError } from '../errors.js';
 import { formatDuration } from '../domain/duration.js';
-import type { Job } from '../queue/job.js';
-import { runJobAttached } from '../queue/runner.js';
+import type { Job } from '../domain/job.js';
+import { runJobAttached } from './runner.js';
 import { LEASE_MS, type JobsEnv } from './env.js';
-import { makeProcessor, settle } from './kinds/index.js';
+import { makeProcessor } from './kinds/index.js';
+import { runnerEvents } from './lifecycle.js';
 
 /**
  * Runs `job` (of the file journal) here until it completes or fails, waiting through the backoff
@@ -12,19 +15,21 @@ import { makeProcessor, settle } from './kinds/index.js';
  * how to resume.
  */
 export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job> {
+  const queue = env.queue;
+  if (!isLeased(queue)) throw new OperationError(`job ${job.id} is on ${queue.kind}: its own workers run it`);
   await d.log.enableSpinner();
   let countdown: NodeJS.Timeout | undefined;
   const stopCountdown = () => {
     if (countdown) clearInterval(countdown);
     countdown = undefined;
   };
-  const final = await runJobAttached(env.queue, job.id, makeProcessor(env), {
+  const final = await runJobAttached(queue, job.id, makeProcessor(env), {
     worker: d.worker,
     leaseMs: LEASE_MS,
     now: env.now,
     sleep: d.sleep,
     signal: d.shutdown,
-    onEvent: (e) => {
+    onEvent: runnerEvents(env, (e) => {
       switch (e.type) {
         case 'attempt-started':
           stopCountdown();
@@ -44,7 +49,7 @@ export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job>
         default:
           break;
       }
-    },
+    }),
     onWait: (until) => {
       const left = Math.max(0, until - env.now());
       d.log.info(`Retrying in ${formatDuration(left)}`, { job: job.id, at: new Date(until).toISOString() });
@@ -56,7 +61,6 @@ export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job>
     },
   }).finally(stopCountdown);
   d.log.setStatus(null);
-  await settle(env, final);
   if (final.state !== 'completed' && final.state !== 'failed') {
     d.log.warn(`Job ${final.id} is ${final.state}: resume it with 'custctl jobs resume' or 'custctl worker --once'`);
   }

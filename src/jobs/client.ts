@@ -9,7 +9,7 @@ import type { CustomerRow } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
 import type { PlanView } from '../pipeline/plan.js';
-import type { Job, JobState } from '../queue/job.js';
+import type { Job, JobState } from '../domain/job.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import type { DeleteOutcome, DeleteReport } from './kinds/delete.js';
 

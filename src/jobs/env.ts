@@ -8,9 +8,11 @@ import type { CustomerStore } from '../adapters/store.js';
 import type { Config } from '../config.js';
 import type { Deps } from '../deps.js';
 import type { Level, Logger } from '../io.js';
+import type { JobEvents } from './events.js';
+import { settlingEvents } from './lifecycle.js';
 import type { PipelineEnv } from '../pipeline/types.js';
-import type { Job } from '../queue/job.js';
-import type { JobQueue } from '../queue/queue.js';
+import type { Job } from '../domain/job.js';
+import type { JobQueue } from '../adapters/queue.js';
 
 /** Completed and failed jobs are kept this long (the seed's 7 days), then pruned by workers and new deletions. */
 export const RETENTION_MS = 7 * 24 * 3_600_000;
@@ -27,14 +29,18 @@ export interface JobsEnv {
   /** the cluster adapters, loaded on first use (never for simulated jobs) */
   cluster: () => Promise<Omit<PipelineEnv, 'store'> & { target: ClusterTarget }>;
   now: () => number;
+  /** the job lifecycle: accepted … completed/failed/cancelled/superseded (src/jobs/events.ts) */
+  events?: JobEvents;
   /** live sink for attempt log lines (the terminal); the journal always gets them */
   sink?: (job: Job, level: Level, message: string, fields?: Record<string, unknown>) => void;
 }
 
 export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
+  const store = extra.store ?? (await d.store());
   return {
     queue: extra.queue ?? (await d.jobs()),
-    store: extra.store ?? (await d.store()),
+    store,
+    events: settlingEvents({ store }, (m, f) => d.log.error(m, f)),
     config: d.config(),
     kube: () => d.kube(),
     cluster: async () => {

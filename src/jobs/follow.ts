@@ -1,7 +1,7 @@
 /** Following a job that runs elsewhere (the queue API, or BullMQ workers): poll, relay, stop on Ctrl-C. */
 import type { Deps } from '../deps.js';
 import { ConflictError } from '../errors.js';
-import { isFinished, type Job } from '../queue/job.js';
+import { isFinished, type Job } from '../domain/job.js';
 
 export const POLL_MS = 500;
 

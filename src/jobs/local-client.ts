@@ -3,6 +3,7 @@
  * BullMQ on Redis (workers anywhere run them; this process follows). `mode: 'server'` is the same
  * client inside `custctl serve`: no terminal view, its own worker name, the server's words.
  */
+import { isLeased } from '../adapters/queue.js';
 import type { Deps } from '../deps.js';
 import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
 import { formatDuration } from '../domain/duration.js';
@@ -10,8 +11,8 @@ import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { ConflictError, NotFoundError, OperationError, UsageError } from '../errors.js';
 import { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
 import { planView } from '../pipeline/plan.js';
-import { isFinished, type Job, type JobState } from '../queue/job.js';
-import { runJobAttached } from '../queue/runner.js';
+import { isFinished, type Job, type JobState } from '../domain/job.js';
+import { runJobAttached } from './runner.js';
 import { runPool } from '../util/pool.js';
 import { cancelJob, requireJob, retryJob } from './actions.js';
 import { runAttached } from './attached.js';
@@ -21,6 +22,7 @@ import { followJob } from './follow.js';
 import { cleanupReportOf, newCleanupJob, scanOrphans, type CleanupReport, type CleanupRequest } from './kinds/cleanup-rbac.js';
 import { jobOptions, localInterruption, statusConflict, submitDeletion } from './kinds/delete.js';
 import { makeProcessor, settle } from './kinds/index.js';
+import { eventsOf, runnerEvents } from './lifecycle.js';
 import { workerEvents } from './worker.js';
 import { DELETABLE_STATUSES } from '../adapters/store.js';
 
@@ -101,6 +103,7 @@ export class LocalJobsClient implements JobsClient {
     if (this.o.mode === 'cli') await (this.pruned ??= env.queue.prune(env.now() - RETENTION_MS).catch(() => 0));
     const { sync: _sync, requestedBy, ...opts } = o;
     const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.env) });
+    await eventsOf(env).emit({ type: 'accepted', job });
     if (this.o.mode === 'cli') this.d.log.info('Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
     return job;
   }
@@ -132,6 +135,7 @@ export class LocalJobsClient implements JobsClient {
     const requestedBy = o.requestedBy ?? cliRequester(d.env);
     const id = await env.queue.allocateId();
     const job = await env.queue.add(id, newCleanupJob(env.config, { ...o, requestedBy }), env.now());
+    await eventsOf(env).emit({ type: 'accepted', job });
     d.log.info('Cleanup queued', this.o.mode === 'cli' ? { job: job.id, orphans: found.orphans.length, attempts: job.maxAttempts } : { job: job.id, orphans: found.orphans.length, by: requestedBy });
     const final = await this.follow(job, { label: job.name, run: true });
     return cleanupReportOf(final, (j) => {
@@ -166,32 +170,30 @@ export class LocalJobsClient implements JobsClient {
   }
 
   async cancel(id: string): Promise<Job> {
-    const d = this.d;
-    return cancelJob({ queue: await d.jobs(), store: await d.store(), now: () => d.now().getTime() }, id);
+    return cancelJob(await this.env(), id);
   }
 
   async follow(job: Job, o: FollowOptions): Promise<Job> {
     const d = this.d;
     const env = await this.env();
     if (!o.run) return this.watch(job, o.pollMs ?? 1000);
-    if (env.queue.kind === 'file') {
+    const queue = env.queue;
+    if (isLeased(queue)) {
       if (this.o.mode === 'cli') return runAttached(d, env, job);
-      const final = await runJobAttached(env.queue, job.id, makeProcessor(env), {
+      const final = await runJobAttached(queue, job.id, makeProcessor(env), {
         worker: `${d.worker}/sync`,
         leaseMs: LEASE_MS,
         now: env.now,
         sleep: d.sleep,
         signal: d.shutdown,
-        onEvent: workerEvents(d, env),
+        onEvent: runnerEvents(env, workerEvents(d)),
       });
-      await settle(env, final);
       return final;
     }
     // BullMQ: the queue's workers run it (on any machine); this process follows it
-    const queue = env.queue;
     if (this.o.mode === 'server') return waitForEnd(d, env, job.id);
     const final = await followJob(d, { get: async (id) => (await queue.get(id)) ?? Promise.reject(new NotFoundError(`job ${id} not found`)), hint: '' }, job.id, job.data.customerId ?? job.name);
-    await settle(env, final);
+    await settle(env, final); // its worker settles it too; idempotent, and the row is right before we answer
     return final;
   }
 
@@ -254,6 +256,7 @@ export class LocalJobsClient implements JobsClient {
           },
           now,
         );
+        await eventsOf(env).emit({ type: 'accepted', job });
       }
       candidates = [job];
     } else {

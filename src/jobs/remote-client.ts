@@ -8,7 +8,7 @@ import type { Deps } from '../deps.js';
 import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
 import { namespaceFor } from '../domain/namespace-name.js';
 import { UsageError } from '../errors.js';
-import type { Job, JobState } from '../queue/job.js';
+import type { Job, JobState } from '../domain/job.js';
 import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient } from './client.js';
 import { followJob, type JobSource } from './follow.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';

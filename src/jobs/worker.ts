@@ -1,15 +1,17 @@
 /**
  * Long-running workers: `custctl worker` and the embedded worker of `serve`, on the file journal
- * or on BullMQ. Their log lines, and the row settlement of a job that failed for good.
+ * or on BullMQ, and their log lines. What a job's end means is the lifecycle's (src/jobs/lifecycle.ts).
  */
 import type { Deps } from '../deps.js';
-import { errorMessage } from '../errors.js';
-import { runWorker, type RunnerEvent, type WorkerSummary } from '../queue/runner.js';
+import { isLeased } from '../adapters/queue.js';
+import { OperationError } from '../errors.js';
+import { runWorker, type RunnerEvent, type WorkerSummary } from './runner.js';
 import { jobsEnv, LEASE_MS, RETENTION_MS, type JobsEnv } from './env.js';
 import { makeProcessor, settle } from './kinds/index.js';
+import { runnerEvents } from './lifecycle.js';
 
-/** The log lines of a worker (`custctl worker`, the embedded worker of `serve`); a job that failed for good settles its row. */
-export function workerEvents(d: Deps, env: JobsEnv, settleFailed = true): (e: RunnerEvent) => void {
+/** The log lines of a worker (`custctl worker`, the embedded worker of `serve`). */
+export function workerEvents(d: Pick<Deps, 'log'>): (e: RunnerEvent) => void {
   return (e) => {
     switch (e.type) {
       case 'attempt-started':
@@ -20,7 +22,6 @@ export function workerEvents(d: Deps, env: JobsEnv, settleFailed = true): (e: Ru
         break;
       case 'failed':
         d.log.error(`Job ${e.job.id} failed`, { error: e.error.split('\n')[0] });
-        if (settleFailed) void settle(env, e.job).catch((err: unknown) => d.log.error(`could not mark the row of job ${e.job.id}`, { error: errorMessage(err) }));
         break;
       case 'completed':
         d.log.ok(`Job ${e.job.id} completed${e.superseded ? ' (superseded: nothing touched)' : ''}`);
@@ -42,10 +43,13 @@ export function workerEvents(d: Deps, env: JobsEnv, settleFailed = true): (e: Ru
  * last attempt, then runs due jobs until nothing is due (`once`) or `d.shutdown`.
  */
 export async function runFileWorker(d: Deps, env: JobsEnv, o: { concurrency: number; once: boolean }): Promise<WorkerSummary> {
-  const pruned = await env.queue.prune(env.now() - RETENTION_MS).catch(() => 0);
+  const queue = env.queue;
+  if (!isLeased(queue)) throw new OperationError(`the ${queue.kind} queue is worked by its own workers`);
+  const pruned = await queue.prune(env.now() - RETENTION_MS).catch(() => 0);
+  // repair: a failed job whose end was never settled (its worker died right after recording it)
   for (const j of await env.queue.list({ state: 'failed' })) await settle(env, j);
   d.log.info(`Worker ${d.worker} started`, { concurrency: o.concurrency, once: o.once || undefined, database: env.store.description, pruned: pruned || undefined });
-  const summary = await runWorker(env.queue, makeProcessor(env), {
+  const summary = await runWorker(queue, makeProcessor(env), {
     worker: d.worker,
     concurrency: o.concurrency,
     once: o.once,
@@ -54,7 +58,7 @@ export async function runFileWorker(d: Deps, env: JobsEnv, o: { concurrency: num
     now: env.now,
     sleep: d.sleep,
     signal: d.shutdown,
-    onEvent: workerEvents(d, env),
+    onEvent: runnerEvents(env, workerEvents(d)),
   });
   d.log.info('Worker stopped', { ...summary });
   return summary;
@@ -66,7 +70,8 @@ export async function runFileWorker(d: Deps, env: JobsEnv, o: { concurrency: num
  * row to deletion_failed through the `failed` event. SIGTERM: no new jobs, running ones finish.
  */
 export async function runBullWorkerCommand(d: Deps, o: { concurrency: number }): Promise<WorkerSummary> {
-  const { openBullQueue, runBullWorker, MAX_STALLED_COUNT } = await import('../queue/bullmq-queue.js');
+  const { openBullQueue, MAX_STALLED_COUNT } = await import('../adapters/bullmq-queue.js');
+  const { runBullWorker } = await import('./bullmq-worker.js');
   const queue = await openBullQueue(d.env);
   try {
     const env = await jobsEnv(d, { queue });
@@ -77,8 +82,7 @@ export async function runBullWorkerCommand(d: Deps, o: { concurrency: number }):
       concurrency: o.concurrency,
       signal: d.shutdown,
       worker: d.worker,
-      onEvent: workerEvents(d, env, false), // onFailed settles
-      onFailed: (job) => settle(env, job).catch((err: unknown) => d.log.error(`could not mark the row of job ${job.id}`, { error: errorMessage(err) })),
+      onEvent: runnerEvents(env, workerEvents(d)),
     });
     d.log.info('Worker stopped', { ...summary });
     return summary;

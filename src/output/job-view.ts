@@ -2,7 +2,7 @@
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../domain/duration.js';
 import type { CustomerRow } from '../adapters/store.js';
-import type { Job } from '../queue/job.js';
+import type { Job } from '../domain/job.js';
 import type { IO } from '../io.js';
 import { ago, printTable, view, type View } from './print.js';
 

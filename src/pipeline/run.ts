@@ -13,7 +13,7 @@ import type { CustomerStore } from '../adapters/store.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { CliError, NotFoundError, OperationError } from '../errors.js';
-import type { Job } from '../queue/job.js';
+import type { Job } from '../domain/job.js';
 import { uninstallReleases } from './helm-uninstall.js';
 import { inspect, refuseClusterScoped, refuseRecreatedNamespace, refuseSuspiciousEmptiness } from './inspect.js';
 import { deleteNamespaceAndWait } from './namespace.js';

@@ -14,8 +14,9 @@ import { parseJobId } from '../domain/job-id.js';
 import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, NotFoundError, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
 import { cancelJob, requireJob, retryJob } from '../jobs/actions.js';
-import { JOB_STATES, type Job, type JobState } from '../queue/job.js';
-import type { JobQueue } from '../queue/queue.js';
+import type { JobEvents } from '../jobs/events.js';
+import { JOB_STATES, type Job, type JobState } from '../domain/job.js';
+import type { JobQueue } from '../adapters/queue.js';
 import { authorize, type Principal, type Role, type TokenSet } from './auth.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
@@ -33,6 +34,8 @@ export interface ServerOptions {
   /** the cleanup-rbac sweep (dry run: the report only); `customer` limits it to one customer */
   cleanupRbac?: (dryRun: boolean, requestedBy: string, opts: { customer?: CustomerId; includeKept: boolean }) => Promise<unknown>;
   now: () => number;
+  /** the job lifecycle stream (a cancel through the API ends its job there) */
+  events?: JobEvents;
   /** TLS (PEM): serve HTTPS */
   https?: { cert: Buffer; key: Buffer } | undefined;
 }
@@ -232,13 +235,13 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
-    const job = await retryJob({ queue, store, now: opts.now }, parseJobIdParam(req.params.id));
+    const job = await retryJob({ queue, store, now: opts.now, ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
     log.info(`Job ${job.id} queued again`, { by: req.principal?.name });
     return jobJson(job);
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/cancel', { config: { role: 'admin' } }, async (req) => {
-    const job = await cancelJob({ queue, store, now: opts.now }, parseJobIdParam(req.params.id));
+    const job = await cancelJob({ queue, store, now: opts.now, ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
     log.info(`Job ${job.id} cancelled`, { by: req.principal?.name });
     return jobJson(job);
   });

@@ -8,9 +8,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConflictError, OperationError } from '../../src/errors.js';
-import { BullQueue, redisConnectionFrom, runBullWorker } from '../../src/queue/bullmq-queue.js';
-import type { Job, NewJob } from '../../src/queue/job.js';
-import type { Processor } from '../../src/queue/queue.js';
+import { BullQueue, redisConnectionFrom } from '../../src/adapters/bullmq-queue.js';
+import { runBullWorker } from '../../src/jobs/bullmq-worker.js';
+import type { Job, NewJob } from '../../src/domain/job.js';
+import type { Processor } from '../../src/adapters/queue.js';
 import { testEnv } from '../support/env.js';
 import { randomKey, waitFor } from '../support/fixtures.js';
 
@@ -169,7 +170,8 @@ describe('BullMQ workers sharing a queue', () => {
     const j = await add(q, 'cust_kill1');
     // a worker in another process that hangs in the attempt; lock 1 s so the stall shows quickly
     const script = `
-      const { BullQueue, redisConnectionFrom, runBullWorker } = await import(${JSON.stringify(path.join(root, 'dist/queue/bullmq-queue.js'))});
+      const { BullQueue, redisConnectionFrom } = await import(${JSON.stringify(path.join(root, 'dist/adapters/bullmq-queue.js'))});
+      const { runBullWorker } = await import(${JSON.stringify(path.join(root, 'dist/jobs/bullmq-worker.js'))});
       const q = new BullQueue(redisConnectionFrom({ REDIS_URL: process.env.REDIS_URL }), process.env.PREFIX);
       await runBullWorker({ queue: q, concurrency: 1, signal: new AbortController().signal, worker: 'victim', lockMs: 1000, stalledIntervalMs: 1000,
         onFailed: async () => {}, processor: async (ctx) => { await ctx.progress(25); console.log('STARTED'); await new Promise(() => {}); } });`;
@@ -194,7 +196,8 @@ describe('BullMQ workers sharing a queue', () => {
     const q = queue();
     const j = await add(q, 'cust_stall1');
     const script = `
-      const { BullQueue, redisConnectionFrom, runBullWorker } = await import(${JSON.stringify(path.join(root, 'dist/queue/bullmq-queue.js'))});
+      const { BullQueue, redisConnectionFrom } = await import(${JSON.stringify(path.join(root, 'dist/adapters/bullmq-queue.js'))});
+      const { runBullWorker } = await import(${JSON.stringify(path.join(root, 'dist/jobs/bullmq-worker.js'))});
       const q = new BullQueue(redisConnectionFrom({ REDIS_URL: process.env.REDIS_URL }), process.env.PREFIX);
       await runBullWorker({ queue: q, concurrency: 1, signal: new AbortController().signal, worker: 'victim', lockMs: 1000, stalledIntervalMs: 1000,
         onFailed: async () => {}, processor: async () => { console.log('STARTED'); await new Promise(() => {}); } });`;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildConfig, stateDirFrom } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
 import { combinedExitCode } from '../../src/util/pool.js';
-import { backoffDelay } from '../../src/queue/job.js';
+import { backoffDelay } from '../../src/domain/job.js';
 import { readFileSync } from 'node:fs';
 import { VERSION } from '../../src/version.js';
 

@@ -6,12 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError } from '../../src/errors.js';
-import { FileJournal, UnreadableJobError, openFileJournal } from '../../src/queue/file-journal.js';
-import type { UnreadableJob } from '../../src/queue/file-journal.js';
-import { CorruptFileError, readJsonFile, writeFileAtomic } from '../../src/queue/fs-atomic.js';
-import { backoffDelay } from '../../src/queue/job.js';
-import type { NewJob } from '../../src/queue/job.js';
-import type { FailureInfo } from '../../src/queue/queue.js';
+import { FileJournal, UnreadableJobError, openFileJournal } from '../../src/adapters/file-journal.js';
+import type { UnreadableJob } from '../../src/adapters/file-journal.js';
+import { CorruptFileError, readJsonFile, writeFileAtomic } from '../../src/adapters/fs-atomic.js';
+import { backoffDelay } from '../../src/domain/job.js';
+import type { NewJob } from '../../src/domain/job.js';
+import type { FailureInfo } from '../../src/adapters/queue.js';
 
 const T0 = 1_700_000_000_000;
 const LEASE = 30_000;
@@ -405,7 +405,7 @@ describe('file journal: separate processes', () => {
       join(root, 'node_modules/typescript/bin/tsc'),
       '--outDir', built, '--rootDir', join(root, 'src'), '--module', 'NodeNext', '--moduleResolution', 'NodeNext',
       '--target', 'ES2022', '--strict', '--skipLibCheck', '--types', 'node', '--declaration', 'false',
-      join(root, 'src/queue/file-journal.ts'),
+      join(root, 'src/adapters/file-journal.ts'),
     ], { cwd: root });
     await writeFile(join(built, 'package.json'), '{"type":"module"}\n');
   }, 60_000);
@@ -446,7 +446,7 @@ describe('file journal: separate processes', () => {
         await q.complete(job.id, w, { by: w }, Date.now());
       }
       console.log(JSON.stringify(mine));`;
-    const modulePath = join(built, 'queue/file-journal.js');
+    const modulePath = join(built, 'adapters/file-journal.js');
     const outs = await Promise.all([1, 2, 3, 4].map(() => child(script, [modulePath, dir]).done));
     const claimed = outs.flatMap((o) => JSON.parse(o) as string[]);
     expect(claimed.sort()).toEqual(ids.sort());
@@ -464,7 +464,7 @@ describe('file journal: separate processes', () => {
       await q.update(job.id, 'victim', { logLines: ['started'] });
       console.log('CLAIMED');
       setInterval(() => undefined, 1000);`;
-    const c = child(script, [join(built, 'queue/file-journal.js'), dir, id]);
+    const c = child(script, [join(built, 'adapters/file-journal.js'), dir, id]);
     await c.started;
     c.kill();
     await c.done;

@@ -17,9 +17,9 @@ import { findOrphans, ownerMarks, type FindOrphansInput } from '../../src/domain
 import type { RbacKind, RbacObject } from '../../src/domain/rbac-owner.js';
 import { OperationError } from '../../src/errors.js';
 import { makeIO, Reporter } from '../../src/io.js';
-import { openFileJournal } from '../../src/queue/file-journal.js';
-import type { Job } from '../../src/queue/job.js';
-import type { JobQueue } from '../../src/queue/queue.js';
+import { openFileJournal } from '../../src/adapters/file-journal.js';
+import type { Job } from '../../src/domain/job.js';
+import type { JobQueue } from '../../src/adapters/queue.js';
 
 const REL = 'meta.helm.sh/release-namespace';
 const KEEP = { 'helm.sh/resource-policy': 'keep' };

@@ -19,12 +19,11 @@ import { sleep, type Deps } from '../../src/deps.js';
 import { parseCustomerId } from '../../src/domain/customer-id.js';
 import { Reporter } from '../../src/io.js';
 import { LocalJobsClient } from '../../src/jobs/local-client.js';
-import { openFileJournal } from '../../src/queue/file-journal.js';
-import type { JobQueue } from '../../src/queue/queue.js';
+import { openFileJournal, type FileJournal } from '../../src/adapters/file-journal.js';
 import { bufferIO } from '../support/buffer-io.js';
 import { FakeKube, FakeStore } from '../support/fakes.js';
 
-interface Harness { d: Deps; store: FakeStore; kube: FakeKube; queue: JobQueue; out: () => string }
+interface Harness { d: Deps; store: FakeStore; kube: FakeKube; queue: FileJournal; out: () => string }
 
 const dirs: string[] = [];
 beforeEach(() => {

@@ -5,7 +5,7 @@ import { Reporter } from '../../src/io.js';
 import { planView, renderPlan } from '../../src/output/plan.js';
 import { renderJob } from '../../src/output/job-view.js';
 import type { Inspection } from '../../src/pipeline/types.js';
-import type { Job } from '../../src/queue/job.js';
+import type { Job } from '../../src/domain/job.js';
 import { bufferIO } from '../support/buffer-io.js';
 
 const row = { id: 1, customerId: 'cust_abc123', email: '', companyName: '', deploymentStatus: 'deployed' as const, instanceNamespace: 'customer-abc123', instanceUrl: 'https://x', deletionJobId: null, previousStatus: null, createdAt: '', updatedAt: '' };

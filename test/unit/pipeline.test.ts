@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runDeleteAttempt } from '../../src/pipeline/run.js';
-import type { Job } from '../../src/queue/job.js';
+import type { Job } from '../../src/domain/job.js';
 import { exitCodeFor, WaitTimeoutError } from '../../src/errors.js';
 import type { Level } from '../../src/io.js';
 import { FakeHelm, FakeKube, FakeStore } from '../support/fakes.js';

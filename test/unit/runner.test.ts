@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, OperationError, UsageError, WaitTimeoutError } from '../../src/errors.js';
-import { openFileJournal } from '../../src/queue/file-journal.js';
-import type { FileJournal } from '../../src/queue/file-journal.js';
-import type { NewJob } from '../../src/queue/job.js';
-import type { AttemptContext, Processor } from '../../src/queue/queue.js';
-import { defaultClassify, runAttempt, runJobAttached, runWorker } from '../../src/queue/runner.js';
-import type { RunnerEvent } from '../../src/queue/runner.js';
+import { openFileJournal } from '../../src/adapters/file-journal.js';
+import type { FileJournal } from '../../src/adapters/file-journal.js';
+import type { NewJob } from '../../src/domain/job.js';
+import type { AttemptContext, Processor } from '../../src/adapters/queue.js';
+import { defaultClassify, runAttempt, runJobAttached, runWorker } from '../../src/jobs/runner.js';
+import type { RunnerEvent } from '../../src/jobs/runner.js';
 
 const T0 = 1_700_000_000_000;
 const W = 'w1';

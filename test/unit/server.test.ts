@@ -17,10 +17,10 @@ import type { Logger } from '../../src/io.js';
 import type { JobsEnv } from '../../src/jobs/env.js';
 import { submitDeletion } from '../../src/jobs/kinds/delete.js';
 import { settle } from '../../src/jobs/kinds/index.js';
-import { openFileJournal, type FileJournal } from '../../src/queue/file-journal.js';
-import type { Job } from '../../src/queue/job.js';
-import type { Processor } from '../../src/queue/queue.js';
-import { runJobAttached } from '../../src/queue/runner.js';
+import { openFileJournal, type FileJournal } from '../../src/adapters/file-journal.js';
+import type { Job } from '../../src/domain/job.js';
+import type { Processor } from '../../src/adapters/queue.js';
+import { runJobAttached } from '../../src/jobs/runner.js';
 import { buildServer, QUEUED_MESSAGE, QUEUED_NOTE } from '../../src/server/app.js';
 import { parseTokensFile, sha256Hex } from '../../src/server/auth.js';
 

@@ -13,8 +13,8 @@ import { findOrphans, type OrphanReport, type RbacReportEntry } from '../../doma
 import type { RbacKind } from '../../domain/rbac-owner.js';
 import { CliError, errorFromName, errorMessage } from '../../errors.js';
 import { plainLine, type Level } from '../../io.js';
-import type { Job, NewJob } from '../../queue/job.js';
-import type { AttemptContext } from '../../queue/queue.js';
+import type { Job, NewJob } from '../../domain/job.js';
+import type { AttemptContext } from '../../adapters/queue.js';
 import { runPool } from '../../util/pool.js';
 import type { JobsEnv } from '../env.js';
 import type { JobKind } from './kind.js';

@@ -15,8 +15,8 @@ import { plainLine, type Level } from '../../io.js';
 import type { PlanView } from '../../pipeline/plan.js';
 import { runDeleteAttempt } from '../../pipeline/run.js';
 import type { DeleteResult } from '../../pipeline/types.js';
-import type { Job, JobOptions } from '../../queue/job.js';
-import type { AttemptContext, JobQueue } from '../../queue/queue.js';
+import type { Job, JobOptions } from '../../domain/job.js';
+import type { AttemptContext, JobQueue } from '../../adapters/queue.js';
 import type { JobsEnv } from '../env.js';
 import type { JobKind } from './kind.js';
 

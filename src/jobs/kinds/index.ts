@@ -1,10 +1,10 @@
 /**
  * The job kinds, by job name. A new kind is one module in this folder plus one line here (and its
- * name in `JobName`, src/queue/job.ts).
+ * name in `JobName`, src/domain/job.ts).
  */
 import { OperationError } from '../../errors.js';
-import type { Job, JobName } from '../../queue/job.js';
-import type { Processor } from '../../queue/queue.js';
+import type { Job, JobName } from '../../domain/job.js';
+import type { Processor } from '../../adapters/queue.js';
 import type { JobsEnv } from '../env.js';
 import { cleanupRbacKind } from './cleanup-rbac.js';
 import { deleteKind } from './delete.js';

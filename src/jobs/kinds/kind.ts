@@ -1,6 +1,6 @@
 /** What a job kind is: how one attempt runs, and what the job's end means for its subject. */
-import type { Job, JobName } from '../../queue/job.js';
-import type { AttemptContext } from '../../queue/queue.js';
+import type { Job, JobName } from '../../domain/job.js';
+import type { AttemptContext } from '../../adapters/queue.js';
 import type { JobsEnv } from '../env.js';
 
 export interface JobKind<R = unknown> {

@@ -1,6 +1,9 @@
 /**
  * Runs attempts of queued jobs: leases, per-attempt timeouts, backoff waits, clean shutdown.
- * Generic over `JobQueue` and `Processor`: it knows nothing of customers or Kubernetes.
+ * Generic over the queue and the `Processor`: it knows nothing of customers or Kubernetes.
+ * `executeAttempt` is the one attempt protocol (context, timeout, aborts, grace, classification)
+ * for every backend: `runAttempt` records it in a `LeasedQueue` (the file journal), the BullMQ
+ * worker (src/jobs/bullmq-worker.ts) hands it to BullMQ.
  *
  * Conventions for processors:
  * - honour `ctx.signal` (aborted on the attempt timeout, on shutdown and when the lease is lost);
@@ -13,9 +16,9 @@
 import { CliError, ConflictError, NotFoundError, OperationError, errorMessage, errorNameFor } from '../errors.js';
 import type { ErrorName } from '../errors.js';
 import { formatDuration } from '../domain/duration.js';
-import { isFinished } from './job.js';
-import type { Job } from './job.js';
-import type { AttemptContext, JobQueue, Processor } from './queue.js';
+import { isFinished, isSupersededResult } from '../domain/job.js';
+import type { Job } from '../domain/job.js';
+import type { AttemptContext, FailureInfo, LeasedQueue, Processor } from '../adapters/queue.js';
 
 export type RunnerEvent =
   | { type: 'attempt-started'; job: Job; attempt: number }
@@ -34,7 +37,8 @@ export interface RunAttemptOptions {
   now: () => number;
   /** shutdown: the attempt is aborted and handed back (`release`) */
   signal?: AbortSignal;
-  onEvent?: (e: RunnerEvent) => void;
+  /** awaited: a listener may settle the job's subject before the runner moves on */
+  onEvent?: (e: RunnerEvent) => unknown;
   classify?: (err: unknown) => { final: boolean };
   /** how long an aborted processor may take to settle before the attempt is recorded anyway (default 30 s) */
   abortGraceMs?: number;
@@ -59,7 +63,7 @@ export interface RunWorkerOptions {
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** stop: no new claims, running attempts are aborted and handed back */
   signal?: AbortSignal;
-  onEvent?: (e: RunnerEvent) => void;
+  onEvent?: (e: RunnerEvent) => unknown;
   classify?: (err: unknown) => { final: boolean };
   abortGraceMs?: number;
 }
@@ -77,9 +81,7 @@ export function defaultClassify(err: unknown): { final: boolean } {
   return { final: err instanceof CliError && (err.exitCode === 2 || err.exitCode === 3 || err.exitCode === 4) };
 }
 
-export function isSupersededResult(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && (value as { superseded?: unknown }).superseded === true;
-}
+export { isSupersededResult };
 
 /** The message stored for a failure: the error's message and its detail lines. */
 export function failureMessage(err: unknown): string {
@@ -87,98 +89,166 @@ export function failureMessage(err: unknown): string {
   return [errorMessage(err), ...details].join('\n');
 }
 
+/** Where an attempt's progress and log lines go (the journal file, the BullMQ job). */
+export interface AttemptHost {
+  progress(n: number): Promise<void>;
+  /** a line already stamped with its time */
+  log(line: string): Promise<void>;
+}
+
+/** How an attempt ended, before the backend records it. */
+export type AttemptEnd =
+  | { kind: 'ok'; value: unknown; superseded: boolean }
+  /** aborted for shutdown (hand it back) or because another worker took it (record nothing) */
+  | { kind: 'shutdown' | 'lease-lost'; error: unknown }
+  | { kind: 'error'; error: unknown; failure: FailureInfo };
+
+export interface ExecuteOptions {
+  now: () => number;
+  /** default: the job's own timeout */
+  timeoutMs?: number;
+  /** shutdown: the attempt is aborted and handed back */
+  signal?: AbortSignal;
+  /** the backend's own reasons to stop the attempt; an abort here is a failure of the attempt */
+  abortWhen?: Array<{ signal: AbortSignal; cause: 'lease-lost' | 'error' }>;
+  onEvent?: (e: RunnerEvent) => unknown;
+  classify?: (err: unknown) => { final: boolean };
+  abortGraceMs?: number;
+}
+
 /**
- * Runs one attempt of a job this worker has just claimed and records its outcome. Never throws for
- * a processor failure (only for a journal that cannot be written). Returns the job as stored.
+ * One attempt of `processor`, backend-neutral: the context it gets, the per-attempt timeout, the
+ * aborts (shutdown, a lost lease, the backend's own), the grace after an abort, and how a failure
+ * is classified and described. Never throws for a processor failure.
  */
-export async function runAttempt(queue: JobQueue, job: Job, processor: Processor, opts: RunAttemptOptions): Promise<Job> {
-  const attempt = job.attemptsMade + 1;
-  const emit = opts.onEvent ?? (() => undefined);
+export async function executeAttempt(job: Job, attempt: number, processor: Processor, host: AttemptHost, opts: ExecuteOptions): Promise<AttemptEnd> {
+  const emit = async (e: RunnerEvent) => {
+    await opts.onEvent?.(e);
+  };
   const controller = new AbortController();
-  let cause: 'timeout' | 'shutdown' | 'lease-lost' | null = null;
-  const abort = (why: NonNullable<typeof cause>, reason: Error) => {
+  let cause: 'timeout' | 'shutdown' | 'lease-lost' | 'error' | null = null;
+  const abort = (why: NonNullable<typeof cause>, reason: unknown) => {
     if (cause !== null) return;
     cause = why;
     controller.abort(reason);
   };
-
-  const timeoutError = new OperationError(
-    `attempt ${attempt} timed out after ${formatDuration(job.opts.timeoutMs)} (CUSTCTL_JOB_TIMEOUT / --job-timeout)`,
-  );
-  const timer = setTimeout(() => abort('timeout', timeoutError), job.opts.timeoutMs);
+  const timeoutMs = opts.timeoutMs ?? job.opts.timeoutMs;
+  const timeoutError = new OperationError(`attempt ${attempt} timed out after ${formatDuration(timeoutMs)} (CUSTCTL_JOB_TIMEOUT / --job-timeout)`);
+  const timer = setTimeout(() => abort('timeout', timeoutError), timeoutMs);
   const onShutdown = () => abort('shutdown', new OperationError(`attempt ${attempt} of job ${job.id} stopped: the worker is shutting down`));
   if (opts.signal?.aborted) onShutdown();
   opts.signal?.addEventListener('abort', onShutdown, { once: true });
-
-  let renewing: Promise<unknown> = Promise.resolve();
-  const renewal = setInterval(() => {
-    renewing = queue.renewLease(job.id, opts.worker, opts.now(), opts.leaseMs).then(
-      (ours) => {
-        if (!ours) abort('lease-lost', new ConflictError(`job ${job.id} was taken over by another worker (lease lost)`));
-      },
-      () => undefined, // a failed renewal is retried at the next tick; the lease still has 2/3 to run
-    );
-  }, Math.max(1, Math.floor(opts.leaseMs / 3)));
+  const others = (opts.abortWhen ?? []).map(({ signal, cause: why }) => {
+    const on = () => abort(why, signal.reason);
+    if (signal.aborted) on();
+    else signal.addEventListener('abort', on, { once: true });
+    return () => signal.removeEventListener('abort', on);
+  });
 
   const ctx: AttemptContext = {
     job,
     attempt,
     signal: controller.signal,
     progress: async (n) => {
-      await queue.update(job.id, opts.worker, { progress: n });
-      emit({ type: 'progress', jobId: job.id, attempt, progress: n });
+      await host.progress(n);
+      await emit({ type: 'progress', jobId: job.id, attempt, progress: n });
     },
     log: async (line) => {
       const stamped = `${new Date(opts.now()).toISOString()} ${line}`;
-      await queue.update(job.id, opts.worker, { logLines: [stamped] });
-      emit({ type: 'log', jobId: job.id, attempt, line: stamped });
+      await host.log(stamped);
+      await emit({ type: 'log', jobId: job.id, attempt, line: stamped });
     },
   };
 
-  emit({ type: 'attempt-started', job, attempt });
+  await emit({ type: 'attempt-started', job, attempt });
   let outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
   try {
     outcome = await settleWithGrace(processor(ctx), controller.signal, opts.abortGraceMs ?? 30_000);
   } finally {
     clearTimeout(timer);
-    clearInterval(renewal);
     opts.signal?.removeEventListener('abort', onShutdown);
+    for (const off of others) off();
+  }
+  const why = cause as typeof cause; // set by the callbacks above
+  if (why === 'lease-lost') return { kind: 'lease-lost', error: outcome.ok ? null : outcome.error };
+  if (outcome.ok) return { kind: 'ok', value: outcome.value, superseded: isSupersededResult(outcome.value) };
+  if (why === 'shutdown') return { kind: 'shutdown', error: outcome.error };
+  const err = why === 'timeout' ? timeoutError : outcome.error;
+  const stack = err instanceof CliError || !(err instanceof Error) ? undefined : err.stack;
+  const failure: FailureInfo = { message: failureMessage(err), errorName: errorNameFor(err), final: (opts.classify ?? defaultClassify)(err).final, ...(stack ? { stack } : {}) };
+  return { kind: 'error', error: err, failure };
+}
+
+/**
+ * Runs one attempt of a job this worker has just claimed and records its outcome. Never throws for
+ * a processor failure (only for a journal that cannot be written). Returns the job as stored.
+ */
+export async function runAttempt(queue: LeasedQueue, job: Job, processor: Processor, opts: RunAttemptOptions): Promise<Job> {
+  const attempt = job.attemptsMade + 1;
+  const emit = async (e: RunnerEvent) => {
+    await opts.onEvent?.(e);
+  };
+  const leaseLost = new AbortController();
+  let renewing: Promise<unknown> = Promise.resolve();
+  const renewal = setInterval(() => {
+    renewing = queue.renewLease(job.id, opts.worker, opts.now(), opts.leaseMs).then(
+      (ours) => {
+        if (!ours) leaseLost.abort(new ConflictError(`job ${job.id} was taken over by another worker (lease lost)`));
+      },
+      () => undefined, // a failed renewal is retried at the next tick; the lease still has 2/3 to run
+    );
+  }, Math.max(1, Math.floor(opts.leaseMs / 3)));
+
+  const host: AttemptHost = {
+    progress: (n) => queue.update(job.id, opts.worker, { progress: n }),
+    log: (line) => queue.update(job.id, opts.worker, { logLines: [line] }),
+  };
+  let end: AttemptEnd;
+  try {
+    end = await executeAttempt(job, attempt, processor, host, {
+      now: opts.now,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      abortWhen: [{ signal: leaseLost.signal, cause: 'lease-lost' }],
+      ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+      ...(opts.classify ? { classify: opts.classify } : {}),
+      ...(opts.abortGraceMs !== undefined ? { abortGraceMs: opts.abortGraceMs } : {}),
+    });
+  } finally {
+    clearInterval(renewal);
   }
   await renewing;
 
   const stillStored = async () => (await queue.get(job.id)) ?? job;
   try {
-    if (cause === 'lease-lost') {
-      emit({ type: 'lease-lost', jobId: job.id, attempt });
-      return await stillStored();
+    switch (end.kind) {
+      case 'lease-lost':
+        await emit({ type: 'lease-lost', jobId: job.id, attempt });
+        return await stillStored();
+      case 'ok': {
+        const done = await queue.complete(job.id, opts.worker, end.value, opts.now(), { superseded: end.superseded });
+        await emit({ type: 'completed', job: done, attempt, superseded: end.superseded });
+        return done;
+      }
+      case 'shutdown': {
+        const released = await queue.release(job.id, opts.worker, opts.now());
+        await emit({ type: 'released', job: released, attempt });
+        return released;
+      }
+      default: {
+        const { failure } = end;
+        const after = await queue.fail(job.id, opts.worker, failure, opts.now());
+        if (after.state === 'delayed') {
+          await emit({ type: 'attempt-failed', job: after, attempt, error: failure.message, errorName: failure.errorName, delayUntil: after.delayUntil ?? opts.now() });
+        } else {
+          await emit({ type: 'failed', job: after, attempt, error: failure.message, errorName: failure.errorName });
+        }
+        return after;
+      }
     }
-    if (outcome.ok) {
-      const superseded = isSupersededResult(outcome.value);
-      const done = await queue.complete(job.id, opts.worker, outcome.value, opts.now(), { superseded });
-      emit({ type: 'completed', job: done, attempt, superseded });
-      return done;
-    }
-    if (cause === 'shutdown') {
-      const released = await queue.release(job.id, opts.worker, opts.now());
-      emit({ type: 'released', job: released, attempt });
-      return released;
-    }
-    const err = cause === 'timeout' ? timeoutError : outcome.error;
-    const message = failureMessage(err);
-    const errorName = errorNameFor(err);
-    const stack = err instanceof CliError || !(err instanceof Error) ? undefined : err.stack;
-    const final = (opts.classify ?? defaultClassify)(err).final;
-    const after = await queue.fail(job.id, opts.worker, { message, errorName, final, ...(stack ? { stack } : {}) }, opts.now());
-    if (after.state === 'delayed') {
-      emit({ type: 'attempt-failed', job: after, attempt, error: message, errorName, delayUntil: after.delayUntil ?? opts.now() });
-    } else {
-      emit({ type: 'failed', job: after, attempt, error: message, errorName });
-    }
-    return after;
   } catch (e) {
     // the job stopped being ours between the processor's end and the record (lease expired and taken)
     if (e instanceof ConflictError) {
-      emit({ type: 'lease-lost', jobId: job.id, attempt });
+      await emit({ type: 'lease-lost', jobId: job.id, attempt });
       return await stillStored();
     }
     throw e;
@@ -190,7 +260,7 @@ export async function runAttempt(queue: JobQueue, job: Job, processor: Processor
  * Aborting `opts.signal` during an attempt hands the attempt back; during a wait it leaves the job
  * delayed (resumable by `jobs resume` / `worker`). Returns the job as stored at the end.
  */
-export async function runJobAttached(queue: JobQueue, id: string, processor: Processor, opts: RunAttachedOptions): Promise<Job> {
+export async function runJobAttached(queue: LeasedQueue, id: string, processor: Processor, opts: RunAttachedOptions): Promise<Job> {
   const pollMs = opts.pollMs ?? 1_000;
   for (;;) {
     const job = await queue.get(id);
@@ -231,7 +301,7 @@ export async function runJobAttached(queue: JobQueue, id: string, processor: Pro
  * Otherwise polls every `pollMs` until `signal` aborts; then claims nothing more, the running
  * attempts get the abort and are handed back, and it resolves when they all have ended.
  */
-export async function runWorker(queue: JobQueue, processor: Processor, opts: RunWorkerOptions): Promise<WorkerSummary> {
+export async function runWorker(queue: LeasedQueue, processor: Processor, opts: RunWorkerOptions): Promise<WorkerSummary> {
   const summary: WorkerSummary = { attempts: 0, completed: 0, failed: 0, delayed: 0, released: 0 };
   const stop = new AbortController();
   const onStop = () => stop.abort(opts.signal?.reason);

@@ -110,3 +110,8 @@ export function jobExitCode(job: Pick<Job, 'state' | 'failedCode'>): number {
   if (job.state !== 'failed') return 0;
   return exitCodeForErrorName(job.failedCode ?? undefined);
 }
+
+/** A processor's way to say the job no longer owns its subject: `{ superseded: true, … }`. */
+export function isSupersededResult(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { superseded?: unknown }).superseded === true;
+}

@@ -1,9 +1,12 @@
 /**
- * The queue interface every backend implements (the file journal now; BullMQ on Redis and the
- * remote API later). It knows nothing of customers: the jobs service (src/jobs/) adds that.
+ * The queue backends' interfaces. `JobQueue` is storage, which every backend implements (the file
+ * journal, BullMQ on Redis). `LeasedQueue` adds the attempt protocol the runner
+ * (src/jobs/runner.ts) drives — claim, lease, record — for a backend whose attempts this process
+ * runs itself (the file journal); BullMQ's own Worker does that part for BullMQ. They know nothing
+ * of customers: the job kinds (src/jobs/kinds/) add that.
  */
 import type { ErrorName } from '../errors.js';
-import type { Job, JobName, JobState, NewJob } from './job.js';
+import type { Job, JobName, JobState, NewJob } from '../domain/job.js';
 
 export interface JobFilter {
   state?: JobState;
@@ -33,7 +36,7 @@ export interface FailureInfo {
 }
 
 export interface JobQueue {
-  readonly kind: 'file' | 'bullmq' | 'remote';
+  readonly kind: 'file' | 'bullmq';
 
   /** Allocates a job id (numeric string, never reused) without creating the job. */
   allocateId(): Promise<string>;
@@ -42,6 +45,17 @@ export interface JobQueue {
   get(id: string): Promise<Job | null>;
   list(filter?: JobFilter): Promise<Job[]>;
 
+  /** waiting or delayed only: → failed with failedReason 'cancelled'. */
+  cancel(id: string, now: number): Promise<Job>;
+  /** failed only: a fresh set of attempts, → waiting. */
+  retry(id: string, now: number): Promise<Job>;
+  /** Removes completed/failed jobs finished before `before` (ms); returns how many. */
+  prune(before: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A queue whose attempts the runner of this process claims, leases and records. */
+export interface LeasedQueue extends JobQueue {
   /**
    * Takes the job for one attempt if it is due (waiting, delayed and due, or active with an
    * expired lease): → active, lease set, processedOn, a new AttemptRecord. Null when not due or
@@ -60,12 +74,8 @@ export interface JobQueue {
   fail(id: string, worker: string, failure: FailureInfo, now: number): Promise<Job>;
   /** The process is shutting down mid-attempt: hand the job back (delayed/waiting, attempt marked interrupted). */
   release(id: string, worker: string, now: number): Promise<Job>;
+}
 
-  /** waiting or delayed only: → failed with failedReason 'cancelled'. */
-  cancel(id: string, now: number): Promise<Job>;
-  /** failed only: a fresh set of attempts, → waiting. */
-  retry(id: string, now: number): Promise<Job>;
-  /** Removes completed/failed jobs finished before `before` (ms); returns how many. */
-  prune(before: number): Promise<number>;
-  close(): Promise<void>;
+export function isLeased(q: JobQueue): q is LeasedQueue {
+  return typeof (q as Partial<LeasedQueue>).claim === 'function';
 }

@@ -51,9 +51,9 @@ import { join } from 'node:path';
 import { ConflictError, NotFoundError, OperationError, errorMessage } from '../errors.js';
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
 import { runPool } from '../util/pool.js';
-import { JOB_STATES, backoffDelay, isFinished } from './job.js';
-import type { AttemptRecord, Job, NewJob } from './job.js';
-import type { FailureInfo, JobFilter, JobQueue } from './queue.js';
+import { JOB_STATES, backoffDelay, isFinished } from '../domain/job.js';
+import type { AttemptRecord, Job, NewJob } from '../domain/job.js';
+import type { FailureInfo, JobFilter, LeasedQueue } from './queue.js';
 import { CorruptFileError, fsyncDir, isTempFileName, readJsonFile, writeFileAtomic } from './fs-atomic.js';
 
 const DIR_MODE = 0o700;
@@ -114,7 +114,7 @@ export async function openFileJournal(opts: FileJournalOptions): Promise<FileJou
   return new FileJournal(opts, fixed);
 }
 
-export class FileJournal implements JobQueue {
+export class FileJournal implements LeasedQueue {
   readonly kind = 'file' as const;
   readonly dir: string;
   readonly jobsDir: string;

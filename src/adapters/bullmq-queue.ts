@@ -18,12 +18,11 @@
  * the jobs (runBullWorker below).
  */
 import { Redis } from 'ioredis';
-import { Queue, UnrecoverableError, Worker, type Job as BullJob, type JobsOptions } from 'bullmq';
-import { ConflictError, errorNameFor, NotFoundError, OperationError, UsageError, type ErrorName } from '../errors.js';
+import { Queue, type Job as BullJob, type JobsOptions } from 'bullmq';
+import { ConflictError, NotFoundError, OperationError, UsageError, type ErrorName } from '../errors.js';
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
-import type { AttemptRecord, Job, JobData, JobName, JobOptions, JobState, NewJob } from './job.js';
-import type { AttemptContext, FailureInfo, JobFilter, JobQueue, Processor } from './queue.js';
-import { defaultClassify, failureMessage, isSupersededResult, type RunnerEvent, type WorkerSummary } from './runner.js';
+import { isSupersededResult, type AttemptRecord, type Job, type JobData, type JobName, type JobOptions, type JobState, type NewJob } from '../domain/job.js';
+import type { JobFilter, JobQueue } from './queue.js';
 
 export const QUEUE_NAME = 'custctl-deletions';
 export const RETENTION_SECONDS = 7 * 24 * 3600;
@@ -76,7 +75,7 @@ export function redisConnectionFrom(env: Readonly<Record<string, string | undefi
 }
 
 /** What we keep in a BullMQ job's data besides the seed's {customerId, namespace}. */
-interface Meta {
+export interface Meta {
   opts: JobOptions;
   requestedBy: string;
   simulated: boolean;
@@ -84,13 +83,13 @@ interface Meta {
   failedCode?: ErrorName;
 }
 
-type BullData = JobData & { meta: Meta };
+export type BullData = JobData & { meta: Meta };
 
 const bullId = (id: string) => `j${id}`;
 const ourId = (bid: string | undefined) => (bid ?? '').replace(/^j/, '');
 const ID = JOB_ID_PATTERN;
 
-function mapState(s: string): JobState | null {
+export function mapState(s: string): JobState | null {
   switch (s) {
     case 'waiting':
     case 'prioritized':
@@ -161,7 +160,7 @@ export class BullQueue implements JobQueue {
     return this.toJob(b);
   }
 
-  /** Maps a BullMQ job to the one job schema (src/queue/job.ts). */
+  /** Maps a BullMQ job to the one job schema (src/domain/job.ts). */
   async toJob(b: BullJob<BullData, unknown, JobName>, knownState?: JobState): Promise<Job> {
     const state = knownState ?? mapState(await b.getState()) ?? 'waiting';
     const meta: Meta = b.data.meta ?? { opts: { attempts: b.opts.attempts ?? 1, backoff: { type: 'exponential', delay: 0 }, timeoutMs: 0 }, requestedBy: 'unknown', simulated: false };
@@ -226,31 +225,6 @@ export class BullQueue implements JobQueue {
     return out.sort((a, b) => Number(b.id) - Number(a.id));
   }
 
-  private notHere(what: string): never {
-    throw new OperationError(`${what} is not available on the BullMQ queue: BullMQ workers run its jobs ('custctl worker' with REDIS_URL/REDIS_HOST set)`);
-  }
-  claim(): Promise<Job | null> {
-    this.notHere('claiming a job');
-  }
-  claimNext(): Promise<Job | null> {
-    this.notHere('claiming a job');
-  }
-  renewLease(): Promise<boolean> {
-    this.notHere('renewing a lease');
-  }
-  update(): Promise<void> {
-    this.notHere('updating a running job');
-  }
-  complete(): Promise<Job> {
-    this.notHere('completing a job');
-  }
-  fail(_id: string, _w: string, _f: FailureInfo): Promise<Job> {
-    this.notHere('failing a job');
-  }
-  release(): Promise<Job> {
-    this.notHere('handing a job back');
-  }
-
   /**
    * waiting or delayed only. BullMQ has no "cancelled": the job is removed from the queue and the
    * returned record (state failed, failedReason 'cancelled') is what the caller settles the row with.
@@ -310,114 +284,4 @@ export async function openBullQueue(env: Readonly<Record<string, string | undefi
     ]);
   }
   return q;
-}
-
-export interface BullWorkerOptions {
-  queue: BullQueue;
-  processor: Processor;
-  concurrency: number;
-  /** stop taking jobs; running attempts are finished (BullMQ's close waits for them) */
-  signal: AbortSignal;
-  /** a name in the logs, `pid@host` */
-  worker: string;
-  onEvent?: (e: RunnerEvent) => void;
-  /** a job failed for good (last attempt, a final error, or stalled too often): settle its row */
-  onFailed: (job: Job) => Promise<void>;
-  lockMs?: number;
-  maxStalledCount?: number;
-  stalledIntervalMs?: number;
-}
-
-/**
- * Works the BullMQ queue with BullMQ's Worker and our processor until `signal` aborts. Per-attempt
- * timeout through the processor's AbortSignal; usage/not-found/conflict errors are final
- * (UnrecoverableError); the error name is kept on the job (exit codes for `status job`).
- */
-export async function runBullWorker(o: BullWorkerOptions): Promise<WorkerSummary> {
-  const summary: WorkerSummary = { attempts: 0, completed: 0, failed: 0, delayed: 0, released: 0 };
-  const emit = o.onEvent ?? (() => undefined);
-  const q = o.queue;
-  const worker = new Worker<BullData, unknown, JobName>(
-    QUEUE_NAME,
-    async (b, _token, bullSignal) => {
-      const job = await q.toJob(b, 'active');
-      const attempt = (b.attemptsMade ?? 0) + 1;
-      summary.attempts += 1;
-      const controller = new AbortController();
-      const timeoutError = new OperationError(`attempt ${attempt} timed out after ${Math.round(job.opts.timeoutMs / 1000)} s (CUSTCTL_JOB_TIMEOUT / --job-timeout)`);
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort(timeoutError);
-      }, job.opts.timeoutMs || 600_000);
-      const onBullAbort = () => controller.abort(new OperationError(`attempt ${attempt} of job ${job.id} was cancelled by BullMQ`));
-      bullSignal?.addEventListener('abort', onBullAbort, { once: true });
-      const ctx: AttemptContext = {
-        job,
-        attempt,
-        signal: controller.signal,
-        progress: async (n) => {
-          await b.updateProgress(n);
-          emit({ type: 'progress', jobId: job.id, attempt, progress: n });
-        },
-        log: async (line) => {
-          const stamped = `${new Date().toISOString()} ${line}`;
-          await b.log(stamped);
-          emit({ type: 'log', jobId: job.id, attempt, line: stamped });
-        },
-      };
-      emit({ type: 'attempt-started', job, attempt });
-      try {
-        return await o.processor(ctx);
-      } catch (err) {
-        const e = timedOut ? timeoutError : err;
-        const final = defaultClassify(e).final;
-        await b.updateData({ ...b.data, meta: { ...b.data.meta, failedCode: errorNameFor(e) } }).catch(() => undefined);
-        const message = failureMessage(e);
-        throw final ? new UnrecoverableError(message) : new Error(message);
-      } finally {
-        clearTimeout(timer);
-        bullSignal?.removeEventListener('abort', onBullAbort);
-      }
-    },
-    {
-      connection: { ...q.connection },
-      prefix: q.prefix,
-      concurrency: o.concurrency,
-      lockDuration: o.lockMs ?? LOCK_MS,
-      maxStalledCount: o.maxStalledCount ?? MAX_STALLED_COUNT,
-      stalledInterval: o.stalledIntervalMs ?? o.lockMs ?? LOCK_MS,
-      autorun: false,
-      name: o.worker,
-    },
-  );
-  worker.on('error', () => undefined); // connection trouble: ioredis reconnects
-  worker.on('completed', (b, rv) => {
-    summary.completed += 1;
-    void q.toJob(b, 'completed').then((job) => emit({ type: 'completed', job, attempt: b.attemptsMade, superseded: isSupersededResult(rv) }), () => undefined);
-  });
-  worker.on('failed', (b, err) => {
-    if (!b) return;
-    void (async () => {
-      const state = mapState(await b.getState()) ?? 'failed';
-      const job = await q.toJob(b, state);
-      if (state === 'failed') {
-        summary.failed += 1;
-        emit({ type: 'failed', job, attempt: b.attemptsMade, error: err.message, errorName: job.failedCode ?? 'internal' });
-        await o.onFailed(job);
-      } else {
-        summary.delayed += 1;
-        emit({ type: 'attempt-failed', job, attempt: b.attemptsMade, error: err.message, errorName: job.data && (b.data.meta?.failedCode ?? 'internal'), delayUntil: job.delayUntil ?? Date.now() });
-      }
-    })().catch(() => undefined);
-  });
-  const stopped = new Promise<void>((resolve) => {
-    if (o.signal.aborted) resolve();
-    else o.signal.addEventListener('abort', () => resolve(), { once: true });
-  });
-  const running = worker.run();
-  await stopped;
-  await worker.close();
-  await running.catch(() => undefined);
-  return summary;
 }
