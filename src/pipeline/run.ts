@@ -3,10 +3,13 @@
  * resumed attempt runs the whole pipeline again — but only while the job still owns the customer.
  *
  *   0. ownership check (superseded → touch nothing), inspect, refusals (first attempt)
+ *   then the steps of steps/index.ts, in order (steps as data, src/pipeline/step.ts):
  *   1. helm uninstall every release in the namespace                    progress 25
  *   2. delete the namespace (uid precondition), wait until it is gone    progress 70
  *   3. delete the owned cluster RBAC (runs while step 2 waits)           progress 85
+ *   -  report the PVs whose reclaim policy keeps them
  *   4. row → pending, compare-and-set on this job's ownership            progress 100
+ * A simulated run walks the same list: the cluster steps say they were skipped.
  */
 import type { ClusterTarget } from '../adapters/kube.js';
 import type { CustomerStore } from '../adapters/store.js';
@@ -14,13 +17,10 @@ import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { CliError, NotFoundError, OperationError } from '../errors.js';
 import type { Job } from '../domain/job.js';
-import { uninstallReleases } from './helm-uninstall.js';
 import { inspect, refuseClusterScoped, refuseRecreatedNamespace, refuseSuspiciousEmptiness } from './inspect.js';
-import { deleteNamespaceAndWait } from './namespace.js';
-import { deleteOwnedRbac } from './rbac.js';
+import type { Step, StepContext } from './step.js';
+import { DELETE_STEPS } from './steps/index.js';
 import type { DeleteResult, PipelineEnv, StepLog } from './types.js';
-
-export const PROGRESS = { helm: 25, namespace: 70, rbac: 85, row: 100 } as const;
 
 export interface DeleteAttempt {
   job: Job;
@@ -79,6 +79,7 @@ export async function runDeleteAttempt(
   store: CustomerStore,
   cluster: () => Promise<Omit<PipelineEnv, 'store'> & { target: ClusterTarget }>,
   s: PipelineSettings,
+  steps: readonly Step[] = DELETE_STEPS,
 ): Promise<DeleteResult> {
   const started = s.now();
   const { job, log, signal } = a;
@@ -104,11 +105,9 @@ export async function runDeleteAttempt(
     if (!row) throw new NotFoundError(`customer ${customer.id} disappeared from the database during the deletion`);
     refusing(() => checkRowNamespace(customer, row.instanceNamespace, s.namespacePrefix));
 
+    const ctx: StepContext = { job, customer, namespace, store, signal, log, result, timeoutMs: job.opts.waitTimeoutMs ?? s.defaultWaitTimeoutMs, removedByHelm: new Set() };
     if (job.simulated) {
-      for (const [step, p] of [['Helm uninstall', PROGRESS.helm], ['namespace deletion', PROGRESS.namespace], ['cluster RBAC cleanup', PROGRESS.rbac]] as const) {
-        log('info', `Simulated: ${step} skipped (SIMULATE_K8S_DEPLOYMENT=true)`, { namespace });
-        await a.progress(p);
-      }
+      await runSimulated(steps, ctx, a.progress);
       result.namespaceOutcome = 'simulated';
     } else {
       const c = await cluster();
@@ -124,46 +123,12 @@ export async function runDeleteAttempt(
         const where = { context: c.target.context, server: c.target.server, database: store.description };
         refusing(() => refuseSuspiciousEmptiness(insp, row.previousStatus, where, job.opts.allowMissing === true));
       }
-      const pvcs = insp.ns ? await c.kube.listPvcs(namespace, signal) : [];
-      const timeoutMs = job.opts.waitTimeoutMs ?? s.defaultWaitTimeoutMs;
-
-      // 1. Helm first, always: deleting the namespace first would delete the release records.
-      result.releases = await uninstallReleases(c.helm, namespace, insp.releases, timeoutMs, log, signal);
-      await a.progress(PROGRESS.helm);
-      const removedByHelm = new Set(insp.releases.flatMap((r) => r.clusterRbac.map((o) => `${o.kind}/${o.name}`)));
-
-      // 2 and 3 need no order between them: the RBAC sweep runs while the namespace finalizes.
-      const nsStep = deleteNamespaceAndWait(c.kube, namespace, insp.ns, timeoutMs, log, signal);
-      const rbacStep = deleteOwnedRbac(c.kube, insp, removedByHelm, log, signal);
-      const [nsOutcome, rbac] = await Promise.all([nsStep, rbacStep.catch((e: unknown) => e)]);
-      result.namespaceOutcome = nsOutcome;
-      await a.progress(PROGRESS.namespace);
-      if (rbac instanceof Error || !rbac || typeof rbac !== 'object') {
-        if (signal.aborted) throw rbac;
-        result.warnings.push(`cluster RBAC cleanup failed: ${rbac instanceof Error ? rbac.message : String(rbac)}; run 'custctl cleanup-rbac --customer ${customer.id}'`);
-        log('warn', 'Cluster RBAC cleanup failed (non-critical)', { error: rbac instanceof Error ? rbac.message : String(rbac) });
-      } else {
-        result.rbac = rbac as DeleteResult['rbac'];
-        for (const f of result.rbac.failed) result.warnings.push(`${f.kind} ${f.name} was not deleted: ${f.error}`);
-      }
-      await a.progress(PROGRESS.rbac);
-      result.retainedVolumes = pvcs
-        .filter((p) => p.volumeName && p.reclaimPolicy && p.reclaimPolicy !== 'Delete')
-        .map((p) => ({ pvc: p.name, volume: p.volumeName as string, reclaimPolicy: p.reclaimPolicy as string }));
-      for (const v of result.retainedVolumes) {
-        log('warn', 'PersistentVolume stays behind (reclaim policy keeps its data)', { pv: v.volume, pvc: v.pvc, reclaimPolicy: v.reclaimPolicy });
-      }
+      ctx.cluster = c;
+      ctx.inspection = insp;
+      ctx.pvcs = insp.ns ? await c.kube.listPvcs(namespace, signal) : [];
+      await runSteps(steps, ctx, a.progress);
     }
-
-    // 4. Only after step 2 saw the namespace gone (or never there).
-    signal.throwIfAborted();
-    if (!(await store.completeDeletion(customer.id, job.id))) {
-      const reason = 'the row was taken by another job or changed while the instance was being deleted';
-      log('warn', 'Job superseded before the row update', { customerId: customer.id, reason });
-      return { ...result, outcome: 'superseded', superseded: true, reason, durationMs: s.now() - started };
-    }
-    await a.progress(PROGRESS.row);
-    result.row = { status: 'pending' };
+    if (ctx.superseded) return { ...result, outcome: 'superseded', superseded: true, reason: ctx.superseded, durationMs: s.now() - started };
     result.durationMs = s.now() - started;
     log('ok', 'Customer instance deleted successfully', { customerId: customer.id, namespace, simulated: job.simulated || undefined });
     return result;
@@ -175,5 +140,37 @@ export async function runDeleteAttempt(
       throw e.inner;
     }
     throw e;
+  }
+}
+
+/**
+ * Runs the steps in order; a step marked `besidePrevious` runs at the same time as the one before
+ * it. Progress is recorded in list order once a group is done. Stops when a step finds the job
+ * superseded.
+ */
+export async function runSteps(steps: readonly Step[], ctx: StepContext, progress: (n: number) => Promise<void>): Promise<void> {
+  const groups: Step[][] = [];
+  for (const step of steps) {
+    const last = groups.at(-1);
+    if (step.besidePrevious && last) last.push(step);
+    else groups.push([step]);
+  }
+  for (const group of groups) {
+    await Promise.all(group.map((step) => step.run(ctx)));
+    if (ctx.superseded) return;
+    for (const step of group) if (step.progress !== undefined) await progress(step.progress);
+  }
+}
+
+/** The simulated run, derived from the same list: cluster steps are skipped (and say so), the others run. */
+async function runSimulated(steps: readonly Step[], ctx: StepContext, progress: (n: number) => Promise<void>): Promise<void> {
+  for (const step of steps) {
+    if (step.cluster) {
+      if (step.simulatedAs) ctx.log('info', `Simulated: ${step.simulatedAs} skipped (SIMULATE_K8S_DEPLOYMENT=true)`, { namespace: ctx.namespace });
+    } else {
+      await step.run(ctx);
+      if (ctx.superseded) return;
+    }
+    if (step.progress !== undefined) await progress(step.progress);
   }
 }

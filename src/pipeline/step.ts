@@ -1,0 +1,45 @@
+/**
+ * A pipeline step as data. `steps/index.ts` lists them in order; `run.ts` runs the list (and the
+ * simulated run is derived from the same list). A new step is one file in steps/ plus one line
+ * in that list.
+ */
+import type { ClusterTarget } from '../adapters/kube.js';
+import type { PvcInfo } from '../adapters/kube.js';
+import type { CustomerStore } from '../adapters/store.js';
+import type { CustomerId } from '../domain/customer-id.js';
+import type { Job } from '../domain/job.js';
+import type { DeleteResult, Inspection, PipelineEnv, StepLog } from './types.js';
+
+/** What a step works with: the attempt, what was inspected at its start, and the result it fills in. */
+export interface StepContext {
+  job: Job;
+  customer: CustomerId;
+  namespace: string;
+  store: CustomerStore;
+  signal: AbortSignal;
+  log: StepLog;
+  result: DeleteResult;
+  /** step 2's wait and helm's --timeout, ms */
+  timeoutMs: number;
+  /** absent in a simulated run (no cluster is contacted) */
+  cluster?: Omit<PipelineEnv, 'store'> & { target: ClusterTarget };
+  inspection?: Inspection;
+  pvcs?: PvcInfo[];
+  /** cluster RBAC the Helm releases removed themselves (`Kind/name`) */
+  removedByHelm: Set<string>;
+  /** set by a step that found the job no longer owns the customer: the run stops, touching nothing more */
+  superseded?: string;
+}
+
+export interface Step {
+  name: string;
+  /** the job's progress once this step is done (none: it records no progress) */
+  progress?: number;
+  /** needs the cluster: in a simulated run it is skipped (with `simulatedAs`, a log line says so) */
+  cluster: boolean;
+  /** in a simulated run, the line `Simulated: <simulatedAs> skipped` */
+  simulatedAs?: string;
+  /** runs at the same time as the step before it (no order is needed between them) */
+  besidePrevious?: boolean;
+  run(ctx: StepContext): Promise<void>;
+}

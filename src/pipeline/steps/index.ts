@@ -1,0 +1,15 @@
+/** The deletion pipeline, in order. A new step: one file in this folder, one line here. */
+import type { Step } from '../step.js';
+import { helmUninstallStep } from './helm-uninstall.js';
+import { namespaceStep } from './namespace.js';
+import { rbacStep } from './rbac.js';
+import { retainedVolumesStep } from './retained-volumes.js';
+import { rowStep } from './row.js';
+
+export const DELETE_STEPS: readonly Step[] = [
+  helmUninstallStep,
+  namespaceStep,
+  rbacStep, // besidePrevious: while the namespace finalizes
+  retainedVolumesStep,
+  rowStep,
+];
