@@ -2,7 +2,7 @@
  * The job: one JSON schema everywhere (file journal, BullMQ, the HTTP API), following BullMQ's
  * field names so a job looks the same locally and remotely.
  */
-import { exitCodeForErrorName, type ErrorName } from '../errors.js';
+import { exitCodeForErrorName, type ErrorName } from './errors.js';
 
 export type JobState = 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
 export const JOB_STATES: readonly JobState[] = ['waiting', 'active', 'delayed', 'completed', 'failed'];
