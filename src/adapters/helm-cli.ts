@@ -150,11 +150,13 @@ export function saysPermanent(stderr: string): boolean {
 
 /**
  * helm failed because the API server was briefly unavailable: unreachable, a connection reset or
- * refused, a timeout on the wire, a 5xx or a 429 (client-go's messages for them).
+ * refused, a timeout on the wire, a 5xx or a 429 (client-go's messages for them). `failed to
+ * delete release: NAME` is helm failing to delete its release record, whose cause it does not
+ * print: the API server's answer to that DELETE (a re-run finds the record or its absence).
  */
 export function saysTransient(stderr: string): boolean {
   if (saysPermanent(stderr)) return false;
-  return /cluster unreachable|connection refused|connection reset|broken pipe|i\/o timeout|TLS handshake timeout|unexpected EOF|\bEOF\b|Internal error occurred|an error on the server|the server is currently unable to handle the request|too many requests|the server was unable to return a response|Gateway Timeout|Bad Gateway|Service Unavailable|server sent GOAWAY|client connection lost|request canceled|no route to host|etcdserver: (request timed out|leader changed)/i.test(stderr);
+  return /cluster unreachable|connection refused|connection reset|broken pipe|i\/o timeout|TLS handshake timeout|unexpected EOF|\bEOF\b|Internal error occurred|an error on the server|the server is currently unable to handle the request|too many requests|the server was unable to return a response|Gateway Timeout|Bad Gateway|Service Unavailable|server sent GOAWAY|client connection lost|request canceled|no route to host|etcdserver: (request timed out|leader changed)|failed to delete release: /i.test(stderr);
 }
 
 /** A run that failed transiently: thrown inside the retry loop, its result returned after the last try. */

@@ -42,6 +42,11 @@ export interface FaultSettings {
   userAgent: string | null;
 }
 
+export interface FaultUpdate extends Partial<FaultSettings> {
+  /** restart the fault draws from this seed (a scenario gets the same draws whatever ran before) */
+  seed?: number;
+}
+
 export interface FaultProxyOptions {
   /** https://127.0.0.1:<port> of the real API server */
   upstream: string;
@@ -55,8 +60,9 @@ export interface FaultProxy {
   /** https://127.0.0.1:<port> */
   url: string;
   log: LoggedRequest[];
+  /** the seed of the current draws */
   seed: number;
-  set(s: Partial<FaultSettings>): void;
+  set(s: FaultUpdate): void;
   /** the next `faults.length` matching requests get these faults, in order (before any random ones) */
   failNext(faults: Fault[]): void;
   /** writes a copy of `kubeconfig` whose clusters point at the proxy; returns its path */
@@ -93,7 +99,7 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
   const ca = file('ca.crt');
   const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ca, cert: file('admin.crt'), key: file('admin.key') });
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const random = prng(seed);
+  let random = prng(seed);
   const settings: FaultSettings = { rate: 0, faults: ['429', '500', 'reset'], userAgent: null, ...o.settings };
   const queued: Fault[] = [];
   const log: LoggedRequest[] = [];
@@ -107,10 +113,15 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
     return settings.faults[Math.floor(random() * settings.faults.length)] ?? null;
   };
 
+  /** a TCP RST on the connection (the TLS socket's own resetAndDestroy throws: reset the TCP socket under it) */
   const reset = (req: IncomingMessage): void => {
-    const s = req.socket as Socket & { resetAndDestroy?: () => void };
-    if (typeof s.resetAndDestroy === 'function') s.resetAndDestroy();
-    else s.destroy();
+    const tcp = (req.socket as Socket & { _parent?: Socket })._parent;
+    try {
+      if (tcp && typeof tcp.resetAndDestroy === 'function') tcp.resetAndDestroy();
+      else req.socket.destroy();
+    } catch {
+      req.socket.destroy();
+    }
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -166,11 +177,14 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
   });
   const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  return {
+  const proxy: FaultProxy = {
     url,
     log,
     seed,
-    set(s) { Object.assign(settings, s); },
+    set({ seed: newSeed, ...s }) {
+      Object.assign(settings, s);
+      if (newSeed !== undefined) { random = prng(newSeed); proxy.seed = newSeed; }
+    },
     failNext(faults) { queued.push(...faults); },
     kubeconfigFor(kubeconfig, out) {
       const kc = parse(readFileSync(kubeconfig, 'utf8')) as { clusters?: Array<{ cluster: { server: string } }> };
@@ -181,7 +195,7 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
     describe(filter = () => true) {
       const rs = log.filter(filter);
       const n = (f: Fault) => rs.filter((r) => r.fault === f).length;
-      return `${rs.length} requests, ${rs.filter((r) => r.fault).length} faults (${n('429')} × 429, ${n('500')} × 500, ${n('reset')} resets), seed ${seed}`;
+      return `${rs.length} requests, ${rs.filter((r) => r.fault).length} faults (${n('429')} × 429, ${n('500')} × 500, ${n('reset')} resets), seed ${proxy.seed}`;
     },
     async stop() {
       for (const s of sockets) s.destroy();
@@ -189,4 +203,5 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
       agent.destroy();
     },
   };
+  return proxy;
 }

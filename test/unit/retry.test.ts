@@ -96,6 +96,7 @@ describe('helm: which failures are transient', () => {
     'Error: the server is currently unable to handle the request (get secrets)',
     'Error: an error on the server ("") has prevented the request from succeeding (get secrets)',
     'Error: unexpected EOF',
+    'Error: failed to delete release: customer-abc',
   ])('transient: %s', (stderr) => {
     expect(saysTransient(stderr)).toBe(true);
   });
