@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runDeleteAttempt } from '../../src/pipeline/run.js';
 import type { Job } from '../../src/queue/job.js';
-import { exitCodeFor, OperationError, WaitTimeoutError } from '../../src/errors.js';
+import { exitCodeFor, OperationError, UsageError, WaitTimeoutError } from '../../src/errors.js';
 import { defaultClassify } from '../../src/queue/runner.js';
 import type { Level } from '../../src/io.js';
 import { FakeHelm, FakeKube, FakeStore } from '../support/fakes.js';
@@ -162,6 +162,17 @@ describe('the deletion pipeline (fakes)', () => {
     expect(defaultClassify(err).final).toBe(true);
     expect(await store.get(ID)).toMatchObject({ deploymentStatus: 'deployed', deletionJobId: null });
     expect(kube.calls.some((c) => c.startsWith('delete'))).toBe(false);
+  });
+
+  it('an unusable kubeconfig or context (usage error) when the worker loads the cluster: the row is handed back', async () => {
+    const err = await runDeleteAttempt(
+      { job: job(), attempt: 1, signal: new AbortController().signal, progress: async () => undefined, log: () => undefined },
+      store,
+      async () => { throw new UsageError('context "prod" not found in kubeconfig /k (available: dev)'); },
+      { namespacePrefix: 'customer-', defaultWaitTimeoutMs: 1_000, now: () => 0 },
+    ).catch((e: unknown) => e);
+    expect(defaultClassify(err).final).toBe(true);
+    expect((await store.get(ID))?.deploymentStatus).toBe('deployed');
   });
 
   it('a permanent error after the cluster was touched keeps the claim (the job fails; the row goes deletion_failed)', async () => {
