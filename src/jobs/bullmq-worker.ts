@@ -28,7 +28,8 @@ export interface BullWorkerOptions {
 
 /**
  * Works the BullMQ queue with BullMQ's Worker and our processor until `signal` aborts.
- * Usage/not-found/conflict errors are final (UnrecoverableError); the error name is kept on the
+ * Usage/not-found/conflict and permanent errors are final (UnrecoverableError: BullMQ makes no
+ * further attempt); the error name is kept on the
  * job (exit codes for `status job`).
  */
 export async function runBullWorker(o: BullWorkerOptions): Promise<WorkerSummary> {

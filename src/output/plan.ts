@@ -22,6 +22,7 @@ export function renderPlan(p: PlanView, c: ChalkInstance): string {
     for (const r of p.releases) {
       lines.push(`${label('Release')}${c.red('uninstall')} ${r.name} (${r.status}, ${r.chart})`);
       for (const o of r.clusterScoped) lines.push(`${' '.repeat(13)}${c.red('cluster-scoped')} ${o}`);
+      for (const o of r.outsideNamespace) lines.push(`${' '.repeat(13)}${c.red('outside the namespace')} ${o}`);
     }
     for (const v of p.pvcs ?? []) {
       const warn = v.reclaimPolicy === 'Delete' ? c.red(v.dataLoss) : c.yellow(v.dataLoss);

@@ -9,7 +9,8 @@ export interface PlanView {
   namespaceFound: boolean | null;
   namespaceUid?: string;
   objects?: Array<{ resource: string; kind: string; count: number }>;
-  releases: Array<{ name: string; status: string; chart: string; clusterScoped: string[]; clusterRbac: string[] }>;
+  /** outsideNamespace: `Kind namespace/name` of namespaced objects the release keeps in other namespaces */
+  releases: Array<{ name: string; status: string; chart: string; clusterScoped: string[]; outsideNamespace: string[]; clusterRbac: string[] }>;
   pvcs?: Array<{ name: string; phase: string; storage?: string; volume?: string; reclaimPolicy?: string; dataLoss: string }>;
   rbac: { delete: Array<{ kind: string; name: string; rule: string }>; keptByPolicy: Array<{ kind: string; name: string }>; keptUnowned: Array<{ kind: string; name: string }> };
 }
@@ -36,6 +37,7 @@ export function planView(insp: Inspection | null, row: Inspection['row'], custom
       status: r.status,
       chart: r.chart,
       clusterScoped: r.clusterScoped.map((o) => `${o.kind}/${o.name}`),
+      outsideNamespace: r.outsideNamespace.map((o) => `${o.kind} ${o.namespace ?? ''}/${o.name}`),
       clusterRbac: r.clusterRbac.map((o) => `${o.kind}/${o.name}`),
     })),
     pvcs: insp.pvcs?.map((p) => ({

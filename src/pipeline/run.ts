@@ -15,7 +15,7 @@ import type { ClusterTarget } from '../adapters/kube.js';
 import type { CustomerStore } from '../adapters/store.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
-import { CliError, NotFoundError, OperationError } from '../errors.js';
+import { CliError, NotFoundError, OperationError, isPermanent } from '../errors.js';
 import type { Job } from '../domain/job.js';
 import { inspect, refuseClusterScoped, refuseRecreatedNamespace, refuseSuspiciousEmptiness } from './inspect.js';
 import type { Step, StepContext } from './step.js';
@@ -100,6 +100,8 @@ export async function runDeleteAttempt(
   }
 
   log('info', 'Starting customer instance deletion', { customerId: customer.id, namespace, job: job.id, attempt: a.attempt });
+  /** set just before the first change to the cluster: a permanent error before it hands the row back */
+  let touched = false;
   try {
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} disappeared from the database during the deletion`);
@@ -126,6 +128,7 @@ export async function runDeleteAttempt(
       ctx.cluster = c;
       ctx.inspection = insp;
       ctx.pvcs = insp.ns ? await c.kube.listPvcs(namespace, signal) : [];
+      touched = true; // the first step changes the cluster
       await runSteps(steps, ctx, a.progress);
     }
     if (ctx.superseded) return { ...result, outcome: 'superseded', superseded: true, reason: ctx.superseded, durationMs: s.now() - started };
@@ -133,11 +136,13 @@ export async function runDeleteAttempt(
     log('ok', 'Customer instance deleted successfully', { customerId: customer.id, namespace, simulated: job.simulated || undefined });
     return result;
   } catch (e) {
-    if (e instanceof Refusal) {
-      // nothing was touched: give the row back to the status it had
+    // a refusal, or a permanent error (helm missing, 403, a bad kubeconfig) before anything was
+    // touched: give the row back to the status it had
+    const untouched = e instanceof Refusal ? e.inner : !touched && e instanceof CliError && isPermanent(e) ? e : null;
+    if (untouched) {
       await store.releaseDeletion(customer.id, job.id);
-      log('error', e.inner.message, {});
-      throw e.inner;
+      log('error', untouched.message, {});
+      throw untouched;
     }
     throw e;
   }
