@@ -219,11 +219,14 @@ export function makeHelm(opts: HelmCliOptions): Helm {
           throw failure(probe, h);
         }
       }
-      // `--wait` bare: a boolean on helm 3, and on helm 4 its optional value defaults to
-      // `watcher` (wait for the deleted resources to be gone), so one spelling serves both.
+      // helm's default background cascade and no --wait (DESIGN step 1): helm sends its DELETEs and
+      // returns; step 2's wait until the namespace is gone proves every namespaced object is gone.
+      // `--wait --cascade foreground` made the garbage collector clear a finalizer on every object
+      // through one rate-limited client, so concurrent deletions queued behind each other.
+      // --timeout still bounds the release's pre/post-delete hooks.
       const args = [
         'uninstall', release, '-n', namespace,
-        '--wait', '--cascade', 'foreground', '--timeout', helmDuration(timeoutMs), '--ignore-not-found',
+        '--timeout', helmDuration(timeoutMs), '--ignore-not-found',
       ];
       const r = await run(args, timeoutMs + UNINSTALL_GRACE_MS, signal);
       if (r.exitCode !== 0) throw failure(args, r);

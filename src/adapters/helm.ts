@@ -35,8 +35,9 @@ export interface Helm {
   /** `helm get manifest NAME -n NS`, parsed into the objects it holds. */
   getManifestObjects(release: string, namespace: string, signal?: AbortSignal): Promise<ManifestObject[]>;
   /**
-   * `helm uninstall NAME -n NS --wait --cascade foreground --timeout T --ignore-not-found
-   * --kubeconfig K --kube-context C`. Resolves 'not-found' when helm says the release is gone.
+   * `helm uninstall NAME -n NS --timeout T --ignore-not-found --kubeconfig K --kube-context C`
+   * (helm's default background cascade, no --wait: the namespace wait that follows is the proof
+   * that the objects are gone). Resolves 'not-found' when helm says the release is gone.
    */
   uninstall(release: string, namespace: string, timeoutMs: number, signal?: AbortSignal, opts?: UninstallOptions): Promise<'uninstalled' | 'not-found'>;
 }

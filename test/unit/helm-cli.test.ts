@@ -134,7 +134,7 @@ describe('helm-cli: command lines', () => {
     expect(calls()).toEqual([
       ['history', 'customer-abc', '-n', 'customer-abc', '--max', '1', '-o', 'json', '--kubeconfig', kubeconfig, '--kube-context', 'test-ctx'],
       [
-        'uninstall', 'customer-abc', '-n', 'customer-abc', '--wait', '--cascade', 'foreground', '--timeout', '300s',
+        'uninstall', 'customer-abc', '-n', 'customer-abc', '--timeout', '300s',
         '--ignore-not-found', '--kubeconfig', kubeconfig, '--kube-context', 'test-ctx',
       ],
     ]);
@@ -247,7 +247,7 @@ describe('helm-cli: failures', () => {
     expect(err.message).toContain('helm uninstall failed (exit 1)');
     expect(err.message).toContain('context deadline exceeded');
     const all = [err.message, ...err.details].join('\n');
-    expect(all).toContain(`command: helm uninstall customer-abc -n customer-abc --wait --cascade foreground --timeout 5s --ignore-not-found --kubeconfig ${kubeconfig} --kube-context test-ctx`);
+    expect(all).toContain(`command: helm uninstall customer-abc -n customer-abc --timeout 5s --ignore-not-found --kubeconfig ${kubeconfig} --kube-context test-ctx`);
     expect(all).toContain('line 2');
     expect(all).not.toContain('secret-token');
   });
