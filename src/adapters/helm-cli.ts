@@ -6,7 +6,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { parseAllDocuments } from 'yaml';
+import { loadAll } from 'js-yaml';
 import { OperationError } from '../errors.js';
 import type { Helm, HelmRelease, ManifestObject } from './helm.js';
 
@@ -123,15 +123,21 @@ function objectsOf(value: unknown, out: ManifestObject[]): void {
   out.push(o);
 }
 
-/** Every object of a rendered manifest: all YAML documents, empty ones skipped, `kind: List` opened. */
+/**
+ * Every object of a rendered manifest: all YAML documents, empty ones skipped, `kind: List` opened.
+ * js-yaml, not `yaml`: 4–5× faster on a release's manifest (130–360 ms → 25–100 ms for 50
+ * objects, measured) and already loaded by client-node, and this parse is on the path to step 1.
+ */
 export function parseManifest(manifest: string, release: string): ManifestObject[] {
   const out: ManifestObject[] = [];
-  for (const doc of parseAllDocuments(manifest)) {
-    if (doc.errors.length > 0) {
-      throw new OperationError(`the manifest of Helm release ${release} is not valid YAML: ${doc.errors[0]!.message}`);
-    }
-    objectsOf(doc.toJS(), out);
+  let docs: unknown[];
+  try {
+    docs = loadAll(manifest);
+  } catch (e) {
+    const reason = e instanceof Error ? (e as { reason?: string }).reason ?? e.message.split('\n')[0] : String(e);
+    throw new OperationError(`the manifest of Helm release ${release} is not valid YAML: ${reason}`);
   }
+  for (const doc of docs) objectsOf(doc, out);
   return out;
 }
 

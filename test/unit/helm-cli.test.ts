@@ -220,6 +220,14 @@ metadata:
     expect(parseManifest('---\n# only a comment\n---\n', 'r')).toEqual([]);
   });
 
+  it('reads JSON and flow-style documents too (templates may render either)', () => {
+    const m = '{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"}}\n---\n{apiVersion: v1, kind: Secret, metadata: {name: s, namespace: ns}}\n';
+    expect(parseManifest(m, 'r')).toEqual([
+      { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', name: 'fast' },
+      { apiVersion: 'v1', kind: 'Secret', name: 's', namespace: 'ns' },
+    ]);
+  });
+
   it('invalid YAML is an OperationError naming the release', () => {
     expect(() => parseManifest('kind: [unclosed', 'rel-x')).toThrow(/rel-x/);
   });
