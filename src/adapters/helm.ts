@@ -1,4 +1,4 @@
-/** Helm, driven through its CLI with execa. The implementation lives in helm-cli.ts. */
+/** Helm, driven through its CLI (node:child_process). The implementation lives in helm-cli.ts. */
 
 export interface HelmRelease {
   name: string;

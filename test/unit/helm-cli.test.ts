@@ -247,6 +247,13 @@ describe('helm-cli: failures', () => {
     expect((err as Error).stack === undefined || !(err as Error).message.includes('    at ')).toBe(true);
   });
 
+  it('a helm that cannot be executed is an OperationError naming HELM_BIN', async () => {
+    const notExecutable = path.join(dir, 'helm-not-executable');
+    writeFileSync(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
+    const h = makeHelm({ helmBin: notExecutable, kubeconfig, context: 'c', env: baseEnv });
+    await expect(h.listReleases('ns')).rejects.toThrow(`could not run helm (HELM_BIN=${notExecutable})`);
+  });
+
   it('a non-zero exit is an OperationError with helm\'s stderr and the command, no secrets', async () => {
     canned({ stderr: 'line 1\nline 2\nError: uninstallation completed with 1 error(s): context deadline exceeded\n', exitCode: 1 });
     canned({ stdout: '[]' }, 'history');
