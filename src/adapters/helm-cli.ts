@@ -31,6 +31,8 @@ export const ALL_STATES = ['--deployed', '--failed', '--pending', '--superseded'
 const READ_TIMEOUT_MS = 120_000;
 /** Extra time given to `helm uninstall` beyond its own --timeout before it is killed. */
 const UNINSTALL_GRACE_MS = 60_000;
+/** A read-ahead older than this is not used (the list is read again). */
+const READ_AHEAD_FRESH_MS = 10_000;
 /** How many trailing stderr lines an error message keeps. */
 const STDERR_LINES = 8;
 
@@ -240,24 +242,52 @@ export function makeHelm(opts: HelmCliOptions): Helm {
     );
   }
 
+  async function listReleases(namespace: string, signal?: AbortSignal): Promise<HelmRelease[]> {
+    const args = ['list', ...ALL_STATES, '-n', namespace, '-o', 'json', '--max', '0'];
+    const r = await run(args, READ_TIMEOUT_MS, signal);
+    if (r.exitCode !== 0) throw failure(args, r);
+    return parseReleases(r.stdout, namespace);
+  }
+
+  async function getManifestObjects(release: string, namespace: string, signal?: AbortSignal): Promise<ManifestObject[]> {
+    const args = ['get', 'manifest', release, '-n', namespace];
+    const r = await run(args, READ_TIMEOUT_MS, signal);
+    if (r.exitCode !== 0) {
+      // gone between `helm list` and here: nothing left for helm to delete
+      if (saysNotFound(r.stderr)) return [];
+      throw failure(args, r);
+    }
+    return parseManifest(r.stdout, release);
+  }
+
+  /** read-ahead results by `list <ns>` / `manifest <ns>/<release>`: used once, while fresh */
+  const ahead = new Map<string, { at: number; value: Promise<unknown> }>();
+  async function fromAhead<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const hit = ahead.get(key);
+    ahead.delete(key);
+    if (hit && Date.now() - hit.at <= READ_AHEAD_FRESH_MS) {
+      try {
+        return (await hit.value) as T;
+      } catch {
+        // a failed read-ahead is only a missed shortcut: read again, and report that one
+      }
+    }
+    return read();
+  }
+  const keep = (key: string, value: Promise<unknown>) => {
+    value.catch(() => undefined);
+    ahead.set(key, { at: Date.now(), value });
+  };
+
   return {
-    async listReleases(namespace, signal) {
-      const args = ['list', ...ALL_STATES, '-n', namespace, '-o', 'json', '--max', '0'];
-      const r = await run(args, READ_TIMEOUT_MS, signal);
-      if (r.exitCode !== 0) throw failure(args, r);
-      return parseReleases(r.stdout, namespace);
+    readAhead(namespace, likelyRelease) {
+      keep(`list ${namespace}`, listReleases(namespace));
+      keep(`manifest ${namespace}/${likelyRelease}`, getManifestObjects(likelyRelease, namespace));
     },
 
-    async getManifestObjects(release, namespace, signal) {
-      const args = ['get', 'manifest', release, '-n', namespace];
-      const r = await run(args, READ_TIMEOUT_MS, signal);
-      if (r.exitCode !== 0) {
-        // gone between `helm list` and here: nothing left for helm to delete
-        if (saysNotFound(r.stderr)) return [];
-        throw failure(args, r);
-      }
-      return parseManifest(r.stdout, release);
-    },
+    listReleases: (namespace, signal) => fromAhead(`list ${namespace}`, () => listReleases(namespace, signal)),
+
+    getManifestObjects: (release, namespace, signal) => fromAhead(`manifest ${namespace}/${release}`, () => getManifestObjects(release, namespace, signal)),
 
     async uninstall(release, namespace, timeoutMs, signal, opts) {
       // With --ignore-not-found, helm 3 and 4 print `release "X" uninstalled` whether or not the

@@ -28,6 +28,13 @@ export interface UninstallOptions {
 
 export interface Helm {
   /**
+   * Starts `helm list` for the namespace and `helm get manifest` of its likely release at once,
+   * so that the next listReleases / getManifestObjects of them (within a few seconds, once each)
+   * answer from these reads instead of waiting for new ones. The list stays the authority: a
+   * prefetched manifest is used only for a release the list names.
+   */
+  readAhead?(namespace: string, likelyRelease: string): void;
+  /**
    * Every release in the namespace in any state (pending-install and uninstalling included): helm 4
    * dropped `list -a`, so the state flags are spelled out (`--deployed --failed --pending …`).
    */

@@ -84,12 +84,21 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
   if (cfg.apiUrl) return (await import('./remote.js')).remoteDelete(d, o);
   if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
   if (o.sync) throw new UsageError('--sync needs --api-url: it runs the deletion on the queue API synchronously');
+  // client-node's import (the longest part of start-up) starts now: its file loading fills the
+  // store's round trips
+  const kubeLoad = cfg.simulate ? null : d.kube();
+  kubeLoad?.catch(() => undefined);
   const targets = await validateAll(o, d);
   const store = await d.store();
   const target: DeleteReport['target'] = { database: store.description };
   if (cfg.simulate) {
     d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: Helm, namespace and RBAC steps are simulated; only the database row changes');
   } else {
+    // Every id and row is valid now, so the cluster may be read: the first helm reads of the
+    // first customers run (as child processes) while client-node loads, the longest part of
+    // start-up. The first attempts' inspections then find them done (src/adapters/helm-cli.ts).
+    const helm = await d.helm();
+    for (const t of targets.slice(0, o.concurrency)) helm.readAhead?.(t.namespace, `customer-${t.customer.key}`);
     const kube = await d.kube();
     target.context = kube.target.context;
     target.server = kube.target.server;
@@ -141,7 +150,16 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
 
   const env = await jobsEnv(d);
   await env.queue.prune(env.now() - RETENTION_MS).catch(() => 0);
+  const count = await bulkCount(d, targets.length, o.detach);
   const results = await runPool(targets, o.concurrency, async (t): Promise<DeleteOutcome> => {
+    const outcome = await deleteOne(t);
+    count.done(outcome);
+    return outcome;
+  });
+  count.end();
+  return { dryRun: false, simulated: cfg.simulate, target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)) };
+
+  async function deleteOne(t: (typeof targets)[number]): Promise<DeleteOutcome> {
     const base = { customerId: t.customer.id, namespace: namespaceFor(t.customer, cfg.namespacePrefix), simulated: cfg.simulate };
     let job: Job;
     try {
@@ -159,10 +177,37 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
     }
     d.log.info('Deletion queued', { customerId: t.customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
     if (o.detach) return { ...base, jobId: job.id, state: job.state, exitCode: 0, error: null, result: null };
-    const final = await runAttached(d, env, job);
+    const final = await runAttached(d, env, job, { status: !count.active });
     return outcomeOf(base, final);
-  });
-  return { dryRun: false, simulated: cfg.simulate, target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)) };
+  }
+}
+
+/**
+ * The live count of a run over several customers: `n/N deleted` as the status line on a TTY
+ * (instead of one job's progress), a plain line per finished deletion otherwise.
+ */
+async function bulkCount(d: Deps, total: number, detach: boolean): Promise<{ active: boolean; done(o: DeleteOutcome): void; end(): void }> {
+  const active = total > 1 && !detach;
+  let deleted = 0;
+  let failed = 0;
+  const text = () => `${deleted}/${total} deleted${failed ? `, ${failed} failed` : ''}`;
+  if (active) {
+    await d.log.enableSpinner();
+    d.log.setStatus(text());
+  }
+  return {
+    active,
+    done(x) {
+      if (!active) return;
+      if (x.exitCode === 0) deleted += 1;
+      else failed += 1;
+      if (d.io.isErrTTY) d.log.setStatus(text());
+      else d.log.info(text(), { customerId: x.customerId, result: x.exitCode === 0 ? 'deleted' : `exit ${x.exitCode}` });
+    },
+    end() {
+      if (active) d.log.setStatus(null);
+    },
+  };
 }
 
 export function outcomeOf(base: Pick<DeleteOutcome, 'customerId' | 'namespace' | 'simulated'>, job: Job): DeleteOutcome {
