@@ -56,6 +56,11 @@ if (file) {
       const text = typeof config === 'string' ? config : config?.text ?? '';
       const what = text.trim().split(/\s+/).slice(0, 3).join(' ');
       rec('pg', what);
+      // pg's Pool passes a callback (then query returns nothing): wrap whichever is the callback
+      const done = (f) => (typeof f === 'function' ? (...a) => { rec('pg-end', what); return f(...a); } : f);
+      if (typeof values === 'function') values = done(values);
+      else if (typeof cb === 'function') cb = done(cb);
+      else if (typeof config?.callback === 'function') config.callback = done(config.callback);
       const r = query.call(this, config, values, cb);
       if (r && typeof r.then === 'function') r.then(() => rec('pg-end', what), () => rec('pg-end', what));
       return r;

@@ -172,6 +172,43 @@ describe('helm-cli: command lines', () => {
   });
 });
 
+describe('helm-cli: read-ahead', () => {
+  const listed = JSON.stringify([{ name: 'customer-abc', namespace: 'customer-abc', revision: '1', status: 'deployed', chart: 'c-0.1.0' }]);
+  const manifest = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n';
+
+  it('the next list and manifest reads use the read-ahead, once; later reads run helm again', async () => {
+    canned({ stdout: listed }, 'list');
+    canned({ stdout: manifest }, 'get');
+    const h = makeHelm({ helmBin, kubeconfig, context: 'test-ctx', env: baseEnv });
+    h.readAhead?.('customer-abc', 'customer-abc');
+    const releases = await h.listReleases('customer-abc');
+    const objects = await h.getManifestObjects('customer-abc', 'customer-abc');
+    expect(releases.map((r) => r.name)).toEqual(['customer-abc']);
+    expect(objects).toEqual([{ apiVersion: 'v1', kind: 'ConfigMap', name: 'cm' }]);
+    expect(calls().map((c) => c.slice(0, 2).join(' ')).sort()).toEqual(['get manifest', 'list --deployed']);
+    await h.listReleases('customer-abc');
+    expect(calls().filter((c) => c[0] === 'list')).toHaveLength(2);
+  });
+
+  it('a failed read-ahead is read again, and the fresh answer is the one reported', async () => {
+    canned({ stderr: 'Error: Kubernetes cluster unreachable', exitCode: 1 }, 'list');
+    const h = makeHelm({ helmBin, kubeconfig, context: 'test-ctx', env: baseEnv });
+    h.readAhead?.('customer-abc', 'customer-abc');
+    await new Promise((r) => setTimeout(r, 300));
+    canned({ stdout: listed }, 'list');
+    expect((await h.listReleases('customer-abc')).map((r) => r.name)).toEqual(['customer-abc']);
+  });
+
+  it('a prefetched manifest of another namespace or release is not used', async () => {
+    canned({ stdout: manifest }, 'get');
+    canned({ stdout: '[]' }, 'list');
+    const h = makeHelm({ helmBin, kubeconfig, context: 'test-ctx', env: baseEnv });
+    h.readAhead?.('customer-abc', 'customer-abc');
+    await h.getManifestObjects('other-release', 'customer-abc');
+    expect(calls().filter((c) => c[0] === 'get').map((c) => c[2]).sort()).toEqual(['customer-abc', 'other-release']);
+  });
+});
+
 describe('helm-cli: manifests', () => {
   const manifest = `---
 # Source: customer-instance/templates/serviceaccount.yaml
