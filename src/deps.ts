@@ -72,7 +72,10 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   const kube = once(async () => {
     const c = getConfig();
     const { openKube } = await import('./adapters/kube-client.js');
-    const k = await openKube({ kubeconfig: c.kubeconfig, context: c.context, env, userAgent: `custctl/${VERSION}` });
+    const k = await openKube({
+      kubeconfig: c.kubeconfig, context: c.context, env, userAgent: `custctl/${VERSION}`,
+      onRetry: (e) => log.debug('Kubernetes request failed transiently; trying again', { request: e.op, error: e.why, inMs: e.waitMs, try: `${e.tryNo + 1}/${e.tries}` }),
+    });
     kubeContext = k.target.context;
     refuseTwoContexts();
     return k;
@@ -85,7 +88,10 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     refuseTwoContexts();
     const context = helmContext ?? (await kube()).target.context;
     const { makeHelm } = await import('./adapters/helm-cli.js');
-    return makeHelm({ helmBin: c.helmBin, kubeconfig: c.kubeconfig, context, env });
+    return makeHelm({
+      helmBin: c.helmBin, kubeconfig: c.kubeconfig, context, env,
+      onRetry: (e) => log.warn('helm failed with a transient error; running it again', { command: e.op, error: e.why, inMs: e.waitMs, run: `${e.tryNo + 1}/${e.tries}` }),
+    });
   });
   let storeSkip = false;
   const store = once(async () => {
