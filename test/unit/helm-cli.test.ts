@@ -15,7 +15,9 @@ writeFileSync(helmBin, `#!/bin/sh
 d="$(dirname "$0")"
 : > "$d/argv"
 for a in "$@"; do printf '%s\\n' "$a" >> "$d/argv"; done
-{ cat "$d/argv"; echo; } >> "$d/calls"
+rec=""; for a in "$@"; do rec="$rec$a
+"; done
+printf '%s\n' "$rec" >> "$d/calls"
 env > "$d/env"
 [ -f "$d/mode" ] && [ "$(cat "$d/mode")" = sleep ] && exec sleep 30
 sub="$1"
