@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig, redisConfigured, type Config, type Env, type GlobalFlags } from './config.js';
+import { UsageError } from './errors.js';
 import { Reporter, type IO } from './io.js';
 import type { Kube } from './adapters/kube.js';
 import type { Helm } from './adapters/helm.js';
@@ -64,20 +65,35 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   const log = new Reporter(io, now, () => opts.flags().verbose ?? false);
   const closers: Array<() => Promise<void>> = [];
 
+  /** the context helm was given, when it was found without the kube client (see kube-context.ts) */
+  let helmContext: string | null = null;
+  let kubeContext: string | null = null;
+  const refuseTwoContexts = () => {
+    if (helmContext !== null && kubeContext !== null && helmContext !== kubeContext) {
+      throw new UsageError(`helm was given kube context ${helmContext}, but the kubeconfig selects ${kubeContext}: refusing to act on two clusters`);
+    }
+  };
   const kube = once(async () => {
     const c = getConfig();
     const { openKube } = await import('./adapters/kube-client.js');
-    return openKube({
+    const k = await openKube({
       kubeconfig: c.kubeconfig, context: c.context, env, userAgent: `custctl/${VERSION}`,
       onRetry: (e) => log.debug('Kubernetes request failed transiently; trying again', { request: e.op, error: e.why, inMs: e.waitMs, try: `${e.tryNo + 1}/${e.tries}` }),
     });
+    kubeContext = k.target.context;
+    refuseTwoContexts();
+    return k;
   });
+  // helm does not wait for the kube client (client-node's import): it needs only the context name
   const helm = once(async () => {
     const c = getConfig();
-    const k = await kube();
+    const { contextName } = await import('./adapters/kube-context.js');
+    helmContext = contextName({ kubeconfig: c.kubeconfig, context: c.context, env });
+    refuseTwoContexts();
+    const context = helmContext ?? (await kube()).target.context;
     const { makeHelm } = await import('./adapters/helm-cli.js');
     return makeHelm({
-      helmBin: c.helmBin, kubeconfig: c.kubeconfig, context: k.target.context, env,
+      helmBin: c.helmBin, kubeconfig: c.kubeconfig, context, env,
       onRetry: (e) => log.warn('helm failed with a transient error; running it again', { command: e.op, error: e.why, inMs: e.waitMs, run: `${e.tryNo + 1}/${e.tries}` }),
     });
   });

@@ -2,6 +2,7 @@
  * The only module that touches `process`: builds the dependencies, parses the command line,
  * and maps errors to exit codes.
  */
+import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError, Option } from '@commander-js/extra-typings';
 import { makeDeps } from './deps.js';
 import { CliError, errorMessage, exitCodeFor } from './errors.js';
@@ -93,6 +94,13 @@ export function reportError(deps: Deps, e: unknown, verbose: boolean): void {
     deps.io.err.write('  (unexpected error: run with -v for the stack trace, and please report it)\n');
   }
 }
+
+/**
+ * V8 favours memory over peak JS speed: client-node's ~1000 modules are most of custctl's memory
+ * (measured: 123–131 MB → 104–106 MB for importing client-node, pg and js-yaml, no slower), and
+ * custctl's own JS is glue around API calls and helm processes. Set before those modules load.
+ */
+setFlagsFromString('--optimize-for-size');
 
 async function main(): Promise<number> {
   const noColor = process.argv.includes('--no-color');

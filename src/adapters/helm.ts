@@ -1,4 +1,4 @@
-/** Helm, driven through its CLI with execa. The implementation lives in helm-cli.ts. */
+/** Helm, driven through its CLI (node:child_process). The implementation lives in helm-cli.ts. */
 
 export interface HelmRelease {
   name: string;
@@ -28,6 +28,13 @@ export interface UninstallOptions {
 
 export interface Helm {
   /**
+   * Starts `helm list` for the namespace and `helm get manifest` of its likely release at once,
+   * so that the next listReleases / getManifestObjects of them (within a few seconds, once each)
+   * answer from these reads instead of waiting for new ones. The list stays the authority: a
+   * prefetched manifest is used only for a release the list names.
+   */
+  readAhead?(namespace: string, likelyRelease: string): void;
+  /**
    * Every release in the namespace in any state (pending-install and uninstalling included): helm 4
    * dropped `list -a`, so the state flags are spelled out (`--deployed --failed --pending …`).
    */
@@ -35,8 +42,9 @@ export interface Helm {
   /** `helm get manifest NAME -n NS`, parsed into the objects it holds. */
   getManifestObjects(release: string, namespace: string, signal?: AbortSignal): Promise<ManifestObject[]>;
   /**
-   * `helm uninstall NAME -n NS --wait --cascade foreground --timeout T --ignore-not-found
-   * --kubeconfig K --kube-context C`. Resolves 'not-found' when helm says the release is gone.
+   * `helm uninstall NAME -n NS --timeout T --ignore-not-found --kubeconfig K --kube-context C`
+   * (helm's default background cascade, no --wait: the namespace wait that follows is the proof
+   * that the objects are gone). Resolves 'not-found' when helm says the release is gone.
    */
   uninstall(release: string, namespace: string, timeoutMs: number, signal?: AbortSignal, opts?: UninstallOptions): Promise<'uninstalled' | 'not-found'>;
 }

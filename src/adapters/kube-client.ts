@@ -608,11 +608,33 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     return out;
   }
 
-  async function listClusterRbac(signal?: AbortSignal): Promise<RbacObject[]> {
-    const roles = await listPaged({ verb: 'list', what: 'clusterroles.rbac.authorization.k8s.io' }, signal,
-      (c, o) => rbac.listClusterRole({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o));
-    const bindings = await listPaged({ verb: 'list', what: 'clusterrolebindings.rbac.authorization.k8s.io' }, signal,
-      (c, o) => rbac.listClusterRoleBinding({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o));
+  /**
+   * Deletions running at once (bulk) share one RBAC listing while it is in flight: one request
+   * pair instead of N and one copy in memory instead of N. A caller may get a list that started
+   * up to one round trip before its call; an object created in that moment is left for
+   * `cleanup-rbac`, one deleted in it answers 404 (already gone). The shared request is not tied
+   * to one caller's signal; each caller stops waiting when its own signal aborts.
+   */
+  let rbacInFlight: Promise<RbacObject[]> | null = null;
+  function listClusterRbac(signal?: AbortSignal): Promise<RbacObject[]> {
+    signal?.throwIfAborted();
+    if (!rbacInFlight) {
+      const p = readClusterRbac();
+      rbacInFlight = p;
+      const clear = () => { if (rbacInFlight === p) rbacInFlight = null; };
+      p.then(clear, clear);
+    }
+    return raceSignal(rbacInFlight, signal);
+  }
+
+  async function readClusterRbac(signal?: AbortSignal): Promise<RbacObject[]> {
+    // the two lists at once: they are on the path to step 1
+    const [roles, bindings] = await Promise.all([
+      listPaged({ verb: 'list', what: 'clusterroles.rbac.authorization.k8s.io' }, signal,
+        (c, o) => rbac.listClusterRole({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o)),
+      listPaged({ verb: 'list', what: 'clusterrolebindings.rbac.authorization.k8s.io' }, signal,
+        (c, o) => rbac.listClusterRoleBinding({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o)),
+    ]);
     return [
       ...roles.map((r): RbacObject => ({ kind: 'ClusterRole', name: r.metadata?.name ?? '', annotations: r.metadata?.annotations ?? {} })),
       ...bindings.map((b): RbacObject => ({

@@ -61,7 +61,16 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
   }
 
   let simulated = plan.simulated;
+  const count = await bulkCount(d, plan.items.length, o.detach);
   const results = await runPool(plan.items, o.concurrency, async (t): Promise<DeleteOutcome> => {
+    const outcome = await deleteOne(t);
+    count.done(outcome);
+    return outcome;
+  });
+  count.end();
+  return { dryRun: false, simulated, target: plan.target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)) };
+
+  async function deleteOne(t: (typeof plan.items)[number]): Promise<DeleteOutcome> {
     const base = { customerId: t.customer.id, namespace: t.namespace, simulated: plan.simulated };
     let job;
     try {
@@ -80,11 +89,38 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
     }
     simulated ||= job.simulated;
     if (o.detach) return { ...base, simulated: job.simulated, jobId: job.id, state: job.state, exitCode: 0, error: null, result: null };
-    const final = o.sync ? job : await client.follow(job, { label: t.customer.id, run: true });
+    const final = o.sync ? job : await client.follow(job, { label: t.customer.id, run: true, status: !count.active });
     simulated ||= final.simulated;
     return outcomeOf({ ...base, simulated: final.simulated }, final, isFinished(final) ? undefined : client.interrupted(final));
-  });
-  return { dryRun: false, simulated, target: plan.target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)) };
+  }
+}
+
+/**
+ * The live count of a run over several customers: `n/N deleted` as the status line on a TTY
+ * (instead of one job's progress), a plain line per finished deletion otherwise.
+ */
+async function bulkCount(d: Deps, total: number, detach: boolean): Promise<{ active: boolean; done(o: DeleteOutcome): void; end(): void }> {
+  const active = total > 1 && !detach;
+  let deleted = 0;
+  let failed = 0;
+  const text = () => `${deleted}/${total} deleted${failed ? `, ${failed} failed` : ''}`;
+  if (active) {
+    await d.log.enableSpinner();
+    d.log.setStatus(text());
+  }
+  return {
+    active,
+    done(x) {
+      if (!active) return;
+      if (x.exitCode === 0) deleted += 1;
+      else failed += 1;
+      if (d.io.isErrTTY) d.log.setStatus(text());
+      else d.log.info(text(), { customerId: x.customerId, result: x.exitCode === 0 ? 'deleted' : `exit ${x.exitCode}` });
+    },
+    end() {
+      if (active) d.log.setStatus(null);
+    },
+  };
 }
 
 export async function printDeleteReport(d: Deps, r: DeleteReport, format: OutputFormat): Promise<void> {

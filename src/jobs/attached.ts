@@ -14,7 +14,12 @@ import { runnerEvents } from './lifecycle.js';
  * with a visible countdown. Ctrl-C leaves it delayed (or hands the running attempt back) and says
  * how to resume.
  */
-export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job> {
+export async function runAttached(d: Deps, env: JobsEnv, job: Job, opts: { status?: boolean } = {}): Promise<Job> {
+  /** this job's progress on the status line; off when the caller shows a count over many jobs */
+  const status = opts.status ?? true;
+  const setStatus = (text: string | null) => {
+    if (status) d.log.setStatus(text);
+  };
   const queue = env.queue;
   if (!isLeased(queue)) throw new OperationError(`job ${job.id} is on ${queue.kind}: its own workers run it`);
   await d.log.enableSpinner();
@@ -33,13 +38,13 @@ export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job>
       switch (e.type) {
         case 'attempt-started':
           stopCountdown();
-          d.log.setStatus(`${job.data.customerId ?? job.name}: attempt ${e.attempt}/${job.maxAttempts}`);
+          setStatus(`${job.data.customerId ?? job.name}: attempt ${e.attempt}/${job.maxAttempts}`);
           break;
         case 'progress':
-          d.log.setStatus(`${job.data.customerId ?? job.name}: ${e.progress}%`);
+          setStatus(`${job.data.customerId ?? job.name}: ${e.progress}%`);
           break;
         case 'attempt-failed':
-          d.log.setStatus(null);
+          setStatus(null);
           {
             const [first, ...rest] = e.error.split('\n');
             d.log.warn(`Attempt ${e.attempt} of ${job.maxAttempts} failed: ${first ?? ''}`, { job: job.id });
@@ -54,13 +59,13 @@ export async function runAttached(d: Deps, env: JobsEnv, job: Job): Promise<Job>
       const left = Math.max(0, until - env.now());
       d.log.info(`Retrying in ${formatDuration(left)}`, { job: job.id, at: new Date(until).toISOString() });
       const show = () =>
-        d.log.setStatus(`${job.data.customerId ?? job.name}: next attempt in ${formatDuration(Math.max(0, until - env.now()))} (Ctrl-C leaves job ${job.id} delayed)`);
+        setStatus(`${job.data.customerId ?? job.name}: next attempt in ${formatDuration(Math.max(0, until - env.now()))} (Ctrl-C leaves job ${job.id} delayed)`);
       show();
       stopCountdown();
       if (d.io.isErrTTY) countdown = setInterval(show, 1000).unref();
     },
   }).finally(stopCountdown);
-  d.log.setStatus(null);
+  setStatus(null);
   if (final.state !== 'completed' && final.state !== 'failed') {
     d.log.warn(`Job ${final.id} is ${final.state}: resume it with 'custctl jobs resume' or 'custctl worker --once'`);
   }

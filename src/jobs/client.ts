@@ -62,6 +62,8 @@ export interface FollowOptions {
   /** run the job here if this client runs jobs (the file journal); otherwise only watch it */
   run: boolean;
   pollMs?: number;
+  /** show this job's progress on the status line (off when the caller shows a count over many) */
+  status?: boolean;
 }
 
 export interface JobsClient {

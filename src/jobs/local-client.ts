@@ -55,6 +55,10 @@ export class LocalJobsClient implements JobsClient {
     const cfg = d.config();
     if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
     if (o.sync) throw new UsageError('--sync needs --api-url: it runs the deletion on the queue API synchronously');
+    // client-node's import (the longest part of start-up) starts now: its file loading fills the
+    // store's round trips
+    const kubeLoad = cfg.simulate ? null : d.kube();
+    kubeLoad?.catch(() => undefined);
     const customers = parseCustomerIds(o.ids);
     const store = await d.store();
     // Every id and row checked before anything happens; a single bad one refuses the whole run.
@@ -74,6 +78,11 @@ export class LocalJobsClient implements JobsClient {
     if (cfg.simulate) {
       d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: Helm, namespace and RBAC steps are simulated; only the database row changes');
     } else {
+      // Every id and row is valid now, so the cluster may be read: the first helm reads of the
+      // first customers run (as child processes) while client-node loads, the longest part of
+      // start-up. The first attempts' inspections then find them done (src/adapters/helm-cli.ts).
+      const helm = await d.helm();
+      for (const t of items.slice(0, o.concurrency)) helm.readAhead?.(t.namespace, `customer-${t.customer.key}`);
       const kube = await d.kube();
       target.context = kube.target.context;
       target.server = kube.target.server;
@@ -179,7 +188,7 @@ export class LocalJobsClient implements JobsClient {
     if (!o.run) return this.watch(job, o.pollMs ?? 1000);
     const queue = env.queue;
     if (isLeased(queue)) {
-      if (this.o.mode === 'cli') return runAttached(d, env, job);
+      if (this.o.mode === 'cli') return runAttached(d, env, job, { status: o.status ?? true });
       const final = await runJobAttached(queue, job.id, makeProcessor(env), {
         worker: `${d.worker}/sync`,
         leaseMs: LEASE_MS,

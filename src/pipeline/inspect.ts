@@ -24,8 +24,8 @@ export async function inspect(
     env.kube.getNamespace(namespace, signal),
     env.kube.listClusterRbac(signal),
   ]);
-  const plans: ReleasePlan[] = [];
-  for (const r of releases) {
+  // the manifests of several releases are read at once (no order among them)
+  const plans: ReleasePlan[] = await Promise.all(releases.map(async (r) => {
     const objects = await env.helm.getManifestObjects(r.name, namespace, signal);
     const clusterScoped: ReleasePlan['clusterScoped'] = [];
     const outsideNamespace: ReleasePlan['outsideNamespace'] = [];
@@ -43,8 +43,8 @@ export async function inspect(
         clusterScoped.push(o);
       }
     }
-    plans.push({ ...r, clusterScoped, outsideNamespace, clusterRbac });
-  }
+    return { ...r, clusterScoped, outsideNamespace, clusterRbac };
+  }));
   const c = classifyRbac(rbacObjects, customer.key, namespace);
   const ref = (o: { kind: RbacRef['kind']; name: string }): RbacRef => ({ kind: o.kind, name: o.name });
   const inspection: Inspection = {

@@ -15,7 +15,7 @@ import type { ClusterTarget } from '../adapters/kube.js';
 import type { CustomerStore } from '../adapters/store.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
-import { CliError, NotFoundError, OperationError, isPermanent } from '../errors.js';
+import { CliError, OperationError, isPermanent } from '../errors.js';
 import type { Job } from '../domain/job.js';
 import { inspect, refuseClusterScoped, refuseRecreatedNamespace, refuseSuspiciousEmptiness } from './inspect.js';
 import type { Step, StepContext } from './step.js';
@@ -50,6 +50,19 @@ function refusing<T>(check: () => T): T {
   } catch (e) {
     throw e instanceof CliError ? new Refusal(e) : e;
   }
+}
+
+/**
+ * Starts `p` now and returns a getter that awaits it later; a rejection is held until the getter
+ * is called (no unhandled rejection when an earlier refusal means it never is).
+ */
+function settledLater<T>(p: Promise<T>): () => Promise<T> {
+  const held = p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+  return async () => {
+    const r = await held;
+    if (!r.ok) throw r.error;
+    return r.value;
+  };
 }
 
 export function emptyResult(job: Job, customerId: string, namespace: string): DeleteResult {
@@ -90,8 +103,10 @@ export async function runDeleteAttempt(
   }
   const result = emptyResult(job, customer.id, namespace);
 
-  if (!(await store.isOwnedBy(customer.id, job.id))) {
-    const row = await store.get(customer.id);
+  // one read answers both "does this job still own the customer" and "which row is it"
+  const owned = await store.get(customer.id);
+  if (!owned || owned.deploymentStatus !== 'deleting' || owned.deletionJobId !== job.id) {
+    const row = owned;
     const reason = row
       ? `the row is ${row.deploymentStatus}${row.deletionJobId && row.deletionJobId !== job.id ? ` (deletion job ${row.deletionJobId})` : ''}, no longer held by job ${job.id}`
       : 'the customer row no longer exists';
@@ -103,8 +118,7 @@ export async function runDeleteAttempt(
   /** set just before the first change to the cluster: a permanent error before it hands the row back */
   let touched = false;
   try {
-    const row = await store.get(customer.id);
-    if (!row) throw new NotFoundError(`customer ${customer.id} disappeared from the database during the deletion`);
+    const row = owned;
     refusing(() => checkRowNamespace(customer, row.instanceNamespace, s.namespacePrefix));
 
     const ctx: StepContext = { job, customer, namespace, store, signal, log, result, timeoutMs: job.opts.waitTimeoutMs ?? s.defaultWaitTimeoutMs, removedByHelm: new Set() };
@@ -114,6 +128,9 @@ export async function runDeleteAttempt(
     } else {
       const c = await cluster();
       const env: PipelineEnv = { ...c, store };
+      // The reads need no order among themselves: the PVC list (what stays behind) runs beside the
+      // inspection; every check below still happens before anything is deleted.
+      const pvcsRead = settledLater(c.kube.listPvcs(namespace, signal));
       const insp = await inspect(customer, namespace, row, env, { signal });
       // The first look at this customer: no earlier attempt did anything. Progress 25 is recorded
       // before the namespace is touched, so an attempt resumed after a crash (which BullMQ does
@@ -127,7 +144,7 @@ export async function runDeleteAttempt(
       }
       ctx.cluster = c;
       ctx.inspection = insp;
-      ctx.pvcs = insp.ns ? await c.kube.listPvcs(namespace, signal) : [];
+      ctx.pvcs = await pvcsRead();
       touched = true; // the first step changes the cluster
       await runSteps(steps, ctx, a.progress);
     }

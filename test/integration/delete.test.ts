@@ -98,6 +98,21 @@ describe('custctl delete (the seed test flow)', () => {
   });
 });
 
+describe('several customers in one run', () => {
+  it('deletes them in one process and counts n/N deleted on stderr (plain lines without a TTY)', async () => {
+    const [a, b, c] = await Promise.all([provisionCustomer(randomKey('ba')), provisionCustomer(randomKey('bb')), provisionCustomer(randomKey('bc'))]);
+    const { result, json } = await custctlJson<Report>(['delete', a.customerId, b.customerId, c.customerId, '--yes'], { env });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(json.results.map((r) => [r.customerId, r.state])).toEqual([[a.customerId, 'completed'], [b.customerId, 'completed'], [c.customerId, 'completed']]);
+    const counts = result.stderr.split('\n').filter((l) => /INFO  \d\/3 deleted/.test(l)).map((l) => /(\d\/3) deleted/.exec(l)?.[1]);
+    expect(counts).toEqual(['1/3', '2/3', '3/3']);
+    for (const x of [a, b, c]) {
+      expect((await row(x.customerId))?.deployment_status).toBe('pending');
+      expect(await getNamespace(x.namespace)).toBeNull();
+    }
+  });
+});
+
 describe('already gone', () => {
   it('release missing: warns and continues', async () => {
     const c = await provisionCustomer(randomKey('r'), { release: false, rbacOutsideRelease: true });

@@ -1,5 +1,7 @@
 // The Helm adapter (src/adapters/helm-cli.ts) driving the real helm v4 against the test cluster,
 // with the test chart test/fixtures/charts/customer-instance.
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { makeHelm } from '../../src/adapters/helm-cli.js';
@@ -63,6 +65,26 @@ describe('helm-cli against helm v4 and the test cluster', () => {
 
       expect(await helm.uninstall(c.release, c.namespace, 30_000)).toBe('not-found');
       expect(await helm.getManifestObjects(c.release, c.namespace)).toEqual([]);
+    } finally {
+      await coreApi().deleteNamespace({ name: c.namespace }).catch(() => undefined);
+    }
+  });
+
+  it('runs the real helm with exactly the DESIGN uninstall command line (no --wait, no --cascade)', async () => {
+    const c = await provisionCustomer(randomKey('hw'), { row: false });
+    const dir = mkdtempSync(path.join(tmpdir(), 'helm-argv-'));
+    const argvLog = path.join(dir, 'argv');
+    const shim = path.join(dir, 'helm');
+    writeFileSync(shim, `#!/usr/bin/env bash\nprintf '%s\\n' "$*" >> '${argvLog}'\nexec '${inject('helmBin')}' "$@"\n`);
+    chmodSync(shim, 0o755);
+    const helm = makeHelm({ helmBin: shim, kubeconfig: inject('kubeconfig'), context: inject('kubeContext'), env: helmEnv() });
+    try {
+      expect(await helm.uninstall(c.release, c.namespace, 90_000, undefined, { justListed: true })).toBe('uninstalled');
+      expect(readFileSync(argvLog, 'utf8').trim().split('\n')).toEqual([
+        `uninstall ${c.release} -n ${c.namespace} --timeout 90s --ignore-not-found --kubeconfig ${inject('kubeconfig')} --kube-context ${inject('kubeContext')}`,
+      ]);
+      expect(await adapter().listReleases(c.namespace)).toEqual([]);
+      expect(await readClusterRole(openCostName(c.key))).toBe(false);
     } finally {
       await coreApi().deleteNamespace({ name: c.namespace }).catch(() => undefined);
     }

@@ -15,7 +15,9 @@ writeFileSync(helmBin, `#!/bin/sh
 d="$(dirname "$0")"
 : > "$d/argv"
 for a in "$@"; do printf '%s\\n' "$a" >> "$d/argv"; done
-{ cat "$d/argv"; echo; } >> "$d/calls"
+rec=""; for a in "$@"; do rec="$rec$a
+"; done
+printf '%s\n' "$rec" >> "$d/calls"
 env > "$d/env"
 [ -f "$d/mode" ] && [ "$(cat "$d/mode")" = sleep ] && exec sleep 30
 sub="$1"
@@ -134,7 +136,7 @@ describe('helm-cli: command lines', () => {
     expect(calls()).toEqual([
       ['history', 'customer-abc', '-n', 'customer-abc', '--max', '1', '-o', 'json', '--kubeconfig', kubeconfig, '--kube-context', 'test-ctx'],
       [
-        'uninstall', 'customer-abc', '-n', 'customer-abc', '--wait', '--cascade', 'foreground', '--timeout', '300s',
+        'uninstall', 'customer-abc', '-n', 'customer-abc', '--timeout', '300s',
         '--ignore-not-found', '--kubeconfig', kubeconfig, '--kube-context', 'test-ctx',
       ],
     ]);
@@ -171,6 +173,43 @@ describe('helm-cli: command lines', () => {
     expect(helmDuration(1)).toBe('1s');
     expect(helmDuration(1500)).toBe('2s');
     expect(helmDuration(300_000)).toBe('300s');
+  });
+});
+
+describe('helm-cli: read-ahead', () => {
+  const listed = JSON.stringify([{ name: 'customer-abc', namespace: 'customer-abc', revision: '1', status: 'deployed', chart: 'c-0.1.0' }]);
+  const manifest = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n';
+
+  it('the next list and manifest reads use the read-ahead, once; later reads run helm again', async () => {
+    canned({ stdout: listed }, 'list');
+    canned({ stdout: manifest }, 'get');
+    const h = makeHelm({ helmBin, kubeconfig, context: 'test-ctx', env: baseEnv });
+    h.readAhead?.('customer-abc', 'customer-abc');
+    const releases = await h.listReleases('customer-abc');
+    const objects = await h.getManifestObjects('customer-abc', 'customer-abc');
+    expect(releases.map((r) => r.name)).toEqual(['customer-abc']);
+    expect(objects).toEqual([{ apiVersion: 'v1', kind: 'ConfigMap', name: 'cm' }]);
+    expect(calls().map((c) => c.slice(0, 2).join(' ')).sort()).toEqual(['get manifest', 'list --deployed']);
+    await h.listReleases('customer-abc');
+    expect(calls().filter((c) => c[0] === 'list')).toHaveLength(2);
+  });
+
+  it('a failed read-ahead is read again, and the fresh answer is the one reported', async () => {
+    canned({ stderr: 'Error: Kubernetes cluster unreachable', exitCode: 1 }, 'list');
+    const h = makeHelm({ helmBin, kubeconfig, context: 'test-ctx', env: baseEnv });
+    h.readAhead?.('customer-abc', 'customer-abc');
+    await new Promise((r) => setTimeout(r, 300));
+    canned({ stdout: listed }, 'list');
+    expect((await h.listReleases('customer-abc')).map((r) => r.name)).toEqual(['customer-abc']);
+  });
+
+  it('a prefetched manifest of another namespace or release is not used', async () => {
+    canned({ stdout: manifest }, 'get');
+    canned({ stdout: '[]' }, 'list');
+    const h = makeHelm({ helmBin, kubeconfig, context: 'test-ctx', env: baseEnv });
+    h.readAhead?.('customer-abc', 'customer-abc');
+    await h.getManifestObjects('other-release', 'customer-abc');
+    expect(calls().filter((c) => c[0] === 'get').map((c) => c[2]).sort()).toEqual(['customer-abc', 'other-release']);
   });
 });
 
@@ -222,6 +261,14 @@ metadata:
     expect(parseManifest('---\n# only a comment\n---\n', 'r')).toEqual([]);
   });
 
+  it('reads JSON and flow-style documents too (templates may render either)', () => {
+    const m = '{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"}}\n---\n{apiVersion: v1, kind: Secret, metadata: {name: s, namespace: ns}}\n';
+    expect(parseManifest(m, 'r')).toEqual([
+      { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', name: 'fast' },
+      { apiVersion: 'v1', kind: 'Secret', name: 's', namespace: 'ns' },
+    ]);
+  });
+
   it('invalid YAML is an OperationError naming the release', () => {
     expect(() => parseManifest('kind: [unclosed', 'rel-x')).toThrow(/rel-x/);
   });
@@ -241,6 +288,13 @@ describe('helm-cli: failures', () => {
     expect((err as Error).stack === undefined || !(err as Error).message.includes('    at ')).toBe(true);
   });
 
+  it('a helm that cannot be executed is an OperationError naming HELM_BIN', async () => {
+    const notExecutable = path.join(dir, 'helm-not-executable');
+    writeFileSync(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
+    const h = makeHelm({ helmBin: notExecutable, kubeconfig, context: 'c', env: baseEnv });
+    await expect(h.listReleases('ns')).rejects.toThrow(`could not run helm (HELM_BIN=${notExecutable})`);
+  });
+
   it('a non-zero exit is an OperationError with helm\'s stderr and the command, no secrets', async () => {
     canned({ stderr: 'line 1\nline 2\nError: uninstallation completed with 1 error(s): context deadline exceeded\n', exitCode: 1 });
     canned({ stdout: '[]' }, 'history');
@@ -249,7 +303,7 @@ describe('helm-cli: failures', () => {
     expect(err.message).toContain('helm uninstall failed (exit 1)');
     expect(err.message).toContain('context deadline exceeded');
     const all = [err.message, ...err.details].join('\n');
-    expect(all).toContain(`command: helm uninstall customer-abc -n customer-abc --wait --cascade foreground --timeout 5s --ignore-not-found --kubeconfig ${kubeconfig} --kube-context test-ctx`);
+    expect(all).toContain(`command: helm uninstall customer-abc -n customer-abc --timeout 5s --ignore-not-found --kubeconfig ${kubeconfig} --kube-context test-ctx`);
     expect(all).toContain('line 2');
     expect(all).not.toContain('secret-token');
   });
