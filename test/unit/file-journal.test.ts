@@ -311,7 +311,7 @@ describe('file journal: ids, prune, files', () => {
 
   it('fs-atomic: writes replace whole files; missing is null, corrupt is typed', async () => {
     const p = join(dir, 'x.json');
-    expect(await readJsonFile(p)).toBeNull();
+    expect(await readJsonFile(p)).toBeUndefined();
     await writeFileAtomic(p, '{"a":1}');
     await writeFileAtomic(p, '{"a":2}');
     expect(await readJsonFile(p)).toEqual({ a: 2 });
