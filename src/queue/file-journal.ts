@@ -251,6 +251,11 @@ export class FileJournal implements JobQueue {
     });
   }
 
+  /** Active with an expired lease, or leased by a process of this host that is gone (no need to wait for expiry). */
+  leaseAbandoned(job: Job, now: number): boolean {
+    return job.state === 'active' && this.dueReason(job, now) === 'lease-expired';
+  }
+
   /** Oldest (lowest id) due job first: waiting, delayed and due, or active with an expired lease. */
   async claimNext(worker: string, now: number, leaseMs: number): Promise<Job | null> {
     const { jobs } = await this.scanRaw();
