@@ -133,6 +133,8 @@ async function main(): Promise<number> {
 }
 
 const code = await main();
+// an EPIPE from the last write is reported on a later tick: let it surface before deciding
+await new Promise((resolve) => setImmediate(resolve));
 if (stdoutPipe.closed()) {
   // the reader went away: no message, the shell status of a process ended by SIGPIPE (like kubectl, gh)
   process.stderr.write('', () => process.exit(CLOSED_STDOUT_EXIT));

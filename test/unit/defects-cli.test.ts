@@ -7,8 +7,11 @@ import { execa } from 'execa';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { BIN } from '../support/cli.js';
+
+// every test runs the binary (and some open the embedded store): seconds, not milliseconds
+vi.setConfig({ testTimeout: 60_000 });
 
 interface Run {
   exitCode: number;
