@@ -22,7 +22,7 @@ _custctl() {
   local opts=""
   case "$cmd" in
     "") COMPREPLY=($(compgen -W "$cmds $global" -- "$cur")); return ;;
-    delete) opts="--yes --dry-run --detach --concurrency --timeout --job-timeout --force --allow-missing --allow-cluster-scoped -o --output" ;;
+    delete) opts="--yes --dry-run --detach --concurrency --timeout --job-timeout --force --allow-missing --allow-cluster-scoped --allow-outside-namespace -o --output" ;;
     status) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "job customer" -- "$cur")); return; }; opts="-o --output --watch" ;;
     jobs) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "list retry resume cancel prune" -- "$cur")); return; }; opts="--state --customer --older-than -o --output --yes" ;;
     worker) opts="--once --concurrency" ;;

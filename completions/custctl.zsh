@@ -27,7 +27,7 @@ _custctl() {
   fi
   local -a opts
   case "$words[2]" in
-    delete) opts=('(-y --yes)'{-y,--yes}'[do not ask]' '--dry-run[plan only]' '--detach[queue only]' '--concurrency[customers at once]:n:' '--timeout[namespace wait]:duration:' '--job-timeout[attempt timeout]:duration:' '--force[also deploying]' '--allow-missing[reset a deployed row with nothing left]' '--allow-cluster-scoped[allow cluster-scoped objects]' '(-o --output)'{-o,--output}'[format]:format:(table json)') ;;
+    delete) opts=('(-y --yes)'{-y,--yes}'[do not ask]' '--dry-run[plan only]' '--detach[queue only]' '--concurrency[customers at once]:n:' '--timeout[namespace wait]:duration:' '--job-timeout[attempt timeout]:duration:' '--force[also deploying]' '--allow-missing[reset a deployed row with nothing left]' '--allow-cluster-scoped[allow objects outside the namespace]' '--allow-outside-namespace[same as --allow-cluster-scoped]' '(-o --output)'{-o,--output}'[format]:format:(table json)') ;;
     status) opts=('1:what:(job customer)' '--watch[follow until done]' '(-o --output)'{-o,--output}'[format]:format:(table json)') ;;
     jobs) opts=('1:action:(list retry resume cancel prune)' '--state[state]:state:(waiting active delayed completed failed)' '--customer[customer]:id:' '--older-than[age]:duration:' '(-o --output)'{-o,--output}'[format]:format:(table json)') ;;
     worker) opts=('--once[stop when nothing is due]' '--concurrency[jobs at once]:n:') ;;

@@ -63,13 +63,19 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   const kube = once(async () => {
     const c = getConfig();
     const { openKube } = await import('./adapters/kube-client.js');
-    return openKube({ kubeconfig: c.kubeconfig, context: c.context, env, userAgent: `custctl/${VERSION}` });
+    return openKube({
+      kubeconfig: c.kubeconfig, context: c.context, env, userAgent: `custctl/${VERSION}`,
+      onRetry: (e) => log.debug('Kubernetes request failed transiently; trying again', { request: e.op, error: e.why, inMs: e.waitMs, try: `${e.tryNo + 1}/${e.tries}` }),
+    });
   });
   const helm = once(async () => {
     const c = getConfig();
     const k = await kube();
     const { makeHelm } = await import('./adapters/helm-cli.js');
-    return makeHelm({ helmBin: c.helmBin, kubeconfig: c.kubeconfig, context: k.target.context, env });
+    return makeHelm({
+      helmBin: c.helmBin, kubeconfig: c.kubeconfig, context: k.target.context, env,
+      onRetry: (e) => log.warn('helm failed with a transient error; running it again', { command: e.op, error: e.why, inMs: e.waitMs, run: `${e.tryNo + 1}/${e.tries}` }),
+    });
   });
   // checked (and created 0700) before the journal or the embedded store is opened in it
   const stateDir = once(async () => {

@@ -29,12 +29,23 @@ export abstract class CliError extends Error {
   abstract readonly errorName: ErrorName;
   /** Extra lines shown under the message (a diagnosis, a hint). */
   readonly details: readonly string[];
+  /**
+   * Retrying cannot help (helm missing, 403 forbidden, a bad kubeconfig or context, an API the
+   * server does not serve): no request retry, no further attempt of the job. Usage errors always are.
+   */
+  readonly permanent: boolean;
 
-  constructor(message: string, details: readonly string[] = [], options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(message: string, details: readonly string[] = [], options?: { cause?: unknown; permanent?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.details = details;
+    this.permanent = options?.permanent ?? false;
   }
+}
+
+/** A failure that no retry and no further attempt can fix (see CliError.permanent). */
+export function isPermanent(e: unknown): boolean {
+  return e instanceof CliError && (e.permanent || e.exitCode === 2);
 }
 
 /** Bad usage or input (exit 2). */

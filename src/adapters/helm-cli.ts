@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { parseAllDocuments } from 'yaml';
 import { OperationError } from '../errors.js';
 import type { Helm, HelmRelease, ManifestObject } from './helm.js';
+import { HELM_RETRY, withRetries, type RetryEvent, type RetryPolicy } from './retry.js';
 
 export interface HelmCliOptions {
   /** HELM_BIN, or `helm` (looked up on env.PATH) */
@@ -17,6 +18,10 @@ export interface HelmCliOptions {
   kubeconfig?: string;
   context: string;
   env: Record<string, string | undefined>;
+  /** told of every re-run after a transient failure */
+  onRetry?: (e: RetryEvent & { op: string }) => void;
+  /** tests: a faster policy, a fake sleep */
+  retry?: { policy?: RetryPolicy; sleep?: (ms: number, signal?: AbortSignal) => Promise<void> };
 }
 
 /**
@@ -135,6 +140,32 @@ export function parseManifest(manifest: string, release: string): ManifestObject
   return out;
 }
 
+/**
+ * helm failed in a way no re-run can fix: no access (403/401), a kubeconfig or context it cannot
+ * use, a flag or command this helm does not know, a certificate it does not trust.
+ */
+export function saysPermanent(stderr: string): boolean {
+  return /\bforbidden\b|\bUnauthorized\b|must be logged in to the server|invalid configuration|no configuration has been provided|context "[^"]*" does not exist|context was not found|cluster has no server defined|unknown (shorthand )?flag|unknown command|x509: |certificate signed by unknown authority|tls: failed to verify/i.test(stderr);
+}
+
+/**
+ * helm failed because the API server was briefly unavailable: unreachable, a connection reset or
+ * refused, a timeout on the wire, a 5xx or a 429 (client-go's messages for them). `failed to
+ * delete release: NAME` is helm failing to delete its release record, whose cause it does not
+ * print: the API server's answer to that DELETE (a re-run finds the record or its absence).
+ */
+export function saysTransient(stderr: string): boolean {
+  if (saysPermanent(stderr)) return false;
+  return /cluster unreachable|connection refused|connection reset|broken pipe|i\/o timeout|TLS handshake timeout|unexpected EOF|\bEOF\b|Internal error occurred|an error on the server|the server is currently unable to handle the request|too many requests|the server was unable to return a response|Gateway Timeout|Bad Gateway|Service Unavailable|server sent GOAWAY|client connection lost|request canceled|no route to host|etcdserver: (request timed out|leader changed)|failed to delete release: /i.test(stderr);
+}
+
+/** A run that failed transiently: thrown inside the retry loop, its result returned after the last try. */
+class TransientRun extends Error {
+  constructor(readonly result: RunResult) {
+    super(lastLines(result.stderr, 1));
+  }
+}
+
 /** helm's answer for a release that does not exist: `Error: release: not found` (v3 and v4). */
 export function saysNotFound(text: string): boolean {
   return /release:? not found|release "[^"]*" not found/i.test(text);
@@ -145,7 +176,7 @@ export function makeHelm(opts: HelmCliOptions): Helm {
   const childEnv = helmEnv(opts.env, kc.envKubeconfig);
   const clusterArgs = [...kc.args, '--kube-context', opts.context];
 
-  async function run(args: string[], timeoutMs: number, signal: AbortSignal | undefined): Promise<RunResult> {
+  async function runOnce(args: string[], timeoutMs: number, signal: AbortSignal | undefined): Promise<RunResult> {
     signal?.throwIfAborted();
     const full = [...args, ...clusterArgs];
     const shown = ['helm', ...full].map(shellQuote).join(' ');
@@ -162,6 +193,7 @@ export function makeHelm(opts: HelmCliOptions): Helm {
     if ((r as { code?: string }).code === 'ENOENT') {
       throw new OperationError(
         `helm not found: HELM_BIN=${opts.helmBin} (set HELM_BIN to the helm binary, v3.8+ or v4)`,
+        [], { permanent: true },
       );
     }
     if (r.timedOut) {
@@ -174,9 +206,33 @@ export function makeHelm(opts: HelmCliOptions): Helm {
     const exitCode = r.exitCode ?? -1;
     if (r.failed && exitCode === -1) {
       // spawn failed for another reason (EACCES, not executable, ...)
-      throw new OperationError(`could not run helm (HELM_BIN=${opts.helmBin}): ${r.shortMessage ?? r.message}`);
+      throw new OperationError(`could not run helm (HELM_BIN=${opts.helmBin}): ${r.shortMessage ?? r.message}`, [], { permanent: true });
     }
     return { stdout, stderr, exitCode };
+  }
+
+  /**
+   * One helm command, run again (HELM_RETRY) while it fails with a transient error: every command
+   * custctl runs is idempotent (list, get manifest, history are reads; uninstall has
+   * --ignore-not-found). A non-zero exit for any other reason is returned for the caller to judge.
+   */
+  async function run(args: string[], timeoutMs: number, signal: AbortSignal | undefined): Promise<RunResult> {
+    try {
+      return await withRetries(async () => {
+        const r = await runOnce(args, timeoutMs, signal);
+        if (r.exitCode !== 0 && saysTransient(r.stderr)) throw new TransientRun(r);
+        return r;
+      }, {
+        policy: opts.retry?.policy ?? HELM_RETRY,
+        classify: (e) => (e instanceof TransientRun ? { retry: true, why: e.message } : { retry: false }),
+        signal,
+        ...(opts.retry?.sleep ? { sleep: opts.retry.sleep } : {}),
+        onRetry: (ev) => opts.onRetry?.({ ...ev, op: `helm ${args[0] ?? ''}` }),
+      });
+    } catch (e) {
+      if (e instanceof TransientRun) return e.result;
+      throw e;
+    }
   }
 
   function failure(args: string[], r: RunResult): OperationError {
@@ -185,6 +241,7 @@ export function makeHelm(opts: HelmCliOptions): Helm {
     return new OperationError(
       `helm ${args[0] ?? ''} failed (exit ${r.exitCode}): ${tail.split('\n').at(-1) ?? ''}`.trimEnd(),
       [`command: ${shown}`, ...(tail.includes('\n') ? tail.split('\n') : [])],
+      { permanent: saysPermanent(r.stderr) },
     );
   }
 

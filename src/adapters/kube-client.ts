@@ -23,7 +23,8 @@ import {
   type V1Namespace,
 } from '@kubernetes/client-node';
 import type { Cluster, Context, User } from '@kubernetes/client-node';
-import { ConflictError, OperationError, UsageError, errorMessage } from '../errors.js';
+import { ConflictError, OperationError, UsageError, errorMessage, isPermanent } from '../errors.js';
+import { KUBE_RETRY, backoffMs, parseRetryAfter, withRetries, type RetryEvent, type RetryPolicy, type Verdict } from './retry.js';
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
 import type {
   ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo,
@@ -36,6 +37,10 @@ export interface OpenKubeOptions {
   context?: string;
   env: Record<string, string | undefined>;
   userAgent: string;
+  /** told of every request retry (a transient fault: 429, 5xx, reset, refused, timeout) */
+  onRetry?: (e: RetryEvent & { op: string }) => void;
+  /** tests: a faster policy, a fake sleep */
+  retry?: { policy?: RetryPolicy; sleep?: (ms: number, signal?: AbortSignal) => Promise<void> };
 }
 
 /** A request that gets no answer within this time fails (watches excepted: they have timeoutSeconds). */
@@ -43,6 +48,8 @@ const REQUEST_TIMEOUT_MS = 60_000;
 /** Longest single watch; an abandoned watch ends by itself server-side after this. */
 const WATCH_CHUNK_SECONDS = 60;
 const PAGE_SIZE = 500;
+/** Re-establishing a watch that failed: the request backoff, capped lower (a watch is cheap to redo). */
+const WATCH_BACKOFF = { baseMs: 500, maxMs: 5_000 };
 /** Parallel discovery/list requests in countNamespaceObjects. */
 const PARALLEL = 6;
 
@@ -140,6 +147,8 @@ interface Op {
   verb: string;
   /** `namespace customer-abc`, `clusterroles` */
   what: string;
+  /** instead of the client's policy (KUBE_RETRY) */
+  retry?: RetryPolicy;
 }
 
 interface K8sStatus { message?: string; reason?: string; code?: number }
@@ -210,12 +219,18 @@ export function translateError(e: unknown, op: Op, t: ErrorContext): Error {
       return new OperationError(permissionDeniedMessage(msg) ?? `permission denied: cannot ${op.verb} ${op.what}: ${msg}`, [
         `${at} refused: ${msg}`,
         'ask a cluster admin for the RBAC permission, or use a context with it (--context)',
-      ]);
+      ], { permanent: true });
     }
     if (code === 401) {
       return new OperationError(`${at} rejected the credentials of user ${t.user ?? '(none)'} (401 Unauthorized) on ${op.verb} ${op.what}`, [
         'refresh your credentials or fix the user in the kubeconfig',
-      ]);
+      ], { permanent: true });
+    }
+    if (code === 404) {
+      // the callers that expect a 404 (get, delete) handle it before; here it is a path the server does not serve
+      return new OperationError(`cannot ${op.verb} ${op.what}: ${at} does not serve this API (404)`, [
+        'the cluster is older or newer than custctl expects, or an aggregated API is not installed',
+      ], { cause: e, permanent: true });
     }
     if (code === 409) return new ConflictError(`cannot ${op.verb} ${op.what}: ${msg}`, [], { cause: e });
     return new OperationError(`cannot ${op.verb} ${op.what}: ${msg} (HTTP ${code} from ${at})`, [], { cause: e });
@@ -225,9 +240,40 @@ export function translateError(e: unknown, op: Op, t: ErrorContext): Error {
     return new OperationError(`cannot reach ${at}: ${code}`, [errorMessage(e), 'check that the cluster is up and that --context / KUBECONFIG point at it']);
   }
   if (code && isTlsCode(code)) {
-    return new OperationError(`TLS error talking to ${at}: ${code}`, [errorMessage(e), 'check the certificate-authority of the cluster in the kubeconfig']);
+    return new OperationError(`TLS error talking to ${at}: ${code}`, [errorMessage(e), 'check the certificate-authority of the cluster in the kubeconfig'], { permanent: true });
   }
   return new OperationError(`cannot ${op.verb} ${op.what} on ${at}: ${errorMessage(e)}`);
+}
+
+/** Answers worth another try: the server is overloaded, restarting or briefly broken (client-go's list). */
+const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
+/** Connection failures worth another try: reset, refused (an API server restarting), timed out, cut. */
+const RETRY_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET']);
+
+/** A request that got no answer within REQUEST_TIMEOUT_MS (retried like a reset). */
+class RequestTimeout extends Error {}
+
+function headerOf(e: unknown, name: string): string | undefined {
+  const headers = typeof e === 'object' && e !== null ? (e as { headers?: unknown }).headers : undefined;
+  if (typeof headers !== 'object' || headers === null) return undefined;
+  for (const [k, v] of Object.entries(headers as Record<string, unknown>)) {
+    if (k.toLowerCase() === name && typeof v === 'string') return v;
+  }
+  return undefined;
+}
+
+/** Whether one failed request (before translation) is worth another try, and when (Retry-After). */
+export function requestVerdict(e: unknown): Verdict {
+  if (e instanceof RequestTimeout) return { retry: true, why: `no answer within ${REQUEST_TIMEOUT_MS / 1000}s` };
+  if (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number') {
+    const code = (e as { code: number }).code;
+    if (!RETRY_STATUS.has(code)) return { retry: false };
+    const afterMs = parseRetryAfter(headerOf(e, 'retry-after'));
+    return { retry: true, why: `HTTP ${code}`, ...(afterMs !== undefined ? { afterMs } : {}) };
+  }
+  const code = errorCode(e);
+  if (code && RETRY_NETWORK_CODES.has(code)) return { retry: true, why: code };
+  return { retry: false };
 }
 
 /** `HTTP 503: service unavailable` for an API answer, else the message: for one line of a report. */
@@ -385,15 +431,38 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     return { signal: both.signal, timeout };
   }
 
-  async function call<T>(op: Op, signal: AbortSignal | undefined, fn: (o: ConfigurationOptions) => Promise<T>): Promise<T> {
+  const retryPolicy = opts.retry?.policy ?? KUBE_RETRY;
+  // counting a namespace's objects (the plan, a timeout's diagnosis) reports a failing group
+  // instead of failing: an aggregated API that is down (metrics.k8s.io) gets a short try only
+  const diagnosisRetry: RetryPolicy = { ...retryPolicy, tries: Math.min(retryPolicy.tries, 3) };
+  /**
+   * One request, tried again on transient faults (RETRY_STATUS, RETRY_NETWORK_CODES, no answer)
+   * as KUBE_RETRY says, within the caller's signal. Every call custctl makes is idempotent: reads,
+   * lists, and deletes whose 404 the caller counts as done. 404 goes to the caller untranslated.
+   */
+  async function call<T>(op: Op, signal: AbortSignal | undefined, fn: (o: ConfigurationOptions) => Promise<T>, seen?: { tries: number }): Promise<T> {
     signal?.throwIfAborted();
-    const rs = requestSignal(signal);
     try {
-      return await raceSignal(fn(callOptions(rs.signal)), signal);
+      return await withRetries(async (tryNo) => {
+        if (seen) seen.tries = tryNo;
+        const rs = requestSignal(signal);
+        try {
+          return await raceSignal(fn(callOptions(rs.signal)), signal);
+        } catch (e) {
+          if (!signal?.aborted && (rs.timeout.aborted || isAbortError(e))) throw new RequestTimeout(errorMessage(e));
+          throw e;
+        }
+      }, {
+        policy: op.retry ?? retryPolicy,
+        classify: requestVerdict,
+        signal,
+        ...(opts.retry?.sleep ? { sleep: opts.retry.sleep } : {}),
+        onRetry: (ev) => opts.onRetry?.({ ...ev, op: `${op.verb} ${op.what}` }),
+      });
     } catch (e) {
       if (signal?.aborted) throw signal.reason;
       if (isNotFound(e)) throw e;
-      if (rs.timeout.aborted || isAbortError(e)) {
+      if (e instanceof RequestTimeout) {
         throw new OperationError(`${op.verb} ${op.what}: the API server ${target.server} (context ${target.context}) did not answer within ${REQUEST_TIMEOUT_MS / 1000}s`);
       }
       throw translateError(e, op, errCtx);
@@ -401,9 +470,9 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   }
 
   /** `call`, with 404 answered by `notFound`. */
-  async function callOr<T, N>(op: Op, signal: AbortSignal | undefined, notFound: N, fn: (o: ConfigurationOptions) => Promise<T>): Promise<T | N> {
+  async function callOr<T, N>(op: Op, signal: AbortSignal | undefined, notFound: N, fn: (o: ConfigurationOptions) => Promise<T>, seen?: { tries: number }): Promise<T | N> {
     try {
-      return await call(op, signal, fn);
+      return await call(op, signal, fn, seen);
     } catch (e) {
       if (isNotFound(e)) return notFound;
       throw e;
@@ -465,7 +534,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     return new Promise((resolve, reject) => {
       let finished = false;
       let controller: AbortController | undefined;
-      let retryDelay = 500;
+      let reconnects = 0;
       let retryTimer: NodeJS.Timeout | undefined;
 
       const finish = (settle: () => void): void => {
@@ -485,8 +554,8 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
 
       const reconnectLater = (): void => {
         if (finished) return;
-        retryTimer = setTimeout(connect, Math.min(retryDelay, Math.max(0, deadline - Date.now())));
-        retryDelay = Math.min(retryDelay * 2, 5000);
+        reconnects += 1;
+        retryTimer = setTimeout(connect, Math.min(backoffMs(reconnects, WATCH_BACKOFF), Math.max(0, deadline - Date.now())));
       };
 
       const connect = (): void => {
@@ -523,11 +592,11 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
             try {
               const ns = await getNamespace(name, signal);
               if (!ns) finish(() => resolve('gone'));
-              else retryDelay = 500;
+              else reconnects = 0;
             } catch (e) {
               if (finished || signal?.aborted) return;
               // refused outright: waiting longer will not help
-              if (e instanceof OperationError && e.message.startsWith('permission denied')) finish(() => reject(e));
+              if (isPermanent(e)) finish(() => reject(e));
               // otherwise (a flaky server) the watch's end brings the next GET; the deadline bounds it
             }
           })
@@ -541,7 +610,9 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     const out: T[] = [];
     let cont: string | undefined;
     do {
-      const r = await call(op, signal, (o) => page(cont, o));
+      const r = await call(op, signal, (o) => page(cont, o)).catch((e: unknown) => {
+        throw isNotFound(e) ? translateError(e, op, errCtx) : e;
+      });
       out.push(...r.items);
       cont = r.metadata?._continue || undefined;
     } while (cont);
@@ -564,10 +635,12 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
 
   async function deleteClusterRbac(kind: RbacKind, name: string, signal?: AbortSignal): Promise<'deleted' | 'not-found'> {
     const what = `${kind === 'ClusterRole' ? 'clusterrole' : 'clusterrolebinding'} ${name}`;
+    const seen = { tries: 0 };
     const r = await callOr({ verb: 'delete', what }, signal, 'not-found' as const, (o) => kind === 'ClusterRole'
       ? rbac.deleteClusterRole({ name }, o)
-      : rbac.deleteClusterRoleBinding({ name }, o));
-    return r === 'not-found' ? r : 'deleted';
+      : rbac.deleteClusterRoleBinding({ name }, o), seen);
+    // a 404 on a retry: most likely the try whose answer was lost deleted it
+    return r === 'not-found' && seen.tries <= 1 ? r : 'deleted';
   }
 
   async function listPvcs(namespace: string, signal?: AbortSignal): Promise<PvcInfo[]> {
@@ -595,10 +668,10 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   }
 
   const discoveryCache = new Map<string, Promise<ApiResource[]>>();
-  function discover(groupVersion: string, signal: AbortSignal | undefined): Promise<ApiResource[]> {
+  function discover(groupVersion: string, signal: AbortSignal | undefined, retry?: RetryPolicy): Promise<ApiResource[]> {
     let p = discoveryCache.get(groupVersion);
     if (!p) {
-      p = rawGet(discoveryPath(groupVersion), {}, 'application/json', signal, { verb: 'discover', what: groupVersion })
+      p = rawGet(discoveryPath(groupVersion), {}, 'application/json', signal, { verb: 'discover', what: groupVersion, ...(retry ? { retry } : {}) })
         .then((r) => ((r as { resources?: ApiResource[] }).resources ?? []));
       discoveryCache.set(groupVersion, p);
       p.catch(() => discoveryCache.delete(groupVersion));
@@ -624,7 +697,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     const targets: Array<{ gv: string; resource: ApiResource; label: string }> = [];
     const perGv = await runBounded(gvs, PARALLEL, async (gv) => {
       try {
-        return { gv, resources: await discover(gv, signal) };
+        return { gv, resources: await discover(gv, signal, diagnosisRetry) };
       } catch (e) {
         if (signal?.aborted) throw signal.reason;
         failed.push({ resource: `${gv} (discovery failed: ${shortReason(e)})`, kind: '', count: 0, finalizers: [] });
@@ -651,7 +724,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
       let cont: string | undefined;
       try {
         do {
-          const r = await rawGet(base, { limit: PAGE_SIZE, continue: cont }, accept, signal, { verb: 'list', what: `${label} in namespace ${namespace}` }) as {
+          const r = await rawGet(base, { limit: PAGE_SIZE, continue: cont }, accept, signal, { verb: 'list', what: `${label} in namespace ${namespace}`, retry: diagnosisRetry }) as {
             items?: Array<{ metadata?: ObjectMeta }>; metadata?: { continue?: string };
           };
           for (const item of r.items ?? []) {

@@ -251,7 +251,8 @@ export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF
     .addOption(new Option('--job-timeout <duration>', 'timeout of each attempt (CUSTCTL_JOB_TIMEOUT, default 10m)').argParser(durationFlag('--job-timeout')))
     .option('--force', 'also delete a customer whose status is deploying')
     .option('--allow-missing', "reset a deployed row whose release, namespace and RBAC are all missing (otherwise: wrong cluster?)")
-    .option('--allow-cluster-scoped', 'uninstall releases that hold cluster-scoped objects other than their RBAC')
+    .option('--allow-cluster-scoped', 'uninstall releases that hold objects outside the customer namespace: cluster-scoped ones other than their RBAC, or objects in other namespaces')
+    .addOption(new Option('--allow-outside-namespace', 'the same as --allow-cluster-scoped').hideHelp())
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as const))
     .addHelpText(
       'after',
@@ -276,7 +277,7 @@ Examples:
           jobTimeoutMs: f.jobTimeout,
           force: !!f.force,
           allowMissing: !!f.allowMissing,
-          allowClusterScoped: !!f.allowClusterScoped,
+          allowClusterScoped: !!f.allowClusterScoped || !!f.allowOutsideNamespace,
           output: f.output,
         },
         d,

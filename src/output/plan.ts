@@ -10,7 +10,8 @@ export interface PlanView {
   namespaceFound: boolean | null;
   namespaceUid?: string;
   objects?: Array<{ resource: string; kind: string; count: number }>;
-  releases: Array<{ name: string; status: string; chart: string; clusterScoped: string[]; clusterRbac: string[] }>;
+  /** outsideNamespace: `Kind namespace/name` of namespaced objects the release keeps in other namespaces */
+  releases: Array<{ name: string; status: string; chart: string; clusterScoped: string[]; outsideNamespace: string[]; clusterRbac: string[] }>;
   pvcs?: Array<{ name: string; phase: string; storage?: string; volume?: string; reclaimPolicy?: string; dataLoss: string }>;
   rbac: { delete: Array<{ kind: string; name: string; rule: string }>; keptByPolicy: Array<{ kind: string; name: string }>; keptUnowned: Array<{ kind: string; name: string }> };
 }
@@ -37,6 +38,7 @@ export function planView(insp: Inspection | null, row: Inspection['row'], custom
       status: r.status,
       chart: r.chart,
       clusterScoped: r.clusterScoped.map((o) => `${o.kind}/${o.name}`),
+      outsideNamespace: r.outsideNamespace.map((o) => `${o.kind} ${o.namespace ?? ''}/${o.name}`),
       clusterRbac: r.clusterRbac.map((o) => `${o.kind}/${o.name}`),
     })),
     pvcs: insp.pvcs?.map((p) => ({
@@ -73,6 +75,7 @@ export function renderPlan(p: PlanView, c: ChalkInstance): string {
     for (const r of p.releases) {
       lines.push(`${label('Release')}${c.red('uninstall')} ${r.name} (${r.status}, ${r.chart})`);
       for (const o of r.clusterScoped) lines.push(`${' '.repeat(13)}${c.red('cluster-scoped')} ${o}`);
+      for (const o of r.outsideNamespace) lines.push(`${' '.repeat(13)}${c.red('outside the namespace')} ${o}`);
     }
     for (const v of p.pvcs ?? []) {
       const warn = v.reclaimPolicy === 'Delete' ? c.red(v.dataLoss) : c.yellow(v.dataLoss);

@@ -28,16 +28,22 @@ export async function inspect(
   for (const r of releases) {
     const objects = await env.helm.getManifestObjects(r.name, namespace, signal);
     const clusterScoped: ReleasePlan['clusterScoped'] = [];
+    const outsideNamespace: ReleasePlan['outsideNamespace'] = [];
     const clusterRbac: RbacRef[] = [];
     for (const o of objects) {
-      if (!(await env.kube.isClusterScoped(o.apiVersion, o.kind, signal))) continue;
+      if (!(await env.kube.isClusterScoped(o.apiVersion, o.kind, signal))) {
+        // helm puts a namespaced object without metadata.namespace into the release's namespace
+        const where = o.namespace ?? (r.namespace || namespace);
+        if (where !== namespace) outsideNamespace.push({ ...o, namespace: where });
+        continue;
+      }
       if (RBAC_KINDS.has(o.kind) && o.apiVersion.startsWith('rbac.authorization.k8s.io/')) {
         clusterRbac.push({ kind: o.kind as RbacRef['kind'], name: o.name });
       } else {
         clusterScoped.push(o);
       }
     }
-    plans.push({ ...r, clusterScoped, clusterRbac });
+    plans.push({ ...r, clusterScoped, outsideNamespace, clusterRbac });
   }
   const c = classifyRbac(rbacObjects, customer.key, namespace);
   const ref = (o: { kind: RbacRef['kind']; name: string }): RbacRef => ({ kind: o.kind, name: o.name });
@@ -61,14 +67,26 @@ export async function inspect(
   return inspection;
 }
 
-/** A release holding cluster-scoped objects other than its RBAC would hurt every customer. */
+/**
+ * A release holding objects outside the customer's namespace — cluster-scoped ones other than its
+ * RBAC, or namespaced ones placed in another namespace (a ConfigMap in `monitoring`, a Secret in a
+ * shared namespace) — would have `helm uninstall` delete what other customers may depend on.
+ * Refused unless --allow-cluster-scoped (alias --allow-outside-namespace).
+ */
 export function refuseClusterScoped(insp: Inspection, allow: boolean): void {
-  const offending = insp.releases.filter((r) => r.clusterScoped.length > 0);
+  const offending = insp.releases.filter((r) => r.clusterScoped.length > 0 || r.outsideNamespace.length > 0);
   if (offending.length === 0 || allow) return;
-  const lines = offending.flatMap((r) => r.clusterScoped.map((o) => `release ${r.name}: ${o.kind} ${o.name} (${o.apiVersion})`));
+  const lines = offending.flatMap((r) => [
+    ...r.clusterScoped.map((o) => `release ${r.name}: ${o.kind} ${o.name} (${o.apiVersion}, cluster-scoped)`),
+    ...r.outsideNamespace.map((o) => `release ${r.name}: ${o.kind} ${o.name} (${o.apiVersion}) in namespace ${o.namespace}`),
+  ]);
+  const what = [
+    offending.some((r) => r.clusterScoped.length > 0) ? 'cluster-scoped objects' : '',
+    offending.some((r) => r.outsideNamespace.length > 0) ? `objects in namespaces other than ${insp.namespace}` : '',
+  ].filter((w) => w !== '').join(' and ');
   throw new UsageError(
-    `refusing to delete ${insp.customer.id}: its Helm release holds cluster-scoped objects that other customers may depend on`,
-    [...lines, 'Nothing was changed. If these really belong to this customer alone, run again with --allow-cluster-scoped.'],
+    `refusing to delete ${insp.customer.id}: its Helm release holds ${what} that other customers may depend on`,
+    [...lines, 'Nothing was changed. If these really belong to this customer alone, run again with --allow-cluster-scoped (alias --allow-outside-namespace).'],
   );
 }
 

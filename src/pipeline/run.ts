@@ -12,7 +12,7 @@ import type { ClusterTarget } from '../adapters/kube.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
-import { CliError, NotFoundError, OperationError } from '../errors.js';
+import { CliError, NotFoundError, OperationError, isPermanent } from '../errors.js';
 import type { Job } from '../queue/job.js';
 import { uninstallReleases } from './helm-uninstall.js';
 import { inspect, refuseClusterScoped, refuseRecreatedNamespace, refuseSuspiciousEmptiness } from './inspect.js';
@@ -115,6 +115,8 @@ export async function runDeleteAttempt(
   }
 
   log('info', 'Starting customer instance deletion', { customerId: customer.id, namespace, job: job.id, attempt: a.attempt });
+  /** set just before the first change to the cluster: a permanent error before it hands the row back */
+  let touched = false;
   try {
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} disappeared from the database during the deletion`);
@@ -144,6 +146,7 @@ export async function runDeleteAttempt(
       const timeoutMs = job.opts.waitTimeoutMs ?? s.defaultWaitTimeoutMs;
 
       // 1. Helm first, always: deleting the namespace first would delete the release records.
+      touched = true;
       result.releases = await uninstallReleases(c.helm, namespace, insp.releases, timeoutMs, log, signal);
       await a.progress(PROGRESS.helm);
       const removedByHelm = new Set(insp.releases.flatMap((r) => r.clusterRbac.map((o) => `${o.kind}/${o.name}`)));
@@ -184,11 +187,13 @@ export async function runDeleteAttempt(
     log('ok', 'Customer instance deleted successfully', { customerId: customer.id, namespace, simulated: job.simulated || undefined });
     return result;
   } catch (e) {
-    if (e instanceof Refusal) {
-      // nothing was touched: give the row back to the status it had
+    // a refusal, or a permanent error (helm missing, 403, a bad kubeconfig) before anything was
+    // touched: give the row back to the status it had
+    const untouched = e instanceof Refusal ? e.inner : !touched && e instanceof CliError && isPermanent(e) ? e : null;
+    if (untouched) {
       await store.releaseDeletion(customer.id, job.id);
-      log('error', e.inner.message, {});
-      throw e.inner;
+      log('error', untouched.message, {});
+      throw untouched;
     }
     throw e;
   }

@@ -23,6 +23,11 @@ export interface RbacRef {
 export interface ReleasePlan extends HelmRelease {
   /** cluster-scoped objects other than ClusterRole/ClusterRoleBinding: refused unless allowed */
   clusterScoped: ManifestObject[];
+  /**
+   * namespaced objects the release keeps in another namespace (`metadata.namespace` set to one
+   * that is not the release's): `helm uninstall` would delete them there; refused unless allowed
+   */
+  outsideNamespace: Array<ManifestObject & { namespace: string }>;
   /** ClusterRole/ClusterRoleBinding the release itself removes */
   clusterRbac: RbacRef[];
 }

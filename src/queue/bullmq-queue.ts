@@ -329,8 +329,8 @@ export interface BullWorkerOptions {
 
 /**
  * Works the BullMQ queue with BullMQ's Worker and our processor until `signal` aborts. Per-attempt
- * timeout through the processor's AbortSignal; usage/not-found/conflict errors are final
- * (UnrecoverableError); the error name is kept on the job (exit codes for `status job`).
+ * timeout through the processor's AbortSignal; usage/not-found/conflict and permanent errors are
+ * final (UnrecoverableError: BullMQ makes no further attempt); the error name is kept on the job (exit codes for `status job`).
  */
 export async function runBullWorker(o: BullWorkerOptions): Promise<WorkerSummary> {
   const summary: WorkerSummary = { attempts: 0, completed: 0, failed: 0, delayed: 0, released: 0 };

@@ -7,10 +7,10 @@
  *   a processor still running `abortGraceMs` after the abort is abandoned and the attempt recorded;
  * - return `{ superseded: true, … }` when the job no longer owns its subject: the attempt ends
  *   `superseded`, the job `completed` with that returnvalue and its progress unchanged;
- * - throw typed errors (src/errors.ts); by default usage/not-found/conflict (exit 2/3/4) are final,
- *   everything else is retried with backoff.
+ * - throw typed errors (src/errors.ts); by default usage/not-found/conflict (exit 2/3/4) and
+ *   permanent errors (`CliError.permanent`) are final, everything else is retried with backoff.
  */
-import { CliError, ConflictError, NotFoundError, OperationError, errorMessage, errorNameFor } from '../errors.js';
+import { CliError, ConflictError, NotFoundError, OperationError, errorMessage, errorNameFor, isPermanent } from '../errors.js';
 import type { ErrorName } from '../errors.js';
 import { formatDuration } from '../domain/duration.js';
 import { isFinished } from './job.js';
@@ -72,9 +72,9 @@ export interface WorkerSummary {
   released: number;
 }
 
-/** Usage, not-found and conflict errors will not get better by retrying. */
+/** Usage, not-found and conflict errors, and permanent ones (helm missing, 403…), will not get better by retrying. */
 export function defaultClassify(err: unknown): { final: boolean } {
-  return { final: err instanceof CliError && (err.exitCode === 2 || err.exitCode === 3 || err.exitCode === 4) };
+  return { final: isPermanent(err) || (err instanceof CliError && (err.exitCode === 2 || err.exitCode === 3 || err.exitCode === 4)) };
 }
 
 export function isSupersededResult(value: unknown): boolean {

@@ -124,6 +124,19 @@ describe('BullQueue: the one job schema on Redis', () => {
     expect(['waiting', 'active', 'completed', 'failed']).toContain(again.state);
   });
 
+  it('a permanent error (helm missing, 403) fails the job at once: UnrecoverableError, no further attempt', async () => {
+    const q = queue();
+    const j = await add(q, 'cust_perm1');
+    let tries = 0;
+    work(q, async () => {
+      tries += 1;
+      throw new OperationError('helm not found: HELM_BIN=/x/helm (set HELM_BIN to the helm binary, v3.8+ or v4)', [], { permanent: true });
+    });
+    const no = await until(q, j.id);
+    expect(no).toMatchObject({ state: 'failed', attemptsMade: 1, maxAttempts: 3, failedReason: expect.stringContaining('helm not found') });
+    expect(tries).toBe(1);
+  });
+
   it('the attempt timeout aborts the processor (BullMQ has none of its own); the last attempt fails with the timeout', async () => {
     const q = queue();
     const j = await add(q, 'cust_slow1', { attempts: 2, timeoutMs: 200, backoff: { type: 'exponential', delay: 50 } });

@@ -88,7 +88,7 @@ describe('helm-cli against helm v4 and the test cluster', () => {
 
   it('a missing binary is an OperationError naming HELM_BIN', async () => {
     const helm = makeHelm({ helmBin: '/nonexistent/helm', kubeconfig: inject('kubeconfig'), context: inject('kubeContext'), env: helmEnv() });
-    await expect(helm.listReleases('customer-x')).rejects.toThrow(new OperationError('helm not found: HELM_BIN=/nonexistent/helm (set HELM_BIN to the helm binary, v3.8+ or v4)'));
+    await expect(helm.listReleases('customer-x')).rejects.toThrow(new OperationError('helm not found: HELM_BIN=/nonexistent/helm (set HELM_BIN to the helm binary, v3.8+ or v4)', [], { permanent: true }));
   });
 
   it('a wrong context fails with helm\'s message and the command', async () => {
@@ -97,5 +97,7 @@ describe('helm-cli against helm v4 and the test cluster', () => {
     expect(err).toBeInstanceOf(OperationError);
     expect(err.message).toMatch(/helm list failed \(exit 1\): .*no-such-context/);
     expect(err.details.join('\n')).toContain(`--kube-context no-such-context`);
+    // a context helm cannot use: permanent, not re-run
+    expect(err.permanent, err.message).toBe(true);
   });
 });

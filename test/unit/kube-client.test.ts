@@ -8,7 +8,8 @@ import { stringify } from 'yaml';
 import {
   loadKubeconfig, openKube, permissionDeniedMessage, translateError, wellKnownScope,
 } from '../../src/adapters/kube-client.js';
-import { ConflictError, OperationError, UsageError } from '../../src/errors.js';
+import { ConflictError, OperationError, UsageError, isPermanent } from '../../src/errors.js';
+import { KUBE_RETRY } from '../../src/adapters/retry.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'custctl-kubeconfig-'));
 
@@ -183,10 +184,19 @@ describe('requests (loopback stand-in server)', () => {
   const requests: Array<{ method: string; url: string; ua: string | undefined }> = [];
   let nsExists = true;
   const accepts: string[] = [];
+  /** answers given to the next requests, in order, before the normal ones */
+  const script: Array<{ code?: number; retryAfter?: string; reset?: boolean; message?: string }> = [];
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
       requests.push({ method: req.method ?? '', url: req.url ?? '', ua: req.headers['user-agent'] });
+      const next = script.shift();
+      if (next?.reset) { req.socket.destroy(); return; }
+      if (next) {
+        res.writeHead(next.code ?? 500, { 'content-type': 'application/json', ...(next.retryAfter ? { 'retry-after': next.retryAfter } : {}) });
+        res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: next.code, message: next.message ?? `scripted ${next.code}` }));
+        return;
+      }
       const url = new URL(req.url ?? '/', 'http://x');
       if (url.pathname === '/hang') return; // never answers
       if (url.pathname === '/api/v1/namespaces' && url.searchParams.get('watch') === 'true') {
@@ -272,9 +282,13 @@ describe('requests (loopback stand-in server)', () => {
     expect(open).toBe(0);
   }
 
+  /** the retry waits asked for (no real waiting in unit tests) */
+  const waits: number[] = [];
+  const noSleep = async (ms: number): Promise<void> => { waits.push(ms); };
+
   async function kube() {
     const file = writeKubeconfig(`stand-in-${requests.length}.yaml`, { contexts: ['stand-in'], current: 'stand-in', server: base });
-    return openKube({ kubeconfig: file, env: {}, userAgent: 'custctl/0.1.0-test' });
+    return openKube({ kubeconfig: file, env: {}, userAgent: 'custctl/0.1.0-test', retry: { sleep: noSleep } });
   }
 
   it('sends the User-Agent and maps a namespace', async () => {
@@ -368,9 +382,66 @@ describe('requests (loopback stand-in server)', () => {
 
   it('connection refused names the server and the context', async () => {
     const file = writeKubeconfig('refused.yaml', { contexts: ['dead'], current: 'dead', server: 'http://127.0.0.1:1' });
-    const k = await openKube({ kubeconfig: file, env: {}, userAgent: 'custctl/test' });
+    waits.length = 0;
+    const k = await openKube({ kubeconfig: file, env: {}, userAgent: 'custctl/test', retry: { sleep: noSleep } });
     const err = await k.getNamespace('customer-abc').catch((e: unknown) => e) as Error;
     expect(err).toBeInstanceOf(OperationError);
     expect(err.message).toBe('cannot reach the API server http://127.0.0.1:1 (context dead): ECONNREFUSED');
+    // an API server restarting refuses connections: tried 8 times with growing waits, then reported
+    expect(waits).toHaveLength(KUBE_RETRY.tries - 1);
+    expect(isPermanent(err)).toBe(false);
+  });
+
+  it('429 is tried again after its Retry-After, 500 and 503 after a backoff, a reset at once again; then it answers', async () => {
+    nsExists = true;
+    requests.length = 0;
+    waits.length = 0;
+    script.push({ code: 429, retryAfter: '2' }, { code: 500 }, { reset: true }, { code: 503 });
+    const k = await kube();
+    expect((await k.getNamespace('customer-abc'))?.uid).toBe('u-1');
+    expect(requests).toHaveLength(5);
+    expect(waits[0]).toBe(2000); // the server said when to come back: exactly that (client-go)
+    expect(waits.slice(1)).toHaveLength(3);
+    for (const [i, w] of waits.slice(1).entries()) {
+      const step = Math.min(KUBE_RETRY.maxMs, KUBE_RETRY.baseMs * 2 ** (i + 1));
+      expect(w).toBeGreaterThanOrEqual(step / 2);
+      expect(w).toBeLessThanOrEqual(step);
+    }
+  });
+
+  it('a 403 is permanent: one request, no retry', async () => {
+    requests.length = 0;
+    waits.length = 0;
+    script.push({ code: 403, message: 'namespaces "customer-abc" is forbidden: User "bob" cannot get resource "namespaces" in API group "" in the namespace "customer-abc"' });
+    const k = await kube();
+    const err = await k.getNamespace('customer-abc').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationError);
+    expect(isPermanent(err)).toBe(true);
+    expect((err as Error).message).toMatch(/^permission denied: cannot get namespaces/);
+    expect(requests).toHaveLength(1);
+    expect(waits).toEqual([]);
+  });
+
+  it('a delete whose answer was lost and whose retry meets 404 counts as deleted', async () => {
+    requests.length = 0;
+    script.push({ code: 503 }, { code: 404, message: 'clusterroles.rbac.authorization.k8s.io "x" not found' });
+    const k = await kube();
+    expect(await k.deleteClusterRbac('ClusterRole', 'x')).toBe('deleted');
+    script.push({ code: 404, message: 'clusterroles.rbac.authorization.k8s.io "x" not found' });
+    expect(await k.deleteClusterRbac('ClusterRole', 'x')).toBe('not-found');
+  });
+
+  it('the retries stop at the attempt\'s abort', async () => {
+    requests.length = 0;
+    script.push({ code: 429, retryAfter: '30' });
+    const file = writeKubeconfig('stand-in-abort.yaml', { contexts: ['stand-in'], current: 'stand-in', server: base });
+    const k = await openKube({ kubeconfig: file, env: {}, userAgent: 'custctl/test' }); // real sleep
+    const ac = new AbortController();
+    const reason = new Error('attempt timed out');
+    setTimeout(() => ac.abort(reason), 200);
+    const started = Date.now();
+    await expect(k.getNamespace('customer-abc', ac.signal)).rejects.toBe(reason);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(requests).toHaveLength(1);
   });
 });

@@ -14,7 +14,7 @@ const inspection: Inspection = {
   customer: { id: 'cust_abc123', key: 'abc123' },
   namespace: 'customer-abc123',
   row,
-  releases: [{ name: 'customer-abc123', namespace: 'customer-abc123', status: 'deployed', chart: 'customer-instance-0.1.0', revision: '1', clusterScoped: [], clusterRbac: [] }],
+  releases: [{ name: 'customer-abc123', namespace: 'customer-abc123', status: 'deployed', chart: 'customer-instance-0.1.0', revision: '1', clusterScoped: [], outsideNamespace: [], clusterRbac: [] }],
   ns: { name: 'customer-abc123', uid: 'u1', phase: 'Active', conditions: [], finalizers: ['kubernetes'] },
   rbac: { owned: [{ kind: 'ClusterRole', name: 'cabc123-customer-instance-opencost', rule: 'opencost-name' }], keptByPolicy: [], keptUnowned: [] },
   pvcs: [

@@ -1,7 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runDeleteAttempt } from '../../src/pipeline/run.js';
 import type { Job } from '../../src/queue/job.js';
-import { exitCodeFor, WaitTimeoutError } from '../../src/errors.js';
+import { exitCodeFor, OperationError, UsageError, WaitTimeoutError } from '../../src/errors.js';
+import { defaultClassify } from '../../src/queue/runner.js';
 import type { Level } from '../../src/io.js';
 import { FakeHelm, FakeKube, FakeStore } from '../support/fakes.js';
 
@@ -116,6 +117,77 @@ describe('the deletion pipeline (fakes)', () => {
     expect(helm.calls.some((c) => c.startsWith('uninstall'))).toBe(false);
     expect(kube.calls.some((c) => c.startsWith('delete'))).toBe(false);
     expect((await store.get(ID))?.deploymentStatus).toBe('deployed');
+  });
+
+  it('refuses a release placing objects in other namespaces (like cluster-scoped ones), unless allowed; its own namespace, named or not, is fine', async () => {
+    helm.install('extras', NS, [
+      { apiVersion: 'v1', kind: 'ConfigMap', name: 'in-release-ns' },
+      { apiVersion: 'v1', kind: 'ConfigMap', name: 'named-own-ns', namespace: NS },
+      { apiVersion: 'v1', kind: 'ConfigMap', name: 'dashboards', namespace: 'monitoring' },
+      { apiVersion: 'v1', kind: 'Secret', name: 'pull', namespace: 'shared' },
+      // cluster-scoped: a namespace written on it means nothing (and is not "another namespace")
+      { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', name: 'fast', namespace: NS },
+    ]);
+    const err = await run().catch((e: unknown) => e) as { message: string; details: string[] };
+    expect(exitCodeFor(err)).toBe(2);
+    expect(err.message).toBe(`refusing to delete ${ID}: its Helm release holds cluster-scoped objects and objects in namespaces other than ${NS} that other customers may depend on`);
+    expect(err.details).toEqual([
+      'release extras: StorageClass fast (storage.k8s.io/v1, cluster-scoped)',
+      'release extras: ConfigMap dashboards (v1) in namespace monitoring',
+      'release extras: Secret pull (v1) in namespace shared',
+      expect.stringContaining('--allow-cluster-scoped (alias --allow-outside-namespace)'),
+    ]);
+    expect(helm.calls.some((c) => c.startsWith('uninstall'))).toBe(false);
+    expect(kube.calls.some((c) => c.startsWith('delete'))).toBe(false);
+    expect((await store.get(ID))?.deploymentStatus).toBe('deployed');
+
+    await store.claimForDeletion(ID, '7', { force: false });
+    const r = await run(job({}, { allowClusterScoped: true }));
+    expect(r.outcome).toBe('deleted');
+    expect(helm.calls).toContain(`uninstall extras -n ${NS}`);
+  });
+
+  it('a release whose objects all stay in the namespace (named or not) is not refused', async () => {
+    helm.install('own', NS, [
+      { apiVersion: 'v1', kind: 'ConfigMap', name: 'a' },
+      { apiVersion: 'v1', kind: 'ConfigMap', name: 'b', namespace: NS },
+    ]);
+    expect((await run()).outcome).toBe('deleted');
+  });
+
+  it('a permanent error before anything is touched (helm missing) fails at once and hands the row back', async () => {
+    helm.listReleases = async () => { throw new OperationError('helm not found: HELM_BIN=/x/helm (set HELM_BIN to the helm binary, v3.8+ or v4)', [], { permanent: true }); };
+    const err = await run().catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^helm not found/);
+    expect(defaultClassify(err).final).toBe(true);
+    expect(await store.get(ID)).toMatchObject({ deploymentStatus: 'deployed', deletionJobId: null });
+    expect(kube.calls.some((c) => c.startsWith('delete'))).toBe(false);
+  });
+
+  it('an unusable kubeconfig or context (usage error) when the worker loads the cluster: the row is handed back', async () => {
+    const err = await runDeleteAttempt(
+      { job: job(), attempt: 1, signal: new AbortController().signal, progress: async () => undefined, log: () => undefined },
+      store,
+      async () => { throw new UsageError('context "prod" not found in kubeconfig /k (available: dev)'); },
+      { namespacePrefix: 'customer-', defaultWaitTimeoutMs: 1_000, now: () => 0 },
+    ).catch((e: unknown) => e);
+    expect(defaultClassify(err).final).toBe(true);
+    expect((await store.get(ID))?.deploymentStatus).toBe('deployed');
+  });
+
+  it('a permanent error after the cluster was touched keeps the claim (the job fails; the row goes deletion_failed)', async () => {
+    kube.deleteNamespace = async () => { throw new OperationError('permission denied: cannot delete namespaces', [], { permanent: true }); };
+    const err = await run().catch((e: unknown) => e);
+    expect(defaultClassify(err).final).toBe(true);
+    expect(helm.calls).toContain(`uninstall customer-${KEY} -n ${NS}`);
+    expect((await store.get(ID))?.deploymentStatus).toBe('deleting');
+  });
+
+  it('a transient error before anything is touched keeps the claim: the job retries', async () => {
+    helm.listReleases = async () => { throw new OperationError('helm list failed (exit 1): Kubernetes cluster unreachable'); };
+    const err = await run().catch((e: unknown) => e);
+    expect(defaultClassify(err).final).toBe(false);
+    expect((await store.get(ID))?.deploymentStatus).toBe('deleting');
   });
 
   it('refuses a deployed customer with nothing on the cluster (wrong context?) unless --allow-missing', async () => {
