@@ -15,7 +15,14 @@ export type ErrorName =
   | 'unauthorized'
   | 'forbidden'
   | 'timeout'
-  | 'internal';
+  | 'internal'
+  // HTTP-level refusals of the queue API (custctl serve)
+  | 'invalid_request'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'request_timeout'
+  | 'headers_too_large'
+  | 'unavailable';
 
 export abstract class CliError extends Error {
   abstract readonly exitCode: ExitCode;
@@ -97,6 +104,10 @@ export function exitCodeForErrorName(name: string | undefined): ExitCode {
     case 'invalid_id':
     case 'invalid_namespace':
     case 'usage':
+    case 'invalid_request':
+    case 'payload_too_large':
+    case 'unsupported_media_type':
+    case 'headers_too_large':
       return 2;
     case 'not_found':
       return 3;
@@ -117,6 +128,10 @@ export function errorFromName(name: string | undefined, message: string, details
     case 'invalid_namespace':
       return new InvalidNamespaceError(message, details);
     case 'usage':
+    case 'invalid_request':
+    case 'payload_too_large':
+    case 'unsupported_media_type':
+    case 'headers_too_large':
       return new UsageError(message, details);
     case 'not_found':
       return new NotFoundError(message, details);

@@ -1,7 +1,7 @@
 /** `custctl jobs list|retry|resume|cancel|prune`. */
 import { Command, Option } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
-import { parseCustomerId } from '../domain/customer-id.js';
+import { parseOptionalCustomerId } from '../domain/customer-id.js';
 import { formatDuration, parseDuration } from '../domain/duration.js';
 import { namespaceFor } from '../domain/namespace-name.js';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
@@ -19,7 +19,7 @@ import { cancelJob, retryJob } from '../jobs/actions.js';
 
 export async function runJobsList(d: Deps, o: { state?: JobState; customer?: string; output: OutputFormat }): Promise<Job[]> {
   if (d.config().apiUrl) return (await import('./remote.js')).remoteJobsList(d, o);
-  const customerId = o.customer ? parseCustomerId(o.customer).id : undefined;
+  const customerId = parseOptionalCustomerId(o.customer)?.id;
   const jobs = (await (await d.jobs()).list({ state: o.state, customerId })).sort((a, b) => Number(a.id) - Number(b.id));
   await printJobList(d.io, jobs, o.output, d.now().getTime(), () => d.log.info('No jobs'));
   return jobs;
@@ -49,12 +49,12 @@ export async function runJobsRetry(d: Deps, o: { id: string; detach: boolean; ou
  */
 export async function runJobsResume(d: Deps, o: { customer?: string; output: OutputFormat }): Promise<Job[]> {
   refuseRemote(d, 'jobs resume');
+  const customer = parseOptionalCustomerId(o.customer);
   const queue = await d.jobs();
   const env = await jobsEnv(d);
   const now = d.now().getTime();
   let candidates: Job[];
-  if (o.customer) {
-    const customer = parseCustomerId(o.customer);
+  if (customer) {
     const row = await env.store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${env.store.description}`);
     if (row.deploymentStatus !== 'deleting' || !row.deletionJobId) {
@@ -83,7 +83,8 @@ export async function runJobsResume(d: Deps, o: { customer?: string; output: Out
     const all = await queue.list();
     // a failed delete whose row was never settled (its worker died on the last attempt)
     for (const j of all.filter((j) => j.state === 'failed')) await settle(env, j);
-    candidates = all.filter((j) => j.state === 'waiting' || j.state === 'delayed' || (j.state === 'active' && (j.lease?.expiresAt ?? 0) <= now));
+    const abandoned = (j: Job) => (queue.leaseAbandoned ? queue.leaseAbandoned(j, now) : (j.lease?.expiresAt ?? 0) <= now);
+    candidates = all.filter((j) => j.state === 'waiting' || j.state === 'delayed' || (j.state === 'active' && abandoned(j)));
   }
   if (candidates.length === 0) {
     d.log.info('Nothing to resume: no waiting, delayed or abandoned jobs');

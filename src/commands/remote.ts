@@ -6,7 +6,7 @@
 import type { CustomerRow } from '../adapters/store.js';
 import { QueueApiClient, TransportError, type QueuedDeletion } from '../adapters/queue-client.js';
 import type { Deps } from '../deps.js';
-import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
+import { parseCustomerId, parseCustomerIds, parseOptionalCustomerId, type CustomerId } from '../domain/customer-id.js';
 import { namespaceFor } from '../domain/namespace-name.js';
 import { CliError, ConflictError, errorNameFor, exitCodeFor, ForbiddenError, UnauthorizedError, UsageError } from '../errors.js';
 import { printCustomerStatus, printJobList, renderJob } from '../output/job-view.js';
@@ -170,7 +170,7 @@ export async function remoteStatusCustomer(d: Deps, o: { id: string; output: Out
 }
 
 export async function remoteJobsList(d: Deps, o: { state?: JobState; customer?: string; output: OutputFormat }): Promise<Job[]> {
-  const customer = o.customer ? parseCustomerId(o.customer).id : undefined;
+  const customer = parseOptionalCustomerId(o.customer)?.id;
   const jobs = await apiClient(d).listJobs({ ...(o.state ? { state: o.state } : {}), ...(customer ? { customer } : {}) });
   await printJobList(d.io, jobs, o.output, d.now().getTime(), () => d.log.info('No jobs'));
   return jobs;

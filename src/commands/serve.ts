@@ -17,6 +17,7 @@ import { isFinished, type Job } from '../queue/job.js';
 import type { JobQueue, Processor } from '../queue/queue.js';
 import { runJobAttached, type WorkerSummary } from '../queue/runner.js';
 import { loadTokens } from '../server/auth.js';
+import { parseDuration } from '../domain/duration.js';
 import { intFlag } from './shared.js';
 import { jobsEnv, LEASE_MS, runFileWorker, workerEvents } from './run-jobs.js';
 
@@ -28,6 +29,10 @@ export interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   insecureHttp: boolean;
+  /** headers and body must arrive within this, ms (default 30 s) */
+  requestTimeoutMs?: number;
+  /** idle keep-alive connections close after this, ms (default 5 s) */
+  idleTimeoutMs?: number;
 }
 
 
@@ -144,6 +149,7 @@ export interface ServeHandle {
 export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQueue): Promise<ServeHandle> {
   validateServeOptions(o);
   const tokens = await loadTokens(d.env);
+  for (const w of tokens.warnings ?? []) d.log.warn(w);
   const https = o.tlsCert && o.tlsKey ? await readTls(o.tlsCert, o.tlsKey) : undefined;
   const config = d.config();
   const queue: JobQueue = queueOverride ?? (await d.jobs());
@@ -160,6 +166,10 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     log: d.log,
     now: env.now,
     https,
+    limits: {
+      ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs, checkIntervalMs: Math.min(1_000, Math.max(50, Math.floor(o.requestTimeoutMs / 4))) } : {}),
+      ...(o.idleTimeoutMs !== undefined ? { keepAliveTimeoutMs: o.idleTimeoutMs } : {}),
+    },
     submit: (customer, requestedBy, extras) => submitDeletion(env, customer, { ...extras, requestedBy }),
     runSync: async (job: Job) => {
       if (queue.kind !== 'file') return waitForEnd(d, queue, job.id);
@@ -250,6 +260,8 @@ export async function runBullWorkerCommand(d: Deps, o: { concurrency: number }):
   }
 }
 
+export const SIMULATED_CLEANUP_NOTE = 'SIMULATE_K8S_DEPLOYMENT=true: this server contacts no cluster, so no cluster RBAC was listed and nothing was deleted';
+
 /**
  * `POST /api/admin/cleanup-rbac`: the same scan as `custctl cleanup-rbac`; a real sweep is a
  * journaled `cleanup-rbac` job run here to its end. Returns the command's JSON report.
@@ -261,6 +273,10 @@ async function serveCleanupRbac(
   o: { dryRun: boolean; requestedBy: string; customer?: CustomerId; includeKept: boolean },
 ): Promise<CleanupReport> {
   const cfg = env.config;
+  if (cfg.simulate) {
+    // A simulated server makes no cluster calls (DESIGN): there is nothing to list, so nothing to sweep.
+    return { dryRun: o.dryRun, simulated: true, ...(o.dryRun ? {} : { jobId: null }), orphans: [], deleted: [], kept: [], errors: [], note: SIMULATED_CLEANUP_NOTE };
+  }
   const kube = await d.kube();
   const found = await scanOrphans(kube, env.store, { prefix: cfg.namespacePrefix, ...(o.customer ? { onlyKey: o.customer.key } : {}), includeKept: o.includeKept });
   const base = { simulated: cfg.simulate, orphans: found.orphans, kept: found.kept };
@@ -305,6 +321,19 @@ export async function runServe(d: Deps, o: ServeOptions): Promise<void> {
   await h.done;
 }
 
+function durationFlag(name: string): (raw: string) => number {
+  return (raw) => {
+    let ms: number;
+    try {
+      ms = /^\d+$/.test(raw) ? Number(raw) : parseDuration(raw);
+    } catch {
+      throw new UsageError(`${name} takes a duration like 30s or 2m (or milliseconds)`);
+    }
+    if (ms < 100 || ms > 3_600_000) throw new UsageError(`${name} must be from 100ms to 1h`);
+    return ms;
+  };
+}
+
 function portFlag(raw: string): number {
   if (!/^\d+$/.test(raw) || Number(raw) > 65535) throw new UsageError(`--port takes a port number from 0 to 65535`);
   return Number(raw);
@@ -320,6 +349,8 @@ export function makeServeCommand(d: Deps, setExit: (code: number) => void, runF 
     .option('--tls-cert <file>', 'TLS certificate (PEM)')
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .option('--insecure-http', 'allow plain HTTP on a non-loopback address (TLS terminated in front)')
+    .addOption(new Option('--request-timeout <duration>', 'a request (headers and body) must arrive within this, else 408 and the connection closes').argParser(durationFlag('--request-timeout')).default(30_000, '30s'))
+    .addOption(new Option('--idle-timeout <duration>', 'an idle keep-alive connection is closed after this').argParser(durationFlag('--idle-timeout')).default(5_000, '5s'))
     .addHelpText(
       'after',
       `
@@ -340,6 +371,8 @@ Examples:
         ...(f.tlsCert !== undefined ? { tlsCert: f.tlsCert } : {}),
         ...(f.tlsKey !== undefined ? { tlsKey: f.tlsKey } : {}),
         insecureHttp: !!f.insecureHttp,
+        requestTimeoutMs: f.requestTimeout,
+        idleTimeoutMs: f.idleTimeout,
       });
       setExit(0);
     });
