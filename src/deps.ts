@@ -97,10 +97,19 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
       onRetry: (e) => log.warn('helm failed with a transient error; running it again', { command: e.op, error: e.why, inMs: e.waitMs, run: `${e.tryNo + 1}/${e.tries}` }),
     });
   });
+  // checked (and created 0700) before the journal or the embedded store is opened in it
+  const stateDir = once(async () => {
+    const c = getConfig();
+    const { ensureStateDir } = await import('./adapters/state-dir.js');
+    const r = await ensureStateDir(c.stateDir);
+    if (r.warning) log.warn(r.warning);
+    return c.stateDir;
+  });
   let storeSkip = false;
   const store = once(async () => {
     const c = getConfig();
-    const { openStore } = await import('./adapters/open-store.js');
+    const { openStore, chooseStore } = await import('./adapters/open-store.js');
+    if (chooseStore({ ...c, env }) === 'embedded') await stateDir();
     const s = await openStore({ store: c.store, databaseUrl: c.databaseUrl, env, simulate: c.simulate, stateDir: c.stateDir, skipSchemaCheck: storeSkip });
     closers.push(() => s.close());
     return s;
@@ -114,8 +123,14 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
       closers.push(() => q.close());
       return q;
     }
+    await stateDir();
     const { openFileJournal } = await import('./adapters/file-journal.js');
-    const q = await openFileJournal({ dir: join(c.stateDir, 'journal'), worker: `${opts.pid}@${hostname()}` });
+    const q = await openFileJournal({
+      dir: join(c.stateDir, 'journal'),
+      worker: `${opts.pid}@${hostname()}`,
+      // once per damaged file and process: the other jobs keep working
+      onCorrupt: (p) => log.warn(`Skipping damaged job file ${p.path}: ${p.reason}`, { hint: 'move it away to silence this' }),
+    });
     closers.push(() => q.close());
     return q;
   });

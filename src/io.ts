@@ -41,6 +41,26 @@ export function makeIO(streams: { stdin: Readable; stdout: Writable; stderr: Wri
   };
 }
 
+/** Shell status of a command whose stdout reader went away (128 + SIGPIPE), as kubectl and gh end. */
+export const CLOSED_STDOUT_EXIT = 141;
+
+/**
+ * Watches a stream for its reader going away (`custctl customers list | head -1`): EPIPE ends
+ * nothing by itself, later writes are dropped quietly, and `closed()` tells the caller to end
+ * with CLOSED_STDOUT_EXIT instead of a stack trace.
+ */
+export function watchClosedPipe(stream: Writable): { closed: () => boolean } {
+  let closed = false;
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' || e.code === 'ECONNRESET') {
+      closed = true;
+      return;
+    }
+    throw e;
+  });
+  return { closed: () => closed };
+}
+
 export type Level = 'info' | 'warn' | 'error' | 'ok' | 'debug';
 
 export interface Logger {

@@ -6,7 +6,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError, Option } from '@commander-js/extra-typings';
 import { makeDeps } from './deps.js';
 import { CliError, errorMessage, exitCodeFor } from './errors.js';
-import { makeIO } from './io.js';
+import { CLOSED_STDOUT_EXIT, makeIO, watchClosedPipe } from './io.js';
 import { VERSION } from './version.js';
 import type { GlobalFlags } from './config.js';
 
@@ -102,6 +102,9 @@ export function reportError(deps: Deps, e: unknown, verbose: boolean): void {
  */
 setFlagsFromString('--optimize-for-size');
 
+// a closed stdout (`custctl customers list | head -1`) ends the command quietly (see main's end)
+const stdoutPipe = watchClosedPipe(process.stdout);
+
 async function main(): Promise<number> {
   const noColor = process.argv.includes('--no-color');
   const io = makeIO({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }, process.env, { noColor });
@@ -138,5 +141,12 @@ async function main(): Promise<number> {
 }
 
 const code = await main();
-// Flush stdout/stderr before exiting: a pending watch or socket must not keep the process alive.
-process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+// an EPIPE from the last write is reported on a later tick: let it surface before deciding
+await new Promise((resolve) => setImmediate(resolve));
+if (stdoutPipe.closed()) {
+  // the reader went away: no message, the shell status of a process ended by SIGPIPE (like kubectl, gh)
+  process.stderr.write('', () => process.exit(CLOSED_STDOUT_EXIT));
+} else {
+  // Flush stdout/stderr before exiting: a pending watch or socket must not keep the process alive.
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}

@@ -41,12 +41,16 @@
  *   (lease expired)…; run `custctl jobs retry N`"), as BullMQ fails a job that stalled too often.
  * - A leftover lock directory is stale after 5 s (above).
  *
- * A torn or garbage job file (only possible through outside damage) makes `get(id)` throw a clear
- * `UnreadableJobError`; `list`, `claimNext` and `prune` skip it and report it through `onCorrupt` /
- * `scan().unreadable`; every other job keeps working.
+ * A torn or garbage job file (only possible through outside damage: a file holding `null`, a
+ * directory or a symbolic link named like a job) makes `get(id)` throw a clear `UnreadableJobError`;
+ * `list`, `claimNext` and `prune` skip it and report it once through `onCorrupt` /
+ * `scan().unreadable`; every other job keeps working. Nothing in the journal is read or written
+ * through a symbolic link, and no error quotes a file's content. `allocateId` skips an id whose
+ * name is taken by anything, and `add` creates the job file exclusively: a job never replaces a file.
  */
 import { hostname } from 'node:os';
-import { chmod, mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, lstat, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError, OperationError, errorMessage } from '../errors.js';
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
@@ -54,7 +58,7 @@ import { runPool } from '../util/pool.js';
 import { JOB_STATES, backoffDelay, isFinished } from '../domain/job.js';
 import type { AttemptRecord, Job, NewJob } from '../domain/job.js';
 import type { FailureInfo, JobFilter, LeasedQueue } from './queue.js';
-import { CorruptFileError, fsyncDir, isTempFileName, readJsonFile, writeFileAtomic } from './fs-atomic.js';
+import { CorruptFileError, createFileExclusive, FileExistsError, fsyncDir, isTempFileName, readJsonFile, readTextNoFollow, writeFileAtomic } from './fs-atomic.js';
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
@@ -91,7 +95,7 @@ export interface FileJournalOptions {
   dir: string;
   /** default worker name, `pid@host` */
   worker?: string;
-  /** called for every unreadable job file met by a scan (list, claimNext, prune) */
+  /** called once per unreadable job (or log) file met by a scan (list, claimNext, prune) or a log read */
   onCorrupt?: (problem: UnreadableJob) => void;
   /** how long to wait for the cross-process lock before giving up (default 30 s) */
   lockWaitMs?: number;
@@ -130,6 +134,7 @@ export class FileJournal implements LeasedQueue {
   private readonly lockWaitMs: number;
   private readonly lockPath: string;
   private chain: Promise<unknown> = Promise.resolve();
+  private readonly reported = new Set<string>();
 
   /** use openFileJournal */
   constructor(opts: FileJournalOptions, permissionsFixed: readonly string[] = []) {
@@ -155,7 +160,9 @@ export class FileJournal implements LeasedQueue {
 
   async allocateId(): Promise<string> {
     return this.locked(async () => {
-      const next = (await this.readSeq()) + 1;
+      let next = (await this.readSeq()) + 1;
+      // an id whose file exists (restored, damaged, or planted) is skipped: ids are never reused
+      while ((await pathExists(this.jobPath(String(next)))) || (await pathExists(this.logPath(String(next))))) next += 1;
       await writeFileAtomic(this.seqPath(), `${next}\n`, FILE_MODE);
       return String(next);
     });
@@ -192,7 +199,13 @@ export class FileJournal implements LeasedQueue {
         attempts: [],
         lease: null,
       };
-      await this.writeJob(job);
+      try {
+        // exclusive: a job file that appeared meanwhile (or a name taken by anything) is never replaced
+        await createFileExclusive(this.jobPath(id), this.serialize(job), FILE_MODE);
+      } catch (e) {
+        if (e instanceof FileExistsError) throw new ConflictError(`job ${id} already exists`, [`see it with \`custctl status job ${id}\``]);
+        throw e;
+      }
       return this.withLogs(job);
     });
   }
@@ -238,6 +251,11 @@ export class FileJournal implements LeasedQueue {
       await this.writeJob(job);
       return this.withLogs(job);
     });
+  }
+
+  /** Active with an expired lease, or leased by a process of this host that is gone (no need to wait for expiry). */
+  leaseAbandoned(job: Job, now: number): boolean {
+    return job.state === 'active' && this.dueReason(job, now) === 'lease-expired';
   }
 
   /** Oldest (lowest id) due job first: waiting, delayed and due, or active with an expired lease. */
@@ -412,7 +430,7 @@ export class FileJournal implements LeasedQueue {
     const raw = await readJsonFile(this.seqPath()).catch((e: unknown) => {
       throw e instanceof CorruptFileError ? counterError(e.path, e.reason) : e;
     });
-    if (raw === null) {
+    if (raw === undefined) {
       let max = 0;
       for (const name of await readdir(this.jobsDir)) {
         const m = JOB_FILE.exec(name);
@@ -433,9 +451,11 @@ export class FileJournal implements LeasedQueue {
       raw = await readJsonFile(path);
     } catch (e) {
       if (e instanceof CorruptFileError) throw new UnreadableJobError(id, path, e.reason);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code) throw new UnreadableJobError(id, path, `cannot be read (${code})`);
       throw e;
     }
-    if (raw === null) return null;
+    if (raw === undefined) return null;
     const problem = jobShapeProblem(raw, id);
     if (problem) throw new UnreadableJobError(id, path, problem);
     return raw as Job;
@@ -447,10 +467,21 @@ export class FileJournal implements LeasedQueue {
     return job;
   }
 
-  private async writeJob(job: Job): Promise<void> {
+  private serialize(job: Job): string {
     // logs live in jobs/<id>.log; the job file never carries them
     const stored: Job = { ...job, attempts: job.attempts.map((a) => ({ ...a, log: [] })) };
-    await writeFileAtomic(this.jobPath(job.id), `${JSON.stringify(stored, null, 2)}\n`, FILE_MODE);
+    return `${JSON.stringify(stored, null, 2)}\n`;
+  }
+
+  private async writeJob(job: Job): Promise<void> {
+    await writeFileAtomic(this.jobPath(job.id), this.serialize(job), FILE_MODE);
+  }
+
+  /** Tells `onCorrupt` about a damaged file once per journal (a scan every second must not repeat it). */
+  private report(problem: UnreadableJob): void {
+    if (this.reported.has(problem.path)) return;
+    this.reported.add(problem.path);
+    this.onCorrupt?.(problem);
   }
 
   /** Read-modify-write of one job under the lock; `change` returns false when nothing changed. */
@@ -465,7 +496,8 @@ export class FileJournal implements LeasedQueue {
 
   private async appendLog(id: string, index: number, lines: readonly string[]): Promise<void> {
     const text = lines.map((line) => `${JSON.stringify({ i: index, line })}\n`).join('');
-    const fh = await open(this.logPath(id), 'a', FILE_MODE);
+    // never through a link: O_NOFOLLOW (a planted jobs/<id>.log -> elsewhere fails with ELOOP)
+    const fh = await open(this.logPath(id), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, FILE_MODE);
     try {
       await fh.writeFile(text);
       await fh.sync();
@@ -475,13 +507,15 @@ export class FileJournal implements LeasedQueue {
   }
 
   private async withLogs(job: Job): Promise<Job> {
-    let text: string;
+    let text: string | undefined;
     try {
-      text = await readFile(this.logPath(job.id), 'utf8');
+      text = await readTextNoFollow(this.logPath(job.id));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return job;
-      throw e;
+      if (!(e instanceof CorruptFileError)) throw e;
+      this.report({ id: job.id, path: e.path, reason: e.reason });
+      return job; // the job itself is fine; only its log lines are not shown
     }
+    if (text === undefined) return job;
     const byAttempt = new Map<number, string[]>();
     for (const raw of text.split('\n')) {
       if (raw === '') continue;
@@ -515,7 +549,7 @@ export class FileJournal implements LeasedQueue {
         if (!(e instanceof UnreadableJobError)) throw e;
         const problem = { id, path: e.path, reason: e.reason };
         unreadable.push(problem);
-        this.onCorrupt?.(problem);
+        this.report(problem);
         return null;
       }
     });
@@ -655,8 +689,9 @@ function matches(job: Job, f: JobFilter): boolean {
 function jobShapeProblem(raw: unknown, id: string): string | null {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'not a job record (not a JSON object)';
   const j = raw as Partial<Record<keyof Job, unknown>>;
-  if (j.id !== id) return `not a job record for id ${id} (id ${JSON.stringify(j.id)})`;
-  if (typeof j.state !== 'string' || !(JOB_STATES as readonly string[]).includes(j.state)) return `unknown state ${JSON.stringify(j.state)}`;
+  // the reasons name fields, never their values: the file's content is not ours to show
+  if (j.id !== id) return `not a job record for id ${id} (its id field differs)`;
+  if (typeof j.state !== 'string' || !(JOB_STATES as readonly string[]).includes(j.state)) return 'not a job record (unknown state)';
   if (!Array.isArray(j.attempts)) return 'no attempts list';
   if (typeof j.opts !== 'object' || j.opts === null) return 'no options';
   if (typeof j.attemptsMade !== 'number' || typeof j.maxAttempts !== 'number') return 'no attempt counters';
@@ -670,6 +705,17 @@ async function ensurePrivateDir(dir: string, fixed: string[]): Promise<void> {
   if ((st.mode & 0o077) !== 0) {
     await chmod(dir, DIR_MODE);
     fixed.push(dir);
+  }
+}
+
+/** Anything at `path` (a file, a directory, a dangling link), without following links. */
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
   }
 }
 

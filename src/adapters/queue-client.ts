@@ -4,7 +4,8 @@
  * a local run); an unreachable server or a non-JSON answer → an OperationError naming the URL.
  * The bearer token is sent and never put into a message.
  */
-import { errorFromName, errorMessage, OperationError, TransportError, UnauthorizedError, ForbiddenError, type CliError } from '../errors.js';
+import { tokenProblem } from '../domain/token.js';
+import { errorFromName, errorMessage, OperationError, TransportError, UnauthorizedError, ForbiddenError, UsageError, type CliError } from '../errors.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
 import type { Job, JobState } from '../domain/job.js';
 import type { CustomerRow } from './store.js';
@@ -53,6 +54,16 @@ export class QueueApiClient {
     private readonly fetchImpl: FetchLike = (i, init) => fetch(i, init),
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
+    const problem = token === undefined ? null : tokenProblem(token);
+    if (problem) {
+      // fetch would refuse the header with the whole token in its message: say what is wrong instead
+      throw new UsageError(`CUSTCTL_API_TOKEN ${problem}`, ['Set it again without the stray character (a file read with a trailing newline or CR is a common cause).']);
+    }
+  }
+
+  /** A message that can be shown: the token, should it appear in a foreign error, is masked. */
+  private scrub(message: string): string {
+    return this.token ? message.split(this.token).join('<token>') : message;
   }
 
   url(path: string, query?: RequestOptions['query']): string {
@@ -77,7 +88,7 @@ export class QueueApiClient {
       });
     } catch (e) {
       if (o.signal?.aborted) throw new OperationError(`${shown}: interrupted`);
-      throw new TransportError(`cannot reach the custctl API at ${this.baseUrl} (${shown}): ${networkReason(e, timeoutMs)}`, [
+      throw new TransportError(`cannot reach the custctl API at ${this.baseUrl} (${shown}): ${this.scrub(networkReason(e, timeoutMs))}`, [
         'Check --api-url / CUSTCTL_API_URL and that custctl serve runs there.',
       ]);
     }

@@ -62,6 +62,12 @@ export interface LeasedQueue extends JobQueue {
    * leased by someone else.
    */
   claim(id: string, worker: string, now: number, leaseMs: number): Promise<Job | null>;
+  /**
+   * An `active` job whose worker is gone: its lease expired, or (where the backend can tell) the
+   * lease names a process on this machine that no longer exists. Optional: without it, only
+   * expiry counts.
+   */
+  leaseAbandoned?(job: Job, now: number): boolean;
   /** Claims the next due job of any kind, oldest first; null when none. */
   claimNext(worker: string, now: number, leaseMs: number): Promise<Job | null>;
   /** Extends the lease; false when the job is no longer ours. */

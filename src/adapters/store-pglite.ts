@@ -1,8 +1,10 @@
 /**
  * The embedded customer store: PGlite (PostgreSQL in WebAssembly) in a directory under the state
  * directory, for trying custctl with nothing installed. PGlite allows one process at a time, so the
- * directory is locked exclusively (proper-lockfile: `<dir>.lock`, kept fresh while open, stale after
- * LOCK_STALE_MS when its process died). Migrations are applied on open.
+ * directory is locked exclusively (proper-lockfile: `<dir>.lock`, kept fresh while open, with the
+ * holder's pid and host in `<dir>.owner`). A lock whose holder on this host is gone (killed) is
+ * taken over at once; one of another host, or without a note, after LOCK_STALE_MS without a
+ * refresh. Migrations are applied on open.
  *
  * PGlite costs ~0.9 s and ~340 MB to open: it is imported here lazily and nowhere else.
  */
@@ -26,6 +28,8 @@ export interface EmbeddedStoreOptions {
   dir: string;
   /** how long a second process waits for the lock before failing (default 10 s) */
   lockWaitMs?: number;
+  /** told when the lock of a process that is gone was taken over */
+  onTakeOver?: (pid: number) => void;
 }
 
 type Queryable = Pick<PGlite | Transaction, 'query' | 'exec'>;
@@ -80,28 +84,95 @@ async function describeOwner(dir: string): Promise<string> {
   }
 }
 
-async function acquireLock(dir: string, waitMs: number, onCompromised: (e: Error) => void): Promise<() => Promise<void>> {
-  const retries = Math.max(0, Math.ceil(waitMs / LOCK_RETRY_MS));
+interface Owner {
+  pid?: number;
+  host?: string;
+  since?: string;
+}
+
+async function readOwner(file: string): Promise<Owner | null> {
   try {
-    return await lockfile.lock(dir, {
-      realpath: false,
-      stale: LOCK_STALE_MS,
-      update: LOCK_UPDATE_MS,
-      retries: { retries, minTimeout: LOCK_RETRY_MS, maxTimeout: LOCK_RETRY_MS, factor: 1, randomize: false },
-      onCompromised,
-    });
+    const o = JSON.parse(await fs.readFile(file, 'utf8')) as unknown;
+    return typeof o === 'object' && o !== null ? (o as Owner) : null;
+  } catch {
+    return null;
+  }
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
   } catch (e) {
-    if ((e as { code?: unknown }).code === 'ELOCKED') {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The owner note names a process of this host that no longer exists. */
+function deadHere(o: Owner | null, isAlive: (pid: number) => boolean): o is Owner & { pid: number } {
+  return o !== null && typeof o.pid === 'number' && o.pid > 0 && o.pid !== process.pid && o.host === os.hostname() && !isAlive(o.pid);
+}
+
+/**
+ * The lock's holder was killed (its owner note names a pid of this host that is gone): remove its
+ * lock at once instead of waiting LOCK_STALE_MS for the mtime to age. One waiter wins: the owner
+ * note is first renamed away (atomic; the others get ENOENT), re-read under its new name, and only
+ * then is the lock directory removed. While that directory exists no live process can hold the
+ * lock (mkdir fails), so what is removed is the dead holder's lock. Returns true when removed.
+ */
+async function takeOverDeadLock(dir: string, isAlive: (pid: number) => boolean): Promise<{ pid: number } | null> {
+  const note = ownerFile(dir);
+  if (!deadHere(await readOwner(note), isAlive)) return null;
+  const claimed = `${note}.${process.pid}.${Date.now()}.stale`;
+  try {
+    await fs.rename(note, claimed);
+  } catch {
+    return null; // another waiter took it over first
+  }
+  const again = await readOwner(claimed);
+  if (!deadHere(again, isAlive)) {
+    // a live holder wrote its note meanwhile: put it back (unless it wrote a newer one)
+    await fs.link(claimed, note).catch(() => undefined);
+    await fs.rm(claimed, { force: true });
+    return null;
+  }
+  await fs.rmdir(`${dir}.lock`).catch(() => undefined);
+  await fs.rm(claimed, { force: true });
+  return { pid: again.pid };
+}
+
+async function acquireLock(
+  dir: string,
+  waitMs: number,
+  onCompromised: (e: Error) => void,
+  opts: { isAlive?: (pid: number) => boolean; onTakeOver?: (pid: number) => void } = {},
+): Promise<() => Promise<void>> {
+  const isAlive = opts.isAlive ?? processIsAlive;
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await lockfile.lock(dir, { realpath: false, stale: LOCK_STALE_MS, update: LOCK_UPDATE_MS, retries: 0, onCompromised });
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'ELOCKED') {
+        throw new OperationError(`cannot lock the embedded store at ${dir}: ${errorMessage(e)}`,
+          [`check that the state directory is writable (CUSTCTL_STATE_DIR)`]);
+      }
+    }
+    const dead = await takeOverDeadLock(dir, isAlive);
+    if (dead) {
+      opts.onTakeOver?.(dead.pid);
+      continue;
+    }
+    if (Date.now() >= deadline) {
       throw new OperationError(
         `the embedded store at ${dir} is in use by another custctl process${await describeOwner(dir)}; waited ${(waitMs / 1000).toFixed(1)} s`,
         [
           'wait for that process to finish and try again, or configure PostgreSQL (DATABASE_URL=postgres://…) for concurrent runs',
-          `if no custctl is running, the lock ${dir}.lock is taken over automatically ${LOCK_STALE_MS / 1000} s after its process died`,
+          `if no custctl is running, the lock ${dir}.lock is taken over at once when its process (on this host) is gone, else ${LOCK_STALE_MS / 1000} s after it stopped`,
         ],
       );
     }
-    throw new OperationError(`cannot lock the embedded store at ${dir}: ${errorMessage(e)}`,
-      [`check that the state directory is writable (CUSTCTL_STATE_DIR)`]);
+    await new Promise((r) => setTimeout(r, Math.min(LOCK_RETRY_MS, Math.max(0, deadline - Date.now()))));
   }
 }
 
@@ -117,7 +188,7 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Cus
   }
 
   let compromised: Error | undefined;
-  const release = await acquireLock(dir, opts.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, (e) => { compromised = e; });
+  const release = await acquireLock(dir, opts.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, (e) => { compromised = e; }, opts.onTakeOver ? { onTakeOver: opts.onTakeOver } : {});
   let released = false;
   const unlock = async (): Promise<void> => {
     if (released) return;

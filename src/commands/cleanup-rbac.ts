@@ -83,7 +83,8 @@ export async function printCleanupReport(d: Deps, report: CleanupReport, format:
     errors: report.errors.length || undefined,
     job: report.jobId ?? undefined,
   };
-  if (report.orphans.length === 0 && report.kept.length === 0) d.log.ok('No orphaned cluster RBAC found');
+  if (report.note) d.log.warn(report.note);
+  else if (report.orphans.length === 0 && report.kept.length === 0) d.log.ok('No orphaned cluster RBAC found');
   else if (report.dryRun) d.log.info(`Dry run: ${report.orphans.length} orphaned object(s) would be deleted; nothing was changed`, summary);
   else d.log.info(`Cleanup ${report.simulated ? '(simulated) ' : ''}done`, summary);
   for (const e of report.errors) d.log.error(`${e.kind} ${e.name}: ${e.error}`);

@@ -1,7 +1,7 @@
 /** `custctl jobs list|retry|resume|cancel|prune`. */
 import { Command, Option } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
-import { parseCustomerId } from '../domain/customer-id.js';
+import { parseOptionalCustomerId } from '../domain/customer-id.js';
 import { formatDuration, parseDuration } from '../domain/duration.js';
 import { parseJobId } from '../domain/job-id.js';
 import { UsageError } from '../errors.js';
@@ -12,10 +12,15 @@ import { JOB_STATES, jobExitCode, type Job, type JobState } from '../domain/job.
 import { combinedExitCode } from '../util/pool.js';
 
 export async function runJobsList(d: Deps, o: { state?: JobState; customer?: string; output: OutputFormat }): Promise<Job[]> {
-  const customerId = o.customer ? parseCustomerId(o.customer).id : undefined;
+  const customerId = parseOptionalCustomerId(o.customer)?.id;
   const jobs = await (await d.client()).list({ ...(o.state ? { state: o.state } : {}), ...(customerId ? { customerId } : {}) });
   await print(d.io, o.output, jobListView(jobs, d.now().getTime(), () => d.log.info('No jobs')));
   return jobs;
+}
+
+function customerOpt(raw: string | undefined) {
+  const customer = parseOptionalCustomerId(raw);
+  return customer ? { customer } : {};
 }
 
 /** A failed deletion gets a fresh set of attempts — only while its row still points at it. */
@@ -38,7 +43,7 @@ export async function runJobsRetry(d: Deps, o: { id: string; detach: boolean; ou
  */
 export async function runJobsResume(d: Deps, o: { customer?: string; output: OutputFormat }): Promise<Job[]> {
   const client = await d.client();
-  const finals = await client.resume(o.customer ? { customer: parseCustomerId(o.customer) } : {});
+  const finals = await client.resume(customerOpt(o.customer));
   await print(d.io, o.output, view(finals, async (io) => {
     if (finals.length === 0) return;
     await printTable(

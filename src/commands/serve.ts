@@ -19,6 +19,7 @@ import type { WorkerSummary } from '../jobs/runner.js';
 import { loadTokens } from '../server/auth.js';
 
 export { ReopeningStore };
+import { parseDuration } from '../domain/duration.js';
 
 export interface ServeOptions {
   port: number;
@@ -28,6 +29,10 @@ export interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   insecureHttp: boolean;
+  /** headers and body must arrive within this, ms (default 30 s) */
+  requestTimeoutMs?: number;
+  /** idle keep-alive connections close after this, ms (default 5 s) */
+  idleTimeoutMs?: number;
 }
 
 
@@ -74,6 +79,7 @@ export interface ServeHandle {
 export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQueue): Promise<ServeHandle> {
   validateServeOptions(o);
   const tokens = await loadTokens(d.env);
+  for (const w of tokens.warnings ?? []) d.log.warn(w);
   const https = o.tlsCert && o.tlsKey ? await readTls(o.tlsCert, o.tlsKey) : undefined;
   const config = d.config();
   const queue: JobQueue = queueOverride ?? (await d.jobs());
@@ -90,6 +96,10 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     now: env.now,
     ...(env.events ? { events: env.events } : {}),
     https,
+    limits: {
+      ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs, checkIntervalMs: Math.min(1_000, Math.max(50, Math.floor(o.requestTimeoutMs / 4))) } : {}),
+      ...(o.idleTimeoutMs !== undefined ? { keepAliveTimeoutMs: o.idleTimeoutMs } : {}),
+    },
     submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, { ...extras, requestedBy }),
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),
     cleanupRbac: async (dryRun, requestedBy, opts) => {
@@ -150,6 +160,19 @@ export async function runServe(d: Deps, o: ServeOptions): Promise<void> {
   await h.done;
 }
 
+function durationFlag(name: string): (raw: string) => number {
+  return (raw) => {
+    let ms: number;
+    try {
+      ms = /^\d+$/.test(raw) ? Number(raw) : parseDuration(raw);
+    } catch {
+      throw new UsageError(`${name} takes a duration like 30s or 2m (or milliseconds)`);
+    }
+    if (ms < 100 || ms > 3_600_000) throw new UsageError(`${name} must be from 100ms to 1h`);
+    return ms;
+  };
+}
+
 function portFlag(raw: string): number {
   if (!/^\d+$/.test(raw) || Number(raw) > 65535) throw new UsageError(`--port takes a port number from 0 to 65535`);
   return Number(raw);
@@ -165,6 +188,8 @@ export function makeServeCommand(d: Deps, setExit: (code: number) => void, runF 
     .option('--tls-cert <file>', 'TLS certificate (PEM)')
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .option('--insecure-http', 'allow plain HTTP on a non-loopback address (TLS terminated in front)')
+    .addOption(new Option('--request-timeout <duration>', 'a request (headers and body) must arrive within this, else 408 and the connection closes').argParser(durationFlag('--request-timeout')).default(30_000, '30s'))
+    .addOption(new Option('--idle-timeout <duration>', 'an idle keep-alive connection is closed after this').argParser(durationFlag('--idle-timeout')).default(5_000, '5s'))
     .addHelpText(
       'after',
       `
@@ -185,6 +210,8 @@ Examples:
         ...(f.tlsCert !== undefined ? { tlsCert: f.tlsCert } : {}),
         ...(f.tlsKey !== undefined ? { tlsKey: f.tlsKey } : {}),
         insecureHttp: !!f.insecureHttp,
+        requestTimeoutMs: f.requestTimeout,
+        idleTimeoutMs: f.idleTimeout,
       });
       setExit(0);
     });

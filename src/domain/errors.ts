@@ -15,7 +15,14 @@ export type ErrorName =
   | 'unauthorized'
   | 'forbidden'
   | 'timeout'
-  | 'internal';
+  | 'internal'
+  // HTTP-level refusals of the queue API (custctl serve)
+  | 'invalid_request'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'request_timeout'
+  | 'headers_too_large'
+  | 'unavailable';
 
 export abstract class CliError extends Error {
   abstract readonly exitCode: ExitCode;
@@ -108,6 +115,12 @@ export const ERROR_NAMES: Readonly<Record<ErrorName, { exitCode: ExitCode; httpS
   forbidden: { exitCode: 1, httpStatus: 403, make: (m, d) => new ForbiddenError(m, d) },
   timeout: { exitCode: 5, httpStatus: 504, make: (m, d) => new WaitTimeoutError(m, d) },
   internal: { exitCode: 1, httpStatus: 500, make: (m, d) => new OperationError(m, d) },
+  invalid_request: { exitCode: 2, httpStatus: 400, make: (m, d) => new UsageError(m, d) },
+  request_timeout: { exitCode: 1, httpStatus: 408, make: (m, d) => new OperationError(m, d) },
+  payload_too_large: { exitCode: 2, httpStatus: 413, make: (m, d) => new UsageError(m, d) },
+  unsupported_media_type: { exitCode: 2, httpStatus: 415, make: (m, d) => new UsageError(m, d) },
+  headers_too_large: { exitCode: 2, httpStatus: 431, make: (m, d) => new UsageError(m, d) },
+  unavailable: { exitCode: 1, httpStatus: 503, make: (m, d) => new OperationError(m, d) },
 };
 
 function entry(name: string | undefined) {

@@ -272,7 +272,8 @@ export class LocalJobsClient implements JobsClient {
       const all = await queue.list();
       // a failed delete whose row was never settled (its worker died on the last attempt)
       for (const j of all.filter((j) => j.state === 'failed')) await settle(env, j);
-      candidates = all.filter((j) => j.state === 'waiting' || j.state === 'delayed' || (j.state === 'active' && (j.lease?.expiresAt ?? 0) <= now));
+      const abandoned = (j: Job) => (isLeased(queue) && queue.leaseAbandoned ? queue.leaseAbandoned(j, now) : (j.lease?.expiresAt ?? 0) <= now);
+      candidates = all.filter((j) => j.state === 'waiting' || j.state === 'delayed' || (j.state === 'active' && abandoned(j)));
     }
     if (candidates.length === 0) {
       d.log.info('Nothing to resume: no waiting, delayed or abandoned jobs');

@@ -12,7 +12,7 @@
  * A simulated run walks the same list: the cluster steps say they were skipped.
  */
 import type { ClusterTarget } from '../adapters/kube.js';
-import type { CustomerStore } from '../adapters/store.js';
+import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { CliError, OperationError, isPermanent } from '../errors.js';
@@ -20,6 +20,7 @@ import type { Job } from '../domain/job.js';
 import { inspect, refuseClusterScoped, refuseRecreatedNamespace, refuseSuspiciousEmptiness } from './inspect.js';
 import type { Step, StepContext } from './step.js';
 import { DELETE_STEPS } from './steps/index.js';
+import { rowStep } from './steps/row.js';
 import type { DeleteResult, PipelineEnv, StepLog } from './types.js';
 
 export interface DeleteAttempt {
@@ -65,6 +66,15 @@ function settledLater<T>(p: Promise<T>): () => Promise<T> {
   };
 }
 
+/**
+ * Step 4 of this job ran: the row is `pending` and still names this job. Only step 4 sets that
+ * (a refusal or a cancel hands the row back with `deletion_job_id` cleared, a new claim names
+ * another job), so the row is the record that this job finished the deletion.
+ */
+export function finishedByThisJob(row: Pick<CustomerRow, 'deploymentStatus' | 'deletionJobId'>, jobId: string): boolean {
+  return row.deploymentStatus === 'pending' && row.deletionJobId === jobId;
+}
+
 export function emptyResult(job: Job, customerId: string, namespace: string): DeleteResult {
   return {
     customerId,
@@ -107,6 +117,13 @@ export async function runDeleteAttempt(
   const owned = await store.get(customer.id);
   if (!owned || owned.deploymentStatus !== 'deleting' || owned.deletionJobId !== job.id) {
     const row = owned;
+    if (row && finishedByThisJob(row, job.id)) {
+      // An earlier attempt of this job reset the row (step 4) and its process died before the job
+      // was marked completed: the deletion is done, by this job. Nothing to touch again.
+      log('ok', 'Customer instance already deleted by an earlier attempt of this job (the row was reset)', { customerId: customer.id, job: job.id });
+      await a.progress(rowStep.progress ?? 100);
+      return { ...result, namespaceOutcome: job.simulated ? 'simulated' : result.namespaceOutcome, row: { status: 'pending' }, warnings: ['finished by an earlier attempt of this job, whose process stopped before recording it'], durationMs: s.now() - started };
+    }
     const reason = row
       ? `the row is ${row.deploymentStatus}${row.deletionJobId && row.deletionJobId !== job.id ? ` (deletion job ${row.deletionJobId})` : ''}, no longer held by job ${job.id}`
       : 'the customer row no longer exists';

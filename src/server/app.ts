@@ -8,10 +8,11 @@
  */
 import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { CustomerStore } from '../adapters/store.js';
-import { parseCustomerId, type CustomerId } from '../domain/customer-id.js';
+import type { Socket } from 'node:net';
+import { parseCustomerId, shownInput, type CustomerId } from '../domain/customer-id.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
-import { parseJobId } from '../domain/job-id.js';
-import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, NotFoundError, UsageError } from '../errors.js';
+import { isJobId } from '../domain/job-id.js';
+import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
 import { cancelJob, requireJob, retryJob } from '../jobs/actions.js';
 import type { JobEvents } from '../jobs/events.js';
@@ -38,18 +39,107 @@ export interface ServerOptions {
   events?: JobEvents;
   /** TLS (PEM): serve HTTPS */
   https?: { cert: Buffer; key: Buffer } | undefined;
+  /** bounds on what a client may send and how slowly (defaults: SERVER_LIMITS) */
+  limits?: Partial<ServerLimits>;
 }
+
+export interface ServerLimits {
+  /** the whole request (headers and body) must arrive within this, ms; answered 408 */
+  requestTimeoutMs: number;
+  /** the headers must arrive within this, ms (at most requestTimeoutMs) */
+  headersTimeoutMs: number;
+  /** an idle keep-alive connection is closed after this, ms */
+  keepAliveTimeoutMs: number;
+  /** request bodies larger than this are answered 413 (no endpoint takes a body) */
+  bodyLimitBytes: number;
+  /** how often Node checks the two timeouts above, ms */
+  checkIntervalMs: number;
+}
+
+export const SERVER_LIMITS: ServerLimits = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  bodyLimitBytes: 64 * 1024,
+  checkIntervalMs: 1_000,
+};
+
+/** Path parameters longer than this are refused by the router (our JSON, never the path echoed). */
+const MAX_PARAM_LENGTH = 200;
 
 export const QUEUED_MESSAGE = 'Customer deletion queued successfully';
 export const QUEUED_NOTE = 'Kubernetes namespace will be deleted asynchronously. Check job status for progress.';
 
-/** The API's error names are a closed set: `usage` travels as itself (the CLI maps it to exit 2). */
+/** HTTP status of an error name (the one table, src/domain/errors.ts); `conflict` is 409 except on the seed's DELETE (400). */
+export const statusForErrorName = (name: ErrorName, conflictStatus = 409): number => httpStatusForErrorName(name, conflictStatus);
+
+/** The API's error names are a closed set (README): a usage error travels as `invalid_request`. */
 function apiErrorBody(e: unknown): { error: ErrorName; message: string; details?: string[] } {
-  if (e instanceof CliError) return { error: e.errorName, message: e.message, ...(e.details.length ? { details: [...e.details] } : {}) };
+  if (e instanceof CliError) {
+    const error = e.errorName === 'usage' ? 'invalid_request' : e.errorName;
+    return { error, message: e.message, ...(e.details.length ? { details: [...e.details] } : {}) };
+  }
   return { error: 'internal', message: 'internal server error (the server log has the details)' };
 }
 
-const parseJobIdParam = (raw: string): string => parseJobId(raw, '');
+/** An error answer of its own (not a CliError): name, status, message; never echoing the request. */
+class HttpRefusal extends Error {
+  constructor(readonly errorName: ErrorName, message: string) {
+    super(message);
+  }
+}
+
+/** fastify's own 4xx errors, by code, as our names (their messages may quote the request). */
+function frameworkRefusal(fe: FastifyError, bodyLimit: number): HttpRefusal {
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HttpRefusal('payload_too_large', `request body too large: at most ${bodyLimit} bytes (no endpoint takes a body)`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new HttpRefusal('unsupported_media_type', 'unsupported content type: send no body, or application/json');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new HttpRefusal('invalid_id', `the id in the path is longer than ${MAX_PARAM_LENGTH} characters: not a customer ID (cust_ followed by 1-44 lowercase letters or digits) or a job id`);
+    case 'FST_ERR_BAD_URL':
+      return new HttpRefusal('invalid_request', 'the path is not valid percent-encoding (e.g. a % not followed by two hex digits)');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new HttpRefusal('invalid_request', 'the request body is not valid JSON (no endpoint needs a body: send none)');
+    default:
+      return new HttpRefusal('invalid_request', `invalid request (${fe.code ?? `HTTP ${fe.statusCode ?? 400}`})`);
+  }
+}
+
+/** A path as shown in messages and logs: at most 100 characters. */
+function shownPath(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  return path.length <= 100 ? path : `${path.slice(0, 100)}… (${path.length} characters)`;
+}
+
+/**
+ * Errors Node's HTTP parser raises before fastify sees a request (too slow, headers too large,
+ * not HTTP): our JSON, then the connection is closed.
+ */
+function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let status = 400;
+  let body: { error: ErrorName; message: string } = { error: 'invalid_request', message: 'malformed HTTP request' };
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    body = { error: 'request_timeout', message: 'the request (headers and body) did not arrive in time: connection closed' };
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    body = { error: 'headers_too_large', message: 'request headers (or the URL) too large' };
+  }
+  const text = JSON.stringify(body);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+  }
+  socket.destroy();
+}
+
+function parseJobIdParam(raw: string): string {
+  if (!isJobId(raw)) throw new InvalidIdError(`${shownInput(raw)} is not a job id: job ids are numbers, e.g. 12345`);
+  return raw;
+}
 
 function boolParam(name: string, raw: unknown): boolean | undefined {
   if (raw === undefined) return undefined;
@@ -112,14 +202,40 @@ declare module 'fastify' {
 }
 
 export function buildServer(opts: ServerOptions): FastifyInstance {
+  const limits: ServerLimits = { ...SERVER_LIMITS, ...opts.limits };
+  const headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  const nodeServer = { headersTimeout: headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs };
+  const common = {
+    logger: false,
+    // requests that arrive while closing get our 503 (below), not fastify's own body
+    return503OnClosing: false,
+    bodyLimit: limits.bodyLimitBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // no socket inactivity timeout: a synchronous deletion answers after minutes of silence
+    connectionTimeout: 0,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    clientErrorHandler,
+    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: import('fastify').FastifyReply) => {
+      const r = frameworkRefusal(err, limits.bodyLimitBytes);
+      void reply.code(statusForErrorName(r.errorName)).header('connection', 'close').send({ error: r.errorName, message: r.message });
+    },
+  } as const;
   const app = (opts.https
-    ? fastify({ logger: false, return503OnClosing: true, https: opts.https })
-    : fastify({ logger: false, return503OnClosing: true })) as unknown as FastifyInstance;
+    ? fastify({ ...common, https: { ...opts.https, ...nodeServer } })
+    : fastify({ ...common, http: nodeServer })) as unknown as FastifyInstance;
+  // nothing takes a text body: only JSON (or none) is accepted, anything else is 415
+  app.removeContentTypeParser('text/plain');
   const { log, queue, store } = opts;
   const startedAt = new WeakMap<FastifyRequest, number>();
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
 
   app.addHook('onRequest', async (req) => {
     startedAt.set(req, Date.now());
+    if (closing) throw new HttpRefusal('unavailable', 'the server is shutting down: try again in a moment (or another instance)');
     const role = req.routeOptions.config.role;
     if (role === undefined || role === null) return;
     req.principal = authorize(opts.tokens, req.headers.authorization, role);
@@ -129,29 +245,34 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const ms = Date.now() - (startedAt.get(req) ?? Date.now());
     if (req.routeOptions.url === '/healthz' && reply.statusCode === 200) return; // probes every few seconds: no noise
     const fields = { status: reply.statusCode, by: req.principal?.name, ms };
-    const line = `${req.method} ${req.url.split('?')[0] ?? ''}`;
+    const line = `${req.method} ${shownPath(req.url)}`;
     if (reply.statusCode >= 500) log.error(line, fields);
     else if (reply.statusCode >= 400) log.warn(line, fields);
     else log.info(line, fields);
   });
 
+  // Every error answer closes the connection: a refused client (401 while it still sends a body,
+  // 413, 415) must not keep a socket open.
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
+    void reply.header('connection', 'close');
     if (err instanceof CliError) {
       const status = httpStatusForErrorName(err.errorName, req.routeOptions.config?.conflictStatus ?? 409);
       if (status === 401) void reply.header('WWW-Authenticate', 'Bearer realm="custctl"');
-      if (status >= 500) log.error(`${req.method} ${req.url.split('?')[0] ?? ''} failed`, { error: errorMessage(err), by: req.principal?.name });
+      if (status >= 500) log.error(`${req.method} ${shownPath(req.url)} failed`, { error: errorMessage(err), by: req.principal?.name });
       return reply.code(status).send(apiErrorBody(err));
     }
+    if (err instanceof HttpRefusal) return reply.code(statusForErrorName(err.errorName)).send({ error: err.errorName, message: err.message });
     const fe = err as FastifyError;
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-      return reply.code(400).send({ error: 'usage', message: fe.message });
+      const r = frameworkRefusal(fe, limits.bodyLimitBytes);
+      return reply.code(statusForErrorName(r.errorName)).send({ error: r.errorName, message: r.message });
     }
-    log.error(`${req.method} ${req.url.split('?')[0] ?? ''} failed`, { error: errorMessage(err), by: req.principal?.name });
+    log.error(`${req.method} ${shownPath(req.url)} failed`, { error: errorMessage(err), by: req.principal?.name });
     return reply.code(500).send(apiErrorBody(err));
   });
 
   app.setNotFoundHandler((req, reply) => {
-    return reply.code(404).send({ error: 'not_found', message: `no such endpoint: ${req.method} ${req.url.split('?')[0] ?? ''}` });
+    return reply.code(404).header('connection', 'close').send({ error: 'not_found', message: `no such endpoint: ${req.method} ${shownPath(req.url)}` });
   });
 
   const requestedBy = (req: FastifyRequest) => `api:${req.principal?.name ?? 'unknown'}`;

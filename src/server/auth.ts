@@ -5,7 +5,8 @@
  * of the server sees (`requestedBy`, logs); the token itself is never stored or printed.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { tokenProblem } from '../domain/token.js';
 import { ForbiddenError, UnauthorizedError, UsageError } from '../errors.js';
 
 export type Role = 'admin' | 'viewer';
@@ -27,6 +28,8 @@ export interface TokenSet {
   readonly entries: readonly TokenEntry[];
   /** where the tokens came from (for the startup log; no secret in it) */
   readonly source: string;
+  /** things to say at start-up (a tokens file readable by others) */
+  readonly warnings?: readonly string[];
 }
 
 export function sha256(token: string): Buffer {
@@ -69,27 +72,51 @@ const TOKEN_HINT = "Make a line with: printf '%s' \"$TOKEN\" | sha256sum  →  c
  * The tokens `serve` accepts: CUSTCTL_API_TOKENS_FILE if set, else CUSTCTL_API_TOKEN as the single
  * admin token `default`. Neither (or an empty file) is a UsageError: serve refuses to start open.
  */
-export async function loadTokens(env: Readonly<Record<string, string | undefined>>, read: (path: string) => Promise<string> = (p) => readFile(p, 'utf8')): Promise<TokenSet> {
+export async function loadTokens(
+  env: Readonly<Record<string, string | undefined>>,
+  read: (path: string) => Promise<string> = (p) => readFile(p, 'utf8'),
+  modeOf: (path: string) => Promise<number> = async (p) => (await stat(p)).mode,
+): Promise<TokenSet> {
   const file = env.CUSTCTL_API_TOKENS_FILE;
   if (file) {
     let text: string;
+    let mode: number;
     try {
+      mode = await modeOf(file);
       text = await read(file);
     } catch (e) {
       throw new UsageError(`cannot read CUSTCTL_API_TOKENS_FILE ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
+    const warnings = tokensFileModeWarnings(file, mode);
     const set = parseTokensFile(text, file);
     if (set.entries.length === 0) throw new UsageError(`CUSTCTL_API_TOKENS_FILE ${file} holds no token: refusing to serve without authentication`, [TOKEN_HINT]);
-    return set;
+    return { ...set, warnings };
   }
   const single = env.CUSTCTL_API_TOKEN;
   if (single) {
+    const problem = tokenProblem(single);
+    if (problem) throw new UsageError(`CUSTCTL_API_TOKEN ${problem}: no client could send it`);
     if (single.length < 16) throw new UsageError('CUSTCTL_API_TOKEN is shorter than 16 characters: use a long random token (e.g. openssl rand -hex 32)');
     return { entries: [{ name: 'default', role: 'admin', digest: sha256(single) }], source: 'CUSTCTL_API_TOKEN' };
   }
   throw new UsageError('no API token configured: refusing to serve without authentication', [
     'Set CUSTCTL_API_TOKEN (one admin token), or CUSTCTL_API_TOKENS_FILE (lines name:role:sha256hex).',
   ]);
+}
+
+/**
+ * A tokens file anyone but its owner can write would let them add an admin token: refused (like
+ * ssh refuses a writable authorized_keys). Readable by others shows only digests: a warning.
+ */
+export function tokensFileModeWarnings(file: string, mode: number): string[] {
+  const perms = (mode & 0o777).toString(8).padStart(4, '0');
+  if ((mode & 0o022) !== 0) {
+    throw new UsageError(`CUSTCTL_API_TOKENS_FILE ${file} is writable by ${mode & 0o002 ? 'everyone' : 'its group'} (mode ${perms}): refusing to start, anyone who can write it could add an admin token`, [
+      `Make it private: chmod 600 ${file}`,
+    ]);
+  }
+  if ((mode & 0o044) !== 0) return [`CUSTCTL_API_TOKENS_FILE ${file} is readable by ${mode & 0o004 ? 'everyone' : 'its group'} (mode ${perms}); it holds only digests, but chmod 600 ${file} keeps them private`];
+  return [];
 }
 
 /** Finds the token's entry; every digest is compared (constant time each), so timing shows nothing. */

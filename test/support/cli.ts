@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cliEnv } from './env.js';
 
-export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/custctl.js');
+/** the binary under test: this tree's build, or another (CUSTCTL_TEST_BIN, e.g. main's build, to show a test fails there) */
+export const BIN = process.env.CUSTCTL_TEST_BIN ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/custctl.js');
 
 export interface CliResult {
   exitCode: number;

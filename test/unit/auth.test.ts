@@ -48,7 +48,7 @@ describe('parseTokensFile', () => {
 
 describe('loadTokens', () => {
   it('prefers CUSTCTL_API_TOKENS_FILE', async () => {
-    const set = await loadTokens({ CUSTCTL_API_TOKENS_FILE: '/etc/custctl/tokens', CUSTCTL_API_TOKEN: ADMIN }, async () => FILE);
+    const set = await loadTokens({ CUSTCTL_API_TOKENS_FILE: '/etc/custctl/tokens', CUSTCTL_API_TOKEN: ADMIN }, async () => FILE, async () => 0o600);
     expect(set.entries.map((e) => e.name)).toEqual(['ci-bot', 'grafana']);
   });
 
@@ -61,7 +61,7 @@ describe('loadTokens', () => {
 
   it('refuses to start with no token, an empty file, an unreadable file, or a short token', async () => {
     await expect(loadTokens({})).rejects.toThrow(/no API token configured: refusing to serve/);
-    await expect(loadTokens({ CUSTCTL_API_TOKENS_FILE: 'f' }, async () => '# nothing\n')).rejects.toThrow(/holds no token/);
+    await expect(loadTokens({ CUSTCTL_API_TOKENS_FILE: 'f' }, async () => '# nothing\n', async () => 0o600)).rejects.toThrow(/holds no token/);
     await expect(loadTokens({ CUSTCTL_API_TOKENS_FILE: '/nope' }, async () => { throw Object.assign(new Error('x'), { code: 'ENOENT' }); })).rejects.toThrow(/cannot read CUSTCTL_API_TOKENS_FILE \/nope: ENOENT/);
     await expect(loadTokens({ CUSTCTL_API_TOKEN: 'short' })).rejects.toThrow(/shorter than 16/);
   });

@@ -298,7 +298,7 @@ describe('file journal: ids, prune, files', () => {
   it('a wrong-shaped job file is unreadable too', async () => {
     const id = await addJob();
     await writeFile(q.jobPath(id), JSON.stringify({ id, state: 'sleeping', attempts: [] }));
-    await expect(q.get(id)).rejects.toThrow(/unknown state "sleeping"/);
+    await expect(q.get(id)).rejects.toThrow(/not a job record \(unknown state\)/);
   });
 
   it('a torn last log line is skipped', async () => {
@@ -311,7 +311,7 @@ describe('file journal: ids, prune, files', () => {
 
   it('fs-atomic: writes replace whole files; missing is null, corrupt is typed', async () => {
     const p = join(dir, 'x.json');
-    expect(await readJsonFile(p)).toBeNull();
+    expect(await readJsonFile(p)).toBeUndefined();
     await writeFileAtomic(p, '{"a":1}');
     await writeFileAtomic(p, '{"a":2}');
     expect(await readJsonFile(p)).toEqual({ a: 2 });
@@ -476,4 +476,57 @@ describe('file journal: separate processes', () => {
     expect(done.attempts.map((a) => a.outcome)).toEqual(['interrupted', 'completed']);
     expect(done.attempts[0]!.log).toEqual(['started']);
   }, 60_000);
+});
+
+describe('issue 12 item 7: damaged job files on the real file system', () => {
+  it('a file holding null is damaged (not "not found"), and the next job neither reuses its id nor replaces it', async () => {
+    await writeFile(join(dir, 'seq'), '110\n');
+    await writeFile(q.jobPath('111'), 'null\n');
+    await expect(q.get('111')).rejects.toBeInstanceOf(UnreadableJobError);
+    const id = await q.allocateId();
+    expect(id).toBe('112');
+    await q.add(id, newJob(), T0);
+    expect(await readFile(q.jobPath('111'), 'utf8')).toBe('null\n');
+    // recreating a lost job under a taken name fails instead of replacing what is there
+    await expect(q.add('111', newJob(), T0)).rejects.toBeInstanceOf(UnreadableJobError);
+  });
+
+  it('add never replaces a file that appeared after allocateId (exclusive create)', async () => {
+    const id = await q.allocateId();
+    await mkdir(q.jobPath(id)); // anything taking the name: here a directory
+    await expect(q.add(id, newJob(), T0)).rejects.toThrow(/unreadable|already exists/);
+    expect((await stat(q.jobPath(id))).isDirectory()).toBe(true);
+  });
+
+  it('a symbolic link as a job file or a log is never followed; the reason never quotes content', async () => {
+    const outside = join(dirname(dir), 'outside.json');
+    const secret = JSON.stringify({ id: '5', secret: 'do-not-print-me' });
+    await writeFile(outside, secret);
+    const { symlink } = await import('node:fs/promises');
+    await symlink(outside, q.jobPath('5'));
+    const err = await q.get('5').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnreadableJobError);
+    expect((err as Error).message).toMatch(/a symbolic link/);
+    expect((err as Error).message).not.toContain('do-not-print-me');
+    // a log link: the job still reads, its lines are not taken from elsewhere, nothing is appended there
+    const seen: UnreadableJob[] = [];
+    const j = await openFileJournal({ dir, worker: W, onCorrupt: (p) => seen.push(p) });
+    const id = await j.allocateId();
+    await j.add(id, newJob(), T0);
+    await symlink(outside, j.logPath(id));
+    await j.list();
+    await j.list();
+    expect(seen.filter((p) => p.path === j.logPath(id))).toHaveLength(1); // reported once
+    const claimed = await j.claim(id, W, T0, LEASE);
+    expect(claimed?.attempts[0]?.log).toEqual([]);
+    await expect(j.update(id, W, { logLines: ['x'] })).rejects.toThrow();
+    expect(await readFile(outside, 'utf8')).toBe(secret);
+  });
+
+  it('garbage JSON: the reason gives the size, not the text', async () => {
+    await writeFile(q.jobPath('7'), 'root:x:0:0:root:/root:/bin/bash\n');
+    const err = await q.get('7').catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/not valid JSON \(\d+ bytes\)/);
+    expect((err as Error).message).not.toContain('root:');
+  });
 });

@@ -157,11 +157,11 @@ describe('DELETE /api/customers/:id (the seed contract)', () => {
     expect(await queue.list()).toEqual([]);
   });
 
-  it('400 usage for a bad query parameter', async () => {
+  it('400 invalid_request for a bad query parameter', async () => {
     store.seed('cust_abc123', 'deployed');
     const res = await app.inject({ method: 'DELETE', url: '/api/customers/cust_abc123?force=maybe', headers: auth(ADMIN) });
     expect(res.statusCode).toBe(400);
-    expect(res.json()).toEqual({ error: 'usage', message: 'query parameter force must be true or false' });
+    expect(res.json()).toEqual({ error: 'invalid_request', message: 'query parameter force must be true or false' });
   });
 
   it('500 internal with the store down, without internals in the answer; the log has them', async () => {
@@ -229,7 +229,7 @@ describe('jobs', () => {
     expect(res.json().error).toBe('not_found');
     const bad = await app.inject({ method: 'GET', url: '/api/admin/jobs/abc', headers: auth(VIEWER) });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json().error).toBe('usage');
+    expect(bad.json().error).toBe('invalid_id');
   });
 
   it('GET /api/admin/jobs?state= filters; a bad state is 400', async () => {

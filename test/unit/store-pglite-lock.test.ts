@@ -81,6 +81,26 @@ describe('embedded store lock', () => {
     }
   }, 90_000);
 
+  it('issue 12 item 6: the lock of a killed holder (same host, pid gone) is taken over at once, not after a 10 s wait', async () => {
+    const holder = await holdLockInChild();
+    const pid = holder.child.pid as number;
+    const gone = new Promise((resolve) => holder.child.once('exit', resolve));
+    holder.child.kill('SIGKILL');
+    await gone;
+    expect(existsSync(`${dir}.lock`)).toBe(true); // the killed process left its lock behind
+    const taken: number[] = [];
+    const t0 = Date.now();
+    const store = await openEmbeddedStore({ dir, lockWaitMs: 10_000, onTakeOver: (p) => taken.push(p) });
+    try {
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(taken).toEqual([pid]);
+      expect(await store.checkSchema()).toEqual([]);
+    } finally {
+      await store.close();
+    }
+    expect(existsSync(`${dir}.lock`)).toBe(false);
+  }, 90_000);
+
   it('in one process too: a second open fails while the first is open; close releases the lock; data persists', async () => {
     const first = await openEmbeddedStore({ dir });
     expect((await fs.stat(dir)).mode & 0o777).toBe(0o700);

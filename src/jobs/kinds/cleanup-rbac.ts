@@ -41,6 +41,8 @@ export interface CleanupReport {
   deleted: RbacReportEntry[];
   kept: RbacReportEntry[];
   errors: RbacError[];
+  /** why the report is empty without a scan (the API under simulation) */
+  note?: string;
 }
 
 /** What a caller asks of a cleanup: one customer's objects only, and whether `keep`-annotated ones go too. */

@@ -46,6 +46,12 @@ export function jobOptions(config: Config, o: DeletionOptions): JobOptions {
  */
 export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: SubmitOptions): Promise<Job> {
   const namespace = namespaceFor(customer, env.config.namespacePrefix);
+  // Refuse what is known to be refused before allocating: an unknown customer or a status that
+  // cannot be claimed must not consume a job id (only a lost race between this read and the claim can).
+  const current = await env.store.get(customer.id);
+  if (!current) throw await claimError(env, customer.id, { ok: false, reason: 'not-found' });
+  const refused = await statusConflict(env.queue, current, o.force ?? false);
+  if (refused) throw refused;
   const id = await env.queue.allocateId();
   const claim = await env.store.claimForDeletion(customer.id, id, { force: o.force ?? false });
   if (!claim.ok) throw await claimError(env, customer.id, claim);
