@@ -19,6 +19,8 @@ import type { WorkerSummary } from '../jobs/runner.js';
 import { loadTokens } from '../server/auth.js';
 
 export { ReopeningStore };
+
+export const SIMULATED_CLEANUP_NOTE = 'SIMULATE_K8S_DEPLOYMENT=true: this server contacts no cluster, so no cluster RBAC was listed and nothing was deleted';
 import { parseDuration } from '../domain/duration.js';
 
 export interface ServeOptions {
@@ -103,6 +105,8 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, { ...extras, requestedBy }),
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),
     cleanupRbac: async (dryRun, requestedBy, opts) => {
+      // A simulated server makes no cluster calls (DESIGN): there is nothing to list, so nothing to sweep.
+      if (config.simulate) return { dryRun, simulated: true, ...(dryRun ? {} : { jobId: null }), orphans: [], deleted: [], kept: [], errors: [], note: SIMULATED_CLEANUP_NOTE };
       const ask = { ...(opts.customer ? { customer: opts.customer.id } : {}), includeKept: opts.includeKept };
       return dryRun ? (await jobs.planCleanup(ask)).report : jobs.submitCleanup({ ...ask, requestedBy });
     },
