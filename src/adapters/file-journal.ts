@@ -55,6 +55,7 @@ import { join } from 'node:path';
 import { ConflictError, NotFoundError, OperationError, errorMessage } from '../errors.js';
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
 import { runPool } from '../util/pool.js';
+import { processIsAlive } from '../util/process-alive.js';
 import { JOB_STATES, backoffDelay, isFinished } from '../domain/job.js';
 import type { AttemptRecord, Job, NewJob } from '../domain/job.js';
 import type { FailureInfo, JobFilter, LeasedQueue } from './queue.js';
@@ -723,14 +724,5 @@ async function unlinkIfExists(path: string): Promise<void> {
   await unlink(path).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'ENOENT') throw e;
   });
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 

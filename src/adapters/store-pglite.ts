@@ -15,6 +15,7 @@ import type { PGlite, Transaction } from '@electric-sql/pglite';
 import lockfile from 'proper-lockfile';
 import { CliError, OperationError, errorMessage } from '../errors.js';
 import { SqlCustomerStore, type SqlDriver } from './store-sql.js';
+import { processIsAlive } from '../util/process-alive.js';
 import type { CustomerStore } from './store.js';
 
 export const DEFAULT_LOCK_WAIT_MS = 10_000;
@@ -96,15 +97,6 @@ async function readOwner(file: string): Promise<Owner | null> {
     return typeof o === 'object' && o !== null ? (o as Owner) : null;
   } catch {
     return null;
-  }
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
