@@ -155,9 +155,12 @@ export class BullQueue implements JobQueue {
 
   async get(id: string): Promise<Job | null> {
     if (!ID.test(id)) return null;
+    // The state first, then the hash: a job's move to failed writes its reason and its state in one
+    // script, so a state read after the hash could say failed next to a hash read before it (no reason).
+    const state = await this.queue.getJobState(bullId(id));
     const b = await this.queue.getJob(bullId(id));
     if (!b) return null;
-    return this.toJob(b);
+    return this.toJob(b, mapState(state) ?? undefined);
   }
 
   /** Maps a BullMQ job to the one job schema (src/domain/job.ts). */

@@ -33,12 +33,10 @@ describe('custctl (built binary, no servers)', () => {
     expect(urls.filter((u) => /@kubernetes\/client-node|node_modules\/pg\/|@electric-sql\/pglite|bullmq|ioredis|fastify/.test(u))).toEqual([]);
   });
 
-  it('every command has help with examples', async () => {
-    for (const cmd of [['delete'], ['status'], ['status', 'job'], ['jobs'], ['cleanup-rbac'], ['worker'], ['serve'], ['completion'], ['customers'], ['customers', 'add'], ['db']]) {
-      const r = await run([...cmd, '--help']);
-      expect(r.exitCode, cmd.join(' ')).toBe(0);
-      expect(r.stdout, cmd.join(' ')).toMatch(/Examples?:/);
-    }
+  it.each([['delete'], ['status'], ['status', 'job'], ['jobs'], ['cleanup-rbac'], ['worker'], ['serve'], ['completion'], ['customers'], ['customers', 'add'], ['db']].map((c) => [c.join(' '), c] as const))('%s --help has examples', async (_name, cmd) => {
+    const r = await run([...cmd, '--help']);
+    expect(r.exitCode, cmd.join(' ')).toBe(0);
+    expect(r.stdout, cmd.join(' ')).toMatch(/Examples?:/);
   });
 
   it.each([
