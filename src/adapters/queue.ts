@@ -5,7 +5,7 @@
  * runs itself (the file journal); BullMQ's own Worker does that part for BullMQ. They know nothing
  * of customers: the job kinds (src/jobs/kinds/) add that.
  */
-import type { ErrorName } from '../errors.js';
+import { NotFoundError, type ErrorName } from '../errors.js';
 import type { Job, JobName, JobState, NewJob } from '../domain/job.js';
 
 export interface JobFilter {
@@ -84,4 +84,11 @@ export interface LeasedQueue extends JobQueue {
 
 export function isLeased(q: JobQueue): q is LeasedQueue {
   return typeof (q as Partial<LeasedQueue>).claim === 'function';
+}
+
+/** A job by id, or a not-found error that says where to look. */
+export async function requireJob(queue: JobQueue, id: string): Promise<Job> {
+  const job = await queue.get(id);
+  if (!job) throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
+  return job;
 }

@@ -5,7 +5,7 @@
 import type { CustomerStore } from '../adapters/store.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { Job } from '../domain/job.js';
-import type { JobQueue } from '../adapters/queue.js';
+import { requireJob, type JobQueue } from '../adapters/queue.js';
 import type { JobEvents } from './events.js';
 import { eventsOf } from './lifecycle.js';
 
@@ -17,11 +17,6 @@ export interface JobActionEnv {
   events?: JobEvents;
 }
 
-export async function requireJob(queue: JobQueue, id: string): Promise<Job> {
-  const job = await queue.get(id);
-  if (!job) throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
-  return job;
-}
 
 /**
  * A failed job gets a fresh set of attempts (→ waiting). A deletion only while its row still

@@ -9,22 +9,17 @@ import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/cu
 import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { ConflictError, NotFoundError, OperationError, UsageError } from '../errors.js';
-import { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
-import { planView } from '../pipeline/plan.js';
 import { isFinished, type Job, type JobState } from '../domain/job.js';
-import { runJobAttached } from './runner.js';
 import { runPool } from '../util/pool.js';
-import { cancelJob, requireJob, retryJob } from './actions.js';
-import { runAttached } from './attached.js';
+import { requireJob } from '../adapters/queue.js';
 import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion } from './client.js';
-import { cliRequester, jobsEnv, LEASE_MS, RETENTION_MS, type JobsEnv } from './env.js';
-import { followJob } from './follow.js';
-import { cleanupReportOf, newCleanupJob, scanOrphans, type CleanupReport, type CleanupRequest } from './kinds/cleanup-rbac.js';
-import { jobOptions, localInterruption, statusConflict, submitDeletion } from './kinds/delete.js';
-import { makeProcessor, settle } from './kinds/index.js';
-import { eventsOf, runnerEvents } from './lifecycle.js';
-import { workerEvents } from './worker.js';
+import type { JobsEnv } from './env.js';
+import { localInterruption } from './interruption.js';
+import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import { DELETABLE_STATUSES } from '../adapters/store.js';
+
+/** The pipeline, the job kinds and the runner: loaded by the methods that plan or run jobs only. */
+const running = () => import('./local-running.js');
 
 export interface LocalClientOptions {
   /** 'cli': a terminal view, the CLI's words; 'server': inside `custctl serve` */
@@ -45,7 +40,7 @@ export class LocalJobsClient implements JobsClient {
   ) {}
 
   env(): Promise<JobsEnv> {
-    return (this.envP ??= jobsEnv(this.d, this.o.env));
+    return (this.envP ??= running().then((r) => r.jobsEnv(this.d, this.o.env)));
   }
 
   // ---- deletions -------------------------------------------------------------------------------
@@ -59,6 +54,7 @@ export class LocalJobsClient implements JobsClient {
     // store's round trips
     const kubeLoad = cfg.simulate ? null : d.kube();
     kubeLoad?.catch(() => undefined);
+    const { inspect, planView, refuseClusterScoped, refuseSuspiciousEmptiness, statusConflict } = await running();
     const customers = parseCustomerIds(o.ids);
     const store = await d.store();
     // Every id and row checked before anything happens; a single bad one refuses the whole run.
@@ -108,6 +104,7 @@ export class LocalJobsClient implements JobsClient {
   }
 
   async submitDeletion(customer: CustomerId, o: DeletionRequest): Promise<Job> {
+    const { cliRequester, eventsOf, RETENTION_MS, submitDeletion } = await running();
     const env = await this.env();
     if (this.o.mode === 'cli') await (this.pruned ??= env.queue.prune(env.now() - RETENTION_MS).catch(() => 0));
     const { sync: _sync, requestedBy, ...opts } = o;
@@ -123,6 +120,7 @@ export class LocalJobsClient implements JobsClient {
     const d = this.d;
     const cfg = d.config();
     const onlyKey = o.customer !== undefined ? parseCustomerId(o.customer).key : undefined;
+    const { scanOrphans } = await running();
     if (this.o.mode === 'cli' && cfg.simulate) d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: cluster RBAC is listed and reported, nothing is deleted');
     const kube = await d.kube();
     const env = await this.env();
@@ -136,6 +134,7 @@ export class LocalJobsClient implements JobsClient {
   async submitCleanup(o: CleanupRequest & { requestedBy?: string }, plan?: CleanupPlan): Promise<CleanupReport> {
     const d = this.d;
     const found = (plan ?? (await this.planCleanup(o))).report;
+    const { cleanupReportOf, cliRequester, eventsOf, newCleanupJob } = await running();
     if (found.orphans.length === 0) {
       if (this.o.mode === 'cli') d.log.info('No orphaned cluster RBAC: nothing to delete');
       return { dryRun: false, simulated: found.simulated, jobId: null, orphans: [], deleted: [], kept: found.kept, errors: [] };
@@ -173,19 +172,22 @@ export class LocalJobsClient implements JobsClient {
   }
 
   async retry(id: string): Promise<Job> {
+    const { retryJob } = await running();
     const again = await retryJob(await this.env(), id);
     if (this.o.mode === 'cli') this.d.log.info(`Job ${again.id} queued again`, { attempts: again.maxAttempts });
     return again;
   }
 
   async cancel(id: string): Promise<Job> {
+    const { cancelJob } = await running();
     return cancelJob(await this.env(), id);
   }
 
   async follow(job: Job, o: FollowOptions): Promise<Job> {
     const d = this.d;
-    const env = await this.env();
     if (!o.run) return this.watch(job, o.pollMs ?? 1000);
+    const env = await this.env();
+    const { followJob, LEASE_MS, makeProcessor, runAttached, runJobAttached, runnerEvents, settle, workerEvents } = await running();
     const queue = env.queue;
     if (isLeased(queue)) {
       if (this.o.mode === 'cli') return runAttached(d, env, job, { status: o.status ?? true });
@@ -239,6 +241,7 @@ export class LocalJobsClient implements JobsClient {
     const d = this.d;
     const queue = await d.jobs();
     const env = await this.env();
+    const { eventsOf, jobOptions, settle } = await running();
     const now = d.now().getTime();
     let candidates: Job[];
     if (o.customer) {

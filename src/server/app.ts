@@ -14,10 +14,10 @@ import type { DeletionOptions } from '../domain/deletion-options.js';
 import { isJobId } from '../domain/job-id.js';
 import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
-import { cancelJob, requireJob, retryJob } from '../jobs/actions.js';
+import { cancelJob, retryJob } from '../jobs/actions.js';
 import type { JobEvents } from '../jobs/events.js';
 import { JOB_STATES, type Job, type JobState } from '../domain/job.js';
-import type { JobQueue } from '../adapters/queue.js';
+import { requireJob, type JobQueue } from '../adapters/queue.js';
 import { authorize, type Principal, type Role, type TokenSet } from './auth.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */

@@ -33,6 +33,16 @@ describe('custctl (built binary, no servers)', () => {
     expect(urls.filter((u) => /@kubernetes\/client-node|node_modules\/pg\/|@electric-sql\/pglite|bullmq|ioredis|fastify/.test(u))).toEqual([]);
   });
 
+  it('jobs list (a read of the journal) loads neither the pipeline nor the runner nor the job lifecycle', async () => {
+    const state = mkdtempSync(path.join(tmpdir(), 'trace-state-'));
+    const file = path.join(state, 'imports.txt');
+    const r = await execa('node', ['--import', TRACE, BIN, 'jobs', 'list'], { reject: false, env: { CUSTCTL_TRACE_IMPORTS: file, CUSTCTL_STATE_DIR: path.join(state, 'state'), REDIS_URL: '' } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const urls = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    expect(urls.some((u) => u.endsWith('/dist/jobs/local-client.js'))).toBe(true); // the tracer works, and this is the local client
+    expect(urls.filter((u) => /\/dist\/(pipeline\/|jobs\/(runner|lifecycle|local-running|attached|worker))/.test(u))).toEqual([]);
+  });
+
   it.each([['delete'], ['status'], ['status', 'job'], ['jobs'], ['cleanup-rbac'], ['worker'], ['serve'], ['completion'], ['customers'], ['customers', 'add'], ['db']].map((c) => [c.join(' '), c] as const))('%s --help has examples', async (_name, cmd) => {
     const r = await run([...cmd, '--help']);
     expect(r.exitCode, cmd.join(' ')).toBe(0);

@@ -26,7 +26,9 @@ err="$d/stderr"; [ -f "$d/stderr.$sub" ] && err="$d/stderr.$sub"
 code="$d/exitcode"; [ -f "$d/exitcode.$sub" ] && code="$d/exitcode.$sub"
 [ -f "$out" ] && cat "$out"
 [ -f "$err" ] && cat "$err" >&2
-exit "$(cat "$code" 2>/dev/null || echo 0)"
+c="$(cat "$code" 2>/dev/null || echo 0)"
+echo "$sub" >> "$d/done"
+exit "$c"
 `);
 chmodSync(helmBin, 0o755);
 
@@ -49,6 +51,7 @@ function canned(o: { stdout?: string; stderr?: string; exitCode?: number; mode?:
   if (!sub) {
     for (const f of readdirSync(dir)) if (/^(stdout|stderr|exitcode)\./.test(f)) rmSync(path.join(dir, f));
     writeFileSync(path.join(dir, 'calls'), '');
+    writeFileSync(path.join(dir, 'done'), '');
     writeFileSync(path.join(dir, 'mode'), o.mode ?? '');
   }
   writeFileSync(path.join(dir, `stdout${suffix}`), o.stdout ?? '');
@@ -196,9 +199,12 @@ describe('helm-cli: read-ahead', () => {
 
   it('a failed read-ahead is read again, and the fresh answer is the one reported', async () => {
     canned({ stderr: 'Error: Kubernetes cluster unreachable', exitCode: 1 }, 'list');
+    writeFileSync(path.join(dir, 'done'), '');
     const h = makeHelm({ helmBin, kubeconfig, context: 'test-ctx', env: baseEnv });
     h.readAhead?.('customer-abc', 'customer-abc');
-    await new Promise((r) => setTimeout(r, 300));
+    // the read-ahead's helm has read its canned answer (a fixed sleep raced with a loaded machine)
+    const done = path.join(dir, 'done');
+    while (!(existsSync(done) && readFileSync(done, 'utf8').split('\n').includes('list'))) await new Promise((r) => setTimeout(r, 20));
     canned({ stdout: listed }, 'list');
     expect((await h.listReleases('customer-abc')).map((r) => r.name)).toEqual(['customer-abc']);
   });

@@ -13,12 +13,12 @@ import { namespaceFor } from '../../domain/namespace-name.js';
 import { ConflictError, exitCodeForErrorName, NotFoundError } from '../../errors.js';
 import { plainLine, type Level } from '../../io.js';
 import type { PlanView } from '../../pipeline/plan.js';
-import { runDeleteAttempt } from '../../pipeline/run.js';
 import type { DeleteResult } from '../../pipeline/types.js';
 import type { Job, JobOptions } from '../../domain/job.js';
 import type { AttemptContext, JobQueue } from '../../adapters/queue.js';
 import type { JobsEnv } from '../env.js';
 import type { JobKind } from './kind.js';
+import { localInterruption } from '../interruption.js';
 
 export interface SubmitOptions extends DeletionOptions {
   requestedBy: string;
@@ -98,8 +98,12 @@ async function claimError(env: JobsEnv, customerId: string, claim: Exclude<Claim
   return (await statusConflict(env.queue, claim.row, false)) ?? new ConflictError(`customer ${customerId} changed while it was being claimed; try again`);
 }
 
-/** One attempt of a `delete` job: the pipeline, its log lines to the journal and the live sink. */
-function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteResult> {
+/**
+ * One attempt of a `delete` job: the pipeline, its log lines to the journal and the live sink. The
+ * pipeline is loaded here, by the attempt: reading jobs (`jobs list`, their outcomes) stays light.
+ */
+async function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteResult> {
+  const { runDeleteAttempt } = await import('../../pipeline/run.js');
   const log = (level: Level, message: string, fields?: Record<string, unknown>) => {
     env.sink?.(ctx.job, level, message, fields);
     void ctx.log(plainLine(level, message, fields)).catch(() => undefined);
@@ -190,7 +194,3 @@ export function outcomeOf(
   return { ...base, jobId: job.id, state: job.state, exitCode: 1, error: interrupted, result };
 }
 
-/** A job of this journal that has not ended: it stays resumable. */
-export function localInterruption(job: Job): NonNullable<DeleteOutcome['error']> {
-  return { error: 'internal', message: `interrupted: job ${job.id} is ${job.state}`, details: [`Resume it with 'custctl jobs resume' or 'custctl worker --once'.`] };
-}

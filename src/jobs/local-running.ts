@@ -1,0 +1,17 @@
+/**
+ * What the local jobs client needs to plan and run jobs: the pipeline, the job kinds, the runner.
+ * Loaded on first use (src/jobs/local-client.ts), so that reading jobs (`status job`, `jobs list`)
+ * starts as light as `--version`.
+ */
+export { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
+export { planView } from '../pipeline/plan.js';
+export { runJobAttached } from './runner.js';
+export { cancelJob, retryJob } from './actions.js';
+export { runAttached } from './attached.js';
+export { cliRequester, jobsEnv, LEASE_MS, RETENTION_MS } from './env.js';
+export { followJob } from './follow.js';
+export { cleanupReportOf, newCleanupJob, scanOrphans } from './kinds/cleanup-rbac.js';
+export { jobOptions, statusConflict, submitDeletion } from './kinds/delete.js';
+export { makeProcessor, settle } from './kinds/index.js';
+export { eventsOf, runnerEvents } from './lifecycle.js';
+export { workerEvents } from './worker.js';
