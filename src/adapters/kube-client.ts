@@ -28,7 +28,7 @@ import { KUBE_RETRY, backoffMs, parseRetryAfter, withRetries, type RetryEvent, t
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
 import { runPool } from '../util/pool.js';
 import type {
-  ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo,
+  ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo, Workload, WorkloadKind,
 } from './kube.js';
 
 export interface OpenKubeOptions {
@@ -779,8 +779,49 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     return items.map((n) => n.metadata?.name ?? '').filter((n) => n !== '');
   }
 
+  /** Where each workload kind lives in the API. */
+  const WORKLOAD_PATHS: Record<WorkloadKind, string> = { Deployment: 'apis/apps/v1/namespaces/%/deployments', StatefulSet: 'apis/apps/v1/namespaces/%/statefulsets', CronJob: 'apis/batch/v1/namespaces/%/cronjobs' };
+  const workloadPath = (kind: WorkloadKind, namespace: string) => `/${WORKLOAD_PATHS[kind].replace('%', encodeURIComponent(namespace))}`;
+
+  async function listWorkloads(namespace: string, signal?: AbortSignal): Promise<Workload[]> {
+    const out: Workload[] = [];
+    for (const kind of ['Deployment', 'StatefulSet', 'CronJob'] as const) {
+      const list = (await rawGet(workloadPath(kind, namespace), {}, 'application/json', signal, { verb: 'list', what: `${kind}s in namespace ${namespace}` })) as {
+        items?: Array<{ metadata?: { name?: string; annotations?: Record<string, string>; resourceVersion?: string }; spec?: { replicas?: number; suspend?: boolean } }>;
+      };
+      for (const item of list.items ?? []) {
+        const w: Workload = { kind, name: item.metadata?.name ?? '', annotations: item.metadata?.annotations ?? {}, resourceVersion: item.metadata?.resourceVersion ?? '' };
+        if (kind === 'CronJob') w.suspend = item.spec?.suspend ?? false;
+        else w.replicas = item.spec?.replicas ?? 1;
+        out.push(w);
+      }
+    }
+    return out;
+  }
+
+  async function patchWorkload(namespace: string, w: Pick<Workload, 'kind' | 'name' | 'resourceVersion'>, patch: Record<string, unknown>, signal?: AbortSignal): Promise<'patched' | 'not-found'> {
+    const meta = (patch.metadata ?? {}) as Record<string, unknown>;
+    const body = JSON.stringify({ ...patch, metadata: { ...meta, resourceVersion: w.resourceVersion } });
+    const op = { verb: 'patch', what: `${w.kind} ${namespace}/${w.name}` };
+    return callOr(op, signal, 'not-found' as const, async (o) => {
+      const url = new URL(target.server.replace(/\/+$/, '') + `${workloadPath(w.kind, namespace)}/${encodeURIComponent(w.name)}`);
+      const ctx = new RequestContext(url.toString(), HttpMethod.PATCH);
+      ctx.setHeaderParam('Accept', 'application/json');
+      ctx.setHeaderParam('Content-Type', 'application/merge-patch+json');
+      ctx.setBody(body);
+      await kc.applySecurityAuthentication(ctx);
+      for (const m of o.middleware ?? []) await m.pre(ctx).toPromise();
+      const rsp = await http.send(ctx).toPromise();
+      const text = await rsp.body.text();
+      if (rsp.httpStatusCode >= 400) throw new ApiException(rsp.httpStatusCode, `HTTP ${rsp.httpStatusCode}`, text, rsp.headers);
+      return 'patched' as const;
+    });
+  }
+
   return {
     target,
+    listWorkloads,
+    patchWorkload,
     getNamespace,
     deleteNamespace,
     waitNamespaceGone,

@@ -40,6 +40,20 @@ export interface NamespacedObjectCount {
   finalizers: string[];
 }
 
+/** What a soft delete suspends: a Deployment or StatefulSet (scaled to 0) or a CronJob (suspended). */
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'CronJob';
+
+export interface Workload {
+  kind: WorkloadKind;
+  name: string;
+  /** spec.replicas (Deployment, StatefulSet) */
+  replicas?: number;
+  /** spec.suspend (CronJob) */
+  suspend?: boolean;
+  annotations: Record<string, string>;
+  resourceVersion: string;
+}
+
 export interface ClusterTarget {
   context: string;
   server: string;
@@ -74,4 +88,11 @@ export interface Kube {
   isClusterScoped(apiVersion: string, kind: string, signal?: AbortSignal): Promise<boolean>;
   /** Every namespace name (one list call, paged). */
   listNamespaceNames(signal?: AbortSignal): Promise<string[]>;
+  /** Deployments, StatefulSets and CronJobs in the namespace (soft delete). */
+  listWorkloads(namespace: string, signal?: AbortSignal): Promise<Workload[]>;
+  /**
+   * A JSON merge patch of one workload, with `metadata.resourceVersion` as its precondition (a
+   * concurrent change answers 409: ConflictError). 'not-found' on 404.
+   */
+  patchWorkload(namespace: string, w: Pick<Workload, 'kind' | 'name' | 'resourceVersion'>, patch: Record<string, unknown>, signal?: AbortSignal): Promise<'patched' | 'not-found'>;
 }

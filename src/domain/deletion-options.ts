@@ -14,4 +14,9 @@ export interface DeletionOptions {
   waitTimeoutMs?: number;
   /** per-attempt timeout, ms */
   jobTimeoutMs?: number;
+  /**
+   * soft delete: wait this long before deleting (the instance is suspended meanwhile), ms; 0 is
+   * immediate; undefined: the site's CUSTCTL_RETENTION
+   */
+  afterMs?: number;
 }

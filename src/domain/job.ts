@@ -14,6 +14,8 @@ export interface JobData {
   namespace?: string;
   /** the namespace uid seen when the job was accepted: step 2's delete precondition */
   namespaceUid?: string;
+  /** soft delete: when the deletion is due (ms); the job waits delayed until then, the instance suspended */
+  scheduledFor?: number;
 }
 
 /** How the job runs; stored with it so a retry, a resume or another worker runs it the same way. */
@@ -94,6 +96,8 @@ export interface NewJob {
   requestedBy: string;
   simulated: boolean;
   previousStatus?: string | null;
+  /** created delayed until this time (ms): a scheduled deletion */
+  delayUntil?: number;
 }
 
 /** Delay before try k+1, after k failed tries: delay × 2^(k−1). */

@@ -12,6 +12,9 @@ import type { PlanView } from '../pipeline/plan.js';
 import type { Job, JobState } from '../domain/job.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import type { DeleteOutcome, DeleteReport } from './kinds/delete.js';
+import type { CancelDeletionResult } from './actions.js';
+
+export type { CancelDeletionResult };
 
 export interface DeletionPlanRequest extends DeletionOptions {
   /** as typed: validated here, before anything else happens */
@@ -39,6 +42,11 @@ export interface DeletionPlan {
   target: DeleteReport['target'];
   simulated: boolean;
   items: PlannedDeletion[];
+  /**
+   * soft delete: the retention period these deletions wait, ms (0: immediate); undefined when the
+   * server decides (remote, no --after: its CUSTCTL_RETENTION)
+   */
+  afterMs?: number;
 }
 
 export interface DeletionRequest extends DeletionOptions {
@@ -88,6 +96,8 @@ export interface JobsClient {
   customer(customer: CustomerId): Promise<{ customer: CustomerRow; jobs: Job[] }>;
   retry(id: string): Promise<Job>;
   cancel(id: string): Promise<Job>;
+  /** `custctl cancel ID`: a deletion that has not started is cancelled and the instance restored; ConflictError once it has. */
+  cancelDeletion(customer: CustomerId): Promise<CancelDeletionResult>;
   /** Until the job has ended (or Ctrl-C): runs it here when asked and possible, else watches it. */
   follow(job: Job, o: FollowOptions): Promise<Job>;
   /** Why a followed job has not ended, and how to pick it up again. */

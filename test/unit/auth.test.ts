@@ -24,7 +24,7 @@ describe('parseTokensFile', () => {
 
   it.each([
     ['ci-bot:admin', /line 2: expected name:role:sha256hex .*found 2 fields/],
-    [`ci-bot:root:${sha256Hex('x')}`, /line 2: role of token "ci-bot" must be admin or viewer/],
+    [`ci-bot:root:${sha256Hex('x')}`, /line 2: role of token "ci-bot" must be admin, viewer or owner/],
     ['ci-bot:admin:not-a-digest', /line 2: the third field .* must be the SHA-256/],
     [`bad name:admin:${sha256Hex('x')}`, /line 2: token name must be/],
     [`a:admin:${sha256Hex('x')}\n# dup below\na:viewer:${sha256Hex('y')}`, /line 4: token name "a" appears twice/],

@@ -19,6 +19,7 @@ import type { AttemptContext, JobQueue } from '../../adapters/queue.js';
 import type { JobsEnv } from '../env.js';
 import type { JobKind } from './kind.js';
 import { localInterruption } from '../interruption.js';
+import { checkBeforeScheduling, restoreAfterSchedule, scheduledFor, suspendForSchedule } from '../scheduled.js';
 
 export interface SubmitOptions extends DeletionOptions {
   requestedBy: string;
@@ -52,21 +53,46 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   if (!current) throw await claimError(env, customer.id, { ok: false, reason: 'not-found' });
   const refused = await statusConflict(env.queue, current, o.force ?? false);
   if (refused) throw refused;
+  // soft delete: with a retention period the job waits (delayed) and the instance is suspended now
+  const due = scheduledFor(env.now(), o.afterMs ?? env.config.retentionMs);
+  if (due !== undefined) await checkBeforeScheduling(env, customer, current, o);
   const id = await env.queue.allocateId();
-  const claim = await env.store.claimForDeletion(customer.id, id, { force: o.force ?? false });
+  const claim = await env.store.claimForDeletion(customer.id, id, { force: o.force ?? false, ...(due !== undefined ? { scheduledAt: new Date(due) } : {}) });
   if (!claim.ok) throw await claimError(env, customer.id, claim);
-  return env.queue.add(
-    id,
-    {
-      name: 'delete',
-      data: { customerId: customer.id, namespace, ...(o.namespaceUid ? { namespaceUid: o.namespaceUid } : {}) },
-      opts: jobOptions(env.config, o),
-      requestedBy: o.requestedBy,
-      simulated: env.config.simulate,
-      previousStatus: claim.before.deploymentStatus,
-    },
-    env.now(),
-  );
+  let namespaceUid = o.namespaceUid;
+  if (due !== undefined) {
+    try {
+      const suspended = await suspendForSchedule(env, namespace);
+      namespaceUid ??= suspended.uid;
+    } catch (e) {
+      await undoSchedule(env, customer.id, id, namespace);
+      throw e;
+    }
+  }
+  try {
+    return await env.queue.add(
+      id,
+      {
+        name: 'delete',
+        data: { customerId: customer.id, namespace, ...(namespaceUid ? { namespaceUid } : {}), ...(due !== undefined ? { scheduledFor: due } : {}) },
+        opts: jobOptions(env.config, o),
+        requestedBy: o.requestedBy,
+        simulated: env.config.simulate,
+        previousStatus: claim.before.deploymentStatus,
+        ...(due !== undefined ? { delayUntil: due } : {}),
+      },
+      env.now(),
+    );
+  } catch (e) {
+    if (due !== undefined) await undoSchedule(env, customer.id, id, namespace);
+    throw e;
+  }
+}
+
+/** A scheduled deletion that could not be set up: the instance restored (best effort), the row handed back. */
+async function undoSchedule(env: JobsEnv, customerId: string, jobId: string, namespace: string): Promise<void> {
+  await restoreAfterSchedule(env, namespace).catch(() => undefined);
+  await env.store.releaseDeletion(customerId, jobId).catch(() => undefined);
 }
 
 /**
@@ -148,6 +174,8 @@ export interface DeleteOutcome {
   error: { error: string; message: string; details: string[] } | null;
   result: DeleteResult | null;
   plan?: PlanView;
+  /** soft delete: when the scheduled deletion is due (ISO); the job waits delayed until then */
+  scheduledFor?: string;
 }
 
 export interface DeleteReport {
@@ -156,6 +184,8 @@ export interface DeleteReport {
   target: { context?: string; server?: string; database: string };
   results: DeleteOutcome[];
   exitCode: number;
+  /** dry run: when the data would be deleted (ISO), null for now; absent when the server decides */
+  deletesAt?: string | null;
 }
 
 /**
