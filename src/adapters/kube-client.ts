@@ -780,13 +780,25 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   }
 
   /** Where each workload kind lives in the API. */
+  // CronJobs are batch/v1 from Kubernetes 1.21, batch/v1beta1 before (and on older servers only)
   const WORKLOAD_PATHS: Record<WorkloadKind, string> = { Deployment: 'apis/apps/v1/namespaces/%/deployments', StatefulSet: 'apis/apps/v1/namespaces/%/statefulsets', CronJob: 'apis/batch/v1/namespaces/%/cronjobs' };
   const workloadPath = (kind: WorkloadKind, namespace: string) => `/${WORKLOAD_PATHS[kind].replace('%', encodeURIComponent(namespace))}`;
+
+  async function listWorkloadsOf(kind: WorkloadKind, namespace: string, signal?: AbortSignal): Promise<unknown> {
+    const op = { verb: 'list', what: `${kind}s in namespace ${namespace}` };
+    try {
+      return await rawGet(workloadPath(kind, namespace), {}, 'application/json', signal, op);
+    } catch (e) {
+      if (!isNotFound(e) || kind !== 'CronJob' || WORKLOAD_PATHS.CronJob.includes('v1beta1')) throw e;
+      WORKLOAD_PATHS.CronJob = 'apis/batch/v1beta1/namespaces/%/cronjobs';
+      return callOr(op, signal, { items: [] }, () => rawGet(workloadPath(kind, namespace), {}, 'application/json', signal, op));
+    }
+  }
 
   async function listWorkloads(namespace: string, signal?: AbortSignal): Promise<Workload[]> {
     const out: Workload[] = [];
     for (const kind of ['Deployment', 'StatefulSet', 'CronJob'] as const) {
-      const list = (await rawGet(workloadPath(kind, namespace), {}, 'application/json', signal, { verb: 'list', what: `${kind}s in namespace ${namespace}` })) as {
+      const list = (await listWorkloadsOf(kind, namespace, signal)) as {
         items?: Array<{ metadata?: { name?: string; annotations?: Record<string, string>; resourceVersion?: string }; spec?: { replicas?: number; suspend?: boolean } }>;
       };
       for (const item of list.items ?? []) {
