@@ -4,6 +4,7 @@ _custctl() {
   local -a cmds global
   cmds=(
     'delete:delete customers (release, namespace, cluster RBAC, row)'
+    'cancel:cancel a scheduled deletion, restore the instance'
     'status:state of a job or a customer'
     'jobs:list, retry, resume, cancel or prune jobs'
     'worker:run queued deletion jobs'
