@@ -95,4 +95,23 @@ export interface Kube {
    * concurrent change answers 409: ConflictError). 'not-found' on 404.
    */
   patchWorkload(namespace: string, w: Pick<Workload, 'kind' | 'name' | 'resourceVersion'>, patch: Record<string, unknown>, signal?: AbortSignal): Promise<'patched' | 'not-found'>;
+  /** The API server's version (GET /version: gitVersion). For `version` and `doctor`. */
+  serverVersion?(signal?: AbortSignal): Promise<string>;
+  /** Asks the API server whether this user may do each (SelfSubjectAccessReview). For `doctor`. */
+  accessReview?(checks: readonly AccessCheck[], signal?: AbortSignal): Promise<AccessAnswer[]>;
+}
+
+/** One permission, as a SelfSubjectAccessReview's resourceAttributes (group '' is the core group). */
+export interface AccessCheck {
+  verb: string;
+  resource: string;
+  group: string;
+  /** unset: cluster-wide (or every namespace, for a namespaced resource) */
+  namespace?: string;
+}
+
+export interface AccessAnswer extends AccessCheck {
+  allowed: boolean;
+  /** the authorizer's reason, when it gave one */
+  reason?: string;
 }
