@@ -179,6 +179,7 @@ async function startEnv(): Promise<Env> {
   };
   delete childEnv.CUSTCTL_API_URL;
   const db = new pg.Pool({ connectionString: postgres.url, max: 4 });
+  db.on('error', () => undefined); // the server stopping at the end terminates idle clients
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
   return {
