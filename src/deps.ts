@@ -84,7 +84,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     refuseTwoContexts();
     return k;
   });
-  // helm does not wait for the kube client (client-node's import): it needs only the context name
+  // helm does not wait for the kube client: it needs only the context name
   const helm = once(async () => {
     const c = getConfig();
     const { contextName } = await import('./adapters/kube-context.js');

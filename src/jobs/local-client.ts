@@ -50,8 +50,8 @@ export class LocalJobsClient implements JobsClient {
     const cfg = d.config();
     if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
     if (o.sync) throw new UsageError('--sync needs --api-url: it runs the deletion on the queue API synchronously');
-    // client-node's import (the longest part of start-up) starts now: its file loading fills the
-    // store's round trips
+    // the kube client (kubeconfig, credentials; client-node's import for exec/auth-provider users)
+    // starts now: its file loading fills the store's round trips
     const kubeLoad = cfg.simulate ? null : d.kube();
     kubeLoad?.catch(() => undefined);
     const { inspect, planView, refuseClusterScoped, refuseSuspiciousEmptiness, statusConflict } = await running();
@@ -75,8 +75,8 @@ export class LocalJobsClient implements JobsClient {
       d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: Helm, namespace and RBAC steps are simulated; only the database row changes');
     } else {
       // Every id and row is valid now, so the cluster may be read: the first helm reads of the
-      // first customers run (as child processes) while client-node loads, the longest part of
-      // start-up. The first attempts' inspections then find them done (src/adapters/helm-cli.ts).
+      // first customers run (as child processes) while the rest of start-up goes on (journal, claim,
+      // the API reads). The first attempts' inspections then find them done (src/adapters/helm-cli.ts).
       const helm = await d.helm();
       for (const t of items.slice(0, o.concurrency)) helm.readAhead?.(t.namespace, `customer-${t.customer.key}`);
       const kube = await d.kube();

@@ -46,6 +46,9 @@ export function jobOptions(config: Config, o: DeletionOptions): JobOptions {
  */
 export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: SubmitOptions): Promise<Job> {
   const namespace = namespaceFor(customer, env.config.namespacePrefix);
+  // the attempt that follows loads the pipeline (processDelete): its modules load while the claim
+  // and the job's writes wait on the database and the disk, not after them
+  if (!env.config.simulate) void import('../../pipeline/run.js').catch(() => undefined);
   // Refuse what is known to be refused before allocating: an unknown customer or a status that
   // cannot be claimed must not consume a job id (only a lost race between this read and the claim can).
   const current = await env.store.get(customer.id);
