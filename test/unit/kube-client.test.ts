@@ -290,7 +290,7 @@ describe('requests (loopback stand-in server)', () => {
 
   /** The watch is closed once the wait settles: nothing keeps the CLI's process alive. */
   async function expectNoOpenConnections(): Promise<void> {
-    const deadline = Date.now() + 2000;
+    const deadline = Date.now() + 10_000;
     let open = -1;
     while (Date.now() < deadline) {
       open = await new Promise<number>((r) => server.getConnections((_e, n) => r(n)));
