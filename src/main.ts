@@ -26,6 +26,7 @@ const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> 
   serve: async (d, s) => (await import('./commands/serve.js')).makeServeCommand(d, s),
   customers: async (d) => (await import('./commands/customers.js')).makeCustomersCommand(d),
   db: async (d, s) => (await import('./commands/db.js')).makeDbCommand(d, s),
+  audit: async (d) => (await import('./commands/audit.js')).makeAuditCommand(d),
   completion: async (d) => (await import('./commands/completion.js')).makeCompletionCommand(d),
 };
 
