@@ -46,20 +46,8 @@ export async function runAuditList(d: Deps, o: AuditListOptions): Promise<AuditR
   const since = o.since !== undefined ? parseTimePoint(o.since, d.now(), '--since') : undefined;
   const actions = checkActions(o.actions);
   if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > 100_000) throw new UsageError('--limit must be a whole number from 1 to 100000');
-  const cfg = d.config();
-  let rows: AuditRecord[];
-  if (cfg.apiUrl) {
-    const { QueueApiClient } = await import('../adapters/queue-client.js');
-    rows = await new QueueApiClient(cfg.apiUrl, cfg.apiToken).listAudit({
-      ...(customerId ? { customer: customerId } : {}),
-      ...(since ? { since: since.toISOString() } : {}),
-      ...(actions.length ? { action: actions.join(',') } : {}),
-      limit: o.limit,
-    });
-  } else {
-    const store = await d.store();
-    rows = await store.listAudit({ ...(customerId ? { customerId } : {}), ...(since ? { since } : {}), actions, limit: o.limit });
-  }
+  const client = await d.client();
+  const rows = await client.audit({ ...(customerId ? { customerId } : {}), ...(since ? { since } : {}), actions, limit: o.limit });
   await print(d.io, o.output, view(rows, async (io) => {
     if (rows.length === 0) {
       d.log.info('No audit rows match');

@@ -16,7 +16,7 @@ import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, F
 import type { JobsEnv } from './env.js';
 import { localInterruption } from './interruption.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
-import { DELETABLE_STATUSES } from '../adapters/store.js';
+import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord } from '../adapters/store.js';
 
 /** The pipeline, the job kinds and the runner: loaded by the methods that plan or run jobs only. */
 const running = () => import('./local-running.js');
@@ -181,6 +181,10 @@ export class LocalJobsClient implements JobsClient {
   async cancel(id: string): Promise<Job> {
     const { cancelJob, cliRequester } = await running();
     return cancelJob({ ...(await this.env()), actor: cliRequester(this.d.env, this.d.worker) }, id);
+  }
+
+  async audit(filter: AuditFilter): Promise<AuditRecord[]> {
+    return (await this.d.store()).listAudit(filter);
   }
 
   async follow(job: Job, o: FollowOptions): Promise<Job> {
