@@ -11,6 +11,7 @@ _custctl() {
     'serve:run the queue API'
     'customers:list or register customer rows'
     'db:database schema'
+    'audit:list or prune the audit log'
     'completion:print a shell completion script'
   )
   global=(
@@ -35,6 +36,7 @@ _custctl() {
     serve) opts=('--port[port]:port:' '--host[address]:host:' '--no-worker[do not run jobs]' '--tls-cert[certificate]:file:_files' '--tls-key[key]:file:_files' '--insecure-http[allow plain HTTP off loopback]') ;;
     customers) opts=('1:action:(list add)' '--email[e-mail]:email:' '--company[company]:name:' '--namespace[namespace]:ns:' '--status[status]:status:(pending deploying deployed deleting deletion_failed failed)' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     db) opts=('1:action:(migrate check)') ;;
+    audit) opts=('1:action:(list prune)' '--customer[one customer]:id:' '--since[age or date]:since:' '--action[actions]:action:' '--limit[rows]:n:' '--before[date or age]:date:' '--yes[really prune]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     completion) opts=('1:shell:(bash zsh fish)') ;;
   esac
   _arguments -s $global $opts '*:argument:'
