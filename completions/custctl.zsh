@@ -13,6 +13,7 @@ _custctl() {
     'db:database schema'
     'doctor:check what a real deletion needs'
     'version:versions of custctl, helm, the API server and the database'
+    'audit:list or prune the audit log'
     'completion:print a shell completion script'
   )
   global=(
@@ -39,6 +40,7 @@ _custctl() {
     version) opts=('--client[only what runs here]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     customers) opts=('1:action:(list add)' '--email[e-mail]:email:' '--company[company]:name:' '--namespace[namespace]:ns:' '--status[status]:status:(pending deploying deployed deleting deletion_failed failed)' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     db) opts=('1:action:(migrate check)') ;;
+    audit) opts=('1:action:(list prune)' '--customer[one customer]:id:' '--since[age or date]:since:' '--action[actions]:action:' '--limit[rows]:n:' '--before[date or age]:date:' '--yes[really prune]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     completion) opts=('1:shell:(bash zsh fish)') ;;
   esac
   _arguments -s $global $opts '*:argument:'

@@ -28,6 +28,7 @@ const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> 
   db: async (d, s) => (await import('./commands/db.js')).makeDbCommand(d, s),
   doctor: async (d, s) => (await import('./commands/doctor.js')).makeDoctorCommand(d, s),
   version: async (d) => (await import('./commands/version.js')).makeVersionCommand(d),
+  audit: async (d) => (await import('./commands/audit.js')).makeAuditCommand(d),
   completion: async (d) => (await import('./commands/completion.js')).makeCompletionCommand(d),
 };
 

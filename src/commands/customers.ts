@@ -5,6 +5,7 @@ import type { Deps } from '../deps.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
+import { cliRequester } from '../jobs/actor.js';
 
 export async function runCustomersList(d: Deps, o: { output: OutputFormat; status?: DeploymentStatus }): Promise<CustomerRow[]> {
   const store = await d.store();
@@ -40,7 +41,7 @@ export async function runCustomersAdd(d: Deps, o: AddOptions): Promise<CustomerR
     deploymentStatus: o.status,
     instanceNamespace: namespace,
     instanceUrl: o.url ?? (namespace ? `https://${customer.key}.example.com` : ''),
-  });
+  }, { action: 'customer-added', actor: cliRequester(d.env, d.worker), customerId: customer.id, namespace: namespace || null, outcome: 'added' });
   await print(d.io, o.output, view(row, (io) => void io.out.write(`customer ${row.customerId} added (${row.deploymentStatus}${row.instanceNamespace ? `, namespace ${row.instanceNamespace}` : ''}) to ${store.description}\n`)));
   return row;
 }

@@ -15,6 +15,8 @@ export interface JobActionEnv {
   now: () => number;
   /** the lifecycle stream; without one, a cancel still settles its row */
   events?: JobEvents;
+  /** who asks, as the audit log records it: `alice@host (cli)`, `api:<token name>` */
+  actor?: string;
 }
 
 
@@ -35,8 +37,13 @@ export async function retryJob(env: JobActionEnv, id: string): Promise<Job> {
         ['A retry never touches an instance deployed after it failed. Start a new deletion with custctl delete if it must go.'],
       );
     }
-    const claim = await env.store.claimForDeletion(row.customerId, job.id, { force: false, expectJobId: job.id });
+    const claim = await env.store.claimForDeletion(row.customerId, job.id, {
+      force: false, expectJobId: job.id,
+      audit: { ...auditOf(env, job, 'job-retried'), outcome: 'retried', reason: `after: ${(job.failedReason ?? 'failed').split('\n')[0]}` },
+    });
     if (!claim.ok) throw new ConflictError(`customer ${row.customerId} could not be taken back for job ${job.id} (${claim.reason})`);
+  } else {
+    await env.store.appendAudit({ ...auditOf(env, job, 'job-retried'), outcome: 'retried' });
   }
   return env.queue.retry(job.id, env.now());
 }
@@ -52,5 +59,11 @@ export async function cancelJob(env: JobActionEnv, id: string): Promise<Job> {
   }
   const cancelled = await env.queue.cancel(job.id, env.now());
   await eventsOf(env).emit({ type: 'cancelled', job: cancelled });
+  // the request; the row given back is recorded by the settlement (deletion-cancelled), with the row change
+  await env.store.appendAudit({ ...auditOf(env, job, 'job-cancelled'), outcome: 'cancelled', reason: `was ${job.state}` });
   return cancelled;
+}
+
+function auditOf(env: JobActionEnv, job: Job, action: 'job-retried' | 'job-cancelled') {
+  return { action, actor: env.actor ?? 'unknown', customerId: job.data.customerId ?? null, namespace: job.data.namespace ?? null, jobId: job.id };
 }

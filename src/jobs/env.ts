@@ -10,6 +10,7 @@ import type { Deps } from '../deps.js';
 import type { Level, Logger } from '../io.js';
 import type { JobEvents } from './events.js';
 import { settlingEvents } from './lifecycle.js';
+import { auditListener } from './audit.js';
 import type { PipelineEnv } from '../pipeline/types.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
@@ -37,10 +38,12 @@ export interface JobsEnv {
 
 export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
   const store = extra.store ?? (await d.store());
+  const events = settlingEvents({ store }, (m, f) => d.log.error(m, f));
+  events.on(auditListener(store)); // the audit rows of events that change no customer row
   return {
     queue: extra.queue ?? (await d.jobs()),
     store,
-    events: settlingEvents({ store }, (m, f) => d.log.error(m, f)),
+    events,
     config: d.config(),
     kube: () => d.kube(),
     cluster: async () => {
@@ -60,7 +63,4 @@ export function logToSink(log: Logger) {
   };
 }
 
-/** `alice (cli)`: who asked, as a job records it. */
-export function cliRequester(env: Readonly<Record<string, string | undefined>>): string {
-  return env.USER ? `${env.USER} (cli)` : 'cli';
-}
+export { cliRequester } from './actor.js';

@@ -16,7 +16,7 @@ import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, F
 import type { JobsEnv } from './env.js';
 import { localInterruption } from './interruption.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
-import { DELETABLE_STATUSES } from '../adapters/store.js';
+import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord } from '../adapters/store.js';
 
 /** The pipeline, the job kinds and the runner: loaded by the methods that plan or run jobs only. */
 const running = () => import('./local-running.js');
@@ -108,7 +108,7 @@ export class LocalJobsClient implements JobsClient {
     const env = await this.env();
     if (this.o.mode === 'cli') await (this.pruned ??= env.queue.prune(env.now() - RETENTION_MS).catch(() => 0));
     const { sync: _sync, requestedBy, ...opts } = o;
-    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.env) });
+    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.env, this.d.worker) });
     await eventsOf(env).emit({ type: 'accepted', job });
     if (this.o.mode === 'cli') this.d.log.info('Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
     return job;
@@ -140,7 +140,7 @@ export class LocalJobsClient implements JobsClient {
       return { dryRun: false, simulated: found.simulated, jobId: null, orphans: [], deleted: [], kept: found.kept, errors: [] };
     }
     const env = await this.env();
-    const requestedBy = o.requestedBy ?? cliRequester(d.env);
+    const requestedBy = o.requestedBy ?? cliRequester(d.env, d.worker);
     const id = await env.queue.allocateId();
     const job = await env.queue.add(id, newCleanupJob(env.config, { ...o, requestedBy }), env.now());
     await eventsOf(env).emit({ type: 'accepted', job });
@@ -172,15 +172,19 @@ export class LocalJobsClient implements JobsClient {
   }
 
   async retry(id: string): Promise<Job> {
-    const { retryJob } = await running();
-    const again = await retryJob(await this.env(), id);
+    const { cliRequester, retryJob } = await running();
+    const again = await retryJob({ ...(await this.env()), actor: cliRequester(this.d.env, this.d.worker) }, id);
     if (this.o.mode === 'cli') this.d.log.info(`Job ${again.id} queued again`, { attempts: again.maxAttempts });
     return again;
   }
 
   async cancel(id: string): Promise<Job> {
-    const { cancelJob } = await running();
-    return cancelJob(await this.env(), id);
+    const { cancelJob, cliRequester } = await running();
+    return cancelJob({ ...(await this.env()), actor: cliRequester(this.d.env, this.d.worker) }, id);
+  }
+
+  async audit(filter: AuditFilter): Promise<AuditRecord[]> {
+    return (await this.d.store()).listAudit(filter);
   }
 
   async follow(job: Job, o: FollowOptions): Promise<Job> {

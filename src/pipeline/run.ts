@@ -174,7 +174,10 @@ export async function runDeleteAttempt(
     // touched: give the row back to the status it had
     const untouched = e instanceof Refusal ? e.inner : !touched && e instanceof CliError && isPermanent(e) ? e : null;
     if (untouched) {
-      await store.releaseDeletion(customer.id, job.id);
+      await store.releaseDeletion(customer.id, job.id, {
+        action: 'deletion-refused', actor: job.requestedBy, customerId: customer.id, namespace, jobId: job.id,
+        outcome: untouched.errorName, reason: untouched.message,
+      });
       log('error', untouched.message, {});
       throw untouched;
     }

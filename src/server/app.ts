@@ -7,7 +7,8 @@
  * with the token's name and never a header.
  */
 import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { CustomerStore } from '../adapters/store.js';
+import { AUDIT_ACTIONS, type CustomerStore } from '../adapters/store.js';
+import { parseTimePoint } from '../domain/time-window.js';
 import type { Socket } from 'node:net';
 import { parseCustomerId, shownInput, type CustomerId } from '../domain/customer-id.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
@@ -356,15 +357,28 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
-    const job = await retryJob({ queue, store, now: opts.now, ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
+    const job = await retryJob({ queue, store, now: opts.now, actor: requestedBy(req), ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
     log.info(`Job ${job.id} queued again`, { by: req.principal?.name });
     return jobJson(job);
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/cancel', { config: { role: 'admin' } }, async (req) => {
-    const job = await cancelJob({ queue, store, now: opts.now, ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
+    const job = await cancelJob({ queue, store, now: opts.now, actor: requestedBy(req), ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
     log.info(`Job ${job.id} cancelled`, { by: req.principal?.name });
     return jobJson(job);
+  });
+
+  // ---- audit ---------------------------------------------------------------------------------
+
+  app.get<{ Querystring: Query }>('/api/admin/audit', { config: { role: 'viewer' } }, async (req) => {
+    const q = req.query;
+    const customerId = q.customer !== undefined ? parseCustomerId(q.customer).id : undefined;
+    const since = q.since !== undefined ? parseTimePoint(q.since, new Date(opts.now()), 'since') : undefined;
+    const actions = (q.action ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+    for (const a of actions) if (!(AUDIT_ACTIONS as readonly string[]).includes(a)) throw new UsageError(`action must be one of ${AUDIT_ACTIONS.join(', ')}`);
+    const limit = q.limit !== undefined ? Number(q.limit) : 1000;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError('limit must be a whole number from 1 to 100000');
+    return store.listAudit({ ...(customerId ? { customerId } : {}), ...(since ? { since } : {}), actions, limit });
   });
 
   // ---- cleanup-rbac --------------------------------------------------------------------------

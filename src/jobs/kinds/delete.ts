@@ -56,7 +56,13 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   const refused = await statusConflict(env.queue, current, o.force ?? false);
   if (refused) throw refused;
   const id = await env.queue.allocateId();
-  const claim = await env.store.claimForDeletion(customer.id, id, { force: o.force ?? false });
+  const claim = await env.store.claimForDeletion(customer.id, id, {
+    force: o.force ?? false,
+    audit: {
+      action: 'deletion-accepted', actor: o.requestedBy, customerId: customer.id, namespace, jobId: id, outcome: 'accepted',
+      reason: [o.force ? '--force' : '', o.allowMissing ? '--allow-missing' : '', o.allowClusterScoped ? '--allow-cluster-scoped' : '', env.config.simulate ? 'simulated' : ''].filter(Boolean).join(' ') || null,
+    },
+  });
   if (!claim.ok) throw await claimError(env, customer.id, claim);
   return env.queue.add(
     id,
@@ -126,11 +132,15 @@ async function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteR
  */
 async function settleDelete(env: Pick<JobsEnv, 'store'>, job: Job): Promise<void> {
   if (job.state !== 'failed' || !job.data.customerId) return;
+  const audit = { actor: job.requestedBy, customerId: job.data.customerId, namespace: job.data.namespace ?? null, jobId: job.id };
   if (job.failedReason === 'cancelled') {
-    await env.store.releaseDeletion(job.data.customerId, job.id);
+    await env.store.releaseDeletion(job.data.customerId, job.id, { ...audit, action: 'deletion-cancelled', outcome: 'cancelled' });
     return;
   }
-  await env.store.failDeletion(job.data.customerId, job.id);
+  await env.store.failDeletion(job.data.customerId, job.id, {
+    ...audit, action: 'deletion-failed', outcome: job.failedCode ?? 'failed',
+    reason: (job.failedReason ?? '').split('\n')[0] || null,
+  });
 }
 
 export const deleteKind: JobKind<DeleteResult> = {
