@@ -13,6 +13,7 @@ import { settlingEvents } from './lifecycle.js';
 import type { PipelineEnv } from '../pipeline/types.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
+import type { Metrics } from './metrics.js';
 
 /** Completed and failed jobs are kept this long (the seed's 7 days), then pruned by workers and new deletions. */
 export const RETENTION_MS = 7 * 24 * 3_600_000;
@@ -31,16 +32,26 @@ export interface JobsEnv {
   now: () => number;
   /** the job lifecycle: accepted … completed/failed/cancelled/superseded (src/jobs/events.ts) */
   events?: JobEvents;
+  /** this process's metrics (src/jobs/metrics.ts), when a command exposes or writes them */
+  metrics?: Metrics;
   /** live sink for attempt log lines (the terminal); the journal always gets them */
   sink?: (job: Job, level: Level, message: string, fields?: Record<string, unknown>) => void;
 }
 
 export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
   const store = extra.store ?? (await d.store());
+  const queue = extra.queue ?? (await d.jobs());
+  const events = settlingEvents({ store }, (m, f) => d.log.error(m, f));
+  const metrics = await d.metrics(); // null unless this command exposes or writes metrics
+  if (metrics) {
+    events.on(metrics.onJobEvent);
+    metrics.watchQueue(queue);
+  }
   return {
-    queue: extra.queue ?? (await d.jobs()),
+    queue,
     store,
-    events: settlingEvents({ store }, (m, f) => d.log.error(m, f)),
+    events,
+    ...(metrics ? { metrics } : {}),
     config: d.config(),
     kube: () => d.kube(),
     cluster: async () => {
