@@ -89,8 +89,14 @@ export class PromMetrics implements Metrics {
         }
       },
     });
-    if (o.processMetrics) collectDefaultMetrics({ register: this.registry });
+    if (o.processMetrics) {
+      this.process = new Registry();
+      collectDefaultMetrics({ register: this.process });
+    }
   }
+
+  /** prom-client's process and Node.js series (CPU, memory, event loop, GC), when asked for */
+  private process: Registry | null = null;
 
   readonly onJobEvent = (e: JobEvent): void => {
     switch (e.type) {
@@ -135,14 +141,32 @@ export class PromMetrics implements Metrics {
     return this.registry.contentType;
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics();
+  async text(): Promise<string> {
+    const own = await this.registry.metrics();
+    if (!this.process) return own;
+    return `${own.replace(/\n*$/, '\n')}${lintClean(await this.process.metrics())}`;
   }
 
   async writeTextfile(path: string): Promise<void> {
     const previous = await readFile(path, 'utf8').catch(() => '');
     await writeFileAtomic(path, mergeExposition(previous, await this.text()), 0o644);
   }
+}
+
+/**
+ * prom-client's `nodejs_active_{handles,requests,resources}_total` are gauges named like counters,
+ * which `promtool check metrics` rejects: those three families are left out.
+ */
+function lintClean(text: string): string {
+  const keep: string[] = [];
+  let drop = false;
+  for (const line of text.split('\n')) {
+    const h = /^# (?:HELP|TYPE) (\S+)/.exec(line);
+    if (h) drop = /^nodejs_active_\w+_total$/.test(h[1] as string);
+    else if (line && !line.startsWith('#')) drop = /^nodejs_active_\w+_total[{ ]/.test(line);
+    if (!drop) keep.push(line);
+  }
+  return keep.join('\n');
 }
 
 function pastTimeout(j: Job, now: number): boolean {
