@@ -1,13 +1,10 @@
 // The Prometheus series (src/jobs/metrics-prom.ts): fed from lifecycle events, the pipeline's step
 // timings (real pipeline over the fakes) and cleanup-rbac scans; the queue depth from a real file
-// journal; the textfile merge; GET /metrics behind the viewer token; `promtool check metrics` on the
-// output and `promtool test rules` on deploy/prometheus/.
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+// journal; the textfile merge; GET /metrics behind the viewer token. promtool (Debian's prometheus
+// package, from prepare.sh) checks the output and the alert rules in test/integration/promtool.test.ts.
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openFileJournal, type FileJournal } from '../../src/adapters/file-journal.js';
 import type { Job } from '../../src/domain/job.js';
@@ -19,8 +16,6 @@ import { parseTokensFile, sha256Hex } from '../../src/server/auth.js';
 import { listenMetrics } from '../../src/server/metrics-http.js';
 import { FakeHelm, FakeKube, FakeStore } from '../support/fakes.js';
 
-const run = promisify(execFile);
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 function job(over: Partial<Job> = {}): Job {
   return {
@@ -43,18 +38,6 @@ function values(text: string): Map<string, number> {
     m.set(line.slice(0, i), Number(line.slice(i + 1)));
   }
   return m;
-}
-
-async function promtoolCheck(text: string): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'promtool-'));
-  const file = path.join(dir, 'm.prom');
-  await writeFile(file, text);
-  try {
-    const r = await run('sh', ['-c', `promtool check metrics < ${file}`]);
-    return `${r.stdout}${r.stderr}`;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 describe('metrics from the job lifecycle', () => {
@@ -83,7 +66,6 @@ describe('metrics from the job lifecycle', () => {
     expect(text).not.toMatch(/secretkey1/);
     const labelNames = new Set([...text.matchAll(/[{,](\w+)="/g)].map((x) => x[1]));
     expect([...labelNames].sort()).toEqual(['kind', 'le', 'outcome', 'status']);
-    expect(await promtoolCheck(text)).toBe('');
   });
 
   it('the pipeline reports every step; step 2 feeds the namespace histogram when it deleted or timed out, not when already gone', async () => {
@@ -207,8 +189,7 @@ describe('--metrics-textfile', () => {
       expect(v.get('custctl_last_successful_deletion_timestamp_seconds')).toBe(2_000); // the later of the two
       expect(v.get('custctl_orphaned_cluster_rbac{kind="ClusterRole"}')).toBe(1); // the last scan's, kept
       expect(await readdir(dir)).toEqual(['custctl.prom']); // no temporary file left
-      expect(await promtoolCheck(text)).toBe('');
-    } finally {
+      } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
@@ -256,19 +237,8 @@ describe('exposure', () => {
       expect(text).toMatch(/^custctl_jobs_past_timeout 0$/m);
       expect(text).toMatch(/^process_cpu_user_seconds_total /m);
       expect((await fetch(l.url.replace('/metrics', '/api/customers'))).status).toBe(404);
-      expect(await promtoolCheck(text)).toBe('');
-    } finally {
+      } finally {
       await l.close();
     }
   });
-});
-
-describe('deploy/prometheus/custctl-rules.yml', () => {
-  it('passes promtool check rules and its unit tests (promtool test rules)', async () => {
-    const cwd = path.join(ROOT, 'deploy/prometheus');
-    const check = await run('promtool', ['check', 'rules', 'custctl-rules.yml'], { cwd });
-    expect(check.stdout).toMatch(/SUCCESS: 4 rules found/);
-    const r = await run('promtool', ['test', 'rules', 'custctl-rules.test.yml'], { cwd });
-    expect(`${r.stdout}${r.stderr}`).toMatch(/SUCCESS/);
-  }, 60_000);
 });
