@@ -628,13 +628,18 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   }
 
   async function readClusterRbac(signal?: AbortSignal): Promise<RbacObject[]> {
-    // the two lists at once: they are on the path to step 1
-    const [roles, bindings] = await Promise.all([
+    // the two lists at once: they are on the path to step 1. Both settle before an error is
+    // thrown, so the one reported when both fail is always the roles' (not whichever came first).
+    const [rolesR, bindingsR] = await Promise.allSettled([
       listPaged({ verb: 'list', what: 'clusterroles.rbac.authorization.k8s.io' }, signal,
         (c, o) => rbac.listClusterRole({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o)),
       listPaged({ verb: 'list', what: 'clusterrolebindings.rbac.authorization.k8s.io' }, signal,
         (c, o) => rbac.listClusterRoleBinding({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o)),
     ]);
+    if (rolesR.status === 'rejected') throw rolesR.reason;
+    if (bindingsR.status === 'rejected') throw bindingsR.reason;
+    const roles = rolesR.value;
+    const bindings = bindingsR.value;
     return [
       ...roles.map((r): RbacObject => ({ kind: 'ClusterRole', name: r.metadata?.name ?? '', annotations: r.metadata?.annotations ?? {} })),
       ...bindings.map((b): RbacObject => ({
