@@ -13,7 +13,7 @@ import { settlingEvents } from './lifecycle.js';
 import type { PipelineEnv } from '../pipeline/types.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
-import type { Metrics } from './metrics.js';
+import { withMetrics, type Metrics } from './metrics.js';
 
 /** Completed and failed jobs are kept this long (the seed's 7 days), then pruned by workers and new deletions. */
 export const RETENTION_MS = 7 * 24 * 3_600_000;
@@ -40,18 +40,10 @@ export interface JobsEnv {
 
 export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
   const store = extra.store ?? (await d.store());
-  const queue = extra.queue ?? (await d.jobs());
-  const events = settlingEvents({ store }, (m, f) => d.log.error(m, f));
-  const metrics = await d.metrics(); // null unless this command exposes or writes metrics
-  if (metrics) {
-    events.on(metrics.onJobEvent);
-    metrics.watchQueue(queue);
-  }
-  return {
-    queue,
+  return withMetrics(await d.metrics(), {
+    queue: extra.queue ?? (await d.jobs()),
     store,
-    events,
-    ...(metrics ? { metrics } : {}),
+    events: settlingEvents({ store }, (m, f) => d.log.error(m, f)),
     config: d.config(),
     kube: () => d.kube(),
     cluster: async () => {
@@ -61,7 +53,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
     now: () => d.now().getTime(),
     sink: logToSink(d.log),
     ...extra,
-  };
+  });
 }
 
 export function logToSink(log: Logger) {

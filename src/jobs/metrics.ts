@@ -11,7 +11,7 @@
 import type { JobQueue } from '../adapters/queue.js';
 import type { RbacKind } from '../domain/rbac-owner.js';
 import type { StepTiming } from '../pipeline/step.js';
-import type { JobListener } from './events.js';
+import type { JobEvents, JobListener } from './events.js';
 
 export type { StepTiming };
 
@@ -29,4 +29,15 @@ export interface Metrics {
   text(): Promise<string>;
   /** node_exporter's textfile collector: the series written atomically (temporary file + rename) */
   writeTextfile(path: string): Promise<void>;
+}
+
+/**
+ * The environment with `metrics` listening on its event stream and reading its queue's depth
+ * (the one registration in src/jobs/env.ts); unchanged when the command keeps no metrics.
+ */
+export function withMetrics<E extends { queue: JobQueue; events?: JobEvents; metrics?: Metrics }>(metrics: Metrics | null, env: E): E {
+  if (!metrics) return env;
+  env.events?.on(metrics.onJobEvent);
+  metrics.watchQueue(env.queue);
+  return { ...env, metrics };
 }
