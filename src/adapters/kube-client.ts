@@ -15,6 +15,7 @@ import {
   IsomorphicFetchHttpLibrary,
   KubeConfig,
   RbacAuthorizationV1Api,
+  AuthorizationV1Api,
   RequestContext,
   Watch,
   Observable,
@@ -28,7 +29,7 @@ import { KUBE_RETRY, backoffMs, parseRetryAfter, withRetries, type RetryEvent, t
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
 import { runPool } from '../util/pool.js';
 import type {
-  ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo,
+  AccessAnswer, AccessCheck, ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo,
 } from './kube.js';
 
 export interface OpenKubeOptions {
@@ -484,6 +485,26 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     });
   }
 
+  async function serverVersion(signal?: AbortSignal): Promise<string> {
+    const v = (await rawGet('/version', {}, 'application/json', signal, { verb: 'get', what: 'the server version (/version)' })) as { gitVersion?: string };
+    return v.gitVersion ?? 'unknown';
+  }
+
+  async function accessReview(checks: readonly AccessCheck[], signal?: AbortSignal): Promise<AccessAnswer[]> {
+    const authz = kc.makeApiClient(AuthorizationV1Api);
+    return runPool([...checks], PARALLEL, async (c) => {
+      const r = await call({ verb: 'create', what: 'selfsubjectaccessreviews.authorization.k8s.io' }, signal, (o) => authz.createSelfSubjectAccessReview({
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.namespace ? { namespace: c.namespace } : {}) } },
+        },
+      }, o));
+      const reason = r.status?.reason || r.status?.evaluationError;
+      return { ...c, allowed: r.status?.allowed === true, ...(reason ? { reason } : {}) };
+    });
+  }
+
   async function getNamespace(name: string, signal?: AbortSignal): Promise<NamespaceInfo | null> {
     const ns = await callOr({ verb: 'get', what: `namespace ${name}` }, signal, null, (o) => core.readNamespace({ name }, o));
     return ns ? namespaceInfo(ns) : null;
@@ -795,5 +816,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     countNamespaceObjects,
     isClusterScoped,
     listNamespaceNames,
+    serverVersion,
+    accessReview,
   };
 }

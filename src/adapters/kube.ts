@@ -74,4 +74,23 @@ export interface Kube {
   isClusterScoped(apiVersion: string, kind: string, signal?: AbortSignal): Promise<boolean>;
   /** Every namespace name (one list call, paged). */
   listNamespaceNames(signal?: AbortSignal): Promise<string[]>;
+  /** The API server's version (GET /version: gitVersion). For `version` and `doctor`. */
+  serverVersion?(signal?: AbortSignal): Promise<string>;
+  /** Asks the API server whether this user may do each (SelfSubjectAccessReview). For `doctor`. */
+  accessReview?(checks: readonly AccessCheck[], signal?: AbortSignal): Promise<AccessAnswer[]>;
+}
+
+/** One permission, as a SelfSubjectAccessReview's resourceAttributes (group '' is the core group). */
+export interface AccessCheck {
+  verb: string;
+  resource: string;
+  group: string;
+  /** unset: cluster-wide (or every namespace, for a namespaced resource) */
+  namespace?: string;
+}
+
+export interface AccessAnswer extends AccessCheck {
+  allowed: boolean;
+  /** the authorizer's reason, when it gave one */
+  reason?: string;
 }

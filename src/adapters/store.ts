@@ -65,6 +65,8 @@ export interface CustomerStore {
   /** `jobs cancel`: compare-and-set on ownership, back to previous_status. */
   releaseDeletion(customerId: string, jobId: string): Promise<boolean>;
 
+  /** The database server's own version string (`select version()`). For `version` and `doctor`. */
+  serverVersion?(): Promise<string>;
   /** Read-only check that the schema has everything this version needs; lists what is missing. */
   checkSchema(): Promise<string[]>;
   /** Applies pending migrations; returns the names applied. */
