@@ -3,7 +3,7 @@ _custctl() {
   local cur prev words cword
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local global="--kubeconfig --context --api-url --store -v --verbose --no-color --help --version"
+  local global="--kubeconfig --context --api-url --store --metrics-textfile -v --verbose --no-color --help --version"
   local cmds="delete status jobs worker cleanup-rbac serve customers db audit doctor version completion help"
   case "$prev" in
     --kubeconfig|--tls-cert|--tls-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -25,7 +25,7 @@ _custctl() {
     delete) opts="--yes --dry-run --detach --concurrency --timeout --job-timeout --force --allow-missing --allow-cluster-scoped --allow-outside-namespace -o --output" ;;
     status) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "job customer" -- "$cur")); return; }; opts="-o --output --watch" ;;
     jobs) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "list retry resume cancel prune" -- "$cur")); return; }; opts="--state --customer --older-than -o --output --yes" ;;
-    worker) opts="--once --concurrency" ;;
+    worker) opts="--once --concurrency --metrics-port --metrics-host" ;;
     cleanup-rbac) opts="--dry-run --exit-code --customer --include-kept --yes -o --output" ;;
     serve) opts="--port --host --no-worker --tls-cert --tls-key --insecure-http" ;;
     customers) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "list add" -- "$cur")); return; }; opts="--email --company --namespace --url --status -o --output" ;;

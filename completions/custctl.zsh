@@ -21,6 +21,7 @@ _custctl() {
     '--context[kube context]:context:'
     '--api-url[queue API URL]:url:'
     '--store[customer store]:store:(embedded postgres)'
+    '--metrics-textfile[write the run'"'"'s metrics to this file]:file:_files'
     '(-v --verbose)'{-v,--verbose}'[debug logging]'
     '--no-color[no colour]'
   )
@@ -33,7 +34,7 @@ _custctl() {
     delete) opts=('(-y --yes)'{-y,--yes}'[do not ask]' '--dry-run[plan only]' '--detach[queue only]' '--concurrency[customers at once]:n:' '--timeout[namespace wait]:duration:' '--job-timeout[attempt timeout]:duration:' '--force[also deploying]' '--allow-missing[reset a deployed row with nothing left]' '--allow-cluster-scoped[allow objects outside the namespace]' '--allow-outside-namespace[same as --allow-cluster-scoped]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     status) opts=('1:what:(job customer)' '--watch[follow until done]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     jobs) opts=('1:action:(list retry resume cancel prune)' '--state[state]:state:(waiting active delayed completed failed)' '--customer[customer]:id:' '--older-than[age]:duration:' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
-    worker) opts=('--once[stop when nothing is due]' '--concurrency[jobs at once]:n:') ;;
+    worker) opts=('--once[stop when nothing is due]' '--concurrency[jobs at once]:n:' '--metrics-port[serve GET /metrics on this port]:port:' '--metrics-host[address of the metrics port]:address:') ;;
     cleanup-rbac) opts=('--dry-run[report only]' '--exit-code[exit 6 when orphans exist]' '--customer[one customer]:id:' '--include-kept[also resource-policy keep]' '--yes[do not ask]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     serve) opts=('--port[port]:port:' '--host[address]:host:' '--no-worker[do not run jobs]' '--tls-cert[certificate]:file:_files' '--tls-key[key]:file:_files' '--insecure-http[allow plain HTTP off loopback]') ;;
     doctor) opts=('(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;

@@ -14,6 +14,7 @@ import { auditListener } from './audit.js';
 import type { PipelineEnv } from '../pipeline/types.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
+import { withMetrics, type Metrics } from './metrics.js';
 
 /** Completed and failed jobs are kept this long (the seed's 7 days), then pruned by workers and new deletions. */
 export const RETENTION_MS = 7 * 24 * 3_600_000;
@@ -32,6 +33,8 @@ export interface JobsEnv {
   now: () => number;
   /** the job lifecycle: accepted … completed/failed/cancelled/superseded (src/jobs/events.ts) */
   events?: JobEvents;
+  /** this process's metrics (src/jobs/metrics.ts), when a command exposes or writes them */
+  metrics?: Metrics;
   /** live sink for attempt log lines (the terminal); the journal always gets them */
   sink?: (job: Job, level: Level, message: string, fields?: Record<string, unknown>) => void;
 }
@@ -40,7 +43,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
   const store = extra.store ?? (await d.store());
   const events = settlingEvents({ store }, (m, f) => d.log.error(m, f));
   events.on(auditListener(store)); // the audit rows of events that change no customer row
-  return {
+  return withMetrics(await d.metrics(), {
     queue: extra.queue ?? (await d.jobs()),
     store,
     events,
@@ -53,7 +56,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
     now: () => d.now().getTime(),
     sink: logToSink(d.log),
     ...extra,
-  };
+  });
 }
 
 export function logToSink(log: Logger) {

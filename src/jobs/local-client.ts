@@ -127,6 +127,7 @@ export class LocalJobsClient implements JobsClient {
     if (this.o.mode === 'cli') d.log.info('Target', { context: kube.target.context, server: kube.target.server, database: env.store.description, customer: o.customer });
     // the plan: also the check that we may list at all, before any job exists
     const found = await scanOrphans(kube, env.store, { prefix: cfg.namespacePrefix, ...(onlyKey !== undefined ? { onlyKey } : {}), includeKept: o.includeKept });
+    env.metrics?.orphansScanned(found.orphans);
     const report: CleanupReport = { dryRun: true, simulated: cfg.simulate, orphans: found.orphans, deleted: [], kept: found.kept, errors: [] };
     return { report, where: ` from context ${kube.target.context}` };
   }

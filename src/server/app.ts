@@ -42,6 +42,8 @@ export interface ServerOptions {
   https?: { cert: Buffer; key: Buffer } | undefined;
   /** bounds on what a client may send and how slowly (defaults: SERVER_LIMITS) */
   limits?: Partial<ServerLimits>;
+  /** `GET /metrics` (viewer token): the Prometheus text format */
+  metrics?: { contentType: string; text(): Promise<string> };
 }
 
 export interface ServerLimits {
@@ -244,7 +246,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   app.addHook('onResponse', async (req, reply) => {
     const ms = Date.now() - (startedAt.get(req) ?? Date.now());
-    if (req.routeOptions.url === '/healthz' && reply.statusCode === 200) return; // probes every few seconds: no noise
+    if ((req.routeOptions.url === '/healthz' || req.routeOptions.url === '/metrics') && reply.statusCode === 200) return; // probes and scrapes every few seconds: no noise
     const fields = { status: reply.statusCode, by: req.principal?.name, ms };
     const line = `${req.method} ${shownPath(req.url)}`;
     if (reply.statusCode >= 500) log.error(line, fields);
@@ -289,6 +291,13 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     if (problems.length) return reply.code(500).send({ error: 'internal', message: `not ready: ${problems.join('; ')}` });
     return { status: 'ready', store: store.description, queue: queue.kind };
   });
+
+  // Prometheus scrapes with a viewer token (`authorization: {credentials_file: …}`): the series
+  // hold no customer data, but the API's rule stays one rule — only /healthz is open.
+  const metrics = opts.metrics;
+  if (metrics) {
+    app.get('/metrics', { config: { role: 'viewer' } }, async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.text()));
+  }
 
   // ---- customers -----------------------------------------------------------------------------
 

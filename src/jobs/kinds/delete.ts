@@ -118,7 +118,7 @@ async function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteR
     void ctx.log(plainLine(level, message, fields)).catch(() => undefined);
   };
   return runDeleteAttempt(
-    { job: ctx.job, attempt: ctx.attempt, signal: ctx.signal, progress: (n) => ctx.progress(n), log },
+    { job: ctx.job, attempt: ctx.attempt, signal: ctx.signal, progress: (n) => ctx.progress(n), log, ...(env.metrics ? { onStep: env.metrics.stepTimed } : {}) },
     env.store,
     env.cluster,
     { namespacePrefix: env.config.namespacePrefix, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs, now: env.now },
