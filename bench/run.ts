@@ -179,6 +179,7 @@ async function startEnv(): Promise<Env> {
   };
   delete childEnv.CUSTCTL_API_URL;
   const db = new pg.Pool({ connectionString: postgres.url, max: 4 });
+  db.on('error', () => undefined); // the server stopping at the end terminates idle clients
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
   return {
@@ -423,7 +424,7 @@ export function phaseRows(ev: readonly TraceEvent[], wallMs: number): Array<{ ph
   rows.push(span('helm list', (x) => x.ev === 'spawn' && x.what.startsWith('helm list'), (x) => x.ev === 'spawn-exit' && x.what.startsWith('helm list')));
   rows.push(span('helm get manifest', (x) => x.ev === 'spawn' && x.what.startsWith('helm get'), (x) => x.ev === 'spawn-exit' && x.what.startsWith('helm get')));
   const firstHttp = first((x) => x.ev === 'http');
-  rows.push({ phase: 'client-node loaded: first API request at', from: firstHttp?.t ?? NaN, ms: 0 });
+  rows.push({ phase: 'Kubernetes client ready: first API request at', from: firstHttp?.t ?? NaN, ms: 0 });
   rows.push(span('namespace GET', (x) => x.ev === 'http' && /^GET \/api\/v1\/namespaces\/[^/]+$/.test(x.what), (x) => x.ev === 'http-end' && /^GET \/api\/v1\/namespaces\/[^/]+$/.test(x.what)));
   rows.push(span('PVC list', (x) => x.ev === 'http' && x.what.endsWith('/persistentvolumeclaims'), (x) => x.ev === 'http-end' && x.what.endsWith('/persistentvolumeclaims')));
   const rbacStart = first((x) => x.ev === 'http' && /^GET .*clusterrole/.test(x.what));

@@ -3,8 +3,8 @@ _custctl() {
   local cur prev words cword
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local global="--kubeconfig --context --api-url --store -v --verbose --no-color --help --version"
-  local cmds="delete cancel status jobs worker cleanup-rbac serve customers db doctor version completion help"
+  local global="--kubeconfig --context --api-url --store --metrics-textfile -v --verbose --no-color --help --version"
+  local cmds="delete cancel status jobs worker cleanup-rbac serve customers db audit doctor version completion help"
   case "$prev" in
     --kubeconfig|--tls-cert|--tls-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -o|--output) COMPREPLY=($(compgen -W "table json yaml" -- "$cur")); return ;;
@@ -26,13 +26,14 @@ _custctl() {
     cancel) opts="-o --output" ;;
     status) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "job customer" -- "$cur")); return; }; opts="-o --output --watch" ;;
     jobs) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "list retry resume cancel prune" -- "$cur")); return; }; opts="--state --customer --older-than -o --output --yes" ;;
-    worker) opts="--once --concurrency" ;;
+    worker) opts="--once --concurrency --metrics-port --metrics-host" ;;
     cleanup-rbac) opts="--dry-run --exit-code --customer --include-kept --yes -o --output" ;;
     serve) opts="--port --host --no-worker --tls-cert --tls-key --insecure-http" ;;
     customers) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "list add" -- "$cur")); return; }; opts="--email --company --namespace --url --status --scheduled --within -o --output" ;;
     db) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "migrate check" -- "$cur")); return; } ;;
     doctor) opts="-o --output" ;;
     version) opts="--client -o --output" ;;
+    audit) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "list prune" -- "$cur")); return; }; opts="--customer --since --action --limit --before --yes -o --output" ;;
     completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")); return ;;
   esac
   COMPREPLY=($(compgen -W "$opts $global" -- "$cur"))

@@ -1,5 +1,5 @@
 # fish completion for custctl            custctl completion fish | source
-set -l cmds delete cancel status jobs worker cleanup-rbac serve customers db doctor version completion
+set -l cmds delete cancel status jobs worker cleanup-rbac serve customers db audit doctor version completion
 complete -c custctl -f
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a delete -d 'delete customers (release, namespace, cluster RBAC, row)'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a cancel -d 'cancel a scheduled deletion, restore the instance'
@@ -12,12 +12,16 @@ complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a customers -d '
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a db -d 'database schema'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a doctor -d 'check what a real deletion needs'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a version -d 'versions of custctl, helm, the API server and the database'
+complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a audit -d 'list or prune the audit log'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a completion -d 'print a shell completion script'
 complete -c custctl -n '__fish_seen_subcommand_from version' -l client -d 'only what runs here'
 complete -c custctl -l kubeconfig -r -F -d 'kubeconfig file'
 complete -c custctl -l context -x -d 'kube context'
 complete -c custctl -l api-url -x -d 'queue API URL'
 complete -c custctl -l store -x -a 'embedded postgres' -d 'customer store'
+complete -c custctl -l metrics-textfile -r -F -d "write the run's metrics to this file"
+complete -c custctl -n '__fish_seen_subcommand_from worker' -l metrics-port -x -d 'serve GET /metrics on this port'
+complete -c custctl -n '__fish_seen_subcommand_from worker' -l metrics-host -x -d 'address of the metrics port'
 complete -c custctl -s v -l verbose -d 'debug logging'
 complete -c custctl -l no-color -d 'no colour'
 complete -c custctl -s o -l output -x -a 'table json yaml' -d 'output format'
@@ -46,4 +50,5 @@ complete -c custctl -n '__fish_seen_subcommand_from serve' -l no-worker
 complete -c custctl -n '__fish_seen_subcommand_from customers' -a 'list add'
 complete -c custctl -n '__fish_seen_subcommand_from customers' -l status -x -a 'pending deploying deployed deleting deletion_failed failed'
 complete -c custctl -n '__fish_seen_subcommand_from db' -a 'migrate check'
+complete -c custctl -n '__fish_seen_subcommand_from audit' -a 'list prune'
 complete -c custctl -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'

@@ -16,6 +16,8 @@ export interface GlobalFlags {
   apiUrl?: string;
   store?: string;
   verbose?: boolean;
+  /** write this run's metrics to this file when the command ends (node_exporter's textfile collector) */
+  metricsTextfile?: string;
 }
 
 export type StoreChoice = 'auto' | 'embedded' | 'postgres';
@@ -125,6 +127,9 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--api-url must be http:// or https://, not ${u.protocol}`);
     if (flags.kubeconfig !== undefined || flags.context !== undefined) {
       throw new UsageError('--api-url sends the command to the queue API; --kubeconfig and --context apply only to local runs: drop one or the other');
+    }
+    if (flags.metricsTextfile !== undefined) {
+      throw new UsageError("--metrics-textfile records the jobs this process runs; with --api-url the server runs them: scrape its /metrics instead");
     }
   }
   return {

@@ -12,6 +12,7 @@ import type { Helm } from './adapters/helm.js';
 import type { CustomerStore } from './adapters/store.js';
 import type { JobQueue } from './adapters/queue.js';
 import type { JobsClient } from './jobs/client.js';
+import type { Metrics } from './jobs/metrics.js';
 import { VERSION } from './version.js';
 
 export interface Deps {
@@ -33,7 +34,11 @@ export interface Deps {
   jobs(): Promise<JobQueue>;
   /** the jobs client, chosen once: the queue API with --api-url / CUSTCTL_API_URL, else this machine's queue */
   client(): Promise<JobsClient>;
-  /** Closes what was opened (store connections, locks). */
+  /** this process keeps metrics (serve, worker --metrics-port); --metrics-textfile asks for them too */
+  wantMetrics(): void;
+  /** the metrics of this process (prom-client, loaded on first use), null unless they were asked for */
+  metrics(): Promise<Metrics | null>;
+  /** Closes what was opened (store connections, locks); writes --metrics-textfile. */
   close(): Promise<void>;
 }
 
@@ -84,7 +89,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     refuseTwoContexts();
     return k;
   });
-  // helm does not wait for the kube client (client-node's import): it needs only the context name
+  // helm does not wait for the kube client: it needs only the context name
   const helm = once(async () => {
     const c = getConfig();
     const { contextName } = await import('./adapters/kube-context.js');
@@ -145,6 +150,22 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     return new LocalJobsClient(deps);
   });
 
+  let metricsWanted = false;
+  const metrics = once(async (): Promise<Metrics> => {
+    const { PromMetrics } = await import('./jobs/metrics-prom.js');
+    const long = opts.flags().metricsTextfile === undefined;
+    return new PromMetrics({ now: () => Date.now(), processMetrics: long, onError: (m, e) => log.warn(m, { error: e instanceof Error ? e.message : String(e) }) });
+  });
+  const textfile = async () => {
+    const path = opts.flags().metricsTextfile;
+    if (path === undefined) return;
+    try {
+      await (await metrics()).writeTextfile(path);
+    } catch (e) {
+      log.error(`could not write the metrics textfile ${path}`, { error: e instanceof Error ? e.message : String(e) });
+    }
+  };
+
   const deps: Deps = {
     io,
     env,
@@ -162,7 +183,12 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     },
     jobs,
     client,
+    wantMetrics: () => {
+      metricsWanted = true;
+    },
+    metrics: async () => (metricsWanted || opts.flags().metricsTextfile !== undefined ? metrics() : null),
     close: async () => {
+      await textfile(); // before the queue closes: custctl_jobs is read from it
       for (const c of closers.reverse()) await c().catch(() => undefined);
     },
   };

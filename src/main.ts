@@ -29,10 +29,11 @@ const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> 
   db: async (d, s) => (await import('./commands/db.js')).makeDbCommand(d, s),
   doctor: async (d, s) => (await import('./commands/doctor.js')).makeDoctorCommand(d, s),
   version: async (d) => (await import('./commands/version.js')).makeVersionCommand(d),
+  audit: async (d) => (await import('./commands/audit.js')).makeAuditCommand(d),
   completion: async (d) => (await import('./commands/completion.js')).makeCompletionCommand(d),
 };
 
-const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--kubeconfig', '--context', '--api-url', '--store']);
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--kubeconfig', '--context', '--api-url', '--store', '--metrics-textfile']);
 
 /** The command word of `argv` (user arguments), skipping global options and their values. */
 export function commandWord(argv: readonly string[]): string | undefined {
@@ -52,6 +53,7 @@ export async function makeProgram(deps: Deps, setExit: SetExit, argv: readonly s
     .option('--context <name>', 'kube context (default: the current context)')
     .option('--api-url <url>', 'send the command to a custctl queue API (CUSTCTL_API_URL)')
     .addOption(new Option('--store <store>', 'customer store: embedded (PGlite) or postgres (CUSTCTL_STORE)').choices(['embedded', 'postgres'] as const))
+    .option('--metrics-textfile <path>', "write this run's metrics there at the end, atomically (node_exporter's textfile collector)")
     .option('-v, --verbose', 'debug logging')
     .option('--no-color', 'no colour (NO_COLOR is honoured too)')
     .showHelpAfterError('(run with --help for usage)')
@@ -129,7 +131,7 @@ async function main(): Promise<number> {
   }, process.argv.slice(2));
   program.hook('preAction', () => {
     const o = program.opts();
-    flags = { kubeconfig: o.kubeconfig, context: o.context, apiUrl: o.apiUrl, store: o.store, verbose: o.verbose };
+    flags = { kubeconfig: o.kubeconfig, context: o.context, apiUrl: o.apiUrl, store: o.store, verbose: o.verbose, metricsTextfile: o.metricsTextfile };
   });
   try {
     await program.parseAsync(process.argv);

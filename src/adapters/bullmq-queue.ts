@@ -216,6 +216,11 @@ export class BullQueue implements JobQueue {
     };
   }
 
+  async counts(): Promise<Record<JobState, number>> {
+    const c = await this.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+    return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0 };
+  }
+
   async list(filter: JobFilter = {}): Promise<Job[]> {
     const states = filter.state ? (filter.state === 'waiting' ? ['waiting', 'prioritized'] : [filter.state]) : ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'];
     const out: Job[] = [];

@@ -1,29 +1,21 @@
 /**
- * The cluster through @kubernetes/client-node 1.x. Loaded on demand (importing client-node costs
- * ~0.65 s), so only the commands that talk to the cluster pay for it.
+ * The cluster over plain HTTPS (node:https), loaded on demand. custctl makes a handful of REST
+ * calls (get, list, delete, one watch), so it sends them itself: importing
+ * @kubernetes/client-node costs ~0.7–1 s of start-up (its ~1000 generated modules), on the path to
+ * every deletion's first request, and that was most of what one deletion spent above the floor.
+ * client-node is still used, loaded only then, for the kubeconfig users whose credentials need it
+ * (exec plugins, auth providers, impersonation) and for clusters behind a proxy-url: its
+ * KubeConfig gives the TLS options, the agent and the Authorization header of each request.
  *
- * Every request carries the caller's User-Agent and AbortSignal (a per-call middleware), and every
- * foreign error is translated here into the typed errors of src/errors.ts.
+ * Every request carries the caller's User-Agent and AbortSignal, and every foreign error is
+ * translated here into the typed errors of src/errors.ts.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  ApiException,
-  CoreV1Api,
-  HttpMethod,
-  IsomorphicFetchHttpLibrary,
-  KubeConfig,
-  RbacAuthorizationV1Api,
-  AuthorizationV1Api,
-  RequestContext,
-  Watch,
-  Observable,
-  type ConfigurationOptions,
-  type ObservableMiddleware,
-  type V1Namespace,
-} from '@kubernetes/client-node';
-import type { Cluster, Context, User } from '@kubernetes/client-node';
+import { dump as dumpYaml, load as loadYaml } from 'js-yaml';
 import { ConflictError, OperationError, UsageError, errorMessage, isPermanent } from '../errors.js';
 import { KUBE_RETRY, backoffMs, parseRetryAfter, withRetries, type RetryEvent, type RetryPolicy, type Verdict } from './retry.js';
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
@@ -58,25 +50,65 @@ const PARALLEL = 6;
 // ---------------------------------------------------------------------------------------------
 // kubeconfig
 
+type Obj = Record<string, unknown>;
+
+/** One named entry of a kubeconfig list (`clusters`, `users`, `contexts`), as written in the file. */
+interface Entry { name: string; body: Obj }
+
 export interface LoadedKubeconfig {
-  kc: KubeConfig;
   files: string[];
   target: ClusterTarget;
+  /** the selected entries, file paths in them made absolute */
+  cluster: Obj;
+  user: Obj;
+  /** the selected context, cluster and user as one kubeconfig document (for client-node) */
+  selected: Obj;
 }
 
-function contextNames(contexts: readonly Context[]): string {
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Fields naming files, resolved against the kubeconfig's directory (kubectl's and client-node's rule). */
+const CLUSTER_FILES = ['certificate-authority'];
+const USER_FILES = ['client-certificate', 'client-key', 'tokenFile'];
+
+function entries(file: string, doc: Obj, list: 'clusters' | 'users' | 'contexts', inner: 'cluster' | 'user' | 'context', files: readonly string[]): Entry[] {
+  const v = doc[list];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new UsageError(`cannot read kubeconfig ${file}: ${list} is not a list`, ['fix the file, or point KUBECONFIG / --kubeconfig at another one']);
+  return v.map((e: unknown, i): Entry => {
+    if (!isObj(e) || typeof e.name !== 'string' || e.name === '') {
+      throw new UsageError(`cannot read kubeconfig ${file}: ${list}[${i}] has no name`, ['fix the file, or point KUBECONFIG / --kubeconfig at another one']);
+    }
+    const body: Obj = isObj(e[inner]) ? { ...(e[inner] as Obj) } : {};
+    for (const k of files) {
+      const f = body[k];
+      if (typeof f === 'string' && f !== '' && !path.isAbsolute(f)) body[k] = path.join(path.dirname(file), f);
+    }
+    return { name: e.name, body };
+  });
+}
+
+function readKubeconfigFile(file: string): { clusters: Entry[]; users: Entry[]; contexts: Entry[]; current: string } {
+  let doc: unknown;
+  try {
+    doc = loadYaml(readFileSync(file, 'utf8'));
+  } catch (e) {
+    const reason = e instanceof Error ? (e as { reason?: string }).reason ?? e.message.split('\n')[0] : String(e);
+    throw new UsageError(`cannot read kubeconfig ${file}: ${reason}`, ['fix the file, or point KUBECONFIG / --kubeconfig at another one']);
+  }
+  if (doc === undefined || doc === null) return { clusters: [], users: [], contexts: [], current: '' };
+  if (!isObj(doc)) throw new UsageError(`cannot read kubeconfig ${file}: not a kubeconfig (a YAML mapping)`, ['fix the file, or point KUBECONFIG / --kubeconfig at another one']);
+  return {
+    clusters: entries(file, doc, 'clusters', 'cluster', CLUSTER_FILES),
+    users: entries(file, doc, 'users', 'user', USER_FILES),
+    contexts: entries(file, doc, 'contexts', 'context', []),
+    current: typeof doc['current-context'] === 'string' ? doc['current-context'] : '',
+  };
+}
+
+function contextNames(contexts: readonly Entry[]): string {
   const names = contexts.map((c) => c.name);
   return names.length > 0 ? names.join(', ') : '(none)';
-}
-
-function readKubeconfigFile(file: string): KubeConfig {
-  const kc = new KubeConfig();
-  try {
-    kc.loadFromFile(file);
-  } catch (e) {
-    throw new UsageError(`cannot read kubeconfig ${file}: ${errorMessage(e)}`, ['fix the file, or point KUBECONFIG / --kubeconfig at another one']);
-  }
-  return kc;
 }
 
 /**
@@ -106,16 +138,19 @@ export function loadKubeconfig(opts: Pick<OpenKubeOptions, 'kubeconfig' | 'conte
     throw new UsageError(`no kubeconfig found (KUBECONFIG is not set and ${defaultFile} does not exist): set KUBECONFIG or pass --kubeconfig with the path of your kubeconfig`);
   }
 
-  const clusters: Cluster[] = [];
-  const users: User[] = [];
-  const contexts: Context[] = [];
+  const clusters: Entry[] = [];
+  const users: Entry[] = [];
+  const contexts: Entry[] = [];
   let currentContext = '';
+  const addNew = (into: Entry[], from: Entry[]): void => {
+    for (const e of from) if (!into.some((x) => x.name === e.name)) into.push(e);
+  };
   for (const file of files) {
     const one = readKubeconfigFile(file);
-    for (const c of one.getClusters()) if (!clusters.some((x) => x.name === c.name)) clusters.push(c);
-    for (const u of one.getUsers()) if (!users.some((x) => x.name === u.name)) users.push(u);
-    for (const c of one.getContexts()) if (!contexts.some((x) => x.name === c.name)) contexts.push(c);
-    if (!currentContext && one.getCurrentContext()) currentContext = one.getCurrentContext();
+    addNew(clusters, one.clusters);
+    addNew(users, one.users);
+    addNew(contexts, one.contexts);
+    if (!currentContext && one.current) currentContext = one.current;
   }
   const shownFiles = files.join(path.delimiter);
 
@@ -130,15 +165,105 @@ export function loadKubeconfig(opts: Pick<OpenKubeOptions, 'kubeconfig' | 'conte
       ['pass --context with one of the available contexts'],
     );
   }
-  const cluster = clusters.find((c) => c.name === context.cluster);
-  if (!cluster || !cluster.server) {
-    throw new UsageError(`context "${contextName}" in kubeconfig ${shownFiles} names cluster "${context.cluster}", which is not defined there (or has no server)`);
+  const clusterName = typeof context.body.cluster === 'string' ? context.body.cluster : '';
+  const cluster = clusters.find((c) => c.name === clusterName);
+  const server = typeof cluster?.body.server === 'string' ? cluster.body.server : '';
+  if (!cluster || !server) {
+    throw new UsageError(`context "${contextName}" in kubeconfig ${shownFiles} names cluster "${clusterName}", which is not defined there (or has no server)`);
   }
-  const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters, users, contexts, currentContext: contextName });
-  const target: ClusterTarget = { context: contextName, server: cluster.server, kubeconfig: shownFiles };
-  if (context.user) target.user = context.user;
-  return { kc, files, target };
+  const userName = typeof context.body.user === 'string' ? context.body.user : '';
+  const user = users.find((u) => u.name === userName);
+  const target: ClusterTarget = { context: contextName, server, kubeconfig: shownFiles };
+  if (userName) target.user = userName;
+  const selected: Obj = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: cluster.name, cluster: cluster.body }],
+    users: user ? [{ name: user.name, user: user.body }] : [],
+    contexts: [{ name: context.name, context: context.body }],
+    'current-context': context.name,
+  };
+  return { files, target, cluster: cluster.body, user: user?.body ?? {}, selected };
+}
+
+// ---------------------------------------------------------------------------------------------
+// transport: the TLS options and credentials of a request
+
+/** What custctl reads itself; anything else in the cluster or user entry is left to client-node. */
+const PLAIN_CLUSTER_KEYS = new Set(['server', 'certificate-authority', 'certificate-authority-data', 'insecure-skip-tls-verify', 'tls-server-name', 'extensions']);
+const PLAIN_USER_KEYS = new Set(['token', 'tokenFile', 'client-certificate', 'client-certificate-data', 'client-key', 'client-key-data', 'username', 'password', 'extensions']);
+
+/** Whether custctl sends this user's requests itself (certificates, tokens, basic auth) or needs client-node. */
+export function plainCredentials(cluster: Obj, user: Obj): boolean {
+  return Object.keys(cluster).every((k) => PLAIN_CLUSTER_KEYS.has(k)) && Object.keys(user).every((k) => PLAIN_USER_KEYS.has(k));
+}
+
+type RequestOptionsFn = () => Promise<https.RequestOptions>;
+
+function fileOrData(file: unknown, data: unknown): Buffer | undefined {
+  if (typeof data === 'string' && data !== '') return Buffer.from(data, 'base64');
+  if (typeof file === 'string' && file !== '') return readFileSync(file);
+  return undefined;
+}
+
+/** The options of every request for a plain user: read once (a tokenFile on every request: it may rotate). */
+function plainOptions(k: LoadedKubeconfig): RequestOptionsFn {
+  const c = k.cluster;
+  const u = k.user;
+  const fixed: https.RequestOptions = { agent: false };
+  const unusable = (what: string, e: unknown) => new UsageError(`kubeconfig ${k.target.kubeconfig}: cannot read the ${what} of context "${k.target.context}": ${errorMessage(e)}`, ['fix the path in the kubeconfig']);
+  try {
+    const ca = fileOrData(c['certificate-authority'], c['certificate-authority-data']);
+    if (ca) fixed.ca = ca;
+  } catch (e) { throw unusable('certificate-authority', e); }
+  try {
+    const cert = fileOrData(u['client-certificate'], u['client-certificate-data']);
+    const key = fileOrData(u['client-key'], u['client-key-data']);
+    if (cert) fixed.cert = cert;
+    if (key) fixed.key = key;
+  } catch (e) { throw unusable('client certificate or key', e); }
+  if (c['insecure-skip-tls-verify'] === true) fixed.rejectUnauthorized = false;
+  if (typeof c['tls-server-name'] === 'string' && c['tls-server-name'] !== '') fixed.servername = c['tls-server-name'];
+  if (typeof u.username === 'string' && u.username !== '') fixed.auth = `${u.username}:${typeof u.password === 'string' ? u.password : ''}`;
+  const token = typeof u.token === 'string' && u.token !== '' ? u.token : undefined;
+  const tokenFile = typeof u.tokenFile === 'string' && u.tokenFile !== '' ? u.tokenFile : undefined;
+  return async () => {
+    let bearer = token;
+    if (!bearer && tokenFile) {
+      try {
+        bearer = readFileSync(tokenFile, 'utf8').trim();
+      } catch (e) { throw unusable('tokenFile', e); }
+    }
+    return { ...fixed, headers: bearer ? { Authorization: `Bearer ${bearer}` } : {} };
+  };
+}
+
+/** The options of every request from client-node's KubeConfig (exec plugins, auth providers, proxies). */
+function clientNodeOptions(k: LoadedKubeconfig): RequestOptionsFn {
+  let kc: Promise<{ applyToHTTPSOptions(o: https.RequestOptions): Promise<void> }> | undefined;
+  const load = async () => {
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const c = new KubeConfig();
+    try {
+      c.loadFromString(dumpYaml(k.selected));
+    } catch (e) {
+      throw new UsageError(`cannot read kubeconfig ${k.target.kubeconfig}: ${errorMessage(e)}`, ['fix the file, or point KUBECONFIG / --kubeconfig at another one']);
+    }
+    return c as unknown as { applyToHTTPSOptions(o: https.RequestOptions): Promise<void> };
+  };
+  return async () => {
+    const c = await (kc ??= load());
+    const o: https.RequestOptions = { headers: {} };
+    await c.applyToHTTPSOptions(o);
+    return o;
+  };
+}
+
+/** A non-2xx answer: `code`, `body` (text) and `headers`, the shape translateError and requestVerdict read. */
+export class ApiStatusError extends Error {
+  constructor(readonly code: number, readonly body: string, readonly headers: http.IncomingHttpHeaders) {
+    super(`HTTP ${code}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,11 +334,11 @@ function isAbortError(e: unknown): boolean {
 
 export interface ErrorContext { server: string; context: string; user?: string }
 
-/** Turns an ApiException / fetch failure into a typed error. 404 is the caller's business. */
+/** Turns an API answer (ApiStatusError or anything with a numeric `code`) / a network failure into a typed error. 404 is the caller's business. */
 export function translateError(e: unknown, op: Op, t: ErrorContext): Error {
   if (e instanceof OperationError || e instanceof ConflictError || e instanceof UsageError) return e;
   const at = `the API server ${t.server} (context ${t.context})`;
-  if (e instanceof ApiException || (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number')) {
+  if (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number') {
     const code = (e as { code: number }).code;
     const st = statusOf((e as { body?: unknown }).body);
     const msg = st.message ?? `HTTP ${code}`;
@@ -362,6 +487,13 @@ export function wellKnownScope(apiVersion: string, kind: string): boolean | unde
 // the client
 
 interface ApiResource { name: string; kind: string; namespaced: boolean; verbs: string[] }
+interface RawMeta { metadata?: { name?: string; annotations?: Record<string, string> } }
+interface RawPvc {
+  metadata?: { name?: string };
+  spec?: { volumeName?: string; resources?: { requests?: { storage?: string } } };
+  status?: { phase?: string; capacity?: { storage?: string } };
+}
+const RBAC_API = '/apis/rbac.authorization.k8s.io/v1';
 interface ObjectMeta { name?: string; finalizers?: string[] }
 
 function discoveryPath(groupVersion: string): string {
@@ -369,8 +501,13 @@ function discoveryPath(groupVersion: string): string {
 }
 
 
-function namespaceInfo(ns: V1Namespace): NamespaceInfo {
-  const dt = ns.metadata?.deletionTimestamp as unknown;
+interface RawNamespace {
+  metadata?: { name?: string; uid?: string; deletionTimestamp?: string };
+  spec?: { finalizers?: string[] };
+  status?: { phase?: string; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> };
+}
+
+function namespaceInfo(ns: RawNamespace): NamespaceInfo {
   const info: NamespaceInfo = {
     name: ns.metadata?.name ?? '',
     uid: ns.metadata?.uid ?? '',
@@ -383,30 +520,67 @@ function namespaceInfo(ns: V1Namespace): NamespaceInfo {
     }),
     finalizers: ns.spec?.finalizers ?? [],
   };
-  if (dt instanceof Date) info.deletionTimestamp = dt.toISOString();
-  else if (typeof dt === 'string' && dt) info.deletionTimestamp = dt;
+  if (typeof ns.metadata?.deletionTimestamp === 'string' && ns.metadata.deletionTimestamp) info.deletionTimestamp = ns.metadata.deletionTimestamp;
   return info;
 }
 
+const enc = encodeURIComponent;
+type Query = Record<string, string | number | boolean | undefined>;
+/** `body` is sent as JSON; `contentType` says which (default application/json; a PATCH names its patch type). */
+interface SendOptions { body?: unknown; accept?: string; contentType?: string; signal: AbortSignal }
+
 export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
-  const { kc, target } = loadKubeconfig(opts);
+  const loaded = loadKubeconfig(opts);
+  const { target } = loaded;
   const errCtx: ErrorContext = { server: target.server, context: target.context, ...(target.user ? { user: target.user } : {}) };
-  const core = kc.makeApiClient(CoreV1Api);
-  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-  const http = new IsomorphicFetchHttpLibrary();
+  const requestOptions = plainCredentials(loaded.cluster, loaded.user) ? plainOptions(loaded) : clientNodeOptions(loaded);
+  const base = target.server.replace(/\/+$/, '');
   const ua = opts.userAgent;
 
-  /** Per-call options: the User-Agent header and a signal (caller's + request timeout). */
-  function callOptions(signal: AbortSignal): ConfigurationOptions {
-    const mw: ObservableMiddleware = {
-      pre: (ctx) => {
-        ctx.setHeaderParam('User-Agent', ua);
-        ctx.setSignal(signal);
-        return new Observable(Promise.resolve(ctx));
-      },
-      post: (rsp) => new Observable(Promise.resolve(rsp)),
+  function urlOf(urlPath: string, query: Query): URL {
+    const url = new URL(base + urlPath);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    return url;
+  }
+
+  /**
+   * Starts one request; `onResponse` gets the response once its headers are in. A failure before
+   * that (refused, reset, TLS, the signal) rejects with Node's error (its `code`, or AbortError).
+   */
+  async function start(method: string, url: URL, o: SendOptions, onResponse: (res: http.IncomingMessage) => void, onError: (e: unknown) => void): Promise<void> {
+    const ro = await requestOptions();
+    const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
+    const headers: http.OutgoingHttpHeaders = {
+      ...(ro.headers as http.OutgoingHttpHeaders | undefined),
+      'User-Agent': ua,
+      Accept: o.accept ?? 'application/json',
+      ...(payload !== undefined ? { 'Content-Type': o.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
     };
-    return { middleware: [mw], middlewareMergeStrategy: 'append' };
+    const req = (url.protocol === 'http:' ? http : https).request(url, { ...ro, method, headers, signal: o.signal }, onResponse);
+    req.on('error', onError);
+    req.end(payload);
+  }
+
+  /** One request to completion: the parsed JSON of a 2xx answer, else an ApiStatusError. */
+  function send<T>(method: string, urlPath: string, query: Query, o: SendOptions): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      start(method, urlOf(urlPath, query), o, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('error', reject);
+        res.on('aborted', () => reject(Object.assign(new Error('the API server closed the connection mid-answer'), { code: 'ECONNRESET' })));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const code = res.statusCode ?? 0;
+          if (code >= 400 || code < 200) return reject(new ApiStatusError(code, text, res.headers));
+          try {
+            resolve((text === '' ? {} : JSON.parse(text)) as T);
+          } catch {
+            reject(new OperationError(`${method} ${urlPath}: the API server ${target.server} answered with something that is not JSON: ${text.slice(0, 200)}`));
+          }
+        });
+      }, reject).catch(reject);
+    });
   }
 
   function requestSignal(signal: AbortSignal | undefined): { signal: AbortSignal; timeout: AbortSignal } {
@@ -430,14 +604,14 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
    * as KUBE_RETRY says, within the caller's signal. Every call custctl makes is idempotent: reads,
    * lists, and deletes whose 404 the caller counts as done. 404 goes to the caller untranslated.
    */
-  async function call<T>(op: Op, signal: AbortSignal | undefined, fn: (o: ConfigurationOptions) => Promise<T>, seen?: { tries: number }): Promise<T> {
+  async function call<T>(op: Op, signal: AbortSignal | undefined, fn: (s: AbortSignal) => Promise<T>, seen?: { tries: number }): Promise<T> {
     signal?.throwIfAborted();
     try {
       return await withRetries(async (tryNo) => {
         if (seen) seen.tries = tryNo;
         const rs = requestSignal(signal);
         try {
-          return await raceSignal(fn(callOptions(rs.signal)), signal);
+          return await raceSignal(fn(rs.signal), signal);
         } catch (e) {
           if (!signal?.aborted && (rs.timeout.aborted || isAbortError(e))) throw new RequestTimeout(errorMessage(e));
           throw e;
@@ -460,7 +634,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   }
 
   /** `call`, with 404 answered by `notFound`. */
-  async function callOr<T, N>(op: Op, signal: AbortSignal | undefined, notFound: N, fn: (o: ConfigurationOptions) => Promise<T>, seen?: { tries: number }): Promise<T | N> {
+  async function callOr<T, N>(op: Op, signal: AbortSignal | undefined, notFound: N, fn: (s: AbortSignal) => Promise<T>, seen?: { tries: number }): Promise<T | N> {
     try {
       return await call(op, signal, fn, seen);
     } catch (e) {
@@ -469,20 +643,9 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     }
   }
 
-  /** A plain GET for paths the generated clients do not cover (discovery, any resource's list). */
-  async function rawGet(urlPath: string, query: Record<string, string | number | undefined>, accept: string, signal: AbortSignal | undefined, op: Op): Promise<unknown> {
-    return call(op, signal, async (o) => {
-      const url = new URL(target.server.replace(/\/+$/, '') + urlPath);
-      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
-      const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-      ctx.setHeaderParam('Accept', accept);
-      await kc.applySecurityAuthentication(ctx);
-      for (const m of o.middleware ?? []) await m.pre(ctx).toPromise();
-      const rsp = await http.send(ctx).toPromise();
-      const text = await rsp.body.text();
-      if (rsp.httpStatusCode >= 400) throw new ApiException(rsp.httpStatusCode, `HTTP ${rsp.httpStatusCode}`, text, rsp.headers);
-      return JSON.parse(text) as unknown;
-    });
+  /** A GET of any path (discovery, any resource's list), `accept` as given. */
+  async function rawGet(urlPath: string, query: Query, accept: string, signal: AbortSignal | undefined, op: Op): Promise<unknown> {
+    return call(op, signal, (s) => send('GET', urlPath, query, { accept, signal: s }));
   }
 
   async function serverVersion(signal?: AbortSignal): Promise<string> {
@@ -491,31 +654,31 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   }
 
   async function accessReview(checks: readonly AccessCheck[], signal?: AbortSignal): Promise<AccessAnswer[]> {
-    const authz = kc.makeApiClient(AuthorizationV1Api);
+    interface Review { status?: { allowed?: boolean; reason?: string; evaluationError?: string } }
     return runPool([...checks], PARALLEL, async (c) => {
-      const r = await call({ verb: 'create', what: 'selfsubjectaccessreviews.authorization.k8s.io' }, signal, (o) => authz.createSelfSubjectAccessReview({
-        body: {
-          apiVersion: 'authorization.k8s.io/v1',
-          kind: 'SelfSubjectAccessReview',
-          spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.namespace ? { namespace: c.namespace } : {}) } },
-        },
-      }, o));
+      const body = {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SelfSubjectAccessReview',
+        spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.namespace ? { namespace: c.namespace } : {}) } },
+      };
+      // a create that changes nothing (a review is answered, not stored): safe to send again
+      const r = await call({ verb: 'create', what: 'selfsubjectaccessreviews.authorization.k8s.io' }, signal,
+        (s) => send<Review>('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {}, { body, signal: s }));
       const reason = r.status?.reason || r.status?.evaluationError;
       return { ...c, allowed: r.status?.allowed === true, ...(reason ? { reason } : {}) };
     });
   }
 
   async function getNamespace(name: string, signal?: AbortSignal): Promise<NamespaceInfo | null> {
-    const ns = await callOr({ verb: 'get', what: `namespace ${name}` }, signal, null, (o) => core.readNamespace({ name }, o));
+    const ns = await callOr({ verb: 'get', what: `namespace ${name}` }, signal, null, (s) => send<RawNamespace>('GET', `/api/v1/namespaces/${enc(name)}`, {}, { signal: s }));
     return ns ? namespaceInfo(ns) : null;
   }
 
   async function deleteNamespace(name: string, uid: string, signal?: AbortSignal): Promise<'deleted' | 'not-found'> {
     const op = { verb: 'delete', what: `namespace ${name}` };
     try {
-      const r = await callOr(op, signal, 'not-found' as const, (o) => core.deleteNamespace(
-        { name, body: { preconditions: { uid }, propagationPolicy: 'Background' } }, o,
-      ));
+      const body = { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid }, propagationPolicy: 'Background' };
+      const r = await callOr(op, signal, 'not-found' as const, (s) => send('DELETE', `/api/v1/namespaces/${enc(name)}`, {}, { body, signal: s }));
       return r === 'not-found' ? r : 'deleted';
     } catch (e) {
       if (!(e instanceof ConflictError)) throw e;
@@ -533,13 +696,43 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     }
   }
 
+  /**
+   * One watch request: `onEvent` for each event line, `onDone` once when it ends (null: the server
+   * closed it; else why). Resolves true once the server answered 200 (the watch is running).
+   */
+  function watchOnce(urlPath: string, query: Query, signal: AbortSignal, onEvent: (type: string) => void, onDone: (err: unknown) => void): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      start('GET', urlOf(urlPath, query), { signal }, (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          onDone(Object.assign(new Error(`HTTP ${res.statusCode ?? 0}`), { statusCode: res.statusCode ?? 0 }));
+          resolve(false);
+          return;
+        }
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buf += chunk;
+          for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+            const line = buf.slice(0, i).trim();
+            buf = buf.slice(i + 1);
+            if (line === '') continue;
+            try {
+              onEvent(String((JSON.parse(line) as { type?: unknown }).type ?? ''));
+            } catch { /* not an event line */ }
+          }
+        });
+        res.on('aborted', () => onDone(new Error('watch connection lost')));
+        res.on('error', (e) => onDone(e));
+        res.on('end', () => onDone(null));
+        resolve(true);
+      }, (e) => { onDone(e); resolve(false); }).catch((e: unknown) => { onDone(e); resolve(false); });
+    });
+  }
+
   function waitNamespaceGone(name: string, timeoutMs: number, signal?: AbortSignal): Promise<'gone' | 'timeout'> {
     signal?.throwIfAborted();
     const deadline = Date.now() + timeoutMs;
-    // The watch goes through the KubeConfig's fetch options: add the User-Agent there.
-    const watchConfig = Object.create(kc) as KubeConfig;
-    watchConfig.applyToFetchOptions = (o) => kc.applyToFetchOptions({ ...o, headers: { ...(o.headers ?? {}), 'User-Agent': ua } });
-    const watch = new Watch(watchConfig);
 
     return new Promise((resolve, reject) => {
       let finished = false;
@@ -553,9 +746,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
         clearTimeout(deadlineTimer);
         clearTimeout(retryTimer);
         signal?.removeEventListener('abort', onAbort);
-        // A watch whose response has not started yet cannot be aborted (client-node 1.x):
-        // its timeoutSeconds (≤ 60 s) ends it server-side.
-        controller?.abort();
+        controller?.abort(); // closes the watch's connection: nothing keeps the process alive
         settle();
       };
       const onAbort = (): void => finish(() => reject(signal!.reason));
@@ -574,6 +765,8 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
         if (remaining <= 0) { finish(() => resolve('timeout')); return; }
         const timeoutSeconds = Math.max(1, Math.min(WATCH_CHUNK_SECONDS, Math.ceil(remaining / 1000)));
         let ended = false;
+        const c = new AbortController();
+        controller = c;
         const onEvent = (type: string): void => {
           if (type === 'DELETED') finish(() => resolve('gone'));
         };
@@ -582,7 +775,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
           ended = true;
           const status = typeof err === 'object' && err !== null ? (err as { statusCode?: unknown }).statusCode : undefined;
           if (typeof status === 'number' && status >= 400 && status < 500 && status !== 410 && status !== 429) {
-            // client-node's watch keeps no response body: a GET tells more (and its 403 names the user)
+            // the watch's error body is not kept: a GET tells more (and its 403 names the user)
             const e = Object.assign(new Error(`HTTP ${status}`), { code: status, body: '' });
             getNamespace(name, signal).then(
               (ns) => finish(() => (ns ? reject(translateError(e, { verb: 'watch', what: 'namespaces' }, errCtx)) : resolve('gone'))),
@@ -593,11 +786,9 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
           if (err) reconnectLater();
           else connect();
         };
-        watch.watch('/api/v1/namespaces', { fieldSelector: `metadata.name=${name}`, timeoutSeconds, allowWatchBookmarks: false }, onEvent, onDone)
-          .then(async (c) => {
-            controller = c;
-            if (finished) { c.abort(); return; }
-            if (ended) return;
+        watchOnce('/api/v1/namespaces', { watch: 'true', fieldSelector: `metadata.name=${name}`, timeoutSeconds, allowWatchBookmarks: 'false' }, c.signal, onEvent, onDone)
+          .then(async (running) => {
+            if (!running || finished || ended) return;
             // connected: a namespace that went before the watch started shows up only here
             try {
               const ns = await getNamespace(name, signal);
@@ -609,22 +800,22 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
               if (isPermanent(e)) finish(() => reject(e));
               // otherwise (a flaky server) the watch's end brings the next GET; the deadline bounds it
             }
-          })
-          .catch(() => onDone(new Error('watch failed to start')));
+          });
       };
       connect();
     });
   }
 
-  async function listPaged<T>(op: Op, signal: AbortSignal | undefined, page: (cont: string | undefined, o: ConfigurationOptions) => Promise<{ items: T[]; metadata?: { _continue?: string } }>): Promise<T[]> {
+  /** Every item of a list, page by page (limit PAGE_SIZE, continue). */
+  async function listPaged<T>(op: Op, signal: AbortSignal | undefined, urlPath: string): Promise<T[]> {
     const out: T[] = [];
     let cont: string | undefined;
     do {
-      const r = await call(op, signal, (o) => page(cont, o)).catch((e: unknown) => {
+      const r = await call(op, signal, (s) => send<{ items?: T[]; metadata?: { continue?: string } }>('GET', urlPath, { limit: PAGE_SIZE, continue: cont }, { signal: s })).catch((e: unknown) => {
         throw isNotFound(e) ? translateError(e, op, errCtx) : e;
       });
-      out.push(...r.items);
-      cont = r.metadata?._continue || undefined;
+      out.push(...(r.items ?? []));
+      cont = r.metadata?.continue || undefined;
     } while (cont);
     return out;
   }
@@ -649,13 +840,11 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   }
 
   async function readClusterRbac(signal?: AbortSignal): Promise<RbacObject[]> {
-    // the two lists at once: they are on the path to step 1. Both settle before an error is
-    // thrown, so the one reported when both fail is always the roles' (not whichever came first).
+    // the two lists at once: they are on the path to step 1. Both are awaited, and a failure is
+    // reported in a fixed order (roles first), not by which answer came back first.
     const [rolesR, bindingsR] = await Promise.allSettled([
-      listPaged({ verb: 'list', what: 'clusterroles.rbac.authorization.k8s.io' }, signal,
-        (c, o) => rbac.listClusterRole({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o)),
-      listPaged({ verb: 'list', what: 'clusterrolebindings.rbac.authorization.k8s.io' }, signal,
-        (c, o) => rbac.listClusterRoleBinding({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o)),
+      listPaged<RawMeta>({ verb: 'list', what: 'clusterroles.rbac.authorization.k8s.io' }, signal, `${RBAC_API}/clusterroles`),
+      listPaged<RawMeta & { roleRef: { kind: string; name: string } }>({ verb: 'list', what: 'clusterrolebindings.rbac.authorization.k8s.io' }, signal, `${RBAC_API}/clusterrolebindings`),
     ]);
     if (rolesR.status === 'rejected') throw rolesR.reason;
     if (bindingsR.status === 'rejected') throw bindingsR.reason;
@@ -673,20 +862,17 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   async function deleteClusterRbac(kind: RbacKind, name: string, signal?: AbortSignal): Promise<'deleted' | 'not-found'> {
     const what = `${kind === 'ClusterRole' ? 'clusterrole' : 'clusterrolebinding'} ${name}`;
     const seen = { tries: 0 };
-    const r = await callOr({ verb: 'delete', what }, signal, 'not-found' as const, (o) => kind === 'ClusterRole'
-      ? rbac.deleteClusterRole({ name }, o)
-      : rbac.deleteClusterRoleBinding({ name }, o), seen);
+    const r = await callOr({ verb: 'delete', what }, signal, 'not-found' as const,
+      (s) => send('DELETE', `${RBAC_API}/${kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings'}/${enc(name)}`, {}, { signal: s }), seen);
     // a 404 on a retry: most likely the try whose answer was lost deleted it
     return r === 'not-found' && seen.tries <= 1 ? r : 'deleted';
   }
 
   async function listPvcs(namespace: string, signal?: AbortSignal): Promise<PvcInfo[]> {
-    const pvcs = await listPaged({ verb: 'list', what: `persistentvolumeclaims in namespace ${namespace}` }, signal,
-      (c, o) => core.listNamespacedPersistentVolumeClaim({ namespace, limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o));
+    const pvcs = await listPaged<RawPvc>({ verb: 'list', what: `persistentvolumeclaims in namespace ${namespace}` }, signal, `/api/v1/namespaces/${enc(namespace)}/persistentvolumeclaims`);
     const policies = new Map<string, string>();
     if (pvcs.some((p) => p.spec?.volumeName)) {
-      const pvs = await listPaged({ verb: 'list', what: 'persistentvolumes' }, signal,
-        (c, o) => core.listPersistentVolume({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o));
+      const pvs = await listPaged<{ metadata?: { name?: string }; spec?: { persistentVolumeReclaimPolicy?: string } }>({ verb: 'list', what: 'persistentvolumes' }, signal, '/api/v1/persistentvolumes');
       for (const pv of pvs) {
         if (pv.metadata?.name && pv.spec?.persistentVolumeReclaimPolicy) policies.set(pv.metadata.name, pv.spec.persistentVolumeReclaimPolicy);
       }
@@ -800,8 +986,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   }
 
   async function listNamespaceNames(signal?: AbortSignal): Promise<string[]> {
-    const items = await listPaged({ verb: 'list', what: 'namespaces' }, signal,
-      (c, o) => core.listNamespace({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o));
+    const items = await listPaged<RawMeta>({ verb: 'list', what: 'namespaces' }, signal, '/api/v1/namespaces');
     return items.map((n) => n.metadata?.name ?? '').filter((n) => n !== '');
   }
 
@@ -817,7 +1002,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     } catch (e) {
       if (!isNotFound(e) || kind !== 'CronJob' || WORKLOAD_PATHS.CronJob.includes('v1beta1')) throw e;
       WORKLOAD_PATHS.CronJob = 'apis/batch/v1beta1/namespaces/%/cronjobs';
-      return callOr(op, signal, { items: [] }, () => rawGet(workloadPath(kind, namespace), {}, 'application/json', signal, op));
+      return callOr(op, signal, { items: [] }, (s) => send('GET', workloadPath(kind, namespace), {}, { signal: s }));
     }
   }
 
@@ -839,21 +1024,12 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
 
   async function patchWorkload(namespace: string, w: Pick<Workload, 'kind' | 'name' | 'resourceVersion'>, patch: Record<string, unknown>, signal?: AbortSignal): Promise<'patched' | 'not-found'> {
     const meta = (patch.metadata ?? {}) as Record<string, unknown>;
-    const body = JSON.stringify({ ...patch, metadata: { ...meta, resourceVersion: w.resourceVersion } });
+    // the resourceVersion makes the patch a compare-and-set: a concurrent change answers 409 (ConflictError)
+    const body = { ...patch, metadata: { ...meta, resourceVersion: w.resourceVersion } };
     const op = { verb: 'patch', what: `${w.kind} ${namespace}/${w.name}` };
-    return callOr(op, signal, 'not-found' as const, async (o) => {
-      const url = new URL(target.server.replace(/\/+$/, '') + `${workloadPath(w.kind, namespace)}/${encodeURIComponent(w.name)}`);
-      const ctx = new RequestContext(url.toString(), HttpMethod.PATCH);
-      ctx.setHeaderParam('Accept', 'application/json');
-      ctx.setHeaderParam('Content-Type', 'application/merge-patch+json');
-      ctx.setBody(body);
-      await kc.applySecurityAuthentication(ctx);
-      for (const m of o.middleware ?? []) await m.pre(ctx).toPromise();
-      const rsp = await http.send(ctx).toPromise();
-      const text = await rsp.body.text();
-      if (rsp.httpStatusCode >= 400) throw new ApiException(rsp.httpStatusCode, `HTTP ${rsp.httpStatusCode}`, text, rsp.headers);
-      return 'patched' as const;
-    });
+    const r = await callOr(op, signal, 'not-found' as const, (s) =>
+      send('PATCH', `${workloadPath(w.kind, namespace)}/${enc(w.name)}`, {}, { body, contentType: 'application/merge-patch+json', signal: s }));
+    return r === 'not-found' ? r : 'patched';
   }
 
   return {

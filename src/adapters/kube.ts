@@ -1,6 +1,7 @@
 /**
- * The cluster, through @kubernetes/client-node. This file holds only types so that importing it
- * costs nothing; kube-client.ts holds the implementation and is loaded on demand.
+ * The cluster. This file holds only types so that importing it costs nothing; kube-client.ts
+ * holds the implementation (plain HTTPS; client-node only for exec/auth-provider users) and is
+ * loaded on demand.
  */
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
 

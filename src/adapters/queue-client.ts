@@ -8,7 +8,7 @@ import { tokenProblem } from '../domain/token.js';
 import { errorFromName, errorMessage, OperationError, TransportError, UnauthorizedError, ForbiddenError, UsageError, type CliError } from '../errors.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
 import type { Job, JobState } from '../domain/job.js';
-import type { CustomerRow } from './store.js';
+import type { AuditRecord, CustomerRow } from './store.js';
 
 export { TransportError };
 
@@ -162,6 +162,11 @@ export class QueueApiClient {
 
   getCustomer(id: string): Promise<{ customer: CustomerRow; jobs: Job[] }> {
     return this.request('GET', `/api/customers/${encodeURIComponent(id)}`);
+  }
+
+  /** GET /api/admin/audit (viewer): newest first. */
+  listAudit(q: { customer?: string; since?: string; action?: string; limit?: number }): Promise<AuditRecord[]> {
+    return this.request('GET', '/api/admin/audit', { query: q });
   }
 
   cleanupRbac<R = unknown>(o: { dryRun: boolean; customer?: string; includeKept?: boolean }): Promise<{ dryRun: boolean; result: R }> {

@@ -44,6 +44,8 @@ export interface JobQueue {
   add(id: string, job: NewJob, now: number): Promise<Job>;
   get(id: string): Promise<Job | null>;
   list(filter?: JobFilter): Promise<Job[]>;
+  /** jobs by state, cheaper than `list()` where the backend counts itself (BullMQ); absent: count a list */
+  counts?(): Promise<Record<JobState, number>>;
 
   /** waiting or delayed only: → failed with failedReason 'cancelled'. */
   cancel(id: string, now: number): Promise<Job>;

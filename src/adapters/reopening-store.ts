@@ -1,4 +1,4 @@
-import type { ClaimResult, CustomerRow, CustomerStore, NewCustomer } from './store.js';
+import type { AuditEntry, AuditFilter, AuditRecord, ClaimResult, CustomerRow, CustomerStore, NewCustomer } from './store.js';
 
 /**
  * A store that opens on first use and again after a failed open: `serve` starts (and says it is
@@ -35,23 +35,32 @@ export class ReopeningStore implements CustomerStore {
   async list(): Promise<CustomerRow[]> {
     return (await this.s()).list();
   }
-  async add(row: NewCustomer): Promise<CustomerRow> {
-    return (await this.s()).add(row);
+  async add(row: NewCustomer, audit?: AuditEntry): Promise<CustomerRow> {
+    return (await this.s()).add(row, audit);
   }
-  async claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string }): Promise<ClaimResult> {
+  async claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string; audit?: AuditEntry }): Promise<ClaimResult> {
     return (await this.s()).claimForDeletion(customerId, jobId, opts);
   }
   async isOwnedBy(customerId: string, jobId: string): Promise<boolean> {
     return (await this.s()).isOwnedBy(customerId, jobId);
   }
-  async completeDeletion(customerId: string, jobId: string): Promise<boolean> {
-    return (await this.s()).completeDeletion(customerId, jobId);
+  async completeDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
+    return (await this.s()).completeDeletion(customerId, jobId, audit);
   }
-  async failDeletion(customerId: string, jobId: string): Promise<boolean> {
-    return (await this.s()).failDeletion(customerId, jobId);
+  async failDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
+    return (await this.s()).failDeletion(customerId, jobId, audit);
   }
-  async releaseDeletion(customerId: string, jobId: string): Promise<boolean> {
-    return (await this.s()).releaseDeletion(customerId, jobId);
+  async releaseDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
+    return (await this.s()).releaseDeletion(customerId, jobId, audit);
+  }
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    return (await this.s()).appendAudit(entry);
+  }
+  async listAudit(filter: AuditFilter): Promise<AuditRecord[]> {
+    return (await this.s()).listAudit(filter);
+  }
+  async pruneAudit(before: Date, actor: string): Promise<number> {
+    return (await this.s()).pruneAudit(before, actor);
   }
   async checkSchema(): Promise<string[]> {
     return (await this.s()).checkSchema();

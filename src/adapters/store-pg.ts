@@ -168,6 +168,10 @@ function pgDriver(pool: Pool): SqlDriver {
     async transaction<T>(fn: (d: SqlDriver) => Promise<T>): Promise<T> {
       const c = await pool.connect();
       let broken = false;
+      // a connection that dies while checked out emits 'error' on the client (the pool listens
+      // only to idle ones): without a listener that crashes the process; the query fails anyway
+      const onError = () => { broken = true; };
+      c.on('error', onError);
       try {
         await c.query('begin');
         const v = await fn(onClient(c));
@@ -177,6 +181,7 @@ function pgDriver(pool: Pool): SqlDriver {
         await c.query('rollback').catch(() => { broken = true; });
         throw e;
       } finally {
+        c.off('error', onError);
         c.release(broken);
       }
     },

@@ -14,8 +14,12 @@
  */
 
 import { ConflictError, CliError, OperationError, UsageError, errorMessage } from '../errors.js';
-import { MIGRATIONS, MIGRATION_LOCK_KEY, REQUIRED_CUSTOMER_COLUMNS, SCHEMA_MIGRATIONS_DDL } from '../db/migrations.js';
+import { AUDIT_TABLE, MIGRATIONS, MIGRATION_LOCK_KEY, REQUIRED_AUDIT_COLUMNS, REQUIRED_CUSTOMER_COLUMNS, SCHEMA_MIGRATIONS_DDL } from '../db/migrations.js';
 import {
+  type AuditDeleted,
+  type AuditEntry,
+  type AuditFilter,
+  type AuditRecord,
   DELETABLE_STATUSES,
   DEPLOYMENT_STATUSES,
   type ClaimResult,
@@ -62,6 +66,48 @@ interface ClaimDbRow extends DbRow {
 
 const COLUMNS = `id, customer_id, email, company_name, deployment_status, instance_namespace, instance_url,
   deletion_job_id, previous_status, deletion_scheduled_at, deleted_at, created_at, updated_at`;
+
+const AUDIT_COLUMNS = 'id, at, actor, action, customer_id, namespace, job_id, outcome, row_status, deleted, reason';
+
+interface AuditDbRow {
+  id: number | string;
+  at: Date | string;
+  actor: string;
+  action: string;
+  customer_id: string | null;
+  namespace: string | null;
+  job_id: string | null;
+  outcome: string | null;
+  row_status: string | null;
+  deleted: AuditDeleted | string | null;
+  reason: string | null;
+}
+
+function toAuditRecord(r: AuditDbRow): AuditRecord {
+  return {
+    id: Number(r.id),
+    at: iso(r.at),
+    actor: r.actor,
+    action: r.action,
+    customerId: r.customer_id,
+    namespace: r.namespace,
+    jobId: r.job_id,
+    outcome: r.outcome,
+    rowStatus: r.row_status,
+    deleted: typeof r.deleted === 'string' ? (JSON.parse(r.deleted) as AuditDeleted) : r.deleted,
+    reason: r.reason,
+  };
+}
+
+/** One audit row, on the connection (or transaction) given. */
+async function insertAudit(db: SqlDriver, e: AuditEntry, rowStatus: string | null): Promise<void> {
+  await db.query(
+    `insert into ${AUDIT_TABLE} (actor, action, customer_id, namespace, job_id, outcome, row_status, deleted, reason)
+     values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)`,
+    [e.actor, e.action, e.customerId ?? null, e.namespace ?? null, e.jobId ?? null, e.outcome ?? null, rowStatus,
+      e.deleted ? JSON.stringify(e.deleted) : null, e.reason ?? null],
+  );
+}
 
 /** How many times a failed claim is re-tried when the row, read afterwards, turned claimable (a race). */
 const CLAIM_TRIES = 3;
@@ -146,15 +192,15 @@ export class SqlCustomerStore implements CustomerStore {
     });
   }
 
-  async add(row: NewCustomer): Promise<CustomerRow> {
+  async add(row: NewCustomer, audit?: AuditEntry): Promise<CustomerRow> {
     return this.guard('adding customer ' + row.customerId, async () => {
       try {
-        const r = await this.db.query<DbRow>(
+        const r = await this.audited(audit, (db) => db.query<DbRow>(
           `insert into customers (customer_id, email, company_name, deployment_status, instance_namespace, instance_url)
            values ($1, $2, $3, $4, $5, $6)
            returning ${COLUMNS}`,
           [row.customerId, row.email, row.companyName, row.deploymentStatus, row.instanceNamespace, row.instanceUrl],
-        );
+        ), (r) => r.rows[0]?.deployment_status ?? null);
         const added = r.rows[0];
         if (!added) throw new OperationError(`adding customer ${row.customerId} returned no row`);
         return toCustomerRow(added);
@@ -171,14 +217,14 @@ export class SqlCustomerStore implements CustomerStore {
     });
   }
 
-  async claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string; scheduledAt?: Date }): Promise<ClaimResult> {
+  async claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string; scheduledAt?: Date; audit?: AuditEntry }): Promise<ClaimResult> {
     return this.guard('claiming customer ' + customerId + ' for deletion', async () => {
       const allowed: string[] = [...DELETABLE_STATUSES, ...(opts.force ? ['deploying'] : [])];
       const expect = opts.expectJobId ?? null;
       for (let attempt = 1; ; attempt++) {
         // One statement: the sub-select locks the row (waiting for a concurrent claim to commit and
         // then seeing its result), the UPDATE re-checks the predicate on the latest row version.
-        const r = await this.db.query<ClaimDbRow>(
+        const r = await this.audited(opts.audit, (db) => db.query<ClaimDbRow>(
           `update customers c set
              deployment_status = 'deleting',
              previous_status = case
@@ -201,7 +247,7 @@ export class SqlCustomerStore implements CustomerStore {
              b.deployment_status as before_status, b.deletion_job_id as before_deletion_job_id,
              b.previous_status as before_previous_status, b.updated_at as before_updated_at`,
           [customerId, jobId, expect, allowed, opts.scheduledAt ? opts.scheduledAt.toISOString() : null],
-        );
+        ), (r) => r.rows[0]?.deployment_status ?? null);
         const won = r.rows[0];
         if (won) {
           const after = toCustomerRow(won);
@@ -234,14 +280,14 @@ export class SqlCustomerStore implements CustomerStore {
     });
   }
 
-  async completeDeletion(customerId: string, jobId: string): Promise<boolean> {
+  async completeDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
     return this.ownedUpdate('completing the deletion of ' + customerId,
-      `deployment_status = 'pending', instance_namespace = '', instance_url = '', deletion_scheduled_at = null, deleted_at = now()`, customerId, jobId);
+      `deployment_status = 'pending', instance_namespace = '', instance_url = '', deletion_scheduled_at = null, deleted_at = now()`, customerId, jobId, audit);
   }
 
-  async failDeletion(customerId: string, jobId: string): Promise<boolean> {
+  async failDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
     return this.ownedUpdate('marking the deletion of ' + customerId + ' failed',
-      `deployment_status = 'deletion_failed', deletion_scheduled_at = null`, customerId, jobId);
+      `deployment_status = 'deletion_failed', deletion_scheduled_at = null`, customerId, jobId, audit);
   }
 
   /**
@@ -250,10 +296,35 @@ export class SqlCustomerStore implements CustomerStore {
    * the instance may already be gone, and `deletion_failed` tells billing to look while staying
    * deletable; `deployed` could claim a live instance that no longer exists.
    */
-  async releaseDeletion(customerId: string, jobId: string): Promise<boolean> {
+  async releaseDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
     return this.ownedUpdate('releasing the deletion of ' + customerId,
       `deployment_status = coalesce(previous_status, 'deletion_failed'), deletion_job_id = null, previous_status = null, deletion_scheduled_at = null`,
-      customerId, jobId);
+      customerId, jobId, audit);
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    await this.guard(`recording ${entry.action} in the audit log`, () => insertAudit(this.db, entry, null));
+  }
+
+  async listAudit(f: AuditFilter): Promise<AuditRecord[]> {
+    return this.guard('reading the audit log', async () => {
+      const r = await this.db.query<AuditDbRow>(
+        `select ${AUDIT_COLUMNS} from ${AUDIT_TABLE}
+         where ($1::text is null or customer_id = $1::text)
+           and ($2::timestamptz is null or at >= $2::timestamptz)
+           and ($3::text[] is null or action = any($3::text[]))
+         order by id desc limit $4`,
+        [f.customerId ?? null, f.since ? f.since.toISOString() : null, f.actions && f.actions.length > 0 ? [...f.actions] : null, f.limit ?? 1000],
+      );
+      return r.rows.map(toAuditRecord);
+    });
+  }
+
+  async pruneAudit(before: Date, actor: string): Promise<number> {
+    return this.guard('pruning the audit log', async () => {
+      const r = await this.db.query<{ n: number | string }>(`select custctl_audit_prune($1::timestamptz, $2::text) as n`, [before.toISOString(), actor]);
+      return Number(r.rows[0]?.n ?? 0);
+    });
   }
 
   async serverVersion(): Promise<string> {
@@ -267,8 +338,9 @@ export class SqlCustomerStore implements CustomerStore {
   async checkSchema(): Promise<string[]> {
     return this.guard('checking the schema', async () => {
       const missing: string[] = [];
-      const tables = await this.db.query<{ customers: string | null; migrations: string | null }>(
-        `select to_regclass('customers')::text as customers, to_regclass('schema_migrations')::text as migrations`,
+      const tables = await this.db.query<{ customers: string | null; migrations: string | null; audit: string | null }>(
+        `select to_regclass('customers')::text as customers, to_regclass('schema_migrations')::text as migrations,
+           to_regclass('${AUDIT_TABLE}')::text as audit`,
       );
       const t = tables.rows[0];
       if (!t?.customers) {
@@ -281,6 +353,16 @@ export class SqlCustomerStore implements CustomerStore {
         );
         const have = new Set(cols.rows.map((c) => c.column_name));
         for (const c of REQUIRED_CUSTOMER_COLUMNS) if (!have.has(c)) missing.push(`column customers.${c}`);
+      }
+      if (!t?.audit) {
+        missing.push(`table ${AUDIT_TABLE}`);
+      } else {
+        const cols = await this.db.query<{ column_name: string }>(
+          `select attname::text as column_name from pg_attribute
+           where attrelid = to_regclass('${AUDIT_TABLE}') and attnum > 0 and not attisdropped`,
+        );
+        const have = new Set(cols.rows.map((c) => c.column_name));
+        for (const c of REQUIRED_AUDIT_COLUMNS) if (!have.has(c)) missing.push(`column ${AUDIT_TABLE}.${c}`);
       }
       if (!t?.migrations) {
         // A customers table created by someone else (billing) that has every column is enough.
@@ -337,15 +419,30 @@ export class SqlCustomerStore implements CustomerStore {
   }
 
   /** compare-and-set on `deleting AND deletion_job_id = jobId` */
-  private async ownedUpdate(what: string, set: string, customerId: string, jobId: string): Promise<boolean> {
+  private async ownedUpdate(what: string, set: string, customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
     return this.guard(what, async () => {
-      const r = await this.db.query<{ id: number }>(
+      const r = await this.audited(audit, (db) => db.query<{ deployment_status: string }>(
         `update customers set ${set}, updated_at = now()
          where customer_id = $1 and deployment_status = 'deleting' and deletion_job_id = $2
-         returning id`,
+         returning deployment_status`,
         [customerId, jobId],
-      );
+      ), (r) => r.rows[0]?.deployment_status ?? null);
       return r.rows.length > 0;
+    });
+  }
+
+  /**
+   * A row change and its audit row in ONE transaction: a crash (or a failed insert) can never
+   * leave one without the other. `statusOf` tells the row's new status, null when nothing changed
+   * (a compare-and-set that lost): then no audit row is written.
+   */
+  private async audited<T>(audit: AuditEntry | undefined, change: (db: SqlDriver) => Promise<T>, statusOf: (v: T) => string | null): Promise<T> {
+    if (!audit) return change(this.db);
+    return this.db.transaction(async (tx) => {
+      const v = await change(tx);
+      const rowStatus = statusOf(v);
+      if (rowStatus !== null) await insertAudit(tx, audit, rowStatus);
+      return v;
     });
   }
 

@@ -38,6 +38,75 @@ export interface NewCustomer {
   instanceUrl: string;
 }
 
+/**
+ * The audit log (custctl_audit, migration 3): one row per action, append-only (a trigger refuses
+ * UPDATE, DELETE and TRUNCATE; retention only through `pruneAudit`). An action that changes a
+ * customer row is written in the same transaction as the change.
+ */
+export const AUDIT_ACTIONS = [
+  'customer-added',
+  'deletion-accepted',
+  'deletion-scheduled',
+  'deletion-started',
+  'deletion-completed',
+  'deletion-failed',
+  'deletion-cancelled',
+  'schedule-cancelled',
+  'deletion-refused',
+  'deletion-superseded',
+  'job-retried',
+  'job-cancelled',
+  'rbac-deleted',
+  'audit-pruned',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** What a deletion removed: the releases, the objects they held by kind, the cluster RBAC (`Kind/name`). */
+export interface AuditDeleted {
+  releases?: string[];
+  objects?: Record<string, number>;
+  rbac?: string[];
+  /** audit-pruned: how many audit rows went */
+  auditRows?: number;
+}
+
+export interface AuditEntry {
+  action: AuditAction;
+  /** who asked: `alice@host (cli)`, `api:<token name>`; never a token */
+  actor: string;
+  customerId?: string | null;
+  namespace?: string | null;
+  jobId?: string | null;
+  outcome?: string | null;
+  deleted?: AuditDeleted | null;
+  reason?: string | null;
+}
+
+export interface AuditRecord {
+  id: number;
+  /** ISO time */
+  at: string;
+  actor: string;
+  action: string;
+  customerId: string | null;
+  namespace: string | null;
+  jobId: string | null;
+  outcome: string | null;
+  /** the customer row's status after the action, when the action changed it */
+  rowStatus: string | null;
+  deleted: AuditDeleted | null;
+  reason: string | null;
+}
+
+export interface AuditFilter {
+  customerId?: string;
+  /** at or after this time */
+  since?: Date;
+  actions?: readonly string[];
+  /** newest rows, at most (default 1000) */
+  limit?: number;
+}
+
 export type ClaimResult =
   | { ok: true; before: CustomerRow; after: CustomerRow }
   | { ok: false; reason: 'not-found' }
@@ -50,8 +119,8 @@ export interface CustomerStore {
 
   get(customerId: string): Promise<CustomerRow | null>;
   list(): Promise<CustomerRow[]>;
-  /** Inserts a row; a duplicate customer_id is a ConflictError. */
-  add(row: NewCustomer): Promise<CustomerRow>;
+  /** Inserts a row; a duplicate customer_id is a ConflictError. `audit`: recorded in the same transaction. */
+  add(row: NewCustomer, audit?: AuditEntry): Promise<CustomerRow>;
 
   /**
    * The one compare-and-set that starts a deletion: from DELETABLE_STATUSES (or `deploying` when
@@ -60,15 +129,23 @@ export interface CustomerStore {
    * `deletion_failed` or `deleting` with deletion_job_id = expectJobId (which keeps its schedule).
    * `scheduledAt` (soft delete) goes to deletion_scheduled_at; a new claim clears deleted_at.
    */
-  claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string; scheduledAt?: Date }): Promise<ClaimResult>;
+  claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string; scheduledAt?: Date; audit?: AuditEntry }): Promise<ClaimResult>;
   /** `deployment_status='deleting' AND deletion_job_id=jobId` */
   isOwnedBy(customerId: string, jobId: string): Promise<boolean>;
   /** Step 4, compare-and-set on ownership: → pending, namespace and URL cleared, deleted_at now. False when not owned. */
-  completeDeletion(customerId: string, jobId: string): Promise<boolean>;
+  completeDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean>;
   /** After the last failed attempt, compare-and-set on ownership: → deletion_failed. */
-  failDeletion(customerId: string, jobId: string): Promise<boolean>;
+  failDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean>;
   /** `jobs cancel`: compare-and-set on ownership, back to previous_status. */
-  releaseDeletion(customerId: string, jobId: string): Promise<boolean>;
+  releaseDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean>;
+  // (each row change above: `audit` is written in the same transaction, only when the row changed)
+
+  /** An action that changes no customer row (an attempt started, cluster RBAC swept). */
+  appendAudit(entry: AuditEntry): Promise<void>;
+  /** Newest first. */
+  listAudit(filter: AuditFilter): Promise<AuditRecord[]>;
+  /** Deletes the audit rows recorded before `before` through custctl_audit_prune(), which records the prune; returns how many went. */
+  pruneAudit(before: Date, actor: string): Promise<number>;
 
   /** The database server's own version string (`select version()`). For `version` and `doctor`. */
   serverVersion?(): Promise<string>;

@@ -8,6 +8,7 @@ import { formatRetention } from '../domain/duration.js';
 import { UsageError } from '../errors.js';
 import { retentionFlag } from '../flags.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
+import { cliRequester } from '../jobs/actor.js';
 
 /** A scheduled deletion (soft delete): `deleting` with a due time. */
 export function isScheduled(r: CustomerRow): r is CustomerRow & { deletionScheduledAt: string } {
@@ -54,7 +55,7 @@ export async function runCustomersAdd(d: Deps, o: AddOptions): Promise<CustomerR
     deploymentStatus: o.status,
     instanceNamespace: namespace,
     instanceUrl: o.url ?? (namespace ? `https://${customer.key}.example.com` : ''),
-  });
+  }, { action: 'customer-added', actor: cliRequester(d.env, d.worker), customerId: customer.id, namespace: namespace || null, outcome: 'added' });
   await print(d.io, o.output, view(row, (io) => void io.out.write(`customer ${row.customerId} added (${row.deploymentStatus}${row.instanceNamespace ? `, namespace ${row.instanceNamespace}` : ''}) to ${store.description}\n`)));
   return row;
 }

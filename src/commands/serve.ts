@@ -86,6 +86,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   const config = d.config();
   const queue: JobQueue = queueOverride ?? (await d.jobs());
   const store = await openServeStore(d);
+  d.wantMetrics(); // GET /metrics (viewer token)
   const jobs = new LocalJobsClient(d, { mode: 'server', env: { queue, store } });
   const env = await jobs.env();
 
@@ -97,13 +98,14 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     log: d.log,
     now: env.now,
     ...(env.events ? { events: env.events } : {}),
+    ...(env.metrics ? { metrics: env.metrics } : {}),
     https,
     limits: {
       ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs, checkIntervalMs: Math.min(1_000, Math.max(50, Math.floor(o.requestTimeoutMs / 4))) } : {}),
       ...(o.idleTimeoutMs !== undefined ? { keepAliveTimeoutMs: o.idleTimeoutMs } : {}),
     },
     submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, { ...extras, requestedBy }),
-    cancelDeletion: (customer) => jobs.cancelDeletion(customer),
+    cancelDeletion: (customer, requestedBy) => jobs.cancelDeletion(customer, requestedBy),
     retention: { defaultMs: config.retentionMs, ownerMinMs: config.ownerMinRetentionMs },
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),
     cleanupRbac: async (dryRun, requestedBy, opts) => {
@@ -205,7 +207,8 @@ Authentication: CUSTCTL_API_TOKEN (one admin token, named "default") or CUSTCTL_
 Examples:
   CUSTCTL_API_TOKEN=$(openssl rand -hex 32) custctl serve
   custctl serve --host 0.0.0.0 --tls-cert tls.crt --tls-key tls.key
-  curl -X DELETE -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3100/api/customers/cust_abc123`,
+  curl -X DELETE -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3100/api/customers/cust_abc123
+  curl -H "Authorization: Bearer $VIEWER_TOKEN" http://127.0.0.1:3100/metrics   # Prometheus (a viewer token)`,
     )
     .action(async (f) => {
       await runF(d, {

@@ -1,4 +1,4 @@
-/** `custctl worker [--once] [--concurrency N]`: runs due jobs from the journal. */
+/** `custctl worker [--once] [--concurrency N] [--metrics-port N]`: runs due jobs from the journal (or BullMQ). */
 import { Command, Option } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
 import { UsageError } from '../errors.js';
@@ -8,12 +8,35 @@ import { jobsEnv } from '../jobs/env.js';
 import { runBullWorkerCommand, runFileWorker } from '../jobs/worker.js';
 import { redisConfigured } from '../config.js';
 
-export async function runWorkerCommand(d: Deps, o: { once: boolean; concurrency: number }): Promise<WorkerSummary> {
-  if (redisConfigured(d.env)) {
-    if (o.once) throw new UsageError('--once is for the file journal: a BullMQ worker runs until stopped (SIGTERM)');
-    return runBullWorkerCommand(d, { concurrency: o.concurrency });
+export interface WorkerOptions {
+  once: boolean;
+  concurrency: number;
+  /** serve GET /metrics on this port (0: any free port) */
+  metricsPort?: number;
+  metricsHost?: string;
+}
+
+export async function runWorkerCommand(d: Deps, o: WorkerOptions): Promise<WorkerSummary> {
+  if (redisConfigured(d.env) && o.once) throw new UsageError('--once is for the file journal: a BullMQ worker runs until stopped (SIGTERM)');
+  let metrics: { url: string; close(): Promise<void> } | null = null;
+  if (o.metricsPort !== undefined) {
+    d.wantMetrics();
+    const m = await d.metrics();
+    const { listenMetrics } = await import('../server/metrics-http.js');
+    if (m) metrics = await listenMetrics(m, { host: o.metricsHost ?? '127.0.0.1', port: o.metricsPort });
+    if (metrics) d.log.info(`metrics on ${metrics.url}`);
   }
-  return runFileWorker(d, await jobsEnv(d), o);
+  try {
+    if (redisConfigured(d.env)) return await runBullWorkerCommand(d, { concurrency: o.concurrency });
+    return await runFileWorker(d, await jobsEnv(d), o);
+  } finally {
+    await metrics?.close();
+  }
+}
+
+function portFlag(raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) > 65535) throw new UsageError('--metrics-port takes a port number from 0 to 65535');
+  return Number(raw);
 }
 
 export function makeWorkerCommand(d: Deps, setExit: (code: number) => void) {
@@ -21,9 +44,11 @@ export function makeWorkerCommand(d: Deps, setExit: (code: number) => void) {
     .description('Run due jobs (waiting, delayed and due, abandoned by a dead worker) from the journal')
     .option('--once', 'stop when nothing is due (jobs delayed into the future are left for later)')
     .addOption(new Option('--concurrency <n>', 'jobs at once').argParser(intFlag('--concurrency', 1, 64)).default(4))
-    .addHelpText('after', '\nExamples:\n  custctl worker              # run until SIGTERM/Ctrl-C\n  custctl worker --once       # drain what is due, then exit (cron)')
+    .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on GET /metrics at this port (no token; 0: any free port)').argParser(portFlag))
+    .option('--metrics-host <address>', 'address of the metrics port', '127.0.0.1')
+    .addHelpText('after', '\nExamples:\n  custctl worker              # run until SIGTERM/Ctrl-C\n  custctl worker --once       # drain what is due, then exit (cron)\n  custctl worker --metrics-port 9464   # Prometheus scrapes http://127.0.0.1:9464/metrics')
     .action(async (f) => {
-      const s = await runWorkerCommand(d, { once: !!f.once, concurrency: f.concurrency });
+      const s = await runWorkerCommand(d, { once: !!f.once, concurrency: f.concurrency, ...(f.metricsPort !== undefined ? { metricsPort: f.metricsPort, metricsHost: f.metricsHost } : {}) });
       setExit(s.failed > 0 ? 1 : 0);
     });
 }

@@ -50,6 +50,57 @@ create index if not exists customers_deployment_status_idx on customers (deploym
 alter table customers add column if not exists previous_status text;`,
   },
   {
+    // The audit table (issue 14): append-only, enforced here by a trigger; retention only through
+    // custctl_audit_prune(), which records itself. See README "Audit log".
+    version: 3,
+    name: 'create custctl_audit',
+    sql: `create table if not exists custctl_audit (
+  id bigserial primary key,
+  at timestamptz not null default clock_timestamp(),
+  actor text not null,
+  action text not null,
+  customer_id text,
+  namespace text,
+  job_id text,
+  outcome text,
+  row_status text,
+  deleted jsonb,
+  reason text
+);
+create index if not exists custctl_audit_at_idx on custctl_audit (at);
+create index if not exists custctl_audit_customer_idx on custctl_audit (customer_id, at);
+create or replace function custctl_audit_refuse_change() returns trigger language plpgsql as $fn$
+begin
+  if tg_op = 'DELETE' and current_setting('custctl.audit_prune', true) = 'on' then
+    return old;
+  end if;
+  raise exception 'custctl_audit is append-only: % refused (retention: custctl audit prune)', tg_op
+    using errcode = 'insufficient_privilege';
+end
+$fn$;
+drop trigger if exists custctl_audit_append_only on custctl_audit;
+create trigger custctl_audit_append_only before update or delete on custctl_audit
+  for each row execute function custctl_audit_refuse_change();
+drop trigger if exists custctl_audit_no_truncate on custctl_audit;
+create trigger custctl_audit_no_truncate before truncate on custctl_audit
+  for each statement execute function custctl_audit_refuse_change();
+create or replace function custctl_audit_prune(before timestamptz, pruned_by text) returns bigint
+  language plpgsql security definer set search_path from current as $fn$
+declare
+  n bigint;
+begin
+  perform set_config('custctl.audit_prune', 'on', true);
+  delete from custctl_audit where at < before;
+  get diagnostics n = row_count;
+  perform set_config('custctl.audit_prune', 'off', true);
+  insert into custctl_audit (actor, action, outcome, reason, deleted)
+    values (pruned_by, 'audit-pruned', 'pruned', 'rows recorded before ' || to_char(before at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+            jsonb_build_object('auditRows', n));
+  return n;
+end
+$fn$;`,
+  },
+  {
     version: 4,
     name: 'add soft delete columns',
     sql: `alter table customers add column if not exists deletion_scheduled_at timestamptz;
@@ -72,4 +123,10 @@ export const REQUIRED_CUSTOMER_COLUMNS: readonly string[] = [
   'deleted_at',
   'created_at',
   'updated_at',
+];
+
+/** The audit table (migration 3) and the columns this version writes (the read-only schema check looks for each). */
+export const AUDIT_TABLE = 'custctl_audit';
+export const REQUIRED_AUDIT_COLUMNS: readonly string[] = [
+  'id', 'at', 'actor', 'action', 'customer_id', 'namespace', 'job_id', 'outcome', 'row_status', 'deleted', 'reason',
 ];

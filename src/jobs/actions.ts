@@ -20,6 +20,8 @@ export interface JobActionEnv {
   now: () => number;
   /** the lifecycle stream; without one, a cancel still settles its row */
   events?: JobEvents;
+  /** who asks, as the audit log records it: `alice@host (cli)`, `api:<token name>` */
+  actor?: string;
 }
 
 
@@ -40,8 +42,13 @@ export async function retryJob(env: JobActionEnv, id: string): Promise<Job> {
         ['A retry never touches an instance deployed after it failed. Start a new deletion with custctl delete if it must go.'],
       );
     }
-    const claim = await env.store.claimForDeletion(row.customerId, job.id, { force: false, expectJobId: job.id });
+    const claim = await env.store.claimForDeletion(row.customerId, job.id, {
+      force: false, expectJobId: job.id,
+      audit: { ...auditOf(env, job, 'job-retried'), outcome: 'retried', reason: `after: ${(job.failedReason ?? 'failed').split('\n')[0]}` },
+    });
     if (!claim.ok) throw new ConflictError(`customer ${row.customerId} could not be taken back for job ${job.id} (${claim.reason})`);
+  } else {
+    await env.store.appendAudit({ ...auditOf(env, job, 'job-retried'), outcome: 'retried' });
   }
   return env.queue.retry(job.id, env.now());
 }
@@ -57,6 +64,8 @@ export async function cancelJob(env: JobActionEnv, id: string): Promise<Job> {
   }
   const cancelled = await env.queue.cancel(job.id, env.now());
   await eventsOf(env).emit({ type: 'cancelled', job: cancelled });
+  // the request; the row given back is recorded by the settlement (deletion-cancelled), with the row change
+  await env.store.appendAudit({ ...auditOf(env, job, 'job-cancelled'), outcome: 'cancelled', reason: `was ${job.state}` });
   return cancelled;
 }
 
@@ -84,7 +93,7 @@ function hardDeletionStarted(job: Job): boolean {
  * (exit 4). A cancel interrupted after the job was cancelled (the restore failed) is finished by
  * running `custctl cancel` again.
  */
-export async function cancelDeletion(env: JobsEnv, customer: CustomerId): Promise<CancelDeletionResult> {
+export async function cancelDeletion(env: JobsEnv, customer: CustomerId, actor = 'unknown'): Promise<CancelDeletionResult> {
   const row = await env.store.get(customer.id);
   if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${env.store.description}`, ["List customers with 'custctl customers list'."]);
   if (row.deploymentStatus !== 'deleting' || !row.deletionJobId) {
@@ -104,8 +113,14 @@ export async function cancelDeletion(env: JobsEnv, customer: CustomerId): Promis
     job = await env.queue.cancel(job.id, env.now()); // refuses (409) if a worker took it meanwhile
   }
   const restored = await restoreAfterSchedule(env, namespace);
-  if (job) await eventsOf(env).emit({ type: 'cancelled', job }); // settles the row: back to its previous status
-  else await env.store.releaseDeletion(customer.id, jobId);
+  const audit = { actor, customerId: customer.id, namespace, jobId };
+  if (job) await eventsOf(env).emit({ type: 'cancelled', job }); // settles the row (deletion-cancelled): back to its previous status
+  else await env.store.releaseDeletion(customer.id, jobId, { ...audit, action: 'deletion-cancelled', outcome: 'cancelled', reason: 'its job is gone' });
+  // the request, with what was put back
+  await env.store.appendAudit({
+    ...audit, action: 'schedule-cancelled', outcome: 'cancelled',
+    reason: `${row.deletionScheduledAt ? `was due ${row.deletionScheduledAt}; ` : ''}restored ${restored.length} object(s)`,
+  });
   const after = await env.store.get(customer.id);
   return {
     customerId: customer.id,
@@ -115,4 +130,8 @@ export async function cancelDeletion(env: JobsEnv, customer: CustomerId): Promis
     restored,
     simulated: env.config.simulate,
   };
+}
+
+function auditOf(env: JobActionEnv, job: Job, action: 'job-retried' | 'job-cancelled') {
+  return { action, actor: env.actor ?? 'unknown', customerId: job.data.customerId ?? null, namespace: job.data.namespace ?? null, jobId: job.id };
 }

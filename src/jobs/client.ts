@@ -5,7 +5,7 @@
  * once from `--api-url` (like helm's `Configuration.Init` picks a storage driver). Commands map
  * flags, call the client, print: they never ask which one they have.
  */
-import type { CustomerRow } from '../adapters/store.js';
+import type { AuditFilter, AuditRecord, CustomerRow } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
 import type { PlanView } from '../pipeline/plan.js';
@@ -99,7 +99,9 @@ export interface JobsClient {
   retry(id: string): Promise<Job>;
   cancel(id: string): Promise<Job>;
   /** `custctl cancel ID`: a deletion that has not started is cancelled and the instance restored; ConflictError once it has. */
-  cancelDeletion(customer: CustomerId): Promise<CancelDeletionResult>;
+  cancelDeletion(customer: CustomerId, requestedBy?: string): Promise<CancelDeletionResult>;
+  /** The audit log, newest first (the customers database, or GET /api/admin/audit). */
+  audit(filter: AuditFilter): Promise<AuditRecord[]>;
   /** Until the job has ended (or Ctrl-C): runs it here when asked and possible, else watches it. */
   follow(job: Job, o: FollowOptions): Promise<Job>;
   /** Why a followed job has not ended, and how to pick it up again. */

@@ -10,9 +10,11 @@ import type { Deps } from '../deps.js';
 import type { Level, Logger } from '../io.js';
 import type { JobEvents } from './events.js';
 import { settlingEvents } from './lifecycle.js';
+import { auditListener } from './audit.js';
 import type { PipelineEnv } from '../pipeline/types.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
+import { withMetrics, type Metrics } from './metrics.js';
 
 /** Completed and failed jobs are kept this long (the seed's 7 days), then pruned by workers and new deletions. */
 export const RETENTION_MS = 7 * 24 * 3_600_000;
@@ -31,16 +33,20 @@ export interface JobsEnv {
   now: () => number;
   /** the job lifecycle: accepted … completed/failed/cancelled/superseded (src/jobs/events.ts) */
   events?: JobEvents;
+  /** this process's metrics (src/jobs/metrics.ts), when a command exposes or writes them */
+  metrics?: Metrics;
   /** live sink for attempt log lines (the terminal); the journal always gets them */
   sink?: (job: Job, level: Level, message: string, fields?: Record<string, unknown>) => void;
 }
 
 export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
   const store = extra.store ?? (await d.store());
-  return {
+  const events = settlingEvents({ store }, (m, f) => d.log.error(m, f));
+  events.on(auditListener(store)); // the audit rows of events that change no customer row
+  return withMetrics(await d.metrics(), {
     queue: extra.queue ?? (await d.jobs()),
     store,
-    events: settlingEvents({ store }, (m, f) => d.log.error(m, f)),
+    events,
     config: d.config(),
     kube: () => d.kube(),
     cluster: async () => {
@@ -50,7 +56,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
     now: () => d.now().getTime(),
     sink: logToSink(d.log),
     ...extra,
-  };
+  });
 }
 
 export function logToSink(log: Logger) {
@@ -60,7 +66,4 @@ export function logToSink(log: Logger) {
   };
 }
 
-/** `alice (cli)`: who asked, as a job records it. */
-export function cliRequester(env: Readonly<Record<string, string | undefined>>): string {
-  return env.USER ? `${env.USER} (cli)` : 'cli';
-}
+export { cliRequester } from './actor.js';

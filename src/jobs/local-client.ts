@@ -16,7 +16,7 @@ import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, F
 import type { JobsEnv } from './env.js';
 import { localInterruption } from './interruption.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
-import { DELETABLE_STATUSES } from '../adapters/store.js';
+import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord } from '../adapters/store.js';
 
 /** The pipeline, the job kinds and the runner: loaded by the methods that plan or run jobs only. */
 const running = () => import('./local-running.js');
@@ -50,8 +50,8 @@ export class LocalJobsClient implements JobsClient {
     const cfg = d.config();
     if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
     if (o.sync) throw new UsageError('--sync needs --api-url: it runs the deletion on the queue API synchronously');
-    // client-node's import (the longest part of start-up) starts now: its file loading fills the
-    // store's round trips
+    // the kube client (kubeconfig, credentials; client-node's import for exec/auth-provider users)
+    // starts now: its file loading fills the store's round trips
     const kubeLoad = cfg.simulate ? null : d.kube();
     kubeLoad?.catch(() => undefined);
     const { inspect, planView, refuseClusterScoped, refuseSuspiciousEmptiness, statusConflict } = await running();
@@ -75,8 +75,8 @@ export class LocalJobsClient implements JobsClient {
       d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: Helm, namespace and RBAC steps are simulated; only the database row changes');
     } else {
       // Every id and row is valid now, so the cluster may be read: the first helm reads of the
-      // first customers run (as child processes) while client-node loads, the longest part of
-      // start-up. The first attempts' inspections then find them done (src/adapters/helm-cli.ts).
+      // first customers run (as child processes) while the rest of start-up goes on (journal, claim,
+      // the API reads). The first attempts' inspections then find them done (src/adapters/helm-cli.ts).
       const helm = await d.helm();
       for (const t of items.slice(0, o.concurrency)) helm.readAhead?.(t.namespace, `customer-${t.customer.key}`);
       const kube = await d.kube();
@@ -108,7 +108,7 @@ export class LocalJobsClient implements JobsClient {
     const env = await this.env();
     if (this.o.mode === 'cli') await (this.pruned ??= env.queue.prune(env.now() - RETENTION_MS).catch(() => 0));
     const { sync: _sync, requestedBy, ...opts } = o;
-    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.env) });
+    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.env, this.d.worker) });
     await eventsOf(env).emit({ type: 'accepted', job });
     if (this.o.mode === 'cli') {
       if (job.data.scheduledFor !== undefined) this.d.log.info('Deletion scheduled: instance suspended', { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), cancel: `custctl cancel ${customer.id}` });
@@ -130,6 +130,7 @@ export class LocalJobsClient implements JobsClient {
     if (this.o.mode === 'cli') d.log.info('Target', { context: kube.target.context, server: kube.target.server, database: env.store.description, customer: o.customer });
     // the plan: also the check that we may list at all, before any job exists
     const found = await scanOrphans(kube, env.store, { prefix: cfg.namespacePrefix, ...(onlyKey !== undefined ? { onlyKey } : {}), includeKept: o.includeKept });
+    env.metrics?.orphansScanned(found.orphans);
     const report: CleanupReport = { dryRun: true, simulated: cfg.simulate, orphans: found.orphans, deleted: [], kept: found.kept, errors: [] };
     return { report, where: ` from context ${kube.target.context}` };
   }
@@ -143,7 +144,7 @@ export class LocalJobsClient implements JobsClient {
       return { dryRun: false, simulated: found.simulated, jobId: null, orphans: [], deleted: [], kept: found.kept, errors: [] };
     }
     const env = await this.env();
-    const requestedBy = o.requestedBy ?? cliRequester(d.env);
+    const requestedBy = o.requestedBy ?? cliRequester(d.env, d.worker);
     const id = await env.queue.allocateId();
     const job = await env.queue.add(id, newCleanupJob(env.config, { ...o, requestedBy }), env.now());
     await eventsOf(env).emit({ type: 'accepted', job });
@@ -175,20 +176,24 @@ export class LocalJobsClient implements JobsClient {
   }
 
   async retry(id: string): Promise<Job> {
-    const { retryJob } = await running();
-    const again = await retryJob(await this.env(), id);
+    const { cliRequester, retryJob } = await running();
+    const again = await retryJob({ ...(await this.env()), actor: cliRequester(this.d.env, this.d.worker) }, id);
     if (this.o.mode === 'cli') this.d.log.info(`Job ${again.id} queued again`, { attempts: again.maxAttempts });
     return again;
   }
 
   async cancel(id: string): Promise<Job> {
-    const { cancelJob } = await running();
-    return cancelJob(await this.env(), id);
+    const { cancelJob, cliRequester } = await running();
+    return cancelJob({ ...(await this.env()), actor: cliRequester(this.d.env, this.d.worker) }, id);
   }
 
-  async cancelDeletion(customer: CustomerId) {
-    const { cancelDeletion } = await running();
-    const r = await cancelDeletion(await this.env(), customer);
+  async audit(filter: AuditFilter): Promise<AuditRecord[]> {
+    return (await this.d.store()).listAudit(filter);
+  }
+
+  async cancelDeletion(customer: CustomerId, requestedBy?: string) {
+    const { cancelDeletion, cliRequester } = await running();
+    const r = await cancelDeletion(await this.env(), customer, requestedBy ?? cliRequester(this.d.env, this.d.worker));
     if (this.o.mode === 'cli') this.d.log.ok(`Deletion of ${customer.id} cancelled`, { job: r.jobId, status: r.status, restored: r.restored.length });
     return r;
   }

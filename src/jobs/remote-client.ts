@@ -9,6 +9,7 @@ import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/cu
 import { namespaceFor } from '../domain/namespace-name.js';
 import { UsageError } from '../errors.js';
 import type { Job, JobState } from '../domain/job.js';
+import type { AuditFilter, AuditRecord } from '../adapters/store.js';
 import type { CancelDeletionResult, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient } from './client.js';
 import { followJob, type JobSource } from './follow.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
@@ -71,6 +72,15 @@ export class RemoteJobsClient implements JobsClient {
     const queued = await this.api.deleteCustomer(c.id, query, this.d.shutdown);
     this.d.log.info(queued.message, { customerId: c.id, job: queued.jobId });
     return this.api.getJob(queued.jobId);
+  }
+
+  async audit(f: AuditFilter): Promise<AuditRecord[]> {
+    return this.api.listAudit({
+      ...(f.customerId ? { customer: f.customerId } : {}),
+      ...(f.since ? { since: f.since.toISOString() } : {}),
+      ...(f.actions?.length ? { action: f.actions.join(',') } : {}),
+      ...(f.limit !== undefined ? { limit: f.limit } : {}),
+    });
   }
 
   async planCleanup(o: CleanupRequest): Promise<CleanupPlan> {

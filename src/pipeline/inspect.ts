@@ -25,8 +25,10 @@ export async function inspect(
     env.kube.listClusterRbac(signal),
   ]);
   // the manifests of several releases are read at once (no order among them)
+  const manifestKinds: Record<string, number> = {};
   const plans: ReleasePlan[] = await Promise.all(releases.map(async (r) => {
     const objects = await env.helm.getManifestObjects(r.name, namespace, signal);
+    for (const o of objects) manifestKinds[o.kind] = (manifestKinds[o.kind] ?? 0) + 1;
     const clusterScoped: ReleasePlan['clusterScoped'] = [];
     const outsideNamespace: ReleasePlan['outsideNamespace'] = [];
     const clusterRbac: RbacRef[] = [];
@@ -58,6 +60,7 @@ export async function inspect(
       keptByPolicy: c.keptByPolicy.map((o) => ({ ...ref(o), rule: o.rule })),
       keptUnowned: c.keptUnowned.map(ref),
     },
+    manifestKinds,
   };
   if (opts.detail && ns) {
     const [pvcs, objects] = await Promise.all([env.kube.listPvcs(namespace, signal), env.kube.countNamespaceObjects(namespace, signal)]);

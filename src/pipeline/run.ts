@@ -18,7 +18,7 @@ import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { CliError, OperationError, isPermanent } from '../errors.js';
 import type { Job } from '../domain/job.js';
 import { inspect, refuseClusterScoped, refuseRecreatedNamespace, refuseSuspiciousEmptiness } from './inspect.js';
-import type { Step, StepContext } from './step.js';
+import type { Step, StepContext, StepTiming } from './step.js';
 import { DELETE_STEPS } from './steps/index.js';
 import { rowStep } from './steps/row.js';
 import type { DeleteResult, PipelineEnv, StepLog } from './types.js';
@@ -29,6 +29,8 @@ export interface DeleteAttempt {
   signal: AbortSignal;
   progress(n: number): Promise<void>;
   log: StepLog;
+  /** hears each step's duration (metrics) */
+  onStep?: (t: StepTiming) => void;
 }
 
 export interface PipelineSettings {
@@ -138,7 +140,7 @@ export async function runDeleteAttempt(
     const row = owned;
     refusing(() => checkRowNamespace(customer, row.instanceNamespace, s.namespacePrefix));
 
-    const ctx: StepContext = { job, customer, namespace, store, signal, log, result, timeoutMs: job.opts.waitTimeoutMs ?? s.defaultWaitTimeoutMs, removedByHelm: new Set() };
+    const ctx: StepContext = { job, customer, namespace, store, signal, log, result, timeoutMs: job.opts.waitTimeoutMs ?? s.defaultWaitTimeoutMs, removedByHelm: new Set(), ...(a.onStep ? { timing: { now: s.now, report: a.onStep } } : {}) };
     if (job.simulated) {
       await runSimulated(steps, ctx, a.progress);
       result.namespaceOutcome = 'simulated';
@@ -174,7 +176,10 @@ export async function runDeleteAttempt(
     // touched: give the row back to the status it had
     const untouched = e instanceof Refusal ? e.inner : !touched && e instanceof CliError && isPermanent(e) ? e : null;
     if (untouched) {
-      await store.releaseDeletion(customer.id, job.id);
+      await store.releaseDeletion(customer.id, job.id, {
+        action: 'deletion-refused', actor: job.requestedBy, customerId: customer.id, namespace, jobId: job.id,
+        outcome: untouched.errorName, reason: untouched.message,
+      });
       log('error', untouched.message, {});
       throw untouched;
     }
@@ -195,7 +200,7 @@ export async function runSteps(steps: readonly Step[], ctx: StepContext, progres
     else groups.push([step]);
   }
   for (const group of groups) {
-    await Promise.all(group.map((step) => step.run(ctx)));
+    await Promise.all(group.map((step) => runTimed(step, ctx)));
     if (ctx.superseded) return;
     for (const step of group) if (step.progress !== undefined) await progress(step.progress);
   }
@@ -207,9 +212,23 @@ async function runSimulated(steps: readonly Step[], ctx: StepContext, progress: 
     if (step.cluster) {
       if (step.simulatedAs) ctx.log('info', `Simulated: ${step.simulatedAs} skipped (SIMULATE_K8S_DEPLOYMENT=true)`, { namespace: ctx.namespace });
     } else {
-      await step.run(ctx);
+      await runTimed(step, ctx);
       if (ctx.superseded) return;
     }
     if (step.progress !== undefined) await progress(step.progress);
   }
+}
+
+/** Runs one step; `ctx.timing` (when set) hears how long it took and whether it failed. */
+async function runTimed(step: Step, ctx: StepContext): Promise<void> {
+  const t = ctx.timing;
+  if (!t) return step.run(ctx);
+  const t0 = t.now();
+  try {
+    await step.run(ctx);
+  } catch (e) {
+    t.report({ step: step.name, seconds: (t.now() - t0) / 1000, ok: false, errorName: e instanceof CliError ? e.errorName : 'internal' });
+    throw e;
+  }
+  t.report({ step: step.name, seconds: (t.now() - t0) / 1000, ok: true, ...(step.name === 'namespace' ? { namespaceOutcome: ctx.result.namespaceOutcome } : {}) });
 }

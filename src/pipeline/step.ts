@@ -8,6 +8,7 @@ import type { PvcInfo } from '../adapters/kube.js';
 import type { CustomerStore } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { Job } from '../domain/job.js';
+import type { ErrorName } from '../domain/errors.js';
 import type { DeleteResult, Inspection, PipelineEnv, StepLog } from './types.js';
 
 /** What a step works with: the attempt, what was inspected at its start, and the result it fills in. */
@@ -29,6 +30,19 @@ export interface StepContext {
   removedByHelm: Set<string>;
   /** set by a step that found the job no longer owns the customer: the run stops, touching nothing more */
   superseded?: string;
+  /** hears how long each step took (metrics); absent: steps are not timed */
+  timing?: { now: () => number; report: (t: StepTiming) => void };
+}
+
+/** How one step went, as `ctx.timing` hears it (custctl_step_duration_seconds). */
+export interface StepTiming {
+  step: string;
+  seconds: number;
+  ok: boolean;
+  /** a failed step: the error's name (`timeout`: step 2 waited longer than --timeout) */
+  errorName?: ErrorName;
+  /** what step 2 did to the namespace, when the step is done */
+  namespaceOutcome?: DeleteResult['namespaceOutcome'];
 }
 
 export interface Step {

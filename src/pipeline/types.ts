@@ -46,6 +46,8 @@ export interface Inspection {
   };
   pvcs?: PvcInfo[];
   objects?: Array<{ resource: string; kind: string; count: number }>;
+  /** the objects the releases' manifests hold, by kind (what `helm uninstall` removes; the audit log's counts) */
+  manifestKinds?: Record<string, number>;
 }
 
 export type ReleaseOutcome = 'uninstalled' | 'not-found' | 'simulated';

@@ -7,7 +7,8 @@
  * with the token's name and never a header.
  */
 import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { CustomerStore } from '../adapters/store.js';
+import { AUDIT_ACTIONS, type CustomerStore } from '../adapters/store.js';
+import { parseTimePoint } from '../domain/time-window.js';
 import type { Socket } from 'node:net';
 import { parseCustomerId, shownInput, type CustomerId } from '../domain/customer-id.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
@@ -47,6 +48,8 @@ export interface ServerOptions {
   https?: { cert: Buffer; key: Buffer } | undefined;
   /** bounds on what a client may send and how slowly (defaults: SERVER_LIMITS) */
   limits?: Partial<ServerLimits>;
+  /** `GET /metrics` (viewer token): the Prometheus text format */
+  metrics?: { contentType: string; text(): Promise<string> };
 }
 
 export interface ServerLimits {
@@ -262,7 +265,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   app.addHook('onResponse', async (req, reply) => {
     const ms = Date.now() - (startedAt.get(req) ?? Date.now());
-    if (req.routeOptions.url === '/healthz' && reply.statusCode === 200) return; // probes every few seconds: no noise
+    if ((req.routeOptions.url === '/healthz' || req.routeOptions.url === '/metrics') && reply.statusCode === 200) return; // probes and scrapes every few seconds: no noise
     const fields = { status: reply.statusCode, by: req.principal?.name, ms };
     const line = `${req.method} ${shownPath(req.url)}`;
     if (reply.statusCode >= 500) log.error(line, fields);
@@ -332,6 +335,13 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     if (problems.length) return reply.code(500).send({ error: 'internal', message: `not ready: ${problems.join('; ')}` });
     return { status: 'ready', store: store.description, queue: queue.kind };
   });
+
+  // Prometheus scrapes with a viewer token (`authorization: {credentials_file: …}`): the series
+  // hold no customer data, but the API's rule stays one rule — only /healthz is open.
+  const metrics = opts.metrics;
+  if (metrics) {
+    app.get('/metrics', { config: { role: 'viewer' } }, async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.text()));
+  }
 
   // ---- customers -----------------------------------------------------------------------------
 
@@ -438,15 +448,28 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
-    const job = await retryJob({ queue, store, now: opts.now, ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
+    const job = await retryJob({ queue, store, now: opts.now, actor: requestedBy(req), ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
     log.info(`Job ${job.id} queued again`, { by: req.principal?.name });
     return jobJson(job);
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/cancel', { config: { role: 'admin' } }, async (req) => {
-    const job = await cancelJob({ queue, store, now: opts.now, ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
+    const job = await cancelJob({ queue, store, now: opts.now, actor: requestedBy(req), ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
     log.info(`Job ${job.id} cancelled`, { by: req.principal?.name });
     return jobJson(job);
+  });
+
+  // ---- audit ---------------------------------------------------------------------------------
+
+  app.get<{ Querystring: Query }>('/api/admin/audit', { config: { role: 'viewer' } }, async (req) => {
+    const q = req.query;
+    const customerId = q.customer !== undefined ? parseCustomerId(q.customer).id : undefined;
+    const since = q.since !== undefined ? parseTimePoint(q.since, new Date(opts.now()), 'since') : undefined;
+    const actions = (q.action ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+    for (const a of actions) if (!(AUDIT_ACTIONS as readonly string[]).includes(a)) throw new UsageError(`action must be one of ${AUDIT_ACTIONS.join(', ')}`);
+    const limit = q.limit !== undefined ? Number(q.limit) : 1000;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError('limit must be a whole number from 1 to 100000');
+    return store.listAudit({ ...(customerId ? { customerId } : {}), ...(since ? { since } : {}), actions, limit });
   });
 
   // ---- cleanup-rbac --------------------------------------------------------------------------

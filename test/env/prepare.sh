@@ -26,7 +26,7 @@ as_root() {
 # ---- 1. Debian packages -------------------------------------------------------------
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in etcd-server dpkg-dev golang-1.19-go golang-github-modern-go-reflect2-dev redis-server openssl unzip; do
+for p in etcd-server dpkg-dev golang-1.19-go golang-github-modern-go-reflect2-dev redis-server openssl unzip prometheus; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && ! have_pkg postgresql-15; then need_pkgs+=(postgresql-15); fi

@@ -3,10 +3,10 @@
  * controller-manager, real helm, a real PostgreSQL.
  */
 import { createServer, type Server } from 'node:net';
-import { chmodSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { custctl, custctlJson, tempStateDir } from '../support/cli.js';
+import { BIN, custctl, custctlJson, tempStateDir } from '../support/cli.js';
 import { testEnv } from '../support/env.js';
 import {
   db, getNamespace, helm, kubectl, kubectlJson, listEverything, namespaceOf, openCostName, provisionCustomer, randomKey, unstick, type Snapshot,
@@ -96,6 +96,20 @@ describe('custctl delete (the seed test flow)', () => {
     const s = await custctlJson<{ id: string; state: string; progress: number; data: { customerId: string } }>(['status', 'job', json.results[0]?.jobId ?? ''], { env });
     expect(s.json).toMatchObject({ state: 'completed', progress: 100, data: { customerId: c.customerId } });
   });
+});
+
+describe('start-up of a deletion', () => {
+  it('a deletion (client certificate kubeconfig) sends its requests itself: @kubernetes/client-node is never loaded', async () => {
+    const c = await provisionCustomer(randomKey('n'));
+    const trace = path.resolve(path.dirname(BIN), '../test/support/trace-imports.mjs');
+    const file = path.join(state, `imports-${c.key}.txt`);
+    const r = await custctl(['delete', c.customerId, '--yes'], { env: { ...env, NODE_OPTIONS: `--import ${trace}`, CUSTCTL_TRACE_IMPORTS: file } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await getNamespace(c.namespace)).toBeNull();
+    const urls = readFileSync(file, 'utf8').split('\n').filter((u) => u.startsWith('file:'));
+    expect(urls.some((u) => u.includes('/dist/adapters/kube-client.js'))).toBe(true); // the tracer saw the kube adapter load
+    expect(urls.filter((u) => u.includes('@kubernetes/client-node'))).toEqual([]);
+  }, 120_000);
 });
 
 describe('several customers in one run', () => {

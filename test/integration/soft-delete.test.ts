@@ -122,6 +122,15 @@ describe('delete --after and cancel (file journal)', () => {
     const cancelled = (await custctlJson<JobJson>(['status', 'job', r0?.jobId ?? ''], { env })).json;
     expect(cancelled).toMatchObject({ state: 'failed', failedReason: 'cancelled' });
 
+    // the audit log: the schedule with its due time, the row given back, and who cancelled what
+    const audit = await db().query('select action, row_status, reason, actor from custctl_audit where customer_id = $1 order by id', [c.customerId]);
+    const rows = audit.rows as Array<{ action: string; row_status: string | null; reason: string | null; actor: string }>;
+    expect(rows.map((x) => x.action)).toEqual(['deletion-scheduled', 'deletion-cancelled', 'schedule-cancelled']);
+    expect(rows[0]).toMatchObject({ row_status: 'deleting', reason: `due ${new Date(due).toISOString()}` });
+    expect(rows[1]?.row_status).toBe('deployed');
+    expect(rows[2]?.reason).toBe(`was due ${new Date(due).toISOString()}; restored 5 object(s)`);
+    expect(rows[2]?.actor).toMatch(/@.+ \(cli\)$/);
+
     // nothing to cancel any more: exit 4
     const again = await custctl(['cancel', c.customerId], { env });
     expect(again.exitCode).toBe(4);

@@ -1,7 +1,7 @@
 /** In-memory fakes of the project's own interfaces, for unit tests (never the only proof). */
 import type { Kube, NamespaceInfo, PvcInfo, Workload } from '../../src/adapters/kube.js';
 import type { Helm, HelmRelease, ManifestObject } from '../../src/adapters/helm.js';
-import type { ClaimResult, CustomerRow, CustomerStore, NewCustomer } from '../../src/adapters/store.js';
+import type { AuditEntry, AuditFilter, AuditRecord, ClaimResult, CustomerRow, CustomerStore, NewCustomer } from '../../src/adapters/store.js';
 import { DELETABLE_STATUSES } from '../../src/adapters/store.js';
 import type { RbacKind, RbacObject } from '../../src/domain/rbac-owner.js';
 import { ConflictError } from '../../src/errors.js';
@@ -119,7 +119,31 @@ export class FakeStore implements CustomerStore {
   readonly description: string = 'fake://store';
   readonly kind = 'postgres' as const;
   rows = new Map<string, CustomerRow>();
+  /** the audit log, oldest first (the real store's rule: a row change records its entry only when it changed) */
+  audit: AuditRecord[] = [];
   private nextId = 1;
+
+  private record(e: AuditEntry | undefined, rowStatus: string | null): void {
+    if (!e) return;
+    this.audit.push({
+      id: this.audit.length + 1, at: new Date().toISOString(), actor: e.actor, action: e.action,
+      customerId: e.customerId ?? null, namespace: e.namespace ?? null, jobId: e.jobId ?? null, outcome: e.outcome ?? null,
+      rowStatus, deleted: e.deleted ?? null, reason: e.reason ?? null,
+    });
+  }
+  async appendAudit(e: AuditEntry) {
+    this.record(e, null);
+  }
+  async listAudit(f: AuditFilter) {
+    return this.audit.filter((a) => (!f.customerId || a.customerId === f.customerId) && (!f.since || a.at >= f.since.toISOString())
+      && (!f.actions?.length || f.actions.includes(a.action))).reverse().slice(0, f.limit ?? 1000);
+  }
+  async pruneAudit(before: Date, actor: string) {
+    const n = this.audit.filter((a) => a.at < before.toISOString()).length;
+    this.audit = this.audit.filter((a) => a.at >= before.toISOString());
+    this.record({ action: 'audit-pruned', actor, deleted: { auditRows: n } }, null);
+    return n;
+  }
 
   async get(id: string) {
     const r = this.rows.get(id);
@@ -128,14 +152,15 @@ export class FakeStore implements CustomerStore {
   async list() {
     return [...this.rows.values()].map((r) => ({ ...r }));
   }
-  async add(n: NewCustomer) {
+  async add(n: NewCustomer, audit?: AuditEntry) {
     if (this.rows.has(n.customerId)) throw new ConflictError('duplicate');
     const now = new Date().toISOString();
     const row: CustomerRow = { id: this.nextId++, ...n, deletionJobId: null, previousStatus: null, deletionScheduledAt: null, deletedAt: null, createdAt: now, updatedAt: now };
     this.rows.set(n.customerId, row);
+    this.record(audit, row.deploymentStatus);
     return { ...row };
   }
-  async claimForDeletion(customerId: string, jobId: string, o: { force: boolean; expectJobId?: string }): Promise<ClaimResult> {
+  async claimForDeletion(customerId: string, jobId: string, o: { force: boolean; expectJobId?: string; audit?: AuditEntry }): Promise<ClaimResult> {
     const row = this.rows.get(customerId);
     if (!row) return { ok: false, reason: 'not-found' };
     const before = { ...row };
@@ -145,27 +170,31 @@ export class FakeStore implements CustomerStore {
     if (!(o.expectJobId && row.deletionJobId === o.expectJobId)) row.previousStatus = row.deploymentStatus;
     row.deploymentStatus = 'deleting';
     row.deletionJobId = jobId;
+    this.record(o.audit, 'deleting');
     return { ok: true, before, after: { ...row } };
   }
   async isOwnedBy(customerId: string, jobId: string) {
     const r = this.rows.get(customerId);
     return r?.deploymentStatus === 'deleting' && r.deletionJobId === jobId;
   }
-  async completeDeletion(customerId: string, jobId: string) {
+  async completeDeletion(customerId: string, jobId: string, audit?: AuditEntry) {
     if (!(await this.isOwnedBy(customerId, jobId))) return false;
     Object.assign(this.rows.get(customerId) as CustomerRow, { deploymentStatus: 'pending', instanceNamespace: '', instanceUrl: '' });
+    this.record(audit, 'pending');
     return true;
   }
-  async failDeletion(customerId: string, jobId: string) {
+  async failDeletion(customerId: string, jobId: string, audit?: AuditEntry) {
     if (!(await this.isOwnedBy(customerId, jobId))) return false;
     (this.rows.get(customerId) as CustomerRow).deploymentStatus = 'deletion_failed';
+    this.record(audit, 'deletion_failed');
     return true;
   }
-  async releaseDeletion(customerId: string, jobId: string) {
+  async releaseDeletion(customerId: string, jobId: string, audit?: AuditEntry) {
     if (!(await this.isOwnedBy(customerId, jobId))) return false;
     const r = this.rows.get(customerId) as CustomerRow;
     r.deploymentStatus = r.previousStatus ?? 'deletion_failed'; // as the real store
     r.deletionJobId = null;
+    this.record(audit, r.deploymentStatus);
     return true;
   }
   async checkSchema() {

@@ -30,7 +30,30 @@ describe('custctl (built binary, no servers)', () => {
   it.each([['--version'], ['--help'], ['delete', '--help']])('%s loads neither the Kubernetes client nor a database driver', async (...args) => {
     const urls = await importsOf(args);
     expect(urls.some((u) => u.endsWith('/dist/version.js'))).toBe(true); // the tracer works
-    expect(urls.filter((u) => /@kubernetes\/client-node|node_modules\/pg\/|@electric-sql\/pglite|bullmq|ioredis|fastify/.test(u))).toEqual([]);
+    expect(urls.filter((u) => /@kubernetes\/client-node|node_modules\/pg\/|@electric-sql\/pglite|bullmq|ioredis|fastify|prom-client/.test(u))).toEqual([]);
+  });
+
+  it('a simulated delete does not load prom-client; --metrics-textfile loads it and writes the series', async () => {
+    const state = mkdtempSync(path.join(tmpdir(), 'trace-metrics-'));
+    const env = { CUSTCTL_STATE_DIR: path.join(state, 'state'), SIMULATE_K8S_DEPLOYMENT: 'true', CUSTCTL_STORE: 'embedded', REDIS_URL: '', NO_COLOR: '1' };
+    const add = await execa('node', [BIN, 'customers', 'add', 'cust_trm1', '--email', 'a@b.c', '--company', 'X'], { reject: false, env });
+    expect(add.exitCode, add.stderr).toBe(0);
+    const traced = async (args: string[], file: string) => {
+      const r = await execa('node', ['--import', TRACE, BIN, ...args], { reject: false, env: { ...env, CUSTCTL_TRACE_IMPORTS: file } });
+      expect(r.exitCode, r.stderr).toBe(0);
+      return readFileSync(file, 'utf8').split('\n').filter(Boolean).filter((u) => /prom-client/.test(u));
+    };
+    expect(await traced(['delete', 'cust_trm1', '--yes'], path.join(state, 'plain.txt'))).toEqual([]);
+    const prom = path.join(state, 'custctl.prom');
+    expect((await traced(['--metrics-textfile', prom, 'jobs', 'list'], path.join(state, 'metrics.txt'))).length).toBeGreaterThan(0);
+    const text = readFileSync(prom, 'utf8');
+    expect(text).toMatch(/^customer_deletions_total\{status="success"\} 0$/m);
+  }, 240_000);
+
+  it('--metrics-textfile with --api-url is a usage error (the server runs the jobs: scrape it)', async () => {
+    const r = await run(['--metrics-textfile', '/tmp/x.prom', '--api-url', 'http://127.0.0.1:1', 'jobs', 'list']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/scrape its \/metrics/);
   });
 
   it('jobs list (a read of the journal) loads neither the pipeline nor the runner nor the job lifecycle', async () => {
@@ -40,7 +63,7 @@ describe('custctl (built binary, no servers)', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const urls = readFileSync(file, 'utf8').split('\n').filter(Boolean);
     expect(urls.some((u) => u.endsWith('/dist/jobs/local-client.js'))).toBe(true); // the tracer works, and this is the local client
-    expect(urls.filter((u) => /\/dist\/(pipeline\/|jobs\/(runner|lifecycle|local-running|attached|worker))/.test(u))).toEqual([]);
+    expect(urls.filter((u) => /\/dist\/(pipeline\/|jobs\/(runner|lifecycle|local-running|attached|worker|metrics-prom))|prom-client/.test(u))).toEqual([]);
   });
 
   it.each([['delete'], ['status'], ['status', 'job'], ['jobs'], ['cleanup-rbac'], ['worker'], ['serve'], ['completion'], ['customers'], ['customers', 'add'], ['db'], ['doctor'], ['version']].map((c) => [c.join(' '), c] as const))('%s --help has examples', async (_name, cmd) => {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import {
-  loadKubeconfig, openKube, permissionDeniedMessage, translateError, wellKnownScope,
+  loadKubeconfig, openKube, permissionDeniedMessage, plainCredentials, translateError, wellKnownScope,
 } from '../../src/adapters/kube-client.js';
 import { ConflictError, OperationError, UsageError, isPermanent } from '../../src/errors.js';
 import { KUBE_RETRY } from '../../src/adapters/retry.js';
@@ -98,6 +98,21 @@ describe('kubeconfig selection', () => {
   });
 });
 
+describe('who sends the requests', () => {
+  it.each([
+    [{ server: 'https://x', 'certificate-authority-data': 'Y2E=' }, { 'client-certificate-data': 'Y2VydA==', 'client-key-data': 'a2V5' }, true],
+    [{ server: 'https://x', 'insecure-skip-tls-verify': true }, { token: 't' }, true],
+    [{ server: 'https://x' }, { tokenFile: '/run/token' }, true],
+    [{ server: 'https://x' }, { username: 'u', password: 'p' }, true],
+    [{ server: 'https://x' }, { exec: { command: 'aws' } }, false],
+    [{ server: 'https://x' }, { 'auth-provider': { name: 'oidc' } }, false],
+    [{ server: 'https://x' }, { token: 't', as: 'someone-else' }, false],
+    [{ server: 'https://x', 'proxy-url': 'http://proxy:3128' }, { token: 't' }, false],
+  ])('cluster %j, user %j: custctl itself: %s (else client-node)', (cluster, user, plain) => {
+    expect(plainCredentials(cluster, user)).toBe(plain);
+  });
+});
+
 describe('error translation', () => {
   const t = { server: 'https://10.0.0.1:6443', context: 'prod', user: 'bob' };
 
@@ -182,6 +197,8 @@ describe('requests (loopback stand-in server)', () => {
   let server: http.Server;
   let base: string;
   const requests: Array<{ method: string; url: string; ua: string | undefined }> = [];
+  /** the Authorization header of each request */
+  const auths: Array<string | undefined> = [];
   let nsExists = true;
   const accepts: string[] = [];
   /** answers given to the next requests, in order, before the normal ones */
@@ -190,6 +207,7 @@ describe('requests (loopback stand-in server)', () => {
   beforeAll(async () => {
     server = http.createServer((req, res) => {
       requests.push({ method: req.method ?? '', url: req.url ?? '', ua: req.headers['user-agent'] });
+      auths.push(req.headers.authorization);
       const next = script.shift();
       if (next?.reset) { req.socket.destroy(); return; }
       if (next) {
@@ -272,7 +290,7 @@ describe('requests (loopback stand-in server)', () => {
 
   /** The watch is closed once the wait settles: nothing keeps the CLI's process alive. */
   async function expectNoOpenConnections(): Promise<void> {
-    const deadline = Date.now() + 2000;
+    const deadline = Date.now() + 10_000;
     let open = -1;
     while (Date.now() < deadline) {
       open = await new Promise<number>((r) => server.getConnections((_e, n) => r(n)));
@@ -298,6 +316,55 @@ describe('requests (loopback stand-in server)', () => {
     expect(await k.getNamespace('customer-abc')).toEqual({ name: 'customer-abc', uid: 'u-1', phase: 'Active', conditions: [], finalizers: ['kubernetes'] });
     expect(requests).toEqual([{ method: 'GET', url: '/api/v1/namespaces/customer-abc', ua: 'custctl/0.1.0-test' }]);
   });
+
+  /** A kubeconfig for the stand-in server with the given user entry. */
+  function kubeconfigWithUser(name: string, user: Record<string, unknown>): string {
+    const file = path.join(dir, name);
+    writeFileSync(file, stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'u',
+      clusters: [{ name: 'u', cluster: { server: base, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'u', user }],
+      contexts: [{ name: 'u', context: { cluster: 'u', user: 'u' } }],
+    }));
+    return file;
+  }
+
+  it('a token user: custctl sends the bearer token itself', async () => {
+    nsExists = true;
+    auths.length = 0;
+    const k = await openKube({ kubeconfig: kubeconfigWithUser('token.yaml', { token: 'tok-123' }), env: {}, userAgent: 'custctl/test' });
+    expect((await k.getNamespace('customer-abc'))?.uid).toBe('u-1');
+    expect(auths).toEqual(['Bearer tok-123']);
+  });
+
+  it('a tokenFile relative to the kubeconfig is read from there, again on every request (it may rotate)', async () => {
+    nsExists = true;
+    auths.length = 0;
+    const sub = path.join(dir, 'tokdir');
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(path.join(sub, 'token'), 'first\n');
+    const file = path.join(sub, 'kubeconfig.yaml');
+    writeFileSync(file, readFileSync(kubeconfigWithUser('tokenfile.yaml', { tokenFile: 'token' }), 'utf8'));
+    const k = await openKube({ kubeconfig: file, env: {}, userAgent: 'custctl/test' });
+    await k.getNamespace('customer-abc');
+    writeFileSync(path.join(sub, 'token'), 'second');
+    await k.getNamespace('customer-abc');
+    expect(auths).toEqual(['Bearer first', 'Bearer second']);
+  });
+
+  it('an exec plugin user goes through client-node: the plugin runs and its token is sent', async () => {
+    nsExists = true;
+    auths.length = 0;
+    requests.length = 0;
+    const credential = JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1beta1', kind: 'ExecCredential', status: { token: 'from-exec-plugin' } });
+    const file = kubeconfigWithUser('exec.yaml', {
+      exec: { apiVersion: 'client.authentication.k8s.io/v1beta1', command: process.execPath, args: ['-e', `process.stdout.write(${JSON.stringify(credential)})`], interactiveMode: 'Never' },
+    });
+    const k = await openKube({ kubeconfig: file, env: {}, userAgent: 'custctl/test' });
+    expect((await k.getNamespace('customer-abc'))?.uid).toBe('u-1');
+    expect(auths).toEqual(['Bearer from-exec-plugin']);
+    expect(requests[0]?.ua).toBe('custctl/test');
+  }, 20_000);
 
   it('404 is null, not an error', async () => {
     nsExists = false;

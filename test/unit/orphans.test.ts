@@ -217,6 +217,8 @@ async function harness(kube: FakeKube, rows: Parameters<typeof fakeStore>[0], en
     store: async () => store,
     jobs: async () => queue,
     client: async () => (client ??= new LocalJobsClient(d)),
+    wantMetrics: () => undefined,
+    metrics: async () => null,
     close: async () => queue.close(),
   };
   let client: LocalJobsClient | undefined;

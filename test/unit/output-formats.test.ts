@@ -61,6 +61,8 @@ async function harness(): Promise<Harness> {
     store: async () => store,
     jobs: async () => queue,
     client: async () => (client ??= new LocalJobsClient(d)),
+    wantMetrics: () => undefined,
+    metrics: async () => null,
     close: async () => queue.close(),
   };
   return { d, store, kube, queue, out: b.out };

@@ -91,6 +91,16 @@ describe('the deletion pipeline (fakes)', () => {
     expect((await store.get(ID))?.deploymentStatus).toBe('pending');
     expect((await store.get(ID))?.instanceNamespace).toBe('');
     expect(lines.map(([, m]) => m)).toEqual(expect.arrayContaining(['Starting customer instance deletion', 'Helm release uninstalled', 'Namespace deleted successfully', 'Deleted ClusterRoleBinding', 'Deleted ClusterRole', 'Customer instance deleted successfully']));
+    // the row change's audit row: what went, by the job's requester
+    expect(store.audit).toEqual([expect.objectContaining({
+      action: 'deletion-completed', actor: 'test', customerId: ID, namespace: NS, jobId: '7', outcome: 'deleted', rowStatus: 'pending',
+      deleted: {
+        releases: [`customer-${KEY}`],
+        objects: { ConfigMap: 1, ClusterRole: 1 },
+        // the release's own ClusterRole (removed by helm) is reported among the deleted too
+        rbac: [`ClusterRoleBinding/c${KEY}-customer-instance-opencost`, `ClusterRole/c${KEY}-customer-instance-opencost`, `ClusterRole/c${KEY}-customer-instance-reader`],
+      },
+    })]);
   });
 
   it('touches nothing when the job no longer owns the customer (superseded)', async () => {
@@ -107,6 +117,7 @@ describe('the deletion pipeline (fakes)', () => {
     await expect(run()).rejects.toMatchObject({ errorName: 'invalid_namespace' });
     expect(clusterLoads).toBe(0);
     expect((await store.get(ID))?.deploymentStatus).toBe('deployed');
+    expect(store.audit).toEqual([expect.objectContaining({ action: 'deletion-refused', outcome: 'invalid_namespace', rowStatus: 'deployed', reason: expect.stringContaining('kube-system') })]);
   });
 
   it('refuses a release holding a CRD, unless allowed', async () => {

@@ -332,6 +332,7 @@ describe('auth matrix', () => {
     { method: 'POST', url: '/api/admin/jobs/1/cancel', role: 'admin' },
     { method: 'POST', url: '/api/admin/cleanup-rbac?dryRun=true', role: 'admin' },
     { method: 'GET', url: '/readyz', role: 'viewer' },
+    { method: 'GET', url: '/api/admin/audit', role: 'viewer' },
   ];
 
   it.each(endpoints)('$method $url: no token 401, wrong token 401, viewer ok only for reads, admin passes', async ({ method, url, role }) => {
@@ -391,6 +392,34 @@ describe('auth matrix', () => {
     for (const t of [ADMIN, VIEWER, 'garbage-token-value-123456789', sha256Hex(ADMIN)]) expect(all).not.toContain(t);
     expect(logs.join('\n')).toContain('"by":"ci-bot"');
     expect(journal.join('\n')).toContain('api:ci-bot');
+  });
+});
+
+describe('GET /api/admin/audit', () => {
+  it('viewer reads the rows API actions wrote, under the token NAME; filters; refusals are 400', async () => {
+    store.seed('cust_abc123', 'deployed');
+    store.seed('cust_other1', 'deployed');
+    const del = await app.inject({ method: 'DELETE', url: '/api/customers/cust_abc123', headers: auth(ADMIN) });
+    expect(del.statusCode).toBe(200);
+    const jobId = del.json().jobId as string;
+    expect((await app.inject({ method: 'POST', url: `/api/admin/jobs/${jobId}/cancel`, headers: auth(ADMIN) })).statusCode).toBe(200);
+    await app.inject({ method: 'DELETE', url: '/api/customers/cust_other1', headers: auth(ADMIN) });
+
+    const res = await app.inject({ method: 'GET', url: '/api/admin/audit?customer=cust_abc123', headers: auth(VIEWER) });
+    expect(res.statusCode).toBe(200);
+    const rows = res.json() as Array<{ action: string; actor: string; jobId: string; rowStatus: string | null }>;
+    expect(rows.map((r) => r.action)).toEqual(['job-cancelled', 'deletion-cancelled', 'deletion-accepted']);
+    expect(rows.every((r) => r.jobId === jobId)).toBe(true);
+    expect(rows.find((r) => r.action === 'job-cancelled')?.actor).toBe('api:ci-bot');
+    expect(rows.find((r) => r.action === 'deletion-accepted')).toMatchObject({ actor: 'api:ci-bot', rowStatus: 'deleting' });
+    expect(res.body).not.toContain(ADMIN);
+
+    const only = await app.inject({ method: 'GET', url: '/api/admin/audit?action=deletion-accepted&since=1h', headers: auth(VIEWER) });
+    expect((only.json() as Array<{ customerId: string }>).map((r) => r.customerId)).toEqual(['cust_other1', 'cust_abc123']);
+    for (const q of ['action=nonsense', 'since=yesterday', 'limit=0', 'customer=12']) {
+      const bad = await app.inject({ method: 'GET', url: `/api/admin/audit?${q}`, headers: auth(VIEWER) });
+      expect(bad.statusCode, q).toBe(400);
+    }
   });
 });
 

@@ -17,7 +17,7 @@ beforeAll(async () => {
   db = new PGlite();
   await db.waitReady;
   store = new SqlCustomerStore(pgliteDriver(db), { kind: 'embedded', description: 'embedded (memory)' });
-  expect(await store.migrate()).toEqual(['1 create customers', '2 add deletion columns', '4 add soft delete columns']);
+  expect(await store.migrate()).toEqual(ALL_MIGRATIONS);
 }, 60_000);
 
 afterAll(async () => {
@@ -25,6 +25,8 @@ afterAll(async () => {
 });
 
 const newKey = (): string => randomBytes(8).toString('hex');
+/** `migrate()`'s answer on an empty database: every migration, by version and name */
+const ALL_MIGRATIONS = MIGRATIONS.map((m) => `${m.version} ${m.name}`);
 
 async function seed(status: DeploymentStatus): Promise<CustomerRow> {
   const key = newKey();
@@ -230,6 +232,7 @@ describe('schema', () => {
     await inFreshSchema(async () => {
       expect(await store.checkSchema()).toEqual([
         'table customers',
+        'table custctl_audit',
         'table schema_migrations',
         ...MIGRATIONS.map((m) => `migration ${m.version} (${m.name})`),
       ]);
@@ -239,7 +242,7 @@ describe('schema', () => {
       await expect(store.get('cust_abc')).rejects.toThrow(OperationError);
       await expect(store.get('cust_abc')).rejects.toMatchObject({ details: [expect.stringContaining('custctl db migrate')] });
 
-      expect(await store.migrate()).toEqual(['1 create customers', '2 add deletion columns', '4 add soft delete columns']);
+      expect(await store.migrate()).toEqual(ALL_MIGRATIONS);
       expect(await store.checkSchema()).toEqual([]);
       expect(await store.migrate()).toEqual([]);
       const recorded = await db.query<{ version: number }>('select version from schema_migrations order by version');
@@ -262,17 +265,21 @@ describe('schema', () => {
         and table_name = 'customers' and column_name = 'deletion_job_id'`);
       expect(cols.rows).toHaveLength(0);
 
-      expect(await store.migrate()).toEqual(['1 create customers', '2 add deletion columns', '4 add soft delete columns']);
+      expect(await store.migrate()).toEqual(ALL_MIGRATIONS);
       expect(await store.checkSchema()).toEqual([]);
       expect(await store.get('cust_old1')).toMatchObject({ deploymentStatus: 'deployed', deletionJobId: null, previousStatus: null });
       expect((await store.claimForDeletion('cust_old1', 'job-1', { force: false })).ok).toBe(true);
     });
   });
 
-  it('a complete customers table made by someone else (no schema_migrations) passes the check', async () => {
+  it('a complete customers table made by someone else (no schema_migrations) passes the check once the audit table exists', async () => {
     await inFreshSchema(async () => {
-      // the table as billing might create it today: every column (the migrations' DDL, no record of them)
-      for (const m of MIGRATIONS) await db.exec(m.sql);
+      // the table as billing might create it today: every column (the customers migrations' DDL, no record of them)
+      for (const m of MIGRATIONS) if (m.version !== 3) await db.exec(m.sql);
+      expect(await store.checkSchema()).toEqual(expect.arrayContaining(['table custctl_audit', 'migration 3 (create custctl_audit)']));
+      expect(await store.checkSchema()).not.toContain('table customers');
+      expect(await store.checkSchema()).not.toEqual(expect.arrayContaining([expect.stringMatching(/^column customers\./)]));
+      await db.exec(MIGRATIONS.find((m) => m.version === 3)?.sql ?? '');
       expect(await store.checkSchema()).toEqual([]);
     });
   });

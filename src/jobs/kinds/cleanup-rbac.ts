@@ -125,11 +125,13 @@ async function processCleanup(env: JobsEnv, ctx: AttemptContext): Promise<Cleanu
   log('info', `Found ${found.orphans.length} orphaned, ${found.kept.length} kept`);
   for (const k of found.kept) log('warn', `${k.kind} ${k.name} kept`, { reason: k.reason });
   if (ctx.job.simulated) {
+    env.metrics?.orphansScanned(found.orphans);
     log('warn', `SIMULATE_K8S_DEPLOYMENT=true: ${found.orphans.length} orphaned object(s) reported, nothing deleted`);
     await ctx.progress(100);
     return { ...found, deleted: [], errors: [] };
   }
   const done = await deleteOrphans(kube, found.orphans, log, ctx.signal);
+  env.metrics?.orphansScanned(done.errors); // what this sweep found and could not delete is still there
   await ctx.progress(100);
   return { ...found, ...done };
 }

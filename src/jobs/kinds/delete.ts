@@ -47,6 +47,9 @@ export function jobOptions(config: Config, o: DeletionOptions): JobOptions {
  */
 export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: SubmitOptions): Promise<Job> {
   const namespace = namespaceFor(customer, env.config.namespacePrefix);
+  // the attempt that follows loads the pipeline (processDelete): its modules load while the claim
+  // and the job's writes wait on the database and the disk, not after them
+  if (!env.config.simulate) void import('../../pipeline/run.js').catch(() => undefined);
   // Refuse what is known to be refused before allocating: an unknown customer or a status that
   // cannot be claimed must not consume a job id (only a lost race between this read and the claim can).
   const current = await env.store.get(customer.id);
@@ -57,7 +60,15 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   const due = scheduledFor(env.now(), o.afterMs ?? env.config.retentionMs);
   if (due !== undefined) await checkBeforeScheduling(env, customer, current, o);
   const id = await env.queue.allocateId();
-  const claim = await env.store.claimForDeletion(customer.id, id, { force: o.force ?? false, ...(due !== undefined ? { scheduledAt: new Date(due) } : {}) });
+  const claim = await env.store.claimForDeletion(customer.id, id, {
+    force: o.force ?? false,
+    ...(due !== undefined ? { scheduledAt: new Date(due) } : {}),
+    audit: {
+      action: due !== undefined ? 'deletion-scheduled' : 'deletion-accepted', actor: o.requestedBy, customerId: customer.id, namespace, jobId: id,
+      outcome: due !== undefined ? 'scheduled' : 'accepted',
+      reason: [due !== undefined ? `due ${new Date(due).toISOString()}` : '', o.force ? '--force' : '', o.allowMissing ? '--allow-missing' : '', o.allowClusterScoped ? '--allow-cluster-scoped' : '', env.config.simulate ? 'simulated' : ''].filter(Boolean).join(' ') || null,
+    },
+  });
   if (!claim.ok) throw await claimError(env, customer.id, claim);
   let namespaceUid = o.namespaceUid;
   if (due !== undefined) {
@@ -65,7 +76,7 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
       const suspended = await suspendForSchedule(env, namespace);
       namespaceUid ??= suspended.uid;
     } catch (e) {
-      await undoSchedule(env, customer.id, id, namespace);
+      await undoSchedule(env, customer.id, id, namespace, o.requestedBy);
       throw e;
     }
   }
@@ -84,15 +95,17 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
       env.now(),
     );
   } catch (e) {
-    if (due !== undefined) await undoSchedule(env, customer.id, id, namespace);
+    if (due !== undefined) await undoSchedule(env, customer.id, id, namespace, o.requestedBy);
     throw e;
   }
 }
 
 /** A scheduled deletion that could not be set up: the instance restored (best effort), the row handed back. */
-async function undoSchedule(env: JobsEnv, customerId: string, jobId: string, namespace: string): Promise<void> {
+async function undoSchedule(env: JobsEnv, customerId: string, jobId: string, namespace: string, actor: string): Promise<void> {
   await restoreAfterSchedule(env, namespace).catch(() => undefined);
-  await env.store.releaseDeletion(customerId, jobId).catch(() => undefined);
+  await env.store.releaseDeletion(customerId, jobId, {
+    action: 'deletion-cancelled', actor, customerId, namespace, jobId, outcome: 'cancelled', reason: 'the scheduled deletion could not be set up',
+  }).catch(() => undefined);
 }
 
 /**
@@ -135,7 +148,7 @@ async function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteR
     void ctx.log(plainLine(level, message, fields)).catch(() => undefined);
   };
   return runDeleteAttempt(
-    { job: ctx.job, attempt: ctx.attempt, signal: ctx.signal, progress: (n) => ctx.progress(n), log },
+    { job: ctx.job, attempt: ctx.attempt, signal: ctx.signal, progress: (n) => ctx.progress(n), log, ...(env.metrics ? { onStep: env.metrics.stepTimed } : {}) },
     env.store,
     env.cluster,
     { namespacePrefix: env.config.namespacePrefix, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs, now: env.now },
@@ -149,11 +162,15 @@ async function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteR
  */
 async function settleDelete(env: Pick<JobsEnv, 'store'>, job: Job): Promise<void> {
   if (job.state !== 'failed' || !job.data.customerId) return;
+  const audit = { actor: job.requestedBy, customerId: job.data.customerId, namespace: job.data.namespace ?? null, jobId: job.id };
   if (job.failedReason === 'cancelled') {
-    await env.store.releaseDeletion(job.data.customerId, job.id);
+    await env.store.releaseDeletion(job.data.customerId, job.id, { ...audit, action: 'deletion-cancelled', outcome: 'cancelled' });
     return;
   }
-  await env.store.failDeletion(job.data.customerId, job.id);
+  await env.store.failDeletion(job.data.customerId, job.id, {
+    ...audit, action: 'deletion-failed', outcome: job.failedCode ?? 'failed',
+    reason: (job.failedReason ?? '').split('\n')[0] || null,
+  });
 }
 
 export const deleteKind: JobKind<DeleteResult> = {

@@ -1,5 +1,18 @@
 /** Step 4: the row → pending, a compare-and-set on this job's ownership; only after step 2 saw the namespace gone. */
-import type { Step } from '../step.js';
+import type { AuditDeleted } from '../../adapters/store.js';
+import type { Step, StepContext } from '../step.js';
+
+/** What this deletion removed, as the audit row records it (written with the row change, one transaction). */
+export function deletedCounts(ctx: Pick<StepContext, 'result' | 'inspection' | 'pvcs'>): AuditDeleted {
+  const objects: Record<string, number> = { ...(ctx.inspection?.manifestKinds ?? {}) };
+  // PVCs are often made by a StatefulSet's claim template, not the chart: counted from the cluster
+  if (ctx.pvcs && ctx.pvcs.length > (objects.PersistentVolumeClaim ?? 0)) objects.PersistentVolumeClaim = ctx.pvcs.length;
+  return {
+    releases: ctx.result.releases.filter((r) => r.outcome === 'uninstalled').map((r) => r.name),
+    objects,
+    rbac: ctx.result.rbac.deleted.map((x) => `${x.kind}/${x.name}`),
+  };
+}
 
 export const rowStep: Step = {
   name: 'row',
@@ -7,7 +20,17 @@ export const rowStep: Step = {
   cluster: false,
   async run(ctx) {
     ctx.signal.throwIfAborted();
-    if (!(await ctx.store.completeDeletion(ctx.customer.id, ctx.job.id))) {
+    const audit = {
+      action: 'deletion-completed' as const,
+      actor: ctx.job.requestedBy,
+      customerId: ctx.customer.id,
+      namespace: ctx.namespace,
+      jobId: ctx.job.id,
+      outcome: ctx.job.simulated ? 'simulated' : 'deleted',
+      deleted: deletedCounts(ctx),
+      reason: ctx.result.warnings.length > 0 ? ctx.result.warnings.join('; ') : null,
+    };
+    if (!(await ctx.store.completeDeletion(ctx.customer.id, ctx.job.id, audit))) {
       ctx.superseded = 'the row was taken by another job or changed while the instance was being deleted';
       ctx.log('warn', 'Job superseded before the row update', { customerId: ctx.customer.id, reason: ctx.superseded });
       return;
