@@ -65,6 +65,9 @@ export interface CustomerStore {
   /** `jobs cancel`: compare-and-set on ownership, back to previous_status. */
   releaseDeletion(customerId: string, jobId: string): Promise<boolean>;
 
+  /** `restore`, compare-and-set from `pending`: → deployed with the namespace and URL. False when the row is not pending. */
+  completeRestore(customerId: string, namespace: string, url: string): Promise<boolean>;
+
   /** Read-only check that the schema has everything this version needs; lists what is missing. */
   checkSchema(): Promise<string[]>;
   /** Applies pending migrations; returns the names applied. */

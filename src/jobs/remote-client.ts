@@ -9,7 +9,7 @@ import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/cu
 import { namespaceFor } from '../domain/namespace-name.js';
 import { UsageError } from '../errors.js';
 import type { Job, JobState } from '../domain/job.js';
-import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient } from './client.js';
+import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, RestorePlan } from './client.js';
 import { followJob, type JobSource } from './follow.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 
@@ -51,6 +51,9 @@ export class RemoteJobsClient implements JobsClient {
   }
 
   async submitDeletion(c: CustomerId, o: DeletionRequest): Promise<Job> {
+    if (o.backupUrl !== undefined || o.noBackup) {
+      throw new UsageError('--backup/--no-backup apply to local runs: through --api-url the server backs up to its own CUSTCTL_BACKUP_URL');
+    }
     const query = {
       force: o.force ?? false,
       allowMissing: o.allowMissing ?? false,
@@ -66,6 +69,14 @@ export class RemoteJobsClient implements JobsClient {
     const queued = await this.api.deleteCustomer(c.id, query, this.d.shutdown);
     this.d.log.info(queued.message, { customerId: c.id, job: queued.jobId });
     return this.api.getJob(queued.jobId);
+  }
+
+  async planRestore(): Promise<RestorePlan> {
+    throw new UsageError('restore runs locally (it needs the backup and the cluster): drop --api-url');
+  }
+
+  async submitRestore(): Promise<Job> {
+    throw new UsageError('restore runs locally (it needs the backup and the cluster): drop --api-url');
   }
 
   async planCleanup(o: CleanupRequest): Promise<CleanupPlan> {
