@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { BackupUrl } from '../domain/backup.js';
 import { parseBackupUrl } from '../domain/backup.js';
-import { OperationError, UsageError } from '../errors.js';
+import { OperationError } from '../errors.js';
 
 export interface BackupObjectInfo {
   /** archive file name, e.g. `cust_abc-20261201T131500Z.tar.gz` */
@@ -44,8 +44,8 @@ export type OpenBackupTarget = (url: string) => Promise<BackupTarget>;
 export async function openBackupTarget(raw: string | BackupUrl, env: BackupEnv): Promise<BackupTarget> {
   const u = typeof raw === 'string' ? parseBackupUrl(raw) : raw;
   if (u.scheme === 'file') return new FileBackupTarget(u.dir);
-  void env;
-  throw new UsageError(`${u.url}: s3:// backup targets are not supported by this build yet; use file:///dir`);
+  const { S3BackupTarget } = await import('./backup-s3.js');
+  return new S3BackupTarget(u.bucket, u.prefix, env);
 }
 
 /** `file:///dir/name.tar.gz` → the directory's URL and the name; a URL without an archive name → name undefined. */

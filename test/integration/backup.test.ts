@@ -10,7 +10,10 @@ import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GetObjectTaggingCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { custctl, tempStateDir } from '../support/cli.js';
+import { testEnv } from '../support/env.js';
+import { S3_BUCKET, S3_CREDENTIALS } from '../env/s3.js';
 import { db, getNamespace, helm, kubectl, kubectlJson, namespaceOf, openCostName, provisionCustomer, randomKey } from '../support/fixtures.js';
 
 const state = tempStateDir();
@@ -211,6 +214,48 @@ describe('delete --backup file:// and restore (round trip)', () => {
     const s = await custctl(['delete', b.customerId, '--yes', '--no-backup'], { env: { ...env, CUSTCTL_BACKUP_URL: `file://${dir}` } });
     expect(s.exitCode, s.stderr).toBe(0);
     expect(archives(dir).filter((n) => n.startsWith(b.customerId))).toHaveLength(0);
+  }, 180_000);
+});
+
+describe('delete --backup s3:// and restore (s3rver on loopback)', () => {
+  const s3env = () => ({ ...env, ...S3_CREDENTIALS, CUSTCTL_S3_ENDPOINT: testEnv().s3Endpoint, CUSTCTL_S3_FORCE_PATH_STYLE: 'true', CUSTCTL_S3_REGION: 'us-east-1' });
+
+  it('writes a tagged object, restores from it, and deletes again', async () => {
+    const key = randomKey('bs');
+    const c = await provisionCustomer(key, { extraConfigMaps: 3 });
+    const before = await snapshot(c.namespace);
+    const prefix = `prod-${key}`;
+    const del = await custctl(['delete', c.customerId, '--yes', '--backup', `s3://${S3_BUCKET}/${prefix}`, '-o', 'json'], { env: s3env() });
+    expect(del.exitCode, del.stderr).toBe(0);
+    expect(await getNamespace(c.namespace)).toBeNull();
+    const s3 = new S3Client({ endpoint: testEnv().s3Endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: S3_BUCKET, Prefix: `${prefix}/` }));
+    const keys = (listed.Contents ?? []).map((o) => o.Key);
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).toMatch(new RegExp(`^${prefix}/${c.customerId}-\\d{8}T\\d{6}Z\\.tar\\.gz$`));
+    const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: S3_BUCKET, Key: keys[0] }));
+    expect(Object.fromEntries((tags.TagSet ?? []).map((t) => [t.Key, t.Value]))).toEqual({ 'customer-id': c.customerId, 'retention-days': '90' });
+    s3.destroy();
+
+    const res = await custctl(['restore', c.customerId, '--from', `s3://${S3_BUCKET}/${prefix}`, '--yes'], { env: s3env() });
+    expect(res.exitCode, res.stderr).toBe(0);
+    const status = await helm(['status', c.release, '-n', c.namespace, '-o', 'json'], { check: true });
+    expect((JSON.parse(status.stdout) as { info: { status: string } }).info.status).toBe('deployed');
+    expect(await snapshot(c.namespace)).toEqual(before);
+    expect((await row(c.customerId))?.deployment_status).toBe('deployed');
+    const again = await custctl(['delete', c.customerId, '--yes'], { env });
+    expect(again.exitCode, again.stderr).toBe(0);
+  }, 240_000);
+
+  it('an unreachable S3 endpoint stops the deletion with nothing deleted', async () => {
+    const c = await provisionCustomer(randomKey('bz'));
+    const r = await custctl(['delete', c.customerId, '--yes', '--backup', `s3://${S3_BUCKET}/x`], { env: { ...s3env(), CUSTCTL_S3_ENDPOINT: 'http://127.0.0.1:9' } });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('failed, nothing was deleted');
+    expect(await getNamespace(c.namespace)).not.toBeNull();
+    expect((await row(c.customerId))?.deployment_status).toBe('deployed');
+    expect((await clusterRbac(c.key)).role).not.toBeNull();
+    await custctl(['delete', c.customerId, '--yes'], { env });
   }, 180_000);
 });
 

@@ -123,7 +123,7 @@ describe('the backup step (fakes of the cluster, the real file target)', () => {
     const corrupting: BackupTarget = {
       url: inner.url,
       put: (n, b, m) => inner.put(n, b, m),
-      get: async (n) => { const b = await inner.get(n); b[b.length - 9] ^= 0xff; return b; },
+      get: async (n) => { const b = await inner.get(n); b.writeUInt8(b.readUInt8(b.length - 9) ^ 0xff, b.length - 9); return b; },
       list: () => inner.list(),
       remove: (n) => inner.remove(n),
     };
