@@ -4,7 +4,7 @@ _custctl() {
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
   local global="--kubeconfig --context --api-url --store -v --verbose --no-color --help --version"
-  local cmds="delete status jobs worker cleanup-rbac serve customers db completion help"
+  local cmds="delete status jobs worker cleanup-rbac serve customers db doctor version completion help"
   case "$prev" in
     --kubeconfig|--tls-cert|--tls-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -o|--output) COMPREPLY=($(compgen -W "table json yaml" -- "$cur")); return ;;
@@ -30,6 +30,8 @@ _custctl() {
     serve) opts="--port --host --no-worker --tls-cert --tls-key --insecure-http" ;;
     customers) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "list add" -- "$cur")); return; }; opts="--email --company --namespace --url --status -o --output" ;;
     db) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "migrate check" -- "$cur")); return; } ;;
+    doctor) opts="-o --output" ;;
+    version) opts="--client -o --output" ;;
     completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")); return ;;
   esac
   COMPREPLY=($(compgen -W "$opts $global" -- "$cur"))

@@ -1,5 +1,5 @@
 # fish completion for custctl            custctl completion fish | source
-set -l cmds delete status jobs worker cleanup-rbac serve customers db completion
+set -l cmds delete status jobs worker cleanup-rbac serve customers db doctor version completion
 complete -c custctl -f
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a delete -d 'delete customers (release, namespace, cluster RBAC, row)'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a status -d 'state of a job or a customer'
@@ -9,7 +9,10 @@ complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a cleanup-rbac -
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a serve -d 'run the queue API'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a customers -d 'list or register customer rows'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a db -d 'database schema'
+complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a doctor -d 'check what a real deletion needs'
+complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a version -d 'versions of custctl, helm, the API server and the database'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a completion -d 'print a shell completion script'
+complete -c custctl -n '__fish_seen_subcommand_from version' -l client -d 'only what runs here'
 complete -c custctl -l kubeconfig -r -F -d 'kubeconfig file'
 complete -c custctl -l context -x -d 'kube context'
 complete -c custctl -l api-url -x -d 'queue API URL'

@@ -11,6 +11,8 @@ _custctl() {
     'serve:run the queue API'
     'customers:list or register customer rows'
     'db:database schema'
+    'doctor:check what a real deletion needs'
+    'version:versions of custctl, helm, the API server and the database'
     'completion:print a shell completion script'
   )
   global=(
@@ -33,6 +35,8 @@ _custctl() {
     worker) opts=('--once[stop when nothing is due]' '--concurrency[jobs at once]:n:') ;;
     cleanup-rbac) opts=('--dry-run[report only]' '--exit-code[exit 6 when orphans exist]' '--customer[one customer]:id:' '--include-kept[also resource-policy keep]' '--yes[do not ask]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     serve) opts=('--port[port]:port:' '--host[address]:host:' '--no-worker[do not run jobs]' '--tls-cert[certificate]:file:_files' '--tls-key[key]:file:_files' '--insecure-http[allow plain HTTP off loopback]') ;;
+    doctor) opts=('(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
+    version) opts=('--client[only what runs here]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     customers) opts=('1:action:(list add)' '--email[e-mail]:email:' '--company[company]:name:' '--namespace[namespace]:ns:' '--status[status]:status:(pending deploying deployed deleting deletion_failed failed)' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     db) opts=('1:action:(migrate check)') ;;
     completion) opts=('1:shell:(bash zsh fish)') ;;

@@ -27,6 +27,8 @@ const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> 
   serve: async (d, s) => (await import('./commands/serve.js')).makeServeCommand(d, s),
   customers: async (d) => (await import('./commands/customers.js')).makeCustomersCommand(d),
   db: async (d, s) => (await import('./commands/db.js')).makeDbCommand(d, s),
+  doctor: async (d, s) => (await import('./commands/doctor.js')).makeDoctorCommand(d, s),
+  version: async (d) => (await import('./commands/version.js')).makeVersionCommand(d),
   completion: async (d) => (await import('./commands/completion.js')).makeCompletionCommand(d),
 };
 
@@ -45,7 +47,7 @@ export function commandWord(argv: readonly string[]): string | undefined {
 export async function makeProgram(deps: Deps, setExit: SetExit, argv: readonly string[]) {
   const program = new Command('custctl')
     .description("Delete a customer's infrastructure on the multi-tenant Kubernetes platform, safely.")
-    .version(VERSION, '--version', 'print the version')
+    .version(VERSION, '-V, --version', 'print the version (`custctl version`: every part\'s)')
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config)')
     .option('--context <name>', 'kube context (default: the current context)')
     .option('--api-url <url>', 'send the command to a custctl queue API (CUSTCTL_API_URL)')

@@ -236,6 +236,18 @@ export function saysNotFound(text: string): boolean {
   return /release:? not found|release "[^"]*" not found/i.test(text);
 }
 
+/**
+ * helm's own version (`helm version --template {{.Version}}`): no cluster, no kube context, so
+ * `custctl version` and `doctor` can show it without a kubeconfig.
+ */
+export async function helmVersion(helmBin: string, env: Record<string, string | undefined>, signal?: AbortSignal): Promise<string> {
+  const r = await runProcess(helmBin, ['version', '--template', '{{.Version}}'], helmEnv(env, undefined), READ_TIMEOUT_MS, signal);
+  if (r.spawnError?.code === 'ENOENT') throw new OperationError(`helm not found: HELM_BIN=${helmBin}`, ['Install helm (v3.8+ or v4), or set HELM_BIN to the helm binary.'], { permanent: true });
+  if (r.spawnError || r.exitCode === null) throw new OperationError(`could not run helm (HELM_BIN=${helmBin}): ${r.spawnError?.message ?? `killed by ${r.signalName ?? 'a signal'}`}`);
+  if (r.exitCode !== 0) throw new OperationError(`helm version exited ${r.exitCode}: ${lastLines(r.stderr, STDERR_LINES)}`);
+  return r.stdout.trim();
+}
+
 export function makeHelm(opts: HelmCliOptions): Helm {
   const kc = kubeconfigArgs(opts.kubeconfig, opts.env);
   const childEnv = helmEnv(opts.env, kc.envKubeconfig);

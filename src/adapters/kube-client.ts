@@ -15,6 +15,7 @@ import {
   IsomorphicFetchHttpLibrary,
   KubeConfig,
   RbacAuthorizationV1Api,
+  AuthorizationV1Api,
   RequestContext,
   Watch,
   Observable,
@@ -28,7 +29,7 @@ import { KUBE_RETRY, backoffMs, parseRetryAfter, withRetries, type RetryEvent, t
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
 import { runPool } from '../util/pool.js';
 import type {
-  ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo,
+  AccessAnswer, AccessCheck, ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo,
 } from './kube.js';
 import type { KubeObject } from '../domain/backup.js';
 
@@ -493,6 +494,26 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     });
   }
 
+  async function serverVersion(signal?: AbortSignal): Promise<string> {
+    const v = (await rawGet('/version', {}, 'application/json', signal, { verb: 'get', what: 'the server version (/version)' })) as { gitVersion?: string };
+    return v.gitVersion ?? 'unknown';
+  }
+
+  async function accessReview(checks: readonly AccessCheck[], signal?: AbortSignal): Promise<AccessAnswer[]> {
+    const authz = kc.makeApiClient(AuthorizationV1Api);
+    return runPool([...checks], PARALLEL, async (c) => {
+      const r = await call({ verb: 'create', what: 'selfsubjectaccessreviews.authorization.k8s.io' }, signal, (o) => authz.createSelfSubjectAccessReview({
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.namespace ? { namespace: c.namespace } : {}) } },
+        },
+      }, o));
+      const reason = r.status?.reason || r.status?.evaluationError;
+      return { ...c, allowed: r.status?.allowed === true, ...(reason ? { reason } : {}) };
+    });
+  }
+
   async function getNamespace(name: string, signal?: AbortSignal): Promise<NamespaceInfo | null> {
     const ns = await callOr({ verb: 'get', what: `namespace ${name}` }, signal, null, (o) => core.readNamespace({ name }, o));
     return ns ? namespaceInfo(ns) : null;
@@ -637,13 +658,18 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   }
 
   async function readClusterRbac(signal?: AbortSignal): Promise<RbacObject[]> {
-    // the two lists at once: they are on the path to step 1
-    const [roles, bindings] = await Promise.all([
+    // the two lists at once: they are on the path to step 1. Both settle before an error is
+    // thrown, so the one reported when both fail is always the roles' (not whichever came first).
+    const [rolesR, bindingsR] = await Promise.allSettled([
       listPaged({ verb: 'list', what: 'clusterroles.rbac.authorization.k8s.io' }, signal,
         (c, o) => rbac.listClusterRole({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o)),
       listPaged({ verb: 'list', what: 'clusterrolebindings.rbac.authorization.k8s.io' }, signal,
         (c, o) => rbac.listClusterRoleBinding({ limit: PAGE_SIZE, ...(c ? { _continue: c } : {}) }, o)),
     ]);
+    if (rolesR.status === 'rejected') throw rolesR.reason;
+    if (bindingsR.status === 'rejected') throw bindingsR.reason;
+    const roles = rolesR.value;
+    const bindings = bindingsR.value;
     return [
       ...roles.map((r): RbacObject => ({ kind: 'ClusterRole', name: r.metadata?.name ?? '', annotations: r.metadata?.annotations ?? {} })),
       ...bindings.map((b): RbacObject => ({
@@ -869,5 +895,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     exportNamespaceObjects,
     readClusterObject,
     createObject,
+    serverVersion,
+    accessReview,
   };
 }

@@ -81,4 +81,23 @@ export interface Kube {
   readClusterObject(apiVersion: string, kind: string, name: string, signal?: AbortSignal): Promise<KubeObject | null>;
   /** POST an object (its namespace from metadata); 'exists' when it is already there. */
   createObject(o: KubeObject, signal?: AbortSignal): Promise<'created' | 'exists'>;
+  /** The API server's version (GET /version: gitVersion). For `version` and `doctor`. */
+  serverVersion?(signal?: AbortSignal): Promise<string>;
+  /** Asks the API server whether this user may do each (SelfSubjectAccessReview). For `doctor`. */
+  accessReview?(checks: readonly AccessCheck[], signal?: AbortSignal): Promise<AccessAnswer[]>;
+}
+
+/** One permission, as a SelfSubjectAccessReview's resourceAttributes (group '' is the core group). */
+export interface AccessCheck {
+  verb: string;
+  resource: string;
+  group: string;
+  /** unset: cluster-wide (or every namespace, for a namespaced resource) */
+  namespace?: string;
+}
+
+export interface AccessAnswer extends AccessCheck {
+  allowed: boolean;
+  /** the authorizer's reason, when it gave one */
+  reason?: string;
 }

@@ -59,6 +59,10 @@ export class ReopeningStore implements CustomerStore {
   async checkSchema(): Promise<string[]> {
     return (await this.s()).checkSchema();
   }
+  async serverVersion(): Promise<string> {
+    const s = await this.s();
+    return s.serverVersion ? s.serverVersion() : 'unknown';
+  }
   async migrate(): Promise<string[]> {
     return (await this.s()).migrate();
   }

@@ -263,6 +263,14 @@ export class SqlCustomerStore implements CustomerStore {
       customerId, jobId);
   }
 
+  async serverVersion(): Promise<string> {
+    return this.guard('reading the server version', async () => {
+      const r = await this.db.query<{ v: string }>('select version() as v');
+      // `PostgreSQL 16.4 (Debian 16.4-1.pgdg120+2) on x86_64-pc-linux-gnu, compiled by …`: up to " on "
+      return (r.rows[0]?.v ?? 'unknown').split(' on ')[0] as string;
+    });
+  }
+
   async checkSchema(): Promise<string[]> {
     return this.guard('checking the schema', async () => {
       const missing: string[] = [];

@@ -68,6 +68,8 @@ export interface CustomerStore {
   /** `restore`, compare-and-set from `pending`: → deployed with the namespace and URL. False when the row is not pending. */
   completeRestore(customerId: string, namespace: string, url: string): Promise<boolean>;
 
+  /** The database server's own version string (`select version()`). For `version` and `doctor`. */
+  serverVersion?(): Promise<string>;
   /** Read-only check that the schema has everything this version needs; lists what is missing. */
   checkSchema(): Promise<string[]>;
   /** Applies pending migrations; returns the names applied. */

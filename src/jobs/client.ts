@@ -77,6 +77,8 @@ export interface JobsClient {
   readonly via: string;
   /** where `status customer` found the jobs: 'in this journal', 'on the server' */
   readonly jobsWhere: string;
+  /** The queue API's readiness with this token (GET /readyz, viewer): its store and queue. Remote only. */
+  ready?(): Promise<{ store: string; queue: string }>;
 
   /** Validates the ids and rows, inspects what will be deleted (the plan), logs the target. */
   planDeletion(req: DeletionPlanRequest): Promise<DeletionPlan>;

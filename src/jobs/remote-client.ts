@@ -27,6 +27,10 @@ export class RemoteJobsClient implements JobsClient {
     this.via = ` through ${this.api.baseUrl}`;
   }
 
+  ready(): Promise<{ store: string; queue: string }> {
+    return this.api.request<{ store: string; queue: string }>('GET', '/readyz', { timeoutMs: 10_000 });
+  }
+
   private source(): JobSource {
     return { get: (id, signal) => this.api.getJob(id, signal), hint: ` --api-url ${this.api.baseUrl}` };
   }

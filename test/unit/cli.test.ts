@@ -43,7 +43,7 @@ describe('custctl (built binary, no servers)', () => {
     expect(urls.filter((u) => /\/dist\/(pipeline\/|jobs\/(runner|lifecycle|local-running|attached|worker))/.test(u))).toEqual([]);
   });
 
-  it.each([['delete'], ['status'], ['status', 'job'], ['jobs'], ['cleanup-rbac'], ['worker'], ['serve'], ['completion'], ['customers'], ['customers', 'add'], ['db']].map((c) => [c.join(' '), c] as const))('%s --help has examples', async (_name, cmd) => {
+  it.each([['delete'], ['status'], ['status', 'job'], ['jobs'], ['cleanup-rbac'], ['worker'], ['serve'], ['completion'], ['customers'], ['customers', 'add'], ['db'], ['doctor'], ['version']].map((c) => [c.join(' '), c] as const))('%s --help has examples', async (_name, cmd) => {
     const r = await run([...cmd, '--help']);
     expect(r.exitCode, cmd.join(' ')).toBe(0);
     expect(r.stdout, cmd.join(' ')).toMatch(/Examples?:/);
