@@ -210,6 +210,7 @@ export async function runSteps(steps: readonly Step[], ctx: StepContext, progres
 /** The simulated run, derived from the same list: cluster steps are skipped (and say so), the others run. */
 async function runSimulated(steps: readonly Step[], ctx: StepContext, progress: (n: number) => Promise<void>): Promise<void> {
   for (const step of steps) {
+    if (step.applies && !step.applies(ctx)) continue;
     if (step.cluster) {
       if (step.simulatedAs) ctx.log('info', `Simulated: ${step.simulatedAs} skipped (SIMULATE_K8S_DEPLOYMENT=true)`, { namespace: ctx.namespace });
     } else {
@@ -222,6 +223,7 @@ async function runSimulated(steps: readonly Step[], ctx: StepContext, progress: 
 
 /** Runs one step; `ctx.timing` (when set) hears how long it took and whether it failed. */
 async function runTimed(step: Step, ctx: StepContext): Promise<void> {
+  if (step.applies && !step.applies(ctx)) return;
   const t = ctx.timing;
   if (!t) return step.run(ctx);
   const t0 = t.now();

@@ -59,5 +59,7 @@ export interface Step {
   simulatedAs?: string;
   /** runs at the same time as the step before it (no order is needed between them) */
   besidePrevious?: boolean;
+  /** false: this job asked for nothing this step does (`--backup` unset): not run, not timed, not logged */
+  applies?(ctx: StepContext): boolean;
   run(ctx: StepContext): Promise<void>;
 }

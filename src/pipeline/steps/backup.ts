@@ -15,6 +15,7 @@ export const backupStep: Step = {
   // progress 5 only when a backup was written (recorded by the step itself, below)
   cluster: true,
   simulatedAs: 'Backup',
+  applies: (ctx) => Boolean(ctx.job.opts.backupUrl),
   async run(ctx) {
     const url = ctx.job.opts.backupUrl;
     if (!url) return;
