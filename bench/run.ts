@@ -6,7 +6,7 @@
  *   npm run bench                          # builds custctl and this bench, starts a private environment, runs everything
  *   BENCH_BULK=40 npm run bench            # customers per bulk arm (default 100; 4 arms are provisioned)
  *   BENCH_TRIPLES=5 BENCH_STARTUP_RUNS=20 BENCH_PROVISION_CONCURRENCY=3 npm run bench
- *   BENCH_ONLY=single,bulk,api,startup     # a subset (comma list)
+ *   BENCH_ONLY=single,bulk,api,startup     # a subset (comma list); BENCH_ONLY=backup: backup + restore of 500 ConfigMaps + 50 Secrets (issue 16)
  *   BENCH_RESULTS=path.md                  # where to write the markdown (default bench/results/<date>.md)
  *
  * What it measures (medians; ratios come from the same run, since absolute times on a shared
@@ -707,6 +707,50 @@ async function benchStartup(e: Env): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 5. backup + restore (issue 16; BENCH_ONLY=backup, not in the default set)
+
+/**
+ * One customer with 500 ConfigMaps and 50 Secrets (plus the chart's own objects): `delete --backup
+ * file://…` against `delete --no-backup` of an identical customer (the difference is what the
+ * backup costs), then `restore` of the backed-up one, then `helm status` to check it came back.
+ */
+async function benchBackup(e: Env): Promise<void> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'custctl-bench-backups-'));
+  const big = async (key: string): Promise<void> => {
+    await e.db.query(
+      `insert into customers (customer_id, email, company_name, deployment_status, instance_namespace, instance_url)
+       values ($1, $2, $3, 'deployed', $4, $5)`,
+      [`cust_${key}`, `${key}@example.test`, `Bench ${key}`, `customer-${key}`, `https://${key}.example.test`]);
+    await check(e.helmBin, ['install', `customer-${key}`, CHART, '--namespace', `customer-${key}`, '--create-namespace',
+      '--set-string', `customerKey=${key}`, '--set', 'extraConfigMaps=500', '--set', 'extraSecrets=50', '--set', 'clusterRbac=true'], e.childEnv);
+  };
+  const [a, b] = [newKey(), newKey()];
+  await big(a);
+  await big(b);
+  const plain = mustSucceed(await custctl(e, ['delete', `cust_${b}`, '--yes', '--no-backup']), 'delete --no-backup');
+  const backed = mustSucceed(await custctl(e, ['delete', `cust_${a}`, '--yes', '--backup', `file://${dir}`, '-o', 'json']), 'delete --backup');
+  const report = JSON.parse(backed.stdout) as { results: Array<{ result: { backup: { url: string; bytes: number; entries: number } } }> };
+  const bk = report.results[0]?.result.backup;
+  const restored = mustSucceed(await custctl(e, ['restore', `cust_${a}`, '--from', `file://${dir}`, '--yes', '-o', 'json']), 'restore');
+  const rr = JSON.parse(restored.stdout) as { result: { created: number; skipped: number } };
+  const status = JSON.parse(await check(e.helmBin, ['status', `customer-${a}`, '-n', `customer-${a}`, '-o', 'json'], e.childEnv)) as { info: { status: string } };
+  mustSucceed(await custctl(e, ['delete', `cust_${a}`, '--yes']), 'delete after restore');
+  await fs.rm(dir, { recursive: true, force: true });
+  const s = (sec: number) => `${sec.toFixed(1)} s`;
+  md('## Backup and restore (500 ConfigMaps + 50 Secrets)');
+  md('');
+  md('| run | wall time |');
+  md('|---|---|');
+  md(`| delete --no-backup (identical customer) | ${s(plain.seconds)} |`);
+  md(`| delete --backup file:// (write, read back, verify, then delete) | ${s(backed.seconds)} |`);
+  md(`| backup's share (difference) | ${s(backed.seconds - plain.seconds)} |`);
+  md(`| restore --yes (verify, ${rr.result.created} objects created, ${rr.result.skipped} left to controllers) | ${s(restored.seconds)} |`);
+  md('');
+  md(`Archive: ${bk?.entries ?? '?'} entries, ${((bk?.bytes ?? 0) / 1024).toFixed(0)} KiB. helm status after restore: ${status.info.status}.`);
+  md('');
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const started = new Date();
@@ -721,7 +765,7 @@ async function main(): Promise<void> {
     const version = (await check(process.execPath, [CUSTCTL, '--version'], e.childEnv)).trim();
     const helmV = (await check(e.helmBin, ['version', '--short'], e.childEnv)).trim();
     const kubectlV = (JSON.parse(await check(e.kubectlBin, ['version', '--client', '-o', 'json'], e.childEnv)) as { clientVersion?: { gitVersion?: string } }).clientVersion?.gitVersion ?? '?';
-    const sections: Array<[string, (x: Env) => Promise<void>]> = [['api', benchApi], ['single', benchSingle], ['bulk', benchBulk], ['startup', benchStartup]];
+    const sections: Array<[string, (x: Env) => Promise<void>]> = [['api', benchApi], ['single', benchSingle], ['bulk', benchBulk], ['startup', benchStartup], ['backup', benchBackup]];
     const body: string[] = [];
     for (const [name, fn] of sections) {
       if (!ONLY.has(name)) continue;

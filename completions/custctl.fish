@@ -1,11 +1,15 @@
 # fish completion for custctl            custctl completion fish | source
-set -l cmds delete cancel status jobs worker cleanup-rbac serve customers db audit doctor version completion
+set -l cmds delete cancel restore status jobs worker cleanup-rbac serve customers db audit doctor version completion
 complete -c custctl -f
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a delete -d 'delete customers (release, namespace, cluster RBAC, row)'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a cancel -d 'cancel a scheduled deletion, restore the instance'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a status -d 'state of a job or a customer'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a jobs -d 'list, retry, resume, cancel or prune jobs'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a worker -d 'run queued deletion jobs'
+complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a restore -d 'bring a deleted customer back from a backup'
+complete -c custctl -n '__fish_seen_subcommand_from restore' -l from -r -d 'the backup (file:// or s3://)'
+complete -c custctl -n '__fish_seen_subcommand_from delete' -l backup -r -d 'write a verified backup first'
+complete -c custctl -n '__fish_seen_subcommand_from delete' -l no-backup -d 'no backup even with CUSTCTL_BACKUP_URL'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a cleanup-rbac -d 'find and remove orphaned cluster RBAC'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a serve -d 'run the queue API'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a customers -d 'list or register customer rows'

@@ -5,6 +5,7 @@ _custctl() {
   cmds=(
     'delete:delete customers (release, namespace, cluster RBAC, row)'
     'cancel:cancel a scheduled deletion, restore the instance'
+    'restore:bring a deleted customer back from a backup'
     'status:state of a job or a customer'
     'jobs:list, retry, resume, cancel or prune jobs'
     'worker:run queued deletion jobs'
@@ -32,7 +33,7 @@ _custctl() {
   fi
   local -a opts
   case "$words[2]" in
-    delete) opts=('(-y --yes)'{-y,--yes}'[do not ask]' '--dry-run[plan only]' '--detach[queue only]' '--concurrency[customers at once]:n:' '--timeout[namespace wait]:duration:' '--job-timeout[attempt timeout]:duration:' '--force[also deploying]' '--allow-missing[reset a deployed row with nothing left]' '--allow-cluster-scoped[allow objects outside the namespace]' '--allow-outside-namespace[same as --allow-cluster-scoped]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
+    delete) opts=('(-y --yes)'{-y,--yes}'[do not ask]' '--dry-run[plan only]' '--detach[queue only]' '--concurrency[customers at once]:n:' '--timeout[namespace wait]:duration:' '--job-timeout[attempt timeout]:duration:' '--force[also deploying]' '--allow-missing[reset a deployed row with nothing left]' '--allow-cluster-scoped[allow objects outside the namespace]' '--allow-outside-namespace[same as --allow-cluster-scoped]' '--backup[write a verified backup first]:url:' '--no-backup[no backup]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     status) opts=('1:what:(job customer)' '--watch[follow until done]' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     jobs) opts=('1:action:(list retry resume cancel prune)' '--state[state]:state:(waiting active delayed completed failed)' '--customer[customer]:id:' '--older-than[age]:duration:' '(-o --output)'{-o,--output}'[format]:format:(table json yaml)') ;;
     worker) opts=('--once[stop when nothing is due]' '--concurrency[jobs at once]:n:' '--metrics-port[serve GET /metrics on this port]:port:' '--metrics-host[address of the metrics port]:address:') ;;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { UsageError } from './errors.js';
 import { DEFAULT_NAMESPACE_PREFIX, parseNamespacePrefix } from './domain/namespace-name.js';
 import { formatDuration, parseDuration } from './domain/duration.js';
+import { parseBackupUrl } from './domain/backup.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -39,6 +40,8 @@ export interface Config {
   jobTimeoutMs: number;
   apiUrl?: string;
   apiToken?: string;
+  /** CUSTCTL_BACKUP_URL: the site's default `delete --backup` target */
+  backupUrl?: string;
   verbose: boolean;
   /** CUSTCTL_RETENTION: how long a deletion waits by default (the instance suspended meanwhile), ms; 0 = immediate */
   retentionMs: number;
@@ -146,6 +149,7 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     jobTimeoutMs: millis('CUSTCTL_JOB_TIMEOUT', env.CUSTCTL_JOB_TIMEOUT, DEFAULTS.jobTimeoutMs),
     apiUrl,
     apiToken: env.CUSTCTL_API_TOKEN || undefined,
+    backupUrl: env.CUSTCTL_BACKUP_URL ? parseBackupUrl(env.CUSTCTL_BACKUP_URL, 'CUSTCTL_BACKUP_URL').url : undefined,
     verbose: flags.verbose ?? false,
     retentionMs: retention('CUSTCTL_RETENTION', env.CUSTCTL_RETENTION, DEFAULTS.retentionMs),
     ownerMinRetentionMs: ownerMinimum(env.CUSTCTL_OWNER_MIN_RETENTION),

@@ -23,6 +23,7 @@ import { runPool } from '../util/pool.js';
 import type {
   AccessAnswer, AccessCheck, ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo, Workload, WorkloadKind,
 } from './kube.js';
+import type { KubeObject } from '../domain/backup.js';
 
 export interface OpenKubeOptions {
   /** --kubeconfig: one file or a `:`-separated list */
@@ -648,6 +649,11 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     return call(op, signal, (s) => send('GET', urlPath, query, { accept, signal: s }));
   }
 
+  /** Any method on any path; a body is sent as JSON. */
+  async function rawRequest(method: string, urlPath: string, query: Query, accept: string, body: unknown, signal: AbortSignal | undefined, op: Op): Promise<unknown> {
+    return call(op, signal, (s) => send(method, urlPath, query, { accept, signal: s, ...(body !== undefined ? { body } : {}) }));
+  }
+
   async function serverVersion(signal?: AbortSignal): Promise<string> {
     const v = (await rawGet('/version', {}, 'application/json', signal, { verb: 'get', what: 'the server version (/version)' })) as { gitVersion?: string };
     return v.gitVersion ?? 'unknown';
@@ -969,6 +975,73 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     ];
   }
 
+  /**
+   * Every object of every listable namespaced resource type in the namespace (CRDs included, events
+   * left out), as full JSON with apiVersion and kind set. A type that fails to list fails the call:
+   * a backup must not silently miss objects.
+   */
+  async function exportNamespaceObjects(namespace: string, signal?: AbortSignal): Promise<KubeObject[]> {
+    const gvs = await preferredGroupVersions(signal);
+    const perGv = await runPool(gvs, PARALLEL, async (gv) => ({ gv, resources: await discover(gv, signal) }));
+    const seen = new Set<string>();
+    const targets: Array<{ gv: string; resource: ApiResource }> = [];
+    const ordered = [...perGv.filter((x) => groupOf(x.gv).group !== 'extensions'), ...perGv.filter((x) => groupOf(x.gv).group === 'extensions')];
+    for (const { gv, resources } of ordered) {
+      for (const r of resources) {
+        if (!r.namespaced || r.name.includes('/') || r.name === 'events' || !r.verbs?.includes('list')) continue;
+        if (seen.has(r.kind)) continue; // the same kind served by two groups (extensions/v1beta1, events.k8s.io): once
+        seen.add(r.kind);
+        targets.push({ gv, resource: r });
+      }
+    }
+    const lists = await runPool(targets, PARALLEL, async ({ gv, resource }) => {
+      const base = `${discoveryPath(gv)}/namespaces/${encodeURIComponent(namespace)}/${resource.name}`;
+      const items: KubeObject[] = [];
+      let cont: string | undefined;
+      do {
+        const r = await rawGet(base, { limit: PAGE_SIZE, continue: cont }, 'application/json', signal, { verb: 'list', what: `${resource.name} in namespace ${namespace}` }) as {
+          items?: KubeObject[]; metadata?: { continue?: string };
+        };
+        for (const item of r.items ?? []) items.push({ ...item, apiVersion: gv, kind: resource.kind });
+        cont = r.metadata?.continue || undefined;
+      } while (cont);
+      return items;
+    });
+    return lists.flat();
+  }
+
+  async function readClusterObject(apiVersion: string, kind: string, name: string, signal?: AbortSignal): Promise<KubeObject | null> {
+    const r = await resourceOf(apiVersion, kind, signal);
+    try {
+      const o = await rawGet(`${discoveryPath(apiVersion)}/${r.name}/${encodeURIComponent(name)}`, {}, 'application/json', signal, { verb: 'get', what: `${r.name} ${name}` }) as KubeObject;
+      return { ...o, apiVersion, kind };
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  }
+
+  async function resourceOf(apiVersion: string, kind: string, signal?: AbortSignal): Promise<ApiResource> {
+    const r = (await discover(apiVersion, signal)).find((x) => x.kind === kind && !x.name.includes('/'));
+    if (!r) throw new OperationError(`the API server ${target.server} does not serve ${apiVersion} ${kind}`, [], { permanent: true });
+    return r;
+  }
+
+  /** POST the object; 'exists' on 409 AlreadyExists (a retry whose first answer was lost counts as created). */
+  async function createObject(o: KubeObject, signal?: AbortSignal): Promise<'created' | 'exists'> {
+    const r = await resourceOf(o.apiVersion, o.kind, signal);
+    const ns = r.namespaced ? o.metadata.namespace : undefined;
+    if (r.namespaced && !ns) throw new OperationError(`${o.kind} ${o.metadata.name} has no namespace`);
+    const path = `${discoveryPath(o.apiVersion)}${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/${r.name}`;
+    try {
+      await rawRequest('POST', path, {}, 'application/json', o, signal, { verb: 'create', what: `${r.name} ${ns ? `${ns}/` : ''}${o.metadata.name}` });
+      return 'created';
+    } catch (e) {
+      if (e instanceof ConflictError) return 'exists';
+      throw e;
+    }
+  }
+
   async function isClusterScoped(apiVersion: string, kind: string, signal?: AbortSignal): Promise<boolean> {
     const known = wellKnownScope(apiVersion, kind);
     if (known !== undefined) return known;
@@ -1045,6 +1118,9 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     countNamespaceObjects,
     isClusterScoped,
     listNamespaceNames,
+    exportNamespaceObjects,
+    readClusterObject,
+    createObject,
     serverVersion,
     accessReview,
   };

@@ -3,6 +3,7 @@
  * holds the implementation (plain HTTPS; client-node only for exec/auth-provider users) and is
  * loaded on demand.
  */
+import type { KubeObject } from '../domain/backup.js';
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
 
 export interface NamespaceCondition {
@@ -96,6 +97,12 @@ export interface Kube {
    * concurrent change answers 409: ConflictError). 'not-found' on 404.
    */
   patchWorkload(namespace: string, w: Pick<Workload, 'kind' | 'name' | 'resourceVersion'>, patch: Record<string, unknown>, signal?: AbortSignal): Promise<'patched' | 'not-found'>;
+  /** Every object of every listable namespaced type (CRDs included, events left out), full JSON. */
+  exportNamespaceObjects(namespace: string, signal?: AbortSignal): Promise<KubeObject[]>;
+  /** GET a cluster-scoped object; null on 404. */
+  readClusterObject(apiVersion: string, kind: string, name: string, signal?: AbortSignal): Promise<KubeObject | null>;
+  /** POST an object (its namespace from metadata); 'exists' when it is already there. */
+  createObject(o: KubeObject, signal?: AbortSignal): Promise<'created' | 'exists'>;
   /** The API server's version (GET /version: gitVersion). For `version` and `doctor`. */
   serverVersion?(signal?: AbortSignal): Promise<string>;
   /** Asks the API server whether this user may do each (SelfSubjectAccessReview). For `doctor`. */

@@ -285,6 +285,19 @@ export class SqlCustomerStore implements CustomerStore {
       `deployment_status = 'pending', instance_namespace = '', instance_url = '', deletion_scheduled_at = null, deleted_at = now()`, customerId, jobId, audit);
   }
 
+  async completeRestore(customerId: string, namespace: string, url: string): Promise<boolean> {
+    return this.guard('restoring the row of ' + customerId, async () => {
+      const r = await this.db.query<{ id: number }>(
+        `update customers set deployment_status = 'deployed', instance_namespace = $2, instance_url = $3,
+           deletion_job_id = null, previous_status = null, updated_at = now()
+         where customer_id = $1 and deployment_status = 'pending'
+         returning id`,
+        [customerId, namespace, url],
+      );
+      return r.rows.length > 0;
+    });
+  }
+
   async failDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
     return this.ownedUpdate('marking the deletion of ' + customerId + ' failed',
       `deployment_status = 'deletion_failed', deletion_scheduled_at = null`, customerId, jobId, audit);

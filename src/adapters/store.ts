@@ -147,6 +147,9 @@ export interface CustomerStore {
   /** Deletes the audit rows recorded before `before` through custctl_audit_prune(), which records the prune; returns how many went. */
   pruneAudit(before: Date, actor: string): Promise<number>;
 
+  /** `restore`, compare-and-set from `pending`: → deployed with the namespace and URL. False when the row is not pending. */
+  completeRestore(customerId: string, namespace: string, url: string): Promise<boolean>;
+
   /** The database server's own version string (`select version()`). For `version` and `doctor`. */
   serverVersion?(): Promise<string>;
   /** Read-only check that the schema has everything this version needs; lists what is missing. */

@@ -15,6 +15,7 @@ import { outcomeOf } from '../jobs/kinds/delete.js';
 import { renderPlan } from '../output/plan.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { confirmOrRefuse } from '../prompt.js';
+import { parseBackupUrl } from '../domain/backup.js';
 import { isFinished } from '../domain/job.js';
 import { combinedExitCode, runPool } from '../util/pool.js';
 
@@ -85,6 +86,8 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
         waitTimeoutMs: o.waitTimeoutMs,
         jobTimeoutMs: o.jobTimeoutMs,
         ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}),
+        ...(o.backupUrl !== undefined ? { backupUrl: o.backupUrl } : {}),
+        ...(o.noBackup ? { noBackup: true } : {}),
         ...(t.namespaceUid ? { namespaceUid: t.namespaceUid } : {}),
         ...(o.sync ? { sync: true } : {}),
       });
@@ -202,6 +205,8 @@ export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF
     .option('--force', 'also delete a customer whose status is deploying')
     .option('--allow-missing', "reset a deployed row whose release, namespace and RBAC are all missing (otherwise: wrong cluster?)")
     .option('--allow-cluster-scoped', 'uninstall releases that hold objects outside the customer namespace: cluster-scoped ones other than their RBAC, or objects in other namespaces')
+    .addOption(new Option('--backup <url>', 'first write a verified backup here: file:///dir or s3://bucket/prefix (default CUSTCTL_BACKUP_URL)').argParser((v: string) => parseBackupUrl(v).url))
+    .option('--no-backup', 'no backup, even when CUSTCTL_BACKUP_URL is set')
     .addOption(new Option('--allow-outside-namespace', 'the same as --allow-cluster-scoped').hideHelp())
     .addOption(outputOption())
     .addHelpText(
@@ -230,6 +235,8 @@ Examples:
           force: !!f.force,
           allowMissing: !!f.allowMissing,
           allowClusterScoped: !!f.allowClusterScoped || !!f.allowOutsideNamespace,
+          ...(typeof f.backup === 'string' ? { backupUrl: f.backup } : {}),
+          ...(f.backup === false ? { noBackup: true } : {}),
           output: f.output,
         },
         d,

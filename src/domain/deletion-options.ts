@@ -19,4 +19,8 @@ export interface DeletionOptions {
    * immediate; undefined: the site's CUSTCTL_RETENTION
    */
   afterMs?: number;
+  /** write a verified backup here first (file:// or s3://); default: the site's CUSTCTL_BACKUP_URL */
+  backupUrl?: string;
+  /** no backup, even when the site sets CUSTCTL_BACKUP_URL */
+  noBackup?: boolean;
 }

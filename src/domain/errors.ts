@@ -88,6 +88,16 @@ export class OperationError extends CliError {
   readonly errorName: ErrorName = 'internal';
 }
 
+/**
+ * The backup before a deletion could not be written, read back or verified (exit 1). It comes
+ * before anything is deleted: the row is handed back unchanged and no further attempt is made.
+ */
+export class BackupError extends OperationError {
+  constructor(message: string, details: readonly string[] = [], options?: { cause?: unknown }) {
+    super(message, details, { ...options, permanent: true });
+  }
+}
+
 export class UnauthorizedError extends CliError {
   readonly exitCode = 1;
   readonly errorName: ErrorName = 'unauthorized';

@@ -6,7 +6,7 @@ import { exitCodeForErrorName, type ErrorName } from './errors.js';
 
 export type JobState = 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
 export const JOB_STATES: readonly JobState[] = ['waiting', 'active', 'delayed', 'completed', 'failed'];
-export type JobName = 'delete' | 'cleanup-rbac';
+export type JobName = 'delete' | 'cleanup-rbac' | 'restore';
 
 export interface JobData {
   /** `cust_…`; for cleanup-rbac only when limited to one customer */
@@ -16,6 +16,8 @@ export interface JobData {
   namespaceUid?: string;
   /** soft delete: when the deletion is due (ms); the job waits delayed until then, the instance suspended */
   scheduledFor?: number;
+  /** restore: the backup archive (or the directory/prefix holding the customer's newest) */
+  from?: string;
 }
 
 /** How the job runs; stored with it so a retry, a resume or another worker runs it the same way. */
@@ -30,6 +32,10 @@ export interface JobOptions {
   force?: boolean;
   allowMissing?: boolean;
   allowClusterScoped?: boolean;
+  /** delete: write a verified backup here before anything is deleted (file:// or s3://) */
+  backupUrl?: string;
+  /** delete: encrypt the backup to this age recipient */
+  backupRecipient?: string;
   /** cleanup-rbac */
   includeKept?: boolean;
 }

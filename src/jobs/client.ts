@@ -9,6 +9,7 @@ import type { AuditFilter, AuditRecord, CustomerRow } from '../adapters/store.js
 import type { CustomerId } from '../domain/customer-id.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
 import type { PlanView } from '../pipeline/plan.js';
+import type { RestorePlanView } from '../pipeline/restore.js';
 import type { Job, JobState } from '../domain/job.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import type { DeleteOutcome, DeleteReport } from './kinds/delete.js';
@@ -64,6 +65,11 @@ export interface CleanupPlan {
   where: string;
 }
 
+export interface RestorePlan {
+  target: { context?: string; server?: string; database: string };
+  plan: RestorePlanView;
+}
+
 export interface FollowOptions {
   /** prefix of the progress lines */
   label: string;
@@ -90,6 +96,11 @@ export interface JobsClient {
   planCleanup(o: CleanupRequest): Promise<CleanupPlan>;
   /** The sweep, as a journaled job run to its end; `plan` spares a second scan. */
   submitCleanup(o: CleanupRequest, plan?: CleanupPlan): Promise<CleanupReport>;
+
+  /** `restore`: checks the row (pending) and the namespace (absent), loads and verifies the backup, says what it will create. */
+  planRestore(customer: CustomerId, from: string): Promise<RestorePlan>;
+  /** Accepts one restore: the job (waiting). */
+  submitRestore(customer: CustomerId, from: string): Promise<Job>;
 
   /** NotFoundError when it does not exist. */
   get(id: string): Promise<Job>;

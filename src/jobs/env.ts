@@ -15,6 +15,7 @@ import type { PipelineEnv } from '../pipeline/types.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
 import { withMetrics, type Metrics } from './metrics.js';
+import { openBackupTarget } from '../adapters/backup-target.js';
 
 /** Completed and failed jobs are kept this long (the seed's 7 days), then pruned by workers and new deletions. */
 export const RETENTION_MS = 7 * 24 * 3_600_000;
@@ -51,7 +52,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
     kube: () => d.kube(),
     cluster: async () => {
       const kube = await d.kube();
-      return { kube, helm: await d.helm(), target: kube.target };
+      return { kube, helm: await d.helm(), target: kube.target, backups: (url: string) => openBackupTarget(url, d.env) };
     },
     now: () => d.now().getTime(),
     sink: logToSink(d.log),

@@ -12,7 +12,7 @@ import { ConflictError, NotFoundError, OperationError, UsageError } from '../err
 import { isFinished, type Job, type JobState } from '../domain/job.js';
 import { runPool } from '../util/pool.js';
 import { requireJob } from '../adapters/queue.js';
-import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion } from './client.js';
+import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan } from './client.js';
 import type { JobsEnv } from './env.js';
 import { localInterruption } from './interruption.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
@@ -93,6 +93,14 @@ export class LocalJobsClient implements JobsClient {
         const row = rows.get(t.customer.id) as NonNullable<ReturnType<typeof rows.get>>;
         const insp = env ? await inspect(t.customer, t.namespace, row, env, { detail: true }) : null;
         t.plan = planView(insp, row, t.customer.id, t.namespace, cfg.simulate);
+        const backupUrl = o.noBackup ? undefined : o.backupUrl ?? cfg.backupUrl;
+        t.plan.backup = backupUrl
+          ? {
+              url: backupUrl,
+              covers: 'every namespaced object (Helm release records included), the owned cluster RBAC, the row',
+              notCovered: (insp?.pvcs ?? []).map((p) => `the data in PVC ${p.name}${p.volumeName ? ` (volume ${p.volumeName})` : ''}: only the PVC object is kept`),
+            }
+          : null;
         if (insp?.ns) t.namespaceUid = insp.ns.uid;
         if (insp && !o.dryRun) {
           refuseClusterScoped(insp, o.allowClusterScoped ?? false);
@@ -114,6 +122,32 @@ export class LocalJobsClient implements JobsClient {
       if (job.data.scheduledFor !== undefined) this.d.log.info('Deletion scheduled: instance suspended', { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), cancel: `custctl cancel ${customer.id}` });
       else this.d.log.info('Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
     }
+    return job;
+  }
+
+  // ---- restore ---------------------------------------------------------------------------------
+
+  async planRestore(customer: CustomerId, from: string): Promise<RestorePlan> {
+    const d = this.d;
+    const cfg = d.config();
+    if (cfg.simulate) throw new UsageError('restore re-creates objects on the cluster: it does not run with SIMULATE_K8S_DEPLOYMENT=true');
+    const { loadBackup, refuseRestore, restorePlan, openBackupTarget } = await running();
+    const namespace = namespaceFor(customer, cfg.namespacePrefix);
+    const store = await d.store();
+    const kube = await d.kube();
+    const target = { context: kube.target.context, server: kube.target.server, database: store.description };
+    d.log.info('Target', target);
+    const row = await refuseRestore(customer, namespace, await store.get(customer.id), cfg.namespacePrefix, kube, null);
+    const backup = await loadBackup(from, customer.id, (u) => openBackupTarget(u, d.env));
+    return { target, plan: restorePlan(backup, customer.id, namespace, row).view };
+  }
+
+  async submitRestore(customer: CustomerId, from: string): Promise<Job> {
+    const { cliRequester, eventsOf, submitRestore } = await running();
+    const env = await this.env();
+    const job = await submitRestore(env, customer, { from, requestedBy: cliRequester(this.d.env) });
+    await eventsOf(env).emit({ type: 'accepted', job });
+    this.d.log.info('Restore queued', { customerId: customer.id, job: job.id });
     return job;
   }
 

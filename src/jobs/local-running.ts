@@ -15,3 +15,7 @@ export { jobOptions, statusConflict, submitDeletion } from './kinds/delete.js';
 export { makeProcessor, settle } from './kinds/index.js';
 export { eventsOf, runnerEvents } from './lifecycle.js';
 export { workerEvents } from './worker.js';
+export { submitRestore } from './kinds/restore.js';
+export { loadBackup } from '../pipeline/backup.js';
+export { refuseRestore, restorePlan } from '../pipeline/restore.js';
+export { openBackupTarget } from '../adapters/backup-target.js';

@@ -10,7 +10,7 @@ import { namespaceFor } from '../domain/namespace-name.js';
 import { UsageError } from '../errors.js';
 import type { Job, JobState } from '../domain/job.js';
 import type { AuditFilter, AuditRecord } from '../adapters/store.js';
-import type { CancelDeletionResult, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient } from './client.js';
+import type { CancelDeletionResult, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, RestorePlan } from './client.js';
 import { followJob, type JobSource } from './follow.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 
@@ -56,6 +56,9 @@ export class RemoteJobsClient implements JobsClient {
   }
 
   async submitDeletion(c: CustomerId, o: DeletionRequest): Promise<Job> {
+    if (o.backupUrl !== undefined || o.noBackup) {
+      throw new UsageError('--backup/--no-backup apply to local runs: through --api-url the server backs up to its own CUSTCTL_BACKUP_URL');
+    }
     const query = {
       force: o.force ?? false,
       allowMissing: o.allowMissing ?? false,
@@ -81,6 +84,14 @@ export class RemoteJobsClient implements JobsClient {
       ...(f.actions?.length ? { action: f.actions.join(',') } : {}),
       ...(f.limit !== undefined ? { limit: f.limit } : {}),
     });
+  }
+
+  async planRestore(): Promise<RestorePlan> {
+    throw new UsageError('restore runs locally (it needs the backup and the cluster): drop --api-url');
+  }
+
+  async submitRestore(): Promise<Job> {
+    throw new UsageError('restore runs locally (it needs the backup and the cluster): drop --api-url');
   }
 
   async planCleanup(o: CleanupRequest): Promise<CleanupPlan> {

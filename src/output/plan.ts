@@ -33,6 +33,12 @@ export function renderPlan(p: PlanView, c: ChalkInstance): string {
     for (const o of p.rbac.keptByPolicy) lines.push(`${label('Cluster RBAC')}keep ${o.kind} ${o.name} (helm.sh/resource-policy: keep)`);
     for (const o of p.rbac.keptUnowned) lines.push(`${label('Cluster RBAC')}keep ${o.kind} ${o.name} (binds an owned role, carries no ownership mark)`);
   }
+  if (p.backup) {
+    lines.push(`${label('Backup')}${c.green('write and verify')} ${p.backup.url} first: ${p.backup.covers}`);
+    for (const n of p.backup.notCovered) lines.push(`${' '.repeat(13)}${c.yellow('not in the backup')} ${n}`);
+  } else if (p.backup === null) {
+    lines.push(`${label('Backup')}${c.yellow('none')} (no --backup, and CUSTCTL_BACKUP_URL is not set or --no-backup)`);
+  }
   lines.push(`${label('Database')}${p.row.change}`);
   return lines.join('\n');
 }

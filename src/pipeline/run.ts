@@ -15,7 +15,7 @@ import type { ClusterTarget } from '../adapters/kube.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
-import { CliError, OperationError, isPermanent } from '../errors.js';
+import { BackupError, CliError, OperationError, isPermanent } from '../errors.js';
 import type { Job } from '../domain/job.js';
 import { inspect, refuseClusterScoped, refuseRecreatedNamespace, refuseSuspiciousEmptiness } from './inspect.js';
 import type { Step, StepContext, StepTiming } from './step.js';
@@ -140,7 +140,7 @@ export async function runDeleteAttempt(
     const row = owned;
     refusing(() => checkRowNamespace(customer, row.instanceNamespace, s.namespacePrefix));
 
-    const ctx: StepContext = { job, customer, namespace, store, signal, log, result, timeoutMs: job.opts.waitTimeoutMs ?? s.defaultWaitTimeoutMs, removedByHelm: new Set(), ...(a.onStep ? { timing: { now: s.now, report: a.onStep } } : {}) };
+    const ctx: StepContext = { job, customer, namespace, store, signal, log, result, timeoutMs: job.opts.waitTimeoutMs ?? s.defaultWaitTimeoutMs, removedByHelm: new Set(), now: s.now, progress: a.progress, ...(a.onStep ? { timing: { now: s.now, report: a.onStep } } : {}) };
     if (job.simulated) {
       await runSimulated(steps, ctx, a.progress);
       result.namespaceOutcome = 'simulated';
@@ -174,7 +174,8 @@ export async function runDeleteAttempt(
   } catch (e) {
     // a refusal, or a permanent error (helm missing, 403, a bad kubeconfig) before anything was
     // touched: give the row back to the status it had
-    const untouched = e instanceof Refusal ? e.inner : !touched && e instanceof CliError && isPermanent(e) ? e : null;
+    // a failed backup comes before anything is deleted (step 0), whatever `touched` says
+    const untouched = e instanceof Refusal ? e.inner : (!touched || e instanceof BackupError) && e instanceof CliError && isPermanent(e) ? e : null;
     if (untouched) {
       await store.releaseDeletion(customer.id, job.id, {
         action: 'deletion-refused', actor: job.requestedBy, customerId: customer.id, namespace, jobId: job.id,
@@ -209,6 +210,7 @@ export async function runSteps(steps: readonly Step[], ctx: StepContext, progres
 /** The simulated run, derived from the same list: cluster steps are skipped (and say so), the others run. */
 async function runSimulated(steps: readonly Step[], ctx: StepContext, progress: (n: number) => Promise<void>): Promise<void> {
   for (const step of steps) {
+    if (step.applies && !step.applies(ctx)) continue;
     if (step.cluster) {
       if (step.simulatedAs) ctx.log('info', `Simulated: ${step.simulatedAs} skipped (SIMULATE_K8S_DEPLOYMENT=true)`, { namespace: ctx.namespace });
     } else {
@@ -221,6 +223,7 @@ async function runSimulated(steps: readonly Step[], ctx: StepContext, progress: 
 
 /** Runs one step; `ctx.timing` (when set) hears how long it took and whether it failed. */
 async function runTimed(step: Step, ctx: StepContext): Promise<void> {
+  if (step.applies && !step.applies(ctx)) return;
   const t = ctx.timing;
   if (!t) return step.run(ctx);
   const t0 = t.now();

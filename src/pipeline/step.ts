@@ -28,6 +28,10 @@ export interface StepContext {
   pvcs?: PvcInfo[];
   /** cluster RBAC the Helm releases removed themselves (`Kind/name`) */
   removedByHelm: Set<string>;
+  /** records the job's progress now (a step that must mark its own end before the next starts) */
+  progress?: (n: number) => Promise<void>;
+  /** the pipeline's clock (ms); default Date.now */
+  now?: () => number;
   /** set by a step that found the job no longer owns the customer: the run stops, touching nothing more */
   superseded?: string;
   /** hears how long each step took (metrics); absent: steps are not timed */
@@ -55,5 +59,7 @@ export interface Step {
   simulatedAs?: string;
   /** runs at the same time as the step before it (no order is needed between them) */
   besidePrevious?: boolean;
+  /** false: this job asked for nothing this step does (`--backup` unset): not run, not timed, not logged */
+  applies?(ctx: StepContext): boolean;
   run(ctx: StepContext): Promise<void>;
 }

@@ -1,4 +1,5 @@
 /** What the deletion pipeline reads, decides and returns. */
+import type { OpenBackupTarget } from '../adapters/backup-target.js';
 import type { Kube, NamespaceInfo, PvcInfo } from '../adapters/kube.js';
 import type { Helm, HelmRelease, ManifestObject } from '../adapters/helm.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
@@ -10,6 +11,8 @@ export interface PipelineEnv {
   kube: Kube;
   helm: Helm;
   store: CustomerStore;
+  /** where backups go (default: src/adapters/backup-target.ts with no S3 settings) */
+  backups?: OpenBackupTarget;
 }
 
 /** Where log lines of an attempt go (the job's log and, attached, the terminal). */
@@ -73,6 +76,8 @@ export interface DeleteResult {
   /** PVs whose reclaim policy keeps them (and their data) after the namespace is gone */
   retainedVolumes: Array<{ pvc: string; volume: string; reclaimPolicy: string }>;
   row: { status: string } | null;
+  /** the backup written before anything was deleted (`--backup`) */
+  backup?: { url: string; bytes: number; sha256: string; entries: number; counts: Record<string, number> };
   warnings: string[];
   durationMs: number;
   reason?: string;

@@ -12,6 +12,7 @@ import { K8S_VERSION, startCluster, type Cluster } from './cluster.js';
 import { startPostgres, type Postgres } from './postgres.js';
 import { KEEP_ENV } from './process.js';
 import { startRedis, type Redis } from './redis.js';
+import { startS3 } from './s3.js';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -95,6 +96,7 @@ async function startEnvironment(): Promise<RunningEnv> {
     throw err;
   }
 
+  const s3 = await track(startS3(runDir)).catch(async (e: unknown) => { await stopAll().catch(() => undefined); throw e; });
   const pids: Record<string, number> = {};
   for (const p of [...cluster.processes, postgres.process, redis.process]) pids[p.name] = p.pid;
   const values: TestEnv = {
@@ -107,6 +109,7 @@ async function startEnvironment(): Promise<RunningEnv> {
     redisUrl: redis.url,
     runDir,
     auditLog: cluster.auditLog,
+    s3Endpoint: s3.endpoint,
     pids,
   };
   await fs.writeFile(path.join(runDir, 'env.json'), `${JSON.stringify(values, null, 2)}\n`, { mode: 0o600 });

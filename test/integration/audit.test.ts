@@ -18,7 +18,7 @@ import { pgliteDriver } from '../../src/adapters/store-pglite.js';
 import { SqlCustomerStore } from '../../src/adapters/store-sql.js';
 import type { AuditRecord, CustomerStore } from '../../src/adapters/store.js';
 import { custctl, custctlJson, tempStateDir } from '../support/cli.js';
-import { db, ensureCustomersTable, openCostName, provisionCustomer, randomKey } from '../support/fixtures.js';
+import { db, ensureCustomersTable, openCostName, provisionCustomer, randomKey, withAdminClient } from '../support/fixtures.js';
 
 const databaseUrl = inject('databaseUrl');
 const newKey = (): string => randomBytes(6).toString('hex');
@@ -33,15 +33,7 @@ interface Backend {
 const backends: Backend[] = [];
 let pgScratch: string | undefined;
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: databaseUrl });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const admin = withAdminClient;
 
 beforeAll(async () => {
   // PostgreSQL: a database of its own, migrated by custctl

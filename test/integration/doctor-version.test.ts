@@ -3,14 +3,13 @@
  * PostgreSQL and helm, and against set-ups that cannot delete (a user lacking one permission, no
  * helm, a stopped database, an unreachable queue API).
  */
-import { writeFileSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REQUIRED_ACCESS } from '../../src/domain/permissions.js';
 import { custctl, custctlJson, tempStateDir } from '../support/cli.js';
 import { testEnv } from '../support/env.js';
-import { coreApi, ensureCustomersTable, namespaceOf, randomKey, rbacApi, waitFor } from '../support/fixtures.js';
+import { coreApi, ensureCustomersTable, namespaceOf, randomKey, rbacApi, tokenKubeconfig, waitFor } from '../support/fixtures.js';
 
 interface Check { name: string; status: 'ok' | 'warn' | 'fail' | 'skipped'; detail: string; fix?: string }
 interface Doctor { ok: boolean; checks: Check[] }
@@ -35,14 +34,7 @@ beforeAll(async () => {
     const s = secrets.items.find((x) => x.type === 'kubernetes.io/service-account-token' && x.metadata?.annotations?.['kubernetes.io/service-account.name'] === 'almost');
     return s?.data?.token ? Buffer.from(s.data.token, 'base64').toString() : null;
   }, 'the service account token', 60_000);
-  const admin = parse(readFileSync(testEnv().kubeconfig, 'utf8')) as { clusters: Array<{ name: string; cluster: Record<string, unknown> }> };
-  limitedKubeconfig = path.join(testEnv().runDir, `kubeconfig-${ns}`);
-  writeFileSync(limitedKubeconfig, stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'almost',
-    clusters: admin.clusters,
-    users: [{ name: 'almost', user: { token } }],
-    contexts: [{ name: 'almost', context: { cluster: admin.clusters[0]!.name, user: 'almost' } }],
-  }), { mode: 0o600 });
+  limitedKubeconfig = tokenKubeconfig('almost', token, ns);
 }, 120_000);
 
 afterAll(async () => {

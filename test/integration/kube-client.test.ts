@@ -1,13 +1,11 @@
 // The Kube adapter (src/adapters/kube-client.ts) against the real kube-apiserver of the test run.
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { parse, stringify } from 'yaml';
+import { readFileSync } from 'node:fs';
 import type * as k8s from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { openKube } from '../../src/adapters/kube-client.js';
 import type { Kube } from '../../src/adapters/kube.js';
 import { ConflictError, OperationError } from '../../src/errors.js';
-import { coreApi, getNamespace, kubeConfigForTests, namespaceOf, randomKey, rbacApi, waitFor } from '../support/fixtures.js';
+import { coreApi, getNamespace, kubeConfigForTests, namespaceOf, randomKey, rbacApi, tokenKubeconfig, waitFor } from '../support/fixtures.js';
 
 const FINALIZER = 'custctl.test/stuck';
 
@@ -268,14 +266,7 @@ describe('kube-client: a user without permissions', () => {
         const s = secrets.items.find((x) => x.type === 'kubernetes.io/service-account-token' && x.metadata?.annotations?.['kubernetes.io/service-account.name'] === sa);
         return s?.data?.token ? Buffer.from(s.data.token, 'base64').toString() : null;
       }, 'the service account token', 30_000);
-      const admin = parse(readFileSync(inject('kubeconfig'), 'utf8')) as { clusters: Array<{ name: string; cluster: Record<string, unknown> }> };
-      const file = path.join(inject('runDir'), `kubeconfig-${ns}`);
-      writeFileSync(file, stringify({
-        apiVersion: 'v1', kind: 'Config', 'current-context': 'nobody',
-        clusters: admin.clusters,
-        users: [{ name: 'nobody', user: { token } }],
-        contexts: [{ name: 'nobody', context: { cluster: admin.clusters[0]!.name, user: 'nobody' } }],
-      }), { mode: 0o600 });
+      const file = tokenKubeconfig('nobody', token, ns);
       const k = await openKube({ kubeconfig: file, env: {}, userAgent: 'custctl-it/nobody' });
       const user = `system:serviceaccount:${ns}:${sa}`;
 

@@ -6,7 +6,7 @@ import { openPgStore } from '../../src/adapters/store-pg.js';
 import type { CustomerRow, CustomerStore } from '../../src/adapters/store.js';
 import { MIGRATIONS } from '../../src/db/migrations.js';
 import { OperationError, UsageError } from '../../src/errors.js';
-import { ensureCustomersTable } from '../support/fixtures.js';
+import { ensureCustomersTable, withAdminClient } from '../support/fixtures.js';
 
 const databaseUrl = inject('databaseUrl');
 const newKey = (): string => randomBytes(8).toString('hex');
@@ -19,15 +19,7 @@ function urlFor(database: string, password?: string): string {
   return u.toString();
 }
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: databaseUrl });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const admin = withAdminClient;
 
 const scratchDbs: string[] = [];
 async function scratchDatabase(): Promise<string> {

@@ -18,6 +18,8 @@ export interface TestEnv {
   runDir: string;
   /** kube-apiserver audit log (Metadata level, every request, JSON lines with userAgent) */
   auditLog: string;
+  /** s3rver on 127.0.0.1 (test/env/s3.ts), bucket custctl-backups, path-style */
+  s3Endpoint: string;
   /** pids of the servers this run started, by name (etcd, kube-apiserver, ...) */
   pids: Record<string, number>;
 }
@@ -29,7 +31,7 @@ declare module 'vitest' {
 }
 
 export const TEST_ENV_KEYS = [
-  'kubeconfig', 'kubeContext', 'apiServer', 'helmBin', 'kubectlBin', 'databaseUrl', 'redisUrl', 'runDir', 'auditLog', 'pids',
+  'kubeconfig', 'kubeContext', 'apiServer', 'helmBin', 'kubectlBin', 'databaseUrl', 'redisUrl', 'runDir', 'auditLog', 's3Endpoint', 'pids',
 ] as const satisfies ReadonlyArray<keyof TestEnv>;
 
 let cached: TestEnv | undefined;

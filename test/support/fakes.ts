@@ -4,6 +4,7 @@ import type { Helm, HelmRelease, ManifestObject } from '../../src/adapters/helm.
 import type { AuditEntry, AuditFilter, AuditRecord, ClaimResult, CustomerRow, CustomerStore, NewCustomer } from '../../src/adapters/store.js';
 import { DELETABLE_STATUSES } from '../../src/adapters/store.js';
 import type { RbacKind, RbacObject } from '../../src/domain/rbac-owner.js';
+import type { KubeObject } from '../../src/domain/backup.js';
 import { ConflictError } from '../../src/errors.js';
 
 export class FakeKube implements Kube {
@@ -83,6 +84,24 @@ export class FakeKube implements Kube {
     if (spec.suspend !== undefined) it.suspend = spec.suspend;
     it.resourceVersion = String(Number(it.resourceVersion) + 1);
     return 'patched' as const;
+  }
+  /** objects by namespace, for backups */
+  objects = new Map<string, KubeObject[]>();
+  created: KubeObject[] = [];
+  async exportNamespaceObjects(ns: string) {
+    this.calls.push(`export ${ns}`);
+    return (this.objects.get(ns) ?? []).map((o) => JSON.parse(JSON.stringify(o)) as KubeObject);
+  }
+  async readClusterObject(apiVersion: string, kind: string, name: string) {
+    this.calls.push(`read ${kind}/${name}`);
+    if (kind === 'Namespace') return this.namespaces.has(name) ? { apiVersion, kind, metadata: { name } } : null;
+    return this.rbac.some((o) => o.kind === kind && o.name === name) ? { apiVersion, kind, metadata: { name } } : null;
+  }
+  async createObject(o: KubeObject) {
+    this.calls.push(`create ${o.kind}/${o.metadata.name}`);
+    this.created.push(o);
+    if (o.kind === 'Namespace') this.addNamespace(o.metadata.name);
+    return 'created' as const;
   }
 }
 
@@ -181,6 +200,12 @@ export class FakeStore implements CustomerStore {
     if (!(await this.isOwnedBy(customerId, jobId))) return false;
     Object.assign(this.rows.get(customerId) as CustomerRow, { deploymentStatus: 'pending', instanceNamespace: '', instanceUrl: '' });
     this.record(audit, 'pending');
+    return true;
+  }
+  async completeRestore(customerId: string, namespace: string, url: string) {
+    const r = this.rows.get(customerId);
+    if (r?.deploymentStatus !== 'pending') return false;
+    Object.assign(r, { deploymentStatus: 'deployed', instanceNamespace: namespace, instanceUrl: url, deletionJobId: null, previousStatus: null });
     return true;
   }
   async failDeletion(customerId: string, jobId: string, audit?: AuditEntry) {

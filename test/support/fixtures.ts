@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { execa } from 'execa';
 import pg from 'pg';
 import { openPgStore } from '../../src/adapters/store-pg.js';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { testEnv } from './env.js';
 
 export const CHART_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/charts/customer-instance');
@@ -382,4 +383,28 @@ export async function getNamespace(name: string): Promise<k8s.V1Namespace | null
     if (err instanceof k8s.ApiException && err.code === 404) return null;
     throw err;
   }
+}
+
+/** One client of the test server for `fn`, then closed: CREATE DATABASE, roles (what a pool is not for). */
+export async function withAdminClient<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: testEnv().databaseUrl });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A kubeconfig (mode 0600, in this run's directory) for the test cluster, as `user` with a bearer token. */
+export function tokenKubeconfig(user: string, token: string, name: string): string {
+  const adminConfig = parse(readFileSync(testEnv().kubeconfig, 'utf8')) as { clusters: Array<{ name: string; cluster: Record<string, unknown> }> };
+  const file = path.join(testEnv().runDir, `kubeconfig-${name}`);
+  writeFileSync(file, stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': user,
+    clusters: adminConfig.clusters,
+    users: [{ name: user, user: { token } }],
+    contexts: [{ name: user, context: { cluster: adminConfig.clusters[0]!.name, user } }],
+  }), { mode: 0o600 });
+  return file;
 }

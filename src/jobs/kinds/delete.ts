@@ -10,6 +10,7 @@ import { DEFAULTS } from '../../config.js';
 import type { CustomerId } from '../../domain/customer-id.js';
 import type { DeletionOptions } from '../../domain/deletion-options.js';
 import { namespaceFor } from '../../domain/namespace-name.js';
+import { parseBackupUrl } from '../../domain/backup.js';
 import { ConflictError, exitCodeForErrorName, NotFoundError } from '../../errors.js';
 import { plainLine, type Level } from '../../io.js';
 import type { PlanView } from '../../pipeline/plan.js';
@@ -36,7 +37,15 @@ export function jobOptions(config: Config, o: DeletionOptions): JobOptions {
     force: o.force ?? false,
     allowMissing: o.allowMissing ?? false,
     allowClusterScoped: o.allowClusterScoped ?? false,
+    ...backupOption(config, o),
   };
+}
+
+/** `--backup URL` beats the site default CUSTCTL_BACKUP_URL; `--no-backup` drops both. */
+function backupOption(config: Config, o: DeletionOptions): Pick<JobOptions, 'backupUrl'> {
+  if (o.noBackup) return {};
+  const url = o.backupUrl ?? config.backupUrl;
+  return url ? { backupUrl: parseBackupUrl(url).url } : {};
 }
 
 /**

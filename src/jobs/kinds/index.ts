@@ -8,11 +8,13 @@ import type { Processor } from '../../adapters/queue.js';
 import type { JobsEnv } from '../env.js';
 import { cleanupRbacKind } from './cleanup-rbac.js';
 import { deleteKind } from './delete.js';
+import { restoreKind } from './restore.js';
 import type { JobKind } from './kind.js';
 
 export const KINDS: Readonly<Record<JobName, JobKind>> = {
   delete: deleteKind,
   'cleanup-rbac': cleanupRbacKind,
+  restore: restoreKind,
 };
 
 export function kindOf(name: string): JobKind {

@@ -1,5 +1,6 @@
 /** The deletion pipeline, in order. A new step: one file in this folder, one line here. */
 import type { Step } from '../step.js';
+import { backupStep } from './backup.js';
 import { helmUninstallStep } from './helm-uninstall.js';
 import { namespaceStep } from './namespace.js';
 import { rbacStep } from './rbac.js';
@@ -7,6 +8,7 @@ import { retainedVolumesStep } from './retained-volumes.js';
 import { rowStep } from './row.js';
 
 export const DELETE_STEPS: readonly Step[] = [
+  backupStep, // before anything is deleted; a failure hands the row back
   helmUninstallStep,
   namespaceStep,
   rbacStep, // besidePrevious: while the namespace finalizes

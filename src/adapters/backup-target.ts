@@ -1,0 +1,129 @@
+/**
+ * Where backups are written: a directory (`file:///dir`) or an S3 bucket (`s3://bucket/prefix`,
+ * src/adapters/backup-s3.ts, loaded only when used). Every write is read back by the caller.
+ */
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { BackupUrl } from '../domain/backup.js';
+import { parseBackupUrl } from '../domain/backup.js';
+import { OperationError } from '../errors.js';
+
+export interface BackupObjectInfo {
+  /** archive file name, e.g. `cust_abc-20261201T131500Z.tar.gz` */
+  name: string;
+  /** the full URL (`--from` takes it) */
+  url: string;
+  bytes: number;
+  modified: Date;
+  /** S3 tags (file targets: derived from the name) */
+  customerId?: string;
+}
+
+export interface PutMeta {
+  customerId: string;
+  retentionDays: number;
+}
+
+export interface BackupTarget {
+  /** the target's URL, e.g. `file:///var/backups/custctl` */
+  readonly url: string;
+  /** Writes one archive; returns its URL. Never replaces an existing one. */
+  put(name: string, bytes: Buffer, meta: PutMeta, signal?: AbortSignal): Promise<string>;
+  get(name: string, signal?: AbortSignal): Promise<Buffer>;
+  list(signal?: AbortSignal): Promise<BackupObjectInfo[]>;
+  remove(name: string, signal?: AbortSignal): Promise<void>;
+}
+
+export type BackupEnv = Readonly<Record<string, string | undefined>>;
+
+export type OpenBackupTarget = (url: string) => Promise<BackupTarget>;
+
+/** A target for a parsed URL; `env` configures S3 (CUSTCTL_S3_ENDPOINT, …). */
+export async function openBackupTarget(raw: string | BackupUrl, env: BackupEnv): Promise<BackupTarget> {
+  const u = typeof raw === 'string' ? parseBackupUrl(raw) : raw;
+  if (u.scheme === 'file') return new FileBackupTarget(u.dir);
+  const { S3BackupTarget } = await import('./backup-s3.js');
+  return new S3BackupTarget(u.bucket, u.prefix, env);
+}
+
+/** `file:///dir/name.tar.gz` → the directory's URL and the name; a URL without an archive name → name undefined. */
+export function splitArchiveUrl(raw: string, flag = '--from'): { target: BackupUrl; name?: string } {
+  const u = parseBackupUrl(raw, flag);
+  const path = u.scheme === 'file' ? u.dir : u.prefix;
+  const last = path.split('/').pop() ?? '';
+  if (!/\.tar\.gz(\.age)?$/.test(last)) return { target: u };
+  const parent = path.slice(0, path.length - last.length).replace(/\/+$/, '');
+  const target: BackupUrl = u.scheme === 'file'
+    ? { scheme: 'file', dir: parent || '/', url: `file://${parent || '/'}` }
+    : { scheme: 's3', bucket: u.bucket, prefix: parent, url: `s3://${u.bucket}${parent ? `/${parent}` : ''}` };
+  return { target, name: last };
+}
+
+const ARCHIVE = /^(cust_[a-z0-9]{1,44})-\d{8}T\d{6}Z\.tar\.gz(\.age)?$/;
+
+export function customerOfArchive(name: string): string | undefined {
+  return ARCHIVE.exec(name)?.[1];
+}
+
+export class FileBackupTarget implements BackupTarget {
+  readonly url: string;
+  constructor(private readonly dir: string) {
+    this.url = `file://${dir}`;
+  }
+
+  async put(name: string, bytes: Buffer, _meta: PutMeta): Promise<string> {
+    const final = join(this.dir, name);
+    const tmp = join(this.dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      // 0600 from the start (O_EXCL: never through someone else's file), fsync, then the name
+      const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+      try {
+        await fh.writeFile(bytes);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const exists = await stat(final).then(() => true, () => false);
+      if (exists) throw Object.assign(new Error(`${final} already exists`), { code: 'EEXIST' });
+      await rename(tmp, final);
+    } catch (e) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw new OperationError(`cannot write the backup to ${final}: ${(e as Error).message}`, ['Nothing was deleted. Fix the target (permissions, space) or pass another --backup URL.']);
+    }
+    return `file://${final}`;
+  }
+
+  async get(name: string): Promise<Buffer> {
+    const p = join(this.dir, name);
+    try {
+      return await readFile(p);
+    } catch (e) {
+      throw new OperationError(`cannot read the backup ${p}: ${(e as Error).message}`);
+    }
+  }
+
+  async list(): Promise<BackupObjectInfo[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new OperationError(`cannot list ${this.dir}: ${(e as Error).message}`);
+    }
+    const out: BackupObjectInfo[] = [];
+    for (const name of names.filter((n) => ARCHIVE.test(n)).sort()) {
+      const s = await stat(join(this.dir, name)).catch(() => null);
+      if (!s?.isFile()) continue;
+      const customerId = customerOfArchive(name);
+      out.push({ name, url: `file://${join(this.dir, name)}`, bytes: s.size, modified: s.mtime, ...(customerId ? { customerId } : {}) });
+    }
+    return out;
+  }
+
+  async remove(name: string): Promise<void> {
+    await rm(join(this.dir, name), { force: true });
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * `custctl restore ID --from URL`: one attempt of a `restore` job, and the plan it shows first.
+ *
+ *   0. the row must be `pending`, the namespace must not exist (or be the one this job created)
+ *   1. load the archive and verify every entry's sha256                       progress 5
+ *   2. create the namespace (annotated with this job), then its objects in dependency order
+ *      (Helm release records are Secrets among them, so `helm status` sees the release) progress 70
+ *   3. create the cluster RBAC                                                 progress 85
+ *   4. row → deployed with the namespace and URL, compare-and-set from pending progress 100
+ * Every create answers 'exists' when it is there already, so a retried attempt carries on.
+ */
+import type { OpenBackupTarget } from '../adapters/backup-target.js';
+import type { ClusterTarget, Kube } from '../adapters/kube.js';
+import type { CustomerRow, CustomerStore } from '../adapters/store.js';
+import { skippedOnRestore, sortForRestore, type KubeObject } from '../domain/backup.js';
+import type { CustomerId } from '../domain/customer-id.js';
+import type { Job } from '../domain/job.js';
+import { checkRowNamespace } from '../domain/namespace-name.js';
+import { ConflictError, NotFoundError, OperationError } from '../errors.js';
+import { loadBackup, type LoadedBackup } from './backup.js';
+import type { StepLog } from './types.js';
+
+/** The namespace annotation that says which restore job created it (a retried attempt may go on). */
+export const RESTORED_BY = 'custctl.io/restored-by-job';
+
+export interface RestorePlanView {
+  customerId: string;
+  namespace: string;
+  from: string;
+  backup: { createdAt: string; custctlVersion: string; cluster: { server: string; context: string }; entries: number; counts: Record<string, number>; releases: string[] };
+  create: Array<{ kind: string; count: number }>;
+  skipped: Array<{ kind: string; name: string; reason: string }>;
+  clusterRbac: string[];
+  row: { status: string; change: string };
+}
+
+export interface RestoreResult {
+  customerId: string;
+  namespace: string;
+  jobId: string;
+  from: string;
+  created: number;
+  existed: number;
+  skipped: number;
+  clusterRbac: string[];
+  releases: string[];
+  row: { status: string };
+  durationMs: number;
+}
+
+export interface RestoreEnv {
+  kube: Kube;
+  target: ClusterTarget;
+  backups: OpenBackupTarget;
+}
+
+/** What a restore will create, and what it leaves to the controllers. */
+export function restorePlan(b: LoadedBackup, customerId: string, namespace: string, row: CustomerRow): { view: RestorePlanView; objects: KubeObject[] } {
+  const services = new Set(b.objects.filter((o) => o.kind === 'Service').map((o) => o.metadata.name));
+  const skipped: RestorePlanView['skipped'] = [];
+  const objects: KubeObject[] = [];
+  for (const o of b.objects) {
+    const why = skippedOnRestore(o, services);
+    if (why) skipped.push({ kind: o.kind, name: o.metadata.name, reason: why });
+    else objects.push({ ...o, metadata: { ...o.metadata, namespace } });
+  }
+  const create = new Map<string, number>();
+  for (const o of objects) create.set(o.kind, (create.get(o.kind) ?? 0) + 1);
+  const m = b.manifest;
+  return {
+    objects: sortForRestore(objects),
+    view: {
+      customerId,
+      namespace,
+      from: b.url,
+      backup: { createdAt: m.createdAt, custctlVersion: m.custctlVersion, cluster: m.cluster, entries: m.entries.length, counts: m.counts, releases: m.releases },
+      create: [...create].map(([kind, count]) => ({ kind, count })).sort((x, y) => y.count - x.count || x.kind.localeCompare(y.kind)),
+      skipped,
+      clusterRbac: b.clusterObjects.map((o) => `${o.kind}/${o.metadata.name}`),
+      row: { status: row.deploymentStatus, change: `deployment_status ${row.deploymentStatus} → deployed; instance_namespace ${namespace}, instance_url ${b.row.instanceUrl || "''"}` },
+    },
+  };
+}
+
+/**
+ * The checks before a restore touches anything: the row is `pending` (anything else means the
+ * customer is deployed, being deleted or being installed), and the namespace does not exist —
+ * unless `jobId` created it (an earlier attempt of the same job).
+ */
+export async function refuseRestore(customer: CustomerId, namespace: string, row: CustomerRow | null, prefix: string, kube: Kube, jobId: string | null, signal?: AbortSignal): Promise<CustomerRow> {
+  if (!row) throw new NotFoundError(`customer ${customer.id} not found: a restore needs its row (status pending)`, ["Register it with 'custctl customers add' first."]);
+  if (row.deploymentStatus !== 'pending') {
+    throw new ConflictError(`customer ${customer.id} is ${row.deploymentStatus}, not pending: refusing to restore over it`, [
+      'A restore brings back a deleted customer; its row must be pending (as a deletion leaves it).',
+    ], { permanent: true });
+  }
+  if (row.instanceNamespace) checkRowNamespace(customer, row.instanceNamespace, prefix);
+  const ns = await kube.readClusterObject('v1', 'Namespace', namespace, signal);
+  if (ns && !(jobId && ns.metadata.annotations?.[RESTORED_BY] === jobId)) {
+    throw new ConflictError(`namespace ${namespace} exists: refusing to restore into it`, [
+      'A restore creates the namespace itself; delete what is there first (custctl delete) if it should be replaced.',
+    ], { permanent: true });
+  }
+  return row;
+}
+
+export interface RestoreAttempt {
+  job: Job;
+  customer: CustomerId;
+  namespace: string;
+  prefix: string;
+  signal: AbortSignal;
+  progress(n: number): Promise<void>;
+  log: StepLog;
+  now: () => number;
+}
+
+export async function runRestoreAttempt(a: RestoreAttempt, store: CustomerStore, env: RestoreEnv): Promise<RestoreResult> {
+  const started = a.now();
+  const { job, customer, namespace, signal, log } = a;
+  const from = job.data.from;
+  if (!from) throw new OperationError(`restore job ${job.id} names no backup (data.from)`, [], { permanent: true });
+  const current = await store.get(customer.id);
+  // an earlier attempt of this job finished (row deployed into the namespace it created): done
+  if (current?.deploymentStatus === 'deployed' && current.instanceNamespace === namespace) {
+    const ns = await env.kube.readClusterObject('v1', 'Namespace', namespace, signal);
+    if (ns?.metadata.annotations?.[RESTORED_BY] === job.id) {
+      log('ok', 'Restore already finished by an earlier attempt of this job', { customerId: customer.id });
+      return { customerId: customer.id, namespace, jobId: job.id, from, created: 0, existed: 0, skipped: 0, clusterRbac: [], releases: [], row: { status: 'deployed' }, durationMs: a.now() - started };
+    }
+  }
+  const row = await refuseRestore(customer, namespace, current, a.prefix, env.kube, job.id, signal);
+  log('info', 'Starting restore', { customerId: customer.id, namespace, from, job: job.id });
+  const backup = await loadBackup(from, customer.id, env.backups, signal);
+  log('ok', 'Backup verified', { url: backup.url, entries: backup.manifest.entries.length, created: backup.manifest.createdAt });
+  await a.progress(5);
+
+  const { objects } = restorePlan(backup, customer.id, namespace, row);
+  const nsObject: KubeObject = backup.namespace
+    ? { ...backup.namespace, metadata: { ...backup.namespace.metadata, name: namespace } }
+    : { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } };
+  nsObject.metadata.annotations = { ...(nsObject.metadata.annotations ?? {}), [RESTORED_BY]: job.id };
+  await env.kube.createObject(nsObject, signal);
+  log('info', 'Namespace created', { namespace });
+
+  let created = 0;
+  let existed = 0;
+  for (const o of objects) {
+    signal.throwIfAborted();
+    const r = await env.kube.createObject(o, signal);
+    if (r === 'created') created++;
+    else existed++;
+  }
+  log('ok', 'Namespaced objects restored', { created, existed, skipped: backup.objects.length - objects.length });
+  await a.progress(70);
+
+  const rbac: string[] = [];
+  for (const o of backup.clusterObjects) {
+    await env.kube.createObject(o, signal);
+    rbac.push(`${o.kind}/${o.metadata.name}`);
+  }
+  if (rbac.length) log('ok', 'Cluster RBAC restored', { objects: rbac.join(', ') });
+  await a.progress(85);
+
+  if (!(await store.completeRestore(customer.id, namespace, backup.row.instanceUrl))) {
+    throw new ConflictError(`the row of ${customer.id} changed while it was being restored (no longer pending): the objects are back, the row is not`, [
+      `Look at it with 'custctl status customer ${customer.id}'.`,
+    ], { permanent: true });
+  }
+  log('ok', 'Customer restored', { customerId: customer.id, namespace, status: 'deployed' });
+  return {
+    customerId: customer.id,
+    namespace,
+    jobId: job.id,
+    from: backup.url,
+    created,
+    existed,
+    skipped: backup.objects.length - objects.length,
+    clusterRbac: rbac,
+    releases: backup.manifest.releases,
+    row: { status: 'deployed' },
+    durationMs: a.now() - started,
+  };
+}
