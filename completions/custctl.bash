@@ -4,7 +4,7 @@ _custctl() {
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
   local global="--kubeconfig --context --api-url --store --metrics-textfile -v --verbose --no-color --help --version"
-  local cmds="delete restore status jobs worker cleanup-rbac serve customers db audit doctor version completion help"
+  local cmds="delete cancel restore status jobs worker cleanup-rbac serve customers db audit doctor version completion help"
   case "$prev" in
     --kubeconfig|--tls-cert|--tls-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -o|--output) COMPREPLY=($(compgen -W "table json yaml" -- "$cur")); return ;;
@@ -22,14 +22,15 @@ _custctl() {
   local opts=""
   case "$cmd" in
     "") COMPREPLY=($(compgen -W "$cmds $global" -- "$cur")); return ;;
-    delete) opts="--yes --dry-run --detach --concurrency --timeout --job-timeout --force --allow-missing --allow-cluster-scoped --allow-outside-namespace --backup --no-backup -o --output" ;;
+    delete) opts="--after --yes --dry-run --detach --concurrency --timeout --job-timeout --force --allow-missing --allow-cluster-scoped --allow-outside-namespace --backup --no-backup -o --output" ;;
+    cancel) opts="-o --output" ;;
     restore) opts="--from --dry-run --yes -o --output" ;;
     status) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "job customer" -- "$cur")); return; }; opts="-o --output --watch" ;;
     jobs) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "list retry resume cancel prune" -- "$cur")); return; }; opts="--state --customer --older-than -o --output --yes" ;;
     worker) opts="--once --concurrency --metrics-port --metrics-host" ;;
     cleanup-rbac) opts="--dry-run --exit-code --customer --include-kept --yes -o --output" ;;
     serve) opts="--port --host --no-worker --tls-cert --tls-key --insecure-http" ;;
-    customers) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "list add" -- "$cur")); return; }; opts="--email --company --namespace --url --status -o --output" ;;
+    customers) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "list add" -- "$cur")); return; }; opts="--email --company --namespace --url --status --scheduled --within -o --output" ;;
     db) [ -z "$sub" ] && { COMPREPLY=($(compgen -W "migrate check" -- "$cur")); return; } ;;
     doctor) opts="-o --output" ;;
     version) opts="--client -o --output" ;;

@@ -1,7 +1,8 @@
 # fish completion for custctl            custctl completion fish | source
-set -l cmds delete restore status jobs worker cleanup-rbac serve customers db audit doctor version completion
+set -l cmds delete cancel restore status jobs worker cleanup-rbac serve customers db audit doctor version completion
 complete -c custctl -f
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a delete -d 'delete customers (release, namespace, cluster RBAC, row)'
+complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a cancel -d 'cancel a scheduled deletion, restore the instance'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a status -d 'state of a job or a customer'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a jobs -d 'list, retry, resume, cancel or prune jobs'
 complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a worker -d 'run queued deletion jobs'

@@ -4,6 +4,7 @@ _custctl() {
   local -a cmds global
   cmds=(
     'delete:delete customers (release, namespace, cluster RBAC, row)'
+    'cancel:cancel a scheduled deletion, restore the instance'
     'restore:bring a deleted customer back from a backup'
     'status:state of a job or a customer'
     'jobs:list, retry, resume, cancel or prune jobs'

@@ -43,6 +43,10 @@ export interface Config {
   /** CUSTCTL_BACKUP_URL: the site's default `delete --backup` target */
   backupUrl?: string;
   verbose: boolean;
+  /** CUSTCTL_RETENTION: how long a deletion waits by default (the instance suspended meanwhile), ms; 0 = immediate */
+  retentionMs: number;
+  /** CUSTCTL_OWNER_MIN_RETENTION: the shortest retention an owner token may ask for, ms (never 0) */
+  ownerMinRetentionMs: number;
 }
 
 export const DEFAULTS = {
@@ -58,6 +62,10 @@ export const DEFAULTS = {
    * gets slower for little gain, while peak RSS stays ~122 MB at 16.
    */
   concurrency: 16,
+  /** CUSTCTL_RETENTION: 0, deletions are immediate (as before soft delete) */
+  retentionMs: 0,
+  /** CUSTCTL_OWNER_MIN_RETENTION: the seed's 7 days */
+  ownerMinRetentionMs: 7 * 86_400_000,
 } as const;
 
 /** REDIS_URL or REDIS_HOST configures the BullMQ queue backend. */
@@ -87,6 +95,16 @@ function millis(name: string, raw: string | undefined, fallback: number): number
     return parseDuration(raw);
   } catch {
     throw new UsageError(`${name}=${JSON.stringify(raw)} must be milliseconds (e.g. 60000) or a duration (e.g. 60s, 2m)`);
+  }
+}
+
+/** A retention period: a duration (`7d`, `36h`, `0`). */
+function retention(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  try {
+    return parseDuration(raw);
+  } catch {
+    throw new UsageError(`${name}=${JSON.stringify(raw)} must be a duration (e.g. 30d, 36h, or 0 for immediate deletions)`);
   }
 }
 
@@ -133,7 +151,15 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     apiToken: env.CUSTCTL_API_TOKEN || undefined,
     backupUrl: env.CUSTCTL_BACKUP_URL ? parseBackupUrl(env.CUSTCTL_BACKUP_URL, 'CUSTCTL_BACKUP_URL').url : undefined,
     verbose: flags.verbose ?? false,
+    retentionMs: retention('CUSTCTL_RETENTION', env.CUSTCTL_RETENTION, DEFAULTS.retentionMs),
+    ownerMinRetentionMs: ownerMinimum(env.CUSTCTL_OWNER_MIN_RETENTION),
   };
+}
+
+function ownerMinimum(raw: string | undefined): number {
+  const ms = retention('CUSTCTL_OWNER_MIN_RETENTION', raw, DEFAULTS.ownerMinRetentionMs);
+  if (ms <= 0) throw new UsageError('CUSTCTL_OWNER_MIN_RETENTION must be longer than 0: an owner may never delete immediately');
+  return ms;
 }
 
 export { formatDuration };

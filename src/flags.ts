@@ -14,6 +14,17 @@ export function durationFlag(flag: string) {
   };
 }
 
+/** A retention period: a duration (`7d`, `36h`, `3s`) or `0` (immediate). */
+export function retentionFlag(flag: string) {
+  return (raw: string): number => {
+    try {
+      return parseDuration(raw);
+    } catch {
+      throw new InvalidArgumentError(`${flag} takes a duration with a unit, e.g. 7d, 36h, 90s (0: delete now)`);
+    }
+  };
+}
+
 export function intFlag(flag: string, min: number, max: number) {
   return (raw: string): number => {
     if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new InvalidArgumentError(`${flag} takes a whole number from ${min} to ${max}`);

@@ -19,6 +19,7 @@ type SetExit = (code: number) => void;
  */
 const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> = {
   delete: async (d, s) => (await import('./commands/delete.js')).makeDeleteCommand(d, s),
+  cancel: async (d) => (await import('./commands/cancel.js')).makeCancelCommand(d),
   restore: async (d, s) => (await import('./commands/restore.js')).makeRestoreCommand(d, s),
   status: async (d, s) => (await import('./commands/status.js')).makeStatusCommand(d, s),
   jobs: async (d, s) => (await import('./commands/jobs.js')).makeJobsCommand(d, s),

@@ -146,6 +146,8 @@ export class BullQueue implements JobQueue {
       removeOnComplete: { age: RETENTION_SECONDS },
       removeOnFail: { age: RETENTION_SECONDS },
       timestamp: now,
+      // a scheduled deletion: BullMQ's delayed set, kept in Redis across worker restarts
+      ...(nj.delayUntil !== undefined && nj.delayUntil > now ? { delay: nj.delayUntil - now } : {}),
     };
     await this.queue.add(nj.name, data, opts);
     const job = await this.get(id);
@@ -188,6 +190,7 @@ export class BullQueue implements JobQueue {
     if (b.data.customerId !== undefined) data.customerId = b.data.customerId;
     if (b.data.namespace !== undefined) data.namespace = b.data.namespace;
     if (b.data.namespaceUid !== undefined) data.namespaceUid = b.data.namespaceUid;
+    if (b.data.scheduledFor !== undefined) data.scheduledFor = b.data.scheduledFor;
     return {
       id: ourId(b.id),
       name: b.name,

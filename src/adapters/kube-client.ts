@@ -21,7 +21,7 @@ import { KUBE_RETRY, backoffMs, parseRetryAfter, withRetries, type RetryEvent, t
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
 import { runPool } from '../util/pool.js';
 import type {
-  AccessAnswer, AccessCheck, ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo,
+  AccessAnswer, AccessCheck, ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo, Workload, WorkloadKind,
 } from './kube.js';
 import type { KubeObject } from '../domain/backup.js';
 
@@ -527,6 +527,8 @@ function namespaceInfo(ns: RawNamespace): NamespaceInfo {
 
 const enc = encodeURIComponent;
 type Query = Record<string, string | number | boolean | undefined>;
+/** `body` is sent as JSON; `contentType` says which (default application/json; a PATCH names its patch type). */
+interface SendOptions { body?: unknown; accept?: string; contentType?: string; signal: AbortSignal }
 
 export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   const loaded = loadKubeconfig(opts);
@@ -546,14 +548,14 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
    * Starts one request; `onResponse` gets the response once its headers are in. A failure before
    * that (refused, reset, TLS, the signal) rejects with Node's error (its `code`, or AbortError).
    */
-  async function start(method: string, url: URL, o: { body?: unknown; accept?: string; signal: AbortSignal }, onResponse: (res: http.IncomingMessage) => void, onError: (e: unknown) => void): Promise<void> {
+  async function start(method: string, url: URL, o: SendOptions, onResponse: (res: http.IncomingMessage) => void, onError: (e: unknown) => void): Promise<void> {
     const ro = await requestOptions();
     const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
     const headers: http.OutgoingHttpHeaders = {
       ...(ro.headers as http.OutgoingHttpHeaders | undefined),
       'User-Agent': ua,
       Accept: o.accept ?? 'application/json',
-      ...(payload !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
+      ...(payload !== undefined ? { 'Content-Type': o.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
     };
     const req = (url.protocol === 'http:' ? http : https).request(url, { ...ro, method, headers, signal: o.signal }, onResponse);
     req.on('error', onError);
@@ -561,7 +563,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   }
 
   /** One request to completion: the parsed JSON of a 2xx answer, else an ApiStatusError. */
-  function send<T>(method: string, urlPath: string, query: Query, o: { body?: unknown; accept?: string; signal: AbortSignal }): Promise<T> {
+  function send<T>(method: string, urlPath: string, query: Query, o: SendOptions): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       start(method, urlOf(urlPath, query), o, (res) => {
         const chunks: Buffer[] = [];
@@ -1061,8 +1063,52 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     return items.map((n) => n.metadata?.name ?? '').filter((n) => n !== '');
   }
 
+  /** Where each workload kind lives in the API. */
+  // CronJobs are batch/v1 from Kubernetes 1.21, batch/v1beta1 before (and on older servers only)
+  const WORKLOAD_PATHS: Record<WorkloadKind, string> = { Deployment: 'apis/apps/v1/namespaces/%/deployments', StatefulSet: 'apis/apps/v1/namespaces/%/statefulsets', CronJob: 'apis/batch/v1/namespaces/%/cronjobs' };
+  const workloadPath = (kind: WorkloadKind, namespace: string) => `/${WORKLOAD_PATHS[kind].replace('%', encodeURIComponent(namespace))}`;
+
+  async function listWorkloadsOf(kind: WorkloadKind, namespace: string, signal?: AbortSignal): Promise<unknown> {
+    const op = { verb: 'list', what: `${kind}s in namespace ${namespace}` };
+    try {
+      return await rawGet(workloadPath(kind, namespace), {}, 'application/json', signal, op);
+    } catch (e) {
+      if (!isNotFound(e) || kind !== 'CronJob' || WORKLOAD_PATHS.CronJob.includes('v1beta1')) throw e;
+      WORKLOAD_PATHS.CronJob = 'apis/batch/v1beta1/namespaces/%/cronjobs';
+      return callOr(op, signal, { items: [] }, (s) => send('GET', workloadPath(kind, namespace), {}, { signal: s }));
+    }
+  }
+
+  async function listWorkloads(namespace: string, signal?: AbortSignal): Promise<Workload[]> {
+    const out: Workload[] = [];
+    for (const kind of ['Deployment', 'StatefulSet', 'CronJob'] as const) {
+      const list = (await listWorkloadsOf(kind, namespace, signal)) as {
+        items?: Array<{ metadata?: { name?: string; annotations?: Record<string, string>; resourceVersion?: string }; spec?: { replicas?: number; suspend?: boolean } }>;
+      };
+      for (const item of list.items ?? []) {
+        const w: Workload = { kind, name: item.metadata?.name ?? '', annotations: item.metadata?.annotations ?? {}, resourceVersion: item.metadata?.resourceVersion ?? '' };
+        if (kind === 'CronJob') w.suspend = item.spec?.suspend ?? false;
+        else w.replicas = item.spec?.replicas ?? 1;
+        out.push(w);
+      }
+    }
+    return out;
+  }
+
+  async function patchWorkload(namespace: string, w: Pick<Workload, 'kind' | 'name' | 'resourceVersion'>, patch: Record<string, unknown>, signal?: AbortSignal): Promise<'patched' | 'not-found'> {
+    const meta = (patch.metadata ?? {}) as Record<string, unknown>;
+    // the resourceVersion makes the patch a compare-and-set: a concurrent change answers 409 (ConflictError)
+    const body = { ...patch, metadata: { ...meta, resourceVersion: w.resourceVersion } };
+    const op = { verb: 'patch', what: `${w.kind} ${namespace}/${w.name}` };
+    const r = await callOr(op, signal, 'not-found' as const, (s) =>
+      send('PATCH', `${workloadPath(w.kind, namespace)}/${enc(w.name)}`, {}, { body, contentType: 'application/merge-patch+json', signal: s }));
+    return r === 'not-found' ? r : 'patched';
+  }
+
   return {
     target,
+    listWorkloads,
+    patchWorkload,
     getNamespace,
     deleteNamespace,
     waitNamespaceGone,

@@ -42,6 +42,20 @@ export interface NamespacedObjectCount {
   finalizers: string[];
 }
 
+/** What a soft delete suspends: a Deployment or StatefulSet (scaled to 0) or a CronJob (suspended). */
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'CronJob';
+
+export interface Workload {
+  kind: WorkloadKind;
+  name: string;
+  /** spec.replicas (Deployment, StatefulSet) */
+  replicas?: number;
+  /** spec.suspend (CronJob) */
+  suspend?: boolean;
+  annotations: Record<string, string>;
+  resourceVersion: string;
+}
+
 export interface ClusterTarget {
   context: string;
   server: string;
@@ -76,6 +90,13 @@ export interface Kube {
   isClusterScoped(apiVersion: string, kind: string, signal?: AbortSignal): Promise<boolean>;
   /** Every namespace name (one list call, paged). */
   listNamespaceNames(signal?: AbortSignal): Promise<string[]>;
+  /** Deployments, StatefulSets and CronJobs in the namespace (soft delete). */
+  listWorkloads(namespace: string, signal?: AbortSignal): Promise<Workload[]>;
+  /**
+   * A JSON merge patch of one workload, with `metadata.resourceVersion` as its precondition (a
+   * concurrent change answers 409: ConflictError). 'not-found' on 404.
+   */
+  patchWorkload(namespace: string, w: Pick<Workload, 'kind' | 'name' | 'resourceVersion'>, patch: Record<string, unknown>, signal?: AbortSignal): Promise<'patched' | 'not-found'>;
   /** Every object of every listable namespaced type (CRDs included, events left out), full JSON. */
   exportNamespaceObjects(namespace: string, signal?: AbortSignal): Promise<KubeObject[]>;
   /** GET a cluster-scoped object; null on 404. */

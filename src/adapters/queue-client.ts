@@ -155,6 +155,11 @@ export class QueueApiClient {
     return this.request('POST', `/api/admin/jobs/${encodeURIComponent(id)}/cancel`);
   }
 
+  /** Soft delete: cancels a deletion that has not started; the answer is the cancel's result. */
+  cancelDeletion<R = unknown>(id: string): Promise<R> {
+    return this.request('POST', `/api/customers/${encodeURIComponent(id)}/cancel-deletion`);
+  }
+
   getCustomer(id: string): Promise<{ customer: CustomerRow; jobs: Job[] }> {
     return this.request('GET', `/api/customers/${encodeURIComponent(id)}`);
   }
@@ -176,6 +181,8 @@ function deleteQuery(q: DeletionOptions): RequestOptions['query'] {
     allowClusterScoped: q.allowClusterScoped || undefined,
     timeoutMs: q.waitTimeoutMs,
     jobTimeoutMs: q.jobTimeoutMs,
+    // soft delete: a duration the server parses (`604800000ms`); absent: the server's CUSTCTL_RETENTION
+    after: q.afterMs !== undefined ? `${q.afterMs}ms` : undefined,
   };
 }
 

@@ -50,6 +50,8 @@ interface DbRow {
   instance_url: string;
   deletion_job_id: string | null;
   previous_status: string | null;
+  deletion_scheduled_at: Date | string | null;
+  deleted_at: Date | string | null;
   created_at: Date | string;
   updated_at: Date | string;
 }
@@ -63,7 +65,7 @@ interface ClaimDbRow extends DbRow {
 }
 
 const COLUMNS = `id, customer_id, email, company_name, deployment_status, instance_namespace, instance_url,
-  deletion_job_id, previous_status, created_at, updated_at`;
+  deletion_job_id, previous_status, deletion_scheduled_at, deleted_at, created_at, updated_at`;
 
 const AUDIT_COLUMNS = 'id, at, actor, action, customer_id, namespace, job_id, outcome, row_status, deleted, reason';
 
@@ -139,6 +141,8 @@ export function toCustomerRow(r: DbRow): CustomerRow {
     instanceUrl: r.instance_url,
     deletionJobId: r.deletion_job_id,
     previousStatus: statusOrNull(r.previous_status),
+    deletionScheduledAt: r.deletion_scheduled_at === null || r.deletion_scheduled_at === undefined ? null : iso(r.deletion_scheduled_at),
+    deletedAt: r.deleted_at === null || r.deleted_at === undefined ? null : iso(r.deleted_at),
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
   };
@@ -213,7 +217,7 @@ export class SqlCustomerStore implements CustomerStore {
     });
   }
 
-  async claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string; audit?: AuditEntry }): Promise<ClaimResult> {
+  async claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string; scheduledAt?: Date; audit?: AuditEntry }): Promise<ClaimResult> {
     return this.guard('claiming customer ' + customerId + ' for deletion', async () => {
       const allowed: string[] = [...DELETABLE_STATUSES, ...(opts.force ? ['deploying'] : [])];
       const expect = opts.expectJobId ?? null;
@@ -230,6 +234,8 @@ export class SqlCustomerStore implements CustomerStore {
                else c.deployment_status
              end,
              deletion_job_id = $2::text,
+             deletion_scheduled_at = case when c.deletion_job_id = $3::text then c.deletion_scheduled_at else $5::timestamptz end,
+             deleted_at = null,
              updated_at = now()
            from (select id, deployment_status, deletion_job_id, previous_status, updated_at
                  from customers where customer_id = $1 for update) b
@@ -237,10 +243,10 @@ export class SqlCustomerStore implements CustomerStore {
              and (c.deployment_status = any($4::text[])
                   or (c.deletion_job_id = $3::text and c.deployment_status in ('deletion_failed', 'deleting')))
            returning c.id, c.customer_id, c.email, c.company_name, c.deployment_status, c.instance_namespace,
-             c.instance_url, c.deletion_job_id, c.previous_status, c.created_at, c.updated_at,
+             c.instance_url, c.deletion_job_id, c.previous_status, c.deletion_scheduled_at, c.deleted_at, c.created_at, c.updated_at,
              b.deployment_status as before_status, b.deletion_job_id as before_deletion_job_id,
              b.previous_status as before_previous_status, b.updated_at as before_updated_at`,
-          [customerId, jobId, expect, allowed],
+          [customerId, jobId, expect, allowed, opts.scheduledAt ? opts.scheduledAt.toISOString() : null],
         ), (r) => r.rows[0]?.deployment_status ?? null);
         const won = r.rows[0];
         if (won) {
@@ -276,7 +282,7 @@ export class SqlCustomerStore implements CustomerStore {
 
   async completeDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
     return this.ownedUpdate('completing the deletion of ' + customerId,
-      `deployment_status = 'pending', instance_namespace = '', instance_url = ''`, customerId, jobId, audit);
+      `deployment_status = 'pending', instance_namespace = '', instance_url = '', deletion_scheduled_at = null, deleted_at = now()`, customerId, jobId, audit);
   }
 
   async completeRestore(customerId: string, namespace: string, url: string): Promise<boolean> {
@@ -294,7 +300,7 @@ export class SqlCustomerStore implements CustomerStore {
 
   async failDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
     return this.ownedUpdate('marking the deletion of ' + customerId + ' failed',
-      `deployment_status = 'deletion_failed'`, customerId, jobId, audit);
+      `deployment_status = 'deletion_failed', deletion_scheduled_at = null`, customerId, jobId, audit);
   }
 
   /**
@@ -305,7 +311,7 @@ export class SqlCustomerStore implements CustomerStore {
    */
   async releaseDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
     return this.ownedUpdate('releasing the deletion of ' + customerId,
-      `deployment_status = coalesce(previous_status, 'deletion_failed'), deletion_job_id = null, previous_status = null`,
+      `deployment_status = coalesce(previous_status, 'deletion_failed'), deletion_job_id = null, previous_status = null, deletion_scheduled_at = null`,
       customerId, jobId, audit);
   }
 

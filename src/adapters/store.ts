@@ -21,6 +21,10 @@ export interface CustomerRow {
   deletionJobId: string | null;
   /** the status the row had before the deletion claimed it (restored by `jobs cancel`) */
   previousStatus: DeploymentStatus | null;
+  /** soft delete: while `deleting`, when the scheduled deletion is due (ISO); null otherwise */
+  deletionScheduledAt: string | null;
+  /** when a deletion last completed (ISO); cleared by the next claim */
+  deletedAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -42,10 +46,12 @@ export interface NewCustomer {
 export const AUDIT_ACTIONS = [
   'customer-added',
   'deletion-accepted',
+  'deletion-scheduled',
   'deletion-started',
   'deletion-completed',
   'deletion-failed',
   'deletion-cancelled',
+  'schedule-cancelled',
   'deletion-refused',
   'deletion-superseded',
   'job-retried',
@@ -120,12 +126,13 @@ export interface CustomerStore {
    * The one compare-and-set that starts a deletion: from DELETABLE_STATUSES (or `deploying` when
    * `force`) to `deleting`, recording `jobId` in deletion_job_id and the old status in previous_status.
    * `expectJobId` (retry/resume of an existing job): also accepted when the row is in
-   * `deletion_failed` or `deleting` with deletion_job_id = expectJobId.
+   * `deletion_failed` or `deleting` with deletion_job_id = expectJobId (which keeps its schedule).
+   * `scheduledAt` (soft delete) goes to deletion_scheduled_at; a new claim clears deleted_at.
    */
-  claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string; audit?: AuditEntry }): Promise<ClaimResult>;
+  claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string; scheduledAt?: Date; audit?: AuditEntry }): Promise<ClaimResult>;
   /** `deployment_status='deleting' AND deletion_job_id=jobId` */
   isOwnedBy(customerId: string, jobId: string): Promise<boolean>;
-  /** Step 4, compare-and-set on ownership: → pending, namespace and URL cleared. False when not owned. */
+  /** Step 4, compare-and-set on ownership: → pending, namespace and URL cleared, deleted_at now. False when not owned. */
   completeDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean>;
   /** After the last failed attempt, compare-and-set on ownership: → deletion_failed. */
   failDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean>;

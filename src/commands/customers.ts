@@ -4,16 +4,30 @@ import { DEPLOYMENT_STATUSES, type CustomerRow, type DeploymentStatus } from '..
 import type { Deps } from '../deps.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
+import { formatRetention } from '../domain/duration.js';
+import { UsageError } from '../errors.js';
+import { retentionFlag } from '../flags.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { cliRequester } from '../jobs/actor.js';
 
-export async function runCustomersList(d: Deps, o: { output: OutputFormat; status?: DeploymentStatus }): Promise<CustomerRow[]> {
+/** A scheduled deletion (soft delete): `deleting` with a due time. */
+export function isScheduled(r: CustomerRow): r is CustomerRow & { deletionScheduledAt: string } {
+  return r.deploymentStatus === 'deleting' && r.deletionScheduledAt !== null;
+}
+
+export async function runCustomersList(d: Deps, o: { output: OutputFormat; status?: DeploymentStatus; scheduled?: boolean; withinMs?: number }): Promise<CustomerRow[]> {
+  if (o.withinMs !== undefined && !o.scheduled) throw new UsageError('--within goes with --scheduled: custctl customers list --scheduled --within 7d');
   const store = await d.store();
   d.log.debug('Listing customers', { database: store.description });
-  const rows = (await store.list()).filter((r) => !o.status || r.deploymentStatus === o.status);
+  const until = o.withinMs !== undefined ? d.now().getTime() + o.withinMs : Infinity;
+  const rows = (await store.list())
+    .filter((r) => !o.status || r.deploymentStatus === o.status)
+    .filter((r) => !o.scheduled || (isScheduled(r) && Date.parse(r.deletionScheduledAt) <= until));
+  if (o.scheduled) rows.sort((a, b) => Date.parse(a.deletionScheduledAt ?? '') - Date.parse(b.deletionScheduledAt ?? ''));
   await print(d.io, o.output, view(rows, async (io) => {
-    if (rows.length === 0) d.log.info(`No customers in ${store.description}`);
-    else await printTable(io, ['CUSTOMER', 'STATUS', 'NAMESPACE', 'DELETION JOB', 'COMPANY', 'UPDATED'], rows.map((r) => [r.customerId, r.deploymentStatus, r.instanceNamespace || '-', r.deletionJobId ?? '-', r.companyName, r.updatedAt]));
+    if (rows.length === 0) d.log.info(o.scheduled ? `No scheduled deletions${o.withinMs !== undefined ? ` due within ${formatRetention(o.withinMs)}` : ''} in ${store.description}` : `No customers in ${store.description}`);
+    else await printTable(io, ['CUSTOMER', 'STATUS', 'NAMESPACE', 'DELETION JOB', 'DELETES AT', 'COMPANY', 'UPDATED'], rows.map((r) => [r.customerId, r.deploymentStatus, r.instanceNamespace || '-', r.deletionJobId ?? '-', isScheduled(r) ? r.deletionScheduledAt : '-', r.companyName, r.updatedAt]));
+    if (rows.some(isScheduled)) d.log.info('Scheduled deletions are cancelled with: custctl cancel <customerId>');
   }));
   return rows;
 }
@@ -49,14 +63,16 @@ export async function runCustomersAdd(d: Deps, o: AddOptions): Promise<CustomerR
 export function makeCustomersCommand(d: Deps) {
   const cmd = new Command('customers')
     .description('Inspect and register customer rows (without the billing API)')
-    .addHelpText('after', '\nExamples:\n  custctl customers list --status deletion_failed\n  custctl customers add cust_abc123 --email ops@example.com --company "Example Corp"');
+    .addHelpText('after', '\nExamples:\n  custctl customers list --status deletion_failed\n  custctl customers list --scheduled --within 7d\n  custctl customers add cust_abc123 --email ops@example.com --company "Example Corp"');
   cmd
     .command('list')
     .description('List customer rows')
     .addOption(new Option('--status <status>', 'only rows in this deployment status').choices(DEPLOYMENT_STATUSES))
+    .option('--scheduled', 'only scheduled deletions (soft delete), soonest first')
+    .addOption(new Option('--within <duration>', 'with --scheduled: only those due within this period (e.g. 7d)').argParser(retentionFlag('--within')))
     .addOption(outputOption())
     .action(async (f) => {
-      await runCustomersList(d, { output: f.output, status: f.status });
+      await runCustomersList(d, { output: f.output, status: f.status, scheduled: !!f.scheduled, ...(f.within !== undefined ? { withinMs: f.within } : {}) });
     });
   cmd
     .command('add')

@@ -8,7 +8,8 @@ import { DEFAULTS } from '../config.js';
 import type { Deps } from '../deps.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
 import { errorJson, exitCodeFor, isRunWideError } from '../errors.js';
-import { durationFlag, intFlag } from '../flags.js';
+import { durationFlag, intFlag, retentionFlag } from '../flags.js';
+import { formatRetention } from '../domain/duration.js';
 import type { DeleteOutcome, DeleteReport } from '../jobs/kinds/delete.js';
 import { outcomeOf } from '../jobs/kinds/delete.js';
 import { renderPlan } from '../output/plan.js';
@@ -47,15 +48,18 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
       result: null,
       plan: t.plan,
     }));
-    return { dryRun: true, simulated: plan.simulated, target: plan.target, results, exitCode: 0 };
+    return { dryRun: true, simulated: plan.simulated, target: plan.target, results, exitCode: 0, ...whenOf(plan.afterMs, d) };
   }
+  const when = whenLine(plan.afterMs, d);
   if (!o.yes) {
     for (const t of plan.items) d.log.line(t.plan ? renderPlan(t.plan, d.io.chalk) : (t.summary ?? ''));
+    d.log.line(when);
     const many = plan.items.length > 1;
     const first = plan.items[0] as (typeof plan.items)[number];
+    const verb = plan.afterMs ? `Schedule the deletion of` : 'Delete';
     await confirmOrRefuse(
       d,
-      many ? `Delete these ${plan.items.length} customers${client.via}? Type their count (${plan.items.length}) to confirm` : `Delete ${first.customer.id}${client.via}? Type its customer ID to confirm`,
+      many ? `${verb} these ${plan.items.length} customers${client.via}? Type their count (${plan.items.length}) to confirm` : `${verb} ${first.customer.id}${client.via}? Type its customer ID to confirm`,
       many ? String(plan.items.length) : first.customer.id,
       `delete ${many ? `${plan.items.length} customers` : first.customer.id}`,
     );
@@ -81,6 +85,7 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
         allowClusterScoped: o.allowClusterScoped,
         waitTimeoutMs: o.waitTimeoutMs,
         jobTimeoutMs: o.jobTimeoutMs,
+        ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}),
         ...(o.backupUrl !== undefined ? { backupUrl: o.backupUrl } : {}),
         ...(o.noBackup ? { noBackup: true } : {}),
         ...(t.namespaceUid ? { namespaceUid: t.namespaceUid } : {}),
@@ -91,7 +96,9 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
       return { ...base, jobId: null, state: 'refused', exitCode: exitCodeFor(e), error: errorJson(e), result: null };
     }
     simulated ||= job.simulated;
-    if (o.detach) return { ...base, simulated: job.simulated, jobId: job.id, state: job.state, exitCode: 0, error: null, result: null };
+    // a scheduled deletion (soft delete) waits for its time: a worker runs it then
+    const scheduledFor = job.data.scheduledFor !== undefined ? new Date(job.data.scheduledFor).toISOString() : undefined;
+    if (o.detach || scheduledFor) return { ...base, simulated: job.simulated, jobId: job.id, state: job.state, exitCode: 0, error: null, result: null, ...(scheduledFor ? { scheduledFor } : {}) };
     const final = o.sync ? job : await client.follow(job, { label: t.customer.id, run: true, status: !count.active });
     simulated ||= final.simulated;
     return outcomeOf({ ...base, simulated: final.simulated }, final, isFinished(final) ? undefined : client.interrupted(final));
@@ -135,6 +142,7 @@ async function deleteReportHuman(d: Deps, r: DeleteReport): Promise<void> {
     const where = r.simulated ? 'cluster not contacted (simulated)' : `context ${r.target.context ?? '-'} (${r.target.server ?? '-'})`;
     d.io.out.write(`Dry run: nothing will be changed. ${where}, database ${r.target.database}\n\n`);
     d.io.out.write(`${r.results.map((x) => renderPlan(x.plan as NonNullable<DeleteOutcome['plan']>, d.io.chalk)).join('\n\n')}\n`);
+    d.io.out.write(`\n${r.deletesAt === undefined ? "When: the server's retention period." : r.deletesAt === null ? 'When: now (no retention period).' : `When: the data would be deleted at ${r.deletesAt}; the instance suspended until then.`}\n`);
     return;
   }
   await printTable(
@@ -148,12 +156,27 @@ async function deleteReportHuman(d: Deps, r: DeleteReport): Promise<void> {
   }
 }
 
+/** What the plan and the confirmation say about when the data goes. */
+function whenLine(afterMs: number | undefined, d: Deps): string {
+  if (afterMs === undefined) return "When: the server's retention period (CUSTCTL_RETENTION on the server) applies; the answer says when the data will be deleted.";
+  if (afterMs === 0) return 'When: now. The data is deleted as soon as the job runs (no retention period).';
+  const at = new Date(d.now().getTime() + afterMs).toISOString();
+  return `When: the data will be deleted at ${at} (in ${formatRetention(afterMs)}). Until then the instance is suspended (Deployments and StatefulSets scaled to 0, CronJobs suspended) and nothing is deleted; cancel with 'custctl cancel <customerId>'.`;
+}
+
+function whenOf(afterMs: number | undefined, d: Deps): { deletesAt?: string | null } {
+  if (afterMs === undefined) return {};
+  return { deletesAt: afterMs === 0 ? null : new Date(d.now().getTime() + afterMs).toISOString() };
+}
+
 function resultWord(x: DeleteOutcome): string {
+  if (x.scheduledFor && x.state === 'delayed') return 'scheduled';
   if (x.state === 'completed') return x.result?.outcome === 'superseded' ? 'superseded' : x.simulated ? 'deleted (simulated)' : 'deleted';
   return x.state;
 }
 
 function detail(x: DeleteOutcome): string {
+  if (x.scheduledFor && x.state === 'delayed') return `deletes at ${x.scheduledFor}; cancel: custctl cancel ${x.customerId}`;
   if (!x.result || x.state !== 'completed') return x.error ? `exit ${x.exitCode}` : '';
   const r = x.result;
   const parts = [
@@ -178,6 +201,7 @@ export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF
     .addOption(new Option('--concurrency <n>', 'customers deleted at once').argParser(intFlag('--concurrency', 1, 64)).default(DEFAULTS.concurrency))
     .addOption(new Option('--timeout <duration>', 'how long to wait for the namespace to go').argParser(durationFlag('--timeout')).default(DEFAULTS.waitTimeoutMs, '5m'))
     .addOption(new Option('--job-timeout <duration>', 'timeout of each attempt (CUSTCTL_JOB_TIMEOUT, default 10m)').argParser(durationFlag('--job-timeout')))
+    .addOption(new Option('--after <duration>', 'soft delete: suspend the instance now, delete its data after this retention period (e.g. 7d; 0: now; default CUSTCTL_RETENTION)').argParser(retentionFlag('--after')))
     .option('--force', 'also delete a customer whose status is deploying')
     .option('--allow-missing', "reset a deployed row whose release, namespace and RBAC are all missing (otherwise: wrong cluster?)")
     .option('--allow-cluster-scoped', 'uninstall releases that hold objects outside the customer namespace: cluster-scoped ones other than their RBAC, or objects in other namespaces')
@@ -193,7 +217,8 @@ Examples:
   custctl delete cust_abc123 --dry-run       # the plan only
   custctl delete cust_abc123 --yes -o json   # in scripts
   custctl delete cust_a cust_b --yes --concurrency 8
-  custctl delete cust_abc123 --yes --detach  # queue only; then: custctl status job <id> --watch`,
+  custctl delete cust_abc123 --yes --detach  # queue only; then: custctl status job <id> --watch
+  custctl delete cust_abc123 --after 7d      # suspend now, delete in 7 days; custctl cancel cust_abc123 undoes it`,
     )
     .action(async (ids, f) => {
       const report = await runF(
@@ -206,6 +231,7 @@ Examples:
           concurrency: f.concurrency,
           waitTimeoutMs: f.timeout,
           jobTimeoutMs: f.jobTimeout,
+          ...(f.after !== undefined ? { afterMs: f.after } : {}),
           force: !!f.force,
           allowMissing: !!f.allowMissing,
           allowClusterScoped: !!f.allowClusterScoped || !!f.allowOutsideNamespace,

@@ -105,6 +105,8 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
       ...(o.idleTimeoutMs !== undefined ? { keepAliveTimeoutMs: o.idleTimeoutMs } : {}),
     },
     submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, { ...extras, requestedBy }),
+    cancelDeletion: (customer, requestedBy) => jobs.cancelDeletion(customer, requestedBy),
+    retention: { defaultMs: config.retentionMs, ownerMinMs: config.ownerMinRetentionMs },
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),
     cleanupRbac: async (dryRun, requestedBy, opts) => {
       // A simulated server makes no cluster calls (DESIGN): there is nothing to list, so nothing to sweep.

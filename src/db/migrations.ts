@@ -100,6 +100,12 @@ begin
 end
 $fn$;`,
   },
+  {
+    version: 4,
+    name: 'add soft delete columns',
+    sql: `alter table customers add column if not exists deletion_scheduled_at timestamptz;
+alter table customers add column if not exists deleted_at timestamptz;`,
+  },
 ];
 
 /** Every column this version of custctl reads or writes (the read-only schema check looks for each). */
@@ -113,6 +119,8 @@ export const REQUIRED_CUSTOMER_COLUMNS: readonly string[] = [
   'instance_url',
   'deletion_job_id',
   'previous_status',
+  'deletion_scheduled_at',
+  'deleted_at',
   'created_at',
   'updated_at',
 ];

@@ -14,6 +14,11 @@ export interface DeletionOptions {
   waitTimeoutMs?: number;
   /** per-attempt timeout, ms */
   jobTimeoutMs?: number;
+  /**
+   * soft delete: wait this long before deleting (the instance is suspended meanwhile), ms; 0 is
+   * immediate; undefined: the site's CUSTCTL_RETENTION
+   */
+  afterMs?: number;
   /** write a verified backup here first (file:// or s3://); default: the site's CUSTCTL_BACKUP_URL */
   backupUrl?: string;
   /** no backup, even when the site sets CUSTCTL_BACKUP_URL */

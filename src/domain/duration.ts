@@ -1,7 +1,7 @@
-/** Go-style durations as kubectl and helm take them: `5m`, `90s`, `1h30m`, `500ms`. */
+/** Go-style durations as kubectl and helm take them: `5m`, `90s`, `1h30m`, `500ms`; plus days (`7d`) for retention periods. */
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
 
 export function parseDuration(raw: string): number {
   const text = raw.trim();
@@ -15,7 +15,7 @@ export function parseDuration(raw: string): number {
   while (pos < text.length) {
     PART.lastIndex = pos;
     const m = PART.exec(text);
-    if (!m || m.index !== pos) throw new Error(`invalid duration ${JSON.stringify(raw)}: use a number with a unit, e.g. 90s, 5m, 1h30m`);
+    if (!m || m.index !== pos) throw new Error(`invalid duration ${JSON.stringify(raw)}: use a number with a unit, e.g. 90s, 5m, 1h30m, 7d`);
     total += Number(m[1]) * (UNIT_MS[m[2] as string] ?? 0);
     pos = PART.lastIndex;
   }
@@ -31,4 +31,10 @@ export function formatDuration(ms: number): string {
   if (m < 60) return rest ? `${m}m${rest}s` : `${m}m`;
   const h = Math.floor(m / 60);
   return m % 60 ? `${h}h${m % 60}m` : `${h}h`;
+}
+
+/** A retention period as people say it: `7d`, `36h`, `90s` (whole days when it is whole days). */
+export function formatRetention(ms: number): string {
+  if (ms >= 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
+  return formatDuration(ms);
 }

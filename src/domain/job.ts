@@ -14,6 +14,8 @@ export interface JobData {
   namespace?: string;
   /** the namespace uid seen when the job was accepted: step 2's delete precondition */
   namespaceUid?: string;
+  /** soft delete: when the deletion is due (ms); the job waits delayed until then, the instance suspended */
+  scheduledFor?: number;
   /** restore: the backup archive (or the directory/prefix holding the customer's newest) */
   from?: string;
 }
@@ -100,6 +102,8 @@ export interface NewJob {
   requestedBy: string;
   simulated: boolean;
   previousStatus?: string | null;
+  /** created delayed until this time (ms): a scheduled deletion */
+  delayUntil?: number;
 }
 
 /** Delay before try k+1, after k failed tries: delay × 2^(k−1). */

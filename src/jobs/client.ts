@@ -13,6 +13,9 @@ import type { RestorePlanView } from '../pipeline/restore.js';
 import type { Job, JobState } from '../domain/job.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import type { DeleteOutcome, DeleteReport } from './kinds/delete.js';
+import type { CancelDeletionResult } from './actions.js';
+
+export type { CancelDeletionResult };
 
 export interface DeletionPlanRequest extends DeletionOptions {
   /** as typed: validated here, before anything else happens */
@@ -40,6 +43,11 @@ export interface DeletionPlan {
   target: DeleteReport['target'];
   simulated: boolean;
   items: PlannedDeletion[];
+  /**
+   * soft delete: the retention period these deletions wait, ms (0: immediate); undefined when the
+   * server decides (remote, no --after: its CUSTCTL_RETENTION)
+   */
+  afterMs?: number;
 }
 
 export interface DeletionRequest extends DeletionOptions {
@@ -101,6 +109,8 @@ export interface JobsClient {
   customer(customer: CustomerId): Promise<{ customer: CustomerRow; jobs: Job[] }>;
   retry(id: string): Promise<Job>;
   cancel(id: string): Promise<Job>;
+  /** `custctl cancel ID`: a deletion that has not started is cancelled and the instance restored; ConflictError once it has. */
+  cancelDeletion(customer: CustomerId, requestedBy?: string): Promise<CancelDeletionResult>;
   /** The audit log, newest first (the customers database, or GET /api/admin/audit). */
   audit(filter: AuditFilter): Promise<AuditRecord[]>;
   /** Until the job has ended (or Ctrl-C): runs it here when asked and possible, else watches it. */

@@ -108,7 +108,7 @@ export class LocalJobsClient implements JobsClient {
         }
       });
     }
-    return { target, simulated: cfg.simulate, items };
+    return { target, simulated: cfg.simulate, items, afterMs: o.afterMs ?? cfg.retentionMs };
   }
 
   async submitDeletion(customer: CustomerId, o: DeletionRequest): Promise<Job> {
@@ -118,7 +118,10 @@ export class LocalJobsClient implements JobsClient {
     const { sync: _sync, requestedBy, ...opts } = o;
     const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.env, this.d.worker) });
     await eventsOf(env).emit({ type: 'accepted', job });
-    if (this.o.mode === 'cli') this.d.log.info('Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
+    if (this.o.mode === 'cli') {
+      if (job.data.scheduledFor !== undefined) this.d.log.info('Deletion scheduled: instance suspended', { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), cancel: `custctl cancel ${customer.id}` });
+      else this.d.log.info('Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
+    }
     return job;
   }
 
@@ -222,6 +225,13 @@ export class LocalJobsClient implements JobsClient {
     return (await this.d.store()).listAudit(filter);
   }
 
+  async cancelDeletion(customer: CustomerId, requestedBy?: string) {
+    const { cancelDeletion, cliRequester } = await running();
+    const r = await cancelDeletion(await this.env(), customer, requestedBy ?? cliRequester(this.d.env, this.d.worker));
+    if (this.o.mode === 'cli') this.d.log.ok(`Deletion of ${customer.id} cancelled`, { job: r.jobId, status: r.status, restored: r.restored.length });
+    return r;
+  }
+
   async follow(job: Job, o: FollowOptions): Promise<Job> {
     const d = this.d;
     if (!o.run) return this.watch(job, o.pollMs ?? 1000);
@@ -315,7 +325,9 @@ export class LocalJobsClient implements JobsClient {
       // a failed delete whose row was never settled (its worker died on the last attempt)
       for (const j of all.filter((j) => j.state === 'failed')) await settle(env, j);
       const abandoned = (j: Job) => (isLeased(queue) && queue.leaseAbandoned ? queue.leaseAbandoned(j, now) : (j.lease?.expiresAt ?? 0) <= now);
-      candidates = all.filter((j) => j.state === 'waiting' || j.state === 'delayed' || (j.state === 'active' && abandoned(j)));
+      // a scheduled deletion (soft delete) that is not due yet waits for its time: a worker runs it then
+      const notDue = (j: Job) => j.state === 'delayed' && j.data.scheduledFor !== undefined && (j.delayUntil ?? 0) > now;
+      candidates = all.filter((j) => j.state === 'waiting' || (j.state === 'delayed' && !notDue(j)) || (j.state === 'active' && abandoned(j)));
     }
     if (candidates.length === 0) {
       d.log.info('Nothing to resume: no waiting, delayed or abandoned jobs');

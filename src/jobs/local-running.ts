@@ -6,7 +6,7 @@
 export { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
 export { planView } from '../pipeline/plan.js';
 export { runJobAttached } from './runner.js';
-export { cancelJob, retryJob } from './actions.js';
+export { cancelDeletion, cancelJob, retryJob } from './actions.js';
 export { runAttached } from './attached.js';
 export { cliRequester, jobsEnv, LEASE_MS, RETENTION_MS } from './env.js';
 export { followJob } from './follow.js';

@@ -10,7 +10,7 @@ import { namespaceFor } from '../domain/namespace-name.js';
 import { UsageError } from '../errors.js';
 import type { Job, JobState } from '../domain/job.js';
 import type { AuditFilter, AuditRecord } from '../adapters/store.js';
-import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, RestorePlan } from './client.js';
+import type { CancelDeletionResult, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, RestorePlan } from './client.js';
 import { followJob, type JobSource } from './follow.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 
@@ -52,7 +52,7 @@ export class RemoteJobsClient implements JobsClient {
       }
       items.push(item);
     }
-    return { target: { database: `remote (${this.api.baseUrl})` }, simulated: false, items };
+    return { target: { database: `remote (${this.api.baseUrl})` }, simulated: false, items, ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}) };
   }
 
   async submitDeletion(c: CustomerId, o: DeletionRequest): Promise<Job> {
@@ -65,6 +65,7 @@ export class RemoteJobsClient implements JobsClient {
       allowClusterScoped: o.allowClusterScoped ?? false,
       ...(o.waitTimeoutMs !== undefined ? { waitTimeoutMs: o.waitTimeoutMs } : {}),
       ...(o.jobTimeoutMs !== undefined ? { jobTimeoutMs: o.jobTimeoutMs } : {}),
+      ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}),
     };
     if (o.sync) {
       this.d.log.info(`${c.id}: deleting synchronously on the server`);
@@ -134,6 +135,12 @@ export class RemoteJobsClient implements JobsClient {
 
   cancel(id: string): Promise<Job> {
     return this.api.cancelJob(id);
+  }
+
+  async cancelDeletion(c: CustomerId): Promise<CancelDeletionResult> {
+    const r = await this.api.cancelDeletion<CancelDeletionResult>(c.id);
+    this.d.log.ok(`Deletion of ${c.id} cancelled on the server`, { job: r.jobId, status: r.status, restored: r.restored.length });
+    return r;
   }
 
   /** The server runs its jobs: this follows one (Ctrl-C stops following; the job carries on). */

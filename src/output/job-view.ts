@@ -75,6 +75,7 @@ export async function printCustomerStatus(io: IO, row: CustomerRow, jobs: readon
     [
       `Customer     ${row.customerId}  (${row.companyName || '-'}, ${row.email || '-'})`,
       `Status       ${row.deploymentStatus}${row.deletionJobId ? `  (deletion job ${row.deletionJobId})` : ''}`,
+      ...scheduledLines(row),
       `Namespace    ${row.instanceNamespace || '-'}`,
       `URL          ${row.instanceUrl || '-'}`,
       `Updated      ${row.updatedAt}`,
@@ -86,6 +87,16 @@ export async function printCustomerStatus(io: IO, row: CustomerRow, jobs: readon
     return;
   }
   await printTable(io, ['JOB', 'NAME', 'STATE', 'PROGRESS', 'ATTEMPTS', 'REQUESTED', 'REASON'], jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, `${j.attemptsMade}/${j.maxAttempts}`, new Date(j.timestamp).toISOString(), (j.failedReason ?? '').split('\n')[0] ?? '']));
+}
+
+/** Soft delete: when a scheduled deletion is due, which job holds it, how to cancel; when the last one completed. */
+function scheduledLines(row: CustomerRow): string[] {
+  const lines: string[] = [];
+  if (row.deploymentStatus === 'deleting' && row.deletionScheduledAt) {
+    lines.push(`Scheduled    deletion at ${row.deletionScheduledAt} by job ${row.deletionJobId ?? '-'}; instance suspended until then; cancel: custctl cancel ${row.customerId}`);
+  }
+  if (row.deletedAt) lines.push(`Deleted      ${row.deletedAt}`);
+  return lines;
 }
 
 /** `--detach`: the job; the human view is its id alone (for scripts: `id=$(custctl … --detach)`). */

@@ -19,6 +19,8 @@ import { cancelJob, retryJob } from '../jobs/actions.js';
 import type { JobEvents } from '../jobs/events.js';
 import { JOB_STATES, type Job, type JobState } from '../domain/job.js';
 import { requireJob, type JobQueue } from '../adapters/queue.js';
+import { formatRetention, parseDuration } from '../domain/duration.js';
+import type { CancelDeletionResult } from '../jobs/actions.js';
 import { authorize, type Principal, type Role, type TokenSet } from './auth.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
@@ -33,6 +35,10 @@ export interface ServerOptions {
   submit: (customer: CustomerId, requestedBy: string, opts: SubmitExtras) => Promise<Job>;
   /** runs the job in this process until it has ended (completed/failed), or was handed back on shutdown */
   runSync: (job: Job) => Promise<Job>;
+  /** soft delete: cancels a deletion that has not started (restores the instance and the row) */
+  cancelDeletion?: (customer: CustomerId, requestedBy: string) => Promise<CancelDeletionResult>;
+  /** soft delete: the site's default retention and the minimum an owner token gets, ms (default 0 and 7 days) */
+  retention?: { defaultMs: number; ownerMinMs: number };
   /** the cleanup-rbac sweep (dry run: the report only); `customer` limits it to one customer */
   cleanupRbac?: (dryRun: boolean, requestedBy: string, opts: { customer?: CustomerId; includeKept: boolean }) => Promise<unknown>;
   now: () => number;
@@ -71,6 +77,7 @@ export const SERVER_LIMITS: ServerLimits = {
 const MAX_PARAM_LENGTH = 200;
 
 export const QUEUED_MESSAGE = 'Customer deletion queued successfully';
+export const SCHEDULED_MESSAGE = 'Customer deletion scheduled';
 export const QUEUED_NOTE = 'Kubernetes namespace will be deleted asynchronously. Check job status for progress.';
 
 /** HTTP status of an error name (the one table, src/domain/errors.ts); `conflict` is 409 except on the seed's DELETE (400). */
@@ -159,6 +166,16 @@ function msParam(name: string, raw: unknown): number | undefined {
 
 type Query = Record<string, string | undefined>;
 
+/** `?after=7d` (soft delete): a duration; 0 is now. */
+function afterParam(q: Query): number | undefined {
+  if (q.after === undefined) return undefined;
+  try {
+    return parseDuration(q.after);
+  } catch {
+    throw new UsageError('query parameter after must be a duration, e.g. 7d, 36h, 90s (0: now)');
+  }
+}
+
 function submitExtras(q: Query): SubmitExtras {
   const out: SubmitExtras = {};
   const force = boolParam('force', q.force);
@@ -196,6 +213,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** null: no token needed */
     role?: Role | null;
+    /** owner tokens may call this route (for their own customer only: the route checks) */
+    owner?: boolean;
     /** status of a ConflictError on this route (the seed's DELETE says 400) */
     conflictStatus?: number;
   }
@@ -241,7 +260,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     if (closing) throw new HttpRefusal('unavailable', 'the server is shutting down: try again in a moment (or another instance)');
     const role = req.routeOptions.config.role;
     if (role === undefined || role === null) return;
-    req.principal = authorize(opts.tokens, req.headers.authorization, role);
+    req.principal = authorize(opts.tokens, req.headers.authorization, role, req.routeOptions.config.owner === true);
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -279,6 +298,31 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   });
 
   const requestedBy = (req: FastifyRequest) => `api:${req.principal?.name ?? 'unknown'}`;
+  const retention = opts.retention ?? { defaultMs: 0, ownerMinMs: 7 * 86_400_000 };
+
+  /** An owner token sees its own customer only: any other answers 404, as an unknown one would. */
+  function ownerMayActOn(req: FastifyRequest, customer: CustomerId): void {
+    const p = req.principal;
+    if (p?.role === 'owner' && p.customerId !== customer.id) throw new NotFoundError(`customer ${customer.id} not found`);
+  }
+
+  /**
+   * The retention of a deletion asked through the API: `?after=7d` (0: now) or the site's
+   * default. An owner always gets at least the minimum, never an immediate deletion, and none of
+   * the override flags.
+   */
+  function retentionFor(req: FastifyRequest, extras: SubmitExtras): SubmitExtras {
+    const after = afterParam(req.query as Query);
+    if (req.principal?.role !== 'owner') return after !== undefined ? { ...extras, afterMs: after } : extras;
+    if (extras.force || extras.allowMissing || extras.allowClusterScoped) throw new UsageError('an owner token cannot pass force, allowMissing or allowClusterScoped');
+    const afterMs = after ?? Math.max(retention.defaultMs, retention.ownerMinMs);
+    if (afterMs < retention.ownerMinMs) {
+      throw new UsageError(`an account owner's deletion waits at least ${formatRetention(retention.ownerMinMs)} (after=${formatRetention(afterMs)} is shorter): it is never immediate`, [
+        `Ask for after=${formatRetention(retention.ownerMinMs)} or more, or leave after out for the site's retention period.`,
+      ]);
+    }
+    return { ...extras, afterMs };
+  }
 
   // ---- health --------------------------------------------------------------------------------
 
@@ -303,13 +347,39 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   app.delete<{ Params: { id: string }; Querystring: Query }>(
     '/api/customers/:id',
-    { config: { role: 'admin', conflictStatus: 400 } },
+    { config: { role: 'admin', owner: true, conflictStatus: 400 } },
     async (req) => {
       const customer = parseCustomerId(req.params.id);
-      const extras = submitExtras(req.query);
+      ownerMayActOn(req, customer);
+      const extras = retentionFor(req, submitExtras(req.query));
       const job = await opts.submit(customer, requestedBy(req), extras);
+      if (job.data.scheduledFor !== undefined) {
+        const at = new Date(job.data.scheduledFor).toISOString();
+        log.info('Deletion scheduled', { customerId: customer.id, job: job.id, deletesAt: at, by: req.principal?.name });
+        return {
+          message: SCHEDULED_MESSAGE,
+          customerId: customer.id,
+          jobId: job.id,
+          status: 'scheduled',
+          scheduledFor: at,
+          note: `The instance is suspended now; its data will be deleted at ${at}. Cancel before then with POST /api/customers/${customer.id}/cancel-deletion.`,
+        };
+      }
       log.info('Deletion queued', { customerId: customer.id, job: job.id, by: req.principal?.name });
       return { message: QUEUED_MESSAGE, customerId: customer.id, jobId: job.id, status: 'pending', note: QUEUED_NOTE };
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/api/customers/:id/cancel-deletion',
+    { config: { role: 'admin', owner: true } },
+    async (req, reply) => {
+      const customer = parseCustomerId(req.params.id);
+      ownerMayActOn(req, customer);
+      if (!opts.cancelDeletion) return reply.code(501).send({ error: 'internal', message: 'cancelling deletions is not available on this server' });
+      const r = await opts.cancelDeletion(customer, requestedBy(req));
+      log.info('Deletion cancelled', { customerId: customer.id, job: r.jobId, status: r.status, restored: r.restored.length, by: req.principal?.name });
+      return r;
     },
   );
 
@@ -318,7 +388,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     { config: { role: 'admin', conflictStatus: 400 } },
     async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
-      const extras = submitExtras(req.query);
+      if (afterParam(req.query) !== undefined) throw new UsageError('the synchronous endpoint deletes now: schedule a deletion with DELETE /api/customers/:id?after=7d');
+      // synchronous means now, whatever the site's default retention
+      const extras = { ...submitExtras(req.query), afterMs: 0 };
       const job = await opts.submit(customer, requestedBy(req), extras);
       log.info('Deletion started (synchronous)', { customerId: customer.id, job: job.id, by: req.principal?.name });
       // not tied to the request: a client that goes away leaves the job running to its end
@@ -341,8 +413,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/customers/:id', { config: { role: 'viewer' } }, async (req) => {
+  app.get<{ Params: { id: string } }>('/api/customers/:id', { config: { role: 'viewer', owner: true } }, async (req) => {
     const customer = parseCustomerId(req.params.id);
+    ownerMayActOn(req, customer);
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
     const jobs = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
@@ -351,18 +424,27 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   // ---- jobs ----------------------------------------------------------------------------------
 
-  app.get<{ Querystring: Query }>('/api/admin/jobs', { config: { role: 'viewer' } }, async (req) => {
+  app.get<{ Querystring: Query }>('/api/admin/jobs', { config: { role: 'viewer', owner: true } }, async (req) => {
     const state = req.query.state;
     if (state !== undefined && !JOB_STATES.includes(state as JobState)) {
       throw new UsageError(`state must be one of ${JOB_STATES.join(', ')}`);
     }
-    const customerId = req.query.customer !== undefined ? parseCustomerId(req.query.customer).id : undefined;
+    const asked = req.query.customer !== undefined ? parseCustomerId(req.query.customer) : undefined;
+    if (asked) ownerMayActOn(req, asked);
+    // an owner lists its own customer's jobs, whatever it asked for
+    const customerId = req.principal?.role === 'owner' ? req.principal.customerId : asked?.id;
     const jobs = await queue.list({ ...(state ? { state: state as JobState } : {}), ...(customerId ? { customerId } : {}) });
     return jobs.sort((a, b) => Number(a.id) - Number(b.id)).map(jobJson);
   });
 
-  app.get<{ Params: { id: string } }>('/api/admin/jobs/:id', { config: { role: 'viewer' } }, async (req) => {
-    return jobJson(await requireJob(queue, parseJobIdParam(req.params.id)));
+  app.get<{ Params: { id: string } }>('/api/admin/jobs/:id', { config: { role: 'viewer', owner: true } }, async (req) => {
+    const id = parseJobIdParam(req.params.id);
+    const job = await requireJob(queue, id);
+    // another customer's job reads to an owner exactly as a job that does not exist
+    if (req.principal?.role === 'owner' && job.data.customerId !== req.principal.customerId) {
+      throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
+    }
+    return jobJson(job);
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {

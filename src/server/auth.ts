@@ -7,21 +7,31 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { tokenProblem } from '../domain/token.js';
-import { ForbiddenError, UnauthorizedError, UsageError } from '../errors.js';
+import { ForbiddenError, NotFoundError, UnauthorizedError, UsageError } from '../errors.js';
 
+/** What a route needs. */
 export type Role = 'admin' | 'viewer';
 export const ROLES: readonly Role[] = ['admin', 'viewer'];
+/**
+ * What a token is: admin, viewer, or `owner:<customerId>` — an account owner, who may schedule
+ * and cancel the deletion of its own customer and read its row and jobs; nothing else exists for it.
+ */
+export type TokenRole = Role | 'owner';
 
 export interface TokenEntry {
   name: string;
-  role: Role;
+  role: TokenRole;
+  /** role owner: the one customer this token may act on */
+  customerId?: string;
   /** SHA-256 of the token, 32 bytes */
   digest: Buffer;
 }
 
 export interface Principal {
   name: string;
-  role: Role;
+  role: TokenRole;
+  /** role owner: its customer */
+  customerId?: string;
 }
 
 export interface TokenSet {
@@ -54,19 +64,29 @@ export function parseTokensFile(text: string, source: string): TokenSet {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const where = `${source} line ${i + 1}`;
-    const parts = line.split(':');
-    if (parts.length !== 3) throw new UsageError(`${where}: expected name:role:sha256hex (3 fields separated by ':'), found ${parts.length} field${parts.length === 1 ? '' : 's'}`, [TOKEN_HINT]);
-    const [name = '', role = '', hex = ''] = parts.map((p) => p.trim());
+    const parts = line.split(':').map((p) => p.trim());
+    // an owner's role has a field of its own: name:owner:cust_…:sha256hex
+    const owner = parts.length === 4 && parts[1] === 'owner';
+    if (parts.length !== 3 && !owner) throw new UsageError(`${where}: expected name:role:sha256hex (3 fields separated by ':', or name:owner:<customerId>:sha256hex), found ${parts.length} field${parts.length === 1 ? '' : 's'}`, [TOKEN_HINT]);
+    const [name = '', role = ''] = parts;
+    const hex = parts[parts.length - 1] ?? '';
     if (!NAME.test(name)) throw new UsageError(`${where}: token name must be 1-64 of [A-Za-z0-9._-]`, [TOKEN_HINT]);
-    if (role !== 'admin' && role !== 'viewer') throw new UsageError(`${where}: role of token ${JSON.stringify(name)} must be admin or viewer`, [TOKEN_HINT]);
+    if (role !== 'admin' && role !== 'viewer' && role !== 'owner') throw new UsageError(`${where}: role of token ${JSON.stringify(name)} must be admin, viewer or owner:<customerId>`, [TOKEN_HINT]);
+    let customerId: string | undefined;
+    if (role === 'owner') {
+      if (!owner) throw new UsageError(`${where}: an owner token names its customer: ${name}:owner:cust_…:sha256hex`, [TOKEN_HINT]);
+      if (!CUSTOMER_ID.test(parts[2] ?? '')) throw new UsageError(`${where}: the customer of owner token ${JSON.stringify(name)} must be a customer ID (cust_ followed by 1-44 lowercase letters or digits)`, [TOKEN_HINT]);
+      customerId = parts[2];
+    }
     if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new UsageError(`${where}: the third field of token ${JSON.stringify(name)} must be the SHA-256 of the token in hex (64 characters), not the token`, [TOKEN_HINT]);
     if (entries.some((e) => e.name === name)) throw new UsageError(`${where}: token name ${JSON.stringify(name)} appears twice`);
-    entries.push({ name, role, digest: Buffer.from(hex, 'hex') });
+    entries.push({ name, role, digest: Buffer.from(hex, 'hex'), ...(customerId ? { customerId } : {}) });
   });
   return { entries, source };
 }
 
-const TOKEN_HINT = "Make a line with: printf '%s' \"$TOKEN\" | sha256sum  →  ci-bot:admin:<that hex>";
+const TOKEN_HINT = "Make a line with: printf '%s' \"$TOKEN\" | sha256sum  →  ci-bot:admin:<that hex>  (an account owner: portal-abc:owner:cust_abc123:<that hex>)";
+const CUSTOMER_ID = /^cust_[a-z0-9]{1,44}$/;
 
 /**
  * The tokens `serve` accepts: CUSTCTL_API_TOKENS_FILE if set, else CUSTCTL_API_TOKEN as the single
@@ -126,7 +146,7 @@ export function authenticate(tokens: TokenSet, token: string, equal: (a: Buffer,
   for (const e of tokens.entries) {
     if (equal(digest, e.digest) && found === null) found = e;
   }
-  return found ? { name: found.name, role: found.role } : null;
+  return found ? { name: found.name, role: found.role, ...(found.customerId ? { customerId: found.customerId } : {}) } : null;
 }
 
 /** The bearer token of an Authorization header, or null. */
@@ -139,12 +159,18 @@ export function bearerToken(header: string | undefined): string | null {
 /**
  * Authenticates and authorizes one request: 401 (UnauthorizedError) without a known token,
  * 403 (ForbiddenError) when the role is not enough. `admin` may do everything, `viewer` only read.
+ * An owner reaches only the routes that allow owners (`ownerAllowed`; the route then checks the
+ * customer); any other route answers it 404, as if it did not exist.
  */
-export function authorize(tokens: TokenSet, header: string | undefined, need: Role): Principal {
+export function authorize(tokens: TokenSet, header: string | undefined, need: Role, ownerAllowed = false): Principal {
   const token = bearerToken(header);
   if (token === null) throw new UnauthorizedError('missing bearer token: send Authorization: Bearer <token> (CUSTCTL_API_TOKEN)');
   const who = authenticate(tokens, token);
   if (!who) throw new UnauthorizedError('unknown or wrong API token');
+  if (who.role === 'owner') {
+    if (!ownerAllowed) throw new NotFoundError('not found');
+    return who;
+  }
   if (need === 'admin' && who.role !== 'admin') throw new ForbiddenError(`token ${who.name} has role ${who.role}; this needs an admin token`);
   return who;
 }

@@ -1,5 +1,5 @@
 /** In-memory fakes of the project's own interfaces, for unit tests (never the only proof). */
-import type { Kube, NamespaceInfo, PvcInfo } from '../../src/adapters/kube.js';
+import type { Kube, NamespaceInfo, PvcInfo, Workload } from '../../src/adapters/kube.js';
 import type { Helm, HelmRelease, ManifestObject } from '../../src/adapters/helm.js';
 import type { AuditEntry, AuditFilter, AuditRecord, ClaimResult, CustomerRow, CustomerStore, NewCustomer } from '../../src/adapters/store.js';
 import { DELETABLE_STATUSES } from '../../src/adapters/store.js';
@@ -62,6 +62,28 @@ export class FakeKube implements Kube {
   }
   async listNamespaceNames() {
     return [...this.namespaces.keys()];
+  }
+  /** namespace → its Deployments, StatefulSets and CronJobs */
+  workloads = new Map<string, Workload[]>();
+  async listWorkloads(ns: string) {
+    this.calls.push(`list workloads/${ns}`);
+    return (this.workloads.get(ns) ?? []).map((w) => ({ ...w, annotations: { ...w.annotations } }));
+  }
+  async patchWorkload(ns: string, w: Pick<Workload, 'kind' | 'name' | 'resourceVersion'>, patch: Record<string, unknown>) {
+    this.calls.push(`patch ${w.kind}/${ns}/${w.name}`);
+    const it = (this.workloads.get(ns) ?? []).find((x) => x.kind === w.kind && x.name === w.name);
+    if (!it) return 'not-found' as const;
+    if (it.resourceVersion !== w.resourceVersion) throw new ConflictError('resourceVersion changed');
+    const meta = (patch.metadata ?? {}) as { annotations?: Record<string, string | null> };
+    for (const [k, v] of Object.entries(meta.annotations ?? {})) {
+      if (v === null) delete it.annotations[k];
+      else it.annotations[k] = v;
+    }
+    const spec = (patch.spec ?? {}) as { replicas?: number; suspend?: boolean };
+    if (spec.replicas !== undefined) it.replicas = spec.replicas;
+    if (spec.suspend !== undefined) it.suspend = spec.suspend;
+    it.resourceVersion = String(Number(it.resourceVersion) + 1);
+    return 'patched' as const;
   }
   /** objects by namespace, for backups */
   objects = new Map<string, KubeObject[]>();
@@ -152,7 +174,7 @@ export class FakeStore implements CustomerStore {
   async add(n: NewCustomer, audit?: AuditEntry) {
     if (this.rows.has(n.customerId)) throw new ConflictError('duplicate');
     const now = new Date().toISOString();
-    const row: CustomerRow = { id: this.nextId++, ...n, deletionJobId: null, previousStatus: null, createdAt: now, updatedAt: now };
+    const row: CustomerRow = { id: this.nextId++, ...n, deletionJobId: null, previousStatus: null, deletionScheduledAt: null, deletedAt: null, createdAt: now, updatedAt: now };
     this.rows.set(n.customerId, row);
     this.record(audit, row.deploymentStatus);
     return { ...row };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as crypto from 'node:crypto';
-import { ForbiddenError, UnauthorizedError, UsageError } from '../../src/errors.js';
+import { ForbiddenError, NotFoundError, UnauthorizedError, UsageError } from '../../src/errors.js';
 import { authenticate, authorize, bearerToken, loadTokens, parseTokensFile, sha256Hex } from '../../src/server/auth.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
@@ -24,7 +24,7 @@ describe('parseTokensFile', () => {
 
   it.each([
     ['ci-bot:admin', /line 2: expected name:role:sha256hex .*found 2 fields/],
-    [`ci-bot:root:${sha256Hex('x')}`, /line 2: role of token "ci-bot" must be admin or viewer/],
+    [`ci-bot:root:${sha256Hex('x')}`, /line 2: role of token "ci-bot" must be admin, viewer or owner/],
     ['ci-bot:admin:not-a-digest', /line 2: the third field .* must be the SHA-256/],
     [`bad name:admin:${sha256Hex('x')}`, /line 2: token name must be/],
     [`a:admin:${sha256Hex('x')}\n# dup below\na:viewer:${sha256Hex('y')}`, /line 4: token name "a" appears twice/],
@@ -114,5 +114,31 @@ describe('authenticate / authorize', () => {
     expect(authorize(set, `Bearer ${ADMIN}`, 'admin')).toEqual({ name: 'ci-bot', role: 'admin' });
     expect(authorize(set, `Bearer ${ADMIN}`, 'viewer')).toEqual({ name: 'ci-bot', role: 'admin' });
     expect(authorize(set, `Bearer ${VIEWER}`, 'viewer')).toEqual({ name: 'grafana', role: 'viewer' });
+  });
+});
+
+describe('owner tokens (soft delete)', () => {
+  const OWNER = 'owner-token-0123456789abcdef';
+  const set = parseTokensFile(`${FILE}\nportal-abc:owner:cust_abc123:${sha256Hex(OWNER)}\n`, 'tokens.txt');
+
+  it('reads name:owner:<customerId>:sha256hex and names the customer', () => {
+    expect(authenticate(set, OWNER)).toEqual({ name: 'portal-abc', role: 'owner', customerId: 'cust_abc123' });
+  });
+
+  it.each([
+    [`portal:owner:${sha256Hex(OWNER)}`, /an owner token names its customer/],
+    [`portal:owner:abc123:${sha256Hex(OWNER)}`, /must be a customer ID/],
+    [`portal:owner:cust_ABC:${sha256Hex(OWNER)}`, /must be a customer ID/],
+    [`portal:admin:cust_abc:${sha256Hex(OWNER)}`, /expected name:role:sha256hex/],
+  ])('refuses %s', (line, message) => {
+    expect(() => parseTokensFile(line, 'tokens.txt')).toThrow(message);
+  });
+
+  it('an owner reaches only the routes that allow owners; every other one is 404, not 403', () => {
+    expect(() => authorize(set, `Bearer ${OWNER}`, 'viewer')).toThrow(NotFoundError);
+    expect(() => authorize(set, `Bearer ${OWNER}`, 'admin')).toThrow(NotFoundError);
+    expect(authorize(set, `Bearer ${OWNER}`, 'admin', true)).toEqual({ name: 'portal-abc', role: 'owner', customerId: 'cust_abc123' });
+    // a viewer stays a viewer on an owner-allowed admin route
+    expect(() => authorize(set, `Bearer ${VIEWER}`, 'admin', true)).toThrow(ForbiddenError);
   });
 });

@@ -38,7 +38,7 @@ afterEach(async () => {
 function seed(store: FakeStore, customerId: string, status: DeploymentStatus, over: Partial<CustomerRow> = {}): void {
   store.rows.set(customerId, {
     id: store.rows.size + 1, customerId, email: `${customerId}@example.com`, companyName: 'Example Corp', deploymentStatus: status,
-    instanceNamespace: `customer-${customerId.slice(5)}`, instanceUrl: 'https://x.example.com', deletionJobId: null, previousStatus: null,
+    instanceNamespace: `customer-${customerId.slice(5)}`, instanceUrl: 'https://x.example.com', deletionJobId: null, previousStatus: null, deletionScheduledAt: null, deletedAt: null,
     createdAt: '2026-05-01T00:00:00.000Z', updatedAt: '2026-05-01T00:00:00.000Z', ...over,
   });
 }

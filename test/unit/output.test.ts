@@ -8,7 +8,7 @@ import type { Inspection } from '../../src/pipeline/types.js';
 import type { Job } from '../../src/domain/job.js';
 import { bufferIO } from '../support/buffer-io.js';
 
-const row = { id: 1, customerId: 'cust_abc123', email: '', companyName: '', deploymentStatus: 'deployed' as const, instanceNamespace: 'customer-abc123', instanceUrl: 'https://x', deletionJobId: null, previousStatus: null, createdAt: '', updatedAt: '' };
+const row = { id: 1, customerId: 'cust_abc123', email: '', companyName: '', deploymentStatus: 'deployed' as const, instanceNamespace: 'customer-abc123', instanceUrl: 'https://x', deletionJobId: null, previousStatus: null, deletionScheduledAt: null, deletedAt: null, createdAt: '', updatedAt: '' };
 
 const inspection: Inspection = {
   customer: { id: 'cust_abc123', key: 'abc123' },

@@ -41,7 +41,7 @@ class MemoryStore extends FakeStore {
   seed(customerId: string, status: DeploymentStatus, over: Partial<CustomerRow> = {}): CustomerRow {
     const row: CustomerRow = {
       id: ++this.n, customerId, email: `${customerId}@x`, companyName: 'Co', deploymentStatus: status,
-      instanceNamespace: `customer-${customerId.slice(5)}`, instanceUrl: 'https://x', deletionJobId: null, previousStatus: null,
+      instanceNamespace: `customer-${customerId.slice(5)}`, instanceUrl: 'https://x', deletionJobId: null, previousStatus: null, deletionScheduledAt: null, deletedAt: null,
       createdAt: 'now', updatedAt: 'now', ...over,
     };
     this.rows.set(customerId, row);

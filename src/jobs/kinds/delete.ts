@@ -20,6 +20,7 @@ import type { AttemptContext, JobQueue } from '../../adapters/queue.js';
 import type { JobsEnv } from '../env.js';
 import type { JobKind } from './kind.js';
 import { localInterruption } from '../interruption.js';
+import { checkBeforeScheduling, restoreAfterSchedule, scheduledFor, suspendForSchedule } from '../scheduled.js';
 
 export interface SubmitOptions extends DeletionOptions {
   requestedBy: string;
@@ -64,27 +65,56 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   if (!current) throw await claimError(env, customer.id, { ok: false, reason: 'not-found' });
   const refused = await statusConflict(env.queue, current, o.force ?? false);
   if (refused) throw refused;
+  // soft delete: with a retention period the job waits (delayed) and the instance is suspended now
+  const due = scheduledFor(env.now(), o.afterMs ?? env.config.retentionMs);
+  if (due !== undefined) await checkBeforeScheduling(env, customer, current, o);
   const id = await env.queue.allocateId();
   const claim = await env.store.claimForDeletion(customer.id, id, {
     force: o.force ?? false,
+    ...(due !== undefined ? { scheduledAt: new Date(due) } : {}),
     audit: {
-      action: 'deletion-accepted', actor: o.requestedBy, customerId: customer.id, namespace, jobId: id, outcome: 'accepted',
-      reason: [o.force ? '--force' : '', o.allowMissing ? '--allow-missing' : '', o.allowClusterScoped ? '--allow-cluster-scoped' : '', env.config.simulate ? 'simulated' : ''].filter(Boolean).join(' ') || null,
+      action: due !== undefined ? 'deletion-scheduled' : 'deletion-accepted', actor: o.requestedBy, customerId: customer.id, namespace, jobId: id,
+      outcome: due !== undefined ? 'scheduled' : 'accepted',
+      reason: [due !== undefined ? `due ${new Date(due).toISOString()}` : '', o.force ? '--force' : '', o.allowMissing ? '--allow-missing' : '', o.allowClusterScoped ? '--allow-cluster-scoped' : '', env.config.simulate ? 'simulated' : ''].filter(Boolean).join(' ') || null,
     },
   });
   if (!claim.ok) throw await claimError(env, customer.id, claim);
-  return env.queue.add(
-    id,
-    {
-      name: 'delete',
-      data: { customerId: customer.id, namespace, ...(o.namespaceUid ? { namespaceUid: o.namespaceUid } : {}) },
-      opts: jobOptions(env.config, o),
-      requestedBy: o.requestedBy,
-      simulated: env.config.simulate,
-      previousStatus: claim.before.deploymentStatus,
-    },
-    env.now(),
-  );
+  let namespaceUid = o.namespaceUid;
+  if (due !== undefined) {
+    try {
+      const suspended = await suspendForSchedule(env, namespace);
+      namespaceUid ??= suspended.uid;
+    } catch (e) {
+      await undoSchedule(env, customer.id, id, namespace, o.requestedBy);
+      throw e;
+    }
+  }
+  try {
+    return await env.queue.add(
+      id,
+      {
+        name: 'delete',
+        data: { customerId: customer.id, namespace, ...(namespaceUid ? { namespaceUid } : {}), ...(due !== undefined ? { scheduledFor: due } : {}) },
+        opts: jobOptions(env.config, o),
+        requestedBy: o.requestedBy,
+        simulated: env.config.simulate,
+        previousStatus: claim.before.deploymentStatus,
+        ...(due !== undefined ? { delayUntil: due } : {}),
+      },
+      env.now(),
+    );
+  } catch (e) {
+    if (due !== undefined) await undoSchedule(env, customer.id, id, namespace, o.requestedBy);
+    throw e;
+  }
+}
+
+/** A scheduled deletion that could not be set up: the instance restored (best effort), the row handed back. */
+async function undoSchedule(env: JobsEnv, customerId: string, jobId: string, namespace: string, actor: string): Promise<void> {
+  await restoreAfterSchedule(env, namespace).catch(() => undefined);
+  await env.store.releaseDeletion(customerId, jobId, {
+    action: 'deletion-cancelled', actor, customerId, namespace, jobId, outcome: 'cancelled', reason: 'the scheduled deletion could not be set up',
+  }).catch(() => undefined);
 }
 
 /**
@@ -170,6 +200,8 @@ export interface DeleteOutcome {
   error: { error: string; message: string; details: string[] } | null;
   result: DeleteResult | null;
   plan?: PlanView;
+  /** soft delete: when the scheduled deletion is due (ISO); the job waits delayed until then */
+  scheduledFor?: string;
 }
 
 export interface DeleteReport {
@@ -178,6 +210,8 @@ export interface DeleteReport {
   target: { context?: string; server?: string; database: string };
   results: DeleteOutcome[];
   exitCode: number;
+  /** dry run: when the data would be deleted (ISO), null for now; absent when the server decides */
+  deletesAt?: string | null;
 }
 
 /**

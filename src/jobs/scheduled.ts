@@ -1,0 +1,60 @@
+/**
+ * Soft delete (scheduled deletions): what happens when a deletion is accepted with a retention
+ * period — the same checks an attempt makes, then the instance suspended — and the restore that
+ * `custctl cancel` (`cancelDeletion`, src/jobs/actions.ts) makes. The hard deletion itself is the ordinary `delete`
+ * job, run by a worker when it comes due (src/jobs/kinds/delete.ts, src/pipeline/run.ts).
+ */
+import type { CustomerRow } from '../adapters/store.js';
+import type { CustomerId } from '../domain/customer-id.js';
+import { formatRetention } from '../domain/duration.js';
+import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
+import type { SuspendChange } from '../pipeline/suspend.js';
+import type { JobsEnv } from './env.js';
+
+/** When a deletion accepted now with `afterMs` is due (ms), or undefined for an immediate one. */
+export function scheduledFor(now: number, afterMs: number): number | undefined {
+  return afterMs > 0 ? now + afterMs : undefined;
+}
+
+/** How a message says when the data goes: `at 2026-12-08T13:00:00.000Z (in 7d)` or `now`. */
+export function whenWords(dueMs: number | undefined, now: number): string {
+  if (dueMs === undefined) return 'now (no retention period)';
+  return `at ${new Date(dueMs).toISOString()} (in ${formatRetention(Math.max(0, dueMs - now))})`;
+}
+
+/**
+ * Before a scheduled deletion is claimed: the namespace bound to the key (before any cluster
+ * call), then the same read-only checks the first attempt makes (cluster-scoped objects,
+ * suspicious emptiness), so that a deletion that would be refused when due is refused now, while
+ * the instance still runs.
+ */
+export async function checkBeforeScheduling(env: JobsEnv, customer: CustomerId, row: CustomerRow, o: { allowClusterScoped?: boolean; allowMissing?: boolean }): Promise<void> {
+  checkRowNamespace(customer, row.instanceNamespace, env.config.namespacePrefix);
+  if (env.config.simulate) return;
+  const namespace = namespaceFor(customer, env.config.namespacePrefix);
+  const { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } = await import('../pipeline/inspect.js');
+  const c = await env.cluster();
+  const insp = await inspect(customer, namespace, row, { kube: c.kube, helm: c.helm, store: env.store });
+  refuseClusterScoped(insp, o.allowClusterScoped ?? false);
+  refuseSuspiciousEmptiness(insp, row.deploymentStatus, { context: c.target.context, server: c.target.server, database: env.store.description }, o.allowMissing ?? false);
+}
+
+/** Suspends the instance (nothing when simulated or when there is no namespace); the namespace uid for step 2's precondition. */
+export async function suspendForSchedule(env: JobsEnv, namespace: string): Promise<{ uid?: string; changes: SuspendChange[] }> {
+  if (env.config.simulate) return { changes: [] };
+  const { kube } = await env.cluster();
+  const ns = await kube.getNamespace(namespace);
+  if (!ns) return { changes: [] };
+  const { suspendInstance } = await import('../pipeline/suspend.js');
+  return { uid: ns.uid, changes: await suspendInstance(kube, namespace) };
+}
+
+/** Puts the instance back as it was (nothing when simulated or when there is no namespace). */
+export async function restoreAfterSchedule(env: JobsEnv, namespace: string): Promise<SuspendChange[]> {
+  if (env.config.simulate) return [];
+  const { kube } = await env.cluster();
+  if (!(await kube.getNamespace(namespace))) return [];
+  const { restoreInstance } = await import('../pipeline/suspend.js');
+  return restoreInstance(kube, namespace);
+}
+
