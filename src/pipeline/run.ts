@@ -15,12 +15,13 @@ import type { ClusterTarget } from '../adapters/kube.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
-import { BackupError, CliError, OperationError, isPermanent } from '../errors.js';
+import { BackupError, CliError, OperationError, errorMessage, isPermanent } from '../errors.js';
 import type { Job } from '../domain/job.js';
 import { inspect, refuseClusterScoped, refuseRecreatedNamespace, refuseSuspiciousEmptiness } from './inspect.js';
 import type { Step, StepContext, StepTiming } from './step.js';
 import { DELETE_STEPS } from './steps/index.js';
 import { rowStep } from './steps/row.js';
+import { restoreInstance, SUSPENDED_ANNOTATION } from './suspend.js';
 import type { DeleteResult, PipelineEnv, StepLog } from './types.js';
 
 export interface DeleteAttempt {
@@ -136,6 +137,8 @@ export async function runDeleteAttempt(
   log('info', 'Starting customer instance deletion', { customerId: customer.id, namespace, job: job.id, attempt: a.attempt });
   /** set just before the first change to the cluster: a permanent error before it hands the row back */
   let touched = false;
+  /** the cluster, once asked for: a refused scheduled deletion gives its suspended instance back */
+  let kubeForRestore: PipelineEnv['kube'] | null = null;
   try {
     const row = owned;
     refusing(() => checkRowNamespace(customer, row.instanceNamespace, s.namespacePrefix));
@@ -146,6 +149,7 @@ export async function runDeleteAttempt(
       result.namespaceOutcome = 'simulated';
     } else {
       const c = await cluster();
+      kubeForRestore = c.kube;
       const env: PipelineEnv = { ...c, store };
       // The reads need no order among themselves: the PVC list (what stays behind) runs beside the
       // inspection; every check below still happens before anything is deleted.
@@ -177,6 +181,16 @@ export async function runDeleteAttempt(
     // a failed backup comes before anything is deleted (step 0), whatever `touched` says
     const untouched = e instanceof Refusal ? e.inner : (!touched || e instanceof BackupError) && e instanceof CliError && isPermanent(e) ? e : null;
     if (untouched) {
+      if (job.data.scheduledFor !== undefined && kubeForRestore) {
+        // a scheduled deletion suspended the instance when it was scheduled; refused now, the
+        // customer is served again (the annotations say what each workload had)
+        try {
+          const restored = await restoreInstance(kubeForRestore, namespace, signal);
+          if (restored.length) log('info', 'Suspended instance restored: the deletion was refused', { namespace, restored: restored.length });
+        } catch (re) {
+          log('error', `The instance stays suspended (${errorMessage(re)}): restore it with the replica counts in the ${SUSPENDED_ANNOTATION} annotations`, { namespace });
+        }
+      }
       await store.releaseDeletion(customer.id, job.id, {
         action: 'deletion-refused', actor: job.requestedBy, customerId: customer.id, namespace, jobId: job.id,
         outcome: untouched.errorName, reason: untouched.message,

@@ -225,6 +225,29 @@ describe('delete --after and cancel (file journal)', () => {
     expect(nsAfter?.metadata?.deletionTimestamp).toBeUndefined();
     expect((await workloads(c.namespace)).replicas['Deployment/web3']).toBe(3);
   }, 180_000);
+
+  it('a due deletion refused before anything is deleted (helm gone on the worker): the instance is given back, row as it was', async () => {
+    const c = await provisionWithWorkloads('sq');
+    const s = await custctlJson<{ results: Array<{ jobId: string }> }>(['delete', c.customerId, '--yes', '--after', '2s'], { env });
+    expect(s.result.exitCode, s.result.stderr + s.result.stdout).toBe(0);
+    const jobId = s.json.results[0]?.jobId ?? '';
+    expect((await workloads(c.namespace)).replicas['Deployment/web3']).toBe(0);
+    await waitFor(async () => Date.now() > ((await custctlJson<JobJson>(['status', 'job', jobId], { env })).json.delayUntil ?? 0), 'the due time', 30_000);
+    const nsBefore = await getNamespace(c.namespace);
+    const once = await custctl(['worker', '--once'], { env: { ...env, HELM_BIN: '/nonexistent/helm' } });
+    expect(once.stderr).toMatch(/Suspended instance restored/);
+    const job = (await custctlJson<JobJson>(['status', 'job', jobId], { env })).json;
+    expect(job.state).toBe('failed');
+    expect(job.failedReason).toMatch(/helm not found/);
+    const r = await row(c.customerId);
+    expect(r.deployment_status).toBe('deployed');
+    expect(r.deletion_scheduled_at).toBeNull();
+    const w = await workloads(c.namespace);
+    expect(w.replicas).toMatchObject({ 'Deployment/web3': 3, 'StatefulSet/db': 2 });
+    expect(w.suspend).toMatchObject({ 'CronJob/report': false, 'CronJob/paused': true });
+    expect(Object.values(w.annotations).filter(Boolean)).toEqual([]);
+    expect((await getNamespace(c.namespace))?.metadata?.uid).toBe(nsBefore?.metadata?.uid);
+  }, 180_000);
 });
 
 function startWorker(): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
