@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/server/auth.js';
 import { freePort } from '../env/ports.js';
 import { BIN, custctl, custctlJson, tempStateDir } from '../support/cli.js';
-import { cliEnv } from '../support/env.js';
+import { cliEnv, testEnv } from '../support/env.js';
 import { db, getNamespace, kubectl, kubectlJson, provisionCustomer, randomKey, unstick, waitFor } from '../support/fixtures.js';
 
 const ANNOTATION = 'custctl.io/suspended-from';
@@ -250,11 +250,53 @@ describe('delete --after and cancel (file journal)', () => {
   }, 180_000);
 });
 
-function startWorker(): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
+describe('delete --after and cancel (BullMQ on Redis)', () => {
+  const bullEnv = () => ({ REDIS_URL: testEnv().redisUrl.replace(/\/\d+$/, '/4'), CUSTCTL_STATE_DIR: tempStateDir() });
+
+  it('schedule is a delayed BullMQ job; cancel restores exactly; a second schedule is deleted by a worker when due', async () => {
+    const e = bullEnv();
+    const c = await provisionWithWorkloads('sb');
+    const before = await workloads(c.namespace);
+    const s = await custctlJson<{ results: Array<{ jobId: string }> }>(['delete', c.customerId, '--yes', '--after', '1h'], { env: e });
+    expect(s.result.exitCode, s.result.stderr + s.result.stdout).toBe(0);
+    const jobId = s.json.results[0]?.jobId ?? '';
+    const delayed = (await custctlJson<JobJson>(['status', 'job', jobId], { env: e })).json;
+    expect(delayed.state).toBe('delayed');
+    expect(Math.abs((delayed.delayUntil ?? 0) - (Date.now() + 3_600_000))).toBeLessThan(120_000);
+    expect((await workloads(c.namespace)).replicas['Deployment/web3']).toBe(0);
+    expect((await row(c.customerId)).deployment_status).toBe('deleting');
+    const cancel = await custctl(['cancel', c.customerId], { env: e });
+    expect(cancel.exitCode, cancel.stderr + cancel.stdout).toBe(0);
+    const after = await workloads(c.namespace);
+    expect(after.replicas).toEqual(before.replicas);
+    expect(after.suspend).toEqual(before.suspend);
+    expect((await row(c.customerId)).deployment_status).toBe('deployed');
+
+    const s2 = await custctlJson<{ results: Array<{ jobId: string }> }>(['delete', c.customerId, '--yes', '--after', '2s'], { env: e });
+    expect(s2.result.exitCode, s2.result.stderr).toBe(0);
+    const job2 = s2.json.results[0]?.jobId ?? '';
+    await waitFor(async () => Date.now() > ((await custctlJson<JobJson>(['status', 'job', job2], { env: e })).json.delayUntil ?? 0) + 500, 'the due time', 30_000);
+    // BullMQ: a worker runs until stopped (--once is for the file journal); it promotes the delayed job when due
+    const w = startWorker({ REDIS_URL: e.REDIS_URL });
+    try {
+      await waitFor(async () => (await custctlJson<JobJson>(['status', 'job', job2], { env: e })).json.state === 'completed', 'the due job to be run by a worker', 120_000, 1000);
+    } finally {
+      w.child.kill('SIGTERM');
+      await w.exited;
+    }
+    const r = await row(c.customerId);
+    expect(r.deployment_status).toBe('pending');
+    expect(r.deleted_at).not.toBeNull();
+    expect(await getNamespace(c.namespace)).toBeNull();
+  }, 300_000);
+});
+
+function startWorker(extra: NodeJS.ProcessEnv = {}): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
   const file = path.join(state, `worker-${Date.now()}-${Math.random().toString(16).slice(2)}.log`);
   writeFileSync(file, '');
   const e: NodeJS.ProcessEnv = { ...cliEnv(), NO_COLOR: '1', CUSTCTL_STATE_DIR: state };
   for (const k of ['SIMULATE_K8S_DEPLOYMENT', 'CUSTCTL_API_URL', 'REDIS_URL', 'REDIS_HOST']) delete e[k];
+  Object.assign(e, extra);
   const child = spawn('node', [BIN, 'worker'], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
   const out = createWriteStream(file);
   child.stderr?.pipe(out);
