@@ -54,17 +54,22 @@ async function clusterChecks(d: Deps): Promise<Check[]> {
   if (!kube.accessReview) return [...out, { name: 'permissions', status: 'skipped', detail: 'this Kubernetes adapter cannot ask' }];
   try {
     const answers = await within(kube.accessReview(REQUIRED_ACCESS, d.shutdown), 'SelfSubjectAccessReview');
-    const denied = answers.filter((a) => !a.allowed);
     const what = (a: { verb: string; resource: string; group: string }) => `${a.verb} ${a.resource}${a.group ? `.${a.group}` : ''}`;
-    if (denied.length === 0) out.push({ name: 'permissions', status: 'ok', detail: `all ${answers.length} allowed (${answers.map(what).join(', ')})` });
-    else {
-      const why = new Map(REQUIRED_ACCESS.map((r) => [what(r), r.why]));
-      out.push({
-        name: 'permissions',
-        status: 'fail',
-        detail: `denied: ${denied.map((a) => `${what(a)} (to ${why.get(what(a)) ?? '?'})`).join('; ')}`,
-        fix: `Grant ${kube.target.user ?? 'this user'} these verbs cluster-wide (README: "Permissions custctl needs"), or use a context that has them.`,
-      });
+    const meta = new Map(REQUIRED_ACCESS.map((r) => [what(r), r]));
+    const denied = answers.filter((a) => !a.allowed);
+    const deniedRequired = denied.filter((a) => !meta.get(what(a))?.feature);
+    const deniedOptional = denied.filter((a) => meta.get(what(a))?.feature);
+    const required = answers.filter((a) => !meta.get(what(a))?.feature);
+    const fix = `Grant ${kube.target.user ?? 'this user'} these verbs cluster-wide (README: "Permissions custctl needs"), or use a context that has them.`;
+    if (deniedRequired.length === 0) out.push({ name: 'permissions', status: 'ok', detail: `all ${required.length} a deletion needs are allowed (${required.map(what).join(', ')})` });
+    else out.push({ name: 'permissions', status: 'fail', detail: `denied: ${deniedRequired.map((a) => `${what(a)} (to ${meta.get(what(a))?.why ?? '?'})`).join('; ')}`, fix });
+    if (deniedOptional.length) {
+      const byFeature = new Map<string, string[]>();
+      for (const a of deniedOptional) {
+        const f = meta.get(what(a))?.feature as string;
+        byFeature.set(f, [...(byFeature.get(f) ?? []), what(a)]);
+      }
+      out.push({ name: 'features', status: 'warn', detail: [...byFeature].map(([f, w]) => `${f} needs ${w.join(', ')}`).join('; '), fix: `Grant those too if you use them. ${fix}` });
     }
   } catch (e) {
     out.push({ name: 'permissions', status: 'fail', detail: errorMessage(e), fix: 'The user must be allowed to create selfsubjectaccessreviews (every authenticated user is, by default).' });

@@ -11,6 +11,8 @@ export interface RequiredAccess {
   group: string;
   /** why custctl needs it, in the doctor's words */
   why: string;
+  /** needed only by this feature (a denial is a warning); absent: by every deletion (a failure) */
+  feature?: string;
 }
 
 export const REQUIRED_ACCESS: readonly RequiredAccess[] = [
@@ -27,4 +29,12 @@ export const REQUIRED_ACCESS: readonly RequiredAccess[] = [
   { verb: 'list', resource: 'secrets', group: '', why: 'helm reads its release records (Secrets) in the namespace' },
   { verb: 'get', resource: 'secrets', group: '', why: 'helm reads its release records' },
   { verb: 'delete', resource: 'secrets', group: '', why: 'helm uninstall deletes its release records' },
+  { verb: 'list', resource: 'deployments', group: 'apps', why: 'find the workloads to suspend', feature: 'soft delete (--after)' },
+  { verb: 'patch', resource: 'deployments', group: 'apps', why: 'scale them to 0 and back', feature: 'soft delete (--after)' },
+  { verb: 'list', resource: 'statefulsets', group: 'apps', why: 'find the workloads to suspend', feature: 'soft delete (--after)' },
+  { verb: 'patch', resource: 'statefulsets', group: 'apps', why: 'scale them to 0 and back', feature: 'soft delete (--after)' },
+  { verb: 'list', resource: 'cronjobs', group: 'batch', why: 'find the CronJobs to suspend', feature: 'soft delete (--after)' },
+  { verb: 'patch', resource: 'cronjobs', group: 'batch', why: 'suspend them and back', feature: 'soft delete (--after)' },
+  { verb: 'list', resource: '*', group: '*', why: 'read every object of the namespace into the archive', feature: 'backup (--backup)' },
+  { verb: 'create', resource: '*', group: '*', why: 're-create the objects of the archive', feature: 'restore' },
 ];

@@ -20,26 +20,37 @@ const ns = namespaceOf(key);
 const role = `custctl-doctor-test-${key}`;
 let limitedKubeconfig = '';
 
-beforeAll(async () => {
-  await ensureCustomersTable();
-  // a service account allowed everything custctl needs except deleting ClusterRoleBindings
-  await coreApi().createNamespace({ body: { metadata: { name: ns } } });
-  await coreApi().createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'almost' } } });
-  const rules = REQUIRED_ACCESS.filter((a) => !(a.verb === 'delete' && a.resource === 'clusterrolebindings'))
-    .map((a) => ({ apiGroups: [a.group], resources: [a.resource], verbs: [a.verb] }));
-  await rbacApi().createClusterRole({ body: { metadata: { name: role }, rules } });
-  await rbacApi().createClusterRoleBinding({ body: { metadata: { name: role }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role }, subjects: [{ kind: 'ServiceAccount', name: 'almost', namespace: ns }] } });
+/** A service account bound (cluster-wide) to a ClusterRole of `rules`, and a kubeconfig for it. */
+async function serviceAccountWith(sa: string, rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>): Promise<string> {
+  const name = `${role}-${sa}`;
+  await coreApi().createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
+  await rbacApi().createClusterRole({ body: { metadata: { name }, rules } });
+  await rbacApi().createClusterRoleBinding({ body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }] } });
   const token = await waitFor(async () => {
     const secrets = await coreApi().listNamespacedSecret({ namespace: ns });
-    const s = secrets.items.find((x) => x.type === 'kubernetes.io/service-account-token' && x.metadata?.annotations?.['kubernetes.io/service-account.name'] === 'almost');
+    const s = secrets.items.find((x) => x.type === 'kubernetes.io/service-account-token' && x.metadata?.annotations?.['kubernetes.io/service-account.name'] === sa);
     return s?.data?.token ? Buffer.from(s.data.token, 'base64').toString() : null;
   }, 'the service account token', 60_000);
-  limitedKubeconfig = tokenKubeconfig('almost', token, ns);
+  return tokenKubeconfig(sa, token, `${ns}-${sa}`);
+}
+const rule = (a: { verb: string; resource: string; group: string }) => ({ apiGroups: [a.group], resources: [a.resource], verbs: [a.verb] });
+const REQUIRED = REQUIRED_ACCESS.filter((a) => !a.feature);
+let basicKubeconfig = '';
+
+beforeAll(async () => {
+  await ensureCustomersTable();
+  await coreApi().createNamespace({ body: { metadata: { name: ns } } });
+  // everything a deletion needs except deleting ClusterRoleBindings, and none of the features' extras
+  limitedKubeconfig = await serviceAccountWith('almost', REQUIRED.filter((a) => !(a.verb === 'delete' && a.resource === 'clusterrolebindings')).map(rule));
+  // exactly what a deletion needs: soft delete, backup and restore are not granted
+  basicKubeconfig = await serviceAccountWith('basic', REQUIRED.map(rule));
 }, 120_000);
 
 afterAll(async () => {
-  await rbacApi().deleteClusterRoleBinding({ name: role }).catch(() => undefined);
-  await rbacApi().deleteClusterRole({ name: role }).catch(() => undefined);
+  for (const sa of ['almost', 'basic']) {
+    await rbacApi().deleteClusterRoleBinding({ name: `${role}-${sa}` }).catch(() => undefined);
+    await rbacApi().deleteClusterRole({ name: `${role}-${sa}` }).catch(() => undefined);
+  }
   await coreApi().deleteNamespace({ name: ns }).catch(() => undefined);
 });
 
@@ -53,7 +64,8 @@ describe('custctl doctor', () => {
       ['kubeconfig', 'ok'], ['API server', 'ok'], ['permissions', 'ok'], ['helm', 'ok'], ['database', 'ok'], ['state dir', 'ok'], ['queue', 'ok'],
     ]);
     expect(byName(json, 'API server')?.detail).toMatch(/v1\.\d+/);
-    expect(byName(json, 'permissions')?.detail).toContain(`all ${REQUIRED_ACCESS.length} allowed`);
+    expect(byName(json, 'permissions')?.detail).toContain(`all ${REQUIRED.length} a deletion needs are allowed`);
+    expect(byName(json, 'features')).toBeUndefined();
     expect(byName(json, 'database')?.detail).toMatch(/PostgreSQL \d+/);
     const human = await custctl(['doctor'], { env: { CUSTCTL_STATE_DIR: state } });
     expect(human.exitCode).toBe(0);
@@ -74,6 +86,17 @@ describe('custctl doctor', () => {
     expect(human.stdout).toMatch(/FAIL\s+permissions\s+denied: delete clusterrolebindings/);
     expect(human.stdout).toContain('1 problem(s): a deletion cannot run until they are fixed.');
     expect(json.checks.filter((c) => c.status === 'fail').map((c) => c.name)).toEqual(['permissions']);
+  }, 120_000);
+
+  it('a user with exactly what a deletion needs: exit 0, and a warning names what soft delete, backup and restore would need', async () => {
+    const { result, json } = await custctlJson<Doctor>(['doctor'], { env: { KUBECONFIG: basicKubeconfig, CUSTCTL_STATE_DIR: tempStateDir() } });
+    expect(result.exitCode, result.stdout).toBe(0);
+    expect(byName(json, 'permissions')?.status).toBe('ok');
+    const f = byName(json, 'features');
+    expect(f?.status).toBe('warn');
+    expect(f?.detail).toContain('soft delete (--after) needs list deployments.apps, patch deployments.apps');
+    expect(f?.detail).toContain('backup (--backup) needs list *.*');
+    expect(f?.detail).toContain('restore needs create *.*');
   }, 120_000);
 
   it('no helm: the helm check fails with how to fix it, exit 1; the cluster checks still ran', async () => {
