@@ -47,8 +47,8 @@ export class ReopeningStore implements CustomerStore {
   async completeDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
     return (await this.s()).completeDeletion(customerId, jobId, audit);
   }
-  async completeRestore(customerId: string, namespace: string, url: string): Promise<boolean> {
-    return (await this.s()).completeRestore(customerId, namespace, url);
+  async completeRestore(customerId: string, namespace: string, url: string, audit?: AuditEntry): Promise<boolean> {
+    return (await this.s()).completeRestore(customerId, namespace, url, audit);
   }
   async failDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
     return (await this.s()).failDeletion(customerId, jobId, audit);

@@ -285,15 +285,15 @@ export class SqlCustomerStore implements CustomerStore {
       `deployment_status = 'pending', instance_namespace = '', instance_url = '', deletion_scheduled_at = null, deleted_at = now()`, customerId, jobId, audit);
   }
 
-  async completeRestore(customerId: string, namespace: string, url: string): Promise<boolean> {
+  async completeRestore(customerId: string, namespace: string, url: string, audit?: AuditEntry): Promise<boolean> {
     return this.guard('restoring the row of ' + customerId, async () => {
-      const r = await this.db.query<{ id: number }>(
+      const r = await this.audited(audit, (db) => db.query<{ deployment_status: string }>(
         `update customers set deployment_status = 'deployed', instance_namespace = $2, instance_url = $3,
            deletion_job_id = null, previous_status = null, updated_at = now()
          where customer_id = $1 and deployment_status = 'pending'
-         returning id`,
+         returning deployment_status`,
         [customerId, namespace, url],
-      );
+      ), (r) => r.rows[0]?.deployment_status ?? null);
       return r.rows.length > 0;
     });
   }

@@ -58,6 +58,7 @@ export const AUDIT_ACTIONS = [
   'job-cancelled',
   'rbac-deleted',
   'audit-pruned',
+  'customer-restored',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -148,7 +149,7 @@ export interface CustomerStore {
   pruneAudit(before: Date, actor: string): Promise<number>;
 
   /** `restore`, compare-and-set from `pending`: → deployed with the namespace and URL. False when the row is not pending. */
-  completeRestore(customerId: string, namespace: string, url: string): Promise<boolean>;
+  completeRestore(customerId: string, namespace: string, url: string, audit?: AuditEntry): Promise<boolean>;
 
   /** The database server's own version string (`select version()`). For `version` and `doctor`. */
   serverVersion?(): Promise<string>;

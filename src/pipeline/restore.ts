@@ -162,7 +162,11 @@ export async function runRestoreAttempt(a: RestoreAttempt, store: CustomerStore,
   if (rbac.length) log('ok', 'Cluster RBAC restored', { objects: rbac.join(', ') });
   await a.progress(85);
 
-  if (!(await store.completeRestore(customer.id, namespace, backup.row.instanceUrl))) {
+  const audit = {
+    action: 'customer-restored' as const, actor: job.requestedBy, customerId: customer.id, namespace, jobId: job.id,
+    outcome: 'restored', reason: `from ${backup.url}: ${created} objects created, ${existed} already there, cluster RBAC ${rbac.length}`,
+  };
+  if (!(await store.completeRestore(customer.id, namespace, backup.row.instanceUrl, audit))) {
     throw new ConflictError(`the row of ${customer.id} changed while it was being restored (no longer pending): the objects are back, the row is not`, [
       `Look at it with 'custctl status customer ${customer.id}'.`,
     ], { permanent: true });

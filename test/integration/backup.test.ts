@@ -192,6 +192,9 @@ describe('delete --backup file:// and restore (round trip)', () => {
     expect(await snapshot(c.namespace, [crd])).toEqual(before);
     expect(await clusterRbac(key)).toEqual(rbacBefore);
     expect(await row(c.customerId)).toEqual({ deployment_status: 'deployed', instance_namespace: c.namespace, instance_url: `https://${key}.example.test` });
+    const audited = await db().query<{ action: string; row_status: string; reason: string }>(`select action, row_status, reason from custctl_audit where customer_id = $1 and action = 'customer-restored'`, [c.customerId]);
+    expect(audited.rows).toHaveLength(1);
+    expect(audited.rows[0]).toMatchObject({ row_status: 'deployed', reason: expect.stringMatching(/^from file:\/\/.*objects created/) });
     const job = await custctl(['status', 'job', rr.jobId, '-o', 'json'], { env });
     expect((JSON.parse(job.stdout) as { name: string; state: string }).name).toBe('restore');
 

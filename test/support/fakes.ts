@@ -202,10 +202,11 @@ export class FakeStore implements CustomerStore {
     this.record(audit, 'pending');
     return true;
   }
-  async completeRestore(customerId: string, namespace: string, url: string) {
+  async completeRestore(customerId: string, namespace: string, url: string, audit?: AuditEntry) {
     const r = this.rows.get(customerId);
     if (r?.deploymentStatus !== 'pending') return false;
     Object.assign(r, { deploymentStatus: 'deployed', instanceNamespace: namespace, instanceUrl: url, deletionJobId: null, previousStatus: null });
+    this.record(audit, 'deployed');
     return true;
   }
   async failDeletion(customerId: string, jobId: string, audit?: AuditEntry) {
