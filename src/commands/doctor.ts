@@ -9,6 +9,7 @@ import type { Deps } from '../deps.js';
 import { REQUIRED_ACCESS } from '../domain/permissions.js';
 import { CliError, errorMessage } from '../errors.js';
 import { outputOption, print, view, type OutputFormat } from '../output/print.js';
+import { within as withinMs } from '../util/within.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skipped';
 
@@ -22,13 +23,7 @@ export interface Check {
 
 const CHECK_TIMEOUT_MS = 15_000;
 
-function within<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${CHECK_TIMEOUT_MS / 1000}s`)), CHECK_TIMEOUT_MS); }),
-  ]).finally(() => clearTimeout(timer));
-}
+const within = <T>(p: Promise<T>, what: string) => withinMs(p, CHECK_TIMEOUT_MS, what);
 
 const fixOf = (e: unknown, fallback: string) => (e instanceof CliError && e.details[0]) || fallback;
 

@@ -8,6 +8,7 @@ import { redisConfigured } from '../config.js';
 import type { Deps } from '../deps.js';
 import { errorMessage } from '../errors.js';
 import { outputOption, print, view, type OutputFormat } from '../output/print.js';
+import { within } from '../util/within.js';
 import { VERSION } from '../version.js';
 
 /** One part's answer: its version, or why there is none. */
@@ -28,17 +29,11 @@ const PART_TIMEOUT_MS = 10_000;
 
 /** Resolves a part within a bound: a server that does not answer does not hold `version` up. */
 async function part(what: () => Promise<{ version: string; detail?: string }>, detail?: () => string | undefined): Promise<Part> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([
-      what(),
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${PART_TIMEOUT_MS / 1000}s`)), PART_TIMEOUT_MS); }),
-    ]);
+    return await within(what(), PART_TIMEOUT_MS, '');
   } catch (e) {
     const d = detail?.();
     return { error: errorMessage(e), ...(d ? { detail: d } : {}) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
