@@ -99,6 +99,8 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     const { makeHelm } = await import('./adapters/helm-cli.js');
     return makeHelm({
       helmBin: c.helmBin, kubeconfig: c.kubeconfig, context, env,
+      // `helm list` / `get manifest` read the release Secrets through custctl's own client
+      releaseSecrets: async (namespace, signal) => (await kube()).listHelmReleaseSecrets(namespace, signal),
       onRetry: (e) => log.warn('helm failed with a transient error; running it again', { command: e.op, error: e.why, inMs: e.waitMs, run: `${e.tryNo + 1}/${e.tries}` }),
     });
   });
