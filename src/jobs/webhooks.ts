@@ -62,6 +62,8 @@ export interface WebhooksOptions {
 
 /** Deliveries of a job that the loop tries at once, at most. */
 const CONCURRENCY = 4;
+/** A try's lease outlasts its POST by this much (the journal write after it); a process killed mid-try holds it no longer. */
+const LEASE_SLACK_MS = 5_000;
 /** Finished deliveries are kept this long (the jobs' 7 days), then pruned. */
 const KEEP_MS = 7 * 86_400_000;
 
@@ -203,7 +205,7 @@ export class Webhooks {
     if (!ep) return null;
     const policy = this.o.config.policy;
     const timeoutMs = Math.max(100, Math.min(policy.timeoutMs, deadline - this.o.now()));
-    const claimed = await journal.claim(r.jobId, r.id, this.o.owner, this.o.now(), timeoutMs + 30_000);
+    const claimed = await journal.claim(r.jobId, r.id, this.o.owner, this.o.now(), timeoutMs + LEASE_SLACK_MS);
     if (!claimed) return null;
     const answer = await this.o.post({
       url: ep.url,
