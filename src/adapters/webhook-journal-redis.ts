@@ -5,7 +5,7 @@
  * machine. Keys (`<p>` = `bull:custctl-deletions:webhooks`):
  *
  *   <p>:job:<jobId>     hash: delivery id → the DeliveryRecord JSON (expires 8 days after its last write)
- *   <p>:keys:<jobId>    hash: delivery key → delivery id (HSETNX: one delivery per job end and endpoint)
+ *   <p>:keys:<jobId>    hash: delivery key → delivery id (one delivery per job end and endpoint)
  *   <p>:pending         sorted set: `<jobId>:<deliveryId>` scored by when the next try is due
  *   <p>:lease:<id>      SET NX PX: the process trying it now
  *
@@ -52,9 +52,11 @@ export class RedisDeliveryJournal implements DeliveryJournal {
     const added: DeliveryRecord[] = [];
     for (const rec of records) {
       const keys = `${this.p}:keys:${rec.jobId}`;
-      if ((await r.hsetnx(keys, rec.key, rec.id)) === 0) continue;
+      // one end of a job is emitted by one process, once: a check, then one transaction (a crash leaves all or nothing)
+      if ((await r.hexists(keys, rec.key)) === 1) continue;
       await r
         .multi()
+        .hset(keys, rec.key, rec.id)
         .expire(keys, KEEP_SECONDS)
         .hset(this.jobKey(rec.jobId), rec.id, JSON.stringify(rec))
         .expire(this.jobKey(rec.jobId), KEEP_SECONDS)
