@@ -59,16 +59,20 @@ export const DEFAULT_WEBHOOK_POLICY: WebhookPolicy = {
 
 export function makeEndpoint(o: { name: string; url: string; secret: string; events?: readonly WebhookEvent[]; kinds?: readonly JobName[] | null }): WebhookEndpoint {
   const secret = o.secret;
-  return Object.freeze({
+  const ep = {
     name: o.name,
-    url: o.url,
     shownUrl: shownUrl(o.url),
     events: o.events ?? WEBHOOK_EVENTS,
     kinds: o.kinds ?? null,
-    sign: (body: string) => signBody(secret, body),
-    scrub: (text: string) => (secret ? text.split(secret).join('<secret>') : text),
-    // JSON.stringify / util.inspect of an endpoint show no secret (there is none among its fields)
+  };
+  // JSON.stringify / util.inspect of an endpoint show neither the secret nor the URL's query: the
+  // URL and the two functions are not enumerable, the secret is only in their closure
+  Object.defineProperties(ep, {
+    url: { value: o.url, enumerable: false },
+    sign: { value: (body: string) => signBody(secret, body), enumerable: false },
+    scrub: { value: (text: string) => (secret ? text.split(secret).join('<secret>') : text), enumerable: false },
   });
+  return Object.freeze(ep) as WebhookEndpoint;
 }
 
 /** `sha256=<hex HMAC-SHA256(secret, body)>`, the value of `X-Custctl-Signature-256`. */

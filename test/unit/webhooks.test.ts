@@ -174,7 +174,7 @@ describe('the configuration (checked at start, exit 2, never quoting a secret)',
     [{ CUSTCTL_WEBHOOK_URL: 'https://b.example/h', CUSTCTL_WEBHOOK_SECRET: SECRET, CUSTCTL_WEBHOOK_EVENTS: 'deleted' }, /not an event/],
     [{ CUSTCTL_WEBHOOK_URL: 'https://b.example/h', CUSTCTL_WEBHOOK_SECRET: SECRET, CUSTCTL_WEBHOOKS_FILE: '/x' }, /both set/],
     [{ CUSTCTL_WEBHOOK_URL: 'https://b.example/h', CUSTCTL_WEBHOOK_SECRET: SECRET, CUSTCTL_WEBHOOK_RETRY_WINDOW: 'soon' }, /CUSTCTL_WEBHOOK_RETRY_WINDOW/],
-    [{ CUSTCTL_WEBHOOK_URL: 'https://b.example/h', CUSTCTL_WEBHOOK_SECRET: SECRET, CUSTCTL_WEBHOOK_RETRY_DELAY: '2h', CUSTCTL_WEBHOOK_RETRY_MAX_DELAY: '1h' }, /not be shorter/],
+    [{ CUSTCTL_WEBHOOK_URL: 'https://b.example/h', CUSTCTL_WEBHOOK_SECRET: SECRET, CUSTCTL_WEBHOOK_RETRY_DELAY: '30m', CUSTCTL_WEBHOOK_RETRY_MAX_DELAY: '10m' }, /not be shorter/],
   ] as Array<[Record<string, string>, RegExp]>)('refuses %j', async (env, msg) => {
     const e = await loadWebhookConfig(env).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(UsageError);
