@@ -3,7 +3,7 @@
 'use strict';
 (function () {
   function focusFirst(dialog) {
-    var f = dialog.querySelector('[aria-invalid="true"]') || dialog.querySelector('input:not([type=hidden])');
+    var f = dialog.querySelector('[aria-invalid="true"]') || dialog.querySelector('[data-expect]') || dialog.querySelector('input:not([type=hidden])');
     if (f) f.focus();
   }
 

@@ -102,7 +102,8 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
         'content-security-policy': CONTENT_SECURITY_POLICY,
         'x-content-type-options': 'nosniff',
         'x-frame-options': 'DENY',
-        'referrer-policy': 'no-referrer',
+        // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on form posts
+        'referrer-policy': 'same-origin',
         'cross-origin-opener-policy': 'same-origin',
         'cache-control': 'no-store',
         ...(secure ? { 'strict-transport-security': 'max-age=31536000' } : {}),
@@ -303,7 +304,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     // the live part of a job page, polled by console.js about once a second while the job runs
     scope.get<{ Params: { id: string } }>('/console/jobs/:id/live', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
       const job = await jobFor(req, req.params.id);
-      return send(reply, jobLive(job, stepsOf(job), s.now()).text);
+      return send(reply, jobLive(job, stepsOf(job), s.now(), viewerOf(req)).text);
     });
 
     scope.post<{ Params: { id: string } }>('/console/jobs/:id/retry', { config: { console: { role: 'admin' } } }, async (req, reply) => {

@@ -190,7 +190,7 @@ ${canDelete && 'plan' in v.plan ? html`<dialog id="delete-dialog" aria-labelledb
   <div class="dialog-plan">${planSection(v.plan, 3)}</div>
   ${csrfField(v.viewer)}
   <label for="after">When (retention period, e.g. 7d, 36h; 0: now)</label>
-  <input id="after" name="after" type="text" inputmode="text" autocomplete="off" value="${v.after ?? ''}" placeholder="${formatRetention(defaultAfter)}" aria-describedby="after-hint">
+  <input id="after" name="after" type="text" inputmode="text" autocomplete="off" value="${v.after ?? ''}" placeholder="${defaultAfter === 0 ? '0' : formatRetention(defaultAfter)}" aria-describedby="after-hint">
   <p id="after-hint" class="hint">Empty: ${retentionWords(defaultAfter)}, the site's setting.${owner ? ` An account owner's deletion waits at least ${formatRetention(v.retention.ownerMinMs)}.` : ''} A scheduled deletion can be cancelled until it is due.</p>
   <label for="confirm">Type the customer ID <code>${r.customerId}</code> to confirm</label>
   <input id="confirm" name="confirm" type="text" autocomplete="off" spellcheck="false" required value="${v.typed ?? ''}" data-expect="${r.customerId}" aria-describedby="confirm-hint${v.deleteError ? ' delete-error' : ''}"${v.deleteError ? html` aria-invalid="true"` : ''}>
@@ -263,7 +263,7 @@ export interface StepLine {
 }
 
 /** The part of a job page that changes while it runs (polled by console.js until it has ended). */
-export function jobLive(j: Job, steps: readonly StepLine[], now: number): Raw {
+export function jobLive(j: Job, steps: readonly StepLine[], now: number, v: Viewer): Raw {
   const finished = j.state === 'completed' || j.state === 'failed';
   const current = steps.find((s) => j.progress < s.progress);
   const attempt = j.state === 'active' ? j.attemptsMade + 1 : j.attemptsMade;
@@ -272,6 +272,7 @@ export function jobLive(j: Job, steps: readonly StepLine[], now: number): Raw {
 <p class="state-line" aria-live="polite">${statusBadge(j.state)} <span id="job-progress-text">${j.progress} %</span>
   · attempt ${attempt} of ${j.maxAttempts}${j.simulated ? ' · simulated' : ''}</p>
 <progress id="job-progress" max="100" value="${j.progress}" aria-labelledby="job-progress-text">${j.progress} %</progress>
+<div class="actions">${jobActions(j, v)}</div>
 ${j.name === 'delete' ? html`<ol class="steps" aria-label="Steps">${steps.map((s) => {
     const done = j.progress >= s.progress;
     const running = !done && s === current && j.state === 'active';
@@ -293,8 +294,7 @@ export function jobPage(j: Job, steps: readonly StepLine[], v: Viewer, now: numb
   <dt>Requested</dt><dd>${time(j.timestamp)} by ${j.requestedBy}</dd>
   <dt>Attempt timeout</dt><dd>${formatDuration(j.opts.timeoutMs)}; backoff ${formatDuration(j.opts.backoff.delay)} × 2^n</dd>
 </dl>
-<div class="actions">${jobActions(j, v)}</div>
-${jobLive(j, steps, now)}`;
+${jobLive(j, steps, now, v)}`;
 }
 
 // ---- cleanup-rbac ----------------------------------------------------------------------------
