@@ -243,7 +243,7 @@ describe('console: sign-in, session cookie, sign-out', () => {
     } finally {
       await tls.close();
     }
-  });
+  }, 60_000); // openssl makes the certificates: slow on a loaded machine
 
   it('an unknown token is 401 with no cookie; a sign-in from another origin is 403', async () => {
     const { payload, ...headers } = form({ token: 'not-a-token-0123456789' });
