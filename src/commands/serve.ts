@@ -91,6 +91,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   const env = await jobs.env();
 
   const { buildServer } = await import('../server/app.js'); // fastify: loaded only by serve
+  const { consolePlan } = await import('../server/console/plan.js');
   const app = buildServer({
     store,
     queue,
@@ -115,6 +116,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
       const ask = { ...(opts.customer ? { customer: opts.customer.id } : {}), includeKept: opts.includeKept };
       return dryRun ? (await jobs.planCleanup(ask)).report : jobs.submitCleanup({ ...ask, requestedBy });
     },
+    console: { plan: (customer) => consolePlan(env, customer) },
   });
 
   try {

@@ -22,6 +22,7 @@ import { requireJob, type JobQueue } from '../adapters/queue.js';
 import { formatRetention, parseDuration } from '../domain/duration.js';
 import type { CancelDeletionResult } from '../jobs/actions.js';
 import { authorize, type Principal, type Role, type TokenSet } from './auth.js';
+import { registerConsole, type ConsoleOptions } from './console/index.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
 export type SubmitExtras = DeletionOptions;
@@ -52,6 +53,8 @@ export interface ServerOptions {
   metrics?: { contentType: string; text(): Promise<string> };
   /** `GET /api/admin/jobs/:id/deliveries`: the webhook deliveries of a job (src/jobs/webhooks.ts) */
   deliveries?: (jobId: string) => Promise<unknown[]>;
+  /** the admin console at `/` (src/server/console) */
+  console?: ConsoleOptions;
 }
 
 export interface ServerLimits {
@@ -493,6 +496,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return { dryRun, result };
   });
 
+  if (opts.console) registerConsole(app, opts, opts.console);
   return app;
 }
 
