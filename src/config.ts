@@ -8,6 +8,7 @@ import { UsageError } from './errors.js';
 import { DEFAULT_NAMESPACE_PREFIX, parseNamespacePrefix } from './domain/namespace-name.js';
 import { formatDuration, parseDuration } from './domain/duration.js';
 import { parseBackupUrl } from './domain/backup.js';
+import { parseSnapshotClass } from './domain/volume-snapshots.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -42,6 +43,8 @@ export interface Config {
   apiToken?: string;
   /** CUSTCTL_BACKUP_URL: the site's default `delete --backup` target */
   backupUrl?: string;
+  /** CUSTCTL_SNAPSHOT_CLASS: the site's default `delete --snapshot-volumes` class */
+  snapshotClass?: string;
   verbose: boolean;
   /** CUSTCTL_RETENTION: how long a deletion waits by default (the instance suspended meanwhile), ms; 0 = immediate */
   retentionMs: number;
@@ -151,6 +154,7 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     apiUrl,
     apiToken: env.CUSTCTL_API_TOKEN || undefined,
     backupUrl: env.CUSTCTL_BACKUP_URL ? parseBackupUrl(env.CUSTCTL_BACKUP_URL, 'CUSTCTL_BACKUP_URL').url : undefined,
+    snapshotClass: env.CUSTCTL_SNAPSHOT_CLASS ? parseSnapshotClass(env.CUSTCTL_SNAPSHOT_CLASS, 'CUSTCTL_SNAPSHOT_CLASS') : undefined,
     verbose: flags.verbose ?? false,
     retentionMs: retention('CUSTCTL_RETENTION', env.CUSTCTL_RETENTION, DEFAULTS.retentionMs),
     ownerMinRetentionMs: ownerMinimum(env.CUSTCTL_OWNER_MIN_RETENTION),

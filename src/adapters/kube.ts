@@ -110,6 +110,62 @@ export interface Kube {
   serverVersion?(signal?: AbortSignal): Promise<string>;
   /** Asks the API server whether this user may do each (SelfSubjectAccessReview). For `doctor`. */
   accessReview?(checks: readonly AccessCheck[], signal?: AbortSignal): Promise<AccessAnswer[]>;
+  /** The VolumeSnapshot API (snapshot.storage.k8s.io/v1), for `delete --snapshot-volumes`. */
+  volumeSnapshots?: VolumeSnapshotApi;
+}
+
+export interface VolumeSnapshotClassInfo {
+  name: string;
+  driver: string;
+  /** Retain | Delete */
+  deletionPolicy: string;
+}
+
+export interface VolumeSnapshotInfo {
+  name: string;
+  /** spec.source.persistentVolumeClaimName */
+  pvc: string;
+  className?: string;
+  labels: Record<string, string>;
+  readyToUse: boolean;
+  boundContentName?: string;
+  /** status.restoreSize (a quantity, e.g. `1Gi`) */
+  restoreSize?: string;
+  /** status.error.message */
+  error?: string;
+}
+
+export interface VolumeSnapshotContentInfo {
+  name: string;
+  deletionPolicy: string;
+  driver: string;
+  snapshotHandle?: string;
+  /** status.restoreSize, bytes */
+  restoreSizeBytes?: number;
+  /** spec.volumeSnapshotRef: the VolumeSnapshot it is bound to */
+  snapshotRef: { namespace?: string; name?: string };
+  readyToUse: boolean;
+  error?: string;
+}
+
+export interface VolumeSnapshotRequest {
+  name: string;
+  pvc: string;
+  className: string;
+  labels: Record<string, string>;
+}
+
+export interface VolumeSnapshotApi {
+  /** Whether the server serves snapshot.storage.k8s.io/v1 with its three resources (discovery). */
+  served(signal?: AbortSignal): Promise<boolean>;
+  /** null on 404. */
+  getClass(name: string, signal?: AbortSignal): Promise<VolumeSnapshotClassInfo | null>;
+  /** The VolumeSnapshots of the namespace that match the label selector. */
+  list(namespace: string, labelSelector: string, signal?: AbortSignal): Promise<VolumeSnapshotInfo[]>;
+  /** POST a VolumeSnapshot of the PVC; 'exists' when one of that name is already there. */
+  create(namespace: string, r: VolumeSnapshotRequest, signal?: AbortSignal): Promise<'created' | 'exists'>;
+  /** null on 404. */
+  getContent(name: string, signal?: AbortSignal): Promise<VolumeSnapshotContentInfo | null>;
 }
 
 /** One permission, as a SelfSubjectAccessReview's resourceAttributes (group '' is the core group). */

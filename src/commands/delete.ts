@@ -16,6 +16,7 @@ import { renderPlan } from '../output/plan.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { confirmOrRefuse } from '../prompt.js';
 import { parseBackupUrl } from '../domain/backup.js';
+import { parseSnapshotClass } from '../domain/volume-snapshots.js';
 import { isFinished } from '../domain/job.js';
 import { combinedExitCode, runPool } from '../util/pool.js';
 
@@ -88,6 +89,9 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
         ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}),
         ...(o.backupUrl !== undefined ? { backupUrl: o.backupUrl } : {}),
         ...(o.noBackup ? { noBackup: true } : {}),
+        ...(o.snapshotClass !== undefined ? { snapshotClass: o.snapshotClass } : {}),
+        ...(o.noSnapshotVolumes ? { noSnapshotVolumes: true } : {}),
+        ...(o.snapshotTimeoutMs !== undefined ? { snapshotTimeoutMs: o.snapshotTimeoutMs } : {}),
         ...(t.namespaceUid ? { namespaceUid: t.namespaceUid } : {}),
         ...(o.sync ? { sync: true } : {}),
       });
@@ -186,6 +190,7 @@ function detail(x: DeleteOutcome): string {
   ];
   if (r.rbac.keptByPolicy.length) parts.push(`kept by policy ${r.rbac.keptByPolicy.length}`);
   if (r.retainedVolumes.length) parts.push(`PVs retained ${r.retainedVolumes.length}`);
+  if (r.volumeSnapshots?.length) parts.push(`volume snapshots ${r.volumeSnapshots.length}`);
   if (r.warnings.length) parts.push(`warnings ${r.warnings.length}`);
   return parts.join(', ');
 }
@@ -207,6 +212,9 @@ export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF
     .option('--allow-cluster-scoped', 'uninstall releases that hold objects outside the customer namespace: cluster-scoped ones other than their RBAC, or objects in other namespaces')
     .addOption(new Option('--backup <url>', 'first write a verified backup here: file:///dir or s3://bucket/prefix (default CUSTCTL_BACKUP_URL)').argParser((v: string) => parseBackupUrl(v).url))
     .option('--no-backup', 'no backup, even when CUSTCTL_BACKUP_URL is set')
+    .addOption(new Option('--snapshot-volumes <class>', 'first take a VolumeSnapshot of every bound PVC with this VolumeSnapshotClass (deletionPolicy Retain) and wait until ready (default CUSTCTL_SNAPSHOT_CLASS)').argParser((v: string) => parseSnapshotClass(v)))
+    .option('--no-snapshot-volumes', 'no volume snapshots, even when CUSTCTL_SNAPSHOT_CLASS is set')
+    .addOption(new Option('--snapshot-timeout <duration>', 'how long to wait for the volume snapshots to be ready (default 5m)').argParser(durationFlag('--snapshot-timeout')))
     .addOption(new Option('--allow-outside-namespace', 'the same as --allow-cluster-scoped').hideHelp())
     .addOption(outputOption())
     .addHelpText(
@@ -218,7 +226,8 @@ Examples:
   custctl delete cust_abc123 --yes -o json   # in scripts
   custctl delete cust_a cust_b --yes --concurrency 8
   custctl delete cust_abc123 --yes --detach  # queue only; then: custctl status job <id> --watch
-  custctl delete cust_abc123 --after 7d      # suspend now, delete in 7 days; custctl cancel cust_abc123 undoes it`,
+  custctl delete cust_abc123 --after 7d      # suspend now, delete in 7 days; custctl cancel cust_abc123 undoes it
+  custctl delete cust_abc123 --snapshot-volumes csi-retain --backup file:///backups  # volumes' data too`,
     )
     .action(async (ids, f) => {
       const report = await runF(
@@ -237,6 +246,9 @@ Examples:
           allowClusterScoped: !!f.allowClusterScoped || !!f.allowOutsideNamespace,
           ...(typeof f.backup === 'string' ? { backupUrl: f.backup } : {}),
           ...(f.backup === false ? { noBackup: true } : {}),
+          ...(typeof f.snapshotVolumes === 'string' ? { snapshotClass: f.snapshotVolumes } : {}),
+          ...(f.snapshotVolumes === false ? { noSnapshotVolumes: true } : {}),
+          ...(f.snapshotTimeout !== undefined ? { snapshotTimeoutMs: f.snapshotTimeout } : {}),
           output: f.output,
         },
         d,

@@ -3,6 +3,7 @@
  * of what the server set, and in which order a restore creates objects. Pure rules, no I/O.
  */
 import { UsageError } from './errors.js';
+import type { VolumeSnapshotRecord } from './volume-snapshots.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 export const BACKUP_FORMAT = 1;
@@ -33,6 +34,8 @@ export interface BackupManifest {
   counts: Record<string, number>;
   /** Helm releases found in the namespace (their records are Secrets in `objects/`) */
   releases: string[];
+  /** the VolumeSnapshots taken before the deletion (`--snapshot-volumes`): where the volumes' data is */
+  volumeSnapshots?: VolumeSnapshotRecord[];
   entries: ManifestEntry[];
 }
 

@@ -23,4 +23,10 @@ export interface DeletionOptions {
   backupUrl?: string;
   /** no backup, even when the site sets CUSTCTL_BACKUP_URL */
   noBackup?: boolean;
+  /** take a VolumeSnapshot of every bound PVC with this class first; default: the site's CUSTCTL_SNAPSHOT_CLASS */
+  snapshotClass?: string;
+  /** no volume snapshots, even when the site sets CUSTCTL_SNAPSHOT_CLASS */
+  noSnapshotVolumes?: boolean;
+  /** how long to wait for the snapshots to be ready, ms */
+  snapshotTimeoutMs?: number;
 }

@@ -34,6 +34,10 @@ export interface JobOptions {
   allowClusterScoped?: boolean;
   /** delete: write a verified backup here before anything is deleted (file:// or s3://) */
   backupUrl?: string;
+  /** delete: take a VolumeSnapshot of every bound PVC with this class (deletionPolicy Retain) first */
+  snapshotClass?: string;
+  /** delete: how long to wait for the snapshots to be ready, ms */
+  snapshotTimeoutMs?: number;
   /** delete: encrypt the backup to this age recipient */
   backupRecipient?: string;
   /** cleanup-rbac */

@@ -56,7 +56,8 @@ export class LocalJobsClient implements JobsClient {
     // starts now: its file loading fills the store's round trips
     const kubeLoad = cfg.simulate ? null : d.kube();
     kubeLoad?.catch(() => undefined);
-    const { inspect, planView, refuseClusterScoped, refuseSuspiciousEmptiness, statusConflict } = await running();
+    const { checkSnapshotClass, coverVolumes, inspect, planView, refuseClusterScoped, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
+    const snapshotClass = snapshotOption(cfg, o).snapshotClass;
     const customers = parseCustomerIds(o.ids);
     const store = await d.store();
     // Every id and row checked before anything happens; a single bad one refuses the whole run.
@@ -95,18 +96,23 @@ export class LocalJobsClient implements JobsClient {
         const row = rows.get(t.customer.id) as NonNullable<ReturnType<typeof rows.get>>;
         const insp = env ? await inspect(t.customer, t.namespace, row, env, { detail: true }) : null;
         t.plan = planView(insp, row, t.customer.id, t.namespace, cfg.simulate);
+        if (env) coverVolumes(t.plan, snapshotClass ? await snapshotPlan(env.kube, snapshotClass) : null);
+        const snapshotted = (name: string) => t.plan?.pvcs?.some((p) => p.name === name && p.coverage === 'snapshot') ?? false;
         const backupUrl = o.noBackup ? undefined : o.backupUrl ?? cfg.backupUrl;
         t.plan.backup = backupUrl
           ? {
               url: backupUrl,
               covers: 'every namespaced object (Helm release records included), the owned cluster RBAC, the row',
-              notCovered: (insp?.pvcs ?? []).map((p) => `the data in PVC ${p.name}${p.volumeName ? ` (volume ${p.volumeName})` : ''}: only the PVC object is kept`),
+              notCovered: (insp?.pvcs ?? []).filter((p) => !snapshotted(p.name)).map((p) => `the data in PVC ${p.name}${p.volumeName ? ` (volume ${p.volumeName})` : ''}: only the PVC object is kept`),
             }
           : null;
+        if (backupUrl && t.plan.backup && snapshotClass && t.plan.volumeSnapshots && !t.plan.volumeSnapshots.refused) t.plan.backup.covers += '; the manifest records the volume snapshots';
         if (insp?.ns) t.namespaceUid = insp.ns.uid;
         if (insp && !o.dryRun) {
           refuseClusterScoped(insp, o.allowClusterScoped ?? false);
           refuseSuspiciousEmptiness(insp, row.deploymentStatus, { context: target.context ?? '', server: target.server ?? '', database: target.database }, o.allowMissing ?? false);
+          // refused by the attempt anyway: say so before asking to confirm
+          if (snapshotClass && env) await checkSnapshotClass(env.kube, snapshotClass);
         }
       });
     }

@@ -4,7 +4,9 @@
  * starts as light as `--version`.
  */
 export { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
-export { planView } from '../pipeline/plan.js';
+export { coverVolumes, planView } from '../pipeline/plan.js';
+export { checkSnapshotClass, snapshotPlan } from '../pipeline/volume-snapshots.js';
+export { snapshotOption } from './kinds/delete.js';
 export { runJobAttached } from './runner.js';
 export { cancelDeletion, cancelJob, retryJob } from './actions.js';
 export { runAttached } from './attached.js';

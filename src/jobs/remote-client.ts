@@ -60,6 +60,9 @@ export class RemoteJobsClient implements JobsClient {
     if (o.backupUrl !== undefined || o.noBackup) {
       throw new UsageError('--backup/--no-backup apply to local runs: through --api-url the server backs up to its own CUSTCTL_BACKUP_URL');
     }
+    if (o.snapshotClass !== undefined || o.noSnapshotVolumes || o.snapshotTimeoutMs !== undefined) {
+      throw new UsageError('--snapshot-volumes/--no-snapshot-volumes/--snapshot-timeout apply to local runs: through --api-url the server snapshots with its own CUSTCTL_SNAPSHOT_CLASS');
+    }
     const query = {
       force: o.force ?? false,
       allowMissing: o.allowMissing ?? false,

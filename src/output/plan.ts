@@ -24,9 +24,16 @@ export function renderPlan(p: PlanView, c: ChalkInstance): string {
       for (const o of r.clusterScoped) lines.push(`${' '.repeat(13)}${c.red('cluster-scoped')} ${o}`);
       for (const o of r.outsideNamespace) lines.push(`${' '.repeat(13)}${c.red('outside the namespace')} ${o}`);
     }
+    if (p.volumeSnapshots) {
+      const s = p.volumeSnapshots;
+      lines.push(s.refused
+        ? `${label('Snapshots')}${c.red('REFUSED')} ${s.refused}: the deletion will be refused, nothing deleted`
+        : `${label('Snapshots')}${c.green('take and wait for')} a VolumeSnapshot of every bound PVC first (class ${s.class}, ${s.deletionPolicy ?? '?'}${s.driver ? `, driver ${s.driver}` : ''})`);
+    }
     for (const v of p.pvcs ?? []) {
       const warn = v.reclaimPolicy === 'Delete' ? c.red(v.dataLoss) : c.yellow(v.dataLoss);
-      lines.push(`${label('PVC')}${v.name} ${v.storage ?? ''} ${v.phase}${v.volume ? ` → ${v.volume}` : ''}: ${warn}`);
+      const cover = v.coverage === 'snapshot' ? c.green(v.coverageNote) : v.coverage === 'not-covered' ? c.red(v.coverageNote) : v.coverageNote;
+      lines.push(`${label('PVC')}${v.name} ${v.storage ?? ''} ${v.phase}${v.volume ? ` → ${v.volume}` : ''}: ${warn}; ${cover}`);
     }
     if (p.rbac.delete.length === 0) lines.push(`${label('Cluster RBAC')}none owned`);
     for (const o of p.rbac.delete) lines.push(`${label('Cluster RBAC')}${c.red('delete')} ${o.kind} ${o.name} (${o.rule})`);

@@ -17,6 +17,8 @@ import {
 import { BackupError, errorMessage, NotFoundError, OperationError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { RbacRef, StepLog } from './types.js';
+import type { VolumeSnapshotRecord } from '../domain/volume-snapshots.js';
+import { isDeletionSnapshot } from './volume-snapshots.js';
 
 export const RBAC_API = 'rbac.authorization.k8s.io/v1';
 /** S3 tag `retention-days` (the seed's 90 days); the lifecycle rule that expires backups reads it. */
@@ -42,6 +44,8 @@ export interface BackupInput {
   now: Date;
   log: StepLog;
   signal: AbortSignal;
+  /** recorded in the manifest: the volume snapshots taken before (their contents outlive the namespace) */
+  volumeSnapshots?: VolumeSnapshotRecord[];
 }
 
 /** The archive's entries (objects/, cluster/, namespace.json, row.json), each as pretty JSON. */
@@ -66,6 +70,7 @@ export async function collectBackup(i: Pick<BackupInput, 'kube' | 'namespace' | 
     add('namespace.json', clean);
   }
   for (const o of objects) {
+    if (isDeletionSnapshot(o)) continue; // recorded in the manifest; restored, it would take a new snapshot
     add(entryName(o, false), normalizeObject(o));
     counts[o.kind] = (counts[o.kind] ?? 0) + 1;
   }
@@ -104,6 +109,7 @@ export async function writeBackup(i: BackupInput): Promise<WrittenBackup> {
       cluster: { server: i.target.server, context: i.target.context },
       counts,
       releases: i.releases,
+      ...(i.volumeSnapshots?.length ? { volumeSnapshots: i.volumeSnapshots } : {}),
     }, i.now);
     const target = await i.openTarget(i.url);
     const name = archiveName(i.row.customerId, i.now);

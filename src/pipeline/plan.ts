@@ -1,5 +1,6 @@
 /** What a deletion will act on, as data: the plan of `delete --dry-run` (rendered by src/output/plan.ts). */
 import type { Inspection } from './types.js';
+import { volumeCoverage, type VolumeCoverage } from '../domain/volume-snapshots.js';
 
 export interface PlanView {
   customerId: string;
@@ -11,10 +12,28 @@ export interface PlanView {
   objects?: Array<{ resource: string; kind: string; count: number }>;
   /** outsideNamespace: `Kind namespace/name` of namespaced objects the release keeps in other namespaces */
   releases: Array<{ name: string; status: string; chart: string; clusterScoped: string[]; outsideNamespace: string[]; clusterRbac: string[] }>;
-  pvcs?: Array<{ name: string; phase: string; storage?: string; volume?: string; reclaimPolicy?: string; dataLoss: string }>;
+  /** coverage: what protects the PVC's data (a snapshot, the PV's reclaim policy, nothing); coverageNote says it in words */
+  pvcs?: Array<{ name: string; phase: string; storage?: string; volume?: string; reclaimPolicy?: string; dataLoss: string; coverage: VolumeCoverage; coverageNote: string }>;
   rbac: { delete: Array<{ kind: string; name: string; rule: string }>; keptByPolicy: Array<{ kind: string; name: string }>; keptUnowned: Array<{ kind: string; name: string }> };
   /** where the verified backup goes first; null: no backup (`--no-backup`, or none configured) */
   backup?: { url: string; covers: string; notCovered: string[] } | null;
+  /**
+   * `--snapshot-volumes CLASS` (CUSTCTL_SNAPSHOT_CLASS): the class as the cluster has it; `refused`
+   * when the deletion will be refused (no snapshot API, no such class, deletionPolicy not Retain).
+   * null: no snapshots asked for.
+   */
+  volumeSnapshots?: { class: string; deletionPolicy?: string; driver?: string; refused?: string } | null;
+}
+
+/** Sets each PVC's coverage from the snapshot plan (usable class: covered; refused or none: by its PV's reclaim policy only). */
+export function coverVolumes(p: PlanView, snapshots: PlanView['volumeSnapshots']): void {
+  p.volumeSnapshots = snapshots ?? null;
+  const usable = snapshots && !snapshots.refused && snapshots.deletionPolicy ? { class: snapshots.class, deletionPolicy: snapshots.deletionPolicy } : null;
+  for (const v of p.pvcs ?? []) {
+    const c = volumeCoverage({ ...(v.volume ? { volumeName: v.volume } : {}), ...(v.reclaimPolicy ? { reclaimPolicy: v.reclaimPolicy } : {}) }, usable);
+    v.coverage = c.coverage;
+    v.coverageNote = c.note;
+  }
 }
 
 export function planView(insp: Inspection | null, row: Inspection['row'], customerId: string, namespace: string, simulated: boolean): PlanView {
@@ -49,6 +68,7 @@ export function planView(insp: Inspection | null, row: Inspection['row'], custom
       volume: p.volumeName,
       reclaimPolicy: p.reclaimPolicy,
       dataLoss: !p.volumeName ? 'no volume bound' : p.reclaimPolicy === 'Delete' ? 'volume and data deleted' : `volume kept (${p.reclaimPolicy ?? 'unknown'})`,
+      ...coverageOf(volumeCoverage(p, null)),
     })),
     rbac: {
       delete: insp.rbac.owned.map((o) => ({ kind: o.kind, name: o.name, rule: o.rule })),
@@ -58,3 +78,6 @@ export function planView(insp: Inspection | null, row: Inspection['row'], custom
   };
 }
 
+function coverageOf(c: { coverage: VolumeCoverage; note: string }): { coverage: VolumeCoverage; coverageNote: string } {
+  return { coverage: c.coverage, coverageNote: c.note };
+}

@@ -4,6 +4,7 @@
  *
  *   0. ownership check (superseded → touch nothing), inspect, refusals (first attempt)
  *   then the steps of steps/index.ts, in order (steps as data, src/pipeline/step.ts):
+ *   -  volume snapshots, then the backup (when asked for): nothing deleted yet  progress 3, 5
  *   1. helm uninstall every release in the namespace                    progress 25
  *   2. delete the namespace (uid precondition), wait until it is gone    progress 70
  *   3. delete the owned cluster RBAC (runs while step 2 waits)           progress 85

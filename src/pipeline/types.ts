@@ -5,6 +5,7 @@ import type { Helm, HelmRelease, ManifestObject } from '../adapters/helm.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { OwnershipRule, RbacKind } from '../domain/rbac-owner.js';
+import type { VolumeSnapshotRecord } from '../domain/volume-snapshots.js';
 import type { Level } from '../io.js';
 
 export interface PipelineEnv {
@@ -78,6 +79,8 @@ export interface DeleteResult {
   row: { status: string } | null;
   /** the backup written before anything was deleted (`--backup`) */
   backup?: { url: string; bytes: number; sha256: string; entries: number; counts: Record<string, number> };
+  /** the VolumeSnapshots taken before anything was deleted (`--snapshot-volumes`), their contents retained */
+  volumeSnapshots?: VolumeSnapshotRecord[];
   warnings: string[];
   durationMs: number;
   reason?: string;

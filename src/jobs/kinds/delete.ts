@@ -11,6 +11,7 @@ import type { CustomerId } from '../../domain/customer-id.js';
 import type { DeletionOptions } from '../../domain/deletion-options.js';
 import { namespaceFor } from '../../domain/namespace-name.js';
 import { parseBackupUrl } from '../../domain/backup.js';
+import { parseSnapshotClass } from '../../domain/volume-snapshots.js';
 import { ConflictError, exitCodeForErrorName, NotFoundError } from '../../errors.js';
 import { plainLine, type Level } from '../../io.js';
 import type { PlanView } from '../../pipeline/plan.js';
@@ -38,7 +39,15 @@ export function jobOptions(config: Config, o: DeletionOptions): JobOptions {
     allowMissing: o.allowMissing ?? false,
     allowClusterScoped: o.allowClusterScoped ?? false,
     ...backupOption(config, o),
+    ...snapshotOption(config, o),
   };
+}
+
+/** `--snapshot-volumes CLASS` beats the site default CUSTCTL_SNAPSHOT_CLASS; `--no-snapshot-volumes` drops both. */
+export function snapshotOption(config: Pick<Config, 'snapshotClass'>, o: DeletionOptions): Pick<JobOptions, 'snapshotClass' | 'snapshotTimeoutMs'> {
+  if (o.noSnapshotVolumes) return {};
+  const cls = o.snapshotClass ?? config.snapshotClass;
+  return cls ? { snapshotClass: parseSnapshotClass(cls), ...(o.snapshotTimeoutMs !== undefined ? { snapshotTimeoutMs: o.snapshotTimeoutMs } : {}) } : {};
 }
 
 /** `--backup URL` beats the site default CUSTCTL_BACKUP_URL; `--no-backup` drops both. */

@@ -37,6 +37,7 @@ export const backupStep: Step = {
       now: new Date(ctx.now?.() ?? Date.now()),
       log: ctx.log,
       signal: ctx.signal,
+      ...(ctx.result.volumeSnapshots ? { volumeSnapshots: ctx.result.volumeSnapshots } : {}),
     });
     await ctx.progress?.(BACKUP_PROGRESS);
   },

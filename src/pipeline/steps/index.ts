@@ -6,8 +6,10 @@ import { namespaceStep } from './namespace.js';
 import { rbacStep } from './rbac.js';
 import { retainedVolumesStep } from './retained-volumes.js';
 import { rowStep } from './row.js';
+import { volumeSnapshotsStep } from './volume-snapshots.js';
 
 export const DELETE_STEPS: readonly Step[] = [
+  volumeSnapshotsStep, // before the backup (its manifest records them) and before anything is deleted
   backupStep, // before anything is deleted; a failure hands the row back
   helmUninstallStep,
   namespaceStep,
