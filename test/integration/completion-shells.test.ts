@@ -67,9 +67,10 @@ function helpCommands(help: string): string[] {
 
 function helpChoices(help: string, flag: string): string[] {
   const flat = help.replace(/\s+/g, ' ');
-  const m = new RegExp(`${flag} <[^>]+> [^(]*?\\(choices: ([^)]*)\\)`).exec(flat);
+  const m = new RegExp(`${flag} <[^>]+> .*?\\(choices: ([^)]*)\\)`).exec(flat);
   if (!m) throw new Error(`no choices for ${flag} in help:\n${help}`);
-  return [...(m[1] as string).matchAll(/"([^"]+)"/g)].map((x) => x[1] as string);
+  const list = (m[1] as string).split(', default:')[0] as string;
+  return [...list.matchAll(/"([^"]+)"/g)].map((x) => x[1] as string);
 }
 
 const help = (...cmd: string[]) => custctl(...cmd, '--help');
