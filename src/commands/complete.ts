@@ -246,6 +246,8 @@ const JOBS_FOR: Record<string, (j: Job) => boolean> = {
 };
 
 export interface IdSources {
+  /** the customers come from the embedded store (PGlite: ~3 s of CPU to open, measured) */
+  embedded?(): Promise<boolean>;
   customers(): Promise<CustomerRow[]>;
   jobs(): Promise<Job[]>;
   contexts(): Promise<string[]>;
@@ -298,7 +300,10 @@ export function formatAnswer(a: Answer): string {
   return [...lines, a.files ? ':files' : ':nofiles'].join('\n') + '\n';
 }
 
+/** PostgreSQL, Redis, the journal: a person at a terminal waits this long at most. */
 export const DEFAULT_COMPLETE_TIMEOUT_MS = 2_000;
+/** The embedded store costs ~2.8 s of CPU to open (PGlite, measured): its ids need longer. */
+export const DEFAULT_EMBEDDED_COMPLETE_TIMEOUT_MS = 5_000;
 
 async function exists(p: string): Promise<boolean> {
   return stat(p).then(() => true, () => false);
@@ -318,6 +323,15 @@ export function localSources(d: Deps, globals: Reading['globals']): IdSources {
   };
   const config = () => buildConfig(d.env, flags);
   return {
+    async embedded() {
+      const { chooseStore } = await import('../adapters/open-store.js');
+      try {
+        const c = config();
+        return chooseStore({ store: c.store, env: d.env, simulate: c.simulate, ...(c.databaseUrl !== undefined ? { databaseUrl: c.databaseUrl } : {}) }) === 'embedded';
+      } catch {
+        return false;
+      }
+    },
     async customers() {
       const c = config();
       if (c.apiUrl) return [];
@@ -344,20 +358,23 @@ export function localSources(d: Deps, globals: Reading['globals']): IdSources {
   };
 }
 
-function timeLimit(d: Deps): number {
+/** CUSTCTL_COMPLETE_TIMEOUT, else `fallback`. */
+function timeLimit(d: Deps, fallback: number): number {
   const raw = d.env.CUSTCTL_COMPLETE_TIMEOUT;
-  if (!raw) return DEFAULT_COMPLETE_TIMEOUT_MS;
+  if (!raw) return fallback;
   try {
     return parseDuration(raw);
   } catch {
-    return DEFAULT_COMPLETE_TIMEOUT_MS;
+    return fallback;
   }
 }
 
 export async function runComplete(d: Deps, root: Command, line: readonly string[], sources?: IdSources): Promise<Answer> {
   const reading = readLine(root, line.length > 0 ? line : ['']);
   try {
-    return await within(answer(reading, sources ?? localSources(d, reading.globals)), timeLimit(d), 'completion');
+    const s = sources ?? localSources(d, reading.globals);
+    const slow = reading.want.kind === 'customers' && (await s.embedded?.()) === true;
+    return await within(answer(reading, s), timeLimit(d, slow ? DEFAULT_EMBEDDED_COMPLETE_TIMEOUT_MS : DEFAULT_COMPLETE_TIMEOUT_MS), 'completion');
   } catch (e) {
     d.log.debug('no completion', { error: e instanceof Error ? e.message : String(e) });
     return { candidates: [], files: false };

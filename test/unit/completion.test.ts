@@ -195,6 +195,18 @@ describe('__complete reads the command tree', () => {
     expect(await runComplete(quick, tree(), ['delete', ''], failing)).toEqual({ candidates: [], files: false });
   });
 
+  it('waits longer for the embedded store (PGlite is slow to open) than for the others (2 s)', async () => {
+    const late = (embedded: boolean): IdSources => ({
+      embedded: async () => embedded,
+      customers: () => new Promise((resolve) => setTimeout(() => resolve([row('cust_late1', 'deployed')]), 2_500)),
+      jobs: async () => [],
+      contexts: async () => [],
+    });
+    const got = await runComplete(d, tree(), ['delete', ''], late(true)); // within 5 s
+    expect(got.candidates.map((c) => c.value)).toEqual(['cust_late1']);
+    expect(await runComplete(d, tree(), ['delete', ''], late(false))).toEqual({ candidates: [], files: false }); // 2 s passed first
+  }, 30_000);
+
   it('is hidden from help', () => {
     const root = tree();
     expect(root.helpInformation()).not.toMatch(/__complete/);
