@@ -1,58 +1,23 @@
-# fish completion for custctl            custctl completion fish | source
-set -l cmds delete cancel restore status jobs worker cleanup-rbac serve customers db audit doctor version completion
-complete -c custctl -f
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a delete -d 'delete customers (release, namespace, cluster RBAC, row)'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a cancel -d 'cancel a scheduled deletion, restore the instance'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a status -d 'state of a job or a customer'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a jobs -d 'list, retry, resume, cancel or prune jobs'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a worker -d 'run queued deletion jobs'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a restore -d 'bring a deleted customer back from a backup'
-complete -c custctl -n '__fish_seen_subcommand_from restore' -l from -r -d 'the backup (file:// or s3://)'
-complete -c custctl -n '__fish_seen_subcommand_from delete' -l backup -r -d 'write a verified backup first'
-complete -c custctl -n '__fish_seen_subcommand_from delete' -l no-backup -d 'no backup even with CUSTCTL_BACKUP_URL'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a cleanup-rbac -d 'find and remove orphaned cluster RBAC'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a serve -d 'run the queue API'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a customers -d 'list or register customer rows'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a db -d 'database schema'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a doctor -d 'check what a real deletion needs'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a version -d 'versions of custctl, helm, the API server and the database'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a audit -d 'list or prune the audit log'
-complete -c custctl -n "not __fish_seen_subcommand_from $cmds" -a completion -d 'print a shell completion script'
-complete -c custctl -n '__fish_seen_subcommand_from version' -l client -d 'only what runs here'
-complete -c custctl -l kubeconfig -r -F -d 'kubeconfig file'
-complete -c custctl -l context -x -d 'kube context'
-complete -c custctl -l api-url -x -d 'queue API URL'
-complete -c custctl -l store -x -a 'embedded postgres' -d 'customer store'
-complete -c custctl -l metrics-textfile -r -F -d "write the run's metrics to this file"
-complete -c custctl -n '__fish_seen_subcommand_from worker' -l metrics-port -x -d 'serve GET /metrics on this port'
-complete -c custctl -n '__fish_seen_subcommand_from worker' -l metrics-host -x -d 'address of the metrics port'
-complete -c custctl -s v -l verbose -d 'debug logging'
-complete -c custctl -l no-color -d 'no colour'
-complete -c custctl -s o -l output -x -a 'table json yaml' -d 'output format'
-complete -c custctl -n '__fish_seen_subcommand_from delete' -s y -l yes -d 'do not ask'
-complete -c custctl -n '__fish_seen_subcommand_from delete cleanup-rbac' -l dry-run -d 'plan only'
-complete -c custctl -n '__fish_seen_subcommand_from delete' -l detach -d 'queue only'
-complete -c custctl -n '__fish_seen_subcommand_from delete worker' -l concurrency -x -d 'at once'
-complete -c custctl -n '__fish_seen_subcommand_from delete' -l timeout -x -d 'namespace wait'
-complete -c custctl -n '__fish_seen_subcommand_from delete' -l job-timeout -x -d 'attempt timeout'
-complete -c custctl -n '__fish_seen_subcommand_from delete' -l force -d 'also deploying'
-complete -c custctl -n '__fish_seen_subcommand_from delete' -l allow-missing -d 'reset a deployed row with nothing left'
-complete -c custctl -n '__fish_seen_subcommand_from delete' -l allow-cluster-scoped -d 'allow objects outside the namespace'
-complete -c custctl -n '__fish_seen_subcommand_from delete' -l allow-outside-namespace -d 'same as --allow-cluster-scoped'
-complete -c custctl -n '__fish_seen_subcommand_from status' -a 'job customer'
-complete -c custctl -n '__fish_seen_subcommand_from status' -l watch -d 'follow until done'
-complete -c custctl -n '__fish_seen_subcommand_from jobs' -a 'list retry resume cancel prune'
-complete -c custctl -n '__fish_seen_subcommand_from jobs' -l state -x -a 'waiting active delayed completed failed'
-complete -c custctl -n '__fish_seen_subcommand_from jobs cleanup-rbac' -l customer -x -d 'one customer'
-complete -c custctl -n '__fish_seen_subcommand_from jobs' -l older-than -x -d 'age'
-complete -c custctl -n '__fish_seen_subcommand_from worker' -l once -d 'stop when nothing is due'
-complete -c custctl -n '__fish_seen_subcommand_from cleanup-rbac' -l exit-code -d 'exit 6 when orphans exist'
-complete -c custctl -n '__fish_seen_subcommand_from cleanup-rbac' -l include-kept -d 'also resource-policy keep'
-complete -c custctl -n '__fish_seen_subcommand_from serve' -l port -x
-complete -c custctl -n '__fish_seen_subcommand_from serve' -l host -x
-complete -c custctl -n '__fish_seen_subcommand_from serve' -l no-worker
-complete -c custctl -n '__fish_seen_subcommand_from customers' -a 'list add'
-complete -c custctl -n '__fish_seen_subcommand_from customers' -l status -x -a 'pending deploying deployed deleting deletion_failed failed'
-complete -c custctl -n '__fish_seen_subcommand_from db' -a 'migrate check'
-complete -c custctl -n '__fish_seen_subcommand_from audit' -a 'list prune'
-complete -c custctl -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'
+# fish completion for custctl               custctl completion fish | source
+# Generated by `custctl completion fish` (npm run completions): every answer comes from
+# `custctl __complete`, which reads custctl's own command tree; nothing here lists a command or a flag.
+function __custctl_complete
+    set -l tokens (commandline -opc)
+    set -l current (commandline -ct)
+    set -l cmd $tokens[1]
+    set -e tokens[1]
+    set -l out (command $cmd __complete -- $tokens "$current" 2>/dev/null)
+    or return
+    test (count $out) -gt 0; or return
+    set -l directive $out[-1]
+    set -e out[-1]
+    if test "$directive" = :files
+        set -l flag (string match -r -- '^--[^=]*=' "$current"); or set flag ''
+        for p in (__fish_complete_path (string replace -r -- '^--[^=]*=' '' "$current"))
+            echo $flag$p
+        end
+        return
+    end
+    test (count $out) -gt 0; and printf '%s\n' $out
+end
+complete -c custctl -f -a '(__custctl_complete)'

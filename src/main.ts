@@ -32,6 +32,8 @@ const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> 
   version: async (d) => (await import('./commands/version.js')).makeVersionCommand(d),
   audit: async (d) => (await import('./commands/audit.js')).makeAuditCommand(d),
   completion: async (d) => (await import('./commands/completion.js')).makeCompletionCommand(d),
+  // hidden: what the completion scripts ask at each TAB, answered from this same command tree
+  __complete: async (d) => (await import('./commands/complete.js')).makeCompleteCommand(d, (words) => makeProgram(d, () => undefined, words)),
 };
 
 const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--kubeconfig', '--context', '--api-url', '--store', '--metrics-textfile']);

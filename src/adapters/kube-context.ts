@@ -28,3 +28,22 @@ export function contextName(o: { kubeconfig?: string; context?: string; env: Rec
   }
   return null;
 }
+
+/** The context names of the kubeconfig files (for shell completion of --context); none when unreadable. */
+export function contextNames(o: { kubeconfig?: string; env: Record<string, string | undefined> }): string[] {
+  const home = o.env.HOME || os.homedir();
+  const list = (o.kubeconfig || o.env.KUBECONFIG || path.join(home, '.kube', 'config')).split(path.delimiter).filter((f) => f !== '' && existsSync(f));
+  const names = new Set<string>();
+  for (const file of list) {
+    try {
+      const doc = load(readFileSync(file, 'utf8')) as { contexts?: unknown } | null;
+      for (const c of Array.isArray(doc?.contexts) ? doc.contexts : []) {
+        const name = (c as { name?: unknown } | null)?.name;
+        if (typeof name === 'string' && name !== '') names.add(name);
+      }
+    } catch {
+      // unreadable: nothing to offer from it
+    }
+  }
+  return [...names];
+}

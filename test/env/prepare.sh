@@ -30,6 +30,8 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok
 for p in etcd-server dpkg-dev golang-1.19-go golang-github-modern-go-reflect2-dev redis-server openssl unzip prometheus chromium fonts-dejavu-core; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
+# real shells for the completion tests (test/integration/completion-shells.test.ts); bash is always there
+for p in zsh fish; do have_pkg "$p" || need_pkgs+=("$p"); done
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && ! have_pkg postgresql-15; then need_pkgs+=(postgresql-15); fi
 src_list=/etc/apt/sources.list.d/custctl-test-deb-src.sources
 need_src=0
