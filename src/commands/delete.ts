@@ -15,7 +15,7 @@ import { outcomeOf } from '../jobs/kinds/delete.js';
 import { renderPlan } from '../output/plan.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { confirmOrRefuse } from '../prompt.js';
-import { parseBackupUrl } from '../domain/backup.js';
+import { parseBackupUrl, parseRecipients } from '../domain/backup.js';
 import { isFinished } from '../domain/job.js';
 import { combinedExitCode, runPool } from '../util/pool.js';
 
@@ -88,6 +88,7 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
         ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}),
         ...(o.backupUrl !== undefined ? { backupUrl: o.backupUrl } : {}),
         ...(o.noBackup ? { noBackup: true } : {}),
+        ...(o.backupRecipients !== undefined ? { backupRecipients: o.backupRecipients } : {}),
         ...(t.namespaceUid ? { namespaceUid: t.namespaceUid } : {}),
         ...(o.sync ? { sync: true } : {}),
       });
@@ -207,6 +208,7 @@ export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF
     .option('--allow-cluster-scoped', 'uninstall releases that hold objects outside the customer namespace: cluster-scoped ones other than their RBAC, or objects in other namespaces')
     .addOption(new Option('--backup <url>', 'first write a verified backup here: file:///dir or s3://bucket/prefix (default CUSTCTL_BACKUP_URL)').argParser((v: string) => parseBackupUrl(v).url))
     .option('--no-backup', 'no backup, even when CUSTCTL_BACKUP_URL is set')
+    .addOption(new Option('--backup-recipient <age1…>', 'encrypt the backup to this age public key (repeatable; default CUSTCTL_BACKUP_RECIPIENT)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), ...parseRecipients([v])]))
     .addOption(new Option('--allow-outside-namespace', 'the same as --allow-cluster-scoped').hideHelp())
     .addOption(outputOption())
     .addHelpText(
@@ -237,6 +239,7 @@ Examples:
           allowClusterScoped: !!f.allowClusterScoped || !!f.allowOutsideNamespace,
           ...(typeof f.backup === 'string' ? { backupUrl: f.backup } : {}),
           ...(f.backup === false ? { noBackup: true } : {}),
+          ...(f.backupRecipient !== undefined ? { backupRecipients: f.backupRecipient } : {}),
           output: f.output,
         },
         d,

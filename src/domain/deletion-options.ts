@@ -23,4 +23,6 @@ export interface DeletionOptions {
   backupUrl?: string;
   /** no backup, even when the site sets CUSTCTL_BACKUP_URL */
   noBackup?: boolean;
+  /** encrypt the backup to these age public keys; default: the site's CUSTCTL_BACKUP_RECIPIENT */
+  backupRecipients?: string[];
 }

@@ -56,8 +56,8 @@ export class RemoteJobsClient implements JobsClient {
   }
 
   async submitDeletion(c: CustomerId, o: DeletionRequest): Promise<Job> {
-    if (o.backupUrl !== undefined || o.noBackup) {
-      throw new UsageError('--backup/--no-backup apply to local runs: through --api-url the server backs up to its own CUSTCTL_BACKUP_URL');
+    if (o.backupUrl !== undefined || o.noBackup || o.backupRecipients !== undefined) {
+      throw new UsageError('--backup/--no-backup/--backup-recipient apply to local runs: through --api-url the server backs up to its own CUSTCTL_BACKUP_URL (encrypted to its CUSTCTL_BACKUP_RECIPIENT)');
     }
     const query = {
       force: o.force ?? false,

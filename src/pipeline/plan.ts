@@ -14,7 +14,7 @@ export interface PlanView {
   pvcs?: Array<{ name: string; phase: string; storage?: string; volume?: string; reclaimPolicy?: string; dataLoss: string }>;
   rbac: { delete: Array<{ kind: string; name: string; rule: string }>; keptByPolicy: Array<{ kind: string; name: string }>; keptUnowned: Array<{ kind: string; name: string }> };
   /** where the verified backup goes first; null: no backup (`--no-backup`, or none configured) */
-  backup?: { url: string; covers: string; notCovered: string[] } | null;
+  backup?: { url: string; covers: string; notCovered: string[]; encryptedTo?: string[] } | null;
 }
 
 export function planView(insp: Inspection | null, row: Inspection['row'], customerId: string, namespace: string, simulated: boolean): PlanView {

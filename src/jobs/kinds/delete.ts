@@ -10,8 +10,8 @@ import { DEFAULTS } from '../../config.js';
 import type { CustomerId } from '../../domain/customer-id.js';
 import type { DeletionOptions } from '../../domain/deletion-options.js';
 import { namespaceFor } from '../../domain/namespace-name.js';
-import { parseBackupUrl } from '../../domain/backup.js';
-import { ConflictError, exitCodeForErrorName, NotFoundError } from '../../errors.js';
+import { parseBackupUrl, parseRecipients } from '../../domain/backup.js';
+import { ConflictError, exitCodeForErrorName, NotFoundError, UsageError } from '../../errors.js';
 import { plainLine, type Level } from '../../io.js';
 import type { PlanView } from '../../pipeline/plan.js';
 import type { DeleteResult } from '../../pipeline/types.js';
@@ -41,11 +41,22 @@ export function jobOptions(config: Config, o: DeletionOptions): JobOptions {
   };
 }
 
-/** `--backup URL` beats the site default CUSTCTL_BACKUP_URL; `--no-backup` drops both. */
-function backupOption(config: Config, o: DeletionOptions): Pick<JobOptions, 'backupUrl'> {
-  if (o.noBackup) return {};
+/**
+ * `--backup URL` beats the site default CUSTCTL_BACKUP_URL; `--no-backup` drops both. The age
+ * recipients (`--backup-recipient`, else CUSTCTL_BACKUP_RECIPIENT) go with the backup.
+ */
+export function backupOption(config: Pick<Config, 'backupUrl' | 'backupRecipients'>, o: DeletionOptions): Pick<JobOptions, 'backupUrl' | 'backupRecipients'> {
+  if (o.noBackup) {
+    if (o.backupRecipients?.length) throw new UsageError('--backup-recipient encrypts a backup, and --no-backup asks for none: drop one of them');
+    return {};
+  }
   const url = o.backupUrl ?? config.backupUrl;
-  return url ? { backupUrl: parseBackupUrl(url).url } : {};
+  const recipients = parseRecipients(o.backupRecipients ?? config.backupRecipients ?? []);
+  if (!url) {
+    if (o.backupRecipients?.length) throw new UsageError('--backup-recipient encrypts a backup, but there is none: pass --backup URL (or set CUSTCTL_BACKUP_URL)');
+    return {};
+  }
+  return { backupUrl: parseBackupUrl(url).url, ...(recipients.length ? { backupRecipients: recipients } : {}) };
 }
 
 /**

@@ -37,6 +37,7 @@ export const backupStep: Step = {
       now: new Date(ctx.now?.() ?? Date.now()),
       log: ctx.log,
       signal: ctx.signal,
+      recipients: ctx.job.opts.backupRecipients ?? [],
     });
     await ctx.progress?.(BACKUP_PROGRESS);
   },
