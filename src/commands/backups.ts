@@ -94,7 +94,8 @@ export async function runBackupsPrune(d: Deps, o: BackupsPruneOptions): Promise<
   const { listBackups, pruneCandidates, removeBackups } = await import('../pipeline/backups.js');
   const cutoff = new Date(d.now().getTime() - o.olderThanMs);
   const candidates = pruneCandidates(await listBackups(target, customerId, d.shutdown), cutoff);
-  const report: PruneReport = { dryRun: o.dryRun, target: target.url, olderThan: formatDuration(o.olderThanMs), cutoff: cutoff.toISOString(), candidates, removed: [], audited: false };
+  const days = o.olderThanMs / 86_400_000;
+  const report: PruneReport = { dryRun: o.dryRun, target: target.url, olderThan: Number.isInteger(days) ? `${days}d` : formatDuration(o.olderThanMs), cutoff: cutoff.toISOString(), candidates, removed: [], audited: false };
   const say = () => print(d.io, o.output, view(report, async (io) => {
     if (candidates.length === 0) {
       io.out.write(`No backups${customerId ? ` of ${customerId}` : ''} taken before ${report.cutoff} in ${target.url}: nothing to prune\n`);

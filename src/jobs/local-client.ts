@@ -56,6 +56,7 @@ export class LocalJobsClient implements JobsClient {
     kubeLoad?.catch(() => undefined);
     const { backupOption, inspect, planView, refuseClusterScoped, refuseSuspiciousEmptiness, statusConflict } = await running();
     const customers = parseCustomerIds(o.ids);
+    backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
     const store = await d.store();
     // Every id and row checked before anything happens; a single bad one refuses the whole run.
     const items: PlannedDeletion[] = [];

@@ -67,6 +67,8 @@ export function backupOption(config: Pick<Config, 'backupUrl' | 'backupRecipient
  */
 export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: SubmitOptions): Promise<Job> {
   const namespace = namespaceFor(customer, env.config.namespacePrefix);
+  // the options first: a refused one (e.g. --backup-recipient without a backup) must not leave a claimed row
+  const opts = jobOptions(env.config, o);
   // the attempt that follows loads the pipeline (processDelete): its modules load while the claim
   // and the job's writes wait on the database and the disk, not after them
   if (!env.config.simulate) void import('../../pipeline/run.js').catch(() => undefined);
@@ -106,7 +108,7 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
       {
         name: 'delete',
         data: { customerId: customer.id, namespace, ...(namespaceUid ? { namespaceUid } : {}), ...(due !== undefined ? { scheduledFor: due } : {}) },
-        opts: jobOptions(env.config, o),
+        opts,
         requestedBy: o.requestedBy,
         simulated: env.config.simulate,
         previousStatus: claim.before.deploymentStatus,
