@@ -108,6 +108,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     cancelDeletion: (customer, requestedBy) => jobs.cancelDeletion(customer, requestedBy),
     retention: { defaultMs: config.retentionMs, ownerMinMs: config.ownerMinRetentionMs },
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),
+    deliveries: (id) => jobs.deliveries(id),
     cleanupRbac: async (dryRun, requestedBy, opts) => {
       // A simulated server makes no cluster calls (DESIGN): there is nothing to list, so nothing to sweep.
       if (config.simulate) return { dryRun, simulated: true, ...(dryRun ? {} : { jobId: null }), orphans: [], deleted: [], kept: [], errors: [], note: SIMULATED_CLEANUP_NOTE };

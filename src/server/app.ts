@@ -50,6 +50,8 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>;
   /** `GET /metrics` (viewer token): the Prometheus text format */
   metrics?: { contentType: string; text(): Promise<string> };
+  /** `GET /api/admin/jobs/:id/deliveries`: the webhook deliveries of a job (src/jobs/webhooks.ts) */
+  deliveries?: (jobId: string) => Promise<unknown[]>;
 }
 
 export interface ServerLimits {
@@ -445,6 +447,14 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
     }
     return jobJson(job);
+  });
+
+  // webhook deliveries of a job (who was told, status code, attempts): read as the job is
+  app.get<{ Params: { id: string } }>('/api/admin/jobs/:id/deliveries', { config: { role: 'viewer', owner: true } }, async (req) => {
+    const id = parseJobIdParam(req.params.id);
+    const job = await requireJob(queue, id);
+    if (req.principal?.role === 'owner' && job.data.customerId !== req.principal.customerId) throw new NotFoundError(`job ${id} not found`);
+    return { jobId: id, deliveries: opts.deliveries ? await opts.deliveries(id) : [] };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
