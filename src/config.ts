@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { UsageError } from './errors.js';
 import { DEFAULT_NAMESPACE_PREFIX, parseNamespacePrefix } from './domain/namespace-name.js';
 import { formatDuration, parseDuration } from './domain/duration.js';
-import { parseBackupUrl } from './domain/backup.js';
+import { parseBackupUrl, parseRecipients } from './domain/backup.js';
 import { parseSnapshotClass } from './domain/volume-snapshots.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -45,6 +45,10 @@ export interface Config {
   backupUrl?: string;
   /** CUSTCTL_SNAPSHOT_CLASS: the site's default `delete --snapshot-volumes` class */
   snapshotClass?: string;
+  /** CUSTCTL_BACKUP_RECIPIENT: age public keys every backup is encrypted to (comma/space separated) */
+  backupRecipients: string[];
+  /** CUSTCTL_BACKUP_IDENTITY: `restore`'s default age identity (a file, or the AGE-SECRET-KEY-1… itself) */
+  backupIdentity?: string;
   verbose: boolean;
   /** CUSTCTL_RETENTION: how long a deletion waits by default (the instance suspended meanwhile), ms; 0 = immediate */
   retentionMs: number;
@@ -155,6 +159,8 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     apiToken: env.CUSTCTL_API_TOKEN || undefined,
     backupUrl: env.CUSTCTL_BACKUP_URL ? parseBackupUrl(env.CUSTCTL_BACKUP_URL, 'CUSTCTL_BACKUP_URL').url : undefined,
     snapshotClass: env.CUSTCTL_SNAPSHOT_CLASS ? parseSnapshotClass(env.CUSTCTL_SNAPSHOT_CLASS, 'CUSTCTL_SNAPSHOT_CLASS') : undefined,
+    backupRecipients: parseRecipients([env.CUSTCTL_BACKUP_RECIPIENT ?? ''], 'CUSTCTL_BACKUP_RECIPIENT'),
+    backupIdentity: env.CUSTCTL_BACKUP_IDENTITY || undefined,
     verbose: flags.verbose ?? false,
     retentionMs: retention('CUSTCTL_RETENTION', env.CUSTCTL_RETENTION, DEFAULTS.retentionMs),
     ownerMinRetentionMs: ownerMinimum(env.CUSTCTL_OWNER_MIN_RETENTION),

@@ -21,6 +21,7 @@ const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> 
   delete: async (d, s) => (await import('./commands/delete.js')).makeDeleteCommand(d, s),
   cancel: async (d) => (await import('./commands/cancel.js')).makeCancelCommand(d),
   restore: async (d, s) => (await import('./commands/restore.js')).makeRestoreCommand(d, s),
+  backups: async (d) => (await import('./commands/backups.js')).makeBackupsCommand(d),
   status: async (d, s) => (await import('./commands/status.js')).makeStatusCommand(d, s),
   jobs: async (d, s) => (await import('./commands/jobs.js')).makeJobsCommand(d, s),
   worker: async (d, s) => (await import('./commands/worker.js')).makeWorkerCommand(d, s),

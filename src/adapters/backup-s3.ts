@@ -10,7 +10,7 @@ import {
   DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand, S3Client, type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { OperationError, UsageError } from '../errors.js';
-import { customerOfArchive, type BackupEnv, type BackupObjectInfo, type BackupTarget, type PutMeta } from './backup-target.js';
+import { archiveInfo, type BackupEnv, type BackupObjectInfo, type BackupTarget, type PutMeta } from './backup-target.js';
 
 export class S3BackupTarget implements BackupTarget {
   readonly url: string;
@@ -38,7 +38,7 @@ export class S3BackupTarget implements BackupTarget {
     const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
     const status = err.$metadata?.httpStatusCode;
     throw new OperationError(`cannot ${what} ${this.url}: ${err.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${err.message ?? String(e)}`, [
-      'Nothing was deleted. Check the bucket, the credentials and CUSTCTL_S3_ENDPOINT, or pass another --backup URL.',
+      what.startsWith('write') ? 'Nothing was deleted. Check the bucket, the credentials and CUSTCTL_S3_ENDPOINT, or pass another --backup URL.' : 'Check the bucket, the credentials and CUSTCTL_S3_ENDPOINT.',
     ]);
   }
 
@@ -49,7 +49,7 @@ export class S3BackupTarget implements BackupTarget {
         Bucket: this.bucket,
         Key: this.key(name),
         Body: bytes,
-        ContentType: 'application/gzip',
+        ContentType: name.endsWith('.tar.gz') ? 'application/gzip' : name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
         Tagging: tags,
         IfNoneMatch: '*',
         ...(this.sse ? { ServerSideEncryption: this.sse } : {}),
@@ -84,9 +84,9 @@ export class S3BackupTarget implements BackupTarget {
         for (const o of r.Contents ?? []) {
           const name = (o.Key ?? '').slice(this.prefix ? this.prefix.length + 1 : 0);
           if (name.includes('/')) continue;
-          const customerId = customerOfArchive(name);
-          if (!customerId) continue;
-          out.push({ name, url: `${this.url}/${name}`, bytes: o.Size ?? 0, modified: o.LastModified ?? new Date(0), customerId });
+          const info = archiveInfo(name);
+          if (!info) continue;
+          out.push({ name, url: `${this.url}/${name}`, bytes: o.Size ?? 0, modified: o.LastModified ?? new Date(0), ...info });
         }
         token = r.IsTruncated ? r.NextContinuationToken : undefined;
       } while (token);

@@ -19,6 +19,10 @@ export interface BackupObjectInfo {
   modified: Date;
   /** S3 tags (file targets: derived from the name) */
   customerId?: string;
+  /** when the backup was taken: the time stamp in its name */
+  createdAt: Date;
+  /** `.tar.gz.age`: encrypted to age recipients (its checksums beside it, NAME.sums.json) */
+  encrypted: boolean;
 }
 
 export interface PutMeta {
@@ -65,6 +69,14 @@ const ARCHIVE = /^(cust_[a-z0-9]{1,44})-\d{8}T\d{6}Z\.tar\.gz(\.age)?$/;
 
 export function customerOfArchive(name: string): string | undefined {
   return ARCHIVE.exec(name)?.[1];
+}
+
+/** What an archive's name says: customer, time, encrypted. Undefined for anything that is not a backup. */
+export function archiveInfo(name: string): { customerId: string; createdAt: Date; encrypted: boolean } | undefined {
+  const m = /^(cust_[a-z0-9]{1,44})-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z\.tar\.gz(\.age)?$/.exec(name);
+  if (!m) return undefined;
+  const [, customerId, y, mo, d, h, mi, se, age] = m as unknown as [string, string, string, string, string, string, string, string, string | undefined];
+  return { customerId, createdAt: new Date(`${y}-${mo}-${d}T${h}:${mi}:${se}Z`), encrypted: age !== undefined };
 }
 
 export class FileBackupTarget implements BackupTarget {
@@ -117,13 +129,18 @@ export class FileBackupTarget implements BackupTarget {
     for (const name of names.filter((n) => ARCHIVE.test(n)).sort()) {
       const s = await stat(join(this.dir, name)).catch(() => null);
       if (!s?.isFile()) continue;
-      const customerId = customerOfArchive(name);
-      out.push({ name, url: `file://${join(this.dir, name)}`, bytes: s.size, modified: s.mtime, ...(customerId ? { customerId } : {}) });
+      const info = archiveInfo(name);
+      if (!info) continue;
+      out.push({ name, url: `file://${join(this.dir, name)}`, bytes: s.size, modified: s.mtime, ...info });
     }
     return out;
   }
 
   async remove(name: string): Promise<void> {
-    await rm(join(this.dir, name), { force: true });
+    try {
+      await rm(join(this.dir, name), { force: true });
+    } catch (e) {
+      throw new OperationError(`cannot delete the backup ${join(this.dir, name)}: ${(e as Error).message}`);
+    }
   }
 }

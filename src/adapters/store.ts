@@ -59,6 +59,7 @@ export const AUDIT_ACTIONS = [
   'rbac-deleted',
   'audit-pruned',
   'customer-restored',
+  'backup-pruned',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -15,7 +15,7 @@ import { outcomeOf } from '../jobs/kinds/delete.js';
 import { renderPlan } from '../output/plan.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { confirmOrRefuse } from '../prompt.js';
-import { parseBackupUrl } from '../domain/backup.js';
+import { parseBackupUrl, parseRecipients } from '../domain/backup.js';
 import { parseSnapshotClass } from '../domain/volume-snapshots.js';
 import { isFinished } from '../domain/job.js';
 import { combinedExitCode, runPool } from '../util/pool.js';
@@ -92,6 +92,7 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
         ...(o.snapshotClass !== undefined ? { snapshotClass: o.snapshotClass } : {}),
         ...(o.noSnapshotVolumes ? { noSnapshotVolumes: true } : {}),
         ...(o.snapshotTimeoutMs !== undefined ? { snapshotTimeoutMs: o.snapshotTimeoutMs } : {}),
+        ...(o.backupRecipients !== undefined ? { backupRecipients: o.backupRecipients } : {}),
         ...(t.namespaceUid ? { namespaceUid: t.namespaceUid } : {}),
         ...(o.sync ? { sync: true } : {}),
       });
@@ -215,6 +216,7 @@ export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF
     .addOption(new Option('--snapshot-volumes <class>', 'first take a VolumeSnapshot of every bound PVC with this VolumeSnapshotClass (deletionPolicy Retain) and wait until ready (default CUSTCTL_SNAPSHOT_CLASS)').argParser((v: string) => parseSnapshotClass(v)))
     .option('--no-snapshot-volumes', 'no volume snapshots, even when CUSTCTL_SNAPSHOT_CLASS is set')
     .addOption(new Option('--snapshot-timeout <duration>', 'how long to wait for the volume snapshots to be ready (default 5m)').argParser(durationFlag('--snapshot-timeout')))
+    .addOption(new Option('--backup-recipient <age1…>', 'encrypt the backup to this age public key (repeatable; default CUSTCTL_BACKUP_RECIPIENT)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), ...parseRecipients([v])]))
     .addOption(new Option('--allow-outside-namespace', 'the same as --allow-cluster-scoped').hideHelp())
     .addOption(outputOption())
     .addHelpText(
@@ -249,6 +251,7 @@ Examples:
           ...(typeof f.snapshotVolumes === 'string' ? { snapshotClass: f.snapshotVolumes } : {}),
           ...(f.snapshotVolumes === false ? { noSnapshotVolumes: true } : {}),
           ...(f.snapshotTimeout !== undefined ? { snapshotTimeoutMs: f.snapshotTimeout } : {}),
+          ...(f.backupRecipient !== undefined ? { backupRecipients: f.backupRecipient } : {}),
           output: f.output,
         },
         d,

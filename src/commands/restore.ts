@@ -3,12 +3,13 @@
  * plan (what the verified archive holds, what will be created), confirms like `delete`, then runs
  * the restore as a journaled job in this process.
  */
-import { Command } from '@commander-js/extra-typings';
+import { Command, Option } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
 import { parseBackupUrl } from '../domain/backup.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { jobExitCode, type Job } from '../domain/job.js';
 import { OperationError } from '../errors.js';
+import { intFlag } from '../flags.js';
 import { outputOption, print, view, type OutputFormat } from '../output/print.js';
 import { renderRestorePlan } from '../output/restore-plan.js';
 import type { RestorePlanView, RestoreResult } from '../pipeline/restore.js';
@@ -20,6 +21,10 @@ export interface RestoreOptions {
   dryRun: boolean;
   yes: boolean;
   output: OutputFormat;
+  /** age identity file for an encrypted backup (default CUSTCTL_BACKUP_IDENTITY) */
+  identity?: string;
+  /** creates in flight inside a tier */
+  concurrency?: number;
 }
 
 export interface RestoreReport {
@@ -37,13 +42,14 @@ export async function runRestore(o: RestoreOptions, d: Deps): Promise<RestoreRep
   const customer = parseCustomerId(o.id);
   parseBackupUrl(o.from, '--from');
   const client = await d.client();
-  const { target, plan } = await client.planRestore(customer, o.from);
+  const req = { ...(o.identity !== undefined ? { identityFile: o.identity } : {}), ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) };
+  const { target, plan } = await client.planRestore(customer, o.from, req);
   if (o.dryRun) return { dryRun: true, target, plan, jobId: null, state: 'planned', result: null, error: null, exitCode: 0 };
   if (!o.yes) {
     d.log.line(renderRestorePlan(plan, d.io.chalk));
     await confirmOrRefuse(d, `Restore ${customer.id} into context ${target.context ?? '-'}? Type its customer ID to confirm`, customer.id, `restore ${customer.id}`);
   }
-  const job = await client.submitRestore(customer, o.from);
+  const job = await client.submitRestore(customer, o.from, req);
   const final = await client.follow(job, { label: customer.id, run: true });
   if (final.state !== 'completed' && final.state !== 'failed') {
     const why = client.interrupted(final);
@@ -67,15 +73,18 @@ export function makeRestoreCommand(d: Deps, setExit: (code: number) => void, run
     .description('Bring a deleted customer back from a backup: namespace, objects, Helm release records, cluster RBAC, row')
     .argument('<customerId>', 'customer ID (cust_…); its row must be pending and its namespace absent')
     .requiredOption('--from <url>', 'the backup: file:///dir/NAME.tar.gz, or a directory/prefix (its newest backup of the customer)')
+    .option('--identity <file>', 'age identity file (AGE-SECRET-KEY-1…) that decrypts an encrypted backup (default CUSTCTL_BACKUP_IDENTITY)')
+    .addOption(new Option('--concurrency <n>', 'objects created at once inside a tier (default 16; 1: one by one)').argParser(intFlag('--concurrency', 1, 64)))
     .option('--dry-run', 'verify the backup and show what would be created, change nothing')
     .option('-y, --yes', 'do not ask for confirmation')
     .addOption(outputOption())
     .addHelpText('after', `
 Examples:
   custctl restore cust_abc123 --from file:///var/backups/custctl --dry-run
-  custctl restore cust_abc123 --from file:///var/backups/custctl/cust_abc123-20261201T131500Z.tar.gz --yes`)
+  custctl restore cust_abc123 --from file:///var/backups/custctl/cust_abc123-20261201T131500Z.tar.gz --yes
+  custctl restore cust_abc123 --from s3://backups/custctl --identity ~/.config/custctl/backup-key.txt`)
     .action(async (id, f) => {
-      const r = await runF({ id, from: f.from, dryRun: !!f.dryRun, yes: !!f.yes, output: f.output }, d);
+      const r = await runF({ id, from: f.from, dryRun: !!f.dryRun, yes: !!f.yes, output: f.output, ...(f.identity !== undefined ? { identity: f.identity } : {}), ...(f.concurrency !== undefined ? { concurrency: f.concurrency } : {}) }, d);
       await print(d.io, f.output, view(r, (io) => {
         if (r.dryRun) {
           io.out.write(`Dry run: nothing will be changed. context ${r.target.context ?? '-'} (${r.target.server ?? '-'}), database ${r.target.database}\n\n${renderRestorePlan(r.plan, io.chalk)}\n`);

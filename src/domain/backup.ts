@@ -72,10 +72,51 @@ export function parseBackupUrl(raw: string, flag = '--backup'): BackupUrl {
   throw new UsageError(`${flag} ${JSON.stringify(raw)}: only file:// and s3:// backup targets are supported`);
 }
 
-/** `cust_abc123-20261201T131500Z.tar.gz`: sortable by time, one customer's backups share a prefix. */
-export function archiveName(customerId: string, at: Date): string {
+/**
+ * `cust_abc123-20261201T131500Z.tar.gz` (`.tar.gz.age` when encrypted): sortable by time, one
+ * customer's backups share a prefix.
+ */
+export function archiveName(customerId: string, at: Date, encrypted = false): string {
   const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
-  return `${customerId}-${stamp}.tar.gz`;
+  return `${customerId}-${stamp}.tar.gz${encrypted ? '.age' : ''}`;
+}
+
+/** Beside an encrypted archive `NAME.age`: `NAME.age.sums.json`, its checksums (BackupSums). */
+export const SUMS_SUFFIX = '.sums.json';
+
+/**
+ * What is recorded beside an encrypted archive, so that the archive can be proven intact without
+ * the identity (the sha256 of the encrypted bytes) and, once decrypted, proven to be the archive
+ * that was verified before encryption (the sha256 of the .tar.gz and of its manifest.json). No
+ * per-entry sums: a Secret's sum could be matched against guessed values without the identity.
+ */
+export interface BackupSums {
+  format: typeof BACKUP_FORMAT;
+  archive: string;
+  customerId: string;
+  createdAt: string;
+  encryption: 'age';
+  recipients: string[];
+  encrypted: { sha256: string; bytes: number };
+  plaintext: { sha256: string; bytes: number };
+  manifest: { sha256: string; entries: number };
+}
+
+const BECH32 = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+const RECIPIENT = new RegExp(`^age1(pq1)?[${BECH32}]{50,}$`);
+
+/**
+ * age public keys (`age1…`, X25519; `age1pq1…`, post-quantum hybrid), each flag value or the
+ * variable's value split at commas and white space. An empty list means no encryption.
+ */
+export function parseRecipients(values: readonly string[], source = '--backup-recipient'): string[] {
+  const out: string[] = [];
+  for (const r of values.flatMap((v) => v.split(/[\s,]+/)).filter(Boolean)) {
+    if (r.startsWith('AGE-SECRET-KEY-')) throw new UsageError(`${source}: that is an age secret key (an identity); a backup is encrypted to the public key (age1…), and the secret key stays with whoever restores`);
+    if (!RECIPIENT.test(r)) throw new UsageError(`${source} ${JSON.stringify(r.slice(0, 80))} is not an age public key (age1…, as age-keygen prints it)`);
+    if (!out.includes(r)) out.push(r);
+  }
+  return out;
 }
 
 const SERVER_SET_METADATA = ['uid', 'resourceVersion', 'creationTimestamp', 'managedFields', 'generation', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const;
@@ -140,6 +181,32 @@ export function restoreRank(kind: string): number {
 
 export function sortForRestore<T extends { kind: string; metadata: { name: string } }>(objects: readonly T[]): T[] {
   return [...objects].sort((a, b) => restoreRank(a.kind) - restoreRank(b.kind) || a.kind.localeCompare(b.kind) || a.metadata.name.localeCompare(b.metadata.name));
+}
+
+/**
+ * The tiers a restore creates one after the other; inside a tier nothing refers to anything else
+ * in it, so its objects are created at once (bounded). Tier 0 is what others refer to (quotas and
+ * limits before any pod, service accounts before the pods that run as them, Roles before the
+ * RoleBindings that grant them: RBAC checks the grantor holds the Role); then bindings and
+ * Services; then workloads; then what points at workloads (autoscalers, ingresses) and the kinds
+ * this list does not know (custom resources).
+ */
+const TIERS: ReadonlyArray<readonly string[]> = [
+  ['ResourceQuota', 'LimitRange', 'NetworkPolicy', 'ServiceAccount', 'Secret', 'ConfigMap', 'PersistentVolumeClaim', 'Role'],
+  ['RoleBinding', 'Service', 'PodDisruptionBudget'],
+  ['Pod', 'ReplicaSet', 'Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'],
+];
+
+export function restoreTier(kind: string): number {
+  const i = TIERS.findIndex((t) => t.includes(kind));
+  return i < 0 ? TIERS.length : i;
+}
+
+/** The objects in tiers (restore order inside each, as sortForRestore), empty tiers left out. */
+export function restoreTiers<T extends { kind: string; metadata: { name: string } }>(objects: readonly T[]): T[][] {
+  const tiers: T[][] = Array.from({ length: TIERS.length + 1 }, () => []);
+  for (const o of sortForRestore(objects)) (tiers[restoreTier(o.kind)] as T[]).push(o);
+  return tiers.filter((t) => t.length > 0);
 }
 
 /** A Secret that holds a Helm release record (helm 3/4 storage driver `secret`). */

@@ -29,4 +29,6 @@ export interface DeletionOptions {
   noSnapshotVolumes?: boolean;
   /** how long to wait for the snapshots to be ready, ms */
   snapshotTimeoutMs?: number;
+  /** encrypt the backup to these age public keys; default: the site's CUSTCTL_BACKUP_RECIPIENT */
+  backupRecipients?: string[];
 }

@@ -18,6 +18,10 @@ export interface JobData {
   scheduledFor?: number;
   /** restore: the backup archive (or the directory/prefix holding the customer's newest) */
   from?: string;
+  /** restore: the age identity FILE (`--identity`; a path, never the key); else CUSTCTL_BACKUP_IDENTITY */
+  identityFile?: string;
+  /** restore: creates in flight inside a tier (`--concurrency`; default 16) */
+  concurrency?: number;
 }
 
 /** How the job runs; stored with it so a retry, a resume or another worker runs it the same way. */
@@ -38,8 +42,8 @@ export interface JobOptions {
   snapshotClass?: string;
   /** delete: how long to wait for the snapshots to be ready, ms */
   snapshotTimeoutMs?: number;
-  /** delete: encrypt the backup to this age recipient */
-  backupRecipient?: string;
+  /** delete: encrypt the backup to these age public keys (--backup-recipient, CUSTCTL_BACKUP_RECIPIENT) */
+  backupRecipients?: string[];
   /** cleanup-rbac */
   includeKept?: boolean;
 }

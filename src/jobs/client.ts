@@ -66,6 +66,13 @@ export interface CleanupPlan {
   where: string;
 }
 
+/** `restore --identity FILE`: the age identity that decrypts an encrypted backup (default CUSTCTL_BACKUP_IDENTITY). */
+export interface RestoreRequest {
+  identityFile?: string;
+  /** creates in flight inside a tier (default RESTORE_CONCURRENCY, 16; 1: one by one) */
+  concurrency?: number;
+}
+
 export interface RestorePlan {
   target: { context?: string; server?: string; database: string };
   plan: RestorePlanView;
@@ -99,9 +106,9 @@ export interface JobsClient {
   submitCleanup(o: CleanupRequest, plan?: CleanupPlan): Promise<CleanupReport>;
 
   /** `restore`: checks the row (pending) and the namespace (absent), loads and verifies the backup, says what it will create. */
-  planRestore(customer: CustomerId, from: string): Promise<RestorePlan>;
+  planRestore(customer: CustomerId, from: string, o?: RestoreRequest): Promise<RestorePlan>;
   /** Accepts one restore: the job (waiting). */
-  submitRestore(customer: CustomerId, from: string): Promise<Job>;
+  submitRestore(customer: CustomerId, from: string, o?: RestoreRequest): Promise<Job>;
 
   /** NotFoundError when it does not exist. */
   get(id: string): Promise<Job>;

@@ -12,7 +12,7 @@ import { ConflictError, NotFoundError, OperationError, UsageError } from '../err
 import { isFinished, type Job, type JobState } from '../domain/job.js';
 import { runPool } from '../util/pool.js';
 import { requireJob } from '../adapters/queue.js';
-import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan } from './client.js';
+import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './client.js';
 import type { JobsEnv } from './env.js';
 import { localInterruption } from './interruption.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
@@ -56,9 +56,10 @@ export class LocalJobsClient implements JobsClient {
     // starts now: its file loading fills the store's round trips
     const kubeLoad = cfg.simulate ? null : d.kube();
     kubeLoad?.catch(() => undefined);
-    const { checkSnapshotClass, coverVolumes, inspect, planView, refuseClusterScoped, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
+    const { backupOption, checkSnapshotClass, coverVolumes, inspect, planView, refuseClusterScoped, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
     const snapshotClass = snapshotOption(cfg, o).snapshotClass;
     const customers = parseCustomerIds(o.ids);
+    backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
     const store = await d.store();
     // Every id and row checked before anything happens; a single bad one refuses the whole run.
     const items: PlannedDeletion[] = [];
@@ -98,10 +99,12 @@ export class LocalJobsClient implements JobsClient {
         t.plan = planView(insp, row, t.customer.id, t.namespace, cfg.simulate);
         if (env) coverVolumes(t.plan, snapshotClass ? await snapshotPlan(env.kube, snapshotClass) : null);
         const snapshotted = (name: string) => t.plan?.pvcs?.some((p) => p.name === name && p.coverage === 'snapshot') ?? false;
-        const backupUrl = o.noBackup ? undefined : o.backupUrl ?? cfg.backupUrl;
+        const chosen = backupOption(cfg, o);
+        const backupUrl = chosen.backupUrl;
         t.plan.backup = backupUrl
           ? {
               url: backupUrl,
+              ...(chosen.backupRecipients ? { encryptedTo: chosen.backupRecipients } : {}),
               covers: 'every namespaced object (Helm release records included), the owned cluster RBAC, the row',
               notCovered: (insp?.pvcs ?? []).filter((p) => !snapshotted(p.name)).map((p) => `the data in PVC ${p.name}${p.volumeName ? ` (volume ${p.volumeName})` : ''}: only the PVC object is kept`),
             }
@@ -135,25 +138,26 @@ export class LocalJobsClient implements JobsClient {
 
   // ---- restore ---------------------------------------------------------------------------------
 
-  async planRestore(customer: CustomerId, from: string): Promise<RestorePlan> {
+  async planRestore(customer: CustomerId, from: string, o: RestoreRequest = {}): Promise<RestorePlan> {
     const d = this.d;
     const cfg = d.config();
     if (cfg.simulate) throw new UsageError('restore re-creates objects on the cluster: it does not run with SIMULATE_K8S_DEPLOYMENT=true');
-    const { loadBackup, refuseRestore, restorePlan, openBackupTarget } = await running();
+    const { loadBackup, loadIdentities, refuseRestore, restorePlan, openBackupTarget } = await running();
     const namespace = namespaceFor(customer, cfg.namespacePrefix);
     const store = await d.store();
     const kube = await d.kube();
     const target = { context: kube.target.context, server: kube.target.server, database: store.description };
     d.log.info('Target', target);
     const row = await refuseRestore(customer, namespace, await store.get(customer.id), cfg.namespacePrefix, kube, null);
-    const backup = await loadBackup(from, customer.id, (u) => openBackupTarget(u, d.env));
+    const identities = o.identityFile !== undefined ? await loadIdentities(o.identityFile, '--identity') : await loadIdentities(cfg.backupIdentity, 'CUSTCTL_BACKUP_IDENTITY');
+    const backup = await loadBackup(from, customer.id, (u) => openBackupTarget(u, d.env), undefined, identities);
     return { target, plan: restorePlan(backup, customer.id, namespace, row).view };
   }
 
-  async submitRestore(customer: CustomerId, from: string): Promise<Job> {
+  async submitRestore(customer: CustomerId, from: string, o: RestoreRequest = {}): Promise<Job> {
     const { cliRequester, eventsOf, submitRestore } = await running();
     const env = await this.env();
-    const job = await submitRestore(env, customer, { from, requestedBy: cliRequester(this.d.env) });
+    const job = await submitRestore(env, customer, { from, requestedBy: cliRequester(this.d.env), ...(o.identityFile !== undefined ? { identityFile: o.identityFile } : {}), ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) });
     await eventsOf(env).emit({ type: 'accepted', job });
     this.d.log.info('Restore queued', { customerId: customer.id, job: job.id });
     return job;

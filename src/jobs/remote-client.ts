@@ -57,8 +57,8 @@ export class RemoteJobsClient implements JobsClient {
   }
 
   async submitDeletion(c: CustomerId, o: DeletionRequest): Promise<Job> {
-    if (o.backupUrl !== undefined || o.noBackup) {
-      throw new UsageError('--backup/--no-backup apply to local runs: through --api-url the server backs up to its own CUSTCTL_BACKUP_URL');
+    if (o.backupUrl !== undefined || o.noBackup || o.backupRecipients !== undefined) {
+      throw new UsageError('--backup/--no-backup/--backup-recipient apply to local runs: through --api-url the server backs up to its own CUSTCTL_BACKUP_URL (encrypted to its CUSTCTL_BACKUP_RECIPIENT)');
     }
     if (o.snapshotClass !== undefined || o.noSnapshotVolumes || o.snapshotTimeoutMs !== undefined) {
       throw new UsageError('--snapshot-volumes/--no-snapshot-volumes/--snapshot-timeout apply to local runs: through --api-url the server snapshots with its own CUSTCTL_SNAPSHOT_CLASS');

@@ -42,6 +42,7 @@ export function renderPlan(p: PlanView, c: ChalkInstance): string {
   }
   if (p.backup) {
     lines.push(`${label('Backup')}${c.green('write and verify')} ${p.backup.url} first: ${p.backup.covers}`);
+    if (p.backup.encryptedTo?.length) lines.push(`${' '.repeat(13)}${c.green('encrypted')} to age ${p.backup.encryptedTo.map((r) => `${r.slice(0, 12)}…${r.slice(-6)}`).join(', ')} (this tool cannot read it back)`);
     for (const n of p.backup.notCovered) lines.push(`${' '.repeat(13)}${c.yellow('not in the backup')} ${n}`);
   } else if (p.backup === null) {
     lines.push(`${label('Backup')}${c.yellow('none')} (no --backup, and CUSTCTL_BACKUP_URL is not set or --no-backup)`);

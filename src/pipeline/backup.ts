@@ -5,14 +5,15 @@
  * tar.gz with a manifest of sha256 sums. A written archive is read back and verified before the
  * caller goes on.
  */
+import { decryptArchive, encryptArchive, isAgeEncrypted } from '../adapters/backup-age.js';
 import { packArchive, sha256, unpackArchive, verifyArchive } from '../adapters/backup-archive.js';
 import type { BackupTarget, OpenBackupTarget } from '../adapters/backup-target.js';
 import { splitArchiveUrl } from '../adapters/backup-target.js';
 import type { ClusterTarget, Kube } from '../adapters/kube.js';
 import type { CustomerRow } from '../adapters/store.js';
 import {
-  archiveName, BACKUP_FORMAT, entryName, isHelmReleaseRecord, normalizeObject,
-  type BackupManifest, type BackupRow, type KubeObject,
+  archiveName, BACKUP_FORMAT, entryName, isHelmReleaseRecord, MANIFEST_NAME, normalizeObject, SUMS_SUFFIX,
+  type BackupManifest, type BackupRow, type BackupSums, type KubeObject,
 } from '../domain/backup.js';
 import { BackupError, errorMessage, NotFoundError, OperationError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -30,6 +31,8 @@ export interface WrittenBackup {
   sha256: string;
   entries: number;
   counts: Record<string, number>;
+  /** encrypted to these age recipients (`sha256` is then that of the encrypted bytes) */
+  encrypted?: { recipients: string[]; sums: string; plaintextSha256: string; manifestSha256: string };
 }
 
 export interface BackupInput {
@@ -46,6 +49,8 @@ export interface BackupInput {
   signal: AbortSignal;
   /** recorded in the manifest: the volume snapshots taken before (their contents outlive the namespace) */
   volumeSnapshots?: VolumeSnapshotRecord[];
+  /** age public keys: the archive is encrypted to them (empty: not encrypted) */
+  recipients?: readonly string[];
 }
 
 /** The archive's entries (objects/, cluster/, namespace.json, row.json), each as pretty JSON. */
@@ -98,6 +103,7 @@ export async function collectBackup(i: Pick<BackupInput, 'kube' | 'namespace' | 
  */
 export async function writeBackup(i: BackupInput): Promise<WrittenBackup> {
   const where = i.url;
+  const recipients = [...(i.recipients ?? [])];
   try {
     const { entries, counts } = await collectBackup(i);
     const { bytes } = await packArchive(entries, {
@@ -112,9 +118,11 @@ export async function writeBackup(i: BackupInput): Promise<WrittenBackup> {
       ...(i.volumeSnapshots?.length ? { volumeSnapshots: i.volumeSnapshots } : {}),
     }, i.now);
     const target = await i.openTarget(i.url);
+    const meta = { customerId: i.row.customerId, retentionDays: DEFAULT_RETENTION_DAYS };
+    if (recipients.length) return await writeEncrypted(i, target, bytes, recipients, counts);
     const name = archiveName(i.row.customerId, i.now);
     i.signal.throwIfAborted();
-    const url = await target.put(name, bytes, { customerId: i.row.customerId, retentionDays: DEFAULT_RETENTION_DAYS }, i.signal);
+    const url = await target.put(name, bytes, meta, i.signal);
     // read back what the target holds now, and check it entry by entry
     const back = await target.get(name, i.signal);
     if (sha256(back) !== sha256(bytes)) throw new OperationError(`backup ${url} read back differs from what was written (${back.length} bytes, wrote ${bytes.length})`);
@@ -131,8 +139,50 @@ export async function writeBackup(i: BackupInput): Promise<WrittenBackup> {
   }
 }
 
+/**
+ * The encrypted path: this process cannot decrypt what it writes, so the archive is verified
+ * before encryption (every entry against the manifest), and what the target holds afterwards is
+ * proven to be exactly the encrypted bytes (sha256 read back). The sums file beside it records
+ * both, so a restore proves the chain: encrypted bytes → decrypted .tar.gz → its manifest.
+ */
+async function writeEncrypted(i: BackupInput, target: BackupTarget, plain: Buffer, recipients: string[], counts: Record<string, number>): Promise<WrittenBackup> {
+  const name = archiveName(i.row.customerId, i.now, true);
+  const files = await unpackArchive(plain, name);
+  const manifest = verifyArchive(files, name);
+  const manifestSha256 = sha256(files.get(MANIFEST_NAME) as Buffer);
+  const enc = await encryptArchive(plain, recipients);
+  const sums: BackupSums = {
+    format: BACKUP_FORMAT,
+    archive: name,
+    customerId: i.row.customerId,
+    createdAt: i.now.toISOString(),
+    encryption: 'age',
+    recipients,
+    encrypted: { sha256: sha256(enc), bytes: enc.length },
+    plaintext: { sha256: sha256(plain), bytes: plain.length },
+    manifest: { sha256: manifestSha256, entries: manifest.entries.length },
+  };
+  const sumsBytes = Buffer.from(`${JSON.stringify(sums, null, 2)}\n`);
+  const meta = { customerId: i.row.customerId, retentionDays: DEFAULT_RETENTION_DAYS };
+  i.signal.throwIfAborted();
+  const url = await target.put(name, enc, meta, i.signal);
+  const sumsUrl = await target.put(`${name}${SUMS_SUFFIX}`, sumsBytes, meta, i.signal);
+  const back = await target.get(name, i.signal);
+  if (sha256(back) !== sums.encrypted.sha256) throw new OperationError(`backup ${url} read back differs from what was written (${back.length} bytes, wrote ${enc.length})`);
+  if (!isAgeEncrypted(back)) throw new OperationError(`backup ${url} read back is not an age file`);
+  const sumsBack = await target.get(`${name}${SUMS_SUFFIX}`, i.signal);
+  if (!sumsBack.equals(sumsBytes)) throw new OperationError(`checksums ${sumsUrl} read back differ from what was written`);
+  i.log('ok', 'Encrypted backup written and verified', { url, bytes: enc.length, entries: manifest.entries.length, recipients: recipients.length });
+  return {
+    url, bytes: enc.length, sha256: sums.encrypted.sha256, entries: manifest.entries.length, counts,
+    encrypted: { recipients, sums: sumsUrl, plaintextSha256: sums.plaintext.sha256, manifestSha256 },
+  };
+}
+
 export interface LoadedBackup {
   url: string;
+  /** decrypted with an age identity */
+  encrypted: boolean;
   manifest: BackupManifest;
   namespace: KubeObject | null;
   objects: KubeObject[];
@@ -145,19 +195,31 @@ export interface LoadedBackup {
  * Reads an archive (`…/name.tar.gz`, or a directory/prefix: the customer's newest backup there),
  * verifies every entry against the manifest, and returns what it holds.
  */
-export async function loadBackup(from: string, customerId: string, openTarget: (u: string) => Promise<BackupTarget>, signal?: AbortSignal): Promise<LoadedBackup> {
+export async function loadBackup(from: string, customerId: string, openTarget: (u: string) => Promise<BackupTarget>, signal?: AbortSignal, identities: readonly string[] = []): Promise<LoadedBackup> {
   const { target: where, name: given } = splitArchiveUrl(from);
   const target = await openTarget(where.url);
   let name = given;
   if (!name) {
     const mine = (await target.list(signal)).filter((b) => b.customerId === customerId).sort((a, b) => a.name.localeCompare(b.name));
     const newest = mine.at(-1);
-    if (!newest) throw new NotFoundError(`no backup of ${customerId} in ${where.url}`, [`List them with 'custctl backups list --from ${where.url}'.`]);
+    if (!newest) throw new NotFoundError(`no backup of ${customerId} in ${where.url}`, [`List them with 'custctl backups list --backup ${where.url}'.`]);
     name = newest.name;
   }
   const url = `${where.url.replace(/\/+$/, '')}/${name}`;
-  const files = await unpackArchive(await target.get(name, signal), url);
+  let bytes = await target.get(name, signal);
+  const encrypted = isAgeEncrypted(bytes);
+  let sums: BackupSums | null = null;
+  if (encrypted) {
+    sums = await readSums(target, name, url, signal);
+    if (sums && sha256(bytes) !== sums.encrypted.sha256) {
+      throw new OperationError(`backup ${url} is damaged: its sha256 differs from the one recorded beside it (${name}${SUMS_SUFFIX})`, [], { permanent: true });
+    }
+    bytes = await decryptArchive(bytes, identities, url);
+    if (sums && sha256(bytes) !== sums.plaintext.sha256) throw new OperationError(`backup ${url} decrypted to an archive other than the one verified when it was written`, [], { permanent: true });
+  }
+  const files = await unpackArchive(bytes, url);
   const manifest = verifyArchive(files, url);
+  if (sums && sha256(files.get(MANIFEST_NAME) as Buffer) !== sums.manifest.sha256) throw new OperationError(`backup ${url}: its manifest differs from the one recorded when it was written`, [], { permanent: true });
   if (manifest.customerId !== customerId) throw new OperationError(`backup ${url} is of ${manifest.customerId}, not ${customerId}: refusing`);
   const parse = (n: string) => JSON.parse((files.get(n) as Buffer).toString('utf8')) as unknown;
   const objects: KubeObject[] = [];
@@ -169,6 +231,7 @@ export async function loadBackup(from: string, customerId: string, openTarget: (
   if (!files.has('row.json')) throw new OperationError(`backup ${url} holds no row.json`);
   return {
     url,
+    encrypted,
     manifest,
     namespace: files.has('namespace.json') ? (parse('namespace.json') as KubeObject) : null,
     objects,
@@ -176,4 +239,24 @@ export async function loadBackup(from: string, customerId: string, openTarget: (
     row: parse('row.json') as BackupRow,
     helmRecords: objects.filter(isHelmReleaseRecord),
   };
+}
+
+/**
+ * The sums beside an encrypted archive; null when there are none (written by hand, or lost): the
+ * decryption is authenticated (age) and the entries are checked against the manifest all the same.
+ */
+async function readSums(target: BackupTarget, name: string, url: string, signal?: AbortSignal): Promise<BackupSums | null> {
+  let raw: Buffer;
+  try {
+    raw = await target.get(`${name}${SUMS_SUFFIX}`, signal);
+  } catch {
+    return null;
+  }
+  try {
+    const s = JSON.parse(raw.toString('utf8')) as BackupSums;
+    if (typeof s.encrypted?.sha256 !== 'string' || typeof s.plaintext?.sha256 !== 'string' || typeof s.manifest?.sha256 !== 'string') throw new Error('fields missing');
+    return s;
+  } catch (e) {
+    throw new OperationError(`the checksums beside ${url} (${name}${SUMS_SUFFIX}) are not readable: ${(e as Error).message}`, [], { permanent: true });
+  }
 }

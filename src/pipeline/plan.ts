@@ -16,7 +16,7 @@ export interface PlanView {
   pvcs?: Array<{ name: string; phase: string; storage?: string; volume?: string; reclaimPolicy?: string; dataLoss: string; coverage: VolumeCoverage; coverageNote: string }>;
   rbac: { delete: Array<{ kind: string; name: string; rule: string }>; keptByPolicy: Array<{ kind: string; name: string }>; keptUnowned: Array<{ kind: string; name: string }> };
   /** where the verified backup goes first; null: no backup (`--no-backup`, or none configured) */
-  backup?: { url: string; covers: string; notCovered: string[] } | null;
+  backup?: { url: string; covers: string; notCovered: string[]; encryptedTo?: string[] } | null;
   /**
    * `--snapshot-volumes CLASS` (CUSTCTL_SNAPSHOT_CLASS): the class as the cluster has it; `refused`
    * when the deletion will be refused (no snapshot API, no such class, deletionPolicy not Retain).

@@ -78,7 +78,11 @@ export interface DeleteResult {
   retainedVolumes: Array<{ pvc: string; volume: string; reclaimPolicy: string }>;
   row: { status: string } | null;
   /** the backup written before anything was deleted (`--backup`) */
-  backup?: { url: string; bytes: number; sha256: string; entries: number; counts: Record<string, number> };
+  backup?: {
+    url: string; bytes: number; sha256: string; entries: number; counts: Record<string, number>;
+    /** `--backup-recipient`: encrypted to these age keys; `sha256` is that of the encrypted bytes, the sums file beside it */
+    encrypted?: { recipients: string[]; sums: string; plaintextSha256: string; manifestSha256: string };
+  };
   /** the VolumeSnapshots taken before anything was deleted (`--snapshot-volumes`), their contents retained */
   volumeSnapshots?: VolumeSnapshotRecord[];
   warnings: string[];

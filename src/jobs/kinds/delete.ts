@@ -10,9 +10,9 @@ import { DEFAULTS } from '../../config.js';
 import type { CustomerId } from '../../domain/customer-id.js';
 import type { DeletionOptions } from '../../domain/deletion-options.js';
 import { namespaceFor } from '../../domain/namespace-name.js';
-import { parseBackupUrl } from '../../domain/backup.js';
+import { parseBackupUrl, parseRecipients } from '../../domain/backup.js';
 import { parseSnapshotClass } from '../../domain/volume-snapshots.js';
-import { ConflictError, exitCodeForErrorName, NotFoundError } from '../../errors.js';
+import { ConflictError, exitCodeForErrorName, NotFoundError, UsageError } from '../../errors.js';
 import { plainLine, type Level } from '../../io.js';
 import type { PlanView } from '../../pipeline/plan.js';
 import type { DeleteResult } from '../../pipeline/types.js';
@@ -50,11 +50,22 @@ export function snapshotOption(config: Pick<Config, 'snapshotClass'>, o: Deletio
   return cls ? { snapshotClass: parseSnapshotClass(cls), ...(o.snapshotTimeoutMs !== undefined ? { snapshotTimeoutMs: o.snapshotTimeoutMs } : {}) } : {};
 }
 
-/** `--backup URL` beats the site default CUSTCTL_BACKUP_URL; `--no-backup` drops both. */
-function backupOption(config: Config, o: DeletionOptions): Pick<JobOptions, 'backupUrl'> {
-  if (o.noBackup) return {};
+/**
+ * `--backup URL` beats the site default CUSTCTL_BACKUP_URL; `--no-backup` drops both. The age
+ * recipients (`--backup-recipient`, else CUSTCTL_BACKUP_RECIPIENT) go with the backup.
+ */
+export function backupOption(config: Pick<Config, 'backupUrl' | 'backupRecipients'>, o: DeletionOptions): Pick<JobOptions, 'backupUrl' | 'backupRecipients'> {
+  if (o.noBackup) {
+    if (o.backupRecipients?.length) throw new UsageError('--backup-recipient encrypts a backup, and --no-backup asks for none: drop one of them');
+    return {};
+  }
   const url = o.backupUrl ?? config.backupUrl;
-  return url ? { backupUrl: parseBackupUrl(url).url } : {};
+  const recipients = parseRecipients(o.backupRecipients ?? config.backupRecipients ?? []);
+  if (!url) {
+    if (o.backupRecipients?.length) throw new UsageError('--backup-recipient encrypts a backup, but there is none: pass --backup URL (or set CUSTCTL_BACKUP_URL)');
+    return {};
+  }
+  return { backupUrl: parseBackupUrl(url).url, ...(recipients.length ? { backupRecipients: recipients } : {}) };
 }
 
 /**
@@ -65,6 +76,8 @@ function backupOption(config: Config, o: DeletionOptions): Pick<JobOptions, 'bac
  */
 export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: SubmitOptions): Promise<Job> {
   const namespace = namespaceFor(customer, env.config.namespacePrefix);
+  // the options first: a refused one (e.g. --backup-recipient without a backup) must not leave a claimed row
+  const opts = jobOptions(env.config, o);
   // the attempt that follows loads the pipeline (processDelete): its modules load while the claim
   // and the job's writes wait on the database and the disk, not after them
   if (!env.config.simulate) void import('../../pipeline/run.js').catch(() => undefined);
@@ -104,7 +117,7 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
       {
         name: 'delete',
         data: { customerId: customer.id, namespace, ...(namespaceUid ? { namespaceUid } : {}), ...(due !== undefined ? { scheduledFor: due } : {}) },
-        opts: jobOptions(env.config, o),
+        opts,
         requestedBy: o.requestedBy,
         simulated: env.config.simulate,
         previousStatus: claim.before.deploymentStatus,

@@ -11,17 +11,24 @@ import { namespaceFor } from '../../domain/namespace-name.js';
 import { plainLine, type Level } from '../../io.js';
 import type { AttemptContext } from '../../adapters/queue.js';
 import type { RestoreResult } from '../../pipeline/restore.js';
+import { resolve } from 'node:path';
+import { loadIdentities } from '../../adapters/backup-age.js';
 import { openBackupTarget } from '../../adapters/backup-target.js';
 import type { JobsEnv } from '../env.js';
 import type { JobKind } from './kind.js';
 
-export async function submitRestore(env: JobsEnv, customer: CustomerId, o: { from: string; requestedBy: string }): Promise<Job> {
+export async function submitRestore(env: JobsEnv, customer: CustomerId, o: { from: string; requestedBy: string; identityFile?: string; concurrency?: number }): Promise<Job> {
   const id = await env.queue.allocateId();
   return env.queue.add(
     id,
     {
       name: 'restore',
-      data: { customerId: customer.id, namespace: namespaceFor(customer, env.config.namespacePrefix), from: o.from },
+      data: {
+        customerId: customer.id, namespace: namespaceFor(customer, env.config.namespacePrefix), from: o.from,
+        // the identity's file, never its content: the journal is not a place for a secret key
+        ...(o.identityFile !== undefined ? { identityFile: resolve(o.identityFile) } : {}),
+        ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+      },
       opts: { attempts: env.config.maxAttempts, backoff: { type: 'exponential', delay: env.config.retryDelayMs }, timeoutMs: env.config.jobTimeoutMs },
       requestedBy: o.requestedBy,
       simulated: false,
@@ -38,10 +45,12 @@ async function processRestore(env: JobsEnv, ctx: AttemptContext): Promise<Restor
   };
   const customer = parseCustomerId(ctx.job.data.customerId ?? '');
   const c = await env.cluster();
+  const file = ctx.job.data.identityFile;
+  const identities = file !== undefined ? await loadIdentities(file, '--identity') : await loadIdentities(env.config.backupIdentity, 'CUSTCTL_BACKUP_IDENTITY');
   return runRestoreAttempt(
     { job: ctx.job, customer, namespace: namespaceFor(customer, env.config.namespacePrefix), prefix: env.config.namespacePrefix, signal: ctx.signal, progress: (n) => ctx.progress(n), log, now: env.now },
     env.store,
-    { kube: c.kube, target: c.target, backups: c.backups ?? ((u) => openBackupTarget(u, {})) },
+    { kube: c.kube, target: c.target, backups: c.backups ?? ((u) => openBackupTarget(u, {})), identities, ...(ctx.job.data.concurrency !== undefined ? { concurrency: ctx.job.data.concurrency } : {}) },
   );
 }
 

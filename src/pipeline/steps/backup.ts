@@ -38,6 +38,7 @@ export const backupStep: Step = {
       log: ctx.log,
       signal: ctx.signal,
       ...(ctx.result.volumeSnapshots ? { volumeSnapshots: ctx.result.volumeSnapshots } : {}),
+      recipients: ctx.job.opts.backupRecipients ?? [],
     });
     await ctx.progress?.(BACKUP_PROGRESS);
   },
