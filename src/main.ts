@@ -56,6 +56,10 @@ export const HELP_CONFIG: Partial<Help> = {
   styleTitle(this: Help, title: string) {
     return title === 'Global Options:' ? 'Inherited flags:' : title;
   },
+  // --version answers only at the top: not a flag a subcommand inherits
+  visibleGlobalOptions(this: Help, cmd: Command) {
+    return Help.prototype.visibleGlobalOptions.call(this, cmd).filter((o) => o.long !== '--version');
+  },
   optionDescription(this: Help, option: Option) {
     const text = Help.prototype.optionDescription.call(this, option);
     return option.mandatory ? `${text} (required)` : text;
