@@ -82,7 +82,7 @@ describe('item 4: a bulk run reports every problem at once, and nothing happens'
     const [a, b] = await Promise.all([provisionCustomer(randomKey('sa')), provisionCustomer(randomKey('sb'))]);
     const r = await custctl(['delete', a.customerId, b.customerId, '--yes'], { env });
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/\n\n2 deleted, 0 failed\n$/);
+    expect(r.stdout).toMatch(/\n\n2 deleted, 0 failed$/);
     expect(await getNamespace(a.namespace)).toBeNull();
     expect(await getNamespace(b.namespace)).toBeNull();
   }, 120_000);
