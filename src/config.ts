@@ -55,13 +55,14 @@ export const DEFAULTS = {
   jobTimeoutMs: 10 * 60_000,
   waitTimeoutMs: 5 * 60_000,
   /**
-   * `delete`: customers deleted at once. Measured (bench/results/2026-12-01.md, 24 customers on
-   * the 2-core test machine): 8 → 42 s, 16 → 38 s, 32 → 32 s. A deletion spends ≥ 5 s waiting
-   * for the namespace controller (its grace period holds none of its 10 workers), so more than 10
-   * in flight keeps it busy; beyond ~16 the helm processes saturate 2 cores and every deletion
-   * gets slower for little gain, while peak RSS stays ~122 MB at 16.
+   * `delete`: customers deleted at once. Measured on the 2-core test machine: 24 customers
+   * (bench/results/2026-12-01.md) 8 → 42 s, 16 → 38 s, 32 → 32 s; 60 customers with one helm
+   * process per deletion (bench/results/2026-12-01-bulk-concurrency.md) 16 → 114 s, 32 → 98 s,
+   * 48 → 110 s. A deletion spends ≥ 5 s waiting for the namespace controller (its grace period
+   * holds none of its 10 workers), so well over 10 in flight keeps it busy; beyond ~32 the helm
+   * processes saturate 2 cores and every deletion gets slower. Peak RSS stays ~100 MB at 32.
    */
-  concurrency: 16,
+  concurrency: 32,
   /** CUSTCTL_RETENTION: 0, deletions are immediate (as before soft delete) */
   retentionMs: 0,
   /** CUSTCTL_OWNER_MIN_RETENTION: the seed's 7 days */

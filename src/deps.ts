@@ -13,6 +13,8 @@ import type { CustomerStore } from './adapters/store.js';
 import type { JobQueue } from './adapters/queue.js';
 import type { JobsClient } from './jobs/client.js';
 import type { Metrics } from './jobs/metrics.js';
+import type { DeliveryView, Webhooks } from './jobs/webhooks.js';
+import type { DeliveryJournal } from './adapters/webhook-journal.js';
 import { VERSION } from './version.js';
 
 export interface Deps {
@@ -38,7 +40,14 @@ export interface Deps {
   wantMetrics(): void;
   /** the metrics of this process (prom-client, loaded on first use), null unless they were asked for */
   metrics(): Promise<Metrics | null>;
-  /** Closes what was opened (store connections, locks); writes --metrics-textfile. */
+  /**
+   * Webhooks on job end (CUSTCTL_WEBHOOK_URL / CUSTCTL_WEBHOOKS_FILE, checked at the first call:
+   * UsageError) and this process's delivery loop. Optional: test doubles of Deps leave it out.
+   */
+  webhooks?(): Promise<Webhooks>;
+  /** The webhook deliveries of a job (the delivery journal; no configuration needed to read it). */
+  deliveries?(jobId: string): Promise<DeliveryView[]>;
+  /** Closes what was opened (store connections, locks); writes --metrics-textfile; gives webhook deliveries their last try. */
   close(): Promise<void>;
 }
 
@@ -99,6 +108,8 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     const { makeHelm } = await import('./adapters/helm-cli.js');
     return makeHelm({
       helmBin: c.helmBin, kubeconfig: c.kubeconfig, context, env,
+      // `helm list` / `get manifest` read the release Secrets through custctl's own client
+      releaseSecrets: async (namespace, signal) => (await kube()).listHelmReleaseSecrets(namespace, signal),
       onRetry: (e) => log.warn('helm failed with a transient error; running it again', { command: e.op, error: e.why, inMs: e.waitMs, run: `${e.tryNo + 1}/${e.tries}` }),
     });
   });
@@ -166,6 +177,29 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     }
   };
 
+  // the delivery journal beside the queue: Redis with BullMQ (every machine sees it), else the state directory
+  const deliveryJournal = once(async (): Promise<DeliveryJournal> => {
+    if (redisConfigured(env)) {
+      const [{ RedisDeliveryJournal }, { redisConnectionFrom }] = await Promise.all([import('./adapters/webhook-journal-redis.js'), import('./adapters/bullmq-queue.js')]);
+      const j = new RedisDeliveryJournal(redisConnectionFrom(env));
+      closers.push(() => j.close());
+      return j;
+    }
+    await stateDir();
+    const { openFileDeliveryJournal } = await import('./adapters/webhook-journal.js');
+    return openFileDeliveryJournal(join(getConfig().stateDir, 'webhooks'));
+  });
+  let hooksP: Promise<Webhooks> | undefined;
+  const webhooks = () =>
+    (hooksP ??= (async () => {
+      const [{ loadWebhookConfig }, { Webhooks }, { postWebhook }] = await Promise.all([
+        import('./adapters/webhook-config.js'), import('./jobs/webhooks.js'), import('./adapters/webhook-http.js'),
+      ]);
+      const config = await loadWebhookConfig(env);
+      for (const w of config.warnings) log.warn(w);
+      return new Webhooks({ config, journal: deliveryJournal, post: postWebhook, log, now: () => Date.now(), owner: `${opts.pid}@${hostname()}`, userAgent: `custctl/${VERSION}` });
+    })());
+
   const deps: Deps = {
     io,
     env,
@@ -187,7 +221,11 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
       metricsWanted = true;
     },
     metrics: async () => (metricsWanted || opts.flags().metricsTextfile !== undefined ? metrics() : null),
+    webhooks,
+    deliveries: async (jobId) => (await deliveryJournal()).forJob(jobId).then((rs) => rs.map(({ body: _b, lease: _l, key: _k, ...v }) => v)),
     close: async () => {
+      // the deliveries due now get their try (bounded: CUSTCTL_WEBHOOK_EXIT_WAIT); the rest stay journaled
+      if (hooksP) await (await hooksP.catch(() => null))?.close();
       await textfile(); // before the queue closes: custctl_jobs is read from it
       for (const c of closers.reverse()) await c().catch(() => undefined);
     },

@@ -4,7 +4,7 @@
  * (chalk 5 reads only FORCE_COLOR).
  */
 import type { Readable, Writable } from 'node:stream';
-import { Chalk, type ChalkInstance } from 'chalk';
+import type { ChalkInstance } from 'chalk';
 import type { Ora } from 'ora';
 import type { Env } from './config.js';
 
@@ -25,7 +25,26 @@ interface TTYish {
   isTTY?: boolean;
 }
 
-export function makeIO(streams: { stdin: Readable; stdout: Writable; stderr: Writable }, env: Env, opts: { noColor?: boolean } = {}): IO {
+/**
+ * Styles that style nothing: what chalk at level 0 does (arguments joined with a space), without
+ * importing chalk, whose import costs about a fifth of a bare node start (supports-color's
+ * probing): a command whose output is piped never pays for colour.
+ */
+export const PLAIN: ChalkInstance = new Proxy(((...args: unknown[]) => args.join(' ')) as unknown as ChalkInstance, {
+  get: (_target, prop) => (prop === 'level' ? 0 : PLAIN),
+});
+
+type Streams = { stdin: Readable; stdout: Writable; stderr: Writable };
+
+/** The process's IO: chalk is imported only when colour is on. */
+export async function openIO(streams: Streams, env: Env, opts: { noColor?: boolean } = {}): Promise<IO> {
+  const io = makeIO(streams, env, opts);
+  if (io.color) io.chalk = new (await import('chalk')).Chalk({ level: 1 });
+  return io;
+}
+
+/** IO without colour styles (`chalk` is PLAIN until openIO gives it chalk's; tests pass NO_COLOR). */
+export function makeIO(streams: Streams, env: Env, opts: { noColor?: boolean } = {}): IO {
   const isOutTTY = (streams.stdout as TTYish).isTTY === true;
   const isErrTTY = (streams.stderr as TTYish).isTTY === true;
   const color = (isErrTTY || isOutTTY) && !('NO_COLOR' in env) && env.TERM !== 'dumb' && !opts.noColor;
@@ -37,7 +56,7 @@ export function makeIO(streams: { stdin: Readable; stdout: Writable; stderr: Wri
     isErrTTY,
     canPrompt: (streams.stdin as TTYish).isTTY === true && isErrTTY,
     color,
-    chalk: new Chalk({ level: color ? 1 : 0 }),
+    chalk: PLAIN,
   };
 }
 

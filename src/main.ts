@@ -6,7 +6,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError, Help, Option } from '@commander-js/extra-typings';
 import { makeDeps } from './deps.js';
 import { CliError, errorMessage, exitCodeFor } from './errors.js';
-import { CLOSED_STDOUT_EXIT, makeIO, watchClosedPipe } from './io.js';
+import { CLOSED_STDOUT_EXIT, openIO, watchClosedPipe } from './io.js';
 import { VERSION } from './version.js';
 import { commanderErrorText, writeError } from './output/error.js';
 import type { GlobalFlags } from './config.js';
@@ -146,7 +146,7 @@ const stdoutPipe = watchClosedPipe(process.stdout);
 
 async function main(): Promise<number> {
   const noColor = process.argv.includes('--no-color');
-  const io = makeIO({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }, process.env, { noColor });
+  const io = await openIO({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }, process.env, { noColor });
   const shutdown = new AbortController();
   let flags: GlobalFlags = {};
   let interrupted = 0;

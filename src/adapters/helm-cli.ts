@@ -3,6 +3,8 @@
  * `--kube-context`) and runs with an environment stripped of the HELM_* settings that could point
  * helm somewhere else, so helm always acts on the cluster custctl talks to (DESIGN "pipeline").
  */
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -10,6 +12,7 @@ import { loadAll } from 'js-yaml';
 import { OperationError } from '../errors.js';
 import type { Helm, HelmRelease, ManifestObject } from './helm.js';
 import { HELM_RETRY, withRetries, type RetryEvent, type RetryPolicy } from './retry.js';
+import { latestRevisions, usesSecretDriver, type ReleaseSecret } from './helm-storage.js';
 
 export interface HelmCliOptions {
   /** HELM_BIN, or `helm` (looked up on env.PATH) */
@@ -22,6 +25,13 @@ export interface HelmCliOptions {
   onRetry?: (e: RetryEvent & { op: string }) => void;
   /** tests: a faster policy, a fake sleep */
   retry?: { policy?: RetryPolicy; sleep?: (ms: number, signal?: AbortSignal) => Promise<void> };
+  /**
+   * Helm's release Secrets of a namespace, through the API server (src/adapters/helm-storage.ts).
+   * When given and helm uses its Secret driver (HELM_DRIVER unset or `secret`), `list` and
+   * `get manifest` are answered from one such read instead of two helm processes; `uninstall`
+   * is always helm's.
+   */
+  releaseSecrets?: (namespace: string, signal?: AbortSignal) => Promise<ReleaseSecret[]>;
 }
 
 /**
@@ -248,6 +258,26 @@ export async function helmVersion(helmBin: string, env: Record<string, string | 
   return r.stdout.trim();
 }
 
+/** The helm binary `spawn` would run (HELM_BIN as a path, or looked up on PATH), checked to be executable. */
+async function locate(helmBin: string, pathList: string): Promise<void> {
+  const candidates = helmBin.includes('/') ? [helmBin] : pathList.split(path.delimiter).filter((d) => d !== '').map((d) => path.join(d, helmBin));
+  let denied: NodeJS.ErrnoException | undefined;
+  for (const c of candidates) {
+    try {
+      await access(c, constants.X_OK);
+      if ((await stat(c)).isFile()) return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EACCES') denied ??= e as NodeJS.ErrnoException;
+    }
+  }
+  if (denied) throw new OperationError(`could not run helm (HELM_BIN=${helmBin}): ${denied.message}`, [], { permanent: true });
+  throw helmNotFound(helmBin);
+}
+
+function helmNotFound(helmBin: string): OperationError {
+  return new OperationError(`helm not found: HELM_BIN=${helmBin} (set HELM_BIN to the helm binary, v3.8+ or v4)`, [], { permanent: true });
+}
+
 export function makeHelm(opts: HelmCliOptions): Helm {
   const kc = kubeconfigArgs(opts.kubeconfig, opts.env);
   const childEnv = helmEnv(opts.env, kc.envKubeconfig);
@@ -260,10 +290,7 @@ export function makeHelm(opts: HelmCliOptions): Helm {
     const r = await runProcess(opts.helmBin, full, childEnv, timeoutMs, signal);
     if (r.canceled && signal?.aborted) throw signal.reason;
     if (r.spawnError?.code === 'ENOENT') {
-      throw new OperationError(
-        `helm not found: HELM_BIN=${opts.helmBin} (set HELM_BIN to the helm binary, v3.8+ or v4)`,
-        [], { permanent: true },
-      );
+      throw helmNotFound(opts.helmBin);
     }
     if (r.timedOut) {
       throw new OperationError(`${shown} did not finish within ${Math.round(timeoutMs / 1000)}s and was stopped`, [
@@ -311,7 +338,21 @@ export function makeHelm(opts: HelmCliOptions): Helm {
     );
   }
 
+  const releaseSecrets = opts.releaseSecrets && usesSecretDriver(opts.env) ? opts.releaseSecrets : undefined;
+  // Without `helm list`, a missing helm would show only at the uninstall: it is looked for during
+  // the inspection instead (no process started), so it is still refused before anything happens.
+  let located: Promise<void> | undefined;
+  const locateHelm = (): Promise<void> => (located ??= locate(opts.helmBin, childEnv.PATH ?? ''));
+
   async function listReleases(namespace: string, signal?: AbortSignal): Promise<HelmRelease[]> {
+    if (releaseSecrets) {
+      const [secrets] = await Promise.all([releaseSecrets(namespace, signal), locateHelm()]);
+      const records = latestRevisions(secrets, namespace);
+      // the manifests come with the list (one snapshot): the inspection's get-manifest of each
+      // release, which follows at once, takes them from here
+      for (const r of records) keep(`manifest ${namespace}/${r.name}`, Promise.resolve().then(() => parseManifest(r.manifest, r.name)));
+      return records.map(({ name, namespace: ns, status, chart, revision }) => ({ name, namespace: ns, status, chart, revision }));
+    }
     const args = ['list', ...ALL_STATES, '-n', namespace, '-o', 'json', '--max', '0'];
     const r = await run(args, READ_TIMEOUT_MS, signal);
     if (r.exitCode !== 0) throw failure(args, r);
@@ -319,6 +360,11 @@ export function makeHelm(opts: HelmCliOptions): Helm {
   }
 
   async function getManifestObjects(release: string, namespace: string, signal?: AbortSignal): Promise<ManifestObject[]> {
+    if (releaseSecrets) {
+      const r = latestRevisions(await releaseSecrets(namespace, signal), namespace).find((x) => x.name === release);
+      // gone since the list, or never there: nothing left for helm to delete
+      return r ? parseManifest(r.manifest, release) : [];
+    }
     const args = ['get', 'manifest', release, '-n', namespace];
     const r = await run(args, READ_TIMEOUT_MS, signal);
     if (r.exitCode !== 0) {
@@ -351,7 +397,8 @@ export function makeHelm(opts: HelmCliOptions): Helm {
   return {
     readAhead(namespace, likelyRelease) {
       keep(`list ${namespace}`, listReleases(namespace));
-      keep(`manifest ${namespace}/${likelyRelease}`, getManifestObjects(likelyRelease, namespace));
+      // from the Secret driver, the list's one read brings every manifest with it
+      if (!releaseSecrets) keep(`manifest ${namespace}/${likelyRelease}`, getManifestObjects(likelyRelease, namespace));
     },
 
     listReleases: (namespace, signal) => fromAhead(`list ${namespace}`, () => listReleases(namespace, signal)),

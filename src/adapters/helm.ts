@@ -1,4 +1,8 @@
-/** Helm, driven through its CLI (node:child_process). The implementation lives in helm-cli.ts. */
+/**
+ * Helm: uninstall through its CLI (node:child_process); the release list and manifests from helm's
+ * release Secrets through the API server when helm uses its default Secret driver, else from the
+ * CLI too. The implementation lives in helm-cli.ts (and helm-storage.ts).
+ */
 
 export interface HelmRelease {
   name: string;

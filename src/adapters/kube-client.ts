@@ -24,6 +24,7 @@ import type {
   AccessAnswer, AccessCheck, ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo, Workload, WorkloadKind,
 } from './kube.js';
 import type { KubeObject } from '../domain/backup.js';
+import { RELEASE_SELECTOR, type ReleaseSecret } from './helm-storage.js';
 
 export interface OpenKubeOptions {
   /** --kubeconfig: one file or a `:`-separated list */
@@ -813,11 +814,11 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   }
 
   /** Every item of a list, page by page (limit PAGE_SIZE, continue). */
-  async function listPaged<T>(op: Op, signal: AbortSignal | undefined, urlPath: string): Promise<T[]> {
+  async function listPaged<T>(op: Op, signal: AbortSignal | undefined, urlPath: string, query: Query = {}): Promise<T[]> {
     const out: T[] = [];
     let cont: string | undefined;
     do {
-      const r = await call(op, signal, (s) => send<{ items?: T[]; metadata?: { continue?: string } }>('GET', urlPath, { limit: PAGE_SIZE, continue: cont }, { signal: s })).catch((e: unknown) => {
+      const r = await call(op, signal, (s) => send<{ items?: T[]; metadata?: { continue?: string } }>('GET', urlPath, { ...query, limit: PAGE_SIZE, continue: cont }, { signal: s })).catch((e: unknown) => {
         throw isNotFound(e) ? translateError(e, op, errCtx) : e;
       });
       out.push(...(r.items ?? []));
@@ -1058,6 +1059,10 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     return r ? !r.namespaced : true;
   }
 
+  function listHelmReleaseSecrets(namespace: string, signal?: AbortSignal): Promise<ReleaseSecret[]> {
+    return listPaged<ReleaseSecret>({ verb: 'list', what: `Helm release records (secrets) in namespace ${namespace}` }, signal, `/api/v1/namespaces/${enc(namespace)}/secrets`, { labelSelector: RELEASE_SELECTOR });
+  }
+
   async function listNamespaceNames(signal?: AbortSignal): Promise<string[]> {
     const items = await listPaged<RawMeta>({ verb: 'list', what: 'namespaces' }, signal, '/api/v1/namespaces');
     return items.map((n) => n.metadata?.name ?? '').filter((n) => n !== '');
@@ -1118,6 +1123,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     countNamespaceObjects,
     isClusterScoped,
     listNamespaceNames,
+    listHelmReleaseSecrets,
     exportNamespaceObjects,
     readClusterObject,
     createObject,

@@ -5,6 +5,7 @@
  */
 import type { KubeObject } from '../domain/backup.js';
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
+import type { ReleaseSecret } from './helm-storage.js';
 
 export interface NamespaceCondition {
   type: string;
@@ -90,6 +91,8 @@ export interface Kube {
   isClusterScoped(apiVersion: string, kind: string, signal?: AbortSignal): Promise<boolean>;
   /** Every namespace name (one list call, paged). */
   listNamespaceNames(signal?: AbortSignal): Promise<string[]>;
+  /** Helm's release records in the namespace (Secrets labelled owner=helm: helm's default driver), data included. */
+  listHelmReleaseSecrets(namespace: string, signal?: AbortSignal): Promise<ReleaseSecret[]>;
   /** Deployments, StatefulSets and CronJobs in the namespace (soft delete). */
   listWorkloads(namespace: string, signal?: AbortSignal): Promise<Workload[]>;
   /**

@@ -8,6 +8,7 @@ import { tokenProblem } from '../domain/token.js';
 import { errorFromName, errorMessage, OperationError, TransportError, UnauthorizedError, ForbiddenError, UsageError, type CliError } from '../errors.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
 import type { Job, JobState } from '../domain/job.js';
+import type { DeliveryView } from '../domain/webhook.js';
 import type { AuditRecord, CustomerRow } from './store.js';
 
 export { TransportError };
@@ -141,6 +142,15 @@ export class QueueApiClient {
 
   getJob(id: string, signal?: AbortSignal): Promise<Job> {
     return this.request('GET', `/api/admin/jobs/${encodeURIComponent(id)}`, signal ? { signal } : {});
+  }
+
+  /** GET /api/admin/jobs/:id/deliveries (viewer, owner: own jobs): the webhook deliveries of the job; [] from a server without webhooks. */
+  async jobDeliveries(id: string): Promise<DeliveryView[]> {
+    const r = await this.request<{ deliveries?: DeliveryView[] } | { error: string }>('GET', `/api/admin/jobs/${encodeURIComponent(id)}/deliveries`, {
+      // a server from before webhooks answers this path 404 without a job error: no deliveries there
+      acceptStatus: (status, body) => status === 404 && /^no such endpoint/.test(String((body as { message?: string } | undefined)?.message ?? '')),
+    });
+    return 'deliveries' in r && Array.isArray(r.deliveries) ? r.deliveries : [];
   }
 
   listJobs(filter: { state?: JobState; customer?: string } = {}): Promise<Job[]> {

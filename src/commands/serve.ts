@@ -91,6 +91,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   const env = await jobs.env();
 
   const { buildServer } = await import('../server/app.js'); // fastify: loaded only by serve
+  const { consolePlan } = await import('../server/console/plan.js');
   const app = buildServer({
     store,
     queue,
@@ -108,12 +109,14 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     cancelDeletion: (customer, requestedBy) => jobs.cancelDeletion(customer, requestedBy),
     retention: { defaultMs: config.retentionMs, ownerMinMs: config.ownerMinRetentionMs },
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),
+    deliveries: (id) => jobs.deliveries(id),
     cleanupRbac: async (dryRun, requestedBy, opts) => {
       // A simulated server makes no cluster calls (DESIGN): there is nothing to list, so nothing to sweep.
       if (config.simulate) return { dryRun, simulated: true, ...(dryRun ? {} : { jobId: null }), orphans: [], deleted: [], kept: [], errors: [], note: SIMULATED_CLEANUP_NOTE };
       const ask = { ...(opts.customer ? { customer: opts.customer.id } : {}), includeKept: opts.includeKept };
       return dryRun ? (await jobs.planCleanup(ask)).report : jobs.submitCleanup({ ...ask, requestedBy });
     },
+    console: { plan: (customer) => consolePlan(env, customer) },
   });
 
   try {

@@ -15,7 +15,7 @@ export async function runStatusJob(d: Deps, o: { id: string; output: OutputForma
   const id = parseJobId(o.id);
   let job = await client.get(id);
   if (o.watch) job = await client.follow(job, { label: `job ${id}`, run: false, pollMs: 1_000 });
-  await print(d.io, o.output, jobView(job, d.now().getTime()));
+  await print(d.io, o.output, jobView(job, d.now().getTime(), await client.deliveries(id)));
   return job;
 }
 

@@ -14,6 +14,7 @@ import type { Job, JobState } from '../domain/job.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import type { DeleteOutcome, DeleteReport } from './kinds/delete.js';
 import type { CancelDeletionResult } from './actions.js';
+import type { DeliveryView } from '../domain/webhook.js';
 
 export type { CancelDeletionResult };
 
@@ -106,6 +107,8 @@ export interface JobsClient {
 
   /** NotFoundError when it does not exist. */
   get(id: string): Promise<Job>;
+  /** The webhook deliveries of a job's ends (endpoint, state, status code, attempts, last error), oldest first. */
+  deliveries(id: string): Promise<DeliveryView[]>;
   list(filter: { state?: JobState; customerId?: string }): Promise<Job[]>;
   /** A customer's row and its latest jobs. */
   customer(customer: CustomerId): Promise<{ customer: CustomerRow; jobs: Job[] }>;

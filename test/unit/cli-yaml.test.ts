@@ -17,5 +17,5 @@ describe('custctl -o yaml (built binary, embedded store, simulated)', () => {
     const listed = await run(['customers', 'list', '-o', 'json']);
     expect(listed.exitCode).toBe(0);
     expect([parse(String(added.stdout))]).toEqual(JSON.parse(String(listed.stdout)));
-  }, 60_000);
+  }, 180_000); // PGlite starts in each command: slow on a loaded machine
 });

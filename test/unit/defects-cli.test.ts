@@ -11,7 +11,8 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { BIN } from '../support/cli.js';
 
 // every test runs the binary (and some open the embedded store): seconds, not milliseconds
-vi.setConfig({ testTimeout: 60_000 });
+// each embedded-store command starts PGlite (~9 s of CPU): minutes on a loaded 2-core machine
+vi.setConfig({ testTimeout: 180_000 });
 
 interface Run {
   exitCode: number;

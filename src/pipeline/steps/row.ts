@@ -36,5 +36,6 @@ export const rowStep: Step = {
       return;
     }
     ctx.result.row = { status: 'pending' };
+    ctx.result.deleted = audit.deleted;
   },
 };

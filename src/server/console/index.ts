@@ -1,0 +1,346 @@
+/**
+ * The admin console of `custctl serve`, at `/`: server-rendered pages over the same store, queue
+ * and job actions as the JSON API, plus one small script (assets/console/console.js) for the
+ * delete dialog and the live job view. No build step, nothing from other hosts.
+ *
+ * Security: an API token is exchanged at sign-in for a session (session.ts) whose random id is an
+ * HttpOnly, SameSite=Strict cookie (Secure, `__Host-` named, under TLS); the token is never kept.
+ * Every state-changing request needs the session's CSRF token (form field `_csrf` or header
+ * `x-csrf-token`): 403 without it. Roles are the API's: a viewer reads, an admin deletes, retries,
+ * cancels and sweeps; an account owner sees its own customer and may schedule (never less than the
+ * minimum retention) and cancel its deletion. A deletion needs the customer ID typed, checked here.
+ * Every page carries a strict Content-Security-Policy.
+ */
+import { readFile } from 'node:fs/promises';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import cookie from '@fastify/cookie';
+import { DEPLOYMENT_STATUSES } from '../../adapters/store.js';
+import { requireJob } from '../../adapters/queue.js';
+import { parseCustomerId, shownInput } from '../../domain/customer-id.js';
+import { formatRetention, parseDuration } from '../../domain/duration.js';
+import { isJobId } from '../../domain/job-id.js';
+import { JOB_STATES, type Job, type JobState } from '../../domain/job.js';
+import { CliError, errorMessage, ForbiddenError, httpStatusForErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError } from '../../errors.js';
+import { cancelJob, retryJob } from '../../jobs/actions.js';
+import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
+import { DELETE_STEPS } from '../../pipeline/steps/index.js';
+import { BACKUP_PROGRESS } from '../../pipeline/steps/backup.js';
+import type { ServerOptions } from '../app.js';
+import { authenticate, type Principal } from '../auth.js';
+import { layout, type LayoutContext } from './html.js';
+import { customerPage, customersPage, errorPage, jobLive, jobPage, jobsPage, loginPage, rbacPage, type ConsolePlan, type StepLine, type Viewer } from './pages.js';
+import { csrfMatches, sameOrigin, SESSION_LIMITS, SessionStore, type Session, type SessionLimits } from './session.js';
+
+export type { ConsolePlan };
+
+export interface ConsoleOptions {
+  /** the deletion plan of one customer, as `delete --dry-run` shows it (consolePlan in plan.ts) */
+  plan(customer: ReturnType<typeof parseCustomerId>): Promise<ConsolePlan>;
+  sessions?: Partial<SessionLimits>;
+}
+
+/** What a console route needs: a session with this role (owner: only routes that allow owners). */
+interface Need {
+  role: 'viewer' | 'admin';
+  owner?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** a console route: the session it needs (null: none, e.g. sign-in and the static files) */
+    console?: Need | null;
+  }
+  interface FastifyRequest {
+    consoleSession?: Session;
+  }
+}
+
+export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+const PAGE_SIZE = 25;
+const JOBS_PAGE_SIZE = 50;
+const ASSETS = new URL('../../../assets/console/', import.meta.url);
+
+type Form = Record<string, string | undefined>;
+
+/** The steps a job page shows, with the progress each one records when done (DELETE_STEPS). */
+function stepsOf(job: Job): StepLine[] {
+  const steps: StepLine[] = [];
+  for (const s of DELETE_STEPS) {
+    if (s.name === 'backup') {
+      if (job.opts.backupUrl) steps.push({ name: 'backup', progress: BACKUP_PROGRESS });
+    } else if (s.progress !== undefined) steps.push({ name: s.name, progress: s.progress });
+  }
+  return steps;
+}
+
+/** A page after sign-in: `/…`, never `//host` or a URL. */
+function safeNext(raw: unknown): string {
+  return typeof raw === 'string' && /^\/(?![/\\])[^\s]*$/.test(raw) && raw.length <= 500 ? raw : '/';
+}
+
+/** Registers the console's routes (an encapsulated plugin: its hooks and parsers touch no API route). */
+export function registerConsole(app: FastifyInstance, s: ServerOptions, c: ConsoleOptions): void {
+  const sessions = new SessionStore(s.now, { ...SESSION_LIMITS, ...c.sessions });
+  const secure = Boolean(s.https);
+  const cookieName = secure ? '__Host-custctl_session' : 'custctl_session';
+  const scheme = secure ? 'https' : 'http';
+  const retention = s.retention ?? { defaultMs: 0, ownerMinMs: 7 * 86_400_000 };
+  const { store, queue, log } = s;
+
+  void app.register(async (scope) => {
+    const [script, style] = await Promise.all([readFile(new URL('console.js', ASSETS), 'utf8'), readFile(new URL('console.css', ASSETS), 'utf8')]);
+    await scope.register(cookie);
+    // the console's forms post application/x-www-form-urlencoded (the API takes only JSON)
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+      const form: Form = {};
+      for (const [k, v] of new URLSearchParams(body as string)) form[k] = v;
+      done(null, form);
+    });
+
+    scope.addHook('onRequest', async (req, reply) => {
+      void reply.headers({
+        'content-security-policy': CONTENT_SECURITY_POLICY,
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'DENY',
+        // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on form posts
+        'referrer-policy': 'same-origin',
+        'cross-origin-opener-policy': 'same-origin',
+        'cache-control': 'no-store',
+        ...(secure ? { 'strict-transport-security': 'max-age=31536000' } : {}),
+      });
+      const need = req.routeOptions.config.console;
+      const session = sessions.get(req.cookies[cookieName]);
+      if (session) {
+        req.consoleSession = session;
+        req.principal = session.principal;
+      }
+      if (!need) return;
+      if (!session) {
+        if (req.method === 'GET') return reply.redirect(`/console/login?next=${encodeURIComponent(req.url)}`, 303);
+        throw new UnauthorizedError('not signed in, or the session has ended: sign in again');
+      }
+      const role = session.principal.role;
+      if (role === 'owner' && !need.owner) throw new NotFoundError('not found');
+      if (need.role === 'admin' && role === 'viewer') throw new ForbiddenError(`${session.principal.name} has role viewer; this needs an admin token`);
+    });
+
+    // every state-changing request carries the session's synchronizer token (after the body is parsed)
+    scope.addHook('preHandler', async (req) => {
+      if (req.method === 'GET' || req.method === 'HEAD') return;
+      if (req.routeOptions.url === '/console/login') return; // no session yet: same-origin check in the route
+      const sent = req.headers['x-csrf-token'] ?? (req.body as Form | undefined)?._csrf;
+      if (!req.consoleSession || !csrfMatches(req.consoleSession, sent)) throw new ForbiddenError('missing or wrong CSRF token: reload the page and try again');
+    });
+
+    scope.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+      let status = 500;
+      let message = 'internal server error (the server log has the details)';
+      let details: readonly string[] = [];
+      if (err instanceof CliError) {
+        status = httpStatusForErrorName(err.errorName);
+        message = err.message;
+        details = err.details;
+      } else if (typeof (err as { errorName?: unknown }).errorName === 'string') {
+        // the API's own refusals (e.g. 503 while shutting down)
+        status = httpStatusForErrorName((err as unknown as { errorName: string }).errorName);
+        message = err.message;
+      } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+        status = err.statusCode;
+        message = `invalid request (HTTP ${status})`;
+      }
+      if (status >= 500) log.error(`${req.method} ${req.url.split('?')[0] ?? ''} failed`, { error: errorMessage(err), by: req.principal?.name });
+      return reply.code(status).type('text/html; charset=utf-8').send(page(req, { title: 'Error' }, errorPage(status, message, details)));
+    });
+
+    const viewerOf = (req: FastifyRequest): Viewer => ({ role: (req.consoleSession as Session).principal.role, csrf: (req.consoleSession as Session).csrf });
+    const who = (req: FastifyRequest): Principal => (req.consoleSession as Session).principal;
+    const requestedBy = (req: FastifyRequest) => `api:${who(req).name}`;
+    function page(req: FastifyRequest, ctx: LayoutContext, body: ReturnType<typeof loginPage>): string {
+      const sess = req.consoleSession;
+      return layout({ ...ctx, ...(sess ? { who: sess.principal, csrf: sess.csrf } : {}) }, body);
+    }
+    const send = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').send(body);
+    /** an owner sees its own customer only: any other reads as one that does not exist */
+    function mayActOn(req: FastifyRequest, customerId: string | undefined): void {
+      const p = who(req);
+      if (p.role === 'owner' && p.customerId !== customerId) throw new NotFoundError(`customer ${customerId ?? '(none)'} not found`);
+    }
+    async function jobFor(req: FastifyRequest, raw: string): Promise<Job> {
+      if (!isJobId(raw)) throw new InvalidIdError(`${shownInput(raw)} is not a job id: job ids are numbers, e.g. 12345`);
+      const job = await requireJob(queue, raw);
+      if (who(req).role === 'owner' && job.data.customerId !== who(req).customerId) throw new NotFoundError(`job ${raw} not found`);
+      return job;
+    }
+
+    // ---- static files and sign-in ---------------------------------------------------------
+
+    scope.get('/console/static/console.js', { config: { console: null } }, async (_req, reply) => reply.header('cache-control', 'no-cache').type('text/javascript; charset=utf-8').send(script));
+    scope.get('/console/static/console.css', { config: { console: null } }, async (_req, reply) => reply.header('cache-control', 'no-cache').type('text/css; charset=utf-8').send(style));
+
+    scope.get<{ Querystring: Form }>('/console/login', { config: { console: null } }, async (req, reply) => {
+      if (req.consoleSession) return reply.redirect(safeNext(req.query.next), 303);
+      return send(reply, page(req, { title: 'Sign in' }, loginPage({ next: safeNext(req.query.next) })));
+    });
+
+    scope.post<{ Body: Form }>('/console/login', { config: { console: null } }, async (req, reply) => {
+      if (!sameOrigin(req.headers, scheme)) throw new ForbiddenError('sign-in refused: the request did not come from this console');
+      const form = req.body ?? {};
+      const next = safeNext(form.next);
+      const principal = typeof form.token === 'string' && form.token !== '' ? authenticate(s.tokens, form.token.trim()) : null;
+      if (!principal) {
+        log.warn('console sign-in refused: unknown token');
+        return send(reply, page(req, { title: 'Sign in' }, loginPage({ next, error: 'Unknown or wrong API token.' })), 401);
+      }
+      sessions.destroy(req.cookies[cookieName]);
+      const { id } = sessions.create(principal);
+      req.principal = principal;
+      log.info('console sign-in', { by: principal.name, role: principal.role });
+      void reply.setCookie(cookieName, id, { path: '/', httpOnly: true, sameSite: 'strict', secure, maxAge: sessions.cookieMaxAgeSeconds() });
+      return reply.redirect(next, 303);
+    });
+
+    scope.post('/console/logout', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
+      sessions.destroy(req.cookies[cookieName]);
+      void reply.clearCookie(cookieName, { path: '/', httpOnly: true, sameSite: 'strict', secure });
+      return reply.redirect('/console/login', 303);
+    });
+
+    // ---- customers ------------------------------------------------------------------------
+
+    scope.get<{ Querystring: Form }>('/', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
+      const q = (req.query.q ?? '').trim().slice(0, 100);
+      const status = DEPLOYMENT_STATUSES.includes(req.query.status as never) ? (req.query.status as string) : '';
+      const p = who(req);
+      const needle = q.toLowerCase();
+      const rows = (await store.list())
+        .filter((r) => p.role !== 'owner' || r.customerId === p.customerId)
+        .filter((r) => !status || r.deploymentStatus === status)
+        .filter((r) => !needle || [r.customerId, r.companyName, r.email, r.instanceNamespace].some((f) => f.toLowerCase().includes(needle)))
+        .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt) || a.customerId.localeCompare(b.customerId));
+      const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
+      const pageNo = Math.min(pages, Math.max(1, Number.parseInt(req.query.page ?? '1', 10) || 1));
+      const shown = rows.slice((pageNo - 1) * PAGE_SIZE, pageNo * PAGE_SIZE);
+      return send(reply, page(req, { title: 'Customers', nav: 'customers' }, customersPage({ rows: shown, total: rows.length, page: pageNo, pages, q, status, statuses: DEPLOYMENT_STATUSES })));
+    });
+
+    async function renderCustomer(req: FastifyRequest, reply: FastifyReply, id: string, extra: { deleteError?: string; typed?: string; after?: string; status?: number; flash?: LayoutContext['flash'] } = {}) {
+      const customer = parseCustomerId(id);
+      mayActOn(req, customer.id);
+      const row = await store.get(customer.id);
+      if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
+      const jobs = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
+      const plan = await c.plan(customer).catch((e: unknown) => ({ error: errorMessage(e).split('\n')[0] ?? 'no plan' }));
+      const body = customerPage({ row, jobs, plan, viewer: viewerOf(req), retention, ...extra });
+      return send(reply, page(req, { title: customer.id, nav: 'customers', flash: extra.flash ?? null }, body), extra.status ?? 200);
+    }
+
+    scope.get<{ Params: { id: string }; Querystring: Form }>('/console/customers/:id', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
+      const flash = req.query.cancelled === '1' ? { kind: 'ok' as const, text: 'The scheduled deletion was cancelled and the instance restored.' } : null;
+      return renderCustomer(req, reply, req.params.id, { flash });
+    });
+
+    scope.post<{ Params: { id: string }; Body: Form }>('/console/customers/:id/delete', { config: { console: { role: 'admin', owner: true } } }, async (req, reply) => {
+      const customer = parseCustomerId(req.params.id);
+      mayActOn(req, customer.id);
+      const form = req.body ?? {};
+      const typed = (form.confirm ?? '').trim();
+      const afterRaw = (form.after ?? '').trim();
+      if (typed !== customer.id) {
+        log.warn('console deletion refused: wrong customer ID typed', { customerId: customer.id, by: who(req).name });
+        return renderCustomer(req, reply, customer.id, {
+          status: 422,
+          typed,
+          after: afterRaw,
+          deleteError: `You typed ${typed === '' ? 'nothing' : `"${shownInput(typed)}"`}, not the customer ID ${customer.id}: nothing was deleted.`,
+        });
+      }
+      let afterMs: number | undefined;
+      if (afterRaw !== '') {
+        try {
+          afterMs = parseDuration(afterRaw);
+        } catch {
+          return renderCustomer(req, reply, customer.id, { status: 422, typed, after: afterRaw, deleteError: 'The retention period must be a duration, e.g. 7d, 36h, 90s (0: now): nothing was deleted.' });
+        }
+      }
+      if (who(req).role === 'owner') {
+        afterMs ??= Math.max(retention.defaultMs, retention.ownerMinMs);
+        if (afterMs < retention.ownerMinMs) {
+          return renderCustomer(req, reply, customer.id, { status: 422, typed, after: afterRaw, deleteError: `An account owner's deletion waits at least ${formatRetention(retention.ownerMinMs)}: nothing was deleted.` });
+        }
+      }
+      const job = await s.submit(customer, requestedBy(req), afterMs !== undefined ? { afterMs } : {});
+      log.info(job.data.scheduledFor !== undefined ? 'Deletion scheduled (console)' : 'Deletion queued (console)', { customerId: customer.id, job: job.id, by: who(req).name });
+      return reply.redirect(`/console/jobs/${job.id}`, 303);
+    });
+
+    scope.post<{ Params: { id: string } }>('/console/customers/:id/cancel-deletion', { config: { console: { role: 'admin', owner: true } } }, async (req, reply) => {
+      const customer = parseCustomerId(req.params.id);
+      mayActOn(req, customer.id);
+      if (!s.cancelDeletion) throw new UsageError('cancelling deletions is not available on this server');
+      const r = await s.cancelDeletion(customer, requestedBy(req));
+      log.info('Deletion cancelled (console)', { customerId: customer.id, job: r.jobId, by: who(req).name });
+      return reply.redirect(`/console/customers/${customer.id}?cancelled=1`, 303);
+    });
+
+    // ---- jobs -----------------------------------------------------------------------------
+
+    scope.get<{ Querystring: Form }>('/console/jobs', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
+      const state = JOB_STATES.includes(req.query.state as JobState) ? (req.query.state as JobState) : undefined;
+      const p = who(req);
+      const jobs = (await queue.list({ ...(state ? { state } : {}), ...(p.role === 'owner' && p.customerId ? { customerId: p.customerId } : {}) }))
+        .sort((a, b) => Number(b.id) - Number(a.id));
+      const pages = Math.max(1, Math.ceil(jobs.length / JOBS_PAGE_SIZE));
+      const pageNo = Math.min(pages, Math.max(1, Number.parseInt(req.query.page ?? '1', 10) || 1));
+      const shown = jobs.slice((pageNo - 1) * JOBS_PAGE_SIZE, pageNo * JOBS_PAGE_SIZE);
+      return send(reply, page(req, { title: 'Jobs', nav: 'jobs' }, jobsPage({ jobs: shown, state: state ?? '', states: JOB_STATES, viewer: viewerOf(req), total: jobs.length, page: pageNo, pages })));
+    });
+
+    scope.get<{ Params: { id: string }; Querystring: Form }>('/console/jobs/:id', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
+      const job = await jobFor(req, req.params.id);
+      const flash = req.query.done ? { kind: 'ok' as const, text: req.query.done === 'retry' ? `Job ${job.id} queued again.` : `Job ${job.id} cancelled.` } : null;
+      return send(reply, page(req, { title: `Job ${job.id}`, nav: 'jobs', flash }, jobPage(job, stepsOf(job), viewerOf(req), s.now())));
+    });
+
+    // the live part of a job page, polled by console.js about once a second while the job runs
+    scope.get<{ Params: { id: string } }>('/console/jobs/:id/live', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
+      const job = await jobFor(req, req.params.id);
+      return send(reply, jobLive(job, stepsOf(job), s.now(), viewerOf(req)).text);
+    });
+
+    scope.post<{ Params: { id: string } }>('/console/jobs/:id/retry', { config: { console: { role: 'admin' } } }, async (req, reply) => {
+      const job = await jobFor(req, req.params.id);
+      await retryJob({ queue, store, now: s.now, actor: requestedBy(req), ...(s.events ? { events: s.events } : {}) }, job.id);
+      log.info(`Job ${job.id} queued again (console)`, { by: who(req).name });
+      return reply.redirect(`/console/jobs/${job.id}?done=retry`, 303);
+    });
+
+    scope.post<{ Params: { id: string } }>('/console/jobs/:id/cancel', { config: { console: { role: 'admin' } } }, async (req, reply) => {
+      const job = await jobFor(req, req.params.id);
+      await cancelJob({ queue, store, now: s.now, actor: requestedBy(req), ...(s.events ? { events: s.events } : {}) }, job.id);
+      log.info(`Job ${job.id} cancelled (console)`, { by: who(req).name });
+      return reply.redirect(`/console/jobs/${job.id}?done=cancel`, 303);
+    });
+
+    // ---- cleanup-rbac ---------------------------------------------------------------------
+
+    scope.get('/console/rbac', { config: { console: { role: 'admin' } } }, async (req, reply) => {
+      if (!s.cleanupRbac) throw new UsageError('cleanup-rbac is not available on this server');
+      let report: CleanupReport | null = null;
+      let error: string | undefined;
+      try {
+        report = (await s.cleanupRbac(true, requestedBy(req), { includeKept: false })) as CleanupReport;
+      } catch (e) {
+        error = errorMessage(e).split('\n')[0];
+      }
+      return send(reply, page(req, { title: 'Cluster RBAC', nav: 'rbac' }, rbacPage({ report, viewer: viewerOf(req), ...(error ? { error } : {}) })));
+    });
+
+    scope.post('/console/rbac/sweep', { config: { console: { role: 'admin' } } }, async (req, reply) => {
+      if (!s.cleanupRbac) throw new UsageError('cleanup-rbac is not available on this server');
+      const swept = (await s.cleanupRbac(false, requestedBy(req), { includeKept: false })) as CleanupReport;
+      log.info('cleanup-rbac sweep (console)', { job: swept.jobId ?? undefined, deleted: swept.deleted.length, by: who(req).name });
+      const report = (await s.cleanupRbac(true, requestedBy(req), { includeKept: false })) as CleanupReport;
+      return send(reply, page(req, { title: 'Cluster RBAC', nav: 'rbac' }, rbacPage({ report, swept, viewer: viewerOf(req) })));
+    });
+  });
+}

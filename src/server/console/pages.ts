@@ -1,0 +1,332 @@
+/**
+ * The console's pages as functions of data: the customers list, a customer with its deletion plan
+ * (the PlanView of `delete --dry-run`, src/pipeline/plan.ts) and the delete dialog, the jobs list,
+ * a job with its live part, the cleanup-rbac report. Rendering only: the routes (index.ts) fetch,
+ * check and decide.
+ */
+import type { CustomerRow } from '../../adapters/store.js';
+import type { Job } from '../../domain/job.js';
+import type { PlanView } from '../../pipeline/plan.js';
+import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
+import { formatDuration, formatRetention } from '../../domain/duration.js';
+import { html, query, statusBadge, time, type Raw } from './html.js';
+
+export interface Viewer {
+  role: 'admin' | 'viewer' | 'owner';
+  csrf: string;
+}
+
+const csrfField = (v: Viewer) => html`<input type="hidden" name="_csrf" value="${v.csrf}">`;
+
+// ---- sign-in ---------------------------------------------------------------------------------
+
+export function loginPage(o: { next: string; error?: string }): Raw {
+  return html`<section class="narrow">
+<h1>Sign in</h1>
+<p>Paste an API token (admin, viewer, or an account owner's). It is exchanged for a session that
+ends when you sign out or after a while without use; the token itself is not kept in the browser.</p>
+${o.error ? html`<p class="flash error" role="alert" id="login-error">${o.error}</p>` : ''}
+<form method="post" action="/console/login" class="stack">
+  <input type="hidden" name="next" value="${o.next}">
+  <label for="token">API token</label>
+  <input id="token" name="token" type="password" autocomplete="off" spellcheck="false" required autofocus
+    ${o.error ? html`aria-describedby="login-error" aria-invalid="true"` : ''}>
+  <button type="submit" class="primary">Sign in</button>
+</form>
+</section>`;
+}
+
+// ---- customers -------------------------------------------------------------------------------
+
+export interface CustomerListView {
+  rows: CustomerRow[];
+  total: number;
+  page: number;
+  pages: number;
+  q: string;
+  status: string;
+  statuses: readonly string[];
+}
+
+export function customersPage(v: CustomerListView): Raw {
+  const link = (page: number) => `/${query({ q: v.q, status: v.status, page: page > 1 ? page : undefined })}`;
+  return html`<h1>Customers</h1>
+<form method="get" action="/" class="filters" role="search">
+  <div><label for="q">Search</label>
+  <input id="q" name="q" type="search" value="${v.q}" placeholder="ID, company, e-mail or namespace"></div>
+  <div><label for="status">Status</label>
+  <select id="status" name="status">
+    <option value="">any</option>
+    ${v.statuses.map((s) => html`<option value="${s}"${s === v.status ? html` selected` : ''}>${s}</option>`)}
+  </select></div>
+  <button type="submit">Filter</button>
+</form>
+<p class="muted" id="count">${v.total} customer${v.total === 1 ? '' : 's'}${v.q || v.status ? ' match' : ''}</p>
+${v.rows.length === 0
+    ? html`<p>No customers${v.q || v.status ? ' match these filters' : ''}.</p>`
+    : html`<div class="table-wrap"><table aria-describedby="count">
+<thead><tr><th scope="col">Customer</th><th scope="col">Company</th><th scope="col">Status</th><th scope="col">Namespace</th><th scope="col">Scheduled deletion</th><th scope="col">Updated</th></tr></thead>
+<tbody>
+${v.rows.map((r) => html`<tr>
+  <th scope="row"><a href="/console/customers/${r.customerId}">${r.customerId}</a></th>
+  <td>${r.companyName || '-'}</td>
+  <td>${statusBadge(r.deploymentStatus)}</td>
+  <td>${r.instanceNamespace || html`<span class="muted">-</span>`}</td>
+  <td>${r.deploymentStatus === 'deleting' && r.deletionScheduledAt ? time(r.deletionScheduledAt) : html`<span class="muted">-</span>`}</td>
+  <td>${time(r.updatedAt)}</td>
+</tr>`)}
+</tbody></table></div>`}
+${v.pages > 1
+    ? html`<nav class="pager" aria-label="Pages">
+  ${v.page > 1 ? html`<a href="${link(v.page - 1)}" rel="prev">Previous</a>` : ''}
+  <span>Page ${v.page} of ${v.pages}</span>
+  ${v.page < v.pages ? html`<a href="${link(v.page + 1)}" rel="next">Next</a>` : ''}
+</nav>`
+    : ''}`;
+}
+
+// ---- one customer ----------------------------------------------------------------------------
+
+export interface ConsolePlan {
+  plan: PlanView;
+  target: { context?: string; server?: string; database: string };
+}
+
+export interface CustomerPageView {
+  row: CustomerRow;
+  jobs: Job[];
+  /** the plan, or why there is none (already being deleted, cluster unreachable…) */
+  plan: ConsolePlan | { error: string };
+  viewer: Viewer;
+  /** the site's retention period (ms) and an owner's minimum */
+  retention: { defaultMs: number; ownerMinMs: number };
+  /** the delete dialog opens with this refusal (a wrong ID typed) */
+  deleteError?: string;
+  /** what was typed, shown again */
+  typed?: string;
+  after?: string;
+}
+
+function dataLossWords(p: NonNullable<PlanView['pvcs']>[number]): string {
+  if (!p.volume) return 'No volume is bound to it: no data is lost.';
+  if (p.reclaimPolicy === 'Delete') return `Its volume ${p.volume} and all the data on it are deleted with the namespace. This cannot be undone.`;
+  return `Its volume ${p.volume} and the data stay on the cluster (reclaim policy ${p.reclaimPolicy ?? 'unknown'}): delete the PersistentVolume by hand when it is no longer needed.`;
+}
+
+export function planSection(cp: ConsolePlan, headingLevel: 2 | 3 = 2): Raw {
+  const p = cp.plan;
+  const h = (text: string) => (headingLevel === 2 ? html`<h2>${text}</h2>` : html`<h3>${text}</h3>`);
+  const sub = (text: string) => (headingLevel === 2 ? html`<h3>${text}</h3>` : html`<h4>${text}</h4>`);
+  const total = (p.objects ?? []).reduce((n, o) => n + o.count, 0);
+  const objects = [...(p.objects ?? [])].sort((a, b) => b.count - a.count || a.kind.localeCompare(b.kind));
+  return html`<section class="plan" aria-label="Deletion plan">
+${h('What a deletion does')}
+<dl class="facts">
+  <dt>Cluster</dt><dd>${p.simulated ? 'not contacted (SIMULATE_K8S_DEPLOYMENT=true: only the row changes)' : html`context <code>${cp.target.context ?? '-'}</code> (${cp.target.server ?? '-'})`}</dd>
+  <dt>Database</dt><dd><code>${cp.target.database}</code></dd>
+  <dt>Namespace</dt><dd>${p.namespaceFound === null
+    ? html`<code>${p.namespace}</code> (not inspected)`
+    : p.namespaceFound
+      ? html`<strong class="danger">delete</strong> <code>${p.namespace}</code> with ${total} object${total === 1 ? '' : 's'}`
+      : html`<code>${p.namespace}</code> not found (already gone)`}</dd>
+  <dt>Database row</dt><dd>${p.row.change}</dd>
+  <dt>Backup</dt><dd>${p.backup
+    ? html`written and verified first to <code>${p.backup.url}</code>: ${p.backup.covers}${p.backup.notCovered.length ? html`<ul>${p.backup.notCovered.map((n) => html`<li>not in the backup: ${n}</li>`)}</ul>` : ''}`
+    : p.backup === null ? html`none (the server has no CUSTCTL_BACKUP_URL)` : html`<span class="muted">-</span>`}</dd>
+</dl>
+${p.namespaceFound === null ? '' : html`
+${sub('Helm releases')}
+${p.releases.length === 0 ? html`<p>None found.</p>` : html`<ul>${p.releases.map((r) => html`<li><strong class="danger">uninstall</strong> <code>${r.name}</code> (${r.status}, ${r.chart})
+  ${r.clusterScoped.length ? html`<ul>${r.clusterScoped.map((o) => html`<li class="danger">cluster-scoped: ${o} (the deletion refuses this release)</li>`)}</ul>` : ''}
+  ${r.outsideNamespace.length ? html`<ul>${r.outsideNamespace.map((o) => html`<li class="danger">outside the namespace: ${o} (the deletion refuses this release)</li>`)}</ul>` : ''}</li>`)}</ul>`}
+${sub('Objects by kind')}
+${objects.length === 0 ? html`<p>None.</p>` : html`<div class="table-wrap"><table class="compact"><thead><tr><th scope="col">Kind</th><th scope="col">Resource</th><th scope="col" class="num">Count</th></tr></thead>
+<tbody>${objects.map((o) => html`<tr><td>${o.kind}</td><td><code>${o.resource}</code></td><td class="num">${o.count}</td></tr>`)}</tbody></table></div>`}
+${sub('Persistent volume claims')}
+${(p.pvcs ?? []).length === 0 ? html`<p>None: no volume data is involved.</p>` : html`<div class="table-wrap"><table><thead><tr><th scope="col">PVC</th><th scope="col">Size</th><th scope="col">Volume</th><th scope="col">Reclaim policy</th><th scope="col">Data</th></tr></thead>
+<tbody>${(p.pvcs ?? []).map((v) => html`<tr class="${v.reclaimPolicy === 'Delete' ? 'loss' : ''}"><td><code>${v.name}</code></td><td>${v.storage ?? '-'}</td><td>${v.volume ?? '-'} (${v.phase})</td><td>${v.reclaimPolicy ?? '-'}</td><td>${dataLossWords(v)}</td></tr>`)}</tbody></table></div>`}
+${sub('Cluster RBAC')}
+${p.rbac.delete.length + p.rbac.keptByPolicy.length + p.rbac.keptUnowned.length === 0 ? html`<p>None owned.</p>` : html`<ul>
+  ${p.rbac.delete.map((o) => html`<li><strong class="danger">delete</strong> ${o.kind} <code>${o.name}</code> (${o.rule})</li>`)}
+  ${p.rbac.keptByPolicy.map((o) => html`<li>keep ${o.kind} <code>${o.name}</code> (helm.sh/resource-policy: keep)</li>`)}
+  ${p.rbac.keptUnowned.map((o) => html`<li>keep ${o.kind} <code>${o.name}</code> (binds an owned role, carries no ownership mark)</li>`)}
+</ul>`}`}
+</section>`;
+}
+
+function retentionWords(ms: number): string {
+  return ms === 0 ? 'now (no retention period)' : `after ${formatRetention(ms)} (the instance is suspended until then)`;
+}
+
+export function customerPage(v: CustomerPageView): Raw {
+  const r = v.row;
+  const canDelete = (v.viewer.role === 'admin' || v.viewer.role === 'owner') && 'plan' in v.plan;
+  const scheduled = r.deploymentStatus === 'deleting' && r.deletionScheduledAt;
+  const canCancelSchedule = (v.viewer.role === 'admin' || v.viewer.role === 'owner') && scheduled;
+  const owner = v.viewer.role === 'owner';
+  const defaultAfter = owner ? Math.max(v.retention.defaultMs, v.retention.ownerMinMs) : v.retention.defaultMs;
+  return html`<h1>${r.customerId}</h1>
+<dl class="facts">
+  <dt>Company</dt><dd>${r.companyName || '-'} (${r.email || '-'})</dd>
+  <dt>Status</dt><dd>${statusBadge(r.deploymentStatus)}${r.deletionJobId ? html` deletion job <a href="/console/jobs/${r.deletionJobId}">${r.deletionJobId}</a>` : ''}</dd>
+  ${scheduled ? html`<dt>Scheduled deletion</dt><dd>${time(r.deletionScheduledAt)}: the instance is suspended; nothing is deleted before then</dd>` : ''}
+  <dt>Namespace</dt><dd>${r.instanceNamespace ? html`<code>${r.instanceNamespace}</code>` : '-'}</dd>
+  <dt>URL</dt><dd>${r.instanceUrl || '-'}</dd>
+  <dt>Updated</dt><dd>${time(r.updatedAt)}</dd>
+</dl>
+<div class="actions">
+${canDelete ? html`<button type="button" class="danger" data-dialog="delete-dialog" aria-haspopup="dialog">Delete customer…</button>` : ''}
+${canCancelSchedule ? html`<form method="post" action="/console/customers/${r.customerId}/cancel-deletion">${csrfField(v.viewer)}<button type="submit">Cancel the scheduled deletion</button></form>` : ''}
+</div>
+${'plan' in v.plan ? planSection(v.plan) : html`<section class="plan"><h2>What a deletion does</h2><p class="flash error">${v.plan.error}</p></section>`}
+<section>
+<h2>Latest jobs</h2>
+${jobsTable(v.jobs, v.viewer, false)}
+</section>
+${canDelete && 'plan' in v.plan ? html`<dialog id="delete-dialog" aria-labelledby="delete-title"${v.deleteError ? html` data-open-on-load` : ''}>
+<form method="post" action="/console/customers/${r.customerId}/delete" class="stack">
+  <h2 id="delete-title">Delete ${r.customerId}?</h2>
+  ${v.deleteError ? html`<p class="flash error" role="alert" id="delete-error">${v.deleteError}</p>` : ''}
+  <div class="dialog-plan">${planSection(v.plan, 3)}</div>
+  ${csrfField(v.viewer)}
+  <label for="after">When (retention period, e.g. 7d, 36h; 0: now)</label>
+  <input id="after" name="after" type="text" inputmode="text" autocomplete="off" value="${v.after ?? ''}" placeholder="${defaultAfter === 0 ? '0' : formatRetention(defaultAfter)}" aria-describedby="after-hint">
+  <p id="after-hint" class="hint">Empty: ${retentionWords(defaultAfter)}, the site's setting.${owner ? ` An account owner's deletion waits at least ${formatRetention(v.retention.ownerMinMs)}.` : ''} A scheduled deletion can be cancelled until it is due.</p>
+  <label for="confirm">Type the customer ID <code>${r.customerId}</code> to confirm</label>
+  <input id="confirm" name="confirm" type="text" autocomplete="off" spellcheck="false" required value="${v.typed ?? ''}" data-expect="${r.customerId}" aria-describedby="confirm-hint${v.deleteError ? ' delete-error' : ''}"${v.deleteError ? html` aria-invalid="true"` : ''}>
+  <p id="confirm-hint" class="hint">As the CLI asks: nothing is deleted unless it matches exactly.</p>
+  <div class="actions">
+    <button type="submit" class="danger">Delete</button>
+    <button type="button" data-close>Cancel</button>
+  </div>
+</form>
+</dialog>` : ''}`;
+}
+
+// ---- jobs ------------------------------------------------------------------------------------
+
+function firstLine(s: string | null): string {
+  return (s ?? '').split('\n')[0] ?? '';
+}
+
+function jobActions(j: Job, v: Viewer): Raw {
+  if (v.role !== 'admin') return html``;
+  if (j.state === 'failed') return html`<form method="post" action="/console/jobs/${j.id}/retry">${csrfField(v)}<button type="submit" aria-label="Retry job ${j.id}">Retry</button></form>`;
+  if (j.state === 'waiting' || j.state === 'delayed') return html`<form method="post" action="/console/jobs/${j.id}/cancel">${csrfField(v)}<button type="submit" aria-label="Cancel job ${j.id}">Cancel</button></form>`;
+  return html``;
+}
+
+export function jobsTable(jobs: readonly Job[], v: Viewer, withCustomer = true): Raw {
+  if (jobs.length === 0) return html`<p>No jobs.</p>`;
+  const actions = v.role === 'admin';
+  return html`<div class="table-wrap"><table>
+<thead><tr><th scope="col">Job</th><th scope="col">Kind</th>${withCustomer ? html`<th scope="col">Customer</th>` : ''}<th scope="col">State</th><th scope="col" class="num">Progress</th><th scope="col">Attempts</th><th scope="col">Requested</th><th scope="col">Reason</th>${actions ? html`<th scope="col"><span class="sr-only">Actions</span></th>` : ''}</tr></thead>
+<tbody>${jobs.map((j) => html`<tr>
+  <th scope="row"><a href="/console/jobs/${j.id}">${j.id}</a></th>
+  <td>${j.name}</td>
+  ${withCustomer ? html`<td>${j.data.customerId ? html`<a href="/console/customers/${j.data.customerId}">${j.data.customerId}</a>` : '-'}</td>` : ''}
+  <td>${statusBadge(j.state)}</td>
+  <td class="num">${j.progress} %</td>
+  <td>${j.attemptsMade}/${j.maxAttempts}</td>
+  <td>${time(j.timestamp)} <span class="muted">by ${j.requestedBy}</span></td>
+  <td>${j.failedReason ? html`<span class="${j.state === 'failed' ? 'danger' : ''}">${firstLine(j.failedReason)}</span>` : ''}</td>
+  ${actions ? html`<td>${jobActions(j, v)}</td>` : ''}
+</tr>`)}</tbody></table></div>`;
+}
+
+export function jobsPage(o: { jobs: Job[]; state: string; states: readonly string[]; viewer: Viewer; total: number; page: number; pages: number }): Raw {
+  const link = (page: number) => `/console/jobs${query({ state: o.state, page: page > 1 ? page : undefined })}`;
+  return html`<h1>Jobs</h1>
+<form method="get" action="/console/jobs" class="filters">
+  <div><label for="state">State</label>
+  <select id="state" name="state">
+    <option value="">any</option>
+    ${o.states.map((s) => html`<option value="${s}"${s === o.state ? html` selected` : ''}>${s}</option>`)}
+  </select></div>
+  <button type="submit">Filter</button>
+</form>
+<p class="muted">${o.total} job${o.total === 1 ? '' : 's'}, latest first${o.state === 'failed' ? ', with the reason each failed' : ''}.</p>
+${jobsTable(o.jobs, o.viewer)}
+${o.pages > 1
+    ? html`<nav class="pager" aria-label="Pages">
+  ${o.page > 1 ? html`<a href="${link(o.page - 1)}" rel="prev">Previous</a>` : ''}
+  <span>Page ${o.page} of ${o.pages}</span>
+  ${o.page < o.pages ? html`<a href="${link(o.page + 1)}" rel="next">Next</a>` : ''}
+</nav>`
+    : ''}`;
+}
+
+export interface StepLine {
+  name: string;
+  /** the job's progress once it is done */
+  progress: number;
+}
+
+/** The part of a job page that changes while it runs (polled by console.js until it has ended). */
+export function jobLive(j: Job, steps: readonly StepLine[], now: number, v: Viewer): Raw {
+  const finished = j.state === 'completed' || j.state === 'failed';
+  const current = steps.find((s) => j.progress < s.progress);
+  const attempt = j.state === 'active' ? j.attemptsMade + 1 : j.attemptsMade;
+  const rv = j.returnvalue as { outcome?: string; reason?: string; warnings?: string[] } | null;
+  return html`<div id="job-live" data-live="/console/jobs/${j.id}/live" data-finished="${finished ? 'true' : 'false'}">
+<p class="state-line" aria-live="polite">${statusBadge(j.state)} <span id="job-progress-text">${j.progress} %</span>
+  · attempt ${attempt} of ${j.maxAttempts}${j.simulated ? ' · simulated' : ''}</p>
+<progress id="job-progress" max="100" value="${j.progress}" aria-labelledby="job-progress-text">${j.progress} %</progress>
+<div class="actions">${jobActions(j, v)}</div>
+${j.name === 'delete' ? html`<ol class="steps" aria-label="Steps">${steps.map((s) => {
+    const done = j.progress >= s.progress;
+    const running = !done && s === current && j.state === 'active';
+    return html`<li class="${done ? 'done' : running ? 'running' : 'todo'}">${s.name} <span class="muted">(${done ? 'done' : running ? 'running' : j.state === 'failed' && s === current ? 'failed' : 'to do'})</span></li>`;
+  })}</ol>` : ''}
+${j.state === 'delayed' && j.delayUntil ? html`<p>Next try (or the scheduled deletion) at ${time(j.delayUntil)}, in ${formatDuration(Math.max(0, j.delayUntil - now))}.</p>` : ''}
+${j.failedReason ? html`<p class="${j.state === 'failed' ? 'flash error' : ''}">${j.state === 'failed' ? 'Failed: ' : 'Last error: '}${j.failedReason}${j.failedCode ? ` (${j.failedCode})` : ''}</p>` : ''}
+${rv && typeof rv === 'object' && rv.outcome ? html`<p>Result: ${rv.outcome}${rv.reason ? `: ${rv.reason}` : ''}</p>${(rv.warnings ?? []).length ? html`<ul>${(rv.warnings ?? []).map((w) => html`<li class="warn">${w}</li>`)}</ul>` : ''}` : ''}
+${[...j.attempts].reverse().map((a) => html`<section class="attempt"><h3>Attempt ${a.attempt} <span class="muted">${a.outcome}, ${a.worker}, started ${time(a.startedOn)}</span></h3>
+${a.error ? html`<p class="danger">${firstLine(a.error)}</p>` : ''}
+<pre class="log" tabindex="0" aria-label="Log of attempt ${a.attempt}">${a.log.join('\n') || '(no log lines yet)'}</pre></section>`)}
+</div>`;
+}
+
+export function jobPage(j: Job, steps: readonly StepLine[], v: Viewer, now: number): Raw {
+  return html`<h1>Job ${j.id} <span class="muted">${j.name}</span></h1>
+<dl class="facts">
+  ${j.data.customerId ? html`<dt>Customer</dt><dd><a href="/console/customers/${j.data.customerId}">${j.data.customerId}</a>${j.data.namespace ? html` namespace <code>${j.data.namespace}</code>` : ''}</dd>` : ''}
+  <dt>Requested</dt><dd>${time(j.timestamp)} by ${j.requestedBy}</dd>
+  <dt>Attempt timeout</dt><dd>${formatDuration(j.opts.timeoutMs)}; backoff ${formatDuration(j.opts.backoff.delay)} × 2^n</dd>
+</dl>
+${jobLive(j, steps, now, v)}`;
+}
+
+// ---- cleanup-rbac ----------------------------------------------------------------------------
+
+function rbacTable(entries: CleanupReport['orphans'], caption: string): Raw {
+  if (entries.length === 0) return html``;
+  return html`<div class="table-wrap"><table><caption>${caption}</caption>
+<thead><tr><th scope="col">Kind</th><th scope="col">Name</th><th scope="col">Customer namespace</th><th scope="col">Why</th></tr></thead>
+<tbody>${entries.map((e) => html`<tr><td>${e.kind}</td><td><code>${e.name}</code></td><td><code>${e.namespace}</code></td><td>${e.reason}</td></tr>`)}</tbody></table></div>`;
+}
+
+export function rbacPage(o: { report: CleanupReport | null; error?: string; viewer: Viewer; swept?: CleanupReport }): Raw {
+  const r = o.report;
+  return html`<h1>Leaked cluster RBAC</h1>
+<p>ClusterRoles and ClusterRoleBindings that carry a customer's mark while that customer's namespace is gone (the report of <code>custctl cleanup-rbac --dry-run</code>).</p>
+${o.swept ? html`<section aria-label="Sweep result"><h2>Sweep ${o.swept.jobId ? html`(job <a href="/console/jobs/${o.swept.jobId}">${o.swept.jobId}</a>)` : ''}</h2>
+<p role="status">${o.swept.deleted.length} deleted, ${o.swept.errors.length} error${o.swept.errors.length === 1 ? '' : 's'}.</p>
+${rbacTable(o.swept.deleted, 'Deleted')}
+${o.swept.errors.length ? html`<ul>${o.swept.errors.map((e) => html`<li class="danger">${e.kind} ${e.name}: ${e.error}</li>`)}</ul>` : ''}</section>` : ''}
+${o.error ? html`<p class="flash error" role="alert">${o.error}</p>` : ''}
+${r ? html`${r.note ? html`<p class="muted">${r.note}</p>` : ''}
+<p id="orphan-count">${r.orphans.length} orphan${r.orphans.length === 1 ? '' : 's'} to delete, ${r.kept.length} kept.</p>
+${rbacTable(r.orphans, 'Would be deleted')}
+${rbacTable(r.kept, 'Kept (reported, never deleted)')}
+${r.orphans.length > 0 && o.viewer.role === 'admin'
+    ? html`<form method="post" action="/console/rbac/sweep" class="actions">${csrfField(o.viewer)}<button type="submit" class="danger">Delete these ${r.orphans.length} objects</button></form>`
+    : ''}` : ''}`;
+}
+
+export function errorPage(status: number, message: string, details: readonly string[] = []): Raw {
+  return html`<section class="narrow"><h1>${status === 404 ? 'Not found' : status === 403 ? 'Not allowed' : status === 401 ? 'Sign in needed' : 'Something went wrong'}</h1>
+<p class="flash error" role="alert">${message}</p>
+${details.length ? html`<ul>${details.map((d) => html`<li>${d}</li>`)}</ul>` : ''}
+<p><a href="/">Back to the customers</a></p></section>`;
+}
