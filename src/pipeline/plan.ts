@@ -5,7 +5,8 @@ export interface PlanView {
   customerId: string;
   namespace: string;
   simulated: boolean;
-  row: { status: string; instanceNamespace: string; instanceUrl: string; change: string; companyName: string; email: string };
+  /** companyName and email: who is being deleted (shown beside the id) */
+  row: { status: string; instanceNamespace: string; instanceUrl: string; change: string; companyName?: string; email?: string };
   /** a `pending` row with nothing left on the cluster: nothing to do, no job (by which job, when) */
   alreadyDeleted?: { byJob: string | null; at: string | null };
   namespaceFound: boolean | null;
