@@ -3,11 +3,12 @@
  * and maps errors to exit codes.
  */
 import { setFlagsFromString } from 'node:v8';
-import { Command, CommanderError, Option } from '@commander-js/extra-typings';
+import { Command, CommanderError, Help, Option } from '@commander-js/extra-typings';
 import { makeDeps } from './deps.js';
 import { CliError, errorMessage, exitCodeFor } from './errors.js';
 import { CLOSED_STDOUT_EXIT, openIO, watchClosedPipe } from './io.js';
 import { VERSION } from './version.js';
+import { commanderErrorText, writeError } from './output/error.js';
 import type { GlobalFlags } from './config.js';
 
 type Deps = ReturnType<typeof makeDeps>;
@@ -49,6 +50,38 @@ export function commandWord(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
+/**
+ * Help as gh shows it: a subcommand's help lists the flags it inherits (the global ones, and its
+ * parent's) under "Inherited flags:", and a required option says so.
+ */
+export const HELP_CONFIG: Partial<Help> = {
+  showGlobalOptions: true,
+  styleTitle(this: Help, title: string) {
+    return title === 'Global Options:' ? 'Inherited flags:' : title;
+  },
+  // --version answers only at the top: not a flag a subcommand inherits
+  visibleGlobalOptions(this: Help, cmd: Command) {
+    return Help.prototype.visibleGlobalOptions.call(this, cmd).filter((o) => o.long !== '--version');
+  },
+  optionDescription(this: Help, option: Option) {
+    const text = Help.prototype.optionDescription.call(this, option);
+    return option.mandatory ? `${text} (required)` : text;
+  },
+};
+
+/** The help, output and error settings of one command and its subcommands (addCommand does not pass them on). */
+function configureTree(c: Command, deps: Deps, top: boolean): void {
+  c.exitOverride()
+    .configureHelp(HELP_CONFIG)
+    .configureOutput({
+      writeOut: (s) => deps.io.out.write(s),
+      writeErr: (s) => deps.io.err.write(s),
+      outputError: (s, write) => write(commanderErrorText(deps.io, s)),
+    });
+  if (top) c.showHelpAfterError('(run with --help for usage)');
+  for (const sub of c.commands) configureTree(sub as unknown as Command, deps, false);
+}
+
 export async function makeProgram(deps: Deps, setExit: SetExit, argv: readonly string[]) {
   const program = new Command('custctl')
     .description("Delete a customer's infrastructure on the multi-tenant Kubernetes platform, safely.")
@@ -62,9 +95,11 @@ export async function makeProgram(deps: Deps, setExit: SetExit, argv: readonly s
     .option('--no-color', 'no colour (NO_COLOR is honoured too)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
+    .configureHelp(HELP_CONFIG)
     .configureOutput({
       writeOut: (s) => deps.io.out.write(s),
       writeErr: (s) => deps.io.err.write(s),
+      outputError: (s, write) => write(commanderErrorText(deps.io, s)),
     })
     .addHelpText(
       'after',
@@ -83,8 +118,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 not found, 4 conflict,
   const names = word !== undefined && word in COMMANDS ? [word] : Object.keys(COMMANDS);
   const commands = (await Promise.all(names.map((n) => (COMMANDS[n] as (typeof COMMANDS)[string])(deps, setExit)))) as Command[];
   for (const c of commands) {
-    c.exitOverride().configureOutput({ writeOut: (s) => deps.io.out.write(s), writeErr: (s) => deps.io.err.write(s) }).showHelpAfterError('(run with --help for usage)');
-    for (const sub of c.commands) sub.exitOverride().configureOutput({ writeOut: (s) => deps.io.out.write(s), writeErr: (s) => deps.io.err.write(s) });
+    configureTree(c, deps, true);
     program.addCommand(c as unknown as Command);
   }
   return program;
@@ -92,15 +126,14 @@ Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 not found, 4 conflict,
 
 export function reportError(deps: Deps, e: unknown, verbose: boolean): void {
   if (e instanceof CommanderError) return; // commander already printed it
-  const c = deps.io.chalk;
   deps.log.setStatus(null);
-  deps.io.err.write(`${c.red('Error:')} ${errorMessage(e)}\n`);
   if (e instanceof CliError) {
-    for (const line of e.details) deps.io.err.write(`  ${line}\n`);
+    writeError(deps.io, errorMessage(e), e.details);
   } else if (verbose && e instanceof Error && e.stack) {
+    writeError(deps.io, errorMessage(e));
     deps.io.err.write(`${e.stack}\n`);
   } else {
-    deps.io.err.write('  (unexpected error: run with -v for the stack trace, and please report it)\n');
+    writeError(deps.io, errorMessage(e), ['(unexpected error: run with -v for the stack trace, and please report it)']);
   }
 }
 

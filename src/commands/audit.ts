@@ -92,6 +92,7 @@ export function makeAuditCommand(d: Deps) {
     .addOption(new Option('--action <actions...>', `only these actions (comma separated or repeated): ${AUDIT_ACTIONS.join(', ')}`))
     .option('--limit <n>', 'at most this many rows', (v) => Number(v), 1000)
     .addOption(outputOption())
+    .addHelpText('after', '\nExamples:\n  custctl audit list --customer cust_abc123\n  custctl audit list --since 7d --action deletion-completed,deletion-failed -o json')
     .action(async (f) => {
       await runAuditList(d, {
         ...(f.customer !== undefined ? { customer: f.customer } : {}),
@@ -105,6 +106,7 @@ export function makeAuditCommand(d: Deps) {
     .requiredOption('--before <date|age>', 'prune rows recorded before this (2025-12-01, 365d)')
     .option('-y, --yes', 'really prune (required)')
     .addOption(outputOption())
+    .addHelpText('after', '\nExamples:\n  custctl audit prune --before 365d --yes\n  custctl audit prune --before 2025-12-01 --yes -o json')
     .action(async (f) => {
       await runAuditPrune(d, { before: f.before, yes: !!f.yes, output: f.output });
     });

@@ -71,6 +71,7 @@ export function makeCustomersCommand(d: Deps) {
     .option('--scheduled', 'only scheduled deletions (soft delete), soonest first')
     .addOption(new Option('--within <duration>', 'with --scheduled: only those due within this period (e.g. 7d)').argParser(retentionFlag('--within')))
     .addOption(outputOption())
+    .addHelpText('after', '\nExamples:\n  custctl customers list\n  custctl customers list --status deletion_failed\n  custctl customers list --scheduled --within 7d -o json')
     .action(async (f) => {
       await runCustomersList(d, { output: f.output, status: f.status, scheduled: !!f.scheduled, ...(f.within !== undefined ? { withinMs: f.within } : {}) });
     });
@@ -84,7 +85,7 @@ export function makeCustomersCommand(d: Deps) {
     .option('--url <url>', 'instance URL')
     .addOption(new Option('--status <status>', 'deployment status').choices(DEPLOYMENT_STATUSES).default('deployed' as DeploymentStatus))
     .addOption(outputOption())
-    .addHelpText('after', '\nExample:\n  custctl customers add cust_abc123 --email ops@example.com --company "Example Corp"')
+    .addHelpText('after', '\nExamples:\n  custctl customers add cust_abc123 --email ops@example.com --company "Example Corp"')
     .action(async (id, f) => {
       await runCustomersAdd(d, { id, email: f.email, company: f.company, namespace: f.namespace, url: f.url, status: f.status, output: f.output });
     });

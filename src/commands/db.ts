@@ -1,23 +1,26 @@
 /** `custctl db migrate|check`: the schema of a real database changes only on request. */
 import { Command } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
+import { outputOption, print, view, type OutputFormat } from '../output/print.js';
 
-export async function runDbMigrate(d: Deps): Promise<string[]> {
+export async function runDbMigrate(d: Deps, output: OutputFormat = 'table'): Promise<string[]> {
   const store = await d.store({ skipSchemaCheck: true });
   const applied = await store.migrate();
-  if (applied.length === 0) d.io.out.write(`${store.description}: schema is up to date\n`);
-  for (const name of applied) d.io.out.write(`${store.description}: applied ${name}\n`);
+  await print(d.io, output, view({ database: store.description, applied }, (io) => {
+    if (applied.length === 0) io.out.write(`${store.description}: schema is up to date\n`);
+    for (const name of applied) io.out.write(`${store.description}: applied ${name}\n`);
+  }));
   return applied;
 }
 
-export async function runDbCheck(d: Deps, setExit: (code: number) => void): Promise<string[]> {
+export async function runDbCheck(d: Deps, setExit: (code: number) => void, output: OutputFormat = 'table'): Promise<string[]> {
   const store = await d.store({ skipSchemaCheck: true });
   const missing = await store.checkSchema();
-  if (missing.length === 0) d.io.out.write(`${store.description}: schema is up to date\n`);
-  else {
-    d.io.out.write(`${store.description}: missing ${missing.join(', ')}\nRun 'custctl db migrate' to apply.\n`);
-    setExit(1);
-  }
+  await print(d.io, output, view({ database: store.description, upToDate: missing.length === 0, missing }, (io) => {
+    if (missing.length === 0) io.out.write(`${store.description}: schema is up to date\n`);
+    else io.out.write(`${store.description}: missing ${missing.join(', ')}\nRun 'custctl db migrate' to apply.\n`);
+  }));
+  if (missing.length > 0) setExit(1);
   return missing;
 }
 
@@ -28,14 +31,18 @@ export function makeDbCommand(d: Deps, setExit: (code: number) => void = () => u
   cmd
     .command('migrate')
     .description('Apply pending schema migrations to the customer database')
-    .action(async () => {
-      await runDbMigrate(d);
+    .addOption(outputOption())
+    .addHelpText('after', '\nExamples:\n  custctl db migrate                   # DATABASE_URL (or PG*) names the database\n  custctl db migrate --store embedded  # the embedded store (it migrates itself anyway)')
+    .action(async (f) => {
+      await runDbMigrate(d, f.output);
     });
   cmd
     .command('check')
     .description('Check (read-only) that the schema has what this version needs; exit 1 if not')
-    .action(async () => {
-      await runDbCheck(d, setExit);
+    .addOption(outputOption())
+    .addHelpText('after', "\nExamples:\n  custctl db check\n  custctl db check -o json | jq -r '.missing[]'")
+    .action(async (f) => {
+      await runDbCheck(d, setExit, f.output);
     });
   return cmd;
 }

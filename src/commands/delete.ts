@@ -12,7 +12,8 @@ import { durationFlag, intFlag, retentionFlag } from '../flags.js';
 import { formatRetention } from '../domain/duration.js';
 import type { DeleteOutcome, DeleteReport } from '../jobs/kinds/delete.js';
 import { outcomeOf } from '../jobs/kinds/delete.js';
-import { renderPlan } from '../output/plan.js';
+import { alreadyDeletedText, renderPlan, whoIs } from '../output/plan.js';
+import { writeError } from '../output/error.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { confirmOrRefuse } from '../prompt.js';
 import { parseBackupUrl, parseRecipients } from '../domain/backup.js';
@@ -48,32 +49,40 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
       error: null,
       result: null,
       plan: t.plan,
+      ...(t.alreadyDeleted ? { alreadyDeleted: t.alreadyDeleted } : {}),
     }));
     return { dryRun: true, simulated: plan.simulated, target: plan.target, results, exitCode: 0, ...whenOf(plan.afterMs, d) };
   }
+  // a pending row with nothing left on the cluster is deleted already: no job, no question
+  const gone = plan.items.filter((t) => t.alreadyDeleted);
+  const todo = plan.items.filter((t) => !t.alreadyDeleted);
+  for (const t of gone) d.log.info(`${t.customer.id}: ${alreadyDeletedText(t.alreadyDeleted ?? { byJob: null, at: null })}; nothing left on the cluster, no job created`);
   const when = whenLine(plan.afterMs, d);
-  if (!o.yes) {
-    for (const t of plan.items) d.log.line(t.plan ? renderPlan(t.plan, d.io.chalk) : (t.summary ?? ''));
+  if (!o.yes && todo.length > 0) {
+    for (const t of todo) d.log.line(t.plan ? renderPlan(t.plan, d.io.chalk) : (t.summary ?? ''));
     d.log.line(when);
-    const many = plan.items.length > 1;
-    const first = plan.items[0] as (typeof plan.items)[number];
+    const many = todo.length > 1;
+    const first = todo[0] as (typeof todo)[number];
     const verb = plan.afterMs ? `Schedule the deletion of` : 'Delete';
+    const who = first.plan ? ` ${whoIs(first.plan.row)}` : '';
     await confirmOrRefuse(
       d,
-      many ? `${verb} these ${plan.items.length} customers${client.via}? Type their count (${plan.items.length}) to confirm` : `${verb} ${first.customer.id}${client.via}? Type its customer ID to confirm`,
-      many ? String(plan.items.length) : first.customer.id,
-      `delete ${many ? `${plan.items.length} customers` : first.customer.id}`,
+      many ? `${verb} these ${todo.length} customers${client.via}? Type their count (${todo.length}) to confirm` : `${verb} ${first.customer.id}${who}${client.via}? Type its customer ID to confirm`,
+      many ? String(todo.length) : first.customer.id,
+      `delete ${many ? `${todo.length} customers` : first.customer.id}`,
     );
   }
 
   let simulated = plan.simulated;
-  const count = await bulkCount(d, plan.items.length, o.detach);
+  const count = await bulkCount(d, todo.length, o.detach, o.output);
   const results = await runPool(plan.items, o.concurrency, async (t): Promise<DeleteOutcome> => {
+    if (t.alreadyDeleted) return { customerId: t.customer.id, namespace: t.namespace, jobId: null, state: 'already-deleted', exitCode: 0, simulated: false, error: null, result: null, alreadyDeleted: t.alreadyDeleted };
     const outcome = await deleteOne(t);
     count.done(outcome);
     return outcome;
   });
   count.end();
+  if (o.detach && results.some((r) => r.jobId && (r.state === 'waiting' || r.state === 'delayed'))) d.log.info(`Queued: the job runs in ${await client.whoRuns()}. Follow it with 'custctl status job <id> --watch'.`);
   return { dryRun: false, simulated, target: plan.target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)) };
 
   async function deleteOne(t: (typeof plan.items)[number]): Promise<DeleteOutcome> {
@@ -111,15 +120,17 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
 }
 
 /**
- * The live count of a run over several customers: `n/N deleted` as the status line on a TTY
- * (instead of one job's progress), a plain line per finished deletion otherwise.
+ * The live count of a run over several customers: `n/N deleted` as the status line on a terminal
+ * (instead of one job's progress; not with -o json|yaml), a plain log line per finished deletion
+ * otherwise.
  */
-async function bulkCount(d: Deps, total: number, detach: boolean): Promise<{ active: boolean; done(o: DeleteOutcome): void; end(): void }> {
+async function bulkCount(d: Deps, total: number, detach: boolean, format: OutputFormat): Promise<{ active: boolean; done(o: DeleteOutcome): void; end(): void }> {
   const active = total > 1 && !detach;
+  const live = active && d.io.isErrTTY && format === 'table';
   let deleted = 0;
   let failed = 0;
   const text = () => `${deleted}/${total} deleted${failed ? `, ${failed} failed` : ''}`;
-  if (active) {
+  if (live) {
     await d.log.enableSpinner();
     d.log.setStatus(text());
   }
@@ -129,13 +140,29 @@ async function bulkCount(d: Deps, total: number, detach: boolean): Promise<{ act
       if (!active) return;
       if (x.exitCode === 0) deleted += 1;
       else failed += 1;
-      if (d.io.isErrTTY) d.log.setStatus(text());
-      else d.log.info(text(), { customerId: x.customerId, result: x.exitCode === 0 ? 'deleted' : `exit ${x.exitCode}` });
+      if (live) d.log.setStatus(text());
+      else if (!d.io.isErrTTY) d.log.info(text(), { customerId: x.customerId, result: x.exitCode === 0 ? 'deleted' : `exit ${x.exitCode}` });
     },
     end() {
-      if (active) d.log.setStatus(null);
+      if (live) d.log.setStatus(null);
     },
   };
+}
+
+/** The closing line of a run over several customers: `8 deleted, 1 failed` (failed: every non-zero exit). */
+export function summaryLine(results: readonly DeleteOutcome[]): string {
+  const n = (f: (x: DeleteOutcome) => boolean) => results.filter(f).length;
+  const parts = [
+    `${n((x) => x.exitCode === 0 && resultWord(x).startsWith('deleted'))} deleted`,
+    `${n((x) => x.exitCode !== 0)} failed`,
+  ];
+  const extra: Array<[string, number]> = [
+    ['already deleted', n((x) => x.state === 'already-deleted')],
+    ['scheduled', n((x) => x.exitCode === 0 && resultWord(x) === 'scheduled')],
+    ['queued', n((x) => x.exitCode === 0 && (x.state === 'waiting' || (x.state === 'delayed' && !x.scheduledFor)))],
+  ];
+  for (const [word, k] of extra) if (k > 0) parts.push(`${k} ${word}`);
+  return parts.join(', ');
 }
 
 export async function printDeleteReport(d: Deps, r: DeleteReport, format: OutputFormat): Promise<void> {
@@ -155,10 +182,8 @@ async function deleteReportHuman(d: Deps, r: DeleteReport): Promise<void> {
     ['CUSTOMER', 'NAMESPACE', 'JOB', 'RESULT', 'DETAIL'],
     r.results.map((x) => [x.customerId, x.namespace, x.jobId ?? '-', resultWord(x), detail(x)]),
   );
-  for (const x of r.results.filter((x) => x.error)) {
-    d.log.error(`${x.customerId}: ${x.error?.message ?? ''}`);
-    for (const line of x.error?.details ?? []) d.log.line(`    ${line}`);
-  }
+  if (r.results.length > 1) d.io.out.write(`\n${summaryLine(r.results)}\n`);
+  for (const x of r.results.filter((x) => x.error)) writeError(d.io, `${x.customerId}: ${x.error?.message ?? ''}`, x.error?.details ?? []);
 }
 
 /** What the plan and the confirmation say about when the data goes. */
@@ -175,12 +200,18 @@ function whenOf(afterMs: number | undefined, d: Deps): { deletesAt?: string | nu
 }
 
 function resultWord(x: DeleteOutcome): string {
+  if (x.state === 'already-deleted') return 'already deleted';
   if (x.scheduledFor && x.state === 'delayed') return 'scheduled';
   if (x.state === 'completed') return x.result?.outcome === 'superseded' ? 'superseded' : x.simulated ? 'deleted (simulated)' : 'deleted';
   return x.state;
 }
 
 function detail(x: DeleteOutcome): string {
+  if (x.state === 'already-deleted' && x.alreadyDeleted) {
+    const a = x.alreadyDeleted;
+    return `${a.byJob ? `by job ${a.byJob}` : 'no deletion job recorded'}${a.at ? `, ${a.at}` : ''}; nothing left on the cluster, no job created`;
+  }
+  if (x.jobId && !x.error && (x.state === 'waiting' || (x.state === 'delayed' && !x.scheduledFor))) return 'queued: a worker runs it (custctl worker, or custctl serve)';
   if (x.scheduledFor && x.state === 'delayed') return `deletes at ${x.scheduledFor}; cancel: custctl cancel ${x.customerId}`;
   if (!x.result || x.state !== 'completed') return x.error ? `exit ${x.exitCode}` : '';
   const r = x.result;

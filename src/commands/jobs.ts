@@ -8,7 +8,8 @@ import { UsageError } from '../errors.js';
 import { outcomeOf } from '../jobs/kinds/delete.js';
 import { cancelledView, jobIdView, jobListView, jobView } from '../output/job-view.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
-import { JOB_STATES, jobExitCode, type Job, type JobState } from '../domain/job.js';
+import { JOB_STATES, jobExitCode, stateName, type Job, type JobState } from '../domain/job.js';
+import { confirmOrRefuse } from '../prompt.js';
 import { combinedExitCode } from '../util/pool.js';
 
 export async function runJobsList(d: Deps, o: { state?: JobState; customer?: string; output: OutputFormat }): Promise<Job[]> {
@@ -64,10 +65,45 @@ export async function runJobsCancel(d: Deps, o: { id: string; output: OutputForm
   return cancelled;
 }
 
-export async function runJobsPrune(d: Deps, o: { olderThanMs: number }): Promise<number> {
-  const n = await (await d.client()).prune(o.olderThanMs);
-  d.io.out.write(`pruned ${n} finished job${n === 1 ? '' : 's'} older than ${formatDuration(o.olderThanMs)}\n`);
-  return n;
+export interface PruneReport {
+  dryRun: boolean;
+  olderThan: string;
+  /** finished before this time (ISO) */
+  before: string;
+  /** the finished jobs old enough to go (what the dry run and the confirmation show) */
+  jobs: Array<{ id: string; name: string; state: string; customerId: string | null; finishedOn: string | null }>;
+  /** how many were removed (0 in a dry run) */
+  pruned: number;
+}
+
+/**
+ * Removes finished jobs older than --older-than, after showing them and asking (or --yes; no
+ * terminal and no --yes: refused, exit 2). --dry-run only lists them.
+ */
+export async function runJobsPrune(d: Deps, o: { olderThanMs: number; dryRun: boolean; yes: boolean; output: OutputFormat }): Promise<PruneReport> {
+  const client = await d.client();
+  const age = formatDuration(o.olderThanMs);
+  const jobs = await client.prunable(o.olderThanMs);
+  const report: PruneReport = {
+    dryRun: o.dryRun,
+    olderThan: age,
+    before: new Date(d.now().getTime() - o.olderThanMs).toISOString(),
+    jobs: jobs.map((j) => ({ id: j.id, name: j.name, state: stateName(j), customerId: j.data.customerId ?? null, finishedOn: j.finishedOn !== null ? new Date(j.finishedOn).toISOString() : null })),
+    pruned: 0,
+  };
+  const plural = (n: number) => `${n} finished job${n === 1 ? '' : 's'}`;
+  if (!o.dryRun && !o.yes) {
+    if (!d.io.canPrompt || jobs.length > 0) {
+      if (jobs.length > 0) d.log.line(`Finished jobs older than ${age}: ${jobs.map((j) => j.id).join(', ')}`);
+      await confirmOrRefuse(d, `Remove these ${plural(jobs.length)} from the journal? Type their count (${jobs.length}) to confirm`, String(jobs.length), `prune ${plural(jobs.length)}`);
+    }
+  }
+  if (!o.dryRun && jobs.length > 0) report.pruned = await client.prune(o.olderThanMs);
+  await print(d.io, o.output, view(report, (io) => {
+    if (o.dryRun) io.out.write(`would prune ${plural(jobs.length)} older than ${age}${jobs.length ? `: ${jobs.map((j) => j.id).join(', ')}` : ''} (dry run: nothing removed)\n`);
+    else io.out.write(`pruned ${plural(report.pruned)} older than ${age}\n`);
+  }));
+  return report;
 }
 
 function ageFlag(raw: string): number {
@@ -101,6 +137,7 @@ Examples:
     .addOption(new Option('--state <state>', 'only jobs in this state').choices(JOB_STATES))
     .option('--customer <customerId>', "only this customer's jobs")
     .addOption(output())
+    .addHelpText('after', '\nExamples:\n  custctl jobs list\n  custctl jobs list --state failed\n  custctl jobs list --customer cust_abc123 -o json')
     .action(async (f) => {
       await runJobsList(d, { state: f.state, customer: f.customer, output: f.output });
     });
@@ -110,6 +147,7 @@ Examples:
     .argument('<jobId>')
     .option('--detach', 'only queue it again')
     .addOption(output())
+    .addHelpText('after', '\nExamples:\n  custctl jobs retry 12345            # runs it here and follows it to its end\n  custctl jobs retry 12345 --detach   # queue only; a worker runs it')
     .action(async (id, f) => {
       const job = await runJobsRetry(d, { id, detach: !!f.detach, output: f.output });
       setExit(jobExitCode(job));
@@ -119,6 +157,7 @@ Examples:
     .description('Run waiting/delayed jobs and take over jobs whose worker died; --customer recreates a lost job')
     .option('--customer <customerId>', 'resume (or recreate) the deletion of this customer')
     .addOption(output())
+    .addHelpText('after', '\nExamples:\n  custctl jobs resume\n  custctl jobs resume --customer cust_abc123   # a row left deleting whose job is lost')
     .action(async (f) => {
       const jobs = await runJobsResume(d, { customer: f.customer, output: f.output });
       setExit(combinedExitCode(jobs.map(jobExitCode)));
@@ -128,15 +167,20 @@ Examples:
     .description('Cancel a waiting or delayed job; its customer goes back to its previous status')
     .argument('<jobId>')
     .addOption(output())
+    .addHelpText('after', '\nExamples:\n  custctl jobs cancel 12345\n  custctl cancel cust_abc123    # a scheduled deletion (soft delete): also restores the instance')
     .action(async (id, f) => {
       await runJobsCancel(d, { id, output: f.output });
     });
   cmd
     .command('prune')
-    .description('Remove completed and failed jobs older than --older-than (default 7d)')
+    .description('Remove completed and failed jobs older than --older-than (default 7d), after asking')
     .option('--older-than <age>', 'age, e.g. 7d, 12h', '7d')
+    .option('--dry-run', 'list the jobs that would be removed, remove nothing')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .addOption(output())
+    .addHelpText('after', '\nExamples:\n  custctl jobs prune --dry-run\n  custctl jobs prune --older-than 30d --yes   # from cron')
     .action(async (f) => {
-      await runJobsPrune(d, { olderThanMs: ageFlag(f.olderThan) });
+      await runJobsPrune(d, { olderThanMs: ageFlag(f.olderThan), dryRun: !!f.dryRun, yes: !!f.yes, output: f.output });
     });
   return cmd;
 }

@@ -7,6 +7,7 @@ import { parseJobId } from '../domain/job-id.js';
 import { customerStatusView, jobView } from '../output/job-view.js';
 import { outputOption, print, type OutputFormat } from '../output/print.js';
 import { jobExitCode, type Job } from '../domain/job.js';
+import { NotFoundError } from '../errors.js';
 
 
 export async function runStatusJob(d: Deps, o: { id: string; output: OutputFormat; watch: boolean }): Promise<Job> {
@@ -21,7 +22,11 @@ export async function runStatusJob(d: Deps, o: { id: string; output: OutputForma
 export async function runStatusCustomer(d: Deps, o: { id: string; output: OutputFormat }): Promise<{ customer: CustomerRow; jobs: Job[] }> {
   const customer = parseCustomerId(o.id);
   const client = await d.client();
-  const r = await client.customer(customer);
+  const r = await client.customer(customer).catch((e: unknown) => {
+    // the next step, whether the row was looked for here or on the server
+    if (e instanceof NotFoundError && e.details.length === 0) throw new NotFoundError(e.message, ["List customers with 'custctl customers list'; register one with 'custctl customers add'."]);
+    throw e;
+  });
   await print(d.io, o.output, customerStatusView(r, `No jobs ${client.jobsWhere} for this customer.`));
   return r;
 }
@@ -32,20 +37,29 @@ export function makeStatusCommand(d: Deps, setExit: (code: number) => void) {
     .addHelpText('after', '\nExamples:\n  custctl status job 12345 --watch\n  custctl status customer cust_abc123 -o json');
   cmd
     .command('job')
-    .description("A job's state, progress, attempts and log (exit code: how it ended)")
+    .description("A job's state, progress, attempts and log (exit code: how it ended, with or without --watch)")
     .argument('<jobId>', 'job id')
     .option('-w, --watch', 'follow the job until it has ended')
     .addOption(outputOption())
-    .addHelpText('after', '\nExamples:\n  custctl status job 12345\n  custctl status job 12345 --watch\n  custctl status job 12345 -o json | jq .state')
+    .addHelpText('after', `
+Examples:
+  custctl status job 12345
+  custctl status job 12345 --watch
+  custctl status job 12345 -o json | jq .state
+
+Exit codes (the same with and without --watch): 0 completed, or not ended yet (waiting, active,
+delayed; --watch waits for the end); 4 cancelled or superseded; otherwise the code of the failure:
+1 failed, 2 refused as bad input, 3 not found, 5 timed out waiting for the namespace.`)
     .action(async (id, f) => {
       const job = await runStatusJob(d, { id, output: f.output, watch: !!f.watch });
-      if (f.watch) setExit(jobExitCode(job));
+      setExit(jobExitCode(job));
     });
   cmd
     .command('customer')
     .description("A customer's row and its latest jobs")
     .argument('<customerId>', 'cust_… ID')
     .addOption(outputOption())
+    .addHelpText('after', '\nExamples:\n  custctl status customer cust_abc123\n  custctl status customer cust_abc123 -o json | jq .customer.deploymentStatus')
     .action(async (id, f) => {
       await runStatusCustomer(d, { id, output: f.output });
     });

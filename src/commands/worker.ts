@@ -7,6 +7,7 @@ import { intFlag } from '../flags.js';
 import { jobsEnv } from '../jobs/env.js';
 import { runBullWorkerCommand, runFileWorker } from '../jobs/worker.js';
 import { redisConfigured } from '../config.js';
+import { outputOption, print, view, type OutputFormat } from '../output/print.js';
 
 export interface WorkerOptions {
   once: boolean;
@@ -46,9 +47,16 @@ export function makeWorkerCommand(d: Deps, setExit: (code: number) => void) {
     .addOption(new Option('--concurrency <n>', 'jobs at once').argParser(intFlag('--concurrency', 1, 64)).default(4))
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on GET /metrics at this port (no token; 0: any free port)').argParser(portFlag))
     .option('--metrics-host <address>', 'address of the metrics port', '127.0.0.1')
-    .addHelpText('after', '\nExamples:\n  custctl worker              # run until SIGTERM/Ctrl-C\n  custctl worker --once       # drain what is due, then exit (cron)\n  custctl worker --metrics-port 9464   # Prometheus scrapes http://127.0.0.1:9464/metrics')
+    .addOption(outputOption())
+    .addHelpText('after', '\nExamples:\n  custctl worker              # run until SIGTERM/Ctrl-C\n  custctl worker --once       # drain what is due, then exit (cron)\n  custctl worker --once -o json   # the summary (attempts, completed, failed, …) as JSON\n  custctl worker --metrics-port 9464   # Prometheus scrapes http://127.0.0.1:9464/metrics')
     .action(async (f) => {
       const s = await runWorkerCommand(d, { once: !!f.once, concurrency: f.concurrency, ...(f.metricsPort !== undefined ? { metricsPort: f.metricsPort, metricsHost: f.metricsHost } : {}) });
+      await printWorkerSummary(d, s, f.output);
       setExit(s.failed > 0 ? 1 : 0);
     });
+}
+
+/** The worker's summary on stdout: a line (table), or the summary itself (-o json|yaml). */
+async function printWorkerSummary(d: Deps, s: WorkerSummary, format: OutputFormat): Promise<void> {
+  await print(d.io, format, view(s, (io) => void io.out.write(`${s.attempts} attempt${s.attempts === 1 ? '' : 's'}: ${s.completed} completed, ${s.failed} failed, ${s.delayed} to be retried, ${s.released} handed back\n`)));
 }

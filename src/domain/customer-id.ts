@@ -1,4 +1,4 @@
-import { InvalidIdError } from './errors.js';
+import { CliError, InvalidIdError, type Refusal } from './errors.js';
 import { describeCodePoint } from './token.js';
 
 /** The longest key whose release name `customer-<key>` still fits Helm's 53-character limit. */
@@ -73,6 +73,23 @@ function describeInvalidId(raw: string): string {
  */
 export function parseOptionalCustomerId(raw: string | undefined): CustomerId | undefined {
   return raw === undefined ? undefined : parseCustomerId(raw);
+}
+
+/** Several IDs, every one checked: the valid ones, and a refusal for each invalid or repeated one. */
+export function checkCustomerIds(raws: readonly string[]): { ids: CustomerId[]; refusals: Refusal[] } {
+  const ids: CustomerId[] = [];
+  const refusals: Refusal[] = [];
+  for (const raw of raws) {
+    try {
+      const c = parseCustomerId(raw);
+      if (ids.some((x) => x.id === c.id)) throw new InvalidIdError(`${c.id} is named twice`);
+      ids.push(c);
+    } catch (e) {
+      if (!(e instanceof CliError)) throw e;
+      refusals.push({ subject: '', error: e });
+    }
+  }
+  return { ids, refusals };
 }
 
 /** Several IDs, all validated before anything happens; naming one twice is an error too. */

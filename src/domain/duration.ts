@@ -22,7 +22,9 @@ export function parseDuration(raw: string): number {
   return Math.round(total);
 }
 
+/** `7d`, `1d2h`, `1h30m`, `1m30s`, `45s`, `500ms`; zero is `0s` (never `0ms` or `168h`). */
 export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
   if (ms < 1_000) return `${ms}ms`;
   const s = Math.round(ms / 1_000);
   if (s < 60) return `${s}s`;
@@ -30,11 +32,12 @@ export function formatDuration(ms: number): string {
   const rest = s % 60;
   if (m < 60) return rest ? `${m}m${rest}s` : `${m}m`;
   const h = Math.floor(m / 60);
-  return m % 60 ? `${h}h${m % 60}m` : `${h}h`;
+  if (h < 24) return m % 60 ? `${h}h${m % 60}m` : `${h}h`;
+  const days = Math.floor(h / 24);
+  return h % 24 ? `${days}d${h % 24}h` : `${days}d`;
 }
 
 /** A retention period as people say it: `7d`, `36h`, `90s` (whole days when it is whole days). */
 export function formatRetention(ms: number): string {
-  if (ms >= 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
   return formatDuration(ms);
 }

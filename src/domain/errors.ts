@@ -152,6 +152,40 @@ export function errorFromName(name: string | undefined, message: string, details
   return entry(name).make(message, details);
 }
 
+/** One refused subject of a run over several (a customer ID, its row): what `refuseAll` reports. */
+export interface Refusal {
+  /** the customer ID, or '' when the message names the input itself (an invalid ID) */
+  subject: string;
+  error: CliError;
+}
+
+/**
+ * Several subjects checked before anything happens, and some refused: every refusal at once, in
+ * one error. Exit code: the shared one when all share it, else 1 (as DESIGN's bulk exit code).
+ */
+export class RefusalsError extends CliError {
+  readonly exitCode: ExitCode;
+  readonly errorName: ErrorName;
+  readonly refusals: readonly Refusal[];
+
+  constructor(what: string, refusals: readonly Refusal[], total: number) {
+    const lines = refusals.flatMap((r) => [`${r.subject ? `${r.subject}: ` : ''}${r.error.message}`, ...r.error.details.map((l) => `  ${l}`)]);
+    super(`refusing to ${what}: ${refusals.length} of ${total} cannot go ahead, so nothing was changed`, lines);
+    const codes = [...new Set(refusals.map((r) => r.error.exitCode))];
+    const names = [...new Set(refusals.map((r) => r.error.errorName))];
+    this.exitCode = codes.length === 1 ? (codes[0] as ExitCode) : 1;
+    this.errorName = names.length === 1 ? (names[0] as ErrorName) : codes.length === 1 && codes[0] === 2 ? 'usage' : 'internal';
+    this.refusals = refusals;
+  }
+}
+
+/** Throws nothing when there are no refusals; the refusal itself when the run had one subject; else a RefusalsError. */
+export function refuseAll(what: string, refusals: readonly Refusal[], total: number): void {
+  if (refusals.length === 0) return;
+  if (total === 1 && refusals.length === 1) throw (refusals[0] as Refusal).error;
+  throw new RefusalsError(what, refusals, total);
+}
+
 /** Errors that concern a whole run, not one customer (the API is unreachable, the token refused): stop at once. */
 export function isRunWideError(e: unknown): boolean {
   return e instanceof TransportError || e instanceof UnauthorizedError || e instanceof ForbiddenError;

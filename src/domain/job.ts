@@ -123,9 +123,28 @@ export function isFinished(job: Pick<Job, 'state'>): boolean {
   return job.state === 'completed' || job.state === 'failed';
 }
 
-/** The exit code a job stands for (so `status job N` in a script tells how it ended): 0 unless failed. */
-export function jobExitCode(job: Pick<Job, 'state' | 'failedCode'>): number {
+/**
+ * A cancelled job (`jobs cancel`, `custctl cancel`): BullMQ has no such state, so the JSON keeps
+ * its shape (`state: failed`, `failedReason: cancelled`); the human views say "cancelled".
+ */
+export function isCancelled(job: Pick<Job, 'state' | 'failedReason'>): boolean {
+  return job.state === 'failed' && job.failedReason === 'cancelled';
+}
+
+/** The state as people read it: `cancelled` for a cancelled job, else the state. */
+export function stateName(job: Pick<Job, 'state' | 'failedReason'>): JobState | 'cancelled' {
+  return isCancelled(job) ? 'cancelled' : job.state;
+}
+
+/**
+ * The exit code a job stands for (so `status job N` in a script tells how it ended), the same
+ * with and without --watch: 0 completed (or not ended yet), 4 superseded or cancelled, else the
+ * code of its failure (1 failed, 2 refused as bad input, 3 not found, 5 timed out waiting).
+ */
+export function jobExitCode(job: Pick<Job, 'state' | 'failedCode'> & Partial<Pick<Job, 'failedReason' | 'returnvalue'>>): number {
+  if (job.state === 'completed') return isSupersededResult(job.returnvalue) || (job.returnvalue as { outcome?: unknown } | null)?.outcome === 'superseded' ? 4 : 0;
   if (job.state !== 'failed') return 0;
+  if (job.failedReason === 'cancelled') return 4;
   return exitCodeForErrorName(job.failedCode ?? undefined);
 }
 

@@ -4,7 +4,7 @@
  */
 import type { CustomerStore } from '../adapters/store.js';
 import { ConflictError, NotFoundError } from '../errors.js';
-import type { Job } from '../domain/job.js';
+import { isCancelled, stateName, type Job } from '../domain/job.js';
 import { requireJob, type JobQueue } from '../adapters/queue.js';
 import type { JobEvents } from './events.js';
 import { eventsOf } from './lifecycle.js';
@@ -32,6 +32,11 @@ export interface JobActionEnv {
  */
 export async function retryJob(env: JobActionEnv, id: string): Promise<Job> {
   const job = await requireJob(env.queue, id);
+  if (isCancelled(job)) {
+    throw new ConflictError(`job ${job.id} was cancelled: a cancelled job is not retried`, [
+      job.name === 'delete' && job.data.customerId ? `Start a new deletion with 'custctl delete ${job.data.customerId}'.` : `Start it anew (custctl ${job.name}).`,
+    ]);
+  }
   if (job.state !== 'failed') throw new ConflictError(`job ${job.id} is ${job.state}: only failed jobs can be retried`);
   if (job.name === 'delete' && job.data.customerId) {
     const row = await env.store.get(job.data.customerId);
@@ -58,7 +63,7 @@ export async function cancelJob(env: JobActionEnv, id: string): Promise<Job> {
   const job = await requireJob(env.queue, id);
   if (job.state !== 'waiting' && job.state !== 'delayed') {
     throw new ConflictError(
-      `job ${job.id} is ${job.state}: only waiting or delayed jobs can be cancelled`,
+      `job ${job.id} is ${isCancelled(job) ? 'cancelled already' : stateName(job)}: only waiting or delayed jobs can be cancelled`,
       job.state === 'active' ? ['Stop its worker (Ctrl-C / SIGTERM) first; the job is then handed back and can be cancelled.'] : [],
     );
   }

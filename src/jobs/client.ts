@@ -38,6 +38,8 @@ export interface PlannedDeletion {
   summary?: string;
   /** the namespace uid seen by the plan: step 2's precondition */
   namespaceUid?: string;
+  /** a `pending` row with nothing left on the cluster: no job is created; when and by which job it went */
+  alreadyDeleted?: { byJob: string | null; at: string | null };
 }
 
 export interface DeletionPlan {
@@ -125,11 +127,15 @@ export interface JobsClient {
   audit(filter: AuditFilter): Promise<AuditRecord[]>;
   /** Until the job has ended (or Ctrl-C): runs it here when asked and possible, else watches it. */
   follow(job: Job, o: FollowOptions): Promise<Job>;
+  /** Who runs a queued job (`--detach`, a watch nobody serves): the worker or server to start. */
+  whoRuns(): Promise<string>;
   /** Why a followed job has not ended, and how to pick it up again. */
   interrupted(job: Job): NonNullable<DeleteOutcome['error']>;
 
   /** Local journal only: take over abandoned jobs, run waiting/delayed ones; `customer` recreates a lost job. */
   resume(o: { customer?: CustomerId }): Promise<Job[]>;
+  /** Local journal only: the finished jobs older than `olderThanMs` (what `prune` would remove). */
+  prunable(olderThanMs: number): Promise<Job[]>;
   /** Local journal only: remove finished jobs older than `olderThanMs`. */
   prune(olderThanMs: number): Promise<number>;
 }

@@ -5,19 +5,36 @@ import { isFinished, type Job } from '../domain/job.js';
 
 export const POLL_MS = 500;
 
+/** How long a watched job may sit waiting, due, with no attempt started, before the watch says nobody runs it. */
+export const IDLE_NOTICE_MS = 5_000;
+
+/**
+ * The notice for a job nobody seems to run: waiting (or delayed and due) for `IDLE_NOTICE_MS`
+ * since the watch began, with no attempt running. Null otherwise. Said once per watch.
+ */
+export function idleNotice(job: Pick<Job, 'id' | 'state' | 'delayUntil'>, watchingSinceMs: number, nowMs: number, whoRuns: string): string | null {
+  const due = job.state === 'waiting' || (job.state === 'delayed' && (job.delayUntil ?? 0) <= nowMs);
+  if (!due || nowMs - watchingSinceMs < IDLE_NOTICE_MS) return null;
+  return `job ${job.id} is still ${job.state} after ${Math.round((nowMs - watchingSinceMs) / 1000)}s: no worker has picked it up. It runs in ${whoRuns}`;
+}
+
 /** Where a followed job lives: the queue API, or a queue this process does not run (BullMQ). */
 export interface JobSource {
   get(id: string, signal?: AbortSignal): Promise<Job>;
   /** how to follow it again after Ctrl-C */
   hint: string;
+  /** who runs its jobs, for the notice when nobody seems to (see idleNotice) */
+  whoRuns?: string;
 }
 
 /**
  * Polls a job that runs elsewhere until it ends, relaying its pipeline log lines and state
  * changes on stderr. Ctrl-C stops following (the job carries on) and returns the job as last seen.
  */
-export async function followJob(d: Pick<Deps, 'log' | 'sleep' | 'shutdown'>, source: JobSource, jobId: string, label: string, pollMs = POLL_MS): Promise<Job> {
+export async function followJob(d: Pick<Deps, 'log' | 'sleep' | 'shutdown' | 'now'>, source: JobSource, jobId: string, label: string, pollMs = POLL_MS): Promise<Job> {
   let last = '';
+  const since = d.now().getTime();
+  let noticed = false;
   const seen = new Map<number, number>();
   for (;;) {
     let job: Job;
@@ -37,6 +54,11 @@ export async function followJob(d: Pick<Deps, 'log' | 'sleep' | 'shutdown'>, sou
     if (line !== last) d.log.info(line);
     last = line;
     if (isFinished(job)) return job;
+    const idle = noticed || !source.whoRuns ? null : idleNotice(job, since, d.now().getTime(), source.whoRuns);
+    if (idle) {
+      d.log.warn(idle);
+      noticed = true;
+    }
     try {
       await d.sleep(pollMs, d.shutdown);
     } catch {

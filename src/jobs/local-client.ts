@@ -5,16 +5,18 @@
  */
 import { isLeased } from '../adapters/queue.js';
 import type { Deps } from '../deps.js';
-import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
+import { checkCustomerIds, parseCustomerId, type CustomerId } from '../domain/customer-id.js';
 import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
-import { ConflictError, NotFoundError, OperationError, UsageError } from '../errors.js';
+import { CliError, ConflictError, isRunWideError, NotFoundError, OperationError, refuseAll, UsageError, type Refusal } from '../errors.js';
+import type { Inspection } from '../pipeline/types.js';
 import { isFinished, type Job, type JobState } from '../domain/job.js';
 import { runPool } from '../util/pool.js';
 import { requireJob } from '../adapters/queue.js';
 import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './client.js';
 import type { JobsEnv } from './env.js';
 import { localInterruption } from './interruption.js';
+import { idleNotice } from './follow.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
@@ -58,29 +60,36 @@ export class LocalJobsClient implements JobsClient {
     kubeLoad?.catch(() => undefined);
     const { backupOption, checkSnapshotClass, coverVolumes, inspect, planView, refuseClusterScoped, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
     const snapshotClass = snapshotOption(cfg, o).snapshotClass;
-    const customers = parseCustomerIds(o.ids);
     backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
+    // Every id and row checked before anything happens; any refusal refuses the whole run, and
+    // every refusal is reported at once (not only the first).
+    const { ids: customers, refusals } = checkCustomerIds(o.ids);
     const store = await d.store();
-    // Every id and row checked before anything happens; a single bad one refuses the whole run.
     const items: PlannedDeletion[] = [];
     const rows = new Map<string, Awaited<ReturnType<typeof store.get>> & object>();
     for (const customer of customers) {
-      const row = await store.get(customer.id);
-      if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`, ["List customers with 'custctl customers list'."]);
-      const namespace = checkRowNamespace(customer, row.instanceNamespace, cfg.namespacePrefix);
-      // the journal is opened only to name the job that holds a customer already being deleted
-      const conflict = DELETABLE_STATUSES.includes(row.deploymentStatus) ? null : await statusConflict(await d.jobs(), row, o.force ?? false);
-      if (conflict) throw conflict;
-      rows.set(customer.id, row);
-      items.push({ customer, namespace });
+      try {
+        const row = await store.get(customer.id);
+        if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`, ["List customers with 'custctl customers list'."]);
+        const namespace = checkRowNamespace(customer, row.instanceNamespace, cfg.namespacePrefix);
+        // the journal is opened only to name the job that holds a customer already being deleted
+        const conflict = DELETABLE_STATUSES.includes(row.deploymentStatus) ? null : await statusConflict(await d.jobs(), row, o.force ?? false);
+        if (conflict) throw conflict;
+        rows.set(customer.id, row);
+        items.push({ customer, namespace });
+      } catch (e) {
+        if (!(e instanceof CliError) || isRunWideError(e)) throw e;
+        refusals.push({ subject: customer.id, error: e });
+      }
     }
+    refuseAll(`delete ${o.ids.length === 1 ? 'it' : `these ${o.ids.length} customers`}`, refusals, o.ids.length);
     const target: DeletionPlan['target'] = { database: store.description };
     if (cfg.simulate) {
       d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: Helm, namespace and RBAC steps are simulated; only the database row changes');
     } else {
-      // Every id and row is valid now, so the cluster may be read: the first helm reads of the
-      // first customers run (as child processes) while the rest of start-up goes on (journal, claim,
-      // the API reads). The first attempts' inspections then find them done (src/adapters/helm-cli.ts).
+      // Every id and row is valid now, so the cluster may be read: the release reads of the first
+      // customers start while the rest of start-up goes on (journal, claim, the API reads). The
+      // first attempts' inspections then find them done (src/adapters/helm-cli.ts).
       const helm = await d.helm();
       for (const t of items.slice(0, o.concurrency)) helm.readAhead?.(t.namespace, `customer-${t.customer.key}`);
       const kube = await d.kube();
@@ -90,35 +99,47 @@ export class LocalJobsClient implements JobsClient {
     d.log.info('Target', { context: target.context, server: target.server, database: target.database });
 
     // The plan: inspected when someone will read it (dry-run, confirmation). With --yes the first
-    // attempt performs the same checks itself, so the cluster is not asked twice.
-    if (o.dryRun || !o.yes) {
-      const env = cfg.simulate ? null : { kube: await d.kube(), helm: await d.helm(), store };
-      await runPool(items, o.concurrency, async (t) => {
-        const row = rows.get(t.customer.id) as NonNullable<ReturnType<typeof rows.get>>;
-        const insp = env ? await inspect(t.customer, t.namespace, row, env, { detail: true }) : null;
-        t.plan = planView(insp, row, t.customer.id, t.namespace, cfg.simulate);
-        if (env) coverVolumes(t.plan, snapshotClass ? await snapshotPlan(env.kube, snapshotClass) : null);
-        const snapshotted = (name: string) => t.plan?.pvcs?.some((p) => p.name === name && p.coverage === 'snapshot') ?? false;
-        const chosen = backupOption(cfg, o);
-        const backupUrl = chosen.backupUrl;
-        t.plan.backup = backupUrl
-          ? {
-              url: backupUrl,
-              ...(chosen.backupRecipients ? { encryptedTo: chosen.backupRecipients } : {}),
-              covers: 'every namespaced object (Helm release records included), the owned cluster RBAC, the row',
-              notCovered: (insp?.pvcs ?? []).filter((p) => !snapshotted(p.name)).map((p) => `the data in PVC ${p.name}${p.volumeName ? ` (volume ${p.volumeName})` : ''}: only the PVC object is kept`),
-            }
-          : null;
-        if (backupUrl && t.plan.backup && snapshotClass && t.plan.volumeSnapshots && !t.plan.volumeSnapshots.refused) t.plan.backup.covers += '; the manifest records the volume snapshots';
-        if (insp?.ns) t.namespaceUid = insp.ns.uid;
-        if (insp && !o.dryRun) {
+    // attempt performs the same checks itself, so the cluster is not asked twice — except for a
+    // `pending` row, whose inspection decides whether there is anything left to delete at all.
+    const showPlan = o.dryRun || !o.yes;
+    const env = cfg.simulate ? null : { kube: await d.kube(), helm: await d.helm(), store };
+    const planRefusals: Refusal[] = [];
+    await runPool(items, o.concurrency, async (t) => {
+      const row = rows.get(t.customer.id) as NonNullable<ReturnType<typeof rows.get>>;
+      if (!showPlan && !(env && row.deploymentStatus === 'pending')) return;
+      const insp = env ? await inspect(t.customer, t.namespace, row, env, { detail: showPlan }) : null;
+      // a pending row with nothing of it left on the cluster: deleted already, nothing to do (no job)
+      if (insp && row.deploymentStatus === 'pending' && nothingLeft(insp)) t.alreadyDeleted = { byJob: row.deletionJobId, at: row.deletedAt };
+      if (!showPlan) return;
+      t.plan = planView(insp, row, t.customer.id, t.namespace, cfg.simulate);
+      if (t.alreadyDeleted) t.plan.alreadyDeleted = t.alreadyDeleted;
+      if (env) coverVolumes(t.plan, snapshotClass ? await snapshotPlan(env.kube, snapshotClass) : null);
+      const snapshotted = (name: string) => t.plan?.pvcs?.some((p) => p.name === name && p.coverage === 'snapshot') ?? false;
+      const chosen = backupOption(cfg, o);
+      const backupUrl = chosen.backupUrl;
+      t.plan.backup = backupUrl
+        ? {
+            url: backupUrl,
+            ...(chosen.backupRecipients ? { encryptedTo: chosen.backupRecipients } : {}),
+            covers: 'every namespaced object (Helm release records included), the owned cluster RBAC, the row',
+            notCovered: (insp?.pvcs ?? []).filter((p) => !snapshotted(p.name)).map((p) => `the data in PVC ${p.name}${p.volumeName ? ` (volume ${p.volumeName})` : ''}: only the PVC object is kept`),
+          }
+        : null;
+      if (backupUrl && t.plan.backup && snapshotClass && t.plan.volumeSnapshots && !t.plan.volumeSnapshots.refused) t.plan.backup.covers += '; the manifest records the volume snapshots';
+      if (insp?.ns) t.namespaceUid = insp.ns.uid;
+      if (insp && !o.dryRun) {
+        try {
           refuseClusterScoped(insp, o.allowClusterScoped ?? false);
           refuseSuspiciousEmptiness(insp, row.deploymentStatus, { context: target.context ?? '', server: target.server ?? '', database: target.database }, o.allowMissing ?? false);
           // refused by the attempt anyway: say so before asking to confirm
           if (snapshotClass && env) await checkSnapshotClass(env.kube, snapshotClass);
+        } catch (e) {
+          if (!(e instanceof CliError)) throw e;
+          planRefusals.push({ subject: t.customer.id, error: e });
         }
-      });
-    }
+      }
+    });
+    refuseAll(`delete ${items.length === 1 ? 'it' : `these ${items.length} customers`}`, items.flatMap((t) => planRefusals.filter((r) => r.subject === t.customer.id)), items.length);
     return { target, simulated: cfg.simulate, items, afterMs: o.afterMs ?? cfg.retentionMs };
   }
 
@@ -220,7 +241,7 @@ export class LocalJobsClient implements JobsClient {
   async customer(customer: CustomerId) {
     const store = await this.d.store();
     const row = await store.get(customer.id);
-    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
+    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`, ["List customers with 'custctl customers list'; register one with 'custctl customers add'."]);
     const jobs = (await (await this.d.jobs()).list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
     return { customer: row, jobs };
   }
@@ -268,7 +289,7 @@ export class LocalJobsClient implements JobsClient {
     }
     // BullMQ: the queue's workers run it (on any machine); this process follows it
     if (this.o.mode === 'server') return waitForEnd(d, env, job.id);
-    const final = await followJob(d, { get: async (id) => (await queue.get(id)) ?? Promise.reject(new NotFoundError(`job ${id} not found`)), hint: '' }, job.id, job.data.customerId ?? job.name);
+    const final = await followJob(d, { get: async (id) => (await queue.get(id)) ?? Promise.reject(new NotFoundError(`job ${id} not found`)), hint: '', whoRuns: await this.whoRuns() }, job.id, job.data.customerId ?? job.name);
     await settle(env, final); // its worker settles it too; idempotent, and the row is right before we answer
     return final;
   }
@@ -277,10 +298,18 @@ export class LocalJobsClient implements JobsClient {
   private async watch(job: Job, pollMs: number): Promise<Job> {
     const d = this.d;
     let last = '';
+    const since = d.now().getTime();
+    let noticed = false;
+    const whoRuns = await this.whoRuns();
     while (!isFinished(job)) {
       const line = `job ${job.id}: ${job.state} ${job.progress}% (attempt ${Math.min(job.attemptsMade + 1, job.maxAttempts)}/${job.maxAttempts})`;
       if (line !== last) d.log.info(line);
       last = line;
+      const idle = noticed ? null : idleNotice(job, since, d.now().getTime(), whoRuns);
+      if (idle) {
+        d.log.warn(idle);
+        noticed = true;
+      }
       try {
         await d.sleep(pollMs, d.shutdown);
       } catch {
@@ -293,6 +322,12 @@ export class LocalJobsClient implements JobsClient {
 
   interrupted(job: Job) {
     return localInterruption(job);
+  }
+
+  async whoRuns(): Promise<string> {
+    const queue = await this.d.jobs();
+    if (queue.kind === 'bullmq') return "a 'custctl worker' with the same REDIS_URL (on any machine), or 'custctl serve'; start one if none is running";
+    return "a 'custctl worker' or 'custctl serve' using this state directory; if none is running, 'custctl worker --once' (or 'custctl jobs resume') runs it now";
   }
 
   // ---- local journal only ----------------------------------------------------------------------
@@ -358,9 +393,22 @@ export class LocalJobsClient implements JobsClient {
     return finals;
   }
 
+  async prunable(olderThanMs: number): Promise<Job[]> {
+    const before = this.d.now().getTime() - olderThanMs;
+    return (await this.list({})).filter((j) => isFinished(j) && j.finishedOn !== null && j.finishedOn < before);
+  }
+
   async prune(olderThanMs: number): Promise<number> {
     return (await this.d.jobs()).prune(this.d.now().getTime() - olderThanMs);
   }
+}
+
+/**
+ * Nothing of the customer left on the cluster: no release, no namespace, no cluster RBAC it owns
+ * (objects kept by `helm.sh/resource-policy: keep` are never deleted by a deletion anyway).
+ */
+export function nothingLeft(insp: Pick<Inspection, 'releases' | 'ns' | 'rbac'>): boolean {
+  return insp.releases.length === 0 && insp.ns === null && insp.rbac.owned.length === 0;
 }
 
 /** A synchronous deletion on BullMQ (serve): the job runs on a worker; this waits for its end (or shutdown). */

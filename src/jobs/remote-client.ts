@@ -5,9 +5,9 @@
  */
 import { QueueApiClient } from '../adapters/queue-client.js';
 import type { Deps } from '../deps.js';
-import { parseCustomerId, parseCustomerIds, type CustomerId } from '../domain/customer-id.js';
+import { checkCustomerIds, parseCustomerId, type CustomerId } from '../domain/customer-id.js';
 import { namespaceFor } from '../domain/namespace-name.js';
-import { UsageError } from '../errors.js';
+import { CliError, isRunWideError, refuseAll, UsageError } from '../errors.js';
 import type { Job, JobState } from '../domain/job.js';
 import type { AuditFilter, AuditRecord } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
@@ -34,13 +34,14 @@ export class RemoteJobsClient implements JobsClient {
   }
 
   private source(): JobSource {
-    return { get: (id, signal) => this.api.getJob(id, signal), hint: ` --api-url ${this.api.baseUrl}` };
+    return { get: (id, signal) => this.api.getJob(id, signal), hint: ` --api-url ${this.api.baseUrl}`, whoRuns: `the server at ${this.api.baseUrl} (its own worker, or the 'custctl worker' processes next to it when it runs with --no-worker or BullMQ)` };
   }
 
   async planDeletion(o: DeletionPlanRequest): Promise<DeletionPlan> {
     if (o.dryRun) throw new UsageError('--dry-run is not available with --api-url: the plan needs the cluster; run it locally, or see the customer with custctl status customer ID --api-url …');
     if (o.detach && o.sync) throw new UsageError('--detach and --sync do not go together');
-    const customers = parseCustomerIds(o.ids);
+    // every id checked (and, to show them, every row) before anything happens; every refusal reported at once
+    const { ids: customers, refusals } = checkCustomerIds(o.ids);
     const prefix = this.d.config().namespacePrefix;
     this.d.log.info('Target', { api: this.api.baseUrl });
     const items = [];
@@ -48,11 +49,17 @@ export class RemoteJobsClient implements JobsClient {
       const item: DeletionPlan['items'][number] = { customer: c, namespace: namespaceFor(c, prefix) };
       if (!o.yes) {
         // what will go: the row as the server sees it
-        const { customer: row } = await this.api.getCustomer(c.id);
-        item.summary = `  ${row.customerId}  status ${row.deploymentStatus}  namespace ${row.instanceNamespace || '-'}  (${row.companyName || '-'})`;
+        try {
+          const { customer: row } = await this.api.getCustomer(c.id);
+          item.summary = `  ${row.customerId}  (${row.companyName || '-'}, ${row.email || '-'})  status ${row.deploymentStatus}  namespace ${row.instanceNamespace || '-'}`;
+        } catch (e) {
+          if (!(e instanceof CliError) || isRunWideError(e)) throw e;
+          refusals.push({ subject: c.id, error: e });
+        }
       }
       items.push(item);
     }
+    refuseAll(`delete ${o.ids.length === 1 ? 'it' : `these ${o.ids.length} customers`}`, refusals, o.ids.length);
     return { target: { database: `remote (${this.api.baseUrl})` }, simulated: false, items, ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}) };
   }
 
@@ -156,12 +163,20 @@ export class RemoteJobsClient implements JobsClient {
     return followJob(this.d, this.source(), job.id, o.label, o.pollMs);
   }
 
+  async whoRuns(): Promise<string> {
+    return `the server at ${this.api.baseUrl} (its own worker, or the 'custctl worker' processes next to it when it runs with --no-worker or BullMQ)`;
+  }
+
   interrupted(job: Job) {
     return { error: 'internal', message: `job ${job.id} is ${job.state} on the server`, details: [`Follow it with 'custctl status job ${job.id} --watch --api-url ${this.api.baseUrl}'.`] };
   }
 
   resume(): Promise<Job[]> {
     throw localOnly('jobs resume');
+  }
+
+  prunable(): Promise<Job[]> {
+    throw localOnly('jobs prune');
   }
 
   prune(): Promise<number> {

@@ -2,14 +2,23 @@
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../domain/duration.js';
 import type { CustomerRow } from '../adapters/store.js';
-import type { Job } from '../domain/job.js';
+import { isCancelled, stateName, type AttemptRecord, type Job } from '../domain/job.js';
 import type { DeliveryView } from '../domain/webhook.js';
 import type { IO } from '../io.js';
 import { ago, printTable, view, type View } from './print.js';
 
 export function stateWord(job: Job, c: ChalkInstance): string {
+  if (isCancelled(job)) return c.yellow('cancelled');
   const color = { waiting: c.cyan, active: c.blue, delayed: c.yellow, completed: c.green, failed: c.red }[job.state];
   return color(job.state);
+}
+
+/** Attempts oldest first, and each attempt's log lines in time order (`ISO-time message`; stable for equal times). */
+export function attemptsInOrder(attempts: readonly AttemptRecord[]): AttemptRecord[] {
+  const at = (line: string) => /^\d{4}-\d\d-\d\dT[\d:.]+Z/.exec(line)?.[0] ?? '';
+  return [...attempts]
+    .sort((a, b) => a.startedOn - b.startedOn || a.attempt - b.attempt)
+    .map((a) => ({ ...a, log: a.log.map((l, i) => ({ l, i, t: at(l) })).sort((x, y) => (x.t && y.t && x.t !== y.t ? (x.t < y.t ? -1 : 1) : x.i - y.i)).map((x) => x.l) }));
 }
 
 export function renderJob(job: Job, c: ChalkInstance, now: number): string {
@@ -27,7 +36,9 @@ export function renderJob(job: Job, c: ChalkInstance, now: number): string {
     const expired = job.lease.expiresAt < now;
     lines.push(`${label('Worker')}${job.lease.owner}, lease ${expired ? c.red(`expired ${formatDuration(now - job.lease.expiresAt)} ago: resume with 'custctl jobs resume'`) : `until ${at(job.lease.expiresAt)}`}`);
   }
-  if (job.failedReason) {
+  if (isCancelled(job)) {
+    lines.push(`${label('Cancelled')}${at(job.finishedOn)}${job.previousStatus ? `; the customer went back to ${job.previousStatus}` : ''}`);
+  } else if (job.failedReason) {
     const [first, ...rest] = job.failedReason.split('\n');
     // BullMQ keeps the last failure on a job that later completed: say which it is
     const what = job.state === 'failed' ? label('Failed') : label('Last error');
@@ -39,7 +50,7 @@ export function renderJob(job: Job, c: ChalkInstance, now: number): string {
     if (rv.outcome) lines.push(`${label('Result')}${rv.outcome}${rv.reason ? `: ${rv.reason}` : ''}`);
     for (const w of rv.warnings ?? []) lines.push(`${label('Warning')}${c.yellow(w)}`);
   }
-  for (const a of job.attempts) {
+  for (const a of attemptsInOrder(job.attempts)) {
     const took = a.finishedOn ? ` after ${formatDuration(a.finishedOn - a.startedOn)}` : '';
     lines.push('');
     lines.push(`${c.bold(`Attempt ${a.attempt}`)}  ${a.outcome}${took}  (${a.worker}, started ${at(a.startedOn)})${a.error ? `: ${a.error.split('\n')[0]}` : ''}`);
@@ -81,7 +92,7 @@ export function jobListView(jobs: readonly Job[], now: number, onEmpty: () => vo
     await printTable(
       io,
       ['ID', 'NAME', 'STATE', 'PROGRESS', 'CUSTOMER', 'ATTEMPTS', 'AGE', 'REASON'],
-      jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, j.data.customerId ?? '-', `${j.attemptsMade}/${j.maxAttempts}`, ago(j.timestamp, now), (j.failedReason ?? '').split('\n')[0] ?? '']),
+      jobs.map((j) => [j.id, j.name, stateName(j), `${j.progress}%`, j.data.customerId ?? '-', `${j.attemptsMade}/${j.maxAttempts}`, ago(j.timestamp, now), isCancelled(j) ? '' : (j.failedReason ?? '').split('\n')[0] ?? '']),
     );
   });
 }
@@ -108,7 +119,7 @@ export async function printCustomerStatus(io: IO, row: CustomerRow, jobs: readon
     io.out.write(`${noJobs}\n`);
     return;
   }
-  await printTable(io, ['JOB', 'NAME', 'STATE', 'PROGRESS', 'ATTEMPTS', 'REQUESTED', 'REASON'], jobs.map((j) => [j.id, j.name, j.state, `${j.progress}%`, `${j.attemptsMade}/${j.maxAttempts}`, new Date(j.timestamp).toISOString(), (j.failedReason ?? '').split('\n')[0] ?? '']));
+  await printTable(io, ['JOB', 'NAME', 'STATE', 'PROGRESS', 'ATTEMPTS', 'REQUESTED', 'REASON'], jobs.map((j) => [j.id, j.name, stateName(j), `${j.progress}%`, `${j.attemptsMade}/${j.maxAttempts}`, new Date(j.timestamp).toISOString(), isCancelled(j) ? '' : (j.failedReason ?? '').split('\n')[0] ?? '']));
 }
 
 /** Soft delete: when a scheduled deletion is due, which job holds it, how to cancel; when the last one completed. */

@@ -7,7 +7,11 @@ export { planView, type PlanView } from '../pipeline/plan.js';
 export function renderPlan(p: PlanView, c: ChalkInstance): string {
   const lines: string[] = [];
   const label = (s: string) => c.bold(s.padEnd(13));
-  lines.push(`${c.bold('Customer')}     ${p.customerId}${p.simulated ? c.yellow('  (simulated: cluster untouched)') : ''}`);
+  lines.push(`${c.bold('Customer')}     ${p.customerId}  ${whoIs(p.row)}${p.simulated ? c.yellow('  (simulated: cluster untouched)') : ''}`);
+  if (p.alreadyDeleted) {
+    lines.push(`${label('Status')}${c.green(alreadyDeletedText(p.alreadyDeleted))}: nothing left on the cluster, nothing to do (no job is created)`);
+    return lines.join('\n');
+  }
   if (p.namespaceFound === null) {
     lines.push(`${label('Namespace')}${p.namespace} (not inspected)`);
   } else if (!p.namespaceFound) {
@@ -49,4 +53,15 @@ export function renderPlan(p: PlanView, c: ChalkInstance): string {
   }
   lines.push(`${label('Database')}${p.row.change}`);
   return lines.join('\n');
+}
+
+/** Who the customer is, beside its ID: `(Example Corp, ops@example.com)`. */
+export function whoIs(row: { companyName?: string; email?: string }): string {
+  return `(${row.companyName || '-'}, ${row.email || '-'})`;
+}
+
+/** `already deleted (by job 12, 2026-12-01T10:00:00.000Z)` */
+export function alreadyDeletedText(a: { byJob: string | null; at: string | null }): string {
+  const parts = [a.byJob ? `by job ${a.byJob}` : null, a.at].filter((x): x is string => !!x);
+  return `already deleted${parts.length ? ` (${parts.join(', ')})` : ''}`;
 }

@@ -6,7 +6,10 @@ export interface PlanView {
   customerId: string;
   namespace: string;
   simulated: boolean;
-  row: { status: string; instanceNamespace: string; instanceUrl: string; change: string };
+  /** companyName and email: who is being deleted (shown beside the id) */
+  row: { status: string; instanceNamespace: string; instanceUrl: string; change: string; companyName?: string; email?: string };
+  /** a `pending` row with nothing left on the cluster: nothing to do, no job (by which job, when) */
+  alreadyDeleted?: { byJob: string | null; at: string | null };
   namespaceFound: boolean | null;
   namespaceUid?: string;
   objects?: Array<{ resource: string; kind: string; count: number }>;
@@ -42,7 +45,7 @@ export function planView(insp: Inspection | null, row: Inspection['row'], custom
     customerId,
     namespace,
     simulated,
-    row: { status: row.deploymentStatus, instanceNamespace: row.instanceNamespace, instanceUrl: row.instanceUrl, change },
+    row: { status: row.deploymentStatus, instanceNamespace: row.instanceNamespace, instanceUrl: row.instanceUrl, change, companyName: row.companyName, email: row.email },
     namespaceFound: null,
     releases: [],
     rbac: { delete: [], keptByPolicy: [], keptUnowned: [] },

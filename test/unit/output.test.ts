@@ -68,7 +68,8 @@ describe('delete results', () => {
     expect(b.out()).toMatch(/CUSTOMER\s+NAMESPACE\s+JOB\s+RESULT\s+DETAIL/);
     expect(b.out()).toMatch(/cust_a\s+customer-a\s+1\s+deleted\s+releases 1, namespace deleted, rbac deleted 1/);
     expect(b.out()).toMatch(/cust_b\s+customer-b\s+2\s+failed\s+exit 5/);
-    expect(b.err()).toMatch(/^1970-01-01T00:00:00.000Z ERROR cust_b: namespace customer-b still exists/m);
+    expect(b.err()).toMatch(/^Error: cust_b: namespace customer-b still exists/m);
+    expect(b.out()).toMatch(/\n\n1 deleted, 1 failed\n$/);
     expect(b.err()).toContain('spec.finalizers: kubernetes');
     expect(b.out()).not.toContain('\x1b[');
   });

@@ -216,7 +216,7 @@ export interface DeleteOutcome {
   customerId: string;
   namespace: string;
   jobId: string | null;
-  state: Job['state'] | 'planned' | 'refused';
+  state: Job['state'] | 'planned' | 'refused' | 'already-deleted';
   exitCode: number;
   simulated: boolean;
   error: { error: string; message: string; details: string[] } | null;
@@ -224,6 +224,8 @@ export interface DeleteOutcome {
   plan?: PlanView;
   /** soft delete: when the scheduled deletion is due (ISO); the job waits delayed until then */
   scheduledFor?: string;
+  /** a `pending` row with nothing left on the cluster: no job was created; which job deleted it, and when */
+  alreadyDeleted?: { byJob: string | null; at: string | null };
 }
 
 export interface DeleteReport {
