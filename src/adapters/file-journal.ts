@@ -52,18 +52,18 @@ import { hostname } from 'node:os';
 import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConflictError, NotFoundError, OperationError, errorMessage } from '../errors.js';
+import { ConflictError, NotFoundError, OperationError } from '../errors.js';
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
 import { runPool } from '../util/pool.js';
 import { processIsAlive } from '../util/process-alive.js';
 import { JOB_STATES, backoffDelay, isFinished } from '../domain/job.js';
 import type { AttemptRecord, Job, NewJob } from '../domain/job.js';
 import type { FailureInfo, JobFilter, LeasedQueue } from './queue.js';
+import { DirLock } from './dir-lock.js';
 import { CorruptFileError, createFileExclusive, FileExistsError, fsyncDir, isTempFileName, readJsonFile, readTextNoFollow, writeFileAtomic } from './fs-atomic.js';
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
-const LOCK_STALE_MS = 5_000;
 const JOB_FILE = /^([1-9][0-9]{0,15})\.json$/;
 const JOB_ID = JOB_ID_PATTERN;
 const STACKTRACE_LIMIT = 10;
@@ -132,22 +132,19 @@ export class FileJournal implements LeasedQueue {
   private readonly host: string;
   private readonly isProcessAlive: (pid: number) => boolean;
   private readonly onCorrupt: ((problem: UnreadableJob) => void) | undefined;
-  private readonly lockWaitMs: number;
-  private readonly lockPath: string;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly lock: DirLock;
   private readonly reported = new Set<string>();
 
   /** use openFileJournal */
   constructor(opts: FileJournalOptions, permissionsFixed: readonly string[] = []) {
     this.dir = opts.dir;
     this.jobsDir = join(opts.dir, 'jobs');
-    this.lockPath = join(opts.dir, 'journal.lock');
     this.pid = opts.pid ?? process.pid;
     this.host = opts.host ?? hostname();
     this.worker = opts.worker ?? `${this.pid}@${this.host}`;
     this.isProcessAlive = opts.isProcessAlive ?? processIsAlive;
     this.onCorrupt = opts.onCorrupt;
-    this.lockWaitMs = opts.lockWaitMs ?? 30_000;
+    this.lock = new DirLock(opts.dir, join(opts.dir, 'journal.lock'), 'the job journal', opts.lockWaitMs ?? 30_000);
     this.permissionsFixed = permissionsFixed;
   }
 
@@ -417,7 +414,7 @@ export class FileJournal implements LeasedQueue {
   }
 
   async close(): Promise<void> {
-    await this.chain.catch(() => undefined);
+    await this.lock.drain();
   }
 
   // ---------------------------------------------------------------- internals
@@ -598,38 +595,7 @@ export class FileJournal implements LeasedQueue {
 
   /** Runs `fn` holding this journal's in-process queue and the cross-process lock. */
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(() => this.withFileLock(fn));
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
-  private async withFileLock<T>(fn: () => Promise<T>): Promise<T> {
-    let release: () => Promise<void>;
-    try {
-      // loaded on the first write: reading a job (`status job`) takes no lock and should not pay for it
-      const { default: lockfile } = await import('proper-lockfile');
-      release = await lockfile.lock(this.dir, {
-        lockfilePath: this.lockPath,
-        realpath: false,
-        stale: LOCK_STALE_MS,
-        retries: { retries: 5_000, factor: 1.2, minTimeout: 2, maxTimeout: 50, randomize: true, maxRetryTime: this.lockWaitMs },
-        // Our sections last milliseconds; if the event loop stalled past `stale` and another
-        // process took the lock, the section's single atomic write still leaves a whole file.
-        onCompromised: () => undefined,
-      });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ELOCKED') {
-        throw new OperationError(`the job journal ${this.dir} stayed locked for more than ${Math.round(this.lockWaitMs / 1000)} s`, [
-          `another custctl is writing to it; if none is running, remove ${this.lockPath}`,
-        ]);
-      }
-      throw new OperationError(`cannot lock the job journal ${this.dir}: ${errorMessage(e)}`);
-    }
-    try {
-      return await fn();
-    } finally {
-      await release().catch(() => undefined);
-    }
+    return this.lock.run(fn);
   }
 }
 

@@ -21,7 +21,8 @@ import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
 import { isDue, type DeliveryRecord } from '../domain/webhook.js';
-import { errorMessage, OperationError } from '../errors.js';
+import { OperationError } from '../errors.js';
+import { DirLock } from './dir-lock.js';
 import { createFileExclusive, FileExistsError, isTempFileName, readJsonFile, writeFileAtomic } from './fs-atomic.js';
 
 export interface DeliveryJournal {
@@ -43,7 +44,6 @@ export interface DeliveryJournal {
 }
 
 const DIR_MODE = 0o700;
-const LOCK_STALE_MS = 5_000;
 
 interface JobFile {
   deliveries: DeliveryRecord[];
@@ -56,14 +56,15 @@ export function openFileDeliveryJournal(dir: string, o: { lockWaitMs?: number } 
 export class FileDeliveryJournal implements DeliveryJournal {
   readonly kind = 'file';
   readonly description: string;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly lock: DirLock;
   private ready: Promise<void> | null = null;
 
   constructor(
     readonly dir: string,
-    private readonly lockWaitMs: number,
+    lockWaitMs: number,
   ) {
     this.description = `${dir} (file)`;
+    this.lock = new DirLock(dir, join(dir, 'webhooks.lock'), 'the webhook journal', lockWaitMs);
   }
 
   private jobPath(jobId: string): string {
@@ -203,34 +204,11 @@ export class FileDeliveryJournal implements DeliveryJournal {
   }
 
   async close(): Promise<void> {
-    await this.chain.catch(() => undefined);
+    await this.lock.drain();
   }
 
   /** Runs `fn` holding this journal's in-process queue and the cross-process lock. */
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(() => this.withFileLock(fn));
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
-  private async withFileLock<T>(fn: () => Promise<T>): Promise<T> {
-    let release: () => Promise<void>;
-    try {
-      const { default: lockfile } = await import('proper-lockfile');
-      release = await lockfile.lock(this.dir, {
-        lockfilePath: join(this.dir, 'webhooks.lock'),
-        realpath: false,
-        stale: LOCK_STALE_MS,
-        retries: { retries: 5_000, factor: 1.2, minTimeout: 2, maxTimeout: 50, randomize: true, maxRetryTime: this.lockWaitMs },
-        onCompromised: () => undefined,
-      });
-    } catch (e) {
-      throw new OperationError(`cannot lock the webhook journal ${this.dir}: ${(e as NodeJS.ErrnoException).code === 'ELOCKED' ? `still locked after ${Math.round(this.lockWaitMs / 1000)} s` : errorMessage(e)}`);
-    }
-    try {
-      return await fn();
-    } finally {
-      await release().catch(() => undefined);
-    }
+    return this.lock.run(fn);
   }
 }
