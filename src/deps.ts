@@ -2,6 +2,7 @@
  * Everything a command needs, built lazily: heavy modules (client-node, pg, PGlite) load only
  * when a command asks for the adapter that needs them.
  */
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig, redisConfigured, type Config, type Env, type GlobalFlags } from './config.js';
@@ -222,7 +223,11 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     },
     metrics: async () => (metricsWanted || opts.flags().metricsTextfile !== undefined ? metrics() : null),
     webhooks,
-    deliveries: async (jobId) => (await deliveryJournal()).forJob(jobId).then((rs) => rs.map(({ body: _b, lease: _l, key: _k, ...v }) => v)),
+    deliveries: async (jobId) => {
+      // no delivery was ever journaled in this state directory: nothing to load or read (`status job` stays light)
+      if (!redisConfigured(env) && !existsSync(join(getConfig().stateDir, 'webhooks'))) return [];
+      return (await deliveryJournal()).forJob(jobId).then((rs) => rs.map(({ body: _b, lease: _l, key: _k, ...v }) => v));
+    },
     close: async () => {
       // the deliveries due now get their try (bounded: CUSTCTL_WEBHOOK_EXIT_WAIT); the rest stay journaled
       if (hooksP) await (await hooksP.catch(() => null))?.close();

@@ -144,6 +144,7 @@ Examples:
     .option('--backup <url>', 'the target: file:///dir or s3://bucket/prefix (default CUSTCTL_BACKUP_URL)')
     .option('--customer <id>', 'only this customer')
     .addOption(outputOption())
+    .addHelpText('after', '\nExamples:\n  custctl backups list --backup file:///var/backups/custctl\n  custctl backups list --customer cust_abc123 -o json          # target: CUSTCTL_BACKUP_URL')
     .action(async (f) => {
       await runBackupsList(d, { ...(f.backup !== undefined ? { backup: f.backup } : {}), ...(f.customer !== undefined ? { customer: f.customer } : {}), output: f.output });
     });
@@ -156,6 +157,7 @@ Examples:
     .option('--dry-run', 'list what would be deleted, delete nothing')
     .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
     .addOption(outputOption())
+    .addHelpText('after', '\nExamples:\n  custctl backups prune --older-than 90d --dry-run\n  custctl backups prune --older-than 90d --yes --backup s3://backups/custctl\n  custctl backups prune --older-than 180d --customer cust_abc123')
     .action(async (f) => {
       await runBackupsPrune(d, {
         ...(f.backup !== undefined ? { backup: f.backup } : {}),

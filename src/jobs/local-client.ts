@@ -16,7 +16,6 @@ import { requireJob } from '../adapters/queue.js';
 import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './client.js';
 import type { JobsEnv } from './env.js';
 import { localInterruption } from './interruption.js';
-import { idleNotice } from './follow.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
@@ -301,6 +300,7 @@ export class LocalJobsClient implements JobsClient {
     const since = d.now().getTime();
     let noticed = false;
     const whoRuns = await this.whoRuns();
+    const { idleNotice } = await import('./follow.js');
     while (!isFinished(job)) {
       const line = `job ${job.id}: ${job.state} ${job.progress}% (attempt ${Math.min(job.attemptsMade + 1, job.maxAttempts)}/${job.maxAttempts})`;
       if (line !== last) d.log.info(line);
