@@ -341,8 +341,12 @@ export function makeHelm(opts: HelmCliOptions): Helm {
   const releaseSecrets = opts.releaseSecrets && usesSecretDriver(opts.env) ? opts.releaseSecrets : undefined;
   // Without `helm list`, a missing helm would show only at the uninstall: it is looked for during
   // the inspection instead (no process started), so it is still refused before anything happens.
+  // Found once is enough; a miss is looked for again next time (a long-running serve may get helm later).
   let located: Promise<void> | undefined;
-  const locateHelm = (): Promise<void> => (located ??= locate(opts.helmBin, childEnv.PATH ?? ''));
+  const locateHelm = (): Promise<void> => (located ??= locate(opts.helmBin, childEnv.PATH ?? '').catch((e: unknown) => {
+    located = undefined;
+    throw e;
+  }));
 
   async function listReleases(namespace: string, signal?: AbortSignal): Promise<HelmRelease[]> {
     if (releaseSecrets) {
