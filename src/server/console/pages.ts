@@ -48,6 +48,17 @@ export interface CustomerListView {
   statuses: readonly string[];
 }
 
+/** Previous / Page n of m / Next, when there is more than one page. */
+function pager(page: number, pages: number, link: (page: number) => string): Raw | string {
+  return pages > 1
+    ? html`<nav class="pager" aria-label="Pages">
+  ${page > 1 ? html`<a href="${link(page - 1)}" rel="prev">Previous</a>` : ''}
+  <span>Page ${page} of ${pages}</span>
+  ${page < pages ? html`<a href="${link(page + 1)}" rel="next">Next</a>` : ''}
+</nav>`
+    : '';
+}
+
 export function customersPage(v: CustomerListView): Raw {
   const link = (page: number) => `/${query({ q: v.q, status: v.status, page: page > 1 ? page : undefined })}`;
   return html`<h1>Customers</h1>
@@ -76,13 +87,7 @@ ${v.rows.map((r) => html`<tr>
   <td>${time(r.updatedAt)}</td>
 </tr>`)}
 </tbody></table></div>`}
-${v.pages > 1
-    ? html`<nav class="pager" aria-label="Pages">
-  ${v.page > 1 ? html`<a href="${link(v.page - 1)}" rel="prev">Previous</a>` : ''}
-  <span>Page ${v.page} of ${v.pages}</span>
-  ${v.page < v.pages ? html`<a href="${link(v.page + 1)}" rel="next">Next</a>` : ''}
-</nav>`
-    : ''}`;
+${pager(v.page, v.pages, link)}`;
 }
 
 // ---- one customer ----------------------------------------------------------------------------
@@ -247,13 +252,7 @@ export function jobsPage(o: { jobs: Job[]; state: string; states: readonly strin
 </form>
 <p class="muted">${o.total} job${o.total === 1 ? '' : 's'}, latest first${o.state === 'failed' ? ', with the reason each failed' : ''}.</p>
 ${jobsTable(o.jobs, o.viewer)}
-${o.pages > 1
-    ? html`<nav class="pager" aria-label="Pages">
-  ${o.page > 1 ? html`<a href="${link(o.page - 1)}" rel="prev">Previous</a>` : ''}
-  <span>Page ${o.page} of ${o.pages}</span>
-  ${o.page < o.pages ? html`<a href="${link(o.page + 1)}" rel="next">Next</a>` : ''}
-</nav>`
-    : ''}`;
+${pager(o.page, o.pages, link)}`;
 }
 
 export interface StepLine {
