@@ -4,13 +4,14 @@
  * directions against each other: what `delete --backup` wrote, `restore` brings back.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetObjectTaggingCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { tarEntries } from '../support/archive.js';
 import { custctl, tempStateDir } from '../support/cli.js';
 import { testEnv } from '../support/env.js';
 import { S3_BUCKET, S3_CREDENTIALS } from '../env/s3.js';
@@ -88,21 +89,6 @@ function archives(dir: string): string[] {
   return readdirSync(dir).filter((n) => n.endsWith('.tar.gz'));
 }
 
-function entriesOf(file: string): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  const ex = tar.extract();
-  return new Promise((resolve, reject) => {
-    ex.on('entry', (h, s, next) => {
-      const parts: Buffer[] = [];
-      s.on('data', (c: Buffer) => parts.push(c));
-      s.on('end', () => { out.set(h.name, Buffer.concat(parts)); next(); });
-    });
-    ex.on('finish', () => resolve(out));
-    ex.on('error', reject);
-    ex.end(gunzipSync(readFileSync(file)));
-  });
-}
-
 async function repack(entries: Map<string, Buffer>): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
@@ -149,7 +135,7 @@ describe('delete --backup file:// and restore (round trip)', () => {
     const report = JSON.parse(del.stdout) as { results: Array<{ result: { backup: { url: string; entries: number } } }> };
     expect(report.results[0]?.result.backup.url).toBe(`file://${file}`);
 
-    const entries = await entriesOf(file);
+    const entries = await tarEntries(file);
     const manifest = JSON.parse((entries.get('manifest.json') as Buffer).toString()) as { customerId: string; custctlVersion: string; cluster: { server: string; context: string }; counts: Record<string, number>; releases: string[]; entries: Array<{ name: string; sha256: string }> };
     expect(manifest.customerId).toBe(c.customerId);
     expect(manifest.cluster.server).toMatch(/^https:\/\/127\.0\.0\.1:/);
@@ -328,7 +314,7 @@ describe('restore refuses', () => {
     const file = path.join(dir, archives(dir)[0] as string);
 
     // a checksum mismatch: one entry changed, the manifest kept
-    const entries = await entriesOf(file);
+    const entries = await tarEntries(file);
     const name = [...entries.keys()].find((n) => n.startsWith('objects/core/ConfigMap/')) as string;
     entries.set(name, Buffer.from((entries.get(name) as Buffer).toString().replace('"data"', '"data" ')));
     const tamperedDir = mkdtempSync(path.join(tmpdir(), 'custctl-tampered-'));

@@ -10,14 +10,13 @@
  * running against the cluster at the same time (a backup's discovery of a group that disappears
  * mid-listing fails), so this file runs alone.
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tarEntries } from '../support/archive.js';
 import { custctl, tempStateDir } from '../support/cli.js';
 import { testEnv } from '../support/env.js';
 import { coreApi, db, getNamespace, helm, kubeConfigForTests, kubectl, provisionCustomer, randomKey, type ProvisionedCustomer } from '../support/fixtures.js';
@@ -174,20 +173,6 @@ class TestSnapshotController {
   }
 }
 
-function tarEntries(file: string): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  const ex = tar.extract();
-  return new Promise((resolve, reject) => {
-    ex.on('entry', (h, s, next) => {
-      const parts: Buffer[] = [];
-      s.on('data', (c: Buffer) => parts.push(c));
-      s.on('end', () => { out.set(h.name, Buffer.concat(parts)); next(); });
-    });
-    ex.on('finish', () => resolve(out));
-    ex.on('error', reject);
-    ex.end(gunzipSync(readFileSync(file)));
-  });
-}
 
 interface PlanJson { results: Array<{ plan: { volumeSnapshots: { class: string; deletionPolicy?: string; refused?: string } | null; pvcs: Array<{ name: string; coverage: string; coverageNote: string }> } }> }
 interface DeleteJson { results: Array<{ jobId: string; state: string; exitCode: number; error: { message: string; details: string[] } | null; result: { volumeSnapshots?: Array<Record<string, string>>; backup?: { url: string } } | null }> }

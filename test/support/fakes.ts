@@ -5,6 +5,7 @@ import type { AuditEntry, AuditFilter, AuditRecord, ClaimResult, CustomerRow, Cu
 import { DELETABLE_STATUSES } from '../../src/adapters/store.js';
 import type { RbacKind, RbacObject } from '../../src/domain/rbac-owner.js';
 import type { KubeObject } from '../../src/domain/backup.js';
+import type { Job } from '../../src/domain/job.js';
 import { ConflictError } from '../../src/errors.js';
 
 export class FakeKube implements Kube {
@@ -234,4 +235,15 @@ export class FakeStore implements CustomerStore {
   }
   async ping() {}
   async close() {}
+}
+
+/** A delete job in its first attempt, as the runner hands it to the pipeline. */
+export function runningDeleteJob(customerId: string, namespace: string, opts: Partial<Job['opts']> = {}, over: Partial<Job> = {}): Job {
+  return {
+    id: '7', name: 'delete', state: 'active', progress: 0, data: { customerId, namespace },
+    opts: { attempts: 3, backoff: { type: 'exponential', delay: 1 }, timeoutMs: 60_000, waitTimeoutMs: 1_000, ...opts },
+    attemptsMade: 0, maxAttempts: 3, delayUntil: null, failedReason: null, failedCode: null, stacktrace: [], returnvalue: null,
+    requestedBy: 'test', simulated: false, timestamp: 0, processedOn: 0, finishedOn: null,
+    attempts: [{ attempt: 1, startedOn: 0, finishedOn: null, worker: 'w', outcome: 'running', log: [] }], lease: null, ...over,
+  };
 }

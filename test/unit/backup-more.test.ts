@@ -17,7 +17,7 @@ import { loadBackup } from '../../src/pipeline/backup.js';
 import { listBackups, pruneCandidates, removeBackups } from '../../src/pipeline/backups.js';
 import { createInTiers } from '../../src/pipeline/restore.js';
 import { runDeleteAttempt } from '../../src/pipeline/run.js';
-import { FakeHelm, FakeKube, FakeStore } from '../support/fakes.js';
+import { FakeHelm, FakeKube, FakeStore, runningDeleteJob } from '../support/fakes.js';
 
 const KEY = 'enc123';
 const NS = `customer-${KEY}`;
@@ -32,15 +32,7 @@ beforeAll(async () => {
   otherIdentity = await generateIdentity();
 });
 
-function job(opts: Partial<Job['opts']> = {}): Job {
-  return {
-    id: '7', name: 'delete', state: 'active', progress: 0, data: { customerId: ID, namespace: NS },
-    opts: { attempts: 3, backoff: { type: 'exponential', delay: 1 }, timeoutMs: 60_000, waitTimeoutMs: 1_000, ...opts },
-    attemptsMade: 0, maxAttempts: 3, delayUntil: null, failedReason: null, failedCode: null, stacktrace: [], returnvalue: null,
-    requestedBy: 'test', simulated: false, timestamp: 0, processedOn: 0, finishedOn: null,
-    attempts: [{ attempt: 1, startedOn: 0, finishedOn: null, worker: 'w', outcome: 'running', log: [] }], lease: null,
-  };
-}
+const job = (opts: Partial<Job['opts']> = {}): Job => runningDeleteJob(ID, NS, opts);
 
 const errorOf = async (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as Error);
 

@@ -9,7 +9,7 @@ import { archiveName, normalizeObject, parseBackupUrl, skippedOnRestore, sortFor
 import type { Job } from '../../src/domain/job.js';
 import { exitCodeFor, UsageError } from '../../src/errors.js';
 import { runDeleteAttempt } from '../../src/pipeline/run.js';
-import { FakeHelm, FakeKube, FakeStore } from '../support/fakes.js';
+import { FakeHelm, FakeKube, FakeStore, runningDeleteJob } from '../support/fakes.js';
 
 const KEY = 'bak123';
 const NS = `customer-${KEY}`;
@@ -71,15 +71,7 @@ describe('the archive', () => {
   });
 });
 
-function job(opts: Partial<Job['opts']> = {}, over: Partial<Job> = {}): Job {
-  return {
-    id: '7', name: 'delete', state: 'active', progress: 0, data: { customerId: ID, namespace: NS },
-    opts: { attempts: 3, backoff: { type: 'exponential', delay: 1 }, timeoutMs: 60_000, waitTimeoutMs: 1_000, ...opts },
-    attemptsMade: 0, maxAttempts: 3, delayUntil: null, failedReason: null, failedCode: null, stacktrace: [], returnvalue: null,
-    requestedBy: 'test', simulated: false, timestamp: 0, processedOn: 0, finishedOn: null,
-    attempts: [{ attempt: 1, startedOn: 0, finishedOn: null, worker: 'w', outcome: 'running', log: [] }], lease: null, ...over,
-  };
-}
+const job = (opts: Partial<Job['opts']> = {}, over: Partial<Job> = {}): Job => runningDeleteJob(ID, NS, opts, over);
 
 describe('the backup step (fakes of the cluster, the real file target)', () => {
   let kube: FakeKube;

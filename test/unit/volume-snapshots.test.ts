@@ -13,7 +13,7 @@ import { takeVolumeSnapshots } from '../../src/pipeline/volume-snapshots.js';
 import { coverVolumes, planView } from '../../src/pipeline/plan.js';
 import { renderPlan } from '../../src/output/plan.js';
 import { Chalk } from 'chalk';
-import { FakeHelm, FakeKube, FakeStore } from '../support/fakes.js';
+import { FakeHelm, FakeKube, FakeStore, runningDeleteJob } from '../support/fakes.js';
 
 const KEY = 'vs123';
 const NS = `customer-${KEY}`;
@@ -155,15 +155,7 @@ describe('takeVolumeSnapshots', () => {
   });
 });
 
-function job(opts: Partial<Job['opts']> = {}, over: Partial<Job> = {}): Job {
-  return {
-    id: '7', name: 'delete', state: 'active', progress: 0, data: { customerId: ID, namespace: NS },
-    opts: { attempts: 3, backoff: { type: 'exponential', delay: 1 }, timeoutMs: 60_000, waitTimeoutMs: 1_000, ...opts },
-    attemptsMade: 0, maxAttempts: 3, delayUntil: null, failedReason: null, failedCode: null, stacktrace: [], returnvalue: null,
-    requestedBy: 'test', simulated: false, timestamp: 0, processedOn: 0, finishedOn: null,
-    attempts: [{ attempt: 1, startedOn: 0, finishedOn: null, worker: 'w', outcome: 'running', log: [] }], lease: null, ...over,
-  };
-}
+const job = (opts: Partial<Job['opts']> = {}, over: Partial<Job> = {}): Job => runningDeleteJob(ID, NS, opts, over);
 
 describe('the volume-snapshots step in the pipeline', () => {
   let api: FakeSnapshots;
