@@ -40,7 +40,7 @@ describe('SessionStore', () => {
 
   it('ends after the idle limit without use; every use renews it, up to the absolute limit', () => {
     let t = 1_000;
-    const s = new SessionStore(() => t, { idleMs: 100, absoluteMs: 250, max: 10 });
+    const s = new SessionStore(() => t, { idleMs: 100, absoluteMs: 250, max: 10, perPrincipal: 10 });
     const { id } = s.create(principal);
     t += 99;
     expect(s.get(id)).not.toBeNull(); // renewed at 1099
@@ -60,7 +60,7 @@ describe('SessionStore', () => {
   });
 
   it('destroy (sign-out) ends it at once; at most `max` sessions, the least recently used dropped first', () => {
-    const s = new SessionStore(() => 0, { idleMs: 1_000, absoluteMs: 10_000, max: 2 });
+    const s = new SessionStore(() => 0, { idleMs: 1_000, absoluteMs: 10_000, max: 2, perPrincipal: 10 });
     const a = s.create(principal).id;
     const b = s.create(principal).id;
     expect(s.get(a)).not.toBeNull(); // a is now the most recently used
@@ -95,16 +95,19 @@ describe('CSRF and same-origin checks', () => {
   });
 
   it.each([
-    [{ host: 'h:1', origin: 'http://h:1', 'sec-fetch-site': 'same-origin' }, 'http', true],
-    [{ host: 'h:1' }, 'http', true],
-    [{ host: 'h:1', 'sec-fetch-site': 'none' }, 'http', true],
-    [{ host: 'h:1', origin: 'http://evil.example' }, 'http', false],
-    [{ host: 'h:1', origin: 'https://h:1' }, 'http', false],
-    [{ host: 'h:1', 'sec-fetch-site': 'cross-site' }, 'http', false],
-    [{ host: 'h:1', 'sec-fetch-site': 'same-site', origin: 'http://h:1' }, 'http', false],
-    [{ origin: 'http://h:1' }, 'http', false],
-  ] as const)('sameOrigin(%j, %s) → %s', (headers, scheme, ok) => {
-    expect(sameOrigin(headers, scheme)).toBe(ok);
+    [{ origin: 'http://h:1', 'sec-fetch-site': 'same-origin' }, 'http://h:1', true],
+    [{}, 'http://h:1', true],
+    [{ 'sec-fetch-site': 'none' }, 'http://h:1', true],
+    [{ origin: 'http://evil.example' }, 'http://h:1', false],
+    [{ origin: 'https://h:1' }, 'http://h:1', false],
+    [{ 'sec-fetch-site': 'cross-site' }, 'http://h:1', false],
+    [{ 'sec-fetch-site': 'same-site', origin: 'http://h:1' }, 'http://h:1', false],
+    [{ origin: 'http://h:1' }, null, false],
+    // behind a TLS proxy: the public origin is what the browser names
+    [{ origin: 'https://console.example', 'sec-fetch-site': 'same-origin' }, 'https://console.example', true],
+    [{ origin: 'http://console.example' }, 'https://console.example', false],
+  ] as const)('sameOrigin(%j, %s) → %s', (headers, expected, ok) => {
+    expect(sameOrigin(headers, expected)).toBe(ok);
   });
 
   it('html escapes every interpolation, arrays and nested html are not escaped twice', () => {
@@ -202,13 +205,26 @@ async function post(url: string, cookie: string, fields: Record<string, string>,
   return app.inject({ method: 'POST', url, headers: { ...h, cookie, ...headers }, payload });
 }
 
+/**
+ * A form post is answered with a redirect, whatever its outcome (POST-redirect-GET): where it
+ * sends the browser, and that page as the browser then gets it (the outcome is its message).
+ */
+async function answered(res: Awaited<ReturnType<typeof post>>, cookie: string): Promise<{ location: string; status: number; body: string }> {
+  expect(res.statusCode, res.body).toBe(303);
+  const location = String(res.headers.location);
+  const page = await app.inject({ method: 'GET', url: location, headers: cookie ? { cookie } : {} });
+  return { location, status: page.statusCode, body: page.body };
+}
+
 describe('console: sign-in, session cookie, sign-out', () => {
-  it('without a session every page sends the browser to sign in; a POST is 401; nothing needs a token in the page', async () => {
+  it('without a session every page sends the browser to sign in, a POST too (nothing done); nothing needs a token in the page', async () => {
     const res = await app.inject({ method: 'GET', url: '/console/jobs?state=failed' });
     expect(res.statusCode).toBe(303);
     expect(res.headers.location).toBe(`/console/login?next=${encodeURIComponent('/console/jobs?state=failed')}`);
     seed('cust_abc1');
-    expect((await post('/console/customers/cust_abc1/delete', '', { confirm: 'cust_abc1' })).statusCode).toBe(401);
+    const refused = await answered(await post('/console/customers/cust_abc1/delete', '', { confirm: 'cust_abc1' }), '');
+    expect(refused.location).toBe('/console/login?error=expired');
+    expect(refused.body).toContain('the session has ended');
     expect(submits).toEqual([]);
     const login = await app.inject({ method: 'GET', url: '/console/login' });
     expect(login.statusCode).toBe(200);
@@ -239,20 +255,25 @@ describe('console: sign-in, session cookie, sign-out', () => {
       expect(res.headers['strict-transport-security']).toBe('max-age=31536000');
       // a plain-http origin is another origin
       const other = await tls.inject({ method: 'POST', url: '/console/login', headers: { ...headers, origin: 'http://localhost:80', host: 'localhost:80' }, payload });
-      expect(other.statusCode).toBe(403);
+      expect(other.statusCode).toBe(303);
+      expect(other.headers.location).toBe('/console/login?error=origin');
+      expect(other.headers['set-cookie']).toBeUndefined();
     } finally {
       await tls.close();
     }
   }, 60_000); // openssl makes the certificates: slow on a loaded machine
 
-  it('an unknown token is 401 with no cookie; a sign-in from another origin is 403', async () => {
-    const { payload, ...headers } = form({ token: 'not-a-token-0123456789' });
+  it('an unknown token is sent back to sign in, with no cookie; so is a sign-in from another origin', async () => {
+    const { payload, ...headers } = form({ token: 'not-a-token-0123456789', next: '/console/jobs' });
     const res = await app.inject({ method: 'POST', url: '/console/login', headers: { ...headers, origin: ORIGIN, host: 'localhost:80' }, payload });
-    expect(res.statusCode).toBe(401);
     expect(res.headers['set-cookie']).toBeUndefined();
-    expect(res.body).toContain('Unknown or wrong API token');
+    const again = await answered(res, '');
+    expect(again.location).toBe(`/console/login?error=token&next=${encodeURIComponent('/console/jobs')}`);
+    expect(again.body).toContain('Unknown or wrong API token');
+    expect(again.body).toContain('name="next" value="/console/jobs"');
     const cross = await app.inject({ method: 'POST', url: '/console/login', headers: { ...headers, origin: 'http://evil.example', host: 'localhost:80' }, payload: new URLSearchParams({ token: ADMIN }).toString() });
-    expect(cross.statusCode).toBe(403);
+    expect(cross.statusCode).toBe(303);
+    expect(cross.headers.location).toBe('/console/login?error=origin');
     expect(cross.headers['set-cookie']).toBeUndefined();
   });
 
@@ -266,7 +287,7 @@ describe('console: sign-in, session cookie, sign-out', () => {
 
   it('sign-out needs the CSRF token; then the session is gone on the server, whatever the browser keeps', async () => {
     const { cookie, csrf } = await signIn(VIEWER);
-    expect((await post('/console/logout', cookie, {})).statusCode).toBe(403);
+    expect((await answered(await post('/console/logout', cookie, {}), cookie)).body).toContain('missing or wrong CSRF token');
     expect((await app.inject({ method: 'GET', url: '/', headers: { cookie } })).statusCode).toBe(200);
     const out = await post('/console/logout', cookie, { _csrf: csrf });
     expect(out.statusCode).toBe(303);
@@ -286,15 +307,21 @@ describe('console: sign-in, session cookie, sign-out', () => {
 });
 
 describe('console: CSRF on every state-changing request, roles, the typed confirmation', () => {
-  it('a deletion without the CSRF token, or with another session\'s, is 403 and deletes nothing', async () => {
+  it('a deletion without the CSRF token, or with another session\'s, is refused (the page says so) and deletes nothing', async () => {
     seed('cust_abc1');
     const a = await signIn(ADMIN);
     const b = await signIn(ADMIN);
-    expect((await post('/console/customers/cust_abc1/delete', a.cookie, { confirm: 'cust_abc1' })).statusCode).toBe(403);
-    expect((await post('/console/customers/cust_abc1/delete', a.cookie, { confirm: 'cust_abc1', _csrf: b.csrf })).statusCode).toBe(403);
-    expect((await post('/console/customers/cust_abc1/delete', a.cookie, { confirm: 'cust_abc1' }, { 'x-csrf-token': `${a.csrf}x` })).statusCode).toBe(403);
+    for (const send of [
+      () => post('/console/customers/cust_abc1/delete', a.cookie, { confirm: 'cust_abc1' }),
+      () => post('/console/customers/cust_abc1/delete', a.cookie, { confirm: 'cust_abc1', _csrf: b.csrf }),
+      () => post('/console/customers/cust_abc1/delete', a.cookie, { confirm: 'cust_abc1' }, { 'x-csrf-token': `${a.csrf}x` }),
+    ]) {
+      const page = await answered(await send(), a.cookie);
+      expect(page.location).toBe('/console/customers/cust_abc1');
+      expect(page.body).toContain('missing or wrong CSRF token');
+    }
     for (const url of ['/console/jobs/1/retry', '/console/jobs/1/cancel', '/console/rbac/sweep', '/console/customers/cust_abc1/cancel-deletion']) {
-      expect((await post(url, a.cookie, {})).statusCode, url).toBe(403);
+      expect((await answered(await post(url, a.cookie, {}), a.cookie)).body, url).toContain('missing or wrong CSRF token');
     }
     expect(submits).toEqual([]);
     expect(store.rows.get('cust_abc1')?.deploymentStatus).toBe('deployed');
@@ -308,14 +335,19 @@ describe('console: CSRF on every state-changing request, roles, the typed confir
     expect(submits).toHaveLength(1);
   });
 
-  it('a wrong customer ID typed is refused (422) with the dialog open again; nothing submitted, the row unchanged', async () => {
+  it('a wrong customer ID typed is refused with the dialog open again (after a redirect); nothing submitted, the row unchanged', async () => {
     seed('cust_abc1');
     const { cookie, csrf } = await signIn(ADMIN);
     for (const typed of ['cust_abc2', 'cust_abc', '', 'CUST_ABC1']) {
-      const res = await post('/console/customers/cust_abc1/delete', cookie, { confirm: typed, _csrf: csrf });
-      expect(res.statusCode, typed).toBe(422);
-      expect(res.body).toContain('nothing was deleted');
-      expect(res.body).toContain('data-open-on-load');
+      const page = await answered(await post('/console/customers/cust_abc1/delete', cookie, { confirm: typed, _csrf: csrf }), cookie);
+      expect(page.location, typed).toBe('/console/customers/cust_abc1');
+      expect(page.body).toContain('nothing was deleted');
+      expect(page.body).toContain('data-open-on-load');
+      // the typed value quoted once, escaped (no doubled quotes)
+      if (typed !== '') expect(page.body).toContain(`You typed &quot;${typed}&quot;, not the customer ID cust_abc1`);
+      else expect(page.body).toContain('You typed nothing, not the customer ID cust_abc1');
+      // the message is shown once: a reload shows the page without it
+      expect((await app.inject({ method: 'GET', url: page.location, headers: { cookie } })).body).not.toContain('nothing was deleted');
     }
     expect(submits).toEqual([]);
     expect(await queue.list()).toEqual([]);
@@ -332,8 +364,8 @@ describe('console: CSRF on every state-changing request, roles, the typed confir
     expect(res.headers.location).toBe(`/console/jobs/${job?.id}`);
     expect(job).toMatchObject({ state: 'waiting', requestedBy: 'api:ci-bot', data: { customerId: 'cust_abc1' } });
     expect(submits).toEqual(['cust_abc1 api:ci-bot {}']);
-    const bad = await post('/console/customers/cust_abc2/delete', cookie, { confirm: 'cust_abc2', after: 'soon', _csrf: csrf });
-    expect(bad.statusCode).toBe(422);
+    const bad = await answered(await post('/console/customers/cust_abc2/delete', cookie, { confirm: 'cust_abc2', after: 'soon', _csrf: csrf }), cookie);
+    expect(bad.body).toContain('The retention period must be a duration');
     expect(submits).toHaveLength(1);
   });
 
@@ -345,10 +377,9 @@ describe('console: CSRF on every state-changing request, roles, the typed confir
     expect(page.body).toContain('What a deletion does');
     expect(page.body).not.toContain('Delete customer');
     expect(page.body).not.toContain('/delete"');
-    const forged = await post('/console/customers/cust_abc1/delete', cookie, { confirm: 'cust_abc1', _csrf: csrf });
-    expect(forged.statusCode).toBe(403);
+    const forged = await answered(await post('/console/customers/cust_abc1/delete', cookie, { confirm: 'cust_abc1', _csrf: csrf }), cookie);
     expect(forged.body).toContain('needs an admin token');
-    expect((await post('/console/rbac/sweep', cookie, { _csrf: csrf })).statusCode).toBe(403);
+    expect((await answered(await post('/console/rbac/sweep', cookie, { _csrf: csrf }), cookie)).body).toContain('needs an admin token');
     expect((await app.inject({ method: 'GET', url: '/console/rbac', headers: { cookie } })).statusCode).toBe(403);
     expect(submits).toEqual([]);
   });
@@ -361,9 +392,10 @@ describe('console: CSRF on every state-changing request, roles, the typed confir
     expect(list.body).toContain('cust_own1');
     expect(list.body).not.toContain('cust_abc1');
     expect((await app.inject({ method: 'GET', url: '/console/customers/cust_abc1', headers: { cookie } })).statusCode).toBe(404);
-    expect((await post('/console/customers/cust_abc1/delete', cookie, { confirm: 'cust_abc1', _csrf: csrf })).statusCode).toBe(404);
-    const now = await post('/console/customers/cust_own1/delete', cookie, { confirm: 'cust_own1', after: '0', _csrf: csrf });
-    expect(now.statusCode).toBe(422);
+    const other = await answered(await post('/console/customers/cust_abc1/delete', cookie, { confirm: 'cust_abc1', _csrf: csrf }), cookie);
+    expect(other.location).toBe('/');
+    expect(other.body).toContain('customer cust_abc1 not found');
+    const now = await answered(await post('/console/customers/cust_own1/delete', cookie, { confirm: 'cust_own1', after: '0', _csrf: csrf }), cookie);
     expect(now.body).toContain('waits at least 7d');
     expect(submits).toEqual([]);
   });
