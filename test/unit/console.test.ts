@@ -14,7 +14,10 @@ import type { JobsEnv } from '../../src/jobs/env.js';
 import { submitDeletion } from '../../src/jobs/kinds/delete.js';
 import { buildServer } from '../../src/server/app.js';
 import { parseTokensFile, sha256Hex } from '../../src/server/auth.js';
-import { CONTENT_SECURITY_POLICY } from '../../src/server/console/index.js';
+import { CONTENT_SECURITY_POLICY, safeNext } from '../../src/server/console/index.js';
+import { AuthFailures } from '../../src/server/auth-failures.js';
+import { parsePublicUrl, parseTrustProxy } from '../../src/commands/serve.js';
+import { UsageError } from '../../src/errors.js';
 import { esc, html } from '../../src/server/console/html.js';
 import { csrfMatches, sameOrigin, SessionStore } from '../../src/server/console/session.js';
 import { FakeStore } from '../support/fakes.js';
@@ -72,6 +75,29 @@ describe('SessionStore', () => {
     expect(s.get(c)).toBeNull();
   });
 
+  it('caps the sessions of one token: its next sign-in ends its own oldest, never another token\'s', () => {
+    let t = 0;
+    const s = new SessionStore(() => t, { idleMs: 1_000_000, absoluteMs: 10_000_000, max: 100, perPrincipal: 3 });
+    const viewer = s.create({ name: 'grafana', role: 'viewer' }).id;
+    const admin: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      t++;
+      admin.push(s.create(principal).id);
+    }
+    expect(admin.map((id) => s.get(id) !== null)).toEqual([false, false, true, true, true]);
+    expect(s.countOf('ci-bot')).toBe(3);
+    expect(s.get(viewer)).not.toBeNull();
+  });
+
+  it('when the store is full, the token holding the most sessions gives one up: a flood of one token\'s sign-ins evicts no one else', () => {
+    const s = new SessionStore(() => 0, { idleMs: 1_000, absoluteMs: 10_000, max: 10, perPrincipal: 10 });
+    const others = ['a', 'b', 'c'].map((name) => s.create({ name, role: 'viewer' }).id);
+    for (let i = 0; i < 50; i++) s.create(principal);
+    expect(s.size).toBe(10);
+    expect(others.every((id) => s.get(id) !== null)).toBe(true);
+    expect(s.countOf('ci-bot')).toBe(7);
+  });
+
   it('keeps no session id in memory (only its SHA-256): the map keys are not cookie values', () => {
     const s = new SessionStore(() => 0);
     const { id } = s.create(principal);
@@ -110,11 +136,113 @@ describe('CSRF and same-origin checks', () => {
     expect(sameOrigin(headers, expected)).toBe(ok);
   });
 
+  it.each([
+    ['/console/jobs?state=failed', '/console/jobs?state=failed'],
+    ['/', '/'],
+    ['//evil.example/x', '/'],
+    ['/\\evil.example', '/'],
+    ['/a\\b', '/'],
+    ['https://evil.example/', '/'],
+    ['/\u2603', '/'], // not Latin-1: a Location header cannot carry it
+    ['/caf\u00e9', '/'], // Latin-1, still not a URI
+    ['/a b', '/'],
+    ['/a\u0000b', '/'],
+    ['/x'.repeat(300), '/'],
+    [['/a'], '/'],
+    [undefined, '/'],
+  ] as const)('safeNext(%j) → %s', (raw, to) => {
+    expect(safeNext(raw)).toBe(to);
+  });
+
   it('html escapes every interpolation, arrays and nested html are not escaped twice', () => {
     const name = `<script>alert("x")</script>&'`;
     expect(html`<p title="${name}">${name}</p>`.text).toBe(`<p title="${esc(name)}">${esc(name)}</p>`);
     expect(html`<ul>${['<a>', html`<li>${'<b>'}</li>`]}</ul>`.text).toBe('<ul>&lt;a&gt;<li>&lt;b&gt;</li></ul>');
     expect(esc(name)).not.toMatch(/[<>"']/);
+  });
+});
+
+describe('failed authentications per client address', () => {
+  const lines = () => {
+    const out: string[] = [];
+    return { out, log: { warn: (m: string, f?: Record<string, unknown>) => void out.push(`${m} ${JSON.stringify(f ?? {})}`) } };
+  };
+
+  it('answers 429 after the budget of a window, until the window has passed; another address keeps its own budget', () => {
+    let t = 0;
+    const { log } = lines();
+    const f = new AuthFailures(log, () => t, { windowMs: 60_000, maxFailures: 3, summaryEveryMs: 600_000, maxAddresses: 100 });
+    for (let i = 0; i < 3; i++) {
+      expect(f.retryAfter('10.0.0.1')).toBe(0);
+      f.fail('10.0.0.1', 'wrong token');
+    }
+    t = 10_000;
+    expect(f.retryAfter('10.0.0.1')).toBe(50);
+    expect(f.retryAfter('10.0.0.2')).toBe(0);
+    t = 60_000;
+    expect(f.retryAfter('10.0.0.1')).toBe(0);
+  });
+
+  it('logs the first failure of a burst, then one summary when it is over (and one while a long one goes on)', () => {
+    let t = 0;
+    const { out, log } = lines();
+    const f = new AuthFailures(log, () => t, { windowMs: 1_000, maxFailures: 5, summaryEveryMs: 10_000, maxAddresses: 100 });
+    for (let i = 0; i < 100; i++) {
+      t += 10;
+      if (f.retryAfter('10.0.0.1') === 0) f.fail('10.0.0.1', 'unknown or wrong API token');
+    }
+    expect(out).toHaveLength(1);
+    expect(out[0]).toContain('authentication failed from 10.0.0.1: unknown or wrong API token');
+    t += 1_000;
+    f.flush();
+    expect(out).toHaveLength(2);
+    expect(out[1]).toMatch(/^99 more failed authentications from 10\.0\.0\.1 in 1 s /);
+    expect(out[1]).toContain('"wrongOrMissingToken":4');
+    expect(out[1]).toContain('"answered429":95');
+    expect(f.size).toBe(0);
+    // a burst that goes on: summed up every summaryEveryMs, not per request
+    for (let i = 0; i < 2_500; i++) {
+      t += 10;
+      if (f.retryAfter('10.0.0.9') === 0) f.fail('10.0.0.9', 'x');
+    }
+    expect(out.filter((l) => l.includes('10.0.0.9'))).toHaveLength(3); // the first line, two summaries (at 10 s and 20 s)
+    expect(out.at(-1)).toContain('(still going on)');
+  });
+
+  it('tracks at most maxAddresses: the oldest is summed up and forgotten', () => {
+    const { out, log } = lines();
+    const f = new AuthFailures(log, () => 0, { windowMs: 1_000, maxFailures: 5, summaryEveryMs: 10_000, maxAddresses: 2 });
+    for (const a of ['a', 'a', 'b', 'c']) f.fail(a, 'x');
+    expect(f.size).toBe(2);
+    expect(out.filter((l) => l.startsWith('1 more failed authentication from a'))).toHaveLength(1);
+  });
+});
+
+describe('serve --public-url and --trust-proxy', () => {
+  it.each([
+    ['https://custctl.example.com', 'https://custctl.example.com'],
+    ['https://custctl.example.com/', 'https://custctl.example.com'],
+    ['https://custctl.example.com:8443', 'https://custctl.example.com:8443'],
+    ['http://127.0.0.1:8080', 'http://127.0.0.1:8080'],
+  ])('--public-url %s → origin %s', (raw, origin) => {
+    expect(parsePublicUrl(raw)).toBe(origin);
+  });
+
+  it.each([
+    ['custctl.example.com', /takes the URL browsers open/],
+    ['ftp://x.example', /must be an https:\/\/ \(or http:\/\/\) URL/],
+    ['https://x.example/console', /origin only/],
+    ['https://u:p@x.example', /origin only/],
+    ['https://x.example/?a=1', /origin only/],
+  ])('--public-url %s is refused (exit 2)', (raw, message) => {
+    expect(() => parsePublicUrl(raw)).toThrow(UsageError);
+    expect(() => parsePublicUrl(raw)).toThrow(message);
+  });
+
+  it('--trust-proxy takes addresses, CIDRs and loopback, comma-separated or repeated; anything else is refused', () => {
+    expect(parseTrustProxy('127.0.0.1,10.0.0.0/8', parseTrustProxy('loopback'))).toEqual(['loopback', '127.0.0.1', '10.0.0.0/8']);
+    expect(parseTrustProxy('::1, fd00::/8')).toEqual(['::1', 'fd00::/8']);
+    for (const bad of ['proxy.example', '10.0.0.0/33', '10.0.0.1/8/9', '*', 'true']) expect(() => parseTrustProxy(bad), bad).toThrow(UsageError);
   });
 });
 
