@@ -4,9 +4,10 @@
  * itself is proven against the SDK and the loopback Stripe server in
  * test/integration/billing-stripe.test.ts.
  */
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { describeBilling, loadBillingConfig } from '../../src/adapters/billing-config.js';
 import { stripeVerdict, toBillingError } from '../../src/adapters/billing-stripe.js';
@@ -221,6 +222,28 @@ describe('configuration', () => {
     const c = await loadBillingConfig(env);
     expect(c.provider === 'stripe' && [c.stripe.apiKey, c.stripe.keySource]).toEqual([key, `CUSTCTL_STRIPE_API_KEY_FILE ${file}`]);
     await expect(loadBillingConfig({ ...env, CUSTCTL_STRIPE_API_KEY_FILE: path.join(dir, 'missing') })).rejects.toThrow(/cannot read it \(ENOENT\)/);
+  });
+
+  it('docs/billing.md states the defaults the code has', async () => {
+    const doc = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/billing.md'), 'utf8');
+    const documented = (name: string) => new RegExp(`^\\| \`${name}\` \\| \`?([^|\`]+?)\`? \\|`, 'm').exec(doc)?.[1];
+    const c = await loadBillingConfig({ CUSTCTL_BILLING: 'stripe', STRIPE_API_KEY: key });
+    if (c.provider !== 'stripe') throw new Error('not stripe');
+    expect({
+      CUSTCTL_STRIPE_CUSTOMER_COLUMN: documented('CUSTCTL_STRIPE_CUSTOMER_COLUMN'),
+      CUSTCTL_STRIPE_FINAL_INVOICE: documented('CUSTCTL_STRIPE_FINAL_INVOICE'),
+      CUSTCTL_STRIPE_PRORATE: documented('CUSTCTL_STRIPE_PRORATE'),
+      CUSTCTL_STRIPE_REFUND: documented('CUSTCTL_STRIPE_REFUND'),
+      CUSTCTL_STRIPE_DELETE_CUSTOMER: documented('CUSTCTL_STRIPE_DELETE_CUSTOMER'),
+      CUSTCTL_STRIPE_SUSPEND_BEHAVIOR: documented('CUSTCTL_STRIPE_SUSPEND_BEHAVIOR'),
+    }).toEqual({
+      CUSTCTL_STRIPE_CUSTOMER_COLUMN: c.stripe.customerColumn,
+      CUSTCTL_STRIPE_FINAL_INVOICE: String(c.policy.finalInvoice),
+      CUSTCTL_STRIPE_PRORATE: String(c.policy.prorate),
+      CUSTCTL_STRIPE_REFUND: c.policy.refund,
+      CUSTCTL_STRIPE_DELETE_CUSTOMER: String(c.policy.deleteCustomer),
+      CUSTCTL_STRIPE_SUSPEND_BEHAVIOR: c.policy.suspendBehavior,
+    });
   });
 
   it('another API base: https anywhere, plain http only to loopback, an origin only', async () => {
