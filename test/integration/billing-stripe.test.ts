@@ -14,7 +14,7 @@
  * - the customer from the row, from a metadata search, none (said in the plan), several (refused).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -247,7 +247,9 @@ describe('never twice: a replayed job makes no second cancel, invoice or refund'
       await new Promise((r) => setTimeout(r, 20));
     }
     child.kill('SIGKILL');
-    expect(await exited, out).toBe(-9);
+    const code = await exited;
+    rmSync(dir, { recursive: true, force: true });
+    expect(code, out).toBe(-9);
     expect(out).not.toContain('finished');
     // the server finishes what it had received (the client is gone)
     await new Promise((r) => setTimeout(r, 1_700));
