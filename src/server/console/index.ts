@@ -286,18 +286,17 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const next = safeNext(form.next);
       const again = (error: LoginError) => reply.redirect(`/console/login?error=${error}${next !== '/' ? `&next=${encodeURIComponent(next)}` : ''}`, 303);
       const { origin, secure } = originOf(req);
-      if (!sameOrigin(req.headers, origin)) {
-        log.warn('console sign-in refused: it did not come from this console', {
-          origin: typeof req.headers.origin === 'string' ? req.headers.origin.slice(0, 100) : undefined,
-          expected: origin ?? undefined,
-          hint: publicOrigin ? undefined : 'behind a proxy: serve --public-url https://… (or --trust-proxy ADDRESS)',
-        });
-        return again('origin');
-      }
       const wait = shared.failures.retryAfter(req.ip);
       if (wait > 0) {
         shared.quiet(req);
         return again('wait');
+      }
+      if (!sameOrigin(req.headers, origin)) {
+        // a failed sign-in like a wrong token: counted per address, logged once per burst
+        const sent = typeof req.headers.origin === 'string' ? req.headers.origin.slice(0, 100).replace(/[^\x20-\x7e]/g, '?') : '(none)';
+        shared.failures.fail(req.ip, `console sign-in refused: it did not come from this console (Origin ${sent}, expected ${origin ?? '(unknown)'}${publicOrigin ? '' : '; behind a proxy: serve --public-url https://… or --trust-proxy ADDRESS'})`);
+        shared.quiet(req);
+        return again('origin');
       }
       const principal = typeof form.token === 'string' && form.token !== '' ? authenticate(s.tokens, form.token.trim()) : null;
       if (!principal) {
