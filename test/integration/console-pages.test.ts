@@ -68,7 +68,7 @@ describe('console pages (Chromium, serve)', () => {
     for (const token of [ADMIN, VIEWER]) {
       const { context, page } = await signedIn(token);
       try {
-        for (const p of ['/', `/console/customers/${customers[0]}`, '/console/jobs', '/console/jobs?state=completed', ...(token === ADMIN ? ['/console/rbac'] : [])]) {
+        for (const p of ['/', `/console/customers/${customers[0]}`, '/console/jobs', '/console/jobs?state=completed', '/console/customers/cust_nosuchone', ...(token === ADMIN ? ['/console/rbac'] : [])]) {
           await page.goto(`${serve.url}${p}`);
           const banner = await text(page, '.env-banner');
           expect(banner, p).toMatch(/Cluster\s+simulated/);

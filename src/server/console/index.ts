@@ -169,7 +169,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       if (!req.consoleSession || !csrfMatches(req.consoleSession, sent)) throw new ForbiddenError('missing or wrong CSRF token: reload the page and try again');
     });
 
-    scope.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    scope.setErrorHandler(async (err: Error & { statusCode?: number }, req, reply) => {
       let status = 500;
       let name: ErrorName = 'internal';
       let message = 'internal server error (the server log has the details)';
@@ -200,7 +200,8 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
         return reply.redirect(backTo(req, status), 303);
       }
       // a refused form post that led here still has its say
-      return reply.code(status).type('text/html; charset=utf-8').send(page(req, { title: 'Error', flash: takeFlash(req) }, errorPage(status, message, details)));
+      const b = await bannerFor(req).catch(() => undefined);
+      return reply.code(status).type('text/html; charset=utf-8').send(page(req, { title: 'Error', flash: takeFlash(req), ...(b ? { banner: b } : {}) }, errorPage(status, message, details)));
     });
 
     /** What a not-found answer says to an owner: the same for another customer's and a missing one. */
