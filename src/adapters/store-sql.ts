@@ -163,11 +163,15 @@ async function insertAudit(db: SqlDriver, e: AuditEntry, rowStatus: string | nul
   );
 }
 
-/** A chain row as `audit verify` reads it: every value as stored, `at` and `deleted` as the chain's canonical form writes them. */
+/**
+ * A chain row as `audit verify` reads it: every value as stored, `at` and `deleted` as the chain's
+ * canonical form writes them. (Qualify the table's columns in WHERE and ORDER BY: `seq` alone
+ * in ORDER BY is the text output column, which sorts '10' before '8'.)
+ */
 const CHAIN_SELECT = `select id::text as id, seq::text as seq, prev_hash, hash,
   to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at, actor, actor_label, db_user, action,
   customer_id, namespace, job_id, outcome, row_status, deleted::text as deleted, reason
-  from ${AUDIT_TABLE}`;
+  from ${AUDIT_TABLE} a`;
 
 interface ChainDbRow {
   id: string; seq: string | null; prev_hash: string | null; hash: string | null; at: string | null;
@@ -508,12 +512,12 @@ export class SqlCustomerStore implements CustomerStore {
       await tx.query('set transaction isolation level repeatable read, read only');
       const heads = await tx.query<{ seq: string; hash: string }>(`select seq::text as seq, hash from ${AUDIT_HEAD_TABLE}`);
       const head: ChainHead | null = heads.rows[0] ? { seq: heads.rows[0].seq, hash: heads.rows[0].hash } : null;
-      const cps = await tx.query<ChainDbRow>(`${CHAIN_SELECT} where action = 'audit-pruned' and seq is not null order by seq`);
+      const cps = await tx.query<ChainDbRow>(`${CHAIN_SELECT} where a.action = 'audit-pruned' and a.seq is not null order by a.seq`);
       const walker = new AuditChainWalker(cps.rows.map((r) => checkpointOf(toChainRow(r))).filter((c) => c !== null));
       let after = '0';
       let anchorRow: ChainRow | null = null;
       for (;;) {
-        const batch = await tx.query<ChainDbRow>(`${CHAIN_SELECT} where seq > $1::bigint order by seq limit ${CHAIN_BATCH}`, [after]);
+        const batch = await tx.query<ChainDbRow>(`${CHAIN_SELECT} where a.seq > $1::bigint order by a.seq limit ${CHAIN_BATCH}`, [after]);
         for (const r of batch.rows) {
           const row = toChainRow(r);
           walker.push(row);
@@ -523,7 +527,7 @@ export class SqlCustomerStore implements CustomerStore {
         if (!last || batch.rows.length < CHAIN_BATCH) break;
         after = last.seq as string;
       }
-      const loose = await tx.query<ChainDbRow>(`${CHAIN_SELECT} where seq is null order by id limit 20`);
+      const loose = await tx.query<ChainDbRow>(`${CHAIN_SELECT} where a.seq is null order by a.id limit 20`);
       const looseCount = await tx.query<{ n: string }>(`select count(*)::text as n from ${AUDIT_TABLE} where seq is null`);
       const report = walker.end(head, loose.rows.map(toChainRow), Number(looseCount.rows[0]?.n ?? 0));
       if (opts.anchor) report.anchor = checkAnchor(opts.anchor, anchorRow, report, cps.rows.map(toChainRow));
