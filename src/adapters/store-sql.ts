@@ -591,6 +591,13 @@ export class SqlCustomerStore implements CustomerStore {
 
   async migrate(): Promise<string[]> {
     return this.guard('migrating the schema', async () => {
+      // custctl's column names are fixed: a table that has them under other names (an ORM's
+      // camelCase) is not migrated around them
+      const renamed = reviewCustomersTable(await this.catalogColumns(), DEPLOYMENT_STATUSES).problems.filter((p) => p.kind === 'name');
+      if (renamed.length > 0) {
+        throw new UsageError(`the customers table in ${this.description} has custctl's columns under other names: ${renamed.map((p) => `${p.column} ${p.problem}`).join('; ')}`,
+          [renamed[0]?.fix ?? '', 'nothing was migrated']);
+      }
       const applied: string[] = [];
       for (const m of MIGRATIONS) {
         // One transaction per migration, serialised across processes by an advisory lock (PGlite

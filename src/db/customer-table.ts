@@ -35,6 +35,8 @@ export interface CatalogColumn {
 }
 
 export interface TableProblem {
+  /** what kind of problem: a column under another name (an ORM's camelCase), its type, an ENUM's values, NOT NULL, generated */
+  kind: 'name' | 'type' | 'enum' | 'not-null' | 'generated';
   column: string;
   problem: string;
   fix: string;
@@ -101,21 +103,21 @@ export function reviewCustomersTable(columns: readonly CatalogColumn[], statuses
   const problems: TableProblem[] = [];
   const notes: string[] = [];
   const byName = new Map(columns.map((c) => [c.name, c]));
-  const add = (column: string, problem: string, fix: string, migrateFixes = false) =>
-    problems.push({ column: `customers.${column}`, problem, fix, migrateFixes });
+  const add = (kind: TableProblem['kind'], column: string, problem: string, fix: string, migrateFixes = false) =>
+    problems.push({ kind, column: `customers.${column}`, problem, fix, migrateFixes });
 
   for (const need of NEEDS) {
     const c = byName.get(need.name);
     if (!c) {
       const twin = byName.get(camelCase(need.name));
       if (twin && twin.name !== need.name) {
-        add(need.name, `is missing; the table has "${twin.name}" instead`,
+        add('name', need.name, `is missing; the table has "${twin.name}" instead`,
           `custctl's column names are fixed: name the column ${need.name} (Prisma: @map("${need.name}") on the field; TypeORM: @Column({ name: '${need.name}' })), or rename it: alter table customers rename column "${twin.name}" to ${need.name}`);
       }
       continue;
     }
     if (need.written && c.generated) {
-      add(c.name, 'is a generated column: custctl cannot write it', `make customers.${c.name} a plain column`);
+      add('generated', c.name, 'is a generated column: custctl cannot write it', `make customers.${c.name} a plain column`);
       continue;
     }
     const text = TEXT_TYPES.has(c.baseType);
@@ -124,35 +126,35 @@ export function reviewCustomersTable(columns: readonly CatalogColumn[], statuses
         if (c.enumValues !== null) {
           const lacking = statuses.filter((s) => !c.enumValues?.includes(s));
           if (lacking.length > 0) {
-            add(c.name, `is the enum ${c.type}, which lacks ${lacking.map((s) => `'${s}'`).join(', ')}`,
+            add('enum', c.name, `is the enum ${c.type}, which lacks ${lacking.map((s) => `'${s}'`).join(', ')}`,
               `run 'custctl db migrate' (ALTER TYPE ${c.type} ADD VALUE …), and add the same values to the enum in the billing system's model so its next migration keeps them`,
               true);
           }
         } else if (!text) {
-          add(c.name, `is ${c.type}: custctl stores the statuses as text (${statuses.join(', ')})`,
+          add('type', c.name, `is ${c.type}: custctl stores the statuses as text (${statuses.join(', ')})`,
             `make it text, character varying or an enum type with those values`);
         } else if (c.maxLength !== null && c.maxLength < STATUS_LENGTH) {
-          add(c.name, `is ${c.type}: too short for 'deletion_failed' (${STATUS_LENGTH} characters)`,
+          add('type', c.name, `is ${c.type}: too short for 'deletion_failed' (${STATUS_LENGTH} characters)`,
             `alter table customers alter column ${c.name} type character varying(${STATUS_LENGTH}) (or text)`);
         }
         break;
       }
       case 'text':
         if (!text) {
-          add(c.name, `is ${c.type}: custctl ${need.written ? 'writes' : 'compares'} text there`, `alter table customers alter column ${c.name} type text`);
+          add('type', c.name, `is ${c.type}: custctl ${need.written ? 'writes' : 'compares'} text there`, `alter table customers alter column ${c.name} type text`);
         } else if (need.minLength !== undefined && c.maxLength !== null && c.maxLength < need.minLength) {
-          add(c.name, `is ${c.type}: custctl writes up to ${need.minLength} characters there`,
+          add('type', c.name, `is ${c.type}: custctl writes up to ${need.minLength} characters there`,
             `alter table customers alter column ${c.name} type text`);
         }
         break;
       case 'time':
         if (!TIME_TYPES.has(c.baseType)) {
-          add(c.name, `is ${c.type}: custctl writes a time there`, `alter table customers alter column ${c.name} type timestamptz using ${c.name}::timestamptz`);
+          add('type', c.name, `is ${c.type}: custctl writes a time there`, `alter table customers alter column ${c.name} type timestamptz using ${c.name}::timestamptz`);
         }
         break;
       case 'time-or-date':
         if (!TIME_TYPES.has(c.baseType) && c.baseType !== 'date') {
-          add(c.name, `is ${c.type}: custctl ${need.written ? 'sets it to now()' : 'reads it as a time'}`,
+          add('type', c.name, `is ${c.type}: custctl ${need.written ? 'sets it to now()' : 'reads it as a time'}`,
             `make customers.${c.name} a timestamp (with or without time zone)`);
         }
         break;
@@ -160,7 +162,7 @@ export function reviewCustomersTable(columns: readonly CatalogColumn[], statuses
         break;
     }
     if (need.nullable && c.notNull) {
-      add(c.name, 'is NOT NULL: custctl writes NULL there (no job holds the row, no deletion is scheduled)',
+      add('not-null', c.name, 'is NOT NULL: custctl writes NULL there (no job holds the row, no deletion is scheduled)',
         `alter table customers alter column ${c.name} drop not null`);
     }
   }
