@@ -35,6 +35,7 @@ export async function runDbCheck(d: Deps, setExit: (code: number) => void, outpu
   const store = await d.store({ skipSchemaCheck: true });
   const missing = await store.checkSchema();
   const table = store.reviewTable ? await store.reviewTable({ tryStatements: !o.readOnly && missing.length === 0 }) : null;
+  if (table?.tried && missing.length > 0 && !o.readOnly) table.tried.note = "not tried: apply what is missing first ('custctl db migrate')";
   const ok = missing.length === 0 && (table === null || (table.problems.length === 0 && (table.tried?.ok ?? true)));
   const report: DbCheckReport = { database: store.description, upToDate: missing.length === 0, missing, table, ok };
   await print(d.io, output, view(report, (io) => {
@@ -45,7 +46,7 @@ export async function runDbCheck(d: Deps, setExit: (code: number) => void, outpu
     const t = table.tried;
     if (t?.ran && t.ok) io.out.write(`a deletion's row statements pass on customers (tried on ${t.on})\n`);
     else if (t?.ran) io.out.write(`a deletion would fail on customers: ${t.statement}: ${t.error}\n  fix: ${t.fix}\n  (tried on ${t.on})\n`);
-    else if (t && missing.length === 0) io.out.write(`row statements ${t.note}\n`);
+    else if (t && missing.length === 0) io.out.write(`a deletion's row statements: ${t.note}\n`);
     for (const n of table.notes) io.err.write(`note: ${n}\n`);
   }));
   if (!ok) setExit(1);
