@@ -339,6 +339,31 @@ describe('the hash chain', () => {
     expect(newest).toMatchObject({ seq: 6, hash: chain[5]?.hash, prevHash: chain[4]?.hash, dbUser: b.dbUser });
   });
 
+  eachFresh("the session's time zone changes nothing: rows written and verified under another one chain the same", async (b) => {
+    await rows(b, 2);
+    let store = b.store;
+    if (b.name === 'PostgreSQL') {
+      // new connections of this database get the zone: a writer and a verifier elsewhere in the world
+      const dbName = new URL(b.url as string).pathname.slice(1);
+      await admin((c) => c.query(`alter database ${dbName} set timezone to 'Pacific/Chatham'`));
+      store = await openPgStore({ connectionString: b.url as string, env: {}, skipSchemaCheck: true });
+    } else {
+      await b.sql(`set timezone to 'Pacific/Chatham'`);
+    }
+    try {
+      await store.appendAudit({ action: 'deletion-started', actor: 'far away', reason: 'x' });
+      const report = await store.verifyAudit?.();
+      expect(report).toMatchObject({ ok: true, checked: 3 });
+      expect((await verify(b)).ok).toBe(true);
+      const chain = await storedChain(b);
+      expect(chain.every((c) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(c.ts.at ?? ''))).toBe(true);
+      const [newest] = await store.listAudit({ limit: 1 });
+      expect(Math.abs(Date.parse(newest?.at ?? '') - Date.now())).toBeLessThan(60_000);
+    } finally {
+      if (store !== b.store) await store.close();
+    }
+  });
+
   eachFresh('an UPDATE made with the trigger disabled is the first row that does not verify', async (b) => {
     await rows(b, 5);
     expect((await verify(b)).ok).toBe(true);
