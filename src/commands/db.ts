@@ -1,7 +1,8 @@
 /** `custctl db migrate|check`: the schema of a real database changes only on request. */
 import { Command } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
-import { outputOption, print, view, type OutputFormat } from '../output/print.js';
+import { outputOption, print, view, writeStyled, type OutputFormat } from '../output/print.js';
+import { h } from '../output/text.js';
 
 export async function runDbMigrate(d: Deps, output: OutputFormat = 'table'): Promise<string[]> {
   const store = await d.store({ skipSchemaCheck: true });
@@ -18,7 +19,7 @@ export async function runDbCheck(d: Deps, setExit: (code: number) => void, outpu
   const missing = await store.checkSchema();
   await print(d.io, output, view({ database: store.description, upToDate: missing.length === 0, missing }, (io) => {
     if (missing.length === 0) io.out.write(`${store.description}: schema is up to date\n`);
-    else io.out.write(`${store.description}: missing ${missing.join(', ')}\nRun 'custctl db migrate' to apply.\n`);
+    else writeStyled(io, h`${store.description}: missing ${missing.join(', ')}\nRun 'custctl db migrate' to apply.\n`);
   }));
   if (missing.length > 0) setExit(1);
   return missing;
