@@ -2,6 +2,7 @@
  * The only module that touches `process`: builds the dependencies, parses the command line,
  * and maps errors to exit codes.
  */
+import { setMaxListeners } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError, Help, Option } from '@commander-js/extra-typings';
 import { makeDeps } from './deps.js';
@@ -152,6 +153,9 @@ async function main(): Promise<number> {
   const noColor = process.argv.includes('--no-color');
   const io = await openIO({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }, process.env, { noColor });
   const shutdown = new AbortController();
+  // every running job listens to it (up to --concurrency 64 at once, several listeners each): that
+  // many listeners are the design, not a leak, and Node's warning would break a bulk run's output
+  setMaxListeners(0, shutdown.signal);
   let flags: GlobalFlags = {};
   let interrupted = 0;
   const onSignal = (sig: NodeJS.Signals) => {
