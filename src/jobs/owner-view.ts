@@ -65,9 +65,11 @@ export function jobForOwner(job: Job, ownerName: string): Job {
   };
 }
 
+type OwnerDelivery<T> = Pick<T, Extract<keyof T, 'id' | 'jobId' | 'event' | 'state' | 'attempts' | 'createdAt' | 'deliveredAt'>>;
+
 /** A webhook delivery of its job as an owner sees it: that it was sent and how it went, not where to. */
-export function deliveryForOwner(d: DeliveryView): Pick<DeliveryView, 'id' | 'jobId' | 'event' | 'state' | 'attempts' | 'createdAt' | 'deliveredAt'> {
-  return { id: d.id, jobId: d.jobId, event: d.event, state: d.state, attempts: d.attempts, createdAt: d.createdAt, deliveredAt: d.deliveredAt };
+export function deliveryForOwner<T extends Pick<DeliveryView, 'id' | 'jobId' | 'event' | 'state' | 'attempts'> & { createdAt: unknown; deliveredAt: unknown }>(d: T): OwnerDelivery<T> {
+  return { id: d.id, jobId: d.jobId, event: d.event, state: d.state, attempts: d.attempts, createdAt: d.createdAt, deliveredAt: d.deliveredAt } as OwnerDelivery<T>;
 }
 
 /** An error answer as an owner gets it. */

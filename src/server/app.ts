@@ -6,6 +6,8 @@
  * single error handler. Its own logger is off: requests are logged here through the Reporter,
  * with the token's name and never a header.
  */
+import { deliveryJson, jobJson as jobWithIsoTimes, type JobJson } from '../domain/json-times.js';
+import type { DeliveryView } from '../domain/webhook.js';
 import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { AUDIT_ACTIONS, DEPLOYMENT_STATUSES, type CustomerStore } from '../adapters/store.js';
 import { parseTimePoint } from '../domain/time-window.js';
@@ -25,7 +27,6 @@ import { authorize, type Principal, type Role, type TokenSet } from './auth.js';
 import { AUTH_FAILURE_LIMITS, AuthFailures, type AuthFailureLimits } from './auth-failures.js';
 import { registerConsole, type ConsoleOptions } from './console/index.js';
 import { deliveryForOwner, errorForOwner, jobForOwner } from '../jobs/owner-view.js';
-import type { DeliveryView } from '../domain/webhook.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
 export type SubmitExtras = DeletionOptions;
@@ -214,9 +215,9 @@ function submitExtras(q: Query): SubmitExtras {
   return out;
 }
 
-/** The job as the API shows it: the one schema (DESIGN "The job journal"), without the lease's pid/host. */
-export function jobJson(job: Job): Job {
-  return job.lease ? { ...job, lease: { ...job.lease, pid: 0, host: '' } } : job;
+/** The job as the API shows it: the one schema (DESIGN "The job journal", ISO times beside BullMQ's ms), without the lease's pid/host. */
+export function jobJson(job: Job): JobJson {
+  return jobWithIsoTimes(job.lease ? { ...job, lease: { ...job.lease, pid: 0, host: '' } } : job);
 }
 
 /** The end of a synchronous deletion as HTTP: 200 completed, the failure's status, 202 when handed back. */
@@ -358,7 +359,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   const requestedBy = (req: FastifyRequest) => `api:${req.principal?.name ?? 'unknown'}`;
   /** A job as the caller may see it: the API's JSON, or an owner's view of its own customer's job. */
-  const jobFor = (req: FastifyRequest) => (job: Job): Job => (req.principal?.role === 'owner' ? jobForOwner(job, req.principal.name) : jobJson(job));
+  const jobFor = (req: FastifyRequest) => (job: Job): JobJson => (req.principal?.role === 'owner' ? jobWithIsoTimes(jobForOwner(job, req.principal.name)) : jobJson(job));
   /** A job an owner may read: its own customer's; any other reads as one that does not exist. */
   async function readableJob(req: FastifyRequest, raw: string): Promise<Job> {
     const id = parseJobIdParam(raw);
@@ -524,8 +525,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   // owner learns only that its customer's deliveries exist, not where they go
   app.get<{ Params: { id: string } }>('/api/admin/jobs/:id/deliveries', { config: { role: 'viewer', owner: true } }, async (req) => {
     const job = await readableJob(req, req.params.id);
-    const deliveries = opts.deliveries ? await opts.deliveries(job.id) : [];
-    return { jobId: job.id, deliveries: req.principal?.role === 'owner' ? (deliveries as DeliveryView[]).map(deliveryForOwner) : deliveries };
+    const deliveries = (opts.deliveries ? await opts.deliveries(job.id) : []).map((x) => deliveryJson(x as DeliveryView));
+    return { jobId: job.id, deliveries: req.principal?.role === 'owner' ? deliveries.map(deliveryForOwner) : deliveries };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
