@@ -11,6 +11,7 @@
 import type { Job } from '../domain/job.js';
 import type { ErrorName } from '../domain/errors.js';
 import type { DeliveryView } from '../domain/webhook.js';
+import { isJobId } from '../domain/job-id.js';
 
 /** Who asked, for the owner's eyes: its own token's requests by name, everyone else's as the operators'. */
 export const OPERATOR = 'an operator';
@@ -70,6 +71,17 @@ type OwnerDelivery<T> = Pick<T, Extract<keyof T, 'id' | 'jobId' | 'event' | 'sta
 /** A webhook delivery of its job as an owner sees it: that it was sent and how it went, not where to. */
 export function deliveryForOwner<T extends Pick<DeliveryView, 'id' | 'jobId' | 'event' | 'state' | 'attempts'> & { createdAt: unknown; deliveredAt: unknown }>(d: T): OwnerDelivery<T> {
   return { id: d.id, jobId: d.jobId, event: d.event, state: d.state, attempts: d.attempts, createdAt: d.createdAt, deliveredAt: d.deliveredAt } as OwnerDelivery<T>;
+}
+
+/**
+ * What a not-found answer says to an owner about the id in the path (`customer cust_x not found`,
+ * `job 12 not found`): the same for another customer's and a missing one. Anything that is not an
+ * id is not echoed.
+ */
+export function ownerNotFound(id: unknown): string {
+  if (typeof id === 'string' && isJobId(id)) return `job ${id} not found`;
+  if (typeof id === 'string' && /^cust_[a-z0-9]{1,44}$/.test(id)) return `customer ${id} not found`;
+  return 'not found';
 }
 
 /** An error answer as an owner gets it. */

@@ -26,7 +26,7 @@ import type { CancelDeletionResult } from '../jobs/actions.js';
 import { authorize, type Principal, type Role, type TokenSet } from './auth.js';
 import { AUTH_FAILURE_LIMITS, AuthFailures, type AuthFailureLimits } from './auth-failures.js';
 import { registerConsole, type ConsoleOptions } from './console/index.js';
-import { deliveryForOwner, errorForOwner, jobForOwner } from '../jobs/owner-view.js';
+import { deliveryForOwner, errorForOwner, jobForOwner, ownerNotFound } from '../jobs/owner-view.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
 export type SubmitExtras = DeletionOptions;
@@ -328,8 +328,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   ];
   /** An owner's answer: its own customer's and jobs' words only (src/jobs/owner-view.ts). */
   function ownerBody(req: FastifyRequest, name: ErrorName, message: string): { error: ErrorName; message: string } {
-    const id = (req.params as { id?: unknown } | undefined)?.id;
-    const what = typeof id === 'string' && (isJobId(id) || /^cust_[a-z0-9]{1,44}$/.test(id)) ? `${isJobId(id) ? 'job' : 'customer'} ${id} not found` : 'not found';
+    const what = ownerNotFound((req.params as { id?: unknown } | undefined)?.id);
     return { error: name, message: errorForOwner(name, message, what, ownerSecrets()).message };
   }
 

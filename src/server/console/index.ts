@@ -28,7 +28,7 @@ import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
 import { DELETE_STEPS } from '../../pipeline/steps/index.js';
 import { BACKUP_PROGRESS } from '../../pipeline/steps/backup.js';
 import type { ServerOptions } from '../app.js';
-import { errorForOwner, jobForOwner } from '../../jobs/owner-view.js';
+import { errorForOwner, jobForOwner, ownerNotFound } from '../../jobs/owner-view.js';
 import { authenticate, type Principal } from '../auth.js';
 import type { AuthFailures } from '../auth-failures.js';
 import { layout, type Banner, type LayoutContext } from './html.js';
@@ -191,7 +191,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       }
       if (status >= 500) log.error(`${req.method} ${req.url.split('?')[0] ?? ''} failed`, { error: errorMessage(err), by: req.principal?.name });
       if (req.consoleSession?.principal.role === 'owner') {
-        ({ message, details } = errorForOwner(name, message, notFoundWords(req), shared.ownerSecrets()));
+        ({ message, details } = errorForOwner(name, message, ownerNotFound((req.params as { id?: unknown } | undefined)?.id), shared.ownerSecrets()));
       }
       // a form post is always answered with a redirect: the refusal is the next page's message
       if (req.method === 'POST') {
@@ -203,14 +203,6 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const b = await bannerFor(req).catch(() => undefined);
       return reply.code(status).type('text/html; charset=utf-8').send(page(req, { title: 'Error', flash: takeFlash(req), ...(b ? { banner: b } : {}) }, errorPage(status, message, details)));
     });
-
-    /** What a not-found answer says to an owner: the same for another customer's and a missing one. */
-    function notFoundWords(req: FastifyRequest): string {
-      const id = (req.params as { id?: unknown } | undefined)?.id;
-      if (typeof id === 'string' && isJobId(id)) return `job ${id} not found`;
-      if (typeof id === 'string' && /^cust_[a-z0-9]{1,44}$/.test(id)) return `customer ${id} not found`;
-      return 'not found';
-    }
 
     /** Where a refused form post sends the browser: the page the form was on (404: the list). */
     function backTo(req: FastifyRequest, status: number): string {
