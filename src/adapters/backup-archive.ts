@@ -146,12 +146,15 @@ export async function readArchive(bytes: Buffer, where: string, o: ReadArchiveOp
       collect(stream, (data) => {
         let m: BackupManifest;
         try {
-          m = checkManifest(JSON.parse(data.toString('utf8')) as unknown);
+          const parsed = JSON.parse(data.toString('utf8')) as { customerId?: unknown } | null;
+          // another customer's archive is refused first, whatever else its manifest says
+          const of = parsed?.customerId;
+          if (o.customerId !== undefined && of !== o.customerId) {
+            return stop(new OperationError(`backup ${where} is of ${typeof of === 'string' ? JSON.stringify(of).slice(1, -1).slice(0, 80) : 'no customer'}, not ${o.customerId}: refusing`, ['Its manifest names another customer; nothing was read past it.'], { permanent: true }));
+          }
+          m = checkManifest(parsed);
         } catch (e) {
           return stop(new OperationError(`backup ${where}: ${MANIFEST_NAME} is not a custctl manifest: ${e instanceof SyntaxError ? `not JSON (${e.message})` : (e as Error).message}`, [], { permanent: true }));
-        }
-        if (o.customerId !== undefined && m.customerId !== o.customerId) {
-          return stop(new OperationError(`backup ${where} is of ${m.customerId}, not ${o.customerId}: refusing`, ['Its manifest names another customer; nothing was read past it.'], { permanent: true }));
         }
         st.manifest = m;
         st.manifestBytes = data;

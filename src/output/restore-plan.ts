@@ -8,7 +8,7 @@ export function renderRestorePlan(p: RestorePlanView, c: ChalkInstance): string 
   const lines = [
     `${c.bold('Customer')}     ${p.customerId}`,
     `${label('Backup')}${p.from}`,
-    `${' '.repeat(13)}written ${b.createdAt} by custctl ${b.custctlVersion} from ${b.cluster.context} (${b.cluster.server}); ${b.entries} entries, ${b.encrypted ? 'decrypted (age), ' : ''}checksums verified`,
+    `${' '.repeat(13)}written ${b.createdAt} by custctl ${b.custctlVersion} from ${b.cluster.context} (${b.cluster.server}); ${b.entries} entries, ${b.encrypted ? 'decrypted (age), ' : ''}checksums verified, every entry within what the customer owned`,
     `${label('Namespace')}${c.green('create')} ${p.namespace} with ${p.create.reduce((n, x) => n + x.count, 0)} objects: ${p.create.map((x) => `${x.count} ${x.kind}`).join(', ') || 'none'}`,
   ];
   if (p.skipped.length) lines.push(`${' '.repeat(13)}left to the cluster's controllers: ${p.skipped.length} (${[...new Set(p.skipped.map((s) => s.kind))].join(', ')})`);

@@ -335,3 +335,57 @@ describe('the restore rules: only what the customer owned', () => {
     expect(entries).toEqual(new Set(['objects/core/ConfigMap/a.json', 'objects/core/ConfigMap/b.json', 'cluster/ClusterRoleBinding/pwn.json']));
   });
 });
+
+describe('loading the archive the plan showed', () => {
+  const base = { format: 1 as const, custctlVersion: 't', customerId: ID, namespace: NS, cluster: { server: 's', context: 'c' }, counts: {}, releases: [] };
+  const row = Buffer.from(JSON.stringify({ customerId: ID, email: '', companyName: '', deploymentStatus: 'deployed', instanceNamespace: NS, instanceUrl: '' }));
+  const archive = async (createdAt: string) => (await packArchive([{ name: 'row.json', data: row }], { ...base, createdAt }, new Date(0))).bytes;
+
+  it('a directory: the newest by the manifest\'s own time; an archive that cannot be read stops the choice', async () => {
+    const { loadBackup } = await import('../../src/pipeline/backup.js');
+    const dir = mkdtempSync(path.join(tmpdir(), 'custctl-unit-choose-'));
+    writeFileSync(path.join(dir, `${ID}-20261201T000000Z.tar.gz`), await archive('2026-12-01T00:00:00.000Z'));
+    writeFileSync(path.join(dir, `${ID}-29991231T000000Z.tar.gz`), await archive('2026-11-01T00:00:00.000Z'));
+    const open = async (u: string) => new FileBackupTarget((parseBackupUrl(u) as { dir: string }).dir);
+    const b = await loadBackup(`file://${dir}`, ID, open);
+    expect(b.url).toBe(`file://${dir}/${ID}-20261201T000000Z.tar.gz`);
+    expect(b.manifest.createdAt).toBe('2026-12-01T00:00:00.000Z');
+    // the sha256 the plan saw: another archive under the same name is refused
+    await expect(loadBackup(b.url, ID, open, undefined, [], { expectSha256: '0'.repeat(64) })).rejects.toThrow(/is not the archive the plan showed/);
+    expect((await loadBackup(b.url, ID, open, undefined, [], { expectSha256: b.sha256 })).sha256).toBe(b.sha256);
+    // one that cannot be read might be the newest: no choice, each named
+    writeFileSync(path.join(dir, `${ID}-20261115T000000Z.tar.gz`), Buffer.from('damaged'));
+    const e = await loadBackup(`file://${dir}`, ID, open).catch((err: unknown) => err as OperationError);
+    expect((e as OperationError).message).toMatch(/cannot choose the newest backup of cust_own123 .*: 1 of 3 cannot be read/);
+    expect((e as OperationError).details.join('\n')).toMatch(new RegExp(`${ID}-20261115T000000Z\\.tar\\.gz: backup .* is not a gzip archive`));
+  });
+});
+
+describe('the restore attempt (a worker running the job) judges the archive again before creating anything', () => {
+  it('a forged archive: RestoreRefusedError (exit 2), no create call, the row pending', async () => {
+    const { runRestoreAttempt } = await import('../../src/pipeline/restore.js');
+    const { FakeKube, FakeStore, runningDeleteJob } = await import('../support/fakes.js');
+    const kube = new FakeKube();
+    kube.rbac.push({ kind: 'ClusterRole', name: 'cluster-admin', annotations: {} });
+    const store = new FakeStore();
+    await store.add({ customerId: ID, email: 'a@b', companyName: 'c', deploymentStatus: 'pending', instanceNamespace: '', instanceUrl: '' });
+    const row = Buffer.from(JSON.stringify({ customerId: ID, email: '', companyName: '', deploymentStatus: 'deployed', instanceNamespace: NS, instanceUrl: '' }));
+    const pwn = Buffer.from(JSON.stringify({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'pwn' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'User', name: 'system:anonymous' }] }));
+    const cmObj = Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: NS } }));
+    const { bytes } = await packArchive([{ name: 'objects/core/ConfigMap/c.json', data: cmObj }, { name: 'cluster/ClusterRoleBinding/pwn.json', data: pwn }, { name: 'row.json', data: row }],
+      { format: 1, custctlVersion: 't', createdAt: '2026-12-01T00:00:00.000Z', customerId: ID, namespace: NS, cluster: { server: 's', context: 'c' }, counts: {}, releases: [] }, new Date(0));
+    const dir = mkdtempSync(path.join(tmpdir(), 'custctl-unit-attempt-'));
+    writeFileSync(path.join(dir, `${ID}-20261201T000000Z.tar.gz`), bytes);
+    const job = { ...runningDeleteJob(ID, NS), name: 'restore' as const, data: { customerId: ID, namespace: NS, from: `file://${dir}/${ID}-20261201T000000Z.tar.gz` } };
+    const e = await runRestoreAttempt(
+      { job, customer, namespace: NS, prefix: 'customer-', signal: new AbortController().signal, progress: async () => undefined, log: () => undefined, now: () => 0 },
+      store,
+      { kube, target: kube.target, backups: async (u) => new FileBackupTarget((parseBackupUrl(u) as { dir: string }).dir) },
+    ).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(RestoreRefusedError);
+    expect(exitCodeFor(e)).toBe(2);
+    expect(kube.created).toEqual([]);
+    expect(kube.calls.filter((c) => c.startsWith('create'))).toEqual([]);
+    expect((await store.get(ID))?.deploymentStatus).toBe('pending');
+  });
+});
