@@ -2,7 +2,8 @@
  * `custctl restore ID --from URL`: one attempt of a `restore` job, and the plan it shows first.
  *
  *   0. the row must be `pending`, the namespace must not exist (or be the one this job created)
- *   1. load the archive and verify every entry's sha256                       progress 5
+ *   1. load the archive (the one the plan showed), verify every entry's sha256, and judge every
+ *      entry by the restore rules (domain/restore-rules.ts): nothing is created otherwise  progress 5
  *   2. create the namespace (annotated with this job), then its objects tier by tier in
  *      dependency order, up to RESTORE_CONCURRENCY at once inside a tier
  *      (Helm release records are Secrets among them, so `helm status` sees the release) progress 70
