@@ -389,3 +389,50 @@ describe('the restore attempt (a worker running the job) judges the archive agai
     expect((await store.get(ID))?.deploymentStatus).toBe('pending');
   });
 });
+
+describe('Helm release records in an archive: what a later helm uninstall would act on', () => {
+  const secret = (inner: Buffer) => ({
+    apiVersion: 'v1', kind: 'Secret', type: 'helm.sh/release.v1',
+    metadata: { name: 'sh.helm.release.v1.x.v1', namespace: NS, labels: { owner: 'helm', name: 'x', version: '1' } },
+    data: { release: Buffer.from(inner.toString('base64')).toString('base64') },
+  });
+  const loaded = (record: Record<string, unknown>) => ({
+    url: 'file:///b/a.tar.gz', sha256: '0', encrypted: false,
+    manifest: { format: 1 as const, custctlVersion: 't', createdAt: '2026-12-01T00:00:00.000Z', customerId: ID, namespace: NS, cluster: { server: 's', context: 'c' }, counts: {}, releases: ['x'], entries: [] },
+    namespace: null, objects: [{ entry: 'objects/core/Secret/sh.helm.release.v1.x.v1.json', object: record as never }], clusterObjects: [], otherEntries: [],
+    row: { customerId: ID, email: '', companyName: '', deploymentStatus: 'deployed', instanceNamespace: NS, instanceUrl: '' }, helmRecords: [],
+  });
+  const manifest = (yaml: string) => gzipSync(Buffer.from(JSON.stringify({ name: 'x', namespace: NS, version: 1, info: { status: 'deployed' }, manifest: yaml })));
+
+  it('a record of the chart passes; one whose manifest holds cluster-admin is refused', async () => {
+    const { admitRestore } = await import('../../src/pipeline/restore.js');
+    const { FakeKube } = await import('../support/fakes.js');
+    const kube = new FakeKube();
+    kube.rbac.push({ kind: 'ClusterRole', name: 'cluster-admin', annotations: {} });
+    const ok = manifest(`apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: c${KEY}-customer-instance-opencost\n`);
+    await expect(admitRestore(loaded(secret(ok)), customer, NS, kube)).resolves.toBeUndefined();
+    const bad = manifest('apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: cluster-admin\n');
+    const e = await admitRestore(loaded(secret(bad)), customer, NS, kube).catch((err: unknown) => err as RestoreRefusedError);
+    expect(e).toBeInstanceOf(RestoreRefusedError);
+    expect((e as RestoreRefusedError).details.join('\n')).toMatch(/Helm release x holds ClusterRole cluster-admin, which cust_own123 does not own: a later helm uninstall would delete it/);
+  });
+
+  it('a record that inflates to a gigabyte is refused as unreadable, memory bounded', async () => {
+    const { admitRestore } = await import('../../src/pipeline/restore.js');
+    const { FakeKube } = await import('../support/fakes.js');
+    const { createGzip } = await import('node:zlib');
+    const gz = createGzip({ level: 1 });
+    const parts: Buffer[] = [];
+    gz.on('data', (c: Buffer) => parts.push(c));
+    const ended = new Promise<void>((r) => gz.on('end', () => r()));
+    const zero = Buffer.alloc(8 * 1024 * 1024);
+    for (let i = 0; i < 128; i++) if (!gz.write(zero)) await new Promise((r) => gz.once('drain', r));
+    gz.end();
+    await ended;
+    const before = process.memoryUsage().rss;
+    const e = await admitRestore(loaded(secret(Buffer.concat(parts))), customer, NS, new FakeKube()).catch((err: unknown) => err as RestoreRefusedError);
+    expect(process.memoryUsage().rss - before).toBeLessThan(400 * 1024 * 1024);
+    expect(e).toBeInstanceOf(RestoreRefusedError);
+    expect((e as RestoreRefusedError).details.join('\n')).toMatch(/is a Helm release record custctl cannot read \(.*cannot be decoded/);
+  }, 60_000);
+});
