@@ -1,5 +1,5 @@
 /** Backups with fakes of our own cluster interfaces and the real archive code and file target. */
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -114,6 +114,19 @@ describe('the backup step (fakes of the cluster, the real file target)', () => {
     const firstDelete = kube.calls.findIndex((c) => c.startsWith('delete'));
     expect(kube.calls.indexOf(`export ${NS}`)).toBeLessThan(firstDelete);
     expect(helm.calls.some((c) => c.startsWith('uninstall'))).toBe(true);
+  });
+
+  it('a backup directory others can write: the backup is written, with a warning that a restore will refuse it', async () => {
+    chmodSync(dir, 0o777);
+    const lines: string[] = [];
+    const r = await runDeleteAttempt(
+      { job: job({ backupUrl: `file://${dir}` }), attempt: 1, signal: new AbortController().signal, progress: async () => undefined, log: (level, m, f) => void lines.push(`${level} ${m} ${JSON.stringify(f ?? {})}`) },
+      store,
+      async () => ({ kube, helm, target: kube.target, backups: async () => new FileBackupTarget(dir) }),
+      { namespacePrefix: 'customer-', defaultWaitTimeoutMs: 1_000, now: () => Date.parse('2026-12-01T13:00:00Z') },
+    );
+    expect(r.backup?.url).toBe(`file://${dir}/${ID}-20261201T130000Z.tar.gz`);
+    expect(lines.join('\n')).toMatch(/warn Others can write where this backup lies: a restore will refuse it unless --trust-backup-location .*writable by everyone/);
   });
 
   it('a read-back that does not match (checksum mismatch) stops the deletion: nothing deleted, row handed back, no retry', async () => {
