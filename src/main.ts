@@ -32,7 +32,7 @@ const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> 
   db: async (d, s) => (await import('./commands/db.js')).makeDbCommand(d, s),
   doctor: async (d, s) => (await import('./commands/doctor.js')).makeDoctorCommand(d, s),
   version: async (d) => (await import('./commands/version.js')).makeVersionCommand(d),
-  audit: async (d) => (await import('./commands/audit.js')).makeAuditCommand(d),
+  audit: async (d, s) => (await import('./commands/audit.js')).makeAuditCommand(d, s),
   completion: async (d) => (await import('./commands/completion.js')).makeCompletionCommand(d),
   // hidden: what the completion scripts ask at each TAB, answered from this same command tree
   __complete: async (d) => (await import('./commands/complete.js')).makeCompleteCommand(d, (words) => makeProgram(d, () => undefined, words)),

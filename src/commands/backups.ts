@@ -116,7 +116,7 @@ export async function runBackupsPrune(d: Deps, o: BackupsPruneOptions): Promise<
     await confirmOrRefuse(d, `Delete these ${candidates.length} backups from ${target.url} for good? Type their count (${candidates.length}) to confirm`, String(candidates.length), `delete ${candidates.length} backups from ${target.url}`);
   }
   if (!store) d.log.warn('No customers database configured: the prune is not recorded in an audit log');
-  const actor = cliRequester(d.env, d.worker);
+  const actor = cliRequester(d.worker);
   report.audited = store !== null;
   report.removed = await removeBackups(target, candidates, async (b) => {
     d.log.info('Backup deleted', { url: b.url });

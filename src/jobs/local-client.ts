@@ -147,7 +147,7 @@ export class LocalJobsClient implements JobsClient {
     const env = await this.env();
     if (this.o.mode === 'cli') await (this.pruned ??= env.queue.prune(env.now() - RETENTION_MS).catch(() => 0));
     const { sync: _sync, requestedBy, ...opts } = o;
-    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.env, this.d.worker) });
+    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.worker) });
     await eventsOf(env).emit({ type: 'accepted', job });
     if (this.o.mode === 'cli') {
       if (job.data.scheduledFor !== undefined) this.d.log.info('Deletion scheduled: instance suspended', { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), cancel: `custctl cancel ${customer.id}` });
@@ -181,7 +181,7 @@ export class LocalJobsClient implements JobsClient {
     const { cliRequester, eventsOf, submitRestore } = await running();
     const env = await this.env();
     const job = await submitRestore(env, customer, {
-      from, requestedBy: cliRequester(this.d.env),
+      from, requestedBy: cliRequester(this.d.worker),
       ...(o.identityFile !== undefined ? { identityFile: o.identityFile } : {}),
       ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
       ...(o.sha256 !== undefined ? { sha256: o.sha256 } : {}),
@@ -219,7 +219,7 @@ export class LocalJobsClient implements JobsClient {
       return { dryRun: false, simulated: found.simulated, jobId: null, orphans: [], deleted: [], kept: found.kept, errors: [] };
     }
     const env = await this.env();
-    const requestedBy = o.requestedBy ?? cliRequester(d.env, d.worker);
+    const requestedBy = o.requestedBy ?? cliRequester(d.worker);
     const id = await env.queue.allocateId();
     const job = await env.queue.add(id, newCleanupJob(env.config, { ...o, requestedBy }), env.now());
     await eventsOf(env).emit({ type: 'accepted', job });
@@ -256,14 +256,14 @@ export class LocalJobsClient implements JobsClient {
 
   async retry(id: string): Promise<Job> {
     const { cliRequester, retryJob } = await running();
-    const again = await retryJob({ ...(await this.env()), actor: cliRequester(this.d.env, this.d.worker) }, id);
+    const again = await retryJob({ ...(await this.env()), actor: cliRequester(this.d.worker) }, id);
     if (this.o.mode === 'cli') this.d.log.info(`Job ${again.id} queued again`, { attempts: again.maxAttempts });
     return again;
   }
 
   async cancel(id: string): Promise<Job> {
     const { cancelJob, cliRequester } = await running();
-    return cancelJob({ ...(await this.env()), actor: cliRequester(this.d.env, this.d.worker) }, id);
+    return cancelJob({ ...(await this.env()), actor: cliRequester(this.d.worker) }, id);
   }
 
   async audit(filter: AuditFilter): Promise<AuditRecord[]> {
@@ -272,7 +272,7 @@ export class LocalJobsClient implements JobsClient {
 
   async cancelDeletion(customer: CustomerId, requestedBy?: string) {
     const { cancelDeletion, cliRequester } = await running();
-    const r = await cancelDeletion(await this.env(), customer, requestedBy ?? cliRequester(this.d.env, this.d.worker));
+    const r = await cancelDeletion(await this.env(), customer, requestedBy ?? cliRequester(this.d.worker));
     if (this.o.mode === 'cli') this.d.log.ok(`Deletion of ${customer.id} cancelled`, { job: r.jobId, status: r.status, restored: r.restored.length });
     return r;
   }
@@ -350,7 +350,7 @@ export class LocalJobsClient implements JobsClient {
     const d = this.d;
     const queue = await d.jobs();
     const env = await this.env();
-    const { eventsOf, jobOptions, settle } = await running();
+    const { cliRequester, eventsOf, jobOptions, settle } = await running();
     const now = d.now().getTime();
     let candidates: Job[];
     if (o.customer) {
@@ -371,7 +371,7 @@ export class LocalJobsClient implements JobsClient {
             name: 'delete',
             data: { customerId: customer.id, namespace: namespaceFor(customer, env.config.namespacePrefix) },
             opts: jobOptions(env.config, {}),
-            requestedBy: `${d.env.USER ?? 'cli'} (resume)`,
+            requestedBy: `${cliRequester(d.worker)} (resume)`,
             simulated: env.config.simulate,
             previousStatus: row.previousStatus,
           },
