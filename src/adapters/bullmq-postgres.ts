@@ -406,6 +406,7 @@ export interface QueueCheck {
 }
 
 const TABLE_RIGHTS = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] as const;
+const INSUFFICIENT_PRIVILEGE = '42501';
 
 /**
  * Read-only checks of the PostgreSQL queue for `doctor`: the server (refusing one older than
@@ -429,21 +430,37 @@ export async function checkPostgresQueue(target: PostgresQueueTarget): Promise<Q
         out.push({ name: 'queue schema', status: 'skipped', detail: 'the server is too old' }, { name: 'queue privileges', status: 'skipped', detail: 'the server is too old' });
         return;
       }
-      let version: number;
+      const ns = await c.query<{ there: boolean; usage: boolean }>(
+        `select true as there, has_schema_privilege(current_user, n.oid, 'USAGE') as usage from pg_namespace n where n.nspname = $1`,
+        [target.schema],
+      );
+      const fixGrants = `As the schema owner: ${postgresQueueGrants(target.schema, role).join(' ')}`;
+      if (ns.rows[0]?.there && !ns.rows[0].usage) {
+        out.push({ name: 'queue schema', status: 'skipped', detail: `${target.schema} exists; ${role} may not look into it` });
+        out.push({ name: 'queue privileges', status: 'fail', detail: `${role} lacks USAGE on schema ${target.schema} (and so everything in it)`, fix: fixGrants });
+        return;
+      }
+      let version: number | null;
       try {
         version = await assertSchemaCompatibility(c, target.schema, { skipVersionCheck: true });
       } catch (e) {
-        const err = translateSchemaError(e, target);
-        out.push({ name: 'queue schema', status: 'fail', detail: errorText(err), fix: e instanceof SchemaVersionMismatchError ? 'Upgrade custctl.' : 'Run the queue migrations as the schema owner (`custctl db migrate` once wired).' });
-        out.push({ name: 'queue privileges', status: 'skipped', detail: 'no schema' });
-        return;
+        if ((e as { code?: string }).code === INSUFFICIENT_PRIVILEGE) {
+          version = null; // the privileges check below names what is missing
+        } else {
+          const err = translateSchemaError(e, target);
+          out.push({ name: 'queue schema', status: 'fail', detail: errorText(err), fix: e instanceof SchemaVersionMismatchError ? 'Upgrade custctl.' : 'Run the queue migrations as the schema owner (`custctl db migrate` once wired).' });
+          out.push({ name: 'queue privileges', status: 'skipped', detail: 'no schema' });
+          return;
+        }
       }
       const ours = await c.query<{ seq: string | null; deliveries: string | null }>(
         `select to_regclass($1)::text as seq, to_regclass($2)::text as deliveries`,
         [`${quote(target.schema)}.${ID_SEQUENCE}`, `${quote(target.schema)}.custctl_webhook_deliveries`],
       );
       const missing = [...(ours.rows[0]?.seq ? [] : [`sequence ${ID_SEQUENCE}`]), ...(ours.rows[0]?.deliveries ? [] : ['table custctl_webhook_deliveries'])];
-      if (version < LATEST_SCHEMA_VERSION || missing.length > 0) {
+      if (version === null) {
+        out.push({ name: 'queue schema', status: 'skipped', detail: `${role} may not read BullMQ's migration ledger in ${target.schema}` });
+      } else if (version < LATEST_SCHEMA_VERSION || missing.length > 0) {
         out.push({
           name: 'queue schema', status: 'fail',
           detail: `${target.schema}: ${[...(version < LATEST_SCHEMA_VERSION ? [`BullMQ schema version ${version}, this custctl needs ${LATEST_SCHEMA_VERSION}`] : []), ...missing.map((m) => `missing ${m}`)].join('; ')}`,
@@ -453,8 +470,8 @@ export async function checkPostgresQueue(target: PostgresQueueTarget): Promise<Q
         out.push({ name: 'queue schema', status: 'ok', detail: `${target.schema}: BullMQ schema version ${version}, custctl's id sequence and delivery table present` });
       }
       const lacking: string[] = [];
-      const usage = await c.query<{ ok: boolean }>(`select has_schema_privilege(current_user, $1, 'USAGE') as ok`, [target.schema]);
-      if (!usage.rows[0]?.ok) lacking.push(`USAGE on schema ${target.schema}`);
+      const ledger = await c.query<{ ok: boolean }>(`select has_table_privilege(current_user, $1, 'SELECT') as ok`, [`${quote(target.schema)}.migration`]);
+      if (!ledger.rows[0]?.ok) lacking.push('SELECT on migration');
       const tables = [...BULLMQ_OBJECTS.tables, ...(ours.rows[0]?.deliveries ? CUSTCTL_OBJECTS.tables : [])];
       for (const t of tables) {
         const rights = await c.query<{ right: string; ok: boolean }>(
@@ -472,7 +489,7 @@ export async function checkPostgresQueue(target: PostgresQueueTarget): Promise<Q
       const fn = await c.query<{ ok: boolean }>(`select has_function_privilege(current_user, $1, 'EXECUTE') as ok`, [`${quote(target.schema)}.move_to_active(text, text, bigint, bigint, text, integer, bigint)`]);
       if (!fn.rows[0]?.ok) lacking.push('EXECUTE on the functions');
       if (lacking.length === 0) out.push({ name: 'queue privileges', status: 'ok', detail: `${role} may use every queue table, sequence and function in ${target.schema}` });
-      else out.push({ name: 'queue privileges', status: 'fail', detail: `${role} lacks ${lacking.join('; ')}`, fix: `As the schema owner: ${postgresQueueGrants(target.schema, role).join(' ')}` });
+      else out.push({ name: 'queue privileges', status: 'fail', detail: `${role} lacks ${lacking.join('; ')}`, fix: fixGrants });
     });
   } catch (e) {
     out.push({ name: 'queue database', status: 'fail', detail: errorText(e), fix: (e as { details?: readonly string[] }).details?.[0] ?? 'Check CUSTCTL_QUEUE_DATABASE_URL (or DATABASE_URL).' });

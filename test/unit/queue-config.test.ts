@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_QUEUE_SCHEMA, parseQueueSchema, parseQueueSelection } from '../../src/adapters/queue-config.js';
-import { MINIMUM_POSTGRES_VERSION, postgresQueueGrants, serverVersionCheck } from '../../src/adapters/bullmq-postgres.js';
-import { UsageError } from '../../src/errors.js';
+import { assertServerVersion, MINIMUM_POSTGRES_VERSION, postgresQueueGrants, serverVersionCheck } from '../../src/adapters/bullmq-postgres.js';
+import { OperationError, UsageError, isPermanent } from '../../src/errors.js';
 
 describe('CUSTCTL_QUEUE: which backend, chosen in one place', () => {
   it('unset: redis when REDIS_URL or REDIS_HOST is set (as always), else the file journal', () => {
@@ -76,6 +76,24 @@ describe("the PostgreSQL server BullMQ's backend needs", () => {
     expect(serverVersionCheck('150018', '15.18')).toEqual({ status: 'ok', detail: 'PostgreSQL 15.18' });
     expect(serverVersionCheck('170002', '17.2')).toMatchObject({ status: 'ok' });
     expect(serverVersionCheck('', 'unknown')).toMatchObject({ status: 'fail', detail: expect.stringContaining('did not say its version') });
+  });
+
+  it('opening refuses an older server before anything else, naming both versions; a permanent error (no retry helps)', async () => {
+    const sql: string[] = [];
+    const fake = (num: string, ver: string) => ({
+      query: async (text: string) => {
+        sql.push(text);
+        return { rows: [{ num, ver }] };
+      },
+    }) as never;
+    const err = await assertServerVersion(fake('110022', '11.22'), 'postgres://app@db:5432/billing').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationError);
+    expect((err as Error).message).toBe("the queue database postgres://app@db:5432/billing: PostgreSQL 11.22 is too old for BullMQ's PostgreSQL backend: it needs 13 or newer");
+    expect((err as OperationError).details.join()).toMatch(/PostgreSQL 13 or newer/);
+    expect(isPermanent(err)).toBe(true);
+    expect(sql).toEqual(["select current_setting('server_version_num') as num, current_setting('server_version') as ver"]);
+    await expect(assertServerVersion(fake('160004', '16.4'), 'x')).resolves.toEqual({ status: 'ok', detail: 'PostgreSQL 16.4' });
+    await expect(assertServerVersion(fake('130001', '13.1'), 'x')).resolves.toMatchObject({ status: 'warn' });
   });
 
   it('the runtime grants: schema usage, table rows, sequences, functions; names quoted', () => {
