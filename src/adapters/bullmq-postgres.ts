@@ -19,10 +19,17 @@
  *     claim (which skips locked rows) cannot take it in between; BullMQ's `remove()` alone reads,
  *     checks the lock and deletes in separate statements, and could delete a job a worker claimed
  *     between them (Redis runs that as one script);
- *   - stalled jobs are found by mark and sweep: a job active with an expired lock on two stalled
- *     checks in a row goes back to wait; one that stalled more than `maxStalledCount` is failed
- *     when a worker next takes it (Redis fails it in the check itself), so the `failed` event
- *     comes from that worker.
+ *   - a job's lock is a time in its row written with the claiming worker's clock and compared
+ *     with the checking worker's clock (Redis: a key that expires on the server's clock), so the
+ *     workers' clocks must agree to well within the lock (30 s); the stalled check is the same
+ *     mark and sweep (active with an expired lock on two checks in a row → back to wait; past
+ *     `maxStalledCount` it carries a deferred failure the next worker to take it records);
+ *   - BullMQ's own ids (when no id is given) come from a sequence it creates on a queue's first
+ *     add, which would need CREATE at run time; custctl always gives `j<id>`, so it never does.
+ *
+ * Connections per process: a pool of up to BULL_POOL_MAX for BullMQ's Queue and another for its
+ * Worker, one LISTEN connection per Worker, 3 of ours (ids, due times, cancels) and 2 of the
+ * delivery journal.
  */
 import type { Pool, PoolClient, PoolConfig } from 'pg';
 import {
@@ -86,6 +93,9 @@ async function loadPg(): Promise<typeof import('pg').default> {
   return (await import('pg')).default;
 }
 
+/** each BullMQ Queue and Worker has a pool of its own: kept small, see the connection budget above */
+export const BULL_POOL_MAX = 5;
+
 /** BullMQ's Queue/Worker constructors bound to its PostgreSQL backend. */
 const PG = withBackend(createPostgresBackend);
 
@@ -106,7 +116,7 @@ export class PostgresBullBackend implements BullBackend {
    * (`serverVersionCheck`: it names the version, and says nothing on stderr by itself).
    */
   connection(): PostgresPoolConfig {
-    return { ...this.target.pool, schema: this.target.schema, skipVersionCheck: true } as PostgresPoolConfig;
+    return { ...this.target.pool, max: Math.min(this.target.pool.max ?? BULL_POOL_MAX, BULL_POOL_MAX), schema: this.target.schema, skipVersionCheck: true } as PostgresPoolConfig;
   }
 
   createQueue(): BullMQQueue {

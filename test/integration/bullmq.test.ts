@@ -230,6 +230,29 @@ describe.each(BACKENDS)('BullMQ on $name', (fx) => {
       expect(ran).toEqual([busy.id]);
     });
 
+    it('removeOnComplete/removeOnFail: a job finished more than 7 days ago goes when a later one finishes', async () => {
+      const q = await queue();
+      const old = await add(q, 'cust_old1');
+      const oldFailed = await add(q, 'cust_old2', { attempts: 1 });
+      const failing = new Set([oldFailed.id]);
+      work(q, async (ctx) => { if (failing.has(ctx.job.id)) throw new OperationError('no'); return { outcome: 'deleted' }; });
+      await until(q, old.id);
+      await until(q, oldFailed.id);
+      const eightDaysAgo = Date.now() - 8 * 86_400_000;
+      await fx.backdateFinished(q, old.id, eightDaysAgo);
+      await fx.backdateFinished(q, oldFailed.id, eightDaysAgo);
+      const recent = await add(q, 'cust_recent1');
+      expect(await until(q, recent.id)).toMatchObject({ state: 'completed' });
+      expect(await q.get(old.id)).toBeNull();
+      expect((await q.get(oldFailed.id))?.state).toBe('failed'); // failed ones go when a later one fails
+      const failsToo = await q.allocateId();
+      failing.add(failsToo);
+      await q.add(failsToo, newJob('cust_recent2', { attempts: 1 }), Date.now());
+      expect(await until(q, failsToo)).toMatchObject({ state: 'failed' });
+      expect(await q.get(oldFailed.id)).toBeNull();
+      expect((await q.get(recent.id))?.state).toBe('completed');
+    });
+
     it('ids are numeric and unique when three processes allocate at once', async () => {
       const q = await queue();
       const all = [q, await sibling(q), await sibling(q)];

@@ -7,7 +7,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { BullQueue, RedisBullBackend, redisConnectionFrom } from '../../src/adapters/bullmq-queue.js';
+import { Redis } from 'ioredis';
+import { BullQueue, QUEUE_NAME, RedisBullBackend, redisConnectionFrom } from '../../src/adapters/bullmq-queue.js';
 import { migratePostgresQueue, openPostgresBullQueue, type PostgresQueueTarget } from '../../src/adapters/bullmq-postgres.js';
 import { testEnv } from './env.js';
 import { randomKey } from './fixtures.js';
@@ -22,6 +23,8 @@ export interface BullBackendFixture {
   sibling(q: BullQueue): Promise<BullQueue>;
   /** for a child process: its environment, and ESM statements that leave the queue in `q` (dist/ built) */
   child(q: BullQueue): { env: Record<string, string>; open: string };
+  /** makes a finished job look finished at `at` (ms), where BullMQ's retention reads it */
+  backdateFinished(q: BullQueue, id: string, at: number): Promise<void>;
   /** what isolates `q` from the other tests' queues */
   isolation(q: BullQueue): string;
   /** removes everything `fresh` made (after the queues are closed) */
@@ -43,6 +46,16 @@ export function redisFixture(): BullBackendFixture {
       open: `const { BullQueue, RedisBullBackend, redisConnectionFrom } = await import(${dist('adapters/bullmq-queue.js')});
         const q = new BullQueue(new RedisBullBackend(redisConnectionFrom({ REDIS_URL: process.env.REDIS_URL }), process.env.PREFIX));`,
     }),
+    backdateFinished: async (q, id, at) => {
+      const r = new Redis({ ...redisConnectionFrom({ REDIS_URL: url() }), lazyConnect: false });
+      try {
+        const state = await q.queue.getJobState(`j${id}`);
+        await r.zadd(`${prefixOf(q)}:${QUEUE_NAME}:${state}`, 'XX', at, `j${id}`);
+        await r.hset(`${prefixOf(q)}:${QUEUE_NAME}:j${id}`, 'finishedOn', String(at));
+      } finally {
+        r.disconnect();
+      }
+    },
     isolation: (q) => `prefix ${prefixOf(q)}`,
     cleanup: async () => undefined,
   };
@@ -71,6 +84,15 @@ export function postgresFixture(url?: () => string): BullBackendFixture {
       open: `const { openPostgresBullQueue } = await import(${dist('adapters/bullmq-postgres.js')});
         const q = await openPostgresBullQueue({ pool: { connectionString: process.env.QUEUE_URL, max: 4 }, schema: process.env.SCHEMA, where: 'test' });`,
     }),
+    backdateFinished: async (q, id, at) => {
+      const c = new pg.Client({ connectionString: dbUrl() });
+      await c.connect();
+      try {
+        await c.query(`update "${targetOf(q).schema}".job set finished_at_ms = $3 where queue = $1 and id = $2`, [QUEUE_NAME, `j${id}`, at]);
+      } finally {
+        await c.end();
+      }
+    },
     isolation: (q) => `schema ${targetOf(q).schema}`,
     cleanup: async () => {
       if (schemas.length === 0) return;
