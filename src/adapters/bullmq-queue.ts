@@ -208,7 +208,6 @@ export function bullData(nj: NewJob): BullData {
  * BullMQ's Queue and Worker, typed for our job data whichever backend runs them (the connection
  * options' type differs per backend; only the backend itself builds them).
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyConnection = any;
 export type BullMQQueue = Queue<BullData, unknown, JobName, BullData, unknown, JobName, IQueueBackend, AnyConnection>;
 export type BullMQWorker = Worker<BullData, unknown, JobName, IQueueBackend, JobProgress, AnyConnection>;
