@@ -17,7 +17,7 @@ import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, F
 import type { JobsEnv } from './env.js';
 import { localInterruption } from './interruption.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
-import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord } from '../adapters/store.js';
+import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord, type CustomerRow, type DeploymentStatus } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
 
 /** The pipeline, the job kinds and the runner: loaded by the methods that plan or run jobs only. */
@@ -245,6 +245,12 @@ export class LocalJobsClient implements JobsClient {
 
   async list(filter: { state?: JobState; customerId?: string }): Promise<Job[]> {
     return (await (await this.d.jobs()).list(filter)).sort((a, b) => Number(a.id) - Number(b.id));
+  }
+
+  async customers(filter: { status?: DeploymentStatus }): Promise<{ rows: CustomerRow[]; where: string }> {
+    const store = await this.d.store();
+    this.d.log.debug('Listing customers', { database: store.description });
+    return { rows: (await store.list()).filter((r) => !filter.status || r.deploymentStatus === filter.status), where: store.description };
   }
 
   async customer(customer: CustomerId) {
