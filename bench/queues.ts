@@ -13,7 +13,7 @@
  *      start to the last completion recorded, jobs/s;
  *   3. simulated deletions: 100 jobs whose processor takes 20 ms, through 3 workers of
  *      concurrency 1: the wall time next to the ideal (100 × 20 ms / 3).
- * `runQueueBench` is exported for bench/run.ts (one line there adds it as an arm).
+ * `queueBenchSection` is exported for bench/run.ts (a section entry there adds it).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -179,22 +179,35 @@ export async function runQueueBench(o: QueueBenchOptions): Promise<string> {
   ].join('\n');
 }
 
-async function main(): Promise<void> {
-  const int = (name: string, def: number) => (process.env[name] && /^\d+$/.test(process.env[name] ?? '') ? Number(process.env[name]) : def);
+const intEnv = (name: string, def: number) => (process.env[name] && /^\d+$/.test(process.env[name] ?? '') ? Number(process.env[name]) : def);
+
+/**
+ * The section for bench/run.ts: the three backends with the BENCH_QUEUE_* settings, on the given
+ * PostgreSQL (a fresh schema, dropped after) and a redis-server of its own in `runDir`. Wiring it
+ * there: `import { queueBenchSection } from './queues.js'` and a section
+ * `['queues', async (e) => { out.push(await queueBenchSection({ runDir: e.runDir, postgresUrl: e.postgres.url })); }]`.
+ */
+export async function queueBenchSection(o: { runDir: string; postgresUrl: string; log?: (msg: string) => void }): Promise<string> {
   const arms = (process.env.BENCH_QUEUE_ONLY ?? 'file,redis,postgres').split(',').map((s) => s.trim()).filter((s): s is QueueArm => s === 'file' || s === 'redis' || s === 'postgres');
-  const runDir = await mkdtemp(path.join(os.tmpdir(), 'custctl-bench-queues-'));
-  const log = (msg: string) => process.stderr.write(`[bench queues ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-  const pgServer = arms.includes('postgres') ? await startPostgres(runDir) : null;
-  const redis = arms.includes('redis') ? await startRedis(runDir) : null;
+  const redis = arms.includes('redis') ? await startRedis(o.runDir) : null;
   try {
-    const md = await runQueueBench({
-      arms, jobs: int('BENCH_QUEUE_JOBS', 500), workers: int('BENCH_QUEUE_WORKERS', 3), concurrency: int('BENCH_QUEUE_CONCURRENCY', 4),
-      redisUrl: redis?.url ?? '', postgresUrl: pgServer?.url ?? '', tmpDir: runDir, log,
+    return await runQueueBench({
+      arms, jobs: intEnv('BENCH_QUEUE_JOBS', 500), workers: intEnv('BENCH_QUEUE_WORKERS', 3), concurrency: intEnv('BENCH_QUEUE_CONCURRENCY', 4),
+      redisUrl: redis?.url ?? '', postgresUrl: o.postgresUrl, tmpDir: o.runDir, ...(o.log ? { log: o.log } : {}),
     });
-    process.stdout.write(md);
   } finally {
     await redis?.stop().catch(() => undefined);
-    await pgServer?.stop().catch(() => undefined);
+  }
+}
+
+async function main(): Promise<void> {
+  const runDir = await mkdtemp(path.join(os.tmpdir(), 'custctl-bench-queues-'));
+  const log = (msg: string) => process.stderr.write(`[bench queues ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+  const pgServer = await startPostgres(runDir);
+  try {
+    process.stdout.write(await queueBenchSection({ runDir, postgresUrl: pgServer.url, log }));
+  } finally {
+    await pgServer.stop().catch(() => undefined);
     await rm(runDir, { recursive: true, force: true });
   }
 }
