@@ -26,6 +26,9 @@
  *     `maxStalledCount` it carries a deferred failure the next worker to take it records);
  *   - BullMQ's own ids (when no id is given) come from a sequence it creates on a queue's first
  *     add, which would need CREATE at run time; custctl always gives `j<id>`, so it never does.
+ *   - BullMQ's PostgreSQL connection memoizes its first start: one that failed (the database
+ *     down) fails every later call of that Queue or Worker, where ioredis would reconnect; the
+ *     open below fails instead, and a worker must be started anew.
  *
  * Connections per process: a pool of up to BULL_POOL_MAX for BullMQ's Queue and another for its
  * Worker, one LISTEN connection per Worker, 3 of ours (ids, due times, cancels) and 2 of the
@@ -532,5 +535,13 @@ export async function openPostgresBullQueue(target: PostgresQueueTarget): Promis
       ]);
     }
   });
-  return new BullQueue(new PostgresBullBackend(target));
+  const q = new BullQueue(new PostgresBullBackend(target));
+  // BullMQ's PostgreSQL connection remembers a failed first start for good: fail the open now rather than every call later
+  try {
+    await q.queue.waitUntilReady();
+  } catch (e) {
+    await q.close().catch(() => undefined);
+    throw new OperationError(`the queue ${q.description} did not start: ${errorText(e)}`, ['Check that the queue database answers, then start again.']);
+  }
+  return q;
 }
