@@ -35,9 +35,10 @@ export interface HookPointInfo {
   /** what a refusal there does */
   onRefusal: string;
   /**
-   * The job's progress recorded once every hook of the point answered 2xx. A later attempt of the
-   * job whose progress reached it does not call the point again: it was answered, and (for
-   * `before`) something may have been deleted since, so a refusal could no longer hand the row back.
+   * The job's progress recorded once the point is passed (every hook there answered 2xx, or none
+   * is configured): the step's own progress. A later attempt of the job whose progress reached it
+   * does not call the point again: it was passed, and (for `before`) something may have been
+   * deleted since, so a refusal could no longer hand the row back.
    */
   progress: number;
 }
@@ -407,7 +408,7 @@ export function hookPlanLines(endpoints: readonly HookEndpoint[], point: HookPoi
 /** The result lines of one point (`status job`, the delete result). */
 export function hookResultLines(r: HookPointResult): string[] {
   if (r.outcome === 'none') return [];
-  if (r.outcome === 'passed') return [`hooks ${HOOK_POINT_INFO[r.point].when}: answered in an earlier attempt of this job`];
+  if (r.outcome === 'passed') return [`hooks (${r.point}): an earlier attempt of this job got past this point: not called again`];
   const lines = r.calls.map((c) => {
     const head = `hook ${c.endpoint} (${r.point})`;
     const tries = c.tries > 1 ? ` after ${c.tries} tries` : '';

@@ -90,7 +90,7 @@ export async function callHookPoint(env: HooksEnv, input: HookCallInput): Promis
   const endpoints = endpointsAt(env.endpoints, point);
   if (endpoints.length === 0) return { point, outcome: 'none', calls: [], notCalled: [] };
   if (pointPassed(point, input.job.progress)) {
-    log('info', `Hooks (${point}): answered by an earlier attempt of this job, not called again`, { hooks: endpoints.map((e) => e.name) });
+    log('info', `Hooks (${point}): an earlier attempt of this job got past this point: not called again`, { hooks: endpoints.map((e) => e.name) });
     return { point, outcome: 'passed', calls: [], notCalled: [] };
   }
   const calls: HookCall[] = [];

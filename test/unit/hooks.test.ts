@@ -38,6 +38,10 @@ import { rbacStep } from '../../src/pipeline/steps/rbac.js';
 import { rowStep } from '../../src/pipeline/steps/row.js';
 import { SNAPSHOT_PROGRESS } from '../../src/pipeline/steps/volume-snapshots.js';
 import type { Job } from '../../src/domain/job.js';
+import { hookCallOf } from '../../src/pipeline/hooks.js';
+import { emptyResult } from '../../src/pipeline/run.js';
+import { runningDeleteJob } from '../support/fakes.js';
+import { parseCustomerId } from '../../src/domain/customer-id.js';
 
 const SECRET = 'hooksec-0123456789abcdef-unit';
 
@@ -68,6 +72,29 @@ describe('points', () => {
     ['after-cluster', 25, false], ['after-cluster', 85, false], ['after-cluster', 90, true], ['after-cluster', 100, true],
   ] as const)('%s at progress %d: passed %s', (point, progress, passed) => {
     expect(pointPassed(point, progress)).toBe(passed);
+  });
+});
+
+describe("a step's input (hookCallOf)", () => {
+  const job = runningDeleteJob('cust_abc123', 'customer-abc123', {}, { id: '42', timestamp: JOB.timestamp, progress: 5, data: { customerId: 'cust_abc123', namespace: 'customer-abc123', scheduledFor: JOB.timestamp + 86_400_000 } });
+  const ctx = () => {
+    const result = emptyResult(job, 'cust_abc123', 'customer-abc123');
+    return { job, customer: parseCustomerId('cust_abc123'), namespace: 'customer-abc123', signal: new AbortController().signal, log: () => undefined, result };
+  };
+
+  it('before: the job and customer, no deleted part', () => {
+    const i = hookCallOf(ctx(), 'before', 2);
+    expect(i).toMatchObject({ point: 'before', customerId: 'cust_abc123', namespace: 'customer-abc123', attempt: 2, job: { id: '42', timestamp: JOB.timestamp, progress: 5, scheduledFor: JOB.timestamp + 86_400_000 } });
+    expect(i.deleted).toBeUndefined();
+  });
+
+  it("after-cluster: what the steps recorded, counted as the audit row counts it", () => {
+    const c = ctx();
+    c.result.releases = [{ name: 'customer-abc123', outcome: 'uninstalled' }, { name: 'other', outcome: 'not-found' }];
+    c.result.rbac.deleted = [{ kind: 'ClusterRole', name: 'cabc123-x' }];
+    c.result.namespaceOutcome = 'deleted';
+    const i = hookCallOf({ ...c, inspection: { manifestKinds: { Deployment: 1, Service: 2 } } as never, pvcs: [{}, {}] as never }, 'after-cluster', 1);
+    expect(i.deleted).toEqual({ releases: ['customer-abc123'], objects: { Deployment: 1, Service: 2, PersistentVolumeClaim: 2 }, rbac: ['ClusterRole/cabc123-x'], namespace: 'deleted' });
   });
 });
 
@@ -247,7 +274,7 @@ describe('endpoints, plan and result lines', () => {
     expect(hookResultLines({ point: 'after-cluster', outcome: 'failed', calls: [{ ...base, endpoint: 'billing', point: 'after-cluster', outcome: 'failed', status: null, error: 'connection refused (ECONNREFUSED)', tries: 4 }], notCalled: [] }))
       .toEqual(['hook billing (after-cluster): failed after 4 tries: connection refused (ECONNREFUSED)']);
     expect(hookResultLines({ point: 'before', outcome: 'none', calls: [], notCalled: [] })).toEqual([]);
-    expect(hookResultLines({ point: 'before', outcome: 'passed', calls: [], notCalled: [] })).toEqual(['hooks before anything is deleted: answered in an earlier attempt of this job']);
+    expect(hookResultLines({ point: 'before', outcome: 'passed', calls: [], notCalled: [] })).toEqual(['hooks (before): an earlier attempt of this job got past this point: not called again']);
   });
 });
 
