@@ -161,8 +161,35 @@ export class BullQueue implements JobQueue {
     // script, so a state read after the hash could say failed next to a hash read before it (no reason).
     const state = await this.queue.getJobState(bullId(id));
     const b = await this.queue.getJob(bullId(id));
-    if (!b) return null;
+    if (!b) return this.cancelledRecord(id);
     return this.toJob(b, mapState(state) ?? undefined);
+  }
+
+  /**
+   * Cancelled jobs: BullMQ can only remove a job that is not running, so the cancelled job is kept
+   * here (a hash of job JSON by id) and read like any other job — `status job N`, `jobs list --state
+   * cancelled` — until prune removes it with the other finished jobs.
+   */
+  private get cancelledKey(): string {
+    return `${this.prefix}:${QUEUE_NAME}:custctl-cancelled`;
+  }
+
+  private async cancelledRecord(id: string): Promise<Job | null> {
+    const raw = await (await this.client()).hget(this.cancelledKey, id);
+    return raw ? (JSON.parse(raw) as Job) : null;
+  }
+
+  private async cancelledRecords(): Promise<Job[]> {
+    const all = await (await this.client()).hgetall(this.cancelledKey);
+    const out: Job[] = [];
+    for (const raw of Object.values(all)) {
+      try {
+        out.push(JSON.parse(raw) as Job);
+      } catch {
+        // not ours to read: skipped (prune leaves it, a person can look at it)
+      }
+    }
+    return out;
   }
 
   /** Maps a BullMQ job to the one job schema (src/domain/job.ts). */
@@ -218,7 +245,8 @@ export class BullQueue implements JobQueue {
 
   async counts(): Promise<Record<JobState, number>> {
     const c = await this.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
-    return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0 };
+    const cancelled = await (await this.client()).hlen(this.cancelledKey);
+    return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, completed: c.completed ?? 0, failed: (c.failed ?? 0) + cancelled };
   }
 
   async list(filter: JobFilter = {}): Promise<Job[]> {
@@ -233,24 +261,39 @@ export class BullQueue implements JobQueue {
         out.push(await this.toJob(b, mapState(s) ?? 'waiting'));
       }
     }
+    if (!filter.state || filter.state === 'failed') {
+      for (const j of await this.cancelledRecords()) {
+        if (filter.name && j.name !== filter.name) continue;
+        if (filter.customerId && j.data.customerId !== filter.customerId) continue;
+        out.push(j);
+      }
+    }
     return out.sort((a, b) => Number(b.id) - Number(a.id));
   }
 
   /**
-   * waiting or delayed only. BullMQ has no "cancelled": the job is removed from the queue and the
-   * returned record (state failed, failedReason 'cancelled') is what the caller settles the row with.
+   * waiting or delayed only. BullMQ has no "cancelled": the job is removed from the queue — which
+   * BullMQ refuses while a worker holds its lock, so a cancel never races a running attempt — and
+   * kept as a cancelled record (state failed, failedReason 'cancelled') that get/list read.
    */
   async cancel(id: string, now: number): Promise<Job> {
     const b = await this.queue.getJob(bullId(id));
-    if (!b) throw new NotFoundError(`job ${id} not found in ${this.description}`);
+    if (!b) {
+      if (await this.cancelledRecord(id)) throw new ConflictError(`job ${id} is cancelled already`);
+      throw new NotFoundError(`job ${id} not found in ${this.description}`);
+    }
     const job = await this.toJob(b);
     if (job.state !== 'waiting' && job.state !== 'delayed') throw new ConflictError(`job ${id} is ${job.state}: only waiting or delayed jobs can be cancelled`);
     try {
       await b.remove();
     } catch (e) {
-      throw new ConflictError(`job ${id} could not be cancelled (a worker took it just now?): ${String(e)}`);
+      throw new ConflictError(`job ${id} could not be cancelled: a worker took it just now (${e instanceof Error ? e.message : String(e)})`, [
+        `Follow it with 'custctl status job ${id} --watch'.`,
+      ]);
     }
-    return { ...job, state: 'failed', failedReason: 'cancelled', failedCode: 'conflict', finishedOn: now, delayUntil: null };
+    const cancelled: Job = { ...job, state: 'failed', failedReason: 'cancelled', failedCode: null, finishedOn: now, delayUntil: null, lease: null };
+    await (await this.client()).hset(this.cancelledKey, id, JSON.stringify(cancelled)).catch(() => undefined);
+    return cancelled;
   }
 
   /** failed only: a fresh set of attempts. */
@@ -267,7 +310,9 @@ export class BullQueue implements JobQueue {
     const grace = Math.max(0, Date.now() - before);
     const a = await this.queue.clean(grace, 0, 'completed');
     const b = await this.queue.clean(grace, 0, 'failed');
-    return a.length + b.length;
+    const old = (await this.cancelledRecords()).filter((j) => j.finishedOn !== null && j.finishedOn < before).map((j) => j.id);
+    if (old.length) await (await this.client()).hdel(this.cancelledKey, ...old);
+    return a.length + b.length + old.length;
   }
 
   async ping(): Promise<void> {
