@@ -176,7 +176,12 @@ async function settleCancelledDeletion(env: JobsEnv, row: CustomerRow, job: Job 
   const customerId = row.customerId;
   const audit = { action: 'deletion-cancelled' as const, actor: who.actor, customerId, namespace, jobId };
   const due = job?.data.scheduledFor !== undefined ? new Date(job.data.scheduledFor).toISOString() : row.deletionScheduledAt;
-  const was = before && !isCancelled(before) ? (due && before.state === 'delayed' && !deletionStarted(before) ? `was due ${due}` : `was ${before.state}`) : job ? 'finishing an earlier cancel' : 'its job is gone';
+  const dueWords = due ? `was due ${due}` : null;
+  const was = !job
+    ? `${dueWords ? `${dueWords}; ` : ''}its job is gone`
+    : before && !isCancelled(before)
+      ? (dueWords && before.state === 'delayed' && !deletionStarted(before) ? dueWords : `was ${before.state}`)
+      : `${dueWords ? `${dueWords}; ` : ''}finishing an earlier cancel`;
 
   if (job && deletionStarted(job)) {
     const n = Math.max(job.attemptsMade, job.attempts.length);
