@@ -148,11 +148,19 @@ describe('BullQueue: the one job schema on Redis', () => {
     await waitFor(async () => failed.length === 1, 'onFailed', 5_000, 20);
   });
 
-  it('cancel removes a waiting job and hands back a cancelled record', async () => {
+  it('cancel removes a waiting job from BullMQ and keeps a cancelled record that get, list and prune see', async () => {
     const q = queue();
     const j = await add(q, 'cust_cancel1');
-    const c = await q.cancel(j.id, Date.now());
+    const t = Date.now();
+    const c = await q.cancel(j.id, t);
     expect(c).toMatchObject({ id: j.id, state: 'failed', failedReason: 'cancelled', data: { customerId: 'cust_cancel1' } });
+    expect(await q.queue.getJob(`j${j.id}`)).toBeUndefined(); // no worker can take it
+    expect(await q.get(j.id)).toEqual(c);
+    expect((await q.list({ state: 'failed', customerId: 'cust_cancel1' })).map((x) => x.id)).toEqual([j.id]);
+    expect((await q.list({ state: 'waiting', customerId: 'cust_cancel1' })).map((x) => x.id)).toEqual([]);
+    await expect(q.cancel(j.id, t)).rejects.toThrow(/cancelled already/);
+    expect(await q.prune(t - 1)).toBe(0);
+    expect(await q.prune(t + 1)).toBeGreaterThanOrEqual(1);
     expect(await q.get(j.id)).toBeNull();
   });
 });
