@@ -55,7 +55,7 @@ async function clusterChecks(d: Deps): Promise<Check[]> {
     const deniedRequired = denied.filter((a) => !meta.get(what(a))?.feature);
     const deniedOptional = denied.filter((a) => meta.get(what(a))?.feature);
     const required = answers.filter((a) => !meta.get(what(a))?.feature);
-    const fix = `Grant ${kube.target.user ?? 'this user'} these verbs cluster-wide (README: "Permissions custctl needs"), or use a context that has them.`;
+    const fix = `Grant ${kube.target.user ?? 'this user'} these verbs cluster-wide (docs/operations.md, "Permissions custctl needs"), or use a context that has them.`;
     if (deniedRequired.length === 0) out.push({ name: 'permissions', status: 'ok', detail: `all ${required.length} a deletion needs are allowed (${required.map(what).join(', ')})` });
     else out.push({ name: 'permissions', status: 'fail', detail: `denied: ${deniedRequired.map((a) => `${what(a)} (to ${meta.get(what(a))?.why ?? '?'})`).join('; ')}`, fix });
     if (deniedOptional.length) {

@@ -51,7 +51,7 @@ alter table customers add column if not exists previous_status text;`,
   },
   {
     // The audit table (issue 14): append-only, enforced here by a trigger; retention only through
-    // custctl_audit_prune(), which records itself. See README "Audit log".
+    // custctl_audit_prune(), which records itself. See docs/audit.md.
     version: 3,
     name: 'create custctl_audit',
     sql: `create table if not exists custctl_audit (

@@ -92,7 +92,7 @@ export const QUEUED_NOTE = 'Kubernetes namespace will be deleted asynchronously.
 /** HTTP status of an error name (the one table, src/domain/errors.ts); `conflict` is 409 except on the seed's DELETE (400). */
 export const statusForErrorName = (name: ErrorName, conflictStatus = 409): number => httpStatusForErrorName(name, conflictStatus);
 
-/** The API's error names are a closed set (README): a usage error travels as `invalid_request`. */
+/** The API's error names are a closed set (docs/remote.md): a usage error travels as `invalid_request`. */
 function apiErrorBody(e: unknown): { error: ErrorName; message: string; details?: string[] } {
   if (e instanceof CliError) {
     const error = e.errorName === 'usage' ? 'invalid_request' : e.errorName;
