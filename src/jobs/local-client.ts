@@ -10,7 +10,7 @@ import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { CliError, ConflictError, isRunWideError, NotFoundError, OperationError, refuseAll, UsageError, type Refusal } from '../errors.js';
 import type { Inspection } from '../pipeline/types.js';
-import { isFinished, queueStateOf, stateName, type Job, type StateName } from '../domain/job.js';
+import { isCancelled, isFinished, queueStateOf, stateName, type Job, type StateName } from '../domain/job.js';
 import { runPool } from '../util/pool.js';
 import { requireJob } from '../adapters/queue.js';
 import type { CancelResult, CancelTarget, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './client.js';
@@ -357,6 +357,11 @@ export class LocalJobsClient implements JobsClient {
         ]);
       }
       let job = await queue.get(row.deletionJobId);
+      if (job && isCancelled(job)) {
+        throw new ConflictError(`customer ${customer.id} is held by job ${job.id}, which was cancelled, but the cancel did not finish: there is nothing to resume`, [
+          `Finish the cancel with 'custctl cancel ${customer.id}' (it restores a suspended instance and hands the row back).`,
+        ]);
+      }
       if (!job) {
         d.log.warn(`Job ${row.deletionJobId} is missing from the journal: recreating it`, { customerId: customer.id });
         job = await queue.add(
