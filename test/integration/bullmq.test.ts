@@ -148,6 +148,24 @@ describe('BullQueue: the one job schema on Redis', () => {
     await waitFor(async () => failed.length === 1, 'onFailed', 5_000, 20);
   });
 
+  it('a job a worker holds is not cancelled (409), and BullMQ itself refuses to remove it: the guarantee a cancel that races a worker leans on', async () => {
+    const q = queue();
+    const j = await add(q, 'cust_race1');
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const w = work(q, async () => {
+      await held;
+      return { outcome: 'deleted' };
+    });
+    await until(q, j.id, ['active']);
+    await expect(q.cancel(j.id, Date.now())).rejects.toBeInstanceOf(ConflictError);
+    const b = await q.queue.getJob(`j${j.id}`);
+    await expect(b?.remove()).rejects.toThrow(/locked/);
+    release();
+    expect((await until(q, j.id)).state).toBe('completed');
+    await w.stop();
+  });
+
   it('cancel removes a waiting job from BullMQ and keeps a cancelled record that get, list and prune see', async () => {
     const q = queue();
     const j = await add(q, 'cust_cancel1');
