@@ -10,7 +10,8 @@ import { parseCustomerId } from '../domain/customer-id.js';
 import { jobExitCode, type Job } from '../domain/job.js';
 import { OperationError } from '../errors.js';
 import { intFlag } from '../flags.js';
-import { outputOption, print, view, type OutputFormat } from '../output/print.js';
+import { outputOption, print, view, writeStyled, type OutputFormat } from '../output/print.js';
+import { h } from '../output/text.js';
 import { renderRestorePlan } from '../output/restore-plan.js';
 import type { RestorePlanView, RestoreResult } from '../pipeline/restore.js';
 import { confirmOrRefuse } from '../prompt.js';
@@ -46,7 +47,7 @@ export async function runRestore(o: RestoreOptions, d: Deps): Promise<RestoreRep
   const { target, plan } = await client.planRestore(customer, o.from, req);
   if (o.dryRun) return { dryRun: true, target, plan, jobId: null, state: 'planned', result: null, error: null, exitCode: 0 };
   if (!o.yes) {
-    d.log.line(renderRestorePlan(plan, d.io.chalk));
+    d.log.line(renderRestorePlan(plan, d.io.errChalk));
     await confirmOrRefuse(d, `Restore ${customer.id} into context ${target.context ?? '-'}? Type its customer ID to confirm`, customer.id, `restore ${customer.id}`);
   }
   const job = await client.submitRestore(customer, o.from, req);
@@ -87,13 +88,13 @@ Examples:
       const r = await runF({ id, from: f.from, dryRun: !!f.dryRun, yes: !!f.yes, output: f.output, ...(f.identity !== undefined ? { identity: f.identity } : {}), ...(f.concurrency !== undefined ? { concurrency: f.concurrency } : {}) }, d);
       await print(d.io, f.output, view(r, (io) => {
         if (r.dryRun) {
-          io.out.write(`Dry run: nothing will be changed. context ${r.target.context ?? '-'} (${r.target.server ?? '-'}), database ${r.target.database}\n\n${renderRestorePlan(r.plan, io.chalk)}\n`);
+          writeStyled(io, h`Dry run: nothing will be changed. context ${r.target.context ?? '-'} (${r.target.server ?? '-'}), database ${r.target.database}\n\n${renderRestorePlan(r.plan, io.chalk)}\n`);
           return;
         }
         const x = r.result;
-        io.out.write(r.state === 'completed' && x
-          ? `${r.plan.customerId} restored (job ${r.jobId}): namespace ${x.namespace}, ${x.created} objects created${x.existed ? `, ${x.existed} already there` : ''}, ${x.clusterRbac.length} cluster RBAC, row ${x.row.status}\n`
-          : `${r.plan.customerId}: restore job ${r.jobId} ${r.state}\n`);
+        writeStyled(io, r.state === 'completed' && x
+          ? h`${r.plan.customerId} restored (job ${r.jobId}): namespace ${x.namespace}, ${x.created} objects created${x.existed ? `, ${x.existed} already there` : ''}, ${x.clusterRbac.length} cluster RBAC, row ${x.row.status}\n`
+          : h`${r.plan.customerId}: restore job ${r.jobId} ${r.state}\n`);
         if (r.error) d.log.error(r.error);
       }));
       setExit(r.exitCode);

@@ -148,11 +148,12 @@ export class LocalJobsClient implements JobsClient {
     const env = await this.env();
     if (this.o.mode === 'cli') await (this.pruned ??= env.queue.prune(env.now() - RETENTION_MS).catch(() => 0));
     const { sync: _sync, requestedBy, ...opts } = o;
-    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.env, this.d.worker) });
+    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.worker) });
     await eventsOf(env).emit({ type: 'accepted', job });
     if (this.o.mode === 'cli') {
-      if (job.data.scheduledFor !== undefined) this.d.log.info('Deletion scheduled: instance suspended', { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), cancel: `custctl cancel ${customer.id}` });
-      else this.d.log.info('Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
+      // step lines: one customer's story, quiet in a run over several (one line per customer there)
+      if (job.data.scheduledFor !== undefined) this.d.log.step('info', 'Deletion scheduled: instance suspended', { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), cancel: `custctl cancel ${customer.id}` });
+      else this.d.log.step('info', 'Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
     }
     return job;
   }
@@ -178,7 +179,7 @@ export class LocalJobsClient implements JobsClient {
   async submitRestore(customer: CustomerId, from: string, o: RestoreRequest = {}): Promise<Job> {
     const { cliRequester, eventsOf, submitRestore } = await running();
     const env = await this.env();
-    const job = await submitRestore(env, customer, { from, requestedBy: cliRequester(this.d.env), ...(o.identityFile !== undefined ? { identityFile: o.identityFile } : {}), ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) });
+    const job = await submitRestore(env, customer, { from, requestedBy: cliRequester(this.d.worker), ...(o.identityFile !== undefined ? { identityFile: o.identityFile } : {}), ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) });
     await eventsOf(env).emit({ type: 'accepted', job });
     this.d.log.info('Restore queued', { customerId: customer.id, job: job.id });
     return job;
@@ -211,7 +212,7 @@ export class LocalJobsClient implements JobsClient {
       return { dryRun: false, simulated: found.simulated, jobId: null, orphans: [], deleted: [], kept: found.kept, errors: [] };
     }
     const env = await this.env();
-    const requestedBy = o.requestedBy ?? cliRequester(d.env, d.worker);
+    const requestedBy = o.requestedBy ?? cliRequester(d.worker);
     const id = await env.queue.allocateId();
     const job = await env.queue.add(id, newCleanupJob(env.config, { ...o, requestedBy }), env.now());
     await eventsOf(env).emit({ type: 'accepted', job });
@@ -250,7 +251,7 @@ export class LocalJobsClient implements JobsClient {
 
   async retry(id: string): Promise<Job> {
     const { cliRequester, retryJob } = await running();
-    const again = await retryJob({ ...(await this.env()), actor: cliRequester(this.d.env, this.d.worker) }, id);
+    const again = await retryJob({ ...(await this.env()), actor: cliRequester(this.d.worker) }, id);
     if (this.o.mode === 'cli') this.d.log.info(`Job ${again.id} queued again`, { attempts: again.maxAttempts });
     return again;
   }
@@ -258,7 +259,7 @@ export class LocalJobsClient implements JobsClient {
   /** `who`: the server's principal; the CLI cancels as its OS user. */
   async cancel(target: CancelTarget, who?: Canceller): Promise<CancelResult> {
     const { cancel, cliRequester } = await running();
-    const r = await cancel(await this.env(), target, who ?? { actor: cliRequester(this.d.env, this.d.worker) });
+    const r = await cancel(await this.env(), target, who ?? { actor: cliRequester(this.d.worker) });
     if (this.o.mode === 'cli') {
       const what = r.customerId && r.status !== null ? `Deletion of ${r.customerId} cancelled` : `Job ${r.jobId} cancelled`;
       if (r.deletionStarted) this.d.log.warn(`${what} after it had started: nothing was restored, the customer is ${r.status ?? '-'}`, { job: r.jobId });
@@ -344,7 +345,7 @@ export class LocalJobsClient implements JobsClient {
     const d = this.d;
     const queue = await d.jobs();
     const env = await this.env();
-    const { eventsOf, jobOptions, settle } = await running();
+    const { cliRequester, eventsOf, jobOptions, settle } = await running();
     const now = d.now().getTime();
     let candidates: Job[];
     if (o.customer) {
@@ -370,7 +371,7 @@ export class LocalJobsClient implements JobsClient {
             name: 'delete',
             data: { customerId: customer.id, namespace: namespaceFor(customer, env.config.namespacePrefix) },
             opts: jobOptions(env.config, {}),
-            requestedBy: `${d.env.USER ?? 'cli'} (resume)`,
+            requestedBy: `${cliRequester(d.worker)} (resume)`,
             simulated: env.config.simulate,
             previousStatus: row.previousStatus,
           },
