@@ -164,7 +164,7 @@ export class LocalJobsClient implements JobsClient {
     const d = this.d;
     const cfg = d.config();
     if (cfg.simulate) throw new UsageError('restore re-creates objects on the cluster: it does not run with SIMULATE_K8S_DEPLOYMENT=true');
-    const { loadBackup, loadIdentities, refuseRestore, restorePlan, openBackupTarget } = await running();
+    const { admitRestore, loadBackup, loadIdentities, refuseRestore, restorePlan, openBackupTarget } = await running();
     const namespace = namespaceFor(customer, cfg.namespacePrefix);
     const store = await d.store();
     const kube = await d.kube();
@@ -172,14 +172,23 @@ export class LocalJobsClient implements JobsClient {
     d.log.info('Target', target);
     const row = await refuseRestore(customer, namespace, await store.get(customer.id), cfg.namespacePrefix, kube, null);
     const identities = o.identityFile !== undefined ? await loadIdentities(o.identityFile, '--identity') : await loadIdentities(cfg.backupIdentity, 'CUSTCTL_BACKUP_IDENTITY');
-    const backup = await loadBackup(from, customer.id, (u) => openBackupTarget(u, d.env), undefined, identities);
+    if (o.trustLocation) d.log.warn('--trust-backup-location: the backup is read even where others can write it');
+    const log = (level: 'ok' | 'info' | 'warn' | 'error' | 'debug', message: string, fields?: Record<string, unknown>) => (level === 'warn' ? d.log.warn(message, fields) : level === 'error' ? d.log.error(message, fields) : d.log.info(message, fields));
+    const backup = await loadBackup(from, customer.id, (u) => openBackupTarget(u, d.env), undefined, identities, { ...(o.trustLocation ? { trustLocation: true } : {}), log });
+    await admitRestore(backup, customer, namespace, kube);
     return { target, plan: restorePlan(backup, customer.id, namespace, row).view };
   }
 
   async submitRestore(customer: CustomerId, from: string, o: RestoreRequest = {}): Promise<Job> {
     const { cliRequester, eventsOf, submitRestore } = await running();
     const env = await this.env();
-    const job = await submitRestore(env, customer, { from, requestedBy: cliRequester(this.d.worker), ...(o.identityFile !== undefined ? { identityFile: o.identityFile } : {}), ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) });
+    const job = await submitRestore(env, customer, {
+      from, requestedBy: cliRequester(this.d.worker),
+      ...(o.identityFile !== undefined ? { identityFile: o.identityFile } : {}),
+      ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+      ...(o.sha256 !== undefined ? { sha256: o.sha256 } : {}),
+      ...(o.trustLocation ? { trustLocation: true } : {}),
+    });
     await eventsOf(env).emit({ type: 'accepted', job });
     this.d.log.info('Restore queued', { customerId: customer.id, job: job.id });
     return job;

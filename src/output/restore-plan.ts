@@ -12,7 +12,7 @@ export function renderRestorePlan(p: RestorePlanView, chalk: ChalkInstance): Sty
   const lines = [
     h`${c.bold('Customer')}     ${p.customerId}`,
     h`${label('Backup')}${p.from}`,
-    h`${indent}written ${b.createdAt} by custctl ${b.custctlVersion} from ${b.cluster.context} (${b.cluster.server}); ${b.entries} entries, ${b.encrypted ? 'decrypted (age), ' : ''}checksums verified`,
+    h`${indent}written ${b.createdAt} by custctl ${b.custctlVersion} from ${b.cluster.context} (${b.cluster.server}); ${b.entries} entries, ${b.encrypted ? 'decrypted (age), ' : ''}checksums verified, every entry within what the customer owned`,
     h`${label('Namespace')}${c.green('create')} ${p.namespace} with ${p.create.reduce((n, x) => n + x.count, 0)} objects: ${p.create.map((x) => `${x.count} ${x.kind}`).join(', ') || 'none'}`,
   ];
   if (p.skipped.length) lines.push(h`${indent}left to the cluster's controllers: ${p.skipped.length} (${[...new Set(p.skipped.map((s) => s.kind))].join(', ')})`);

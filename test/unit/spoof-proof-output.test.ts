@@ -148,7 +148,7 @@ function hostileDelivery(v: string): DeliveryView {
 function restorePlan(v: string): RestorePlanView {
   return {
     customerId: 'cust_abc123', namespace: 'customer-abc123', from: `file:///backups/${v}.tar.gz`,
-    backup: { createdAt: `2026${v}`, custctlVersion: `0.1${v}`, cluster: { server: `https://k${v}`, context: `ctx${v}` }, entries: 3, counts: {}, releases: [`rel${v}`] },
+    backup: { createdAt: `2026${v}`, custctlVersion: `0.1${v}`, cluster: { server: `https://k${v}`, context: `ctx${v}` }, entries: 3, counts: {}, releases: [`rel${v}`], sha256: `sha${v}` },
     create: [{ kind: `Kind${v}`, count: 1 }], skipped: [{ kind: `Pod${v}`, name: 'p', reason: 'r' }], clusterRbac: [`ClusterRole/cr${v}`], row: { status: 'pending', change: `row ${v}` },
   };
 }
