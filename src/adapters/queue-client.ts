@@ -172,6 +172,11 @@ export class QueueApiClient {
     return this.request('POST', `/api/customers/${encodeURIComponent(id)}/cancel-deletion`);
   }
 
+  /** GET /api/customers (viewer; an owner: its own row): the rows, in the store's order. */
+  listCustomers(filter: { status?: string } = {}): Promise<CustomerRow[]> {
+    return this.request('GET', '/api/customers', { query: { status: filter.status } });
+  }
+
   getCustomer(id: string): Promise<{ customer: CustomerRow; jobs: Job[] }> {
     return this.request('GET', `/api/customers/${encodeURIComponent(id)}`);
   }

@@ -5,7 +5,7 @@
  * once from `--api-url` (like helm's `Configuration.Init` picks a storage driver). Commands map
  * flags, call the client, print: they never ask which one they have.
  */
-import type { AuditFilter, AuditRecord, CustomerRow } from '../adapters/store.js';
+import type { AuditFilter, AuditRecord, CustomerRow, DeploymentStatus } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
 import type { PlanView } from '../pipeline/plan.js';
@@ -124,6 +124,8 @@ export interface JobsClient {
   list(filter: { state?: StateName; customerId?: string }): Promise<Job[]>;
   /** A customer's row and its latest jobs. */
   customer(customer: CustomerId): Promise<{ customer: CustomerRow; jobs: Job[] }>;
+  /** The customer rows (the store, or GET /api/customers) and where they were read, for messages. */
+  customers(filter: { status?: DeploymentStatus }): Promise<{ rows: CustomerRow[]; where: string }>;
   retry(id: string): Promise<Job>;
   /**
    * The one cancel (src/jobs/cancel.ts): a job by id (`jobs cancel`), or the deletion that holds a

@@ -18,7 +18,7 @@ import type { JobsEnv } from './env.js';
 import { localInterruption } from './interruption.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import type { Canceller } from './cancel.js';
-import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord } from '../adapters/store.js';
+import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord, type CustomerRow, type DeploymentStatus } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
 
 /** The pipeline, the job kinds and the runner: loaded by the methods that plan or run jobs only. */
@@ -248,6 +248,12 @@ export class LocalJobsClient implements JobsClient {
     const { state, ...rest } = filter;
     const jobs = await (await this.d.jobs()).list({ ...rest, ...(state ? { state: queueStateOf(state) } : {}) });
     return jobs.filter((j) => !state || stateName(j) === state).sort((a, b) => Number(a.id) - Number(b.id));
+  }
+
+  async customers(filter: { status?: DeploymentStatus }): Promise<{ rows: CustomerRow[]; where: string }> {
+    const store = await this.d.store();
+    this.d.log.debug('Listing customers', { database: store.description });
+    return { rows: (await store.list()).filter((r) => !filter.status || r.deploymentStatus === filter.status), where: store.description };
   }
 
   async customer(customer: CustomerId) {

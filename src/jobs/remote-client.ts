@@ -9,7 +9,7 @@ import { checkCustomerIds, parseCustomerId, type CustomerId } from '../domain/cu
 import { namespaceFor } from '../domain/namespace-name.js';
 import { CliError, isRunWideError, refuseAll, UsageError } from '../errors.js';
 import type { Job, StateName } from '../domain/job.js';
-import type { AuditFilter, AuditRecord } from '../adapters/store.js';
+import type { AuditFilter, AuditRecord, CustomerRow, DeploymentStatus } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
 import type { CancelResult, CancelTarget, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, RestorePlan } from './client.js';
 import { followJob, type JobSource } from './follow.js';
@@ -140,6 +140,10 @@ export class RemoteJobsClient implements JobsClient {
 
   customer(c: CustomerId) {
     return this.api.getCustomer(c.id);
+  }
+
+  async customers(filter: { status?: DeploymentStatus }): Promise<{ rows: CustomerRow[]; where: string }> {
+    return { rows: await this.api.listCustomers(filter), where: `the server at ${this.api.baseUrl}` };
   }
 
   async retry(id: string): Promise<Job> {
