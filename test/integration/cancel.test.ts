@@ -355,8 +355,11 @@ describe('an owner cancels only what it asked for (serve)', () => {
     expect(view.status).toBe(200);
     expect(view.text).toContain('s-scheduled');
     expect(view.text).not.toContain('/cancel-deletion'); // no button for what it may not do
+    // a forged form post is refused: the console answers a post with a redirect and says why on the page
     const forged = await page.post(`/console/customers/${mine.customerId}`, `/console/customers/${mine.customerId}/cancel-deletion`);
-    expect(forged.status).toBe(403);
+    expect(forged.status).toBe(303);
+    expect(forged.location).toBe(`/console/customers/${mine.customerId}`);
+    expect((await page.get(forged.location ?? '')).text).toContain('an account owner cancels only a deletion it asked for');
 
     await expectSuspended(mine.namespace);
     expect(await row(mine.customerId)).toMatchObject({ deployment_status: 'deleting', deletion_job_id: jobId });
