@@ -27,7 +27,8 @@ as_root() {
 # ---- 1. Debian packages -------------------------------------------------------------
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in etcd-server dpkg-dev golang-1.19-go golang-github-modern-go-reflect2-dev redis-server openssl unzip prometheus chromium fonts-dejavu-core; do
+# age: the export tests decrypt what custctl encrypted with the real age CLI, as a customer would
+for p in etcd-server dpkg-dev golang-1.19-go golang-github-modern-go-reflect2-dev redis-server openssl unzip prometheus chromium fonts-dejavu-core age; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 # real shells for the completion tests (test/integration/completion-shells.test.ts); bash is always there
