@@ -8,7 +8,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import {
-  DEFAULT_LINK_TTL_MS, mintPortalToken, parsePortalBaseUrl, PORTAL_PAGES, PortalConfigError, portalLinkUrl, type PortalPage,
+  checkLinkTtl, DEFAULT_LINK_TTL_MS, mintPortalToken, parsePortalBaseUrl, PORTAL_PAGES, PortalConfigError, portalLinkUrl, type PortalPage,
 } from '../domain/portal-link.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { durationFlag } from '../flags.js';
@@ -36,6 +36,7 @@ const domain = <T>(fn: () => T): T => {
 
 export async function runPortalLink(d: Deps, o: { customerId: string; ttlMs: number; baseUrl?: string; page: PortalPage; output: OutputFormat }): Promise<PortalLinkResult> {
   const customer = parseCustomerId(o.customerId);
+  domain(() => checkLinkTtl(o.ttlMs));
   const c = d.config();
   const base = o.baseUrl !== undefined ? domain(() => parsePortalBaseUrl(o.baseUrl as string)) : c.portalUrl;
   if (!base) throw new UsageError('where is the portal? pass --base-url https://… or set CUSTCTL_PORTAL_URL');
