@@ -1,11 +1,14 @@
 /**
- * The job queue on BullMQ (Redis): the seed's production shape, workers on many machines.
+ * The job queue on BullMQ: workers on many machines. One implementation for BullMQ's backends —
+ * Redis (here) and PostgreSQL (src/adapters/bullmq-postgres.ts) run the same Queue/Worker API;
+ * what differs (where ids come from, where a delayed job's due time is kept, how a cancel removes a
+ * job atomically, ping) is a `BullBackend`.
  *
  * - queue `custctl-deletions`, job names `delete` and `cleanup-rbac`;
  * - ids: the interface allocates an id before the job exists (the row's compare-and-set records
- *   it first). BullMQ refuses integer custom ids, so ids come from our own Redis counter
- *   (`<prefix>:custctl-deletions:custctl-id`, INCR: numeric, never reused) and the BullMQ job id
- *   is `j<id>`; the API and `status job` show the number;
+ *   it first). BullMQ refuses integer custom ids, so ids come from a counter of our own (Redis:
+ *   `<prefix>:custctl-deletions:custctl-id`, INCR; PostgreSQL: a sequence in the queue schema):
+ *   numeric, never reused, and the BullMQ job id is `j<id>`; the API and `status job` show the number;
  * - `attempts`, `backoff: {type: 'exponential', delay}` (BullMQ's formula is ours:
  *   delay × 2^(attemptsMade−1)), `removeOnComplete/removeOnFail: {age: 7 days}` (seconds; BullMQ
  *   applies it lazily, when later jobs finish);
@@ -15,10 +18,10 @@
  *   in a row (e.g. it is what kills the worker) fails instead of looping; the worker's `failed`
  *   event then settles the row to `deletion_failed`.
  * The runner-style methods (claim, complete, …) are not used with BullMQ: BullMQ's Worker runs
- * the jobs (runBullWorker below).
+ * the jobs (src/jobs/bullmq-worker.ts).
  */
 import { Redis } from 'ioredis';
-import { Queue, type Job as BullJob, type JobsOptions } from 'bullmq';
+import { Queue, Worker, type IQueueBackend, type Job as BullJob, type JobProgress, type JobsOptions, type Processor as BullMQProcessor, type WorkerOptions } from 'bullmq';
 import { ConflictError, NotFoundError, OperationError, UsageError, type ErrorName } from '../errors.js';
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
 import { isSupersededResult, type AttemptRecord, type Job, type JobData, type JobName, type JobOptions, type JobState, type NewJob } from '../domain/job.js';
@@ -74,6 +77,80 @@ export function redisConnectionFrom(env: Readonly<Record<string, string | undefi
   };
 }
 
+/**
+ * What custctl needs of one BullMQ backend besides BullMQ's Queue/Worker API. Implemented for
+ * Redis (RedisBullBackend, below) and PostgreSQL (src/adapters/bullmq-postgres.ts).
+ */
+export interface BullBackend {
+  readonly name: 'redis' | 'postgres';
+  /** where the queue lives, never with a password: `redis://host:6379 (queue custctl-deletions)` */
+  readonly description: string;
+  /** BullMQ's Queue on this backend (each call a new one, with its own connections) */
+  createQueue(): BullMQQueue;
+  /** BullMQ's Worker on this backend */
+  createWorker(processor: BullProcessor, opts: BullWorkerSettings): BullMQWorker;
+  /** a new job id: numeric, never reused */
+  allocateId(): Promise<string>;
+  /** when the delayed job `bullId` is due (ms), from the backend's delayed index; null when it is not there */
+  delayedUntil(bullId: string): Promise<number | null>;
+  /** removes a waiting or delayed job; throws when a worker holds it or takes it meanwhile (atomically) */
+  remove(b: BullJob<BullData, unknown, JobName>): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** BullMQ on Redis: its default backend. Ids from our INCR counter, due times from BullMQ's delayed zset. */
+export class RedisBullBackend implements BullBackend {
+  readonly name = 'redis' as const;
+  readonly description: string;
+  private redis: Redis | null = null;
+
+  constructor(readonly connection: RedisConnection, readonly prefix = 'bull') {
+    this.description = `redis://${connection.host}:${connection.port}${connection.db ? `/${connection.db}` : ''} (queue ${QUEUE_NAME})`;
+  }
+
+  createQueue(): BullMQQueue {
+    return new Queue<BullData, unknown, JobName>(QUEUE_NAME, { connection: { ...this.connection }, prefix: this.prefix });
+  }
+
+  createWorker(processor: BullProcessor, opts: BullWorkerSettings): BullMQWorker {
+    return new Worker<BullData, unknown, JobName>(QUEUE_NAME, processor, { connection: { ...this.connection }, prefix: this.prefix, ...opts });
+  }
+
+  /** our own connection for the id counter, delayed-until scores and ping */
+  private async client(): Promise<Redis> {
+    if (!this.redis) {
+      this.redis = new Redis({ ...this.connection, lazyConnect: false });
+      this.redis.on('error', () => undefined);
+    }
+    return this.redis;
+  }
+
+  async allocateId(): Promise<string> {
+    const redis = await this.client();
+    return String(await redis.incr(`${this.prefix}:${QUEUE_NAME}:custctl-id`));
+  }
+
+  async delayedUntil(bullId: string): Promise<number | null> {
+    const score = await (await this.client()).zscore(`${this.prefix}:${QUEUE_NAME}:delayed`, bullId);
+    return score !== null ? Math.floor(Number(score) / 0x1000) : null;
+  }
+
+  /** BullMQ's removeJob script refuses a job whose lock a worker holds; the script is atomic in Redis. */
+  async remove(b: BullJob<BullData, unknown, JobName>): Promise<void> {
+    await b.remove();
+  }
+
+  async ping(): Promise<void> {
+    await (await this.client()).ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.redis) await this.redis.quit().catch(() => this.redis?.disconnect());
+    this.redis = null;
+  }
+}
+
 /** What we keep in a BullMQ job's data besides the seed's {customerId, namespace}. */
 export interface Meta {
   opts: JobOptions;
@@ -105,51 +182,58 @@ export function mapState(s: string): JobState | null {
   }
 }
 
+/** BullMQ's options for one of our jobs (also used by the transactional add of the PostgreSQL backend). */
+export function bullJobOptions(id: string, nj: NewJob, now: number): JobsOptions {
+  return {
+    jobId: bullId(id),
+    attempts: nj.opts.attempts,
+    backoff: { type: 'exponential', delay: nj.opts.backoff.delay },
+    removeOnComplete: { age: RETENTION_SECONDS },
+    removeOnFail: { age: RETENTION_SECONDS },
+    timestamp: now,
+    // a scheduled deletion: BullMQ's delayed set, kept by the backend across worker restarts
+    ...(nj.delayUntil !== undefined && nj.delayUntil > now ? { delay: nj.delayUntil - now } : {}),
+  };
+}
+
+/** Our job data with what we keep beside it (BullMQ's `data`). */
+export function bullData(nj: NewJob): BullData {
+  return {
+    ...nj.data,
+    meta: { opts: nj.opts, requestedBy: nj.requestedBy, simulated: nj.simulated, ...(nj.previousStatus !== undefined ? { previousStatus: nj.previousStatus } : {}) },
+  };
+}
+
+/**
+ * BullMQ's Queue and Worker, typed for our job data whichever backend runs them (the connection
+ * options' type differs per backend; only the backend itself builds them).
+ */
+type AnyConnection = any;
+export type BullMQQueue = Queue<BullData, unknown, JobName, BullData, unknown, JobName, IQueueBackend, AnyConnection>;
+export type BullMQWorker = Worker<BullData, unknown, JobName, IQueueBackend, JobProgress, AnyConnection>;
+export type BullProcessor = BullMQProcessor<BullData, unknown, JobName>;
+/** a Worker's settings besides where it connects (the backend adds that) */
+export type BullWorkerSettings = Omit<WorkerOptions, 'connection' | 'prefix'>;
+
 export class BullQueue implements JobQueue {
   readonly kind = 'bullmq' as const;
-  readonly queue: Queue<BullData, unknown, JobName>;
+  readonly queue: BullMQQueue;
   readonly description: string;
 
-  constructor(readonly connection: RedisConnection, readonly prefix = 'bull') {
-    this.queue = new Queue<BullData, unknown, JobName>(QUEUE_NAME, { connection: { ...connection }, prefix });
-    // a dropped connection is retried by ioredis; the calls that fail say so themselves
+  constructor(readonly backend: BullBackend) {
+    this.queue = backend.createQueue();
+    // a dropped connection is retried by ioredis (pg: the next query reconnects); the calls that fail say so themselves
     this.queue.on('error', () => undefined);
-    this.description = `redis://${connection.host}:${connection.port}${connection.db ? `/${connection.db}` : ''} (queue ${QUEUE_NAME})`;
-  }
-
-  private redis: Redis | null = null;
-
-  /** our own connection for the id counter, delayed-until scores and ping */
-  private async client(): Promise<Redis> {
-    if (!this.redis) {
-      this.redis = new Redis({ ...this.connection, lazyConnect: false });
-      this.redis.on('error', () => undefined);
-    }
-    return this.redis;
+    this.description = backend.description;
   }
 
   async allocateId(): Promise<string> {
-    const redis = await this.client();
-    return String(await redis.incr(`${this.prefix}:${QUEUE_NAME}:custctl-id`));
+    return this.backend.allocateId();
   }
 
   async add(id: string, nj: NewJob, now: number): Promise<Job> {
     if (!ID.test(id)) throw new UsageError(`job id ${JSON.stringify(id)} is not numeric`);
-    const data: BullData = {
-      ...nj.data,
-      meta: { opts: nj.opts, requestedBy: nj.requestedBy, simulated: nj.simulated, ...(nj.previousStatus !== undefined ? { previousStatus: nj.previousStatus } : {}) },
-    };
-    const opts: JobsOptions = {
-      jobId: bullId(id),
-      attempts: nj.opts.attempts,
-      backoff: { type: 'exponential', delay: nj.opts.backoff.delay },
-      removeOnComplete: { age: RETENTION_SECONDS },
-      removeOnFail: { age: RETENTION_SECONDS },
-      timestamp: now,
-      // a scheduled deletion: BullMQ's delayed set, kept in Redis across worker restarts
-      ...(nj.delayUntil !== undefined && nj.delayUntil > now ? { delay: nj.delayUntil - now } : {}),
-    };
-    await this.queue.add(nj.name, data, opts);
+    await this.queue.add(nj.name, bullData(nj), bullJobOptions(id, nj, now));
     const job = await this.get(id);
     if (!job) throw new OperationError(`job ${id} was added to ${this.description} but cannot be read back`);
     return job;
@@ -171,8 +255,7 @@ export class BullQueue implements JobQueue {
     const meta: Meta = b.data.meta ?? { opts: { attempts: b.opts.attempts ?? 1, backoff: { type: 'exponential', delay: 0 }, timeoutMs: 0 }, requestedBy: 'unknown', simulated: false };
     let delayUntil: number | null = null;
     if (state === 'delayed') {
-      const score = await (await this.client()).zscore(`${this.prefix}:${QUEUE_NAME}:delayed`, b.id ?? '');
-      delayUntil = score !== null ? Math.floor(Number(score) / 0x1000) : b.timestamp + (b.delay ?? 0);
+      delayUntil = (await this.backend.delayedUntil(b.id ?? '')) ?? b.timestamp + (b.delay ?? 0);
     }
     const { logs } = await this.queue.getJobLogs(b.id ?? '', 0, 999).catch(() => ({ logs: [] as string[] }));
     const attemptsMade = b.attemptsMade ?? 0;
@@ -246,7 +329,7 @@ export class BullQueue implements JobQueue {
     const job = await this.toJob(b);
     if (job.state !== 'waiting' && job.state !== 'delayed') throw new ConflictError(`job ${id} is ${job.state}: only waiting or delayed jobs can be cancelled`);
     try {
-      await b.remove();
+      await this.backend.remove(b);
     } catch (e) {
       throw new ConflictError(`job ${id} could not be cancelled (a worker took it just now?): ${String(e)}`);
     }
@@ -271,18 +354,17 @@ export class BullQueue implements JobQueue {
   }
 
   async ping(): Promise<void> {
-    await (await this.client()).ping();
+    await this.backend.ping();
   }
 
   async close(): Promise<void> {
     await this.queue.close();
-    if (this.redis) await this.redis.quit().catch(() => this.redis?.disconnect());
-    this.redis = null;
+    await this.backend.close();
   }
 }
 
 export async function openBullQueue(env: Readonly<Record<string, string | undefined>>): Promise<BullQueue> {
-  const q = new BullQueue(redisConnectionFrom(env));
+  const q = new BullQueue(new RedisBullBackend(redisConnectionFrom(env)));
   try {
     await Promise.race([
       q.ping(),

@@ -2,7 +2,8 @@
 import { Command } from '@commander-js/extra-typings';
 import type { TableCheck } from '../adapters/store.js';
 import type { Deps } from '../deps.js';
-import { outputOption, print, view, type OutputFormat } from '../output/print.js';
+import { outputOption, print, view, writeStyled, type OutputFormat } from '../output/print.js';
+import { h } from '../output/text.js';
 
 export async function runDbMigrate(d: Deps, output: OutputFormat = 'table'): Promise<string[]> {
   const store = await d.store({ skipSchemaCheck: true });
@@ -39,15 +40,15 @@ export async function runDbCheck(d: Deps, setExit: (code: number) => void, outpu
   const ok = missing.length === 0 && (table === null || (table.problems.length === 0 && (table.tried?.ok ?? true)));
   const report: DbCheckReport = { database: store.description, upToDate: missing.length === 0, missing, table, ok };
   await print(d.io, output, view(report, (io) => {
-    if (missing.length === 0) io.out.write(`${store.description}: schema is up to date\n`);
-    else io.out.write(`${store.description}: missing ${missing.join(', ')}\nRun 'custctl db migrate' to apply.\n`);
+    if (missing.length === 0) writeStyled(io, h`${store.description}: schema is up to date\n`);
+    else writeStyled(io, h`${store.description}: missing ${missing.join(', ')}\nRun 'custctl db migrate' to apply.\n`);
     if (!table) return;
-    for (const p of table.problems) io.out.write(`${p.column} ${p.problem}\n  fix: ${p.fix}\n`);
+    for (const p of table.problems) writeStyled(io, h`${p.column} ${p.problem}\n  fix: ${p.fix}\n`);
     const t = table.tried;
-    if (t?.ran && t.ok) io.out.write(`a deletion's row statements pass on customers (tried on ${t.on})\n`);
-    else if (t?.ran) io.out.write(`a deletion would fail on customers: ${t.statement}: ${t.error}\n  fix: ${t.fix}\n  (tried on ${t.on})\n`);
-    else if (t && missing.length === 0) io.out.write(`a deletion's row statements: ${t.note}\n`);
-    for (const n of table.notes) io.err.write(`note: ${n}\n`);
+    if (t?.ran && t.ok) writeStyled(io, h`a deletion's row statements pass on customers (tried on ${t.on})\n`);
+    else if (t?.ran) writeStyled(io, h`a deletion would fail on customers: ${t.statement}: ${t.error}\n  fix: ${t.fix}\n  (tried on ${t.on})\n`);
+    else if (t && missing.length === 0) writeStyled(io, h`a deletion's row statements: ${t.note}\n`);
+    for (const n of table.notes) io.err.write(h`note: ${n}\n`.text);
   }));
   if (!ok) setExit(1);
   return report;
