@@ -13,7 +13,9 @@ import {
   type CertificateSubject, type SignatureCheck,
 } from '../domain/certificate.js';
 import { UsageError } from '../errors.js';
-import { outputOption, print, view, type OutputFormat } from '../output/print.js';
+import { outputOption, print, view, writeStyled, type OutputFormat } from '../output/print.js';
+import { styled } from '../output/text.js';
+import { visibleLines } from '../domain/visible.js';
 import type { AuditBacking } from '../pipeline/certificate.js';
 
 export interface VerifyReport {
@@ -109,7 +111,8 @@ export async function runCertificateVerify(d: Deps, o: { file: string; publicKey
 export async function runCertificateShow(d: Deps, o: { file: string; format: 'text' | 'html' }): Promise<void> {
   const doc = await readCertificate(o.file);
   const note = 'Shown, not verified: check it with custctl certificate verify.';
-  d.io.out.write(o.format === 'html' ? certificateHtml(doc, note) : certificateText(doc, note));
+  // the document came from outside: every line made visible (a value cannot act on the terminal), line breaks kept
+  writeStyled(d.io, styled(visibleLines(o.format === 'html' ? certificateHtml(doc, note) : certificateText(doc, note))));
 }
 
 export async function runCertificateKeygen(d: Deps, o: { out: string; output: OutputFormat }): Promise<{ path: string; keyId: string; publicKey: string }> {
@@ -118,7 +121,7 @@ export async function runCertificateKeygen(d: Deps, o: { out: string; output: Ou
   const result = { path: k.path, keyId: k.keyId, publicKey: k.publicKeyPem };
   d.log.ok(`Signing key written to ${k.path} (mode 0600): keep it secret, set CUSTCTL_SIGNING_KEY_FILE=${k.path}`);
   d.log.info('Publish the public key (stdout) where customers can fetch it: they verify certificates with it');
-  await print(d.io, o.output, view(result, (io) => void io.out.write(k.publicKeyPem)));
+  await print(d.io, o.output, view(result, (io) => writeStyled(io, styled(k.publicKeyPem))));
   return result;
 }
 

@@ -11,7 +11,7 @@ import { parseBackupUrl, parseRecipients } from '../domain/backup.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { cliRequester } from '../jobs/actor.js';
-import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
+import { onStderr, outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import type { WrittenExport } from '../pipeline/export.js';
 
 export interface ExportOptions {
@@ -61,7 +61,7 @@ export async function runExport(d: Deps, o: ExportOptions): Promise<WrittenExpor
   await print(d.io, o.output, view(written, async (io) => {
     io.out.write(`${written.url}\n`);
     const kinds = Object.entries(written.summary.included).sort(([a], [b]) => a.localeCompare(b));
-    if (kinds.length) await printTable({ ...io, out: io.err }, ['KIND', 'EXPORTED'], kinds);
+    if (kinds.length) await printTable(onStderr(io), ['KIND', 'EXPORTED'], kinds);
     if (!written.summary.clusterRead) d.log.warn(`Namespace ${written.summary.namespace} does not exist: the export holds the account's fields only`);
     d.log.info(`${written.files} files, ${written.bytes} bytes, sha256 ${written.sha256}; ${written.summary.excluded.length} objects left out (the README says why)`);
   }));

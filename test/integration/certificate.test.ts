@@ -130,14 +130,15 @@ describe('a real deletion, certified', () => {
     expect(site.exitCode, site.stdout + site.stderr).toBe(0);
   });
 
-  it('openssl verifies the signature over the signed bytes: plain ed25519, no custctl needed', () => {
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as SignedCertificate;
-    const msg = path.join(dir, 'msg.bin');
-    const sig = path.join(dir, 'sig.bin');
-    writeFileSync(msg, signedBytes(doc.certificate));
-    writeFileSync(sig, Buffer.from(doc.signature.value, 'base64'));
-    const out = execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', pubFile, '-rawin', '-in', msg, '-sigfile', sig], { encoding: 'utf8' });
+  it('jq and openssl verify the file as docs/customer-data.md says: plain ed25519 over the canonical form, no custctl needed', () => {
+    const script = `{ printf 'custctl-certificate-signature/1\\n'; jq -cjS .certificate "$1"; } > "$2/signed.bin"
+      jq -r .signature.value "$1" | base64 -d > "$2/signature.bin"
+      openssl pkeyutl -verify -pubin -inkey "$3" -rawin -in "$2/signed.bin" -sigfile "$2/signature.bin"`;
+    const out = execFileSync('bash', ['-c', script, 'verify', file, dir, pubFile], { encoding: 'utf8' });
     expect(out).toMatch(/Signature Verified Successfully/);
+    // and the bytes are the ones custctl signs
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as SignedCertificate;
+    expect(readFileSync(path.join(dir, 'signed.bin')).equals(signedBytes(doc.certificate))).toBe(true);
   });
 
   it('without a database the signature is checked and the report says the chain was not', async () => {
