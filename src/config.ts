@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
 import { DEFAULT_NAMESPACE_PREFIX, parseNamespacePrefix } from './domain/namespace-name.js';
-import { formatDuration, parseDuration } from './domain/duration.js';
+import { formatDuration, parseDuration, parseRetention } from './domain/duration.js';
 import { parseBackupUrl, parseRecipients } from './domain/backup.js';
 import { parseSnapshotClass } from './domain/volume-snapshots.js';
 import { EraseColumnsError, parseEraseColumns } from './domain/erasure.js';
@@ -116,14 +116,10 @@ function millis(name: string, raw: string | undefined, fallback: number): number
   }
 }
 
-/** A retention period: a duration (`7d`, `36h`, `0`). */
+/** A retention period: `0` (immediate) or 1h…400d, the one parser of every entry point (src/domain/duration.ts). */
 function retention(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
-  try {
-    return parseDuration(raw);
-  } catch {
-    throw new UsageError(`${name}=${JSON.stringify(raw)} must be a duration (e.g. 30d, 36h, or 0 for immediate deletions)`);
-  }
+  return parseRetention(raw, name);
 }
 
 function storeChoice(raw: string | undefined, source: string): StoreChoice {

@@ -6,6 +6,7 @@
  *
  * What custctl keeps beside BullMQ's objects, in the same schema:
  *   custctl_job_id               sequence: our job ids (numeric, never reused; the BullMQ id is `j<id>`)
+ *   custctl_cancelled_jobs       table: cancelled jobs (BullMQ removes them; custctl keeps their record)
  *   custctl_webhook_deliveries   table: the webhook delivery journal (src/adapters/webhook-journal-pg.ts)
  *
  * Schema changes are never made on open: `migratePostgresQueue` applies BullMQ's migrations (its
@@ -61,6 +62,7 @@ import {
   QUEUE_NAME,
   type BullBackend,
   type BullData,
+  type CancelledRecords,
   type BullMQQueue,
   type BullMQWorker,
   type BullProcessor,
@@ -71,6 +73,8 @@ export { MINIMUM_POSTGRES_VERSION, RECOMMENDED_POSTGRES_VERSION, LATEST_SCHEMA_V
 
 /** our job id sequence, in the queue schema */
 export const ID_SEQUENCE = 'custctl_job_id';
+/** the cancelled jobs' records, in the queue schema */
+export const CANCELLED_TABLE = 'custctl_cancelled_jobs';
 
 /** Where the PostgreSQL queue lives. */
 export interface PostgresQueueTarget {
@@ -173,6 +177,23 @@ export class PostgresBullBackend implements BullBackend {
       if (Number(n.rows[0]?.n ?? 0) === 0) throw new Error(`job ${id} could not be removed because it is locked by another worker`);
     });
   }
+
+  /** a table of job JSON by id (custctl_cancelled_jobs) */
+  readonly cancelled: CancelledRecords = (() => {
+    const t = () => `${this.q}.${CANCELLED_TABLE}`;
+    const db = () => this.db();
+    return {
+      get: async (id: string) => (await (await db()).query<{ job: string }>(`select job from ${t()} where id = $1`, [id])).rows[0]?.job ?? null,
+      all: async () => (await (await db()).query<{ job: string }>(`select job from ${t()} order by id::bigint`)).rows.map((r) => r.job),
+      count: async () => Number((await (await db()).query<{ n: number }>(`select count(*)::int as n from ${t()}`)).rows[0]?.n ?? 0),
+      put: async (id: string, json: string) => {
+        await (await db()).query(`insert into ${t()} (id, job) values ($1, $2) on conflict (id) do update set job = excluded.job`, [id, json]);
+      },
+      remove: async (ids: readonly string[]) => {
+        if (ids.length) await (await db()).query(`delete from ${t()} where id = any($1::text[])`, [ids]);
+      },
+    };
+  })();
 
   /**
    * Adds a job inside the caller's transaction on the queue database (the customers database when
@@ -287,7 +308,7 @@ export const BULLMQ_OBJECTS = {
 } as const;
 
 /** custctl's own objects in the schema. */
-export const CUSTCTL_OBJECTS = { sequences: [ID_SEQUENCE], tables: ['custctl_webhook_deliveries'] } as const;
+export const CUSTCTL_OBJECTS = { sequences: [ID_SEQUENCE], tables: [CANCELLED_TABLE, 'custctl_webhook_deliveries'] } as const;
 
 /**
  * What a role that runs custctl (workers, serve, the CLI) needs once the schema is migrated. The
@@ -315,6 +336,7 @@ async function ensureCustctlObjects(c: Pick<PoolClient, 'query'>, schema: string
     await c.query(`select pg_advisory_xact_lock(hashtext($1))`, [MIGRATE_LOCK + schema]);
     await c.query(`create schema if not exists ${s}`);
     await c.query(`create sequence if not exists ${s}.${ID_SEQUENCE} minvalue 1 start 1`);
+    await c.query(`create table if not exists ${s}.${CANCELLED_TABLE} (id text primary key, job text not null)`);
     await c.query(deliveriesTableDdl(schema));
     await c.query('commit');
   } catch (e) {
@@ -466,11 +488,8 @@ export async function checkPostgresQueue(target: PostgresQueueTarget): Promise<Q
           return;
         }
       }
-      const ours = await c.query<{ seq: string | null; deliveries: string | null }>(
-        `select to_regclass($1)::text as seq, to_regclass($2)::text as deliveries`,
-        [`${quote(target.schema)}.${ID_SEQUENCE}`, `${quote(target.schema)}.custctl_webhook_deliveries`],
-      );
-      const missing = [...(ours.rows[0]?.seq ? [] : [`sequence ${ID_SEQUENCE}`]), ...(ours.rows[0]?.deliveries ? [] : ['table custctl_webhook_deliveries'])];
+      const ours = await custctlObjects(c, target.schema);
+      const missing = ours.filter((o) => !o.present).map((o) => `${o.kind} ${o.name}`);
       if (version === null) {
         out.push({ name: 'queue schema', status: 'skipped', detail: `${role} may not read BullMQ's migration ledger in ${target.schema}` });
       } else if (version < LATEST_SCHEMA_VERSION || missing.length > 0) {
@@ -480,12 +499,12 @@ export async function checkPostgresQueue(target: PostgresQueueTarget): Promise<Q
           fix: 'Run the queue migrations as the schema owner (`custctl db migrate` once wired).',
         });
       } else {
-        out.push({ name: 'queue schema', status: 'ok', detail: `${target.schema}: BullMQ schema version ${version}, custctl's id sequence and delivery table present` });
+        out.push({ name: 'queue schema', status: 'ok', detail: `${target.schema}: BullMQ schema version ${version}, custctl's id sequence and tables present` });
       }
       const lacking: string[] = [];
       const ledger = await c.query<{ ok: boolean }>(`select has_table_privilege(current_user, $1, 'SELECT') as ok`, [`${quote(target.schema)}.migration`]);
       if (!ledger.rows[0]?.ok) lacking.push('SELECT on migration');
-      const tables = [...BULLMQ_OBJECTS.tables, ...(ours.rows[0]?.deliveries ? CUSTCTL_OBJECTS.tables : [])];
+      const tables = [...BULLMQ_OBJECTS.tables, ...ours.filter((o) => o.present && o.kind === 'table').map((o) => o.name)];
       for (const t of tables) {
         const rights = await c.query<{ right: string; ok: boolean }>(
           `select x as right, has_table_privilege(current_user, $1, x) as ok from unnest($2::text[]) x`,
@@ -494,7 +513,7 @@ export async function checkPostgresQueue(target: PostgresQueueTarget): Promise<Q
         const no = rights.rows.filter((x) => !x.ok).map((x) => x.right);
         if (no.length) lacking.push(`${no.join(', ')} on ${t}`);
       }
-      const seqs = [...BULLMQ_OBJECTS.sequences, ...(ours.rows[0]?.seq ? CUSTCTL_OBJECTS.sequences : [])];
+      const seqs = [...BULLMQ_OBJECTS.sequences, ...ours.filter((o) => o.present && o.kind === 'sequence').map((o) => o.name)];
       for (const sq of seqs) {
         const ok = await c.query<{ ok: boolean }>(`select has_sequence_privilege(current_user, $1, 'USAGE') as ok`, [`${quote(target.schema)}.${sq}`]);
         if (!ok.rows[0]?.ok) lacking.push(`USAGE on sequence ${sq}`);
@@ -508,6 +527,17 @@ export async function checkPostgresQueue(target: PostgresQueueTarget): Promise<Q
     out.push({ name: 'queue database', status: 'fail', detail: errorText(e), fix: (e as { details?: readonly string[] }).details?.[0] ?? 'Check CUSTCTL_QUEUE_DATABASE_URL (or DATABASE_URL).' });
   }
   return out;
+}
+
+/** custctl's own objects in the schema, and whether each is there. */
+async function custctlObjects(c: Pick<PoolClient, 'query'>, schema: string): Promise<Array<{ kind: 'sequence' | 'table'; name: string; present: boolean }>> {
+  const want = [...CUSTCTL_OBJECTS.sequences.map((name) => ({ kind: 'sequence' as const, name })), ...CUSTCTL_OBJECTS.tables.map((name) => ({ kind: 'table' as const, name }))];
+  const r = await c.query<{ name: string; there: string | null }>(
+    `select x as name, to_regclass($1 || '.' || x)::text as there from unnest($2::text[]) x`,
+    [quote(schema), want.map((w) => w.name)],
+  );
+  const there = new Map(r.rows.map((row) => [row.name, row.there !== null]));
+  return want.map((w) => ({ ...w, present: there.get(w.name) ?? false }));
 }
 
 /** `version`/`doctor` line: what the queue is and where. */
@@ -528,9 +558,9 @@ export async function openPostgresBullQueue(target: PostgresQueueTarget): Promis
     } catch (e) {
       throw translateSchemaError(e, target);
     }
-    const seq = await c.query<{ seq: string | null }>(`select to_regclass($1)::text as seq`, [`${quote(target.schema)}.${ID_SEQUENCE}`]);
-    if (version < LATEST_SCHEMA_VERSION || !seq.rows[0]?.seq) {
-      throw new UsageError(`the queue schema ${target.schema} in ${target.where} is not up to date (BullMQ schema version ${version} of ${LATEST_SCHEMA_VERSION}${seq.rows[0]?.seq ? '' : `, no ${ID_SEQUENCE} sequence`})`, [
+    const missing = (await custctlObjects(c, target.schema)).filter((o) => !o.present).map((o) => `no ${o.kind} ${o.name}`);
+    if (version < LATEST_SCHEMA_VERSION || missing.length > 0) {
+      throw new UsageError(`the queue schema ${target.schema} in ${target.where} is not up to date (BullMQ schema version ${version} of ${LATEST_SCHEMA_VERSION}${missing.map((m) => `, ${m}`).join('')})`, [
         'Run the queue migrations as the schema owner (`custctl db migrate` once wired).',
       ]);
     }

@@ -95,8 +95,19 @@ export interface BullBackend {
   delayedUntil(bullId: string): Promise<number | null>;
   /** removes a waiting or delayed job; throws when a worker holds it or takes it meanwhile (atomically) */
   remove(b: BullJob<BullData, unknown, JobName>): Promise<void>;
+  /** cancelled jobs as custctl keeps them (BullMQ has no such state): the job JSON by id */
+  readonly cancelled: CancelledRecords;
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The cancelled jobs a backend keeps beside BullMQ's: our job JSON by id, read like finished jobs until pruned. */
+export interface CancelledRecords {
+  get(id: string): Promise<string | null>;
+  all(): Promise<string[]>;
+  count(): Promise<number>;
+  put(id: string, json: string): Promise<void>;
+  remove(ids: readonly string[]): Promise<void>;
 }
 
 /** BullMQ on Redis: its default backend. Ids from our INCR counter, due times from BullMQ's delayed zset. */
@@ -140,6 +151,20 @@ export class RedisBullBackend implements BullBackend {
   async remove(b: BullJob<BullData, unknown, JobName>): Promise<void> {
     await b.remove();
   }
+
+  /** a hash of job JSON by id */
+  readonly cancelled: CancelledRecords = (() => {
+    const key = () => `${this.prefix}:${QUEUE_NAME}:custctl-cancelled`;
+    return {
+      get: async (id: string) => (await this.client()).hget(key(), id),
+      all: async () => Object.values(await (await this.client()).hgetall(key())),
+      count: async () => (await this.client()).hlen(key()),
+      put: async (id: string, json: string) => void (await (await this.client()).hset(key(), id, json)),
+      remove: async (ids: readonly string[]) => {
+        if (ids.length) await (await this.client()).hdel(key(), ...ids);
+      },
+    };
+  })();
 
   async ping(): Promise<void> {
     await (await this.client()).ping();
@@ -245,8 +270,31 @@ export class BullQueue implements JobQueue {
     // script, so a state read after the hash could say failed next to a hash read before it (no reason).
     const state = await this.queue.getJobState(bullId(id));
     const b = await this.queue.getJob(bullId(id));
-    if (!b) return null;
+    if (!b) return this.cancelledRecord(id);
     return this.toJob(b, mapState(state) ?? undefined);
+  }
+
+  /**
+   * Cancelled jobs: BullMQ can only remove a job that is not running, so the cancelled job is kept
+   * by the backend (`BullBackend.cancelled`: job JSON by id) and read like any other job — `status
+   * job N`, `jobs list --state cancelled` — until prune removes it with the other finished jobs.
+   */
+  private async cancelledRecord(id: string): Promise<Job | null> {
+    const raw = await this.backend.cancelled.get(id);
+    return raw ? (JSON.parse(raw) as Job) : null;
+  }
+
+  private async cancelledRecords(): Promise<Job[]> {
+    const all = await this.backend.cancelled.all();
+    const out: Job[] = [];
+    for (const raw of all) {
+      try {
+        out.push(JSON.parse(raw) as Job);
+      } catch {
+        // not ours to read: skipped (prune leaves it, a person can look at it)
+      }
+    }
+    return out;
   }
 
   /** Maps a BullMQ job to the one job schema (src/domain/job.ts). */
@@ -301,7 +349,8 @@ export class BullQueue implements JobQueue {
 
   async counts(): Promise<Record<JobState, number>> {
     const c = await this.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
-    return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0 };
+    const cancelled = await this.backend.cancelled.count();
+    return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, completed: c.completed ?? 0, failed: (c.failed ?? 0) + cancelled };
   }
 
   async list(filter: JobFilter = {}): Promise<Job[]> {
@@ -316,24 +365,39 @@ export class BullQueue implements JobQueue {
         out.push(await this.toJob(b, mapState(s) ?? 'waiting'));
       }
     }
+    if (!filter.state || filter.state === 'failed') {
+      for (const j of await this.cancelledRecords()) {
+        if (filter.name && j.name !== filter.name) continue;
+        if (filter.customerId && j.data.customerId !== filter.customerId) continue;
+        out.push(j);
+      }
+    }
     return out.sort((a, b) => Number(b.id) - Number(a.id));
   }
 
   /**
-   * waiting or delayed only. BullMQ has no "cancelled": the job is removed from the queue and the
-   * returned record (state failed, failedReason 'cancelled') is what the caller settles the row with.
+   * waiting or delayed only. BullMQ has no "cancelled": the job is removed from the queue — which
+   * BullMQ refuses while a worker holds its lock, so a cancel never races a running attempt — and
+   * kept as a cancelled record (state failed, failedReason 'cancelled') that get/list read.
    */
   async cancel(id: string, now: number): Promise<Job> {
     const b = await this.queue.getJob(bullId(id));
-    if (!b) throw new NotFoundError(`job ${id} not found in ${this.description}`);
+    if (!b) {
+      if (await this.cancelledRecord(id)) throw new ConflictError(`job ${id} is cancelled already`);
+      throw new NotFoundError(`job ${id} not found in ${this.description}`);
+    }
     const job = await this.toJob(b);
     if (job.state !== 'waiting' && job.state !== 'delayed') throw new ConflictError(`job ${id} is ${job.state}: only waiting or delayed jobs can be cancelled`);
     try {
       await this.backend.remove(b);
     } catch (e) {
-      throw new ConflictError(`job ${id} could not be cancelled (a worker took it just now?): ${String(e)}`);
+      throw new ConflictError(`job ${id} could not be cancelled: a worker took it just now (${e instanceof Error ? e.message : String(e)})`, [
+        `Follow it with 'custctl status job ${id} --watch'.`,
+      ]);
     }
-    return { ...job, state: 'failed', failedReason: 'cancelled', failedCode: 'conflict', finishedOn: now, delayUntil: null };
+    const cancelled: Job = { ...job, state: 'failed', failedReason: 'cancelled', failedCode: null, finishedOn: now, delayUntil: null, lease: null };
+    await this.backend.cancelled.put(id, JSON.stringify(cancelled)).catch(() => undefined);
+    return cancelled;
   }
 
   /** failed only: a fresh set of attempts. */
@@ -350,7 +414,9 @@ export class BullQueue implements JobQueue {
     const grace = Math.max(0, Date.now() - before);
     const a = await this.queue.clean(grace, 0, 'completed');
     const b = await this.queue.clean(grace, 0, 'failed');
-    return a.length + b.length;
+    const old = (await this.cancelledRecords()).filter((j) => j.finishedOn !== null && j.finishedOn < before).map((j) => j.id);
+    await this.backend.cancelled.remove(old);
+    return a.length + b.length + old.length;
   }
 
   async ping(): Promise<void> {

@@ -129,7 +129,7 @@ describe('the queue schema: migrations, checks, grants', () => {
     // a schema with BullMQ's objects but without custctl's sequence is not up to date either
     await migratePostgresQueue(t);
     await db().query(`drop sequence "${t.schema}".${ID_SEQUENCE}`);
-    await expect(openPostgresBullQueue(t)).rejects.toThrow(new RegExp(`not up to date .*no ${ID_SEQUENCE} sequence`));
+    await expect(openPostgresBullQueue(t)).rejects.toThrow(new RegExp(`not up to date .*no sequence ${ID_SEQUENCE}`));
     expect((await checkPostgresQueue(t)).find((c) => c.name === 'queue schema')).toMatchObject({ status: 'fail', detail: expect.stringContaining(`missing sequence ${ID_SEQUENCE}`) });
   });
 
@@ -164,7 +164,8 @@ describe('the queue schema: migrations, checks, grants', () => {
     expect(await q.cancel(later.id, Date.now())).toMatchObject({ failedReason: 'cancelled' });
     work(q, async (ctx) => { await ctx.progress(50); await ctx.log('ran as the runtime role'); return { outcome: 'deleted' }; });
     expect(await until(q, a.id)).toMatchObject({ state: 'completed', progress: 50 });
-    expect(await q.prune(Date.now() + 1)).toBe(1);
+    expect(await q.get(later.id)).toMatchObject({ failedReason: 'cancelled' });
+    expect(await q.prune(Date.now() + 1)).toBe(2); // the completed job and the cancelled one's record
     const journal = new PostgresDeliveryJournal(asRole);
     opened.push(journal);
     const now = Date.now();

@@ -172,11 +172,37 @@ describe.each(BACKENDS)('BullMQ on $name', (fx) => {
       await waitFor(async () => failed.length === 1, 'onFailed', 5_000, 20);
     });
 
-    it('cancel removes a waiting job and hands back a cancelled record', async () => {
+    it('a job a worker holds is not cancelled (409), and BullMQ itself refuses to remove it: the guarantee a cancel that races a worker leans on', async () => {
+      const q = await queue();
+      const j = await add(q, 'cust_race1');
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((r) => (release = r));
+      const w = work(q, async () => {
+        await held;
+        return { outcome: 'deleted' };
+      });
+      await until(q, j.id, ['active']);
+      await expect(q.cancel(j.id, Date.now())).rejects.toBeInstanceOf(ConflictError);
+      const b = await q.queue.getJob(`j${j.id}`);
+      await expect(b?.remove()).rejects.toThrow(/locked/);
+      release();
+      expect((await until(q, j.id)).state).toBe('completed');
+      await w.stop();
+    });
+
+    it('cancel removes a waiting job from BullMQ and keeps a cancelled record that get, list and prune see', async () => {
       const q = await queue();
       const j = await add(q, 'cust_cancel1');
-      const c = await q.cancel(j.id, Date.now());
+      const t = Date.now();
+      const c = await q.cancel(j.id, t);
       expect(c).toMatchObject({ id: j.id, state: 'failed', failedReason: 'cancelled', data: { customerId: 'cust_cancel1' } });
+      expect(await q.queue.getJob(`j${j.id}`)).toBeUndefined(); // no worker can take it
+      expect(await q.get(j.id)).toEqual(c);
+      expect((await q.list({ state: 'failed', customerId: 'cust_cancel1' })).map((x) => x.id)).toEqual([j.id]);
+      expect((await q.list({ state: 'waiting', customerId: 'cust_cancel1' })).map((x) => x.id)).toEqual([]);
+      await expect(q.cancel(j.id, t)).rejects.toThrow(/cancelled already/);
+      expect(await q.prune(t - 1)).toBe(0);
+      expect(await q.prune(t + 1)).toBeGreaterThanOrEqual(1);
       expect(await q.get(j.id)).toBeNull();
     });
 
@@ -210,12 +236,15 @@ describe.each(BACKENDS)('BullMQ on $name', (fx) => {
       expect(await until(q, j.id, ['completed'], 30_000)).toMatchObject({ attemptsMade: 2 });
     });
 
-    it('cancel of a delayed job: gone, a worker never runs it; a cancel of an active one is refused', async () => {
+    it('cancel of a delayed job: out of BullMQ, a worker never runs it, its record counts as failed; a cancel of an active one is refused', async () => {
       const q = await queue();
       const later = await add(q, 'cust_cancel2', {}, { delayUntil: Date.now() + 1_000 });
       expect(later.state).toBe('delayed');
-      expect(await q.cancel(later.id, Date.now())).toMatchObject({ id: later.id, state: 'failed', failedReason: 'cancelled', delayUntil: null });
-      expect(await q.get(later.id)).toBeNull();
+      const cancelled = await q.cancel(later.id, Date.now());
+      expect(cancelled).toMatchObject({ id: later.id, state: 'failed', failedReason: 'cancelled', delayUntil: null });
+      expect(await q.queue.getJob(`j${later.id}`)).toBeUndefined();
+      expect(await q.get(later.id)).toEqual(cancelled);
+      expect(await q.counts()).toMatchObject({ delayed: 0, failed: 1 });
       const ran: string[] = [];
       let release = () => undefined as void;
       const hold = new Promise<void>((r) => { release = r; });
