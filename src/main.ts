@@ -31,6 +31,7 @@ const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> 
   'cleanup-rbac': async (d, s) => (await import('./commands/cleanup-rbac.js')).makeCleanupRbacCommand(d, s),
   serve: async (d, s) => (await import('./commands/serve.js')).makeServeCommand(d, s),
   customers: async (d) => (await import('./commands/customers.js')).makeCustomersCommand(d),
+  clusters: async (d, s) => (await import('./commands/clusters.js')).makeClustersCommand(d, s),
   db: async (d, s) => (await import('./commands/db.js')).makeDbCommand(d, s),
   doctor: async (d, s) => (await import('./commands/doctor.js')).makeDoctorCommand(d, s),
   version: async (d) => (await import('./commands/version.js')).makeVersionCommand(d),

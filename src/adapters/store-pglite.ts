@@ -39,6 +39,8 @@ export interface EmbeddedStoreOptions {
    * makes other processes give up at once instead of waiting: serve keeps the store while it runs.
    */
   holder?: { command?: string; url?: string };
+  /** the column naming a customer's cluster (CUSTCTL_CLUSTER_COLUMN; default `cluster`) */
+  clusterColumn?: string;
 }
 
 type Queryable = Pick<PGlite | Transaction, 'query' | 'exec'>;
@@ -246,7 +248,7 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Cus
     },
     onClose: unlock,
   });
-  const store = new SqlCustomerStore(driver, { kind: 'embedded', description: `embedded (${dir})` });
+  const store = new SqlCustomerStore(driver, { kind: 'embedded', description: `embedded (${dir})`, ...(opts.clusterColumn !== undefined ? { clusterColumn: opts.clusterColumn } : {}) });
   try {
     await store.migrate();
   } catch (e) {

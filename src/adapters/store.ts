@@ -30,6 +30,12 @@ export interface CustomerRow {
   deletedAt: string | null;
   createdAt: string;
   updatedAt: string;
+  /**
+   * The cluster that holds the customer, as its row names it (the CUSTCTL_CLUSTER_COLUMN column,
+   * default `cluster`): null when the row names none; absent when the table has no such column.
+   * src/domain/clusters.ts clusterFor decides what it means in this fleet.
+   */
+  cluster?: string | null;
 }
 
 export interface NewCustomer {

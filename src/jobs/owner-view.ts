@@ -66,6 +66,12 @@ export function jobForOwner(job: Job, ownerName: string): Job {
   };
 }
 
+/** Its customer row as an owner reads it: which cluster holds it is how the site runs, left out. */
+export function rowForOwner<T extends { cluster?: unknown }>(row: T): Omit<T, 'cluster'> {
+  const { cluster: _cluster, ...rest } = row;
+  return rest;
+}
+
 type OwnerDelivery<T> = Pick<T, Extract<keyof T, 'id' | 'jobId' | 'event' | 'state' | 'attempts' | 'createdAt' | 'deliveredAt'>>;
 
 /** A webhook delivery of its job as an owner sees it: that it was sent and how it went, not where to. */

@@ -26,7 +26,7 @@ import type { CancelResult, CancelTarget, Canceller } from '../jobs/cancel.js';
 import { authorize, cancellerOf, type Principal, type Role, type TokenSet } from './auth.js';
 import { AUTH_FAILURE_LIMITS, AuthFailures, type AuthFailureLimits } from './auth-failures.js';
 import { registerConsole, type ConsoleOptions } from './console/index.js';
-import { deliveryForOwner, errorForOwner, jobForOwner, ownerNotFound } from '../jobs/owner-view.js';
+import { deliveryForOwner, errorForOwner, jobForOwner, ownerNotFound, rowForOwner } from '../jobs/owner-view.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
 export type SubmitExtras = DeletionOptions;
@@ -490,7 +490,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
     const jobs = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
-    return { customer: row, jobs: jobs.map(jobFor(req)) };
+    return { customer: req.principal?.role === 'owner' ? rowForOwner(row) : row, jobs: jobs.map(jobFor(req)) };
   });
 
   // the rows (customers list --api-url); an owner gets its own row only
@@ -498,7 +498,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const status = req.query.status;
     if (status !== undefined && !(DEPLOYMENT_STATUSES as readonly string[]).includes(status)) throw new UsageError(`status must be one of ${DEPLOYMENT_STATUSES.join(', ')}`);
     const p = req.principal;
-    const rows = p?.role === 'owner' ? [await store.get(p.customerId ?? '')].filter((r) => r !== null) : await store.list();
+    const rows = p?.role === 'owner' ? [await store.get(p.customerId ?? '')].filter((r) => r !== null).map(rowForOwner) : await store.list();
     return rows.filter((r) => status === undefined || r.deploymentStatus === status);
   });
 

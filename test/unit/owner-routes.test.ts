@@ -112,3 +112,40 @@ describe('errorForOwner', () => {
     expect(scrub('ops stopped: ops. (ops) stops', ['ops'])).toBe('… stopped: …. (…) stops');
   });
 });
+
+describe('an owner\'s own row', () => {
+  it('leaves out which cluster holds it; an admin sees it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'custctl-owner-row-'));
+    const queue = await openFileJournal({ dir: join(dir, 'journal'), worker: 'test' });
+    const store = new FakeStore();
+    const row = await store.add({ customerId: 'cust_own1', email: 'o@x', companyName: 'Own', deploymentStatus: 'deployed', instanceNamespace: 'customer-own1', instanceUrl: '' });
+    store.rows.set('cust_own1', { ...row, cluster: 'eu-prod-7' });
+    const ownerToken = 'owner-T0KEN-for-tests-0123456789';
+    const adminToken = 'adm1n-T0KEN-for-tests-0123456789';
+    const app = buildServer({
+      store, queue, log, now: () => Date.now(),
+      tokens: parseTokensFile(`portal:owner:cust_own1:${sha256Hex(ownerToken)}\nops:admin:${sha256Hex(adminToken)}\n`, 'test'),
+      submit: async () => { throw new Error('unused'); },
+      runSync: async (j) => j,
+      metrics: { contentType: 'text/plain', text: async () => '' },
+      deliveries: async () => [],
+    });
+    try {
+      const get = (url: string, token: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+      const one = await get('/api/customers/cust_own1', ownerToken);
+      expect(one.statusCode).toBe(200);
+      expect(one.json().customer).toMatchObject({ customerId: 'cust_own1', deploymentStatus: 'deployed' });
+      expect(one.json().customer).not.toHaveProperty('cluster');
+      expect(one.body).not.toContain('eu-prod-7');
+      const list = await get('/api/customers', ownerToken);
+      expect(list.json()).toHaveLength(1);
+      expect(list.body).not.toContain('eu-prod-7');
+      expect((await get('/api/customers/cust_own1', adminToken)).json().customer.cluster).toBe('eu-prod-7');
+      expect((await get('/api/customers', adminToken)).json()[0].cluster).toBe('eu-prod-7');
+    } finally {
+      await app.close();
+      await queue.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
