@@ -13,6 +13,7 @@
  *   records `deletion_failed`.
  */
 
+import type { Transport } from './pg-connection.js';
 import { ConflictError, CliError, OperationError, UsageError, errorMessage } from '../errors.js';
 import { AUDIT_TABLE, MIGRATIONS, MIGRATION_LOCK_KEY, REQUIRED_AUDIT_COLUMNS, REQUIRED_CUSTOMER_COLUMNS, SCHEMA_MIGRATIONS_DDL } from '../db/migrations.js';
 import {
@@ -165,16 +166,20 @@ export interface SqlStoreInfo {
   kind: 'postgres' | 'embedded';
   /** `postgres://user@host:port/db` (never a password) or `embedded (<dir>)` */
   description: string;
+  /** how the connection is secured (PostgreSQL): `TLS 1.3, certificate and host name verified …` */
+  transport?: Transport;
 }
 
 export class SqlCustomerStore implements CustomerStore {
   readonly kind: 'postgres' | 'embedded';
   readonly description: string;
+  readonly transport?: Transport;
   private closed = false;
 
   constructor(private readonly db: SqlDriver, info: SqlStoreInfo) {
     this.kind = info.kind;
     this.description = info.description;
+    if (info.transport !== undefined) this.transport = info.transport;
   }
 
   async get(customerId: string): Promise<CustomerRow | null> {

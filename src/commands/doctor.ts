@@ -10,6 +10,7 @@ import { REQUIRED_ACCESS } from '../domain/permissions.js';
 import { CliError, errorMessage } from '../errors.js';
 import { outputOption, print, view, type OutputFormat } from '../output/print.js';
 import { within as withinMs } from '../util/within.js';
+import type { Transport } from '../adapters/pg-connection.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skipped';
 
@@ -83,16 +84,26 @@ async function helmCheck(d: Deps): Promise<Check> {
   }
 }
 
-async function databaseCheck(d: Deps): Promise<Check> {
+async function databaseChecks(d: Deps): Promise<Check[]> {
   try {
     const store = await within(d.store({ skipSchemaCheck: true }), 'opening the database');
     const v = store.serverVersion ? await within(store.serverVersion(), 'select version()') : 'unknown';
     const missing = await within(store.checkSchema(), 'checking the schema');
-    if (missing.length) return { name: 'database', status: 'fail', detail: `${store.description}: ${v}; schema lacks ${missing.join(', ')}`, fix: "Run 'custctl db migrate'." };
-    return { name: 'database', status: store.kind === 'embedded' ? 'warn' : 'ok', detail: `${store.description}: ${v}, schema up to date`, ...(store.kind === 'embedded' ? { fix: 'The embedded store is for trying custctl; real deletions reset rows in the billing database: set DATABASE_URL.' } : {}) };
+    const tls = store.transport !== undefined ? [transportCheck(store.transport)] : [];
+    if (missing.length) return [{ name: 'database', status: 'fail', detail: `${store.description}: ${v}; schema lacks ${missing.join(', ')}`, fix: "Run 'custctl db migrate'." }, ...tls];
+    return [{ name: 'database', status: store.kind === 'embedded' ? 'warn' : 'ok', detail: `${store.description}: ${v}, schema up to date`, ...(store.kind === 'embedded' ? { fix: 'The embedded store is for trying custctl; real deletions reset rows in the billing database: set DATABASE_URL.' } : {}) }, ...tls];
   } catch (e) {
-    return { name: 'database', status: 'fail', detail: errorMessage(e), fix: fixOf(e, 'Check DATABASE_URL (or the PG* variables) and that the server is up.') };
+    return [{ name: 'database', status: 'fail', detail: errorMessage(e), fix: fixOf(e, 'Check DATABASE_URL (or the PG* variables) and that the server is up.') }];
   }
+}
+
+/** The database connection's TLS: verified is ok; encrypted but not verified, or plain, across a network is a warning. */
+function transportCheck(t: Transport): Check {
+  const name = 'database TLS';
+  if (t.verified) return { name, status: 'ok', detail: t.summary };
+  const status = t.local ? 'ok' : 'warn';
+  if (t.encrypted) return { name, status, detail: t.summary, fix: "Verify the server too: sslmode=verify-full&sslrootcert=/path/to/ca.pem in DATABASE_URL (your provider's CA)." };
+  return { name, status, detail: t.summary, fix: 'Encrypt the connection: sslmode=verify-full&sslrootcert=/path/to/ca.pem in DATABASE_URL (or sslmode=require).' };
 }
 
 async function stateDirCheck(d: Deps): Promise<Check> {
@@ -141,7 +152,7 @@ export async function runDoctor(d: Deps, o: { output: OutputFormat }): Promise<{
   const groups = await Promise.all([
     local ? clusterChecks(d) : Promise.resolve([]),
     local ? helmCheck(d).then((c) => [c]) : Promise.resolve([]),
-    local ? databaseCheck(d).then((c) => [c]) : Promise.resolve([]),
+    local ? databaseChecks(d) : Promise.resolve([]),
     stateDirCheck(d).then((c) => [c]),
     queueCheck(d).then((c) => [c]),
   ]);
