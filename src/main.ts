@@ -144,6 +144,14 @@ export function reportError(deps: Deps, e: unknown, verbose: boolean): void {
  */
 setFlagsFromString('--optimize-for-size');
 
+/**
+ * The AWS SDK (S3 backups) prints a NodeVersionSupportWarning on Node < 22: its releases after
+ * January 2027 will need Node 22. That is news for custctl's maintainers, who pin the SDK in the
+ * lockfile (engines says which Node custctl supports), not for the operator; this is the switch
+ * AWS documents for it (aws/aws-sdk-js-v3#7983). An explicit setting in the environment is kept.
+ */
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 // a closed stdout (`custctl customers list | head -1`) ends the command quietly (see main's end)
 const stdoutPipe = watchClosedPipe(process.stdout);
 

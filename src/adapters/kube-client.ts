@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { dump as dumpYaml, load as loadYaml } from 'js-yaml';
 import { ConflictError, OperationError, UsageError, errorMessage, isPermanent } from '../errors.js';
-import { KUBE_RETRY, backoffMs, parseRetryAfter, withRetries, type RetryEvent, type RetryPolicy, type Verdict } from './retry.js';
+import { KUBE_RETRY, backoffMs, networkVerdict, parseRetryAfter, withRetries, type RetryEvent, type RetryPolicy, type Verdict } from './retry.js';
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
 import { runPool } from '../util/pool.js';
 import type {
@@ -378,8 +378,6 @@ export function translateError(e: unknown, op: Op, t: ErrorContext): Error {
 
 /** Answers worth another try: the server is overloaded, restarting or briefly broken (client-go's list). */
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
-/** Connection failures worth another try: reset, refused (an API server restarting), timed out, cut. */
-const RETRY_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET']);
 
 /** A request that got no answer within REQUEST_TIMEOUT_MS (retried like a reset). */
 class RequestTimeout extends Error {}
@@ -393,8 +391,14 @@ function headerOf(e: unknown, name: string): string | undefined {
   return undefined;
 }
 
-/** Whether one failed request (before translation) is worth another try, and when (Retry-After). */
-export function requestVerdict(e: unknown): Verdict {
+/**
+ * Whether one failed request (before translation) is worth another try, and when (Retry-After).
+ * Connection failures as retry.ts's networkVerdict: a reset or a timeout always; refused or no such
+ * host only when the API server answered earlier in this process (`answeredBefore`): an API server
+ * that restarts refuses connections for a few seconds, while one that never answered is most
+ * likely a wrong address or a cluster that is down, and the operator should hear so at once.
+ */
+export function requestVerdict(e: unknown, answeredBefore = true): Verdict {
   if (e instanceof RequestTimeout) return { retry: true, why: `no answer within ${REQUEST_TIMEOUT_MS / 1000}s` };
   if (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number') {
     const code = (e as { code: number }).code;
@@ -402,9 +406,7 @@ export function requestVerdict(e: unknown): Verdict {
     const afterMs = parseRetryAfter(headerOf(e, 'retry-after'));
     return { retry: true, why: `HTTP ${code}`, ...(afterMs !== undefined ? { afterMs } : {}) };
   }
-  const code = errorCode(e);
-  if (code && RETRY_NETWORK_CODES.has(code)) return { retry: true, why: code };
-  return { retry: false };
+  return networkVerdict(errorCode(e), answeredBefore);
 }
 
 /** `HTTP 503: service unavailable` for an API answer, else the message: for one line of a report. */
@@ -540,6 +542,8 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   const requestOptions = plainCredentials(loaded.cluster, loaded.user) ? plainOptions(loaded) : clientNodeOptions(loaded);
   const base = target.server.replace(/\/+$/, '');
   const ua = opts.userAgent;
+  /** the API server answered a request of this process (any status): a later refusal is a restart */
+  let answered = false;
 
   function urlOf(urlPath: string, query: Query): URL {
     const url = new URL(base + urlPath);
@@ -560,7 +564,10 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
       Accept: o.accept ?? 'application/json',
       ...(payload !== undefined ? { 'Content-Type': o.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
     };
-    const req = (url.protocol === 'http:' ? http : https).request(url, { ...ro, method, headers, signal: o.signal }, onResponse);
+    const req = (url.protocol === 'http:' ? http : https).request(url, { ...ro, method, headers, signal: o.signal }, (res) => {
+      answered = true;
+      onResponse(res);
+    });
     req.on('error', onError);
     req.end(payload);
   }
@@ -622,7 +629,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
         }
       }, {
         policy: op.retry ?? retryPolicy,
-        classify: requestVerdict,
+        classify: (e) => requestVerdict(e, answered),
         signal,
         ...(opts.retry?.sleep ? { sleep: opts.retry.sleep } : {}),
         onRetry: (ev) => opts.onRetry?.({ ...ev, op: `${op.verb} ${op.what}` }),
@@ -1193,6 +1200,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
 
   return {
     target,
+    answered: () => answered,
     listWorkloads,
     volumeSnapshots,
     patchWorkload,

@@ -66,6 +66,8 @@ export interface ClusterTarget {
 
 export interface Kube {
   readonly target: ClusterTarget;
+  /** the API server answered a request of this process: a refused connection now means it is restarting */
+  answered?(): boolean;
 
   /** GET namespace; null on 404. */
   getNamespace(name: string, signal?: AbortSignal): Promise<NamespaceInfo | null>;
