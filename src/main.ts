@@ -33,6 +33,7 @@ const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> 
   doctor: async (d, s) => (await import('./commands/doctor.js')).makeDoctorCommand(d, s),
   version: async (d) => (await import('./commands/version.js')).makeVersionCommand(d),
   audit: async (d) => (await import('./commands/audit.js')).makeAuditCommand(d),
+  token: async (d) => (await import('./commands/token.js')).makeTokenCommand(d),
   completion: async (d) => (await import('./commands/completion.js')).makeCompletionCommand(d),
   // hidden: what the completion scripts ask at each TAB, answered from this same command tree
   __complete: async (d) => (await import('./commands/complete.js')).makeCompleteCommand(d, (words) => makeProgram(d, () => undefined, words)),
