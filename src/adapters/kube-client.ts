@@ -675,7 +675,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
       const body = {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SelfSubjectAccessReview',
-        spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.namespace ? { namespace: c.namespace } : {}) } },
+        spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.namespace ? { namespace: c.namespace } : {}), ...(c.name ? { name: c.name } : {}) } },
       };
       // a create that changes nothing (a review is answered, not stored): safe to send again
       const r = await call({ verb: 'create', what: 'selfsubjectaccessreviews.authorization.k8s.io' }, signal,

@@ -177,6 +177,8 @@ export interface AccessCheck {
   group: string;
   /** unset: cluster-wide (or every namespace, for a namespaced resource) */
   namespace?: string;
+  /** one object (RBAC resourceNames) */
+  name?: string;
 }
 
 export interface AccessAnswer extends AccessCheck {

@@ -13,7 +13,7 @@
 import type { OpenBackupTarget } from '../adapters/backup-target.js';
 import type { ClusterTarget, Kube } from '../adapters/kube.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
-import { restoreTiers, skippedOnRestore, sortForRestore, type KubeObject } from '../domain/backup.js';
+import { isClusterRoleGrant, restoreTiers, skippedOnRestore, sortForRestore, type KubeObject } from '../domain/backup.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { Job } from '../domain/job.js';
 import { checkRowNamespace } from '../domain/namespace-name.js';
@@ -71,10 +71,16 @@ export const RESTORE_CONCURRENCY = 16;
  * object first in restore order is thrown as it came (the same error a serial restore would give),
  * the others are logged. The next tier never starts after a failure.
  */
-export async function createInTiers(objects: readonly KubeObject[], kube: Pick<Kube, 'createObject'>, signal: AbortSignal, log: StepLog, limit: number): Promise<{ created: number; existed: number }> {
+export async function createInTiers(
+  objects: readonly KubeObject[], kube: Pick<Kube, 'createObject'>, signal: AbortSignal, log: StepLog, limit: number,
+  afterGrants?: () => Promise<void>,
+): Promise<{ created: number; existed: number }> {
   let created = 0;
   let existed = 0;
-  for (const tier of restoreTiers(objects)) {
+  const tiers = restoreTiers(objects);
+  for (const [i, tier] of tiers.entries()) {
+    // the first tier holds the grants of ClusterRoles, if any: they may be what lets the rest be created
+    if (i === 1 && afterGrants && tiers[0]?.every(isClusterRoleGrant)) await afterGrants();
     const failures: Array<{ index: number; error: unknown }> = [];
     let next = 0;
     const worker = async () => {
@@ -102,6 +108,28 @@ export async function createInTiers(objects: readonly KubeObject[], kube: Pick<K
     }
   }
   return { created, existed };
+}
+
+/**
+ * After the namespace's grants of ClusterRoles are created: waits (up to GRANT_WAIT_MS) until the
+ * API server's authorizer lets this identity create in the namespace. With least privilege that
+ * grant is custctl's own (doctor --print-rbac), and the authorizer learns of a new RoleBinding a
+ * moment after it is stored; with a cluster-wide role the first answer is yes.
+ */
+export const GRANT_WAIT_MS = 10_000;
+async function grantsInForce(kube: Kube, namespace: string, signal: AbortSignal, log: StepLog): Promise<void> {
+  if (!kube.accessReview) return;
+  const deadline = Date.now() + GRANT_WAIT_MS;
+  for (let wait = 50; ; wait = Math.min(1_000, wait * 2)) {
+    const [a] = await kube.accessReview([{ verb: 'create', resource: 'configmaps', group: '', namespace }], signal);
+    if (a?.allowed) return;
+    if (Date.now() >= deadline) {
+      log('warn', 'The namespace\'s RoleBindings are created but this identity may not create in it yet; carrying on', { namespace });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, wait));
+    signal.throwIfAborted();
+  }
 }
 
 /** What a restore will create, and what it leaves to the controllers. */
@@ -193,7 +221,8 @@ export async function runRestoreAttempt(a: RestoreAttempt, store: CustomerStore,
   await env.kube.createObject(nsObject, signal);
   log('info', 'Namespace created', { namespace });
 
-  const { created, existed } = await createInTiers(objects, env.kube, signal, log, env.concurrency ?? RESTORE_CONCURRENCY);
+  const { created, existed } = await createInTiers(objects, env.kube, signal, log, env.concurrency ?? RESTORE_CONCURRENCY,
+    () => grantsInForce(env.kube, namespace, signal, log));
   log('ok', 'Namespaced objects restored', { created, existed, skipped: backup.objects.length - objects.length });
   await a.progress(70);
 
