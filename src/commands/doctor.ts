@@ -8,7 +8,6 @@ import { redisConfigured } from '../config.js';
 import type { Deps } from '../deps.js';
 import { FEATURES, RBAC_NAME, namespaceRoleBinding, requiredAccess, namespaceRoleName, parseFeatures, rbacManifests, type ExtraRules, type KubeManifest, type RequiredAccess } from '../domain/permissions.js';
 import type { Kube } from '../adapters/kube.js';
-import { VERSION } from '../version.js';
 import { CliError, UsageError, errorMessage } from '../errors.js';
 import { outputOption, print, view, type OutputFormat } from '../output/print.js';
 import { within as withinMs } from '../util/within.js';
@@ -231,7 +230,7 @@ export async function runPrintRbac(d: Deps, o: PrintRbacOptions): Promise<KubeMa
   };
   const binding = stringify(namespaceRoleBinding('customer-abc123', { serviceAccount, name: o.name }));
   const header = [
-    `# custctl ${VERSION}: what custctl needs for ${[...features].join(', ')}`,
+    `# What custctl needs for ${[...features].join(', ')}`,
     '# (custctl doctor --print-rbac --features LIST; LIST from delete, cleanup-rbac, backup, restore, snapshots, soft-delete, all)',
     '#',
     '# Inside a customer namespace custctl acts only where a RoleBinding grants it the',
