@@ -23,6 +23,8 @@ export interface StoreConfig {
   skipSchemaCheck?: boolean;
   /** how long to wait for another process holding the embedded store (default 10 s) */
   lockWaitMs?: number;
+  /** who holds the embedded store (serve: its command and URL), for the others' messages */
+  holder?: { command?: string; url?: string };
 }
 
 /** The libpq variables that, when set, mean "a database is configured". */
@@ -56,6 +58,7 @@ export async function openStore(cfg: StoreConfig): Promise<CustomerStore> {
     return openEmbeddedStore({
       dir: embeddedStoreDir(cfg.stateDir),
       ...(cfg.lockWaitMs !== undefined ? { lockWaitMs: cfg.lockWaitMs } : {}),
+      ...(cfg.holder ? { holder: cfg.holder } : {}),
     });
   }
   const { openPgStore } = await import('./store-pg.js');

@@ -17,15 +17,15 @@ export function isScheduled(r: CustomerRow): r is CustomerRow & { deletionSchedu
 
 export async function runCustomersList(d: Deps, o: { output: OutputFormat; status?: DeploymentStatus; scheduled?: boolean; withinMs?: number }): Promise<CustomerRow[]> {
   if (o.withinMs !== undefined && !o.scheduled) throw new UsageError('--within goes with --scheduled: custctl customers list --scheduled --within 7d');
-  const store = await d.store();
-  d.log.debug('Listing customers', { database: store.description });
+  // the store here, or the server's with --api-url (a serve holding the embedded store is read through it)
+  const { rows: all, where } = await (await d.client()).customers(o.status ? { status: o.status } : {});
   const until = o.withinMs !== undefined ? d.now().getTime() + o.withinMs : Infinity;
-  const rows = (await store.list())
+  const rows = all
     .filter((r) => !o.status || r.deploymentStatus === o.status)
     .filter((r) => !o.scheduled || (isScheduled(r) && Date.parse(r.deletionScheduledAt) <= until));
   if (o.scheduled) rows.sort((a, b) => Date.parse(a.deletionScheduledAt ?? '') - Date.parse(b.deletionScheduledAt ?? ''));
   await print(d.io, o.output, view(rows, async (io) => {
-    if (rows.length === 0) d.log.info(o.scheduled ? `No scheduled deletions${o.withinMs !== undefined ? ` due within ${formatRetention(o.withinMs)}` : ''} in ${store.description}` : `No customers in ${store.description}`);
+    if (rows.length === 0) d.log.info(o.scheduled ? `No scheduled deletions${o.withinMs !== undefined ? ` due within ${formatRetention(o.withinMs)}` : ''} in ${where}` : `No customers in ${where}`);
     else await printTable(io, ['CUSTOMER', 'STATUS', 'NAMESPACE', 'DELETION JOB', 'DELETES AT', 'COMPANY', 'UPDATED'], rows.map((r) => [r.customerId, r.deploymentStatus, r.instanceNamespace || '-', r.deletionJobId ?? '-', isScheduled(r) ? r.deletionScheduledAt : '-', r.companyName, r.updatedAt]));
     if (rows.some(isScheduled)) d.log.info('Scheduled deletions are cancelled with: custctl cancel <customerId>');
   }));
@@ -55,7 +55,7 @@ export async function runCustomersAdd(d: Deps, o: AddOptions): Promise<CustomerR
     deploymentStatus: o.status,
     instanceNamespace: namespace,
     instanceUrl: o.url ?? (namespace ? `https://${customer.key}.example.com` : ''),
-  }, { action: 'customer-added', actor: cliRequester(d.env, d.worker), customerId: customer.id, namespace: namespace || null, outcome: 'added' });
+  }, { action: 'customer-added', actor: cliRequester(d.worker), customerId: customer.id, namespace: namespace || null, outcome: 'added' });
   await print(d.io, o.output, view(row, (io) => void io.out.write(`customer ${row.customerId} added (${row.deploymentStatus}${row.instanceNamespace ? `, namespace ${row.instanceNamespace}` : ''}) to ${store.description}\n`)));
   return row;
 }

@@ -9,7 +9,8 @@ import type { Deps } from '../deps.js';
 import { FEATURES, RBAC_NAME, namespaceRoleBinding, requiredAccess, namespaceRoleName, parseFeatures, rbacManifests, type ExtraRules, type KubeManifest, type RequiredAccess } from '../domain/permissions.js';
 import type { Kube } from '../adapters/kube.js';
 import { CliError, UsageError, errorMessage } from '../errors.js';
-import { outputOption, print, view, type OutputFormat } from '../output/print.js';
+import { outputOption, print, view, type OutputFormat, writeStyled } from '../output/print.js';
+import { h, paint } from '../output/text.js';
 import { within as withinMs } from '../util/within.js';
 import type { Transport } from '../adapters/pg-connection.js';
 
@@ -183,13 +184,13 @@ export async function runDoctor(d: Deps, o: { output: OutputFormat; rbacName?: s
   if (cfg.simulate) checks.push({ name: 'simulation', status: 'warn', detail: 'SIMULATE_K8S_DEPLOYMENT=true: deletions would not touch the cluster', fix: 'Unset SIMULATE_K8S_DEPLOYMENT for a real deletion.' });
   const ok = checks.every((c) => c.status !== 'fail');
   await print(d.io, o.output, view({ ok, checks }, (io) => {
-    const c = io.chalk;
+    const c = paint(io.chalk);
     const mark = { ok: c.green('ok  '), warn: c.yellow('warn'), fail: c.red('FAIL'), skipped: c.dim('skip') } as const;
     for (const k of checks) {
-      io.out.write(`${mark[k.status]}  ${k.name.padEnd(12)} ${k.detail}\n`);
-      if (k.fix && (k.status === 'fail' || k.status === 'warn')) io.out.write(`      ${''.padEnd(12)} ${c.dim('→')} ${k.fix}\n`);
+      writeStyled(io, h`${mark[k.status]}  ${k.name.padEnd(12)} ${k.detail}\n`);
+      if (k.fix && (k.status === 'fail' || k.status === 'warn')) writeStyled(io, h`      ${''.padEnd(12)} ${c.dim('→')} ${k.fix}\n`);
     }
-    io.out.write(ok ? `\nA deletion can run${cfg.apiUrl ? ` through ${cfg.apiUrl}` : ''}.\n` : `\n${checks.filter((k) => k.status === 'fail').length} problem(s): a deletion cannot run until they are fixed.\n`);
+    writeStyled(io, ok ? h`\nA deletion can run${cfg.apiUrl ? ` through ${cfg.apiUrl}` : ''}.\n` : h`\n${checks.filter((k) => k.status === 'fail').length} problem(s): a deletion cannot run until they are fixed.\n`);
   }));
   return { ok, checks };
 }

@@ -3,7 +3,8 @@
  * Adapters translate foreign errors (ApiException, execa failures, pg errors) into these at the boundary.
  */
 
-export type ExitCode = 1 | 2 | 3 | 4 | 5 | 6;
+/** 130: stopped by the operator (Ctrl-C), the shell's 128 + SIGINT. */
+export type ExitCode = 1 | 2 | 3 | 4 | 5 | 6 | 130;
 
 /** The stable machine-readable names used in JSON errors (`{error, message}`) local and remote. */
 export type ErrorName =
@@ -22,7 +23,8 @@ export type ErrorName =
   | 'unsupported_media_type'
   | 'request_timeout'
   | 'headers_too_large'
-  | 'unavailable';
+  | 'unavailable'
+  | 'too_many_requests';
 
 export abstract class CliError extends Error {
   abstract readonly exitCode: ExitCode;
@@ -51,6 +53,12 @@ export function isPermanent(e: unknown): boolean {
 /** Bad usage or input (exit 2). */
 export class UsageError extends CliError {
   readonly exitCode = 2;
+  readonly errorName: ErrorName = 'usage';
+}
+
+/** The operator stopped a question with Ctrl-C (exit 130, as a shell reports an interrupt); nothing was changed. */
+export class InterruptedError extends CliError {
+  readonly exitCode = 130;
   readonly errorName: ErrorName = 'usage';
 }
 
@@ -131,6 +139,7 @@ export const ERROR_NAMES: Readonly<Record<ErrorName, { exitCode: ExitCode; httpS
   unsupported_media_type: { exitCode: 2, httpStatus: 415, make: (m, d) => new UsageError(m, d) },
   headers_too_large: { exitCode: 2, httpStatus: 431, make: (m, d) => new UsageError(m, d) },
   unavailable: { exitCode: 1, httpStatus: 503, make: (m, d) => new OperationError(m, d) },
+  too_many_requests: { exitCode: 1, httpStatus: 429, make: (m, d) => new OperationError(m, d) },
 };
 
 function entry(name: string | undefined) {

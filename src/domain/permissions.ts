@@ -84,6 +84,8 @@ export function requiredAccess(name = RBAC_NAME): RequiredAccess[] {
       ['get', 'clusterrolebindings', 'rbac.authorization.k8s.io', "read the customer's ClusterRoleBindings into the archive"],
     ]),
     ...rows('restore', 'cluster', [
+      ['get', 'clusterroles', 'rbac.authorization.k8s.io', "check that a ClusterRole of the archive is not already another's"],
+      ['get', 'clusterrolebindings', 'rbac.authorization.k8s.io', "check that a ClusterRoleBinding of the archive is not already another's"],
       ['create', 'namespaces', '', 're-create the namespace'],
       ['create', 'clusterroles', 'rbac.authorization.k8s.io', "re-create the customer's ClusterRoles (RBAC allows it only with their rules held)"],
       ['create', 'clusterrolebindings', 'rbac.authorization.k8s.io', "re-create the customer's ClusterRoleBindings"],

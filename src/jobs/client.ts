@@ -5,7 +5,7 @@
  * once from `--api-url` (like helm's `Configuration.Init` picks a storage driver). Commands map
  * flags, call the client, print: they never ask which one they have.
  */
-import type { AuditFilter, AuditRecord, CustomerRow } from '../adapters/store.js';
+import type { AuditFilter, AuditRecord, CustomerRow, DeploymentStatus } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
 import type { PlanView } from '../pipeline/plan.js';
@@ -71,6 +71,10 @@ export interface CleanupPlan {
 /** `restore --identity FILE`: the age identity that decrypts an encrypted backup (default CUSTCTL_BACKUP_IDENTITY). */
 export interface RestoreRequest {
   identityFile?: string;
+  /** `--trust-backup-location`: read a file target others can write, or owned by another user */
+  trustLocation?: boolean;
+  /** submit: the archive's sha256 as the plan showed it (the job refuses another) */
+  sha256?: string;
   /** creates in flight inside a tier (default RESTORE_CONCURRENCY, 16; 1: one by one) */
   concurrency?: number;
 }
@@ -119,6 +123,8 @@ export interface JobsClient {
   list(filter: { state?: JobState; customerId?: string }): Promise<Job[]>;
   /** A customer's row and its latest jobs. */
   customer(customer: CustomerId): Promise<{ customer: CustomerRow; jobs: Job[] }>;
+  /** The customer rows (the store, or GET /api/customers) and where they were read, for messages. */
+  customers(filter: { status?: DeploymentStatus }): Promise<{ rows: CustomerRow[]; where: string }>;
   retry(id: string): Promise<Job>;
   cancel(id: string): Promise<Job>;
   /** `custctl cancel ID`: a deletion that has not started is cancelled and the instance restored; ConflictError once it has. */

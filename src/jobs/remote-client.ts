@@ -10,7 +10,7 @@ import { checkCustomerIds, parseCustomerId, type CustomerId } from '../domain/cu
 import { namespaceFor } from '../domain/namespace-name.js';
 import { CliError, isRunWideError, refuseAll, UsageError } from '../errors.js';
 import type { Job, JobState } from '../domain/job.js';
-import type { AuditFilter, AuditRecord } from '../adapters/store.js';
+import type { AuditFilter, AuditRecord, CustomerRow, DeploymentStatus } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
 import type { CancelDeletionResult, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, RestorePlan } from './client.js';
 import { followJob, type JobSource } from './follow.js';
@@ -83,12 +83,12 @@ export class RemoteJobsClient implements JobsClient {
       ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}),
     };
     if (o.sync) {
-      this.d.log.info(`${c.id}: deleting synchronously on the server`);
+      this.d.log.step('info', `${c.id}: deleting synchronously on the server`);
       const r = await this.api.deleteDeployment(c.id, query, this.d.shutdown);
       return this.api.getJob(r.jobId);
     }
     const queued = await this.api.deleteCustomer(c.id, query, this.d.shutdown);
-    this.d.log.info(queued.message, { customerId: c.id, job: queued.jobId });
+    this.d.log.step('info', queued.message, { customerId: c.id, job: queued.jobId });
     return this.api.getJob(queued.jobId);
   }
 
@@ -144,6 +144,10 @@ export class RemoteJobsClient implements JobsClient {
 
   customer(c: CustomerId) {
     return this.api.getCustomer(c.id);
+  }
+
+  async customers(filter: { status?: DeploymentStatus }): Promise<{ rows: CustomerRow[]; where: string }> {
+    return { rows: await this.api.listCustomers(filter), where: `the server at ${this.api.baseUrl}` };
   }
 
   async retry(id: string): Promise<Job> {

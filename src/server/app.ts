@@ -6,23 +6,27 @@
  * single error handler. Its own logger is off: requests are logged here through the Reporter,
  * with the token's name and never a header.
  */
+import { deliveryJson, jobJson as jobWithIsoTimes, type JobJson } from '../domain/json-times.js';
+import type { DeliveryView } from '../domain/webhook.js';
 import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { AUDIT_ACTIONS, type CustomerStore } from '../adapters/store.js';
+import { AUDIT_ACTIONS, DEPLOYMENT_STATUSES, type CustomerStore } from '../adapters/store.js';
 import { parseTimePoint } from '../domain/time-window.js';
 import type { Socket } from 'node:net';
 import { parseCustomerId, shownInput, type CustomerId } from '../domain/customer-id.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
 import { isJobId } from '../domain/job-id.js';
-import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UsageError } from '../errors.js';
+import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
 import { cancelJob, retryJob } from '../jobs/actions.js';
 import type { JobEvents } from '../jobs/events.js';
 import { JOB_STATES, type Job, type JobState } from '../domain/job.js';
-import { requireJob, type JobQueue } from '../adapters/queue.js';
+import type { JobQueue } from '../adapters/queue.js';
 import { formatRetention, parseDuration } from '../domain/duration.js';
 import type { CancelDeletionResult } from '../jobs/actions.js';
 import { authorize, type Principal, type Role, type TokenSet } from './auth.js';
+import { AUTH_FAILURE_LIMITS, AuthFailures, type AuthFailureLimits } from './auth-failures.js';
 import { registerConsole, type ConsoleOptions } from './console/index.js';
+import { deliveryForOwner, errorForOwner, jobForOwner, ownerNotFound } from '../jobs/owner-view.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
 export type SubmitExtras = DeletionOptions;
@@ -55,6 +59,21 @@ export interface ServerOptions {
   deliveries?: (jobId: string) => Promise<unknown[]>;
   /** the admin console at `/` (src/server/console) */
   console?: ConsoleOptions;
+  /**
+   * The origin browsers use to reach this server when a proxy stands in front (e.g.
+   * `https://custctl.example.com`): the console's sign-in checks it, and an https one makes the
+   * session cookie Secure and `__Host-` named.
+   */
+  publicUrl?: string;
+  /**
+   * Addresses (IPs, CIDRs, or `loopback`) of proxies whose X-Forwarded-For/-Proto/-Host are
+   * believed; from any other peer those headers are ignored.
+   */
+  trustProxy?: readonly string[];
+  /** failed authentications per client address (defaults: AUTH_FAILURE_LIMITS) */
+  authFailures?: Partial<AuthFailureLimits>;
+  /** the site's own strings an owner must not read (cluster server and context, backup URL, host): taken out of its answers */
+  ownerSecrets?: () => readonly string[];
 }
 
 export interface ServerLimits {
@@ -88,7 +107,7 @@ export const QUEUED_NOTE = 'Kubernetes namespace will be deleted asynchronously.
 /** HTTP status of an error name (the one table, src/domain/errors.ts); `conflict` is 409 except on the seed's DELETE (400). */
 export const statusForErrorName = (name: ErrorName, conflictStatus = 409): number => httpStatusForErrorName(name, conflictStatus);
 
-/** The API's error names are a closed set (README): a usage error travels as `invalid_request`. */
+/** The API's error names are a closed set (docs/remote.md): a usage error travels as `invalid_request`. */
 function apiErrorBody(e: unknown): { error: ErrorName; message: string; details?: string[] } {
   if (e instanceof CliError) {
     const error = e.errorName === 'usage' ? 'invalid_request' : e.errorName;
@@ -196,9 +215,9 @@ function submitExtras(q: Query): SubmitExtras {
   return out;
 }
 
-/** The job as the API shows it: the one schema (DESIGN "The job journal"), without the lease's pid/host. */
-export function jobJson(job: Job): Job {
-  return job.lease ? { ...job, lease: { ...job.lease, pid: 0, host: '' } } : job;
+/** The job as the API shows it: the one schema (DESIGN "The job journal", ISO times beside BullMQ's ms), without the lease's pid/host. */
+export function jobJson(job: Job): JobJson {
+  return jobWithIsoTimes(job.lease ? { ...job, lease: { ...job.lease, pid: 0, host: '' } } : job);
 }
 
 /** The end of a synchronous deletion as HTTP: 200 completed, the failure's status, 202 when handed back. */
@@ -248,29 +267,50 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       void reply.code(statusForErrorName(r.errorName)).header('connection', 'close').send({ error: r.errorName, message: r.message });
     },
   } as const;
+  const proxy = opts.trustProxy?.length ? { trustProxy: [...opts.trustProxy] } : {};
   const app = (opts.https
-    ? fastify({ ...common, https: { ...opts.https, ...nodeServer } })
-    : fastify({ ...common, http: nodeServer })) as unknown as FastifyInstance;
+    ? fastify({ ...common, ...proxy, https: { ...opts.https, ...nodeServer } })
+    : fastify({ ...common, ...proxy, http: nodeServer })) as unknown as FastifyInstance;
   // nothing takes a text body: only JSON (or none) is accepted, anything else is 415
   app.removeContentTypeParser('text/plain');
   const { log, queue, store } = opts;
   const startedAt = new WeakMap<FastifyRequest, number>();
+  // failed authentications are logged by the limiter, once per burst: not again per request
+  const authFailureLogged = new WeakSet<FastifyRequest>();
+  const failures = new AuthFailures(log, opts.now, { ...AUTH_FAILURE_LIMITS, ...opts.authFailures });
+  failures.start();
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
   });
+  app.addHook('onClose', async () => failures.stop());
 
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     startedAt.set(req, Date.now());
     if (closing) throw new HttpRefusal('unavailable', 'the server is shutting down: try again in a moment (or another instance)');
     const role = req.routeOptions.config.role;
     if (role === undefined || role === null) return;
-    req.principal = authorize(opts.tokens, req.headers.authorization, role, req.routeOptions.config.owner === true);
+    const wait = failures.retryAfter(req.ip);
+    if (wait > 0) {
+      authFailureLogged.add(req);
+      void reply.header('retry-after', String(wait));
+      throw new HttpRefusal('too_many_requests', `too many failed authentications from this address: try again in ${wait} s`);
+    }
+    try {
+      req.principal = authorize(opts.tokens, req.headers.authorization, role, req.routeOptions.config.owner === true);
+    } catch (e) {
+      if (e instanceof UnauthorizedError) {
+        failures.fail(req.ip, `${e.message} (${req.method} ${shownPath(req.url)})`);
+        authFailureLogged.add(req);
+      }
+      throw e;
+    }
   });
 
   app.addHook('onResponse', async (req, reply) => {
     const ms = Date.now() - (startedAt.get(req) ?? Date.now());
     if ((req.routeOptions.url === '/healthz' || req.routeOptions.url === '/metrics') && reply.statusCode === 200) return; // probes and scrapes every few seconds: no noise
+    if (authFailureLogged.has(req)) return;
     const fields = { status: reply.statusCode, by: req.principal?.name, ms };
     const line = `${req.method} ${shownPath(req.url)}`;
     if (reply.statusCode >= 500) log.error(line, fields);
@@ -280,13 +320,27 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   // Every error answer closes the connection: a refused client (401 while it still sends a body,
   // 413, 415) must not keep a socket open.
+  /** The site's own strings an owner must not read: the database, the other tokens' names, what serve adds. */
+  const ownerSecrets = (): string[] => [
+    store.description,
+    ...opts.tokens.entries.filter((e) => e.role !== 'owner').map((e) => e.name),
+    ...(opts.ownerSecrets?.() ?? []),
+  ];
+  /** An owner's answer: its own customer's and jobs' words only (src/jobs/owner-view.ts). */
+  function ownerBody(req: FastifyRequest, name: ErrorName, message: string): { error: ErrorName; message: string } {
+    const what = ownerNotFound((req.params as { id?: unknown } | undefined)?.id);
+    return { error: name, message: errorForOwner(name, message, what, ownerSecrets()).message };
+  }
+
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
     void reply.header('connection', 'close');
+    const owner = req.principal?.role === 'owner';
     if (err instanceof CliError) {
       const status = httpStatusForErrorName(err.errorName, req.routeOptions.config?.conflictStatus ?? 409);
       if (status === 401) void reply.header('WWW-Authenticate', 'Bearer realm="custctl"');
       if (status >= 500) log.error(`${req.method} ${shownPath(req.url)} failed`, { error: errorMessage(err), by: req.principal?.name });
-      return reply.code(status).send(apiErrorBody(err));
+      const body = apiErrorBody(err);
+      return reply.code(status).send(owner ? ownerBody(req, body.error, body.message) : body);
     }
     if (err instanceof HttpRefusal) return reply.code(statusForErrorName(err.errorName)).send({ error: err.errorName, message: err.message });
     const fe = err as FastifyError;
@@ -295,7 +349,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       return reply.code(statusForErrorName(r.errorName)).send({ error: r.errorName, message: r.message });
     }
     log.error(`${req.method} ${shownPath(req.url)} failed`, { error: errorMessage(err), by: req.principal?.name });
-    return reply.code(500).send(apiErrorBody(err));
+    return reply.code(500).send(owner ? ownerBody(req, 'internal', '') : apiErrorBody(err));
   });
 
   app.setNotFoundHandler((req, reply) => {
@@ -303,6 +357,18 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   });
 
   const requestedBy = (req: FastifyRequest) => `api:${req.principal?.name ?? 'unknown'}`;
+  /** A job as the caller may see it: the API's JSON, or an owner's view of its own customer's job. */
+  const jobFor = (req: FastifyRequest) => (job: Job): JobJson => (req.principal?.role === 'owner' ? jobWithIsoTimes(jobForOwner(job, req.principal.name)) : jobJson(job));
+  /** A job an owner may read: its own customer's; any other reads as one that does not exist. */
+  async function readableJob(req: FastifyRequest, raw: string): Promise<Job> {
+    const id = parseJobIdParam(raw);
+    const job = await queue.get(id);
+    const p = req.principal;
+    if (!job || (p?.role === 'owner' && job.data.customerId !== p.customerId)) {
+      throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
+    }
+    return job;
+  }
   const retention = opts.retention ?? { defaultMs: 0, ownerMinMs: 7 * 86_400_000 };
 
   /** An owner token sees its own customer only: any other answers 404, as an unknown one would. */
@@ -424,7 +490,16 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
     const jobs = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
-    return { customer: row, jobs: jobs.map(jobJson) };
+    return { customer: row, jobs: jobs.map(jobFor(req)) };
+  });
+
+  // the rows (customers list --api-url); an owner gets its own row only
+  app.get<{ Querystring: Query }>('/api/customers', { config: { role: 'viewer', owner: true } }, async (req) => {
+    const status = req.query.status;
+    if (status !== undefined && !(DEPLOYMENT_STATUSES as readonly string[]).includes(status)) throw new UsageError(`status must be one of ${DEPLOYMENT_STATUSES.join(', ')}`);
+    const p = req.principal;
+    const rows = p?.role === 'owner' ? [await store.get(p.customerId ?? '')].filter((r) => r !== null) : await store.list();
+    return rows.filter((r) => status === undefined || r.deploymentStatus === status);
   });
 
   // ---- jobs ----------------------------------------------------------------------------------
@@ -439,25 +514,18 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     // an owner lists its own customer's jobs, whatever it asked for
     const customerId = req.principal?.role === 'owner' ? req.principal.customerId : asked?.id;
     const jobs = await queue.list({ ...(state ? { state: state as JobState } : {}), ...(customerId ? { customerId } : {}) });
-    return jobs.sort((a, b) => Number(a.id) - Number(b.id)).map(jobJson);
+    return jobs.sort((a, b) => Number(a.id) - Number(b.id)).map(jobFor(req));
   });
 
-  app.get<{ Params: { id: string } }>('/api/admin/jobs/:id', { config: { role: 'viewer', owner: true } }, async (req) => {
-    const id = parseJobIdParam(req.params.id);
-    const job = await requireJob(queue, id);
-    // another customer's job reads to an owner exactly as a job that does not exist
-    if (req.principal?.role === 'owner' && job.data.customerId !== req.principal.customerId) {
-      throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
-    }
-    return jobJson(job);
-  });
+  // another customer's job reads to an owner exactly as a job that does not exist
+  app.get<{ Params: { id: string } }>('/api/admin/jobs/:id', { config: { role: 'viewer', owner: true } }, async (req) => jobFor(req)(await readableJob(req, req.params.id)));
 
-  // webhook deliveries of a job (who was told, status code, attempts): read as the job is
+  // webhook deliveries of a job (who was told, status code, attempts): read as the job is; an
+  // owner learns only that its customer's deliveries exist, not where they go
   app.get<{ Params: { id: string } }>('/api/admin/jobs/:id/deliveries', { config: { role: 'viewer', owner: true } }, async (req) => {
-    const id = parseJobIdParam(req.params.id);
-    const job = await requireJob(queue, id);
-    if (req.principal?.role === 'owner' && job.data.customerId !== req.principal.customerId) throw new NotFoundError(`job ${id} not found`);
-    return { jobId: id, deliveries: opts.deliveries ? await opts.deliveries(id) : [] };
+    const job = await readableJob(req, req.params.id);
+    const deliveries = (opts.deliveries ? await opts.deliveries(job.id) : []).map((x) => deliveryJson(x as DeliveryView));
+    return { jobId: job.id, deliveries: req.principal?.role === 'owner' ? deliveries.map(deliveryForOwner) : deliveries };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
@@ -496,7 +564,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return { dryRun, result };
   });
 
-  if (opts.console) registerConsole(app, opts, opts.console);
+  if (opts.console) registerConsole(app, opts, opts.console, { failures, ownerSecrets, quiet: (req) => authFailureLogged.add(req) });
   return app;
 }
 
