@@ -54,6 +54,11 @@ export interface Config {
   retentionMs: number;
   /** CUSTCTL_OWNER_MIN_RETENTION: the shortest retention an owner token may ask for, ms (never 0) */
   ownerMinRetentionMs: number;
+  /**
+   * CUSTCTL_RBAC_NAME: the name of custctl's roles (doctor --print-rbac): `<name>` cluster-wide and
+   * `<name>-customer-namespace` inside each customer namespace
+   */
+  rbacName: string;
 }
 
 export const DEFAULTS = {
@@ -164,7 +169,14 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     verbose: flags.verbose ?? false,
     retentionMs: retention('CUSTCTL_RETENTION', env.CUSTCTL_RETENTION, DEFAULTS.retentionMs),
     ownerMinRetentionMs: ownerMinimum(env.CUSTCTL_OWNER_MIN_RETENTION),
+    rbacName: rbacName(env.CUSTCTL_RBAC_NAME),
   };
+}
+
+function rbacName(raw: string | undefined): string {
+  if (raw === undefined || raw === '') return 'custctl';
+  if (!/^[a-z0-9]([-.a-z0-9]{0,180}[a-z0-9])?$/.test(raw)) throw new UsageError(`CUSTCTL_RBAC_NAME=${JSON.stringify(raw)} is not a valid name for a ClusterRole (lowercase letters, digits, '-' and '.')`);
+  return raw;
 }
 
 function ownerMinimum(raw: string | undefined): number {

@@ -179,6 +179,8 @@ export function loadKubeconfig(opts: Pick<OpenKubeOptions, 'kubeconfig' | 'conte
   const user = users.find((u) => u.name === userName);
   const target: ClusterTarget = { context: contextName, server, kubeconfig: shownFiles };
   if (userName) target.user = userName;
+  const sa = serviceAccountOfUser(user?.body ?? {}, files[0] ?? '');
+  if (sa) target.serviceAccount = sa;
   const selected: Obj = {
     apiVersion: 'v1',
     kind: 'Config',
@@ -188,6 +190,37 @@ export function loadKubeconfig(opts: Pick<OpenKubeOptions, 'kubeconfig' | 'conte
     'current-context': context.name,
   };
   return { files, target, cluster: cluster.body, user: user?.body ?? {}, selected };
+}
+
+/**
+ * The ServiceAccount a kubeconfig user's bearer token (inline or `tokenFile`) was issued to, from
+ * the token's own claims (a TokenRequest token: `kubernetes.io`; a legacy one:
+ * `kubernetes.io/serviceaccount/*`; both: `sub` = system:serviceaccount:NS:NAME). Not verified:
+ * it only names custctl's own identity (the API server authenticates the token); undefined for
+ * anything else.
+ */
+export function serviceAccountOfToken(token: string): { namespace: string; name: string } | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const c = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const m = typeof c.sub === 'string' ? /^system:serviceaccount:([^:]+):([^:]+)$/.exec(c.sub) : null;
+    return m ? { namespace: m[1] as string, name: m[2] as string } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function serviceAccountOfUser(user: Obj, firstFile: string): { namespace: string; name: string } | undefined {
+  if (typeof user.token === 'string') return serviceAccountOfToken(user.token);
+  if (typeof user.tokenFile === 'string') {
+    try {
+      return serviceAccountOfToken(readFileSync(path.resolve(path.dirname(firstFile), user.tokenFile), 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -62,6 +62,8 @@ export interface ClusterTarget {
   server: string;
   user?: string;
   kubeconfig: string;
+  /** the ServiceAccount the credentials are a token of (read from the token itself), when they are */
+  serviceAccount?: { namespace: string; name: string };
 }
 
 export interface Kube {

@@ -259,15 +259,15 @@ export function makeDoctorCommand(d: Deps, setExit: (code: number) => void) {
     .option('--print-rbac', 'print the ServiceAccount, ClusterRoles and bindings the configured features need (YAML for kubectl apply) instead of checking')
     .option('--features <list>', `with --print-rbac: features beyond the configured ones (comma-separated: ${FEATURES.join(', ')}, all)`, (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--service-account <namespace/name>', 'with --print-rbac: the ServiceAccount custctl runs as', 'custctl/custctl')
-    .option('--rbac-name <name>', 'the name of custctl\'s roles (--print-rbac names them so; the check asks to bind <name>-customer-namespace)', RBAC_NAME)
+    .option('--rbac-name <name>', 'the name of custctl\'s roles (default CUSTCTL_RBAC_NAME, else custctl): --print-rbac names them so; the check asks to bind <name>-customer-namespace')
     .option('--static', "with --print-rbac: do not read the customers' ClusterRoles from the cluster (restore needs their rules too)")
     .addHelpText('after', '\nExamples:\n  custctl doctor\n  custctl --context prod doctor -o json | jq \'.checks[] | select(.status == "fail")\'\n  custctl doctor && custctl delete cust_abc123\n  custctl doctor --print-rbac --features backup,restore | kubectl apply -f -')
     .action(async (f) => {
       if (f.printRbac) {
-        await runPrintRbac(d, { features: f.features, serviceAccount: f.serviceAccount, name: f.rbacName, static: Boolean(f.static) });
+        await runPrintRbac(d, { features: f.features, serviceAccount: f.serviceAccount, name: f.rbacName ?? d.config().rbacName, static: Boolean(f.static) });
         return;
       }
-      const r = await runDoctor(d, { output: f.output, rbacName: f.rbacName });
+      const r = await runDoctor(d, { output: f.output, rbacName: f.rbacName ?? d.config().rbacName });
       if (!r.ok) setExit(1);
     });
 }

@@ -10,6 +10,7 @@
  *   read another namespace's Secrets or touch its objects.
  */
 import { UsageError } from './errors.js';
+import type { OwnGrant } from './restore-rules.js';
 
 /** The features a role is made for; `delete` and `cleanup-rbac` are always there. */
 export const FEATURES = ['delete', 'cleanup-rbac', 'backup', 'restore', 'snapshots', 'soft-delete'] as const;
@@ -240,4 +241,9 @@ export function parseFeatures(raw: readonly string[]): Set<Feature> {
     else throw new UsageError(`unknown feature ${JSON.stringify(part)}: ${FEATURES.join(', ')} or all`);
   }
   return out;
+}
+
+/** custctl's own grant in a customer namespace, for a restore: its role and the ServiceAccount restoring (when the credentials say). */
+export function ownGrantOf(name: string, target: { serviceAccount?: { namespace: string; name: string } | undefined }): OwnGrant {
+  return { role: namespaceRoleName(name), ...(target.serviceAccount ? { serviceAccount: target.serviceAccount } : {}) };
 }

@@ -17,7 +17,7 @@ import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import type { ReleaseSecret } from '../adapters/helm-storage.js';
 import { isClusterRoleGrant, isHelmReleaseRecord, restoreTiers, skippedOnRestore, sortForRestore, type KubeObject } from '../domain/backup.js';
 import type { RbacObject } from '../domain/rbac-owner.js';
-import { judgeRestore, rbacObjectOf, RestoreRefusedError, scopeKey, type ReleaseRecordFacts, type Scope } from '../domain/restore-rules.js';
+import { judgeRestore, ownGrantSkip, rbacObjectOf, RestoreRefusedError, scopeKey, type OwnGrant, type ReleaseRecordFacts, type Scope } from '../domain/restore-rules.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { Job } from '../domain/job.js';
 import { checkRowNamespace } from '../domain/namespace-name.js';
@@ -61,6 +61,8 @@ export interface RestoreEnv {
   identities?: readonly string[];
   /** creates in flight inside a tier (default RESTORE_CONCURRENCY) */
   concurrency?: number;
+  /** custctl's own grant in a customer namespace (CUSTCTL_RBAC_NAME), re-created first for the ServiceAccount restoring */
+  ownGrant?: OwnGrant;
 }
 
 /**
@@ -142,7 +144,7 @@ async function grantsInForce(kube: Kube, namespace: string, signal: AbortSignal,
  * names the archive holds, and what its Helm release records say. Throws RestoreRefusedError (exit
  * 2, every refused entry) before anything is created; returns when everything is the customer's.
  */
-export async function admitRestore(b: LoadedBackup, customer: CustomerId, namespace: string, kube: Pick<Kube, 'isClusterScoped' | 'readClusterObject'>, signal?: AbortSignal): Promise<void> {
+export async function admitRestore(b: LoadedBackup, customer: CustomerId, namespace: string, kube: Pick<Kube, 'isClusterScoped' | 'readClusterObject'>, signal?: AbortSignal, ownGrant?: OwnGrant): Promise<void> {
   const records: ReleaseRecordFacts[] = [];
   const recordEntries = b.objects.filter((a) => isHelmReleaseRecord(a.object));
   if (recordEntries.length) {
@@ -178,18 +180,18 @@ export async function admitRestore(b: LoadedBackup, customer: CustomerId, namesp
     { namespaceEntry: b.namespace, objects: b.objects, cluster: b.clusterObjects, row: b.row, otherEntries: b.otherEntries, releaseRecords: records },
     customer,
     namespace,
-    { scope: (apiVersion, kind) => scopes.get(scopeKey(apiVersion, kind)) ?? 'unknown', live: (kind, name) => live.get(`${kind}/${name}`) ?? null },
+    { scope: (apiVersion, kind) => scopes.get(scopeKey(apiVersion, kind)) ?? 'unknown', live: (kind, name) => live.get(`${kind}/${name}`) ?? null, ...(ownGrant ? { ownGrant } : {}) },
   );
   if (refused.length) throw new RestoreRefusedError(customer.id, b.url, refused);
 }
 
 /** What a restore will create, and what it leaves to the controllers. */
-export function restorePlan(b: LoadedBackup, customerId: string, namespace: string, row: CustomerRow): { view: RestorePlanView; objects: KubeObject[] } {
+export function restorePlan(b: LoadedBackup, customerId: string, namespace: string, row: CustomerRow, ownGrant?: OwnGrant): { view: RestorePlanView; objects: KubeObject[] } {
   const services = new Set(b.objects.filter((a) => a.object.kind === 'Service').map((a) => a.object.metadata.name));
   const skipped: RestorePlanView['skipped'] = [];
   const objects: KubeObject[] = [];
   for (const { object: o } of b.objects) {
-    const why = skippedOnRestore(o, services);
+    const why = skippedOnRestore(o, services) ?? ownGrantSkip(o, ownGrant);
     if (why) skipped.push({ kind: o.kind, name: o.metadata.name, reason: why });
     else objects.push({ ...o, metadata: { ...o.metadata, namespace } });
   }
@@ -267,10 +269,10 @@ export async function runRestoreAttempt(a: RestoreAttempt, store: CustomerStore,
   });
   log('ok', 'Backup verified', { url: backup.url, entries: backup.manifest.entries.length, created: backup.manifest.createdAt });
   // nothing is created before every entry is judged the customer's
-  await admitRestore(backup, customer, namespace, env.kube, signal);
+  await admitRestore(backup, customer, namespace, env.kube, signal, env.ownGrant);
   await a.progress(5);
 
-  const { objects } = restorePlan(backup, customer.id, namespace, row);
+  const { objects } = restorePlan(backup, customer.id, namespace, row, env.ownGrant);
   const nsObject: KubeObject = backup.namespace
     ? { ...backup.namespace.object, metadata: { ...backup.namespace.object.metadata, name: namespace } }
     : { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } };

@@ -29,7 +29,7 @@ let saNoRestoreKubeconfig = '';
 const access = { name: NAME, clusterRole: `${NAME}-customer-namespace`, serviceAccount: SA, serviceAccountNamespace: SA_NS };
 
 /** custctl as the ServiceAccount (its token in its own kubeconfig; helm gets the same one) */
-const asSa = (args: string[]) => custctl(args, { env: { KUBECONFIG: saKubeconfig, CUSTCTL_STATE_DIR: state } });
+const asSa = (args: string[]) => custctl(args, { env: { KUBECONFIG: saKubeconfig, CUSTCTL_STATE_DIR: state, CUSTCTL_RBAC_NAME: NAME } });
 const canI = async (kubeconfig: string, ...args: string[]): Promise<string> => {
   const r = await execa(testEnv().kubectlBin, ['--kubeconfig', kubeconfig, 'auth', 'can-i', ...args], { reject: false });
   return String(r.stdout).trim();
@@ -82,7 +82,7 @@ afterAll(async () => {
 
 describe('custctl as a ServiceAccount bound to exactly what doctor --print-rbac prints', () => {
   it('doctor: every permission a deletion needs, and every feature, allowed', async () => {
-    const r = await custctl(['doctor', '--rbac-name', NAME, '-o', 'json'], { env: { KUBECONFIG: saKubeconfig, CUSTCTL_STATE_DIR: state } });
+    const r = await custctl(['doctor', '-o', 'json'], { env: { KUBECONFIG: saKubeconfig, CUSTCTL_STATE_DIR: state, CUSTCTL_RBAC_NAME: NAME } });
     const checks = (JSON.parse(r.stdout) as { checks: Array<{ name: string; status: string; detail: string }> }).checks;
     expect(checks.find((k) => k.name === 'permissions'), r.stdout).toMatchObject({ status: 'ok' });
     expect(checks.find((k) => k.name === 'features')).toBeUndefined();

@@ -9,7 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config.js';
 import { runPrintRbac } from '../../src/commands/doctor.js';
 import type { Deps } from '../../src/deps.js';
-import { FEATURES, parseFeatures, rbacManifests, requiredAccess, rulesFor } from '../../src/domain/permissions.js';
+import { FEATURES, ownGrantOf, parseFeatures, rbacManifests, requiredAccess, rulesFor } from '../../src/domain/permissions.js';
+import { isOwnGrant, ownGrantSkip } from '../../src/domain/restore-rules.js';
+import { serviceAccountOfToken } from '../../src/adapters/kube-client.js';
+import type { KubeObject } from '../../src/domain/backup.js';
 import { UsageError } from '../../src/errors.js';
 import { bufferIO } from '../support/buffer-io.js';
 
@@ -69,5 +72,31 @@ describe('doctor --print-rbac', () => {
   it('an unknown feature is a UsageError naming the known ones', () => {
     expect(() => parseFeatures(['backups'])).toThrow(UsageError);
     expect(() => parseFeatures(['backups'])).toThrow(FEATURES.join(', '));
+  });
+});
+
+describe("custctl's own grant in a restored namespace", () => {
+  const jwt = (claims: object) => `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+  const binding = (subjects: object[], role = 'custctl-customer-namespace'): KubeObject => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'custctl', namespace: 'customer-a1' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role }, subjects,
+  });
+  const me = { kind: 'ServiceAccount', name: 'custctl', namespace: 'custctl' };
+
+  it('the ServiceAccount of a token is read from its claims (TokenRequest and legacy tokens both carry sub)', () => {
+    expect(serviceAccountOfToken(jwt({ sub: 'system:serviceaccount:custctl:custctl', 'kubernetes.io': { namespace: 'custctl' } }))).toEqual({ namespace: 'custctl', name: 'custctl' });
+    expect(serviceAccountOfToken(jwt({ sub: 'alice' }))).toBeUndefined();
+    expect(serviceAccountOfToken('not-a-jwt')).toBeUndefined();
+  });
+
+  it('is re-created only when it grants exactly the ServiceAccount restoring; otherwise left out, with why', () => {
+    const g = ownGrantOf('custctl', { serviceAccount: { namespace: 'custctl', name: 'custctl' } });
+    expect(isOwnGrant(binding([me]), g)).toBe(true);
+    expect(isOwnGrant(binding([me], 'admin'), g)).toBe(false);
+    expect(ownGrantSkip(binding([me]), g)).toBeNull();
+    expect(ownGrantSkip(binding([{ kind: 'ServiceAccount', name: 'x', namespace: 'evil' }]), g)).toMatch(/for ServiceAccount evil\/x, not for the identity restoring/);
+    expect(ownGrantSkip(binding([me, { kind: 'Group', name: 'system:authenticated' }]), g)).not.toBeNull();
+    // an admin's certificate names no ServiceAccount: the grant is the provisioning's to make
+    expect(ownGrantSkip(binding([me]), ownGrantOf('custctl', {}))).toMatch(/the platform's provisioning makes it/);
   });
 });
