@@ -201,6 +201,8 @@ export interface PrintRbacOptions {
   name: string;
   /** do not read the customers' ClusterRoles from the cluster (the same output anywhere) */
   static: boolean;
+  /** json: one `List` of the objects (the notes are YAML comments only); default YAML with comments */
+  output?: OutputFormat;
 }
 
 /** `doctor --print-rbac`: the ServiceAccount, roles and bindings the configured features need, as YAML for kubectl apply. */
@@ -247,6 +249,10 @@ export async function runPrintRbac(d: Deps, o: PrintRbacOptions): Promise<KubeMa
     ] : []),
     ...(note ? ['#', `# ${note}`] : []),
   ];
+  if (o.output === 'json') {
+    d.io.out.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }, null, 2)}\n`);
+    return docs;
+  }
   d.io.out.write(`${header.join('\n')}\n`);
   for (const doc of docs) d.io.out.write(`---\n${stringify(doc)}`);
   return docs;
@@ -264,7 +270,7 @@ export function makeDoctorCommand(d: Deps, setExit: (code: number) => void) {
     .addHelpText('after', '\nExamples:\n  custctl doctor\n  custctl --context prod doctor -o json | jq \'.checks[] | select(.status == "fail")\'\n  custctl doctor && custctl delete cust_abc123\n  custctl doctor --print-rbac --features backup,restore | kubectl apply -f -')
     .action(async (f) => {
       if (f.printRbac) {
-        await runPrintRbac(d, { features: f.features, serviceAccount: f.serviceAccount, name: f.rbacName ?? d.config().rbacName, static: Boolean(f.static) });
+        await runPrintRbac(d, { features: f.features, serviceAccount: f.serviceAccount, name: f.rbacName ?? d.config().rbacName, static: Boolean(f.static), output: f.output });
         return;
       }
       const r = await runDoctor(d, { output: f.output, rbacName: f.rbacName ?? d.config().rbacName });

@@ -100,3 +100,14 @@ describe("custctl's own grant in a restored namespace", () => {
     expect(ownGrantSkip(binding([me]), ownGrantOf('custctl', {}))).toMatch(/the platform's provisioning makes it/);
   });
 });
+
+describe('doctor --print-rbac -o json', () => {
+  it('is one List of the same objects', async () => {
+    const b = bufferIO();
+    const d = { io: b.io, env: {}, config: () => buildConfig({}, {}), shutdown: new AbortController().signal } as unknown as Deps;
+    await runPrintRbac(d, { features: ['backup'], serviceAccount: 'custctl/custctl', name: 'custctl', static: true, output: 'json' });
+    const list = JSON.parse(b.out()) as { kind: string; items: Array<{ kind: string; metadata: { name: string } }> };
+    expect(list.kind).toBe('List');
+    expect(list.items.map((i) => `${i.kind}/${i.metadata.name}`)).toEqual(['ServiceAccount/custctl', 'ClusterRole/custctl', 'ClusterRoleBinding/custctl', 'ClusterRole/custctl-customer-namespace']);
+  });
+});
