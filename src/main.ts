@@ -36,6 +36,9 @@ const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> 
   version: async (d) => (await import('./commands/version.js')).makeVersionCommand(d),
   audit: async (d, s) => (await import('./commands/audit.js')).makeAuditCommand(d, s),
   token: async (d) => (await import('./commands/token.js')).makeTokenCommand(d),
+  export: async (d) => (await import('./commands/export.js')).makeExportCommand(d),
+  certificate: async (d, s) => (await import('./commands/certificate.js')).makeCertificateCommand(d, s),
+  portal: async (d) => (await import('./commands/portal.js')).makePortalCommand(d),
   completion: async (d) => (await import('./commands/completion.js')).makeCompletionCommand(d),
   // hidden: what the completion scripts ask at each TAB, answered from this same command tree
   __complete: async (d) => (await import('./commands/complete.js')).makeCompleteCommand(d, (words) => makeProgram(d, () => undefined, words)),

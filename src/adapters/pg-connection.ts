@@ -22,7 +22,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TLSSocket, type ConnectionOptions } from 'node:tls';
-import type { PoolConfig } from 'pg';
+import type { Pool, PoolConfig } from 'pg';
 import { OperationError, UsageError } from '../errors.js';
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
@@ -336,6 +336,42 @@ export function socketProtocol(client: unknown): string | null {
     return p ? p.replace(/^TLSv/, 'TLS ') : 'TLS';
   }
   return null;
+}
+
+/**
+ * Connects with the first attempt of the target's sslmode that works (prefer: TLS, then plain;
+ * allow: plain, then TLS), and keeps that configuration for the pool. A failure is an
+ * OperationError naming its cause (TLS, refused, unknown host, password) and what to change.
+ * `config` is that configuration, for any other pool of a PostgreSQL database custctl opens (a
+ * queue in PostgreSQL), so that it connects as the customer store does.
+ */
+export async function openPool(t: PgTarget, env: Record<string, string | undefined>): Promise<{ pool: Pool; transport: Transport; config: PoolConfig }> {
+  const { default: pg } = await import('pg');
+  const attempts = connectionAttempts(t, env);
+  const failures: Array<{ e: unknown; a: Attempt }> = [];
+  for (const a of attempts) {
+    const pool = new pg.Pool(poolConfigFor(t, a));
+    // an idle connection dropped by the server must not crash the process; the next query reconnects
+    pool.on('error', () => undefined);
+    try {
+      const c = await pool.connect();
+      let protocol: string | null;
+      try {
+        await c.query('select 1');
+        protocol = socketProtocol(c);
+      } finally {
+        c.release();
+      }
+      return { pool, transport: describeTransport(t, a, protocol), config: poolConfigFor(t, a) };
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      failures.push({ e, a });
+      if (!fallsBack(e)) break;
+    }
+  }
+  // prefer/allow: the last attempt's failure is the final word (the server refused TLS, then the plain connection)
+  const shown = failures[failures.length - 1] as { e: unknown; a: Attempt };
+  throw connectError(shown.e, t, shown.a);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import { deliveryFromJson } from '../domain/json-times.js';
 import { tokenProblem } from '../domain/token.js';
 import { errorFromName, errorMessage, OperationError, TransportError, UnauthorizedError, ForbiddenError, UsageError, type CliError } from '../errors.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
-import type { Job, JobState } from '../domain/job.js';
+import type { Job, JobState, StateName } from '../domain/job.js';
 import type { DeliveryView } from '../domain/webhook.js';
 import type { AuditRecord, CustomerRow } from './store.js';
 import { networkVerdict, parseRetryAfter, withRetries, type RetryEvent, type RetryPolicy } from './retry.js';
@@ -219,7 +219,7 @@ export class QueueApiClient {
     return 'deliveries' in r && Array.isArray(r.deliveries) ? r.deliveries.map(deliveryFromJson) : [];
   }
 
-  listJobs(filter: { state?: JobState; customer?: string } = {}): Promise<Job[]> {
+  listJobs(filter: { state?: StateName; customer?: string } = {}): Promise<Job[]> {
     return this.request('GET', '/api/admin/jobs', { query: { state: filter.state, customer: filter.customer } });
   }
 
@@ -227,7 +227,7 @@ export class QueueApiClient {
     return this.request('POST', `/api/admin/jobs/${encodeURIComponent(id)}/retry`);
   }
 
-  cancelJob(id: string): Promise<Job> {
+  cancelJob<R = Job>(id: string): Promise<R> {
     return this.request('POST', `/api/admin/jobs/${encodeURIComponent(id)}/cancel`);
   }
 

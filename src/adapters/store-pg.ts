@@ -7,7 +7,7 @@
 
 import type { Pool, PoolClient } from 'pg';
 import { UsageError } from '../errors.js';
-import { connectError, connectionAttempts, describeTransport, fallsBack, pgTarget, poolConfigFor, socketProtocol, type Attempt, type PgTarget, type Transport } from './pg-connection.js';
+import { openPool, pgTarget } from './pg-connection.js';
 import { SqlCustomerStore, type SqlDriver } from './store-sql.js';
 import type { CustomerStore } from './store.js';
 
@@ -75,47 +75,13 @@ function pgDriver(pool: Pool): SqlDriver {
 }
 
 /**
- * Connects with the first attempt of the target's sslmode that works (prefer: TLS, then plain;
- * allow: plain, then TLS), and keeps that configuration for the pool. A failure is an
- * OperationError naming its cause (TLS, refused, unknown host, password) and what to change.
- */
-async function connect(t: PgTarget, env: Record<string, string | undefined>): Promise<{ pool: Pool; transport: Transport }> {
-  const { default: pg } = await import('pg');
-  const attempts = connectionAttempts(t, env);
-  const failures: Array<{ e: unknown; a: Attempt }> = [];
-  for (const a of attempts) {
-    const pool = new pg.Pool(poolConfigFor(t, a));
-    // an idle connection dropped by the server must not crash the process; the next query reconnects
-    pool.on('error', () => undefined);
-    try {
-      const c = await pool.connect();
-      let protocol: string | null;
-      try {
-        await c.query('select 1');
-        protocol = socketProtocol(c);
-      } finally {
-        c.release();
-      }
-      return { pool, transport: describeTransport(t, a, protocol) };
-    } catch (e) {
-      await pool.end().catch(() => undefined);
-      failures.push({ e, a });
-      if (!fallsBack(e)) break;
-    }
-  }
-  // prefer/allow: the last attempt's failure is the final word (the server refused TLS, then the plain connection)
-  const shown = failures[failures.length - 1] as { e: unknown; a: Attempt };
-  throw connectError(shown.e, t, shown.a);
-}
-
-/**
  * Opens the store on PostgreSQL: connects (failure → OperationError naming the cause and what to
  * set), then checks the schema read-only (anything missing → UsageError saying to run
  * `custctl db migrate`) unless `skipSchemaCheck`.
  */
 export async function openPgStore(opts: PgStoreOptions): Promise<CustomerStore> {
   const t = pgTarget(opts);
-  const { pool, transport } = await connect(t, opts.env);
+  const { pool, transport } = await openPool(t, opts.env);
   const store = new SqlCustomerStore(pgDriver(pool), { kind: 'postgres', description: t.description, transport });
   if (opts.skipSchemaCheck) return store;
   let missing: string[];

@@ -19,9 +19,12 @@ import { AUDIT_HEAD_TABLE, AUDIT_TABLE, MIGRATIONS, MIGRATION_LOCK_KEY, REQUIRED
 import { reviewCustomersTable, type CatalogColumn, type TableReview } from '../db/customer-table.js';
 import { AuditChainWalker, checkpointOf, type AuditVerifyReport, type ChainHead, type ChainRow } from '../domain/audit-chain.js';
 import { cleanAuditText } from '../domain/audit-text.js';
+import { quoteColumn } from '../domain/erasure.js';
 import {
   type AuditDeleted,
   type AuditEntry,
+  type AuditPosition,
+  type EraseResult,
   type AuditFilter,
   type AuditRecord,
   type TableCheck,
@@ -154,15 +157,26 @@ function toAuditRecord(r: AuditDbRow): AuditRecord {
  * characters here (the database's chain trigger does the same, and sets seq, time, hash and the
  * session user).
  */
-async function insertAudit(db: SqlDriver, e: AuditEntry, rowStatus: string | null): Promise<void> {
+async function insertAudit(db: SqlDriver, e: AuditEntry, rowStatus: string | null): Promise<AuditPosition | null> {
   const t = cleanAuditText;
-  await db.query(
+  const r = await db.query<{ seq: string | null; hash: string | null; action: string; at: Date | string }>(
     `insert into ${AUDIT_TABLE} (actor, actor_label, action, customer_id, namespace, job_id, outcome, row_status, deleted, reason)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)`,
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)
+     returning seq::text as seq, hash, action, at`,
     [t(e.actor), t(e.actorLabel), t(e.action), t(e.customerId), t(e.namespace), t(e.jobId), t(e.outcome), t(rowStatus),
       e.deleted ? JSON.stringify(e.deleted) : null, t(e.reason)],
   );
+  return positionOf(r.rows[0]);
 }
+
+/** A chained row's place (null: the row is not chained, or there is none). */
+function positionOf(r: { seq: string | null; hash: string | null; action: string; at: Date | string } | undefined): AuditPosition | null {
+  if (!r || r.seq === null || r.hash === null) return null;
+  return { seq: String(r.seq), hash: r.hash, action: r.action, at: iso(r.at) };
+}
+
+/** Column types an erasure may blank with '' when the column is NOT NULL. */
+const ERASABLE_TEXT_TYPES = new Set(['text', 'character varying', 'character', 'citext', 'name']);
 
 /**
  * A chain row as `audit verify` reads it: every value as stored, `at` and `deleted` as the chain's
@@ -539,6 +553,90 @@ export class SqlCustomerStore implements CustomerStore {
       if (report.anchor && !report.anchor.ok) report.ok = false;
       return report;
     }));
+  }
+
+  async auditPosition(q: { customerId: string; action: AuditEntry['action']; jobId?: string | null }): Promise<AuditPosition | null> {
+    return this.guard(`finding the ${q.action} audit row of ${q.customerId}`, async () => {
+      const r = await this.db.query<{ seq: string | null; hash: string | null; action: string; at: Date | string }>(
+        `select a.seq::text as seq, a.hash, a.action, a.at from ${AUDIT_TABLE} a
+         where a.customer_id = $1 and a.action = $2 and ($3::text is null or a.job_id = $3::text) and a.seq is not null
+         order by a.seq desc limit 1`,
+        [q.customerId, q.action, q.jobId ?? null],
+      );
+      return positionOf(r.rows[0]);
+    });
+  }
+
+  async auditRowAt(seq: string): Promise<AuditRecord | null> {
+    if (!/^\d{1,18}$/.test(seq)) throw new UsageError(`audit seq ${JSON.stringify(seq.slice(0, 40))} is not a chain position`);
+    return this.guard(`reading audit row ${seq}`, async () => {
+      const r = await this.db.query<AuditDbRow>(`select ${AUDIT_COLUMNS} from ${AUDIT_TABLE} where seq = $1::bigint`, [seq]);
+      const row = r.rows[0];
+      return row ? toAuditRecord(row) : null;
+    });
+  }
+
+  /** The columns as the catalog has them, each of `columns` required (UsageError naming the missing ones). */
+  private async personalColumns(columns: readonly string[]): Promise<CatalogColumn[]> {
+    const have = new Map((await this.catalogColumns()).map((c) => [c.name, c]));
+    if (have.size === 0) throw new UsageError(`there is no customers table in ${this.description}`, ["Run 'custctl db migrate' (or point DATABASE_URL at the billing database)."]);
+    const missing = columns.filter((c) => !have.has(c));
+    if (missing.length > 0) {
+      throw new UsageError(`the customers table in ${this.description} has no column ${missing.map((c) => JSON.stringify(c)).join(', ')}`, [
+        'CUSTCTL_ERASE_COLUMNS names columns exactly as the table spells them (case included); fix it or the table.',
+      ]);
+    }
+    return columns.map((c) => have.get(c) as CatalogColumn);
+  }
+
+  async readPersonalFields(customerId: string, columns: readonly string[]): Promise<Record<string, string> | null> {
+    return this.guard(`reading the personal fields of ${customerId}`, async () => {
+      const cols = await this.personalColumns(columns);
+      const r = await this.db.query<Record<string, string>>(
+        `select ${cols.map((c, i) => `coalesce(${quoteColumn(c.name)}::text, '') as f${i}`).join(', ')} from customers where customer_id = $1`, [customerId]);
+      const row = r.rows[0];
+      if (!row) return null;
+      return Object.fromEntries(cols.map((c, i) => [c.name, row[`f${i}`] ?? '']));
+    });
+  }
+
+  async erasePersonalFields(customerId: string, columns: readonly string[], audit: Omit<AuditEntry, 'action' | 'deleted'>): Promise<EraseResult> {
+    return this.guard(`erasing the personal fields of ${customerId}`, async () => {
+      const cols = await this.personalColumns(columns);
+      // "none" for each column as the table says it: NULL where allowed, '' in NOT NULL text
+      const blanks = cols.map((c) => {
+        if (c.generated) throw new UsageError(`customers.${c.name} is a generated column: custctl cannot erase it`, ['Take it out of CUSTCTL_ERASE_COLUMNS; erase what it is generated from.']);
+        if (!c.notNull) return `${quoteColumn(c.name)} = null`;
+        if (ERASABLE_TEXT_TYPES.has(c.baseType)) return `${quoteColumn(c.name)} = ''`;
+        throw new UsageError(`customers.${c.name} is ${c.type} NOT NULL: it can be neither NULL nor empty text, so custctl cannot erase it`, [
+          `alter table customers alter column ${quoteColumn(c.name)} drop not null (or take it out of CUSTCTL_ERASE_COLUMNS); nothing was erased`,
+        ]);
+      });
+      return this.db.transaction(async (tx): Promise<EraseResult> => {
+        const probe = new SqlCustomerStore(tx, { kind: this.kind, description: this.description });
+        const held = await tx.query<Record<string, unknown>>(
+          `select deployment_status::text as deployment_status, coalesce(instance_namespace::text, '') as instance_namespace,
+             ${cols.map((c, i) => `(${quoteColumn(c.name)} is not null and ${quoteColumn(c.name)}::text <> '') as h${i}`).join(', ')}
+           from customers where customer_id = $1 for update`, [customerId]);
+        const h = held.rows[0];
+        if (!h) return { outcome: 'not-found' };
+        const row = await probe.get(customerId);
+        if (!row) return { outcome: 'not-found' };
+        if (h.deployment_status !== 'pending' || h.instance_namespace !== '') return { outcome: 'refused', row };
+        const fields = cols.filter((_, i) => h[`h${i}`] === true).map((c) => c.name);
+        const alreadyEmpty = cols.filter((_, i) => h[`h${i}`] !== true).map((c) => c.name);
+        if (fields.length === 0) return { outcome: 'nothing-to-erase', row, fields: [], alreadyEmpty, position: null };
+        const updated = await tx.query<DbRow>(
+          `update customers set ${blanks.join(', ')}, updated_at = now()
+           where customer_id = $1 and deployment_status::text = 'pending' and coalesce(instance_namespace::text, '') = ''
+           returning ${COLUMNS}`, [customerId]);
+        const after = updated.rows[0];
+        if (!after) return { outcome: 'refused', row };
+        const position = await insertAudit(tx, { ...audit, action: 'customer-erased', deleted: { fields } }, after.deployment_status);
+        if (!position) throw new OperationError(`the customer-erased audit row of ${customerId} was not chained: the audit table lacks its chain (run 'custctl db migrate')`);
+        return { outcome: 'erased', row: toCustomerRow(after), fields, alreadyEmpty, position };
+      });
+    });
   }
 
   async serverVersion(): Promise<string> {

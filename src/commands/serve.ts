@@ -163,7 +163,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
       ...(o.idleTimeoutMs !== undefined ? { keepAliveTimeoutMs: o.idleTimeoutMs } : {}),
     },
     submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, { ...extras, requestedBy }),
-    cancelDeletion: (customer, requestedBy) => jobs.cancelDeletion(customer, requestedBy),
+    cancel: (target, who) => jobs.cancel(target, who),
     retention: { defaultMs: config.retentionMs, ownerMinMs: config.ownerMinRetentionMs },
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),
     deliveries: (id) => jobs.deliveries(id),

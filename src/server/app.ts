@@ -17,13 +17,13 @@ import type { DeletionOptions } from '../domain/deletion-options.js';
 import { isJobId } from '../domain/job-id.js';
 import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
-import { cancelJob, retryJob } from '../jobs/actions.js';
+import { retryJob } from '../jobs/actions.js';
 import type { JobEvents } from '../jobs/events.js';
-import { JOB_STATES, type Job, type JobState } from '../domain/job.js';
+import { isStateName, queueStateOf, STATE_NAMES, stateName, type Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
-import { formatRetention, parseDuration } from '../domain/duration.js';
-import type { CancelDeletionResult } from '../jobs/actions.js';
-import { authorize, type Principal, type Role, type TokenSet } from './auth.js';
+import { formatRetention, parseRetention } from '../domain/duration.js';
+import type { CancelResult, CancelTarget, Canceller } from '../jobs/cancel.js';
+import { authorize, cancellerOf, type Principal, type Role, type TokenSet } from './auth.js';
 import { AUTH_FAILURE_LIMITS, AuthFailures, type AuthFailureLimits } from './auth-failures.js';
 import { registerConsole, type ConsoleOptions } from './console/index.js';
 import { deliveryForOwner, errorForOwner, jobForOwner, ownerNotFound } from '../jobs/owner-view.js';
@@ -40,8 +40,12 @@ export interface ServerOptions {
   submit: (customer: CustomerId, requestedBy: string, opts: SubmitExtras) => Promise<Job>;
   /** runs the job in this process until it has ended (completed/failed), or was handed back on shutdown */
   runSync: (job: Job) => Promise<Job>;
-  /** soft delete: cancels a deletion that has not started (restores the instance and the row) */
-  cancelDeletion?: (customer: CustomerId, requestedBy: string) => Promise<CancelDeletionResult>;
+  /**
+   * The one cancel (src/jobs/cancel.ts), behind `POST /api/admin/jobs/:id/cancel`,
+   * `POST /api/customers/:id/cancel-deletion` and the console's buttons: a job, or the deletion that
+   * holds a customer, as this principal (an owner: only what it asked for, for its own customer).
+   */
+  cancel?: (target: CancelTarget, who: Canceller) => Promise<CancelResult>;
   /** soft delete: the site's default retention and the minimum an owner token gets, ms (default 0 and 7 days) */
   retention?: { defaultMs: number; ownerMinMs: number };
   /** the cleanup-rbac sweep (dry run: the report only); `customer` limits it to one customer */
@@ -190,14 +194,10 @@ function msParam(name: string, raw: unknown): number | undefined {
 
 type Query = Record<string, string | undefined>;
 
-/** `?after=7d` (soft delete): a duration; 0 is now. */
+/** `?after=7d` (soft delete): a retention period, 0 (now) or 1h…400d; outside it 400, before any job id exists. */
 function afterParam(q: Query): number | undefined {
   if (q.after === undefined) return undefined;
-  try {
-    return parseDuration(q.after);
-  } catch {
-    throw new UsageError('query parameter after must be a duration, e.g. 7d, 36h, 90s (0: now)');
-  }
+  return parseRetention(q.after, 'query parameter after');
 }
 
 function submitExtras(q: Query): SubmitExtras {
@@ -447,10 +447,10 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
       ownerMayActOn(req, customer);
-      if (!opts.cancelDeletion) return reply.code(501).send({ error: 'internal', message: 'cancelling deletions is not available on this server' });
-      const r = await opts.cancelDeletion(customer, requestedBy(req));
-      log.info('Deletion cancelled', { customerId: customer.id, job: r.jobId, status: r.status, restored: r.restored.length, by: req.principal?.name });
-      return r;
+      if (!opts.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling deletions is not available on this server' });
+      const r = await opts.cancel({ customer }, cancellerOf(req.principal));
+      log.info('Deletion cancelled', { customerId: customer.id, job: r.jobId, status: r.status ?? undefined, restored: r.restored.length, deletionStarted: r.deletionStarted || undefined, by: req.principal?.name });
+      return { ...r, job: jobFor(req)(r.job) };
     },
   );
 
@@ -505,15 +505,14 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   // ---- jobs ----------------------------------------------------------------------------------
 
   app.get<{ Querystring: Query }>('/api/admin/jobs', { config: { role: 'viewer', owner: true } }, async (req) => {
+    // the states as people read them: `failed` leaves out the cancelled jobs, `delayed` the scheduled deletions
     const state = req.query.state;
-    if (state !== undefined && !JOB_STATES.includes(state as JobState)) {
-      throw new UsageError(`state must be one of ${JOB_STATES.join(', ')}`);
-    }
+    if (state !== undefined && !isStateName(state)) throw new UsageError(`state must be one of ${STATE_NAMES.join(', ')}`);
     const asked = req.query.customer !== undefined ? parseCustomerId(req.query.customer) : undefined;
     if (asked) ownerMayActOn(req, asked);
     // an owner lists its own customer's jobs, whatever it asked for
     const customerId = req.principal?.role === 'owner' ? req.principal.customerId : asked?.id;
-    const jobs = await queue.list({ ...(state ? { state: state as JobState } : {}), ...(customerId ? { customerId } : {}) });
+    const jobs = (await queue.list({ ...(state ? { state: queueStateOf(state) } : {}), ...(customerId ? { customerId } : {}) })).filter((j) => !state || stateName(j) === state);
     return jobs.sort((a, b) => Number(a.id) - Number(b.id)).map(jobFor(req));
   });
 
@@ -534,10 +533,13 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return jobJson(job);
   });
 
-  app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/cancel', { config: { role: 'admin' } }, async (req) => {
-    const job = await cancelJob({ queue, store, now: opts.now, actor: requestedBy(req), ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
-    log.info(`Job ${job.id} cancelled`, { by: req.principal?.name });
-    return jobJson(job);
+  // the job, as GET answers it, plus what the cancel did (`cancel`: the row's status, what was restored)
+  app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/cancel', { config: { role: 'admin' } }, async (req, reply) => {
+    const id = parseJobIdParam(req.params.id);
+    if (!opts.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling jobs is not available on this server' });
+    const { job, ...done } = await opts.cancel({ jobId: id }, cancellerOf(req.principal));
+    log.info(`Job ${job.id} cancelled`, { customerId: done.customerId ?? undefined, status: done.status ?? undefined, restored: done.restored.length, by: req.principal?.name });
+    return { ...jobJson(job), cancel: done };
   });
 
   // ---- audit ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { tokenProblem } from '../domain/token.js';
 import { ForbiddenError, NotFoundError, UnauthorizedError, UsageError } from '../errors.js';
 import { TOKEN_HINT, parseTokensFile, sha256, tokensFileModeWarnings, type Principal, type Role, type TokenEntry, type TokenSet } from '../domain/tokens-file.js';
+import type { Canceller } from '../jobs/cancel.js';
 
 
 // the file format is domain code (custctl token writes it too); re-exported where serve used to find it
@@ -88,4 +89,9 @@ export function authorize(tokens: TokenSet, header: string | undefined, need: Ro
   }
   if (need === 'admin' && who.role !== 'admin') throw new ForbiddenError(`token ${who.name} has role ${who.role}; this needs an admin token`);
   return who;
+}
+
+/** Who cancels (src/jobs/cancel.ts), from a request's principal: its name, and for an account owner its customer. */
+export function cancellerOf(p: Principal | undefined): Canceller {
+  return { actor: `api:${p?.name ?? 'unknown'}`, ...(p?.role === 'owner' && p.customerId ? { ownerOf: p.customerId } : {}) };
 }

@@ -493,7 +493,10 @@ describe('console: CSRF on every state-changing request, roles, the typed confir
     expect(job).toMatchObject({ state: 'waiting', requestedBy: 'api:ci-bot', data: { customerId: 'cust_abc1' } });
     expect(submits).toEqual(['cust_abc1 api:ci-bot {}']);
     const bad = await answered(await post('/console/customers/cust_abc2/delete', cookie, { confirm: 'cust_abc2', after: 'soon', _csrf: csrf }), cookie);
-    expect(bad.body).toContain('The retention period must be a duration');
+    expect(bad.body).toContain('is not a retention period: give 0 (now) or from 1h to 400d');
+    expect(bad.body).toContain('Nothing was deleted.');
+    const short = await answered(await post('/console/customers/cust_abc2/delete', cookie, { confirm: 'cust_abc2', after: '30m', _csrf: csrf }), cookie);
+    expect(short.body).toContain('The retention period 30m is shorter than 1h');
     expect(submits).toHaveLength(1);
   });
 

@@ -19,17 +19,19 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import { DEPLOYMENT_STATUSES } from '../../adapters/store.js';
 import { parseCustomerId, shownInput } from '../../domain/customer-id.js';
-import { formatRetention, parseDuration } from '../../domain/duration.js';
+import { formatRetention, parseRetention } from '../../domain/duration.js';
 import { isJobId } from '../../domain/job-id.js';
-import { JOB_STATES, type Job, type JobState } from '../../domain/job.js';
+import { isStateName, queueStateOf, STATE_NAMES, stateName, type Job } from '../../domain/job.js';
+import { rowStatusName } from '../../domain/row-status.js';
 import { CliError, errorMessage, ForbiddenError, httpStatusForErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError, type ErrorName } from '../../errors.js';
-import { cancelJob, retryJob } from '../../jobs/actions.js';
+import { retryJob } from '../../jobs/actions.js';
+import { mayCancel } from '../../jobs/cancel.js';
 import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
 import { DELETE_STEPS } from '../../pipeline/steps/index.js';
 import { BACKUP_PROGRESS } from '../../pipeline/steps/backup.js';
 import type { ServerOptions } from '../app.js';
 import { errorForOwner, jobForOwner, ownerNotFound } from '../../jobs/owner-view.js';
-import { authenticate, type Principal } from '../auth.js';
+import { authenticate, cancellerOf, type Principal } from '../auth.js';
 import type { AuthFailures } from '../auth-failures.js';
 import { layout, type Banner, type LayoutContext } from './html.js';
 import { customerPage, customersPage, errorPage, jobLive, jobPage, jobsPage, JOBS_PER_PAGE, loginPage, LOGIN_ERRORS, rbacPage, type ConsolePlan, type LoginError, type StepLine, type Viewer } from './pages.js';
@@ -317,18 +319,20 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
 
     scope.get<{ Querystring: Form }>('/', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
       const q = (req.query.q ?? '').trim().slice(0, 100);
-      const status = DEPLOYMENT_STATUSES.includes(req.query.status as never) ? (req.query.status as string) : '';
+      const statuses = [...DEPLOYMENT_STATUSES, 'scheduled'];
+      const status = statuses.includes(req.query.status as never) ? (req.query.status as string) : '';
       const p = who(req);
       const needle = q.toLowerCase();
+      const now = s.now();
       const rows = (await store.list())
         .filter((r) => p.role !== 'owner' || r.customerId === p.customerId)
-        .filter((r) => !status || r.deploymentStatus === status)
+        .filter((r) => !status || rowStatusName(r, now) === status)
         .filter((r) => !needle || [r.customerId, r.companyName, r.email, r.instanceNamespace].some((f) => f.toLowerCase().includes(needle)))
         .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt) || a.customerId.localeCompare(b.customerId));
       const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
       const pageNo = Math.min(pages, Math.max(1, Number.parseInt(req.query.page ?? '1', 10) || 1));
       const shownRows = rows.slice((pageNo - 1) * PAGE_SIZE, pageNo * PAGE_SIZE);
-      return send(reply, await fullPage(req, { title: 'Customers', nav: 'customers' }, customersPage({ rows: shownRows, total: rows.length, page: pageNo, pages, q, status, statuses: DEPLOYMENT_STATUSES })));
+      return send(reply, await fullPage(req, { title: 'Customers', nav: 'customers' }, customersPage({ rows: shownRows, total: rows.length, page: pageNo, pages, q, status, statuses, now })));
     });
 
     scope.get<{ Params: { id: string }; Querystring: Form }>('/console/customers/:id', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
@@ -337,16 +341,24 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const row = await store.get(customer.id);
       if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
       const owner = who(req).role === 'owner';
-      const jobs = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10).map(shown(req));
+      const latest = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
+      const jobs = latest.map(shown(req));
+      // the Cancel button only where the cancel would be accepted: a deletion not running, that this principal may cancel
+      const holder = row.deploymentStatus === 'deleting' && row.deletionJobId ? (latest.find((j) => j.id === row.deletionJobId) ?? (await queue.get(row.deletionJobId))) : null;
+      const cancellable = who(req).role !== 'viewer' && holder !== null && (holder.state === 'waiting' || holder.state === 'delayed') && mayCancel(holder, cancellerOf(who(req)));
       // an owner reads why there is no plan only as its own customer's state, never the server's error
       const plan = await c.plan(customer).catch((e: unknown) => ({
         error: owner ? (e instanceof CliError && e.errorName === 'conflict' ? errorForOwner('conflict', e.message, '', shared.ownerSecrets()).message : 'No plan can be shown now; the operators have the details.') : (errorMessage(e).split('\n')[0] ?? 'no plan'),
       }));
       const taken = takeFlash(req);
-      const flash = taken ?? (req.query.cancelled === '1' ? { kind: 'ok' as const, text: 'The scheduled deletion was cancelled and the instance restored.' } : null);
+      const flash = taken ?? (req.query.cancelled === '1'
+        ? { kind: 'ok' as const, text: 'The deletion was cancelled; a scheduled deletion\'s instance is restored.' }
+        : req.query.cancelled === 'started'
+          ? { kind: 'error' as const, text: 'The deletion was stopped after it had started: nothing was restored (part of the instance may be gone), the customer is deletion_failed.' }
+          : null);
       const dialog = taken?.dialog;
       const body = customerPage({
-        row, jobs, plan, viewer: viewerOf(req), retention, now: s.now(),
+        row, jobs, plan, viewer: viewerOf(req), retention, now: s.now(), cancellable,
         ...(dialog ? { deleteError: taken.text, typed: dialog.typed, after: dialog.after } : {}),
       });
       return send(reply, await fullPage(req, { title: customer.id, nav: 'customers', flash: dialog ? null : flash }, body));
@@ -370,9 +382,10 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       let afterMs: number | undefined;
       if (afterRaw !== '') {
         try {
-          afterMs = parseDuration(afterRaw);
-        } catch {
-          return refuse('The retention period must be a duration, e.g. 7d, 36h, 90s (0: now): nothing was deleted.');
+          afterMs = parseRetention(afterRaw, 'The retention period');
+        } catch (e) {
+          if (!(e instanceof UsageError)) throw e;
+          return refuse(`${e.message}. Nothing was deleted.`);
         }
       }
       if (who(req).role === 'owner') {
@@ -387,26 +400,27 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     scope.post<{ Params: { id: string } }>('/console/customers/:id/cancel-deletion', { config: { console: { role: 'admin', owner: true } } }, async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
       mayActOn(req, customer.id);
-      if (!s.cancelDeletion) throw new UsageError('cancelling deletions is not available on this server');
-      const r = await s.cancelDeletion(customer, requestedBy(req));
-      log.info('Deletion cancelled (console)', { customerId: customer.id, job: r.jobId, by: who(req).name });
-      return reply.redirect(`/console/customers/${customer.id}?cancelled=1`, 303);
+      if (!s.cancel) throw new UsageError('cancelling deletions is not available on this server');
+      const r = await s.cancel({ customer }, cancellerOf(who(req)));
+      log.info('Deletion cancelled (console)', { customerId: customer.id, job: r.jobId, status: r.status ?? undefined, restored: r.restored.length, by: who(req).name });
+      return reply.redirect(`/console/customers/${customer.id}?cancelled=${r.deletionStarted ? 'started' : '1'}`, 303);
     });
 
     // ---- jobs -----------------------------------------------------------------------------
 
     scope.get<{ Querystring: Form }>('/console/jobs', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
-      const state = JOB_STATES.includes(req.query.state as JobState) ? (req.query.state as JobState) : undefined;
+      const state = isStateName(req.query.state) ? req.query.state : undefined;
       const p = who(req);
       const asked = (req.query.customer ?? '').trim().slice(0, 100);
       const customer = p.role === 'owner' ? p.customerId : asked !== '' ? parseCustomerId(asked).id : undefined;
-      const jobs = (await queue.list({ ...(state ? { state } : {}), ...(customer ? { customerId: customer } : {}) }))
+      const jobs = (await queue.list({ ...(state ? { state: queueStateOf(state) } : {}), ...(customer ? { customerId: customer } : {}) }))
+        .filter((j) => !state || stateName(j) === state)
         .sort((a, b) => Number(b.id) - Number(a.id));
       const pages = Math.max(1, Math.ceil(jobs.length / JOBS_PER_PAGE));
       const pageNo = Math.min(pages, Math.max(1, Number.parseInt(req.query.page ?? '1', 10) || 1));
       const shownJobs = jobs.slice((pageNo - 1) * JOBS_PER_PAGE, pageNo * JOBS_PER_PAGE).map(shown(req));
       return send(reply, await fullPage(req, { title: 'Jobs', nav: 'jobs' }, jobsPage({
-        jobs: shownJobs, state: state ?? '', states: JOB_STATES, customer: p.role === 'owner' ? '' : (customer ?? ''), viewer: viewerOf(req), total: jobs.length, page: pageNo, pages, now: s.now(),
+        jobs: shownJobs, state: state ?? '', states: STATE_NAMES, customer: p.role === 'owner' ? '' : (customer ?? ''), viewer: viewerOf(req), total: jobs.length, page: pageNo, pages, now: s.now(),
       })));
     });
 
@@ -431,8 +445,9 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
 
     scope.post<{ Params: { id: string } }>('/console/jobs/:id/cancel', { config: { console: { role: 'admin' } } }, async (req, reply) => {
       const job = await jobFor(req, req.params.id);
-      await cancelJob({ queue, store, now: s.now, actor: requestedBy(req), ...(s.events ? { events: s.events } : {}) }, job.id);
-      log.info(`Job ${job.id} cancelled (console)`, { by: who(req).name });
+      if (!s.cancel) throw new UsageError('cancelling jobs is not available on this server');
+      const r = await s.cancel({ jobId: job.id }, cancellerOf(who(req)));
+      log.info(`Job ${job.id} cancelled (console)`, { customerId: r.customerId ?? undefined, status: r.status ?? undefined, restored: r.restored.length, by: who(req).name });
       return reply.redirect(`/console/jobs/${job.id}?done=cancel`, 303);
     });
 

@@ -5,7 +5,8 @@
  * check and decide.
  */
 import type { CustomerRow } from '../../adapters/store.js';
-import type { Job } from '../../domain/job.js';
+import { deletionStarted, isCancelled, isScheduled, stateName, type Job } from '../../domain/job.js';
+import { rowStatusName } from '../../domain/row-status.js';
 import type { PlanView } from '../../pipeline/plan.js';
 import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
 import { formatDuration, formatRetention } from '../../domain/duration.js';
@@ -57,6 +58,8 @@ export interface CustomerListView {
   q: string;
   status: string;
   statuses: readonly string[];
+  /** now (ms): whether a scheduled deletion is still before its due time */
+  now?: number;
 }
 
 /** Previous / Page n of m / Next, when there is more than one page. */
@@ -92,7 +95,7 @@ ${v.rows.length === 0
 ${v.rows.map((r) => html`<tr>
   <th scope="row" data-label="Customer"><a href="/console/customers/${r.customerId}">${r.customerId}</a></th>
   <td data-label="Company">${r.companyName || '-'}</td>
-  <td data-label="Status">${statusBadge(r.deploymentStatus)}</td>
+  <td data-label="Status">${statusBadge(rowStatusName(r, v.now ?? 0))}</td>
   <td data-label="Namespace">${r.instanceNamespace || html`<span class="muted">-</span>`}</td>
   <td data-label="Scheduled deletion">${r.deploymentStatus === 'deleting' && r.deletionScheduledAt ? time(r.deletionScheduledAt) : html`<span class="muted">-</span>`}</td>
   <td data-label="Updated">${time(r.updatedAt)}</td>
@@ -121,7 +124,9 @@ export interface CustomerPageView {
   /** what was typed, shown again */
   typed?: string;
   after?: string;
-  /** ms, for the durations of running jobs */
+  /** the deletion that holds the row is not running and this principal may cancel it (src/jobs/cancel.ts) */
+  cancellable?: boolean;
+  /** ms: whether a scheduled deletion is still before its due time, the durations of running jobs */
   now?: number;
 }
 
@@ -184,13 +189,13 @@ export function customerPage(v: CustomerPageView): Raw {
   const r = v.row;
   const canDelete = (v.viewer.role === 'admin' || v.viewer.role === 'owner') && 'plan' in v.plan;
   const scheduled = r.deploymentStatus === 'deleting' && r.deletionScheduledAt;
-  const canCancelSchedule = (v.viewer.role === 'admin' || v.viewer.role === 'owner') && scheduled;
+  const canCancel = v.cancellable === true;
   const owner = v.viewer.role === 'owner';
   const defaultAfter = owner ? Math.max(v.retention.defaultMs, v.retention.ownerMinMs) : v.retention.defaultMs;
   return html`<h1>${r.customerId}</h1>
 <dl class="facts">
   <dt>Company</dt><dd>${r.companyName || '-'} (${r.email || '-'})</dd>
-  <dt>Status</dt><dd>${statusBadge(r.deploymentStatus)}${r.deletionJobId ? html` deletion job <a href="/console/jobs/${r.deletionJobId}">${r.deletionJobId}</a>` : ''}</dd>
+  <dt>Status</dt><dd>${statusBadge(rowStatusName(r, v.now ?? 0))}${r.deletionJobId ? html` deletion job <a href="/console/jobs/${r.deletionJobId}">${r.deletionJobId}</a>` : ''}</dd>
   ${scheduled ? html`<dt>Scheduled deletion</dt><dd>${time(r.deletionScheduledAt)}: the instance is suspended; nothing is deleted before then</dd>` : ''}
   <dt>Namespace</dt><dd>${r.instanceNamespace ? html`<code>${r.instanceNamespace}</code>` : '-'}</dd>
   <dt>URL</dt><dd>${r.instanceUrl || '-'}</dd>
@@ -198,7 +203,7 @@ export function customerPage(v: CustomerPageView): Raw {
 </dl>
 <div class="actions">
 ${canDelete ? html`<button type="button" class="danger" data-dialog="delete-dialog" aria-haspopup="dialog">Delete customer…</button>` : ''}
-${canCancelSchedule ? html`<form method="post" action="/console/customers/${r.customerId}/cancel-deletion">${csrfField(v.viewer)}<button type="submit">Cancel the scheduled deletion</button></form>` : ''}
+${canCancel ? html`<form method="post" action="/console/customers/${r.customerId}/cancel-deletion">${csrfField(v.viewer)}<button type="submit">${scheduled ? 'Cancel the scheduled deletion' : 'Cancel the deletion'}</button></form>` : ''}
 </div>
 ${'plan' in v.plan ? planSection(v.plan, 2, !owner) : html`<section class="plan"><h2>What a deletion does</h2><p class="flash error">${v.plan.error}</p></section>`}
 <section>
@@ -233,7 +238,8 @@ function firstLine(s: string | null): string {
 
 function jobActions(j: Job, v: Viewer): Raw {
   if (v.role !== 'admin') return html``;
-  if (j.state === 'failed') return html`<form method="post" action="/console/jobs/${j.id}/retry">${csrfField(v)}<button type="submit" aria-label="Retry job ${j.id}">Retry</button></form>`;
+  // a cancelled job is never retried (a new deletion is): no Retry for it
+  if (j.state === 'failed' && !isCancelled(j)) return html`<form method="post" action="/console/jobs/${j.id}/retry">${csrfField(v)}<button type="submit" aria-label="Retry job ${j.id}">Retry</button></form>`;
   if (j.state === 'waiting' || j.state === 'delayed') return html`<form method="post" action="/console/jobs/${j.id}/cancel">${csrfField(v)}<button type="submit" aria-label="Cancel job ${j.id}">Cancel</button></form>`;
   return html``;
 }
@@ -256,12 +262,12 @@ export function jobsTable(jobs: readonly Job[], v: Viewer, withCustomer = true, 
   <th scope="row" data-label="Job"><a href="/console/jobs/${j.id}">${j.id}</a></th>
   <td data-label="Kind">${j.name}</td>
   ${withCustomer ? html`<td data-label="Customer">${j.data.customerId ? html`<a href="/console/customers/${j.data.customerId}">${j.data.customerId}</a>` : '-'}</td>` : ''}
-  <td data-label="State">${statusBadge(j.state)}</td>
+  <td data-label="State">${statusBadge(stateName(j))}${isScheduled(j) && j.data.scheduledFor !== undefined ? html` <span class="muted">due ${time(new Date(j.data.scheduledFor).toISOString())}</span>` : ''}</td>
   <td data-label="Progress" class="num">${j.progress} %</td>
   <td data-label="Attempts">${j.attemptsMade}/${j.maxAttempts}</td>
   <td data-label="Requested">${time(j.timestamp)} <span class="muted">by ${j.requestedBy}</span></td>
   <td data-label="Duration" class="duration">${jobDuration(j, now)}</td>
-  <td data-label="Reason">${j.failedReason ? html`<span class="${j.state === 'failed' ? 'danger' : ''}">${firstLine(j.failedReason)}</span>` : ''}</td>
+  <td data-label="Reason">${j.failedReason && !isCancelled(j) ? html`<span class="${j.state === 'failed' ? 'danger' : ''}">${firstLine(j.failedReason)}</span>` : ''}</td>
   ${actions ? html`<td data-label="">${jobActions(j, v)}</td>` : ''}
 </tr>`)}</tbody></table></div>`;
 }
@@ -301,7 +307,7 @@ export function jobLive(j: Job, steps: readonly StepLine[], now: number, v: View
   const attempt = j.state === 'active' ? j.attemptsMade + 1 : j.attemptsMade;
   const rv = j.returnvalue as { outcome?: string; reason?: string; warnings?: string[] } | null;
   return html`<div id="job-live" data-live="/console/jobs/${j.id}/live" data-finished="${finished ? 'true' : 'false'}">
-<p class="state-line" aria-live="polite">${statusBadge(j.state)} <span id="job-progress-text">${j.progress} %</span>
+<p class="state-line" aria-live="polite">${statusBadge(stateName(j))} <span id="job-progress-text">${j.progress} %</span>
   · attempt ${attempt} of ${j.maxAttempts}${j.simulated ? ' · simulated' : ''}</p>
 <progress id="job-progress" max="100" value="${j.progress}" aria-labelledby="job-progress-text">${j.progress} %</progress>
 <div class="actions">${jobActions(j, v)}</div>
@@ -310,8 +316,12 @@ ${j.name === 'delete' ? html`<ol class="steps" aria-label="Steps">${steps.map((s
     const running = !done && s === current && j.state === 'active';
     return html`<li class="${done ? 'done' : running ? 'running' : 'todo'}">${s.name} <span class="muted">(${done ? 'done' : running ? 'running' : j.state === 'failed' && s === current ? 'failed' : 'to do'})</span></li>`;
   })}</ol>` : ''}
-${j.state === 'delayed' && j.delayUntil ? html`<p>Next try (or the scheduled deletion) at ${time(j.delayUntil)}, in ${formatDuration(Math.max(0, j.delayUntil - now))}.</p>` : ''}
-${j.failedReason ? html`<p class="${j.state === 'failed' ? 'flash error' : ''}">${j.state === 'failed' ? 'Failed: ' : 'Last error: '}${j.failedReason}${j.failedCode ? ` (${j.failedCode})` : ''}</p>` : ''}
+${isScheduled(j) && j.data.scheduledFor !== undefined
+    ? html`<p>Scheduled: the deletion is due at ${time(new Date(j.data.scheduledFor).toISOString())}${j.data.scheduledFor > now ? `, in ${formatDuration(j.data.scheduledFor - now)}` : ''}; the instance is suspended until then.</p>`
+    : j.state === 'delayed' && j.delayUntil ? html`<p>Next try at ${time(j.delayUntil)}, in ${formatDuration(Math.max(0, j.delayUntil - now))}.</p>` : ''}
+${isCancelled(j)
+    ? html`<p>Cancelled${j.finishedOn ? html` at ${time(j.finishedOn)}` : ''}.${j.name === 'delete' && j.data.customerId ? (deletionStarted(j) ? ' An attempt had run, so nothing was restored and the customer was left deletion_failed.' : ' The customer went back to its previous status.') : ''} A cancelled job is not retried: start a new deletion if it must go.</p>`
+    : j.failedReason ? html`<p class="${j.state === 'failed' ? 'flash error' : ''}">${j.state === 'failed' ? 'Failed: ' : 'Last error: '}${j.failedReason}${j.failedCode ? ` (${j.failedCode})` : ''}</p>` : ''}
 ${rv && typeof rv === 'object' && rv.outcome ? html`<p>Result: ${rv.outcome}${rv.reason ? `: ${rv.reason}` : ''}</p>${(rv.warnings ?? []).length ? html`<ul>${(rv.warnings ?? []).map((w) => html`<li class="warn">${w}</li>`)}</ul>` : ''}` : ''}
 ${[...j.attempts].reverse().map((a) => html`<section class="attempt"><h3>Attempt ${a.attempt} <span class="muted">${a.outcome}${v.role === 'owner' ? '' : `, ${a.worker}`}, started ${time(a.startedOn)}</span></h3>
 ${a.error ? html`<p class="danger">${firstLine(a.error)}</p>` : ''}
