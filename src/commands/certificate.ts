@@ -132,12 +132,13 @@ export function makeCertificateCommand(d: Deps, setExit: (code: number) => void 
 Examples:
   custctl certificate keygen --out /etc/custctl/signing-key.pem > signing-key.pub.pem
   custctl certificate verify cert.json --public-key signing-key.pub.pem
-  custctl certificate show cert.json --html > cert.html`);
+  custctl certificate show cert.json --format html > cert.html`);
   cmd
     .command('keygen')
     .description('Write a new ed25519 signing key (PEM, mode 0600, never over an existing file) and print its public key')
     .requiredOption('--out <file>', 'where the private key goes (CUSTCTL_SIGNING_KEY_FILE then points at it)')
     .addOption(outputOption())
+    .addHelpText('after', '\nExamples:\n  custctl certificate keygen --out /etc/custctl/signing-key.pem > signing-key.pub.pem\n  custctl certificate keygen --out signing-key.pem -o json')
     .action(async (f) => {
       await runCertificateKeygen(d, { out: f.out, output: f.output });
     });
@@ -156,6 +157,7 @@ Examples:
     .description('Print a certificate for people: text, or one self-contained HTML page (not a verification)')
     .argument('<file>', 'the certificate (JSON)')
     .addOption(new Option('--format <format>', 'text or html').choices(['text', 'html'] as const).default('text' as const))
+    .addHelpText('after', '\nExamples:\n  custctl certificate show cert.json\n  custctl certificate show cert.json --format html > cert.html')
     .action(async (file, f) => {
       await runCertificateShow(d, { file, format: f.format });
     });

@@ -92,6 +92,7 @@ export function makePortalCommand(d: Deps) {
     .option('--base-url <url>', 'the portal\'s address (default CUSTCTL_PORTAL_URL)')
     .addOption(new Option('--page <page>', 'the page the link opens').choices(PORTAL_PAGES).default('overview' as PortalPage))
     .addOption(outputOption())
+    .addHelpText('after', '\nExamples:\n  custctl portal link cust_abc123 --ttl 1h\n  custctl portal link cust_abc123 --ttl 2d --page cancel --base-url https://portal.example.com -o json')
     .action(async (id, f) => {
       await runPortalLink(d, { customerId: id, ttlMs: f.ttl, ...(f.baseUrl !== undefined ? { baseUrl: f.baseUrl } : {}), page: f.page, output: f.output });
     });
