@@ -2,6 +2,7 @@
  * One typed configuration object, built once from the environment (seed names kept) and the
  * global flags. A flag beats the environment.
  */
+import { parseHelmUninstallMode, type HelmUninstallMode } from './domain/deletion-options.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
@@ -54,6 +55,8 @@ export interface Config {
   retentionMs: number;
   /** CUSTCTL_OWNER_MIN_RETENTION: the shortest retention an owner token may ask for, ms (never 0) */
   ownerMinRetentionMs: number;
+  /** CUSTCTL_HELM_UNINSTALL: the site's default `delete --helm-uninstall` (`auto` when unset) */
+  helmUninstall: HelmUninstallMode;
 }
 
 export const DEFAULTS = {
@@ -164,7 +167,15 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     verbose: flags.verbose ?? false,
     retentionMs: retention('CUSTCTL_RETENTION', env.CUSTCTL_RETENTION, DEFAULTS.retentionMs),
     ownerMinRetentionMs: ownerMinimum(env.CUSTCTL_OWNER_MIN_RETENTION),
+    helmUninstall: helmUninstallFrom(env.CUSTCTL_HELM_UNINSTALL),
   };
+}
+
+function helmUninstallFrom(raw: string | undefined): HelmUninstallMode {
+  if (raw === undefined || raw.trim() === '') return 'auto';
+  const m = parseHelmUninstallMode(raw);
+  if (!m) throw new UsageError(`CUSTCTL_HELM_UNINSTALL=${JSON.stringify(raw)}: it is 'auto' (helm only for releases with delete hooks or objects outside the namespace) or 'always'`);
+  return m;
 }
 
 function ownerMinimum(raw: string | undefined): number {

@@ -109,8 +109,10 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     const { makeHelm } = await import('./adapters/helm-cli.js');
     return makeHelm({
       helmBin: c.helmBin, kubeconfig: c.kubeconfig, context, env,
-      // `helm list` / `get manifest` read the release Secrets through custctl's own client
-      releaseSecrets: async (namespace, signal) => (await kube()).listHelmReleaseSecrets(namespace, signal),
+      // `helm list` / `get manifest` / hooks: the release records read through custctl's own client
+      releaseRecords: async (namespace, resource, signal) => (await kube()).listHelmReleaseRecords(namespace, resource, signal),
+      // an exec plugin's token, fetched once by custctl: helm does not run the plugin again
+      kubeToken: async (signal) => (await kube()).pluginToken?.(signal) ?? null,
       onRetry: (e) => log.warn('helm failed with a transient error; running it again', { command: e.op, error: e.why, inMs: e.waitMs, run: `${e.tryNo + 1}/${e.tries}` }),
     });
   });

@@ -3,9 +3,11 @@
  * calls (get, list, delete, one watch), so it sends them itself: importing
  * @kubernetes/client-node costs ~0.7–1 s of start-up (its ~1000 generated modules), on the path to
  * every deletion's first request, and that was most of what one deletion spent above the floor.
+ * Credentials from an `exec` plugin are fetched here too, once per expiry (exec-credentials.ts);
  * client-node is still used, loaded only then, for the kubeconfig users whose credentials need it
- * (exec plugins, auth providers, impersonation) and for clusters behind a proxy-url: its
- * KubeConfig gives the TLS options, the agent and the Authorization header of each request.
+ * (auth providers, impersonation) and for clusters behind a proxy-url: its KubeConfig gives the
+ * TLS options, the agent and the Authorization header of each request. Requests share one pool of
+ * kept-alive connections (kube-transport.ts).
  *
  * Every request carries the caller's User-Agent and AbortSignal, and every foreign error is
  * translated here into the typed errors of src/errors.ts.
@@ -26,7 +28,9 @@ import type {
 } from './kube.js';
 import { SNAPSHOT_API } from '../domain/volume-snapshots.js';
 import type { KubeObject } from '../domain/backup.js';
-import { RELEASE_SELECTOR, type ReleaseSecret } from './helm-storage.js';
+import { RELEASE_SELECTOR, type RecordResource, type ReleaseSecret } from './helm-storage.js';
+import { execConfigOf, makeExecCredentialSource, type ExecCredential, type ExecCredentialSource } from './exec-credentials.js';
+import { makeTransport, type TransportOptions } from './kube-transport.js';
 
 export interface OpenKubeOptions {
   /** --kubeconfig: one file or a `:`-separated list */
@@ -39,6 +43,8 @@ export interface OpenKubeOptions {
   onRetry?: (e: RetryEvent & { op: string }) => void;
   /** tests: a faster policy, a fake sleep */
   retry?: { policy?: RetryPolicy; sleep?: (ms: number, signal?: AbortSignal) => Promise<void> };
+  /** the connection pool (the bench turns keep-alive off to compare) */
+  transport?: TransportOptions;
 }
 
 /** A request that gets no answer within this time fails (watches excepted: they have timeoutSeconds). */
@@ -57,10 +63,12 @@ const PARALLEL = 6;
 type Obj = Record<string, unknown>;
 
 /** One named entry of a kubeconfig list (`clusters`, `users`, `contexts`), as written in the file. */
-interface Entry { name: string; body: Obj }
+interface Entry { name: string; body: Obj; file: string }
 
 export interface LoadedKubeconfig {
   files: string[];
+  /** the file the selected user entry came from (an exec plugin's relative command is resolved against its directory) */
+  userFile: string;
   target: ClusterTarget;
   /** the selected entries, file paths in them made absolute */
   cluster: Obj;
@@ -88,7 +96,7 @@ function entries(file: string, doc: Obj, list: 'clusters' | 'users' | 'contexts'
       const f = body[k];
       if (typeof f === 'string' && f !== '' && !path.isAbsolute(f)) body[k] = path.join(path.dirname(file), f);
     }
-    return { name: e.name, body };
+    return { name: e.name, body, file };
   });
 }
 
@@ -187,7 +195,7 @@ export function loadKubeconfig(opts: Pick<OpenKubeOptions, 'kubeconfig' | 'conte
     contexts: [{ name: context.name, context: context.body }],
     'current-context': context.name,
   };
-  return { files, target, cluster: cluster.body, user: user?.body ?? {}, selected };
+  return { files, userFile: user?.file ?? files[0] ?? '', target, cluster: cluster.body, user: user?.body ?? {}, selected };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -195,14 +203,15 @@ export function loadKubeconfig(opts: Pick<OpenKubeOptions, 'kubeconfig' | 'conte
 
 /** What custctl reads itself; anything else in the cluster or user entry is left to client-node. */
 const PLAIN_CLUSTER_KEYS = new Set(['server', 'certificate-authority', 'certificate-authority-data', 'insecure-skip-tls-verify', 'tls-server-name', 'extensions']);
-const PLAIN_USER_KEYS = new Set(['token', 'tokenFile', 'client-certificate', 'client-certificate-data', 'client-key', 'client-key-data', 'username', 'password', 'extensions']);
+const PLAIN_USER_KEYS = new Set(['token', 'tokenFile', 'client-certificate', 'client-certificate-data', 'client-key', 'client-key-data', 'username', 'password', 'exec', 'extensions']);
 
 /** Whether custctl sends this user's requests itself (certificates, tokens, basic auth) or needs client-node. */
 export function plainCredentials(cluster: Obj, user: Obj): boolean {
   return Object.keys(cluster).every((k) => PLAIN_CLUSTER_KEYS.has(k)) && Object.keys(user).every((k) => PLAIN_USER_KEYS.has(k));
 }
 
-type RequestOptionsFn = () => Promise<https.RequestOptions>;
+/** The options of one request; `exec`: the plugin credential it carries (a 401 refreshes it). */
+type RequestOptionsFn = (signal?: AbortSignal) => Promise<{ options: https.RequestOptions; exec?: ExecCredential }>;
 
 function fileOrData(file: unknown, data: unknown): Buffer | undefined {
   if (typeof data === 'string' && data !== '') return Buffer.from(data, 'base64');
@@ -210,11 +219,11 @@ function fileOrData(file: unknown, data: unknown): Buffer | undefined {
   return undefined;
 }
 
-/** The options of every request for a plain user: read once (a tokenFile on every request: it may rotate). */
-function plainOptions(k: LoadedKubeconfig): RequestOptionsFn {
+/** The options of every request for a plain user: read once (a tokenFile on every request: it may rotate; an exec credential per its expiry). */
+function plainOptions(k: LoadedKubeconfig, exec: ExecCredentialSource | null): RequestOptionsFn {
   const c = k.cluster;
   const u = k.user;
-  const fixed: https.RequestOptions = { agent: false };
+  const fixed: https.RequestOptions = {};
   const unusable = (what: string, e: unknown) => new UsageError(`kubeconfig ${k.target.kubeconfig}: cannot read the ${what} of context "${k.target.context}": ${errorMessage(e)}`, ['fix the path in the kubeconfig']);
   try {
     const ca = fileOrData(c['certificate-authority'], c['certificate-authority-data']);
@@ -231,15 +240,32 @@ function plainOptions(k: LoadedKubeconfig): RequestOptionsFn {
   if (typeof u.username === 'string' && u.username !== '') fixed.auth = `${u.username}:${typeof u.password === 'string' ? u.password : ''}`;
   const token = typeof u.token === 'string' && u.token !== '' ? u.token : undefined;
   const tokenFile = typeof u.tokenFile === 'string' && u.tokenFile !== '' ? u.tokenFile : undefined;
-  return async () => {
+  return async (signal) => {
     let bearer = token;
     if (!bearer && tokenFile) {
       try {
         bearer = readFileSync(tokenFile, 'utf8').trim();
       } catch (e) { throw unusable('tokenFile', e); }
     }
-    return { ...fixed, headers: bearer ? { Authorization: `Bearer ${bearer}` } : {} };
+    if (!bearer && exec) {
+      const cred = await exec.get(signal);
+      const options: https.RequestOptions = { ...fixed, headers: cred.token ? { Authorization: `Bearer ${cred.token}` } : {} };
+      if (cred.clientCertificateData && cred.clientKeyData) {
+        options.cert = cred.clientCertificateData;
+        options.key = cred.clientKeyData;
+      }
+      return { options, exec: cred };
+    }
+    return { options: { ...fixed, headers: bearer ? { Authorization: `Bearer ${bearer}` } : {} } };
   };
+}
+
+/** The exec plugin source of a plain user whose credentials come from one (a static token wins, as in client-go). */
+function execSource(k: LoadedKubeconfig, env: Record<string, string | undefined>): ExecCredentialSource | null {
+  const u = k.user;
+  const exec = execConfigOf(u);
+  if (!exec || (typeof u.token === 'string' && u.token !== '') || (typeof u.tokenFile === 'string' && u.tokenFile !== '')) return null;
+  return makeExecCredentialSource({ exec, kubeconfigFile: k.userFile, cluster: k.cluster, env });
 }
 
 /** The options of every request from client-node's KubeConfig (exec plugins, auth providers, proxies). */
@@ -259,7 +285,7 @@ function clientNodeOptions(k: LoadedKubeconfig): RequestOptionsFn {
     const c = await (kc ??= load());
     const o: https.RequestOptions = { headers: {} };
     await c.applyToHTTPSOptions(o);
-    return o;
+    return { options: o };
   };
 }
 
@@ -537,7 +563,10 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   const loaded = loadKubeconfig(opts);
   const { target } = loaded;
   const errCtx: ErrorContext = { server: target.server, context: target.context, ...(target.user ? { user: target.user } : {}) };
-  const requestOptions = plainCredentials(loaded.cluster, loaded.user) ? plainOptions(loaded) : clientNodeOptions(loaded);
+  const plain = plainCredentials(loaded.cluster, loaded.user);
+  const exec = plain ? execSource(loaded, opts.env) : null;
+  const requestOptions = plain ? plainOptions(loaded, exec) : clientNodeOptions(loaded);
+  const transport = makeTransport(opts.transport);
   const base = target.server.replace(/\/+$/, '');
   const ua = opts.userAgent;
 
@@ -551,8 +580,8 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
    * Starts one request; `onResponse` gets the response once its headers are in. A failure before
    * that (refused, reset, TLS, the signal) rejects with Node's error (its `code`, or AbortError).
    */
-  async function start(method: string, url: URL, o: SendOptions, onResponse: (res: http.IncomingMessage) => void, onError: (e: unknown) => void): Promise<void> {
-    const ro = await requestOptions();
+  async function start(method: string, url: URL, o: SendOptions, onResponse: (res: http.IncomingMessage) => void, onError: (e: unknown) => void): Promise<ExecCredential | undefined> {
+    const { options: ro, exec: usedExec } = await requestOptions(o.signal);
     const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
     const headers: http.OutgoingHttpHeaders = {
       ...(ro.headers as http.OutgoingHttpHeaders | undefined),
@@ -560,13 +589,30 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
       Accept: o.accept ?? 'application/json',
       ...(payload !== undefined ? { 'Content-Type': o.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
     };
-    const req = (url.protocol === 'http:' ? http : https).request(url, { ...ro, method, headers, signal: o.signal }, onResponse);
+    // a proxy's agent (client-node) as given; else this process's pool for the server
+    const agent = ro.agent ?? transport.agentFor(url);
+    const req = (url.protocol === 'http:' ? http : https).request(url, { ...ro, agent, method, headers, signal: o.signal }, onResponse);
     req.on('error', onError);
     req.end(payload);
+    return usedExec;
   }
 
-  /** One request to completion: the parsed JSON of a 2xx answer, else an ApiStatusError. */
-  function send<T>(method: string, urlPath: string, query: Query, o: SendOptions): Promise<T> {
+  /**
+   * One request to completion: the parsed JSON of a 2xx answer, else an ApiStatusError. A 401 on
+   * an exec plugin's credential fetches a new one and sends the request once more.
+   */
+  async function send<T>(method: string, urlPath: string, query: Query, o: SendOptions): Promise<T> {
+    let used: ExecCredential | undefined;
+    try {
+      return await sendOnce<T>(method, urlPath, query, o, (c) => { used = c; });
+    } catch (e) {
+      if (!(exec && used && e instanceof ApiStatusError && e.code === 401)) throw e;
+      exec.invalidate(used);
+      return sendOnce<T>(method, urlPath, query, o, () => undefined);
+    }
+  }
+
+  function sendOnce<T>(method: string, urlPath: string, query: Query, o: SendOptions, usedExec: (c: ExecCredential | undefined) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       start(method, urlOf(urlPath, query), o, (res) => {
         const chunks: Buffer[] = [];
@@ -583,7 +629,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
             reject(new OperationError(`${method} ${urlPath}: the API server ${target.server} answered with something that is not JSON: ${text.slice(0, 200)}`));
           }
         });
-      }, reject).catch(reject);
+      }, reject).then(usedExec, reject);
     });
   }
 
@@ -1061,8 +1107,8 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     return r ? !r.namespaced : true;
   }
 
-  function listHelmReleaseSecrets(namespace: string, signal?: AbortSignal): Promise<ReleaseSecret[]> {
-    return listPaged<ReleaseSecret>({ verb: 'list', what: `Helm release records (secrets) in namespace ${namespace}` }, signal, `/api/v1/namespaces/${enc(namespace)}/secrets`, { labelSelector: RELEASE_SELECTOR });
+  function listHelmReleaseRecords(namespace: string, resource: RecordResource, signal?: AbortSignal): Promise<ReleaseSecret[]> {
+    return listPaged<ReleaseSecret>({ verb: 'list', what: `Helm release records (${resource}) in namespace ${namespace}` }, signal, `/api/v1/namespaces/${enc(namespace)}/${resource}`, { labelSelector: RELEASE_SELECTOR });
   }
 
   async function listNamespaceNames(signal?: AbortSignal): Promise<string[]> {
@@ -1191,8 +1237,13 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     },
   };
 
+  async function pluginToken(signal?: AbortSignal): Promise<string | null> {
+    return exec ? (await exec.get(signal)).token ?? null : null;
+  }
+
   return {
     target,
+    pluginToken,
     listWorkloads,
     volumeSnapshots,
     patchWorkload,
@@ -1205,7 +1256,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     countNamespaceObjects,
     isClusterScoped,
     listNamespaceNames,
-    listHelmReleaseSecrets,
+    listHelmReleaseRecords,
     exportNamespaceObjects,
     readClusterObject,
     createObject,

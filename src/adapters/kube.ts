@@ -5,7 +5,7 @@
  */
 import type { KubeObject } from '../domain/backup.js';
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
-import type { ReleaseSecret } from './helm-storage.js';
+import type { RecordResource, ReleaseSecret } from './helm-storage.js';
 
 export interface NamespaceCondition {
   type: string;
@@ -91,8 +91,8 @@ export interface Kube {
   isClusterScoped(apiVersion: string, kind: string, signal?: AbortSignal): Promise<boolean>;
   /** Every namespace name (one list call, paged). */
   listNamespaceNames(signal?: AbortSignal): Promise<string[]>;
-  /** Helm's release records in the namespace (Secrets labelled owner=helm: helm's default driver), data included. */
-  listHelmReleaseSecrets(namespace: string, signal?: AbortSignal): Promise<ReleaseSecret[]>;
+  /** Helm's release records in the namespace (Secrets, or ConfigMaps, labelled owner=helm), data included. */
+  listHelmReleaseRecords(namespace: string, resource: RecordResource, signal?: AbortSignal): Promise<ReleaseSecret[]>;
   /** Deployments, StatefulSets and CronJobs in the namespace (soft delete). */
   listWorkloads(namespace: string, signal?: AbortSignal): Promise<Workload[]>;
   /**
@@ -106,6 +106,12 @@ export interface Kube {
   readClusterObject(apiVersion: string, kind: string, name: string, signal?: AbortSignal): Promise<KubeObject | null>;
   /** POST an object (its namespace from metadata); 'exists' when it is already there. */
   createObject(o: KubeObject, signal?: AbortSignal): Promise<'created' | 'exists'>;
+  /**
+   * The bearer token this user's requests carry when it comes from an exec credential plugin
+   * (fetched once per expiry); null for any other kind of credential. helm is given it, so that a
+   * helm process does not run the plugin again.
+   */
+  pluginToken?(signal?: AbortSignal): Promise<string | null>;
   /** The API server's version (GET /version: gitVersion). For `version` and `doctor`. */
   serverVersion?(signal?: AbortSignal): Promise<string>;
   /** Asks the API server whether this user may do each (SelfSubjectAccessReview). For `doctor`. */

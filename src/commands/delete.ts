@@ -6,7 +6,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { DEFAULTS } from '../config.js';
 import type { Deps } from '../deps.js';
-import type { DeletionOptions } from '../domain/deletion-options.js';
+import { HELM_UNINSTALL_MODES, type DeletionOptions } from '../domain/deletion-options.js';
 import { errorJson, exitCodeFor, isRunWideError } from '../errors.js';
 import { durationFlag, intFlag, retentionFlag } from '../flags.js';
 import { formatRetention } from '../domain/duration.js';
@@ -102,6 +102,7 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
         ...(o.noSnapshotVolumes ? { noSnapshotVolumes: true } : {}),
         ...(o.snapshotTimeoutMs !== undefined ? { snapshotTimeoutMs: o.snapshotTimeoutMs } : {}),
         ...(o.backupRecipients !== undefined ? { backupRecipients: o.backupRecipients } : {}),
+        ...(o.helmUninstall !== undefined ? { helmUninstall: o.helmUninstall } : {}),
         ...(t.namespaceUid ? { namespaceUid: t.namespaceUid } : {}),
         ...(o.sync ? { sync: true } : {}),
       });
@@ -216,7 +217,7 @@ function detail(x: DeleteOutcome): string {
   if (!x.result || x.state !== 'completed') return x.error ? `exit ${x.exitCode}` : '';
   const r = x.result;
   const parts = [
-    `releases ${r.releases.length}`,
+    `releases ${r.releases.length}${r.releases.some((x) => x.outcome === 'removed-with-namespace') ? ` (${r.releases.filter((x) => x.outcome === 'removed-with-namespace').length} with the namespace, no helm)` : ''}`,
     `namespace ${r.namespaceOutcome}`,
     `rbac deleted ${r.rbac.deleted.length}`,
   ];
@@ -248,6 +249,7 @@ export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF
     .option('--no-snapshot-volumes', 'no volume snapshots, even when CUSTCTL_SNAPSHOT_CLASS is set')
     .addOption(new Option('--snapshot-timeout <duration>', 'how long to wait for the volume snapshots to be ready (default 5m)').argParser(durationFlag('--snapshot-timeout')))
     .addOption(new Option('--backup-recipient <age1…>', 'encrypt the backup to this age public key (repeatable; default CUSTCTL_BACKUP_RECIPIENT)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), ...parseRecipients([v])]))
+    .addOption(new Option('--helm-uninstall <when>', "when to run helm uninstall: auto (only for releases with delete hooks or objects outside the namespace; the rest go with the namespace) or always (default CUSTCTL_HELM_UNINSTALL, else auto)").choices(HELM_UNINSTALL_MODES))
     .addOption(new Option('--allow-outside-namespace', 'the same as --allow-cluster-scoped').hideHelp())
     .addOption(outputOption())
     .addHelpText(
@@ -283,6 +285,7 @@ Examples:
           ...(f.snapshotVolumes === false ? { noSnapshotVolumes: true } : {}),
           ...(f.snapshotTimeout !== undefined ? { snapshotTimeoutMs: f.snapshotTimeout } : {}),
           ...(f.backupRecipient !== undefined ? { backupRecipients: f.backupRecipient } : {}),
+          ...(f.helmUninstall !== undefined ? { helmUninstall: f.helmUninstall } : {}),
           output: f.output,
         },
         d,

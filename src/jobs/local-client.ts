@@ -106,7 +106,7 @@ export class LocalJobsClient implements JobsClient {
     await runPool(items, o.concurrency, async (t) => {
       const row = rows.get(t.customer.id) as NonNullable<ReturnType<typeof rows.get>>;
       if (!showPlan && !(env && row.deploymentStatus === 'pending')) return;
-      const insp = env ? await inspect(t.customer, t.namespace, row, env, { detail: showPlan }) : null;
+      const insp = env ? await inspect(t.customer, t.namespace, row, env, { detail: showPlan, helmUninstall: o.helmUninstall ?? cfg.helmUninstall }) : null;
       // a pending row with nothing of it left on the cluster: deleted already, nothing to do (no job)
       if (insp && row.deploymentStatus === 'pending' && nothingLeft(insp)) t.alreadyDeleted = { byJob: row.deletionJobId, at: row.deletedAt };
       if (!showPlan) return;

@@ -24,9 +24,12 @@ export function renderPlan(p: PlanView, c: ChalkInstance): string {
   if (p.namespaceFound !== null) {
     if (p.releases.length === 0) lines.push(`${label('Releases')}none found`);
     for (const r of p.releases) {
-      lines.push(`${label('Release')}${c.red('uninstall')} ${r.name} (${r.status}, ${r.chart})`);
+      lines.push(r.removal === 'namespace'
+        ? `${label('Release')}${c.red('remove')} ${r.name} (${r.status}, ${r.chart}): removed with the namespace: ${r.why} (no helm process)`
+        : `${label('Release')}${c.red('uninstall')} ${r.name} (${r.status}, ${r.chart}) with helm: ${r.why}`);
       for (const o of r.clusterScoped) lines.push(`${' '.repeat(13)}${c.red('cluster-scoped')} ${o}`);
       for (const o of r.outsideNamespace) lines.push(`${' '.repeat(13)}${c.red('outside the namespace')} ${o}`);
+      for (const u of r.unreadable) lines.push(`${' '.repeat(13)}${c.red('unknown')} ${u}: treated as possibly cluster-scoped`);
     }
     if (p.volumeSnapshots) {
       const s = p.volumeSnapshots;

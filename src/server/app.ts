@@ -11,7 +11,7 @@ import { AUDIT_ACTIONS, type CustomerStore } from '../adapters/store.js';
 import { parseTimePoint } from '../domain/time-window.js';
 import type { Socket } from 'node:net';
 import { parseCustomerId, shownInput, type CustomerId } from '../domain/customer-id.js';
-import type { DeletionOptions } from '../domain/deletion-options.js';
+import { parseHelmUninstallMode, type DeletionOptions } from '../domain/deletion-options.js';
 import { isJobId } from '../domain/job-id.js';
 import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
@@ -188,6 +188,11 @@ function submitExtras(q: Query): SubmitExtras {
   const allowClusterScoped = boolParam('allowClusterScoped', q.allowClusterScoped);
   const waitTimeoutMs = msParam('timeoutMs', q.timeoutMs);
   const jobTimeoutMs = msParam('jobTimeoutMs', q.jobTimeoutMs);
+  if (q.helmUninstall !== undefined) {
+    const mode = parseHelmUninstallMode(q.helmUninstall);
+    if (!mode) throw new UsageError("query parameter helmUninstall must be 'auto' or 'always'");
+    out.helmUninstall = mode;
+  }
   if (force !== undefined) out.force = force;
   if (allowMissing !== undefined) out.allowMissing = allowMissing;
   if (allowClusterScoped !== undefined) out.allowClusterScoped = allowClusterScoped;

@@ -38,6 +38,8 @@ export function jobOptions(config: Config, o: DeletionOptions): JobOptions {
     force: o.force ?? false,
     allowMissing: o.allowMissing ?? false,
     allowClusterScoped: o.allowClusterScoped ?? false,
+    // recorded only when helm runs for every release: a job without it (or an older one) is `auto`
+    ...((o.helmUninstall ?? config.helmUninstall) === 'always' ? { helmUninstall: 'always' as const } : {}),
     ...backupOption(config, o),
     ...snapshotOption(config, o),
   };
