@@ -102,9 +102,9 @@ describe('exec credential plugins: once per process and expiry', () => {
     const failing = plugin({ exit: 3, answer: '' });
     await expect(source(failing.file).get()).rejects.toThrow(/failed \(exit 3\)/);
     const missing = source(path.join(failing.dir, 'nope'), {}, { installHint: 'install it with: brew install nope' });
-    const e = await missing.get().catch((x: unknown) => x as OperationError);
-    expect(e.message).toMatch(/cannot run the credential plugin .*ENOENT/);
-    expect(e.details).toEqual(['install it with: brew install nope']);
+    const e = await missing.get().then(() => null, (x: unknown) => x as OperationError);
+    expect(e?.message).toMatch(/cannot run the credential plugin .*ENOENT/);
+    expect(e?.details).toEqual(['install it with: brew install nope']);
   });
 
   it('reads the exec entry of a kubeconfig user', () => {
