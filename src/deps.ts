@@ -97,6 +97,8 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     });
     kubeContext = k.target.context;
     refuseTwoContexts();
+    // background watches and idle connections end with the command
+    closers.push(async () => k.close?.());
     return k;
   });
   // helm does not wait for the kube client: it needs only the context name

@@ -23,7 +23,7 @@ import { KUBE_RETRY, backoffMs, parseRetryAfter, withRetries, type RetryEvent, t
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
 import { runPool } from '../util/pool.js';
 import type {
-  AccessAnswer, AccessCheck, ClusterTarget, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo, Workload, WorkloadKind,
+  AccessAnswer, AccessCheck, ClusterTarget, CountOptions, Kube, NamespaceInfo, NamespacedObjectCount, PvcInfo, Workload, WorkloadKind,
   VolumeSnapshotApi, VolumeSnapshotContentInfo, VolumeSnapshotInfo,
 } from './kube.js';
 import { SNAPSHOT_API } from '../domain/volume-snapshots.js';
@@ -31,6 +31,9 @@ import type { KubeObject } from '../domain/backup.js';
 import { RELEASE_SELECTOR, type RecordResource, type ReleaseSecret } from './helm-storage.js';
 import { execConfigOf, makeExecCredentialSource, type ExecCredential, type ExecCredentialSource } from './exec-credentials.js';
 import { makeTransport, type TransportOptions } from './kube-transport.js';
+import { PAGE_SIZE, countFromFirstPage, forEachPage, type ListPage } from './kube-paging.js';
+import { makeRbacCache, type RbacListing, type RbacWatchEvent } from './kube-rbac-cache.js';
+import { slimRbac } from '../domain/rbac-index.js';
 
 export interface OpenKubeOptions {
   /** --kubeconfig: one file or a `:`-separated list */
@@ -51,9 +54,14 @@ export interface OpenKubeOptions {
 const REQUEST_TIMEOUT_MS = 60_000;
 /** Longest single watch; an abandoned watch ends by itself server-side after this. */
 const WATCH_CHUNK_SECONDS = 60;
-const PAGE_SIZE = 500;
+/** ClusterRoles and bindings per page: a cluster may hold 100,000 of them, and each page is one round trip. */
+const RBAC_PAGE_SIZE = 2000;
+/** Longest RBAC watch; it is resumed from its last resourceVersion when the server ends it. */
+const RBAC_WATCH_SECONDS = 300;
 /** Re-establishing a watch that failed: the request backoff, capped lower (a watch is cheap to redo). */
 const WATCH_BACKOFF = { baseMs: 500, maxMs: 5_000 };
+/** The API group list is read again after this (counting a terminating namespace asks for it repeatedly). */
+const GROUPS_FRESH_MS = 30_000;
 /** Parallel discovery/list requests in countNamespaceObjects. */
 const PARALLEL = 6;
 
@@ -557,7 +565,14 @@ function namespaceInfo(ns: RawNamespace): NamespaceInfo {
 const enc = encodeURIComponent;
 type Query = Record<string, string | number | boolean | undefined>;
 /** `body` is sent as JSON; `contentType` says which (default application/json; a PATCH names its patch type). */
-interface SendOptions { body?: unknown; accept?: string; contentType?: string; signal: AbortSignal }
+interface SendOptions {
+  body?: unknown;
+  accept?: string;
+  contentType?: string;
+  signal: AbortSignal;
+  /** its connection does not keep the process alive (a background watch) */
+  unref?: boolean;
+}
 
 export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   const loaded = loadKubeconfig(opts);
@@ -593,6 +608,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     const agent = ro.agent ?? transport.agentFor(url);
     const req = (url.protocol === 'http:' ? http : https).request(url, { ...ro, agent, method, headers, signal: o.signal }, onResponse);
     req.on('error', onError);
+    if (o.unref) req.on('socket', (sock) => sock.unref());
     req.end(payload);
     return usedExec;
   }
@@ -755,9 +771,9 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
    * One watch request: `onEvent` for each event line, `onDone` once when it ends (null: the server
    * closed it; else why). Resolves true once the server answered 200 (the watch is running).
    */
-  function watchOnce(urlPath: string, query: Query, signal: AbortSignal, onEvent: (type: string) => void, onDone: (err: unknown) => void): Promise<boolean> {
+  function watchOnce(urlPath: string, query: Query, signal: AbortSignal, onEvent: (type: string, object: unknown) => void, onDone: (err: unknown) => void, o: { accept?: string; unref?: boolean } = {}): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
-      start('GET', urlOf(urlPath, query), { signal }, (res) => {
+      start('GET', urlOf(urlPath, query), { signal, ...o }, (res) => {
         if (res.statusCode !== 200) {
           res.resume();
           onDone(Object.assign(new Error(`HTTP ${res.statusCode ?? 0}`), { statusCode: res.statusCode ?? 0 }));
@@ -772,9 +788,11 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
             const line = buf.slice(0, i).trim();
             buf = buf.slice(i + 1);
             if (line === '') continue;
+            let ev: { type?: unknown; object?: unknown };
             try {
-              onEvent(String((JSON.parse(line) as { type?: unknown }).type ?? ''));
-            } catch { /* not an event line */ }
+              ev = JSON.parse(line) as typeof ev;
+            } catch { continue; /* not an event line */ }
+            onEvent(String(ev.type ?? ''), ev.object);
           }
         });
         res.on('aborted', () => onDone(new Error('watch connection lost')));
@@ -861,57 +879,59 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     });
   }
 
+  /** One page of a list (`limit`, `continue`); a 404 is translated (the path is not served). */
+  function fetchPage<T>(op: Op, signal: AbortSignal | undefined, urlPath: string, query: Query, limit: number, accept?: string): (cont: string | undefined) => Promise<ListPage<T>> {
+    return (cont) => call(op, signal, (s) => send<ListPage<T>>('GET', urlPath, { ...query, limit, continue: cont }, { signal: s, ...(accept ? { accept } : {}) })).catch((e: unknown) => {
+      throw isNotFound(e) ? translateError(e, op, errCtx) : e;
+    });
+  }
+  /** a continue token etcd no longer has (410 Gone, translated by call()) */
+  const isExpired = (e: unknown): boolean => e instanceof OperationError && / \(HTTP 410 /.test(e.message);
+
   /** Every item of a list, page by page (limit PAGE_SIZE, continue). */
   async function listPaged<T>(op: Op, signal: AbortSignal | undefined, urlPath: string, query: Query = {}): Promise<T[]> {
     const out: T[] = [];
-    let cont: string | undefined;
-    do {
-      const r = await call(op, signal, (s) => send<{ items?: T[]; metadata?: { continue?: string } }>('GET', urlPath, { ...query, limit: PAGE_SIZE, continue: cont }, { signal: s })).catch((e: unknown) => {
-        throw isNotFound(e) ? translateError(e, op, errCtx) : e;
-      });
-      out.push(...(r.items ?? []));
-      cont = r.metadata?.continue || undefined;
-    } while (cont);
+    await forEachPage(fetchPage<T>(op, signal, urlPath, query, PAGE_SIZE), (items) => { for (const i of items) out.push(i); }, { isExpired, onRestart: () => { out.length = 0; } });
     return out;
   }
 
-  /**
-   * Deletions running at once (bulk) share one RBAC listing while it is in flight: one request
-   * pair instead of N and one copy in memory instead of N. A caller may get a list that started
-   * up to one round trip before its call; an object created in that moment is left for
-   * `cleanup-rbac`, one deleted in it answers 404 (already gone). The shared request is not tied
-   * to one caller's signal; each caller stops waiting when its own signal aborts.
-   */
-  let rbacInFlight: Promise<RbacObject[]> | null = null;
-  function listClusterRbac(signal?: AbortSignal): Promise<RbacObject[]> {
-    signal?.throwIfAborted();
-    if (!rbacInFlight) {
-      const p = readClusterRbac();
-      rbacInFlight = p;
-      const clear = () => { if (rbacInFlight === p) rbacInFlight = null; };
-      p.then(clear, clear);
-    }
-    return raceSignal(rbacInFlight, signal);
+  const RBAC_PATHS: Record<RbacKind, string> = { ClusterRole: `${RBAC_API}/clusterroles`, ClusterRoleBinding: `${RBAC_API}/clusterrolebindings` };
+  // ClusterRoles as metadata only: their rules are never read (a binding's roleRef is not metadata)
+  const RBAC_ACCEPT: Record<RbacKind, string> = { ClusterRole: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json', ClusterRoleBinding: 'application/json' };
+  type RawRbac = RawMeta & { metadata?: { resourceVersion?: string }; roleRef?: { kind: string; name: string } };
+  const slim = (kind: RbacKind, o: RawRbac) => slimRbac(kind, o.metadata?.name ?? '', o.metadata?.annotations, kind === 'ClusterRoleBinding' ? o.roleRef : undefined);
+
+  async function listRbacKind(kind: RbacKind, signal?: AbortSignal): Promise<RbacListing> {
+    const objects: RbacObject[] = [];
+    const op = { verb: 'list', what: `${kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings'}.rbac.authorization.k8s.io` };
+    const r = await forEachPage(fetchPage<RawRbac>(op, signal, RBAC_PATHS[kind], {}, RBAC_PAGE_SIZE, RBAC_ACCEPT[kind]), (items) => {
+      for (const o of items) objects.push(slim(kind, o));
+    }, { isExpired, onRestart: () => { objects.length = 0; } });
+    return { objects, resourceVersion: r.resourceVersion };
   }
 
-  async function readClusterRbac(signal?: AbortSignal): Promise<RbacObject[]> {
-    // the two lists at once: they are on the path to step 1. Both are awaited, and a failure is
-    // reported in a fixed order (roles first), not by which answer came back first.
-    const [rolesR, bindingsR] = await Promise.allSettled([
-      listPaged<RawMeta>({ verb: 'list', what: 'clusterroles.rbac.authorization.k8s.io' }, signal, `${RBAC_API}/clusterroles`),
-      listPaged<RawMeta & { roleRef: { kind: string; name: string } }>({ verb: 'list', what: 'clusterrolebindings.rbac.authorization.k8s.io' }, signal, `${RBAC_API}/clusterrolebindings`),
-    ]);
-    if (rolesR.status === 'rejected') throw rolesR.reason;
-    if (bindingsR.status === 'rejected') throw bindingsR.reason;
-    const roles = rolesR.value;
-    const bindings = bindingsR.value;
-    return [
-      ...roles.map((r): RbacObject => ({ kind: 'ClusterRole', name: r.metadata?.name ?? '', annotations: r.metadata?.annotations ?? {} })),
-      ...bindings.map((b): RbacObject => ({
-        kind: 'ClusterRoleBinding', name: b.metadata?.name ?? '', annotations: b.metadata?.annotations ?? {},
-        roleRef: { kind: b.roleRef.kind, name: b.roleRef.name },
-      })),
-    ];
+  function watchRbacKind(kind: RbacKind, resourceVersion: string, signal: AbortSignal, onEvent: (e: RbacWatchEvent) => void): Promise<{ status?: number; error?: unknown } | null> {
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (r: { status?: number; error?: unknown } | null): void => { if (!done) { done = true; resolve(r); } };
+      const accept = kind === 'ClusterRole' ? 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json' : 'application/json';
+      void watchOnce(RBAC_PATHS[kind], { watch: 'true', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: RBAC_WATCH_SECONDS }, signal, (type, object) => {
+        const o = (object ?? {}) as RawRbac & { code?: number };
+        if (type === 'ERROR') onEvent({ type: 'ERROR', ...(typeof o.code === 'number' ? { code: o.code } : {}) });
+        else if (type === 'BOOKMARK') onEvent({ type: 'BOOKMARK', ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}) });
+        else if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') onEvent({ type, object: slim(kind, o), ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}) });
+      }, (err) => {
+        const status = typeof err === 'object' && err !== null ? (err as { statusCode?: unknown }).statusCode : undefined;
+        finish(err === null ? null : typeof status === 'number' ? { status } : { error: err });
+      }, { accept, unref: true }).then((running) => { if (running) onEvent({ type: 'CONNECTED' }); });
+    });
+  }
+
+  const rbacCache = makeRbacCache({ list: listRbacKind, watch: watchRbacKind });
+
+  /** Every ClusterRole and ClusterRoleBinding, slimmed (one shared listing; see kube-rbac-cache.ts). */
+  async function listClusterRbac(signal?: AbortSignal): Promise<RbacObject[]> {
+    return (await rbacCache.index(signal)).all();
   }
 
   async function deleteClusterRbac(kind: RbacKind, name: string, signal?: AbortSignal): Promise<'deleted' | 'not-found'> {
@@ -919,6 +939,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     const seen = { tries: 0 };
     const r = await callOr({ verb: 'delete', what }, signal, 'not-found' as const,
       (s) => send('DELETE', `${RBAC_API}/${kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings'}/${enc(name)}`, {}, { signal: s }), seen);
+    rbacCache.forget(kind, name); // deleted, or gone: a later read of this process does not show it
     // a 404 on a retry: most likely the try whose answer was lost deleted it
     return r === 'not-found' && seen.tries <= 1 ? r : 'deleted';
   }
@@ -957,7 +978,17 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     return p;
   }
 
-  async function preferredGroupVersions(signal: AbortSignal | undefined): Promise<string[]> {
+  /** the API groups, read again after GROUPS_FRESH_MS (a CRD added since shows up then) */
+  let groupsRead: { at: number; value: Promise<string[]> } | null = null;
+  function preferredGroupVersions(signal: AbortSignal | undefined): Promise<string[]> {
+    if (groupsRead && Date.now() - groupsRead.at < GROUPS_FRESH_MS) return groupsRead.value;
+    const value = readGroupVersions(signal);
+    groupsRead = { at: Date.now(), value };
+    value.catch(() => { if (groupsRead?.value === value) groupsRead = null; });
+    return value;
+  }
+
+  async function readGroupVersions(signal: AbortSignal | undefined): Promise<string[]> {
     const groups = await rawGet('/apis', {}, 'application/json', signal, { verb: 'discover', what: 'API groups' }) as {
       groups?: Array<{ name: string; preferredVersion?: { groupVersion: string }; versions?: Array<{ groupVersion: string }> }>;
     };
@@ -969,7 +1000,8 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     return out;
   }
 
-  async function countNamespaceObjects(namespace: string, signal?: AbortSignal): Promise<NamespacedObjectCount[]> {
+  async function countNamespaceObjects(namespace: string, signal?: AbortSignal, opts: CountOptions = {}): Promise<NamespacedObjectCount[]> {
+    const withFinalizers = opts.finalizers ?? true;
     const gvs = await preferredGroupVersions(signal);
     const failed: NamespacedObjectCount[] = [];
     const targets: Array<{ gv: string; resource: ApiResource; label: string }> = [];
@@ -991,7 +1023,8 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
         if (!r.namespaced || r.name.includes('/') || r.name === 'events' || !r.verbs?.includes('list')) continue;
         if (group === 'extensions' && seen.has(`${r.name}/${r.kind}`)) continue;
         seen.add(`${r.name}/${r.kind}`);
-        targets.push({ gv, resource: r, label: group ? `${r.name}.${group}` : r.name });
+        const label = group ? `${r.name}.${group}` : r.name;
+        if (!opts.only || opts.only.has(label)) targets.push({ gv, resource: r, label });
       }
     }
     const accept = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
@@ -1000,7 +1033,14 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
       let count = 0;
       const finalizers = new Set<string>();
       let cont: string | undefined;
+      const what = { verb: 'list', what: `${label} in namespace ${namespace}`, retry: diagnosisRetry };
       try {
+        if (!withFinalizers) {
+          // one item and the server's count of the rest: no list of every object
+          const first = await rawGet(base, { limit: 1 }, accept, signal, what) as ListPage<unknown>;
+          const n = countFromFirstPage(first);
+          if (n !== null) return { resource: label, kind: resource.kind, count: n, finalizers: [] };
+        }
         do {
           const r = await rawGet(base, { limit: PAGE_SIZE, continue: cont }, accept, signal, { verb: 'list', what: `${label} in namespace ${namespace}`, retry: diagnosisRetry }) as {
             items?: Array<{ metadata?: ObjectMeta }>; metadata?: { continue?: string };
@@ -1251,6 +1291,9 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     deleteNamespace,
     waitNamespaceGone,
     listClusterRbac,
+    clusterRbac: (signal) => rbacCache.index(signal),
+    followClusterRbac: () => rbacCache.follow(),
+    close: () => { rbacCache.close(); transport.close(); },
     deleteClusterRbac,
     listPvcs,
     countNamespaceObjects,

@@ -5,6 +5,7 @@
  */
 import type { KubeObject } from '../domain/backup.js';
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
+import type { RbacIndex } from '../domain/rbac-index.js';
 import type { RecordResource, ReleaseSecret } from './helm-storage.js';
 
 export interface NamespaceCondition {
@@ -32,6 +33,13 @@ export interface PvcInfo {
   volumeName?: string;
   /** of the bound PV: Delete | Retain | Recycle; undefined when unbound */
   reclaimPolicy?: string;
+}
+
+export interface CountOptions {
+  /** collect the finalizers of the objects (pages through every object); default true */
+  finalizers?: boolean;
+  /** count only these resources (labels as returned: `configmaps`, `deployments.apps`) */
+  only?: ReadonlySet<string>;
 }
 
 export interface NamespacedObjectCount {
@@ -79,14 +87,27 @@ export interface Kube {
    * timeoutSeconds, re-checking with a GET after every reconnect. Resolves 'timeout' at the deadline.
    */
   waitNamespaceGone(name: string, timeoutMs: number, signal?: AbortSignal): Promise<'gone' | 'timeout'>;
-  /** Every ClusterRole and ClusterRoleBinding (two list calls, paged). */
+  /** Every ClusterRole and ClusterRoleBinding, with only the annotations the ownership rules read (two paged lists, shared). */
   listClusterRbac(signal?: AbortSignal): Promise<RbacObject[]>;
+  /**
+   * The same, indexed by customer marks (src/domain/rbac-index.ts): one listing shared by every
+   * deletion of the process, kept current by a watch after followClusterRbac().
+   */
+  clusterRbac?(signal?: AbortSignal): Promise<RbacIndex>;
+  /** Several deletions will read the cluster RBAC (bulk, serve, worker, a sweep): keep one listing current instead of listing per deletion. */
+  followClusterRbac?(): void;
+  /** Stops background watches and closes idle connections. */
+  close?(): void;
   /** 'not-found' on 404. */
   deleteClusterRbac(kind: RbacKind, name: string, signal?: AbortSignal): Promise<'deleted' | 'not-found'>;
   /** PVCs in the namespace with the reclaim policy of their bound PVs. */
   listPvcs(namespace: string, signal?: AbortSignal): Promise<PvcInfo[]>;
-  /** Objects still in the namespace, by resource (discovery of namespaced, listable resources). */
-  countNamespaceObjects(namespace: string, signal?: AbortSignal): Promise<NamespacedObjectCount[]>;
+  /**
+   * Objects still in the namespace, by resource (discovery of namespaced, listable resources).
+   * Without finalizers, each resource is counted from one request (the server's remainingItemCount),
+   * never listed whole.
+   */
+  countNamespaceObjects(namespace: string, signal?: AbortSignal, opts?: CountOptions): Promise<NamespacedObjectCount[]>;
   /** Whether apiVersion/kind is cluster-scoped (well-known table first, discovery for others). */
   isClusterScoped(apiVersion: string, kind: string, signal?: AbortSignal): Promise<boolean>;
   /** Every namespace name (one list call, paged). */

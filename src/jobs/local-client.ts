@@ -94,6 +94,8 @@ export class LocalJobsClient implements JobsClient {
       const kube = await d.kube();
       target.context = kube.target.context;
       target.server = kube.target.server;
+      // several deletions: one cluster RBAC listing, kept current by a watch, serves them all
+      if (items.length > 1) kube.followClusterRbac?.();
     }
     d.log.info('Target', { context: target.context, server: target.server, database: target.database });
 

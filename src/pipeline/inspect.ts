@@ -6,6 +6,7 @@
 import type { CustomerRow } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import { classifyRbac } from '../domain/rbac-owner.js';
+import { RbacIndex } from '../domain/rbac-index.js';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
 import { releaseRemoval, type HelmUninstallMode, type RbacPresence } from './helm-need.js';
 import type { Inspection, PipelineEnv, RbacRef, ReleasePlan } from './types.js';
@@ -20,10 +21,11 @@ export async function inspect(
   opts: { detail?: boolean; signal?: AbortSignal; helmUninstall?: HelmUninstallMode } = {},
 ): Promise<Inspection> {
   const { signal } = opts;
-  const [releases, ns, rbacObjects] = await Promise.all([
+  const [releases, ns, rbacIndex] = await Promise.all([
     env.helm.listReleases(namespace, signal),
     env.kube.getNamespace(namespace, signal),
-    env.kube.listClusterRbac(signal),
+    // one listing shared by every deletion of the process, indexed by customer marks
+    env.kube.clusterRbac ? env.kube.clusterRbac(signal) : env.kube.listClusterRbac(signal).then((l) => RbacIndex.of(l)),
   ]);
   // the manifests of several releases are read at once (no order among them)
   const manifestKinds: Record<string, number> = {};
@@ -48,13 +50,14 @@ export async function inspect(
     }
     return { ...r, clusterScoped, outsideNamespace, clusterRbac, unreadable, deleteHooks };
   }));
-  const c = classifyRbac(rbacObjects, customer.key, namespace);
+  // the objects carrying this customer's marks and the bindings of their roles: what classifyRbac needs
+  const c = classifyRbac(rbacIndex.forCustomer(customer.key, namespace), customer.key, namespace);
   // what step 3 does with each cluster RBAC object a manifest names: helm is needed for one it would not delete
   const presence = new Map<string, RbacPresence>();
-  for (const o of rbacObjects) presence.set(`${o.kind}/${o.name}`, 'not-owned');
   for (const o of c.keptByPolicy) presence.set(`${o.kind}/${o.name}`, 'kept-by-policy');
   for (const o of c.owned) presence.set(`${o.kind}/${o.name}`, 'owned');
-  const removalInput = { mode: opts.helmUninstall ?? 'auto', recordsInNamespace: env.helm.recordsInNamespace, rbac: (kind: string, name: string) => presence.get(`${kind}/${name}`) ?? 'absent' } as const;
+  const rbacPresence = (kind: string, name: string): RbacPresence => presence.get(`${kind}/${name}`) ?? (rbacIndex.get(kind, name) ? 'not-owned' : 'absent');
+  const removalInput = { mode: opts.helmUninstall ?? 'auto', recordsInNamespace: env.helm.recordsInNamespace, rbac: rbacPresence } as const;
   const withRemoval: ReleasePlan[] = plans.map((p) => ({ ...p, removal: releaseRemoval(p, removalInput) }));
   // a missing helm is refused before anything happens, when a release needs it
   if (withRemoval.some((p) => p.removal.by === 'helm')) await env.helm.ensureAvailable(signal);
@@ -73,7 +76,8 @@ export async function inspect(
     manifestKinds,
   };
   if (opts.detail && ns) {
-    const [pvcs, objects] = await Promise.all([env.kube.listPvcs(namespace, signal), env.kube.countNamespaceObjects(namespace, signal)]);
+    // counted, not listed: one small request per kind however many objects it holds
+    const [pvcs, objects] = await Promise.all([env.kube.listPvcs(namespace, signal), env.kube.countNamespaceObjects(namespace, signal, { finalizers: false })]);
     inspection.pvcs = pvcs;
     inspection.objects = objects.map(({ resource, kind, count }) => ({ resource, kind, count }));
   }

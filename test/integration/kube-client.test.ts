@@ -202,7 +202,8 @@ describe('kube-client: cluster RBAC', () => {
     } });
 
     const all = await kube.listClusterRbac();
-    expect(all.find((o) => o.kind === 'ClusterRole' && o.name === role)).toEqual({ kind: 'ClusterRole', name: role, annotations });
+    // only the annotations the ownership rules read are kept
+    expect(all.find((o) => o.kind === 'ClusterRole' && o.name === role)).toEqual({ kind: 'ClusterRole', name: role, annotations: { 'meta.helm.sh/release-namespace': namespaceOf(key) } });
     expect(all.find((o) => o.kind === 'ClusterRoleBinding' && o.name === role)).toEqual({
       kind: 'ClusterRoleBinding', name: role, annotations: {}, roleRef: { kind: 'ClusterRole', name: role },
     });
