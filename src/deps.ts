@@ -48,6 +48,8 @@ export interface Deps {
   webhooks?(): Promise<Webhooks>;
   /** The webhook deliveries of a job (the delivery journal; no configuration needed to read it). */
   deliveries?(jobId: string): Promise<DeliveryView[]>;
+  /** What this process has been told by the cluster so far: 429 answers (custctl's requests and helm's), for the pace of a bulk run. Optional: test doubles of Deps leave it out. */
+  pressure?: { throttles: number };
   /** Closes what was opened (store connections, locks); writes --metrics-textfile; gives webhook deliveries their last try. */
   close(): Promise<void>;
 }
@@ -79,6 +81,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   const getConfig = () => (config ??= buildConfig(env, opts.flags()));
   const log = new Reporter(io, now, () => opts.flags().verbose ?? false);
   const closers: Array<() => Promise<void>> = [];
+  const pressure = { throttles: 0 };
 
   /** the context helm was given, when it was found without the kube client (see kube-context.ts) */
   let helmContext: string | null = null;
@@ -93,7 +96,10 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     const { openKube } = await import('./adapters/kube-client.js');
     const k = await openKube({
       kubeconfig: c.kubeconfig, context: c.context, env, userAgent: `custctl/${VERSION}`,
-      onRetry: (e) => log.debug('Kubernetes request failed transiently; trying again', { request: e.op, error: e.why, inMs: e.waitMs, try: `${e.tryNo + 1}/${e.tries}` }),
+      onRetry: (e) => {
+        if (e.why === 'HTTP 429') pressure.throttles += 1;
+        log.debug('Kubernetes request failed transiently; trying again', { request: e.op, error: e.why, inMs: e.waitMs, try: `${e.tryNo + 1}/${e.tries}` });
+      },
     });
     kubeContext = k.target.context;
     refuseTwoContexts();
@@ -115,7 +121,10 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
       releaseRecords: async (namespace, resource, signal) => (await kube()).listHelmReleaseRecords(namespace, resource, signal),
       // an exec plugin's token, fetched once by custctl: helm does not run the plugin again
       kubeToken: async (signal) => (await kube()).pluginToken?.(signal) ?? null,
-      onRetry: (e) => log.warn('helm failed with a transient error; running it again', { command: e.op, error: e.why, inMs: e.waitMs, run: `${e.tryNo + 1}/${e.tries}` }),
+      onRetry: (e) => {
+        if (/too many requests|429/i.test(e.why)) pressure.throttles += 1;
+        log.warn('helm failed with a transient error; running it again', { command: e.op, error: e.why, inMs: e.waitMs, run: `${e.tryNo + 1}/${e.tries}` });
+      },
     });
   });
   // checked (and created 0700) before the journal or the embedded store is opened in it
@@ -213,6 +222,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     log,
     worker: `${opts.pid}@${hostname()}`,
     shutdown: opts.shutdown,
+    pressure,
     config: getConfig,
     kube,
     helm,

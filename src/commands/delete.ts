@@ -19,7 +19,8 @@ import { confirmOrRefuse } from '../prompt.js';
 import { parseBackupUrl, parseRecipients } from '../domain/backup.js';
 import { parseSnapshotClass } from '../domain/volume-snapshots.js';
 import { isFinished } from '../domain/job.js';
-import { combinedExitCode, runPool } from '../util/pool.js';
+import { combinedExitCode, runPaced } from '../util/pool.js';
+import { Pacer, paceText } from '../domain/pacing.js';
 
 export type { DeleteOutcome, DeleteReport };
 
@@ -75,15 +76,28 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
 
   let simulated = plan.simulated;
   const count = await bulkCount(d, todo.length, o.detach, o.output);
-  const results = await runPool(plan.items, o.concurrency, async (t): Promise<DeleteOutcome> => {
+  // the pace: lowered on 429s or a namespace controller falling behind, raised again on recovery
+  const pacer = new Pacer(o.concurrency);
+  let throttlesSeen = d.pressure?.throttles ?? 0;
+  const limit = (): number => {
+    const now = d.now().getTime();
+    const t = d.pressure?.throttles ?? 0;
+    if (t > throttlesSeen) pacer.throttled(now);
+    throttlesSeen = t;
+    return pacer.limit(now);
+  };
+  const results = await runPaced(plan.items, limit, async (t): Promise<DeleteOutcome> => {
     if (t.alreadyDeleted) return { customerId: t.customer.id, namespace: t.namespace, jobId: null, state: 'already-deleted', exitCode: 0, simulated: false, error: null, result: null, alreadyDeleted: t.alreadyDeleted };
     const outcome = await deleteOne(t);
+    if (outcome.result?.namespaceWaitMs !== undefined) pacer.namespaceWaited(outcome.result.namespaceWaitMs, d.now().getTime());
     count.done(outcome);
     return outcome;
   });
   count.end();
+  const paced = pacer.summary();
+  if (paced) d.log.info(`Concurrency ${paceText(paced)}`, { concurrency: o.concurrency });
   if (o.detach && results.some((r) => r.jobId && (r.state === 'waiting' || r.state === 'delayed'))) d.log.info(`Queued: the job runs in ${await client.whoRuns()}. Follow it with 'custctl status job <id> --watch'.`);
-  return { dryRun: false, simulated, target: plan.target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)) };
+  return { dryRun: false, simulated, target: plan.target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)), ...(paced ? { pacing: paced } : {}) };
 
   async function deleteOne(t: (typeof plan.items)[number]): Promise<DeleteOutcome> {
     const base = { customerId: t.customer.id, namespace: t.namespace, simulated: plan.simulated };

@@ -11,6 +11,8 @@ export async function deleteNamespaceAndWait(
   timeoutMs: number,
   log: StepLog,
   signal: AbortSignal,
+  /** hears how long the wait took, once the namespace is gone */
+  onWaited?: (ms: number) => void,
 ): Promise<'deleted' | 'already-gone'> {
   if (!seen) {
     log('warn', 'Namespace not found, continuing with database update', { namespace });
@@ -26,6 +28,7 @@ export async function deleteNamespaceAndWait(
   const progress = remainingProgress(kube, namespace, log, signal);
   const waited = await kube.waitNamespaceGone(namespace, timeoutMs, signal).finally(progress.stop);
   if (waited === 'timeout') throw await diagnose(kube, namespace, timeoutMs, signal);
+  onWaited?.(Date.now() - started);
   log('ok', 'Namespace deleted successfully', { namespace, waited: formatDuration(Date.now() - started) });
   return 'deleted';
 }

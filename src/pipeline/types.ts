@@ -76,6 +76,8 @@ export interface DeleteResult {
   /** `why`: what decided between helm and the namespace ("no delete hooks", "pre-delete hook Job/x", "--helm-uninstall always") */
   releases: Array<{ name: string; outcome: ReleaseOutcome; why?: string }>;
   namespaceOutcome: 'deleted' | 'already-gone' | 'simulated' | 'untouched';
+  /** how long step 2 waited for the namespace to go, ms (when it deleted it) */
+  namespaceWaitMs?: number;
   rbac: {
     deleted: RbacRef[];
     alreadyGone: RbacRef[];

@@ -117,6 +117,22 @@ describe('deleting customers through a flaky API server', () => {
   });
 });
 
+describe('a bulk run paces itself', () => {
+  it("429s on custctl's requests lower its concurrency; it still deletes every customer and says what it did", async () => {
+    const customers = await Promise.all(Array.from({ length: 8 }, () => provisionCustomer(randomKey('p'))));
+    proxy.set({ rate: 0.25, faults: ['429'], userAgent: 'custctl/', seed: 429 });
+    const { result, json } = await custctlJson<Report & { pacing?: { max: number; lowest: number; final: number; reasons: string[] } }>(
+      ['delete', ...customers.map((c) => c.customerId), '--yes', '--concurrency', '4'], { env: env() });
+    proxy.set({ rate: 0, faults: ['429', '500', 'reset'], userAgent: null });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(json.results.map((r) => r.state)).toEqual(customers.map(() => 'completed'));
+    expect(json.pacing).toMatchObject({ max: 4, reasons: ['429s'] });
+    expect(json.pacing?.lowest).toBeLessThan(4);
+    expect(result.stderr).toMatch(/Concurrency paced to \d after 429s \(\d at the end, of the 4 asked for\)/);
+    for (const c of customers) expect(await getNamespace(c.namespace)).toBeNull();
+  });
+});
+
 describe('permanent errors fail at once', () => {
   it('a missing helm (a release that needs it): delete --yes fails in < 2 s with the message --dry-run gives, the row unchanged, no retry', async () => {
     const c = await provisionCustomer(randomKey('h'));

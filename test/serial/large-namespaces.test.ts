@@ -81,7 +81,6 @@ describe('a namespace of 10,000 objects', () => {
     expect(counts.configmaps).toBeGreaterThan(6000);
     expect(counts.secrets).toBe(await actual('secrets'));
     expect(counts[`${key}widgets.example.com`]).toBe(2000);
-    expect(result.stdout).toMatch(new RegExp(`with \\d{5} objects: 60\\d\\d configmaps, 20\\d\\d (secrets|${key}widgets\\.example\\.com)`));
     // the big kinds: one request each, asking for one item (the server counts the rest)
     await new Promise((r) => setTimeout(r, 1000));
     const lists = custctlRequests(since).filter((r) => r.verb === 'list' && new RegExp(`/namespaces/${ns}/(configmaps|secrets|${key}widgets)`).test(r.uri));

@@ -9,6 +9,7 @@ import type { Config } from '../../config.js';
 import { DEFAULTS } from '../../config.js';
 import type { CustomerId } from '../../domain/customer-id.js';
 import type { DeletionOptions } from '../../domain/deletion-options.js';
+import type { PaceSummary } from '../../domain/pacing.js';
 import { namespaceFor } from '../../domain/namespace-name.js';
 import { parseBackupUrl, parseRecipients } from '../../domain/backup.js';
 import { parseSnapshotClass } from '../../domain/volume-snapshots.js';
@@ -238,6 +239,8 @@ export interface DeleteReport {
   exitCode: number;
   /** dry run: when the data would be deleted (ISO), null for now; absent when the server decides */
   deletesAt?: string | null;
+  /** a run over several customers whose concurrency was lowered (429s, a namespace controller falling behind); absent when it never changed */
+  pacing?: PaceSummary;
 }
 
 /**
