@@ -3,7 +3,8 @@
  * added in one place: `table` (the human view), `json` and `yaml` (a contract: the same fields,
  * stable, no ANSI). The `-o` option is defined once, below.
  */
-import { Option } from '@commander-js/extra-typings';
+import { createRequire } from 'node:module';
+import type * as Commander from '@commander-js/extra-typings';
 import type { IO } from '../io.js';
 
 export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
@@ -21,6 +22,8 @@ export function view<T>(data: T, human: (io: IO) => void | Promise<void>): View<
 
 /** `-o, --output table|json|yaml`, default table: the one definition every command adds. */
 export function outputOption() {
+  // commander is loaded when a command tree is built, not by printing (`status job`'s short path prints without it)
+  const { Option } = createRequire(import.meta.url)('@commander-js/extra-typings') as typeof Commander;
   return new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as OutputFormat);
 }
 
