@@ -1,12 +1,16 @@
 /**
  * Streams, colour and the progress reporter. Results go to `out`, everything else to `err`.
- * A spinner only on a TTY; plain timestamped lines otherwise. NO_COLOR is honoured here
- * (chalk 5 reads only FORCE_COLOR).
+ * Colour is decided per stream: escape codes only on a stream that is a terminal (`custctl jobs
+ * list | cat -v` gets none even when stderr is a terminal, and the reverse). A spinner only on a
+ * TTY; plain timestamped lines otherwise. NO_COLOR is honoured here (chalk 5 reads only FORCE_COLOR).
+ * Every value a log line carries is made visible (src/domain/visible.ts): see Reporter.
  */
 import type { Readable, Writable } from 'node:stream';
 import type { ChalkInstance } from 'chalk';
 import type { Ora } from 'ora';
 import type { Env } from './config.js';
+import { hasUnsafe, quoted, visible } from './domain/visible.js';
+import { shown, Styled, type Shown } from './output/text.js';
 
 export interface IO {
   in: Readable;
@@ -16,9 +20,14 @@ export interface IO {
   isErrTTY: boolean;
   /** stdin and stderr are terminals: a question can be asked */
   canPrompt: boolean;
-  /** colour on stderr/stdout */
+  /** colour on stdout (stdout is a terminal, and colour is not turned off) */
   color: boolean;
+  /** colour on stderr (stderr is a terminal, and colour is not turned off) */
+  errColor: boolean;
+  /** stdout's styles (PLAIN unless `color`) */
   chalk: ChalkInstance;
+  /** stderr's styles (PLAIN unless `errColor`): log lines, errors, the confirmation */
+  errChalk: ChalkInstance;
 }
 
 interface TTYish {
@@ -36,18 +45,22 @@ export const PLAIN: ChalkInstance = new Proxy(((...args: unknown[]) => args.join
 
 type Streams = { stdin: Readable; stdout: Writable; stderr: Writable };
 
-/** The process's IO: chalk is imported only when colour is on. */
+/** The process's IO: chalk is imported only when a stream gets colour. */
 export async function openIO(streams: Streams, env: Env, opts: { noColor?: boolean } = {}): Promise<IO> {
   const io = makeIO(streams, env, opts);
-  if (io.color) io.chalk = new (await import('chalk')).Chalk({ level: 1 });
+  if (io.color || io.errColor) {
+    const { Chalk } = await import('chalk');
+    if (io.color) io.chalk = new Chalk({ level: 1 });
+    if (io.errColor) io.errChalk = new Chalk({ level: 1 });
+  }
   return io;
 }
 
-/** IO without colour styles (`chalk` is PLAIN until openIO gives it chalk's; tests pass NO_COLOR). */
+/** IO without colour styles (PLAIN until openIO gives a coloured stream chalk's; tests pass NO_COLOR). */
 export function makeIO(streams: Streams, env: Env, opts: { noColor?: boolean } = {}): IO {
   const isOutTTY = (streams.stdout as TTYish).isTTY === true;
   const isErrTTY = (streams.stderr as TTYish).isTTY === true;
-  const color = (isErrTTY || isOutTTY) && !('NO_COLOR' in env) && env.TERM !== 'dumb' && !opts.noColor;
+  const allowed = !('NO_COLOR' in env) && env.TERM !== 'dumb' && !opts.noColor;
   return {
     in: streams.stdin,
     out: streams.stdout,
@@ -55,8 +68,10 @@ export function makeIO(streams: Streams, env: Env, opts: { noColor?: boolean } =
     isOutTTY,
     isErrTTY,
     canPrompt: (streams.stdin as TTYish).isTTY === true && isErrTTY,
-    color,
+    color: isOutTTY && allowed,
+    errColor: isErrTTY && allowed,
     chalk: PLAIN,
+    errChalk: PLAIN,
   };
 }
 
@@ -83,6 +98,8 @@ export function watchClosedPipe(stream: Writable): { closed: () => boolean } {
 export type Level = 'info' | 'warn' | 'error' | 'ok' | 'debug';
 
 export interface Logger {
+  /** a line of a job's own progress: quieter than `info` where the caller asks (see Reporter.step) */
+  step?(level: Level, message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;
   ok(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
@@ -90,13 +107,17 @@ export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
 }
 
+/**
+ * `k=v k=v`: a value with a blank, a quote or a character that `visible` escapes is quoted (JSON's
+ * quoting, see `quoted`), so a field can neither end the line nor carry an escape sequence.
+ */
 export function formatFields(fields?: Record<string, unknown>): string {
   if (!fields) return '';
   const parts: string[] = [];
   for (const [k, v] of Object.entries(fields)) {
     if (v === undefined) continue;
-    const s = typeof v === 'string' ? v : JSON.stringify(v);
-    parts.push(`${k}=${/\s/.test(s) ? JSON.stringify(s) : s}`);
+    const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+    parts.push(`${visible(k)}=${/[\s"]/.test(s) || hasUnsafe(s) ? quoted(s) : s}`);
   }
   return parts.join(' ');
 }
@@ -110,9 +131,15 @@ export function plainLine(level: Level, message: string, fields?: Record<string,
 /**
  * Writes log lines to stderr. On a TTY lines are coloured and short (`HH:MM:SS`), and a live
  * status line (the spinner) is kept below them; elsewhere each line carries an ISO timestamp.
+ * Messages and field values are made visible (src/domain/visible.ts): a log line is one line, and
+ * no value in it reaches the terminal as a control character. `line` writes Styled text as it is.
+ *
+ * Step lines (the pipeline's log of a job, relayed as it runs) are shown unless `quietSteps` is on
+ * (a run over several customers: one line per customer), then only with -v; errors always.
  */
 export class Reporter implements Logger {
   private spinner: Ora | null = null;
+  private stepsQuiet = false;
 
   constructor(
     private readonly io: IO,
@@ -136,22 +163,43 @@ export class Reporter implements Logger {
     if (this.verbose()) this.write('debug', message, fields);
   }
 
-  /** A raw line on stderr (already formatted), kept above the spinner. */
-  line(text: string): void {
+  /** A line of a job's own progress (see the class comment): at `level`, or debug while steps are quiet. */
+  step(level: Level, message: string, fields?: Record<string, unknown>): void {
+    if (this.stepsQuiet && level !== 'error') this.debug(message, fields);
+    else this.write(level, message, fields);
+  }
+
+  /** Step lines only with -v (on), or shown again (off). */
+  quietSteps(on: boolean): void {
+    this.stepsQuiet = on;
+  }
+
+  /** True while step lines are shown only with -v. */
+  get stepsAreQuiet(): boolean {
+    return this.stepsQuiet;
+  }
+
+  /** A line on stderr, kept above the spinner: Styled text as it is, a plain string made visible (one line). */
+  line(text: Shown): void {
     this.clearStatus();
-    this.io.err.write(`${text}\n`);
+    this.io.err.write(`${shown(text)}\n`);
     this.drawStatus();
   }
 
+  /** A step line already formatted (a followed job's log line): made visible; quiet like `step`. */
+  stepLine(text: string): void {
+    if (!this.stepsQuiet || this.verbose()) this.line(text);
+  }
+
   write(level: Level, message: string, fields?: Record<string, unknown>): void {
-    const c = this.io.chalk;
+    const c = this.io.errChalk;
     if (this.io.isErrTTY) {
       const t = this.now().toTimeString().slice(0, 8);
       const tag = { info: c.cyan('INFO '), ok: c.green('OK   '), warn: c.yellow('WARN '), error: c.red('ERROR'), debug: c.gray('DEBUG') }[level];
       const f = formatFields(fields);
-      this.line(`${c.gray(t)} ${tag} ${message}${f ? `  ${c.gray(f)}` : ''}`);
+      this.line(new Styled(`${c.gray(t)} ${tag} ${visible(message)}${f ? `  ${c.gray(f)}` : ''}`));
     } else {
-      this.line(`${this.now().toISOString()} ${plainLine(level, message, fields)}`);
+      this.line(new Styled(`${this.now().toISOString()} ${plainLine(level, visible(message), fields)}`));
     }
   }
 
@@ -169,7 +217,7 @@ export class Reporter implements Logger {
       this.spinner.stop();
       return;
     }
-    this.spinner.text = text;
+    this.spinner.text = visible(text);
     if (!this.spinner.isSpinning) this.spinner.start();
   }
 

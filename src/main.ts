@@ -2,6 +2,7 @@
  * The only module that touches `process`: builds the dependencies, parses the command line,
  * and maps errors to exit codes.
  */
+import { setMaxListeners } from 'node:events';
 import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import type * as Commander from '@commander-js/extra-typings';
@@ -11,6 +12,7 @@ import { CliError, errorMessage, exitCodeFor } from './errors.js';
 import { CLOSED_STDOUT_EXIT, openIO, watchClosedPipe } from './io.js';
 import { VERSION } from './version.js';
 import { commanderErrorText, writeError } from './output/error.js';
+import { visibleLines } from './domain/visible.js';
 import type { GlobalFlags } from './config.js';
 
 type Deps = ReturnType<typeof makeDeps>;
@@ -38,7 +40,7 @@ const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> 
   db: async (d, s) => (await import('./commands/db.js')).makeDbCommand(d, s),
   doctor: async (d, s) => (await import('./commands/doctor.js')).makeDoctorCommand(d, s),
   version: async (d) => (await import('./commands/version.js')).makeVersionCommand(d),
-  audit: async (d) => (await import('./commands/audit.js')).makeAuditCommand(d),
+  audit: async (d, s) => (await import('./commands/audit.js')).makeAuditCommand(d, s),
   completion: async (d) => (await import('./commands/completion.js')).makeCompletionCommand(d),
   // hidden: what the completion scripts ask at each TAB, answered from this same command tree
   __complete: async (d) => (await import('./commands/complete.js')).makeCompleteCommand(d, (words) => makeProgram(d, () => undefined, words)),
@@ -80,8 +82,8 @@ function configureTree(c: Command, deps: Deps, top: boolean): void {
   c.exitOverride()
     .configureHelp(HELP_CONFIG)
     .configureOutput({
-      writeOut: (s) => deps.io.out.write(s),
-      writeErr: (s) => deps.io.err.write(s),
+      writeOut: (s) => deps.io.out.write(visibleLines(s)),
+      writeErr: (s) => deps.io.err.write(visibleLines(s)),
       outputError: (s, write) => write(commanderErrorText(deps.io, s)),
     });
   if (top) c.showHelpAfterError('(run with --help for usage)');
@@ -104,8 +106,8 @@ export async function makeProgram(deps: Deps, setExit: SetExit, argv: readonly s
     .exitOverride()
     .configureHelp(HELP_CONFIG)
     .configureOutput({
-      writeOut: (s) => deps.io.out.write(s),
-      writeErr: (s) => deps.io.err.write(s),
+      writeOut: (s) => deps.io.out.write(visibleLines(s)),
+      writeErr: (s) => deps.io.err.write(visibleLines(s)),
       outputError: (s, write) => write(commanderErrorText(deps.io, s)),
     })
     .addHelpText(
@@ -143,7 +145,7 @@ export function reportError(deps: Deps, e: unknown, verbose: boolean): void {
     writeError(deps.io, errorMessage(e), e.details);
   } else if (verbose && e instanceof Error && e.stack) {
     writeError(deps.io, errorMessage(e));
-    deps.io.err.write(`${e.stack}\n`);
+    deps.io.err.write(`${visibleLines(e.stack)}\n`);
   } else {
     writeError(deps.io, errorMessage(e), ['(unexpected error: run with -v for the stack trace, and please report it)']);
   }
@@ -163,6 +165,9 @@ async function main(): Promise<number> {
   const noColor = process.argv.includes('--no-color');
   const io = await openIO({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }, process.env, { noColor });
   const shutdown = new AbortController();
+  // every running job listens to it (up to --concurrency 64 at once, several listeners each): that
+  // many listeners are the design, not a leak, and Node's warning would break a bulk run's output
+  setMaxListeners(0, shutdown.signal);
   let flags: GlobalFlags = {};
   let interrupted = 0;
   const onSignal = (sig: NodeJS.Signals) => {

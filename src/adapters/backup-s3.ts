@@ -9,8 +9,9 @@
 import {
   DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand, S3Client, type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
+import { s3Url } from '../domain/backup.js';
 import { OperationError, UsageError } from '../errors.js';
-import { archiveInfo, type BackupEnv, type BackupObjectInfo, type BackupTarget, type PutMeta } from './backup-target.js';
+import { archiveInfo, type BackupEnv, type BackupObjectInfo, type BackupTarget, type PutMeta, type ReadOptions } from './backup-target.js';
 
 export class S3BackupTarget implements BackupTarget {
   readonly url: string;
@@ -18,7 +19,7 @@ export class S3BackupTarget implements BackupTarget {
   private readonly sse: ServerSideEncryption | undefined;
 
   constructor(private readonly bucket: string, private readonly prefix: string, env: BackupEnv) {
-    this.url = `s3://${bucket}${prefix ? `/${prefix}` : ''}`;
+    this.url = s3Url(bucket, prefix);
     const sse = env.CUSTCTL_S3_SSE ?? 'AES256';
     if (!['AES256', 'aws:kms', 'none'].includes(sse)) throw new UsageError(`CUSTCTL_S3_SSE=${JSON.stringify(sse)}: AES256, aws:kms or none`);
     this.sse = sse === 'none' ? undefined : (sse as ServerSideEncryption);
@@ -66,11 +67,24 @@ export class S3BackupTarget implements BackupTarget {
     return `${this.url}/${name}`;
   }
 
-  async get(name: string, signal?: AbortSignal): Promise<Buffer> {
+  async get(name: string, signal?: AbortSignal, opts: ReadOptions = {}): Promise<Buffer> {
+    let r;
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(name) }), signal ? { abortSignal: signal } : {});
-      return Buffer.from(await (r.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(name) }), signal ? { abortSignal: signal } : {});
     } catch (e) {
+      this.fail(`read ${name} from`, e);
+    }
+    const body = r.Body as { transformToByteArray(): Promise<Uint8Array>; destroy?(): void } | undefined;
+    if (opts.maxBytes !== undefined && (r.ContentLength ?? 0) > opts.maxBytes) {
+      body?.destroy?.();
+      throw new OperationError(`the backup ${this.url}/${name} is ${r.ContentLength} bytes, more than the ${opts.maxBytes} it may have: refused`, [], { permanent: true });
+    }
+    try {
+      const bytes = Buffer.from(await (body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      if (opts.maxBytes !== undefined && bytes.length > opts.maxBytes) throw new OperationError(`the backup ${this.url}/${name} is more than the ${opts.maxBytes} bytes it may have: refused`, [], { permanent: true });
+      return bytes;
+    } catch (e) {
+      if (e instanceof OperationError) throw e;
       this.fail(`read ${name} from`, e);
     }
   }

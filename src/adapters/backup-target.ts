@@ -2,13 +2,14 @@
  * Where backups are written: a directory (`file:///dir`) or an S3 bucket (`s3://bucket/prefix`,
  * src/adapters/backup-s3.ts, loaded only when used). Every write is read back by the caller.
  */
-import { constants as fsc } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { constants as fsc, type Stats } from 'node:fs';
+import { lstat, mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { BackupUrl } from '../domain/backup.js';
-import { parseBackupUrl } from '../domain/backup.js';
-import { OperationError } from '../errors.js';
+import { fileUrl, parseBackupUrl, s3Url } from '../domain/backup.js';
+import { locationProblems, type PathFacts } from '../domain/backup-location.js';
+import { OperationError, UsageError } from '../errors.js';
 
 export interface BackupObjectInfo {
   /** archive file name, e.g. `cust_abc-20261201T131500Z.tar.gz` */
@@ -30,12 +31,25 @@ export interface PutMeta {
   retentionDays: number;
 }
 
+export interface ReadOptions {
+  /**
+   * A restore's read: refuse (UsageError) a file that others can write or that is owned by
+   * another user, in a directory others can write (domain/backup-location.ts). S3 targets
+   * leave access to the bucket's policy.
+   */
+  checkLocation?: boolean;
+  /** refuse an object larger than this (read nothing) */
+  maxBytes?: number;
+}
+
 export interface BackupTarget {
   /** the target's URL, e.g. `file:///var/backups/custctl` */
   readonly url: string;
   /** Writes one archive; returns its URL. Never replaces an existing one. */
   put(name: string, bytes: Buffer, meta: PutMeta, signal?: AbortSignal): Promise<string>;
-  get(name: string, signal?: AbortSignal): Promise<Buffer>;
+  get(name: string, signal?: AbortSignal, opts?: ReadOptions): Promise<Buffer>;
+  /** What would make a restore refuse this target's location (file targets), or none. */
+  locationProblems?(): Promise<string[]>;
   list(signal?: AbortSignal): Promise<BackupObjectInfo[]>;
   remove(name: string, signal?: AbortSignal): Promise<void>;
 }
@@ -60,8 +74,8 @@ export function splitArchiveUrl(raw: string, flag = '--from'): { target: BackupU
   if (!/\.tar\.gz(\.age)?$/.test(last)) return { target: u };
   const parent = path.slice(0, path.length - last.length).replace(/\/+$/, '');
   const target: BackupUrl = u.scheme === 'file'
-    ? { scheme: 'file', dir: parent || '/', url: `file://${parent || '/'}` }
-    : { scheme: 's3', bucket: u.bucket, prefix: parent, url: `s3://${u.bucket}${parent ? `/${parent}` : ''}` };
+    ? { scheme: 'file', dir: parent || '/', url: fileUrl(parent || '/') }
+    : { scheme: 's3', bucket: u.bucket, prefix: parent, url: s3Url(u.bucket, parent) };
   return { target, name: last };
 }
 
@@ -79,10 +93,40 @@ export function archiveInfo(name: string): { customerId: string; createdAt: Date
   return { customerId, createdAt: new Date(`${y}-${mo}-${d}T${h}:${mi}:${se}Z`), encrypted: age !== undefined };
 }
 
+const TRUST_HINT = 'A backup is only as trustworthy as whoever can write where it lies: keep backups in a directory only you (or root) can write (chmod go-w), or pass --trust-backup-location if you vouch for everyone who can.';
+
+function untrusted(p: string, problems: readonly string[]): UsageError {
+  return new UsageError(`refusing to restore from ${p}: others can replace it (its checksums are inside it, so they prove nothing about who wrote it)`, [...problems, TRUST_HINT]);
+}
+
+function checkSize(p: string, size: number, max: number | undefined): void {
+  if (max !== undefined && size > max) throw new OperationError(`the backup file ${p} is ${size} bytes, more than the ${max} it may have: refused`, [], { permanent: true });
+}
+
+function facts(path: string, st: Stats): PathFacts {
+  return { path, uid: st.uid, mode: st.mode, kind: st.isSymbolicLink() ? 'link' : st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other' };
+}
+
+/** `dir` (a real path) and every directory above it, as lstat sees them. */
+async function dirChain(dir: string): Promise<PathFacts[]> {
+  const out: PathFacts[] = [];
+  for (let d = dir; ; d = dirname(d)) {
+    out.push(facts(d, await lstat(d)));
+    if (d === dirname(d)) return out;
+  }
+}
+
+/** The uid this process runs as (root: 0); where there is none (Windows), only root-like checks apply. */
+function processUid(): number {
+  return typeof process.getuid === 'function' ? process.getuid() : 0;
+}
+
 export class FileBackupTarget implements BackupTarget {
   readonly url: string;
-  constructor(private readonly dir: string) {
-    this.url = `file://${dir}`;
+  private readonly uid: number;
+  constructor(private readonly dir: string, opts: { uid?: number } = {}) {
+    this.url = fileUrl(dir);
+    this.uid = opts.uid ?? processUid();
   }
 
   async put(name: string, bytes: Buffer, _meta: PutMeta): Promise<string> {
@@ -105,15 +149,49 @@ export class FileBackupTarget implements BackupTarget {
       await rm(tmp, { force: true }).catch(() => undefined);
       throw new OperationError(`cannot write the backup to ${final}: ${(e as Error).message}`, ['Nothing was deleted. Fix the target (permissions, space) or pass another --backup URL.']);
     }
-    return `file://${final}`;
+    return fileUrl(final);
   }
 
-  async get(name: string): Promise<Buffer> {
-    const p = join(this.dir, name);
+  async get(name: string, _signal?: AbortSignal, opts: ReadOptions = {}): Promise<Buffer> {
+    let p = join(this.dir, name);
     try {
-      return await readFile(p);
+      if (opts.checkLocation) {
+        const real = await realpath(this.dir);
+        p = join(real, name);
+        const chain = await dirChain(real);
+        // O_NOFOLLOW: the file is judged by what was opened, not by a name that can change after
+        const fh = await open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW).catch((e: NodeJS.ErrnoException) => {
+          if (e.code === 'ELOOP') throw new UsageError(`refusing to read the backup ${p}: it is a symbolic link`, [TRUST_HINT]);
+          throw e;
+        });
+        try {
+          const st = await fh.stat();
+          const problems = locationProblems(chain, facts(p, st), this.uid);
+          if (problems.length) throw untrusted(p, problems);
+          checkSize(p, st.size, opts.maxBytes);
+          return await fh.readFile();
+        } finally {
+          await fh.close();
+        }
+      }
+      if (opts.maxBytes !== undefined) checkSize(p, (await stat(p)).size, opts.maxBytes);
+      const fh = await open(p, fsc.O_RDONLY);
+      try {
+        return await fh.readFile();
+      } finally {
+        await fh.close();
+      }
     } catch (e) {
+      if (e instanceof UsageError || e instanceof OperationError) throw e;
       throw new OperationError(`cannot read the backup ${p}: ${(e as Error).message}`);
+    }
+  }
+
+  async locationProblems(): Promise<string[]> {
+    try {
+      return locationProblems(await dirChain(await realpath(this.dir)), null, this.uid);
+    } catch {
+      return [];
     }
   }
 
@@ -131,7 +209,7 @@ export class FileBackupTarget implements BackupTarget {
       if (!s?.isFile()) continue;
       const info = archiveInfo(name);
       if (!info) continue;
-      out.push({ name, url: `file://${join(this.dir, name)}`, bytes: s.size, modified: s.mtime, ...info });
+      out.push({ name, url: fileUrl(join(this.dir, name)), bytes: s.size, modified: s.mtime, ...info });
     }
     return out;
   }

@@ -64,6 +64,13 @@ export const DELETE_HOOK_EVENTS = ['pre-delete', 'post-delete'] as const;
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 /**
+ * The most a release record may inflate to. A Secret holds at most 1 MiB, and a release's JSON
+ * compresses perhaps 10×; a record that inflates past this is not helm's (a decompression bomb
+ * planted as a Secret, or in a restored archive) and cannot be decoded, with memory bounded.
+ */
+export const MAX_RELEASE_JSON_BYTES = 128 * 1024 * 1024;
+
+/**
  * Decodes one release record (helm's `decodeRelease`: base64, then gzip when it starts with gzip's
  * magic). A Secret's data comes base64-encoded by the API once more; a ConfigMap's does not.
  */
@@ -75,7 +82,7 @@ export function decodeReleaseSecret(s: ReleaseSecret, namespace: string, resourc
   try {
     const helmValue = resource === 'secrets' ? Buffer.from(encoded, 'base64').toString('latin1') : encoded;
     const inner = Buffer.from(helmValue, 'base64');
-    const json = inner[0] === GZIP_MAGIC[0] && inner[1] === GZIP_MAGIC[1] ? gunzipSync(inner) : inner;
+    const json = inner[0] === GZIP_MAGIC[0] && inner[1] === GZIP_MAGIC[1] ? gunzipSync(inner, { maxOutputLength: MAX_RELEASE_JSON_BYTES }) : inner;
     release = JSON.parse(json.toString('utf8')) as Record<string, unknown>;
   } catch (e) {
     throw new OperationError(`Helm release record ${namespace}/${secretName} cannot be decoded: ${e instanceof Error ? e.message : String(e)}`);

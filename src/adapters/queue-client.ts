@@ -4,6 +4,7 @@
  * a local run); an unreachable server or a non-JSON answer → an OperationError naming the URL.
  * The bearer token is sent and never put into a message.
  */
+import { deliveryFromJson } from '../domain/json-times.js';
 import { tokenProblem } from '../domain/token.js';
 import { errorFromName, errorMessage, OperationError, TransportError, UnauthorizedError, ForbiddenError, UsageError, type CliError } from '../errors.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
@@ -146,11 +147,12 @@ export class QueueApiClient {
 
   /** GET /api/admin/jobs/:id/deliveries (viewer, owner: own jobs): the webhook deliveries of the job; [] from a server without webhooks. */
   async jobDeliveries(id: string): Promise<DeliveryView[]> {
-    const r = await this.request<{ deliveries?: DeliveryView[] } | { error: string }>('GET', `/api/admin/jobs/${encodeURIComponent(id)}/deliveries`, {
+    const r = await this.request<{ deliveries?: Array<Record<string, unknown>> } | { error: string }>('GET', `/api/admin/jobs/${encodeURIComponent(id)}/deliveries`, {
       // a server from before webhooks answers this path 404 without a job error: no deliveries there
       acceptStatus: (status, body) => status === 404 && /^no such endpoint/.test(String((body as { message?: string } | undefined)?.message ?? '')),
     });
-    return 'deliveries' in r && Array.isArray(r.deliveries) ? r.deliveries : [];
+    // ISO times in the answer (an older server: ms), ms in the views
+    return 'deliveries' in r && Array.isArray(r.deliveries) ? r.deliveries.map(deliveryFromJson) : [];
   }
 
   listJobs(filter: { state?: JobState; customer?: string } = {}): Promise<Job[]> {

@@ -1,4 +1,5 @@
-import type { AuditEntry, AuditFilter, AuditRecord, ClaimResult, CustomerRow, CustomerStore, NewCustomer } from './store.js';
+import type { AuditVerifyReport, ChainHead } from '../domain/audit-chain.js';
+import type { AuditEntry, AuditFilter, AuditRecord, ClaimResult, CustomerRow, CustomerStore, NewCustomer, TableCheck } from './store.js';
 
 /**
  * A store that opens on first use and again after a failed open: `serve` starts (and says it is
@@ -62,8 +63,17 @@ export class ReopeningStore implements CustomerStore {
   async listAudit(filter: AuditFilter): Promise<AuditRecord[]> {
     return (await this.s()).listAudit(filter);
   }
-  async pruneAudit(before: Date, actor: string): Promise<number> {
-    return (await this.s()).pruneAudit(before, actor);
+  async pruneAudit(before: Date, actor: string, opts?: { allowRecent?: boolean }): Promise<number> {
+    return (await this.s()).pruneAudit(before, actor, opts);
+  }
+  async verifyAudit(opts?: { anchor?: ChainHead }): Promise<AuditVerifyReport> {
+    const s = await this.s();
+    if (!s.verifyAudit) throw new Error(`${s.description} keeps no hash-chained audit log`);
+    return s.verifyAudit(opts);
+  }
+  async reviewTable(opts: { tryStatements: boolean }): Promise<TableCheck> {
+    const s = await this.s();
+    return s.reviewTable ? s.reviewTable(opts) : { problems: [], notes: [], tried: null };
   }
   async checkSchema(): Promise<string[]> {
     return (await this.s()).checkSchema();

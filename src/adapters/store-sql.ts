@@ -14,12 +14,16 @@
  */
 
 import { ConflictError, CliError, OperationError, UsageError, errorMessage } from '../errors.js';
-import { AUDIT_TABLE, MIGRATIONS, MIGRATION_LOCK_KEY, REQUIRED_AUDIT_COLUMNS, REQUIRED_CUSTOMER_COLUMNS, SCHEMA_MIGRATIONS_DDL } from '../db/migrations.js';
+import { AUDIT_HEAD_TABLE, AUDIT_TABLE, MIGRATIONS, MIGRATION_LOCK_KEY, REQUIRED_AUDIT_COLUMNS, REQUIRED_CUSTOMER_COLUMNS, SCHEMA_MIGRATIONS_DDL } from '../db/migrations.js';
+import { reviewCustomersTable, type CatalogColumn, type TableReview } from '../db/customer-table.js';
+import { AuditChainWalker, checkpointOf, type AuditVerifyReport, type ChainHead, type ChainRow } from '../domain/audit-chain.js';
+import { cleanAuditText } from '../domain/audit-text.js';
 import {
   type AuditDeleted,
   type AuditEntry,
   type AuditFilter,
   type AuditRecord,
+  type TableCheck,
   DELETABLE_STATUSES,
   DEPLOYMENT_STATUSES,
   type ClaimResult,
@@ -64,15 +68,55 @@ interface ClaimDbRow extends DbRow {
   before_updated_at: Date | string;
 }
 
-const COLUMNS = `id, customer_id, email, company_name, deployment_status, instance_namespace, instance_url,
-  deletion_job_id, previous_status, deletion_scheduled_at, deleted_at, created_at, updated_at`;
+/**
+ * The columns as custctl reads them, whatever shape the billing system gave them: the status as
+ * text (an ENUM's label), NULL text as '', timestamps as timestamptz (a `timestamp without time
+ * zone` in the session's TimeZone, as its DEFAULT now() wrote it).
+ */
+function columns(p = ''): string {
+  return `${p}id, ${p}customer_id::text as customer_id, coalesce(${p}email::text, '') as email, coalesce(${p}company_name::text, '') as company_name,
+  ${p}deployment_status::text as deployment_status, coalesce(${p}instance_namespace::text, '') as instance_namespace,
+  coalesce(${p}instance_url::text, '') as instance_url, ${p}deletion_job_id::text as deletion_job_id, ${p}previous_status::text as previous_status,
+  ${p}deletion_scheduled_at::timestamptz as deletion_scheduled_at, ${p}deleted_at::timestamptz as deleted_at,
+  ${p}created_at::timestamptz as created_at, ${p}updated_at::timestamptz as updated_at`;
+}
+const COLUMNS = columns();
 
-const AUDIT_COLUMNS = 'id, at, actor, action, customer_id, namespace, job_id, outcome, row_status, deleted, reason';
+/**
+ * A text value for the status column, through the column's own type: an ENUM's input function, a
+ * varchar's length, a domain's checks. (A text expression cannot be assigned to an ENUM column,
+ * and SQL has no "cast to the type of that column"; json_populate_record converts a value to the
+ * type the table's row type gives the field, whatever it is.)
+ */
+function asStatus(textExpr: string): string {
+  return `(json_populate_record(null::customers, json_build_object('deployment_status', ${textExpr}))).deployment_status`;
+}
+
+/**
+ * "None" for a text column custctl clears, the way the table says it: NULL where the column allows
+ * NULL (an ORM's nullable column), '' where it is NOT NULL. Read from the catalog at every
+ * statement, so a table changed while custctl runs is still written right.
+ */
+function none(column: string): string {
+  return `case when (select a.attnotnull from pg_attribute a where a.attrelid = 'customers'::regclass and a.attname = '${column}') then '' end`;
+}
+
+/** A value custctl writes into a text column, or the table's "none" when it is empty. */
+function orNone(param: string, column: string): string {
+  return `coalesce(nullif(${param}::text, ''), ${none(column)})`;
+}
+
+const AUDIT_COLUMNS = 'id, at, actor, actor_label, db_user, seq, prev_hash, hash, action, customer_id, namespace, job_id, outcome, row_status, deleted, reason';
 
 interface AuditDbRow {
   id: number | string;
   at: Date | string;
   actor: string;
+  actor_label: string | null;
+  db_user: string | null;
+  seq: number | string | null;
+  prev_hash: string | null;
+  hash: string | null;
   action: string;
   customer_id: string | null;
   namespace: string | null;
@@ -88,6 +132,11 @@ function toAuditRecord(r: AuditDbRow): AuditRecord {
     id: Number(r.id),
     at: iso(r.at),
     actor: r.actor,
+    actorLabel: r.actor_label ?? null,
+    dbUser: r.db_user ?? null,
+    seq: r.seq === null || r.seq === undefined ? null : Number(r.seq),
+    prevHash: r.prev_hash ?? null,
+    hash: r.hash ?? null,
     action: r.action,
     customerId: r.customer_id,
     namespace: r.namespace,
@@ -99,14 +148,73 @@ function toAuditRecord(r: AuditDbRow): AuditRecord {
   };
 }
 
-/** One audit row, on the connection (or transaction) given. */
+/**
+ * One audit row, on the connection (or transaction) given. Its text is cleaned of control
+ * characters here (the database's chain trigger does the same, and sets seq, time, hash and the
+ * session user).
+ */
 async function insertAudit(db: SqlDriver, e: AuditEntry, rowStatus: string | null): Promise<void> {
+  const t = cleanAuditText;
   await db.query(
-    `insert into ${AUDIT_TABLE} (actor, action, customer_id, namespace, job_id, outcome, row_status, deleted, reason)
-     values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)`,
-    [e.actor, e.action, e.customerId ?? null, e.namespace ?? null, e.jobId ?? null, e.outcome ?? null, rowStatus,
-      e.deleted ? JSON.stringify(e.deleted) : null, e.reason ?? null],
+    `insert into ${AUDIT_TABLE} (actor, actor_label, action, customer_id, namespace, job_id, outcome, row_status, deleted, reason)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)`,
+    [t(e.actor), t(e.actorLabel), t(e.action), t(e.customerId), t(e.namespace), t(e.jobId), t(e.outcome), t(rowStatus),
+      e.deleted ? JSON.stringify(e.deleted) : null, t(e.reason)],
   );
+}
+
+/**
+ * A chain row as `audit verify` reads it: every value as stored, `at` and `deleted` as the chain's
+ * canonical form writes them. (Qualify the table's columns in WHERE and ORDER BY: `seq` alone
+ * in ORDER BY is the text output column, which sorts '10' before '8'.)
+ */
+const CHAIN_SELECT = `select id::text as id, seq::text as seq, prev_hash, hash,
+  to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at, actor, actor_label, db_user, action,
+  customer_id, namespace, job_id, outcome, row_status, deleted::text as deleted, reason
+  from ${AUDIT_TABLE} a`;
+
+interface ChainDbRow {
+  id: string; seq: string | null; prev_hash: string | null; hash: string | null; at: string | null;
+  actor: string | null; actor_label: string | null; db_user: string | null; action: string | null;
+  customer_id: string | null; namespace: string | null; job_id: string | null; outcome: string | null;
+  row_status: string | null; deleted: string | null; reason: string | null;
+}
+
+function toChainRow(r: ChainDbRow): ChainRow {
+  return {
+    id: r.id, seq: r.seq, prevHash: r.prev_hash, hash: r.hash, at: r.at, actor: r.actor, actorLabel: r.actor_label,
+    dbUser: r.db_user, action: r.action, customerId: r.customer_id, namespace: r.namespace, jobId: r.job_id,
+    outcome: r.outcome, rowStatus: r.row_status, deleted: r.deleted, reason: r.reason,
+  };
+}
+
+/** Rows read per query while walking the chain. */
+const CHAIN_BATCH = 2000;
+
+/**
+ * `--anchor SEQ:HASH`: a head recorded earlier, outside the database. The row at that seq must
+ * still hold that hash (or, when it was pruned since, a checkpoint must name it as its last pruned
+ * row). A database owner who rewrote the rows and recomputed every hash after them is caught here,
+ * not by the chain alone.
+ */
+function checkAnchor(anchor: ChainHead, row: ChainRow | null, report: AuditVerifyReport, checkpointRows: ChainRow[]): NonNullable<AuditVerifyReport['anchor']> {
+  const base = { seq: anchor.seq, hash: anchor.hash };
+  if (row) {
+    return row.hash === anchor.hash
+      ? { ...base, ok: true, note: `row ${anchor.seq} still holds the recorded hash` }
+      : { ...base, ok: false, note: `row ${anchor.seq} holds ${row.hash ?? 'no hash'}, not the recorded hash: the log was rewritten since the anchor was taken` };
+  }
+  const cp = checkpointRows.map(checkpointOf).find((c) => c?.lastSeq === anchor.seq);
+  if (cp) {
+    return cp.lastHash === anchor.hash
+      ? { ...base, ok: true, note: `row ${anchor.seq} was pruned; the prune checkpoint (seq ${cp.seq}) records the same hash` }
+      : { ...base, ok: false, note: `row ${anchor.seq} was pruned; the prune checkpoint (seq ${cp.seq}) records another hash: the log was rewritten` };
+  }
+  const first = report.firstSeq !== null ? BigInt(report.firstSeq) : null;
+  if (first !== null && BigInt(anchor.seq) < first) {
+    return { ...base, ok: false, note: `row ${anchor.seq} was pruned and no checkpoint ends at it, so it cannot be checked any more; take anchors from the head (audit verify prints it)` };
+  }
+  return { ...base, ok: false, note: `there is no row ${anchor.seq}: the log ends at ${report.lastSeq ?? 'nothing'}` };
 }
 
 /** How many times a failed claim is re-tried when the row, read afterwards, turned claimable (a race). */
@@ -115,6 +223,8 @@ const CLAIM_TRIES = 3;
 /** `pg` error codes the store translates. */
 const UNIQUE_VIOLATION = '23505';
 const CHECK_VIOLATION = '23514';
+const NOT_NULL_VIOLATION = '23502';
+const INVALID_PARAMETER_VALUE = '22023';
 
 function iso(v: Date | string): string {
   const d = v instanceof Date ? v : new Date(v);
@@ -161,6 +271,43 @@ function claimable(row: CustomerRow, force: boolean, expectJobId: string | undef
     && (row.deploymentStatus === 'deletion_failed' || row.deploymentStatus === 'deleting');
 }
 
+/** The driver's own error under custctl's wrapping (OperationError's cause). */
+function rootCause(e: unknown): unknown {
+  let c = e;
+  while (c instanceof CliError && (c as { cause?: unknown }).cause !== undefined) c = (c as { cause?: unknown }).cause;
+  return c;
+}
+
+function rootMessage(e: unknown): string {
+  const c = rootCause(e);
+  const code = sqlState(c);
+  return `${errorMessage(c)}${code && /^[0-9A-Z]{5}$/.test(code) ? ` [${code}]` : ''}`;
+}
+
+/** What to do about an error a deletion's row statement met. */
+function fixFor(e: unknown): string {
+  const err = e as { code?: string; column?: string; constraint?: string; where?: string } | null;
+  switch (err?.code) {
+    case '23514': return `the CHECK constraint ${err.constraint ?? '?'} of customers must allow custctl's values (statuses: ${DEPLOYMENT_STATUSES.join(', ')}; '' or NULL for a cleared namespace or URL)`;
+    case '23502': return `alter table customers alter column ${err.column ?? '?'} drop not null`;
+    case '22P02': return `the status column's ENUM lacks a value custctl writes: run 'custctl db migrate'`;
+    case '22001': return 'a column is too short for what custctl writes: widen it (text)';
+    case '42501': return 'grant the database user custctl connects as SELECT and UPDATE on customers (and INSERT on custctl_audit)';
+    case 'P0001': return `a trigger or function of the table refused it${err.where ? ` (${err.where.split('\n')[0]})` : ''}: let custctl's statements through`;
+    default: return 'the error names what refused it';
+  }
+}
+
+interface TriedStatements {
+  ran: boolean;
+  ok: boolean;
+  on: string | null;
+  note?: string;
+  statement?: string;
+  error?: string;
+  fix?: string;
+}
+
 export interface SqlStoreInfo {
   kind: 'postgres' | 'embedded';
   /** `postgres://user@host:port/db` (never a password) or `embedded (<dir>)` */
@@ -195,9 +342,12 @@ export class SqlCustomerStore implements CustomerStore {
   async add(row: NewCustomer, audit?: AuditEntry): Promise<CustomerRow> {
     return this.guard('adding customer ' + row.customerId, async () => {
       try {
+        // the status as a parameter, typed by the column (an ENUM too); empty text as the table's "none";
+        // both times set here, since an ORM's updated_at may have no default (Prisma's @updatedAt)
         const r = await this.audited(audit, (db) => db.query<DbRow>(
-          `insert into customers (customer_id, email, company_name, deployment_status, instance_namespace, instance_url)
-           values ($1, $2, $3, $4, $5, $6)
+          `insert into customers (customer_id, email, company_name, deployment_status, instance_namespace, instance_url, created_at, updated_at)
+           values ($1, ${orNone('$2', 'email')}, ${orNone('$3', 'company_name')}, $4,
+             ${orNone('$5', 'instance_namespace')}, ${orNone('$6', 'instance_url')}, now(), now())
            returning ${COLUMNS}`,
           [row.customerId, row.email, row.companyName, row.deploymentStatus, row.instanceNamespace, row.instanceUrl],
         ), (r) => r.rows[0]?.deployment_status ?? null);
@@ -212,38 +362,46 @@ export class SqlCustomerStore implements CustomerStore {
         if (sqlState(e) === CHECK_VIOLATION) {
           throw new UsageError(`customer ${row.customerId}: deployment status '${row.deploymentStatus}' is not one of ${DEPLOYMENT_STATUSES.join(', ')}`);
         }
+        if (sqlState(e) === NOT_NULL_VIOLATION) {
+          const column = (e as { column?: unknown }).column;
+          throw new UsageError(`customer ${row.customerId}: customers.${typeof column === 'string' ? column : '?'} is NOT NULL without a default, and custctl has no value for it`,
+            ['Add the row through the billing system; custctl only needs it to exist.']);
+        }
         throw e;
       }
     });
   }
 
   async claimForDeletion(customerId: string, jobId: string, opts: { force: boolean; expectJobId?: string; scheduledAt?: Date; audit?: AuditEntry }): Promise<ClaimResult> {
+    await this.tableFitForDeletions();
     return this.guard('claiming customer ' + customerId + ' for deletion', async () => {
       const allowed: string[] = [...DELETABLE_STATUSES, ...(opts.force ? ['deploying'] : [])];
       const expect = opts.expectJobId ?? null;
       for (let attempt = 1; ; attempt++) {
         // One statement: the sub-select locks the row (waiting for a concurrent claim to commit and
         // then seeing its result), the UPDATE re-checks the predicate on the latest row version.
+        // The status is compared as text, so an ENUM column works too (a literal written to it
+        // becomes the ENUM's value; the enum must have it: db check / db migrate).
         const r = await this.audited(opts.audit, (db) => db.query<ClaimDbRow>(
           `update customers c set
              deployment_status = 'deleting',
              previous_status = case
-               when c.deployment_status = 'deleting' then c.previous_status
-               when c.deployment_status = 'deletion_failed' and c.deletion_job_id = $3::text
-                 then coalesce(c.previous_status, 'deletion_failed')
-               else c.deployment_status
+               when c.deployment_status::text = 'deleting' then c.previous_status::text
+               when c.deployment_status::text = 'deletion_failed' and c.deletion_job_id::text = $3::text
+                 then coalesce(c.previous_status::text, 'deletion_failed')
+               else c.deployment_status::text
              end,
              deletion_job_id = $2::text,
-             deletion_scheduled_at = case when c.deletion_job_id = $3::text then c.deletion_scheduled_at else $5::timestamptz end,
+             deletion_scheduled_at = case when c.deletion_job_id::text = $3::text then c.deletion_scheduled_at::timestamptz else $5::timestamptz end,
              deleted_at = null,
              updated_at = now()
-           from (select id, deployment_status, deletion_job_id, previous_status, updated_at
+           from (select id, deployment_status::text as deployment_status, deletion_job_id::text as deletion_job_id,
+                   previous_status::text as previous_status, updated_at::timestamptz as updated_at
                  from customers where customer_id = $1 for update) b
            where c.id = b.id
-             and (c.deployment_status = any($4::text[])
-                  or (c.deletion_job_id = $3::text and c.deployment_status in ('deletion_failed', 'deleting')))
-           returning c.id, c.customer_id, c.email, c.company_name, c.deployment_status, c.instance_namespace,
-             c.instance_url, c.deletion_job_id, c.previous_status, c.deletion_scheduled_at, c.deleted_at, c.created_at, c.updated_at,
+             and (c.deployment_status::text = any($4::text[])
+                  or (c.deletion_job_id::text = $3::text and c.deployment_status::text in ('deletion_failed', 'deleting')))
+           returning ${columns('c.')},
              b.deployment_status as before_status, b.deletion_job_id as before_deletion_job_id,
              b.previous_status as before_previous_status, b.updated_at as before_updated_at`,
           [customerId, jobId, expect, allowed, opts.scheduledAt ? opts.scheduledAt.toISOString() : null],
@@ -273,7 +431,7 @@ export class SqlCustomerStore implements CustomerStore {
   async isOwnedBy(customerId: string, jobId: string): Promise<boolean> {
     return this.guard('checking the deletion owner of ' + customerId, async () => {
       const r = await this.db.query<{ one: number }>(
-        `select 1 as one from customers where customer_id = $1 and deployment_status = 'deleting' and deletion_job_id = $2`,
+        `select 1 as one from customers where customer_id = $1 and deployment_status::text = 'deleting' and deletion_job_id::text = $2::text`,
         [customerId, jobId],
       );
       return r.rows.length > 0;
@@ -282,16 +440,17 @@ export class SqlCustomerStore implements CustomerStore {
 
   async completeDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
     return this.ownedUpdate('completing the deletion of ' + customerId,
-      `deployment_status = 'pending', instance_namespace = '', instance_url = '', deletion_scheduled_at = null, deleted_at = now()`, customerId, jobId, audit);
+      `deployment_status = 'pending', instance_namespace = ${none('instance_namespace')}, instance_url = ${none('instance_url')},
+       deletion_scheduled_at = null, deleted_at = now()`, customerId, jobId, audit);
   }
 
   async completeRestore(customerId: string, namespace: string, url: string, audit?: AuditEntry): Promise<boolean> {
     return this.guard('restoring the row of ' + customerId, async () => {
       const r = await this.audited(audit, (db) => db.query<{ deployment_status: string }>(
-        `update customers set deployment_status = 'deployed', instance_namespace = $2, instance_url = $3,
-           deletion_job_id = null, previous_status = null, updated_at = now()
-         where customer_id = $1 and deployment_status = 'pending'
-         returning deployment_status`,
+        `update customers set deployment_status = 'deployed', instance_namespace = ${orNone('$2', 'instance_namespace')},
+           instance_url = ${orNone('$3', 'instance_url')}, deletion_job_id = null, previous_status = null, updated_at = now()
+         where customer_id = $1 and deployment_status::text = 'pending'
+         returning deployment_status::text as deployment_status`,
         [customerId, namespace, url],
       ), (r) => r.rows[0]?.deployment_status ?? null);
       return r.rows.length > 0;
@@ -311,7 +470,7 @@ export class SqlCustomerStore implements CustomerStore {
    */
   async releaseDeletion(customerId: string, jobId: string, audit?: AuditEntry): Promise<boolean> {
     return this.ownedUpdate('releasing the deletion of ' + customerId,
-      `deployment_status = coalesce(previous_status, 'deletion_failed'), deletion_job_id = null, previous_status = null, deletion_scheduled_at = null`,
+      `deployment_status = ${asStatus(`coalesce(previous_status::text, 'deletion_failed')`)}, deletion_job_id = null, previous_status = null, deletion_scheduled_at = null`,
       customerId, jobId, audit);
   }
 
@@ -326,18 +485,55 @@ export class SqlCustomerStore implements CustomerStore {
          where ($1::text is null or customer_id = $1::text)
            and ($2::timestamptz is null or at >= $2::timestamptz)
            and ($3::text[] is null or action = any($3::text[]))
-         order by id desc limit $4`,
+         order by seq desc nulls first, id desc limit $4`,
         [f.customerId ?? null, f.since ? f.since.toISOString() : null, f.actions && f.actions.length > 0 ? [...f.actions] : null, f.limit ?? 1000],
       );
       return r.rows.map(toAuditRecord);
     });
   }
 
-  async pruneAudit(before: Date, actor: string): Promise<number> {
+  async pruneAudit(before: Date, actor: string, opts: { allowRecent?: boolean } = {}): Promise<number> {
     return this.guard('pruning the audit log', async () => {
-      const r = await this.db.query<{ n: number | string }>(`select custctl_audit_prune($1::timestamptz, $2::text) as n`, [before.toISOString(), actor]);
-      return Number(r.rows[0]?.n ?? 0);
+      try {
+        const r = await this.db.query<{ n: number | string }>(`select custctl_audit_prune($1::timestamptz, $2::text, $3::boolean) as n`,
+          [before.toISOString(), cleanAuditText(actor), opts.allowRecent ?? false]);
+        return Number(r.rows[0]?.n ?? 0);
+      } catch (e) {
+        // the function's own refusals (a future or too recent `before`) are the caller's to fix
+        if (sqlState(e) === INVALID_PARAMETER_VALUE) throw new UsageError(errorMessage(e));
+        throw e;
+      }
     });
+  }
+
+  async verifyAudit(opts: { anchor?: ChainHead } = {}): Promise<AuditVerifyReport> {
+    return this.guard('verifying the audit log', () => this.db.transaction(async (tx) => {
+      // one snapshot for the whole walk: a prune or an insert meanwhile is not a break
+      await tx.query('set transaction isolation level repeatable read, read only');
+      const heads = await tx.query<{ seq: string; hash: string }>(`select seq::text as seq, hash from ${AUDIT_HEAD_TABLE}`);
+      const head: ChainHead | null = heads.rows[0] ? { seq: heads.rows[0].seq, hash: heads.rows[0].hash } : null;
+      const cps = await tx.query<ChainDbRow>(`${CHAIN_SELECT} where a.action = 'audit-pruned' and a.seq is not null order by a.seq`);
+      const walker = new AuditChainWalker(cps.rows.map((r) => checkpointOf(toChainRow(r))).filter((c) => c !== null));
+      let after = '0';
+      let anchorRow: ChainRow | null = null;
+      for (;;) {
+        const batch = await tx.query<ChainDbRow>(`${CHAIN_SELECT} where a.seq > $1::bigint order by a.seq limit ${CHAIN_BATCH}`, [after]);
+        for (const r of batch.rows) {
+          const row = toChainRow(r);
+          walker.push(row);
+          if (opts.anchor && row.seq === opts.anchor.seq) anchorRow = row;
+        }
+        const last = batch.rows[batch.rows.length - 1];
+        if (!last || batch.rows.length < CHAIN_BATCH) break;
+        after = last.seq as string;
+      }
+      const loose = await tx.query<ChainDbRow>(`${CHAIN_SELECT} where a.seq is null order by a.id limit 20`);
+      const looseCount = await tx.query<{ n: string }>(`select count(*)::text as n from ${AUDIT_TABLE} where seq is null`);
+      const report = walker.end(head, loose.rows.map(toChainRow), Number(looseCount.rows[0]?.n ?? 0));
+      if (opts.anchor) report.anchor = checkAnchor(opts.anchor, anchorRow, report, cps.rows.map(toChainRow));
+      if (report.anchor && !report.anchor.ok) report.ok = false;
+      return report;
+    }));
   }
 
   async serverVersion(): Promise<string> {
@@ -366,6 +562,7 @@ export class SqlCustomerStore implements CustomerStore {
         );
         const have = new Set(cols.rows.map((c) => c.column_name));
         for (const c of REQUIRED_CUSTOMER_COLUMNS) if (!have.has(c)) missing.push(`column customers.${c}`);
+        for (const e of await this.lackingStatusValues()) missing.push(`enum value '${e.value}' of ${e.type} (customers.deployment_status)`);
       }
       if (!t?.audit) {
         missing.push(`table ${AUDIT_TABLE}`);
@@ -394,6 +591,13 @@ export class SqlCustomerStore implements CustomerStore {
 
   async migrate(): Promise<string[]> {
     return this.guard('migrating the schema', async () => {
+      // custctl's column names are fixed: a table that has them under other names (an ORM's
+      // camelCase) is not migrated around them
+      const renamed = reviewCustomersTable(await this.catalogColumns(), DEPLOYMENT_STATUSES).problems.filter((p) => p.kind === 'name');
+      if (renamed.length > 0) {
+        throw new UsageError(`the customers table in ${this.description} has custctl's columns under other names: ${renamed.map((p) => `${p.column} ${p.problem}`).join('; ')}`,
+          [renamed[0]?.fix ?? '', 'nothing was migrated']);
+      }
       const applied: string[] = [];
       for (const m of MIGRATIONS) {
         // One transaction per migration, serialised across processes by an advisory lock (PGlite
@@ -415,8 +619,163 @@ export class SqlCustomerStore implements CustomerStore {
         });
         if (ran) applied.push(`${m.version} ${m.name}`);
       }
+      // An ENUM status (an ORM's) gets the values custctl writes. Not a versioned migration: the
+      // billing system may recreate its type later (Prisma does on every change of the enum), and
+      // then the values are added again. Each ADD VALUE on its own, outside a transaction block
+      // (older servers refuse it inside one).
+      for (const e of await this.lackingStatusValues()) {
+        try {
+          await this.db.exec(`alter type ${e.type} add value if not exists '${e.value}'`);
+        } catch (err) {
+          throw new OperationError(`adding '${e.value}' to the enum ${e.type} of customers.deployment_status failed on ${this.description}: ${errorMessage(err)}`,
+            [`run it as the type's owner: ALTER TYPE ${e.type} ADD VALUE IF NOT EXISTS '${e.value}'; and add the value to the enum in the billing system's model`],
+            { cause: err });
+        }
+        applied.push(`enum ${e.type} += '${e.value}' (customers.deployment_status)`);
+      }
       return applied;
     });
+  }
+
+  /**
+   * Before the first claim of this process: a customers table on which a deletion would trip (an
+   * ENUM without 'deleting', NOT NULL where custctl writes NULL, …) is refused with the column and
+   * the fix, before anything is claimed or deleted. Once per store; a failing catalog read is left
+   * to the statements themselves.
+   */
+  private tableCheck?: Promise<TableReview | null>;
+  private async tableFitForDeletions(): Promise<void> {
+    this.tableCheck ??= this.catalogColumns().then((cols) => (cols.length > 0 ? reviewCustomersTable(cols, DEPLOYMENT_STATUSES) : null), () => null);
+    const review = await this.tableCheck;
+    if (review && review.problems.length > 0) {
+      this.tableCheck = undefined; // looked at again next time: it may have been fixed meanwhile
+      throw new UsageError(`the customers table in ${this.description} would make this deletion fail: ${review.problems.map((p) => `${p.column} ${p.problem}`).join('; ')}`,
+        [...new Set(review.problems.map((p) => `fix: ${p.fix}`)), "'custctl db check' lists what a deletion needs and tries it"]);
+    }
+  }
+
+  /** The customers table's columns as the catalog describes them (none when there is no table). */
+  private async catalogColumns(): Promise<CatalogColumn[]> {
+    const r = await this.db.query<{
+      name: string; type: string; base_type: string; kind: string; enum_values: string[] | string | null;
+      max_length: number | null; not_null: boolean; has_default: boolean; generated: boolean;
+    }>(
+      `select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type,
+         format_type(bt.oid, null) as base_type, bt.typtype::text as kind,
+         (select array_agg(e.enumlabel::text order by e.enumsortorder) from pg_enum e where e.enumtypid = bt.oid) as enum_values,
+         case when bt.typcategory = 'S' and coalesce(nullif(a.atttypmod, -1), t.typtypmod) > 4
+           then coalesce(nullif(a.atttypmod, -1), t.typtypmod) - 4 end as max_length,
+         a.attnotnull as not_null, a.atthasdef as has_default, a.attgenerated <> '' as generated
+       from pg_attribute a
+       join pg_type t on t.oid = a.atttypid
+       join pg_type bt on bt.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+       where a.attrelid = to_regclass('customers') and a.attnum > 0 and not a.attisdropped
+       order by a.attnum`,
+    );
+    return r.rows.map((c) => ({
+      name: c.name, type: c.type, baseType: c.base_type, kind: c.kind,
+      // PGlite hands an array of text back as an array, pg too; a driver without the type parser as '{a,b}'
+      enumValues: c.enum_values === null ? null : Array.isArray(c.enum_values) ? c.enum_values : c.enum_values.replace(/^\{|\}$/g, '').split(',').filter(Boolean),
+      maxLength: c.max_length === null ? null : Number(c.max_length),
+      notNull: c.not_null, hasDefault: c.has_default, generated: c.generated,
+    }));
+  }
+
+  /** The statuses an ENUM status column lacks (none for a text column). */
+  private async lackingStatusValues(): Promise<Array<{ type: string; value: string }>> {
+    const status = (await this.catalogColumns()).find((c) => c.name === 'deployment_status');
+    if (!status?.enumValues) return [];
+    return DEPLOYMENT_STATUSES.filter((v) => !status.enumValues?.includes(v)).map((value) => ({ type: status.baseType, value }));
+  }
+
+  async reviewTable(opts: { tryStatements: boolean }): Promise<TableCheck> {
+    return this.guard('checking the customers table', async () => {
+      const cols = await this.catalogColumns();
+      if (cols.length === 0) return { problems: [], notes: [], tried: null };
+      const review: TableReview = reviewCustomersTable(cols, DEPLOYMENT_STATUSES);
+      const own = await this.db.query<{ kind: string; name: string }>(
+        `select 'trigger' as kind, tgname::text as name from pg_trigger where tgrelid = 'customers'::regclass and not tgisinternal
+         union all
+         select 'check constraint', conname::text from pg_constraint where conrelid = 'customers'::regclass and contype = 'c'
+         union all
+         select 'row level security', 'enabled' from pg_class where oid = 'customers'::regclass and relrowsecurity
+         order by 1, 2`,
+      );
+      const unseen = own.rows.map((o) => `${o.kind} ${o.name}`);
+      if (unseen.length > 0) review.notes.push(`the table has what a look at its columns cannot judge (${unseen.join(', ')}): custctl's statements are tried on it`);
+      if (!opts.tryStatements) {
+        return { ...review, tried: { ran: false, ok: true, on: null, note: 'not tried (--read-only)' } };
+      }
+      if (review.problems.length > 0) {
+        return { ...review, tried: { ran: false, ok: true, on: null, note: 'not tried: fix the problems first' } };
+      }
+      const tried = await this.tryRowStatements();
+      if (!tried.ran && unseen.length > 0) {
+        tried.ok = false;
+        tried.note += `; with ${unseen.join(', ')} on the table, custctl cannot tell whether a deletion would pass`;
+      }
+      return { ...review, tried };
+    });
+  }
+
+  /**
+   * A deletion's row statements (claim, failure, retry, cancel, scheduled claim, step 4, restore,
+   * each with its audit row), run on one row inside a transaction that is then rolled back: the
+   * table's own triggers, CHECK constraints, ENUM and column types judge them as they would judge a
+   * real deletion, and nothing is kept. The row is an existing deletable one (locked for the
+   * moment, never waited for), else one inserted for the purpose.
+   */
+  private async tryRowStatements(): Promise<TriedStatements> {
+    const rollback = new Error('roll back the tried statements');
+    let result: TriedStatements = { ran: false, ok: false, on: null, note: '' };
+    let step = 'finding a row to try them on';
+    try {
+      await this.db.transaction(async (tx) => {
+        const probe = new SqlCustomerStore(tx, { kind: this.kind, description: this.description });
+        const found = await tx.query<{ customer_id: string }>(
+          `select customer_id::text as customer_id from customers where deployment_status::text = any($1::text[])
+           order by (deployment_status::text = 'deployed') desc limit 1 for update skip locked`, [[...DELETABLE_STATUSES]]);
+        let id = found.rows[0]?.customer_id;
+        let on = `customer ${id}, rolled back`;
+        if (!id) {
+          id = `cust_custctlcheck${Date.now().toString(36)}`;
+          on = `a row inserted for the purpose (${id}), rolled back`;
+          step = 'inserting a row to try them on (the table has no deletable row)';
+          try {
+            await probe.add({ customerId: id, email: '', companyName: '', deploymentStatus: 'deployed', instanceNamespace: '', instanceUrl: '' });
+          } catch (e) {
+            result = { ran: false, ok: true, on: null, note: `not tried: the table has no deletable row and custctl could not insert one (${rootMessage(e)})` };
+            throw rollback;
+          }
+        }
+        const before = await probe.get(id);
+        const audit = (action: AuditEntry['action']): AuditEntry => ({ action, actor: 'custctl db check', customerId: id, jobId: 'db-check', reason: 'rolled back' });
+        const steps: Array<[string, () => Promise<boolean>]> = [
+          ['claim a deletion (→ deleting)', async () => (await probe.claimForDeletion(id, 'db-check-1', { force: false, audit: audit('deletion-accepted') })).ok],
+          ['fail it (→ deletion_failed)', () => probe.failDeletion(id, 'db-check-1', audit('deletion-failed'))],
+          ['retry the same job (→ deleting)', async () => (await probe.claimForDeletion(id, 'db-check-1', { force: false, expectJobId: 'db-check-1', audit: audit('job-retried') })).ok],
+          ['cancel it (→ the status before)', () => probe.releaseDeletion(id, 'db-check-1', audit('deletion-cancelled'))],
+          ['schedule a deletion (→ deleting, due later)', async () => (await probe.claimForDeletion(id, 'db-check-2', { force: false, scheduledAt: new Date(Date.now() + 86_400_000), audit: audit('deletion-scheduled') })).ok],
+          ['complete it: step 4 (→ pending, namespace and URL cleared)', () => probe.completeDeletion(id, 'db-check-2', audit('deletion-completed'))],
+          ['restore it (→ deployed)', () => probe.completeRestore(id, before?.instanceNamespace ?? '', before?.instanceUrl ?? '', audit('customer-restored'))],
+        ];
+        for (const [name, run] of steps) {
+          step = name;
+          if (!(await run())) {
+            result = { ran: true, ok: false, on, statement: name, error: 'the statement changed no row (a trigger of the table may have changed or skipped it)', fix: 'look at the table\'s triggers' };
+            throw rollback;
+          }
+        }
+        result = { ran: true, ok: true, on, note: `${steps.length} statements passed` };
+        throw rollback;
+      });
+    } catch (e) {
+      if (e !== rollback) {
+        const cause = rootCause(e);
+        result = { ran: true, ok: false, on: result.on, statement: step, error: rootMessage(e), fix: fixFor(cause) };
+      }
+    }
+    return result;
   }
 
   async ping(): Promise<void> {
@@ -436,8 +795,8 @@ export class SqlCustomerStore implements CustomerStore {
     return this.guard(what, async () => {
       const r = await this.audited(audit, (db) => db.query<{ deployment_status: string }>(
         `update customers set ${set}, updated_at = now()
-         where customer_id = $1 and deployment_status = 'deleting' and deletion_job_id = $2
-         returning deployment_status`,
+         where customer_id = $1 and deployment_status::text = 'deleting' and deletion_job_id::text = $2::text
+         returning deployment_status::text as deployment_status`,
         [customerId, jobId],
       ), (r) => r.rows[0]?.deployment_status ?? null);
       return r.rows.length > 0;

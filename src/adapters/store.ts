@@ -3,6 +3,9 @@
  * with the same SQL for both. Implementations load their driver lazily (see openStore).
  */
 
+import type { TableProblem } from '../db/customer-table.js';
+import type { AuditVerifyReport, ChainHead } from '../domain/audit-chain.js';
+
 export const DEPLOYMENT_STATUSES = ['pending', 'deploying', 'deployed', 'deleting', 'deletion_failed', 'failed'] as const;
 export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
 
@@ -72,10 +75,18 @@ export interface AuditDeleted {
   auditRows?: number;
 }
 
+/**
+ * One audit row to write. Never personal data: the customer's id, namespace and job, counts and
+ * object names, custctl's own reasons, a pseudonymous actor; never the row's e-mail, company or URL
+ * (an erasure must never need to rewrite the chain). Control characters are removed from every
+ * text before it is stored (src/domain/audit-text.ts; the database's trigger does the same).
+ */
 export interface AuditEntry {
   action: AuditAction;
-  /** who asked: `alice@host (cli)`, `api:<token name>`; never a token */
+  /** who asked, as custctl can prove it: `alice@host (cli)` (the OS account of the process's uid), `api:<token name>`; never a token */
   actor: string;
+  /** an unproven label given by the one who asked, stored beside the actor, never instead of it */
+  actorLabel?: string | null;
   customerId?: string | null;
   namespace?: string | null;
   jobId?: string | null;
@@ -89,6 +100,13 @@ export interface AuditRecord {
   /** ISO time */
   at: string;
   actor: string;
+  actorLabel: string | null;
+  /** the database session user that wrote the row */
+  dbUser: string | null;
+  /** the row's place in the hash chain (null: not chained) */
+  seq: number | null;
+  prevHash: string | null;
+  hash: string | null;
   action: string;
   customerId: string | null;
   namespace: string | null;
@@ -107,6 +125,25 @@ export interface AuditFilter {
   actions?: readonly string[];
   /** newest rows, at most (default 1000) */
   limit?: number;
+}
+
+/** `db check`'s look at the customers table beyond its columns' presence. */
+export interface TableCheck {
+  /** what a deletion would trip on, each with the column and the fix */
+  problems: TableProblem[];
+  notes: string[];
+  /** a deletion's row statements tried on one row and rolled back (null: no customers table) */
+  tried: {
+    ran: boolean;
+    ok: boolean;
+    /** which row they ran on */
+    on: string | null;
+    note?: string;
+    /** the statement that failed, its error and the fix */
+    statement?: string;
+    error?: string;
+    fix?: string;
+  } | null;
 }
 
 export type ClaimResult =
@@ -146,8 +183,14 @@ export interface CustomerStore {
   appendAudit(entry: AuditEntry): Promise<void>;
   /** Newest first. */
   listAudit(filter: AuditFilter): Promise<AuditRecord[]>;
-  /** Deletes the audit rows recorded before `before` through custctl_audit_prune(), which records the prune; returns how many went. */
-  pruneAudit(before: Date, actor: string): Promise<number>;
+  /**
+   * Deletes the audit rows recorded before `before` through custctl_audit_prune(), which refuses a
+   * future `before` and (unless `allowRecent`) one younger than AUDIT_PRUNE_MIN_AGE_DAYS, and
+   * records the prune as a chained checkpoint row; returns how many went.
+   */
+  pruneAudit(before: Date, actor: string, opts?: { allowRecent?: boolean }): Promise<number>;
+  /** Walks the audit chain (one consistent snapshot) and reports the rows that do not verify. */
+  verifyAudit?(opts?: { anchor?: ChainHead }): Promise<AuditVerifyReport>;
 
   /** `restore`, compare-and-set from `pending`: → deployed with the namespace and URL. False when the row is not pending. */
   completeRestore(customerId: string, namespace: string, url: string, audit?: AuditEntry): Promise<boolean>;
@@ -156,6 +199,12 @@ export interface CustomerStore {
   serverVersion?(): Promise<string>;
   /** Read-only check that the schema has everything this version needs; lists what is missing. */
   checkSchema(): Promise<string[]>;
+  /**
+   * The customers table judged for what a deletion needs (column types, an ENUM's values, NOT NULL
+   * where custctl writes NULL…) and, with `tryStatements`, a deletion's row statements run on one
+   * row in a transaction that is rolled back. For `db check`; absent where there is no SQL table.
+   */
+  reviewTable?(opts: { tryStatements: boolean }): Promise<TableCheck>;
   /** Applies pending migrations; returns the names applied. */
   migrate(): Promise<string[]>;
   /** Can the store be reached? (readiness) */

@@ -15,7 +15,7 @@ import { UsageError } from '../errors.js';
 import type { IO } from '../io.js';
 import { durationFlag } from '../flags.js';
 import { cliRequester } from '../jobs/actor.js';
-import { ago, outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
+import { ago, outputOption, print, printTable, view, type OutputFormat, onStderr } from '../output/print.js';
 import type { BackupListing } from '../pipeline/backups.js';
 import { confirmOrRefuse } from '../prompt.js';
 
@@ -112,11 +112,11 @@ export async function runBackupsPrune(d: Deps, o: BackupsPruneOptions): Promise<
   }
   const store = await auditStore(d);
   if (!o.yes) {
-    await table({ ...d.io, out: d.io.err }, d.now().getTime(), candidates);
+    await table(onStderr(d.io), d.now().getTime(), candidates);
     await confirmOrRefuse(d, `Delete these ${candidates.length} backups from ${target.url} for good? Type their count (${candidates.length}) to confirm`, String(candidates.length), `delete ${candidates.length} backups from ${target.url}`);
   }
   if (!store) d.log.warn('No customers database configured: the prune is not recorded in an audit log');
-  const actor = cliRequester(d.env, d.worker);
+  const actor = cliRequester(d.worker);
   report.audited = store !== null;
   report.removed = await removeBackups(target, candidates, async (b) => {
     d.log.info('Backup deleted', { url: b.url });

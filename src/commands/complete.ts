@@ -10,6 +10,7 @@
  * `:files` (the shell completes file names) or `:nofiles`. Nothing goes wrong loudly: a failure
  * is no candidates.
  */
+import { hasUnsafe, visible } from '../domain/visible.js';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command as TypedCommand } from '@commander-js/extra-typings';
@@ -295,8 +296,10 @@ export async function answer(reading: Reading, sources: IdSources): Promise<Answ
 
 /** One line per candidate, `value<TAB>description` (single line, no tabs), then `:files` or `:nofiles`. */
 export function formatAnswer(a: Answer): string {
-  const clean = (s: string) => s.replace(/[\t\r\n]+/g, ' ').trim();
-  const lines = a.candidates.map((c) => (c.description ? `${c.value}\t${clean(c.description)}` : c.value));
+  // shells draw descriptions on the terminal (a company name among them): made visible; a value
+  // the terminal would act on (a row's id, a context name) is not offered at all
+  const clean = (s: string) => visible(s.replace(/[\t\r\n]+/g, ' ').trim());
+  const lines = a.candidates.filter((c) => !hasUnsafe(c.value)).map((c) => (c.description ? `${c.value}\t${clean(c.description)}` : c.value));
   return [...lines, a.files ? ':files' : ':nofiles'].join('\n') + '\n';
 }
 

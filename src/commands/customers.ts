@@ -55,7 +55,7 @@ export async function runCustomersAdd(d: Deps, o: AddOptions): Promise<CustomerR
     deploymentStatus: o.status,
     instanceNamespace: namespace,
     instanceUrl: o.url ?? (namespace ? `https://${customer.key}.example.com` : ''),
-  }, { action: 'customer-added', actor: cliRequester(d.env, d.worker), customerId: customer.id, namespace: namespace || null, outcome: 'added' });
+  }, { action: 'customer-added', actor: cliRequester(d.worker), customerId: customer.id, namespace: namespace || null, outcome: 'added' });
   await print(d.io, o.output, view(row, (io) => void io.out.write(`customer ${row.customerId} added (${row.deploymentStatus}${row.instanceNamespace ? `, namespace ${row.instanceNamespace}` : ''}) to ${store.description}\n`)));
   return row;
 }

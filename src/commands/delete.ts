@@ -12,9 +12,10 @@ import { durationFlag, intFlag, retentionFlag } from '../flags.js';
 import { formatRetention } from '../domain/duration.js';
 import type { DeleteOutcome, DeleteReport } from '../jobs/kinds/delete.js';
 import { outcomeOf } from '../jobs/kinds/delete.js';
-import { alreadyDeletedText, renderPlan, whoIs } from '../output/plan.js';
+import { alreadyDeletedText, renderBulkSummary, renderPlan, whoIs } from '../output/plan.js';
 import { writeError } from '../output/error.js';
-import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
+import { humanIO, outputOption, print, printTable, view, writeStyled, type OutputFormat } from '../output/print.js';
+import { h, Styled } from '../output/text.js';
 import { confirmOrRefuse } from '../prompt.js';
 import { parseBackupUrl, parseRecipients } from '../domain/backup.js';
 import { parseSnapshotClass } from '../domain/volume-snapshots.js';
@@ -59,22 +60,27 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
   const todo = plan.items.filter((t) => !t.alreadyDeleted);
   for (const t of gone) d.log.info(`${t.customer.id}: ${alreadyDeletedText(t.alreadyDeleted ?? { byJob: null, at: null })}; nothing left on the cluster, no job created`);
   const when = whenLine(plan.afterMs, d);
+  const many = todo.length > 1;
   if (!o.yes && todo.length > 0) {
-    for (const t of todo) d.log.line(t.plan ? renderPlan(t.plan, d.io.chalk) : (t.summary ?? ''));
+    const c = d.io.errChalk;
+    for (const t of todo) d.log.line(t.plan ? renderPlan(t.plan, c) : (t.summary ?? ''));
     d.log.line(when);
-    const many = todo.length > 1;
     const first = todo[0] as (typeof todo)[number];
     const verb = plan.afterMs ? `Schedule the deletion of` : 'Delete';
-    const who = first.plan ? ` ${whoIs(first.plan.row)}` : '';
-    await confirmOrRefuse(
-      d,
-      many ? `${verb} these ${todo.length} customers${client.via}? Type their count (${todo.length}) to confirm` : `${verb} ${first.customer.id}${who}${client.via}? Type its customer ID to confirm`,
-      many ? String(todo.length) : first.customer.id,
-      `delete ${many ? `${todo.length} customers` : first.customer.id}`,
-    );
+    if (many) {
+      // a run over several customers ends with what it adds up to, and asks for more than a number
+      d.log.line(renderBulkSummary(todo.map((t) => t.plan ?? null), c));
+      const expected = bulkConfirmation(todo.length);
+      await confirmOrRefuse(d, h`${verb} these ${todo.length} customers${client.via}? Type '${expected}' to confirm`, expected, `delete ${todo.length} customers`);
+    } else {
+      const who = first.plan ? h` ${whoIs(first.plan.row)}` : '';
+      await confirmOrRefuse(d, h`${verb} ${first.customer.id}${who}${client.via}? Type its customer ID to confirm`, first.customer.id, `delete ${first.customer.id}`);
+    }
   }
 
   let simulated = plan.simulated;
+  // several customers: one line each (and the live n/N line on a terminal); each job's steps only with -v
+  if (many) d.log.quietSteps(true);
   const count = await bulkCount(d, todo.length, o.detach, o.output);
   // the pace: lowered on 429s or a namespace controller falling behind, raised again on recovery
   const pacer = new Pacer(o.concurrency);
@@ -86,18 +92,22 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
     throttlesSeen = t;
     return pacer.limit(now);
   };
-  const results = await runPaced(plan.items, limit, async (t): Promise<DeleteOutcome> => {
-    if (t.alreadyDeleted) return { customerId: t.customer.id, namespace: t.namespace, jobId: null, state: 'already-deleted', exitCode: 0, simulated: false, error: null, result: null, alreadyDeleted: t.alreadyDeleted };
-    const outcome = await deleteOne(t);
-    if (outcome.result?.namespaceWaitMs !== undefined) pacer.namespaceWaited(outcome.result.namespaceWaitMs, d.now().getTime());
-    count.done(outcome);
-    return outcome;
-  });
-  count.end();
-  const paced = pacer.summary();
-  if (paced) d.log.info(`Concurrency ${paceText(paced)}`, { concurrency: o.concurrency });
-  if (o.detach && results.some((r) => r.jobId && (r.state === 'waiting' || r.state === 'delayed'))) d.log.info(`Queued: the job runs in ${await client.whoRuns()}. Follow it with 'custctl status job <id> --watch'.`);
-  return { dryRun: false, simulated, target: plan.target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)), ...(paced ? { pacing: paced } : {}) };
+  try {
+    const results = await runPaced(plan.items, limit, async (t): Promise<DeleteOutcome> => {
+      if (t.alreadyDeleted) return { customerId: t.customer.id, namespace: t.namespace, jobId: null, state: 'already-deleted', exitCode: 0, simulated: false, error: null, result: null, alreadyDeleted: t.alreadyDeleted };
+      const outcome = await deleteOne(t);
+      if (outcome.result?.namespaceWaitMs !== undefined) pacer.namespaceWaited(outcome.result.namespaceWaitMs, d.now().getTime());
+      count.done(outcome);
+      return outcome;
+    });
+    count.end();
+    const paced = pacer.summary();
+    if (paced) d.log.info(`Concurrency ${paceText(paced)}`, { concurrency: o.concurrency });
+    if (o.detach && results.some((r) => r.jobId && (r.state === 'waiting' || r.state === 'delayed'))) d.log.info(`Queued: the job runs in ${await client.whoRuns()}. Follow it with 'custctl status job <id> --watch'.`);
+    return { dryRun: false, simulated, target: plan.target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)), ...(paced ? { pacing: paced } : {}) };
+  } finally {
+    if (many) d.log.quietSteps(false);
+  }
 
   async function deleteOne(t: (typeof plan.items)[number]): Promise<DeleteOutcome> {
     const base = { customerId: t.customer.id, namespace: t.namespace, simulated: plan.simulated };
@@ -134,14 +144,20 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
   }
 }
 
+/** What a run over several customers asks to be typed: the word and the count (`delete 20`), not the count alone. */
+export function bulkConfirmation(count: number): string {
+  return `delete ${count}`;
+}
+
 /**
- * The live count of a run over several customers: `n/N deleted` as the status line on a terminal
- * (instead of one job's progress; not with -o json|yaml), a plain log line per finished deletion
- * otherwise.
+ * A run over several customers: one line per customer as each ends (`3/20 cust_abc deleted`), on
+ * stderr whatever the format, and on a terminal the live count (`3/20 deleted`) as the status line
+ * (instead of one job's progress; not with -o json|yaml).
  */
 async function bulkCount(d: Deps, total: number, detach: boolean, format: OutputFormat): Promise<{ active: boolean; done(o: DeleteOutcome): void; end(): void }> {
-  const active = total > 1 && !detach;
-  const live = active && d.io.isErrTTY && format === 'table';
+  const active = total > 1;
+  const live = active && !detach && d.io.isErrTTY && format === 'table';
+  let ended = 0;
   let deleted = 0;
   let failed = 0;
   const text = () => `${deleted}/${total} deleted${failed ? `, ${failed} failed` : ''}`;
@@ -150,13 +166,18 @@ async function bulkCount(d: Deps, total: number, detach: boolean, format: Output
     d.log.setStatus(text());
   }
   return {
-    active,
+    active: active && !detach,
     done(x) {
       if (!active) return;
+      ended += 1;
       if (x.exitCode === 0) deleted += 1;
       else failed += 1;
+      const n = `${ended}/${total}`;
+      const warnings = x.result?.warnings.length ?? 0;
+      const fields = { job: x.jobId ?? undefined, warnings: warnings || undefined, deletesAt: x.scheduledFor };
+      if (x.exitCode === 0) d.log.ok(`${n} ${x.customerId} ${resultWord(x)}`, fields);
+      else d.log.error(`${n} ${x.customerId} ${resultWord(x)} (exit ${x.exitCode})${x.error ? `: ${x.error.message.split('\n')[0] ?? ''}` : ''}`, fields);
       if (live) d.log.setStatus(text());
-      else if (!d.io.isErrTTY) d.log.info(text(), { customerId: x.customerId, result: x.exitCode === 0 ? 'deleted' : `exit ${x.exitCode}` });
     },
     end() {
       if (live) d.log.setStatus(null);
@@ -185,19 +206,22 @@ export async function printDeleteReport(d: Deps, r: DeleteReport, format: Output
 }
 
 async function deleteReportHuman(d: Deps, r: DeleteReport): Promise<void> {
+  const io = humanIO(d.io);
   if (r.dryRun) {
     const where = r.simulated ? 'cluster not contacted (simulated)' : `context ${r.target.context ?? '-'} (${r.target.server ?? '-'})`;
-    d.io.out.write(`Dry run: nothing will be changed. ${where}, database ${r.target.database}\n\n`);
-    d.io.out.write(`${r.results.map((x) => renderPlan(x.plan as NonNullable<DeleteOutcome['plan']>, d.io.chalk)).join('\n\n')}\n`);
-    d.io.out.write(`\n${r.deletesAt === undefined ? "When: the server's retention period." : r.deletesAt === null ? 'When: now (no retention period).' : `When: the data would be deleted at ${r.deletesAt}; the instance suspended until then.`}\n`);
+    writeStyled(io, h`Dry run: nothing will be changed. ${where}, database ${r.target.database}\n\n`);
+    const plans = r.results.map((x) => x.plan as NonNullable<DeleteOutcome['plan']>);
+    writeStyled(io, h`${Styled.join(plans.map((p) => renderPlan(p, io.chalk)), '\n\n')}\n`);
+    if (plans.length > 1) writeStyled(io, h`\n${renderBulkSummary(plans, io.chalk)}\n`);
+    writeStyled(io, h`\n${r.deletesAt === undefined ? "When: the server's retention period." : r.deletesAt === null ? 'When: now (no retention period).' : `When: the data would be deleted at ${r.deletesAt}; the instance suspended until then.`}\n`);
     return;
   }
   await printTable(
-    d.io,
+    io,
     ['CUSTOMER', 'NAMESPACE', 'JOB', 'RESULT', 'DETAIL'],
     r.results.map((x) => [x.customerId, x.namespace, x.jobId ?? '-', resultWord(x), detail(x)]),
   );
-  if (r.results.length > 1) d.io.out.write(`\n${summaryLine(r.results)}\n`);
+  if (r.results.length > 1) writeStyled(io, h`\n${summaryLine(r.results)}\n`);
   for (const x of r.results.filter((x) => x.error)) writeError(d.io, `${x.customerId}: ${x.error?.message ?? ''}`, x.error?.details ?? []);
 }
 

@@ -8,7 +8,8 @@ import { redisConfigured } from '../config.js';
 import type { Deps } from '../deps.js';
 import { REQUIRED_ACCESS } from '../domain/permissions.js';
 import { CliError, errorMessage } from '../errors.js';
-import { outputOption, print, view, type OutputFormat } from '../output/print.js';
+import { outputOption, print, view, type OutputFormat, writeStyled } from '../output/print.js';
+import { h, paint } from '../output/text.js';
 import { within as withinMs } from '../util/within.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skipped';
@@ -55,7 +56,7 @@ async function clusterChecks(d: Deps): Promise<Check[]> {
     const deniedRequired = denied.filter((a) => !meta.get(what(a))?.feature);
     const deniedOptional = denied.filter((a) => meta.get(what(a))?.feature);
     const required = answers.filter((a) => !meta.get(what(a))?.feature);
-    const fix = `Grant ${kube.target.user ?? 'this user'} these verbs cluster-wide (README: "Permissions custctl needs"), or use a context that has them.`;
+    const fix = `Grant ${kube.target.user ?? 'this user'} these verbs cluster-wide (docs/operations.md, "Permissions custctl needs"), or use a context that has them.`;
     if (deniedRequired.length === 0) out.push({ name: 'permissions', status: 'ok', detail: `all ${required.length} a deletion needs are allowed (${required.map(what).join(', ')})` });
     else out.push({ name: 'permissions', status: 'fail', detail: `denied: ${deniedRequired.map((a) => `${what(a)} (to ${meta.get(what(a))?.why ?? '?'})`).join('; ')}`, fix });
     if (deniedOptional.length) {
@@ -149,13 +150,13 @@ export async function runDoctor(d: Deps, o: { output: OutputFormat }): Promise<{
   if (cfg.simulate) checks.push({ name: 'simulation', status: 'warn', detail: 'SIMULATE_K8S_DEPLOYMENT=true: deletions would not touch the cluster', fix: 'Unset SIMULATE_K8S_DEPLOYMENT for a real deletion.' });
   const ok = checks.every((c) => c.status !== 'fail');
   await print(d.io, o.output, view({ ok, checks }, (io) => {
-    const c = io.chalk;
+    const c = paint(io.chalk);
     const mark = { ok: c.green('ok  '), warn: c.yellow('warn'), fail: c.red('FAIL'), skipped: c.dim('skip') } as const;
     for (const k of checks) {
-      io.out.write(`${mark[k.status]}  ${k.name.padEnd(12)} ${k.detail}\n`);
-      if (k.fix && (k.status === 'fail' || k.status === 'warn')) io.out.write(`      ${''.padEnd(12)} ${c.dim('→')} ${k.fix}\n`);
+      writeStyled(io, h`${mark[k.status]}  ${k.name.padEnd(12)} ${k.detail}\n`);
+      if (k.fix && (k.status === 'fail' || k.status === 'warn')) writeStyled(io, h`      ${''.padEnd(12)} ${c.dim('→')} ${k.fix}\n`);
     }
-    io.out.write(ok ? `\nA deletion can run${cfg.apiUrl ? ` through ${cfg.apiUrl}` : ''}.\n` : `\n${checks.filter((k) => k.status === 'fail').length} problem(s): a deletion cannot run until they are fixed.\n`);
+    writeStyled(io, ok ? h`\nA deletion can run${cfg.apiUrl ? ` through ${cfg.apiUrl}` : ''}.\n` : h`\n${checks.filter((k) => k.status === 'fail').length} problem(s): a deletion cannot run until they are fixed.\n`);
   }));
   return { ok, checks };
 }

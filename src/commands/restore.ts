@@ -10,7 +10,8 @@ import { parseCustomerId } from '../domain/customer-id.js';
 import { jobExitCode, type Job } from '../domain/job.js';
 import { OperationError } from '../errors.js';
 import { intFlag } from '../flags.js';
-import { outputOption, print, view, type OutputFormat } from '../output/print.js';
+import { outputOption, print, view, writeStyled, type OutputFormat } from '../output/print.js';
+import { h } from '../output/text.js';
 import { renderRestorePlan } from '../output/restore-plan.js';
 import type { RestorePlanView, RestoreResult } from '../pipeline/restore.js';
 import { confirmOrRefuse } from '../prompt.js';
@@ -25,6 +26,8 @@ export interface RestoreOptions {
   identity?: string;
   /** creates in flight inside a tier */
   concurrency?: number;
+  /** read a file target others can write, or owned by another user */
+  trustLocation?: boolean;
 }
 
 export interface RestoreReport {
@@ -42,14 +45,15 @@ export async function runRestore(o: RestoreOptions, d: Deps): Promise<RestoreRep
   const customer = parseCustomerId(o.id);
   parseBackupUrl(o.from, '--from');
   const client = await d.client();
-  const req = { ...(o.identity !== undefined ? { identityFile: o.identity } : {}), ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) };
+  const req = { ...(o.identity !== undefined ? { identityFile: o.identity } : {}), ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}), ...(o.trustLocation ? { trustLocation: true } : {}) };
   const { target, plan } = await client.planRestore(customer, o.from, req);
   if (o.dryRun) return { dryRun: true, target, plan, jobId: null, state: 'planned', result: null, error: null, exitCode: 0 };
   if (!o.yes) {
-    d.log.line(renderRestorePlan(plan, d.io.chalk));
+    d.log.line(renderRestorePlan(plan, d.io.errChalk));
     await confirmOrRefuse(d, `Restore ${customer.id} into context ${target.context ?? '-'}? Type its customer ID to confirm`, customer.id, `restore ${customer.id}`);
   }
-  const job = await client.submitRestore(customer, o.from, req);
+  // the archive the plan showed, by its URL and its sha256: a directory is not chosen again, a replaced file is refused
+  const job = await client.submitRestore(customer, plan.from, { ...req, sha256: plan.backup.sha256 });
   const final = await client.follow(job, { label: customer.id, run: true });
   if (final.state !== 'completed' && final.state !== 'failed') {
     const why = client.interrupted(final);
@@ -72,9 +76,10 @@ export function makeRestoreCommand(d: Deps, setExit: (code: number) => void, run
   return new Command('restore')
     .description('Bring a deleted customer back from a backup: namespace, objects, Helm release records, cluster RBAC, row')
     .argument('<customerId>', 'customer ID (cust_…); its row must be pending and its namespace absent')
-    .requiredOption('--from <url>', 'the backup: file:///dir/NAME.tar.gz, or a directory/prefix (its newest backup of the customer)')
+    .requiredOption('--from <url>', 'the backup: file:///dir/NAME.tar.gz, or a directory/prefix (the customer\'s newest backup there, by the time in its manifest)')
     .option('--identity <file>', 'age identity file (AGE-SECRET-KEY-1…) that decrypts an encrypted backup (default CUSTCTL_BACKUP_IDENTITY)')
     .addOption(new Option('--concurrency <n>', 'objects created at once inside a tier (default 16; 1: one by one)').argParser(intFlag('--concurrency', 1, 64)))
+    .option('--trust-backup-location', 'read a backup file or directory that other users can write or own (refused otherwise)')
     .option('--dry-run', 'verify the backup and show what would be created, change nothing')
     .option('-y, --yes', 'do not ask for confirmation')
     .addOption(outputOption())
@@ -84,16 +89,16 @@ Examples:
   custctl restore cust_abc123 --from file:///var/backups/custctl/cust_abc123-20261201T131500Z.tar.gz --yes
   custctl restore cust_abc123 --from s3://backups/custctl --identity ~/.config/custctl/backup-key.txt`)
     .action(async (id, f) => {
-      const r = await runF({ id, from: f.from, dryRun: !!f.dryRun, yes: !!f.yes, output: f.output, ...(f.identity !== undefined ? { identity: f.identity } : {}), ...(f.concurrency !== undefined ? { concurrency: f.concurrency } : {}) }, d);
+      const r = await runF({ id, from: f.from, dryRun: !!f.dryRun, yes: !!f.yes, output: f.output, ...(f.identity !== undefined ? { identity: f.identity } : {}), ...(f.concurrency !== undefined ? { concurrency: f.concurrency } : {}), ...(f.trustBackupLocation ? { trustLocation: true } : {}) }, d);
       await print(d.io, f.output, view(r, (io) => {
         if (r.dryRun) {
-          io.out.write(`Dry run: nothing will be changed. context ${r.target.context ?? '-'} (${r.target.server ?? '-'}), database ${r.target.database}\n\n${renderRestorePlan(r.plan, io.chalk)}\n`);
+          writeStyled(io, h`Dry run: nothing will be changed. context ${r.target.context ?? '-'} (${r.target.server ?? '-'}), database ${r.target.database}\n\n${renderRestorePlan(r.plan, io.chalk)}\n`);
           return;
         }
         const x = r.result;
-        io.out.write(r.state === 'completed' && x
-          ? `${r.plan.customerId} restored (job ${r.jobId}): namespace ${x.namespace}, ${x.created} objects created${x.existed ? `, ${x.existed} already there` : ''}, ${x.clusterRbac.length} cluster RBAC, row ${x.row.status}\n`
-          : `${r.plan.customerId}: restore job ${r.jobId} ${r.state}\n`);
+        writeStyled(io, r.state === 'completed' && x
+          ? h`${r.plan.customerId} restored (job ${r.jobId}): namespace ${x.namespace}, ${x.created} objects created${x.existed ? `, ${x.existed} already there` : ''}, ${x.clusterRbac.length} cluster RBAC, row ${x.row.status}\n`
+          : h`${r.plan.customerId}: restore job ${r.jobId} ${r.state}\n`);
         if (r.error) d.log.error(r.error);
       }));
       setExit(r.exitCode);

@@ -39,6 +39,68 @@ export interface BackupManifest {
   entries: ManifestEntry[];
 }
 
+/**
+ * The largest entry a manifest may declare. The API server takes no object over 3 MiB (etcd's
+ * default limit is 1.5 MiB), and custctl writes objects as indented JSON: 16 MiB is room to spare.
+ */
+export const MAX_ENTRY_BYTES = 16 * 1024 * 1024;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A parsed manifest.json checked field by field (what custctl writes); throws an Error that says
+ * which field is wrong. Entry names are unique and never `manifest.json` itself.
+ */
+export function checkManifest(v: unknown): BackupManifest {
+  if (!isRecord(v)) throw new Error('not a JSON object');
+  if (v.format !== BACKUP_FORMAT) throw new Error(`format ${JSON.stringify(v.format)}: this custctl reads format ${BACKUP_FORMAT}`);
+  if (typeof v.customerId !== 'string' || !/^cust_[a-z0-9]{1,44}$/.test(v.customerId)) throw new Error('customerId is not a customer ID (cust_…)');
+  for (const k of ['custctlVersion', 'createdAt', 'namespace'] as const) if (typeof v[k] !== 'string') throw new Error(`${k} is not a string`);
+  if (Number.isNaN(Date.parse(v.createdAt as string))) throw new Error(`createdAt ${JSON.stringify(v.createdAt)} is not a time`);
+  if (!isRecord(v.cluster) || typeof v.cluster.server !== 'string' || typeof v.cluster.context !== 'string') throw new Error('cluster is not {server, context}');
+  if (!isRecord(v.counts) || Object.values(v.counts).some((n) => typeof n !== 'number')) throw new Error('counts is not a map of numbers');
+  if (!Array.isArray(v.releases) || v.releases.some((r) => typeof r !== 'string')) throw new Error('releases is not a list of names');
+  if (!Array.isArray(v.entries)) throw new Error('entries is not a list');
+  const seen = new Set<string>();
+  for (const [i, e] of v.entries.entries()) {
+    if (!isRecord(e) || typeof e.name !== 'string' || typeof e.sha256 !== 'string' || typeof e.bytes !== 'number') throw new Error(`entries[${i}] is not {name, sha256, bytes}`);
+    if (e.name === '' || e.name === MANIFEST_NAME || seen.has(e.name)) throw new Error(`entries[${i}]: ${JSON.stringify(e.name)} is listed twice, empty, or the manifest itself`);
+    if (!/^[0-9a-f]{64}$/.test(e.sha256)) throw new Error(`entries[${i}] (${e.name}): sha256 is not 64 hex digits`);
+    if (!Number.isSafeInteger(e.bytes) || e.bytes < 0 || e.bytes > MAX_ENTRY_BYTES) throw new Error(`entries[${i}] (${e.name}): ${e.bytes} bytes, outside 0…${MAX_ENTRY_BYTES}`);
+    seen.add(e.name);
+  }
+  return v as unknown as BackupManifest;
+}
+
+/**
+ * A parsed archive entry checked as a Kubernetes object: apiVersion, kind, metadata.name (non-empty
+ * strings), metadata.namespace a string if there, labels and annotations maps of strings. Throws
+ * an Error that says what is missing.
+ */
+export function checkKubeObject(v: unknown): KubeObject {
+  if (!isRecord(v)) throw new Error('not a JSON object');
+  if (typeof v.apiVersion !== 'string' || v.apiVersion === '') throw new Error('has no apiVersion');
+  if (typeof v.kind !== 'string' || v.kind === '') throw new Error('has no kind');
+  const md = v.metadata;
+  if (!isRecord(md)) throw new Error('has no metadata');
+  if (typeof md.name !== 'string' || md.name === '') throw new Error('has no metadata.name');
+  if (md.namespace !== undefined && typeof md.namespace !== 'string') throw new Error('metadata.namespace is not a string');
+  for (const k of ['labels', 'annotations'] as const) {
+    const m = md[k];
+    if (m !== undefined && (!isRecord(m) || Object.values(m).some((x) => typeof x !== 'string'))) throw new Error(`metadata.${k} is not a map of strings`);
+  }
+  return v as KubeObject;
+}
+
+/** row.json checked: every field custctl writes, a string. */
+export function checkBackupRow(v: unknown): BackupRow {
+  if (!isRecord(v)) throw new Error('not a JSON object');
+  for (const k of ['customerId', 'email', 'companyName', 'deploymentStatus', 'instanceNamespace', 'instanceUrl'] as const) {
+    if (typeof v[k] !== 'string') throw new Error(`${k} is not a string`);
+  }
+  return v as unknown as BackupRow;
+}
+
 /** The customer's row as the backup records it. */
 export interface BackupRow {
   customerId: string;
@@ -49,28 +111,7 @@ export interface BackupRow {
   instanceUrl: string;
 }
 
-export type BackupUrl = { scheme: 'file'; dir: string; url: string } | { scheme: 's3'; bucket: string; prefix: string; url: string };
-
-/** `file:///abs/dir` or `s3://bucket/prefix`; anything else is a usage error. */
-export function parseBackupUrl(raw: string, flag = '--backup'): BackupUrl {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new UsageError(`${flag} ${JSON.stringify(raw)} is not a URL: use file:///absolute/dir or s3://bucket/prefix`);
-  }
-  if (u.protocol === 'file:') {
-    if (u.host !== '' && u.host !== 'localhost') throw new UsageError(`${flag} ${JSON.stringify(raw)}: a file URL names a local directory (file:///dir), not a host`);
-    const dir = decodeURIComponent(u.pathname).replace(/\/+$/, '') || '/';
-    return { scheme: 'file', dir, url: `file://${dir}` };
-  }
-  if (u.protocol === 's3:') {
-    if (!u.hostname) throw new UsageError(`${flag} ${JSON.stringify(raw)}: s3://bucket/prefix needs a bucket`);
-    const prefix = decodeURIComponent(u.pathname).replace(/^\/+|\/+$/g, '');
-    return { scheme: 's3', bucket: u.hostname, prefix, url: `s3://${u.hostname}${prefix ? `/${prefix}` : ''}` };
-  }
-  throw new UsageError(`${flag} ${JSON.stringify(raw)}: only file:// and s3:// backup targets are supported`);
-}
+export { fileUrl, parseBackupUrl, s3BucketProblem, s3Url, type BackupUrl } from './backup-url.js';
 
 /**
  * `cust_abc123-20261201T131500Z.tar.gz` (`.tar.gz.age` when encrypted): sortable by time, one

@@ -1,5 +1,6 @@
 import { CliError, InvalidIdError, type Refusal } from './errors.js';
 import { describeCodePoint } from './token.js';
+import { quoted } from './visible.js';
 
 /** The longest key whose release name `customer-<key>` still fits Helm's 53-character limit. */
 export const MAX_KEY_LENGTH = 44;
@@ -27,11 +28,11 @@ export function parseCustomerId(raw: string): CustomerId {
 /** At most this much of a rejected input is shown back (an API client may send anything). */
 const SHOWN_MAX = 64;
 
-/** The input as shown in an error: quoted, and cut (with its length) when long. */
+/** The input as shown in an error: quoted with every control or format character escaped (`quoted`), and cut (with its length) when long. */
 export function shownInput(raw: string): string {
   const chars = [...raw];
-  if (chars.length <= SHOWN_MAX) return JSON.stringify(raw);
-  return `${JSON.stringify(chars.slice(0, SHOWN_MAX).join(''))}… (${chars.length} characters)`;
+  if (chars.length <= SHOWN_MAX) return quoted(raw);
+  return `${quoted(chars.slice(0, SHOWN_MAX).join(''))}… (${chars.length} characters)`;
 }
 
 /** Which character (1-based position, code point) breaks `cust_[a-z0-9]+`, or null. */
@@ -45,8 +46,8 @@ function firstBadCharacter(raw: string): string | null {
     const hex = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
     let kind: string;
     if (cp > 0x7e || cp < 0x21) kind = `${describeCodePoint(cp)}${cp > 0x7f && /\p{L}|\p{N}/u.test(ch) ? ' that may look like a Latin letter or digit' : ''}`;
-    else if (/[A-Z]/.test(ch)) kind = `an uppercase letter ${JSON.stringify(ch)}, ${hex}`;
-    else kind = `${JSON.stringify(ch)}, ${hex}`;
+    else if (/[A-Z]/.test(ch)) kind = `an uppercase letter ${quoted(ch)}, ${hex}`;
+    else kind = `${quoted(ch)}, ${hex}`;
     return `character ${i + 1} is ${kind}`;
   }
   return null;

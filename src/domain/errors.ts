@@ -3,7 +3,8 @@
  * Adapters translate foreign errors (ApiException, execa failures, pg errors) into these at the boundary.
  */
 
-export type ExitCode = 1 | 2 | 3 | 4 | 5 | 6;
+/** 130: stopped by the operator (Ctrl-C), the shell's 128 + SIGINT. */
+export type ExitCode = 1 | 2 | 3 | 4 | 5 | 6 | 130;
 
 /** The stable machine-readable names used in JSON errors (`{error, message}`) local and remote. */
 export type ErrorName =
@@ -51,6 +52,12 @@ export function isPermanent(e: unknown): boolean {
 /** Bad usage or input (exit 2). */
 export class UsageError extends CliError {
   readonly exitCode = 2;
+  readonly errorName: ErrorName = 'usage';
+}
+
+/** The operator stopped a question with Ctrl-C (exit 130, as a shell reports an interrupt); nothing was changed. */
+export class InterruptedError extends CliError {
+  readonly exitCode = 130;
   readonly errorName: ErrorName = 'usage';
 }
 

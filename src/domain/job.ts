@@ -18,6 +18,10 @@ export interface JobData {
   scheduledFor?: number;
   /** restore: the backup archive (or the directory/prefix holding the customer's newest) */
   from?: string;
+  /** restore: the archive's sha256 as the confirmed plan saw it (a replaced archive is refused) */
+  sha256?: string;
+  /** restore: `--trust-backup-location` (read a file target others can write) */
+  trustLocation?: boolean;
   /** restore: the age identity FILE (`--identity`; a path, never the key); else CUSTCTL_BACKUP_IDENTITY */
   identityFile?: string;
   /** restore: creates in flight inside a tier (`--concurrency`; default 16) */

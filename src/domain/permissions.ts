@@ -37,6 +37,8 @@ export const REQUIRED_ACCESS: readonly RequiredAccess[] = [
   { verb: 'patch', resource: 'cronjobs', group: 'batch', why: 'suspend them and back', feature: 'soft delete (--after)' },
   { verb: 'list', resource: '*', group: '*', why: 'read every object of the namespace into the archive', feature: 'backup (--backup)' },
   { verb: 'create', resource: '*', group: '*', why: 're-create the objects of the archive', feature: 'restore' },
+  { verb: 'get', resource: 'clusterroles', group: 'rbac.authorization.k8s.io', why: 'check that a ClusterRole of the archive is not already another\'s', feature: 'restore' },
+  { verb: 'get', resource: 'clusterrolebindings', group: 'rbac.authorization.k8s.io', why: 'check that a ClusterRoleBinding of the archive is not already another\'s', feature: 'restore' },
   { verb: 'get', resource: 'volumesnapshotclasses', group: 'snapshot.storage.k8s.io', why: 'check that the class keeps its contents (Retain)', feature: 'volume snapshots (--snapshot-volumes)' },
   { verb: 'create', resource: 'volumesnapshots', group: 'snapshot.storage.k8s.io', why: 'snapshot each bound PVC before the deletion', feature: 'volume snapshots (--snapshot-volumes)' },
   { verb: 'list', resource: 'volumesnapshots', group: 'snapshot.storage.k8s.io', why: 'wait until the snapshots are ready', feature: 'volume snapshots (--snapshot-volumes)' },

@@ -35,7 +35,7 @@ export interface WebhookEndpoint {
   scrub(text: string): string;
 }
 
-/** When and how often deliveries are tried (README "Webhooks"). */
+/** When and how often deliveries are tried (docs/webhooks.md). */
 export interface WebhookPolicy {
   /** a delivery is tried until this long after the job ended, then given up (default 24 h) */
   windowMs: number;
@@ -116,7 +116,7 @@ export function nextAttemptAt(now: number, failedAttempts: number, giveUpAt: num
   return Math.min(giveUpAt, now + retryDelay(failedAttempts, policy, random));
 }
 
-/** The delivery schedule without jitter (README: the retry table): the offsets from the first try, ms. */
+/** The delivery schedule without jitter (docs/webhooks.md: the retry table): the offsets from the first try, ms. */
 export function retrySchedule(policy: Pick<WebhookPolicy, 'windowMs' | 'baseDelayMs' | 'maxDelayMs'>): number[] {
   const at: number[] = [0];
   for (let n = 1; ; n++) {
@@ -217,7 +217,7 @@ function deletedOf(job: Job): WebhookPayload['deleted'] {
 
 interface RbacEntry { kind: string; name: string }
 
-/** The body of one delivery: stable field names (README "Webhooks"), serialised once and journaled as sent. */
+/** The body of one delivery: stable field names (docs/webhooks.md), serialised once and journaled as sent. */
 export function webhookPayload(job: Job, outcome: WebhookEvent, deliveryId: string, now: number): WebhookPayload {
   const finishedOn = job.finishedOn ?? (outcome === 'cancelled' ? now : null);
   const rv = job.returnvalue as { reason?: unknown } | null;

@@ -47,8 +47,8 @@ export async function runAttached(d: Deps, env: JobsEnv, job: Job, opts: { statu
           setStatus(null);
           {
             const [first, ...rest] = e.error.split('\n');
-            d.log.warn(`Attempt ${e.attempt} of ${job.maxAttempts} failed: ${first ?? ''}`, { job: job.id });
-            for (const line of rest) d.log.line(`    ${line}`);
+            d.log.warn(`${d.log.stepsAreQuiet && job.data.customerId ? `${job.data.customerId}: ` : ''}Attempt ${e.attempt} of ${job.maxAttempts} failed: ${first ?? ''}`, { job: job.id });
+            for (const line of rest) d.log.stepLine(`    ${line}`);
           }
           break;
         default:
@@ -57,7 +57,7 @@ export async function runAttached(d: Deps, env: JobsEnv, job: Job, opts: { statu
     }),
     onWait: (until) => {
       const left = Math.max(0, until - env.now());
-      d.log.info(`Retrying in ${formatDuration(left)}`, { job: job.id, at: new Date(until).toISOString() });
+      d.log.step('info', `Retrying in ${formatDuration(left)}`, { job: job.id, at: new Date(until).toISOString() });
       const show = () =>
         setStatus(`${job.data.customerId ?? job.name}: next attempt in ${formatDuration(Math.max(0, until - env.now()))} (Ctrl-C leaves job ${job.id} delayed)`);
       show();

@@ -71,6 +71,10 @@ export interface CleanupPlan {
 /** `restore --identity FILE`: the age identity that decrypts an encrypted backup (default CUSTCTL_BACKUP_IDENTITY). */
 export interface RestoreRequest {
   identityFile?: string;
+  /** `--trust-backup-location`: read a file target others can write, or owned by another user */
+  trustLocation?: boolean;
+  /** submit: the archive's sha256 as the plan showed it (the job refuses another) */
+  sha256?: string;
   /** creates in flight inside a tier (default RESTORE_CONCURRENCY, 16; 1: one by one) */
   concurrency?: number;
 }

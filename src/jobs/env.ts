@@ -62,8 +62,10 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
   });
 }
 
+/** A job's log lines as they happen: step lines of the Reporter (quiet in a run over several customers). */
 export function logToSink(log: Logger) {
   return (_job: Job, level: Level, message: string, fields?: Record<string, unknown>) => {
+    if (log.step) return log.step(level, message, fields);
     const fn = level === 'ok' ? log.ok : level === 'warn' ? log.warn : level === 'error' ? log.error : level === 'debug' ? log.debug : log.info;
     fn.call(log, message, fields);
   };

@@ -46,12 +46,12 @@ export async function followJob(d: Pick<Deps, 'log' | 'sleep' | 'shutdown' | 'no
     }
     for (const a of job.attempts ?? []) {
       const from = seen.get(a.attempt) ?? 0;
-      for (const line of a.log.slice(from)) d.log.line(`  ${label} | ${line}`);
+      for (const line of a.log.slice(from)) d.log.stepLine(`  ${label} | ${line}`);
       seen.set(a.attempt, a.log.length);
     }
     const attempt = Math.min(job.attemptsMade + (job.state === 'active' ? 1 : 0), job.maxAttempts) || 1;
     const line = `${label}: job ${job.id} ${job.state} ${job.progress}% (attempt ${attempt}/${job.maxAttempts})${job.state === 'delayed' && job.delayUntil ? `, next try ${new Date(job.delayUntil).toISOString()}` : ''}`;
-    if (line !== last) d.log.info(line);
+    if (line !== last) d.log.step('info', line);
     last = line;
     if (isFinished(job)) return job;
     const idle = noticed || !source.whoRuns ? null : idleNotice(job, since, d.now().getTime(), source.whoRuns);

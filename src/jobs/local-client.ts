@@ -149,11 +149,12 @@ export class LocalJobsClient implements JobsClient {
     const env = await this.env();
     if (this.o.mode === 'cli') await (this.pruned ??= env.queue.prune(env.now() - RETENTION_MS).catch(() => 0));
     const { sync: _sync, requestedBy, ...opts } = o;
-    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.env, this.d.worker) });
+    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.worker) });
     await eventsOf(env).emit({ type: 'accepted', job });
     if (this.o.mode === 'cli') {
-      if (job.data.scheduledFor !== undefined) this.d.log.info('Deletion scheduled: instance suspended', { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), cancel: `custctl cancel ${customer.id}` });
-      else this.d.log.info('Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
+      // step lines: one customer's story, quiet in a run over several (one line per customer there)
+      if (job.data.scheduledFor !== undefined) this.d.log.step('info', 'Deletion scheduled: instance suspended', { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), cancel: `custctl cancel ${customer.id}` });
+      else this.d.log.step('info', 'Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
     }
     return job;
   }
@@ -164,7 +165,7 @@ export class LocalJobsClient implements JobsClient {
     const d = this.d;
     const cfg = d.config();
     if (cfg.simulate) throw new UsageError('restore re-creates objects on the cluster: it does not run with SIMULATE_K8S_DEPLOYMENT=true');
-    const { loadBackup, loadIdentities, refuseRestore, restorePlan, openBackupTarget } = await running();
+    const { admitRestore, loadBackup, loadIdentities, refuseRestore, restorePlan, openBackupTarget } = await running();
     const namespace = namespaceFor(customer, cfg.namespacePrefix);
     const store = await d.store();
     const kube = await d.kube();
@@ -172,14 +173,23 @@ export class LocalJobsClient implements JobsClient {
     d.log.info('Target', target);
     const row = await refuseRestore(customer, namespace, await store.get(customer.id), cfg.namespacePrefix, kube, null);
     const identities = o.identityFile !== undefined ? await loadIdentities(o.identityFile, '--identity') : await loadIdentities(cfg.backupIdentity, 'CUSTCTL_BACKUP_IDENTITY');
-    const backup = await loadBackup(from, customer.id, (u) => openBackupTarget(u, d.env), undefined, identities);
+    if (o.trustLocation) d.log.warn('--trust-backup-location: the backup is read even where others can write it');
+    const log = (level: 'ok' | 'info' | 'warn' | 'error' | 'debug', message: string, fields?: Record<string, unknown>) => (level === 'warn' ? d.log.warn(message, fields) : level === 'error' ? d.log.error(message, fields) : d.log.info(message, fields));
+    const backup = await loadBackup(from, customer.id, (u) => openBackupTarget(u, d.env), undefined, identities, { ...(o.trustLocation ? { trustLocation: true } : {}), log });
+    await admitRestore(backup, customer, namespace, kube);
     return { target, plan: restorePlan(backup, customer.id, namespace, row).view };
   }
 
   async submitRestore(customer: CustomerId, from: string, o: RestoreRequest = {}): Promise<Job> {
     const { cliRequester, eventsOf, submitRestore } = await running();
     const env = await this.env();
-    const job = await submitRestore(env, customer, { from, requestedBy: cliRequester(this.d.env), ...(o.identityFile !== undefined ? { identityFile: o.identityFile } : {}), ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) });
+    const job = await submitRestore(env, customer, {
+      from, requestedBy: cliRequester(this.d.worker),
+      ...(o.identityFile !== undefined ? { identityFile: o.identityFile } : {}),
+      ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+      ...(o.sha256 !== undefined ? { sha256: o.sha256 } : {}),
+      ...(o.trustLocation ? { trustLocation: true } : {}),
+    });
     await eventsOf(env).emit({ type: 'accepted', job });
     this.d.log.info('Restore queued', { customerId: customer.id, job: job.id });
     return job;
@@ -212,7 +222,7 @@ export class LocalJobsClient implements JobsClient {
       return { dryRun: false, simulated: found.simulated, jobId: null, orphans: [], deleted: [], kept: found.kept, errors: [] };
     }
     const env = await this.env();
-    const requestedBy = o.requestedBy ?? cliRequester(d.env, d.worker);
+    const requestedBy = o.requestedBy ?? cliRequester(d.worker);
     const id = await env.queue.allocateId();
     const job = await env.queue.add(id, newCleanupJob(env.config, { ...o, requestedBy }), env.now());
     await eventsOf(env).emit({ type: 'accepted', job });
@@ -249,14 +259,14 @@ export class LocalJobsClient implements JobsClient {
 
   async retry(id: string): Promise<Job> {
     const { cliRequester, retryJob } = await running();
-    const again = await retryJob({ ...(await this.env()), actor: cliRequester(this.d.env, this.d.worker) }, id);
+    const again = await retryJob({ ...(await this.env()), actor: cliRequester(this.d.worker) }, id);
     if (this.o.mode === 'cli') this.d.log.info(`Job ${again.id} queued again`, { attempts: again.maxAttempts });
     return again;
   }
 
   async cancel(id: string): Promise<Job> {
     const { cancelJob, cliRequester } = await running();
-    return cancelJob({ ...(await this.env()), actor: cliRequester(this.d.env, this.d.worker) }, id);
+    return cancelJob({ ...(await this.env()), actor: cliRequester(this.d.worker) }, id);
   }
 
   async audit(filter: AuditFilter): Promise<AuditRecord[]> {
@@ -265,7 +275,7 @@ export class LocalJobsClient implements JobsClient {
 
   async cancelDeletion(customer: CustomerId, requestedBy?: string) {
     const { cancelDeletion, cliRequester } = await running();
-    const r = await cancelDeletion(await this.env(), customer, requestedBy ?? cliRequester(this.d.env, this.d.worker));
+    const r = await cancelDeletion(await this.env(), customer, requestedBy ?? cliRequester(this.d.worker));
     if (this.o.mode === 'cli') this.d.log.ok(`Deletion of ${customer.id} cancelled`, { job: r.jobId, status: r.status, restored: r.restored.length });
     return r;
   }
@@ -343,7 +353,7 @@ export class LocalJobsClient implements JobsClient {
     const d = this.d;
     const queue = await d.jobs();
     const env = await this.env();
-    const { eventsOf, jobOptions, settle } = await running();
+    const { cliRequester, eventsOf, jobOptions, settle } = await running();
     const now = d.now().getTime();
     let candidates: Job[];
     if (o.customer) {
@@ -364,7 +374,7 @@ export class LocalJobsClient implements JobsClient {
             name: 'delete',
             data: { customerId: customer.id, namespace: namespaceFor(customer, env.config.namespacePrefix) },
             opts: jobOptions(env.config, {}),
-            requestedBy: `${d.env.USER ?? 'cli'} (resume)`,
+            requestedBy: `${cliRequester(d.worker)} (resume)`,
             simulated: env.config.simulate,
             previousStatus: row.previousStatus,
           },

@@ -18,6 +18,6 @@ export { eventsOf, runnerEvents } from './lifecycle.js';
 export { workerEvents } from './worker.js';
 export { submitRestore } from './kinds/restore.js';
 export { loadBackup } from '../pipeline/backup.js';
-export { refuseRestore, restorePlan } from '../pipeline/restore.js';
+export { admitRestore, refuseRestore, restorePlan } from '../pipeline/restore.js';
 export { openBackupTarget } from '../adapters/backup-target.js';
 export { loadIdentities } from '../adapters/backup-age.js';

@@ -80,12 +80,12 @@ export class RemoteJobsClient implements JobsClient {
       ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}),
     };
     if (o.sync) {
-      this.d.log.info(`${c.id}: deleting synchronously on the server`);
+      this.d.log.step('info', `${c.id}: deleting synchronously on the server`);
       const r = await this.api.deleteDeployment(c.id, query, this.d.shutdown);
       return this.api.getJob(r.jobId);
     }
     const queued = await this.api.deleteCustomer(c.id, query, this.d.shutdown);
-    this.d.log.info(queued.message, { customerId: c.id, job: queued.jobId });
+    this.d.log.step('info', queued.message, { customerId: c.id, job: queued.jobId });
     return this.api.getJob(queued.jobId);
   }
 

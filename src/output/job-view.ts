@@ -1,13 +1,19 @@
-/** The human view of a job (`status job`, `jobs list`). JSON output is the job itself. */
+/**
+ * The human view of a job (`status job`, `jobs list`). JSON output is the job itself, with ISO
+ * times beside BullMQ's milliseconds (src/domain/json-times.ts). Everything the job carries from
+ * outside (its failure, its log lines, who requested it, webhook errors) is made visible.
+ */
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../domain/duration.js';
 import type { CustomerRow } from '../adapters/store.js';
 import { isCancelled, stateName, type AttemptRecord, type Job } from '../domain/job.js';
+import { deliveryJson, jobJson, type DeliveryJson, type JobJson } from '../domain/json-times.js';
 import type { DeliveryView } from '../domain/webhook.js';
 import type { IO } from '../io.js';
-import { ago, printTable, view, type View } from './print.js';
+import { ago, printTable, view, writeStyled, type View } from './print.js';
+import { h, paint, styled, Styled, type Paint } from './text.js';
 
-export function stateWord(job: Job, c: ChalkInstance): string {
+export function stateWord(job: Job, c: Paint): Styled {
   if (isCancelled(job)) return c.yellow('cancelled');
   const color = { waiting: c.cyan, active: c.blue, delayed: c.yellow, completed: c.green, failed: c.red }[job.state];
   return color(job.state);
@@ -21,73 +27,76 @@ export function attemptsInOrder(attempts: readonly AttemptRecord[]): AttemptReco
     .map((a) => ({ ...a, log: a.log.map((l, i) => ({ l, i, t: at(l) })).sort((x, y) => (x.t && y.t && x.t !== y.t ? (x.t < y.t ? -1 : 1) : x.i - y.i)).map((x) => x.l) }));
 }
 
-export function renderJob(job: Job, c: ChalkInstance, now: number): string {
-  const lines: string[] = [];
+export function renderJob(job: Job, chalk: ChalkInstance, now: number): Styled {
+  const c = paint(chalk);
+  const lines: Styled[] = [];
   const label = (s: string) => c.bold(s.padEnd(11));
+  const indent = styled(' '.repeat(11));
   const at = (ms: number | null) => (ms ? new Date(ms).toISOString() : '-');
-  lines.push(`${label('Job')}${job.id} (${job.name})  ${stateWord(job, c)}  progress ${job.progress}%${job.simulated ? c.yellow('  simulated') : ''}`);
-  if (job.data.customerId) lines.push(`${label('Customer')}${job.data.customerId}${job.data.namespace ? `  namespace ${job.data.namespace}` : ''}`);
-  lines.push(`${label('Attempts')}${job.attemptsMade} of ${job.maxAttempts} made  (backoff ${formatDuration(job.opts.backoff.delay)} × 2^n, attempt timeout ${formatDuration(job.opts.timeoutMs)})`);
-  lines.push(`${label('Requested')}${at(job.timestamp)} by ${job.requestedBy}`);
-  if (job.processedOn) lines.push(`${label('Started')}${at(job.processedOn)}`);
-  if (job.finishedOn) lines.push(`${label('Finished')}${at(job.finishedOn)} (${formatDuration(job.finishedOn - job.timestamp)} after it was requested)`);
-  if (job.state === 'delayed' && job.delayUntil) lines.push(`${label('Next try')}${at(job.delayUntil)} (in ${formatDuration(Math.max(0, job.delayUntil - now))})`);
+  lines.push(h`${label('Job')}${job.id} (${job.name})  ${stateWord(job, c)}  progress ${job.progress}%${job.simulated ? c.yellow('  simulated') : ''}`);
+  if (job.data.customerId) lines.push(h`${label('Customer')}${job.data.customerId}${job.data.namespace ? `  namespace ${job.data.namespace}` : ''}`);
+  lines.push(h`${label('Attempts')}${job.attemptsMade} of ${job.maxAttempts} made  (backoff ${formatDuration(job.opts.backoff.delay)} × 2^n, attempt timeout ${formatDuration(job.opts.timeoutMs)})`);
+  lines.push(h`${label('Requested')}${at(job.timestamp)} by ${job.requestedBy}`);
+  if (job.processedOn) lines.push(h`${label('Started')}${at(job.processedOn)}`);
+  if (job.finishedOn) lines.push(h`${label('Finished')}${at(job.finishedOn)} (${formatDuration(job.finishedOn - job.timestamp)} after it was requested)`);
+  if (job.state === 'delayed' && job.delayUntil) lines.push(h`${label('Next try')}${at(job.delayUntil)} (in ${formatDuration(Math.max(0, job.delayUntil - now))})`);
   if (job.state === 'active' && job.lease) {
     const expired = job.lease.expiresAt < now;
-    lines.push(`${label('Worker')}${job.lease.owner}, lease ${expired ? c.red(`expired ${formatDuration(now - job.lease.expiresAt)} ago: resume with 'custctl jobs resume'`) : `until ${at(job.lease.expiresAt)}`}`);
+    lines.push(h`${label('Worker')}${job.lease.owner}, lease ${expired ? c.red(`expired ${formatDuration(now - job.lease.expiresAt)} ago: resume with 'custctl jobs resume'`) : `until ${at(job.lease.expiresAt)}`}`);
   }
   if (isCancelled(job)) {
-    lines.push(`${label('Cancelled')}${at(job.finishedOn)}${job.previousStatus ? `; the customer went back to ${job.previousStatus}` : ''}`);
+    lines.push(h`${label('Cancelled')}${at(job.finishedOn)}${job.previousStatus ? `; the customer went back to ${job.previousStatus}` : ''}`);
   } else if (job.failedReason) {
     const [first, ...rest] = job.failedReason.split('\n');
     // BullMQ keeps the last failure on a job that later completed: say which it is
     const what = job.state === 'failed' ? label('Failed') : label('Last error');
-    lines.push(`${what}${job.state === 'failed' ? c.red(first ?? '') : (first ?? '')}${job.failedCode ? ` (${job.failedCode})` : ''}`);
-    for (const r of rest) lines.push(`${' '.repeat(11)}${r}`);
+    lines.push(h`${what}${job.state === 'failed' ? c.red(first ?? '') : (first ?? '')}${job.failedCode ? ` (${job.failedCode})` : ''}`);
+    for (const r of rest) lines.push(h`${indent}${r}`);
   }
   const rv = job.returnvalue as { outcome?: string; reason?: string; warnings?: string[] } | null;
   if (rv && typeof rv === 'object') {
-    if (rv.outcome) lines.push(`${label('Result')}${rv.outcome}${rv.reason ? `: ${rv.reason}` : ''}`);
-    for (const w of rv.warnings ?? []) lines.push(`${label('Warning')}${c.yellow(w)}`);
+    if (rv.outcome) lines.push(h`${label('Result')}${rv.outcome}${rv.reason ? `: ${rv.reason}` : ''}`);
+    for (const w of rv.warnings ?? []) lines.push(h`${label('Warning')}${c.yellow(w)}`);
   }
   for (const a of attemptsInOrder(job.attempts)) {
     const took = a.finishedOn ? ` after ${formatDuration(a.finishedOn - a.startedOn)}` : '';
-    lines.push('');
-    lines.push(`${c.bold(`Attempt ${a.attempt}`)}  ${a.outcome}${took}  (${a.worker}, started ${at(a.startedOn)})${a.error ? `: ${a.error.split('\n')[0]}` : ''}`);
-    for (const l of a.log) lines.push(`  ${l}`);
+    lines.push(styled(''));
+    lines.push(h`${c.bold(`Attempt ${a.attempt}`)}  ${a.outcome}${took}  (${a.worker}, started ${at(a.startedOn)})${a.error ? `: ${a.error.split('\n')[0]}` : ''}`);
+    for (const l of a.log) lines.push(h`  ${l}`);
   }
-  return lines.join('\n');
+  return Styled.join(lines);
 }
 
-/** `status job`, `jobs retry|cancel`: the job itself; the human view is `renderJob`. With `deliveries` (`status job`): the job and its webhook deliveries. */
-export function jobView(job: Job, now: number): View<Job>;
-export function jobView(job: Job, now: number, deliveries: readonly DeliveryView[]): View<Job & { deliveries: readonly DeliveryView[] }>;
-export function jobView(job: Job, now: number, deliveries?: readonly DeliveryView[]): View<Job> {
-  const data = deliveries ? { ...job, deliveries } : job;
-  return view(data, (io) => void io.out.write(`${renderJob(job, io.chalk, now)}\n${deliveries?.length ? `\n${renderDeliveries(deliveries, io.chalk, now)}\n` : ''}`));
+/** `status job`, `jobs retry|cancel`: the job itself (ISO times beside the ms); the human view is `renderJob`. With `deliveries` (`status job`): the job and its webhook deliveries. */
+export function jobView(job: Job, now: number): View<JobJson>;
+export function jobView(job: Job, now: number, deliveries: readonly DeliveryView[]): View<JobJson & { deliveries: readonly DeliveryJson[] }>;
+export function jobView(job: Job, now: number, deliveries?: readonly DeliveryView[]): View<JobJson> {
+  const data = deliveries ? { ...jobJson(job), deliveries: deliveries.map(deliveryJson) } : jobJson(job);
+  return view(data, (io) => writeStyled(io, h`${renderJob(job, io.chalk, now)}\n${deliveries?.length ? h`\n${renderDeliveries(deliveries, io.chalk, now)}\n` : ''}`));
 }
 
 /** The webhook deliveries of a job: one line each (endpoint, event, state, status code, attempts), the last error under it. */
-export function renderDeliveries(ds: readonly DeliveryView[], c: ChalkInstance, now: number): string {
+export function renderDeliveries(ds: readonly DeliveryView[], chalk: ChalkInstance, now: number): Styled {
+  const c = paint(chalk);
   const lines = [c.bold('Webhooks')];
   const at = (ms: number | null) => (ms ? new Date(ms).toISOString() : '-');
   for (const d of ds) {
     const code = d.statusCode !== null ? `HTTP ${d.statusCode}` : 'no answer';
     const tries = `${d.attempts} attempt${d.attempts === 1 ? '' : 's'}`;
-    let what: string;
-    if (d.state === 'delivered') what = `${c.green('delivered')} ${code} at ${at(d.deliveredAt)} (${tries})`;
-    else if (d.state === 'gave-up') what = `${c.red('gave up')} after ${tries}, last ${code}`;
-    else if (d.attempts === 0) what = `${c.yellow('pending')} (not tried yet)`;
-    else what = `${c.yellow('pending')} ${tries}, last ${code}; next try ${at(d.nextAttemptAt)}${d.nextAttemptAt ? ` (in ${formatDuration(Math.max(0, d.nextAttemptAt - now))})` : ''}, gives up ${at(d.giveUpAt)}`;
-    lines.push(`  ${d.endpoint}  ${d.event}  ${what}  ${d.url}  delivery ${d.id}`);
-    if (d.lastError && d.state !== 'delivered') lines.push(`    last error: ${d.lastError}`);
+    let what: Styled;
+    if (d.state === 'delivered') what = h`${c.green('delivered')} ${code} at ${at(d.deliveredAt)} (${tries})`;
+    else if (d.state === 'gave-up') what = h`${c.red('gave up')} after ${tries}, last ${code}`;
+    else if (d.attempts === 0) what = h`${c.yellow('pending')} (not tried yet)`;
+    else what = h`${c.yellow('pending')} ${tries}, last ${code}; next try ${at(d.nextAttemptAt)}${d.nextAttemptAt ? ` (in ${formatDuration(Math.max(0, d.nextAttemptAt - now))})` : ''}, gives up ${at(d.giveUpAt)}`;
+    lines.push(h`  ${d.endpoint}  ${d.event}  ${what}  ${d.url}  delivery ${d.id}`);
+    if (d.lastError && d.state !== 'delivered') lines.push(h`    last error: ${d.lastError}`);
   }
-  return lines.join('\n');
+  return Styled.join(lines);
 }
 
 /** `jobs list`, local or remote. */
-export function jobListView(jobs: readonly Job[], now: number, onEmpty: () => void): View<readonly Job[]> {
-  return view(jobs, async (io) => {
+export function jobListView(jobs: readonly Job[], now: number, onEmpty: () => void): View<readonly JobJson[]> {
+  return view(jobs.map(jobJson), async (io) => {
     if (jobs.length === 0) return onEmpty();
     await printTable(
       io,
@@ -98,47 +107,45 @@ export function jobListView(jobs: readonly Job[], now: number, onEmpty: () => vo
 }
 
 /** `status customer`, local or remote: `{customer, jobs}`; the human view is the row and its latest jobs. */
-export function customerStatusView<T extends { customer: CustomerRow; jobs: readonly Job[] }>(r: T, noJobs: string): View<T> {
-  return view(r, (io) => printCustomerStatus(io, r.customer, r.jobs, noJobs));
+export function customerStatusView<T extends { customer: CustomerRow; jobs: readonly Job[] }>(r: T, noJobs: string): View<Omit<T, 'jobs'> & { jobs: JobJson[] }> {
+  return view({ ...r, jobs: r.jobs.map(jobJson) }, (io) => printCustomerStatus(io, r.customer, r.jobs, noJobs));
 }
 
 /** `status customer`, local or remote: the row and its latest jobs. */
 export async function printCustomerStatus(io: IO, row: CustomerRow, jobs: readonly Job[], noJobs: string): Promise<void> {
-  io.out.write(
-    [
-      `Customer     ${row.customerId}  (${row.companyName || '-'}, ${row.email || '-'})`,
-      `Status       ${row.deploymentStatus}${row.deletionJobId ? `  (deletion job ${row.deletionJobId})` : ''}`,
-      ...scheduledLines(row),
-      `Namespace    ${row.instanceNamespace || '-'}`,
-      `URL          ${row.instanceUrl || '-'}`,
-      `Updated      ${row.updatedAt}`,
-      '',
-    ].join('\n'),
-  );
+  writeStyled(io, Styled.join([
+    h`Customer     ${row.customerId}  (${row.companyName || '-'}, ${row.email || '-'})`,
+    h`Status       ${row.deploymentStatus}${row.deletionJobId ? `  (deletion job ${row.deletionJobId})` : ''}`,
+    ...scheduledLines(row),
+    h`Namespace    ${row.instanceNamespace || '-'}`,
+    h`URL          ${row.instanceUrl || '-'}`,
+    h`Updated      ${row.updatedAt}`,
+    styled(''),
+  ]));
   if (jobs.length === 0) {
-    io.out.write(`${noJobs}\n`);
+    writeStyled(io, h`${noJobs}\n`);
     return;
   }
   await printTable(io, ['JOB', 'NAME', 'STATE', 'PROGRESS', 'ATTEMPTS', 'REQUESTED', 'REASON'], jobs.map((j) => [j.id, j.name, stateName(j), `${j.progress}%`, `${j.attemptsMade}/${j.maxAttempts}`, new Date(j.timestamp).toISOString(), isCancelled(j) ? '' : (j.failedReason ?? '').split('\n')[0] ?? '']));
 }
 
 /** Soft delete: when a scheduled deletion is due, which job holds it, how to cancel; when the last one completed. */
-function scheduledLines(row: CustomerRow): string[] {
-  const lines: string[] = [];
+function scheduledLines(row: CustomerRow): Styled[] {
+  const lines: Styled[] = [];
   if (row.deploymentStatus === 'deleting' && row.deletionScheduledAt) {
-    lines.push(`Scheduled    deletion at ${row.deletionScheduledAt} by job ${row.deletionJobId ?? '-'}; instance suspended until then; cancel: custctl cancel ${row.customerId}`);
+    lines.push(h`Scheduled    deletion at ${row.deletionScheduledAt} by job ${row.deletionJobId ?? '-'}; instance suspended until then; cancel: custctl cancel ${row.customerId}`);
   }
-  if (row.deletedAt) lines.push(`Deleted      ${row.deletedAt}`);
+  if (row.deletedAt) lines.push(h`Deleted      ${row.deletedAt}`);
   return lines;
 }
 
 /** `--detach`: the job; the human view is its id alone (for scripts: `id=$(custctl … --detach)`). */
-export function jobIdView(job: Job): View<Job> {
-  return view(job, (io) => void io.out.write(`${job.id}\n`));
+export function jobIdView(job: Job): View<JobJson> {
+  return view(jobJson(job), (io) => writeStyled(io, h`${job.id}\n`));
 }
 
 /** `jobs cancel`: the cancelled job. */
-export function cancelledView(job: Job): View<Job> {
+export function cancelledView(job: Job): View<JobJson> {
   const back = job.data.customerId ? `; customer ${job.data.customerId} is back to ${job.previousStatus ?? 'its previous status'}` : '';
-  return view(job, (io) => void io.out.write(`job ${job.id} cancelled${back}\n`));
+  return view(jobJson(job), (io) => writeStyled(io, h`job ${job.id} cancelled${back}\n`));
 }

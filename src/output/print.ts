@@ -2,10 +2,18 @@
  * Commands return data; `print` renders it. Every command prints through here, so a format is
  * added in one place: `table` (the human view), `json` and `yaml` (a contract: the same fields,
  * stable, no ANSI). The `-o` option is defined once, below.
+ *
+ * Outside values cannot spoof the human view (src/output/text.ts): the table printer makes every
+ * cell visible unless it is Styled, and a human view's stdout writes Styled text as it is and makes
+ * plain strings visible. JSON and YAML keep every value exactly, with the characters a terminal
+ * would act on written as escapes inside their strings (what a parser reads back is the same value).
  */
 import { createRequire } from 'node:module';
+import type { Writable } from 'node:stream';
 import type * as Commander from '@commander-js/extra-typings';
 import type { IO } from '../io.js';
+import { visible } from '../domain/visible.js';
+import { shown, Styled, type Shown } from './text.js';
 
 export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -36,23 +44,107 @@ export async function print(io: IO, format: OutputFormat, v: View): Promise<void
       await printYaml(io, v.data);
       return;
     default:
-      await v.human(io);
+      await v.human(humanIO(io));
   }
 }
 
+/**
+ * The IO a human view writes with: its stdout writes Styled text as it is and makes a plain string
+ * visible (its leading and trailing line breaks kept: `text\n` is one line). A view that builds
+ * its lines as plain strings therefore shows a value's escape sequence as `\u001b`, and its own
+ * colour too: build lines with `h` and `paint` (src/output/text.ts).
+ */
+export function humanIO(io: IO): IO {
+  if (isGuarded(io.out)) return io;
+  return { ...io, out: guarded(io.out) };
+}
+
+/** A human view written to stderr instead (a table shown before a confirmation), with stderr's colour. */
+export function onStderr(io: IO): IO {
+  return { ...io, out: io.err, isOutTTY: io.isErrTTY, color: io.errColor, chalk: io.errChalk };
+}
+
+/** Styled text to stdout, as it is. */
+export function writeStyled(io: IO, text: Styled): void {
+  humanIO(io).out.write(text as unknown as string);
+}
+
+const GUARDED = Symbol('custctl.guarded');
+
+function isGuarded(w: Writable): boolean {
+  return (w as unknown as Record<symbol, unknown>)[GUARDED] === true;
+}
+
+/** `text` with its leading and trailing line breaks kept, everything between made visible. */
+export function plainText(text: string): string {
+  const m = /^(\n*)([\s\S]*?)(\n*)$/.exec(text);
+  return m ? `${m[1]}${visible(m[2] ?? '')}${m[3]}` : visible(text);
+}
+
+function guarded(w: Writable): Writable {
+  return new Proxy(w, {
+    get(target, prop) {
+      if (prop === GUARDED) return true;
+      if (prop === 'write') {
+        return (chunk: unknown, ...rest: unknown[]) =>
+          (target.write as (...a: unknown[]) => boolean)(chunk instanceof Styled ? chunk.text : typeof chunk === 'string' ? plainText(chunk) : chunk, ...rest);
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+/**
+ * The characters a JSON text may hold raw but a terminal would act on or hide (C1 controls, DEL,
+ * bidi and other format characters, line separators): JSON.stringify escapes C0 itself.
+ */
+// eslint-disable-next-line no-control-regex
+const JSON_RAW_UNSAFE = /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu;
+
+/** `\uXXXX` for JSON and YAML (a code point beyond the BMP as its surrogate pair). */
+function utf16Escape(ch: string): string {
+  return [...Array(ch.length).keys()].map((i) => `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+}
+
+/** The JSON text of `value`: every value exact; nothing in it a terminal acts on. */
+export function jsonText(value: unknown): string {
+  return (JSON.stringify(value, null, 2) ?? 'null').replace(JSON_RAW_UNSAFE, utf16Escape);
+}
+
 export function printJson(io: IO, value: unknown): void {
-  io.out.write(`${JSON.stringify(value, null, 2)}\n`);
+  io.out.write(`${jsonText(value)}\n`);
 }
 
-/** The JSON document as YAML: the same fields (undefined dropped, dates as strings), nothing more. */
+/**
+ * The JSON document as YAML: the same fields (undefined dropped, dates as strings), nothing more.
+ * A string (key or value) holding a character `visible` escapes is written double-quoted, with
+ * that character as a `\u` escape: the value read back is the same, the terminal shows it.
+ */
 export async function printYaml(io: IO, value: unknown): Promise<void> {
-  const { stringify } = await import('yaml'); // only for -o yaml
+  const { Document, isScalar, visit } = await import('yaml'); // only for -o yaml
   const plain: unknown = value === undefined ? null : JSON.parse(JSON.stringify(value));
-  io.out.write(stringify(plain, { lineWidth: 0 }));
+  const doc = new Document(plain);
+  let quotedAny = false;
+  visit(doc, {
+    Scalar(_key, node) {
+      if (isScalar(node) && typeof node.value === 'string' && /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u.test(node.value)) {
+        node.type = 'QUOTE_DOUBLE';
+        quotedAny = true;
+      }
+    },
+  });
+  let text = doc.toString({ lineWidth: 0 });
+  // only double-quoted scalars hold such characters now, where `\uXXXX` means the character itself
+  if (quotedAny) text = text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu, (ch) => (ch === '\n' ? ch : utf16Escape(ch)));
+  io.out.write(text);
 }
 
-/** A borderless table like kubectl's; plain columns when stdout is not a terminal. */
-export async function printTable(io: IO, head: string[], rows: Array<Array<string | number>>): Promise<void> {
+/** A cell of a human table: a plain value is made visible; Styled (ours, coloured) is written as it is. */
+export type Cell = Shown;
+
+/** A borderless table like kubectl's; plain columns when stdout is not a terminal. Every plain cell is made visible. */
+export async function printTable(io: IO, head: string[], rows: ReadonlyArray<ReadonlyArray<Cell>>): Promise<void> {
   const { default: Table } = await import('cli-table3');
   const t = new Table({
     head: head.map((h) => (io.color ? io.chalk.bold(h) : h)),
@@ -62,8 +154,8 @@ export async function printTable(io: IO, head: string[], rows: Array<Array<strin
       left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '',
     },
   });
-  for (const r of rows) t.push(r.map(String));
-  io.out.write(`${t.toString().split('\n').map((l) => l.trimEnd()).join('\n')}\n`);
+  for (const r of rows) t.push(r.map(shown));
+  writeStyled(io, new Styled(`${t.toString().split('\n').map((l) => l.trimEnd()).join('\n')}\n`));
 }
 
 export function ago(ms: number, now: number): string {

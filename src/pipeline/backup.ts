@@ -6,16 +6,17 @@
  * caller goes on.
  */
 import { decryptArchive, encryptArchive, isAgeEncrypted } from '../adapters/backup-age.js';
-import { packArchive, sha256, unpackArchive, verifyArchive } from '../adapters/backup-archive.js';
-import type { BackupTarget, OpenBackupTarget } from '../adapters/backup-target.js';
+import { packArchive, readArchive, sha256 } from '../adapters/backup-archive.js';
+import type { BackupTarget, OpenBackupTarget, ReadOptions } from '../adapters/backup-target.js';
 import { splitArchiveUrl } from '../adapters/backup-target.js';
 import type { ClusterTarget, Kube } from '../adapters/kube.js';
 import type { CustomerRow } from '../adapters/store.js';
 import {
-  archiveName, BACKUP_FORMAT, entryName, isHelmReleaseRecord, MANIFEST_NAME, normalizeObject, SUMS_SUFFIX,
+  archiveName, BACKUP_FORMAT, checkBackupRow, checkKubeObject, entryName, isHelmReleaseRecord, normalizeObject, SUMS_SUFFIX,
   type BackupManifest, type BackupRow, type BackupSums, type KubeObject,
 } from '../domain/backup.js';
-import { BackupError, errorMessage, NotFoundError, OperationError } from '../errors.js';
+import type { ArchivedObject } from '../domain/restore-rules.js';
+import { BackupError, errorMessage, NotFoundError, OperationError, UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { RbacRef, StepLog } from './types.js';
 import type { VolumeSnapshotRecord } from '../domain/volume-snapshots.js';
@@ -126,8 +127,9 @@ export async function writeBackup(i: BackupInput): Promise<WrittenBackup> {
     // read back what the target holds now, and check it entry by entry
     const back = await target.get(name, i.signal);
     if (sha256(back) !== sha256(bytes)) throw new OperationError(`backup ${url} read back differs from what was written (${back.length} bytes, wrote ${bytes.length})`);
-    const manifest = verifyArchive(await unpackArchive(back, url), url);
+    const { manifest } = await readArchive(back, url, { customerId: i.row.customerId });
     i.log('ok', 'Backup written and verified', { url, bytes: bytes.length, entries: manifest.entries.length });
+    await warnLocation(target, i.log);
     return { url, bytes: bytes.length, sha256: sha256(bytes), entries: manifest.entries.length, counts };
   } catch (e) {
     if (i.signal.aborted) throw e;
@@ -147,9 +149,9 @@ export async function writeBackup(i: BackupInput): Promise<WrittenBackup> {
  */
 async function writeEncrypted(i: BackupInput, target: BackupTarget, plain: Buffer, recipients: string[], counts: Record<string, number>): Promise<WrittenBackup> {
   const name = archiveName(i.row.customerId, i.now, true);
-  const files = await unpackArchive(plain, name);
-  const manifest = verifyArchive(files, name);
-  const manifestSha256 = sha256(files.get(MANIFEST_NAME) as Buffer);
+  const read = await readArchive(plain, name, { customerId: i.row.customerId });
+  const manifest = read.manifest;
+  const manifestSha256 = sha256(read.manifestBytes);
   const enc = await encryptArchive(plain, recipients);
   const sums: BackupSums = {
     format: BACKUP_FORMAT,
@@ -173,71 +175,170 @@ async function writeEncrypted(i: BackupInput, target: BackupTarget, plain: Buffe
   const sumsBack = await target.get(`${name}${SUMS_SUFFIX}`, i.signal);
   if (!sumsBack.equals(sumsBytes)) throw new OperationError(`checksums ${sumsUrl} read back differ from what was written`);
   i.log('ok', 'Encrypted backup written and verified', { url, bytes: enc.length, entries: manifest.entries.length, recipients: recipients.length });
+  await warnLocation(target, i.log);
   return {
     url, bytes: enc.length, sha256: sums.encrypted.sha256, entries: manifest.entries.length, counts,
     encrypted: { recipients, sums: sumsUrl, plaintextSha256: sums.plaintext.sha256, manifestSha256 },
   };
 }
 
+/** A restore refuses a file target others can write; the deletion that writes there says so first. */
+async function warnLocation(target: BackupTarget, log: StepLog): Promise<void> {
+  const problems = (await target.locationProblems?.()) ?? [];
+  if (problems.length) log('warn', 'Others can write where this backup lies: a restore will refuse it unless --trust-backup-location', { problems: problems.join('; ') });
+}
+
 export interface LoadedBackup {
+  /** the archive's URL (a directory given: the archive chosen in it) */
   url: string;
+  /** sha256 of the archive as stored (encrypted bytes when encrypted): what the plan saw */
+  sha256: string;
   /** decrypted with an age identity */
   encrypted: boolean;
   manifest: BackupManifest;
-  namespace: KubeObject | null;
-  objects: KubeObject[];
-  clusterObjects: KubeObject[];
+  namespace: ArchivedObject | null;
+  objects: ArchivedObject[];
+  clusterObjects: ArchivedObject[];
+  /** entries that are none of what custctl writes (refused by the restore rules) */
+  otherEntries: string[];
   row: BackupRow;
   helmRecords: KubeObject[];
 }
 
+export interface LoadOptions {
+  signal?: AbortSignal;
+  /** age identities for an encrypted archive */
+  identities?: readonly string[];
+  /** the archive's sha256 as the confirmed plan saw it: another archive is refused */
+  expectSha256?: string;
+  /** read a file target others can write (restore --trust-backup-location) */
+  trustLocation?: boolean;
+  /** why an archive of a directory was passed over */
+  log?: StepLog;
+}
+
+/** The largest archive read (Node reads at most 2 GiB into one buffer). */
+export const MAX_ARCHIVE_BYTES = 2 * 1024 * 1024 * 1024 - 1;
+/** The sums file beside an encrypted archive is a few hundred bytes. */
+const MAX_SUMS_BYTES = 64 * 1024;
+
+interface OpenedArchive {
+  url: string;
+  sha256: string;
+  encrypted: boolean;
+  manifest: BackupManifest;
+  files: Map<string, Buffer>;
+}
+
 /**
- * Reads an archive (`…/name.tar.gz`, or a directory/prefix: the customer's newest backup there),
- * verifies every entry against the manifest, and returns what it holds.
+ * One archive of the target: read (its location checked unless trusted), decrypted when it is an
+ * age file (proven against the sums beside it), inflated within what its manifest declares and
+ * verified entry by entry; a manifest of another customer is refused before the rest is read.
  */
-export async function loadBackup(from: string, customerId: string, openTarget: (u: string) => Promise<BackupTarget>, signal?: AbortSignal, identities: readonly string[] = []): Promise<LoadedBackup> {
-  const { target: where, name: given } = splitArchiveUrl(from);
-  const target = await openTarget(where.url);
-  let name = given;
-  if (!name) {
-    const mine = (await target.list(signal)).filter((b) => b.customerId === customerId).sort((a, b) => a.name.localeCompare(b.name));
-    const newest = mine.at(-1);
-    if (!newest) throw new NotFoundError(`no backup of ${customerId} in ${where.url}`, [`List them with 'custctl backups list --backup ${where.url}'.`]);
-    name = newest.name;
+async function openArchive(target: BackupTarget, name: string, customerId: string, o: LoadOptions, manifestOnly = false): Promise<OpenedArchive> {
+  const url = `${target.url.replace(/\/+$/, '')}/${name}`;
+  const read = { checkLocation: !o.trustLocation, maxBytes: MAX_ARCHIVE_BYTES };
+  let bytes = await target.get(name, o.signal, read);
+  const stored = sha256(bytes);
+  if (o.expectSha256 !== undefined && stored !== o.expectSha256) {
+    throw new OperationError(`backup ${url} is not the archive the plan showed (sha256 ${stored.slice(0, 12)}…, planned ${o.expectSha256.slice(0, 12)}…): refusing`, ['It was replaced after the plan. Look at it, then run the restore again.'], { permanent: true });
   }
-  const url = `${where.url.replace(/\/+$/, '')}/${name}`;
-  let bytes = await target.get(name, signal);
   const encrypted = isAgeEncrypted(bytes);
   let sums: BackupSums | null = null;
   if (encrypted) {
-    sums = await readSums(target, name, url, signal);
-    if (sums && sha256(bytes) !== sums.encrypted.sha256) {
+    sums = await readSums(target, name, url, { ...read, maxBytes: MAX_SUMS_BYTES }, o.signal);
+    if (sums && stored !== sums.encrypted.sha256) {
       throw new OperationError(`backup ${url} is damaged: its sha256 differs from the one recorded beside it (${name}${SUMS_SUFFIX})`, [], { permanent: true });
     }
-    bytes = await decryptArchive(bytes, identities, url);
+    bytes = await decryptArchive(bytes, o.identities ?? [], url);
     if (sums && sha256(bytes) !== sums.plaintext.sha256) throw new OperationError(`backup ${url} decrypted to an archive other than the one verified when it was written`, [], { permanent: true });
   }
-  const files = await unpackArchive(bytes, url);
-  const manifest = verifyArchive(files, url);
-  if (sums && sha256(files.get(MANIFEST_NAME) as Buffer) !== sums.manifest.sha256) throw new OperationError(`backup ${url}: its manifest differs from the one recorded when it was written`, [], { permanent: true });
-  if (manifest.customerId !== customerId) throw new OperationError(`backup ${url} is of ${manifest.customerId}, not ${customerId}: refusing`);
-  const parse = (n: string) => JSON.parse((files.get(n) as Buffer).toString('utf8')) as unknown;
-  const objects: KubeObject[] = [];
-  const clusterObjects: KubeObject[] = [];
-  for (const e of manifest.entries) {
-    if (e.name.startsWith('objects/')) objects.push(parse(e.name) as KubeObject);
-    else if (e.name.startsWith('cluster/')) clusterObjects.push(parse(e.name) as KubeObject);
+  const r = await readArchive(bytes, url, { customerId, manifestOnly });
+  if (sums && sha256(r.manifestBytes) !== sums.manifest.sha256) throw new OperationError(`backup ${url}: its manifest differs from the one recorded when it was written`, [], { permanent: true });
+  return { url, sha256: stored, encrypted, manifest: r.manifest, files: r.files };
+}
+
+/**
+ * The customer's newest archive in a directory or prefix, by what each manifest says (its
+ * customer and time), not by file names: names narrow the search to the customer's archives, each
+ * candidate's manifest decides. An archive that cannot be read (damaged, another customer's, not
+ * decryptable) might be the newest, so the choice is refused, naming each: the operator names the
+ * archive to restore instead.
+ */
+async function chooseArchive(target: BackupTarget, customerId: string, o: LoadOptions): Promise<string> {
+  const mine = (await target.list(o.signal)).filter((b) => b.customerId === customerId);
+  if (mine.length === 0) throw new NotFoundError(`no backup of ${customerId} in ${target.url}`, [`List them with 'custctl backups list --backup ${target.url}'.`]);
+  let best: { name: string; at: number } | null = null;
+  const unreadable: Array<{ name: string; error: unknown }> = [];
+  for (const b of mine) {
+    try {
+      const m = (await openArchive(target, b.name, customerId, { ...o, expectSha256: undefined }, true)).manifest;
+      const at = Date.parse(m.createdAt);
+      if (best === null || at > best.at || (at === best.at && b.name > best.name)) best = { name: b.name, at };
+    } catch (e) {
+      if (o.signal?.aborted || e instanceof UsageError) throw e;
+      unreadable.push({ name: b.name, error: e });
+    }
   }
-  if (!files.has('row.json')) throw new OperationError(`backup ${url} holds no row.json`);
+  if (unreadable.length === 1 && mine.length === 1) throw (unreadable[0] as { error: unknown }).error;
+  if (unreadable.length || !best) {
+    throw new OperationError(`cannot choose the newest backup of ${customerId} in ${target.url}: ${unreadable.length} of ${mine.length} cannot be read, and any of them might be the newest`, [
+      ...unreadable.slice(0, 10).map((u) => `${u.name}: ${errorMessage(u.error)}`),
+      `Name the archive to restore: --from ${target.url.replace(/\/+$/, '')}/NAME.`,
+    ], { permanent: true });
+  }
+  return best.name;
+}
+
+/**
+ * Reads an archive (`…/name.tar.gz`, or a directory/prefix: the customer's newest backup there, by
+ * its manifest), verifies every entry against the manifest and parses each as custctl wrote it.
+ * What the entries hold is judged by the restore rules (domain/restore-rules.ts), not here.
+ */
+export async function loadBackup(from: string, customerId: string, openTarget: (u: string) => Promise<BackupTarget>, signal?: AbortSignal, identities: readonly string[] = [], opts: Omit<LoadOptions, 'signal' | 'identities'> = {}): Promise<LoadedBackup> {
+  const o: LoadOptions = { ...opts, ...(signal ? { signal } : {}), identities };
+  const { target: where, name: given } = splitArchiveUrl(from);
+  const target = await openTarget(where.url);
+  const name = given ?? (await chooseArchive(target, customerId, o));
+  const a = await openArchive(target, name, customerId, o);
+  const problems: string[] = [];
+  const parse = <T>(entry: string, check: (v: unknown) => T): T | null => {
+    try {
+      return check(JSON.parse((a.files.get(entry) as Buffer).toString('utf8')) as unknown);
+    } catch (e) {
+      problems.push(`${entry}: ${e instanceof SyntaxError ? `not JSON (${e.message})` : `not what custctl writes: ${(e as Error).message}`}`);
+      return null;
+    }
+  };
+  const objects: ArchivedObject[] = [];
+  const clusterObjects: ArchivedObject[] = [];
+  const otherEntries: string[] = [];
+  let namespace: ArchivedObject | null = null;
+  let row: BackupRow | null = null;
+  for (const { name: entry } of a.manifest.entries) {
+    if (entry === 'row.json') row = parse(entry, checkBackupRow);
+    else if (entry === 'namespace.json' || entry.startsWith('objects/') || entry.startsWith('cluster/')) {
+      const object = parse(entry, checkKubeObject);
+      if (!object) continue;
+      if (entry === 'namespace.json') namespace = { entry, object };
+      else (entry.startsWith('objects/') ? objects : clusterObjects).push({ entry, object });
+    } else otherEntries.push(entry);
+  }
+  if (!a.manifest.entries.some((e) => e.name === 'row.json')) problems.push('row.json: missing (custctl always writes the row)');
+  if (problems.length) {
+    throw new OperationError(`backup ${a.url} failed verification: ${problems.length} entr${problems.length === 1 ? 'y is' : 'ies are'} not what custctl writes`, problems.slice(0, 20), { permanent: true });
+  }
   return {
-    url,
-    encrypted,
-    manifest,
-    namespace: files.has('namespace.json') ? (parse('namespace.json') as KubeObject) : null,
+    url: a.url,
+    sha256: a.sha256,
+    encrypted: a.encrypted,
+    manifest: a.manifest,
+    namespace,
     objects,
     clusterObjects,
-    row: parse('row.json') as BackupRow,
-    helmRecords: objects.filter(isHelmReleaseRecord),
+    otherEntries,
+    row: row as BackupRow,
+    helmRecords: objects.map((x) => x.object).filter(isHelmReleaseRecord),
   };
 }
 
@@ -245,11 +346,12 @@ export async function loadBackup(from: string, customerId: string, openTarget: (
  * The sums beside an encrypted archive; null when there are none (written by hand, or lost): the
  * decryption is authenticated (age) and the entries are checked against the manifest all the same.
  */
-async function readSums(target: BackupTarget, name: string, url: string, signal?: AbortSignal): Promise<BackupSums | null> {
+async function readSums(target: BackupTarget, name: string, url: string, read: ReadOptions, signal?: AbortSignal): Promise<BackupSums | null> {
   let raw: Buffer;
   try {
-    raw = await target.get(`${name}${SUMS_SUFFIX}`, signal);
-  } catch {
+    raw = await target.get(`${name}${SUMS_SUFFIX}`, signal, read);
+  } catch (e) {
+    if (e instanceof UsageError || /bytes, more than/.test(errorMessage(e))) throw e;
     return null;
   }
   try {

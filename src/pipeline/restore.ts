@@ -2,7 +2,8 @@
  * `custctl restore ID --from URL`: one attempt of a `restore` job, and the plan it shows first.
  *
  *   0. the row must be `pending`, the namespace must not exist (or be the one this job created)
- *   1. load the archive and verify every entry's sha256                       progress 5
+ *   1. load the archive (the one the plan showed), verify every entry's sha256, and judge every
+ *      entry by the restore rules (domain/restore-rules.ts): nothing is created otherwise  progress 5
  *   2. create the namespace (annotated with this job), then its objects tier by tier in
  *      dependency order, up to RESTORE_CONCURRENCY at once inside a tier
  *      (Helm release records are Secrets among them, so `helm status` sees the release) progress 70
@@ -13,12 +14,15 @@
 import type { OpenBackupTarget } from '../adapters/backup-target.js';
 import type { ClusterTarget, Kube } from '../adapters/kube.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
-import { restoreTiers, skippedOnRestore, sortForRestore, type KubeObject } from '../domain/backup.js';
+import type { ReleaseSecret } from '../adapters/helm-storage.js';
+import { isHelmReleaseRecord, restoreTiers, skippedOnRestore, sortForRestore, type KubeObject } from '../domain/backup.js';
+import type { RbacObject } from '../domain/rbac-owner.js';
+import { judgeRestore, rbacObjectOf, RestoreRefusedError, scopeKey, type ReleaseRecordFacts, type Scope } from '../domain/restore-rules.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { Job } from '../domain/job.js';
 import { checkRowNamespace } from '../domain/namespace-name.js';
 import { ConflictError, errorMessage, NotFoundError, OperationError } from '../errors.js';
-import { loadBackup, type LoadedBackup } from './backup.js';
+import { loadBackup, RBAC_API, type LoadedBackup } from './backup.js';
 import type { StepLog } from './types.js';
 
 /** The namespace annotation that says which restore job created it (a retried attempt may go on). */
@@ -28,7 +32,7 @@ export interface RestorePlanView {
   customerId: string;
   namespace: string;
   from: string;
-  backup: { createdAt: string; custctlVersion: string; cluster: { server: string; context: string }; entries: number; counts: Record<string, number>; releases: string[]; encrypted?: boolean };
+  backup: { createdAt: string; custctlVersion: string; cluster: { server: string; context: string }; entries: number; counts: Record<string, number>; releases: string[]; encrypted?: boolean; sha256: string };
   create: Array<{ kind: string; count: number }>;
   skipped: Array<{ kind: string; name: string; reason: string }>;
   clusterRbac: string[];
@@ -104,12 +108,63 @@ export async function createInTiers(objects: readonly KubeObject[], kube: Pick<K
   return { created, existed };
 }
 
+/**
+ * The restore rules (domain/restore-rules.ts) applied to a loaded archive, with what they need
+ * from the cluster: each kind's scope (discovery), the ClusterRoles and ClusterRoleBindings of the
+ * names the archive holds, and what its Helm release records say. Throws RestoreRefusedError (exit
+ * 2, every refused entry) before anything is created; returns when everything is the customer's.
+ */
+export async function admitRestore(b: LoadedBackup, customer: CustomerId, namespace: string, kube: Pick<Kube, 'isClusterScoped' | 'readClusterObject'>, signal?: AbortSignal): Promise<void> {
+  const records: ReleaseRecordFacts[] = [];
+  const recordEntries = b.objects.filter((a) => isHelmReleaseRecord(a.object));
+  if (recordEntries.length) {
+    const [{ decodeReleaseSecret }, { parseManifest }] = await Promise.all([import('../adapters/helm-storage.js'), import('../adapters/helm-manifest.js')]);
+    for (const a of recordEntries) {
+      try {
+        const r = decodeReleaseSecret(a.object as ReleaseSecret, namespace);
+        // read as helm reads it; a document that cannot be interpreted leaves the record's objects unknown
+        const m = await parseManifest(r.manifest);
+        const bad = m.unreadable[0];
+        if (bad) records.push({ entry: a.entry, error: `the manifest of Helm release ${r.name}: document ${bad.index}${bad.source ? ` (${bad.source})` : ''} could not be read: ${bad.reason}` });
+        else records.push({ entry: a.entry, release: r.name, namespace: r.namespace, objects: m.objects });
+      } catch (e) {
+        records.push({ entry: a.entry, error: errorMessage(e) });
+      }
+    }
+  }
+  const scopes = new Map<string, Scope>();
+  const kinds = [...b.objects.map((a) => a.object), ...records.flatMap((r) => ('objects' in r ? r.objects : []))];
+  for (const { apiVersion, kind } of kinds) {
+    const k = scopeKey(apiVersion, kind);
+    if (scopes.has(k)) continue;
+    scopes.set(k, apiVersion === '' ? 'unknown' : (await kube.isClusterScoped(apiVersion, kind, signal)) ? 'cluster' : 'namespaced');
+  }
+  const live = new Map<string, RbacObject | null>();
+  const rbacNames = [
+    ...b.clusterObjects.map((a) => ({ apiVersion: a.object.apiVersion, kind: a.object.kind, name: a.object.metadata.name })),
+    ...records.flatMap((r) => ('objects' in r ? r.objects : [])),
+  ].filter((o) => o.apiVersion === RBAC_API && (o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding') && o.name !== '');
+  for (const o of rbacNames) {
+    const k = `${o.kind}/${o.name}`;
+    if (live.has(k)) continue;
+    const found = await kube.readClusterObject(RBAC_API, o.kind, o.name, signal);
+    live.set(k, found ? rbacObjectOf(found) : null);
+  }
+  const refused = judgeRestore(
+    { namespaceEntry: b.namespace, objects: b.objects, cluster: b.clusterObjects, row: b.row, otherEntries: b.otherEntries, releaseRecords: records },
+    customer,
+    namespace,
+    { scope: (apiVersion, kind) => scopes.get(scopeKey(apiVersion, kind)) ?? 'unknown', live: (kind, name) => live.get(`${kind}/${name}`) ?? null },
+  );
+  if (refused.length) throw new RestoreRefusedError(customer.id, b.url, refused);
+}
+
 /** What a restore will create, and what it leaves to the controllers. */
 export function restorePlan(b: LoadedBackup, customerId: string, namespace: string, row: CustomerRow): { view: RestorePlanView; objects: KubeObject[] } {
-  const services = new Set(b.objects.filter((o) => o.kind === 'Service').map((o) => o.metadata.name));
+  const services = new Set(b.objects.filter((a) => a.object.kind === 'Service').map((a) => a.object.metadata.name));
   const skipped: RestorePlanView['skipped'] = [];
   const objects: KubeObject[] = [];
-  for (const o of b.objects) {
+  for (const { object: o } of b.objects) {
     const why = skippedOnRestore(o, services);
     if (why) skipped.push({ kind: o.kind, name: o.metadata.name, reason: why });
     else objects.push({ ...o, metadata: { ...o.metadata, namespace } });
@@ -123,10 +178,10 @@ export function restorePlan(b: LoadedBackup, customerId: string, namespace: stri
       customerId,
       namespace,
       from: b.url,
-      backup: { createdAt: m.createdAt, custctlVersion: m.custctlVersion, cluster: m.cluster, entries: m.entries.length, counts: m.counts, releases: m.releases, ...(b.encrypted ? { encrypted: true } : {}) },
+      backup: { createdAt: m.createdAt, custctlVersion: m.custctlVersion, cluster: m.cluster, entries: m.entries.length, counts: m.counts, releases: m.releases, sha256: b.sha256, ...(b.encrypted ? { encrypted: true } : {}) },
       create: [...create].map(([kind, count]) => ({ kind, count })).sort((x, y) => y.count - x.count || x.kind.localeCompare(y.kind)),
       skipped,
-      clusterRbac: b.clusterObjects.map((o) => `${o.kind}/${o.metadata.name}`),
+      clusterRbac: b.clusterObjects.map((a) => `${a.object.kind}/${a.object.metadata.name}`),
       row: { status: row.deploymentStatus, change: `deployment_status ${row.deploymentStatus} → deployed; instance_namespace ${namespace}, instance_url ${b.row.instanceUrl || "''"}` },
     },
   };
@@ -181,13 +236,19 @@ export async function runRestoreAttempt(a: RestoreAttempt, store: CustomerStore,
   }
   const row = await refuseRestore(customer, namespace, current, a.prefix, env.kube, job.id, signal);
   log('info', 'Starting restore', { customerId: customer.id, namespace, from, job: job.id });
-  const backup = await loadBackup(from, customer.id, env.backups, signal, env.identities ?? []);
+  const backup = await loadBackup(from, customer.id, env.backups, signal, env.identities ?? [], {
+    ...(job.data.sha256 !== undefined ? { expectSha256: job.data.sha256 } : {}),
+    ...(job.data.trustLocation ? { trustLocation: true } : {}),
+    log,
+  });
   log('ok', 'Backup verified', { url: backup.url, entries: backup.manifest.entries.length, created: backup.manifest.createdAt });
+  // nothing is created before every entry is judged the customer's
+  await admitRestore(backup, customer, namespace, env.kube, signal);
   await a.progress(5);
 
   const { objects } = restorePlan(backup, customer.id, namespace, row);
   const nsObject: KubeObject = backup.namespace
-    ? { ...backup.namespace, metadata: { ...backup.namespace.metadata, name: namespace } }
+    ? { ...backup.namespace.object, metadata: { ...backup.namespace.object.metadata, name: namespace } }
     : { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } };
   nsObject.metadata.annotations = { ...(nsObject.metadata.annotations ?? {}), [RESTORED_BY]: job.id };
   await env.kube.createObject(nsObject, signal);
@@ -198,7 +259,7 @@ export async function runRestoreAttempt(a: RestoreAttempt, store: CustomerStore,
   await a.progress(70);
 
   const rbac: string[] = [];
-  for (const o of backup.clusterObjects) {
+  for (const { object: o } of backup.clusterObjects) {
     await env.kube.createObject(o, signal);
     rbac.push(`${o.kind}/${o.metadata.name}`);
   }

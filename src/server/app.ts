@@ -6,6 +6,8 @@
  * single error handler. Its own logger is off: requests are logged here through the Reporter,
  * with the token's name and never a header.
  */
+import { deliveryJson, jobJson as jobWithIsoTimes, type JobJson } from '../domain/json-times.js';
+import type { DeliveryView } from '../domain/webhook.js';
 import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { AUDIT_ACTIONS, type CustomerStore } from '../adapters/store.js';
 import { parseTimePoint } from '../domain/time-window.js';
@@ -88,7 +90,7 @@ export const QUEUED_NOTE = 'Kubernetes namespace will be deleted asynchronously.
 /** HTTP status of an error name (the one table, src/domain/errors.ts); `conflict` is 409 except on the seed's DELETE (400). */
 export const statusForErrorName = (name: ErrorName, conflictStatus = 409): number => httpStatusForErrorName(name, conflictStatus);
 
-/** The API's error names are a closed set (README): a usage error travels as `invalid_request`. */
+/** The API's error names are a closed set (docs/remote.md): a usage error travels as `invalid_request`. */
 function apiErrorBody(e: unknown): { error: ErrorName; message: string; details?: string[] } {
   if (e instanceof CliError) {
     const error = e.errorName === 'usage' ? 'invalid_request' : e.errorName;
@@ -201,9 +203,9 @@ function submitExtras(q: Query): SubmitExtras {
   return out;
 }
 
-/** The job as the API shows it: the one schema (DESIGN "The job journal"), without the lease's pid/host. */
-export function jobJson(job: Job): Job {
-  return job.lease ? { ...job, lease: { ...job.lease, pid: 0, host: '' } } : job;
+/** The job as the API shows it: the one schema (DESIGN "The job journal", ISO times beside BullMQ's ms), without the lease's pid/host. */
+export function jobJson(job: Job): JobJson {
+  return jobWithIsoTimes(job.lease ? { ...job, lease: { ...job.lease, pid: 0, host: '' } } : job);
 }
 
 /** The end of a synchronous deletion as HTTP: 200 completed, the failure's status, 202 when handed back. */
@@ -462,7 +464,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const id = parseJobIdParam(req.params.id);
     const job = await requireJob(queue, id);
     if (req.principal?.role === 'owner' && job.data.customerId !== req.principal.customerId) throw new NotFoundError(`job ${id} not found`);
-    return { jobId: id, deliveries: opts.deliveries ? await opts.deliveries(id) : [] };
+    return { jobId: id, deliveries: opts.deliveries ? (await opts.deliveries(id)).map((x) => deliveryJson(x as DeliveryView)) : [] };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {

@@ -17,7 +17,7 @@ import { cliEnv } from '../support/env.js';
 import { randomKey, waitFor } from '../support/fixtures.js';
 
 const ADMIN = `adm-${randomKey('a')}-secret-0123456789`;
-const README = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../README.md'), 'utf8');
+const README = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/remote.md'), 'utf8');
 
 interface Served {
   url: string;
@@ -76,7 +76,7 @@ async function call(s: Served, method: string, p: string, init: { token?: string
 /** The `error` names the README documents for the API. */
 function documentedNames(): string[] {
   const m = /Errors are `\{error, message\}` \(sometimes with `details`\) with `error` one of ([^;]+);/.exec(README.replace(/\n/g, ' '));
-  if (!m?.[1]) throw new Error('README: the list of API error names is missing');
+  if (!m?.[1]) throw new Error('docs/remote.md: the list of API error names is missing');
   return [...m[1].matchAll(/`([a-z_]+)`/g)].map((x) => x[1] as string);
 }
 
@@ -199,7 +199,7 @@ describe('issue 12 item 9: every error answer is {error, message} with a documen
     expect(unknown.text.length).toBeLessThan(400);
   });
 
-  it('every error name the API answered above is in the README list', async () => {
+  it('every error name the API answered above is in the list docs/remote.md documents', async () => {
     const names = documentedNames();
     for (const n of ['invalid_id', 'invalid_request', 'payload_too_large', 'unsupported_media_type', 'request_timeout', 'headers_too_large', 'unavailable', 'not_found', 'conflict', 'unauthorized']) {
       expect(names, n).toContain(n);

@@ -132,7 +132,7 @@ describe('PostgreSQL store', () => {
     } finally {
       await Promise.all(migrators.map((m) => m.close()));
     }
-    expect(await tablesIn(name)).toEqual(['custctl_audit', 'customers', 'schema_migrations']);
+    expect(await tablesIn(name)).toEqual(['custctl_audit', 'custctl_audit_head', 'custctl_audit_prune_ticket', 'customers', 'schema_migrations']);
     const ok = await openPgStore({ connectionString: url, env: {} });
     await ok.close();
   });

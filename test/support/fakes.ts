@@ -161,7 +161,8 @@ export class FakeStore implements CustomerStore {
   private record(e: AuditEntry | undefined, rowStatus: string | null): void {
     if (!e) return;
     this.audit.push({
-      id: this.audit.length + 1, at: new Date().toISOString(), actor: e.actor, action: e.action,
+      id: this.audit.length + 1, at: new Date().toISOString(), actor: e.actor, actorLabel: e.actorLabel ?? null, dbUser: null,
+      seq: null, prevHash: null, hash: null, action: e.action,
       customerId: e.customerId ?? null, namespace: e.namespace ?? null, jobId: e.jobId ?? null, outcome: e.outcome ?? null,
       rowStatus, deleted: e.deleted ?? null, reason: e.reason ?? null,
     });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseTimePoint } from '../../src/domain/time-window.js';
 import { UsageError } from '../../src/errors.js';
+import { userInfo } from 'node:os';
+import { cleanAuditText } from '../../src/domain/audit-text.js';
 import { cliRequester } from '../../src/jobs/actor.js';
 import { auditListener } from '../../src/jobs/audit.js';
 import type { Job } from '../../src/domain/job.js';
@@ -26,10 +28,31 @@ describe('parseTimePoint (--since, --before)', () => {
 });
 
 describe('cliRequester', () => {
-  it('user@host (cli); never empty', () => {
-    expect(cliRequester({ USER: 'alice' }, '123@build-1')).toBe('alice@build-1 (cli)');
-    expect(cliRequester({ LOGNAME: 'bob' }, '123@h')).toBe('bob@h (cli)');
-    expect(cliRequester({ USER: 'alice' })).toBe('alice (cli)');
+  it('the account of the uid @host (cli); never empty', () => {
+    expect(cliRequester('123@build-1', { uid: 1000, username: 'alice' })).toBe('alice@build-1 (cli)');
+    expect(cliRequester(undefined, { uid: 1000, username: 'alice' })).toBe('alice (cli)');
+    // a uid without an account (a container's arbitrary uid) is named by its number
+    expect(cliRequester('1@h', { uid: 1000650000, username: null })).toBe('uid 1000650000@h (cli)');
+  });
+
+  it('is the OS account of this process\'s uid, whatever $USER says', () => {
+    expect(cliRequester('1@h')).toBe(`${userInfo().username}@h (cli)`);
+  });
+
+  it('never carries control characters, whatever the account or host is called', () => {
+    expect(cliRequester('1@ho\u001b[2Jst', { uid: 7, username: 'ev\u001b]0;x\u0007il\nroot' })).toBe('ev]0;xil root@ho[2Jst (cli)');
+  });
+});
+
+describe('cleanAuditText (what an audit row may hold)', () => {
+  it.each([
+    ['plain text, é and 日本 stay', 'plain text, é and 日本 stay'],
+    ['line\nbreak\r\n\ttab', 'line break tab'],
+    ['\u001b[31mred\u001b[0m', '[31mred[0m'],
+    ['nul\u0000 bel\u0007 del\u007f c1\u0085\u009b', 'nul bel del c1'],
+    ['bidi \u202eevil\u202c \u2066iso\u2069 \u200fmark', 'bidi evil iso mark'],
+  ])('%j → %j', (raw, clean) => {
+    expect(cleanAuditText(raw)).toBe(clean);
   });
 });
 

@@ -130,7 +130,7 @@ describe('the backup step with --backup-recipient (fakes of the cluster, the rea
     expect(wrong?.message).toMatch(/cannot decrypt backup/);
     const b = await loadBackup(`file://${dir}`, ID, open, undefined, [identity]);
     expect(b.encrypted).toBe(true);
-    expect(b.objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Secret/db']);
+    expect(b.objects.map((a) => `${a.object.kind}/${a.object.metadata.name}`)).toEqual(['Secret/db']);
     expect(b.row.customerId).toBe(ID);
   });
 

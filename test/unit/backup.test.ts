@@ -1,13 +1,14 @@
 /** Backups with fakes of our own cluster interfaces and the real archive code and file target. */
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { packArchive, unpackArchive, verifyArchive } from '../../src/adapters/backup-archive.js';
+import { packArchive, readArchive } from '../../src/adapters/backup-archive.js';
+import { repackArchive } from '../support/archive.js';
 import { FileBackupTarget, splitArchiveUrl, type BackupTarget } from '../../src/adapters/backup-target.js';
 import { archiveName, normalizeObject, parseBackupUrl, skippedOnRestore, sortForRestore, type KubeObject } from '../../src/domain/backup.js';
 import type { Job } from '../../src/domain/job.js';
-import { exitCodeFor, UsageError } from '../../src/errors.js';
+import { exitCodeFor, OperationError, UsageError } from '../../src/errors.js';
 import { runDeleteAttempt } from '../../src/pipeline/run.js';
 import { FakeHelm, FakeKube, FakeStore, runningDeleteJob } from '../support/fakes.js';
 
@@ -56,18 +57,23 @@ describe('normalizing and ordering objects', () => {
 describe('the archive', () => {
   it('round-trips, and a changed, missing or extra entry fails verification by name', async () => {
     const entries = [{ name: 'objects/core/ConfigMap/a.json', data: Buffer.from('{"a":1}') }, { name: 'row.json', data: Buffer.from('{}') }];
-    const base = { format: 1 as const, custctlVersion: 't', createdAt: 'now', customerId: ID, namespace: NS, cluster: { server: 's', context: 'c' }, counts: {}, releases: [] };
+    const base = { format: 1 as const, custctlVersion: 't', createdAt: '2026-12-01T00:00:00.000Z', customerId: ID, namespace: NS, cluster: { server: 's', context: 'c' }, counts: {}, releases: [] };
     const { bytes } = await packArchive(entries, base, new Date(0));
-    const files = await unpackArchive(bytes, 'x');
-    expect(verifyArchive(files, 'x').entries.map((e) => e.name)).toEqual(['objects/core/ConfigMap/a.json', 'row.json']);
+    const read = await readArchive(bytes, 'x');
+    expect(read.manifest.entries.map((e) => e.name)).toEqual(['objects/core/ConfigMap/a.json', 'row.json']);
+    expect([...read.files.keys()]).toEqual(['objects/core/ConfigMap/a.json', 'row.json']);
+    const files = new Map([['manifest.json', read.manifestBytes], ...read.files]);
     const changed = new Map(files).set('row.json', Buffer.from('{"x":1}'));
-    expect(() => verifyArchive(changed, 'x')).toThrow(/failed verification/);
+    await expect(readArchive(await repackArchive(changed), 'x')).rejects.toThrow(/failed verification/);
     const missing = new Map(files);
     missing.delete('row.json');
-    expect(() => verifyArchive(missing, 'x')).toThrow(/failed verification/);
+    await expect(readArchive(await repackArchive(missing), 'x')).rejects.toThrow(/failed verification/);
     const extra = new Map(files).set('evil.json', Buffer.from('{}'));
-    expect(() => verifyArchive(extra, 'x')).toThrow(/failed verification/);
-    await expect(unpackArchive(Buffer.from('not gzip'), 'x')).rejects.toThrow(/not a gzip archive/);
+    const e = await readArchive(await repackArchive(extra), 'x').catch((err: unknown) => err as OperationError);
+    expect(e).toBeInstanceOf(OperationError);
+    expect((e as OperationError).details.join('\n')).toMatch(/evil\.json: not in the manifest/);
+    await expect(readArchive(Buffer.from('not gzip'), 'x')).rejects.toThrow(/not a gzip archive/);
+    await expect(readArchive(bytes, 'x', { customerId: 'cust_other' })).rejects.toThrow(/is of cust_bak123, not cust_other/);
   });
 });
 
@@ -109,6 +115,19 @@ describe('the backup step (fakes of the cluster, the real file target)', () => {
     expect(kube.calls.indexOf(`export ${NS}`)).toBeLessThan(firstDelete);
     // then deletes (the release has no delete hooks: it goes with the namespace)
     expect(kube.calls).toContain(`delete ns/${NS}`);
+  });
+
+  it('a backup directory others can write: the backup is written, with a warning that a restore will refuse it', async () => {
+    chmodSync(dir, 0o777);
+    const lines: string[] = [];
+    const r = await runDeleteAttempt(
+      { job: job({ backupUrl: `file://${dir}` }), attempt: 1, signal: new AbortController().signal, progress: async () => undefined, log: (level, m, f) => void lines.push(`${level} ${m} ${JSON.stringify(f ?? {})}`) },
+      store,
+      async () => ({ kube, helm, target: kube.target, backups: async () => new FileBackupTarget(dir) }),
+      { namespacePrefix: 'customer-', defaultWaitTimeoutMs: 1_000, now: () => Date.parse('2026-12-01T13:00:00Z') },
+    );
+    expect(r.backup?.url).toBe(`file://${dir}/${ID}-20261201T130000Z.tar.gz`);
+    expect(lines.join('\n')).toMatch(/warn Others can write where this backup lies: a restore will refuse it unless --trust-backup-location .*writable by everyone/);
   });
 
   it('a read-back that does not match (checksum mismatch) stops the deletion: nothing deleted, row handed back, no retry', async () => {

@@ -112,7 +112,7 @@ describe('__complete reads the command tree', () => {
     [['--store', 'embedded', 'jobs', 're'], ['retry', 'resume']],
     [['status', ''], ['job', 'customer', 'help']],
     [['customers', ''], ['list', 'add', 'help']],
-    [['audit', ''], ['list', 'prune', 'help']],
+    [['audit', ''], ['list', 'verify', 'prune', 'help']],
     [['help', ''], ['delete', 'cancel', 'restore', 'status', 'jobs', 'customers', 'audit']],
     [['jobs', 'help', ''], ['list', 'retry', 'resume', 'cancel', 'prune']],
     [['jobs', 'list', '--state', ''], [...JOB_STATES]],

@@ -26,7 +26,7 @@ const inspection: Inspection = {
 
 describe('the plan', () => {
   it('shows releases, objects by kind, PVC data loss, RBAC and the row change', () => {
-    const text = renderPlan(planView(inspection, row, 'cust_abc123', 'customer-abc123', false), bufferIO().io.chalk);
+    const text = renderPlan(planView(inspection, row, 'cust_abc123', 'customer-abc123', false), bufferIO().io.chalk).text;
     expect(text).toContain('delete customer-abc123 with 15 objects: 12 configmaps, 3 secrets');
     expect(text).toContain('remove customer-abc123 (deployed, customer-instance-0.1.0): removed with the namespace: no delete hooks (no helm process)');
     expect(text).toMatch(/PVC\s+data 1Gi Bound → pv-1: volume kept \(Retain\)/);
@@ -43,7 +43,7 @@ describe('the plan', () => {
   });
 
   it('says when the namespace is already gone, and marks a simulated plan', () => {
-    const text = renderPlan(planView({ ...inspection, ns: null, releases: [], pvcs: undefined, objects: undefined }, row, 'cust_abc123', 'customer-abc123', true), bufferIO().io.chalk);
+    const text = renderPlan(planView({ ...inspection, ns: null, releases: [], pvcs: undefined, objects: undefined }, row, 'cust_abc123', 'customer-abc123', true), bufferIO().io.chalk).text;
     expect(text).toContain('not found (already gone)');
     expect(text).toContain('simulated');
   });
@@ -99,7 +99,7 @@ describe('job view', () => {
       attempts: [{ attempt: 1, startedOn: 0, finishedOn: 5000, worker: '1@h', outcome: 'failed', error: 'namespace customer-a still exists', log: ['t INFO  Deleting Kubernetes namespace'] }],
       lease: null,
     };
-    const text = renderJob(job, bufferIO().io.chalk, 100_000);
+    const text = renderJob(job, bufferIO().io.chalk, 100_000).text;
     expect(text).toMatch(/Job\s+12 \(delete\)\s+failed\s+progress 25%/);
     expect(text).toMatch(/Attempts\s+3 of 3 made/);
     expect(text).toMatch(/Failed\s+namespace customer-a still exists after waiting 5m \(timeout\)/);

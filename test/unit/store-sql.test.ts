@@ -275,11 +275,12 @@ describe('schema', () => {
   it('a complete customers table made by someone else (no schema_migrations) passes the check once the audit table exists', async () => {
     await inFreshSchema(async () => {
       // the table as billing might create it today: every column (the customers migrations' DDL, no record of them)
-      for (const m of MIGRATIONS) if (m.version !== 3) await db.exec(m.sql);
+      const audit = (m: { version: number }) => m.version === 3 || m.version === 5;
+      for (const m of MIGRATIONS) if (!audit(m)) await db.exec(m.sql);
       expect(await store.checkSchema()).toEqual(expect.arrayContaining(['table custctl_audit', 'migration 3 (create custctl_audit)']));
       expect(await store.checkSchema()).not.toContain('table customers');
       expect(await store.checkSchema()).not.toEqual(expect.arrayContaining([expect.stringMatching(/^column customers\./)]));
-      await db.exec(MIGRATIONS.find((m) => m.version === 3)?.sql ?? '');
+      for (const m of MIGRATIONS) if (audit(m)) await db.exec(m.sql);
       expect(await store.checkSchema()).toEqual([]);
     });
   });

@@ -172,8 +172,10 @@ describe('item 4: a bulk run checks everything first and reports every problem a
     for (const id of ['cust_sa1', 'cust_sb1', 'cust_sc1']) seed(h.store, id, 'deployed');
     expect(await run(h, makeDeleteCommand as unknown as Factory, ['cust_sa1', 'cust_sb1', 'cust_sc1', '--yes']), h.err()).toBe(0);
     expect(h.out()).toMatch(/\n\n3 deleted, 0 failed\n$/);
-    // not a terminal: plain log lines, no spinner frames
-    expect(h.err()).toMatch(/INFO  3\/3 deleted/);
+    // not a terminal: plain log lines, one per customer, no spinner frames, no step lines without -v
+    expect(h.err()).toMatch(/OK {4}3\/3 cust_s[abc]1 deleted \(simulated\)  job=\d/);
+    expect(h.err().match(/\/3 cust_s[abc]1 deleted/g)).toHaveLength(3);
+    expect(h.err()).not.toMatch(/Starting customer instance deletion|Deletion queued/);
 
     const t = await harness({ tty: true });
     for (const id of ['cust_ta1', 'cust_tb1']) seed(t.store, id, 'deployed');
@@ -184,7 +186,8 @@ describe('item 4: a bulk run checks everything first and reports every problem a
     const j = await harness({ tty: true });
     for (const id of ['cust_ja1', 'cust_jb1']) seed(j.store, id, 'deployed');
     expect(await run(j, makeDeleteCommand as unknown as Factory, ['cust_ja1', 'cust_jb1', '--yes', '-o', 'json'])).toBe(0);
-    expect(j.err()).not.toMatch(/\d\/2 deleted/);
+    expect(j.err()).not.toMatch(/\d\/2 deleted/); // no live count
+    expect(j.err().match(/\/2 cust_j[ab]1 deleted/g)).toHaveLength(2); // the line per customer
     expect(JSON.parse(j.out()).results).toHaveLength(2);
   });
 });
@@ -251,7 +254,7 @@ describe('item 6: a pending row with nothing left on the cluster is already dele
 describe('item 7: the plan names the company and the e-mail', () => {
   it('renderPlan: beside the id', () => {
     const row = { id: 1, customerId: 'cust_w1', email: 'ops@acme.test', companyName: 'Acme Corp', deploymentStatus: 'deployed' as const, instanceNamespace: 'customer-w1', instanceUrl: '', deletionJobId: null, previousStatus: null, deletionScheduledAt: null, deletedAt: null, createdAt: '', updatedAt: '' };
-    const text = renderPlan(planView(null, row, 'cust_w1', 'customer-w1', true), bufferIO().io.chalk);
+    const text = renderPlan(planView(null, row, 'cust_w1', 'customer-w1', true), bufferIO().io.chalk).text;
     expect(text.split('\n')[0]).toMatch(/^Customer\s+cust_w1  \(Acme Corp, ops@acme\.test\)/);
   });
 });
@@ -281,7 +284,7 @@ describe('item 8: jobs', () => {
 
   it('a cancelled job reads as cancelled, its JSON keeps BullMQ\'s shape, exit 4', () => {
     const j = job();
-    const text = renderJob(j, bufferIO().io.chalk, 2000);
+    const text = renderJob(j, bufferIO().io.chalk, 2000).text;
     expect(text).toMatch(/Job\s+12 \(delete\)\s+cancelled/);
     expect(text).toMatch(/Cancelled\s+1970-01-01T00:00:01.000Z; the customer went back to deployed/);
     expect(text).not.toMatch(/Failed/);
@@ -372,9 +375,9 @@ describe('item 10: the confirmation prompt', () => {
     expect(r.screen).toMatch(/✖ Delete cust_p1\?/);
     expect(r.screen).not.toContain('✔');
   });
-  it('Ctrl-C: "aborted, nothing changed", exit 2', async () => {
+  it('Ctrl-C: "aborted, nothing changed", exit 130 (the shell convention)', async () => {
     const r = await prompt('\x03');
-    expect(r.result).toBe(`2 ${ABORTED}`);
+    expect(r.result).toBe(`130 ${ABORTED}`);
     expect(r.screen).not.toContain('✔');
   });
   it('no terminal: refused before asking', async () => {

@@ -223,7 +223,7 @@ describe('the plan', () => {
     const p = planView(insp, row, ID, NS, false);
     coverVolumes(p, { class: 'retain', deletionPolicy: 'Retain', driver: 'd' });
     expect(p.pvcs?.map((v) => v.coverage)).toEqual(['snapshot', 'snapshot', 'no-volume']);
-    const text = renderPlan(p, c);
+    const text = renderPlan(p, c).text;
     expect(text).toMatch(/Snapshots\s+take and wait for a VolumeSnapshot of every bound PVC first \(class retain, Retain, driver d\)/);
     expect(text).toMatch(/PVC\s+data 1Gi Bound → pv-1: volume and data deleted; covered by snapshot \(class retain, Retain\)/);
   });
@@ -232,7 +232,7 @@ describe('the plan', () => {
     const p = planView(insp, row, ID, NS, false);
     coverVolumes(p, { class: 'gone', refused: 'VolumeSnapshotClass gone has deletionPolicy Delete' });
     expect(p.pvcs?.map((v) => v.coverage)).toEqual(['not-covered', 'volume-retained', 'no-volume']);
-    const text = renderPlan(p, c);
+    const text = renderPlan(p, c).text;
     expect(text).toMatch(/Snapshots\s+REFUSED VolumeSnapshotClass gone has deletionPolicy Delete: the deletion will be refused/);
     expect(text).toMatch(/PVC\s+data .*NOT covered: the data is lost when the namespace is deleted/);
   });

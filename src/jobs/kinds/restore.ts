@@ -17,7 +17,7 @@ import { openBackupTarget } from '../../adapters/backup-target.js';
 import type { JobsEnv } from '../env.js';
 import type { JobKind } from './kind.js';
 
-export async function submitRestore(env: JobsEnv, customer: CustomerId, o: { from: string; requestedBy: string; identityFile?: string; concurrency?: number }): Promise<Job> {
+export async function submitRestore(env: JobsEnv, customer: CustomerId, o: { from: string; requestedBy: string; identityFile?: string; concurrency?: number; sha256?: string; trustLocation?: boolean }): Promise<Job> {
   const id = await env.queue.allocateId();
   return env.queue.add(
     id,
@@ -28,6 +28,8 @@ export async function submitRestore(env: JobsEnv, customer: CustomerId, o: { fro
         // the identity's file, never its content: the journal is not a place for a secret key
         ...(o.identityFile !== undefined ? { identityFile: resolve(o.identityFile) } : {}),
         ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+        ...(o.sha256 !== undefined ? { sha256: o.sha256 } : {}),
+        ...(o.trustLocation ? { trustLocation: true } : {}),
       },
       opts: { attempts: env.config.maxAttempts, backoff: { type: 'exponential', delay: env.config.retryDelayMs }, timeoutMs: env.config.jobTimeoutMs },
       requestedBy: o.requestedBy,
