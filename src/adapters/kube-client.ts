@@ -797,6 +797,14 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     }
   }
 
+  async function hastenNamespaceDeletion(name: string, signal?: AbortSignal): Promise<void> {
+    const body = { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' };
+    await Promise.allSettled(['pods', 'persistentvolumeclaims'].map((resource) =>
+      // one try: the namespace controller does it anyway
+      call({ verb: 'deletecollection', what: `${resource} in namespace ${name}`, retry: { ...retryPolicy, tries: 1 } }, signal,
+        (s) => send('DELETE', `/api/v1/namespaces/${enc(name)}/${resource}`, {}, { body, signal: s }))));
+  }
+
   /**
    * One watch request: `onEvent` for each event line, `onDone` once when it ends (null: the server
    * closed it; else why). Resolves true once the server answered 200 (the watch is running).
@@ -1329,6 +1337,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     patchWorkload,
     getNamespace,
     deleteNamespace,
+    hastenNamespaceDeletion,
     waitNamespaceGone,
     listClusterRbac,
     clusterRbac: (signal) => rbacCache.index(signal),

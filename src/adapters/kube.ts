@@ -83,6 +83,15 @@ export interface Kube {
    */
   deleteNamespace(name: string, uid: string, signal?: AbortSignal): Promise<'deleted' | 'not-found'>;
   /**
+   * In a namespace this process has just deleted (Terminating: nothing can be created in it any
+   * more), deletes the pods and PVCs at once instead of leaving them to the namespace
+   * controller, which first looks 5 s after the deletion: a PVC's `kubernetes.io/pvc-protection`
+   * finalizer (held until no pod uses it) or a pod's grace period then costs it a second pass,
+   * ~5 s later. What `helm uninstall` did early, before the namespace was deleted. Best effort:
+   * a refusal (no `deletecollection` permission) or a failure only leaves them to the controller.
+   */
+  hastenNamespaceDeletion?(name: string, signal?: AbortSignal): Promise<void>;
+  /**
    * Waits until GET namespace answers 404, with a watch on fieldSelector=metadata.name=NAME and
    * timeoutSeconds, re-checking with a GET after every reconnect. Resolves 'timeout' at the deadline.
    */
