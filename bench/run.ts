@@ -9,6 +9,7 @@
  *   BENCH_ONLY=single,bulk,api,startup     # a subset (comma list) of api,single,bulk,startup,transport,exec,largens,rbac100k (the default: all)
  *                                          # BENCH_ONLY=backup: backup + restore of 500 ConfigMaps + 50 Secrets (issue 16)
  *   BENCH_RBAC_OBJECTS=100000              # cluster RBAC objects for rbac100k
+ *   BENCH_COMMIT=abc1234                   # the commit to name when run from a copy of the tree
  *   BENCH_RESULTS=path.md                  # where to write the markdown (default bench/results/<date>.md)
  *
  * What it measures (medians; ratios come from the same run, since absolute times on a shared
@@ -977,7 +978,8 @@ async function main(): Promise<void> {
   try {
     mustSucceed(await custctl(e, ['db', 'migrate']), 'custctl db migrate');
     const version = (await check(process.execPath, [CUSTCTL, '--version'], e.childEnv)).trim();
-    const commit = (await execFileP('git', ['-C', REPO, 'describe', '--always', '--dirty']).catch(() => ({ stdout: 'unknown' }))).stdout.trim();
+    // BENCH_COMMIT: a copy of the tree run outside its git checkout (so that work on the checkout cannot change what runs)
+    const commit = process.env.BENCH_COMMIT ?? (await execFileP('git', ['-C', REPO, 'describe', '--always', '--dirty']).catch(() => ({ stdout: 'unknown' }))).stdout.trim();
     const helmV = (await check(e.helmBin, ['version', '--short'], e.childEnv)).trim();
     const kubectlV = (JSON.parse(await check(e.kubectlBin, ['version', '--client', '-o', 'json'], e.childEnv)) as { clientVersion?: { gitVersion?: string } }).clientVersion?.gitVersion ?? '?';
     const sections: Array<[string, (x: Env) => Promise<void>]> = [
