@@ -6,17 +6,22 @@
  * Two signals:
  * - 429 Too Many Requests from the API server (its priority-and-fairness or max-in-flight limit):
  *   the concurrency drops to 3/4, at most once per COOLDOWN_MS (a burst of 429s is one event);
- * - the namespace controller falling behind: a namespace that took more than twice the median of
- *   the first ones (the controller's own pace on this cluster today) drops it the same way.
+ * - the namespace controller falling behind: the last few namespaces took more than three times the
+ *   median of all before them (a sudden slowdown: a stuck controller, an aggregated API down). The
+ *   gradual rise of a bulk run's waits while the controller's 10 workers queue the namespaces is
+ *   not one: fewer deletions at once would only leave those workers idle during each namespace's
+ *   5 s grace period.
  * After QUIET_MS without either, it rises by a quarter of the way back (at least 1) every QUIET_MS.
  * The run says what it did at the end ("paced to 12 after 429s").
  */
 
 const COOLDOWN_MS = 3_000;
 const QUIET_MS = 5_000;
-/** namespace waits taken as the controller's normal pace */
-const BASELINE_SAMPLES = 5;
-const SLOW_FACTOR = 2;
+/** the last waits compared with all before them */
+const RECENT = 5;
+/** no judgement before this many waits */
+const MIN_SAMPLES = 10;
+const SLOW_FACTOR = 3;
 
 export type PaceReason = '429s' | 'namespace controller falling behind';
 
@@ -37,7 +42,7 @@ export class Pacer {
   private lastDrop = -Infinity;
   private lastSignal = -Infinity;
   private lastRaise = -Infinity;
-  private readonly baseline: number[] = [];
+  private readonly waits: number[] = [];
 
   constructor(readonly max: number, private readonly min = 1) {
     this.current = Math.max(min, max);
@@ -60,13 +65,11 @@ export class Pacer {
 
   /** A deletion's namespace took `ms` to go. */
   namespaceWaited(ms: number, now: number): void {
-    if (this.baseline.length < BASELINE_SAMPLES) {
-      this.baseline.push(ms);
-      return;
-    }
-    const sorted = [...this.baseline].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)] as number;
-    if (ms > SLOW_FACTOR * median) this.drop(now, 'namespace controller falling behind');
+    this.waits.push(ms);
+    if (this.waits.length < MIN_SAMPLES) return;
+    const before = median(this.waits.slice(0, -RECENT));
+    const recent = median(this.waits.slice(-RECENT));
+    if (recent > SLOW_FACTOR * before) this.drop(now, 'namespace controller falling behind');
   }
 
   private drop(now: number, why: PaceReason): void {
@@ -85,6 +88,11 @@ export class Pacer {
     if (this.reasons.size === 0) return null;
     return { max: this.max, lowest: this.lowest, final: this.current, reasons: [...this.reasons] };
   }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
 }
 
 /** `paced to 12 after 429s (24 at the end, of the 32 asked for)` */
