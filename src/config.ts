@@ -7,9 +7,11 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
 import { DEFAULT_NAMESPACE_PREFIX, parseNamespacePrefix } from './domain/namespace-name.js';
-import { formatDuration, parseDuration } from './domain/duration.js';
+import { formatDuration, parseDuration, parseRetention } from './domain/duration.js';
 import { parseBackupUrl, parseRecipients } from './domain/backup.js';
 import { parseSnapshotClass } from './domain/volume-snapshots.js';
+import { EraseColumnsError, parseEraseColumns } from './domain/erasure.js';
+import { parsePortalBaseUrl, PortalConfigError } from './domain/portal-link.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -57,6 +59,14 @@ export interface Config {
   ownerMinRetentionMs: number;
   /** CUSTCTL_HELM_UNINSTALL: the site's default `delete --helm-uninstall` (`auto` when unset) */
   helmUninstall: HelmUninstallMode;
+  /** CUSTCTL_SITE_NAME: who issues certificates and exports, in the customer's words (default `custctl`) */
+  siteName: string;
+  /** CUSTCTL_SIGNING_KEY_FILE: the ed25519 key certificates are signed with (PEM, mode 0600) */
+  signingKeyFile?: string;
+  /** CUSTCTL_PORTAL_URL: the customer portal's base URL (portal links point there) */
+  portalUrl?: string;
+  /** CUSTCTL_ERASE_COLUMNS: the customers table's extra personal columns (erased and exported with e-mail, company, URL) */
+  eraseColumns: string[];
 }
 
 export const DEFAULTS = {
@@ -109,14 +119,10 @@ function millis(name: string, raw: string | undefined, fallback: number): number
   }
 }
 
-/** A retention period: a duration (`7d`, `36h`, `0`). */
+/** A retention period: `0` (immediate) or 1h…400d, the one parser of every entry point (src/domain/duration.ts). */
 function retention(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
-  try {
-    return parseDuration(raw);
-  } catch {
-    throw new UsageError(`${name}=${JSON.stringify(raw)} must be a duration (e.g. 30d, 36h, or 0 for immediate deletions)`);
-  }
+  return parseRetention(raw, name);
 }
 
 function storeChoice(raw: string | undefined, source: string): StoreChoice {
@@ -168,6 +174,10 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     retentionMs: retention('CUSTCTL_RETENTION', env.CUSTCTL_RETENTION, DEFAULTS.retentionMs),
     ownerMinRetentionMs: ownerMinimum(env.CUSTCTL_OWNER_MIN_RETENTION),
     helmUninstall: helmUninstallFrom(env.CUSTCTL_HELM_UNINSTALL),
+    siteName: siteName(env.CUSTCTL_SITE_NAME),
+    signingKeyFile: env.CUSTCTL_SIGNING_KEY_FILE || undefined,
+    portalUrl: env.CUSTCTL_PORTAL_URL ? rethrown(() => parsePortalBaseUrl(env.CUSTCTL_PORTAL_URL as string, 'CUSTCTL_PORTAL_URL')) : undefined,
+    eraseColumns: rethrown(() => parseEraseColumns(env.CUSTCTL_ERASE_COLUMNS)),
   };
 }
 
@@ -176,6 +186,23 @@ function helmUninstallFrom(raw: string | undefined): HelmUninstallMode {
   const m = parseHelmUninstallMode(raw);
   if (!m) throw new UsageError(`CUSTCTL_HELM_UNINSTALL=${JSON.stringify(raw)}: it is 'auto' (helm only for releases with delete hooks or objects outside the namespace) or 'always'`);
   return m;
+}
+
+/** A domain rule's own error as a usage error (exit 2). */
+function rethrown<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof EraseColumnsError || e instanceof PortalConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+function siteName(raw: string | undefined): string {
+  const name = (raw ?? '').trim();
+  if (name === '') return 'custctl';
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name) || [...name].length > 100) throw new UsageError('CUSTCTL_SITE_NAME must be one line of at most 100 characters');
+  return name;
 }
 
 function ownerMinimum(raw: string | undefined): number {

@@ -1,6 +1,6 @@
 /** Parsers of command-line flag values: a bad value is a usage error (exit 2) before anything runs. */
 import { InvalidArgumentError } from '@commander-js/extra-typings';
-import { parseDuration } from './domain/duration.js';
+import { parseDuration, parseRetention } from './domain/duration.js';
 
 export function durationFlag(flag: string) {
   return (raw: string): number => {
@@ -14,15 +14,9 @@ export function durationFlag(flag: string) {
   };
 }
 
-/** A retention period: a duration (`7d`, `36h`, `3s`) or `0` (immediate). */
+/** A retention period (`--after`): `0` (now) or 1h…400d (src/domain/duration.ts); outside: a UsageError (exit 2). */
 export function retentionFlag(flag: string) {
-  return (raw: string): number => {
-    try {
-      return parseDuration(raw);
-    } catch {
-      throw new InvalidArgumentError(`${flag} takes a duration with a unit, e.g. 7d, 36h, 90s (0: delete now)`);
-    }
-  };
+  return (raw: string): number => parseRetention(raw, flag);
 }
 
 export function intFlag(flag: string, min: number, max: number) {

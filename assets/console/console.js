@@ -24,15 +24,20 @@
       dialog.showModal();
       focusFirst(dialog);
     });
-    // the typed confirmation: says whether it matches (the server checks it again)
+    // the typed confirmation: Delete is enabled only while it matches (the server checks it again)
     document.querySelectorAll('input[data-expect]').forEach(function (input) {
       var hint = document.getElementById('confirm-hint');
       var initial = hint ? hint.textContent : '';
-      input.addEventListener('input', function () {
+      var form = input.closest('form');
+      var submit = form ? form.querySelector('[data-confirm-submit]') : null;
+      function update() {
         var ok = input.value.trim() === input.getAttribute('data-expect');
         input.setAttribute('aria-invalid', input.value !== '' && !ok ? 'true' : 'false');
+        if (submit) submit.disabled = !ok;
         if (hint) hint.textContent = ok ? 'The ID matches: Delete starts the deletion.' : initial;
-      });
+      }
+      input.addEventListener('input', update);
+      update();
     });
   }
 

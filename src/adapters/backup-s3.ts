@@ -10,7 +10,7 @@ import {
   DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand, S3Client, type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { s3Url } from '../domain/backup.js';
-import { OperationError, UsageError } from '../errors.js';
+import { NotFoundError, OperationError, UsageError } from '../errors.js';
 import { archiveInfo, type BackupEnv, type BackupObjectInfo, type BackupTarget, type PutMeta, type ReadOptions } from './backup-target.js';
 
 export class S3BackupTarget implements BackupTarget {
@@ -105,6 +105,8 @@ export class S3BackupTarget implements BackupTarget {
         token = r.IsTruncated ? r.NextContinuationToken : undefined;
       } while (token);
     } catch (e) {
+      // a bucket that does not exist is not an empty one: say so (exit 3), not "no backups"
+      if ((e as { name?: string }).name === 'NoSuchBucket') throw new NotFoundError(`bucket ${this.bucket} does not exist (${this.url})`, ['Check --backup (or CUSTCTL_BACKUP_URL) and CUSTCTL_S3_ENDPOINT.']);
       this.fail('list', e);
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));

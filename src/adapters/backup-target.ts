@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import type { BackupUrl } from '../domain/backup.js';
 import { fileUrl, parseBackupUrl, s3Url } from '../domain/backup.js';
 import { locationProblems, type PathFacts } from '../domain/backup-location.js';
-import { OperationError, UsageError } from '../errors.js';
+import { NotFoundError, OperationError, UsageError } from '../errors.js';
 
 export interface BackupObjectInfo {
   /** archive file name, e.g. `cust_abc-20261201T131500Z.tar.gz` */
@@ -200,7 +200,8 @@ export class FileBackupTarget implements BackupTarget {
     try {
       names = await readdir(this.dir);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      // a target that does not exist is not an empty one: say so (exit 3), a typo must not read as "no backups"
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`backup directory ${this.dir} does not exist`, ['Check --backup (or CUSTCTL_BACKUP_URL); the first deletion with a backup creates the directory.']);
       throw new OperationError(`cannot list ${this.dir}: ${(e as Error).message}`);
     }
     const out: BackupObjectInfo[] = [];

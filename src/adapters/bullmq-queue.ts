@@ -1,11 +1,14 @@
 /**
- * The job queue on BullMQ (Redis): the seed's production shape, workers on many machines.
+ * The job queue on BullMQ: workers on many machines. One implementation for BullMQ's backends —
+ * Redis (here) and PostgreSQL (src/adapters/bullmq-postgres.ts) run the same Queue/Worker API;
+ * what differs (where ids come from, where a delayed job's due time is kept, how a cancel removes a
+ * job atomically, ping) is a `BullBackend`.
  *
  * - queue `custctl-deletions`, job names `delete` and `cleanup-rbac`;
  * - ids: the interface allocates an id before the job exists (the row's compare-and-set records
- *   it first). BullMQ refuses integer custom ids, so ids come from our own Redis counter
- *   (`<prefix>:custctl-deletions:custctl-id`, INCR: numeric, never reused) and the BullMQ job id
- *   is `j<id>`; the API and `status job` show the number;
+ *   it first). BullMQ refuses integer custom ids, so ids come from a counter of our own (Redis:
+ *   `<prefix>:custctl-deletions:custctl-id`, INCR; PostgreSQL: a sequence in the queue schema):
+ *   numeric, never reused, and the BullMQ job id is `j<id>`; the API and `status job` show the number;
  * - `attempts`, `backoff: {type: 'exponential', delay}` (BullMQ's formula is ours:
  *   delay × 2^(attemptsMade−1)), `removeOnComplete/removeOnFail: {age: 7 days}` (seconds; BullMQ
  *   applies it lazily, when later jobs finish);
@@ -15,10 +18,10 @@
  *   in a row (e.g. it is what kills the worker) fails instead of looping; the worker's `failed`
  *   event then settles the row to `deletion_failed`.
  * The runner-style methods (claim, complete, …) are not used with BullMQ: BullMQ's Worker runs
- * the jobs (runBullWorker below).
+ * the jobs (src/jobs/bullmq-worker.ts).
  */
 import { Redis } from 'ioredis';
-import { Queue, type Job as BullJob, type JobsOptions } from 'bullmq';
+import { Queue, Worker, type IQueueBackend, type Job as BullJob, type JobProgress, type JobsOptions, type Processor as BullMQProcessor, type WorkerOptions } from 'bullmq';
 import { ConflictError, NotFoundError, OperationError, UsageError, type ErrorName } from '../errors.js';
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
 import { isSupersededResult, type AttemptRecord, type Job, type JobData, type JobName, type JobOptions, type JobState, type NewJob } from '../domain/job.js';
@@ -74,6 +77,105 @@ export function redisConnectionFrom(env: Readonly<Record<string, string | undefi
   };
 }
 
+/**
+ * What custctl needs of one BullMQ backend besides BullMQ's Queue/Worker API. Implemented for
+ * Redis (RedisBullBackend, below) and PostgreSQL (src/adapters/bullmq-postgres.ts).
+ */
+export interface BullBackend {
+  readonly name: 'redis' | 'postgres';
+  /** where the queue lives, never with a password: `redis://host:6379 (queue custctl-deletions)` */
+  readonly description: string;
+  /** BullMQ's Queue on this backend (each call a new one, with its own connections) */
+  createQueue(): BullMQQueue;
+  /** BullMQ's Worker on this backend */
+  createWorker(processor: BullProcessor, opts: BullWorkerSettings): BullMQWorker;
+  /** a new job id: numeric, never reused */
+  allocateId(): Promise<string>;
+  /** when the delayed job `bullId` is due (ms), from the backend's delayed index; null when it is not there */
+  delayedUntil(bullId: string): Promise<number | null>;
+  /** removes a waiting or delayed job; throws when a worker holds it or takes it meanwhile (atomically) */
+  remove(b: BullJob<BullData, unknown, JobName>): Promise<void>;
+  /** cancelled jobs as custctl keeps them (BullMQ has no such state): the job JSON by id */
+  readonly cancelled: CancelledRecords;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The cancelled jobs a backend keeps beside BullMQ's: our job JSON by id, read like finished jobs until pruned. */
+export interface CancelledRecords {
+  get(id: string): Promise<string | null>;
+  all(): Promise<string[]>;
+  count(): Promise<number>;
+  put(id: string, json: string): Promise<void>;
+  remove(ids: readonly string[]): Promise<void>;
+}
+
+/** BullMQ on Redis: its default backend. Ids from our INCR counter, due times from BullMQ's delayed zset. */
+export class RedisBullBackend implements BullBackend {
+  readonly name = 'redis' as const;
+  readonly description: string;
+  private redis: Redis | null = null;
+
+  constructor(readonly connection: RedisConnection, readonly prefix = 'bull') {
+    this.description = `redis://${connection.host}:${connection.port}${connection.db ? `/${connection.db}` : ''} (queue ${QUEUE_NAME})`;
+  }
+
+  createQueue(): BullMQQueue {
+    return new Queue<BullData, unknown, JobName>(QUEUE_NAME, { connection: { ...this.connection }, prefix: this.prefix });
+  }
+
+  createWorker(processor: BullProcessor, opts: BullWorkerSettings): BullMQWorker {
+    return new Worker<BullData, unknown, JobName>(QUEUE_NAME, processor, { connection: { ...this.connection }, prefix: this.prefix, ...opts });
+  }
+
+  /** our own connection for the id counter, delayed-until scores and ping */
+  private async client(): Promise<Redis> {
+    if (!this.redis) {
+      this.redis = new Redis({ ...this.connection, lazyConnect: false });
+      this.redis.on('error', () => undefined);
+    }
+    return this.redis;
+  }
+
+  async allocateId(): Promise<string> {
+    const redis = await this.client();
+    return String(await redis.incr(`${this.prefix}:${QUEUE_NAME}:custctl-id`));
+  }
+
+  async delayedUntil(bullId: string): Promise<number | null> {
+    const score = await (await this.client()).zscore(`${this.prefix}:${QUEUE_NAME}:delayed`, bullId);
+    return score !== null ? Math.floor(Number(score) / 0x1000) : null;
+  }
+
+  /** BullMQ's removeJob script refuses a job whose lock a worker holds; the script is atomic in Redis. */
+  async remove(b: BullJob<BullData, unknown, JobName>): Promise<void> {
+    await b.remove();
+  }
+
+  /** a hash of job JSON by id */
+  readonly cancelled: CancelledRecords = (() => {
+    const key = () => `${this.prefix}:${QUEUE_NAME}:custctl-cancelled`;
+    return {
+      get: async (id: string) => (await this.client()).hget(key(), id),
+      all: async () => Object.values(await (await this.client()).hgetall(key())),
+      count: async () => (await this.client()).hlen(key()),
+      put: async (id: string, json: string) => void (await (await this.client()).hset(key(), id, json)),
+      remove: async (ids: readonly string[]) => {
+        if (ids.length) await (await this.client()).hdel(key(), ...ids);
+      },
+    };
+  })();
+
+  async ping(): Promise<void> {
+    await (await this.client()).ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.redis) await this.redis.quit().catch(() => this.redis?.disconnect());
+    this.redis = null;
+  }
+}
+
 /** What we keep in a BullMQ job's data besides the seed's {customerId, namespace}. */
 export interface Meta {
   opts: JobOptions;
@@ -105,51 +207,58 @@ export function mapState(s: string): JobState | null {
   }
 }
 
+/** BullMQ's options for one of our jobs (also used by the transactional add of the PostgreSQL backend). */
+export function bullJobOptions(id: string, nj: NewJob, now: number): JobsOptions {
+  return {
+    jobId: bullId(id),
+    attempts: nj.opts.attempts,
+    backoff: { type: 'exponential', delay: nj.opts.backoff.delay },
+    removeOnComplete: { age: RETENTION_SECONDS },
+    removeOnFail: { age: RETENTION_SECONDS },
+    timestamp: now,
+    // a scheduled deletion: BullMQ's delayed set, kept by the backend across worker restarts
+    ...(nj.delayUntil !== undefined && nj.delayUntil > now ? { delay: nj.delayUntil - now } : {}),
+  };
+}
+
+/** Our job data with what we keep beside it (BullMQ's `data`). */
+export function bullData(nj: NewJob): BullData {
+  return {
+    ...nj.data,
+    meta: { opts: nj.opts, requestedBy: nj.requestedBy, simulated: nj.simulated, ...(nj.previousStatus !== undefined ? { previousStatus: nj.previousStatus } : {}) },
+  };
+}
+
+/**
+ * BullMQ's Queue and Worker, typed for our job data whichever backend runs them (the connection
+ * options' type differs per backend; only the backend itself builds them).
+ */
+type AnyConnection = any;
+export type BullMQQueue = Queue<BullData, unknown, JobName, BullData, unknown, JobName, IQueueBackend, AnyConnection>;
+export type BullMQWorker = Worker<BullData, unknown, JobName, IQueueBackend, JobProgress, AnyConnection>;
+export type BullProcessor = BullMQProcessor<BullData, unknown, JobName>;
+/** a Worker's settings besides where it connects (the backend adds that) */
+export type BullWorkerSettings = Omit<WorkerOptions, 'connection' | 'prefix'>;
+
 export class BullQueue implements JobQueue {
   readonly kind = 'bullmq' as const;
-  readonly queue: Queue<BullData, unknown, JobName>;
+  readonly queue: BullMQQueue;
   readonly description: string;
 
-  constructor(readonly connection: RedisConnection, readonly prefix = 'bull') {
-    this.queue = new Queue<BullData, unknown, JobName>(QUEUE_NAME, { connection: { ...connection }, prefix });
-    // a dropped connection is retried by ioredis; the calls that fail say so themselves
+  constructor(readonly backend: BullBackend) {
+    this.queue = backend.createQueue();
+    // a dropped connection is retried by ioredis (pg: the next query reconnects); the calls that fail say so themselves
     this.queue.on('error', () => undefined);
-    this.description = `redis://${connection.host}:${connection.port}${connection.db ? `/${connection.db}` : ''} (queue ${QUEUE_NAME})`;
-  }
-
-  private redis: Redis | null = null;
-
-  /** our own connection for the id counter, delayed-until scores and ping */
-  private async client(): Promise<Redis> {
-    if (!this.redis) {
-      this.redis = new Redis({ ...this.connection, lazyConnect: false });
-      this.redis.on('error', () => undefined);
-    }
-    return this.redis;
+    this.description = backend.description;
   }
 
   async allocateId(): Promise<string> {
-    const redis = await this.client();
-    return String(await redis.incr(`${this.prefix}:${QUEUE_NAME}:custctl-id`));
+    return this.backend.allocateId();
   }
 
   async add(id: string, nj: NewJob, now: number): Promise<Job> {
     if (!ID.test(id)) throw new UsageError(`job id ${JSON.stringify(id)} is not numeric`);
-    const data: BullData = {
-      ...nj.data,
-      meta: { opts: nj.opts, requestedBy: nj.requestedBy, simulated: nj.simulated, ...(nj.previousStatus !== undefined ? { previousStatus: nj.previousStatus } : {}) },
-    };
-    const opts: JobsOptions = {
-      jobId: bullId(id),
-      attempts: nj.opts.attempts,
-      backoff: { type: 'exponential', delay: nj.opts.backoff.delay },
-      removeOnComplete: { age: RETENTION_SECONDS },
-      removeOnFail: { age: RETENTION_SECONDS },
-      timestamp: now,
-      // a scheduled deletion: BullMQ's delayed set, kept in Redis across worker restarts
-      ...(nj.delayUntil !== undefined && nj.delayUntil > now ? { delay: nj.delayUntil - now } : {}),
-    };
-    await this.queue.add(nj.name, data, opts);
+    await this.queue.add(nj.name, bullData(nj), bullJobOptions(id, nj, now));
     const job = await this.get(id);
     if (!job) throw new OperationError(`job ${id} was added to ${this.description} but cannot be read back`);
     return job;
@@ -161,8 +270,31 @@ export class BullQueue implements JobQueue {
     // script, so a state read after the hash could say failed next to a hash read before it (no reason).
     const state = await this.queue.getJobState(bullId(id));
     const b = await this.queue.getJob(bullId(id));
-    if (!b) return null;
+    if (!b) return this.cancelledRecord(id);
     return this.toJob(b, mapState(state) ?? undefined);
+  }
+
+  /**
+   * Cancelled jobs: BullMQ can only remove a job that is not running, so the cancelled job is kept
+   * by the backend (`BullBackend.cancelled`: job JSON by id) and read like any other job — `status
+   * job N`, `jobs list --state cancelled` — until prune removes it with the other finished jobs.
+   */
+  private async cancelledRecord(id: string): Promise<Job | null> {
+    const raw = await this.backend.cancelled.get(id);
+    return raw ? (JSON.parse(raw) as Job) : null;
+  }
+
+  private async cancelledRecords(): Promise<Job[]> {
+    const all = await this.backend.cancelled.all();
+    const out: Job[] = [];
+    for (const raw of all) {
+      try {
+        out.push(JSON.parse(raw) as Job);
+      } catch {
+        // not ours to read: skipped (prune leaves it, a person can look at it)
+      }
+    }
+    return out;
   }
 
   /** Maps a BullMQ job to the one job schema (src/domain/job.ts). */
@@ -171,8 +303,7 @@ export class BullQueue implements JobQueue {
     const meta: Meta = b.data.meta ?? { opts: { attempts: b.opts.attempts ?? 1, backoff: { type: 'exponential', delay: 0 }, timeoutMs: 0 }, requestedBy: 'unknown', simulated: false };
     let delayUntil: number | null = null;
     if (state === 'delayed') {
-      const score = await (await this.client()).zscore(`${this.prefix}:${QUEUE_NAME}:delayed`, b.id ?? '');
-      delayUntil = score !== null ? Math.floor(Number(score) / 0x1000) : b.timestamp + (b.delay ?? 0);
+      delayUntil = (await this.backend.delayedUntil(b.id ?? '')) ?? b.timestamp + (b.delay ?? 0);
     }
     const { logs } = await this.queue.getJobLogs(b.id ?? '', 0, 999).catch(() => ({ logs: [] as string[] }));
     const attemptsMade = b.attemptsMade ?? 0;
@@ -218,7 +349,8 @@ export class BullQueue implements JobQueue {
 
   async counts(): Promise<Record<JobState, number>> {
     const c = await this.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
-    return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0 };
+    const cancelled = await this.backend.cancelled.count();
+    return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, completed: c.completed ?? 0, failed: (c.failed ?? 0) + cancelled };
   }
 
   async list(filter: JobFilter = {}): Promise<Job[]> {
@@ -233,24 +365,39 @@ export class BullQueue implements JobQueue {
         out.push(await this.toJob(b, mapState(s) ?? 'waiting'));
       }
     }
+    if (!filter.state || filter.state === 'failed') {
+      for (const j of await this.cancelledRecords()) {
+        if (filter.name && j.name !== filter.name) continue;
+        if (filter.customerId && j.data.customerId !== filter.customerId) continue;
+        out.push(j);
+      }
+    }
     return out.sort((a, b) => Number(b.id) - Number(a.id));
   }
 
   /**
-   * waiting or delayed only. BullMQ has no "cancelled": the job is removed from the queue and the
-   * returned record (state failed, failedReason 'cancelled') is what the caller settles the row with.
+   * waiting or delayed only. BullMQ has no "cancelled": the job is removed from the queue — which
+   * BullMQ refuses while a worker holds its lock, so a cancel never races a running attempt — and
+   * kept as a cancelled record (state failed, failedReason 'cancelled') that get/list read.
    */
   async cancel(id: string, now: number): Promise<Job> {
     const b = await this.queue.getJob(bullId(id));
-    if (!b) throw new NotFoundError(`job ${id} not found in ${this.description}`);
+    if (!b) {
+      if (await this.cancelledRecord(id)) throw new ConflictError(`job ${id} is cancelled already`);
+      throw new NotFoundError(`job ${id} not found in ${this.description}`);
+    }
     const job = await this.toJob(b);
     if (job.state !== 'waiting' && job.state !== 'delayed') throw new ConflictError(`job ${id} is ${job.state}: only waiting or delayed jobs can be cancelled`);
     try {
-      await b.remove();
+      await this.backend.remove(b);
     } catch (e) {
-      throw new ConflictError(`job ${id} could not be cancelled (a worker took it just now?): ${String(e)}`);
+      throw new ConflictError(`job ${id} could not be cancelled: a worker took it just now (${e instanceof Error ? e.message : String(e)})`, [
+        `Follow it with 'custctl status job ${id} --watch'.`,
+      ]);
     }
-    return { ...job, state: 'failed', failedReason: 'cancelled', failedCode: 'conflict', finishedOn: now, delayUntil: null };
+    const cancelled: Job = { ...job, state: 'failed', failedReason: 'cancelled', failedCode: null, finishedOn: now, delayUntil: null, lease: null };
+    await this.backend.cancelled.put(id, JSON.stringify(cancelled)).catch(() => undefined);
+    return cancelled;
   }
 
   /** failed only: a fresh set of attempts. */
@@ -267,22 +414,23 @@ export class BullQueue implements JobQueue {
     const grace = Math.max(0, Date.now() - before);
     const a = await this.queue.clean(grace, 0, 'completed');
     const b = await this.queue.clean(grace, 0, 'failed');
-    return a.length + b.length;
+    const old = (await this.cancelledRecords()).filter((j) => j.finishedOn !== null && j.finishedOn < before).map((j) => j.id);
+    await this.backend.cancelled.remove(old);
+    return a.length + b.length + old.length;
   }
 
   async ping(): Promise<void> {
-    await (await this.client()).ping();
+    await this.backend.ping();
   }
 
   async close(): Promise<void> {
     await this.queue.close();
-    if (this.redis) await this.redis.quit().catch(() => this.redis?.disconnect());
-    this.redis = null;
+    await this.backend.close();
   }
 }
 
 export async function openBullQueue(env: Readonly<Record<string, string | undefined>>): Promise<BullQueue> {
-  const q = new BullQueue(redisConnectionFrom(env));
+  const q = new BullQueue(new RedisBullBackend(redisConnectionFrom(env)));
   try {
     await Promise.race([
       q.ping(),

@@ -413,6 +413,33 @@ export class FileJournal implements LeasedQueue {
     });
   }
 
+  /**
+   * Rewrites a finished job (completed or failed) and its log lines under the lock, e.g. to remove
+   * personal data. `change` gets the job with its log lines in place and returns the job to keep
+   * (its attempts' log lines included), or null when nothing changed. The log is rewritten first
+   * (atomically), then the job file: a kill between the two leaves the job to be rewritten again.
+   * A job that has not ended is not touched ('unfinished': its running attempt appends log lines
+   * without the lock); nor is one that no longer exists ('missing').
+   */
+  async rewriteFinished(id: string, change: (job: Job) => Job | null): Promise<'rewritten' | 'unchanged' | 'unfinished' | 'missing'> {
+    checkId(id);
+    return this.locked(async () => {
+      const stored = await this.readJob(id);
+      if (stored === null) return 'missing';
+      if (!isFinished(stored)) return 'unfinished';
+      const next = change(await this.withLogs(stored));
+      if (next === null) return 'unchanged';
+      if (next.id !== id || next.state !== stored.state || next.attempts.length !== stored.attempts.length) {
+        throw new OperationError(`rewriting job ${id}: only its content may change, not its id, state or attempts`);
+      }
+      const logText = next.attempts.flatMap((a, i) => a.log.map((line) => `${JSON.stringify({ i, line })}\n`)).join('');
+      if (logText === '') await unlinkIfExists(this.logPath(id));
+      else await writeFileAtomic(this.logPath(id), logText, FILE_MODE);
+      await this.writeJob(next);
+      return 'rewritten';
+    });
+  }
+
   async close(): Promise<void> {
     await this.lock.drain();
   }

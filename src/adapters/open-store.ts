@@ -9,6 +9,7 @@
 
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { parseClusterColumn } from '../domain/clusters.js';
 import type { CustomerStore } from './store.js';
 
 export interface StoreConfig {
@@ -23,6 +24,8 @@ export interface StoreConfig {
   skipSchemaCheck?: boolean;
   /** how long to wait for another process holding the embedded store (default 10 s) */
   lockWaitMs?: number;
+  /** who holds the embedded store (serve: its command and URL), for the others' messages */
+  holder?: { command?: string; url?: string };
 }
 
 /** The libpq variables that, when set, mean "a database is configured". */
@@ -51,16 +54,21 @@ export function chooseStore(cfg: Pick<StoreConfig, 'store' | 'databaseUrl' | 'en
 }
 
 export async function openStore(cfg: StoreConfig): Promise<CustomerStore> {
+  // CUSTCTL_CLUSTER_COLUMN: which column names a customer's cluster (read when the table has it)
+  const clusterColumn = parseClusterColumn(cfg.env.CUSTCTL_CLUSTER_COLUMN);
   if (chooseStore(cfg) === 'embedded') {
     const { openEmbeddedStore } = await import('./store-pglite.js');
     return openEmbeddedStore({
       dir: embeddedStoreDir(cfg.stateDir),
+      clusterColumn,
       ...(cfg.lockWaitMs !== undefined ? { lockWaitMs: cfg.lockWaitMs } : {}),
+      ...(cfg.holder ? { holder: cfg.holder } : {}),
     });
   }
   const { openPgStore } = await import('./store-pg.js');
   return openPgStore({
     env: cfg.env,
+    clusterColumn,
     ...(cfg.databaseUrl !== undefined ? { connectionString: cfg.databaseUrl } : {}),
     ...(cfg.skipSchemaCheck !== undefined ? { skipSchemaCheck: cfg.skipSchemaCheck } : {}),
   });

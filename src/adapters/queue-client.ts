@@ -8,7 +8,7 @@ import { deliveryFromJson } from '../domain/json-times.js';
 import { tokenProblem } from '../domain/token.js';
 import { errorFromName, errorMessage, OperationError, TransportError, UnauthorizedError, ForbiddenError, UsageError, type CliError } from '../errors.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
-import type { Job, JobState } from '../domain/job.js';
+import type { Job, JobState, StateName } from '../domain/job.js';
 import type { DeliveryView } from '../domain/webhook.js';
 import type { AuditRecord, CustomerRow } from './store.js';
 
@@ -155,7 +155,7 @@ export class QueueApiClient {
     return 'deliveries' in r && Array.isArray(r.deliveries) ? r.deliveries.map(deliveryFromJson) : [];
   }
 
-  listJobs(filter: { state?: JobState; customer?: string } = {}): Promise<Job[]> {
+  listJobs(filter: { state?: StateName; customer?: string } = {}): Promise<Job[]> {
     return this.request('GET', '/api/admin/jobs', { query: { state: filter.state, customer: filter.customer } });
   }
 
@@ -163,13 +163,18 @@ export class QueueApiClient {
     return this.request('POST', `/api/admin/jobs/${encodeURIComponent(id)}/retry`);
   }
 
-  cancelJob(id: string): Promise<Job> {
+  cancelJob<R = Job>(id: string): Promise<R> {
     return this.request('POST', `/api/admin/jobs/${encodeURIComponent(id)}/cancel`);
   }
 
   /** Soft delete: cancels a deletion that has not started; the answer is the cancel's result. */
   cancelDeletion<R = unknown>(id: string): Promise<R> {
     return this.request('POST', `/api/customers/${encodeURIComponent(id)}/cancel-deletion`);
+  }
+
+  /** GET /api/customers (viewer; an owner: its own row): the rows, in the store's order. */
+  listCustomers(filter: { status?: string } = {}): Promise<CustomerRow[]> {
+    return this.request('GET', '/api/customers', { query: { status: filter.status } });
   }
 
   getCustomer(id: string): Promise<{ customer: CustomerRow; jobs: Job[] }> {

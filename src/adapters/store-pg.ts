@@ -17,6 +17,8 @@ export interface PgStoreOptions {
   env: Record<string, string | undefined>;
   /** `db migrate` opens the store before the schema exists */
   skipSchemaCheck?: boolean;
+  /** the column naming a customer's cluster (CUSTCTL_CLUSTER_COLUMN; default `cluster`) */
+  clusterColumn?: string;
 }
 
 /** Where to connect, resolved from the options, and how to name it (never with the password). */
@@ -212,7 +214,7 @@ export async function openPgStore(opts: PgStoreOptions): Promise<CustomerStore> 
         `or use the embedded store to try custctl: --store embedded (or CUSTCTL_STORE=embedded)`],
     );
   }
-  const store = new SqlCustomerStore(pgDriver(pool), { kind: 'postgres', description: t.description });
+  const store = new SqlCustomerStore(pgDriver(pool), { kind: 'postgres', description: t.description, ...(opts.clusterColumn !== undefined ? { clusterColumn: opts.clusterColumn } : {}) });
   if (opts.skipSchemaCheck) return store;
   let missing: string[];
   try {

@@ -4,7 +4,9 @@
  * directory is locked exclusively (proper-lockfile: `<dir>.lock`, kept fresh while open, with the
  * holder's pid and host in `<dir>.owner`). A lock whose holder on this host is gone (killed) is
  * taken over at once; one of another host, or without a note, after LOCK_STALE_MS without a
- * refresh. Migrations are applied on open.
+ * refresh. A lock held by a running `custctl serve` of this host is not waited for: serve keeps the
+ * store while it runs, so the others are told at once to read through it (`--api-url`). Migrations
+ * are applied on open.
  *
  * PGlite costs ~0.9 s and ~340 MB to open: it is imported here lazily and nowhere else.
  */
@@ -31,6 +33,14 @@ export interface EmbeddedStoreOptions {
   lockWaitMs?: number;
   /** told when the lock of a process that is gone was taken over */
   onTakeOver?: (pid: number) => void;
+  /**
+   * Who holds the store, for the others' messages (read when the owner note is written, so a
+   * field set later is in the next one; `recordHolder` writes it at once). `command: 'serve'`
+   * makes other processes give up at once instead of waiting: serve keeps the store while it runs.
+   */
+  holder?: { command?: string; url?: string };
+  /** the column naming a customer's cluster (CUSTCTL_CLUSTER_COLUMN; default `cluster`) */
+  clusterColumn?: string;
 }
 
 type Queryable = Pick<PGlite | Transaction, 'query' | 'exec'>;
@@ -89,6 +99,10 @@ interface Owner {
   pid?: number;
   host?: string;
   since?: string;
+  /** `serve` when the holder is custctl serve (it keeps the store while it runs) */
+  command?: string;
+  /** serve's address, for the hint */
+  url?: string;
 }
 
 async function readOwner(file: string): Promise<Owner | null> {
@@ -133,6 +147,27 @@ async function takeOverDeadLock(dir: string, isAlive: (pid: number) => boolean):
   return { pid: again.pid };
 }
 
+/**
+ * The lock is held by a live `custctl serve` of this host: waiting cannot help (it keeps the store
+ * while it runs), so say at once how to read through it.
+ */
+function heldByServe(dir: string, o: Owner | null, isAlive: (pid: number) => boolean): OperationError | null {
+  if (o?.command !== 'serve' || typeof o.pid !== 'number' || o.pid === process.pid || o.host !== os.hostname() || !isAlive(o.pid)) return null;
+  const url = typeof o.url === 'string' && /^https?:\/\/[^\s]+$/.test(o.url) ? o.url : 'URL';
+  return new OperationError(`the embedded store at ${dir} is held by custctl serve (pid ${o.pid}${o.since ? `, since ${o.since}` : ''}), which keeps it open while it runs`, [
+    `Read through the server: custctl customers list --api-url ${url} (every read command takes --api-url; CUSTCTL_API_TOKEN: a viewer token of that server).`,
+    'Or stop that serve first; or use PostgreSQL (DATABASE_URL=postgres://…), which serve and the CLI share.',
+  ]);
+}
+
+/** Adds fields (serve's URL) to this process's owner note of the store at `dir`. */
+export async function recordHolder(dir: string, fields: { command?: string; url?: string }): Promise<void> {
+  const note = ownerFile(dir);
+  const o = await readOwner(note);
+  if (o?.pid !== process.pid) return;
+  await fs.writeFile(note, JSON.stringify({ ...o, ...fields }) + '\n', { mode: 0o600 }).catch(() => undefined);
+}
+
 async function acquireLock(
   dir: string,
   waitMs: number,
@@ -155,6 +190,8 @@ async function acquireLock(
       opts.onTakeOver?.(dead.pid);
       continue;
     }
+    const serve = heldByServe(dir, await readOwner(ownerFile(dir)), isAlive);
+    if (serve) throw serve;
     if (Date.now() >= deadline) {
       throw new OperationError(
         `the embedded store at ${dir} is in use by another custctl process${await describeOwner(dir)}; waited ${(waitMs / 1000).toFixed(1)} s`,
@@ -188,7 +225,7 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Cus
     await fs.rm(ownerFile(dir), { force: true }).catch(() => undefined);
     await release().catch(() => undefined);
   };
-  await fs.writeFile(ownerFile(dir), JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() }) + '\n',
+  await fs.writeFile(ownerFile(dir), JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), ...opts.holder }) + '\n',
     { mode: 0o600 }).catch(() => undefined);
 
   let db: PGlite;
@@ -211,7 +248,7 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Cus
     },
     onClose: unlock,
   });
-  const store = new SqlCustomerStore(driver, { kind: 'embedded', description: `embedded (${dir})` });
+  const store = new SqlCustomerStore(driver, { kind: 'embedded', description: `embedded (${dir})`, ...(opts.clusterColumn !== undefined ? { clusterColumn: opts.clusterColumn } : {}) });
   try {
     await store.migrate();
   } catch (e) {

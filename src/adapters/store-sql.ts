@@ -14,13 +14,17 @@
  */
 
 import { ConflictError, CliError, OperationError, UsageError, errorMessage } from '../errors.js';
-import { AUDIT_HEAD_TABLE, AUDIT_TABLE, MIGRATIONS, MIGRATION_LOCK_KEY, REQUIRED_AUDIT_COLUMNS, REQUIRED_CUSTOMER_COLUMNS, SCHEMA_MIGRATIONS_DDL } from '../db/migrations.js';
+import { AUDIT_HEAD_TABLE, AUDIT_TABLE, CLUSTER_COLUMN_SETTING, MIGRATIONS, MIGRATION_LOCK_KEY, REQUIRED_AUDIT_COLUMNS, REQUIRED_CUSTOMER_COLUMNS, SCHEMA_MIGRATIONS_DDL } from '../db/migrations.js';
 import { reviewCustomersTable, type CatalogColumn, type TableReview } from '../db/customer-table.js';
+import { DEFAULT_CLUSTER_COLUMN } from '../domain/clusters.js';
 import { AuditChainWalker, checkpointOf, type AuditVerifyReport, type ChainHead, type ChainRow } from '../domain/audit-chain.js';
 import { cleanAuditText } from '../domain/audit-text.js';
+import { quoteColumn } from '../domain/erasure.js';
 import {
   type AuditDeleted,
   type AuditEntry,
+  type AuditPosition,
+  type EraseResult,
   type AuditFilter,
   type AuditRecord,
   type TableCheck,
@@ -58,6 +62,8 @@ interface DbRow {
   deleted_at: Date | string | null;
   created_at: Date | string;
   updated_at: Date | string;
+  /** the cluster column (CUSTCTL_CLUSTER_COLUMN) as text; absent when the table has no such column */
+  cluster?: string | null;
 }
 
 /** The claim's RETURNING: the new row plus the four columns the claim changes, as they were. */
@@ -80,7 +86,11 @@ function columns(p = ''): string {
   ${p}deletion_scheduled_at::timestamptz as deletion_scheduled_at, ${p}deleted_at::timestamptz as deleted_at,
   ${p}created_at::timestamptz as created_at, ${p}updated_at::timestamptz as updated_at`;
 }
-const COLUMNS = columns();
+
+/** A column name as an SQL identifier, quoted: exactly as the table spells it (case included). */
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
 
 /**
  * A text value for the status column, through the column's own type: an ENUM's input function, a
@@ -153,15 +163,26 @@ function toAuditRecord(r: AuditDbRow): AuditRecord {
  * characters here (the database's chain trigger does the same, and sets seq, time, hash and the
  * session user).
  */
-async function insertAudit(db: SqlDriver, e: AuditEntry, rowStatus: string | null): Promise<void> {
+async function insertAudit(db: SqlDriver, e: AuditEntry, rowStatus: string | null): Promise<AuditPosition | null> {
   const t = cleanAuditText;
-  await db.query(
+  const r = await db.query<{ seq: string | null; hash: string | null; action: string; at: Date | string }>(
     `insert into ${AUDIT_TABLE} (actor, actor_label, action, customer_id, namespace, job_id, outcome, row_status, deleted, reason)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)`,
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)
+     returning seq::text as seq, hash, action, at`,
     [t(e.actor), t(e.actorLabel), t(e.action), t(e.customerId), t(e.namespace), t(e.jobId), t(e.outcome), t(rowStatus),
       e.deleted ? JSON.stringify(e.deleted) : null, t(e.reason)],
   );
+  return positionOf(r.rows[0]);
 }
+
+/** A chained row's place (null: the row is not chained, or there is none). */
+function positionOf(r: { seq: string | null; hash: string | null; action: string; at: Date | string } | undefined): AuditPosition | null {
+  if (!r || r.seq === null || r.hash === null) return null;
+  return { seq: String(r.seq), hash: r.hash, action: r.action, at: iso(r.at) };
+}
+
+/** Column types an erasure may blank with '' when the column is NOT NULL. */
+const ERASABLE_TEXT_TYPES = new Set(['text', 'character varying', 'character', 'citext', 'name']);
 
 /**
  * A chain row as `audit verify` reads it: every value as stored, `at` and `deleted` as the chain's
@@ -255,6 +276,7 @@ export function toCustomerRow(r: DbRow): CustomerRow {
     deletedAt: r.deleted_at === null || r.deleted_at === undefined ? null : iso(r.deleted_at),
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
+    ...(r.cluster !== undefined ? { cluster: r.cluster === '' ? null : r.cluster } : {}),
   };
 }
 
@@ -312,21 +334,46 @@ export interface SqlStoreInfo {
   kind: 'postgres' | 'embedded';
   /** `postgres://user@host:port/db` (never a password) or `embedded (<dir>)` */
   description: string;
+  /** the column naming a customer's cluster (CUSTCTL_CLUSTER_COLUMN; default `cluster`), read when the table has it */
+  clusterColumn?: string;
 }
 
 export class SqlCustomerStore implements CustomerStore {
   readonly kind: 'postgres' | 'embedded';
   readonly description: string;
+  readonly clusterColumn: string;
   private closed = false;
 
   constructor(private readonly db: SqlDriver, info: SqlStoreInfo) {
     this.kind = info.kind;
     this.description = info.description;
+    this.clusterColumn = info.clusterColumn ?? DEFAULT_CLUSTER_COLUMN;
+  }
+
+  /**
+   * Whether the customers table has the cluster column, asked of the catalog once per store (a
+   * table without it reads as before: rows without `cluster`). Asked again after `migrate`.
+   */
+  private clusterColumnPresent?: Promise<boolean>;
+  private async rowColumns(p = ''): Promise<string> {
+    this.clusterColumnPresent ??= this.db.query<{ present: boolean; table: boolean }>(
+      `select to_regclass('customers') is not null as table,
+         exists (select 1 from pg_attribute where attrelid = to_regclass('customers') and attname = $1 and attnum > 0 and not attisdropped) as present`,
+      [this.clusterColumn],
+    ).then((r) => {
+      // no table yet: the statement itself says so; the answer is not kept
+      if (r.rows[0]?.table !== true) this.clusterColumnPresent = undefined;
+      return r.rows[0]?.present === true;
+    }, () => {
+      this.clusterColumnPresent = undefined; // the statement itself reports what is wrong; ask again next time
+      return false;
+    });
+    return (await this.clusterColumnPresent) ? `${columns(p)}, ${p}${quoteIdent(this.clusterColumn)}::text as cluster` : columns(p);
   }
 
   async get(customerId: string): Promise<CustomerRow | null> {
     return this.guard('reading customer ' + customerId, async () => {
-      const r = await this.db.query<DbRow>(`select ${COLUMNS} from customers where customer_id = $1`, [customerId]);
+      const r = await this.db.query<DbRow>(`select ${await this.rowColumns()} from customers where customer_id = $1`, [customerId]);
       const row = r.rows[0];
       return row ? toCustomerRow(row) : null;
     });
@@ -334,7 +381,7 @@ export class SqlCustomerStore implements CustomerStore {
 
   async list(): Promise<CustomerRow[]> {
     return this.guard('listing customers', async () => {
-      const r = await this.db.query<DbRow>(`select ${COLUMNS} from customers order by id`);
+      const r = await this.db.query<DbRow>(`select ${await this.rowColumns()} from customers order by id`);
       return r.rows.map(toCustomerRow);
     });
   }
@@ -344,11 +391,12 @@ export class SqlCustomerStore implements CustomerStore {
       try {
         // the status as a parameter, typed by the column (an ENUM too); empty text as the table's "none";
         // both times set here, since an ORM's updated_at may have no default (Prisma's @updatedAt)
+        const returning = await this.rowColumns();
         const r = await this.audited(audit, (db) => db.query<DbRow>(
           `insert into customers (customer_id, email, company_name, deployment_status, instance_namespace, instance_url, created_at, updated_at)
            values ($1, ${orNone('$2', 'email')}, ${orNone('$3', 'company_name')}, $4,
              ${orNone('$5', 'instance_namespace')}, ${orNone('$6', 'instance_url')}, now(), now())
-           returning ${COLUMNS}`,
+           returning ${returning}`,
           [row.customerId, row.email, row.companyName, row.deploymentStatus, row.instanceNamespace, row.instanceUrl],
         ), (r) => r.rows[0]?.deployment_status ?? null);
         const added = r.rows[0];
@@ -377,6 +425,7 @@ export class SqlCustomerStore implements CustomerStore {
     return this.guard('claiming customer ' + customerId + ' for deletion', async () => {
       const allowed: string[] = [...DELETABLE_STATUSES, ...(opts.force ? ['deploying'] : [])];
       const expect = opts.expectJobId ?? null;
+      const returning = await this.rowColumns('c.');
       for (let attempt = 1; ; attempt++) {
         // One statement: the sub-select locks the row (waiting for a concurrent claim to commit and
         // then seeing its result), the UPDATE re-checks the predicate on the latest row version.
@@ -401,7 +450,7 @@ export class SqlCustomerStore implements CustomerStore {
            where c.id = b.id
              and (c.deployment_status::text = any($4::text[])
                   or (c.deletion_job_id::text = $3::text and c.deployment_status::text in ('deletion_failed', 'deleting')))
-           returning ${columns('c.')},
+           returning ${returning},
              b.deployment_status as before_status, b.deletion_job_id as before_deletion_job_id,
              b.previous_status as before_previous_status, b.updated_at as before_updated_at`,
           [customerId, jobId, expect, allowed, opts.scheduledAt ? opts.scheduledAt.toISOString() : null],
@@ -536,6 +585,91 @@ export class SqlCustomerStore implements CustomerStore {
     }));
   }
 
+  async auditPosition(q: { customerId: string; action: AuditEntry['action']; jobId?: string | null }): Promise<AuditPosition | null> {
+    return this.guard(`finding the ${q.action} audit row of ${q.customerId}`, async () => {
+      const r = await this.db.query<{ seq: string | null; hash: string | null; action: string; at: Date | string }>(
+        `select a.seq::text as seq, a.hash, a.action, a.at from ${AUDIT_TABLE} a
+         where a.customer_id = $1 and a.action = $2 and ($3::text is null or a.job_id = $3::text) and a.seq is not null
+         order by a.seq desc limit 1`,
+        [q.customerId, q.action, q.jobId ?? null],
+      );
+      return positionOf(r.rows[0]);
+    });
+  }
+
+  async auditRowAt(seq: string): Promise<AuditRecord | null> {
+    if (!/^\d{1,18}$/.test(seq)) throw new UsageError(`audit seq ${JSON.stringify(seq.slice(0, 40))} is not a chain position`);
+    return this.guard(`reading audit row ${seq}`, async () => {
+      const r = await this.db.query<AuditDbRow>(`select ${AUDIT_COLUMNS} from ${AUDIT_TABLE} where seq = $1::bigint`, [seq]);
+      const row = r.rows[0];
+      return row ? toAuditRecord(row) : null;
+    });
+  }
+
+  /** The columns as the catalog has them, each of `columns` required (UsageError naming the missing ones). */
+  private async personalColumns(columns: readonly string[]): Promise<CatalogColumn[]> {
+    const have = new Map((await this.catalogColumns()).map((c) => [c.name, c]));
+    if (have.size === 0) throw new UsageError(`there is no customers table in ${this.description}`, ["Run 'custctl db migrate' (or point DATABASE_URL at the billing database)."]);
+    const missing = columns.filter((c) => !have.has(c));
+    if (missing.length > 0) {
+      throw new UsageError(`the customers table in ${this.description} has no column ${missing.map((c) => JSON.stringify(c)).join(', ')}`, [
+        'CUSTCTL_ERASE_COLUMNS names columns exactly as the table spells them (case included); fix it or the table.',
+      ]);
+    }
+    return columns.map((c) => have.get(c) as CatalogColumn);
+  }
+
+  async readPersonalFields(customerId: string, columns: readonly string[]): Promise<Record<string, string> | null> {
+    return this.guard(`reading the personal fields of ${customerId}`, async () => {
+      const cols = await this.personalColumns(columns);
+      const r = await this.db.query<Record<string, string>>(
+        `select ${cols.map((c, i) => `coalesce(${quoteColumn(c.name)}::text, '') as f${i}`).join(', ')} from customers where customer_id = $1`, [customerId]);
+      const row = r.rows[0];
+      if (!row) return null;
+      return Object.fromEntries(cols.map((c, i) => [c.name, row[`f${i}`] ?? '']));
+    });
+  }
+
+  async erasePersonalFields(customerId: string, columns: readonly string[], audit: Omit<AuditEntry, 'action' | 'deleted'>): Promise<EraseResult> {
+    return this.guard(`erasing the personal fields of ${customerId}`, async () => {
+      const cols = await this.personalColumns(columns);
+      // "none" for each column as the table says it: NULL where allowed, '' in NOT NULL text
+      const blanks = cols.map((c) => {
+        if (c.generated) throw new UsageError(`customers.${c.name} is a generated column: custctl cannot erase it`, ['Take it out of CUSTCTL_ERASE_COLUMNS; erase what it is generated from.']);
+        if (!c.notNull) return `${quoteColumn(c.name)} = null`;
+        if (ERASABLE_TEXT_TYPES.has(c.baseType)) return `${quoteColumn(c.name)} = ''`;
+        throw new UsageError(`customers.${c.name} is ${c.type} NOT NULL: it can be neither NULL nor empty text, so custctl cannot erase it`, [
+          `alter table customers alter column ${quoteColumn(c.name)} drop not null (or take it out of CUSTCTL_ERASE_COLUMNS); nothing was erased`,
+        ]);
+      });
+      const returning = await this.rowColumns();
+      return this.db.transaction(async (tx): Promise<EraseResult> => {
+        const probe = new SqlCustomerStore(tx, { kind: this.kind, description: this.description, clusterColumn: this.clusterColumn });
+        const held = await tx.query<Record<string, unknown>>(
+          `select deployment_status::text as deployment_status, coalesce(instance_namespace::text, '') as instance_namespace,
+             ${cols.map((c, i) => `(${quoteColumn(c.name)} is not null and ${quoteColumn(c.name)}::text <> '') as h${i}`).join(', ')}
+           from customers where customer_id = $1 for update`, [customerId]);
+        const h = held.rows[0];
+        if (!h) return { outcome: 'not-found' };
+        const row = await probe.get(customerId);
+        if (!row) return { outcome: 'not-found' };
+        if (h.deployment_status !== 'pending' || h.instance_namespace !== '') return { outcome: 'refused', row };
+        const fields = cols.filter((_, i) => h[`h${i}`] === true).map((c) => c.name);
+        const alreadyEmpty = cols.filter((_, i) => h[`h${i}`] !== true).map((c) => c.name);
+        if (fields.length === 0) return { outcome: 'nothing-to-erase', row, fields: [], alreadyEmpty, position: null };
+        const updated = await tx.query<DbRow>(
+          `update customers set ${blanks.join(', ')}, updated_at = now()
+           where customer_id = $1 and deployment_status::text = 'pending' and coalesce(instance_namespace::text, '') = ''
+           returning ${returning}`, [customerId]);
+        const after = updated.rows[0];
+        if (!after) return { outcome: 'refused', row };
+        const position = await insertAudit(tx, { ...audit, action: 'customer-erased', deleted: { fields } }, after.deployment_status);
+        if (!position) throw new OperationError(`the customer-erased audit row of ${customerId} was not chained: the audit table lacks its chain (run 'custctl db migrate')`);
+        return { outcome: 'erased', row: toCustomerRow(after), fields, alreadyEmpty, position };
+      });
+    });
+  }
+
   async serverVersion(): Promise<string> {
     return this.guard('reading the server version', async () => {
       const r = await this.db.query<{ v: string }>('select version() as v');
@@ -578,13 +712,13 @@ export class SqlCustomerStore implements CustomerStore {
         // A customers table created by someone else (billing) that has every column is enough.
         if (missing.length > 0) {
           missing.push('table schema_migrations');
-          for (const m of MIGRATIONS) missing.push(`migration ${m.version} (${m.name})`);
+          for (const m of MIGRATIONS) if (!m.optional) missing.push(`migration ${m.version} (${m.name})`);
         }
         return missing;
       }
       const applied = await this.db.query<{ version: number }>(`select version from schema_migrations`);
       const done = new Set(applied.rows.map((a) => Number(a.version)));
-      for (const m of MIGRATIONS) if (!done.has(m.version)) missing.push(`migration ${m.version} (${m.name})`);
+      for (const m of MIGRATIONS) if (!done.has(m.version) && !m.optional) missing.push(`migration ${m.version} (${m.name})`);
       return missing;
     });
   }
@@ -608,6 +742,8 @@ export class SqlCustomerStore implements CustomerStore {
           const seen = await tx.query<{ version: number }>(`select version from schema_migrations where version = $1`, [m.version]);
           if (seen.rows.length > 0) return false;
           try {
+            // the cluster column's name for migration 6 (CUSTCTL_CLUSTER_COLUMN), for this transaction only
+            await tx.query(`select set_config('${CLUSTER_COLUMN_SETTING}', $1, true)`, [this.clusterColumn]);
             await tx.exec(m.sql);
           } catch (e) {
             throw new OperationError(`migration ${m.version} (${m.name}) failed on ${this.description}: ${errorMessage(e)}`,
@@ -619,6 +755,7 @@ export class SqlCustomerStore implements CustomerStore {
         });
         if (ran) applied.push(`${m.version} ${m.name}`);
       }
+      this.clusterColumnPresent = undefined; // migration 6 may have added it
       // An ENUM status (an ORM's) gets the values custctl writes. Not a versioned migration: the
       // billing system may recreate its type later (Prisma does on every change of the enum), and
       // then the values are added again. Each ADD VALUE on its own, outside a transaction block
@@ -731,7 +868,7 @@ export class SqlCustomerStore implements CustomerStore {
     let step = 'finding a row to try them on';
     try {
       await this.db.transaction(async (tx) => {
-        const probe = new SqlCustomerStore(tx, { kind: this.kind, description: this.description });
+        const probe = new SqlCustomerStore(tx, { kind: this.kind, description: this.description, clusterColumn: this.clusterColumn });
         const found = await tx.query<{ customer_id: string }>(
           `select customer_id::text as customer_id from customers where deployment_status::text = any($1::text[])
            order by (deployment_status::text = 'deployed') desc limit 1 for update skip locked`, [[...DELETABLE_STATUSES]]);

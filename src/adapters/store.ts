@@ -30,6 +30,12 @@ export interface CustomerRow {
   deletedAt: string | null;
   createdAt: string;
   updatedAt: string;
+  /**
+   * The cluster that holds the customer, as its row names it (the CUSTCTL_CLUSTER_COLUMN column,
+   * default `cluster`): null when the row names none; absent when the table has no such column.
+   * src/domain/clusters.ts clusterFor decides what it means in this fleet.
+   */
+  cluster?: string | null;
 }
 
 export interface NewCustomer {
@@ -63,6 +69,8 @@ export const AUDIT_ACTIONS = [
   'audit-pruned',
   'customer-restored',
   'backup-pruned',
+  'customer-exported',
+  'customer-erased',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -73,7 +81,36 @@ export interface AuditDeleted {
   rbac?: string[];
   /** audit-pruned: how many audit rows went */
   auditRows?: number;
+  /** customer-erased: the row's columns whose values were erased (names, never values) */
+  fields?: string[];
 }
+
+/** Where a row sits in the audit chain: what a certificate cites. */
+export interface AuditPosition {
+  /** decimal */
+  seq: string;
+  hash: string;
+  action: string;
+  /** ISO time */
+  at: string;
+}
+
+/** `erasePersonalFields`: what happened to the row. */
+export type EraseResult =
+  | {
+    outcome: 'erased';
+    row: CustomerRow;
+    /** the columns that held a value and were erased */
+    fields: string[];
+    /** the columns that held nothing already */
+    alreadyEmpty: string[];
+    /** the `customer-erased` audit row, written in the same transaction */
+    position: AuditPosition;
+  }
+  | { outcome: 'nothing-to-erase'; row: CustomerRow; fields: []; alreadyEmpty: string[]; position: null }
+  | { outcome: 'not-found' }
+  /** the row has an instance or a deletion (the compare-and-set found it not `pending` with no namespace): nothing changed */
+  | { outcome: 'refused'; row: CustomerRow };
 
 /**
  * One audit row to write. Never personal data: the customer's id, namespace and job, counts and
@@ -191,6 +228,24 @@ export interface CustomerStore {
   pruneAudit(before: Date, actor: string, opts?: { allowRecent?: boolean }): Promise<number>;
   /** Walks the audit chain (one consistent snapshot) and reports the rows that do not verify. */
   verifyAudit?(opts?: { anchor?: ChainHead }): Promise<AuditVerifyReport>;
+  /** The newest chained audit row of this action (and job, when given) for the customer; null when there is none. */
+  auditPosition?(q: { customerId: string; action: AuditAction; jobId?: string | null }): Promise<AuditPosition | null>;
+  /** The audit row at this chain position (null: no such row, e.g. pruned). */
+  auditRowAt?(seq: string): Promise<AuditRecord | null>;
+
+  /**
+   * The row's personal fields as stored, as text ('' for NULL): `columns` are erasableColumns()
+   * (the personal ones and CUSTCTL_ERASE_COLUMNS). A column the table lacks is a UsageError that
+   * names it. Null when there is no row.
+   */
+  readPersonalFields?(customerId: string, columns: readonly string[]): Promise<Record<string, string> | null>;
+  /**
+   * Erasure: every column in `columns` set to the table's "none" (NULL where the column allows it,
+   * '' where it is NOT NULL text), as a compare-and-set on `pending` with no namespace, with a
+   * `customer-erased` audit row (the columns erased, never their values) in the same transaction.
+   * A NOT NULL column that is not text cannot be blanked: UsageError, nothing changed.
+   */
+  erasePersonalFields?(customerId: string, columns: readonly string[], audit: Omit<AuditEntry, 'action' | 'deleted'>): Promise<EraseResult>;
 
   /** `restore`, compare-and-set from `pending`: → deployed with the namespace and URL. False when the row is not pending. */
   completeRestore(customerId: string, namespace: string, url: string, audit?: AuditEntry): Promise<boolean>;

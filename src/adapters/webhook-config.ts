@@ -18,7 +18,7 @@ import { parseDuration, formatDuration } from '../domain/duration.js';
 import type { JobName } from '../domain/job.js';
 import { DEFAULT_WEBHOOK_POLICY, makeEndpoint, shownUrl, WEBHOOK_EVENTS, type WebhookEndpoint, type WebhookEvent, type WebhookPolicy } from '../domain/webhook.js';
 
-type Env = Readonly<Record<string, string | undefined>>;
+export type Env = Readonly<Record<string, string | undefined>>;
 
 export interface WebhookConfig {
   endpoints: WebhookEndpoint[];
@@ -31,7 +31,8 @@ export interface WebhookConfig {
 
 export const MIN_SECRET_LENGTH = 16;
 const JOB_KINDS: readonly JobName[] = ['delete', 'cleanup-rbac', 'restore'];
-const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+/** An endpoint's name: lowercase letters, digits, '.', '_' or '-', up to 63. */
+export const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const ENDPOINT_KEYS = ['name', 'url', 'secret', 'secretEnv', 'secretFile', 'events', 'kinds'] as const;
 
 export async function loadWebhookConfig(env: Env): Promise<WebhookConfig> {
@@ -108,10 +109,11 @@ export function checkUrl(raw: string, where: string): string {
   return u.toString();
 }
 
-function checkSecret(secret: string, where: string): string {
+/** A signing secret: at least MIN_SECRET_LENGTH characters, no line break; never quoted in a message. */
+export function checkSecret(secret: string, where: string, kind = 'webhook'): string {
   if (secret.length < MIN_SECRET_LENGTH) {
     // the secret itself is never shown, only how long it is
-    throw new UsageError(`${where} is ${secret.length} characters long: a webhook secret needs at least ${MIN_SECRET_LENGTH} (e.g. openssl rand -hex 32)`);
+    throw new UsageError(`${where} is ${secret.length} characters long: a ${kind} secret needs at least ${MIN_SECRET_LENGTH} (e.g. openssl rand -hex 32)`);
   }
   if (/[\r\n]/.test(secret)) throw new UsageError(`${where} holds a line break: set it again without it (a secret read from a file with its newline is a common cause)`);
   return secret;
@@ -142,8 +144,12 @@ function parseKinds(list: unknown[], where: string): JobName[] {
   return out;
 }
 
-async function fromFile(path: string, env: Env): Promise<Omit<WebhookConfig, 'policy'>> {
-  const where = `CUSTCTL_WEBHOOKS_FILE ${path}`;
+/**
+ * A configuration file that holds (or names) signing secrets: a regular file that neither its
+ * group nor others can write (`writableWhy`: what whoever could write it could do), read as YAML
+ * or JSON (the CORE schema). No message quotes a line of it.
+ */
+export async function readSecretsFile(path: string, where: string, writableWhy: string): Promise<{ doc: unknown; mode: number; perms: string }> {
   let text: string;
   let mode: number;
   try {
@@ -157,7 +163,7 @@ async function fromFile(path: string, env: Env): Promise<Omit<WebhookConfig, 'po
   }
   const perms = (mode & 0o777).toString(8).padStart(4, '0');
   if ((mode & 0o022) !== 0) {
-    throw new UsageError(`${where} is writable by ${mode & 0o002 ? 'everyone' : 'its group'} (mode ${perms}): refusing to use it, whoever can write it could send the billing events elsewhere`, [`chmod 600 ${path}`]);
+    throw new UsageError(`${where} is writable by ${mode & 0o002 ? 'everyone' : 'its group'} (mode ${perms}): refusing to use it, whoever can write it could ${writableWhy}`, [`chmod 600 ${path}`]);
   }
   let doc: unknown;
   try {
@@ -169,6 +175,46 @@ async function fromFile(path: string, env: Env): Promise<Omit<WebhookConfig, 'po
     const reason = (e as { reason?: string }).reason;
     throw new UsageError(`${where} is not valid YAML or JSON${m?.line !== undefined ? ` (line ${m.line + 1}, column ${(m.column ?? 0) + 1})` : ''}${reason ? `: ${reason}` : ''}`);
   }
+  return { doc, mode, perms };
+}
+
+/**
+ * The secret of one entry of such a file: exactly one of `secret` (inline), `secretEnv` (the name
+ * of an environment variable) or `secretFile` (a path; relative: to the file `path`), checked by
+ * `checkSecret`. `inline`: it was written in the file itself.
+ */
+export async function secretOf(e: Record<string, unknown>, at: string, path: string, env: Env, kind = 'webhook'): Promise<{ secret: string; inline: boolean }> {
+  const sources = (['secret', 'secretEnv', 'secretFile'] as const).filter((k) => e[k] !== undefined);
+  if (sources.length !== 1) throw new UsageError(`${at}: give exactly one of secret, secretEnv (the name of an environment variable) or secretFile (a path)${sources.length ? `, not ${sources.join(' and ')}` : ''}`);
+  if (e.secret !== undefined) {
+    if (typeof e.secret !== 'string') throw new UsageError(`${at}: secret must be text`);
+    return { secret: checkSecret(e.secret, `${at}: secret`, kind), inline: true };
+  }
+  if (e.secretEnv !== undefined) {
+    if (typeof e.secretEnv !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(e.secretEnv)) throw new UsageError(`${at}: secretEnv must be the name of an environment variable`);
+    const v = env[e.secretEnv];
+    if (!v) throw new UsageError(`${at}: secretEnv ${e.secretEnv} is not set (or empty) in the environment`);
+    return { secret: checkSecret(v, `${at}: the secret in ${e.secretEnv}`, kind), inline: false };
+  }
+  if (typeof e.secretFile !== 'string' || e.secretFile === '') throw new UsageError(`${at}: secretFile must be a path`);
+  const p = isAbsolute(e.secretFile) ? e.secretFile : resolve(dirname(path), e.secretFile);
+  let t: string;
+  try {
+    t = await readFile(p, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${at}: cannot read secretFile ${p}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  return { secret: checkSecret(t.replace(/\r?\n$/, ''), `${at}: the secret in ${p}`, kind), inline: false };
+}
+
+/** The warning for a file that others can read and that holds a secret inline; null when there is none to give. */
+export function inlineSecretWarning(where: string, path: string, mode: number, perms: string, inlineSecrets: boolean): string | null {
+  return inlineSecrets && (mode & 0o044) !== 0 ? `${where} holds secrets and is readable by ${mode & 0o004 ? 'everyone' : 'its group'} (mode ${perms}): chmod 600 ${path}, or move the secrets to secretEnv/secretFile` : null;
+}
+
+async function fromFile(path: string, env: Env): Promise<Omit<WebhookConfig, 'policy'>> {
+  const where = `CUSTCTL_WEBHOOKS_FILE ${path}`;
+  const { doc, mode, perms } = await readSecretsFile(path, where, 'send the billing events elsewhere');
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new UsageError(`${where} must hold a mapping with an endpoints list (endpoints: [{name, url, secretEnv}])`);
   const top = doc as Record<string, unknown>;
   for (const k of Object.keys(top)) if (k !== 'endpoints') throw new UsageError(`${where}: unknown key ${JSON.stringify(k.slice(0, 40))} (the file holds endpoints: [...])`);
@@ -186,33 +232,12 @@ async function fromFile(path: string, env: Env): Promise<Omit<WebhookConfig, 'po
     if (endpoints.some((x) => x.name === name)) throw new UsageError(`${at} is named twice`);
     if (typeof e.url !== 'string') throw new UsageError(`${at}: url is required`);
     const url = checkUrl(e.url, `${at}: url`);
-    const sources = (['secret', 'secretEnv', 'secretFile'] as const).filter((k) => e[k] !== undefined);
-    if (sources.length !== 1) throw new UsageError(`${at}: give exactly one of secret, secretEnv (the name of an environment variable) or secretFile (a path)${sources.length ? `, not ${sources.join(' and ')}` : ''}`);
-    let secret: string;
-    if (e.secret !== undefined) {
-      if (typeof e.secret !== 'string') throw new UsageError(`${at}: secret must be text`);
-      inlineSecrets = true;
-      secret = checkSecret(e.secret, `${at}: secret`);
-    } else if (e.secretEnv !== undefined) {
-      if (typeof e.secretEnv !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(e.secretEnv)) throw new UsageError(`${at}: secretEnv must be the name of an environment variable`);
-      const v = env[e.secretEnv];
-      if (!v) throw new UsageError(`${at}: secretEnv ${e.secretEnv} is not set (or empty) in the environment`);
-      secret = checkSecret(v, `${at}: the secret in ${e.secretEnv}`);
-    } else {
-      if (typeof e.secretFile !== 'string' || e.secretFile === '') throw new UsageError(`${at}: secretFile must be a path`);
-      const p = isAbsolute(e.secretFile) ? e.secretFile : resolve(dirname(path), e.secretFile);
-      let t: string;
-      try {
-        t = await readFile(p, 'utf8');
-      } catch (err) {
-        throw new UsageError(`${at}: cannot read secretFile ${p}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
-      }
-      secret = checkSecret(t.replace(/\r?\n$/, ''), `${at}: the secret in ${p}`);
-    }
+    const { secret, inline } = await secretOf(e, at, path, env);
+    inlineSecrets ||= inline;
     const events = e.events === undefined ? WEBHOOK_EVENTS : Array.isArray(e.events) ? parseEvents(e.events, `${at}: events`) : (() => { throw new UsageError(`${at}: events must be a list (${WEBHOOK_EVENTS.join(', ')})`); })();
     const kinds = e.kinds === undefined ? null : Array.isArray(e.kinds) ? parseKinds(e.kinds, `${at}: kinds`) : (() => { throw new UsageError(`${at}: kinds must be a list (${JOB_KINDS.join(', ')})`); })();
     endpoints.push(makeEndpoint({ name, url, secret, events, kinds }));
   }
-  const warnings = inlineSecrets && (mode & 0o044) !== 0 ? [`${where} holds secrets and is readable by ${mode & 0o004 ? 'everyone' : 'its group'} (mode ${perms}): chmod 600 ${path}, or move the secrets to secretEnv/secretFile`] : [];
-  return { endpoints, source: where, warnings };
+  const warning = inlineSecretWarning(where, path, mode, perms, inlineSecrets);
+  return { endpoints, source: where, warnings: warning ? [warning] : [] };
 }

@@ -28,7 +28,7 @@ export const postWebhook: PostWebhook = async (r) => {
       signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals),
     });
   } catch (e) {
-    return { ok: false, status: null, error: reason(e, r.timeoutMs) };
+    return { ok: false, status: null, error: failureReason(e, r.timeoutMs) };
   }
   await drain(res);
   if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status };
@@ -55,7 +55,8 @@ async function drain(res: Response): Promise<void> {
   }
 }
 
-function reason(e: unknown, timeoutMs: number): string {
+/** A fetch failure as a reason that names no header and no body (`connection refused (ECONNREFUSED)`, `no answer within 10 s`). */
+export function failureReason(e: unknown, timeoutMs: number): string {
   const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } };
   if (err.name === 'TimeoutError') return `no answer within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}`;
   if (err.name === 'AbortError') return 'interrupted';

@@ -1,10 +1,11 @@
 /**
  * The delivery journal: where a webhook delivery is recorded before its first try and after each
- * one, so a delivery survives a restart and `status job N` shows it. Two backends, one interface:
+ * one, so a delivery survives a restart and `status job N` shows it. Three backends, one interface:
  *
  * - the file journal (here), beside the job journal: `<state dir>/webhooks/`;
- * - Redis (src/adapters/webhook-journal-redis.ts) when the queue is BullMQ, so that every worker
- *   and `serve` (on any machine) see and resume the same deliveries.
+ * - Redis (src/adapters/webhook-journal-redis.ts) or PostgreSQL (webhook-journal-pg.ts) beside
+ *   BullMQ's queue on that backend, so that every worker and `serve` (on any machine) see and
+ *   resume the same deliveries.
  *
  * File layout (directories 0700, files 0600, every write through `writeFileAtomic`):
  *
@@ -26,7 +27,7 @@ import { DirLock } from './dir-lock.js';
 import { createFileExclusive, FileExistsError, isTempFileName, readJsonFile, writeFileAtomic } from './fs-atomic.js';
 
 export interface DeliveryJournal {
-  readonly kind: 'file' | 'redis';
+  readonly kind: 'file' | 'redis' | 'postgres';
   readonly description: string;
   /** Records new deliveries (pending); one whose `key` is journaled already is skipped. Returns the ones added. */
   add(records: readonly DeliveryRecord[]): Promise<DeliveryRecord[]>;

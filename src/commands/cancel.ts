@@ -1,23 +1,21 @@
 /**
- * `custctl cancel <customerId>`: cancels a scheduled deletion (soft delete) before it has
- * started: its job is cancelled, the instance restored (replicas and CronJobs exactly as they
- * were) and the row goes back to the status it had. Once the hard deletion has started it refuses
- * (exit 4). Locally or through --api-url (`POST /api/customers/:id/cancel-deletion`).
+ * `custctl cancel <customerId>`: cancels the deletion that holds a customer, as `jobs cancel` does
+ * by job id (one operation, src/jobs/cancel.ts): a scheduled deletion's instance is restored
+ * (replicas and CronJobs exactly as they were) and the row goes back to the status it had. While an
+ * attempt runs it refuses (exit 4). Locally or through --api-url
+ * (`POST /api/customers/:id/cancel-deletion`).
  */
 import { Command } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
 import { parseCustomerId } from '../domain/customer-id.js';
-import type { CancelDeletionResult } from '../jobs/client.js';
-import { outputOption, print, view, type OutputFormat } from '../output/print.js';
+import type { CancelResult } from '../jobs/client.js';
+import { cancelResultView } from '../output/job-view.js';
+import { outputOption, print, type OutputFormat } from '../output/print.js';
 
-export async function runCancel(d: Deps, o: { id: string; output: OutputFormat }): Promise<CancelDeletionResult> {
+export async function runCancel(d: Deps, o: { id: string; output: OutputFormat }): Promise<CancelResult> {
   const customer = parseCustomerId(o.id);
-  const client = await d.client();
-  const r = await client.cancelDeletion(customer);
-  await print(d.io, o.output, view(r, (io) => {
-    const restored = r.restored.length ? `; restored ${r.restored.map((c) => `${c.kind}/${c.name} ${c.kind === 'CronJob' ? `suspend=${c.to}` : `replicas ${c.to}`}`).join(', ')}` : '';
-    io.out.write(`deletion of ${r.customerId} cancelled (job ${r.jobId}${r.scheduledFor ? `, was due ${r.scheduledFor}` : ''}); status ${r.status}${restored}${r.simulated ? ' (simulated: cluster not touched)' : ''}\n`);
-  }));
+  const r = await (await d.client()).cancel({ customer });
+  await print(d.io, o.output, cancelResultView(r));
   return r;
 }
 

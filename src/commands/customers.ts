@@ -5,8 +5,9 @@ import type { Deps } from '../deps.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { formatRetention } from '../domain/duration.js';
+import { rowStatusName } from '../domain/row-status.js';
 import { UsageError } from '../errors.js';
-import { retentionFlag } from '../flags.js';
+import { durationFlag } from '../flags.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { cliRequester } from '../jobs/actor.js';
 
@@ -15,18 +16,21 @@ export function isScheduled(r: CustomerRow): r is CustomerRow & { deletionSchedu
   return r.deploymentStatus === 'deleting' && r.deletionScheduledAt !== null;
 }
 
-export async function runCustomersList(d: Deps, o: { output: OutputFormat; status?: DeploymentStatus; scheduled?: boolean; withinMs?: number }): Promise<CustomerRow[]> {
+export async function runCustomersList(d: Deps, o: { output: OutputFormat; status?: DeploymentStatus | 'scheduled'; scheduled?: boolean; withinMs?: number }): Promise<CustomerRow[]> {
   if (o.withinMs !== undefined && !o.scheduled) throw new UsageError('--within goes with --scheduled: custctl customers list --scheduled --within 7d');
-  const store = await d.store();
-  d.log.debug('Listing customers', { database: store.description });
+  // the store here, or the server's with --api-url (a serve holding the embedded store is read through it)
+  // a scheduled deletion is stored as deleting: ask for those, the filter below keeps the scheduled ones
+  const { rows: all, where } = await (await d.client()).customers(o.status ? { status: o.status === 'scheduled' ? 'deleting' : o.status } : {});
   const until = o.withinMs !== undefined ? d.now().getTime() + o.withinMs : Infinity;
-  const rows = (await store.list())
-    .filter((r) => !o.status || r.deploymentStatus === o.status)
+  const now = d.now().getTime();
+  // the statuses as people read them: `scheduled` is a deletion waiting for its time (stored as deleting)
+  const rows = all
+    .filter((r) => !o.status || rowStatusName(r, now) === o.status)
     .filter((r) => !o.scheduled || (isScheduled(r) && Date.parse(r.deletionScheduledAt) <= until));
   if (o.scheduled) rows.sort((a, b) => Date.parse(a.deletionScheduledAt ?? '') - Date.parse(b.deletionScheduledAt ?? ''));
   await print(d.io, o.output, view(rows, async (io) => {
-    if (rows.length === 0) d.log.info(o.scheduled ? `No scheduled deletions${o.withinMs !== undefined ? ` due within ${formatRetention(o.withinMs)}` : ''} in ${store.description}` : `No customers in ${store.description}`);
-    else await printTable(io, ['CUSTOMER', 'STATUS', 'NAMESPACE', 'DELETION JOB', 'DELETES AT', 'COMPANY', 'UPDATED'], rows.map((r) => [r.customerId, r.deploymentStatus, r.instanceNamespace || '-', r.deletionJobId ?? '-', isScheduled(r) ? r.deletionScheduledAt : '-', r.companyName, r.updatedAt]));
+    if (rows.length === 0) d.log.info(o.scheduled ? `No scheduled deletions${o.withinMs !== undefined ? ` due within ${formatRetention(o.withinMs)}` : ''} in ${where}` : `No customers in ${where}`);
+    else await printTable(io, ['CUSTOMER', 'STATUS', 'NAMESPACE', 'DELETION JOB', 'DELETES AT', 'COMPANY', 'UPDATED'], rows.map((r) => [r.customerId, rowStatusName(r, now), r.instanceNamespace || '-', r.deletionJobId ?? '-', isScheduled(r) ? r.deletionScheduledAt : '-', r.companyName, r.updatedAt]));
     if (rows.some(isScheduled)) d.log.info('Scheduled deletions are cancelled with: custctl cancel <customerId>');
   }));
   return rows;
@@ -67,9 +71,9 @@ export function makeCustomersCommand(d: Deps) {
   cmd
     .command('list')
     .description('List customer rows')
-    .addOption(new Option('--status <status>', 'only rows in this deployment status').choices(DEPLOYMENT_STATUSES))
+    .addOption(new Option('--status <status>', 'only rows in this status (scheduled: a deletion waiting for its time)').choices([...DEPLOYMENT_STATUSES, 'scheduled'] as const))
     .option('--scheduled', 'only scheduled deletions (soft delete), soonest first')
-    .addOption(new Option('--within <duration>', 'with --scheduled: only those due within this period (e.g. 7d)').argParser(retentionFlag('--within')))
+    .addOption(new Option('--within <duration>', 'with --scheduled: only those due within this period (e.g. 7d)').argParser(durationFlag('--within')))
     .addOption(outputOption())
     .addHelpText('after', '\nExamples:\n  custctl customers list\n  custctl customers list --status deletion_failed\n  custctl customers list --scheduled --within 7d -o json')
     .action(async (f) => {

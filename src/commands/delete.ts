@@ -103,7 +103,11 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
     count.end();
     const paced = pacer.summary();
     if (paced) d.log.info(`Concurrency ${paceText(paced)}`, { concurrency: o.concurrency });
-    if (o.detach && results.some((r) => r.jobId && (r.state === 'waiting' || r.state === 'delayed'))) d.log.info(`Queued: the job runs in ${await client.whoRuns()}. Follow it with 'custctl status job <id> --watch'.`);
+    const queued = results.filter((r) => r.jobId && !r.scheduledFor && (r.state === 'waiting' || r.state === 'delayed'));
+    if (o.detach && queued.length > 0) {
+      const follow = queued.length === 1 ? `'custctl status job ${queued[0]?.jobId ?? ''} --watch'` : `'custctl status job <id> --watch' (jobs ${queued.map((r) => r.jobId).join(', ')})`;
+      d.log.info(`Queued: the job${queued.length === 1 ? '' : 's'} run${queued.length === 1 ? 's' : ''} in ${await client.whoRuns()}. Follow ${queued.length === 1 ? 'it' : 'them'} with ${follow}.`);
+    }
     return { dryRun: false, simulated, target: plan.target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)), ...(paced ? { pacing: paced } : {}) };
   } finally {
     if (many) d.log.quietSteps(false);

@@ -6,13 +6,14 @@ import { formatDuration, parseDuration } from '../domain/duration.js';
 import { parseJobId } from '../domain/job-id.js';
 import { UsageError } from '../errors.js';
 import { outcomeOf } from '../jobs/kinds/delete.js';
-import { cancelledView, jobIdView, jobListView, jobView } from '../output/job-view.js';
+import { cancelledJobView, jobIdView, jobListView, jobView } from '../output/job-view.js';
+import type { CancelResult } from '../jobs/client.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
-import { JOB_STATES, jobExitCode, stateName, type Job, type JobState } from '../domain/job.js';
+import { STATE_NAMES, jobExitCode, stateName, type Job, type StateName } from '../domain/job.js';
 import { confirmOrRefuse } from '../prompt.js';
 import { combinedExitCode } from '../util/pool.js';
 
-export async function runJobsList(d: Deps, o: { state?: JobState; customer?: string; output: OutputFormat }): Promise<Job[]> {
+export async function runJobsList(d: Deps, o: { state?: StateName; customer?: string; output: OutputFormat }): Promise<Job[]> {
   const customerId = parseOptionalCustomerId(o.customer)?.id;
   const jobs = await (await d.client()).list({ ...(o.state ? { state: o.state } : {}), ...(customerId ? { customerId } : {}) });
   await print(d.io, o.output, jobListView(jobs, d.now().getTime(), () => d.log.info('No jobs')));
@@ -59,10 +60,11 @@ export async function runJobsResume(d: Deps, o: { customer?: string; output: Out
   return finals;
 }
 
-export async function runJobsCancel(d: Deps, o: { id: string; output: OutputFormat }): Promise<Job> {
-  const cancelled = await (await d.client()).cancel(parseJobId(o.id));
-  await print(d.io, o.output, cancelledView(cancelled));
-  return cancelled;
+/** The one cancel by job id (src/jobs/cancel.ts): a scheduled deletion's instance is restored, as `custctl cancel ID` does. */
+export async function runJobsCancel(d: Deps, o: { id: string; output: OutputFormat }): Promise<CancelResult> {
+  const r = await (await d.client()).cancel({ jobId: parseJobId(o.id) });
+  await print(d.io, o.output, cancelledJobView(r));
+  return r;
 }
 
 export interface PruneReport {
@@ -92,15 +94,15 @@ export async function runJobsPrune(d: Deps, o: { olderThanMs: number; dryRun: bo
     pruned: 0,
   };
   const plural = (n: number) => `${n} finished job${n === 1 ? '' : 's'}`;
-  if (!o.dryRun && !o.yes) {
-    if (!d.io.canPrompt || jobs.length > 0) {
-      if (jobs.length > 0) d.log.line(`Finished jobs older than ${age}: ${jobs.map((j) => j.id).join(', ')}`);
-      await confirmOrRefuse(d, `Remove these ${plural(jobs.length)} from the journal? Type their count (${jobs.length}) to confirm`, String(jobs.length), `prune ${plural(jobs.length)}`);
-    }
+  // nothing to remove: nothing to confirm either, with or without a terminal (exit 0)
+  if (!o.dryRun && !o.yes && jobs.length > 0) {
+    d.log.line(`Finished jobs older than ${age}: ${jobs.map((j) => j.id).join(', ')}`);
+    await confirmOrRefuse(d, `Remove these ${plural(jobs.length)} from the journal? Type their count (${jobs.length}) to confirm`, String(jobs.length), `prune ${plural(jobs.length)}`);
   }
   if (!o.dryRun && jobs.length > 0) report.pruned = await client.prune(o.olderThanMs);
   await print(d.io, o.output, view(report, (io) => {
-    if (o.dryRun) io.out.write(`would prune ${plural(jobs.length)} older than ${age}${jobs.length ? `: ${jobs.map((j) => j.id).join(', ')}` : ''} (dry run: nothing removed)\n`);
+    if (jobs.length === 0) io.out.write(`nothing to prune: no finished jobs older than ${age}\n`);
+    else if (o.dryRun) io.out.write(`would prune ${plural(jobs.length)} older than ${age}: ${jobs.map((j) => j.id).join(', ')} (dry run: nothing removed)\n`);
     else io.out.write(`pruned ${plural(report.pruned)} older than ${age}\n`);
   }));
   return report;
@@ -134,7 +136,7 @@ Examples:
   cmd
     .command('list')
     .description('List jobs')
-    .addOption(new Option('--state <state>', 'only jobs in this state').choices(JOB_STATES))
+    .addOption(new Option('--state <state>', 'only jobs in this state (scheduled: deletions waiting for their time; cancelled)').choices(STATE_NAMES))
     .option('--customer <customerId>', "only this customer's jobs")
     .addOption(output())
     .addHelpText('after', '\nExamples:\n  custctl jobs list\n  custctl jobs list --state failed\n  custctl jobs list --customer cust_abc123 -o json')

@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { Command, Option } from '@commander-js/extra-typings';
 import { ReopeningStore } from '../adapters/reopening-store.js';
 import type { Deps } from '../deps.js';
@@ -35,12 +36,51 @@ export interface ServeOptions {
   requestTimeoutMs?: number;
   /** idle keep-alive connections close after this, ms (default 5 s) */
   idleTimeoutMs?: number;
+  /** the origin browsers reach the console at, when a proxy stands in front (`--public-url`) */
+  publicUrl?: string;
+  /** proxies whose X-Forwarded-* headers are believed (`--trust-proxy`) */
+  trustProxy?: string[];
 }
 
 
 export function isLoopback(host: string): boolean {
   if (host === 'localhost' || host === '::1' || host === '[::1]') return true;
   return isIP(host) === 4 && host.startsWith('127.');
+}
+
+/**
+ * `--public-url`: an origin (scheme, host, port), as a browser's Origin header names it. A path,
+ * query, fragment or user name would never match one: refused rather than ignored.
+ */
+export function parsePublicUrl(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new UsageError('--public-url takes the URL browsers open, e.g. https://custctl.example.com');
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new UsageError(`--public-url must be an https:// (or http://) URL, not ${u.protocol}`);
+  if (u.username || u.password || u.search || u.hash || (u.pathname !== '/' && u.pathname !== '')) {
+    throw new UsageError('--public-url is an origin only (scheme, host and port, e.g. https://custctl.example.com): the console is served at / and cannot live under a path');
+  }
+  return u.origin;
+}
+
+const PROXY_KEYWORDS = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** `--trust-proxy`: IP addresses, CIDR ranges, or loopback/linklocal/uniquelocal; comma-separated or repeated. */
+export function parseTrustProxy(raw: string, previous: string[] = []): string[] {
+  const out = [...previous];
+  for (const item of raw.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const [addr = '', prefix, extra] = item.split('/');
+    const family = isIP(addr);
+    const okPrefix = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (!(PROXY_KEYWORDS.includes(item) || (family !== 0 && okPrefix && extra === undefined))) {
+      throw new UsageError(`--trust-proxy takes IP addresses, CIDR ranges (10.0.0.0/8) or ${PROXY_KEYWORDS.join('/')}: ${JSON.stringify(item.slice(0, 60))} is none of them`);
+    }
+    out.push(item);
+  }
+  return out;
 }
 
 /** Checks the flags before anything is opened (exit 2 on a bad combination). */
@@ -53,12 +93,15 @@ export function validateServeOptions(o: ServeOptions): void {
   }
 }
 
+/** serve's note on the embedded store it holds: other processes are told at once to read through it. */
+const SERVE_HOLDER: { command: string; url?: string } = { command: 'serve' };
+
 async function openServeStore(d: Deps): Promise<ReopeningStore> {
   const c = d.config();
   const { openStore, chooseStore } = await import('../adapters/open-store.js');
   const kind = chooseStore({ store: c.store, databaseUrl: c.databaseUrl, env: d.env, simulate: c.simulate }) === 'embedded' ? 'embedded' : 'postgres';
   const store = new ReopeningStore(
-    () => openStore({ store: c.store, databaseUrl: c.databaseUrl, env: d.env, simulate: c.simulate, stateDir: c.stateDir }),
+    () => openStore({ store: c.store, databaseUrl: c.databaseUrl, env: d.env, simulate: c.simulate, stateDir: c.stateDir, holder: SERVE_HOLDER }),
     kind === 'embedded' ? 'embedded store (not opened yet)' : 'PostgreSQL (not connected yet)',
     kind,
   );
@@ -92,6 +135,15 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
 
   const { buildServer } = await import('../server/app.js'); // fastify: loaded only by serve
   const { consolePlan } = await import('../server/console/plan.js');
+
+  // the cluster this server acts on, for the console's banner (its kubeconfig, read once; no request)
+  const seen: string[] = [];
+  const environment = async () => {
+    if (config.simulate) return { simulated: true, database: store.description };
+    const kube = await (env.kube ? env.kube() : env.cluster().then((c) => c.kube));
+    seen.push(kube.target.context, kube.target.server);
+    return { simulated: false, context: kube.target.context, server: kube.target.server, database: store.description };
+  };
   const app = buildServer({
     store,
     queue,
@@ -106,7 +158,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
       ...(o.idleTimeoutMs !== undefined ? { keepAliveTimeoutMs: o.idleTimeoutMs } : {}),
     },
     submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, { ...extras, requestedBy }),
-    cancelDeletion: (customer, requestedBy) => jobs.cancelDeletion(customer, requestedBy),
+    cancel: (target, who) => jobs.cancel(target, who),
     retention: { defaultMs: config.retentionMs, ownerMinMs: config.ownerMinRetentionMs },
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),
     deliveries: (id) => jobs.deliveries(id),
@@ -116,7 +168,11 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
       const ask = { ...(opts.customer ? { customer: opts.customer.id } : {}), includeKept: opts.includeKept };
       return dryRun ? (await jobs.planCleanup(ask)).report : jobs.submitCleanup({ ...ask, requestedBy });
     },
-    console: { plan: (customer) => consolePlan(env, customer) },
+    console: { plan: (customer) => consolePlan(env, customer), environment },
+    ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}),
+    ...(o.trustProxy?.length ? { trustProxy: o.trustProxy } : {}),
+    // what an owner must never read, beside the database and the token names the server knows
+    ownerSecrets: () => [...seen, ...(config.backupUrl ? [config.backupUrl] : []), d.worker, hostname(), config.stateDir],
   });
 
   try {
@@ -129,7 +185,17 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
   const hostShown = o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host;
   const url = `${https ? 'https' : 'http'}://${hostShown}:${port}`;
-  d.log.info(`listening on ${url}`, { tokens: `${tokens.entries.length} (${tokens.source})`, store: store.description, queue: queue.kind, simulated: config.simulate || undefined });
+  d.log.info(`listening on ${url}`, {
+    tokens: `${tokens.entries.length} (${tokens.source})`, store: store.description, queue: queue.kind, simulated: config.simulate || undefined,
+    publicUrl: o.publicUrl, trustProxy: o.trustProxy?.length ? o.trustProxy.join(',') : undefined,
+  });
+  if (store.kind === 'embedded') {
+    // the CLI's read commands beside this server are told where to read (--api-url), at once
+    SERVE_HOLDER.url = url;
+    const { recordHolder } = await import('../adapters/store-pglite.js');
+    const { embeddedStoreDir } = await import('../adapters/open-store.js');
+    await recordHolder(embeddedStoreDir(config.stateDir), SERVE_HOLDER);
+  }
 
   let worker: Promise<WorkerSummary | null> = Promise.resolve(null);
   if (o.worker && queue.kind === 'file') {
@@ -201,15 +267,22 @@ export function makeServeCommand(d: Deps, setExit: (code: number) => void, runF 
     .option('--insecure-http', 'allow plain HTTP on a non-loopback address (TLS terminated in front)')
     .addOption(new Option('--request-timeout <duration>', 'a request (headers and body) must arrive within this, else 408 and the connection closes').argParser(durationFlag('--request-timeout')).default(30_000, '30s'))
     .addOption(new Option('--idle-timeout <duration>', 'an idle keep-alive connection is closed after this').argParser(durationFlag('--idle-timeout')).default(5_000, '5s'))
+    .addOption(new Option('--public-url <url>', 'the URL browsers open when a proxy stands in front (e.g. https://custctl.example.com): the console checks sign-ins against it; https makes its cookie Secure').argParser(parsePublicUrl))
+    .addOption(new Option('--trust-proxy <addresses>', 'believe X-Forwarded-For/-Proto/-Host from these proxies only (IPs, CIDRs, loopback; comma-separated or repeated)').argParser(parseTrustProxy))
     .addHelpText(
       'after',
       `
 Authentication: CUSTCTL_API_TOKEN (one admin token, named "default") or CUSTCTL_API_TOKENS_FILE
 (one name:role:sha256hex a line; role admin or viewer). serve refuses to start without either.
 
+Behind a proxy that ends TLS (nginx, an ingress): pass --public-url with the address browsers
+open, and --trust-proxy with the proxy's address so that X-Forwarded-For names the client
+(failed sign-ins are limited per client address).
+
 Examples:
   CUSTCTL_API_TOKEN=$(openssl rand -hex 32) custctl serve
   custctl serve --host 0.0.0.0 --tls-cert tls.crt --tls-key tls.key
+  custctl serve --public-url https://custctl.example.com --trust-proxy 127.0.0.1
   curl -X DELETE -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3100/api/customers/cust_abc123
   curl -H "Authorization: Bearer $VIEWER_TOKEN" http://127.0.0.1:3100/metrics   # Prometheus (a viewer token)`,
     )
@@ -224,6 +297,8 @@ Examples:
         insecureHttp: !!f.insecureHttp,
         requestTimeoutMs: f.requestTimeout,
         idleTimeoutMs: f.idleTimeout,
+        ...(f.publicUrl !== undefined ? { publicUrl: f.publicUrl } : {}),
+        ...(f.trustProxy !== undefined ? { trustProxy: f.trustProxy } : {}),
       });
       setExit(0);
     });

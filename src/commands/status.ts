@@ -28,7 +28,7 @@ export async function runStatusCustomer(d: Deps, o: { id: string; output: Output
     if (e instanceof NotFoundError && e.details.length === 0) throw new NotFoundError(e.message, ["List customers with 'custctl customers list'; register one with 'custctl customers add'."]);
     throw e;
   });
-  await print(d.io, o.output, customerStatusView(r, `No jobs ${client.jobsWhere} for this customer.`));
+  await print(d.io, o.output, customerStatusView(r, `No jobs ${client.jobsWhere} for this customer.`, d.now().getTime()));
   return r;
 }
 

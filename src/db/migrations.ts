@@ -11,7 +11,34 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /**
+   * custctl works without it (it adds what only some sites use): the schema check does not count it
+   * as missing; `db migrate` applies it like any other.
+   */
+  optional?: true;
 }
+
+/**
+ * The session setting that names the cluster column for migration 6 (CUSTCTL_CLUSTER_COLUMN): the
+ * store sets it, transaction-local, before each migration; unset, the column is `cluster`.
+ */
+export const CLUSTER_COLUMN_SETTING = 'custctl.cluster_column';
+
+/**
+ * Migration 6: the column naming the cluster that holds a customer (src/domain/clusters.ts), plain
+ * nullable text, added only when the table has no column of that name (the billing system may
+ * already keep one: CUSTCTL_CLUSTER_COLUMN names it, and it is left as it is). Optional: a site with
+ * one cluster needs no column.
+ */
+const CLUSTER_COLUMN_SQL = `do $do$
+declare
+  col text := coalesce(nullif(current_setting('${CLUSTER_COLUMN_SETTING}', true), ''), 'cluster');
+begin
+  if not exists (select 1 from pg_attribute where attrelid = 'customers'::regclass and attname = col and attnum > 0 and not attisdropped) then
+    execute format('alter table customers add column %I text', col);
+  end if;
+end
+$do$;`;
 
 /** Where applied migrations are recorded. */
 export const SCHEMA_MIGRATIONS_DDL = `create table if not exists schema_migrations (
@@ -310,6 +337,13 @@ alter table customers add column if not exists deleted_at timestamptz;`,
     version: 5,
     name: 'chain custctl_audit',
     sql: AUDIT_CHAIN_SQL,
+  },
+  {
+    // Which cluster holds a customer: see CLUSTER_COLUMN_SQL.
+    version: 6,
+    name: 'add cluster column',
+    sql: CLUSTER_COLUMN_SQL,
+    optional: true,
   },
 ];
 

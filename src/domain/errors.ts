@@ -23,7 +23,8 @@ export type ErrorName =
   | 'unsupported_media_type'
   | 'request_timeout'
   | 'headers_too_large'
-  | 'unavailable';
+  | 'unavailable'
+  | 'too_many_requests';
 
 export abstract class CliError extends Error {
   abstract readonly exitCode: ExitCode;
@@ -138,6 +139,7 @@ export const ERROR_NAMES: Readonly<Record<ErrorName, { exitCode: ExitCode; httpS
   unsupported_media_type: { exitCode: 2, httpStatus: 415, make: (m, d) => new UsageError(m, d) },
   headers_too_large: { exitCode: 2, httpStatus: 431, make: (m, d) => new UsageError(m, d) },
   unavailable: { exitCode: 1, httpStatus: 503, make: (m, d) => new OperationError(m, d) },
+  too_many_requests: { exitCode: 1, httpStatus: 429, make: (m, d) => new OperationError(m, d) },
 };
 
 function entry(name: string | undefined) {

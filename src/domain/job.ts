@@ -137,9 +137,43 @@ export function isCancelled(job: Pick<Job, 'state' | 'failedReason'>): boolean {
   return job.state === 'failed' && job.failedReason === 'cancelled';
 }
 
-/** The state as people read it: `cancelled` for a cancelled job, else the state. */
-export function stateName(job: Pick<Job, 'state' | 'failedReason'>): JobState | 'cancelled' {
-  return isCancelled(job) ? 'cancelled' : job.state;
+/**
+ * A scheduled deletion waiting for its time (soft delete): delayed until `data.scheduledFor`, no
+ * attempt run yet. The JSON says `delayed` (BullMQ's state); the human views say "scheduled". A
+ * scheduled deletion whose first attempt failed and waits for the next is `delayed` again.
+ */
+export function isScheduled(job: Pick<Job, 'state' | 'data' | 'attemptsMade' | 'attempts'>): boolean {
+  return job.state === 'delayed' && job.data.scheduledFor !== undefined && job.attemptsMade === 0 && job.attempts.length === 0;
+}
+
+/**
+ * Has an attempt of the job run (or started, or been handed back)? For a deletion: part of the
+ * instance may be gone, so a cancel puts nothing back (src/jobs/cancel.ts).
+ */
+export function deletionStarted(job: Pick<Job, 'attemptsMade' | 'attempts' | 'progress'>): boolean {
+  return job.attemptsMade > 0 || job.attempts.length > 0 || job.progress > 0;
+}
+
+/** The states as people read them (and filter on): BullMQ's, plus `scheduled` and `cancelled`. */
+export type StateName = JobState | 'scheduled' | 'cancelled';
+export const STATE_NAMES: readonly StateName[] = ['waiting', 'scheduled', 'active', 'delayed', 'completed', 'failed', 'cancelled'];
+
+type Named = Pick<Job, 'state' | 'failedReason' | 'data' | 'attemptsMade' | 'attempts'>;
+
+/** The state as people read it: `cancelled`, `scheduled`, else the state (`failed` and `delayed` then exclude those two). */
+export function stateName(job: Named): StateName {
+  if (isCancelled(job)) return 'cancelled';
+  if (isScheduled(job)) return 'scheduled';
+  return job.state;
+}
+
+/** The queue state that holds the jobs of a state name: ask the queue for it, then keep `stateName(job) === name`. */
+export function queueStateOf(name: StateName): JobState {
+  return name === 'cancelled' ? 'failed' : name === 'scheduled' ? 'delayed' : name;
+}
+
+export function isStateName(raw: unknown): raw is StateName {
+  return typeof raw === 'string' && (STATE_NAMES as readonly string[]).includes(raw);
 }
 
 /**

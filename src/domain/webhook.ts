@@ -206,6 +206,14 @@ function deletedOf(job: Job): WebhookPayload['deleted'] {
     rbac = s?.rbac ?? (rv.rbac?.deleted ?? []).map((x) => `${x.kind}/${x.name}`);
     objectsByKind = { ...(s?.objects ?? {}) };
   }
+  return deletedBody({ releases, objects: objectsByKind, rbac });
+}
+
+/** The `deleted` part of a body (webhooks, and the deletion hooks after the cluster part): counts and names. */
+export function deletedBody(s: DeletedSummary): WebhookPayload['deleted'] {
+  const releases = s.releases ?? [];
+  const rbac = s.rbac ?? [];
+  const objectsByKind = { ...(s.objects ?? {}) };
   return {
     releases: releases.length,
     objects: Object.values(objectsByKind).reduce((a, b) => a + b, 0),

@@ -4,10 +4,10 @@
  * and it emits the same runner events. A job that fails for good settles through the `failed`
  * event.
  */
-import { UnrecoverableError, Worker } from 'bullmq';
-import { LOCK_MS, MAX_STALLED_COUNT, mapState, QUEUE_NAME, type BullData, type BullQueue } from '../adapters/bullmq-queue.js';
+import { UnrecoverableError } from 'bullmq';
+import { LOCK_MS, MAX_STALLED_COUNT, mapState, type BullQueue } from '../adapters/bullmq-queue.js';
 import type { Processor } from '../adapters/queue.js';
-import { isSupersededResult, type Job, type JobName } from '../domain/job.js';
+import { isSupersededResult, type Job } from '../domain/job.js';
 import { executeAttempt, type RunnerEvent, type WorkerSummary } from './runner.js';
 
 export interface BullWorkerOptions {
@@ -38,8 +38,7 @@ export async function runBullWorker(o: BullWorkerOptions): Promise<WorkerSummary
     await o.onEvent?.(e);
   };
   const q = o.queue;
-  const worker = new Worker<BullData, unknown, JobName>(
-    QUEUE_NAME,
+  const worker = q.backend.createWorker(
     async (b, _token, bullSignal) => {
       const job = await q.toJob(b, 'active');
       const attempt = (b.attemptsMade ?? 0) + 1;
@@ -64,8 +63,6 @@ export async function runBullWorker(o: BullWorkerOptions): Promise<WorkerSummary
       }
     },
     {
-      connection: { ...q.connection },
-      prefix: q.prefix,
       concurrency: o.concurrency,
       lockDuration: o.lockMs ?? LOCK_MS,
       maxStalledCount: o.maxStalledCount ?? MAX_STALLED_COUNT,

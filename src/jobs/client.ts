@@ -5,18 +5,18 @@
  * once from `--api-url` (like helm's `Configuration.Init` picks a storage driver). Commands map
  * flags, call the client, print: they never ask which one they have.
  */
-import type { AuditFilter, AuditRecord, CustomerRow } from '../adapters/store.js';
+import type { AuditFilter, AuditRecord, CustomerRow, DeploymentStatus } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { DeletionOptions } from '../domain/deletion-options.js';
 import type { PlanView } from '../pipeline/plan.js';
 import type { RestorePlanView } from '../pipeline/restore.js';
-import type { Job, JobState } from '../domain/job.js';
+import type { Job, StateName } from '../domain/job.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import type { DeleteOutcome, DeleteReport } from './kinds/delete.js';
-import type { CancelDeletionResult } from './actions.js';
+import type { CancelResult, CancelTarget } from './cancel.js';
 import type { DeliveryView } from '../domain/webhook.js';
 
-export type { CancelDeletionResult };
+export type { CancelResult, CancelTarget };
 
 export interface DeletionPlanRequest extends DeletionOptions {
   /** as typed: validated here, before anything else happens */
@@ -120,13 +120,18 @@ export interface JobsClient {
   get(id: string): Promise<Job>;
   /** The webhook deliveries of a job's ends (endpoint, state, status code, attempts, last error), oldest first. */
   deliveries(id: string): Promise<DeliveryView[]>;
-  list(filter: { state?: JobState; customerId?: string }): Promise<Job[]>;
+  /** `state`: as people read it (`cancelled`, `scheduled` are states of their own; `failed`, `delayed` leave them out) */
+  list(filter: { state?: StateName; customerId?: string }): Promise<Job[]>;
   /** A customer's row and its latest jobs. */
   customer(customer: CustomerId): Promise<{ customer: CustomerRow; jobs: Job[] }>;
+  /** The customer rows (the store, or GET /api/customers) and where they were read, for messages. */
+  customers(filter: { status?: DeploymentStatus }): Promise<{ rows: CustomerRow[]; where: string }>;
   retry(id: string): Promise<Job>;
-  cancel(id: string): Promise<Job>;
-  /** `custctl cancel ID`: a deletion that has not started is cancelled and the instance restored; ConflictError once it has. */
-  cancelDeletion(customer: CustomerId, requestedBy?: string): Promise<CancelDeletionResult>;
+  /**
+   * The one cancel (src/jobs/cancel.ts): a job by id (`jobs cancel`), or the deletion that holds a
+   * customer (`cancel`); a scheduled deletion gets its instance back. ConflictError while it runs.
+   */
+  cancel(target: CancelTarget): Promise<CancelResult>;
   /** The audit log, newest first (the customers database, or GET /api/admin/audit). */
   audit(filter: AuditFilter): Promise<AuditRecord[]>;
   /** Until the job has ended (or Ctrl-C): runs it here when asked and possible, else watches it. */

@@ -10,14 +10,15 @@ import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { CliError, ConflictError, isRunWideError, NotFoundError, OperationError, refuseAll, UsageError, type Refusal } from '../errors.js';
 import type { Inspection } from '../pipeline/types.js';
-import { isFinished, type Job, type JobState } from '../domain/job.js';
+import { isCancelled, isFinished, queueStateOf, stateName, type Job, type StateName } from '../domain/job.js';
 import { runPool } from '../util/pool.js';
 import { requireJob } from '../adapters/queue.js';
-import type { CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './client.js';
+import type { CancelResult, CancelTarget, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './client.js';
 import type { JobsEnv } from './env.js';
 import { localInterruption } from './interruption.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
-import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord } from '../adapters/store.js';
+import type { Canceller } from './cancel.js';
+import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord, type CustomerRow, type DeploymentStatus } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
 
 /** The pipeline, the job kinds and the runner: loaded by the methods that plan or run jobs only. */
@@ -245,8 +246,16 @@ export class LocalJobsClient implements JobsClient {
     return (await this.d.deliveries?.(id)) ?? [];
   }
 
-  async list(filter: { state?: JobState; customerId?: string }): Promise<Job[]> {
-    return (await (await this.d.jobs()).list(filter)).sort((a, b) => Number(a.id) - Number(b.id));
+  async list(filter: { state?: StateName; customerId?: string }): Promise<Job[]> {
+    const { state, ...rest } = filter;
+    const jobs = await (await this.d.jobs()).list({ ...rest, ...(state ? { state: queueStateOf(state) } : {}) });
+    return jobs.filter((j) => !state || stateName(j) === state).sort((a, b) => Number(a.id) - Number(b.id));
+  }
+
+  async customers(filter: { status?: DeploymentStatus }): Promise<{ rows: CustomerRow[]; where: string }> {
+    const store = await this.d.store();
+    this.d.log.debug('Listing customers', { database: store.description });
+    return { rows: (await store.list()).filter((r) => !filter.status || r.deploymentStatus === filter.status), where: store.description };
   }
 
   async customer(customer: CustomerId) {
@@ -264,20 +273,20 @@ export class LocalJobsClient implements JobsClient {
     return again;
   }
 
-  async cancel(id: string): Promise<Job> {
-    const { cancelJob, cliRequester } = await running();
-    return cancelJob({ ...(await this.env()), actor: cliRequester(this.d.worker) }, id);
+  /** `who`: the server's principal; the CLI cancels as its OS user. */
+  async cancel(target: CancelTarget, who?: Canceller): Promise<CancelResult> {
+    const { cancel, cliRequester } = await running();
+    const r = await cancel(await this.env(), target, who ?? { actor: cliRequester(this.d.worker) });
+    if (this.o.mode === 'cli') {
+      const what = r.customerId && r.status !== null ? `Deletion of ${r.customerId} cancelled` : `Job ${r.jobId} cancelled`;
+      if (r.deletionStarted) this.d.log.warn(`${what} after it had started: nothing was restored, the customer is ${r.status ?? '-'}`, { job: r.jobId });
+      else this.d.log.ok(what, { job: r.jobId, status: r.status ?? undefined, restored: r.customerId ? r.restored.length : undefined });
+    }
+    return r;
   }
 
   async audit(filter: AuditFilter): Promise<AuditRecord[]> {
     return (await this.d.store()).listAudit(filter);
-  }
-
-  async cancelDeletion(customer: CustomerId, requestedBy?: string) {
-    const { cancelDeletion, cliRequester } = await running();
-    const r = await cancelDeletion(await this.env(), customer, requestedBy ?? cliRequester(this.d.worker));
-    if (this.o.mode === 'cli') this.d.log.ok(`Deletion of ${customer.id} cancelled`, { job: r.jobId, status: r.status, restored: r.restored.length });
-    return r;
   }
 
   async follow(job: Job, o: FollowOptions): Promise<Job> {
@@ -366,6 +375,11 @@ export class LocalJobsClient implements JobsClient {
         ]);
       }
       let job = await queue.get(row.deletionJobId);
+      if (job && isCancelled(job)) {
+        throw new ConflictError(`customer ${customer.id} is held by job ${job.id}, which was cancelled, but the cancel did not finish: there is nothing to resume`, [
+          `Finish the cancel with 'custctl cancel ${customer.id}' (it restores a suspended instance and hands the row back).`,
+        ]);
+      }
       if (!job) {
         d.log.warn(`Job ${row.deletionJobId} is missing from the journal: recreating it`, { customerId: customer.id });
         job = await queue.add(

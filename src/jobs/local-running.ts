@@ -7,7 +7,8 @@ export { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } from '../pipe
 export { coverVolumes, planView } from '../pipeline/plan.js';
 export { checkSnapshotClass, snapshotPlan } from '../pipeline/volume-snapshots.js';
 export { runJobAttached } from './runner.js';
-export { cancelDeletion, cancelJob, retryJob } from './actions.js';
+export { retryJob } from './actions.js';
+export { cancel } from './cancel.js';
 export { runAttached } from './attached.js';
 export { cliRequester, jobsEnv, LEASE_MS, RETENTION_MS } from './env.js';
 export { followJob } from './follow.js';

@@ -8,10 +8,10 @@ import type { Deps } from '../deps.js';
 import { checkCustomerIds, parseCustomerId, type CustomerId } from '../domain/customer-id.js';
 import { namespaceFor } from '../domain/namespace-name.js';
 import { CliError, isRunWideError, refuseAll, UsageError } from '../errors.js';
-import type { Job, JobState } from '../domain/job.js';
-import type { AuditFilter, AuditRecord } from '../adapters/store.js';
+import type { Job, StateName } from '../domain/job.js';
+import type { AuditFilter, AuditRecord, CustomerRow, DeploymentStatus } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
-import type { CancelDeletionResult, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, RestorePlan } from './client.js';
+import type { CancelResult, CancelTarget, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, RestorePlan } from './client.js';
 import { followJob, type JobSource } from './follow.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 
@@ -135,12 +135,16 @@ export class RemoteJobsClient implements JobsClient {
     return this.api.getJob(id);
   }
 
-  list(filter: { state?: JobState; customerId?: string }): Promise<Job[]> {
+  list(filter: { state?: StateName; customerId?: string }): Promise<Job[]> {
     return this.api.listJobs({ ...(filter.state ? { state: filter.state } : {}), ...(filter.customerId ? { customer: filter.customerId } : {}) });
   }
 
   customer(c: CustomerId) {
     return this.api.getCustomer(c.id);
+  }
+
+  async customers(filter: { status?: DeploymentStatus }): Promise<{ rows: CustomerRow[]; where: string }> {
+    return { rows: await this.api.listCustomers(filter), where: `the server at ${this.api.baseUrl}` };
   }
 
   async retry(id: string): Promise<Job> {
@@ -149,13 +153,20 @@ export class RemoteJobsClient implements JobsClient {
     return again;
   }
 
-  cancel(id: string): Promise<Job> {
-    return this.api.cancelJob(id);
-  }
-
-  async cancelDeletion(c: CustomerId): Promise<CancelDeletionResult> {
-    const r = await this.api.cancelDeletion<CancelDeletionResult>(c.id);
-    this.d.log.ok(`Deletion of ${c.id} cancelled on the server`, { job: r.jobId, status: r.status, restored: r.restored.length });
+  async cancel(t: CancelTarget): Promise<CancelResult> {
+    let r: CancelResult;
+    if ('jobId' in t) {
+      // the job, as every job answer, plus what the cancel did (`cancel`)
+      const { cancel: done, ...job } = await this.api.cancelJob<Job & { cancel?: Omit<CancelResult, 'job'> }>(t.jobId);
+      r = done
+        ? { ...done, job }
+        : { customerId: job.data.customerId ?? null, jobId: job.id, status: null, scheduledFor: null, restored: [], simulated: job.simulated, deletionStarted: false, cancelledBy: '', job };
+    } else {
+      r = await this.api.cancelDeletion<CancelResult>(t.customer.id);
+    }
+    const what = r.customerId && r.status !== null ? `Deletion of ${r.customerId} cancelled on the server` : `Job ${r.jobId} cancelled on the server`;
+    if (r.deletionStarted) this.d.log.warn(`${what} after it had started: nothing was restored, the customer is ${r.status ?? '-'}`, { job: r.jobId });
+    else this.d.log.ok(what, { job: r.jobId, status: r.status ?? undefined, restored: r.customerId ? r.restored.length : undefined });
     return r;
   }
 

@@ -1,7 +1,7 @@
 /**
  * Soft delete (scheduled deletions): what happens when a deletion is accepted with a retention
  * period — the same checks an attempt makes, then the instance suspended — and the restore that
- * `custctl cancel` (`cancelDeletion`, src/jobs/actions.ts) makes. The hard deletion itself is the ordinary `delete`
+ * the one cancel (src/jobs/cancel.ts) makes. The hard deletion itself is the ordinary `delete`
  * job, run by a worker when it comes due (src/jobs/kinds/delete.ts, src/pipeline/run.ts).
  */
 import type { CustomerRow } from '../adapters/store.js';

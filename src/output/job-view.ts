@@ -6,7 +6,9 @@
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../domain/duration.js';
 import type { CustomerRow } from '../adapters/store.js';
-import { isCancelled, stateName, type AttemptRecord, type Job } from '../domain/job.js';
+import { deletionStarted, isCancelled, isScheduled, stateName, type AttemptRecord, type Job } from '../domain/job.js';
+import { isScheduledRow, rowStatusName } from '../domain/row-status.js';
+import type { CancelResult } from '../jobs/cancel.js';
 import { deliveryJson, jobJson, type DeliveryJson, type JobJson } from '../domain/json-times.js';
 import type { DeliveryView } from '../domain/webhook.js';
 import type { IO } from '../io.js';
@@ -14,9 +16,16 @@ import { ago, printTable, view, writeStyled, type View } from './print.js';
 import { h, paint, styled, Styled, type Paint } from './text.js';
 
 export function stateWord(job: Job, c: Paint): Styled {
-  if (isCancelled(job)) return c.yellow('cancelled');
-  const color = { waiting: c.cyan, active: c.blue, delayed: c.yellow, completed: c.green, failed: c.red }[job.state];
-  return color(job.state);
+  const name = stateName(job);
+  const color = { waiting: c.cyan, scheduled: c.magenta, active: c.blue, delayed: c.yellow, completed: c.green, failed: c.red, cancelled: c.yellow }[name];
+  return color(name);
+}
+
+/** When a job that waits runs: a scheduled deletion's due time, a delayed job's next try (ISO); else '-'. */
+export function dueOf(job: Job): string {
+  if (isScheduled(job) && job.data.scheduledFor !== undefined) return new Date(job.data.scheduledFor).toISOString();
+  if (job.state === 'delayed' && job.delayUntil) return new Date(job.delayUntil).toISOString();
+  return '-';
 }
 
 /** Attempts oldest first, and each attempt's log lines in time order (`ISO-time message`; stable for equal times). */
@@ -39,13 +48,18 @@ export function renderJob(job: Job, chalk: ChalkInstance, now: number): Styled {
   lines.push(h`${label('Requested')}${at(job.timestamp)} by ${job.requestedBy}`);
   if (job.processedOn) lines.push(h`${label('Started')}${at(job.processedOn)}`);
   if (job.finishedOn) lines.push(h`${label('Finished')}${at(job.finishedOn)} (${formatDuration(job.finishedOn - job.timestamp)} after it was requested)`);
-  if (job.state === 'delayed' && job.delayUntil) lines.push(h`${label('Next try')}${at(job.delayUntil)} (in ${formatDuration(Math.max(0, job.delayUntil - now))})`);
+  if (isScheduled(job) && job.data.scheduledFor !== undefined) {
+    const due = job.data.scheduledFor;
+    const when = due > now ? `in ${formatDuration(due - now)}` : `${formatDuration(now - due)} ago: a worker runs it as soon as one is running`;
+    lines.push(h`${label('Due')}${at(due)} (${when}); the instance is suspended until then${job.data.customerId ? h`; cancel: custctl cancel ${job.data.customerId}` : ''}`);
+  } else if (job.state === 'delayed' && job.delayUntil) lines.push(h`${label('Next try')}${at(job.delayUntil)} (in ${formatDuration(Math.max(0, job.delayUntil - now))})`);
   if (job.state === 'active' && job.lease) {
     const expired = job.lease.expiresAt < now;
     lines.push(h`${label('Worker')}${job.lease.owner}, lease ${expired ? c.red(`expired ${formatDuration(now - job.lease.expiresAt)} ago: resume with 'custctl jobs resume'`) : `until ${at(job.lease.expiresAt)}`}`);
   }
   if (isCancelled(job)) {
-    lines.push(h`${label('Cancelled')}${at(job.finishedOn)}${job.previousStatus ? `; the customer went back to ${job.previousStatus}` : ''}`);
+    const after = !job.data.customerId || job.name !== 'delete' ? '' : deletionStarted(job) ? '; an attempt had run, so nothing was restored and the customer was left deletion_failed' : job.previousStatus ? `; the customer went back to ${job.previousStatus}` : '';
+    lines.push(h`${label('Cancelled')}${at(job.finishedOn)}${after}`);
   } else if (job.failedReason) {
     const [first, ...rest] = job.failedReason.split('\n');
     // BullMQ keeps the last failure on a job that later completed: say which it is
@@ -100,23 +114,23 @@ export function jobListView(jobs: readonly Job[], now: number, onEmpty: () => vo
     if (jobs.length === 0) return onEmpty();
     await printTable(
       io,
-      ['ID', 'NAME', 'STATE', 'PROGRESS', 'CUSTOMER', 'ATTEMPTS', 'AGE', 'REASON'],
-      jobs.map((j) => [j.id, j.name, stateName(j), `${j.progress}%`, j.data.customerId ?? '-', `${j.attemptsMade}/${j.maxAttempts}`, ago(j.timestamp, now), isCancelled(j) ? '' : (j.failedReason ?? '').split('\n')[0] ?? '']),
+      ['ID', 'NAME', 'STATE', 'DUE', 'PROGRESS', 'CUSTOMER', 'ATTEMPTS', 'AGE', 'REASON'],
+      jobs.map((j) => [j.id, j.name, stateName(j), dueOf(j), `${j.progress}%`, j.data.customerId ?? '-', `${j.attemptsMade}/${j.maxAttempts}`, ago(j.timestamp, now), isCancelled(j) ? '' : (j.failedReason ?? '').split('\n')[0] ?? '']),
     );
   });
 }
 
 /** `status customer`, local or remote: `{customer, jobs}`; the human view is the row and its latest jobs. */
-export function customerStatusView<T extends { customer: CustomerRow; jobs: readonly Job[] }>(r: T, noJobs: string): View<Omit<T, 'jobs'> & { jobs: JobJson[] }> {
-  return view({ ...r, jobs: r.jobs.map(jobJson) }, (io) => printCustomerStatus(io, r.customer, r.jobs, noJobs));
+export function customerStatusView<T extends { customer: CustomerRow; jobs: readonly Job[] }>(r: T, noJobs: string, now: number): View<Omit<T, 'jobs'> & { jobs: JobJson[] }> {
+  return view({ ...r, jobs: r.jobs.map(jobJson) }, (io) => printCustomerStatus(io, r.customer, r.jobs, noJobs, now));
 }
 
 /** `status customer`, local or remote: the row and its latest jobs. */
-export async function printCustomerStatus(io: IO, row: CustomerRow, jobs: readonly Job[], noJobs: string): Promise<void> {
+export async function printCustomerStatus(io: IO, row: CustomerRow, jobs: readonly Job[], noJobs: string, now: number): Promise<void> {
   writeStyled(io, Styled.join([
     h`Customer     ${row.customerId}  (${row.companyName || '-'}, ${row.email || '-'})`,
-    h`Status       ${row.deploymentStatus}${row.deletionJobId ? `  (deletion job ${row.deletionJobId})` : ''}`,
-    ...scheduledLines(row),
+    h`Status       ${rowStatusName(row, now)}${row.deletionJobId ? `  (deletion job ${row.deletionJobId})` : ''}`,
+    ...scheduledLines(row, now),
     h`Namespace    ${row.instanceNamespace || '-'}`,
     h`URL          ${row.instanceUrl || '-'}`,
     h`Updated      ${row.updatedAt}`,
@@ -126,14 +140,16 @@ export async function printCustomerStatus(io: IO, row: CustomerRow, jobs: readon
     writeStyled(io, h`${noJobs}\n`);
     return;
   }
-  await printTable(io, ['JOB', 'NAME', 'STATE', 'PROGRESS', 'ATTEMPTS', 'REQUESTED', 'REASON'], jobs.map((j) => [j.id, j.name, stateName(j), `${j.progress}%`, `${j.attemptsMade}/${j.maxAttempts}`, new Date(j.timestamp).toISOString(), isCancelled(j) ? '' : (j.failedReason ?? '').split('\n')[0] ?? '']));
+  await printTable(io, ['JOB', 'NAME', 'STATE', 'DUE', 'PROGRESS', 'ATTEMPTS', 'REQUESTED', 'REASON'], jobs.map((j) => [j.id, j.name, stateName(j), dueOf(j), `${j.progress}%`, `${j.attemptsMade}/${j.maxAttempts}`, new Date(j.timestamp).toISOString(), isCancelled(j) ? '' : (j.failedReason ?? '').split('\n')[0] ?? '']));
 }
 
 /** Soft delete: when a scheduled deletion is due, which job holds it, how to cancel; when the last one completed. */
-function scheduledLines(row: CustomerRow): Styled[] {
+function scheduledLines(row: CustomerRow, now: number): Styled[] {
   const lines: Styled[] = [];
-  if (row.deploymentStatus === 'deleting' && row.deletionScheduledAt) {
-    lines.push(h`Scheduled    deletion at ${row.deletionScheduledAt} by job ${row.deletionJobId ?? '-'}; instance suspended until then; cancel: custctl cancel ${row.customerId}`);
+  if (isScheduledRow(row, now)) {
+    lines.push(h`Due          ${row.deletionScheduledAt} (the deletion, by job ${row.deletionJobId ?? '-'}); instance suspended until then; cancel: custctl cancel ${row.customerId}`);
+  } else if (row.deploymentStatus === 'deleting' && row.deletionScheduledAt) {
+    lines.push(h`Due          ${row.deletionScheduledAt} (passed: the deletion runs, or waits for a worker; follow it with 'custctl status job ${row.deletionJobId ?? '-'} --watch')`);
   }
   if (row.deletedAt) lines.push(h`Deleted      ${row.deletedAt}`);
   return lines;
@@ -144,8 +160,27 @@ export function jobIdView(job: Job): View<JobJson> {
   return view(jobJson(job), (io) => writeStyled(io, h`${job.id}\n`));
 }
 
-/** `jobs cancel`: the cancelled job. */
-export function cancelledView(job: Job): View<JobJson> {
-  const back = job.data.customerId ? `; customer ${job.data.customerId} is back to ${job.previousStatus ?? 'its previous status'}` : '';
-  return view(jobJson(job), (io) => writeStyled(io, h`job ${job.id} cancelled${back}\n`));
+/**
+ * What a cancel did, in one line (`cancel`, `jobs cancel`): the job, the customer's status now, what
+ * was put back; or that the deletion had started and nothing was put back.
+ */
+export function cancelLine(r: CancelResult): Styled {
+  const restored = r.restored.map((c) => `${c.kind}/${c.name} ${c.kind === 'CronJob' ? `suspend=${c.to}` : `replicas ${c.to}`}`).join(', ');
+  const simulated = r.simulated ? ' (simulated: cluster not touched)' : '';
+  if (!r.customerId || r.status === null) return h`job ${r.jobId} cancelled`;
+  if (r.deletionStarted) {
+    return h`deletion of ${r.customerId} stopped: job ${r.jobId} cancelled after it had started; status ${r.status}; nothing restored (part of the instance may be gone)${simulated}`;
+  }
+  return h`deletion of ${r.customerId} cancelled (job ${r.jobId}${r.scheduledFor ? h`, was due ${r.scheduledFor}` : ''}); status ${r.status}${restored ? h`; restored ${restored}` : ''}${simulated}`;
+}
+
+/** `custctl cancel ID`: the cancel's result (JSON: CancelResult, the job inside with ISO times). */
+export function cancelResultView(r: CancelResult): View<Omit<CancelResult, 'job'> & { job: JobJson }> {
+  return view({ ...r, job: jobJson(r.job) }, (io) => writeStyled(io, h`${cancelLine(r)}\n`));
+}
+
+/** `jobs cancel`: the job as every job answer shows it, plus what the cancel did (`cancel`). */
+export function cancelledJobView(r: CancelResult): View<JobJson & { cancel: Omit<CancelResult, 'job'> }> {
+  const { job, ...done } = r;
+  return view({ ...jobJson(job), cancel: done }, (io) => writeStyled(io, h`${cancelLine(r)}\n`));
 }

@@ -182,6 +182,7 @@ export async function runDeleteAttempt(
     // a failed backup comes before anything is deleted (step 0), whatever `touched` says
     const untouched = e instanceof Refusal ? e.inner : (!touched || e instanceof BackupError) && e instanceof CliError && isPermanent(e) ? e : null;
     if (untouched) {
+      let suspended = false;
       if (job.data.scheduledFor !== undefined && kubeForRestore) {
         // a scheduled deletion suspended the instance when it was scheduled; refused now, the
         // customer is served again (the annotations say what each workload had)
@@ -189,8 +190,14 @@ export async function runDeleteAttempt(
           const restored = await restoreInstance(kubeForRestore, namespace, signal);
           if (restored.length) log('info', 'Suspended instance restored: the deletion was refused', { namespace, restored: restored.length });
         } catch (re) {
+          suspended = true;
           log('error', `The instance stays suspended (${errorMessage(re)}): restore it with the replica counts in the ${SUSPENDED_ANNOTATION} annotations`, { namespace });
         }
+      }
+      // never `deployed` over workloads still at 0: the job's failure then leaves the row deletion_failed
+      if (suspended) {
+        log('error', untouched.message, {});
+        throw untouched;
       }
       await store.releaseDeletion(customer.id, job.id, {
         action: 'deletion-refused', actor: job.requestedBy, customerId: customer.id, namespace, jobId: job.id,

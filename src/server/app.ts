@@ -9,22 +9,24 @@
 import { deliveryJson, jobJson as jobWithIsoTimes, type JobJson } from '../domain/json-times.js';
 import type { DeliveryView } from '../domain/webhook.js';
 import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { AUDIT_ACTIONS, type CustomerStore } from '../adapters/store.js';
+import { AUDIT_ACTIONS, DEPLOYMENT_STATUSES, type CustomerStore } from '../adapters/store.js';
 import { parseTimePoint } from '../domain/time-window.js';
 import type { Socket } from 'node:net';
 import { parseCustomerId, shownInput, type CustomerId } from '../domain/customer-id.js';
 import { parseHelmUninstallMode, type DeletionOptions } from '../domain/deletion-options.js';
 import { isJobId } from '../domain/job-id.js';
-import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UsageError } from '../errors.js';
+import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
-import { cancelJob, retryJob } from '../jobs/actions.js';
+import { retryJob } from '../jobs/actions.js';
 import type { JobEvents } from '../jobs/events.js';
-import { JOB_STATES, type Job, type JobState } from '../domain/job.js';
-import { requireJob, type JobQueue } from '../adapters/queue.js';
-import { formatRetention, parseDuration } from '../domain/duration.js';
-import type { CancelDeletionResult } from '../jobs/actions.js';
-import { authorize, type Principal, type Role, type TokenSet } from './auth.js';
+import { isStateName, queueStateOf, STATE_NAMES, stateName, type Job } from '../domain/job.js';
+import type { JobQueue } from '../adapters/queue.js';
+import { formatRetention, parseRetention } from '../domain/duration.js';
+import type { CancelResult, CancelTarget, Canceller } from '../jobs/cancel.js';
+import { authorize, cancellerOf, type Principal, type Role, type TokenSet } from './auth.js';
+import { AUTH_FAILURE_LIMITS, AuthFailures, type AuthFailureLimits } from './auth-failures.js';
 import { registerConsole, type ConsoleOptions } from './console/index.js';
+import { deliveryForOwner, errorForOwner, jobForOwner, ownerNotFound, rowForOwner } from '../jobs/owner-view.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
 export type SubmitExtras = DeletionOptions;
@@ -38,8 +40,12 @@ export interface ServerOptions {
   submit: (customer: CustomerId, requestedBy: string, opts: SubmitExtras) => Promise<Job>;
   /** runs the job in this process until it has ended (completed/failed), or was handed back on shutdown */
   runSync: (job: Job) => Promise<Job>;
-  /** soft delete: cancels a deletion that has not started (restores the instance and the row) */
-  cancelDeletion?: (customer: CustomerId, requestedBy: string) => Promise<CancelDeletionResult>;
+  /**
+   * The one cancel (src/jobs/cancel.ts), behind `POST /api/admin/jobs/:id/cancel`,
+   * `POST /api/customers/:id/cancel-deletion` and the console's buttons: a job, or the deletion that
+   * holds a customer, as this principal (an owner: only what it asked for, for its own customer).
+   */
+  cancel?: (target: CancelTarget, who: Canceller) => Promise<CancelResult>;
   /** soft delete: the site's default retention and the minimum an owner token gets, ms (default 0 and 7 days) */
   retention?: { defaultMs: number; ownerMinMs: number };
   /** the cleanup-rbac sweep (dry run: the report only); `customer` limits it to one customer */
@@ -57,6 +63,21 @@ export interface ServerOptions {
   deliveries?: (jobId: string) => Promise<unknown[]>;
   /** the admin console at `/` (src/server/console) */
   console?: ConsoleOptions;
+  /**
+   * The origin browsers use to reach this server when a proxy stands in front (e.g.
+   * `https://custctl.example.com`): the console's sign-in checks it, and an https one makes the
+   * session cookie Secure and `__Host-` named.
+   */
+  publicUrl?: string;
+  /**
+   * Addresses (IPs, CIDRs, or `loopback`) of proxies whose X-Forwarded-For/-Proto/-Host are
+   * believed; from any other peer those headers are ignored.
+   */
+  trustProxy?: readonly string[];
+  /** failed authentications per client address (defaults: AUTH_FAILURE_LIMITS) */
+  authFailures?: Partial<AuthFailureLimits>;
+  /** the site's own strings an owner must not read (cluster server and context, backup URL, host): taken out of its answers */
+  ownerSecrets?: () => readonly string[];
 }
 
 export interface ServerLimits {
@@ -173,14 +194,10 @@ function msParam(name: string, raw: unknown): number | undefined {
 
 type Query = Record<string, string | undefined>;
 
-/** `?after=7d` (soft delete): a duration; 0 is now. */
+/** `?after=7d` (soft delete): a retention period, 0 (now) or 1h…400d; outside it 400, before any job id exists. */
 function afterParam(q: Query): number | undefined {
   if (q.after === undefined) return undefined;
-  try {
-    return parseDuration(q.after);
-  } catch {
-    throw new UsageError('query parameter after must be a duration, e.g. 7d, 36h, 90s (0: now)');
-  }
+  return parseRetention(q.after, 'query parameter after');
 }
 
 function submitExtras(q: Query): SubmitExtras {
@@ -255,29 +272,50 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       void reply.code(statusForErrorName(r.errorName)).header('connection', 'close').send({ error: r.errorName, message: r.message });
     },
   } as const;
+  const proxy = opts.trustProxy?.length ? { trustProxy: [...opts.trustProxy] } : {};
   const app = (opts.https
-    ? fastify({ ...common, https: { ...opts.https, ...nodeServer } })
-    : fastify({ ...common, http: nodeServer })) as unknown as FastifyInstance;
+    ? fastify({ ...common, ...proxy, https: { ...opts.https, ...nodeServer } })
+    : fastify({ ...common, ...proxy, http: nodeServer })) as unknown as FastifyInstance;
   // nothing takes a text body: only JSON (or none) is accepted, anything else is 415
   app.removeContentTypeParser('text/plain');
   const { log, queue, store } = opts;
   const startedAt = new WeakMap<FastifyRequest, number>();
+  // failed authentications are logged by the limiter, once per burst: not again per request
+  const authFailureLogged = new WeakSet<FastifyRequest>();
+  const failures = new AuthFailures(log, opts.now, { ...AUTH_FAILURE_LIMITS, ...opts.authFailures });
+  failures.start();
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
   });
+  app.addHook('onClose', async () => failures.stop());
 
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     startedAt.set(req, Date.now());
     if (closing) throw new HttpRefusal('unavailable', 'the server is shutting down: try again in a moment (or another instance)');
     const role = req.routeOptions.config.role;
     if (role === undefined || role === null) return;
-    req.principal = authorize(opts.tokens, req.headers.authorization, role, req.routeOptions.config.owner === true);
+    const wait = failures.retryAfter(req.ip);
+    if (wait > 0) {
+      authFailureLogged.add(req);
+      void reply.header('retry-after', String(wait));
+      throw new HttpRefusal('too_many_requests', `too many failed authentications from this address: try again in ${wait} s`);
+    }
+    try {
+      req.principal = authorize(opts.tokens, req.headers.authorization, role, req.routeOptions.config.owner === true);
+    } catch (e) {
+      if (e instanceof UnauthorizedError) {
+        failures.fail(req.ip, `${e.message} (${req.method} ${shownPath(req.url)})`);
+        authFailureLogged.add(req);
+      }
+      throw e;
+    }
   });
 
   app.addHook('onResponse', async (req, reply) => {
     const ms = Date.now() - (startedAt.get(req) ?? Date.now());
     if ((req.routeOptions.url === '/healthz' || req.routeOptions.url === '/metrics') && reply.statusCode === 200) return; // probes and scrapes every few seconds: no noise
+    if (authFailureLogged.has(req)) return;
     const fields = { status: reply.statusCode, by: req.principal?.name, ms };
     const line = `${req.method} ${shownPath(req.url)}`;
     if (reply.statusCode >= 500) log.error(line, fields);
@@ -287,13 +325,27 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   // Every error answer closes the connection: a refused client (401 while it still sends a body,
   // 413, 415) must not keep a socket open.
+  /** The site's own strings an owner must not read: the database, the other tokens' names, what serve adds. */
+  const ownerSecrets = (): string[] => [
+    store.description,
+    ...opts.tokens.entries.filter((e) => e.role !== 'owner').map((e) => e.name),
+    ...(opts.ownerSecrets?.() ?? []),
+  ];
+  /** An owner's answer: its own customer's and jobs' words only (src/jobs/owner-view.ts). */
+  function ownerBody(req: FastifyRequest, name: ErrorName, message: string): { error: ErrorName; message: string } {
+    const what = ownerNotFound((req.params as { id?: unknown } | undefined)?.id);
+    return { error: name, message: errorForOwner(name, message, what, ownerSecrets()).message };
+  }
+
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
     void reply.header('connection', 'close');
+    const owner = req.principal?.role === 'owner';
     if (err instanceof CliError) {
       const status = httpStatusForErrorName(err.errorName, req.routeOptions.config?.conflictStatus ?? 409);
       if (status === 401) void reply.header('WWW-Authenticate', 'Bearer realm="custctl"');
       if (status >= 500) log.error(`${req.method} ${shownPath(req.url)} failed`, { error: errorMessage(err), by: req.principal?.name });
-      return reply.code(status).send(apiErrorBody(err));
+      const body = apiErrorBody(err);
+      return reply.code(status).send(owner ? ownerBody(req, body.error, body.message) : body);
     }
     if (err instanceof HttpRefusal) return reply.code(statusForErrorName(err.errorName)).send({ error: err.errorName, message: err.message });
     const fe = err as FastifyError;
@@ -302,7 +354,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       return reply.code(statusForErrorName(r.errorName)).send({ error: r.errorName, message: r.message });
     }
     log.error(`${req.method} ${shownPath(req.url)} failed`, { error: errorMessage(err), by: req.principal?.name });
-    return reply.code(500).send(apiErrorBody(err));
+    return reply.code(500).send(owner ? ownerBody(req, 'internal', '') : apiErrorBody(err));
   });
 
   app.setNotFoundHandler((req, reply) => {
@@ -310,6 +362,18 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   });
 
   const requestedBy = (req: FastifyRequest) => `api:${req.principal?.name ?? 'unknown'}`;
+  /** A job as the caller may see it: the API's JSON, or an owner's view of its own customer's job. */
+  const jobFor = (req: FastifyRequest) => (job: Job): JobJson => (req.principal?.role === 'owner' ? jobWithIsoTimes(jobForOwner(job, req.principal.name)) : jobJson(job));
+  /** A job an owner may read: its own customer's; any other reads as one that does not exist. */
+  async function readableJob(req: FastifyRequest, raw: string): Promise<Job> {
+    const id = parseJobIdParam(raw);
+    const job = await queue.get(id);
+    const p = req.principal;
+    if (!job || (p?.role === 'owner' && job.data.customerId !== p.customerId)) {
+      throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
+    }
+    return job;
+  }
   const retention = opts.retention ?? { defaultMs: 0, ownerMinMs: 7 * 86_400_000 };
 
   /** An owner token sees its own customer only: any other answers 404, as an unknown one would. */
@@ -388,10 +452,10 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
       ownerMayActOn(req, customer);
-      if (!opts.cancelDeletion) return reply.code(501).send({ error: 'internal', message: 'cancelling deletions is not available on this server' });
-      const r = await opts.cancelDeletion(customer, requestedBy(req));
-      log.info('Deletion cancelled', { customerId: customer.id, job: r.jobId, status: r.status, restored: r.restored.length, by: req.principal?.name });
-      return r;
+      if (!opts.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling deletions is not available on this server' });
+      const r = await opts.cancel({ customer }, cancellerOf(req.principal));
+      log.info('Deletion cancelled', { customerId: customer.id, job: r.jobId, status: r.status ?? undefined, restored: r.restored.length, deletionStarted: r.deletionStarted || undefined, by: req.principal?.name });
+      return { ...r, job: jobFor(req)(r.job) };
     },
   );
 
@@ -431,40 +495,41 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
     const jobs = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
-    return { customer: row, jobs: jobs.map(jobJson) };
+    return { customer: req.principal?.role === 'owner' ? rowForOwner(row) : row, jobs: jobs.map(jobFor(req)) };
+  });
+
+  // the rows (customers list --api-url); an owner gets its own row only
+  app.get<{ Querystring: Query }>('/api/customers', { config: { role: 'viewer', owner: true } }, async (req) => {
+    const status = req.query.status;
+    if (status !== undefined && !(DEPLOYMENT_STATUSES as readonly string[]).includes(status)) throw new UsageError(`status must be one of ${DEPLOYMENT_STATUSES.join(', ')}`);
+    const p = req.principal;
+    const rows = p?.role === 'owner' ? [await store.get(p.customerId ?? '')].filter((r) => r !== null).map(rowForOwner) : await store.list();
+    return rows.filter((r) => status === undefined || r.deploymentStatus === status);
   });
 
   // ---- jobs ----------------------------------------------------------------------------------
 
   app.get<{ Querystring: Query }>('/api/admin/jobs', { config: { role: 'viewer', owner: true } }, async (req) => {
+    // the states as people read them: `failed` leaves out the cancelled jobs, `delayed` the scheduled deletions
     const state = req.query.state;
-    if (state !== undefined && !JOB_STATES.includes(state as JobState)) {
-      throw new UsageError(`state must be one of ${JOB_STATES.join(', ')}`);
-    }
+    if (state !== undefined && !isStateName(state)) throw new UsageError(`state must be one of ${STATE_NAMES.join(', ')}`);
     const asked = req.query.customer !== undefined ? parseCustomerId(req.query.customer) : undefined;
     if (asked) ownerMayActOn(req, asked);
     // an owner lists its own customer's jobs, whatever it asked for
     const customerId = req.principal?.role === 'owner' ? req.principal.customerId : asked?.id;
-    const jobs = await queue.list({ ...(state ? { state: state as JobState } : {}), ...(customerId ? { customerId } : {}) });
-    return jobs.sort((a, b) => Number(a.id) - Number(b.id)).map(jobJson);
+    const jobs = (await queue.list({ ...(state ? { state: queueStateOf(state) } : {}), ...(customerId ? { customerId } : {}) })).filter((j) => !state || stateName(j) === state);
+    return jobs.sort((a, b) => Number(a.id) - Number(b.id)).map(jobFor(req));
   });
 
-  app.get<{ Params: { id: string } }>('/api/admin/jobs/:id', { config: { role: 'viewer', owner: true } }, async (req) => {
-    const id = parseJobIdParam(req.params.id);
-    const job = await requireJob(queue, id);
-    // another customer's job reads to an owner exactly as a job that does not exist
-    if (req.principal?.role === 'owner' && job.data.customerId !== req.principal.customerId) {
-      throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
-    }
-    return jobJson(job);
-  });
+  // another customer's job reads to an owner exactly as a job that does not exist
+  app.get<{ Params: { id: string } }>('/api/admin/jobs/:id', { config: { role: 'viewer', owner: true } }, async (req) => jobFor(req)(await readableJob(req, req.params.id)));
 
-  // webhook deliveries of a job (who was told, status code, attempts): read as the job is
+  // webhook deliveries of a job (who was told, status code, attempts): read as the job is; an
+  // owner learns only that its customer's deliveries exist, not where they go
   app.get<{ Params: { id: string } }>('/api/admin/jobs/:id/deliveries', { config: { role: 'viewer', owner: true } }, async (req) => {
-    const id = parseJobIdParam(req.params.id);
-    const job = await requireJob(queue, id);
-    if (req.principal?.role === 'owner' && job.data.customerId !== req.principal.customerId) throw new NotFoundError(`job ${id} not found`);
-    return { jobId: id, deliveries: opts.deliveries ? (await opts.deliveries(id)).map((x) => deliveryJson(x as DeliveryView)) : [] };
+    const job = await readableJob(req, req.params.id);
+    const deliveries = (opts.deliveries ? await opts.deliveries(job.id) : []).map((x) => deliveryJson(x as DeliveryView));
+    return { jobId: job.id, deliveries: req.principal?.role === 'owner' ? deliveries.map(deliveryForOwner) : deliveries };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
@@ -473,10 +538,13 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return jobJson(job);
   });
 
-  app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/cancel', { config: { role: 'admin' } }, async (req) => {
-    const job = await cancelJob({ queue, store, now: opts.now, actor: requestedBy(req), ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
-    log.info(`Job ${job.id} cancelled`, { by: req.principal?.name });
-    return jobJson(job);
+  // the job, as GET answers it, plus what the cancel did (`cancel`: the row's status, what was restored)
+  app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/cancel', { config: { role: 'admin' } }, async (req, reply) => {
+    const id = parseJobIdParam(req.params.id);
+    if (!opts.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling jobs is not available on this server' });
+    const { job, ...done } = await opts.cancel({ jobId: id }, cancellerOf(req.principal));
+    log.info(`Job ${job.id} cancelled`, { customerId: done.customerId ?? undefined, status: done.status ?? undefined, restored: done.restored.length, by: req.principal?.name });
+    return { ...jobJson(job), cancel: done };
   });
 
   // ---- audit ---------------------------------------------------------------------------------
@@ -503,7 +571,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return { dryRun, result };
   });
 
-  if (opts.console) registerConsole(app, opts, opts.console);
+  if (opts.console) registerConsole(app, opts, opts.console, { failures, ownerSecrets, quiet: (req) => authFailureLogged.add(req) });
   return app;
 }
 

@@ -8,6 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { tokenProblem } from '../domain/token.js';
 import { ForbiddenError, NotFoundError, UnauthorizedError, UsageError } from '../errors.js';
+import type { Canceller } from '../jobs/cancel.js';
 
 /** What a route needs. */
 export type Role = 'admin' | 'viewer';
@@ -173,4 +174,9 @@ export function authorize(tokens: TokenSet, header: string | undefined, need: Ro
   }
   if (need === 'admin' && who.role !== 'admin') throw new ForbiddenError(`token ${who.name} has role ${who.role}; this needs an admin token`);
   return who;
+}
+
+/** Who cancels (src/jobs/cancel.ts), from a request's principal: its name, and for an account owner its customer. */
+export function cancellerOf(p: Principal | undefined): Canceller {
+  return { actor: `api:${p?.name ?? 'unknown'}`, ...(p?.role === 'owner' && p.customerId ? { ownerOf: p.customerId } : {}) };
 }

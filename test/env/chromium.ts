@@ -9,7 +9,8 @@ import puppeteer, { type Browser } from 'puppeteer-core';
 
 export const CHROMIUM_BIN = process.env.CUSTCTL_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
-export async function launchChromium(): Promise<Browser> {
+/** `acceptInsecureCerts`: trust the test CA's certificates (a TLS proxy in front of serve, test/env/certs.ts). */
+export async function launchChromium(o: { acceptInsecureCerts?: boolean } = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM_BIN)) throw new Error(`${CHROMIUM_BIN} not found: run test/env/prepare.sh as root (it installs Debian's chromium), or set CUSTCTL_TEST_CHROMIUM`);
   return puppeteer.launch({
     executablePath: CHROMIUM_BIN,
@@ -18,5 +19,6 @@ export async function launchChromium(): Promise<Browser> {
     defaultViewport: { width: 1280, height: 900 },
     timeout: 60_000,
     protocolTimeout: 120_000,
+    ...(o.acceptInsecureCerts ? { acceptInsecureCerts: true } : {}),
   });
 }

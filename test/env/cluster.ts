@@ -17,6 +17,11 @@ export interface ClusterOptions {
   binDir: string;
   /** may still be being generated: etcd starts meanwhile */
   certs: Certs | Promise<Certs>;
+  /**
+   * The kubeconfig's context and cluster name (default `custctl-test`); its user is `<name>-admin`.
+   * A second cluster of the run takes another, so that one kubeconfig can hold both.
+   */
+  name?: string;
 }
 
 export interface Cluster {
@@ -28,18 +33,25 @@ export interface Cluster {
   ports: { etcdClient: number; etcdPeer: number; apiServer: number; controllerManager: number };
   /** seconds from startCluster() until each part was ready */
   readyAfter: { etcd: number; apiServer: number; controllerManager: number };
+  /**
+   * Stops kube-apiserver alone (etcd and the controller manager keep running): the cluster is
+   * down for its clients, connections refused, until `startApiServer`.
+   */
+  stopApiServer(): Promise<void>;
+  /** Starts kube-apiserver again on the same port with the same data, and waits for /readyz. */
+  startApiServer(): Promise<void>;
   stop(): Promise<void>;
 }
 
-function kubeconfigFor(server: string, caCert: string, client: ClientCert, user: string): string {
+function kubeconfigFor(server: string, caCert: string, client: ClientCert, user: string, name = KUBE_CONTEXT): string {
   const b64 = (file: string): string => readFileSync(file).toString('base64');
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: KUBE_CONTEXT, cluster: { server, 'certificate-authority-data': b64(caCert) } }],
+    clusters: [{ name, cluster: { server, 'certificate-authority-data': b64(caCert) } }],
     users: [{ name: user, user: { 'client-certificate-data': b64(client.cert), 'client-key-data': b64(client.key) } }],
-    contexts: [{ name: KUBE_CONTEXT, context: { cluster: KUBE_CONTEXT, user } }],
-    'current-context': KUBE_CONTEXT,
+    contexts: [{ name, context: { cluster: name, user } }],
+    'current-context': name,
   });
 }
 
@@ -69,6 +81,7 @@ rules:
  */
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const { runDir, binDir } = opts;
+  const name = opts.name ?? KUBE_CONTEXT;
   const [etcdClient, etcdPeer, apiPort, cmPort] = await freePorts(4) as [number, number, number, number];
   const processes: ManagedProcess[] = [];
   const t0 = Date.now();
@@ -80,13 +93,13 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   };
   try {
     const etcd = startProcess('etcd', ETCD_BIN, [
-      '--name', 'custctl-test',
+      '--name', name,
       '--data-dir', path.join(runDir, 'etcd-data'),
       '--listen-client-urls', `http://127.0.0.1:${etcdClient}`,
       '--advertise-client-urls', `http://127.0.0.1:${etcdClient}`,
       '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`,
       '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
-      '--initial-cluster', `custctl-test=http://127.0.0.1:${etcdPeer}`,
+      '--initial-cluster', `${name}=http://127.0.0.1:${etcdPeer}`,
       '--initial-cluster-state', 'new',
       '--snapshot-count', '100000',
       '--log-level', 'warn',
@@ -105,7 +118,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const auditLog = path.join(runDir, 'audit.log');
     await fs.writeFile(auditPolicy, AUDIT_POLICY);
     const apiServer = `https://127.0.0.1:${apiPort}`;
-    const api = startProcess('kube-apiserver', path.join(binDir, 'kube-apiserver'), [
+    const apiArgs = [
       '--bind-address', '127.0.0.1',
       '--advertise-address', '127.0.0.1',
       '--secure-port', String(apiPort),
@@ -127,13 +140,14 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       '--cert-dir', path.join(runDir, 'apiserver-certs'),
       '--profiling=false',
       '--logtostderr', '-v', '1',
-    ], { logFile: path.join(runDir, 'kube-apiserver.log') });
+    ];
+    const api = startProcess('kube-apiserver', path.join(binDir, 'kube-apiserver'), apiArgs, { logFile: path.join(runDir, 'kube-apiserver.log') });
     processes.push(api);
 
     const cmKubeconfig = path.join(runDir, 'controller-manager.kubeconfig');
     const kubeconfig = path.join(runDir, 'kubeconfig');
-    await fs.writeFile(cmKubeconfig, kubeconfigFor(apiServer, certs.caCert, certs.controllerManager, 'system:kube-controller-manager'), { mode: 0o600 });
-    await fs.writeFile(kubeconfig, kubeconfigFor(apiServer, certs.caCert, certs.admin, 'custctl-test-admin'), { mode: 0o600 });
+    await fs.writeFile(cmKubeconfig, kubeconfigFor(apiServer, certs.caCert, certs.controllerManager, 'system:kube-controller-manager', name), { mode: 0o600 });
+    await fs.writeFile(kubeconfig, kubeconfigFor(apiServer, certs.caCert, certs.admin, `${name}-admin`, name), { mode: 0o600 });
 
     await waitUntil(async () => (await apiStatus(apiPort, certs, '/readyz')) === 200,
       { timeoutMs: 60_000, intervalMs: 250, proc: api, what: 'kube-apiserver /readyz' });
@@ -160,10 +174,25 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       { timeoutMs: 60_000, intervalMs: 250, proc: cm, what: 'the service-account controller to create default/default' });
     readyAfter.controllerManager = since();
 
+    const apiIndex = processes.indexOf(api);
+    const stopApiServer = async (): Promise<void> => {
+      await (processes[apiIndex] as ManagedProcess).stop('SIGTERM', 10_000);
+    };
+    const startApiServer = async (): Promise<void> => {
+      const current = processes[apiIndex] as ManagedProcess;
+      if (current.alive()) return;
+      const again = startProcess('kube-apiserver', path.join(binDir, 'kube-apiserver'), apiArgs, { logFile: path.join(runDir, 'kube-apiserver.log') });
+      processes[apiIndex] = again;
+      await waitUntil(async () => (await apiStatus(apiPort, certs, '/readyz')) === 200,
+        { timeoutMs: 120_000, intervalMs: 250, proc: again, what: 'kube-apiserver /readyz (started again)' });
+    };
+
     return {
-      apiServer, kubeconfig, kubeContext: KUBE_CONTEXT, auditLog, processes,
+      apiServer, kubeconfig, kubeContext: name, auditLog, processes,
       ports: { etcdClient, etcdPeer, apiServer: apiPort, controllerManager: cmPort },
       readyAfter,
+      stopApiServer,
+      startApiServer,
       stop,
     };
   } catch (err) {

@@ -13,6 +13,8 @@ import { startPostgres, type Postgres } from './postgres.js';
 import { KEEP_ENV } from './process.js';
 import { startRedis, type Redis } from './redis.js';
 import { startS3 } from './s3.js';
+import { startFleetLauncher } from './second-cluster.js';
+import type {} from '../support/second-cluster.js';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -25,6 +27,8 @@ export function cacheDir(): string {
 
 interface RunningEnv {
   values: TestEnv;
+  /** the second cluster's launcher (test/env/second-cluster.ts): it starts only when a test asks */
+  fleetLauncher: string;
   stop(): Promise<void>;
 }
 
@@ -97,6 +101,8 @@ async function startEnvironment(): Promise<RunningEnv> {
   }
 
   const s3 = await track(startS3(runDir)).catch(async (e: unknown) => { await stopAll().catch(() => undefined); throw e; });
+  const launcher = await track(startFleetLauncher({ runDir, binDir: bins.k8sDir, firstKubeconfig: cluster.kubeconfig }))
+    .catch(async (e: unknown) => { await stopAll().catch(() => undefined); throw e; });
   const pids: Record<string, number> = {};
   for (const p of [...cluster.processes, postgres.process, redis.process]) pids[p.name] = p.pid;
   const values: TestEnv = {
@@ -129,6 +135,7 @@ async function startEnvironment(): Promise<RunningEnv> {
 
   return {
     values,
+    fleetLauncher: launcher.url,
     async stop() {
       if (KEEP_ENV) {
         console.log([
@@ -137,6 +144,7 @@ async function startEnvironment(): Promise<RunningEnv> {
           `  export DATABASE_URL=${values.databaseUrl} REDIS_URL='${values.redisUrl}'`,
           `  stop it with: sh ${runDir}/stop.sh`,
         ].join('\n'));
+        await launcher.stop();
         return;
       }
       await stopAll();
@@ -171,6 +179,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   for (const [key, value] of Object.entries(env.values) as Array<[keyof TestEnv, TestEnv[keyof TestEnv]]>) {
     project.provide(key, value as never);
   }
+  project.provide('fleetLauncher', env.fleetLauncher);
   return async () => {
     s.refs -= 1;
     if (s.refs > 0 || !s.env) return;

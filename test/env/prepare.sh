@@ -27,7 +27,8 @@ as_root() {
 # ---- 1. Debian packages -------------------------------------------------------------
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in etcd-server dpkg-dev golang-1.19-go golang-github-modern-go-reflect2-dev redis-server openssl unzip prometheus chromium fonts-dejavu-core; do
+# age, jq: the export tests decrypt with the age CLI, and a certificate is checked with jq and openssl, as a customer would
+for p in etcd-server dpkg-dev golang-1.19-go golang-github-modern-go-reflect2-dev redis-server openssl unzip prometheus chromium fonts-dejavu-core age jq; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 # real shells for the completion tests (test/integration/completion-shells.test.ts); bash is always there

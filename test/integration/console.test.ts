@@ -117,26 +117,53 @@ describe('the console in Chromium, against serve on the real cluster', () => {
       expect(plan).toContain('deployment_status deployed → deleting → pending');
       expect(plan).toContain('context custctl-test');
       expect(plan).toMatch(/postgres:\/\/.*127\.0\.0\.1/);
+      // the environment banner: the cluster (context and server) and the database, on every page
+      const banner = await text(page, '.env-banner');
+      expect(banner).toMatch(/Cluster\s+custctl-test \(https:\/\/127\.0\.0\.1:\d+\)/);
+      expect(banner).toMatch(/Database\s+postgres:\/\/\S+@127\.0\.0\.1/);
       await shot(page, '2-customer');
 
-      // the dialog: a wrong ID is refused by the server, nothing is deleted
+      // the dialog: Delete stays disabled until the typed ID matches
       await page.click('button[data-dialog="delete-dialog"]');
       await page.waitForSelector('#delete-dialog[open]');
       expect(await page.evaluate(() => document.activeElement?.id)).toBe('confirm'); // focus in the dialog, on the ID
+      const submitDisabled = () => page.$eval('#delete-dialog button[type="submit"]', (b) => (b as HTMLButtonElement).disabled);
+      expect(await submitDisabled()).toBe(true);
       await shot(page, '3-delete-dialog', false);
-      await page.type('#confirm', `${c.customerId}x`);
-      await Promise.all([page.waitForNavigation(), page.click('#delete-dialog button[type="submit"]')]);
+      await page.type('#confirm', c.customerId.slice(0, -1));
+      expect(await submitDisabled()).toBe(true);
+      await page.type('#confirm', `${c.customerId.slice(-1)}x`);
+      expect(await submitDisabled()).toBe(true);
+      // the server checks it again: enabled by hand (as a page without its script), the wrong ID is refused
+      await page.$eval('#delete-dialog button[type="submit"]', (b) => { (b as HTMLButtonElement).disabled = false; });
+      const posts = () => (readFileSync(logFile, 'utf8').match(new RegExp(`POST /console/customers/${c.customerId}/delete `, 'g')) ?? []).length;
+      const [refused] = await Promise.all([page.waitForNavigation(), page.click('#delete-dialog button[type="submit"]')]);
+      // answered with a redirect: the page shown is a GET of the customer (POST-redirect-GET)
+      expect(refused?.request().method()).toBe('GET');
+      expect(refused?.request().redirectChain().map((r) => r.method())).toEqual(['POST']);
+      expect(new URL(page.url()).pathname).toBe(`/console/customers/${c.customerId}`);
       await page.waitForSelector('#delete-dialog[open] #delete-error');
-      expect(await text(page, '#delete-error')).toContain('nothing was deleted');
+      const refusal = await text(page, '#delete-error');
+      expect(refusal).toContain('nothing was deleted');
+      expect(refusal).toContain(`You typed "${c.customerId}x", not the customer ID`); // quoted once
       expect(await row(c.customerId)).toMatchObject({ deployment_status: 'deployed', deletion_job_id: null });
       expect(await jobsOf(c.customerId)).toEqual([]);
       expect(await getNamespace(c.namespace)).not.toBeNull();
+      // a reload asks for the page again: nothing is posted again, the one-time message is gone
+      await waitFor(async () => posts() === 1, 'the POST in the log', 10_000, 100);
+      await page.reload();
+      expect(posts()).toBe(1);
+      expect(await page.$('#delete-error')).toBeNull();
 
-      // the right one: the job page follows the deletion to 100 %
+      // the right one: Delete is enabled once it matches; the job page follows the deletion to 100 %
+      await page.click('button[data-dialog="delete-dialog"]');
+      await page.waitForSelector('#delete-dialog[open]');
       await page.$eval('#confirm', (el) => { (el as HTMLInputElement).value = ''; });
       await page.type('#confirm', c.customerId);
+      expect(await submitDisabled()).toBe(false);
       await Promise.all([page.waitForNavigation(), page.click('#delete-dialog button[type="submit"]')]);
       expect(new URL(page.url()).pathname).toMatch(/^\/console\/jobs\/\d+$/);
+      const jobUrl = page.url();
       const seen = new Set<string>();
       await waitFor(async () => {
         const live = await text(page, '#job-live');
@@ -164,16 +191,33 @@ describe('the console in Chromium, against serve on the real cluster', () => {
       await page.goto(`${url}/console/rbac`);
       expect(await text(page)).toMatch(/\d+ orphans? to delete/);
       await shot(page, '6-rbac');
-      // phone width
-      await page.setViewport({ width: 390, height: 844 });
-      await page.goto(`${url}/console/customers/${c.customerId}`);
+      for (const p of ['/console/jobs', '/console/rbac']) {
+        await page.goto(`${url}${p}`);
+        expect(await text(page, '.env-banner'), p).toContain('custctl-test');
+      }
+      // a phone (375 px): one column; nothing scrolls sideways, the plan's tables and the job's log included
+      await page.setViewport({ width: 375, height: 812, isMobile: true, hasTouch: true });
+      const other = await provisionCustomer(randomKey('ph'), { pvcs: 1 });
+      const jobPath = new URL(jobUrl).pathname;
+      for (const p of [`/console/customers/${other.customerId}`, jobPath, '/console/jobs', '/console/rbac', '/']) {
+        await page.goto(`${url}${p}`);
+        const w = await page.evaluate(() => ({ doc: document.documentElement.scrollWidth, view: window.innerWidth }));
+        expect(w.view, p).toBe(375); // a wider page makes the phone's layout viewport wider than the screen
+        expect(w.doc, p).toBeLessThanOrEqual(375);
+        if (p === jobPath) await shot(page, '7-job-phone');
+      }
+      await page.goto(`${url}/console/customers/${other.customerId}`);
       await shot(page, '7-customer-phone');
+      await page.click('button[data-dialog="delete-dialog"]');
+      await page.waitForSelector('#delete-dialog[open]');
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+      await shot(page, '7-delete-dialog-phone', false);
     } finally {
       await context.close();
     }
   });
 
-  it('viewer: no delete button; a forged POST (with its own CSRF token) is refused; a POST without the CSRF token is refused', async () => {
+  it('viewer: no delete button; a forged POST (with its own CSRF token) is refused; a POST without the CSRF token is refused (each answered with a redirect to a page that says so)', async () => {
     const c = await provisionCustomer(randomKey('uv'));
     const viewer = await signedIn(VIEWER);
     const admin = await signedIn(ADMIN);
@@ -187,17 +231,17 @@ describe('the console in Chromium, against serve on the real cluster', () => {
       const forge = (page: Page, withCsrf: boolean) => page.evaluate(async (id: string, withToken: boolean) => {
         const csrf = (document.querySelector('input[name="_csrf"]') as HTMLInputElement).value;
         const body = new URLSearchParams({ confirm: id, ...(withToken ? { _csrf: csrf } : {}) });
-        const res = await fetch(`/console/customers/${id}/delete`, { method: 'POST', body, redirect: 'manual' });
-        return { status: res.status, text: await res.text() };
+        const res = await fetch(`/console/customers/${id}/delete`, { method: 'POST', body });
+        return { redirected: res.redirected, url: res.url, status: res.status, text: await res.text() };
       }, c.customerId, withCsrf);
 
       const byViewer = await forge(viewer.page, true);
-      expect(byViewer.status).toBe(403);
+      expect(byViewer).toMatchObject({ redirected: true, url: `${url}/console/customers/${c.customerId}`, status: 200 });
       expect(byViewer.text).toContain('needs an admin token');
 
       await admin.page.goto(`${url}/console/customers/${c.customerId}`);
       const noCsrf = await forge(admin.page, false);
-      expect(noCsrf.status).toBe(403);
+      expect(noCsrf).toMatchObject({ redirected: true, status: 200 });
       expect(noCsrf.text).toContain('CSRF token');
 
       expect(await row(c.customerId)).toMatchObject({ deployment_status: 'deployed', deletion_job_id: null });

@@ -114,12 +114,13 @@ describe('start-up of a deletion', () => {
 });
 
 describe('several customers in one run', () => {
-  it('deletes them in one process and counts n/N deleted on stderr (plain lines without a TTY)', async () => {
+  it('deletes them in one process and writes one n/N line per customer on stderr (plain lines without a TTY)', async () => {
     const [a, b, c] = await Promise.all([provisionCustomer(randomKey('ba')), provisionCustomer(randomKey('bb')), provisionCustomer(randomKey('bc'))]);
     const { result, json } = await custctlJson<Report>(['delete', a.customerId, b.customerId, c.customerId, '--yes'], { env });
     expect(result.exitCode, result.stderr).toBe(0);
     expect(json.results.map((r) => [r.customerId, r.state])).toEqual([[a.customerId, 'completed'], [b.customerId, 'completed'], [c.customerId, 'completed']]);
-    const counts = result.stderr.split('\n').filter((l) => /INFO  \d\/3 deleted/.test(l)).map((l) => /(\d\/3) deleted/.exec(l)?.[1]);
+    // one line per customer as it ends: `OK    2/3 cust_… deleted  job=…`
+    const counts = result.stderr.split('\n').filter((l) => /OK +\d\/3 cust_[a-z0-9]+ deleted/.test(l)).map((l) => /(\d\/3) cust_/.exec(l)?.[1]);
     expect(counts).toEqual(['1/3', '2/3', '3/3']);
     for (const x of [a, b, c]) {
       expect((await row(x.customerId))?.deployment_status).toBe('pending');

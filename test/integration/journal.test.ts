@@ -204,7 +204,7 @@ describe('superseded and cancelled jobs', () => {
     expect((await row(c.customerId)).deployment_status).toBe('deployed');
   }, 240_000);
 
-  it('a delayed job cancelled between attempts never runs again; the row is back to its previous status', async () => {
+  it('a delayed job cancelled between attempts never runs again; the row is deletion_failed (its attempt had deleted the namespace), not its previous status', async () => {
     const state = tempStateDir();
     const env = { CUSTCTL_STATE_DIR: state, QUEUE_RETRY_DELAY: '600000' };
     const c = await provisionCustomer(randomKey('can'), { stuck: true, status: 'failed' });
@@ -217,7 +217,8 @@ describe('superseded and cancelled jobs', () => {
       expect(delayed).toMatchObject({ state: 'delayed', attemptsMade: 1 });
       const cancel = await custctl(['jobs', 'cancel', jobId], { env });
       expect(cancel.exitCode, cancel.stderr).toBe(0);
-      expect((await row(c.customerId)).deployment_status).toBe('failed');
+      expect(cancel.stdout).toContain('cancelled after it had started; status deletion_failed; nothing restored');
+      expect((await row(c.customerId)).deployment_status).toBe('deletion_failed');
       const again = await custctl(['worker', '--once'], { env: { ...env, QUEUE_RETRY_DELAY: '1' } });
       expect(again.exitCode).toBe(0);
       const { json: after } = await custctlJson<JobJson>(['status', 'job', jobId], { env });

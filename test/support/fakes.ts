@@ -196,14 +196,16 @@ export class FakeStore implements CustomerStore {
     this.record(audit, row.deploymentStatus);
     return { ...row };
   }
-  async claimForDeletion(customerId: string, jobId: string, o: { force: boolean; expectJobId?: string; audit?: AuditEntry }): Promise<ClaimResult> {
+  async claimForDeletion(customerId: string, jobId: string, o: { force: boolean; expectJobId?: string; scheduledAt?: Date; audit?: AuditEntry }): Promise<ClaimResult> {
     const row = this.rows.get(customerId);
     if (!row) return { ok: false, reason: 'not-found' };
     const before = { ...row };
     const ok = DELETABLE_STATUSES.includes(row.deploymentStatus) || (o.force && row.deploymentStatus === 'deploying')
       || (o.expectJobId !== undefined && row.deletionJobId === o.expectJobId && (row.deploymentStatus === 'deletion_failed' || row.deploymentStatus === 'deleting'));
     if (!ok) return { ok: false, reason: row.deploymentStatus === 'deploying' ? 'deploying' : row.deploymentStatus === 'deleting' ? 'deleting' : 'status', row: before };
-    if (!(o.expectJobId && row.deletionJobId === o.expectJobId)) row.previousStatus = row.deploymentStatus;
+    const again = o.expectJobId !== undefined && row.deletionJobId === o.expectJobId;
+    if (!again) row.previousStatus = row.deploymentStatus;
+    if (!again) row.deletionScheduledAt = o.scheduledAt ? o.scheduledAt.toISOString() : null;
     row.deploymentStatus = 'deleting';
     row.deletionJobId = jobId;
     this.record(o.audit, 'deleting');
@@ -215,7 +217,7 @@ export class FakeStore implements CustomerStore {
   }
   async completeDeletion(customerId: string, jobId: string, audit?: AuditEntry) {
     if (!(await this.isOwnedBy(customerId, jobId))) return false;
-    Object.assign(this.rows.get(customerId) as CustomerRow, { deploymentStatus: 'pending', instanceNamespace: '', instanceUrl: '' });
+    Object.assign(this.rows.get(customerId) as CustomerRow, { deploymentStatus: 'pending', instanceNamespace: '', instanceUrl: '', deletionScheduledAt: null });
     this.record(audit, 'pending');
     return true;
   }
@@ -228,7 +230,7 @@ export class FakeStore implements CustomerStore {
   }
   async failDeletion(customerId: string, jobId: string, audit?: AuditEntry) {
     if (!(await this.isOwnedBy(customerId, jobId))) return false;
-    (this.rows.get(customerId) as CustomerRow).deploymentStatus = 'deletion_failed';
+    Object.assign(this.rows.get(customerId) as CustomerRow, { deploymentStatus: 'deletion_failed', deletionScheduledAt: null });
     this.record(audit, 'deletion_failed');
     return true;
   }
@@ -237,6 +239,8 @@ export class FakeStore implements CustomerStore {
     const r = this.rows.get(customerId) as CustomerRow;
     r.deploymentStatus = r.previousStatus ?? 'deletion_failed'; // as the real store
     r.deletionJobId = null;
+    r.previousStatus = null;
+    r.deletionScheduledAt = null;
     this.record(audit, r.deploymentStatus);
     return true;
   }

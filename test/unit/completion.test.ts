@@ -22,7 +22,7 @@ import { makeRestoreCommand } from '../../src/commands/restore.js';
 import { makeAuditCommand } from '../../src/commands/audit.js';
 import type { CustomerRow, DeploymentStatus } from '../../src/adapters/store.js';
 import type { Deps } from '../../src/deps.js';
-import { JOB_STATES, type Job, type JobState } from '../../src/domain/job.js';
+import { STATE_NAMES, type Job, type JobState } from '../../src/domain/job.js';
 import { OUTPUT_FORMATS } from '../../src/output/print.js';
 import { BIN } from '../support/cli.js';
 
@@ -115,7 +115,7 @@ describe('__complete reads the command tree', () => {
     [['audit', ''], ['list', 'verify', 'prune', 'help']],
     [['help', ''], ['delete', 'cancel', 'restore', 'status', 'jobs', 'customers', 'audit']],
     [['jobs', 'help', ''], ['list', 'retry', 'resume', 'cancel', 'prune']],
-    [['jobs', 'list', '--state', ''], [...JOB_STATES]],
+    [['jobs', 'list', '--state', ''], [...STATE_NAMES]],
     [['jobs', 'list', '--state', 'd'], ['delayed']],
     [['jobs', 'list', '--state=f'], ['--state=failed']],
     [['status', 'job', '12', '-o', ''], [...OUTPUT_FORMATS]],

@@ -8,7 +8,7 @@ import { deliveryFromJson, deliveryJson, isoTime, jobJson } from '../../src/doma
 import type { Job } from '../../src/domain/job.js';
 import type { DeliveryView } from '../../src/domain/webhook.js';
 import { jobJson as apiJobJson } from '../../src/server/app.js';
-import { cancelledView, customerStatusView, jobIdView, jobListView, jobView } from '../../src/output/job-view.js';
+import { cancelledJobView, customerStatusView, jobIdView, jobListView, jobView } from '../../src/output/job-view.js';
 import { print } from '../../src/output/print.js';
 import type { CustomerRow } from '../../src/adapters/store.js';
 import { bufferIO } from '../support/buffer-io.js';
@@ -60,7 +60,7 @@ describe('the job JSON: ISO times beside the milliseconds', () => {
   it.each([
     ['status job', () => jobView(job, T0)],
     ['status job (with deliveries)', () => jobView(job, T0, [delivery])],
-    ['jobs retry|cancel', () => cancelledView(job)],
+    ['jobs cancel', () => cancelledJobView({ customerId: null, jobId: job.id, status: null, scheduledFor: null, restored: [], simulated: false, deletionStarted: false, cancelledBy: 'x', job })],
     ['delete --detach', () => jobIdView(job)],
   ])('-o json and -o yaml of %s carry them', async (_name, make) => {
     for (const format of ['json', 'yaml'] as const) {
@@ -77,7 +77,7 @@ describe('the job JSON: ISO times beside the milliseconds', () => {
     expect(JSON.parse(b.out())).toMatchObject([ISO_FIELDS, ISO_FIELDS]);
     const c = bufferIO();
     const row = { customerId: 'cust_a', updatedAt: iso(T0) } as CustomerRow;
-    await print(c.io, 'json', customerStatusView({ customer: row, jobs: [job] }, ''));
+    await print(c.io, 'json', customerStatusView({ customer: row, jobs: [job] }, '', T0));
     expect(JSON.parse(c.out())).toMatchObject({ customer: { updatedAt: iso(T0) }, jobs: [ISO_FIELDS] });
   });
 });

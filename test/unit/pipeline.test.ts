@@ -177,6 +177,17 @@ describe('the deletion pipeline (fakes)', () => {
     expect(store.audit).toEqual([expect.objectContaining({ action: 'deletion-refused', outcome: 'invalid_namespace', rowStatus: 'deployed', reason: expect.stringContaining('kube-system') })]);
   });
 
+  it('a refused scheduled deletion whose instance cannot be restored keeps the row (never deployed over workloads at 0)', async () => {
+    helm.install('extra', NS, [{ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: 'widgets.example.com' }]);
+    kube.workloads.set(NS, [{ kind: 'Deployment', name: 'web', replicas: 0, annotations: { 'custctl.io/suspended-from': '3' }, resourceVersion: '1' }]);
+    kube.patchWorkload = async () => { throw new OperationError('connect ECONNREFUSED'); };
+    const err = await run(job({ data: { customerId: ID, namespace: NS, scheduledFor: 1 } })).catch((e: unknown) => e);
+    expect(exitCodeFor(err)).toBe(2);
+    // the row stays held: the job's failure then makes it deletion_failed (the job kind's settle)
+    expect((await store.get(ID))?.deploymentStatus).toBe('deleting');
+    expect(lines.some(([level, m]) => level === 'error' && m.startsWith('The instance stays suspended'))).toBe(true);
+  });
+
   it('refuses a release holding a CRD, unless allowed', async () => {
     helm.install('extra', NS, [{ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: 'widgets.example.com' }]);
     const err = await run().catch((e: unknown) => e);

@@ -17,6 +17,7 @@ import type { Logger } from '../../src/io.js';
 import type { JobsEnv } from '../../src/jobs/env.js';
 import { submitDeletion } from '../../src/jobs/kinds/delete.js';
 import { settle } from '../../src/jobs/kinds/index.js';
+import { cancel } from '../../src/jobs/cancel.js';
 import { openFileJournal, type FileJournal } from '../../src/adapters/file-journal.js';
 import type { Job } from '../../src/domain/job.js';
 import type { Processor } from '../../src/adapters/queue.js';
@@ -83,6 +84,7 @@ function build(o: { cleanup?: boolean } = {}) {
     log,
     now: () => Date.now(),
     submit: (customer, requestedBy, extras) => submitDeletion(env, customer, { ...extras, requestedBy }),
+    cancel: (target, who) => cancel(env, target, who),
     runSync: async (job: Job) => {
       const final = await runJobAttached(queue, job.id, processor, { worker: 'sync', leaseMs: 30_000, now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
       await settle(env, final);
@@ -238,8 +240,11 @@ describe('jobs', () => {
     const all = await app.inject({ method: 'GET', url: '/api/admin/jobs', headers: auth(VIEWER) });
     expect(all.json().map((j: Job) => j.id)).toHaveLength(2);
     await app.inject({ method: 'POST', url: `/api/admin/jobs/${a}/cancel`, headers: auth(ADMIN) });
+    // cancelled is a state of its own: `failed` leaves it out (the job JSON keeps BullMQ's state: failed)
+    const cancelled = await app.inject({ method: 'GET', url: '/api/admin/jobs?state=cancelled', headers: auth(VIEWER) });
+    expect(cancelled.json().map((j: Job) => [j.id, j.state, j.failedReason])).toEqual([[a, 'failed', 'cancelled']]);
     const failed = await app.inject({ method: 'GET', url: '/api/admin/jobs?state=failed', headers: auth(VIEWER) });
-    expect(failed.json().map((j: Job) => j.id)).toEqual([a]);
+    expect(failed.json()).toEqual([]);
     const byCustomer = await app.inject({ method: 'GET', url: '/api/admin/jobs?customer=cust_b1', headers: auth(VIEWER) });
     expect(byCustomer.json().map((j: Job) => j.data.customerId)).toEqual(['cust_b1']);
     const bad = await app.inject({ method: 'GET', url: '/api/admin/jobs?state=done', headers: auth(VIEWER) });
@@ -250,7 +255,7 @@ describe('jobs', () => {
     const id = await queued();
     const res = await app.inject({ method: 'POST', url: `/api/admin/jobs/${id}/cancel`, headers: auth(ADMIN) });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ id, state: 'failed', failedReason: 'cancelled' });
+    expect(res.json()).toMatchObject({ id, state: 'failed', failedReason: 'cancelled', cancel: { customerId: 'cust_abc123', status: 'deployed', restored: [], deletionStarted: false, cancelledBy: 'api:ci-bot' } });
     expect(store.rows.get('cust_abc123')?.deploymentStatus).toBe('deployed');
     const again = await app.inject({ method: 'POST', url: `/api/admin/jobs/${id}/cancel`, headers: auth(ADMIN) });
     expect(again.statusCode).toBe(409);
@@ -410,9 +415,10 @@ describe('GET /api/admin/audit', () => {
     const res = await app.inject({ method: 'GET', url: '/api/admin/audit?customer=cust_abc123', headers: auth(VIEWER) });
     expect(res.statusCode).toBe(200);
     const rows = res.json() as Array<{ action: string; actor: string; jobId: string; rowStatus: string | null }>;
-    expect(rows.map((r) => r.action)).toEqual(['job-cancelled', 'deletion-cancelled', 'deletion-accepted']);
+    // one row for the cancel, in the row's transaction, naming who cancelled and the status the row went back to
+    expect(rows.map((r) => r.action)).toEqual(['deletion-cancelled', 'deletion-accepted']);
     expect(rows.every((r) => r.jobId === jobId)).toBe(true);
-    expect(rows.find((r) => r.action === 'job-cancelled')?.actor).toBe('api:ci-bot');
+    expect(rows.find((r) => r.action === 'deletion-cancelled')).toMatchObject({ actor: 'api:ci-bot', rowStatus: 'deployed' });
     expect(rows.find((r) => r.action === 'deletion-accepted')).toMatchObject({ actor: 'api:ci-bot', rowStatus: 'deleting' });
     expect(res.body).not.toContain(ADMIN);
 
@@ -477,5 +483,23 @@ describe('serve options, TLS and the reopening store', () => {
     expect((await s.get('cust_abc123'))?.deploymentStatus).toBe('deployed');
     expect(s.description).toBe('memory');
     expect(opens).toBe(2);
+  });
+});
+
+describe('?after= (a retention period)', () => {
+  it('outside 0 | 1h…400d: 400, nothing claimed, no job id allocated', async () => {
+    store.seed('cust_abc123', 'deployed');
+    for (const after of ['500d', '30m', '0.0000001s', '1e3d', '7']) {
+      const res = await app.inject({ method: 'DELETE', url: `/api/customers/cust_abc123?after=${encodeURIComponent(after)}`, headers: auth(ADMIN) });
+      expect(res.statusCode, after).toBe(400);
+      expect(res.json().error).toBe('invalid_request');
+      expect(res.json().message).toMatch(/^query parameter after .*give 0 \(now\) or from 1h to 400d/);
+    }
+    expect(store.rows.get('cust_abc123')?.deploymentStatus).toBe('deployed');
+    expect(await queue.list()).toEqual([]);
+    // the next accepted deletion gets the first id: none was used up by the refusals
+    const ok = await app.inject({ method: 'DELETE', url: '/api/customers/cust_abc123?after=0', headers: auth(ADMIN) });
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.json()).toMatchObject({ jobId: '1', status: 'pending' });
   });
 });

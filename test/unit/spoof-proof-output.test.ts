@@ -191,7 +191,7 @@ describe.each(HOSTILE)('every human view, with %s', (_name, v) => {
 
   it('jobs list and status customer: tables and the row', async () => {
     expectInert(await human(jobListView([hostileJob(v)], 100_000, () => undefined)));
-    const text = await human(customerStatusView({ customer: row(v), jobs: [hostileJob(v)] }, 'none'));
+    const text = await human(customerStatusView({ customer: row(v), jobs: [hostileJob(v)] }, 'none', 0));
     expectInert(text);
     expectNoForgedLine(text);
     expect(text).toContain(visible(v));

@@ -234,7 +234,8 @@ describe('schema', () => {
         'table customers',
         'table custctl_audit',
         'table schema_migrations',
-        ...MIGRATIONS.map((m) => `migration ${m.version} (${m.name})`),
+        // an optional migration (the cluster column) is never missing: custctl works without it
+        ...MIGRATIONS.filter((m) => !m.optional).map((m) => `migration ${m.version} (${m.name})`),
       ]);
       const after = await db.query<{ c: string | null; m: string | null }>(
         `select to_regclass('customers')::text as c, to_regclass('schema_migrations')::text as m`);
@@ -291,6 +292,78 @@ describe('schema', () => {
       await db.exec('delete from schema_migrations where version = 2');
       expect(await store.checkSchema()).toEqual(['migration 2 (add deletion columns)']);
       expect(await store.migrate()).toEqual(['2 add deletion columns']);
+    });
+  });
+});
+
+describe('the cluster column (CUSTCTL_CLUSTER_COLUMN)', () => {
+  const BILLING_DDL = `create table customers (
+    id serial primary key, customer_id text unique not null, email text not null default '',
+    company_name text not null default '', deployment_status text not null default 'pending',
+    instance_namespace text not null default '', instance_url text not null default '',
+    deletion_job_id text, previous_status text, deletion_scheduled_at timestamptz, deleted_at timestamptz,
+    created_at timestamptz not null default now(), updated_at timestamptz not null default now()`;
+
+  it('migration 6 adds "cluster": a row names its cluster there; none reads as null, as does an empty value', async () => {
+    const row = await seed('deployed');
+    expect(row.cluster).toBeNull();
+    await db.query(`update customers set cluster = 'eu-1' where customer_id = $1`, [row.customerId]);
+    expect((await store.get(row.customerId))?.cluster).toBe('eu-1');
+    expect((await store.list()).find((r) => r.customerId === row.customerId)?.cluster).toBe('eu-1');
+    const claimed = await store.claimForDeletion(row.customerId, 'job-cluster', { force: false });
+    expect(claimed.ok && [claimed.before.cluster, claimed.after.cluster]).toEqual(['eu-1', 'eu-1']);
+    await db.query(`update customers set cluster = '' where customer_id = $1`, [row.customerId]);
+    expect((await store.get(row.customerId))?.cluster).toBeNull();
+  });
+
+  it('a table without the column reads as before: rows carry no cluster at all', async () => {
+    await inFreshSchema(async () => {
+      await db.exec(`${BILLING_DDL}); insert into customers (customer_id, deployment_status) values ('cust_nocol1', 'deployed');`);
+      const s = new SqlCustomerStore(pgliteDriver(db), { kind: 'embedded', description: 'embedded (memory)' });
+      const row = await s.get('cust_nocol1');
+      expect(row).toMatchObject({ customerId: 'cust_nocol1', deploymentStatus: 'deployed' });
+      expect(row && 'cluster' in row).toBe(false);
+      expect((await s.list()).map((r) => 'cluster' in r)).toEqual([false]);
+      expect((await s.claimForDeletion('cust_nocol1', 'job-1', { force: false })).ok).toBe(true);
+    });
+  });
+
+  it('a column the billing system already has, under its own name and type, is read as text and left as it is by migrate', async () => {
+    await inFreshSchema(async () => {
+      await db.exec(`${BILLING_DDL}, "Region" character varying(20)); insert into customers (customer_id, deployment_status, "Region") values ('cust_region1', 'deployed', 'us-2');`);
+      const s = new SqlCustomerStore(pgliteDriver(db), { kind: 'embedded', description: 'embedded (memory)', clusterColumn: 'Region' });
+      expect((await s.get('cust_region1'))?.cluster).toBe('us-2');
+      expect(await s.migrate()).toContain('6 add cluster column');
+      const cols = await db.query<{ attname: string; t: string }>(
+        `select attname::text as attname, format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = 'customers'::regclass and attnum > 0 and not attisdropped and attname in ('cluster', 'Region')`);
+      expect(cols.rows).toEqual([{ attname: 'Region', t: 'character varying(20)' }]);
+      expect((await s.get('cust_region1'))?.cluster).toBe('us-2');
+    });
+  });
+
+  it('migrate adds the configured column when the table lacks it (nullable text), not "cluster"', async () => {
+    await inFreshSchema(async () => {
+      const s = new SqlCustomerStore(pgliteDriver(db), { kind: 'embedded', description: 'embedded (memory)', clusterColumn: 'k8s_cluster' });
+      await s.migrate();
+      const cols = await db.query<{ attname: string; t: string; notnull: boolean }>(
+        `select attname::text as attname, format_type(atttypid, atttypmod) as t, attnotnull as notnull from pg_attribute where attrelid = 'customers'::regclass and attnum > 0 and not attisdropped and attname in ('cluster', 'k8s_cluster')`);
+      expect(cols.rows).toEqual([{ attname: 'k8s_cluster', t: 'text', notnull: false }]);
+      const row = await s.add({ customerId: 'cust_k8s1', email: '', companyName: '', deploymentStatus: 'deployed', instanceNamespace: '', instanceUrl: '' });
+      expect(row.cluster).toBeNull();
+    });
+  });
+
+  it('migration 6 is optional: a schema without it is up to date, and migrate applies it (rows then carry the cluster)', async () => {
+    await inFreshSchema(async () => {
+      const s = new SqlCustomerStore(pgliteDriver(db), { kind: 'embedded', description: 'embedded (memory)' });
+      await s.migrate();
+      await db.exec(`delete from schema_migrations where version = 6; alter table customers drop column cluster;
+        insert into customers (customer_id, deployment_status) values ('cust_opt1', 'deployed');`);
+      const fresh = new SqlCustomerStore(pgliteDriver(db), { kind: 'embedded', description: 'embedded (memory)' });
+      expect(await fresh.checkSchema()).toEqual([]);
+      await expect(fresh.get('cust_opt1')).resolves.not.toHaveProperty('cluster');
+      expect(await fresh.migrate()).toEqual(['6 add cluster column']);
+      expect(await fresh.get('cust_opt1')).toHaveProperty('cluster', null);
     });
   });
 });

@@ -17,7 +17,7 @@ import { ConflictError, exitCodeForErrorName, NotFoundError, UsageError } from '
 import { plainLine, type Level } from '../../io.js';
 import type { PlanView } from '../../pipeline/plan.js';
 import type { DeleteResult } from '../../pipeline/types.js';
-import type { Job, JobOptions } from '../../domain/job.js';
+import { isCancelled, type Job, type JobOptions } from '../../domain/job.js';
 import type { AttemptContext, JobQueue } from '../../adapters/queue.js';
 import type { JobsEnv } from '../env.js';
 import type { JobKind } from './kind.js';
@@ -157,6 +157,9 @@ export async function statusConflict(queue: JobQueue, row: CustomerRow, force: b
   }
   if (row.deploymentStatus === 'deleting') {
     const holder = row.deletionJobId ? await queue.get(row.deletionJobId).catch(() => null) : null;
+    if (holder && isCancelled(holder)) {
+      return new ConflictError(`customer ${id} is held by job ${holder.id}, which was cancelled, but the cancel did not finish`, [`Finish it with 'custctl cancel ${id}' (it restores a suspended instance and hands the row back).`]);
+    }
     const details = holder
       ? [`Follow it with 'custctl status job ${holder.id} --watch'.`]
       : [`Job ${row.deletionJobId ?? '(none)'} no longer exists in this journal; recreate it with 'custctl jobs resume --customer ${id}'.`];
@@ -192,15 +195,13 @@ async function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteR
 /**
  * What a `delete` job's end means for its row: failed for good leaves the row `deletion_failed`
  * (a compare-and-set on ownership, so a refusal that handed the row back, or a superseded job,
- * changes nothing); cancelled gives the row back its previous status. Idempotent.
+ * changes nothing). A cancelled job's row is the cancel's to settle (src/jobs/cancel.ts: the
+ * instance restored first, then the row handed back), never this: a worker starting up or
+ * `jobs resume` must not hand back a row whose instance is still suspended. Idempotent.
  */
 async function settleDelete(env: Pick<JobsEnv, 'store'>, job: Job): Promise<void> {
-  if (job.state !== 'failed' || !job.data.customerId) return;
+  if (job.state !== 'failed' || !job.data.customerId || isCancelled(job)) return;
   const audit = { actor: job.requestedBy, customerId: job.data.customerId, namespace: job.data.namespace ?? null, jobId: job.id };
-  if (job.failedReason === 'cancelled') {
-    await env.store.releaseDeletion(job.data.customerId, job.id, { ...audit, action: 'deletion-cancelled', outcome: 'cancelled' });
-    return;
-  }
   await env.store.failDeletion(job.data.customerId, job.id, {
     ...audit, action: 'deletion-failed', outcome: job.failedCode ?? 'failed',
     reason: (job.failedReason ?? '').split('\n')[0] || null,

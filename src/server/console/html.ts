@@ -32,6 +32,16 @@ export function html(strings: TemplateStringsArray, ...values: Part[]): Raw {
   return new Raw(out);
 }
 
+/** The environment a page acts on (admins and viewers; never an owner): the cluster, simulated or not, the database. */
+export interface Banner {
+  simulated: boolean;
+  context?: string;
+  server?: string;
+  database: string;
+  /** why the cluster could not be told (no kubeconfig…) */
+  error?: string;
+}
+
 export interface LayoutContext {
   title: string;
   /** the signed-in principal; absent on the sign-in page */
@@ -39,8 +49,21 @@ export interface LayoutContext {
   csrf?: string;
   /** which nav entry is current */
   nav?: 'customers' | 'jobs' | 'rbac';
-  /** the page's path, for the sign-out form's return */
-  flash?: { kind: 'ok' | 'error'; text: string } | null;
+  /** the outcome of the last form post (or a page's own note), shown once at the top */
+  flash?: { kind: 'ok' | 'error'; text: string; details?: readonly string[] } | null;
+  /** the environment banner (admins and viewers) */
+  banner?: Banner;
+}
+
+function bannerHtml(b: Banner): Raw {
+  return html`<div class="env-banner${b.simulated ? ' simulated' : ''}" role="note" aria-label="Environment">
+  <span><span class="env-label">Cluster</span> ${b.simulated
+    ? html`<strong>simulated</strong> (SIMULATE_K8S_DEPLOYMENT=true: no cluster is contacted)`
+    : b.context
+      ? html`<code>${b.context}</code>${b.server ? html` <span class="env-server">(${b.server})</span>` : ''}`
+      : html`<span class="danger">unknown: ${b.error ?? 'no kube context'}</span>`}</span>
+  <span><span class="env-label">Database</span> <code>${b.database}</code></span>
+</div>`;
 }
 
 export function layout(c: LayoutContext, body: Raw): string {
@@ -72,8 +95,9 @@ export function layout(c: LayoutContext, body: Raw): string {
   </form>`
     : ''}
 </header>
+${c.banner ? bannerHtml(c.banner) : ''}
 <main id="main" tabindex="-1">
-${c.flash ? html`<p class="flash ${c.flash.kind}" role="${c.flash.kind === 'error' ? 'alert' : 'status'}">${c.flash.text}</p>` : ''}
+${c.flash ? html`<div class="flash ${c.flash.kind}" role="${c.flash.kind === 'error' ? 'alert' : 'status'}"><p>${c.flash.text}</p>${c.flash.details?.length ? html`<ul>${c.flash.details.map((d) => html`<li>${d}</li>`)}</ul>` : ''}</div>` : ''}
 ${body}
 </main>
 </body>

@@ -5,7 +5,8 @@
  * check and decide.
  */
 import type { CustomerRow } from '../../adapters/store.js';
-import type { Job } from '../../domain/job.js';
+import { deletionStarted, isCancelled, isScheduled, stateName, type Job } from '../../domain/job.js';
+import { rowStatusName } from '../../domain/row-status.js';
 import type { PlanView } from '../../pipeline/plan.js';
 import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
 import { formatDuration, formatRetention } from '../../domain/duration.js';
@@ -20,17 +21,28 @@ const csrfField = (v: Viewer) => html`<input type="hidden" name="_csrf" value="$
 
 // ---- sign-in ---------------------------------------------------------------------------------
 
-export function loginPage(o: { next: string; error?: string }): Raw {
+/** Why the sign-in page is shown again (its `?error=`): fixed words, nothing from the request. */
+export const LOGIN_ERRORS = {
+  token: 'Unknown or wrong API token.',
+  wait: 'Too many failed sign-ins from this address: wait a minute, then try again.',
+  origin: "This sign-in did not come from the console's own address, so it was refused. Behind a proxy, custctl serve needs --public-url https://… (or --trust-proxy): see the console's documentation.",
+  expired: 'Not signed in, or the session has ended: sign in again.',
+  refused: 'That request was refused: sign in first.',
+} as const;
+export type LoginError = keyof typeof LOGIN_ERRORS;
+
+export function loginPage(o: { next: string; error?: LoginError }): Raw {
+  const error = o.error ? LOGIN_ERRORS[o.error] : undefined;
   return html`<section class="narrow">
 <h1>Sign in</h1>
 <p>Paste an API token (admin, viewer, or an account owner's). It is exchanged for a session that
 ends when you sign out or after a while without use; the token itself is not kept in the browser.</p>
-${o.error ? html`<p class="flash error" role="alert" id="login-error">${o.error}</p>` : ''}
+${error ? html`<p class="flash error" role="alert" id="login-error">${error}</p>` : ''}
 <form method="post" action="/console/login" class="stack">
   <input type="hidden" name="next" value="${o.next}">
   <label for="token">API token</label>
   <input id="token" name="token" type="password" autocomplete="off" spellcheck="false" required autofocus
-    ${o.error ? html`aria-describedby="login-error" aria-invalid="true"` : ''}>
+    ${error ? html`aria-describedby="login-error" aria-invalid="true"` : ''}>
   <button type="submit" class="primary">Sign in</button>
 </form>
 </section>`;
@@ -46,6 +58,8 @@ export interface CustomerListView {
   q: string;
   status: string;
   statuses: readonly string[];
+  /** now (ms): whether a scheduled deletion is still before its due time */
+  now?: number;
 }
 
 /** Previous / Page n of m / Next, when there is more than one page. */
@@ -75,16 +89,16 @@ export function customersPage(v: CustomerListView): Raw {
 <p class="muted" id="count">${v.total} customer${v.total === 1 ? '' : 's'}${v.q || v.status ? ' match' : ''}</p>
 ${v.rows.length === 0
     ? html`<p>No customers${v.q || v.status ? ' match these filters' : ''}.</p>`
-    : html`<div class="table-wrap"><table aria-describedby="count">
+    : html`<div class="table-wrap"><table class="cards" aria-describedby="count">
 <thead><tr><th scope="col">Customer</th><th scope="col">Company</th><th scope="col">Status</th><th scope="col">Namespace</th><th scope="col">Scheduled deletion</th><th scope="col">Updated</th></tr></thead>
 <tbody>
 ${v.rows.map((r) => html`<tr>
-  <th scope="row"><a href="/console/customers/${r.customerId}">${r.customerId}</a></th>
-  <td>${r.companyName || '-'}</td>
-  <td>${statusBadge(r.deploymentStatus)}</td>
-  <td>${r.instanceNamespace || html`<span class="muted">-</span>`}</td>
-  <td>${r.deploymentStatus === 'deleting' && r.deletionScheduledAt ? time(r.deletionScheduledAt) : html`<span class="muted">-</span>`}</td>
-  <td>${time(r.updatedAt)}</td>
+  <th scope="row" data-label="Customer"><a href="/console/customers/${r.customerId}">${r.customerId}</a></th>
+  <td data-label="Company">${r.companyName || '-'}</td>
+  <td data-label="Status">${statusBadge(rowStatusName(r, v.now ?? 0))}</td>
+  <td data-label="Namespace">${r.instanceNamespace || html`<span class="muted">-</span>`}</td>
+  <td data-label="Scheduled deletion">${r.deploymentStatus === 'deleting' && r.deletionScheduledAt ? time(r.deletionScheduledAt) : html`<span class="muted">-</span>`}</td>
+  <td data-label="Updated">${time(r.updatedAt)}</td>
 </tr>`)}
 </tbody></table></div>`}
 ${pager(v.page, v.pages, link)}`;
@@ -110,6 +124,10 @@ export interface CustomerPageView {
   /** what was typed, shown again */
   typed?: string;
   after?: string;
+  /** the deletion that holds the row is not running and this principal may cancel it (src/jobs/cancel.ts) */
+  cancellable?: boolean;
+  /** ms: whether a scheduled deletion is still before its due time, the durations of running jobs */
+  now?: number;
 }
 
 function dataLossWords(p: NonNullable<PlanView['pvcs']>[number]): string {
@@ -118,7 +136,11 @@ function dataLossWords(p: NonNullable<PlanView['pvcs']>[number]): string {
   return `Its volume ${p.volume} and the data stay on the cluster (reclaim policy ${p.reclaimPolicy ?? 'unknown'}): delete the PersistentVolume by hand when it is no longer needed.`;
 }
 
-export function planSection(cp: ConsolePlan, headingLevel: 2 | 3 = 2): Raw {
+/**
+ * The plan. `internals` (admins and viewers): the cluster, the database and the backup location
+ * too; an owner reads what happens to its own customer only.
+ */
+export function planSection(cp: ConsolePlan, headingLevel: 2 | 3 = 2, internals = true): Raw {
   const p = cp.plan;
   const h = (text: string) => (headingLevel === 2 ? html`<h2>${text}</h2>` : html`<h3>${text}</h3>`);
   const sub = (text: string) => (headingLevel === 2 ? html`<h3>${text}</h3>` : html`<h4>${text}</h4>`);
@@ -127,8 +149,8 @@ export function planSection(cp: ConsolePlan, headingLevel: 2 | 3 = 2): Raw {
   return html`<section class="plan" aria-label="Deletion plan">
 ${h('What a deletion does')}
 <dl class="facts">
-  <dt>Cluster</dt><dd>${p.simulated ? 'not contacted (SIMULATE_K8S_DEPLOYMENT=true: only the row changes)' : html`context <code>${cp.target.context ?? '-'}</code> (${cp.target.server ?? '-'})`}</dd>
-  <dt>Database</dt><dd><code>${cp.target.database}</code></dd>
+  ${internals ? html`<dt>Cluster</dt><dd>${p.simulated ? 'not contacted (SIMULATE_K8S_DEPLOYMENT=true: only the row changes)' : html`context <code>${cp.target.context ?? '-'}</code> (${cp.target.server ?? '-'})`}</dd>
+  <dt>Database</dt><dd><code>${cp.target.database}</code></dd>` : ''}
   <dt>Namespace</dt><dd>${p.namespaceFound === null
     ? html`<code>${p.namespace}</code> (not inspected)`
     : p.namespaceFound
@@ -136,8 +158,8 @@ ${h('What a deletion does')}
       : html`<code>${p.namespace}</code> not found (already gone)`}</dd>
   <dt>Database row</dt><dd>${p.row.change}</dd>
   <dt>Backup</dt><dd>${p.backup
-    ? html`written and verified first to <code>${p.backup.url}</code>: ${p.backup.covers}${p.backup.notCovered.length ? html`<ul>${p.backup.notCovered.map((n) => html`<li>not in the backup: ${n}</li>`)}</ul>` : ''}`
-    : p.backup === null ? html`none (the server has no CUSTCTL_BACKUP_URL)` : html`<span class="muted">-</span>`}</dd>
+    ? html`written and verified first${internals ? html` to <code>${p.backup.url}</code>` : ''}: ${p.backup.covers}${p.backup.notCovered.length ? html`<ul>${p.backup.notCovered.map((n) => html`<li>not in the backup: ${n}</li>`)}</ul>` : ''}`
+    : p.backup === null ? (internals ? html`none (the server has no CUSTCTL_BACKUP_URL)` : 'none') : html`<span class="muted">-</span>`}</dd>
 </dl>
 ${p.namespaceFound === null ? '' : html`
 ${sub('Helm releases')}
@@ -147,10 +169,10 @@ ${p.releases.length === 0 ? html`<p>None found.</p>` : html`<ul>${p.releases.map
   ${r.outsideNamespace.length ? html`<ul>${r.outsideNamespace.map((o) => html`<li class="danger">outside the namespace: ${o} (the deletion refuses this release)</li>`)}</ul>` : ''}</li>`)}</ul>`}
 ${sub('Objects by kind')}
 ${objects.length === 0 ? html`<p>None.</p>` : html`<div class="table-wrap"><table class="compact"><thead><tr><th scope="col">Kind</th><th scope="col">Resource</th><th scope="col" class="num">Count</th></tr></thead>
-<tbody>${objects.map((o) => html`<tr><td>${o.kind}</td><td><code>${o.resource}</code></td><td class="num">${o.count}</td></tr>`)}</tbody></table></div>`}
+<tbody>${objects.map((o) => html`<tr><td data-label="Kind">${o.kind}</td><td data-label="Resource"><code>${o.resource}</code></td><td data-label="Count" class="num">${o.count}</td></tr>`)}</tbody></table></div>`}
 ${sub('Persistent volume claims')}
 ${(p.pvcs ?? []).length === 0 ? html`<p>None: no volume data is involved.</p>` : html`<div class="table-wrap"><table><thead><tr><th scope="col">PVC</th><th scope="col">Size</th><th scope="col">Volume</th><th scope="col">Reclaim policy</th><th scope="col">Data</th></tr></thead>
-<tbody>${(p.pvcs ?? []).map((v) => html`<tr class="${v.reclaimPolicy === 'Delete' ? 'loss' : ''}"><td><code>${v.name}</code></td><td>${v.storage ?? '-'}</td><td>${v.volume ?? '-'} (${v.phase})</td><td>${v.reclaimPolicy ?? '-'}</td><td>${dataLossWords(v)}</td></tr>`)}</tbody></table></div>`}
+<tbody>${(p.pvcs ?? []).map((v) => html`<tr class="${v.reclaimPolicy === 'Delete' ? 'loss' : ''}"><td data-label="PVC"><code>${v.name}</code></td><td data-label="Size">${v.storage ?? '-'}</td><td data-label="Volume">${v.volume ?? '-'} (${v.phase})</td><td data-label="Reclaim policy">${v.reclaimPolicy ?? '-'}</td><td data-label="Data">${dataLossWords(v)}</td></tr>`)}</tbody></table></div>`}
 ${sub('Cluster RBAC')}
 ${p.rbac.delete.length + p.rbac.keptByPolicy.length + p.rbac.keptUnowned.length === 0 ? html`<p>None owned.</p>` : html`<ul>
   ${p.rbac.delete.map((o) => html`<li><strong class="danger">delete</strong> ${o.kind} <code>${o.name}</code> (${o.rule})</li>`)}
@@ -168,13 +190,13 @@ export function customerPage(v: CustomerPageView): Raw {
   const r = v.row;
   const canDelete = (v.viewer.role === 'admin' || v.viewer.role === 'owner') && 'plan' in v.plan;
   const scheduled = r.deploymentStatus === 'deleting' && r.deletionScheduledAt;
-  const canCancelSchedule = (v.viewer.role === 'admin' || v.viewer.role === 'owner') && scheduled;
+  const canCancel = v.cancellable === true;
   const owner = v.viewer.role === 'owner';
   const defaultAfter = owner ? Math.max(v.retention.defaultMs, v.retention.ownerMinMs) : v.retention.defaultMs;
   return html`<h1>${r.customerId}</h1>
 <dl class="facts">
   <dt>Company</dt><dd>${r.companyName || '-'} (${r.email || '-'})</dd>
-  <dt>Status</dt><dd>${statusBadge(r.deploymentStatus)}${r.deletionJobId ? html` deletion job <a href="/console/jobs/${r.deletionJobId}">${r.deletionJobId}</a>` : ''}</dd>
+  <dt>Status</dt><dd>${statusBadge(rowStatusName(r, v.now ?? 0))}${r.deletionJobId ? html` deletion job <a href="/console/jobs/${r.deletionJobId}">${r.deletionJobId}</a>` : ''}</dd>
   ${scheduled ? html`<dt>Scheduled deletion</dt><dd>${time(r.deletionScheduledAt)}: the instance is suspended; nothing is deleted before then</dd>` : ''}
   <dt>Namespace</dt><dd>${r.instanceNamespace ? html`<code>${r.instanceNamespace}</code>` : '-'}</dd>
   <dt>URL</dt><dd>${r.instanceUrl || '-'}</dd>
@@ -182,27 +204,27 @@ export function customerPage(v: CustomerPageView): Raw {
 </dl>
 <div class="actions">
 ${canDelete ? html`<button type="button" class="danger" data-dialog="delete-dialog" aria-haspopup="dialog">Delete customer…</button>` : ''}
-${canCancelSchedule ? html`<form method="post" action="/console/customers/${r.customerId}/cancel-deletion">${csrfField(v.viewer)}<button type="submit">Cancel the scheduled deletion</button></form>` : ''}
+${canCancel ? html`<form method="post" action="/console/customers/${r.customerId}/cancel-deletion">${csrfField(v.viewer)}<button type="submit">${scheduled ? 'Cancel the scheduled deletion' : 'Cancel the deletion'}</button></form>` : ''}
 </div>
-${'plan' in v.plan ? planSection(v.plan) : html`<section class="plan"><h2>What a deletion does</h2><p class="flash error">${v.plan.error}</p></section>`}
+${'plan' in v.plan ? planSection(v.plan, 2, !owner) : html`<section class="plan"><h2>What a deletion does</h2><p class="flash error">${v.plan.error}</p></section>`}
 <section>
 <h2>Latest jobs</h2>
-${jobsTable(v.jobs, v.viewer, false)}
+${jobsTable(v.jobs, v.viewer, false, v.now)}
 </section>
 ${canDelete && 'plan' in v.plan ? html`<dialog id="delete-dialog" aria-labelledby="delete-title"${v.deleteError ? html` data-open-on-load` : ''}>
 <form method="post" action="/console/customers/${r.customerId}/delete" class="stack">
   <h2 id="delete-title">Delete ${r.customerId}?</h2>
   ${v.deleteError ? html`<p class="flash error" role="alert" id="delete-error">${v.deleteError}</p>` : ''}
-  <div class="dialog-plan">${planSection(v.plan, 3)}</div>
+  <div class="dialog-plan">${planSection(v.plan, 3, !owner)}</div>
   ${csrfField(v.viewer)}
   <label for="after">When (retention period, e.g. 7d, 36h; 0: now)</label>
   <input id="after" name="after" type="text" inputmode="text" autocomplete="off" value="${v.after ?? ''}" placeholder="${defaultAfter === 0 ? '0' : formatRetention(defaultAfter)}" aria-describedby="after-hint">
   <p id="after-hint" class="hint">Empty: ${retentionWords(defaultAfter)}, the site's setting.${owner ? ` An account owner's deletion waits at least ${formatRetention(v.retention.ownerMinMs)}.` : ''} A scheduled deletion can be cancelled until it is due.</p>
   <label for="confirm">Type the customer ID <code>${r.customerId}</code> to confirm</label>
   <input id="confirm" name="confirm" type="text" autocomplete="off" spellcheck="false" required value="${v.typed ?? ''}" data-expect="${r.customerId}" aria-describedby="confirm-hint${v.deleteError ? ' delete-error' : ''}"${v.deleteError ? html` aria-invalid="true"` : ''}>
-  <p id="confirm-hint" class="hint">As the CLI asks: nothing is deleted unless it matches exactly.</p>
+  <p id="confirm-hint" class="hint" aria-live="polite">As the CLI asks: nothing is deleted unless it matches exactly. Delete stays disabled until it does.</p>
   <div class="actions">
-    <button type="submit" class="danger">Delete</button>
+    <button type="submit" class="danger" data-confirm-submit disabled>Delete</button>
     <button type="button" data-close>Cancel</button>
   </div>
 </form>
@@ -217,44 +239,61 @@ function firstLine(s: string | null): string {
 
 function jobActions(j: Job, v: Viewer): Raw {
   if (v.role !== 'admin') return html``;
-  if (j.state === 'failed') return html`<form method="post" action="/console/jobs/${j.id}/retry">${csrfField(v)}<button type="submit" aria-label="Retry job ${j.id}">Retry</button></form>`;
+  // a cancelled job is never retried (a new deletion is): no Retry for it
+  if (j.state === 'failed' && !isCancelled(j)) return html`<form method="post" action="/console/jobs/${j.id}/retry">${csrfField(v)}<button type="submit" aria-label="Retry job ${j.id}">Retry</button></form>`;
   if (j.state === 'waiting' || j.state === 'delayed') return html`<form method="post" action="/console/jobs/${j.id}/cancel">${csrfField(v)}<button type="submit" aria-label="Cancel job ${j.id}">Cancel</button></form>`;
   return html``;
 }
 
-export function jobsTable(jobs: readonly Job[], v: Viewer, withCustomer = true): Raw {
+/** How long a job has run: from its first attempt's start to its end (or now, while active). */
+export function jobDuration(j: Job, now: number): string {
+  const start = j.attempts[0]?.startedOn ?? j.processedOn;
+  if (start === null || start === undefined) return '-';
+  const end = j.finishedOn ?? (j.state === 'active' ? now : null);
+  if (end === null) return '-';
+  return `${formatDuration(Math.max(0, end - start))}${j.state === 'active' ? ' so far' : ''}`;
+}
+
+export function jobsTable(jobs: readonly Job[], v: Viewer, withCustomer = true, now = Date.now()): Raw {
   if (jobs.length === 0) return html`<p>No jobs.</p>`;
   const actions = v.role === 'admin';
-  return html`<div class="table-wrap"><table>
-<thead><tr><th scope="col">Job</th><th scope="col">Kind</th>${withCustomer ? html`<th scope="col">Customer</th>` : ''}<th scope="col">State</th><th scope="col" class="num">Progress</th><th scope="col">Attempts</th><th scope="col">Requested</th><th scope="col">Reason</th>${actions ? html`<th scope="col"><span class="sr-only">Actions</span></th>` : ''}</tr></thead>
+  return html`<div class="table-wrap"><table class="cards">
+<thead><tr><th scope="col">Job</th><th scope="col">Kind</th>${withCustomer ? html`<th scope="col">Customer</th>` : ''}<th scope="col">State</th><th scope="col" class="num">Progress</th><th scope="col">Attempts</th><th scope="col">Requested</th><th scope="col">Duration</th><th scope="col">Reason</th>${actions ? html`<th scope="col"><span class="sr-only">Actions</span></th>` : ''}</tr></thead>
 <tbody>${jobs.map((j) => html`<tr>
-  <th scope="row"><a href="/console/jobs/${j.id}">${j.id}</a></th>
-  <td>${j.name}</td>
-  ${withCustomer ? html`<td>${j.data.customerId ? html`<a href="/console/customers/${j.data.customerId}">${j.data.customerId}</a>` : '-'}</td>` : ''}
-  <td>${statusBadge(j.state)}</td>
-  <td class="num">${j.progress} %</td>
-  <td>${j.attemptsMade}/${j.maxAttempts}</td>
-  <td>${time(j.timestamp)} <span class="muted">by ${j.requestedBy}</span></td>
-  <td>${j.failedReason ? html`<span class="${j.state === 'failed' ? 'danger' : ''}">${firstLine(j.failedReason)}</span>` : ''}</td>
-  ${actions ? html`<td>${jobActions(j, v)}</td>` : ''}
+  <th scope="row" data-label="Job"><a href="/console/jobs/${j.id}">${j.id}</a></th>
+  <td data-label="Kind">${j.name}</td>
+  ${withCustomer ? html`<td data-label="Customer">${j.data.customerId ? html`<a href="/console/customers/${j.data.customerId}">${j.data.customerId}</a>` : '-'}</td>` : ''}
+  <td data-label="State">${statusBadge(stateName(j))}${isScheduled(j) && j.data.scheduledFor !== undefined ? html` <span class="muted">due ${time(new Date(j.data.scheduledFor).toISOString())}</span>` : ''}</td>
+  <td data-label="Progress" class="num">${j.progress} %</td>
+  <td data-label="Attempts">${j.attemptsMade}/${j.maxAttempts}</td>
+  <td data-label="Requested">${time(j.timestamp)} <span class="muted">by ${j.requestedBy}</span></td>
+  <td data-label="Duration" class="duration">${jobDuration(j, now)}</td>
+  <td data-label="Reason">${j.failedReason && !isCancelled(j) ? html`<span class="${j.state === 'failed' ? 'danger' : ''}">${firstLine(j.failedReason)}</span>` : ''}</td>
+  ${actions ? html`<td data-label="">${jobActions(j, v)}</td>` : ''}
 </tr>`)}</tbody></table></div>`;
 }
 
-export function jobsPage(o: { jobs: Job[]; state: string; states: readonly string[]; viewer: Viewer; total: number; page: number; pages: number }): Raw {
-  const link = (page: number) => `/console/jobs${query({ state: o.state, page: page > 1 ? page : undefined })}`;
+export function jobsPage(o: { jobs: Job[]; state: string; states: readonly string[]; customer: string; viewer: Viewer; total: number; page: number; pages: number; now: number }): Raw {
+  const link = (page: number) => `/console/jobs${query({ state: o.state, customer: o.customer, page: page > 1 ? page : undefined })}`;
+  const owner = o.viewer.role === 'owner';
   return html`<h1>Jobs</h1>
-<form method="get" action="/console/jobs" class="filters">
+<form method="get" action="/console/jobs" class="filters" role="search">
   <div><label for="state">State</label>
   <select id="state" name="state">
     <option value="">any</option>
     ${o.states.map((s) => html`<option value="${s}"${s === o.state ? html` selected` : ''}>${s}</option>`)}
   </select></div>
+  ${owner ? '' : html`<div><label for="customer">Customer</label>
+  <input id="customer" name="customer" type="search" value="${o.customer}" placeholder="cust_…" autocomplete="off" spellcheck="false"></div>`}
   <button type="submit">Filter</button>
 </form>
-<p class="muted">${o.total} job${o.total === 1 ? '' : 's'}, latest first${o.state === 'failed' ? ', with the reason each failed' : ''}.</p>
-${jobsTable(o.jobs, o.viewer)}
+<p class="muted" id="jobs-count">${o.total} job${o.total === 1 ? '' : 's'}${o.customer ? ` of ${o.customer}` : ''}, latest first${o.state === 'failed' ? ', with the reason each failed' : ''}${o.pages > 1 ? `; ${JOBS_PER_PAGE} a page` : ''}.</p>
+${jobsTable(o.jobs, o.viewer, true, o.now)}
 ${pager(o.page, o.pages, link)}`;
 }
+
+/** Jobs shown on one page of the jobs list. */
+export const JOBS_PER_PAGE = 50;
 
 export interface StepLine {
   name: string;
@@ -269,7 +308,7 @@ export function jobLive(j: Job, steps: readonly StepLine[], now: number, v: View
   const attempt = j.state === 'active' ? j.attemptsMade + 1 : j.attemptsMade;
   const rv = j.returnvalue as { outcome?: string; reason?: string; warnings?: string[] } | null;
   return html`<div id="job-live" data-live="/console/jobs/${j.id}/live" data-finished="${finished ? 'true' : 'false'}">
-<p class="state-line" aria-live="polite">${statusBadge(j.state)} <span id="job-progress-text">${j.progress} %</span>
+<p class="state-line" aria-live="polite">${statusBadge(stateName(j))} <span id="job-progress-text">${j.progress} %</span>
   · attempt ${attempt} of ${j.maxAttempts}${j.simulated ? ' · simulated' : ''}</p>
 <progress id="job-progress" max="100" value="${j.progress}" aria-labelledby="job-progress-text">${j.progress} %</progress>
 <div class="actions">${jobActions(j, v)}</div>
@@ -278,12 +317,16 @@ ${j.name === 'delete' ? html`<ol class="steps" aria-label="Steps">${steps.map((s
     const running = !done && s === current && j.state === 'active';
     return html`<li class="${done ? 'done' : running ? 'running' : 'todo'}">${s.name} <span class="muted">(${done ? 'done' : running ? 'running' : j.state === 'failed' && s === current ? 'failed' : 'to do'})</span></li>`;
   })}</ol>` : ''}
-${j.state === 'delayed' && j.delayUntil ? html`<p>Next try (or the scheduled deletion) at ${time(j.delayUntil)}, in ${formatDuration(Math.max(0, j.delayUntil - now))}.</p>` : ''}
-${j.failedReason ? html`<p class="${j.state === 'failed' ? 'flash error' : ''}">${j.state === 'failed' ? 'Failed: ' : 'Last error: '}${j.failedReason}${j.failedCode ? ` (${j.failedCode})` : ''}</p>` : ''}
+${isScheduled(j) && j.data.scheduledFor !== undefined
+    ? html`<p>Scheduled: the deletion is due at ${time(new Date(j.data.scheduledFor).toISOString())}${j.data.scheduledFor > now ? `, in ${formatDuration(j.data.scheduledFor - now)}` : ''}; the instance is suspended until then.</p>`
+    : j.state === 'delayed' && j.delayUntil ? html`<p>Next try at ${time(j.delayUntil)}, in ${formatDuration(Math.max(0, j.delayUntil - now))}.</p>` : ''}
+${isCancelled(j)
+    ? html`<p>Cancelled${j.finishedOn ? html` at ${time(j.finishedOn)}` : ''}.${j.name === 'delete' && j.data.customerId ? (deletionStarted(j) ? ' An attempt had run, so nothing was restored and the customer was left deletion_failed.' : ' The customer went back to its previous status.') : ''} A cancelled job is not retried: start a new deletion if it must go.</p>`
+    : j.failedReason ? html`<p class="${j.state === 'failed' ? 'flash error' : ''}">${j.state === 'failed' ? 'Failed: ' : 'Last error: '}${j.failedReason}${j.failedCode ? ` (${j.failedCode})` : ''}</p>` : ''}
 ${rv && typeof rv === 'object' && rv.outcome ? html`<p>Result: ${rv.outcome}${rv.reason ? `: ${rv.reason}` : ''}</p>${(rv.warnings ?? []).length ? html`<ul>${(rv.warnings ?? []).map((w) => html`<li class="warn">${w}</li>`)}</ul>` : ''}` : ''}
-${[...j.attempts].reverse().map((a) => html`<section class="attempt"><h3>Attempt ${a.attempt} <span class="muted">${a.outcome}, ${a.worker}, started ${time(a.startedOn)}</span></h3>
+${[...j.attempts].reverse().map((a) => html`<section class="attempt"><h3>Attempt ${a.attempt} <span class="muted">${a.outcome}${v.role === 'owner' ? '' : `, ${a.worker}`}, started ${time(a.startedOn)}</span></h3>
 ${a.error ? html`<p class="danger">${firstLine(a.error)}</p>` : ''}
-<pre class="log" tabindex="0" aria-label="Log of attempt ${a.attempt}">${a.log.join('\n') || '(no log lines yet)'}</pre></section>`)}
+${v.role === 'owner' ? '' : html`<pre class="log" tabindex="0" aria-label="Log of attempt ${a.attempt}">${a.log.join('\n') || '(no log lines yet)'}</pre>`}</section>`)}
 </div>`;
 }
 
@@ -303,7 +346,7 @@ function rbacTable(entries: CleanupReport['orphans'], caption: string): Raw {
   if (entries.length === 0) return html``;
   return html`<div class="table-wrap"><table><caption>${caption}</caption>
 <thead><tr><th scope="col">Kind</th><th scope="col">Name</th><th scope="col">Customer namespace</th><th scope="col">Why</th></tr></thead>
-<tbody>${entries.map((e) => html`<tr><td>${e.kind}</td><td><code>${e.name}</code></td><td><code>${e.namespace}</code></td><td>${e.reason}</td></tr>`)}</tbody></table></div>`;
+<tbody>${entries.map((e) => html`<tr><td data-label="Kind">${e.kind}</td><td data-label="Name"><code>${e.name}</code></td><td data-label="Customer namespace"><code>${e.namespace}</code></td><td data-label="Why">${e.reason}</td></tr>`)}</tbody></table></div>`;
 }
 
 export function rbacPage(o: { report: CleanupReport | null; error?: string; viewer: Viewer; swept?: CleanupReport }): Raw {

@@ -14,11 +14,13 @@ export interface SessionLimits {
   idleMs: number;
   /** a session is gone this long after sign-in, however busy, ms */
   absoluteMs: number;
-  /** at most this many sessions at once; signing in beyond it drops the least recently used */
+  /** at most this many sessions at once; beyond it, the principal holding the most loses its least recently used */
   max: number;
+  /** at most this many sessions of one principal (token); its next sign-in ends its oldest */
+  perPrincipal: number;
 }
 
-export const SESSION_LIMITS: SessionLimits = { idleMs: 30 * 60_000, absoluteMs: 8 * 3_600_000, max: 10_000 };
+export const SESSION_LIMITS: SessionLimits = { idleMs: 30 * 60_000, absoluteMs: 8 * 3_600_000, max: 10_000, perPrincipal: 20 };
 
 export interface Session {
   principal: Principal;
@@ -26,6 +28,19 @@ export interface Session {
   csrf: string;
   createdAt: number;
   lastSeen: number;
+  /** what the next page shows once (the answer of a POST, which is always a redirect) */
+  flash?: Flash;
+}
+
+/** A one-time message for the next page: the outcome of a form post (POST-redirect-GET). */
+export interface Flash {
+  kind: 'ok' | 'error';
+  text: string;
+  details?: readonly string[];
+  /** the delete dialog opens again with what was typed */
+  dialog?: { typed: string; after: string };
+  /** a sweep's report, shown once on the RBAC page */
+  data?: unknown;
 }
 
 /** A random 256-bit value, base64url (43 characters). */
@@ -43,19 +58,47 @@ export class SessionStore {
     private readonly random: () => string = randomToken,
   ) {}
 
-  /** Signs in: a new session id (the cookie's value) and its session. */
+  /**
+   * Signs in: a new session id (the cookie's value) and its session. A principal already at its
+   * cap loses its own oldest session; when the store is full, the principal holding the most
+   * sessions loses its least recently used. One token's sign-ins never end another token's sessions
+   * while that other token holds no more than this one.
+   */
   create(principal: Principal): { id: string; session: Session } {
     this.prune();
+    const mine = [...this.sessions].filter(([, s]) => s.principal.name === principal.name);
+    if (mine.length >= this.limits.perPrincipal) {
+      mine.sort(([, a], [, b]) => a.createdAt - b.createdAt);
+      for (const [k] of mine.slice(0, mine.length - this.limits.perPrincipal + 1)) this.sessions.delete(k);
+    }
     while (this.sessions.size >= this.limits.max) {
-      const oldest = this.sessions.keys().next().value;
-      if (oldest === undefined) break;
-      this.sessions.delete(oldest);
+      const k = this.leastRecentOfBusiest();
+      if (k === undefined) break;
+      this.sessions.delete(k);
     }
     const id = this.random();
     const t = this.now();
     const session: Session = { principal, csrf: this.random(), createdAt: t, lastSeen: t };
     this.sessions.set(digest(id), session);
     return { id, session };
+  }
+
+  /** How many live sessions this principal (token name) holds. */
+  countOf(name: string): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.principal.name === name) n++;
+    return n;
+  }
+
+  /** The least recently used session of the principal that holds the most (Map order: least recently used first). */
+  private leastRecentOfBusiest(): string | undefined {
+    const counts = new Map<string, number>();
+    for (const s of this.sessions.values()) counts.set(s.principal.name, (counts.get(s.principal.name) ?? 0) + 1);
+    let busiest: string | undefined;
+    let most = 0;
+    for (const [name, n] of counts) if (n > most) [busiest, most] = [name, n];
+    for (const [k, s] of this.sessions) if (s.principal.name === busiest) return k;
+    return undefined;
   }
 
   /** The live session of a cookie value (renewed: last seen now), or null when unknown or expired. */
@@ -108,14 +151,15 @@ export function csrfMatches(session: Pick<Session, 'csrf'>, sent: unknown): bool
 }
 
 /**
- * A sign-in (which has no session yet, so no synchronizer token) must come from this origin:
- * refused when the browser says the request is cross-site (`Sec-Fetch-Site`) or its `Origin` is
- * another origin than the one it was sent to. A client that sends neither is not a browser page.
+ * A sign-in (which has no session yet, so no synchronizer token) must come from this console's
+ * origin: refused when the browser says the request is cross-site (`Sec-Fetch-Site`) or its
+ * `Origin` is another origin than `expected` (the public origin behind a proxy, else the scheme
+ * and Host the request was sent with). A client that sends neither is not a browser page.
  */
-export function sameOrigin(headers: { origin?: string | undefined; host?: string | undefined; 'sec-fetch-site'?: string | undefined }, scheme: 'http' | 'https'): boolean {
+export function sameOrigin(headers: { origin?: string | undefined; 'sec-fetch-site'?: string | undefined }, expected: string | null): boolean {
   const site = headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
   const origin = headers.origin;
   if (origin === undefined) return true;
-  return headers.host !== undefined && origin === `${scheme}://${headers.host}`;
+  return expected !== null && origin === expected;
 }

@@ -1,0 +1,157 @@
+/**
+ * The fleet of this run, read once (exit 2 with what is wrong, naming the file and the entry):
+ *
+ * - CUSTCTL_CLUSTERS_FILE, YAML or JSON: the clusters by name, each with its kubeconfig and context
+ *   (or `inCluster: true`), Helm storage driver, concurrency and timeouts (src/domain/clusters.ts
+ *   has the rules). A file others can write is refused: whoever can write it chooses where
+ *   deletions go.
+ * - Otherwise the one cluster configured the usual way (--kubeconfig / KUBECONFIG, --context), a
+ *   fleet of one named after its context.
+ *
+ * `openClusterKube` opens one entry's Kubernetes client with the kube adapter's `openKube`.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { isIPv6 } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { dump } from 'js-yaml';
+import { CliError, UsageError } from '../errors.js';
+import { implicitFleet, parseClusterColumn, parseClustersDoc, type ClusterEntry, type Fleet } from '../domain/clusters.js';
+import type { Kube } from './kube.js';
+import type { OpenKubeOptions } from './kube-client.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface FleetOptions {
+  env: Env;
+  /** --kubeconfig and --context: they choose the one cluster, so they do not go with a clusters file */
+  kubeconfig?: string | undefined;
+  context?: string | undefined;
+}
+
+export async function loadFleet(o: FleetOptions): Promise<Fleet> {
+  const column = parseClusterColumn(o.env.CUSTCTL_CLUSTER_COLUMN);
+  const file = o.env.CUSTCTL_CLUSTERS_FILE || undefined;
+  if (file === undefined) {
+    const { contextName } = await import('./kube-context.js');
+    const context = contextName({ kubeconfig: o.kubeconfig, context: o.context, env: o.env as Record<string, string | undefined> });
+    return implicitFleet({
+      context, env: o.env, column,
+      ...(o.kubeconfig !== undefined ? { kubeconfigFlag: o.kubeconfig } : {}),
+      ...(o.context !== undefined ? { contextFlag: o.context } : {}),
+    });
+  }
+  const flags = [o.kubeconfig !== undefined ? '--kubeconfig' : '', o.context !== undefined ? '--context' : ''].filter(Boolean);
+  if (flags.length > 0) {
+    throw new UsageError(`${flags.join(' and ')} ${flags.length > 1 ? 'choose' : 'chooses'} one cluster, but CUSTCTL_CLUSTERS_FILE names the fleet: drop ${flags.length > 1 ? 'them' : 'it'}, or unset CUSTCTL_CLUSTERS_FILE to act on that one cluster`);
+  }
+  return { ...(await readClustersFile(file)), column };
+}
+
+async function readClustersFile(file: string): Promise<Omit<Fleet, 'column'>> {
+  const where = `CUSTCTL_CLUSTERS_FILE ${file}`;
+  let text: string;
+  let mode: number;
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw new UsageError(`${where} is not a regular file`);
+    mode = st.mode;
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`cannot read ${where}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  if ((mode & 0o022) !== 0) {
+    const perms = (mode & 0o777).toString(8).padStart(4, '0');
+    throw new UsageError(`${where} is writable by ${mode & 0o002 ? 'everyone' : 'its group'} (mode ${perms}): refusing to use it, whoever can write it could send the deletions to another cluster`, [`chmod 644 ${file} (or 600)`]);
+  }
+  let doc: unknown;
+  try {
+    const yaml = await import('js-yaml');
+    doc = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: file });
+  } catch (e) {
+    // js-yaml's message quotes the lines around the error; only where, and the reason
+    const m = (e as { mark?: { line?: number; column?: number } }).mark;
+    const reason = (e as { reason?: string }).reason;
+    throw new UsageError(`${where} is not valid YAML or JSON${m?.line !== undefined ? ` (line ${m.line + 1}, column ${(m.column ?? 0) + 1})` : ''}${reason ? `: ${reason}` : ''}`);
+  }
+  return { source: where, clusters: parseClustersDoc(doc, where, dirname(resolve(file))) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// opening one cluster
+
+/** Where a pod's service account is mounted (client-go's rest.InClusterConfig). */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * The kubeconfig of the pod's service account, as client-go's InClusterConfig reads it: the API
+ * server from KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT, the token file (read again at
+ * every request: it is rotated) and the CA of the mount. UsageError when this is not a pod.
+ */
+export function inClusterKubeconfig(env: Env, dir = SERVICE_ACCOUNT_DIR): string {
+  const host = env.KUBERNETES_SERVICE_HOST ?? '';
+  const port = env.KUBERNETES_SERVICE_PORT ?? '';
+  if (host === '' || port === '') {
+    throw new UsageError('inCluster: true, but KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: custctl is not running in a pod', ['give this cluster a kubeconfig (and context) instead']);
+  }
+  if (!/^\d{1,5}$/.test(port)) throw new UsageError(`inCluster: KUBERNETES_SERVICE_PORT=${JSON.stringify(port.slice(0, 20))} is not a port number`);
+  const token = join(dir, 'token');
+  const ca = join(dir, 'ca.crt');
+  if (!existsSync(token)) {
+    throw new UsageError(`inCluster: true, but there is no service account token at ${token}`, ['mount the pod\'s service account token (automountServiceAccountToken: true), or give this cluster a kubeconfig']);
+  }
+  const name = 'in-cluster';
+  return dump({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name, cluster: { server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`, ...(existsSync(ca) ? { 'certificate-authority': ca } : {}) } }],
+    users: [{ name: 'service-account', user: { tokenFile: token } }],
+    contexts: [{ name, context: { cluster: name, user: 'service-account' } }],
+    'current-context': name,
+  });
+}
+
+export type ClusterKubeOptions = Omit<OpenKubeOptions, 'kubeconfig' | 'context'> & {
+  /** the fleet's source (Fleet.source): a kubeconfig named by a clusters file is looked for first, and a missing one named with it */
+  source?: string;
+  /** the service account mount of an inCluster entry (tests) */
+  serviceAccountDir?: string;
+};
+
+/**
+ * One entry's Kubernetes client. A kubeconfig that is not there, or a context it lacks, is a
+ * UsageError naming the cluster. An in-cluster entry's kubeconfig is written to a private
+ * directory, read by openKube and removed (it names files; the token is read at every request).
+ */
+export async function openClusterKube(entry: ClusterEntry, o: ClusterKubeOptions): Promise<Kube> {
+  const { openKube } = await import('./kube-client.js');
+  const { serviceAccountDir, source, ...rest } = o;
+  const named = (e: unknown): never => {
+    if (e instanceof CliError && !e.message.startsWith(`cluster ${entry.name}: `)) e.message = `cluster ${entry.name}: ${e.message}`;
+    throw e;
+  };
+  if (!entry.inCluster) {
+    // openKube words a missing --kubeconfig or KUBECONFIG file itself; one named by a clusters file is looked for here
+    if (entry.kubeconfig !== undefined && source?.startsWith('CUSTCTL_CLUSTERS_FILE') && !existsSync(entry.kubeconfig)) {
+      throw new UsageError(`cluster ${entry.name}: kubeconfig ${entry.kubeconfig} not found (${source})`, ['fix the path in the clusters file (a relative path is read from the file\'s directory)']);
+    }
+    return openKube({ ...rest, ...(entry.kubeconfig !== undefined ? { kubeconfig: entry.kubeconfig } : {}), ...(entry.context !== undefined ? { context: entry.context } : {}) }).catch(named);
+  }
+  const text = (() => {
+    try {
+      return inClusterKubeconfig(o.env, serviceAccountDir);
+    } catch (e) {
+      return named(e);
+    }
+  })();
+  const dir = await mkdtemp(join(tmpdir(), 'custctl-in-cluster-'));
+  try {
+    const file = join(dir, 'kubeconfig');
+    await writeFile(file, text, { mode: 0o600 });
+    return await openKube({ ...rest, kubeconfig: file }).catch(named);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
