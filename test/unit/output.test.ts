@@ -37,7 +37,7 @@ describe('the plan', () => {
 
   it('says per release whether helm runs and why, and shows a manifest document it could not read', () => {
     const hooked = { ...inspection, releases: [{ ...(inspection.releases[0] as Inspection['releases'][number]), removal: { by: 'helm' as const, why: 'delete hooks: pre-delete Job/drain' }, unreadable: [{ index: 3, source: 'c/templates/x.yaml', reason: 'no kind' }] }] };
-    const text = renderPlan(planView(hooked, row, 'cust_abc123', 'customer-abc123', false), bufferIO().io.chalk);
+    const text = renderPlan(planView(hooked, row, 'cust_abc123', 'customer-abc123', false), bufferIO().io.chalk).text;
     expect(text).toContain('uninstall customer-abc123 (deployed, customer-instance-0.1.0) with helm: delete hooks: pre-delete Job/drain');
     expect(text).toContain('unknown manifest document 3 (c/templates/x.yaml) could not be read: no kind: treated as possibly cluster-scoped');
   });
