@@ -59,6 +59,11 @@ export interface Config {
   ownerMinRetentionMs: number;
   /** CUSTCTL_HELM_UNINSTALL: the site's default `delete --helm-uninstall` (`auto` when unset) */
   helmUninstall: HelmUninstallMode;
+  /**
+   * CUSTCTL_RBAC_NAME: the name of custctl's roles (doctor --print-rbac): `<name>` cluster-wide and
+   * `<name>-customer-namespace` inside each customer namespace
+   */
+  rbacName: string;
   /** CUSTCTL_SITE_NAME: who issues certificates and exports, in the customer's words (default `custctl`) */
   siteName: string;
   /** CUSTCTL_SIGNING_KEY_FILE: the ed25519 key certificates are signed with (PEM, mode 0600) */
@@ -174,6 +179,7 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     retentionMs: retention('CUSTCTL_RETENTION', env.CUSTCTL_RETENTION, DEFAULTS.retentionMs),
     ownerMinRetentionMs: ownerMinimum(env.CUSTCTL_OWNER_MIN_RETENTION),
     helmUninstall: helmUninstallFrom(env.CUSTCTL_HELM_UNINSTALL),
+    rbacName: rbacName(env.CUSTCTL_RBAC_NAME),
     siteName: siteName(env.CUSTCTL_SITE_NAME),
     signingKeyFile: env.CUSTCTL_SIGNING_KEY_FILE || undefined,
     portalUrl: env.CUSTCTL_PORTAL_URL ? rethrown(() => parsePortalBaseUrl(env.CUSTCTL_PORTAL_URL as string, 'CUSTCTL_PORTAL_URL')) : undefined,
@@ -203,6 +209,12 @@ function siteName(raw: string | undefined): string {
   if (name === '') return 'custctl';
   if (/[\u0000-\u001f\u007f-\u009f]/.test(name) || [...name].length > 100) throw new UsageError('CUSTCTL_SITE_NAME must be one line of at most 100 characters');
   return name;
+}
+
+function rbacName(raw: string | undefined): string {
+  if (raw === undefined || raw === '') return 'custctl';
+  if (!/^[a-z0-9]([-.a-z0-9]{0,180}[a-z0-9])?$/.test(raw)) throw new UsageError(`CUSTCTL_RBAC_NAME=${JSON.stringify(raw)} is not a valid name for a ClusterRole (lowercase letters, digits, '-' and '.')`);
+  return raw;
 }
 
 function ownerMinimum(raw: string | undefined): number {

@@ -17,6 +17,7 @@ import type { Metrics } from './jobs/metrics.js';
 import type { DeliveryView, Webhooks } from './jobs/webhooks.js';
 import type { DeliveryJournal } from './adapters/webhook-journal.js';
 import { VERSION } from './version.js';
+import { retryText } from './adapters/retry.js';
 
 export interface Deps {
   io: IO;
@@ -96,17 +97,22 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     const { openKube } = await import('./adapters/kube-client.js');
     const k = await openKube({
       kubeconfig: c.kubeconfig, context: c.context, env, userAgent: `custctl/${VERSION}`,
+      // on a terminal every retry is shown (a wait is never silent); in logs with -v
       onRetry: (e) => {
         if (e.why === 'HTTP 429') pressure.throttles += 1;
-        log.debug('Kubernetes request failed transiently; trying again', { request: e.op, error: e.why, inMs: e.waitMs, try: `${e.tryNo + 1}/${e.tries}` });
+        (io.isErrTTY ? log.warn : log.debug).call(log, `${e.op}: ${retryText(e)}`, { inMs: e.waitMs });
       },
     });
     kubeContext = k.target.context;
+    kubeOpened = k;
     refuseTwoContexts();
     // background watches and idle connections end with the command
     closers.push(async () => k.close?.());
     return k;
   });
+  /** whether the kube client (when opened) got an answer from the API server in this process */
+  let kubeOpened: Kube | undefined;
+  const kubeAnswered = (): boolean => kubeOpened?.answered?.() ?? false;
   // helm does not wait for the kube client: it needs only the context name
   const helm = once(async () => {
     const c = getConfig();
@@ -123,8 +129,9 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
       kubeToken: async (signal) => (await kube()).pluginToken?.(signal) ?? null,
       onRetry: (e) => {
         if (/too many requests|429/i.test(e.why)) pressure.throttles += 1;
-        log.warn('helm failed with a transient error; running it again', { command: e.op, error: e.why, inMs: e.waitMs, run: `${e.tryNo + 1}/${e.tries}` });
+        log.warn(`${e.op}: ${retryText(e)}`, { inMs: e.waitMs });
       },
+      serverAnswered: () => kubeAnswered(),
     });
   });
   // checked (and created 0700) before the journal or the embedded store is opened in it

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { s3Url } from '../domain/backup.js';
 import { NotFoundError, OperationError, UsageError } from '../errors.js';
+import { S3RetryStrategy, S3_TRIES } from './s3-retry.js';
 import { archiveInfo, type BackupEnv, type BackupObjectInfo, type BackupTarget, type PutMeta, type ReadOptions } from './backup-target.js';
 
 export class S3BackupTarget implements BackupTarget {
@@ -27,7 +28,9 @@ export class S3BackupTarget implements BackupTarget {
       region: env.CUSTCTL_S3_REGION || env.AWS_REGION || 'us-east-1',
       ...(env.CUSTCTL_S3_ENDPOINT ? { endpoint: env.CUSTCTL_S3_ENDPOINT } : {}),
       forcePathStyle: env.CUSTCTL_S3_FORCE_PATH_STYLE === 'true',
-      maxAttempts: 3,
+      maxAttempts: S3_TRIES,
+      // refused / unknown host before the store ever answered: not retried (s3-retry.ts)
+      retryStrategy: new S3RetryStrategy(),
     });
   }
 
@@ -36,9 +39,12 @@ export class S3BackupTarget implements BackupTarget {
   }
 
   private fail(what: string, e: unknown): never {
-    const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    const err = e as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
     const status = err.$metadata?.httpStatusCode;
-    throw new OperationError(`cannot ${what} ${this.url}: ${err.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${err.message ?? String(e)}`, [
+    const reason = err.code === 'ECONNREFUSED' ? `connection refused (ECONNREFUSED): ${err.message ?? ''}`
+      : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? `host not found (${err.code}): ${err.message ?? ''}`
+        : `${err.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${err.message ?? String(e)}`;
+    throw new OperationError(`cannot ${what} ${this.url}: ${reason}`, [
       what.startsWith('write') ? 'Nothing was deleted. Check the bucket, the credentials and CUSTCTL_S3_ENDPOINT, or pass another --backup URL.' : 'Check the bucket, the credentials and CUSTCTL_S3_ENDPOINT.',
     ]);
   }

@@ -429,12 +429,46 @@ export class BullQueue implements JobQueue {
   }
 }
 
+/** How long the first connection to Redis may take before custctl says it got no answer. */
+export const REDIS_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * One connection that does not retry, to learn whether Redis is there before the queue's own
+ * connections (which reconnect forever, as a BullMQ worker must) are opened: a refused connection
+ * or an unknown host fails at once with its cause instead of waiting, and nothing is left running.
+ */
+export async function probeRedis(conn: RedisConnection, description: string, timeoutMs = REDIS_CONNECT_TIMEOUT_MS): Promise<void> {
+  const probe = new Redis({ ...conn, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+  let lastError: unknown;
+  probe.on('error', (e) => { lastError = e; });
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (e) {
+    const err = (lastError ?? e) as { code?: string; message?: string };
+    const code = err.code ?? (e as { code?: string }).code;
+    const reason = code === 'ECONNREFUSED' ? 'connection refused (ECONNREFUSED)'
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? `host ${conn.host} not found (${code})`
+        : code === 'ETIMEDOUT' || /timeout/i.test(err.message ?? '') ? `no answer within ${Math.round(timeoutMs / 1000)} s`
+          : err.message ?? String(e);
+    throw new OperationError(`cannot reach Redis at ${description}: ${reason}`, [
+      code === 'ECONNREFUSED' ? `check that Redis runs there and listens on port ${conn.port}` : 'check the host and port',
+      'Check REDIS_URL (or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD), or unset them to use the local file journal.',
+    ]);
+  } finally {
+    probe.disconnect();
+  }
+}
+
 export async function openBullQueue(env: Readonly<Record<string, string | undefined>>): Promise<BullQueue> {
-  const q = new BullQueue(new RedisBullBackend(redisConnectionFrom(env)));
+  const conn = redisConnectionFrom(env);
+  const backend = new RedisBullBackend(conn);
+  await probeRedis(conn, backend.description);
+  const q = new BullQueue(backend);
   try {
     await Promise.race([
       q.ping(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref()),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${REDIS_CONNECT_TIMEOUT_MS / 1000} s`)), REDIS_CONNECT_TIMEOUT_MS).unref()),
     ]);
   } catch (e) {
     await q.close().catch(() => undefined);

@@ -39,6 +39,12 @@ export interface HelmCliOptions {
    * process and expiry, not one more per helm process.
    */
   kubeToken?: (signal?: AbortSignal) => Promise<string | null>;
+  /**
+   * Whether the API server answered custctl earlier in this process. When it says no, helm's
+   * "connection refused" is not retried: a server that never answered is a wrong address or down
+   * (retry.ts, UNREACHABLE_NETWORK_CODES), one that did is restarting.
+   */
+  serverAnswered?: () => boolean;
 }
 
 /**
@@ -285,7 +291,8 @@ export function makeHelm(opts: HelmCliOptions): Helm {
     try {
       return await withRetries(async () => {
         const r = await runOnce(args, timeoutMs, signal);
-        if (r.exitCode !== 0 && saysTransient(r.stderr)) throw new TransientRun(r);
+        const unreachable = /connection refused|no such host/i.test(r.stderr) && opts.serverAnswered?.() === false;
+        if (r.exitCode !== 0 && saysTransient(r.stderr) && !unreachable) throw new TransientRun(r);
         return r;
       }, {
         policy: opts.retry?.policy ?? HELM_RETRY,

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { dump as dumpYaml, load as loadYaml } from 'js-yaml';
 import { ConflictError, OperationError, UsageError, errorMessage, isPermanent } from '../errors.js';
-import { KUBE_RETRY, backoffMs, parseRetryAfter, withRetries, type RetryEvent, type RetryPolicy, type Verdict } from './retry.js';
+import { KUBE_RETRY, backoffMs, networkVerdict, parseRetryAfter, withRetries, type RetryEvent, type RetryPolicy, type Verdict } from './retry.js';
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
 import { runPool } from '../util/pool.js';
 import type {
@@ -193,6 +193,8 @@ export function loadKubeconfig(opts: Pick<OpenKubeOptions, 'kubeconfig' | 'conte
   const user = users.find((u) => u.name === userName);
   const target: ClusterTarget = { context: contextName, server, kubeconfig: shownFiles };
   if (userName) target.user = userName;
+  const sa = serviceAccountOfUser(user?.body ?? {}, files[0] ?? '');
+  if (sa) target.serviceAccount = sa;
   const selected: Obj = {
     apiVersion: 'v1',
     kind: 'Config',
@@ -202,6 +204,37 @@ export function loadKubeconfig(opts: Pick<OpenKubeOptions, 'kubeconfig' | 'conte
     'current-context': context.name,
   };
   return { files, userFile: user?.file ?? files[0] ?? '', target, cluster: cluster.body, user: user?.body ?? {}, selected };
+}
+
+/**
+ * The ServiceAccount a kubeconfig user's bearer token (inline or `tokenFile`) was issued to, from
+ * the token's own claims (a TokenRequest token: `kubernetes.io`; a legacy one:
+ * `kubernetes.io/serviceaccount/*`; both: `sub` = system:serviceaccount:NS:NAME). Not verified:
+ * it only names custctl's own identity (the API server authenticates the token); undefined for
+ * anything else.
+ */
+export function serviceAccountOfToken(token: string): { namespace: string; name: string } | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const c = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const m = typeof c.sub === 'string' ? /^system:serviceaccount:([^:]+):([^:]+)$/.exec(c.sub) : null;
+    return m ? { namespace: m[1] as string, name: m[2] as string } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function serviceAccountOfUser(user: Obj, firstFile: string): { namespace: string; name: string } | undefined {
+  if (typeof user.token === 'string') return serviceAccountOfToken(user.token);
+  if (typeof user.tokenFile === 'string') {
+    try {
+      return serviceAccountOfToken(readFileSync(path.resolve(path.dirname(firstFile), user.tokenFile), 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,8 +443,6 @@ export function translateError(e: unknown, op: Op, t: ErrorContext): Error {
 
 /** Answers worth another try: the server is overloaded, restarting or briefly broken (client-go's list). */
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
-/** Connection failures worth another try: reset, refused (an API server restarting), timed out, cut. */
-const RETRY_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET']);
 
 /** A request that got no answer within REQUEST_TIMEOUT_MS (retried like a reset). */
 class RequestTimeout extends Error {}
@@ -425,8 +456,14 @@ function headerOf(e: unknown, name: string): string | undefined {
   return undefined;
 }
 
-/** Whether one failed request (before translation) is worth another try, and when (Retry-After). */
-export function requestVerdict(e: unknown): Verdict {
+/**
+ * Whether one failed request (before translation) is worth another try, and when (Retry-After).
+ * Connection failures as retry.ts's networkVerdict: a reset or a timeout always; refused or no such
+ * host only when the API server answered earlier in this process (`answeredBefore`): an API server
+ * that restarts refuses connections for a few seconds, while one that never answered is most
+ * likely a wrong address or a cluster that is down, and the operator should hear so at once.
+ */
+export function requestVerdict(e: unknown, answeredBefore = true): Verdict {
   if (e instanceof RequestTimeout) return { retry: true, why: `no answer within ${REQUEST_TIMEOUT_MS / 1000}s` };
   if (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number') {
     const code = (e as { code: number }).code;
@@ -434,9 +471,7 @@ export function requestVerdict(e: unknown): Verdict {
     const afterMs = parseRetryAfter(headerOf(e, 'retry-after'));
     return { retry: true, why: `HTTP ${code}`, ...(afterMs !== undefined ? { afterMs } : {}) };
   }
-  const code = errorCode(e);
-  if (code && RETRY_NETWORK_CODES.has(code)) return { retry: true, why: code };
-  return { retry: false };
+  return networkVerdict(errorCode(e), answeredBefore);
 }
 
 /** `HTTP 503: service unavailable` for an API answer, else the message: for one line of a report. */
@@ -582,6 +617,8 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   const transport = makeTransport(opts.transport);
   const base = target.server.replace(/\/+$/, '');
   const ua = opts.userAgent;
+  /** the API server answered a request of this process (any status): a later refusal is a restart */
+  let answered = false;
 
   function urlOf(urlPath: string, query: Query): URL {
     const url = new URL(base + urlPath);
@@ -604,7 +641,10 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     };
     // a proxy's agent (client-node) as given; else this process's pool for the server
     const agent = ro.agent ?? transport.agentFor(url);
-    const req = (url.protocol === 'http:' ? http : https).request(url, { ...ro, agent, method, headers, signal: o.signal }, onResponse);
+    const req = (url.protocol === 'http:' ? http : https).request(url, { ...ro, agent, method, headers, signal: o.signal }, (res) => {
+      answered = true;
+      onResponse(res);
+    });
     req.on('error', onError);
     if (o.unref) req.on('socket', (sock) => sock.unref());
     req.end(payload);
@@ -714,7 +754,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
         }
       }, {
         policy: op.retry ?? retryPolicy,
-        classify: requestVerdict,
+        classify: (e) => requestVerdict(e, answered),
         signal,
         ...(opts.retry?.sleep ? { sleep: opts.retry.sleep } : {}),
         onRetry: (ev) => opts.onRetry?.({ ...ev, op: `${op.verb} ${op.what}` }),
@@ -760,7 +800,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
       const body = {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SelfSubjectAccessReview',
-        spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.namespace ? { namespace: c.namespace } : {}) } },
+        spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.namespace ? { namespace: c.namespace } : {}), ...(c.name ? { name: c.name } : {}) } },
       };
       // a create that changes nothing (a review is answered, not stored): safe to send again
       const r = await call({ verb: 'create', what: 'selfsubjectaccessreviews.authorization.k8s.io' }, signal,
@@ -1332,6 +1372,7 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
   return {
     target,
     pluginToken,
+    answered: () => answered,
     listWorkloads,
     volumeSnapshots,
     patchWorkload,

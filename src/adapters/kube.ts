@@ -70,10 +70,14 @@ export interface ClusterTarget {
   server: string;
   user?: string;
   kubeconfig: string;
+  /** the ServiceAccount the credentials are a token of (read from the token itself), when they are */
+  serviceAccount?: { namespace: string; name: string };
 }
 
 export interface Kube {
   readonly target: ClusterTarget;
+  /** the API server answered a request of this process: a refused connection now means it is restarting */
+  answered?(): boolean;
 
   /** GET namespace; null on 404. */
   getNamespace(name: string, signal?: AbortSignal): Promise<NamespaceInfo | null>;
@@ -211,6 +215,8 @@ export interface AccessCheck {
   group: string;
   /** unset: cluster-wide (or every namespace, for a namespaced resource) */
   namespace?: string;
+  /** one object (RBAC resourceNames) */
+  name?: string;
 }
 
 export interface AccessAnswer extends AccessCheck {

@@ -11,6 +11,7 @@ import type { DeletionOptions } from '../domain/deletion-options.js';
 import type { Job, JobState, StateName } from '../domain/job.js';
 import type { DeliveryView } from '../domain/webhook.js';
 import type { AuditRecord, CustomerRow } from './store.js';
+import { networkVerdict, parseRetryAfter, withRetries, type RetryEvent, type RetryPolicy } from './retry.js';
 
 export { TransportError };
 
@@ -47,13 +48,40 @@ export interface RequestOptions {
 
 type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
+/**
+ * Reads (GET) are tried again when the failure can recover: a reset or a timeout, 429, 502, 503,
+ * 504 (a proxy or the server restarting); a refused connection or an unknown host only when the
+ * server answered earlier in this process (retry.ts). Writes are sent once: the server may have
+ * acted on a request whose answer was lost.
+ */
+export const API_RETRY: RetryPolicy = { tries: 4, baseMs: 500, maxMs: 4_000, maxRetryAfterMs: 30_000, maxElapsedMs: 60_000 };
+const RETRY_STATUS = new Set([429, 502, 503, 504]);
+
+export interface QueueApiClientOptions {
+  /** told of every retry of a read */
+  onRetry?: (e: RetryEvent & { op: string }) => void;
+  /** tests: a faster policy, a fake sleep */
+  retry?: { policy?: RetryPolicy; sleep?: (ms: number, signal?: AbortSignal) => Promise<void> };
+}
+
+/** One failed try of a read that may be tried again; `final` is what the caller sees if it is the last. */
+class RetryableFailure extends Error {
+  constructor(readonly why: string, readonly final: CliError, readonly network: string | undefined, readonly afterMs?: number) {
+    super(final.message);
+  }
+}
+
 export class QueueApiClient {
   readonly baseUrl: string;
+
+  /** the server answered a request of this process: a refused connection now means it is restarting */
+  private answered = false;
 
   constructor(
     baseUrl: string,
     private readonly token: string | undefined,
     private readonly fetchImpl: FetchLike = (i, init) => fetch(i, init),
+    private readonly options: QueueApiClientOptions = {},
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     const problem = token === undefined ? null : tokenProblem(token);
@@ -75,6 +103,27 @@ export class QueueApiClient {
   }
 
   async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, o: RequestOptions = {}): Promise<T> {
+    if (method !== 'GET') return this.requestOnce<T>(method, path, o);
+    try {
+      return await withRetries(() => this.requestOnce<T>(method, path, o), {
+        policy: this.options.retry?.policy ?? API_RETRY,
+        classify: (e) => {
+          if (!(e instanceof RetryableFailure)) return { retry: false };
+          if (e.network !== undefined) return networkVerdict(e.network, this.answered);
+          return { retry: true, why: e.why, ...(e.afterMs !== undefined ? { afterMs: e.afterMs } : {}) };
+        },
+        signal: o.signal,
+        ...(this.options.retry?.sleep ? { sleep: this.options.retry.sleep } : {}),
+        onRetry: (ev) => this.options.onRetry?.({ ...ev, op: `${method} ${path}` }),
+      });
+    } catch (e) {
+      if (e instanceof RetryableFailure) throw e.final;
+      if (o.signal?.aborted && !(e instanceof OperationError)) throw new OperationError(`${method} ${this.url(path, o.query)}: interrupted`);
+      throw e;
+    }
+  }
+
+  private async requestOnce<T>(method: 'GET' | 'POST' | 'DELETE', path: string, o: RequestOptions): Promise<T> {
     const url = this.url(path, o.query);
     const shown = `${method} ${url}`;
     const signals: AbortSignal[] = [];
@@ -90,10 +139,14 @@ export class QueueApiClient {
       });
     } catch (e) {
       if (o.signal?.aborted) throw new OperationError(`${shown}: interrupted`);
-      throw new TransportError(`cannot reach the custctl API at ${this.baseUrl} (${shown}): ${this.scrub(networkReason(e, timeoutMs))}`, [
+      const final = new TransportError(`cannot reach the custctl API at ${this.baseUrl} (${shown}): ${this.scrub(networkReason(e, timeoutMs))}`, [
         'Check --api-url / CUSTCTL_API_URL and that custctl serve runs there.',
       ]);
+      const code = networkCode(e);
+      if (method === 'GET' && code !== undefined) throw new RetryableFailure(code, final, code === 'TimeoutError' ? 'ETIMEDOUT' : code);
+      throw final;
     }
+    this.answered = true;
     const text = await res.text().catch(() => '');
     let body: unknown;
     try {
@@ -101,13 +154,24 @@ export class QueueApiClient {
     } catch {
       body = undefined;
     }
+    let failure: CliError | undefined;
     if (body === undefined && !(res.status === 204)) {
-      throw new TransportError(
+      failure = new TransportError(
         `${shown} answered HTTP ${res.status} ${res.statusText} with ${text === '' ? 'an empty body' : `non-JSON (${res.headers.get('content-type') ?? 'no content-type'})`}: is --api-url pointing at custctl serve?`,
       );
+    } else if (res.ok || o.acceptStatus?.(res.status, body)) {
+      return body as T;
+    } else {
+      failure = this.errorFrom(res.status, body, shown);
     }
-    if (res.ok || o.acceptStatus?.(res.status, body)) return body as T;
-    throw this.errorFrom(res.status, body, shown);
+    // custctl's own answers with an error name mean what they say (504 `timeout`: the deletion's wait
+    // timed out); a proxy's 502/504, a 503 `unavailable` (the store or queue down) or a 429 may pass
+    const named = typeof (body as { error?: unknown } | undefined)?.error === 'string' ? (body as { error: string }).error : undefined;
+    if (method === 'GET' && RETRY_STATUS.has(res.status) && (named === undefined || named === 'unavailable' || res.status === 429)) {
+      const after = parseRetryAfter(res.headers.get('retry-after'));
+      throw new RetryableFailure(`HTTP ${res.status}`, failure, undefined, after);
+    }
+    throw failure;
   }
 
   private errorFrom(status: number, body: unknown, shown: string): CliError {
@@ -202,6 +266,13 @@ function deleteQuery(q: DeletionOptions): RequestOptions['query'] {
     // soft delete: a duration the server parses (`604800000ms`); absent: the server's CUSTCTL_RETENTION
     after: q.afterMs !== undefined ? `${q.afterMs}ms` : undefined,
   };
+}
+
+/** The network error code of a failed fetch (undici puts it on the cause), `TimeoutError` for our timeout. */
+function networkCode(e: unknown): string | undefined {
+  const err = e as { name?: string; cause?: { code?: string; errors?: Array<{ code?: string }> } };
+  if (err.name === 'TimeoutError') return 'TimeoutError';
+  return err.cause?.code ?? err.cause?.errors?.[0]?.code;
 }
 
 function networkReason(e: unknown, timeoutMs: number): string {

@@ -28,6 +28,34 @@ export const KUBE_RETRY: RetryPolicy = { tries: 8, baseMs: 250, maxMs: 8_000, ma
 /** helm invocations (each is many requests): 6 runs, 500 ms, 1 s, 2 s, 4 s, 4 s between them. */
 export const HELM_RETRY: RetryPolicy = { tries: 6, baseMs: 500, maxMs: 4_000, maxRetryAfterMs: 60_000, maxElapsedMs: 180_000 };
 
+/**
+ * Connection failures that can recover by themselves: the connection was cut, reset or timed out
+ * (a proxy restarting, a dropped packet, an overloaded server).
+ */
+export const RECOVERABLE_NETWORK_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * Connection failures that say where the server is not: nothing listens there (ECONNREFUSED), no
+ * such host (ENOTFOUND, EAI_AGAIN), no route. From a server that never answered in this process
+ * they mean a wrong address, a server that is down or a tunnel not started: retrying only delays
+ * the answer, so they fail at once. From a server that did answer earlier in this process they
+ * mean it is restarting (an API server refuses for the seconds it takes to come back): retried.
+ */
+export const UNREACHABLE_NETWORK_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** The verdict on a connection failure by its code; `answeredBefore`: the server answered earlier in this process. */
+export function networkVerdict(code: string | undefined, answeredBefore: boolean): Verdict {
+  if (code === undefined) return { retry: false };
+  if (RECOVERABLE_NETWORK_CODES.has(code)) return { retry: true, why: code };
+  if (UNREACHABLE_NETWORK_CODES.has(code) && answeredBefore) return { retry: true, why: code };
+  return { retry: false };
+}
+
+/** How a retry is shown to the operator: `retrying (ECONNRESET) 2/8`, the try about to run of all. */
+export function retryText(e: Pick<RetryEvent, 'tryNo' | 'tries' | 'why'>): string {
+  return `retrying (${e.why}) ${e.tryNo + 1}/${e.tries}`;
+}
+
 /** What the caller's classifier says of one failure. */
 export type Verdict =
   | { retry: false }

@@ -13,6 +13,7 @@
  *   records `deletion_failed`.
  */
 
+import type { Transport } from './pg-connection.js';
 import { ConflictError, CliError, OperationError, UsageError, errorMessage } from '../errors.js';
 import { AUDIT_HEAD_TABLE, AUDIT_TABLE, CLUSTER_COLUMN_SETTING, MIGRATIONS, MIGRATION_LOCK_KEY, REQUIRED_AUDIT_COLUMNS, REQUIRED_CUSTOMER_COLUMNS, SCHEMA_MIGRATIONS_DDL } from '../db/migrations.js';
 import { reviewCustomersTable, type CatalogColumn, type TableReview } from '../db/customer-table.js';
@@ -336,17 +337,21 @@ export interface SqlStoreInfo {
   description: string;
   /** the column naming a customer's cluster (CUSTCTL_CLUSTER_COLUMN; default `cluster`), read when the table has it */
   clusterColumn?: string;
+  /** how the connection is secured (PostgreSQL): `TLS 1.3, certificate and host name verified …` */
+  transport?: Transport;
 }
 
 export class SqlCustomerStore implements CustomerStore {
   readonly kind: 'postgres' | 'embedded';
   readonly description: string;
   readonly clusterColumn: string;
+  readonly transport?: Transport;
   private closed = false;
 
   constructor(private readonly db: SqlDriver, info: SqlStoreInfo) {
     this.kind = info.kind;
     this.description = info.description;
+    if (info.transport !== undefined) this.transport = info.transport;
     this.clusterColumn = info.clusterColumn ?? DEFAULT_CLUSTER_COLUMN;
   }
 

@@ -2,6 +2,7 @@
  * The customer store: one interface over PostgreSQL (`pg`) and embedded PostgreSQL (PGlite),
  * with the same SQL for both. Implementations load their driver lazily (see openStore).
  */
+import type { Transport } from './pg-connection.js';
 
 import type { TableProblem } from '../db/customer-table.js';
 import type { AuditVerifyReport, ChainHead } from '../domain/audit-chain.js';
@@ -192,6 +193,8 @@ export interface CustomerStore {
   /** What stderr shows as "database": `postgres://user@host:port/db` (never a password) or `embedded (<dir>)`. */
   readonly description: string;
   readonly kind: 'postgres' | 'embedded';
+  /** PostgreSQL: how the connection is secured (TLS and what was verified, with the sslmode), for `doctor` */
+  readonly transport?: Transport;
 
   get(customerId: string): Promise<CustomerRow | null>;
   list(): Promise<CustomerRow[]>;

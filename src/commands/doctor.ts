@@ -6,11 +6,13 @@ import { lstat } from 'node:fs/promises';
 import { Command } from '@commander-js/extra-typings';
 import { redisConfigured } from '../config.js';
 import type { Deps } from '../deps.js';
-import { REQUIRED_ACCESS } from '../domain/permissions.js';
-import { CliError, errorMessage } from '../errors.js';
+import { FEATURES, RBAC_NAME, namespaceRoleBinding, requiredAccess, namespaceRoleName, parseFeatures, rbacManifests, type ExtraRules, type KubeManifest, type RequiredAccess } from '../domain/permissions.js';
+import type { Kube } from '../adapters/kube.js';
+import { CliError, UsageError, errorMessage } from '../errors.js';
 import { outputOption, print, view, type OutputFormat, writeStyled } from '../output/print.js';
 import { h, paint } from '../output/text.js';
 import { within as withinMs } from '../util/within.js';
+import type { Transport } from '../adapters/pg-connection.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skipped';
 
@@ -28,7 +30,7 @@ const within = <T>(p: Promise<T>, what: string) => withinMs(p, CHECK_TIMEOUT_MS,
 
 const fixOf = (e: unknown, fallback: string) => (e instanceof CliError && e.details[0]) || fallback;
 
-async function clusterChecks(d: Deps): Promise<Check[]> {
+async function clusterChecks(d: Deps, rbacName: string): Promise<Check[]> {
   const out: Check[] = [];
   let kube;
   try {
@@ -49,16 +51,26 @@ async function clusterChecks(d: Deps): Promise<Check[]> {
   }
   if (!kube.accessReview) return [...out, { name: 'permissions', status: 'skipped', detail: 'this Kubernetes adapter cannot ask' }];
   try {
-    const answers = await within(kube.accessReview(REQUIRED_ACCESS, d.shutdown), 'SelfSubjectAccessReview');
-    const what = (a: { verb: string; resource: string; group: string }) => `${a.verb} ${a.resource}${a.group ? `.${a.group}` : ''}`;
-    const meta = new Map(REQUIRED_ACCESS.map((r) => [what(r), r]));
+    // what custctl does inside a customer namespace may be granted there only (doctor --print-rbac):
+    // asked in one customer namespace when there is one
+    const prefix = d.config().namespacePrefix;
+    const ns = (await within(kube.listNamespaceNames(d.shutdown), 'listing namespaces').catch(() => [] as string[])).filter((n) => n.startsWith(prefix)).sort()[0];
+    const asked = accessChecks(requiredAccess(rbacName));
+    const answers = await within(kube.accessReview(asked.map((a) => ({
+      verb: a.verb, resource: a.resource, group: a.group,
+      ...(a.scope === 'namespace' && ns ? { namespace: ns } : {}),
+      ...(a.resourceNames?.[0] ? { name: a.resourceNames[0] } : {}),
+    })), d.shutdown), 'SelfSubjectAccessReview');
+    const what = (a: { verb: string; resource: string; group: string; name?: string }) => `${a.verb} ${a.resource}${a.group ? `.${a.group}` : ''}${a.name ? `/${a.name}` : ''}`;
+    const meta = new Map(asked.map((r) => [what({ ...r, ...(r.resourceNames?.[0] ? { name: r.resourceNames[0] } : {}) }), r]));
     const denied = answers.filter((a) => !a.allowed);
     const deniedRequired = denied.filter((a) => !meta.get(what(a))?.feature);
     const deniedOptional = denied.filter((a) => meta.get(what(a))?.feature);
     const required = answers.filter((a) => !meta.get(what(a))?.feature);
-    const fix = `Grant ${kube.target.user ?? 'this user'} these verbs cluster-wide (docs/operations.md, "Permissions custctl needs"), or use a context that has them.`;
-    if (deniedRequired.length === 0) out.push({ name: 'permissions', status: 'ok', detail: `all ${required.length} a deletion needs are allowed (${required.map(what).join(', ')})` });
-    else out.push({ name: 'permissions', status: 'fail', detail: `denied: ${deniedRequired.map((a) => `${what(a)} (to ${meta.get(what(a))?.why ?? '?'})`).join('; ')}`, fix });
+    const where = ns ? ` (inside a customer namespace as in ${ns})` : '';
+    const fix = `Grant ${kube.target.user ?? 'this user'} what 'custctl doctor --print-rbac' prints (deploy/rbac/ ships it), or use a context that has it.`;
+    if (deniedRequired.length === 0) out.push({ name: 'permissions', status: 'ok', detail: `all ${required.length} a deletion needs are allowed${where} (${required.map(what).join(', ')})` });
+    else out.push({ name: 'permissions', status: 'fail', detail: `denied${where}: ${deniedRequired.map((a) => `${what(a)} (to ${meta.get(what(a))?.why ?? '?'})`).join('; ')}`, fix });
     if (deniedOptional.length) {
       const byFeature = new Map<string, string[]>();
       for (const a of deniedOptional) {
@@ -73,6 +85,18 @@ async function clusterChecks(d: Deps): Promise<Check[]> {
   return out;
 }
 
+/** One question per permission: an entry several features need is asked once, required if any of them is. */
+function accessChecks(all: readonly RequiredAccess[]): RequiredAccess[] {
+  const out = new Map<string, RequiredAccess>();
+  for (const a of all) {
+    const key = `${a.scope} ${a.verb} ${a.resource}.${a.group}/${(a.resourceNames ?? []).join(',')}`;
+    const prev = out.get(key);
+    if (!prev) out.set(key, a);
+    else if (prev.feature && !a.feature) out.set(key, a);
+  }
+  return [...out.values()];
+}
+
 async function helmCheck(d: Deps): Promise<Check> {
   const bin = d.config().helmBin;
   try {
@@ -84,16 +108,26 @@ async function helmCheck(d: Deps): Promise<Check> {
   }
 }
 
-async function databaseCheck(d: Deps): Promise<Check> {
+async function databaseChecks(d: Deps): Promise<Check[]> {
   try {
     const store = await within(d.store({ skipSchemaCheck: true }), 'opening the database');
     const v = store.serverVersion ? await within(store.serverVersion(), 'select version()') : 'unknown';
     const missing = await within(store.checkSchema(), 'checking the schema');
-    if (missing.length) return { name: 'database', status: 'fail', detail: `${store.description}: ${v}; schema lacks ${missing.join(', ')}`, fix: "Run 'custctl db migrate'." };
-    return { name: 'database', status: store.kind === 'embedded' ? 'warn' : 'ok', detail: `${store.description}: ${v}, schema up to date`, ...(store.kind === 'embedded' ? { fix: 'The embedded store is for trying custctl; real deletions reset rows in the billing database: set DATABASE_URL.' } : {}) };
+    const tls = store.transport !== undefined ? [transportCheck(store.transport)] : [];
+    if (missing.length) return [{ name: 'database', status: 'fail', detail: `${store.description}: ${v}; schema lacks ${missing.join(', ')}`, fix: "Run 'custctl db migrate'." }, ...tls];
+    return [{ name: 'database', status: store.kind === 'embedded' ? 'warn' : 'ok', detail: `${store.description}: ${v}, schema up to date`, ...(store.kind === 'embedded' ? { fix: 'The embedded store is for trying custctl; real deletions reset rows in the billing database: set DATABASE_URL.' } : {}) }, ...tls];
   } catch (e) {
-    return { name: 'database', status: 'fail', detail: errorMessage(e), fix: fixOf(e, 'Check DATABASE_URL (or the PG* variables) and that the server is up.') };
+    return [{ name: 'database', status: 'fail', detail: errorMessage(e), fix: fixOf(e, 'Check DATABASE_URL (or the PG* variables) and that the server is up.') }];
   }
+}
+
+/** The database connection's TLS: verified is ok; encrypted but not verified, or plain, across a network is a warning. */
+function transportCheck(t: Transport): Check {
+  const name = 'database TLS';
+  if (t.verified) return { name, status: 'ok', detail: t.summary };
+  const status = t.local ? 'ok' : 'warn';
+  if (t.encrypted) return { name, status, detail: t.summary, fix: "Verify the server too: sslmode=verify-full&sslrootcert=/path/to/ca.pem in DATABASE_URL (your provider's CA)." };
+  return { name, status, detail: t.summary, fix: 'Encrypt the connection: sslmode=verify-full&sslrootcert=/path/to/ca.pem in DATABASE_URL (or sslmode=require).' };
 }
 
 async function stateDirCheck(d: Deps): Promise<Check> {
@@ -135,14 +169,14 @@ async function queueCheck(d: Deps): Promise<Check> {
   return { name: 'queue', status: 'ok', detail: `file journal in ${cfg.stateDir}/journal` };
 }
 
-export async function runDoctor(d: Deps, o: { output: OutputFormat }): Promise<{ ok: boolean; checks: Check[] }> {
+export async function runDoctor(d: Deps, o: { output: OutputFormat; rbacName?: string }): Promise<{ ok: boolean; checks: Check[] }> {
   const cfg = d.config();
   // with --api-url the deletion runs on the server: its cluster, helm and database are checked there
   const local = !cfg.apiUrl;
   const groups = await Promise.all([
-    local ? clusterChecks(d) : Promise.resolve([]),
+    local ? clusterChecks(d, o.rbacName ?? RBAC_NAME) : Promise.resolve([]),
     local ? helmCheck(d).then((c) => [c]) : Promise.resolve([]),
-    local ? databaseCheck(d).then((c) => [c]) : Promise.resolve([]),
+    local ? databaseChecks(d) : Promise.resolve([]),
     stateDirCheck(d).then((c) => [c]),
     queueCheck(d).then((c) => [c]),
   ]);
@@ -161,13 +195,85 @@ export async function runDoctor(d: Deps, o: { output: OutputFormat }): Promise<{
   return { ok, checks };
 }
 
+export interface PrintRbacOptions {
+  features: string[];
+  serviceAccount: string;
+  name: string;
+  /** do not read the customers' ClusterRoles from the cluster (the same output anywhere) */
+  static: boolean;
+  /** json: one `List` of the objects (the notes are YAML comments only); default YAML with comments */
+  output?: OutputFormat;
+}
+
+/** `doctor --print-rbac`: the ServiceAccount, roles and bindings the configured features need, as YAML for kubectl apply. */
+export async function runPrintRbac(d: Deps, o: PrintRbacOptions): Promise<KubeManifest[]> {
+  const { configuredFeatures, customerClusterRules } = await import('../jobs/rbac-profile.js');
+  const cfg = d.config();
+  const features = parseFeatures([...configuredFeatures(cfg), ...o.features]);
+  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/.exec(o.serviceAccount);
+  if (!m) throw new UsageError(`--service-account ${JSON.stringify(o.serviceAccount)}: NAMESPACE/NAME of the ServiceAccount custctl runs as, e.g. custctl/custctl`);
+  if (!/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(o.name)) throw new UsageError(`--rbac-name ${JSON.stringify(o.name)} is not a valid object name`);
+  const serviceAccount = { namespace: m[1] as string, name: m[3] as string };
+  let note = '';
+  let extra: ExtraRules | null = null;
+  if (features.has('restore') && !o.static) {
+    const kube = await d.kube().catch((e: unknown) => e);
+    if (kube instanceof Error) note = `could not read the customers' ClusterRoles (${errorMessage(kube)}): a restore of a customer with cluster RBAC also needs the rules they grant`;
+    else ({ extra, note } = await customerClusterRules(kube as Kube, cfg.namespacePrefix, d.shutdown));
+  } else if (features.has('restore')) {
+    note = "--static: the customers' ClusterRoles were not read; a restore of a customer with cluster RBAC also needs the rules they grant (run without --static against the cluster to add them)";
+  }
+  const docs = rbacManifests({ features, serviceAccount, name: o.name, ...(extra ? { extra } : {}) });
+  const { Document, isSeq, isScalar, visit } = await import('yaml');
+  // short lists of words in flow style (`verbs: [get, list]`), as RBAC is usually written
+  const stringify = (v: unknown): string => {
+    const doc = new Document(v);
+    visit(doc, { Seq: (_k, n) => { if (isSeq(n) && n.items.every((i) => isScalar(i))) n.flow = true; } });
+    return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+  };
+  const binding = stringify(namespaceRoleBinding('customer-abc123', { serviceAccount, name: o.name }));
+  const header = [
+    `# What custctl needs for ${[...features].join(', ')}`,
+    '# (custctl doctor --print-rbac --features LIST; LIST from delete, cleanup-rbac, backup, restore, snapshots, soft-delete, all)',
+    '#',
+    '# Inside a customer namespace custctl acts only where a RoleBinding grants it the',
+    `# ${namespaceRoleName(o.name)} ClusterRole; make it with every customer namespace (e.g. in the chart):`,
+    '#',
+    ...binding.trimEnd().split('\n').map((l) => `#   ${l}`),
+    '#',
+    '# helm.sh/resource-policy: keep lets a helm uninstall leave it to the namespace deletion.',
+    ...(features.has('restore') ? [
+      '#',
+      `# restore: custctl re-creates that RoleBinding first in the namespace it re-creates, so it may bind`,
+      `# ${namespaceRoleName(o.name)} (and no other role) in any namespace: give restore to the identity that restores.`,
+    ] : []),
+    ...(note ? ['#', `# ${note}`] : []),
+  ];
+  if (o.output === 'json') {
+    d.io.out.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }, null, 2)}\n`);
+    return docs;
+  }
+  d.io.out.write(`${header.join('\n')}\n`);
+  for (const doc of docs) d.io.out.write(`---\n${stringify(doc)}`);
+  return docs;
+}
+
 export function makeDoctorCommand(d: Deps, setExit: (code: number) => void) {
   return new Command('doctor')
     .description('Check what a real deletion needs (kubeconfig, API server, permissions, helm, database, state dir, queue); exit 0 only if it can run')
     .addOption(outputOption())
-    .addHelpText('after', '\nExamples:\n  custctl doctor\n  custctl --context prod doctor -o json | jq \'.checks[] | select(.status == "fail")\'\n  custctl doctor && custctl delete cust_abc123')
+    .option('--print-rbac', 'print the ServiceAccount, ClusterRoles and bindings the configured features need (YAML for kubectl apply) instead of checking')
+    .option('--features <list>', `with --print-rbac: features beyond the configured ones (comma-separated: ${FEATURES.join(', ')}, all)`, (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--service-account <namespace/name>', 'with --print-rbac: the ServiceAccount custctl runs as', 'custctl/custctl')
+    .option('--rbac-name <name>', 'the name of custctl\'s roles (default CUSTCTL_RBAC_NAME, else custctl): --print-rbac names them so; the check asks to bind <name>-customer-namespace')
+    .option('--static', "with --print-rbac: do not read the customers' ClusterRoles from the cluster (restore needs their rules too)")
+    .addHelpText('after', '\nExamples:\n  custctl doctor\n  custctl --context prod doctor -o json | jq \'.checks[] | select(.status == "fail")\'\n  custctl doctor && custctl delete cust_abc123\n  custctl doctor --print-rbac --features backup,restore | kubectl apply -f -')
     .action(async (f) => {
-      const r = await runDoctor(d, { output: f.output });
+      if (f.printRbac) {
+        await runPrintRbac(d, { features: f.features, serviceAccount: f.serviceAccount, name: f.rbacName ?? d.config().rbacName, static: Boolean(f.static), output: f.output });
+        return;
+      }
+      const r = await runDoctor(d, { output: f.output, rbacName: f.rbacName ?? d.config().rbacName });
       if (!r.ok) setExit(1);
     });
 }

@@ -123,8 +123,13 @@ export interface ServeHandle {
  */
 export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQueue): Promise<ServeHandle> {
   validateServeOptions(o);
-  const tokens = await loadTokens(d.env);
-  for (const w of tokens.warnings ?? []) d.log.warn(w);
+  const loaded = await loadTokens(d.env);
+  for (const w of loaded.warnings ?? []) d.log.warn(w);
+  // a tokens file is followed: `custctl token create/revoke` takes effect without a restart
+  const tokensFile = d.env.CUSTCTL_API_TOKENS_FILE;
+  const tokens = tokensFile
+    ? (await import('../adapters/tokens-file.js')).followTokensFile(tokensFile, loaded, (level, m) => d.log[level](m))
+    : loaded;
   const https = o.tlsCert && o.tlsKey ? await readTls(o.tlsCert, o.tlsKey) : undefined;
   const config = d.config();
   const queue: JobQueue = queueOverride ?? (await d.jobs());

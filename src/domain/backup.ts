@@ -243,11 +243,24 @@ export function restoreTier(kind: string): number {
   return i < 0 ? TIERS.length : i;
 }
 
-/** The objects in tiers (restore order inside each, as sortForRestore), empty tiers left out. */
+/**
+ * A RoleBinding of a ClusterRole: it may be what lets the restorer create anything in the
+ * namespace (custctl's own grant there, when it runs with least privilege: doctor --print-rbac),
+ * so these come first, in a tier of their own.
+ */
+export function isClusterRoleGrant(o: { kind: string }): boolean {
+  return o.kind === 'RoleBinding' && (o as { roleRef?: { kind?: unknown } }).roleRef?.kind === 'ClusterRole';
+}
+
+/** The objects in tiers (restore order inside each, as sortForRestore), empty tiers left out; grants of ClusterRoles first. */
 export function restoreTiers<T extends { kind: string; metadata: { name: string } }>(objects: readonly T[]): T[][] {
+  const grants: T[] = [];
   const tiers: T[][] = Array.from({ length: TIERS.length + 1 }, () => []);
-  for (const o of sortForRestore(objects)) (tiers[restoreTier(o.kind)] as T[]).push(o);
-  return tiers.filter((t) => t.length > 0);
+  for (const o of sortForRestore(objects)) {
+    if (isClusterRoleGrant(o)) grants.push(o);
+    else (tiers[restoreTier(o.kind)] as T[]).push(o);
+  }
+  return [grants, ...tiers].filter((t) => t.length > 0);
 }
 
 /** A Secret that holds a Helm release record (helm 3/4 storage driver `secret`). */

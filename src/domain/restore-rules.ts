@@ -18,6 +18,9 @@
  *   customer's) is refused too: the ClusterRole is the platform's definition, not the customer's,
  *   and such a binding would hand its power over the namespace, the customer's service accounts
  *   and their cluster grants included, to whoever the archive names.
+ *   Custctl's own grant in the namespace (a RoleBinding of `<name>-customer-namespace`, see
+ *   doctor --print-rbac) is the platform's, not the customer's: it is not judged here, and the
+ *   plan re-creates it only when it grants exactly the identity restoring (ownGrantSkip).
  * - a ClusterRoleBinding grants only the customer's own identities (its namespace's service
  *   accounts); a RoleBinding grants no one who stands for everybody (system:anonymous,
  *   system:authenticated, system:unauthenticated, system:serviceaccounts).
@@ -77,6 +80,39 @@ export interface RestoreFacts {
   scope(apiVersion: string, kind: string): Scope;
   /** the ClusterRole/ClusterRoleBinding of that name on the cluster, null when there is none */
   live(kind: RbacKind, name: string): RbacObject | null;
+  /** custctl's own grant in a customer namespace (least privilege): the role it binds */
+  ownGrant?: OwnGrant;
+}
+
+/**
+ * Custctl's grant inside a customer namespace: a RoleBinding of the ClusterRole `role`
+ * (`<name>-customer-namespace`) made by the platform's provisioning, which a restore of the
+ * namespace re-creates first for a ServiceAccount that has no other access there.
+ */
+export interface OwnGrant {
+  role: string;
+  /** the ServiceAccount restoring (its token says so); absent for other credentials */
+  serviceAccount?: { namespace: string; name: string };
+}
+
+/** Is `o` a RoleBinding of custctl's namespace role? */
+export function isOwnGrant(o: KubeObject, g: OwnGrant | undefined): boolean {
+  if (!g || o.kind !== 'RoleBinding' || !o.apiVersion.startsWith(`${RBAC_GROUP}/`)) return false;
+  const ref = (o.roleRef ?? {}) as RoleRef;
+  return ref.kind === 'ClusterRole' && ref.name === g.role && ref.apiGroup === RBAC_GROUP;
+}
+
+/**
+ * Why a restore leaves out custctl's grant, or null when it re-creates it: only a grant of exactly
+ * the ServiceAccount restoring is made (so an archive cannot hand custctl's access to anyone else).
+ */
+export function ownGrantSkip(o: KubeObject, g: OwnGrant | undefined): string | null {
+  if (!g || !isOwnGrant(o, g)) return null;
+  const subjects = Array.isArray(o.subjects) ? (o.subjects as Subject[]) : [];
+  const sa = g.serviceAccount;
+  const exact = sa !== undefined && subjects.length === 1 && subjects[0]?.kind === 'ServiceAccount' && subjects[0].name === sa.name && subjects[0].namespace === sa.namespace;
+  if (exact) return null;
+  return `custctl's own access (ClusterRole ${g.role}) for ${subjects.map(subjectText).join(', ') || 'no one'}, not for the identity restoring${sa ? ` (ServiceAccount ${sa.namespace}/${sa.name})` : ''}: the platform's provisioning makes it`;
 }
 
 export interface RefusedEntry {
@@ -210,7 +246,7 @@ export function judgeRestore(c: RestoreContents, customer: CustomerId, namespace
         : `names the namespace ${show(o.metadata.namespace)}, not ${namespace}: refused, not rewritten (custctl never writes an object of another namespace)`);
     }
     const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '';
-    if (group === RBAC_GROUP && o.kind === 'RoleBinding') {
+    if (group === RBAC_GROUP && o.kind === 'RoleBinding' && !isOwnGrant(o, facts.ownGrant)) {
       const ref = (o.roleRef ?? {}) as RoleRef;
       const name = str(ref.name);
       if (ref.apiGroup !== RBAC_GROUP || (ref.kind !== 'Role' && ref.kind !== 'ClusterRole')) refuse(entry, `binds ${show(ref.kind)} ${show(ref.name)}: a RoleBinding grants a Role or ClusterRole (${RBAC_GROUP})`);

@@ -8,6 +8,7 @@ import type { Deps } from '../deps.js';
 import { checkCustomerIds, parseCustomerId, type CustomerId } from '../domain/customer-id.js';
 import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
+import { ownGrantOf } from '../domain/permissions.js';
 import { CliError, ConflictError, isRunWideError, NotFoundError, OperationError, refuseAll, UsageError, type Refusal } from '../errors.js';
 import type { Inspection } from '../pipeline/types.js';
 import { isCancelled, isFinished, queueStateOf, stateName, type Job, type StateName } from '../domain/job.js';
@@ -177,8 +178,9 @@ export class LocalJobsClient implements JobsClient {
     if (o.trustLocation) d.log.warn('--trust-backup-location: the backup is read even where others can write it');
     const log = (level: 'ok' | 'info' | 'warn' | 'error' | 'debug', message: string, fields?: Record<string, unknown>) => (level === 'warn' ? d.log.warn(message, fields) : level === 'error' ? d.log.error(message, fields) : d.log.info(message, fields));
     const backup = await loadBackup(from, customer.id, (u) => openBackupTarget(u, d.env), undefined, identities, { ...(o.trustLocation ? { trustLocation: true } : {}), log });
-    await admitRestore(backup, customer, namespace, kube);
-    return { target, plan: restorePlan(backup, customer.id, namespace, row).view };
+    const ownGrant = ownGrantOf(cfg.rbacName, kube.target);
+    await admitRestore(backup, customer, namespace, kube, undefined, ownGrant);
+    return { target, plan: restorePlan(backup, customer.id, namespace, row, ownGrant).view };
   }
 
   async submitRestore(customer: CustomerId, from: string, o: RestoreRequest = {}): Promise<Job> {

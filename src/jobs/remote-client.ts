@@ -3,6 +3,7 @@
  * through its queue API (src/adapters/queue-client.ts). Answers like the local client: same
  * return values, same typed errors (same exit codes).
  */
+import { retryText } from '../adapters/retry.js';
 import { QueueApiClient } from '../adapters/queue-client.js';
 import type { Deps } from '../deps.js';
 import { checkCustomerIds, parseCustomerId, type CustomerId } from '../domain/customer-id.js';
@@ -25,7 +26,10 @@ export class RemoteJobsClient implements JobsClient {
     apiUrl: string,
     token: string | undefined,
   ) {
-    this.api = new QueueApiClient(apiUrl, token);
+    this.api = new QueueApiClient(apiUrl, token, undefined, {
+      // a read tried again is shown on a terminal (in logs with -v), as for the cluster
+      onRetry: (e) => (d.io.isErrTTY ? d.log.warn : d.log.debug).call(d.log, `${e.op}: ${retryText(e)}`, { inMs: e.waitMs }),
+    });
     this.via = ` through ${this.api.baseUrl}`;
   }
 

@@ -15,9 +15,9 @@ import type { OpenBackupTarget } from '../adapters/backup-target.js';
 import type { ClusterTarget, Kube } from '../adapters/kube.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import type { ReleaseSecret } from '../adapters/helm-storage.js';
-import { isHelmReleaseRecord, restoreTiers, skippedOnRestore, sortForRestore, type KubeObject } from '../domain/backup.js';
+import { isClusterRoleGrant, isHelmReleaseRecord, restoreTiers, skippedOnRestore, sortForRestore, type KubeObject } from '../domain/backup.js';
 import type { RbacObject } from '../domain/rbac-owner.js';
-import { judgeRestore, rbacObjectOf, RestoreRefusedError, scopeKey, type ReleaseRecordFacts, type Scope } from '../domain/restore-rules.js';
+import { judgeRestore, ownGrantSkip, rbacObjectOf, RestoreRefusedError, scopeKey, type OwnGrant, type ReleaseRecordFacts, type Scope } from '../domain/restore-rules.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { Job } from '../domain/job.js';
 import { checkRowNamespace } from '../domain/namespace-name.js';
@@ -61,6 +61,8 @@ export interface RestoreEnv {
   identities?: readonly string[];
   /** creates in flight inside a tier (default RESTORE_CONCURRENCY) */
   concurrency?: number;
+  /** custctl's own grant in a customer namespace (CUSTCTL_RBAC_NAME), re-created first for the ServiceAccount restoring */
+  ownGrant?: OwnGrant;
 }
 
 /**
@@ -75,10 +77,16 @@ export const RESTORE_CONCURRENCY = 16;
  * object first in restore order is thrown as it came (the same error a serial restore would give),
  * the others are logged. The next tier never starts after a failure.
  */
-export async function createInTiers(objects: readonly KubeObject[], kube: Pick<Kube, 'createObject'>, signal: AbortSignal, log: StepLog, limit: number): Promise<{ created: number; existed: number }> {
+export async function createInTiers(
+  objects: readonly KubeObject[], kube: Pick<Kube, 'createObject'>, signal: AbortSignal, log: StepLog, limit: number,
+  afterGrants?: () => Promise<void>,
+): Promise<{ created: number; existed: number }> {
   let created = 0;
   let existed = 0;
-  for (const tier of restoreTiers(objects)) {
+  const tiers = restoreTiers(objects);
+  for (const [i, tier] of tiers.entries()) {
+    // the first tier holds the grants of ClusterRoles, if any: they may be what lets the rest be created
+    if (i === 1 && afterGrants && tiers[0]?.every(isClusterRoleGrant)) await afterGrants();
     const failures: Array<{ index: number; error: unknown }> = [];
     let next = 0;
     const worker = async () => {
@@ -109,12 +117,34 @@ export async function createInTiers(objects: readonly KubeObject[], kube: Pick<K
 }
 
 /**
+ * After the namespace's grants of ClusterRoles are created: waits (up to GRANT_WAIT_MS) until the
+ * API server's authorizer lets this identity create in the namespace. With least privilege that
+ * grant is custctl's own (doctor --print-rbac), and the authorizer learns of a new RoleBinding a
+ * moment after it is stored; with a cluster-wide role the first answer is yes.
+ */
+export const GRANT_WAIT_MS = 10_000;
+async function grantsInForce(kube: Kube, namespace: string, signal: AbortSignal, log: StepLog): Promise<void> {
+  if (!kube.accessReview) return;
+  const deadline = Date.now() + GRANT_WAIT_MS;
+  for (let wait = 50; ; wait = Math.min(1_000, wait * 2)) {
+    const [a] = await kube.accessReview([{ verb: 'create', resource: 'configmaps', group: '', namespace }], signal);
+    if (a?.allowed) return;
+    if (Date.now() >= deadline) {
+      log('warn', 'The namespace\'s RoleBindings are created but this identity may not create in it yet; carrying on', { namespace });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, wait));
+    signal.throwIfAborted();
+  }
+}
+
+/**
  * The restore rules (domain/restore-rules.ts) applied to a loaded archive, with what they need
  * from the cluster: each kind's scope (discovery), the ClusterRoles and ClusterRoleBindings of the
  * names the archive holds, and what its Helm release records say. Throws RestoreRefusedError (exit
  * 2, every refused entry) before anything is created; returns when everything is the customer's.
  */
-export async function admitRestore(b: LoadedBackup, customer: CustomerId, namespace: string, kube: Pick<Kube, 'isClusterScoped' | 'readClusterObject'>, signal?: AbortSignal): Promise<void> {
+export async function admitRestore(b: LoadedBackup, customer: CustomerId, namespace: string, kube: Pick<Kube, 'isClusterScoped' | 'readClusterObject'>, signal?: AbortSignal, ownGrant?: OwnGrant): Promise<void> {
   const records: ReleaseRecordFacts[] = [];
   const recordEntries = b.objects.filter((a) => isHelmReleaseRecord(a.object));
   if (recordEntries.length) {
@@ -154,18 +184,18 @@ export async function admitRestore(b: LoadedBackup, customer: CustomerId, namesp
     { namespaceEntry: b.namespace, objects: b.objects, cluster: b.clusterObjects, row: b.row, otherEntries: b.otherEntries, releaseRecords: records },
     customer,
     namespace,
-    { scope: (apiVersion, kind) => scopes.get(scopeKey(apiVersion, kind)) ?? 'unknown', live: (kind, name) => live.get(`${kind}/${name}`) ?? null },
+    { scope: (apiVersion, kind) => scopes.get(scopeKey(apiVersion, kind)) ?? 'unknown', live: (kind, name) => live.get(`${kind}/${name}`) ?? null, ...(ownGrant ? { ownGrant } : {}) },
   );
   if (refused.length) throw new RestoreRefusedError(customer.id, b.url, refused);
 }
 
 /** What a restore will create, and what it leaves to the controllers. */
-export function restorePlan(b: LoadedBackup, customerId: string, namespace: string, row: CustomerRow): { view: RestorePlanView; objects: KubeObject[] } {
+export function restorePlan(b: LoadedBackup, customerId: string, namespace: string, row: CustomerRow, ownGrant?: OwnGrant): { view: RestorePlanView; objects: KubeObject[] } {
   const services = new Set(b.objects.filter((a) => a.object.kind === 'Service').map((a) => a.object.metadata.name));
   const skipped: RestorePlanView['skipped'] = [];
   const objects: KubeObject[] = [];
   for (const { object: o } of b.objects) {
-    const why = skippedOnRestore(o, services);
+    const why = skippedOnRestore(o, services) ?? ownGrantSkip(o, ownGrant);
     if (why) skipped.push({ kind: o.kind, name: o.metadata.name, reason: why });
     else objects.push({ ...o, metadata: { ...o.metadata, namespace } });
   }
@@ -243,10 +273,10 @@ export async function runRestoreAttempt(a: RestoreAttempt, store: CustomerStore,
   });
   log('ok', 'Backup verified', { url: backup.url, entries: backup.manifest.entries.length, created: backup.manifest.createdAt });
   // nothing is created before every entry is judged the customer's
-  await admitRestore(backup, customer, namespace, env.kube, signal);
+  await admitRestore(backup, customer, namespace, env.kube, signal, env.ownGrant);
   await a.progress(5);
 
-  const { objects } = restorePlan(backup, customer.id, namespace, row);
+  const { objects } = restorePlan(backup, customer.id, namespace, row, env.ownGrant);
   const nsObject: KubeObject = backup.namespace
     ? { ...backup.namespace.object, metadata: { ...backup.namespace.object.metadata, name: namespace } }
     : { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } };
@@ -254,7 +284,8 @@ export async function runRestoreAttempt(a: RestoreAttempt, store: CustomerStore,
   await env.kube.createObject(nsObject, signal);
   log('info', 'Namespace created', { namespace });
 
-  const { created, existed } = await createInTiers(objects, env.kube, signal, log, env.concurrency ?? RESTORE_CONCURRENCY);
+  const { created, existed } = await createInTiers(objects, env.kube, signal, log, env.concurrency ?? RESTORE_CONCURRENCY,
+    () => grantsInForce(env.kube, namespace, signal, log));
   log('ok', 'Namespaced objects restored', { created, existed, skipped: backup.objects.length - objects.length });
   await a.progress(70);
 

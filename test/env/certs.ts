@@ -81,3 +81,28 @@ export async function generateCerts(dir: string): Promise<Certs> {
     serviceAccountPub: path.join(dir, 'sa.pub'),
   };
 }
+
+/** A PostgreSQL server as a managed database presents it: a certificate from a private CA, not in Node's trust store. */
+export interface PostgresCerts {
+  dir: string;
+  /** the CA that signed the server and client certificates (what sslrootcert= names) */
+  caCert: string;
+  /** server certificate for DNS:localhost only (so 127.0.0.1 fails verify-full and passes verify-ca) */
+  server: ClientCert;
+  /** a client certificate with CN=`clientUser` */
+  client: ClientCert;
+}
+
+export async function generatePostgresCerts(dir: string, clientUser: string): Promise<PostgresCerts> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await ecKey(dir, 'ca');
+  await openssl(['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=custctl-test-postgres-ca', '-days', '30', '-sha256',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    '-out', 'ca.crt'], dir);
+  const [server, client] = await Promise.all([
+    signed(dir, 'postgres-server', '/CN=localhost',
+      'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost\n'),
+    signed(dir, 'postgres-client', `/CN=${clientUser}`, CLIENT_EXT),
+  ]);
+  return { dir, caCert: path.join(dir, 'ca.crt'), server, client };
+}

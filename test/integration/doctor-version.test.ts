@@ -6,26 +6,39 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REQUIRED_ACCESS } from '../../src/domain/permissions.js';
+import { REQUIRED_ACCESS, type RequiredAccess } from '../../src/domain/permissions.js';
 import { custctl, custctlJson, tempStateDir } from '../support/cli.js';
 import { testEnv } from '../support/env.js';
-import { coreApi, ensureCustomersTable, namespaceOf, randomKey, rbacApi, tokenKubeconfig, waitFor } from '../support/fixtures.js';
+import { coreApi, ensureCustomersTable, randomKey, rbacApi, tokenKubeconfig, waitFor } from '../support/fixtures.js';
 
 interface Check { name: string; status: 'ok' | 'warn' | 'fail' | 'skipped'; detail: string; fix?: string }
 interface Doctor { ok: boolean; checks: Check[] }
 const byName = (d: Doctor, name: string) => d.checks.find((c) => c.name === name);
 
 const key = randomKey('dr');
-const ns = namespaceOf(key);
+/**
+ * The SAs' namespace is the only one with this prefix: doctor asks the namespaced permissions in a
+ * customer namespace, and a RoleBinding here grants them (as in a least-privilege set-up).
+ */
+const prefix = `${key}-`;
+const ns = `${prefix}sa`;
+const prefixEnv = { CUSTCTL_NAMESPACE_PREFIX: prefix };
 const role = `custctl-doctor-test-${key}`;
 let limitedKubeconfig = '';
 
-/** A service account bound (cluster-wide) to a ClusterRole of `rules`, and a kubeconfig for it. */
-async function serviceAccountWith(sa: string, rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>): Promise<string> {
+/**
+ * A service account granted `access`: the cluster-scoped part cluster-wide (ClusterRoleBinding),
+ * the namespace part in `ns` only (RoleBinding); and a kubeconfig for it.
+ */
+async function serviceAccountWith(sa: string, access: readonly RequiredAccess[]): Promise<string> {
   const name = `${role}-${sa}`;
+  const subjects = [{ kind: 'ServiceAccount', name: sa, namespace: ns }];
+  const roleRef = (n: string) => ({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: n });
   await coreApi().createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
-  await rbacApi().createClusterRole({ body: { metadata: { name }, rules } });
-  await rbacApi().createClusterRoleBinding({ body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }] } });
+  await rbacApi().createClusterRole({ body: { metadata: { name }, rules: access.filter((a) => a.scope === 'cluster').map(rule) } });
+  await rbacApi().createClusterRoleBinding({ body: { metadata: { name }, roleRef: roleRef(name), subjects } });
+  await rbacApi().createClusterRole({ body: { metadata: { name: `${name}-ns` }, rules: access.filter((a) => a.scope === 'namespace').map(rule) } });
+  await rbacApi().createNamespacedRoleBinding({ namespace: ns, body: { metadata: { name }, roleRef: roleRef(`${name}-ns`), subjects } });
   const token = await waitFor(async () => {
     const secrets = await coreApi().listNamespacedSecret({ namespace: ns });
     const s = secrets.items.find((x) => x.type === 'kubernetes.io/service-account-token' && x.metadata?.annotations?.['kubernetes.io/service-account.name'] === sa);
@@ -33,7 +46,7 @@ async function serviceAccountWith(sa: string, rules: Array<{ apiGroups: string[]
   }, 'the service account token', 60_000);
   return tokenKubeconfig(sa, token, `${ns}-${sa}`);
 }
-const rule = (a: { verb: string; resource: string; group: string }) => ({ apiGroups: [a.group], resources: [a.resource], verbs: [a.verb] });
+const rule = (a: RequiredAccess) => ({ apiGroups: [a.group], resources: [a.resource], verbs: [a.verb], ...(a.resourceNames ? { resourceNames: [...a.resourceNames] } : {}) });
 const REQUIRED = REQUIRED_ACCESS.filter((a) => !a.feature);
 let basicKubeconfig = '';
 
@@ -41,15 +54,16 @@ beforeAll(async () => {
   await ensureCustomersTable();
   await coreApi().createNamespace({ body: { metadata: { name: ns } } });
   // everything a deletion needs except deleting ClusterRoleBindings, and none of the features' extras
-  limitedKubeconfig = await serviceAccountWith('almost', REQUIRED.filter((a) => !(a.verb === 'delete' && a.resource === 'clusterrolebindings')).map(rule));
+  limitedKubeconfig = await serviceAccountWith('almost', REQUIRED.filter((a) => !(a.verb === 'delete' && a.resource === 'clusterrolebindings')));
   // exactly what a deletion needs: soft delete, backup and restore are not granted
-  basicKubeconfig = await serviceAccountWith('basic', REQUIRED.map(rule));
+  basicKubeconfig = await serviceAccountWith('basic', REQUIRED);
 }, 120_000);
 
 afterAll(async () => {
   for (const sa of ['almost', 'basic']) {
     await rbacApi().deleteClusterRoleBinding({ name: `${role}-${sa}` }).catch(() => undefined);
     await rbacApi().deleteClusterRole({ name: `${role}-${sa}` }).catch(() => undefined);
+    await rbacApi().deleteClusterRole({ name: `${role}-${sa}-ns` }).catch(() => undefined);
   }
   await coreApi().deleteNamespace({ name: ns }).catch(() => undefined);
 });
@@ -61,7 +75,7 @@ describe('custctl doctor', () => {
     expect(result.exitCode, result.stderr + result.stdout).toBe(0);
     expect(json.ok).toBe(true);
     expect(json.checks.map((c) => [c.name, c.status])).toEqual([
-      ['kubeconfig', 'ok'], ['API server', 'ok'], ['permissions', 'ok'], ['helm', 'ok'], ['database', 'ok'], ['state dir', 'ok'], ['queue', 'ok'],
+      ['kubeconfig', 'ok'], ['API server', 'ok'], ['permissions', 'ok'], ['helm', 'ok'], ['database', 'ok'], ['database TLS', 'ok'], ['state dir', 'ok'], ['queue', 'ok'],
     ]);
     expect(byName(json, 'API server')?.detail).toMatch(/v1\.\d+/);
     expect(byName(json, 'permissions')?.detail).toContain(`all ${REQUIRED.length} a deletion needs are allowed`);
@@ -73,30 +87,32 @@ describe('custctl doctor', () => {
   }, 120_000);
 
   it('a user lacking one permission: that permission named with why, the fix, exit 1', async () => {
-    const { result, json } = await custctlJson<Doctor>(['doctor'], { env: { KUBECONFIG: limitedKubeconfig, CUSTCTL_STATE_DIR: tempStateDir() } });
+    const { result, json } = await custctlJson<Doctor>(['doctor'], { env: { KUBECONFIG: limitedKubeconfig, CUSTCTL_STATE_DIR: tempStateDir(), ...prefixEnv } });
     expect(result.exitCode).toBe(1);
     expect(json.ok).toBe(false);
     const p = byName(json, 'permissions');
     expect(p?.status).toBe('fail');
-    expect(p?.detail).toBe('denied: delete clusterrolebindings.rbac.authorization.k8s.io (to delete them (step 3))');
-    expect(p?.fix).toMatch(/^Grant almost these verbs cluster-wide/);
+    // namespaced permissions are asked inside a customer namespace when one exists
+    expect(p?.detail).toBe(`denied (inside a customer namespace as in ${ns}): delete clusterrolebindings.rbac.authorization.k8s.io (to delete them (step 3))`);
+    expect(p?.fix).toMatch(/^Grant almost what 'custctl doctor --print-rbac' prints/);
     expect(byName(json, 'API server')?.status).toBe('ok');
-    const human = await custctl(['doctor'], { env: { KUBECONFIG: limitedKubeconfig, CUSTCTL_STATE_DIR: tempStateDir() } });
+    const human = await custctl(['doctor'], { env: { KUBECONFIG: limitedKubeconfig, CUSTCTL_STATE_DIR: tempStateDir(), ...prefixEnv } });
     expect(human.exitCode).toBe(1);
-    expect(human.stdout).toMatch(/FAIL\s+permissions\s+denied: delete clusterrolebindings/);
+    expect(human.stdout).toMatch(/FAIL\s+permissions\s+denied \(inside a customer namespace as in [^)]+\): delete clusterrolebindings/);
     expect(human.stdout).toContain('1 problem(s): a deletion cannot run until they are fixed.');
     expect(json.checks.filter((c) => c.status === 'fail').map((c) => c.name)).toEqual(['permissions']);
   }, 120_000);
 
   it('a user with exactly what a deletion needs: exit 0, and a warning names what soft delete, backup and restore would need', async () => {
-    const { result, json } = await custctlJson<Doctor>(['doctor'], { env: { KUBECONFIG: basicKubeconfig, CUSTCTL_STATE_DIR: tempStateDir() } });
+    const { result, json } = await custctlJson<Doctor>(['doctor'], { env: { KUBECONFIG: basicKubeconfig, CUSTCTL_STATE_DIR: tempStateDir(), ...prefixEnv } });
     expect(result.exitCode, result.stdout).toBe(0);
     expect(byName(json, 'permissions')?.status).toBe('ok');
     const f = byName(json, 'features');
     expect(f?.status).toBe('warn');
-    expect(f?.detail).toContain('soft delete (--after) needs list deployments.apps, patch deployments.apps');
-    expect(f?.detail).toContain('backup (--backup) needs list *.*');
-    expect(f?.detail).toContain('restore needs create *.*');
+    // listing every kind of the namespace is part of a deletion (the plan counts them): only the patches are extra
+    expect(f?.detail).toContain('soft delete (--after) needs patch deployments.apps');
+    expect(f?.detail).toContain('backup (--backup) needs get clusterroles.rbac.authorization.k8s.io');
+    expect(f?.detail).toMatch(/restore needs create namespaces, .*create \*\.\*/);
   }, 120_000);
 
   it('no helm: the helm check fails with how to fix it, exit 1; the cluster checks still ran', async () => {

@@ -37,7 +37,7 @@ async function row(customerId: string) {
 
 const failedAttempts = (stderr: string): number => (stderr.match(/Attempt \d+ of \d+ failed/g) ?? []).length;
 const attemptFailures = (stderr: string): string => (stderr.match(/Attempt \d+ of \d+ failed.*/g) ?? []).map((l) => `\n  ${l}`).join('');
-const helmReruns = (stderr: string): number => (stderr.match(/helm failed with a transient error/g) ?? []).length;
+const helmReruns = (stderr: string): number => (stderr.match(/helm \w+: retrying \(/g) ?? []).length;
 const isCustctl = (r: LoggedRequest): boolean => r.userAgent.startsWith('custctl/');
 const isHelm = (r: LoggedRequest): boolean => /^helm\b/i.test(r.userAgent);
 

@@ -164,6 +164,8 @@ export interface ProvisionOptions {
   row?: boolean;
   /** the row's instance_namespace; default the real namespace */
   instanceNamespace?: string;
+  /** the chart's RoleBinding granting custctl's namespace role (doctor --print-rbac) to this ServiceAccount */
+  custctlAccess?: { name: string; clusterRole: string; serviceAccount: string; serviceAccountNamespace: string };
 }
 
 export interface ProvisionedCustomer {
@@ -186,6 +188,7 @@ function chartValues(key: string, opts: ProvisionOptions, clusterRbac: boolean):
     clusterRbac,
     keepPolicy: opts.keepPolicy ?? false,
     clusterScopedExtra: opts.crd ? 'crd' : '',
+    ...(opts.custctlAccess ? Object.fromEntries(Object.entries(opts.custctlAccess).map(([k, v]) => [`custctlAccess.${k}`, v])) : {}),
   };
   return Object.entries(values).flatMap(([k, v]) => [typeof v === 'string' ? '--set-string' : '--set', `${k}=${String(v)}`]);
 }

@@ -10,7 +10,7 @@ import {
   loadKubeconfig, openKube, permissionDeniedMessage, plainCredentials, translateError, wellKnownScope,
 } from '../../src/adapters/kube-client.js';
 import { ConflictError, OperationError, UsageError, isPermanent } from '../../src/errors.js';
-import { KUBE_RETRY } from '../../src/adapters/retry.js';
+import { KUBE_RETRY, retryText } from '../../src/adapters/retry.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'custctl-kubeconfig-'));
 
@@ -496,9 +496,37 @@ describe('requests (loopback stand-in server)', () => {
     const err = await k.getNamespace('customer-abc').catch((e: unknown) => e) as Error;
     expect(err).toBeInstanceOf(OperationError);
     expect(err.message).toBe('cannot reach the API server http://127.0.0.1:1 (context dead): ECONNREFUSED');
-    // an API server restarting refuses connections: tried 8 times with growing waits, then reported
-    expect(waits).toHaveLength(KUBE_RETRY.tries - 1);
+    // a server that never answered in this process: most likely the wrong address or a cluster that is down, said at once
+    expect(waits).toHaveLength(0);
     expect(isPermanent(err)).toBe(false);
+  });
+
+  it('connection refused by a server that answered earlier in this process (restarting) is retried, each retry told', async () => {
+    const srv = http.createServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"metadata":{"name":"customer-abc","uid":"u-9"},"status":{"phase":"Active"}}'); });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as AddressInfo).port;
+    const file = writeKubeconfig('restarting.yaml', { contexts: ['r'], current: 'r', server: `http://127.0.0.1:${port}` });
+    waits.length = 0;
+    const told: string[] = [];
+    const k = await openKube({ kubeconfig: file, env: {}, userAgent: 'custctl/test', retry: { sleep: noSleep }, onRetry: (e) => told.push(`${e.op}: ${retryText(e)}`) });
+    expect((await k.getNamespace('customer-abc'))?.uid).toBe('u-9');
+    await new Promise<void>((r) => srv.close(() => r()));
+    const err = await k.getNamespace('customer-abc').catch((e: unknown) => e) as Error;
+    expect(err.message).toBe(`cannot reach the API server http://127.0.0.1:${port} (context r): ECONNREFUSED`);
+    expect(waits).toHaveLength(KUBE_RETRY.tries - 1);
+    // the first try may meet the pooled connection the stopped server closed (a reset), then refusals
+    expect(told[0]).toMatch(/^get namespace customer-abc: retrying \((ECONNREFUSED|ECONNRESET)\) 2\/8$/);
+    expect(told.at(-1)).toBe('get namespace customer-abc: retrying (ECONNREFUSED) 8/8');
+    expect(told).toHaveLength(KUBE_RETRY.tries - 1);
+  });
+
+  it('an unknown host fails at once (ENOTFOUND), naming the server', async () => {
+    const file = writeKubeconfig('nohost.yaml', { contexts: ['n'], current: 'n', server: 'http://custctl-no-such-host.invalid:6443' });
+    waits.length = 0;
+    const k = await openKube({ kubeconfig: file, env: {}, userAgent: 'custctl/test', retry: { sleep: noSleep } });
+    const err = await k.getNamespace('customer-abc').catch((e: unknown) => e) as Error;
+    expect(err.message).toMatch(/^cannot reach the API server http:\/\/custctl-no-such-host.invalid:6443 \(context n\): (ENOTFOUND|EAI_AGAIN)$/);
+    expect(waits).toHaveLength(0);
   });
 
   it('429 is tried again after its Retry-After, 500 and 503 after a backoff, a reset at once again; then it answers', async () => {

@@ -51,11 +51,13 @@ describe('pgTarget', () => {
     const t = pgTarget({ env: { DATABASE_URL: 'postgres://bob:s3cret@db.internal:6543/billing?sslmode=require' } });
     expect(t.description).toBe('postgres://bob@db.internal:6543/billing');
     expect(t.source).toBe('DATABASE_URL');
-    expect(t.config.connectionString).toContain('sslmode=require');
+    expect(t.sslMode).toBe('require');
+    expect(t.config).toMatchObject({ host: 'db.internal', port: 6543, user: 'bob', password: 's3cret', database: 'billing' });
+    expect(t.config.connectionString).toBeUndefined();
 
     const filled = pgTarget({ env: { DATABASE_URL: 'postgres://db.internal', PGUSER: 'alice', PGPASSWORD: 'pw', PGDATABASE: 'billing' } });
     expect(filled.description).toBe('postgres://alice@db.internal:5432/billing');
-    expect(filled.config.connectionString).toBe('postgres://alice:pw@db.internal:5432/billing');
+    expect(filled.config).toMatchObject({ host: 'db.internal', port: 5432, user: 'alice', password: 'pw', database: 'billing' });
   });
 
   it('an explicit connection string beats DATABASE_URL', () => {
@@ -67,7 +69,9 @@ describe('pgTarget', () => {
   it('PG* variables', () => {
     const t = pgTarget({ env: { PGHOST: 'h', PGPORT: '5433', PGUSER: 'u', PGPASSWORD: 'p', PGDATABASE: 'd', PGSSLMODE: 'no-verify' } });
     expect(t.description).toBe('postgres://u@h:5433/d');
-    expect(t.config).toMatchObject({ host: 'h', port: 5433, user: 'u', password: 'p', database: 'd', ssl: { rejectUnauthorized: false }, max: 10 });
+    expect(t.config).toMatchObject({ host: 'h', port: 5433, user: 'u', password: 'p', database: 'd', max: 10 });
+    // pg's `no-verify` is libpq's `require`: encrypted, the certificate not checked
+    expect(t.sslMode).toBe('require');
     expect(pgTarget({ env: { PGUSER: 'u' } }).description).toBe('postgres://u@localhost:5432/u');
   });
 

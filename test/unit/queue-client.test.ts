@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { QueueApiClient, TransportError } from '../../src/adapters/queue-client.js';
+import { retryText } from '../../src/adapters/retry.js';
 import { ConflictError, exitCodeFor, ForbiddenError, InvalidIdError, NotFoundError, UnauthorizedError, WaitTimeoutError } from '../../src/errors.js';
 
 const TOKEN = 'client-secret-token-0123456789';
@@ -61,6 +62,44 @@ describe('QueueApiClient', () => {
     expect(err).toBeInstanceOf(TransportError);
     expect((err as Error).message).toBe(`cannot reach the custctl API at ${url} (GET ${url}/api/admin/jobs): connection refused (ECONNREFUSED)`);
     expect(exitCodeFor(err)).toBe(1);
+  });
+
+  it('a read is tried again on 503/502/429 and a reset, each retry told; then it answers', async () => {
+    let n = 0;
+    const url = await serve(() => {
+      n += 1;
+      if (n === 1) return { status: 503, body: JSON.stringify({ error: 'unavailable', message: 'store down' }) };
+      if (n === 2) return { status: 502, body: '<html>Bad Gateway</html>', type: 'text/html' };
+      if (n === 3) return { status: 429, body: JSON.stringify({ error: 'rate_limited', message: 'slow down' }) };
+      return { status: 200, body: '[]' };
+    });
+    const told: string[] = [];
+    const waits: number[] = [];
+    const c = new QueueApiClient(url, TOKEN, undefined, { onRetry: (e) => told.push(`${e.op}: ${retryText(e)}`), retry: { sleep: async (ms) => { waits.push(ms); } } });
+    expect(await c.listJobs()).toEqual([]);
+    expect(told).toEqual(['GET /api/admin/jobs: retrying (HTTP 503) 2/4', 'GET /api/admin/jobs: retrying (HTTP 502) 3/4', 'GET /api/admin/jobs: retrying (HTTP 429) 4/4']);
+  });
+
+  it('a write is sent once, and custctl\'s own 504 timeout answer is not retried', async () => {
+    let n = 0;
+    const url = await serve(() => { n += 1; return { status: 503, body: JSON.stringify({ error: 'unavailable', message: 'store down' }) }; });
+    const told: string[] = [];
+    const c = new QueueApiClient(url, TOKEN, undefined, { onRetry: (e) => told.push(retryText(e)), retry: { sleep: async () => undefined } });
+    await expect(c.retryJob('4')).rejects.toThrow(/store down/);
+    expect(n).toBe(1);
+    expect(told).toEqual([]);
+  });
+
+  it('refused by a server that never answered: said at once, no retry', async () => {
+    const url = await serve(() => ({ status: 200, body: '{}' }));
+    await new Promise((r) => server?.close(r));
+    server = undefined;
+    const told: string[] = [];
+    const t0 = Date.now();
+    const err = await new QueueApiClient(url, TOKEN, undefined, { onRetry: (e) => told.push(retryText(e)) }).listJobs().catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/connection refused \(ECONNREFUSED\)$/);
+    expect(told).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(2000);
   });
 
   it('a non-JSON answer (a proxy page, another service) is a clear error', async () => {

@@ -8,6 +8,7 @@
 import { parseCustomerId, type CustomerId } from '../../domain/customer-id.js';
 import type { Job } from '../../domain/job.js';
 import { namespaceFor } from '../../domain/namespace-name.js';
+import { ownGrantOf } from '../../domain/permissions.js';
 import { plainLine, type Level } from '../../io.js';
 import type { AttemptContext } from '../../adapters/queue.js';
 import type { RestoreResult } from '../../pipeline/restore.js';
@@ -52,7 +53,11 @@ async function processRestore(env: JobsEnv, ctx: AttemptContext): Promise<Restor
   return runRestoreAttempt(
     { job: ctx.job, customer, namespace: namespaceFor(customer, env.config.namespacePrefix), prefix: env.config.namespacePrefix, signal: ctx.signal, progress: (n) => ctx.progress(n), log, now: env.now },
     env.store,
-    { kube: c.kube, target: c.target, backups: c.backups ?? ((u) => openBackupTarget(u, {})), identities, ...(ctx.job.data.concurrency !== undefined ? { concurrency: ctx.job.data.concurrency } : {}) },
+    {
+      kube: c.kube, target: c.target, backups: c.backups ?? ((u) => openBackupTarget(u, {})), identities,
+      ...(ctx.job.data.concurrency !== undefined ? { concurrency: ctx.job.data.concurrency } : {}),
+      ownGrant: ownGrantOf(env.config.rbacName, c.target),
+    },
   );
 }
 
