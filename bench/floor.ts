@@ -1,26 +1,20 @@
 /**
- * The floor for one customer deletion (bench item 1c): what any tool has to do, done by a minimal
- * Node script that pays the same @kubernetes/client-node import as custctl: `helm uninstall`, a
- * bare API delete of the namespace, and a watch until the namespace is gone (then a GET sees 404).
- * No checks, no journal, no RBAC sweep, no row update.
+ * The floor for one customer deletion: what any tool has to do, done by a minimal Node script with
+ * the usual client (@kubernetes/client-node): a bare API delete of the namespace and a watch until
+ * it is gone (then a GET sees 404). No helm (a release with no delete hooks goes with its
+ * namespace), no checks, no journal, no RBAC sweep, no row update.
  *
- * Usage: node floor.js <key>   (KUBECONFIG and HELM_BIN set)
+ * Usage: node floor.js <key> [namespace]   (KUBECONFIG set)
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-
-const run = promisify(execFile);
 
 async function main(): Promise<void> {
   const key = process.argv[2];
   if (!key) throw new Error('usage: floor.js <key>');
-  const ns = `customer-${key}`;
+  const ns = process.argv[3] ?? `customer-${key}`;
   const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
   const core = kc.makeApiClient(k8s.CoreV1Api);
-
-  await run(process.env.HELM_BIN ?? 'helm', ['uninstall', ns, '--namespace', ns]);
 
   const deleted = await core.deleteNamespace({ name: ns }) as unknown as { metadata?: { resourceVersion?: string } };
   const rv = deleted.metadata?.resourceVersion;

@@ -7,6 +7,7 @@ import { syncBuiltinESMExports, register } from 'node:module';
 import childProcess from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
 import fs from 'node:fs';
+import tls from 'node:tls';
 import { MessageChannel } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -35,6 +36,14 @@ if (file) {
     rec('http', what);
     request.once('response', (res) => res.once('end', () => rec('http-end', what)));
   });
+
+  // TLS connections (node:https opens them through tls.connect): handshakes per deletion
+  const tlsConnect = tls.connect;
+  tls.connect = function tracedTlsConnect(...args) {
+    const sock = tlsConnect.apply(this, args);
+    sock.once('secureConnect', () => rec('tls', sock.isSessionReused() ? 'resumed' : 'full'));
+    return sock;
+  };
 
   // fsync (the journal's crash-safe writes)
   const fsync = fs.fsync;

@@ -2,6 +2,7 @@
  * One typed configuration object, built once from the environment (seed names kept) and the
  * global flags. A flag beats the environment.
  */
+import { parseHelmUninstallMode, type HelmUninstallMode } from './domain/deletion-options.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
@@ -56,6 +57,8 @@ export interface Config {
   retentionMs: number;
   /** CUSTCTL_OWNER_MIN_RETENTION: the shortest retention an owner token may ask for, ms (never 0) */
   ownerMinRetentionMs: number;
+  /** CUSTCTL_HELM_UNINSTALL: the site's default `delete --helm-uninstall` (`auto` when unset) */
+  helmUninstall: HelmUninstallMode;
   /**
    * CUSTCTL_RBAC_NAME: the name of custctl's roles (doctor --print-rbac): `<name>` cluster-wide and
    * `<name>-customer-namespace` inside each customer namespace
@@ -175,12 +178,20 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     verbose: flags.verbose ?? false,
     retentionMs: retention('CUSTCTL_RETENTION', env.CUSTCTL_RETENTION, DEFAULTS.retentionMs),
     ownerMinRetentionMs: ownerMinimum(env.CUSTCTL_OWNER_MIN_RETENTION),
+    helmUninstall: helmUninstallFrom(env.CUSTCTL_HELM_UNINSTALL),
     rbacName: rbacName(env.CUSTCTL_RBAC_NAME),
     siteName: siteName(env.CUSTCTL_SITE_NAME),
     signingKeyFile: env.CUSTCTL_SIGNING_KEY_FILE || undefined,
     portalUrl: env.CUSTCTL_PORTAL_URL ? rethrown(() => parsePortalBaseUrl(env.CUSTCTL_PORTAL_URL as string, 'CUSTCTL_PORTAL_URL')) : undefined,
     eraseColumns: rethrown(() => parseEraseColumns(env.CUSTCTL_ERASE_COLUMNS)),
   };
+}
+
+function helmUninstallFrom(raw: string | undefined): HelmUninstallMode {
+  if (raw === undefined || raw.trim() === '') return 'auto';
+  const m = parseHelmUninstallMode(raw);
+  if (!m) throw new UsageError(`CUSTCTL_HELM_UNINSTALL=${JSON.stringify(raw)}: it is 'auto' (helm only for releases with delete hooks or objects outside the namespace) or 'always'`);
+  return m;
 }
 
 /** A domain rule's own error as a usage error (exit 2). */

@@ -49,6 +49,8 @@ export interface Deps {
   webhooks?(): Promise<Webhooks>;
   /** The webhook deliveries of a job (the delivery journal; no configuration needed to read it). */
   deliveries?(jobId: string): Promise<DeliveryView[]>;
+  /** What this process has been told by the cluster so far: 429 answers (custctl's requests and helm's), for the pace of a bulk run. Optional: test doubles of Deps leave it out. */
+  pressure?: { throttles: number };
   /** Closes what was opened (store connections, locks); writes --metrics-textfile; gives webhook deliveries their last try. */
   close(): Promise<void>;
 }
@@ -80,6 +82,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   const getConfig = () => (config ??= buildConfig(env, opts.flags()));
   const log = new Reporter(io, now, () => opts.flags().verbose ?? false);
   const closers: Array<() => Promise<void>> = [];
+  const pressure = { throttles: 0 };
 
   /** the context helm was given, when it was found without the kube client (see kube-context.ts) */
   let helmContext: string | null = null;
@@ -95,11 +98,16 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     const k = await openKube({
       kubeconfig: c.kubeconfig, context: c.context, env, userAgent: `custctl/${VERSION}`,
       // on a terminal every retry is shown (a wait is never silent); in logs with -v
-      onRetry: (e) => (io.isErrTTY ? log.warn : log.debug).call(log, `${e.op}: ${retryText(e)}`, { inMs: e.waitMs }),
+      onRetry: (e) => {
+        if (e.why === 'HTTP 429') pressure.throttles += 1;
+        (io.isErrTTY ? log.warn : log.debug).call(log, `${e.op}: ${retryText(e)}`, { inMs: e.waitMs });
+      },
     });
     kubeContext = k.target.context;
     kubeOpened = k;
     refuseTwoContexts();
+    // background watches and idle connections end with the command
+    closers.push(async () => k.close?.());
     return k;
   });
   /** whether the kube client (when opened) got an answer from the API server in this process */
@@ -115,9 +123,14 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     const { makeHelm } = await import('./adapters/helm-cli.js');
     return makeHelm({
       helmBin: c.helmBin, kubeconfig: c.kubeconfig, context, env,
-      // `helm list` / `get manifest` read the release Secrets through custctl's own client
-      releaseSecrets: async (namespace, signal) => (await kube()).listHelmReleaseSecrets(namespace, signal),
-      onRetry: (e) => log.warn(`${e.op}: ${retryText(e)}`, { inMs: e.waitMs }),
+      // `helm list` / `get manifest` / hooks: the release records read through custctl's own client
+      releaseRecords: async (namespace, resource, signal) => (await kube()).listHelmReleaseRecords(namespace, resource, signal),
+      // an exec plugin's token, fetched once by custctl: helm does not run the plugin again
+      kubeToken: async (signal) => (await kube()).pluginToken?.(signal) ?? null,
+      onRetry: (e) => {
+        if (/too many requests|429/i.test(e.why)) pressure.throttles += 1;
+        log.warn(`${e.op}: ${retryText(e)}`, { inMs: e.waitMs });
+      },
       serverAnswered: () => kubeAnswered(),
     });
   });
@@ -216,6 +229,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     log,
     worker: `${opts.pid}@${hostname()}`,
     shutdown: opts.shutdown,
+    pressure,
     config: getConfig,
     kube,
     helm,

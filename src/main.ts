@@ -3,8 +3,10 @@
  * and maps errors to exit codes.
  */
 import { setMaxListeners } from 'node:events';
+import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
-import { Command, CommanderError, Help, Option } from '@commander-js/extra-typings';
+import type * as Commander from '@commander-js/extra-typings';
+import type { Command, Help, Option } from '@commander-js/extra-typings';
 import { makeDeps } from './deps.js';
 import { CliError, errorMessage, exitCodeFor } from './errors.js';
 import { CLOSED_STDOUT_EXIT, openIO, watchClosedPipe } from './io.js';
@@ -14,6 +16,10 @@ import { visibleLines } from './domain/visible.js';
 import type { GlobalFlags } from './config.js';
 
 type Deps = ReturnType<typeof makeDeps>;
+
+/** commander, loaded when the command tree is built: `status job`'s short path never loads it. */
+let commanderModule: typeof Commander | undefined;
+const commander = (): typeof Commander => (commanderModule ??= createRequire(import.meta.url)('@commander-js/extra-typings') as typeof Commander);
 type SetExit = (code: number) => void;
 
 /**
@@ -68,10 +74,10 @@ export const HELP_CONFIG: Partial<Help> = {
   },
   // --version answers only at the top: not a flag a subcommand inherits
   visibleGlobalOptions(this: Help, cmd: Command) {
-    return Help.prototype.visibleGlobalOptions.call(this, cmd).filter((o) => o.long !== '--version');
+    return commander().Help.prototype.visibleGlobalOptions.call(this, cmd).filter((o) => o.long !== '--version');
   },
   optionDescription(this: Help, option: Option) {
-    const text = Help.prototype.optionDescription.call(this, option);
+    const text = commander().Help.prototype.optionDescription.call(this, option);
     return option.mandatory ? `${text} (required)` : text;
   },
 };
@@ -90,6 +96,7 @@ function configureTree(c: Command, deps: Deps, top: boolean): void {
 }
 
 export async function makeProgram(deps: Deps, setExit: SetExit, argv: readonly string[]) {
+  const { Command, Option } = commander();
   const program = new Command('custctl')
     .description("Delete a customer's infrastructure on the multi-tenant Kubernetes platform, safely.")
     .version(VERSION, '-V, --version', 'print the version (`custctl version`: every part\'s)')
@@ -131,8 +138,13 @@ Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 not found, 4 conflict,
   return program;
 }
 
+/** commander's own errors (`commander.unknownOption`, help): it printed them already. */
+function isCommanderError(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('commander.');
+}
+
 export function reportError(deps: Deps, e: unknown, verbose: boolean): void {
-  if (e instanceof CommanderError) return; // commander already printed it
+  if (isCommanderError(e)) return; // commander already printed it
   deps.log.setStatus(null);
   if (e instanceof CliError) {
     writeError(deps.io, errorMessage(e), e.details);
@@ -181,15 +193,23 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
   const deps = makeDeps({ io, env: process.env, flags: () => flags, shutdown: shutdown.signal, pid: process.pid });
   let exit = 0;
-  const program = await makeProgram(deps, (code) => {
-    exit = code;
-  }, process.argv.slice(2));
-  program.hook('preAction', () => {
-    const o = program.opts();
-    flags = { kubeconfig: o.kubeconfig, context: o.context, apiUrl: o.apiUrl, store: o.store, verbose: o.verbose, metricsTextfile: o.metricsTextfile };
-  });
+  const argv = process.argv.slice(2);
   try {
-    await program.parseAsync(process.argv);
+    // `status job <id>` in its plain forms runs without the command tree (scripts poll it)
+    const shortcut = argv[0] === 'status' ? await import('./commands/status.js') : null;
+    const plain = shortcut?.statusJobShortcut(argv);
+    if (shortcut && plain) {
+      exit = await shortcut.runStatusJobShortcut(deps, plain);
+    } else {
+      const program = await makeProgram(deps, (code) => {
+        exit = code;
+      }, argv);
+      program.hook('preAction', () => {
+        const o = program.opts();
+        flags = { kubeconfig: o.kubeconfig, context: o.context, apiUrl: o.apiUrl, store: o.store, verbose: o.verbose, metricsTextfile: o.metricsTextfile };
+      });
+      await program.parseAsync(process.argv);
+    }
   } catch (e) {
     exit = exitCodeFor(e);
     reportError(deps, e, flags.verbose ?? process.argv.includes('-v'));

@@ -8,11 +8,11 @@ import { access, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { loadAll } from 'js-yaml';
 import { OperationError } from '../errors.js';
-import type { Helm, HelmRelease, ManifestObject } from './helm.js';
+import type { Helm, HelmRelease, ReleaseContents } from './helm.js';
+import { parseManifest } from './helm-manifest.js';
 import { HELM_RETRY, withRetries, type RetryEvent, type RetryPolicy } from './retry.js';
-import { latestRevisions, usesSecretDriver, type ReleaseSecret } from './helm-storage.js';
+import { DELETE_HOOK_EVENTS, latestRevisions, namespaceRecords, type RecordResource, type ReleaseRecord, type ReleaseSecret } from './helm-storage.js';
 
 export interface HelmCliOptions {
   /** HELM_BIN, or `helm` (looked up on env.PATH) */
@@ -26,12 +26,19 @@ export interface HelmCliOptions {
   /** tests: a faster policy, a fake sleep */
   retry?: { policy?: RetryPolicy; sleep?: (ms: number, signal?: AbortSignal) => Promise<void> };
   /**
-   * Helm's release Secrets of a namespace, through the API server (src/adapters/helm-storage.ts).
-   * When given and helm uses its Secret driver (HELM_DRIVER unset or `secret`), `list` and
-   * `get manifest` are answered from one such read instead of two helm processes; `uninstall`
-   * is always helm's.
+   * Helm's release records of a namespace (Secrets or ConfigMaps labelled owner=helm), through the
+   * API server (src/adapters/helm-storage.ts). When given and helm keeps its records in the
+   * namespace (HELM_DRIVER unset, `secret` or `configmap`), `list`, `get manifest` and the hooks
+   * are answered from one such read instead of helm processes; `uninstall` is always helm's.
    */
-  releaseSecrets?: (namespace: string, signal?: AbortSignal) => Promise<ReleaseSecret[]>;
+  releaseRecords?: (namespace: string, resource: RecordResource, signal?: AbortSignal) => Promise<ReleaseSecret[]>;
+  /**
+   * The token custctl got from the kubeconfig's exec credential plugin (null: another kind of
+   * credential). helm gets it as HELM_KUBETOKEN, which client-go uses instead of running the
+   * plugin again (its exec authenticator stands aside when a token is set): one plugin run per
+   * process and expiry, not one more per helm process.
+   */
+  kubeToken?: (signal?: AbortSignal) => Promise<string | null>;
   /**
    * Whether the API server answered custctl earlier in this process. When it says no, helm's
    * "connection refused" is not retried: a server that never answered is a wrong address or down
@@ -184,43 +191,6 @@ export function parseReleases(stdout: string, namespace: string): HelmRelease[] 
   }));
 }
 
-function objectsOf(value: unknown, out: ManifestObject[]): void {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return;
-  const obj = value as Record<string, unknown>;
-  const kind = typeof obj.kind === 'string' ? obj.kind : '';
-  if (Array.isArray(obj.items) && (kind === 'List' || kind.endsWith('List'))) {
-    for (const item of obj.items) objectsOf(item, out);
-    return;
-  }
-  if (kind === '') return;
-  const meta = (typeof obj.metadata === 'object' && obj.metadata !== null ? obj.metadata : {}) as Record<string, unknown>;
-  const o: ManifestObject = {
-    apiVersion: typeof obj.apiVersion === 'string' ? obj.apiVersion : '',
-    kind,
-    name: typeof meta.name === 'string' ? meta.name : '',
-  };
-  if (typeof meta.namespace === 'string' && meta.namespace !== '') o.namespace = meta.namespace;
-  out.push(o);
-}
-
-/**
- * Every object of a rendered manifest: all YAML documents, empty ones skipped, `kind: List` opened.
- * js-yaml, not `yaml`: 4–5× faster on a release's manifest (130–360 ms → 25–100 ms for 50
- * objects, measured) and already loaded by client-node, and this parse is on the path to step 1.
- */
-export function parseManifest(manifest: string, release: string): ManifestObject[] {
-  const out: ManifestObject[] = [];
-  let docs: unknown[];
-  try {
-    docs = loadAll(manifest);
-  } catch (e) {
-    const reason = e instanceof Error ? (e as { reason?: string }).reason ?? e.message.split('\n')[0] : String(e);
-    throw new OperationError(`the manifest of Helm release ${release} is not valid YAML: ${reason}`);
-  }
-  for (const doc of docs) objectsOf(doc, out);
-  return out;
-}
-
 /**
  * helm failed in a way no re-run can fix: no access (403/401), a kubeconfig or context it cannot
  * use, a flag or command this helm does not know, a certificate it does not trust.
@@ -293,7 +263,9 @@ export function makeHelm(opts: HelmCliOptions): Helm {
     signal?.throwIfAborted();
     const full = [...args, ...clusterArgs];
     const shown = ['helm', ...full].map(shellQuote).join(' ');
-    const r = await runProcess(opts.helmBin, full, childEnv, timeoutMs, signal);
+    // in the environment, not on the command line (other users can read a command line)
+    const token = await opts.kubeToken?.(signal);
+    const r = await runProcess(opts.helmBin, full, token ? { ...childEnv, HELM_KUBETOKEN: token } : childEnv, timeoutMs, signal);
     if (r.canceled && signal?.aborted) throw signal.reason;
     if (r.spawnError?.code === 'ENOENT') {
       throw helmNotFound(opts.helmBin);
@@ -345,10 +317,14 @@ export function makeHelm(opts: HelmCliOptions): Helm {
     );
   }
 
-  const releaseSecrets = opts.releaseSecrets && usesSecretDriver(opts.env) ? opts.releaseSecrets : undefined;
-  // Without `helm list`, a missing helm would show only at the uninstall: it is looked for during
-  // the inspection instead (no process started), so it is still refused before anything happens.
-  // Found once is enough; a miss is looked for again next time (a long-running serve may get helm later).
+  const recordResource = namespaceRecords(opts.env);
+  const readRecords = opts.releaseRecords && recordResource
+    ? async (namespace: string, signal?: AbortSignal): Promise<ReleaseRecord[]> => latestRevisions(await opts.releaseRecords!(namespace, recordResource, signal), namespace, recordResource)
+    : undefined;
+  // Without `helm list`, a missing helm would show only at the uninstall: the inspection looks for it
+  // (ensureAvailable, no process started) when a release needs helm, so it is still refused before
+  // anything happens. Found once is enough; a miss is looked for again next time (a long-running
+  // serve may get helm later).
   let located: Promise<void> | undefined;
   const locateHelm = (): Promise<void> => (located ??= locate(opts.helmBin, childEnv.PATH ?? '').catch((e: unknown) => {
     located = undefined;
@@ -356,12 +332,11 @@ export function makeHelm(opts: HelmCliOptions): Helm {
   }));
 
   async function listReleases(namespace: string, signal?: AbortSignal): Promise<HelmRelease[]> {
-    if (releaseSecrets) {
-      const [secrets] = await Promise.all([releaseSecrets(namespace, signal), locateHelm()]);
-      const records = latestRevisions(secrets, namespace);
-      // the manifests come with the list (one snapshot): the inspection's get-manifest of each
+    if (readRecords) {
+      const records = await readRecords(namespace, signal);
+      // the manifests and hooks come with the list (one snapshot): the inspection's read of each
       // release, which follows at once, takes them from here
-      for (const r of records) keep(`manifest ${namespace}/${r.name}`, Promise.resolve().then(() => parseManifest(r.manifest, r.name)));
+      for (const r of records) keep(`manifest ${namespace}/${r.name}`, Promise.resolve().then(() => contentsOf(r)));
       return records.map(({ name, namespace: ns, status, chart, revision }) => ({ name, namespace: ns, status, chart, revision }));
     }
     const args = ['list', ...ALL_STATES, '-n', namespace, '-o', 'json', '--max', '0'];
@@ -370,20 +345,28 @@ export function makeHelm(opts: HelmCliOptions): Helm {
     return parseReleases(r.stdout, namespace);
   }
 
-  async function getManifestObjects(release: string, namespace: string, signal?: AbortSignal): Promise<ManifestObject[]> {
-    if (releaseSecrets) {
-      const r = latestRevisions(await releaseSecrets(namespace, signal), namespace).find((x) => x.name === release);
+  async function contentsOf(r: ReleaseRecord): Promise<ReleaseContents> {
+    const deleteHooks = r.hooks
+      .filter((h) => h.events.some((e) => (DELETE_HOOK_EVENTS as readonly string[]).includes(e)))
+      .map((h) => ({ kind: h.kind, name: h.name, events: h.events.filter((e) => (DELETE_HOOK_EVENTS as readonly string[]).includes(e)) }));
+    return { ...(await parseManifest(r.manifest)), deleteHooks };
+  }
+
+  async function readRelease(release: string, namespace: string, signal?: AbortSignal): Promise<ReleaseContents> {
+    if (readRecords) {
+      const r = (await readRecords(namespace, signal)).find((x) => x.name === release);
       // gone since the list, or never there: nothing left for helm to delete
-      return r ? parseManifest(r.manifest, release) : [];
+      return r ? contentsOf(r) : { objects: [], unreadable: [], deleteHooks: [] };
     }
     const args = ['get', 'manifest', release, '-n', namespace];
     const r = await run(args, READ_TIMEOUT_MS, signal);
     if (r.exitCode !== 0) {
       // gone between `helm list` and here: nothing left for helm to delete
-      if (saysNotFound(r.stderr)) return [];
+      if (saysNotFound(r.stderr)) return { objects: [], unreadable: [], deleteHooks: [] };
       throw failure(args, r);
     }
-    return parseManifest(r.stdout, release);
+    // the records are outside the namespace: helm runs the uninstall anyway, so its hooks need no reading
+    return { ...(await parseManifest(r.stdout)), deleteHooks: null };
   }
 
   /** read-ahead results by `list <ns>` / `manifest <ns>/<release>`: used once, while fresh */
@@ -406,15 +389,22 @@ export function makeHelm(opts: HelmCliOptions): Helm {
   };
 
   return {
+    recordsInNamespace: readRecords !== undefined,
+
+    async ensureAvailable(signal) {
+      signal?.throwIfAborted();
+      await locateHelm();
+    },
+
     readAhead(namespace, likelyRelease) {
       keep(`list ${namespace}`, listReleases(namespace));
-      // from the Secret driver, the list's one read brings every manifest with it
-      if (!releaseSecrets) keep(`manifest ${namespace}/${likelyRelease}`, getManifestObjects(likelyRelease, namespace));
+      // from the records in the namespace, the list's one read brings every manifest with it
+      if (!readRecords) keep(`manifest ${namespace}/${likelyRelease}`, readRelease(likelyRelease, namespace));
     },
 
     listReleases: (namespace, signal) => fromAhead(`list ${namespace}`, () => listReleases(namespace, signal)),
 
-    getManifestObjects: (release, namespace, signal) => fromAhead(`manifest ${namespace}/${release}`, () => getManifestObjects(release, namespace, signal)),
+    readRelease: (release, namespace, signal) => fromAhead(`manifest ${namespace}/${release}`, () => readRelease(release, namespace, signal)),
 
     async uninstall(release, namespace, timeoutMs, signal, opts) {
       // With --ignore-not-found, helm 3 and 4 print `release "X" uninstalled` whether or not the

@@ -5,7 +5,8 @@
  */
 import type { KubeObject } from '../domain/backup.js';
 import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
-import type { ReleaseSecret } from './helm-storage.js';
+import type { RbacIndex } from '../domain/rbac-index.js';
+import type { RecordResource, ReleaseSecret } from './helm-storage.js';
 
 export interface NamespaceCondition {
   type: string;
@@ -32,6 +33,13 @@ export interface PvcInfo {
   volumeName?: string;
   /** of the bound PV: Delete | Retain | Recycle; undefined when unbound */
   reclaimPolicy?: string;
+}
+
+export interface CountOptions {
+  /** collect the finalizers of the objects (pages through every object); default true */
+  finalizers?: boolean;
+  /** count only these resources (labels as returned: `configmaps`, `deployments.apps`) */
+  only?: ReadonlySet<string>;
 }
 
 export interface NamespacedObjectCount {
@@ -79,24 +87,46 @@ export interface Kube {
    */
   deleteNamespace(name: string, uid: string, signal?: AbortSignal): Promise<'deleted' | 'not-found'>;
   /**
+   * In a namespace this process has just deleted (Terminating: nothing can be created in it any
+   * more), deletes the pods and PVCs at once instead of leaving them to the namespace
+   * controller, which first looks 5 s after the deletion: a PVC's `kubernetes.io/pvc-protection`
+   * finalizer (held until no pod uses it) or a pod's grace period then costs it a second pass,
+   * ~5 s later. What `helm uninstall` did early, before the namespace was deleted. Best effort:
+   * a refusal (no `deletecollection` permission) or a failure only leaves them to the controller.
+   */
+  hastenNamespaceDeletion?(name: string, signal?: AbortSignal): Promise<void>;
+  /**
    * Waits until GET namespace answers 404, with a watch on fieldSelector=metadata.name=NAME and
    * timeoutSeconds, re-checking with a GET after every reconnect. Resolves 'timeout' at the deadline.
    */
   waitNamespaceGone(name: string, timeoutMs: number, signal?: AbortSignal): Promise<'gone' | 'timeout'>;
-  /** Every ClusterRole and ClusterRoleBinding (two list calls, paged). */
+  /** Every ClusterRole and ClusterRoleBinding, with only the annotations the ownership rules read (two paged lists, shared). */
   listClusterRbac(signal?: AbortSignal): Promise<RbacObject[]>;
+  /**
+   * The same, indexed by customer marks (src/domain/rbac-index.ts): one listing shared by every
+   * deletion of the process, kept current by a watch after followClusterRbac().
+   */
+  clusterRbac?(signal?: AbortSignal): Promise<RbacIndex>;
+  /** Several deletions will read the cluster RBAC (bulk, serve, worker, a sweep): keep one listing current instead of listing per deletion. */
+  followClusterRbac?(): void;
+  /** Stops background watches and closes idle connections. */
+  close?(): void;
   /** 'not-found' on 404. */
   deleteClusterRbac(kind: RbacKind, name: string, signal?: AbortSignal): Promise<'deleted' | 'not-found'>;
   /** PVCs in the namespace with the reclaim policy of their bound PVs. */
   listPvcs(namespace: string, signal?: AbortSignal): Promise<PvcInfo[]>;
-  /** Objects still in the namespace, by resource (discovery of namespaced, listable resources). */
-  countNamespaceObjects(namespace: string, signal?: AbortSignal): Promise<NamespacedObjectCount[]>;
+  /**
+   * Objects still in the namespace, by resource (discovery of namespaced, listable resources).
+   * Without finalizers, each resource is counted from one request (the server's remainingItemCount),
+   * never listed whole.
+   */
+  countNamespaceObjects(namespace: string, signal?: AbortSignal, opts?: CountOptions): Promise<NamespacedObjectCount[]>;
   /** Whether apiVersion/kind is cluster-scoped (well-known table first, discovery for others). */
   isClusterScoped(apiVersion: string, kind: string, signal?: AbortSignal): Promise<boolean>;
   /** Every namespace name (one list call, paged). */
   listNamespaceNames(signal?: AbortSignal): Promise<string[]>;
-  /** Helm's release records in the namespace (Secrets labelled owner=helm: helm's default driver), data included. */
-  listHelmReleaseSecrets(namespace: string, signal?: AbortSignal): Promise<ReleaseSecret[]>;
+  /** Helm's release records in the namespace (Secrets, or ConfigMaps, labelled owner=helm), data included. */
+  listHelmReleaseRecords(namespace: string, resource: RecordResource, signal?: AbortSignal): Promise<ReleaseSecret[]>;
   /** Deployments, StatefulSets and CronJobs in the namespace (soft delete). */
   listWorkloads(namespace: string, signal?: AbortSignal): Promise<Workload[]>;
   /**
@@ -110,6 +140,12 @@ export interface Kube {
   readClusterObject(apiVersion: string, kind: string, name: string, signal?: AbortSignal): Promise<KubeObject | null>;
   /** POST an object (its namespace from metadata); 'exists' when it is already there. */
   createObject(o: KubeObject, signal?: AbortSignal): Promise<'created' | 'exists'>;
+  /**
+   * The bearer token this user's requests carry when it comes from an exec credential plugin
+   * (fetched once per expiry); null for any other kind of credential. helm is given it, so that a
+   * helm process does not run the plugin again.
+   */
+  pluginToken?(signal?: AbortSignal): Promise<string | null>;
   /** The API server's version (GET /version: gitVersion). For `version` and `doctor`. */
   serverVersion?(signal?: AbortSignal): Promise<string>;
   /** Asks the API server whether this user may do each (SelfSubjectAccessReview). For `doctor`. */

@@ -260,6 +260,7 @@ function deleteQuery(q: DeletionOptions): RequestOptions['query'] {
     force: q.force || undefined,
     allowMissing: q.allowMissing || undefined,
     allowClusterScoped: q.allowClusterScoped || undefined,
+    helmUninstall: q.helmUninstall,
     timeoutMs: q.waitTimeoutMs,
     jobTimeoutMs: q.jobTimeoutMs,
     // soft delete: a duration the server parses (`604800000ms`); absent: the server's CUSTCTL_RETENTION

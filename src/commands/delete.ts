@@ -6,7 +6,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { DEFAULTS } from '../config.js';
 import type { Deps } from '../deps.js';
-import type { DeletionOptions } from '../domain/deletion-options.js';
+import { HELM_UNINSTALL_MODES, type DeletionOptions } from '../domain/deletion-options.js';
 import { errorJson, exitCodeFor, isRunWideError } from '../errors.js';
 import { durationFlag, intFlag, retentionFlag } from '../flags.js';
 import { formatRetention } from '../domain/duration.js';
@@ -20,7 +20,8 @@ import { confirmOrRefuse } from '../prompt.js';
 import { parseBackupUrl, parseRecipients } from '../domain/backup.js';
 import { parseSnapshotClass } from '../domain/volume-snapshots.js';
 import { isFinished } from '../domain/job.js';
-import { combinedExitCode, runPool } from '../util/pool.js';
+import { combinedExitCode, runPaced } from '../util/pool.js';
+import { Pacer, paceText } from '../domain/pacing.js';
 
 export type { DeleteOutcome, DeleteReport };
 
@@ -81,20 +82,33 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
   // several customers: one line each (and the live n/N line on a terminal); each job's steps only with -v
   if (many) d.log.quietSteps(true);
   const count = await bulkCount(d, todo.length, o.detach, o.output);
+  // the pace: lowered on 429s or a namespace controller falling behind, raised again on recovery
+  const pacer = new Pacer(o.concurrency);
+  let throttlesSeen = d.pressure?.throttles ?? 0;
+  const limit = (): number => {
+    const now = d.now().getTime();
+    const t = d.pressure?.throttles ?? 0;
+    if (t > throttlesSeen) pacer.throttled(now);
+    throttlesSeen = t;
+    return pacer.limit(now);
+  };
   try {
-    const results = await runPool(plan.items, o.concurrency, async (t): Promise<DeleteOutcome> => {
+    const results = await runPaced(plan.items, limit, async (t): Promise<DeleteOutcome> => {
       if (t.alreadyDeleted) return { customerId: t.customer.id, namespace: t.namespace, jobId: null, state: 'already-deleted', exitCode: 0, simulated: false, error: null, result: null, alreadyDeleted: t.alreadyDeleted };
       const outcome = await deleteOne(t);
+      if (outcome.result?.namespaceWaitMs !== undefined) pacer.namespaceWaited(outcome.result.namespaceWaitMs, d.now().getTime());
       count.done(outcome);
       return outcome;
     });
     count.end();
+    const paced = pacer.summary();
+    if (paced) d.log.info(`Concurrency ${paceText(paced)}`, { concurrency: o.concurrency });
     const queued = results.filter((r) => r.jobId && !r.scheduledFor && (r.state === 'waiting' || r.state === 'delayed'));
     if (o.detach && queued.length > 0) {
       const follow = queued.length === 1 ? `'custctl status job ${queued[0]?.jobId ?? ''} --watch'` : `'custctl status job <id> --watch' (jobs ${queued.map((r) => r.jobId).join(', ')})`;
       d.log.info(`Queued: the job${queued.length === 1 ? '' : 's'} run${queued.length === 1 ? 's' : ''} in ${await client.whoRuns()}. Follow ${queued.length === 1 ? 'it' : 'them'} with ${follow}.`);
     }
-    return { dryRun: false, simulated, target: plan.target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)) };
+    return { dryRun: false, simulated, target: plan.target, results, exitCode: combinedExitCode(results.map((r) => r.exitCode)), ...(paced ? { pacing: paced } : {}) };
   } finally {
     if (many) d.log.quietSteps(false);
   }
@@ -116,6 +130,7 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
         ...(o.noSnapshotVolumes ? { noSnapshotVolumes: true } : {}),
         ...(o.snapshotTimeoutMs !== undefined ? { snapshotTimeoutMs: o.snapshotTimeoutMs } : {}),
         ...(o.backupRecipients !== undefined ? { backupRecipients: o.backupRecipients } : {}),
+        ...(o.helmUninstall !== undefined ? { helmUninstall: o.helmUninstall } : {}),
         ...(t.namespaceUid ? { namespaceUid: t.namespaceUid } : {}),
         ...(o.sync ? { sync: true } : {}),
       });
@@ -244,7 +259,7 @@ function detail(x: DeleteOutcome): string {
   if (!x.result || x.state !== 'completed') return x.error ? `exit ${x.exitCode}` : '';
   const r = x.result;
   const parts = [
-    `releases ${r.releases.length}`,
+    `releases ${r.releases.length}${r.releases.some((x) => x.outcome === 'removed-with-namespace') ? ` (${r.releases.filter((x) => x.outcome === 'removed-with-namespace').length} with the namespace, no helm)` : ''}`,
     `namespace ${r.namespaceOutcome}`,
     `rbac deleted ${r.rbac.deleted.length}`,
   ];
@@ -276,6 +291,7 @@ export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF
     .option('--no-snapshot-volumes', 'no volume snapshots, even when CUSTCTL_SNAPSHOT_CLASS is set')
     .addOption(new Option('--snapshot-timeout <duration>', 'how long to wait for the volume snapshots to be ready (default 5m)').argParser(durationFlag('--snapshot-timeout')))
     .addOption(new Option('--backup-recipient <age1…>', 'encrypt the backup to this age public key (repeatable; default CUSTCTL_BACKUP_RECIPIENT)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), ...parseRecipients([v])]))
+    .addOption(new Option('--helm-uninstall <when>', "when to run helm uninstall: auto (only for releases with delete hooks or objects outside the namespace; the rest go with the namespace) or always (default CUSTCTL_HELM_UNINSTALL, else auto)").choices(HELM_UNINSTALL_MODES))
     .addOption(new Option('--allow-outside-namespace', 'the same as --allow-cluster-scoped').hideHelp())
     .addOption(outputOption())
     .addHelpText(
@@ -311,6 +327,7 @@ Examples:
           ...(f.snapshotVolumes === false ? { noSnapshotVolumes: true } : {}),
           ...(f.snapshotTimeout !== undefined ? { snapshotTimeoutMs: f.snapshotTimeout } : {}),
           ...(f.backupRecipient !== undefined ? { backupRecipients: f.backupRecipient } : {}),
+          ...(f.helmUninstall !== undefined ? { helmUninstall: f.helmUninstall } : {}),
           output: f.output,
         },
         d,

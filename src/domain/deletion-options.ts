@@ -3,6 +3,16 @@
  * API's query parameters (`?force=true&timeoutMs=…`) or the queue client; stored on the job as
  * its options (src/domain/job.ts `JobOptions`).
  */
+/** When step 1 runs `helm uninstall`: `auto`, only for a release helm adds something to; `always`, for every release. */
+export const HELM_UNINSTALL_MODES = ['auto', 'always'] as const;
+export type HelmUninstallMode = (typeof HELM_UNINSTALL_MODES)[number];
+
+/** `always` / `auto` (case-insensitive), else null. */
+export function parseHelmUninstallMode(v: string): HelmUninstallMode | null {
+  const m = v.trim().toLowerCase();
+  return (HELM_UNINSTALL_MODES as readonly string[]).includes(m) ? (m as HelmUninstallMode) : null;
+}
+
 export interface DeletionOptions {
   /** also delete a customer whose status is deploying */
   force?: boolean;
@@ -31,4 +41,6 @@ export interface DeletionOptions {
   snapshotTimeoutMs?: number;
   /** encrypt the backup to these age public keys; default: the site's CUSTCTL_BACKUP_RECIPIENT */
   backupRecipients?: string[];
+  /** when step 1 runs `helm uninstall`; default: the site's CUSTCTL_HELM_UNINSTALL, else `auto` */
+  helmUninstall?: HelmUninstallMode;
 }

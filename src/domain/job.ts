@@ -48,6 +48,8 @@ export interface JobOptions {
   snapshotTimeoutMs?: number;
   /** delete: encrypt the backup to these age public keys (--backup-recipient, CUSTCTL_BACKUP_RECIPIENT) */
   backupRecipients?: string[];
+  /** delete: `always` runs `helm uninstall` for every release; absent or `auto`: only where helm adds something */
+  helmUninstall?: 'always' | 'auto';
   /** cleanup-rbac */
   includeKept?: boolean;
 }

@@ -65,6 +65,16 @@ export function requiredAccess(name = RBAC_NAME): RequiredAccess[] {
       ['delete', 'clusterrolebindings', 'rbac.authorization.k8s.io', 'delete them (step 3)'],
       ['get', 'persistentvolumes', '', 'read the reclaim policy of each bound volume'],
     ]),
+    // speed only: without them custctl lists the cluster RBAC per deletion, and leaves the pods and
+    // PVCs to the namespace controller (a denial is a warning)
+    ...rows('delete', 'cluster', [
+      ['watch', 'clusterroles', 'rbac.authorization.k8s.io', 'keep one listing of the ClusterRoles current through a bulk run'],
+      ['watch', 'clusterrolebindings', 'rbac.authorization.k8s.io', 'keep one listing of the ClusterRoleBindings current through a bulk run'],
+    ], { feature: 'one cluster RBAC listing per bulk run' }),
+    ...rows('delete', 'namespace', [
+      ['deletecollection', 'pods', '', 'delete the pods right after the namespace, before the namespace controller looks'],
+      ['deletecollection', 'persistentvolumeclaims', '', "delete the PVCs then too (their protection finalizer otherwise costs the controller a second pass)"],
+    ], { feature: 'pods and PVCs deleted with the namespace at once' }),
     ...rows('cleanup-rbac', 'cluster', [
       ['list', 'namespaces', '', 'cleanup-rbac: tell live customers from gone ones'],
     ]),

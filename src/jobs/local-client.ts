@@ -96,6 +96,8 @@ export class LocalJobsClient implements JobsClient {
       const kube = await d.kube();
       target.context = kube.target.context;
       target.server = kube.target.server;
+      // several deletions: one cluster RBAC listing, kept current by a watch, serves them all
+      if (items.length > 1) kube.followClusterRbac?.();
     }
     d.log.info('Target', { context: target.context, server: target.server, database: target.database });
 
@@ -108,7 +110,7 @@ export class LocalJobsClient implements JobsClient {
     await runPool(items, o.concurrency, async (t) => {
       const row = rows.get(t.customer.id) as NonNullable<ReturnType<typeof rows.get>>;
       if (!showPlan && !(env && row.deploymentStatus === 'pending')) return;
-      const insp = env ? await inspect(t.customer, t.namespace, row, env, { detail: showPlan }) : null;
+      const insp = env ? await inspect(t.customer, t.namespace, row, env, { detail: showPlan, helmUninstall: o.helmUninstall ?? cfg.helmUninstall }) : null;
       // a pending row with nothing of it left on the cluster: deleted already, nothing to do (no job)
       if (insp && row.deploymentStatus === 'pending' && nothingLeft(insp)) t.alreadyDeleted = { byJob: row.deletionJobId, at: row.deletedAt };
       if (!showPlan) return;

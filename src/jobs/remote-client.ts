@@ -78,6 +78,7 @@ export class RemoteJobsClient implements JobsClient {
       force: o.force ?? false,
       allowMissing: o.allowMissing ?? false,
       allowClusterScoped: o.allowClusterScoped ?? false,
+      ...(o.helmUninstall !== undefined ? { helmUninstall: o.helmUninstall } : {}),
       ...(o.waitTimeoutMs !== undefined ? { waitTimeoutMs: o.waitTimeoutMs } : {}),
       ...(o.jobTimeoutMs !== undefined ? { jobTimeoutMs: o.jobTimeoutMs } : {}),
       ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}),

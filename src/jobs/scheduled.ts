@@ -28,13 +28,13 @@ export function whenWords(dueMs: number | undefined, now: number): string {
  * suspicious emptiness), so that a deletion that would be refused when due is refused now, while
  * the instance still runs.
  */
-export async function checkBeforeScheduling(env: JobsEnv, customer: CustomerId, row: CustomerRow, o: { allowClusterScoped?: boolean; allowMissing?: boolean }): Promise<void> {
+export async function checkBeforeScheduling(env: JobsEnv, customer: CustomerId, row: CustomerRow, o: { allowClusterScoped?: boolean; allowMissing?: boolean; helmUninstall?: 'always' | 'auto' }): Promise<void> {
   checkRowNamespace(customer, row.instanceNamespace, env.config.namespacePrefix);
   if (env.config.simulate) return;
   const namespace = namespaceFor(customer, env.config.namespacePrefix);
   const { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } = await import('../pipeline/inspect.js');
   const c = await env.cluster();
-  const insp = await inspect(customer, namespace, row, { kube: c.kube, helm: c.helm, store: env.store });
+  const insp = await inspect(customer, namespace, row, { kube: c.kube, helm: c.helm, store: env.store }, { helmUninstall: o.helmUninstall ?? env.config.helmUninstall });
   refuseClusterScoped(insp, o.allowClusterScoped ?? false);
   refuseSuspiciousEmptiness(insp, row.deploymentStatus, { context: c.target.context, server: c.target.server, database: env.store.description }, o.allowMissing ?? false);
 }

@@ -28,9 +28,12 @@ export function renderPlan(p: PlanView, chalk: ChalkInstance): Styled {
   if (p.namespaceFound !== null) {
     if (p.releases.length === 0) lines.push(h`${label('Releases')}none found`);
     for (const r of p.releases) {
-      lines.push(h`${label('Release')}${c.red('uninstall')} ${r.name} (${r.status}, ${r.chart})`);
+      lines.push(r.removal === 'namespace'
+        ? h`${label('Release')}${c.red('remove')} ${r.name} (${r.status}, ${r.chart}): removed with the namespace: ${r.why} (no helm process)`
+        : h`${label('Release')}${c.red('uninstall')} ${r.name} (${r.status}, ${r.chart}) with helm: ${r.why}`);
       for (const o of r.clusterScoped) lines.push(h`${indent}${c.red('cluster-scoped')} ${o}`);
       for (const o of r.outsideNamespace) lines.push(h`${indent}${c.red('outside the namespace')} ${o}`);
+      for (const u of r.unreadable) lines.push(h`${indent}${c.red('unknown')} ${u}: treated as possibly cluster-scoped`);
     }
     if (p.volumeSnapshots) {
       const s = p.volumeSnapshots;

@@ -8,8 +8,9 @@
  * plain strings visible. JSON and YAML keep every value exactly, with the characters a terminal
  * would act on written as escapes inside their strings (what a parser reads back is the same value).
  */
+import { createRequire } from 'node:module';
 import type { Writable } from 'node:stream';
-import { Option } from '@commander-js/extra-typings';
+import type * as Commander from '@commander-js/extra-typings';
 import type { IO } from '../io.js';
 import { visible } from '../domain/visible.js';
 import { shown, Styled, type Shown } from './text.js';
@@ -29,6 +30,8 @@ export function view<T>(data: T, human: (io: IO) => void | Promise<void>): View<
 
 /** `-o, --output table|json|yaml`, default table: the one definition every command adds. */
 export function outputOption() {
+  // commander is loaded when a command tree is built, not by printing (`status job`'s short path prints without it)
+  const { Option } = createRequire(import.meta.url)('@commander-js/extra-typings') as typeof Commander;
   return new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as OutputFormat);
 }
 

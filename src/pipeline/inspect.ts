@@ -6,7 +6,9 @@
 import type { CustomerRow } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import { classifyRbac } from '../domain/rbac-owner.js';
+import { RbacIndex } from '../domain/rbac-index.js';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
+import { releaseRemoval, type HelmUninstallMode, type RbacPresence } from './helm-need.js';
 import type { Inspection, PipelineEnv, RbacRef, ReleasePlan } from './types.js';
 
 const RBAC_KINDS = new Set(['ClusterRole', 'ClusterRoleBinding']);
@@ -16,18 +18,19 @@ export async function inspect(
   namespace: string,
   row: CustomerRow,
   env: PipelineEnv,
-  opts: { detail?: boolean; signal?: AbortSignal } = {},
+  opts: { detail?: boolean; signal?: AbortSignal; helmUninstall?: HelmUninstallMode } = {},
 ): Promise<Inspection> {
   const { signal } = opts;
-  const [releases, ns, rbacObjects] = await Promise.all([
+  const [releases, ns, rbacIndex] = await Promise.all([
     env.helm.listReleases(namespace, signal),
     env.kube.getNamespace(namespace, signal),
-    env.kube.listClusterRbac(signal),
+    // one listing shared by every deletion of the process, indexed by customer marks
+    env.kube.clusterRbac ? env.kube.clusterRbac(signal) : env.kube.listClusterRbac(signal).then((l) => RbacIndex.of(l)),
   ]);
   // the manifests of several releases are read at once (no order among them)
   const manifestKinds: Record<string, number> = {};
-  const plans: ReleasePlan[] = await Promise.all(releases.map(async (r) => {
-    const objects = await env.helm.getManifestObjects(r.name, namespace, signal);
+  const plans = await Promise.all(releases.map(async (r) => {
+    const { objects, unreadable, deleteHooks } = await env.helm.readRelease(r.name, namespace, signal);
     for (const o of objects) manifestKinds[o.kind] = (manifestKinds[o.kind] ?? 0) + 1;
     const clusterScoped: ReleasePlan['clusterScoped'] = [];
     const outsideNamespace: ReleasePlan['outsideNamespace'] = [];
@@ -45,15 +48,25 @@ export async function inspect(
         clusterScoped.push(o);
       }
     }
-    return { ...r, clusterScoped, outsideNamespace, clusterRbac };
+    return { ...r, clusterScoped, outsideNamespace, clusterRbac, unreadable, deleteHooks };
   }));
-  const c = classifyRbac(rbacObjects, customer.key, namespace);
+  // the objects carrying this customer's marks and the bindings of their roles: what classifyRbac needs
+  const c = classifyRbac(rbacIndex.forCustomer(customer.key, namespace), customer.key, namespace);
+  // what step 3 does with each cluster RBAC object a manifest names: helm is needed for one it would not delete
+  const presence = new Map<string, RbacPresence>();
+  for (const o of c.keptByPolicy) presence.set(`${o.kind}/${o.name}`, 'kept-by-policy');
+  for (const o of c.owned) presence.set(`${o.kind}/${o.name}`, 'owned');
+  const rbacPresence = (kind: string, name: string): RbacPresence => presence.get(`${kind}/${name}`) ?? (rbacIndex.get(kind, name) ? 'not-owned' : 'absent');
+  const removalInput = { mode: opts.helmUninstall ?? 'auto', recordsInNamespace: env.helm.recordsInNamespace, rbac: rbacPresence } as const;
+  const withRemoval: ReleasePlan[] = plans.map((p) => ({ ...p, removal: releaseRemoval(p, removalInput) }));
+  // a missing helm is refused before anything happens, when a release needs it
+  if (withRemoval.some((p) => p.removal.by === 'helm')) await env.helm.ensureAvailable(signal);
   const ref = (o: { kind: RbacRef['kind']; name: string }): RbacRef => ({ kind: o.kind, name: o.name });
   const inspection: Inspection = {
     customer,
     namespace,
     row,
-    releases: plans,
+    releases: withRemoval,
     ns,
     rbac: {
       owned: c.owned.map((o) => ({ ...ref(o), rule: o.rule })),
@@ -63,7 +76,8 @@ export async function inspect(
     manifestKinds,
   };
   if (opts.detail && ns) {
-    const [pvcs, objects] = await Promise.all([env.kube.listPvcs(namespace, signal), env.kube.countNamespaceObjects(namespace, signal)]);
+    // counted, not listed: one small request per kind however many objects it holds
+    const [pvcs, objects] = await Promise.all([env.kube.listPvcs(namespace, signal), env.kube.countNamespaceObjects(namespace, signal, { finalizers: false })]);
     inspection.pvcs = pvcs;
     inspection.objects = objects.map(({ resource, kind, count }) => ({ resource, kind, count }));
   }
@@ -77,20 +91,27 @@ export async function inspect(
  * Refused unless --allow-cluster-scoped (alias --allow-outside-namespace).
  */
 export function refuseClusterScoped(insp: Inspection, allow: boolean): void {
-  const offending = insp.releases.filter((r) => r.clusterScoped.length > 0 || r.outsideNamespace.length > 0);
+  const offending = insp.releases.filter((r) => r.clusterScoped.length > 0 || r.outsideNamespace.length > 0 || r.unreadable.length > 0);
   if (offending.length === 0 || allow) return;
   const lines = offending.flatMap((r) => [
     ...r.clusterScoped.map((o) => `release ${r.name}: ${o.kind} ${o.name} (${o.apiVersion}, cluster-scoped)`),
     ...r.outsideNamespace.map((o) => `release ${r.name}: ${o.kind} ${o.name} (${o.apiVersion}) in namespace ${o.namespace}`),
+    ...r.unreadable.map((u) => `release ${r.name}: ${unreadableText(u)}: its objects are unknown and could be cluster-scoped`),
   ]);
   const what = [
     offending.some((r) => r.clusterScoped.length > 0) ? 'cluster-scoped objects' : '',
     offending.some((r) => r.outsideNamespace.length > 0) ? `objects in namespaces other than ${insp.namespace}` : '',
+    offending.some((r) => r.unreadable.length > 0) ? 'manifest documents custctl cannot interpret' : '',
   ].filter((w) => w !== '').join(' and ');
   throw new UsageError(
     `refusing to delete ${insp.customer.id}: its Helm release holds ${what} that other customers may depend on`,
-    [...lines, 'Nothing was changed. If these really belong to this customer alone, run again with --allow-cluster-scoped (alias --allow-outside-namespace).'],
+    [...lines, 'Nothing was changed. If these really belong to this customer alone, run again with --allow-cluster-scoped (alias --allow-outside-namespace): helm uninstall then removes the release.'],
   );
+}
+
+/** `document 3 (chart/templates/x.yaml) could not be read: <why>` */
+export function unreadableText(u: { index: number; source?: string; reason: string }): string {
+  return `manifest document ${u.index}${u.source ? ` (${u.source})` : ''} could not be read: ${u.reason}`;
 }
 
 /**

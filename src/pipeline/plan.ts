@@ -1,5 +1,6 @@
 /** What a deletion will act on, as data: the plan of `delete --dry-run` (rendered by src/output/plan.ts). */
 import type { Inspection } from './types.js';
+import { unreadableText } from './inspect.js';
 import { volumeCoverage, type VolumeCoverage } from '../domain/volume-snapshots.js';
 
 export interface PlanView {
@@ -13,8 +14,12 @@ export interface PlanView {
   namespaceFound: boolean | null;
   namespaceUid?: string;
   objects?: Array<{ resource: string; kind: string; count: number }>;
-  /** outsideNamespace: `Kind namespace/name` of namespaced objects the release keeps in other namespaces */
-  releases: Array<{ name: string; status: string; chart: string; clusterScoped: string[]; outsideNamespace: string[]; clusterRbac: string[] }>;
+  /**
+   * outsideNamespace: `Kind namespace/name` of namespaced objects the release keeps in other namespaces;
+   * removal: `helm` (helm uninstall in step 1) or `namespace` (removed with the namespace, no helm process), `why` says why;
+   * unreadable: manifest documents custctl could not interpret (treated as possibly cluster-scoped)
+   */
+  releases: Array<{ name: string; status: string; chart: string; clusterScoped: string[]; outsideNamespace: string[]; clusterRbac: string[]; removal: 'helm' | 'namespace'; why: string; unreadable: string[] }>;
   /** coverage: what protects the PVC's data (a snapshot, the PV's reclaim policy, nothing); coverageNote says it in words */
   pvcs?: Array<{ name: string; phase: string; storage?: string; volume?: string; reclaimPolicy?: string; dataLoss: string; coverage: VolumeCoverage; coverageNote: string }>;
   rbac: { delete: Array<{ kind: string; name: string; rule: string }>; keptByPolicy: Array<{ kind: string; name: string }>; keptUnowned: Array<{ kind: string; name: string }> };
@@ -63,6 +68,9 @@ export function planView(insp: Inspection | null, row: Inspection['row'], custom
       clusterScoped: r.clusterScoped.map((o) => `${o.kind}/${o.name}`),
       outsideNamespace: r.outsideNamespace.map((o) => `${o.kind} ${o.namespace ?? ''}/${o.name}`),
       clusterRbac: r.clusterRbac.map((o) => `${o.kind}/${o.name}`),
+      removal: r.removal.by,
+      why: r.removal.why,
+      unreadable: r.unreadable.map(unreadableText),
     })),
     pvcs: insp.pvcs?.map((p) => ({
       name: p.name,

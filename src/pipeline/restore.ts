@@ -148,11 +148,15 @@ export async function admitRestore(b: LoadedBackup, customer: CustomerId, namesp
   const records: ReleaseRecordFacts[] = [];
   const recordEntries = b.objects.filter((a) => isHelmReleaseRecord(a.object));
   if (recordEntries.length) {
-    const [{ decodeReleaseSecret }, { parseManifest }] = await Promise.all([import('../adapters/helm-storage.js'), import('../adapters/helm-cli.js')]);
+    const [{ decodeReleaseSecret }, { parseManifest }] = await Promise.all([import('../adapters/helm-storage.js'), import('../adapters/helm-manifest.js')]);
     for (const a of recordEntries) {
       try {
         const r = decodeReleaseSecret(a.object as ReleaseSecret, namespace);
-        records.push({ entry: a.entry, release: r.name, namespace: r.namespace, objects: parseManifest(r.manifest, r.name) });
+        // read as helm reads it; a document that cannot be interpreted leaves the record's objects unknown
+        const m = await parseManifest(r.manifest);
+        const bad = m.unreadable[0];
+        if (bad) records.push({ entry: a.entry, error: `the manifest of Helm release ${r.name}: document ${bad.index}${bad.source ? ` (${bad.source})` : ''} could not be read: ${bad.reason}` });
+        else records.push({ entry: a.entry, release: r.name, namespace: r.namespace, objects: m.objects });
       } catch (e) {
         records.push({ entry: a.entry, error: errorMessage(e) });
       }

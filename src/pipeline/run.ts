@@ -155,7 +155,7 @@ export async function runDeleteAttempt(
       // The reads need no order among themselves: the PVC list (what stays behind) runs beside the
       // inspection; every check below still happens before anything is deleted.
       const pvcsRead = settledLater(c.kube.listPvcs(namespace, signal));
-      const insp = await inspect(customer, namespace, row, env, { signal });
+      const insp = await inspect(customer, namespace, row, env, { signal, helmUninstall: job.opts.helmUninstall ?? 'auto' });
       // The first look at this customer: no earlier attempt did anything. Progress 25 is recorded
       // before the namespace is touched, so an attempt resumed after a crash (which BullMQ does
       // not count as an attempt) or a retry is never taken for a first one.

@@ -1,7 +1,8 @@
 /** What the deletion pipeline reads, decides and returns. */
 import type { OpenBackupTarget } from '../adapters/backup-target.js';
 import type { Kube, NamespaceInfo, PvcInfo } from '../adapters/kube.js';
-import type { Helm, HelmRelease, ManifestObject } from '../adapters/helm.js';
+import type { Helm, HelmRelease, ManifestObject, ReleaseContents, UnreadableDocument } from '../adapters/helm.js';
+import type { ReleaseRemoval } from './helm-need.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { OwnershipRule, RbacKind } from '../domain/rbac-owner.js';
@@ -34,6 +35,12 @@ export interface ReleasePlan extends HelmRelease {
   outsideNamespace: Array<ManifestObject & { namespace: string }>;
   /** ClusterRole/ClusterRoleBinding the release itself removes */
   clusterRbac: RbacRef[];
+  /** manifest documents that could not be interpreted: their objects are unknown (refused unless allowed) */
+  unreadable: UnreadableDocument[];
+  /** the hooks helm runs on uninstall; null: not known (records outside the namespace) */
+  deleteHooks: ReleaseContents['deleteHooks'];
+  /** `helm uninstall` in step 1, or removed with the namespace (no helm process), and why */
+  removal: ReleaseRemoval;
 }
 
 /** A read-only look at one customer's instance: what a deletion would act on. */
@@ -54,7 +61,8 @@ export interface Inspection {
   manifestKinds?: Record<string, number>;
 }
 
-export type ReleaseOutcome = 'uninstalled' | 'not-found' | 'simulated';
+/** `removed-with-namespace`: no helm process, the release's objects and records went with the namespace (step 2) */
+export type ReleaseOutcome = 'uninstalled' | 'not-found' | 'simulated' | 'removed-with-namespace';
 
 export interface DeleteResult {
   customerId: string;
@@ -65,8 +73,11 @@ export interface DeleteResult {
   outcome: 'deleted' | 'superseded';
   /** set when superseded (the runner's convention: the job completes without progress) */
   superseded?: true;
-  releases: Array<{ name: string; outcome: ReleaseOutcome }>;
+  /** `why`: what decided between helm and the namespace ("no delete hooks", "pre-delete hook Job/x", "--helm-uninstall always") */
+  releases: Array<{ name: string; outcome: ReleaseOutcome; why?: string }>;
   namespaceOutcome: 'deleted' | 'already-gone' | 'simulated' | 'untouched';
+  /** how long step 2 waited for the namespace to go, ms (when it deleted it) */
+  namespaceWaitMs?: number;
   rbac: {
     deleted: RbacRef[];
     alreadyGone: RbacRef[];

@@ -13,7 +13,7 @@ import { AUDIT_ACTIONS, DEPLOYMENT_STATUSES, type CustomerStore } from '../adapt
 import { parseTimePoint } from '../domain/time-window.js';
 import type { Socket } from 'node:net';
 import { parseCustomerId, shownInput, type CustomerId } from '../domain/customer-id.js';
-import type { DeletionOptions } from '../domain/deletion-options.js';
+import { parseHelmUninstallMode, type DeletionOptions } from '../domain/deletion-options.js';
 import { isJobId } from '../domain/job-id.js';
 import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
@@ -207,6 +207,11 @@ function submitExtras(q: Query): SubmitExtras {
   const allowClusterScoped = boolParam('allowClusterScoped', q.allowClusterScoped);
   const waitTimeoutMs = msParam('timeoutMs', q.timeoutMs);
   const jobTimeoutMs = msParam('jobTimeoutMs', q.jobTimeoutMs);
+  if (q.helmUninstall !== undefined) {
+    const mode = parseHelmUninstallMode(q.helmUninstall);
+    if (!mode) throw new UsageError("query parameter helmUninstall must be 'auto' or 'always'");
+    out.helmUninstall = mode;
+  }
   if (force !== undefined) out.force = force;
   if (allowMissing !== undefined) out.allowMissing = allowMissing;
   if (allowClusterScoped !== undefined) out.allowClusterScoped = allowClusterScoped;

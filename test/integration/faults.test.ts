@@ -74,7 +74,8 @@ describe('deleting customers through a flaky API server', () => {
     const from = proxy.log.length;
     proxy.set({ rate: 0.05, userAgent: null, seed: 5 });
     const started = Date.now();
-    const { result, json } = await custctlJson<Report>(['delete', ...customers.map((c) => c.customerId), '--yes', '--concurrency', '5'], { env: env() });
+    // helm for every release, so that helm's requests meet the faults too
+    const { result, json } = await custctlJson<Report>(['delete', ...customers.map((c) => c.customerId), '--yes', '--concurrency', '5', '--helm-uninstall', 'always'], { env: env() });
     const seconds = (Date.now() - started) / 1000;
     proxy.set({ rate: 0 });
     const log = proxy.log.slice(from);
@@ -116,11 +117,28 @@ describe('deleting customers through a flaky API server', () => {
   });
 });
 
+describe('a bulk run paces itself', () => {
+  it("429s on custctl's requests lower its concurrency; it still deletes every customer and says what it did", async () => {
+    const customers = await Promise.all(Array.from({ length: 8 }, () => provisionCustomer(randomKey('p'))));
+    proxy.set({ rate: 0.25, faults: ['429'], userAgent: 'custctl/', seed: 429 });
+    const { result, json } = await custctlJson<Report & { pacing?: { max: number; lowest: number; final: number; reasons: string[] } }>(
+      ['delete', ...customers.map((c) => c.customerId), '--yes', '--concurrency', '4'], { env: env() });
+    proxy.set({ rate: 0, faults: ['429', '500', 'reset'], userAgent: null });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(json.results.map((r) => r.state)).toEqual(customers.map(() => 'completed'));
+    expect(json.pacing).toMatchObject({ max: 4, reasons: ['429s'] });
+    expect(json.pacing?.lowest).toBeLessThan(4);
+    expect(result.stderr).toMatch(/Concurrency paced to \d after 429s \(\d at the end, of the 4 asked for\)/);
+    for (const c of customers) expect(await getNamespace(c.namespace)).toBeNull();
+  });
+});
+
 describe('permanent errors fail at once', () => {
-  it('a missing helm: delete --yes fails in < 2 s with the message --dry-run gives, the row unchanged, no retry', async () => {
+  it('a missing helm (a release that needs it): delete --yes fails in < 2 s with the message --dry-run gives, the row unchanged, no retry', async () => {
     const c = await provisionCustomer(randomKey('h'));
     const before = await row(c.customerId);
-    const noHelm = { ...env(), KUBECONFIG: testEnv().kubeconfig, HELM_BIN: path.join(state, 'no-such-helm') };
+    // helm runs for every release: the site says so (a release with delete hooks needs it too)
+    const noHelm = { ...env(), KUBECONFIG: testEnv().kubeconfig, HELM_BIN: path.join(state, 'no-such-helm'), CUSTCTL_HELM_UNINSTALL: 'always' };
     const dry = await custctl(['delete', c.customerId, '--dry-run'], { env: noHelm });
     expect(dry.exitCode).toBe(1);
     const message = `helm not found: HELM_BIN=${noHelm.HELM_BIN}`;
@@ -144,5 +162,14 @@ describe('permanent errors fail at once', () => {
     expect(failedAfter).toBeLessThan(2000);
     expect(attemptMs).toBeLessThan(1000);
     expect(await getNamespace(c.namespace)).not.toBeNull();
+  });
+
+  it('a missing helm does not stop a release helm adds nothing to (no delete hooks): it goes with the namespace', async () => {
+    const c = await provisionCustomer(randomKey('hn'));
+    const noHelm = { ...env(), KUBECONFIG: testEnv().kubeconfig, HELM_BIN: path.join(state, 'no-such-helm') };
+    const { result, json } = await custctlJson<Report>(['delete', c.customerId, '--yes'], { env: noHelm });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(json.results[0]?.state).toBe('completed');
+    expect(await getNamespace(c.namespace)).toBeNull();
   });
 });

@@ -50,7 +50,7 @@ describe('helm-cli against helm v4 and the test cluster', () => {
       const releases = await helm.listReleases(c.namespace);
       expect(releases).toEqual([{ name: c.release, namespace: c.namespace, status: 'deployed', chart: expect.stringMatching(/^customer-instance-/), revision: '1' }]);
 
-      const objects = await helm.getManifestObjects(c.release, c.namespace);
+      const { objects } = await helm.readRelease(c.release, c.namespace);
       expect(objects).toEqual(expect.arrayContaining([
         expect.objectContaining({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: openCostName(c.key) }),
         expect.objectContaining({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', name: openCostName(c.key) }),
@@ -64,7 +64,7 @@ describe('helm-cli against helm v4 and the test cluster', () => {
       expect(await readClusterRole(openCostName(c.key))).toBe(false);
 
       expect(await helm.uninstall(c.release, c.namespace, 30_000)).toBe('not-found');
-      expect(await helm.getManifestObjects(c.release, c.namespace)).toEqual([]);
+      expect((await helm.readRelease(c.release, c.namespace)).objects).toEqual([]);
     } finally {
       await coreApi().deleteNamespace({ name: c.namespace }).catch(() => undefined);
     }
@@ -94,7 +94,7 @@ describe('helm-cli against helm v4 and the test cluster', () => {
     const c = await provisionCustomer(randomKey('hc'), { row: false, crd: true });
     const helm = adapter();
     try {
-      const objects = await helm.getManifestObjects(c.release, c.namespace);
+      const { objects } = await helm.readRelease(c.release, c.namespace);
       expect(objects).toEqual(expect.arrayContaining([
         expect.objectContaining({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition' }),
       ]));

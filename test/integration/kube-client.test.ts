@@ -89,6 +89,20 @@ describe('kube-client: namespaces', () => {
     expect(requests.find((r) => r.verb === 'watch')?.uri).toContain(`fieldSelector=metadata.name%3D${name}`);
   });
 
+  it('hastenNamespaceDeletion: right after the namespace DELETE its pods are gone and its PVCs deleting, before the controller looks', async () => {
+    const name = namespaceOf(randomKey('kh'));
+    const uid = await createNamespace(name);
+    await coreApi().createNamespacedPersistentVolumeClaim({ namespace: name, body: { metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } } });
+    await coreApi().createNamespacedPod({ namespace: name, body: { metadata: { name: 'app' }, spec: { containers: [{ name: 'c', image: 'registry.invalid/pause:3' }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'data' } }] } } });
+    expect(await kube.deleteNamespace(name, uid)).toBe('deleted');
+    await kube.hastenNamespaceDeletion?.(name);
+    // well inside the namespace controller's 5 s grace period
+    expect((await coreApi().listNamespacedPod({ namespace: name })).items).toEqual([]);
+    const pvc = (await coreApi().listNamespacedPersistentVolumeClaim({ namespace: name })).items;
+    expect(pvc.every((p) => p.metadata?.deletionTimestamp !== undefined)).toBe(true);
+    expect(await kube.waitNamespaceGone(name, 60_000)).toBe('gone');
+  });
+
   it('waitNamespaceGone times out on a namespace held by a finalizer, then sees it go', async () => {
     const name = namespaceOf(randomKey('kf'));
     const uid = await createNamespace(name);
@@ -202,7 +216,8 @@ describe('kube-client: cluster RBAC', () => {
     } });
 
     const all = await kube.listClusterRbac();
-    expect(all.find((o) => o.kind === 'ClusterRole' && o.name === role)).toEqual({ kind: 'ClusterRole', name: role, annotations });
+    // only the annotations the ownership rules read are kept
+    expect(all.find((o) => o.kind === 'ClusterRole' && o.name === role)).toEqual({ kind: 'ClusterRole', name: role, annotations: { 'meta.helm.sh/release-namespace': namespaceOf(key) } });
     expect(all.find((o) => o.kind === 'ClusterRoleBinding' && o.name === role)).toEqual({
       kind: 'ClusterRoleBinding', name: role, annotations: {}, roleRef: { kind: 'ClusterRole', name: role },
     });

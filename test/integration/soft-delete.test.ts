@@ -206,7 +206,8 @@ describe('delete --after and cancel (file journal)', () => {
 
   it('a due deletion refused before anything is deleted (helm gone on the worker): the instance is given back, row as it was', async () => {
     const c = await provisionWithWorkloads('sq');
-    const s = await custctlJson<{ results: Array<{ jobId: string }> }>(['delete', c.customerId, '--yes', '--after', '1h'], { env });
+    // helm for every release (recorded on the job): the worker without helm must refuse
+    const s = await custctlJson<{ results: Array<{ jobId: string }> }>(['delete', c.customerId, '--yes', '--after', '1h', '--helm-uninstall', 'always'], { env });
     expect(s.result.exitCode, s.result.stderr + s.result.stdout).toBe(0);
     const jobId = s.json.results[0]?.jobId ?? '';
     expect((await workloads(c.namespace)).replicas['Deployment/web3']).toBe(0);

@@ -1,6 +1,6 @@
 /** In-memory fakes of the project's own interfaces, for unit tests (never the only proof). */
 import type { Kube, NamespaceInfo, PvcInfo, Workload } from '../../src/adapters/kube.js';
-import type { Helm, HelmRelease, ManifestObject } from '../../src/adapters/helm.js';
+import type { Helm, HelmRelease, ManifestObject, ReleaseContents } from '../../src/adapters/helm.js';
 import type { AuditEntry, AuditFilter, AuditRecord, ClaimResult, CustomerRow, CustomerStore, NewCustomer } from '../../src/adapters/store.js';
 import { DELETABLE_STATUSES } from '../../src/adapters/store.js';
 import type { RbacKind, RbacObject } from '../../src/domain/rbac-owner.js';
@@ -64,7 +64,7 @@ export class FakeKube implements Kube {
   async listNamespaceNames() {
     return [...this.namespaces.keys()];
   }
-  async listHelmReleaseSecrets() {
+  async listHelmReleaseRecords() {
     return [];
   }
   /** namespace → its Deployments, StatefulSets and CronJobs */
@@ -109,26 +109,38 @@ export class FakeKube implements Kube {
   }
 }
 
+type FakeRelease = HelmRelease & { objects: ManifestObject[]; unreadable: ReleaseContents['unreadable']; deleteHooks: NonNullable<ReleaseContents['deleteHooks']> };
+
 export class FakeHelm implements Helm {
-  releases = new Map<string, Array<HelmRelease & { objects: ManifestObject[] }>>();
+  releases = new Map<string, FakeRelease[]>();
   calls: string[] = [];
+  /** false: records as a driver outside the namespace keeps them (helm runs for every release) */
+  recordsInNamespace = true;
+  /** the helm binary is missing: ensureAvailable and uninstall fail */
+  missing = false;
   constructor(private readonly kube?: FakeKube) {}
 
-  install(name: string, namespace: string, objects: ManifestObject[] = []): void {
+  install(name: string, namespace: string, objects: ManifestObject[] = [], o: { deleteHooks?: FakeRelease['deleteHooks']; unreadable?: FakeRelease['unreadable'] } = {}): void {
     const list = this.releases.get(namespace) ?? [];
-    list.push({ name, namespace, status: 'deployed', chart: 'customer-instance-0.1.0', revision: '1', objects });
+    list.push({ name, namespace, status: 'deployed', chart: 'customer-instance-0.1.0', revision: '1', objects, unreadable: o.unreadable ?? [], deleteHooks: o.deleteHooks ?? [] });
     this.releases.set(namespace, list);
+  }
+  async ensureAvailable() {
+    this.calls.push('locate');
+    if (this.missing) throw new Error('helm not found: HELM_BIN=fake');
   }
   async listReleases(ns: string) {
     this.calls.push(`list ${ns}`);
-    return (this.releases.get(ns) ?? []).map(({ objects: _o, ...r }) => r);
+    return (this.releases.get(ns) ?? []).map(({ objects: _o, unreadable: _u, deleteHooks: _h, ...r }) => r);
   }
-  async getManifestObjects(name: string, ns: string) {
+  async readRelease(name: string, ns: string): Promise<ReleaseContents> {
     this.calls.push(`manifest ${name}`);
-    return this.releases.get(ns)?.find((r) => r.name === name)?.objects ?? [];
+    const r = this.releases.get(ns)?.find((x) => x.name === name);
+    return { objects: r?.objects ?? [], unreadable: r?.unreadable ?? [], deleteHooks: this.recordsInNamespace ? r?.deleteHooks ?? [] : null };
   }
   async uninstall(name: string, ns: string) {
     this.calls.push(`uninstall ${name} -n ${ns}`);
+    if (this.missing) throw new Error('helm not found: HELM_BIN=fake');
     const list = this.releases.get(ns) ?? [];
     const r = list.find((x) => x.name === name);
     if (!r) return 'not-found' as const;

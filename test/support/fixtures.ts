@@ -29,6 +29,8 @@ export interface ExecOptions {
   /** throw (with stderr) when the exit code is not 0; default false */
   check?: boolean;
   timeoutMs?: number;
+  /** extra environment (helm: e.g. HELM_DRIVER) */
+  env?: NodeJS.ProcessEnv;
 }
 
 async function exec(bin: string, args: readonly string[], opts: ExecOptions, env: NodeJS.ProcessEnv): Promise<ExecResult> {
@@ -60,6 +62,7 @@ export function helm(args: readonly string[], opts: ExecOptions = {}): Promise<E
     HELM_CONFIG_HOME: path.join(home, 'config'),
     HELM_CACHE_HOME: path.join(home, 'cache'),
     HELM_DATA_HOME: path.join(home, 'data'),
+    ...opts.env,
   });
 }
 

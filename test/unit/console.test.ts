@@ -294,7 +294,7 @@ beforeEach(async () => {
           plan: {
             customerId: customer.id, namespace: `customer-${customer.key}`, simulated: false,
             row: { status: 'deployed', instanceNamespace: '', instanceUrl: '', change: 'deployment_status deployed → deleting → pending' },
-            namespaceFound: true, objects: [{ resource: 'configmaps', kind: 'ConfigMap', count: 3 }], releases: [{ name: `customer-${customer.key}`, status: 'deployed', chart: 'customer-instance-1.0.0', clusterScoped: [], outsideNamespace: [], clusterRbac: [] }],
+            namespaceFound: true, objects: [{ resource: 'configmaps', kind: 'ConfigMap', count: 3 }], releases: [{ name: `customer-${customer.key}`, status: 'deployed', chart: 'customer-instance-1.0.0', clusterScoped: [], outsideNamespace: [], clusterRbac: [], removal: 'namespace', why: 'no delete hooks', unreadable: [] }],
             pvcs: [{ name: 'data', phase: 'Bound', storage: '1Gi', volume: 'pv-1', reclaimPolicy: 'Delete', dataLoss: 'volume and data deleted', coverage: 'not-covered', coverageNote: 'NOT covered: the data is lost when the namespace is deleted' }],
             rbac: { delete: [{ kind: 'ClusterRole', name: `c${customer.key}-customer-instance-opencost`, rule: 'name' }], keptByPolicy: [], keptUnowned: [] },
             backup: null,

@@ -2,7 +2,8 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { makeHelm, parseManifest, helmDuration } from '../../src/adapters/helm-cli.js';
+import { makeHelm, helmDuration } from '../../src/adapters/helm-cli.js';
+import { parseManifest } from '../../src/adapters/helm-manifest.js';
 import { OperationError } from '../../src/errors.js';
 
 /**
@@ -189,7 +190,7 @@ describe('helm-cli: read-ahead', () => {
     const h = makeHelm({ helmBin, kubeconfig, context: 'test-ctx', env: baseEnv });
     h.readAhead?.('customer-abc', 'customer-abc');
     const releases = await h.listReleases('customer-abc');
-    const objects = await h.getManifestObjects('customer-abc', 'customer-abc');
+    const { objects } = await h.readRelease('customer-abc', 'customer-abc');
     expect(releases.map((r) => r.name)).toEqual(['customer-abc']);
     expect(objects).toEqual([{ apiVersion: 'v1', kind: 'ConfigMap', name: 'cm' }]);
     expect(calls().map((c) => c.slice(0, 2).join(' ')).sort()).toEqual(['get manifest', 'list --deployed']);
@@ -214,7 +215,7 @@ describe('helm-cli: read-ahead', () => {
     canned({ stdout: '[]' }, 'list');
     const h = makeHelm({ helmBin, kubeconfig, context: 'test-ctx', env: baseEnv });
     h.readAhead?.('customer-abc', 'customer-abc');
-    await h.getManifestObjects('other-release', 'customer-abc');
+    await h.readRelease('other-release', 'customer-abc');
     expect(calls().filter((c) => c[0] === 'get').map((c) => c[2]).sort()).toEqual(['customer-abc', 'other-release']);
   });
 });
@@ -252,8 +253,11 @@ metadata:
 
   it('reads every object, skipping empty documents and opening Lists', async () => {
     canned({ stdout: manifest });
-    const objects = await helm.getManifestObjects('customer-abc', 'customer-abc');
+    const { objects, unreadable, deleteHooks } = await helm.readRelease('customer-abc', 'customer-abc');
     expect(argv()).toEqual(['get', 'manifest', 'customer-abc', '-n', 'customer-abc', '--kubeconfig', kubeconfig, '--kube-context', 'test-ctx']);
+    // read through the CLI: the records are not in the namespace, so helm runs whatever its hooks are
+    expect(unreadable).toEqual([]);
+    expect(deleteHooks).toBeNull();
     expect(objects).toEqual([
       { apiVersion: 'v1', kind: 'ServiceAccount', name: 'sa', namespace: 'customer-abc' },
       { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: 'cabc-customer-instance-opencost' },
@@ -262,26 +266,22 @@ metadata:
     ]);
   });
 
-  it('an empty manifest has no objects', () => {
-    expect(parseManifest('', 'r')).toEqual([]);
-    expect(parseManifest('---\n# only a comment\n---\n', 'r')).toEqual([]);
+  it('an empty manifest has no objects', async () => {
+    expect(await parseManifest('')).toEqual({ objects: [], unreadable: [] });
+    expect(await parseManifest('---\n# only a comment\n---\n')).toEqual({ objects: [], unreadable: [] });
   });
 
-  it('reads JSON and flow-style documents too (templates may render either)', () => {
+  it('reads JSON and flow-style documents too (templates may render either)', async () => {
     const m = '{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"}}\n---\n{apiVersion: v1, kind: Secret, metadata: {name: s, namespace: ns}}\n';
-    expect(parseManifest(m, 'r')).toEqual([
+    expect((await parseManifest(m)).objects).toEqual([
       { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', name: 'fast' },
       { apiVersion: 'v1', kind: 'Secret', name: 's', namespace: 'ns' },
     ]);
   });
 
-  it('invalid YAML is an OperationError naming the release', () => {
-    expect(() => parseManifest('kind: [unclosed', 'rel-x')).toThrow(/rel-x/);
-  });
-
   it('a release gone between list and get has no objects', async () => {
     canned({ stderr: 'Error: release: not found', exitCode: 1 });
-    expect(await helm.getManifestObjects('gone', 'customer-abc')).toEqual([]);
+    expect(await helm.readRelease('gone', 'customer-abc')).toEqual({ objects: [], unreadable: [], deleteHooks: [] });
   });
 });
 

@@ -14,7 +14,7 @@ const inspection: Inspection = {
   customer: { id: 'cust_abc123', key: 'abc123' },
   namespace: 'customer-abc123',
   row,
-  releases: [{ name: 'customer-abc123', namespace: 'customer-abc123', status: 'deployed', chart: 'customer-instance-0.1.0', revision: '1', clusterScoped: [], outsideNamespace: [], clusterRbac: [] }],
+  releases: [{ name: 'customer-abc123', namespace: 'customer-abc123', status: 'deployed', chart: 'customer-instance-0.1.0', revision: '1', clusterScoped: [], outsideNamespace: [], clusterRbac: [], unreadable: [], deleteHooks: [], removal: { by: 'namespace', why: 'no delete hooks' } }],
   ns: { name: 'customer-abc123', uid: 'u1', phase: 'Active', conditions: [], finalizers: ['kubernetes'] },
   rbac: { owned: [{ kind: 'ClusterRole', name: 'cabc123-customer-instance-opencost', rule: 'opencost-name' }], keptByPolicy: [], keptUnowned: [] },
   pvcs: [
@@ -28,11 +28,18 @@ describe('the plan', () => {
   it('shows releases, objects by kind, PVC data loss, RBAC and the row change', () => {
     const text = renderPlan(planView(inspection, row, 'cust_abc123', 'customer-abc123', false), bufferIO().io.chalk).text;
     expect(text).toContain('delete customer-abc123 with 15 objects: 12 configmaps, 3 secrets');
-    expect(text).toContain('uninstall customer-abc123 (deployed, customer-instance-0.1.0)');
+    expect(text).toContain('remove customer-abc123 (deployed, customer-instance-0.1.0): removed with the namespace: no delete hooks (no helm process)');
     expect(text).toMatch(/PVC\s+data 1Gi Bound → pv-1: volume kept \(Retain\)/);
     expect(text).toMatch(/PVC\s+cache 1Gi Bound → pv-2: volume and data deleted/);
     expect(text).toMatch(/delete ClusterRole cabc123-customer-instance-opencost \(opencost-name\)/);
     expect(text).toContain('deployment_status deployed → deleting → pending');
+  });
+
+  it('says per release whether helm runs and why, and shows a manifest document it could not read', () => {
+    const hooked = { ...inspection, releases: [{ ...(inspection.releases[0] as Inspection['releases'][number]), removal: { by: 'helm' as const, why: 'delete hooks: pre-delete Job/drain' }, unreadable: [{ index: 3, source: 'c/templates/x.yaml', reason: 'no kind' }] }] };
+    const text = renderPlan(planView(hooked, row, 'cust_abc123', 'customer-abc123', false), bufferIO().io.chalk).text;
+    expect(text).toContain('uninstall customer-abc123 (deployed, customer-instance-0.1.0) with helm: delete hooks: pre-delete Job/drain');
+    expect(text).toContain('unknown manifest document 3 (c/templates/x.yaml) could not be read: no kind: treated as possibly cluster-scoped');
   });
 
   it('says when the namespace is already gone, and marks a simulated plan', () => {

@@ -78,8 +78,8 @@ describe('the deletion pipeline (fakes)', () => {
     ];
   });
 
-  it('uninstalls Helm first, deletes the namespace and owned RBAC, then resets the row', async () => {
-    const r = await run();
+  it('--helm-uninstall always: uninstalls Helm first, deletes the namespace and owned RBAC, then resets the row', async () => {
+    const r = await run(job({}, { helmUninstall: 'always' }));
     expect(r.outcome).toBe('deleted');
     const order = [...helm.calls.filter((c) => c.startsWith('uninstall')), ...kube.calls.filter((c) => c.startsWith('delete'))];
     expect(order[0]).toBe(`uninstall customer-${KEY} -n ${NS}`);
@@ -101,6 +101,63 @@ describe('the deletion pipeline (fakes)', () => {
         rbac: [`ClusterRoleBinding/c${KEY}-customer-instance-opencost`, `ClusterRole/c${KEY}-customer-instance-opencost`, `ClusterRole/c${KEY}-customer-instance-reader`],
       },
     })]);
+  });
+
+  it('a release without delete hooks goes with the namespace: no helm process, its ClusterRole deleted by step 3', async () => {
+    helm.missing = true; // not needed, so not looked for
+    const r = await run();
+    expect(r.outcome).toBe('deleted');
+    expect(helm.calls.filter((c) => c.startsWith('uninstall') || c === 'locate')).toEqual([]);
+    expect(r.releases).toEqual([{ name: `customer-${KEY}`, outcome: 'removed-with-namespace', why: 'no delete hooks' }]);
+    expect(kube.calls).toContain(`delete ClusterRole/c${KEY}-customer-instance-reader`);
+    expect(kube.rbac.map((o) => o.name).sort()).toEqual(['cabc12-customer-instance-opencost', `xc${KEY}-customer-instance-opencost`]);
+    expect(progress).toEqual([25, 70, 85, 100]);
+    expect(lines.map(([, m]) => m)).toContain('Helm release goes with the namespace: no helm process');
+    // the release counts as deleted in the audit row
+    expect(store.audit.at(-1)).toMatchObject({ deleted: { releases: [`customer-${KEY}`] } });
+  });
+
+  it.each<[string, { deleteHooks?: Array<{ kind: string; name: string; events: string[] }> }, { outside?: boolean; always?: boolean }, RegExp]>([
+    ['a pre-delete hook', { deleteHooks: [{ kind: 'Job', name: 'drain', events: ['pre-delete'] }] }, {}, /delete hooks: pre-delete Job\/drain/],
+    ['records outside the namespace (HELM_DRIVER=sql)', {}, { outside: true }, /outside the namespace/],
+    ['--helm-uninstall always', {}, { always: true }, /--helm-uninstall always/],
+  ])('%s: helm uninstall runs', async (_name, release, o, why) => {
+    helm.releases.clear();
+    helm.install(`customer-${KEY}`, NS, [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'cfg' }], release);
+    if (o.outside) helm.recordsInNamespace = false;
+    const r = await run(job({}, o.always ? { helmUninstall: 'always' } : {}));
+    expect(helm.calls).toContain(`uninstall customer-${KEY} -n ${NS}`);
+    expect(r.releases).toEqual([{ name: `customer-${KEY}`, outcome: 'uninstalled', why: expect.stringMatching(why) }]);
+  });
+
+  it('a release with a ClusterRole that does not carry the customer\'s mark needs helm (step 3 would not delete it)', async () => {
+    kube.rbac.push({ kind: 'ClusterRole', name: 'shared-reader', annotations: {} });
+    helm.releases.clear();
+    helm.install(`customer-${KEY}`, NS, [{ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: 'shared-reader' }]);
+    const r = await run();
+    expect(r.releases[0]).toMatchObject({ outcome: 'uninstalled', why: expect.stringMatching(/ClusterRole\/shared-reader/) });
+  });
+
+  it('a missing helm is refused before anything happens when a release needs it', async () => {
+    helm.missing = true;
+    const err = await run(job({}, { helmUninstall: 'always' })).catch((e: unknown) => e);
+    expect(String(err)).toMatch(/helm not found/);
+    expect(kube.calls.filter((c) => c.startsWith('delete'))).toEqual([]);
+  });
+
+  it('a manifest document that cannot be read is refused as possibly cluster-scoped, unless allowed (then helm runs)', async () => {
+    helm.releases.clear();
+    helm.install(`customer-${KEY}`, NS, [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'cfg' }], { unreadable: [{ index: 2, source: 'x/templates/bad.yaml', reason: 'not valid YAML: bad indentation' }] });
+    const err = await run().catch((e: unknown) => e);
+    expect(exitCodeFor(err)).toBe(2);
+    const text = [(err as Error).message, ...(err as UsageError).details].join('\n');
+    expect(text).toMatch(/manifest documents custctl cannot interpret/);
+    expect(text).toMatch(/manifest document 2 \(x\/templates\/bad.yaml\) could not be read: not valid YAML: bad indentation/);
+    expect(kube.calls.filter((c) => c.startsWith('delete'))).toEqual([]);
+    expect((await store.get(ID))?.deploymentStatus).toBe('deployed');
+    await store.claimForDeletion(ID, '7', { force: false });
+    const r = await run(job({}, { allowClusterScoped: true }));
+    expect(r.releases[0]).toMatchObject({ outcome: 'uninstalled', why: expect.stringMatching(/could not be read/) });
   });
 
   it('touches nothing when the job no longer owns the customer (superseded)', async () => {
@@ -199,7 +256,7 @@ describe('the deletion pipeline (fakes)', () => {
 
   it('a permanent error after the cluster was touched keeps the claim (the job fails; the row goes deletion_failed)', async () => {
     kube.deleteNamespace = async () => { throw new OperationError('permission denied: cannot delete namespaces', [], { permanent: true }); };
-    const err = await run().catch((e: unknown) => e);
+    const err = await run(job({}, { helmUninstall: 'always' })).catch((e: unknown) => e);
     expect(defaultClassify(err).final).toBe(true);
     expect(helm.calls).toContain(`uninstall customer-${KEY} -n ${NS}`);
     expect((await store.get(ID))?.deploymentStatus).toBe('deleting');
@@ -269,7 +326,8 @@ describe('the deletion pipeline (fakes)', () => {
     kube.failRbacDelete = true;
     const r = await run();
     expect(r.outcome).toBe('deleted');
-    expect(r.rbac.failed.length).toBe(2);
+    // the OpenCost pair and the release's own ClusterRole (no helm ran: step 3 deletes it)
+    expect(r.rbac.failed.length).toBe(3);
     expect(r.warnings.join('\n')).toMatch(/not deleted/);
     expect((await store.get(ID))?.deploymentStatus).toBe('pending');
   });

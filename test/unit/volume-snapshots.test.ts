@@ -188,7 +188,8 @@ describe('the volume-snapshots step in the pipeline', () => {
     const r = await run(job({ snapshotClass: 'retain' }));
     expect(r.volumeSnapshots?.map((s) => s.pvc)).toEqual(['data', 'logs']);
     expect(progress[0]).toBe(3);
-    expect(helm.calls.some((c) => c.startsWith('uninstall'))).toBe(true);
+    // then deletes (the release has no delete hooks: it goes with the namespace)
+    expect(kube.calls.some((c) => c.startsWith('delete ns/'))).toBe(true);
   });
 
   it('a refused class: nothing deleted, the row handed back, no retry', async () => {

@@ -9,6 +9,7 @@ import type { Config } from '../../config.js';
 import { DEFAULTS } from '../../config.js';
 import type { CustomerId } from '../../domain/customer-id.js';
 import type { DeletionOptions } from '../../domain/deletion-options.js';
+import type { PaceSummary } from '../../domain/pacing.js';
 import { namespaceFor } from '../../domain/namespace-name.js';
 import { parseBackupUrl, parseRecipients } from '../../domain/backup.js';
 import { parseSnapshotClass } from '../../domain/volume-snapshots.js';
@@ -38,6 +39,8 @@ export function jobOptions(config: Config, o: DeletionOptions): JobOptions {
     force: o.force ?? false,
     allowMissing: o.allowMissing ?? false,
     allowClusterScoped: o.allowClusterScoped ?? false,
+    // recorded only when helm runs for every release: a job without it (or an older one) is `auto`
+    ...((o.helmUninstall ?? config.helmUninstall) === 'always' ? { helmUninstall: 'always' as const } : {}),
     ...backupOption(config, o),
     ...snapshotOption(config, o),
   };
@@ -237,6 +240,8 @@ export interface DeleteReport {
   exitCode: number;
   /** dry run: when the data would be deleted (ISO), null for now; absent when the server decides */
   deletesAt?: string | null;
+  /** a run over several customers whose concurrency was lowered (429s, a namespace controller falling behind); absent when it never changed */
+  pacing?: PaceSummary;
 }
 
 /**

@@ -1,4 +1,7 @@
-/** Step 1: Helm first, always: deleting the namespace first would delete the release records. */
+/**
+ * Step 1: Helm first wherever it runs: deleting the namespace first would delete the release
+ * records. Releases helm adds nothing to are left for the namespace (step 2).
+ */
 import { uninstallReleases } from '../helm-uninstall.js';
 import type { Step } from '../step.js';
 
@@ -11,6 +14,6 @@ export const helmUninstallStep: Step = {
     const c = ctx.cluster!;
     const insp = ctx.inspection!;
     ctx.result.releases = await uninstallReleases(c.helm, ctx.namespace, insp.releases, ctx.timeoutMs, ctx.log, ctx.signal);
-    for (const r of insp.releases) for (const o of r.clusterRbac) ctx.removedByHelm.add(`${o.kind}/${o.name}`);
+    for (const r of insp.releases) if (r.removal.by === 'helm') for (const o of r.clusterRbac) ctx.removedByHelm.add(`${o.kind}/${o.name}`);
   },
 };

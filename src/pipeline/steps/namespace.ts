@@ -8,6 +8,6 @@ export const namespaceStep: Step = {
   cluster: true,
   simulatedAs: 'namespace deletion',
   async run(ctx) {
-    ctx.result.namespaceOutcome = await deleteNamespaceAndWait(ctx.cluster!.kube, ctx.namespace, ctx.inspection!.ns, ctx.timeoutMs, ctx.log, ctx.signal);
+    ctx.result.namespaceOutcome = await deleteNamespaceAndWait(ctx.cluster!.kube, ctx.namespace, ctx.inspection!.ns, ctx.timeoutMs, ctx.log, ctx.signal, (ms) => { ctx.result.namespaceWaitMs = ms; });
   },
 };

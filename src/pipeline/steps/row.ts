@@ -8,7 +8,7 @@ export function deletedCounts(ctx: Pick<StepContext, 'result' | 'inspection' | '
   // PVCs are often made by a StatefulSet's claim template, not the chart: counted from the cluster
   if (ctx.pvcs && ctx.pvcs.length > (objects.PersistentVolumeClaim ?? 0)) objects.PersistentVolumeClaim = ctx.pvcs.length;
   return {
-    releases: ctx.result.releases.filter((r) => r.outcome === 'uninstalled').map((r) => r.name),
+    releases: ctx.result.releases.filter((r) => r.outcome === 'uninstalled' || r.outcome === 'removed-with-namespace').map((r) => r.name),
     objects,
     rbac: ctx.result.rbac.deleted.map((x) => `${x.kind}/${x.name}`),
   };

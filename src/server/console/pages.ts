@@ -163,7 +163,8 @@ ${h('What a deletion does')}
 </dl>
 ${p.namespaceFound === null ? '' : html`
 ${sub('Helm releases')}
-${p.releases.length === 0 ? html`<p>None found.</p>` : html`<ul>${p.releases.map((r) => html`<li><strong class="danger">uninstall</strong> <code>${r.name}</code> (${r.status}, ${r.chart})
+${p.releases.length === 0 ? html`<p>None found.</p>` : html`<ul>${p.releases.map((r) => html`<li>${r.removal === 'namespace' ? html`<strong class="danger">removed with the namespace</strong>` : html`<strong class="danger">uninstall</strong>`} <code>${r.name}</code> (${r.status}, ${r.chart}): ${r.removal === 'namespace' ? html`${r.why}, no helm process` : html`helm uninstall: ${r.why}`}
+  ${r.unreadable.length ? html`<ul>${r.unreadable.map((u) => html`<li class="danger">unknown: ${u} (treated as possibly cluster-scoped: the deletion refuses this release)</li>`)}</ul>` : ''}
   ${r.clusterScoped.length ? html`<ul>${r.clusterScoped.map((o) => html`<li class="danger">cluster-scoped: ${o} (the deletion refuses this release)</li>`)}</ul>` : ''}
   ${r.outsideNamespace.length ? html`<ul>${r.outsideNamespace.map((o) => html`<li class="danger">outside the namespace: ${o} (the deletion refuses this release)</li>`)}</ul>` : ''}</li>`)}</ul>`}
 ${sub('Objects by kind')}
