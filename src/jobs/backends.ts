@@ -12,7 +12,7 @@ import type { Deps } from '../deps.js';
 import type { JobQueue } from '../adapters/queue.js';
 import type { DeliveryJournal } from '../adapters/webhook-journal.js';
 import type { PostgresQueueTarget, QueueCheck } from '../adapters/bullmq-postgres.js';
-import { connectionAttempts, openPool, pgTarget, poolConfigFor } from '../adapters/pg-connection.js';
+import { openPool, pgTarget } from '../adapters/pg-connection.js';
 import { parseQueueSelection, type QueueBackendName, type QueueSelection } from '../adapters/queue-config.js';
 
 /** What a backend needs of the process that opens it. */
@@ -123,16 +123,12 @@ const redis: QueueBackend = {
 
 /**
  * Where the PostgreSQL queue lives: its URL (or the PG* variables) resolved as the customers
- * database's is (sslmode, certificates, timeouts). `connect`: try the connection once, so that the
- * pool's TLS settings are the ones that worked (prefer/allow) and a failure names its cause.
+ * database's is (sslmode, certificates, timeouts), and tried once, so that the pool's TLS settings
+ * are the ones that worked (prefer/allow) and a failure names its cause.
  */
-export async function postgresQueueTarget(s: Extract<QueueSelection, { backend: 'postgres' }>, env: Env, o: { connect: boolean }): Promise<PostgresQueueTarget> {
+export async function postgresQueueTarget(s: Extract<QueueSelection, { backend: 'postgres' }>, env: Env): Promise<PostgresQueueTarget> {
   const t = pgTarget({ ...(s.databaseUrl !== undefined ? { connectionString: s.databaseUrl } : {}), env: { ...env } });
   const where = t.description;
-  if (!o.connect) {
-    const first = connectionAttempts(t, { ...env })[0];
-    return { pool: first ? poolConfigFor(t, first) : t.config, schema: s.schema, where };
-  }
   const opened = await openPool(t, { ...env });
   await opened.pool.end().catch(() => undefined);
   return { pool: opened.config, schema: s.schema, where };
@@ -142,6 +138,18 @@ function pgSelection(env: Env): Extract<QueueSelection, { backend: 'postgres' }>
   const s = parseQueueSelection(env);
   if (s.backend !== 'postgres') throw new Error(`the queue is ${s.backend}, not postgres`);
   return s;
+}
+
+/** one resolved target per process (the connection tried once: the TLS settings that worked) */
+const targets = new WeakMap<BackendContext, Promise<PostgresQueueTarget>>();
+function targetOf(ctx: BackendContext): Promise<PostgresQueueTarget> {
+  let t = targets.get(ctx);
+  if (!t) {
+    t = postgresQueueTarget(pgSelection(ctx.env), ctx.env);
+    targets.set(ctx, t);
+    t.catch(() => targets.delete(ctx));
+  }
+  return t;
 }
 
 const postgres: QueueBackend = {
@@ -160,13 +168,13 @@ const postgres: QueueBackend = {
     return `BullMQ on PostgreSQL, ${where}, schema ${s.schema}`;
   },
   async open(ctx) {
-    const target = await postgresQueueTarget(pgSelection(ctx.env), ctx.env, { connect: true });
+    const target = await targetOf(ctx);
     const { openPostgresBullQueue } = await import('../adapters/bullmq-postgres.js');
     const q = await openPostgresBullQueue(target);
     return { value: q, close: () => q.close() };
   },
   async deliveryJournal(ctx) {
-    const target = await postgresQueueTarget(pgSelection(ctx.env), ctx.env, { connect: false });
+    const target = await targetOf(ctx);
     const { PostgresDeliveryJournal } = await import('../adapters/webhook-journal-pg.js');
     const j = new PostgresDeliveryJournal(target);
     return { value: j, close: () => j.close() };
@@ -176,7 +184,7 @@ const postgres: QueueBackend = {
   async check(ctx) {
     let target: PostgresQueueTarget;
     try {
-      target = await postgresQueueTarget(pgSelection(ctx.env), ctx.env, { connect: true });
+      target = await targetOf(ctx);
     } catch (e) {
       return [{ name: 'queue database', status: 'fail', detail: errorText(e), fix: fixOf(e, 'Check CUSTCTL_QUEUE_DATABASE_URL (or DATABASE_URL), or choose another queue with CUSTCTL_QUEUE.') }];
     }
@@ -185,7 +193,7 @@ const postgres: QueueBackend = {
   },
   async migrate(ctx) {
     const s = pgSelection(ctx.env);
-    const target = await postgresQueueTarget(s, ctx.env, { connect: true });
+    const target = await postgresQueueTarget(s, ctx.env);
     const { migratePostgresQueue } = await import('../adapters/bullmq-postgres.js');
     const r = await migratePostgresQueue(target);
     const applied = r.to > r.from ? [`BullMQ queue schema ${s.schema}: version ${r.from} → ${r.to}`] : [];
