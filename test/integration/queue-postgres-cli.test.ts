@@ -1,5 +1,6 @@
 /**
- * BullMQ on PostgreSQL end to end, with the queue in a database of its own
+ * BullMQ on PostgreSQL selected with CUSTCTL_QUEUE=postgres: what doctor, version, worker and delete
+ * say of a schema not migrated yet (refused, nothing changed), and end to end, with the queue in a database of its own
  * (CUSTCTL_QUEUE_DATABASE_URL: a throwaway server, so that restarting it disturbs no other test)
  * and the customers in the test run's database: `custctl db migrate` creates the queue schema
  * there, a `custctl worker` keeps running while that server restarts, and the deletions that
@@ -15,6 +16,36 @@ import { db, getNamespace, provisionCustomer, randomKey, waitFor } from '../supp
 import { restartPostgres, startPostgres, type Postgres } from '../env/postgres.js';
 import type { ManagedProcess } from '../env/process.js';
 import { openPostgresBullQueue } from '../../src/adapters/bullmq-postgres.js';
+
+describe('CUSTCTL_QUEUE=postgres before db migrate', () => {
+  it('doctor names the missing schema and its fix; version describes the queue; worker and delete refuse, nothing changed', async () => {
+    const schema = `nomig_${randomKey('s').replace(/[^a-z0-9_]/gi, '_')}`;
+    const env = { CUSTCTL_QUEUE: 'postgres', CUSTCTL_QUEUE_SCHEMA: schema, CUSTCTL_STATE_DIR: tempStateDir() };
+    const doctor = await custctlJson<{ ok: boolean; checks: Array<{ name: string; status: string; detail: string; fix?: string }> }>(['doctor'], { env });
+    expect(doctor.result.exitCode).toBe(1);
+    const queue = doctor.json.checks.filter((c) => c.name.startsWith('queue'));
+    expect(queue.map((c) => [c.name, c.status])).toEqual([['queue database', 'ok'], ['queue server version', 'ok'], ['queue schema', 'fail'], ['queue privileges', 'skipped']]);
+    expect(queue[1]?.detail).toMatch(/^PostgreSQL \d+/);
+    expect(queue[2]).toMatchObject({ detail: expect.stringContaining(`${schema}`), fix: expect.stringContaining('custctl db migrate') });
+
+    const version = await custctlJson<{ queue: string }>(['version'], { env });
+    expect(version.json.queue).toMatch(new RegExp(`^BullMQ on PostgreSQL, postgres://[^:@]+@127\\.0\\.0\\.1:\\d+/\\w+, schema ${schema}$`));
+
+    const worker = await custctl(['worker'], { env });
+    expect(worker.exitCode, worker.stderr).toBe(2);
+    expect(worker.stderr).toContain(`the queue schema ${schema}`);
+    expect(worker.stderr).toContain('custctl db migrate');
+
+    const c = await provisionCustomer(randomKey('qn'));
+    const del = await custctl(['delete', c.customerId, '--yes'], { env });
+    expect(del.exitCode, del.stderr).toBe(2);
+    const row = await db().query('select deployment_status, deletion_job_id from customers where customer_id = $1', [c.customerId]);
+    expect(row.rows[0]).toEqual({ deployment_status: 'deployed', deletion_job_id: null });
+    expect(await getNamespace(c.namespace)).not.toBeNull();
+    const schemas = await db().query('select 1 from pg_namespace where nspname = $1', [schema]);
+    expect(schemas.rowCount).toBe(0);
+  }, 120_000);
+});
 
 describe('BullMQ on PostgreSQL: the queue database restarted while deletions wait', () => {
   let server: Postgres | undefined;
