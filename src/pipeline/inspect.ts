@@ -61,6 +61,7 @@ export async function inspect(
   const withRemoval: ReleasePlan[] = plans.map((p) => ({
     ...p,
     foreignRbac: p.clusterRbac.filter((o) => rbacPresence(o.kind, o.name) === 'not-owned'),
+    foreignNamespaces: p.clusterScoped.filter((o) => o.kind === 'Namespace' && o.apiVersion === 'v1' && o.name !== namespace).map((o) => o.name),
     removal: releaseRemoval(p, removalInput),
   }));
   // a missing helm is refused before anything happens, when a release needs it
@@ -115,20 +116,27 @@ export function refuseClusterScoped(insp: Inspection, allow: boolean): void {
 }
 
 /**
- * A release whose manifest names cluster RBAC that exists and is not this customer's (no
- * `c<key>-customer-instance` name, no `meta.helm.sh/release-namespace` of its namespace):
- * `helm uninstall` deletes what a manifest names whoever owns it, so a release record planted in
- * the namespace could name `cluster-admin`. Refused whatever the flags: no deletion of a customer
- * ever removes what it does not own.
+ * What no deletion of a customer may remove, whatever the flags, named by a release's manifest
+ * (`helm uninstall` deletes what a manifest names, whoever owns it, so a release record planted in
+ * the namespace could name `cluster-admin` or `kube-system`):
+ * - cluster RBAC that exists and is not this customer's (no `c<key>-customer-instance` name, no
+ *   `meta.helm.sh/release-namespace` of its namespace);
+ * - a Namespace other than the customer's own (custctl deletes `<prefix><key>` and no other).
  */
 export function refuseForeignRbac(insp: Inspection): void {
-  const foreign = insp.releases.flatMap((r) => (r.foreignRbac ?? []).map((o) => ({ release: r.name, ...o })));
-  if (foreign.length === 0) return;
+  const rbac = insp.releases.flatMap((r) => (r.foreignRbac ?? []).map((o) => ({ release: r.name, ...o })));
+  const namespaces = insp.releases.flatMap((r) => (r.foreignNamespaces ?? []).map((name) => ({ release: r.name, name })));
+  if (rbac.length === 0 && namespaces.length === 0) return;
+  const what = [
+    rbac.length ? 'cluster RBAC that exists and is not this customer\'s' : '',
+    namespaces.length ? `namespaces other than ${insp.namespace}` : '',
+  ].filter(Boolean).join(' and ');
   throw new ConflictError(
-    `refusing to delete ${insp.customer.id}: its Helm release names cluster RBAC that exists and is not this customer's, and helm uninstall would delete it`,
+    `refusing to delete ${insp.customer.id}: its Helm release names ${what}, and helm uninstall would delete them`,
     [
-      ...foreign.map((o) => `release ${o.release}: ${o.kind} ${o.name} (no meta.helm.sh/release-namespace: ${insp.namespace}, no c${insp.customer.key}-customer-instance name)`),
-      'Nothing was changed. No flag overrides this: check who created the release; if the objects really are this customer\'s, annotate them with meta.helm.sh/release-namespace and run again.',
+      ...rbac.map((o) => `release ${o.release}: ${o.kind} ${o.name} (no meta.helm.sh/release-namespace: ${insp.namespace}, no c${insp.customer.key}-customer-instance name)`),
+      ...namespaces.map((o) => `release ${o.release}: Namespace ${o.name} (only ${insp.namespace} is ${insp.customer.id}'s)`),
+      'Nothing was changed. No flag overrides this: check who created the release. Cluster RBAC that really is this customer\'s can be annotated meta.helm.sh/release-namespace=' + insp.namespace + '; a namespace never is.',
     ],
   );
 }

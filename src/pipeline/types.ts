@@ -40,6 +40,8 @@ export interface ReleasePlan extends HelmRelease {
    * its namespace: `helm uninstall` would delete another's objects (always refused)
    */
   foreignRbac?: RbacRef[];
+  /** Namespace objects the manifest names other than the customer's own: never deleted, whatever the flags */
+  foreignNamespaces?: string[];
   /** manifest documents that could not be interpreted: their objects are unknown (refused unless allowed) */
   unreadable: UnreadableDocument[];
   /** the hooks helm runs on uninstall; null: not known (records outside the namespace) */

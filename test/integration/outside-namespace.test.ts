@@ -122,4 +122,31 @@ describe('a release with objects in other namespaces', () => {
     expect(await getNamespace(c.namespace)).toBeNull();
     expect(await victims()).toEqual([]);
   });
+
+  it('a release naming another Namespace is refused (exit 4) even with --allow-cluster-scoped: that namespace stays', async () => {
+    const k = randomKey('on');
+    const c = await provisionCustomer(k);
+    const other = `victimns-${k}`;
+    const chart = mkdtempSync(path.join(tmpdir(), 'custctl-planted-ns-'));
+    mkdirSync(path.join(chart, 'templates'));
+    writeFileSync(path.join(chart, 'Chart.yaml'), 'apiVersion: v2\nname: planted-ns\nversion: 0.1.0\n');
+    writeFileSync(path.join(chart, 'templates', 'ns.yaml'), `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${other}\n`);
+    await helm(['install', `plantedns-${k}`, chart, '-n', c.namespace], { check: true });
+    const before = await row(c.customerId);
+    for (const args of [['--dry-run'], ['--yes', '--allow-cluster-scoped']]) {
+      const r = await custctl(['delete', c.customerId, ...args], { env });
+      expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(4);
+      expect(r.stderr).toContain(`release plantedns-${k}: Namespace ${other} (only ${c.namespace} is ${c.customerId}'s)`);
+    }
+    expect((await getNamespace(other))?.metadata?.deletionTimestamp).toBeUndefined();
+    expect((await getNamespace(c.namespace))?.metadata?.deletionTimestamp).toBeUndefined();
+    expect(await row(c.customerId)).toEqual(before);
+    // that release removed by whoever owns it, the customer deletes as usual
+    await helm(['uninstall', `plantedns-${k}`, '-n', c.namespace, '--wait=false'], { check: true });
+    const ok = await custctl(['delete', c.customerId, '--yes'], { env });
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(await getNamespace(c.namespace)).toBeNull();
+    await kubectl(['delete', 'namespace', other, '--wait=false', '--ignore-not-found']);
+  });
 });
+
