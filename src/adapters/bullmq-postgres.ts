@@ -423,7 +423,7 @@ export async function migratePostgresQueue(target: PostgresQueueTarget): Promise
 
 function translateSchemaError(e: unknown, target: PostgresQueueTarget): Error {
   if (e instanceof SchemaMigrationRequiredError) {
-    return new UsageError(`the queue schema ${target.schema} in ${target.where} does not exist yet`, ['Create it: `custctl db migrate` (with CUSTCTL_QUEUE=postgres), as a role that may create the schema.']);
+    return new UsageError(`the queue schema ${target.schema} in ${target.where} does not exist yet`, ['Create it with the queue migrations: `custctl db migrate` (with CUSTCTL_QUEUE=postgres), as a role that may create the schema.']);
   }
   if (e instanceof SchemaVersionMismatchError) {
     return new UsageError(`the queue schema ${target.schema} in ${target.where} was migrated by a newer BullMQ (needs major ${e.minimumClientVersion}, this custctl has ${e.clientVersion})`, ['Upgrade custctl on this machine.'], { permanent: true });
