@@ -130,12 +130,29 @@ describe('the deletion pipeline (fakes)', () => {
     expect(r.releases).toEqual([{ name: `customer-${KEY}`, outcome: 'uninstalled', why: expect.stringMatching(why) }]);
   });
 
-  it('a release with a ClusterRole that does not carry the customer\'s mark needs helm (step 3 would not delete it)', async () => {
+  it('a release naming a ClusterRole that exists without the customer\'s mark is refused whatever the flags, nothing deleted', async () => {
     kube.rbac.push({ kind: 'ClusterRole', name: 'shared-reader', annotations: {} });
     helm.releases.clear();
     helm.install(`customer-${KEY}`, NS, [{ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: 'shared-reader' }]);
+    for (const opts of [{}, { allowClusterScoped: true, helmUninstall: 'always' as const }]) {
+      const err = await run(job({}, opts)).catch((e: unknown) => e);
+      expect(exitCodeFor(err)).toBe(4);
+      expect([(err as Error).message, ...(err as UsageError).details].join('\n')).toMatch(/release customer-[a-z0-9]+: ClusterRole shared-reader/);
+      expect(helm.calls.filter((c) => c.startsWith('uninstall'))).toEqual([]);
+      expect(kube.calls.filter((c) => c.startsWith('delete'))).toEqual([]);
+      expect(kube.rbac.map((o) => o.name)).toContain('shared-reader');
+      expect((await store.get(ID))?.deploymentStatus).toBe('deployed');
+      await store.claimForDeletion(ID, '7', { force: false });
+    }
+  });
+
+  it('the same ClusterRole annotated for the customer\'s namespace is the customer\'s: deleted', async () => {
+    kube.rbac.push({ kind: 'ClusterRole', name: 'shared-reader', annotations: { 'meta.helm.sh/release-namespace': NS } });
+    helm.releases.clear();
+    helm.install(`customer-${KEY}`, NS, [{ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: 'shared-reader' }]);
     const r = await run();
-    expect(r.releases[0]).toMatchObject({ outcome: 'uninstalled', why: expect.stringMatching(/ClusterRole\/shared-reader/) });
+    expect(r.outcome).toBe('deleted');
+    expect(kube.rbac.map((o) => o.name)).not.toContain('shared-reader');
   });
 
   it('a missing helm is refused before anything happens when a release needs it', async () => {
