@@ -197,6 +197,13 @@ export interface CustomerStore {
   readonly transport?: Transport;
 
   get(customerId: string): Promise<CustomerRow | null>;
+  /**
+   * One text column of a customer's row that only some sites keep (the billing provider's customer
+   * id): null when the row, the value or the column itself is missing. `column` is a plain name
+   * (lower case letters, digits, _), checked by the caller's configuration. Optional: test doubles
+   * leave it out.
+   */
+  column?(customerId: string, column: string): Promise<string | null>;
   list(): Promise<CustomerRow[]>;
   /** Inserts a row; a duplicate customer_id is a ConflictError. `audit`: recorded in the same transaction. */
   add(row: NewCustomer, audit?: AuditEntry): Promise<CustomerRow>;

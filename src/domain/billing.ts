@@ -404,3 +404,39 @@ export class BillingError extends OperationError {
     this.partial = options?.partial;
   }
 }
+
+// ---------- the record a deletion keeps ----------
+
+/**
+ * What a deletion did at the billing provider, in the few fields the audit row, the webhook body
+ * and `status job` carry: ids and amounts (smallest currency unit), nothing else of the customer.
+ */
+export interface BillingSummary {
+  provider: 'stripe';
+  mode: 'test' | 'live';
+  customer: string | null;
+  cancelled: Array<{ subscription: string; statusBefore: string }>;
+  invoiced: Array<{ subscription: string; invoice: string; total: number; amountDue: number; currency: string }>;
+  refunded: Array<{ subscription: string; refund: string; amount: number; currency: string; invoice: string; status: string | null }>;
+  credited: Array<{ subscription: string; amount: number; currency: string }>;
+  customerDeleted: BillingResult['customerDeleted'];
+}
+
+export function billingSummary(r: BillingResult): BillingSummary {
+  return {
+    provider: r.provider,
+    mode: r.mode,
+    customer: r.customer,
+    cancelled: r.cancelled.map((c) => ({ subscription: c.id, statusBefore: c.statusBefore })),
+    invoiced: r.cancelled.flatMap((c) => (c.finalInvoice ? [{ subscription: c.id, invoice: c.finalInvoice.id, total: c.finalInvoice.total, amountDue: c.finalInvoice.amountDue, currency: c.finalInvoice.currency }] : [])),
+    refunded: r.refunds.map((f) => ({ subscription: f.subscription, refund: f.id, amount: f.amount, currency: f.currency, invoice: f.invoice, status: f.status })),
+    credited: r.credited,
+    customerDeleted: r.customerDeleted,
+  };
+}
+
+/** One line for a closing summary: `billing cancelled 2, invoiced 2, refunded 20.00 USD`. */
+export function summaryWords(s: BillingSummary): string {
+  const refunded = s.refunded.map((f) => formatMoney(f.amount, f.currency)).join(' + ');
+  return [`billing cancelled ${s.cancelled.length}`, `invoiced ${s.invoiced.length}`, ...(refunded ? [`refunded ${refunded}`] : [])].join(', ');
+}
