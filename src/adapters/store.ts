@@ -2,6 +2,7 @@
  * The customer store: one interface over PostgreSQL (`pg`) and embedded PostgreSQL (PGlite),
  * with the same SQL for both. Implementations load their driver lazily (see openStore).
  */
+import type { BillingSummary } from '../domain/billing.js';
 import type { Transport } from './pg-connection.js';
 
 import type { TableProblem } from '../db/customer-table.js';
@@ -84,6 +85,8 @@ export interface AuditDeleted {
   auditRows?: number;
   /** customer-erased: the row's columns whose values were erased (names, never values) */
   fields?: string[];
+  /** deletion-completed with billing configured: what was cancelled, invoiced and refunded at the provider (ids, amounts) */
+  billing?: BillingSummary;
 }
 
 /** Where a row sits in the audit chain: what a certificate cites. */

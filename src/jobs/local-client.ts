@@ -55,11 +55,12 @@ export class LocalJobsClient implements JobsClient {
     if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
     if (o.sync) throw new UsageError('--sync needs --api-url: it runs the deletion on the queue API synchronously');
     await d.webhooks?.(); // a broken webhook configuration is refused now (exit 2), before the plan and the prompt
+    const outside = await d.outside?.(); // and so is a broken billing or hooks configuration
     // the kube client (kubeconfig, credentials; client-node's import for exec/auth-provider users)
     // starts now: its file loading fills the store's round trips
     const kubeLoad = cfg.simulate ? null : d.kube();
     kubeLoad?.catch(() => undefined);
-    const { backupOption, checkSnapshotClass, coverVolumes, inspect, planView, refuseClusterScoped, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
+    const { backupOption, checkSnapshotClass, coverVolumes, inspect, outsidePlan, planView, refuseClusterScoped, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
     const snapshotClass = snapshotOption(cfg, o).snapshotClass;
     backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
     // Every id and row checked before anything happens; any refusal refuses the whole run, and
@@ -129,6 +130,12 @@ export class LocalJobsClient implements JobsClient {
           }
         : null;
       if (backupUrl && t.plan.backup && snapshotClass && t.plan.volumeSnapshots && !t.plan.volumeSnapshots.refused) t.plan.backup.covers += '; the manifest records the volume snapshots';
+      if (outside) {
+        Object.assign(t.plan, await outsidePlan(outside, store, t.customer.id, { scheduled: (o.afterMs ?? cfg.retentionMs) > 0, simulated: cfg.simulate }));
+        const refusal = t.plan.billing?.plan.refusal;
+        // refused by the billing step anyway: say so before asking to confirm
+        if (refusal && !o.dryRun && !cfg.simulate) planRefusals.push({ subject: t.customer.id, error: new ConflictError(`billing: ${refusal}`) });
+      }
       if (insp?.ns) t.namespaceUid = insp.ns.uid;
       if (insp && !o.dryRun) {
         try {

@@ -5,6 +5,8 @@
  */
 import type { Billing } from '../adapters/billing.js';
 import type { CustomerStore } from '../adapters/store.js';
+import { planLines, suspendPlanLines, type BillingPlan } from '../domain/billing.js';
+import { HOOK_POINTS, hookPlanLines, type HookPlanLine } from '../domain/hooks.js';
 import type { HooksEnv } from './hooks.js';
 
 export interface OutsideEnv {
@@ -21,4 +23,39 @@ export const NO_OUTSIDE: OutsideEnv = Object.freeze({ billing: null, billingColu
 /** The billing provider's customer id from the row's configured column (null: none kept). */
 export async function billingCustomerOf(store: CustomerStore, customerId: string, o: Pick<OutsideEnv, 'billingColumn'>): Promise<string | null> {
   return o.billingColumn && store.column ? store.column(customerId, o.billingColumn) : null;
+}
+
+/**
+ * The plan's billing and hook lines, as data with their text: the CLI, `-o json` and the console
+ * all show these same lines. `scheduled`: a soft delete (billing is paused now, cancelled when the
+ * deletion runs). Read only: the billing provider is only read.
+ */
+export async function outsidePlan(
+  outside: OutsideEnv,
+  store: CustomerStore,
+  customerId: string,
+  o: { scheduled: boolean; simulated: boolean },
+): Promise<{ billing?: OutsidePlanBilling; hooks?: HookPlanLine[] }> {
+  const out: { billing?: OutsidePlanBilling; hooks?: HookPlanLine[] } = {};
+  if (outside.billing) {
+    const plan = await outside.billing.plan({ customerId, providerCustomerId: await billingCustomerOf(store, customerId, outside) });
+    const lines = o.simulated
+      ? ['not called: a simulated run changes nothing outside (SIMULATE_K8S_DEPLOYMENT=true)', ...planLines(plan)]
+      : o.scheduled
+        ? [...suspendPlanLines(plan), ...planLines(plan).map((l, i) => (i === 0 ? `when the deletion runs: ${l}` : l))]
+        : planLines(plan);
+    out.billing = { provider: plan.provider, lines, plan };
+  }
+  if (outside.hooks) {
+    const lines = HOOK_POINTS.flatMap((p) => hookPlanLines(outside.hooks?.endpoints ?? [], p, { simulated: o.simulated }));
+    if (lines.length > 0) out.hooks = lines;
+  }
+  return out;
+}
+
+export interface OutsidePlanBilling {
+  provider: BillingPlan['provider'];
+  /** what people read (the CLI, the console) */
+  lines: string[];
+  plan: BillingPlan;
 }
