@@ -135,7 +135,7 @@ describe('billing in the deletion job (file journal)', () => {
 
   it('kill -9 mid-billing, then jobs resume: no second cancel, invoice or refund', async () => {
     const c = await provisionCustomer(randomKey('bj'));
-    const s = seedStripe(c.customerId);
+    seedStripe(c.customerId);
     const kstate = tempStateDir();
     const env = billingEnv({ CUSTCTL_STATE_DIR: kstate });
     await custctl(['db', 'migrate'], { env });
