@@ -5,6 +5,7 @@
  * hook receiver on loopback. File journal, and BullMQ on Redis through `custctl worker`.
  */
 import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chmodSync, writeFileSync } from 'node:fs';
@@ -221,16 +222,26 @@ describe('deletion hooks (file journal)', () => {
 });
 
 describe('billing through custctl worker on BullMQ (Redis)', () => {
-  it('delete --detach, then worker --once: cancelled, invoiced and refunded once', async () => {
+  it('delete --detach, then a custctl worker: cancelled, invoiced and refunded once, shown in status job', async () => {
     const c = await provisionCustomer(randomKey('bq'));
-    seedStripe(c.customerId);
+    const s = seedStripe(c.customerId);
     const env = billingEnv({ REDIS_URL: testEnv().redisUrl, CUSTCTL_STATE_DIR: tempStateDir() });
-    const d = await custctl(['delete', c.customerId, '--yes', '--detach'], { env });
-    expect(d.exitCode, d.stderr).toBe(0);
-    const w = await custctl(['worker', '--once'], { env });
-    expect(w.exitCode, w.stderr).toBe(0);
-    await waitFor(async () => (await row(c.customerId)).deployment_status === 'pending', 'the row reset', 120_000, 200);
-    expect(counts()).toEqual({ cancels: 2, invoices: 1, refunds: 1, balance: 1, updates: 0 });
-    expect(w.stderr + d.stderr).not.toContain('claude-code-hint');
+    let log = '';
+    const w = spawn('node', [BIN, 'worker'], { env: { ...cliEnv(), ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    w.stderr?.on('data', (b: Buffer) => (log += b.toString()));
+    try {
+      await waitFor(async () => log.includes('started on redis://'), `the worker to start:\n${log}`, 30_000, 100);
+      const { result, json } = await custctlJson<DeleteJson>(['delete', c.customerId, '--yes', '--detach'], { env });
+      expect(result.exitCode, result.stderr).toBe(0);
+      await waitFor(async () => (await row(c.customerId)).deployment_status === 'pending', `the row reset:\n${log}`, 120_000, 200);
+      expect(counts()).toEqual({ cancels: 2, invoices: 1, refunds: 1, balance: 1, updates: 0 });
+      const st = await custctl(['status', 'job', json.results[0]?.jobId ?? ''], { env });
+      expect(st.stdout).toContain(`Stripe: cancelled ${s.a} (was active)`);
+      expect(st.stdout).toContain('Stripe: refunded 20.00 USD');
+      expect(log + result.stderr).not.toContain('claude-code-hint');
+    } finally {
+      w.kill('SIGTERM');
+      await new Promise((r) => w.once('exit', r));
+    }
   }, 240_000);
 });
