@@ -162,7 +162,7 @@ export class LocalJobsClient implements JobsClient {
     await eventsOf(env).emit({ type: 'accepted', job });
     if (this.o.mode === 'cli') {
       // step lines: one customer's story, quiet in a run over several (one line per customer there)
-      if (job.data.scheduledFor !== undefined) this.d.log.step('info', 'Deletion scheduled: instance suspended', { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), cancel: `custctl cancel ${customer.id}` });
+      if (job.data.scheduledFor !== undefined) this.d.log.step('info', `Deletion scheduled: instance suspended${job.data.billingPaused?.length ? ', billing collection paused' : ''}`, { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), ...(job.data.billingPaused?.length ? { billingPaused: job.data.billingPaused.join(',') } : {}), cancel: `custctl cancel ${customer.id}` });
       else this.d.log.step('info', 'Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
     }
     return job;

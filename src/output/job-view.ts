@@ -174,7 +174,7 @@ export function cancelLine(r: CancelResult): Styled {
   if (r.deletionStarted) {
     return h`deletion of ${r.customerId} stopped: job ${r.jobId} cancelled after it had started; status ${r.status}; nothing restored (part of the instance may be gone)${simulated}`;
   }
-  return h`deletion of ${r.customerId} cancelled (job ${r.jobId}${r.scheduledFor ? h`, was due ${r.scheduledFor}` : ''}); status ${r.status}${restored ? h`; restored ${restored}` : ''}${simulated}`;
+  return h`deletion of ${r.customerId} cancelled (job ${r.jobId}${r.scheduledFor ? h`, was due ${r.scheduledFor}` : ''}); status ${r.status}${restored ? h`; restored ${restored}` : ''}${simulated}${r.billingResumed ? `\n${r.billingResumed.lines.join('\n')}` : ''}`;
 }
 
 /** `custctl cancel ID`: the cancel's result (JSON: CancelResult, the job inside with ISO times). */

@@ -206,7 +206,10 @@ export async function runDeleteAttempt(
     // a refusal, or a permanent error (helm missing, 403, a bad kubeconfig) before anything was
     // touched: give the row back to the status it had
     // a failed backup comes before anything is deleted (step 0), whatever `touched` says
-    const untouched = e instanceof Refusal ? e.inner : (!touched || beforeAnythingDeleted(e)) && e instanceof CliError && isPermanent(e) ? e : null;
+    const found = e instanceof Refusal ? e.inner : (!touched || beforeAnythingDeleted(e)) && e instanceof CliError && isPermanent(e) ? e : null;
+    const untouched = found instanceof BillingError
+      ? new BillingError(found.message, [...found.details, 'Nothing was deleted and nothing was changed at the billing provider; the row was handed back.'], { cause: found, permanent: true })
+      : found;
     if (untouched) {
       let suspended = false;
       if (job.data.scheduledFor !== undefined && kubeForRestore) {

@@ -126,6 +126,7 @@ describe('billing in the deletion job (file journal)', () => {
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toMatch(/Stripe/);
     expect(r.stderr).toMatch(/key/i);
+    expect(r.stderr).toContain('the row was handed back');
     expect(Date.now() - t0).toBeLessThan(60_000);
     expect(await row(c.customerId)).toMatchObject({ deployment_status: 'deployed', deletion_job_id: null });
     expect(await getNamespace(c.namespace)).not.toBeNull();
@@ -157,6 +158,55 @@ describe('billing in the deletion job (file journal)', () => {
     expect((await row(c.customerId)).deployment_status).toBe('pending');
     expect(await getNamespace(c.namespace)).toBeNull();
   }, 300_000);
+});
+
+describe('simulated runs', () => {
+  it('billing and hooks are skipped in a simulated run, and it says so: nothing changes at Stripe, no hook is called', async () => {
+    const c = await provisionCustomer(randomKey('bm'));
+    seedStripe(c.customerId);
+    const h = await hookServer([]);
+    try {
+      const r = await custctl(['delete', c.customerId, '--yes'], { env: billingEnv({ SIMULATE_K8S_DEPLOYMENT: 'true', CUSTCTL_HOOKS_FILE: hooksFile(h.url) }) });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).toContain('Simulated: Billing (cancel, final invoice, refund) skipped: a simulated run changes nothing outside');
+      expect(r.stderr).toContain('Simulated: The before hooks (before anything is deleted) skipped');
+      expect(h.calls).toHaveLength(0);
+      expect(counts()).toMatchObject({ cancels: 0, invoices: 0, refunds: 0, updates: 0 });
+      expect(await getNamespace(c.namespace)).not.toBeNull();
+    } finally {
+      await h.close();
+    }
+  }, 240_000);
+});
+
+describe('soft delete and billing (file journal)', () => {
+  it('delete --after pauses collection; its cancel resumes exactly what it paused', async () => {
+    const c = await provisionCustomer(randomKey('bs'));
+    const s = seedStripe(c.customerId);
+    const env = billingEnv();
+    const dry = await custctl(['delete', c.customerId, '--dry-run', '--after', '7d'], { env });
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/Stripe \(test mode\): collection of .* paused \(void\) until the deletion runs/);
+    const { result, json } = await custctlJson<{ results: Array<{ jobId: string; state: string }> }>(['delete', c.customerId, '--yes', '--after', '7d'], { env });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(json.results[0]?.state).toBe('delayed');
+    const pause = (id: string) => srv.state.subscription(id).pause_collection as { behavior: string } | null;
+    expect(pause(s.a)).toMatchObject({ behavior: 'void' });
+    expect(pause(s.b)).toMatchObject({ behavior: 'void' });
+    expect(counts()).toMatchObject({ cancels: 0, updates: 2 });
+    expect(srv.state.subscription(s.a).status).toBe('active');
+
+    const cancel = await custctl(['cancel', c.customerId], { env });
+    expect(cancel.exitCode, cancel.stderr).toBe(0);
+    expect(cancel.stdout + cancel.stderr).toContain(`Stripe: ${s.a}: paused (void) → collecting`);
+    expect(pause(s.a)).toBeNull();
+    expect(pause(s.b)).toBeNull();
+    expect(srv.state.subscription(s.a).metadata).not.toHaveProperty('custctl_suspended_by', expect.stringMatching(/./));
+    expect(counts()).toMatchObject({ cancels: 0, updates: 4 });
+    expect(await row(c.customerId)).toMatchObject({ deployment_status: 'deployed', deletion_job_id: null });
+    const audit = await db().query(`select reason from custctl_audit where customer_id = $1 and action = 'deletion-cancelled'`, [c.customerId]);
+    expect((audit.rows[0] as { reason: string }).reason).toContain('billing resumed');
+  }, 240_000);
 });
 
 /** A hook receiver on loopback answering from a script: `answers` in order, then 200. */
@@ -206,7 +256,11 @@ describe('deletion hooks (file journal)', () => {
     const c = await provisionCustomer(randomKey('hc'));
     const h = await hookServer([{ status: 503 }, { status: 503 }, { status: 200, body: '{"message":"go ahead"}' }]);
     try {
-      const { result, json } = await custctlJson<DeleteJson>(['delete', c.customerId, '--yes'], { env: { CUSTCTL_STATE_DIR: state, CUSTCTL_HOOKS_FILE: hooksFile(h.url) } });
+      const file = hooksFile(h.url);
+      const dry = await custctl(['delete', c.customerId, '--dry-run'], { env: { CUSTCTL_STATE_DIR: state, CUSTCTL_HOOKS_FILE: file } });
+      expect(dry.stdout).toContain(`before anything is deleted: hook billing-service (POST ${h.url}, signed)`);
+      expect(h.calls).toHaveLength(0); // a plan calls nothing
+      const { result, json } = await custctlJson<DeleteJson>(['delete', c.customerId, '--yes'], { env: { CUSTCTL_STATE_DIR: state, CUSTCTL_HOOKS_FILE: file } });
       expect(result.exitCode, result.stderr).toBe(0);
       expect(h.calls).toHaveLength(3);
       // one delivery id for every try
