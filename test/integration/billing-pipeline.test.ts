@@ -14,6 +14,8 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, custctl, custctlJson, tempStateDir } from '../support/cli.js';
 import { cliEnv, testEnv } from '../support/env.js';
 import { db, getNamespace, provisionCustomer, randomKey, waitFor } from '../support/fixtures.js';
+import { startServe } from '../support/serve.js';
+import { sha256Hex } from '../../src/server/auth.js';
 import { FULL_ACCESS_KEY, startStripeServer, type StripeServer } from '../env/stripe-server.js';
 
 let srv: StripeServer;
@@ -296,6 +298,50 @@ describe('billing through custctl worker on BullMQ (Redis)', () => {
     } finally {
       w.kill('SIGTERM');
       await new Promise((r) => w.once('exit', r));
+    }
+  }, 240_000);
+});
+
+describe('billing through custctl serve: the console plan, the API, the webhook body', () => {
+  it('the console shows the plan\'s billing lines; a deletion through the API cancels and refunds; the webhook carries what was cancelled, invoiced and refunded', async () => {
+    const c = await provisionCustomer(randomKey('bv'));
+    const s = seedStripe(c.customerId);
+    const stateDir = tempStateDir();
+    const ADMIN = `adm-${randomKey('t')}-billing-0123456789`;
+    const tokens = path.join(stateDir, 'tokens');
+    writeFileSync(tokens, `ci-bot:admin:${sha256Hex(ADMIN)}\n`, { mode: 0o600 });
+    const received = await hookServer([]);
+    const env = billingEnv({ CUSTCTL_STATE_DIR: stateDir, CUSTCTL_API_TOKENS_FILE: tokens, CUSTCTL_WEBHOOK_URL: received.url, CUSTCTL_WEBHOOK_SECRET: 'webhook-secret-0123456789abcdef' });
+    const serve = await startServe({ stateDir, env });
+    try {
+      // the console: signed in, the customer page shows the same billing lines as the CLI's plan
+      const login = await fetch(`${serve.url}/console/login`, { method: 'POST', redirect: 'manual', headers: { origin: serve.url, 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${encodeURIComponent(ADMIN)}` });
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      expect(cookie).toMatch(/=/);
+      const page = await (await fetch(`${serve.url}/console/customers/${c.customerId}`, { headers: { cookie } })).text();
+      expect(page).toContain(`Stripe (test mode): customer ${s.cust} (ACME, ops@acme.test), found by metadata search`);
+      expect(page).toContain(`${s.a} active: Pro 30.00 USD/month`);
+      expect(counts()).toMatchObject({ cancels: 0, refunds: 0 });
+
+      const r = await fetch(`${serve.url}/api/customers/${c.customerId}?after=0`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN}` } });
+      const body = await r.text();
+      expect(r.status, body).toBe(200);
+      await waitFor(async () => (await row(c.customerId)).deployment_status === 'pending', `the row reset:\n${serve.log()}`, 120_000, 200);
+      expect(counts()).toEqual({ cancels: 2, invoices: 1, refunds: 1, balance: 1, updates: 0 });
+      const jobId = (await db().query('select deletion_job_id from customers where customer_id = $1', [c.customerId])).rows[0].deletion_job_id as string;
+      const job = (await (await fetch(`${serve.url}/api/admin/jobs/${jobId}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { returnvalue: { billing: BillingJson } };
+      expect(job.returnvalue.billing.refunded[0]).toMatchObject({ amount: 2000, currency: 'usd' });
+      await waitFor(async () => received.calls.some((x) => x.body.includes('"job.completed"')), 'the webhook delivery', 60_000, 200);
+      const delivered = JSON.parse(received.calls.find((x) => x.body.includes('"job.completed"'))?.body ?? '{}') as { billing?: BillingJson & { lines?: unknown } };
+      expect(delivered.billing?.customer).toBe(s.cust);
+      expect(delivered.billing?.cancelled.map((x) => x.subscription).sort()).toEqual([s.a, s.b].sort());
+      expect(delivered.billing?.invoiced.some((x) => x.total === -2000)).toBe(true);
+      expect(delivered.billing?.refunded[0]).toMatchObject({ amount: 2000, currency: 'usd' });
+      expect(delivered.billing).not.toHaveProperty('lines');
+      expect(serve.log()).not.toContain('claude-code-hint');
+    } finally {
+      await serve.stop();
+      await received.close();
     }
   }, 240_000);
 });
