@@ -106,5 +106,5 @@ export interface DeleteResult {
   durationMs: number;
   reason?: string;
   /** what step 4 recorded as deleted (the audit row's `deleted`: releases, objects by kind, RBAC); the webhooks send its counts */
-  deleted?: { releases?: string[]; objects?: Record<string, number>; rbac?: string[] };
+  deleted?: { releases?: string[]; objects?: Record<string, number>; rbac?: string[]; billing?: BillingSummary };
 }
