@@ -162,6 +162,29 @@ describe('billing in the deletion job (file journal)', () => {
   }, 300_000);
 });
 
+describe('which Stripe customer', () => {
+  it('the row\'s stripe_customer_id (added by db migrate) names it; none found is said in the plan; two found by metadata refuse before the prompt', async () => {
+    const c = await provisionCustomer(randomKey('bw'));
+    const s = seedStripe(c.customerId);
+    // another Stripe customer that carries the same metadata: the search finds two, the row decides
+    srv.state.seedCustomer({ email: 'other@acme.test', name: 'ACME 2', metadata: { custctl_customer_id: c.customerId } });
+    const env = billingEnv();
+    const two = await custctl(['delete', c.customerId, '--dry-run'], { env });
+    expect(two.stdout).toMatch(/Stripe \(test mode\): refused: .*/);
+    const refused = await custctl(['delete', c.customerId, '--yes'], { env: { ...env } });
+    expect(refused.exitCode).not.toBe(0);
+    expect(await row(c.customerId)).toMatchObject({ deployment_status: 'deployed' });
+    expect(counts()).toMatchObject({ cancels: 0 });
+    await db().query('update customers set stripe_customer_id = $1 where customer_id = $2', [s.cust, c.customerId]);
+    const byRow = await custctl(['delete', c.customerId, '--dry-run'], { env });
+    expect(byRow.exitCode, byRow.stderr).toBe(0);
+    expect(byRow.stdout).toContain(`Stripe (test mode): customer ${s.cust} (ACME, ops@acme.test), found by the row`);
+    const none = await provisionCustomer(randomKey('bn'));
+    const nothing = await custctl(['delete', none.customerId, '--dry-run'], { env });
+    expect(nothing.stdout).toContain('Stripe (test mode): no customer found');
+  }, 240_000);
+});
+
 describe('simulated runs', () => {
   it('billing and hooks are skipped in a simulated run, and it says so: nothing changes at Stripe, no hook is called', async () => {
     const c = await provisionCustomer(randomKey('bm'));
