@@ -72,7 +72,7 @@ export async function runBackupsList(d: Deps, o: BackupsListOptions): Promise<Ba
       return;
     }
     await table(d.io, d.now().getTime(), rows);
-  }));
+  }, { names: () => rows.map((b) => `backup/${b.name}`) }));
   return rows;
 }
 
@@ -143,7 +143,7 @@ Examples:
     .description('List the backups, oldest first')
     .option('--backup <url>', 'the target: file:///dir or s3://bucket/prefix (default CUSTCTL_BACKUP_URL)')
     .option('--customer <id>', 'only this customer')
-    .addOption(outputOption())
+    .addOption(outputOption({ list: true }))
     .addHelpText('after', '\nExamples:\n  custctl backups list --backup file:///var/backups/custctl\n  custctl backups list --customer cust_abc123 -o json          # target: CUSTCTL_BACKUP_URL')
     .action(async (f) => {
       await runBackupsList(d, { ...(f.backup !== undefined ? { backup: f.backup } : {}), ...(f.customer !== undefined ? { customer: f.customer } : {}), output: f.output });

@@ -75,6 +75,9 @@ export async function printCleanupReport(d: Deps, report: CleanupReport, format:
       ...report.kept.map((x) => [x.kind, x.name, `cust_${x.customerKey}`, 'kept', x.reason]),
     ];
     if (rows.length > 0) await printTable(io, ['KIND', 'NAME', 'CUSTOMER', 'ACTION', 'REASON'], rows);
+  }, {
+    // as kubectl names them: what was deleted, or what a dry run would delete
+    names: () => report.orphans.filter((x) => report.dryRun || deleted.has(`${x.kind}/${x.name}`)).map((x) => `${x.kind.toLowerCase()}.rbac.authorization.k8s.io/${x.name}`),
   }));
   const summary = {
     orphans: report.orphans.length,
@@ -103,7 +106,7 @@ export function makeCleanupRbacCommand(d: Deps, setExit: (code: number) => void,
     .option('--customer <customerId>', "only this customer's objects (cust_…)")
     .option('--include-kept', 'also delete objects annotated helm.sh/resource-policy: keep')
     .option('-y, --yes', "do not ask for confirmation (without a terminal it is required)")
-    .addOption(outputOption())
+    .addOption(outputOption({ list: true }))
     .addHelpText(
       'after',
       `

@@ -145,7 +145,7 @@ export async function runClustersList(d: Deps, setExit: (code: number) => void, 
     await printTable(io, ['NAME', 'SERVER', 'VERSION', 'REACHABLE', 'CUSTOMERS'], report.clusters.map((x) => [
       x.name, x.server ?? '-', x.version ?? '-', x.reachable ? 'yes' : 'no', x.customers === null ? '?' : String(x.customers),
     ]));
-  }));
+  }, { names: () => report.clusters.map((x) => `cluster/${x.name}`) }));
   // what the table cannot say, on stderr in every format
   d.log.info(`${fleet.clusters.length === 1 ? '1 cluster' : `${fleet.clusters.length} clusters`} from ${fleet.source}; customers by customers.${fleet.column}${c.database ? ` in ${c.database}` : ''}`);
   for (const x of report.clusters) {
@@ -173,7 +173,7 @@ export function makeClustersCommand(d: Deps, setExit: (code: number) => void = (
   cmd
     .command('list')
     .description('List the clusters: API server, version, whether it answers, customers on it (an unreachable cluster is shown, not an error)')
-    .addOption(outputOption())
+    .addOption(outputOption({ list: true }))
     .addHelpText('after', "\nExamples:\n  custctl clusters list\n  custctl clusters list -o json | jq -r '.clusters[] | select(.reachable | not) | .name'\n\nExit status: 0 also when a cluster does not answer; 1 when the customers could not be counted.")
     .action(async (f) => {
       await runClustersList(d, setExit, { output: f.output });

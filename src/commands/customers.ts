@@ -10,6 +10,7 @@ import { UsageError } from '../errors.js';
 import { durationFlag } from '../flags.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { cliRequester } from '../jobs/actor.js';
+import type { IO } from '../io.js';
 
 /** A scheduled deletion (soft delete): `deleting` with a due time. */
 export function isScheduled(r: CustomerRow): r is CustomerRow & { deletionScheduledAt: string } {
@@ -28,11 +29,15 @@ export async function runCustomersList(d: Deps, o: { output: OutputFormat; statu
     .filter((r) => !o.status || rowStatusName(r, now) === o.status)
     .filter((r) => !o.scheduled || (isScheduled(r) && Date.parse(r.deletionScheduledAt) <= until));
   if (o.scheduled) rows.sort((a, b) => Date.parse(a.deletionScheduledAt ?? '') - Date.parse(b.deletionScheduledAt ?? ''));
-  await print(d.io, o.output, view(rows, async (io) => {
+  const head = ['CUSTOMER', 'STATUS', 'NAMESPACE', 'DELETION JOB', 'DELETES AT', 'COMPANY', 'UPDATED'];
+  const cells = (r: CustomerRow) => [r.customerId, rowStatusName(r, now), r.instanceNamespace || '-', r.deletionJobId ?? '-', isScheduled(r) ? r.deletionScheduledAt : '-', r.companyName, r.updatedAt];
+  const table = (wide: boolean) => async (io: IO) => {
     if (rows.length === 0) d.log.info(o.scheduled ? `No scheduled deletions${o.withinMs !== undefined ? ` due within ${formatRetention(o.withinMs)}` : ''} in ${where}` : `No customers in ${where}`);
-    else await printTable(io, ['CUSTOMER', 'STATUS', 'NAMESPACE', 'DELETION JOB', 'DELETES AT', 'COMPANY', 'UPDATED'], rows.map((r) => [r.customerId, rowStatusName(r, now), r.instanceNamespace || '-', r.deletionJobId ?? '-', isScheduled(r) ? r.deletionScheduledAt : '-', r.companyName, r.updatedAt]));
+    else if (wide) await printTable(io, [...head, 'EMAIL', 'URL', 'CLUSTER'], rows.map((r) => [...cells(r), r.email || '-', r.instanceUrl || '-', r.cluster ?? '-']));
+    else await printTable(io, head, rows.map(cells));
     if (rows.some(isScheduled)) d.log.info('Scheduled deletions are cancelled with: custctl cancel <customerId>');
-  }));
+  };
+  await print(d.io, o.output, view(rows, table(false), { names: () => rows.map((r) => `customer/${r.customerId}`), wide: table(true) }));
   return rows;
 }
 
@@ -74,8 +79,8 @@ export function makeCustomersCommand(d: Deps) {
     .addOption(new Option('--status <status>', 'only rows in this status (scheduled: a deletion waiting for its time)').choices([...DEPLOYMENT_STATUSES, 'scheduled'] as const))
     .option('--scheduled', 'only scheduled deletions (soft delete), soonest first')
     .addOption(new Option('--within <duration>', 'with --scheduled: only those due within this period (e.g. 7d)').argParser(durationFlag('--within')))
-    .addOption(outputOption())
-    .addHelpText('after', '\nExamples:\n  custctl customers list\n  custctl customers list --status deletion_failed\n  custctl customers list --scheduled --within 7d -o json')
+    .addOption(outputOption({ list: true }))
+    .addHelpText('after', '\nExamples:\n  custctl customers list -o wide\n  custctl customers list --status deletion_failed -o name\n  custctl customers list --scheduled --within 7d -o json')
     .action(async (f) => {
       await runCustomersList(d, { output: f.output, status: f.status, scheduled: !!f.scheduled, ...(f.within !== undefined ? { withinMs: f.within } : {}) });
     });

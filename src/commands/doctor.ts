@@ -13,6 +13,8 @@ import { outputOption, print, view, type OutputFormat, writeStyled } from '../ou
 import { h, paint } from '../output/text.js';
 import { within as withinMs } from '../util/within.js';
 import type { Transport } from '../adapters/pg-connection.js';
+import { parseCustomerId, type CustomerId } from '../domain/customer-id.js';
+import { namespaceFor } from '../domain/namespace-name.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skipped';
 
@@ -30,7 +32,7 @@ const within = <T>(p: Promise<T>, what: string) => withinMs(p, CHECK_TIMEOUT_MS,
 
 const fixOf = (e: unknown, fallback: string) => (e instanceof CliError && e.details[0]) || fallback;
 
-async function clusterChecks(d: Deps, rbacName: string): Promise<Check[]> {
+async function clusterChecks(d: Deps, rbacName: string, customer?: CustomerId): Promise<Check[]> {
   const out: Check[] = [];
   let kube;
   try {
@@ -52,9 +54,11 @@ async function clusterChecks(d: Deps, rbacName: string): Promise<Check[]> {
   if (!kube.accessReview) return [...out, { name: 'permissions', status: 'skipped', detail: 'this Kubernetes adapter cannot ask' }];
   try {
     // what custctl does inside a customer namespace may be granted there only (doctor --print-rbac):
-    // asked in one customer namespace when there is one
+    // asked in the given customer's namespace, else in one customer namespace when there is one
     const prefix = d.config().namespacePrefix;
-    const ns = (await within(kube.listNamespaceNames(d.shutdown), 'listing namespaces').catch(() => [] as string[])).filter((n) => n.startsWith(prefix)).sort()[0];
+    const ns = customer
+      ? namespaceFor(customer, prefix)
+      : (await within(kube.listNamespaceNames(d.shutdown), 'listing namespaces').catch(() => [] as string[])).filter((n) => n.startsWith(prefix)).sort()[0];
     const asked = accessChecks(requiredAccess(rbacName));
     const answers = await within(kube.accessReview(asked.map((a) => ({
       verb: a.verb, resource: a.resource, group: a.group,
@@ -169,12 +173,12 @@ async function queueCheck(d: Deps): Promise<Check> {
   return { name: 'queue', status: 'ok', detail: `file journal in ${cfg.stateDir}/journal` };
 }
 
-export async function runDoctor(d: Deps, o: { output: OutputFormat; rbacName?: string }): Promise<{ ok: boolean; checks: Check[] }> {
+export async function runDoctor(d: Deps, o: { output: OutputFormat; rbacName?: string; customer?: CustomerId }): Promise<{ ok: boolean; checks: Check[] }> {
   const cfg = d.config();
   // with --api-url the deletion runs on the server: its cluster, helm and database are checked there
   const local = !cfg.apiUrl;
   const groups = await Promise.all([
-    local ? clusterChecks(d, o.rbacName ?? RBAC_NAME) : Promise.resolve([]),
+    local ? clusterChecks(d, o.rbacName ?? RBAC_NAME, o.customer) : Promise.resolve([]),
     local ? helmCheck(d).then((c) => [c]) : Promise.resolve([]),
     local ? databaseChecks(d) : Promise.resolve([]),
     stateDirCheck(d).then((c) => [c]),
@@ -267,13 +271,15 @@ export function makeDoctorCommand(d: Deps, setExit: (code: number) => void) {
     .option('--service-account <namespace/name>', 'with --print-rbac: the ServiceAccount custctl runs as', 'custctl/custctl')
     .option('--rbac-name <name>', 'the name of custctl\'s roles (default CUSTCTL_RBAC_NAME, else custctl): --print-rbac names them so; the check asks to bind <name>-customer-namespace')
     .option('--static', "with --print-rbac: do not read the customers' ClusterRoles from the cluster (restore needs their rules too)")
-    .addHelpText('after', '\nExamples:\n  custctl doctor\n  custctl --context prod doctor -o json | jq \'.checks[] | select(.status == "fail")\'\n  custctl doctor && custctl delete cust_abc123\n  custctl doctor --print-rbac --features backup,restore | kubectl apply -f -')
+    .option('--customer <id>', "check the permissions inside this customer's namespace (default: the first customer namespace found), where a grant per namespace must exist")
+    .addHelpText('after', '\nExamples:\n  custctl doctor\n  custctl doctor --customer cust_abc123\n  custctl --context prod doctor -o json | jq \'.checks[] | select(.status == "fail")\'\n  custctl doctor && custctl delete cust_abc123\n  custctl doctor --print-rbac --features backup,restore | kubectl apply -f -')
     .action(async (f) => {
       if (f.printRbac) {
         await runPrintRbac(d, { features: f.features, serviceAccount: f.serviceAccount, name: f.rbacName ?? d.config().rbacName, static: Boolean(f.static), output: f.output });
         return;
       }
-      const r = await runDoctor(d, { output: f.output, rbacName: f.rbacName ?? d.config().rbacName });
+      const customer = f.customer === undefined ? undefined : parseCustomerId(f.customer);
+      const r = await runDoctor(d, { output: f.output, rbacName: f.rbacName ?? d.config().rbacName, ...(customer ? { customer } : {}) });
       if (!r.ok) setExit(1);
     });
 }

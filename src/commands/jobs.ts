@@ -138,8 +138,8 @@ Examples:
     .description('List jobs')
     .addOption(new Option('--state <state>', 'only jobs in this state (scheduled: deletions waiting for their time; cancelled)').choices(STATE_NAMES))
     .option('--customer <customerId>', "only this customer's jobs")
-    .addOption(output())
-    .addHelpText('after', '\nExamples:\n  custctl jobs list\n  custctl jobs list --state failed\n  custctl jobs list --customer cust_abc123 -o json')
+    .addOption(output({ list: true }))
+    .addHelpText('after', '\nExamples:\n  custctl jobs list\n  custctl jobs list --state failed -o wide\n  custctl jobs list --state failed -o name | cut -d/ -f2 | xargs -n1 custctl jobs retry --detach\n  custctl jobs list --customer cust_abc123 -o json')
     .action(async (f) => {
       await runJobsList(d, { state: f.state, customer: f.customer, output: f.output });
     });

@@ -58,7 +58,7 @@ export async function runTokenList(d: Deps, o: { file?: string; output: OutputFo
     if (!cur) { io.err.write(`${file} does not exist yet: custctl token create makes it\n`); return; }
     if (tokens.length === 0) { io.err.write(`no tokens in ${file}\n`); return; }
     await printTable(io, ['NAME', 'ROLE', 'CUSTOMER'], tokens.map((t) => [t.name, t.role, t.customerId ?? '']));
-  }));
+  }, { names: () => tokens.map((t) => `token/${t.name}`) }));
   return tokens;
 }
 
@@ -111,7 +111,7 @@ Examples:
     .command('list')
     .description('List the tokens: name, role and customer (never a secret)')
     .addOption(fileOption())
-    .addOption(outputOption())
+    .addOption(outputOption({ list: true }))
     .addHelpText('after', '\nExamples:\n  custctl token list\n  custctl token list -o json | jq -r \'.[] | select(.role == "admin") | .name\'')
     .action(async (f) => {
       await runTokenList(d, { ...(f.file !== undefined ? { file: f.file } : {}), output: f.output });

@@ -17,6 +17,7 @@
  *   volume snapshots and backups taken before the deletion, cluster RBAC kept by policy or that
  *   failed to delete.
  */
+import { releaseRemoved } from './release-outcome.js';
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 
@@ -245,7 +246,7 @@ export function auditCitationProblems(c: Certificate, row: CitedAuditRow): strin
   const d = row.deleted ?? {};
   if (c.subject === 'deletion') {
     if (row.outcome !== 'deleted') out.push(`audit row ${c.audit.seq} has outcome ${row.outcome ?? 'none'}, not deleted`);
-    const uninstalled = c.releases.filter((r) => r.outcome === 'uninstalled').map((r) => r.name);
+    const uninstalled = c.releases.filter((r) => releaseRemoved(r.outcome)).map((r) => r.name);
     if (!sameList(d.releases, uninstalled)) out.push(`the releases differ: the audit row records ${sorted(d.releases).join(', ') || 'none'}, the certificate ${sorted(uninstalled).join(', ') || 'none'}`);
     if (!sameCounts(d.objects, c.objects)) out.push(`the objects by kind differ: the audit row records ${canonicalJson(d.objects ?? {})}, the certificate ${canonicalJson(c.objects)}`);
     if (!sameList(d.rbac, c.clusterRbac.deleted)) out.push(`the cluster RBAC differs: the audit row records ${sorted(d.rbac).join(', ') || 'none'}, the certificate ${sorted(c.clusterRbac.deleted).join(', ') || 'none'}`);

@@ -6,6 +6,7 @@
  * delivery loop is src/jobs/webhooks.ts.
  */
 import type { BillingSummary } from './billing.js';
+import { releaseRemoved } from './release-outcome.js';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Job, JobName } from './job.js';
 
@@ -205,7 +206,7 @@ function deletedOf(job: Job): WebhookPayload['deleted'] {
   } else if (job.name === 'delete') {
     // the pipeline's summary (the audit row's `deleted`); older results: their releases and RBAC
     const s = (rv.deleted && typeof rv.deleted === 'object' && !Array.isArray(rv.deleted) ? rv.deleted : null) as DeletedSummary | null;
-    releases = s?.releases ?? (rv.releases ?? []).filter((r) => r.outcome === 'uninstalled' || r.outcome === 'removed-with-namespace').map((r) => r.name);
+    releases = s?.releases ?? (rv.releases ?? []).filter((r) => releaseRemoved(r.outcome)).map((r) => r.name);
     rbac = s?.rbac ?? (rv.rbac?.deleted ?? []).map((x) => `${x.kind}/${x.name}`);
     objectsByKind = { ...(s?.objects ?? {}) };
   }

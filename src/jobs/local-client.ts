@@ -60,7 +60,7 @@ export class LocalJobsClient implements JobsClient {
     // starts now: its file loading fills the store's round trips
     const kubeLoad = cfg.simulate ? null : d.kube();
     kubeLoad?.catch(() => undefined);
-    const { backupOption, checkSnapshotClass, coverVolumes, inspect, outsidePlan, planView, refuseClusterScoped, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
+    const { backupOption, checkSnapshotClass, coverVolumes, inspect, outsidePlan, planView, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
     const snapshotClass = snapshotOption(cfg, o).snapshotClass;
     backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
     // Every id and row checked before anything happens; any refusal refuses the whole run, and
@@ -137,6 +137,13 @@ export class LocalJobsClient implements JobsClient {
         if (refusal && !o.dryRun && !cfg.simulate) planRefusals.push({ subject: t.customer.id, error: new ConflictError(`billing: ${refusal}`) });
       }
       if (insp?.ns) t.namespaceUid = insp.ns.uid;
+      if (insp && o.dryRun) {
+        // refused whatever the flags: a dry run says so as the deletion would
+        try { refuseForeignRbac(insp); } catch (e) {
+          if (!(e instanceof CliError)) throw e;
+          planRefusals.push({ subject: t.customer.id, error: e });
+        }
+      }
       if (insp && !o.dryRun) {
         try {
           refuseClusterScoped(insp, o.allowClusterScoped ?? false);

@@ -3,7 +3,7 @@
  * Loaded on first use (src/jobs/local-client.ts), so that reading jobs (`status job`, `jobs list`)
  * starts as light as `--version`.
  */
-export { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
+export { inspect, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
 export { coverVolumes, planView } from '../pipeline/plan.js';
 export { outsidePlan } from '../pipeline/outside.js';
 export { checkSnapshotClass, snapshotPlan } from '../pipeline/volume-snapshots.js';

@@ -113,13 +113,23 @@ export function renderDeliveries(ds: readonly DeliveryView[], chalk: ChalkInstan
 
 /** `jobs list`, local or remote. */
 export function jobListView(jobs: readonly Job[], now: number, onEmpty: () => void): View<readonly JobJson[]> {
+  const head = ['ID', 'NAME', 'STATE', 'DUE', 'PROGRESS', 'CUSTOMER', 'ATTEMPTS', 'AGE', 'REASON'];
+  const row = (j: Job) => [j.id, j.name, stateName(j), dueOf(j), `${j.progress}%`, j.data.customerId ?? '-', `${j.attemptsMade}/${j.maxAttempts}`, ago(j.timestamp, now), isCancelled(j) ? '' : (j.failedReason ?? '').split('\n')[0] ?? ''];
+  const at = (ms: number | null) => (ms ? new Date(ms).toISOString() : '-');
   return view(jobs.map(jobJson), async (io) => {
     if (jobs.length === 0) return onEmpty();
-    await printTable(
-      io,
-      ['ID', 'NAME', 'STATE', 'DUE', 'PROGRESS', 'CUSTOMER', 'ATTEMPTS', 'AGE', 'REASON'],
-      jobs.map((j) => [j.id, j.name, stateName(j), dueOf(j), `${j.progress}%`, j.data.customerId ?? '-', `${j.attemptsMade}/${j.maxAttempts}`, ago(j.timestamp, now), isCancelled(j) ? '' : (j.failedReason ?? '').split('\n')[0] ?? '']),
-    );
+    await printTable(io, head, jobs.map(row));
+  }, {
+    names: () => jobs.map((j) => `job/${j.id}`),
+    // wide: where and by whom, and how long it ran (the reason stays last: it is the longest)
+    wide: async (io) => {
+      if (jobs.length === 0) return onEmpty();
+      await printTable(io, [...head.slice(0, -1), 'NAMESPACE', 'REQUESTED BY', 'STARTED', 'DURATION', 'WORKER', 'REASON'], jobs.map((j) => {
+        const r = row(j);
+        const ran = j.processedOn ? (j.finishedOn ?? now) - j.processedOn : null;
+        return [...r.slice(0, -1), j.data.namespace ?? '-', j.requestedBy, at(j.processedOn), ran === null ? '-' : formatDuration(ran), j.lease?.owner ?? '-', r[r.length - 1] ?? ''];
+      }));
+    },
   });
 }
 

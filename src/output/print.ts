@@ -16,23 +16,34 @@ import { visible } from '../domain/visible.js';
 import { shown, Styled, type Shown } from './text.js';
 
 export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+/** what a listing offers besides: `wide` (more columns) and `name` (`kind/name` per line, as kubectl) */
+export const LIST_OUTPUT_FORMATS = ['table', 'wide', 'name', 'json', 'yaml'] as const;
+export type OutputFormat = (typeof LIST_OUTPUT_FORMATS)[number];
 
 /** What a command prints: its data (json/yaml) and how a human reads it (table). */
 export interface View<T = unknown> {
   data: T;
   human(io: IO): void | Promise<void>;
+  /** `-o name`: each item's identity, `kind/name` (`job/12`, `customer/cust_abc`) */
+  names?: () => readonly string[];
+  /** `-o wide`: the table with more columns */
+  wide?: (io: IO) => void | Promise<void>;
 }
 
-export function view<T>(data: T, human: (io: IO) => void | Promise<void>): View<T> {
-  return { data, human };
+export function view<T>(data: T, human: (io: IO) => void | Promise<void>, more: Pick<View<T>, 'names' | 'wide'> = {}): View<T> {
+  return { data, human, ...more };
 }
 
-/** `-o, --output table|json|yaml`, default table: the one definition every command adds. */
-export function outputOption() {
+/**
+ * `-o, --output table|json|yaml`, default table: the one definition every command adds. A listing
+ * (its View carries names and a wide table) passes `{ list: true }` for `wide` and `name` too.
+ */
+export function outputOption(o: { list?: boolean } = {}) {
   // commander is loaded when a command tree is built, not by printing (`status job`'s short path prints without it)
   const { Option } = createRequire(import.meta.url)('@commander-js/extra-typings') as typeof Commander;
-  return new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table' as OutputFormat);
+  return new Option('-o, --output <format>', o.list ? 'output format (wide: more columns; name: kind/name per line)' : 'output format')
+    .choices(o.list ? LIST_OUTPUT_FORMATS : OUTPUT_FORMATS)
+    .default('table' as OutputFormat);
 }
 
 export async function print(io: IO, format: OutputFormat, v: View): Promise<void> {
@@ -42,6 +53,13 @@ export async function print(io: IO, format: OutputFormat, v: View): Promise<void
       return;
     case 'yaml':
       await printYaml(io, v.data);
+      return;
+    case 'name':
+      // offered only where the view names its items; a view without names prints none
+      for (const n of v.names?.() ?? []) io.out.write(`${visible(n)}\n`);
+      return;
+    case 'wide':
+      await (v.wide ?? v.human)(humanIO(io));
       return;
     default:
       await v.human(humanIO(io));

@@ -58,7 +58,12 @@ export async function inspect(
   for (const o of c.owned) presence.set(`${o.kind}/${o.name}`, 'owned');
   const rbacPresence = (kind: string, name: string): RbacPresence => presence.get(`${kind}/${name}`) ?? (rbacIndex.get(kind, name) ? 'not-owned' : 'absent');
   const removalInput = { mode: opts.helmUninstall ?? 'auto', recordsInNamespace: env.helm.recordsInNamespace, rbac: rbacPresence } as const;
-  const withRemoval: ReleasePlan[] = plans.map((p) => ({ ...p, removal: releaseRemoval(p, removalInput) }));
+  const withRemoval: ReleasePlan[] = plans.map((p) => ({
+    ...p,
+    foreignRbac: p.clusterRbac.filter((o) => rbacPresence(o.kind, o.name) === 'not-owned'),
+    foreignNamespaces: p.clusterScoped.filter((o) => o.kind === 'Namespace' && o.apiVersion === 'v1' && o.name !== namespace).map((o) => o.name),
+    removal: releaseRemoval(p, removalInput),
+  }));
   // a missing helm is refused before anything happens, when a release needs it
   if (withRemoval.some((p) => p.removal.by === 'helm')) await env.helm.ensureAvailable(signal);
   const ref = (o: { kind: RbacRef['kind']; name: string }): RbacRef => ({ kind: o.kind, name: o.name });
@@ -91,6 +96,7 @@ export async function inspect(
  * Refused unless --allow-cluster-scoped (alias --allow-outside-namespace).
  */
 export function refuseClusterScoped(insp: Inspection, allow: boolean): void {
+  refuseForeignRbac(insp);
   const offending = insp.releases.filter((r) => r.clusterScoped.length > 0 || r.outsideNamespace.length > 0 || r.unreadable.length > 0);
   if (offending.length === 0 || allow) return;
   const lines = offending.flatMap((r) => [
@@ -106,6 +112,32 @@ export function refuseClusterScoped(insp: Inspection, allow: boolean): void {
   throw new UsageError(
     `refusing to delete ${insp.customer.id}: its Helm release holds ${what} that other customers may depend on`,
     [...lines, 'Nothing was changed. If these really belong to this customer alone, run again with --allow-cluster-scoped (alias --allow-outside-namespace): helm uninstall then removes the release.'],
+  );
+}
+
+/**
+ * What no deletion of a customer may remove, whatever the flags, named by a release's manifest
+ * (`helm uninstall` deletes what a manifest names, whoever owns it, so a release record planted in
+ * the namespace could name `cluster-admin` or `kube-system`):
+ * - cluster RBAC that exists and is not this customer's (no `c<key>-customer-instance` name, no
+ *   `meta.helm.sh/release-namespace` of its namespace);
+ * - a Namespace other than the customer's own (custctl deletes `<prefix><key>` and no other).
+ */
+export function refuseForeignRbac(insp: Inspection): void {
+  const rbac = insp.releases.flatMap((r) => (r.foreignRbac ?? []).map((o) => ({ release: r.name, ...o })));
+  const namespaces = insp.releases.flatMap((r) => (r.foreignNamespaces ?? []).map((name) => ({ release: r.name, name })));
+  if (rbac.length === 0 && namespaces.length === 0) return;
+  const what = [
+    rbac.length ? 'cluster RBAC that exists and is not this customer\'s' : '',
+    namespaces.length ? `namespaces other than ${insp.namespace}` : '',
+  ].filter(Boolean).join(' and ');
+  throw new ConflictError(
+    `refusing to delete ${insp.customer.id}: its Helm release names ${what}, and helm uninstall would delete them`,
+    [
+      ...rbac.map((o) => `release ${o.release}: ${o.kind} ${o.name} (no meta.helm.sh/release-namespace: ${insp.namespace}, no c${insp.customer.key}-customer-instance name)`),
+      ...namespaces.map((o) => `release ${o.release}: Namespace ${o.name} (only ${insp.namespace} is ${insp.customer.id}'s)`),
+      'Nothing was changed. No flag overrides this: check who created the release. Cluster RBAC that really is this customer\'s can be annotated meta.helm.sh/release-namespace=' + insp.namespace + '; a namespace never is.',
+    ],
   );
 }
 

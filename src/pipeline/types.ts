@@ -37,6 +37,13 @@ export interface ReleasePlan extends HelmRelease {
   outsideNamespace: Array<ManifestObject & { namespace: string }>;
   /** ClusterRole/ClusterRoleBinding the release itself removes */
   clusterRbac: RbacRef[];
+  /**
+   * of those, the ones that exist and carry neither this customer's name nor Helm's annotation for
+   * its namespace: `helm uninstall` would delete another's objects (always refused)
+   */
+  foreignRbac?: RbacRef[];
+  /** Namespace objects the manifest names other than the customer's own: never deleted, whatever the flags */
+  foreignNamespaces?: string[];
   /** manifest documents that could not be interpreted: their objects are unknown (refused unless allowed) */
   unreadable: UnreadableDocument[];
   /** the hooks helm runs on uninstall; null: not known (records outside the namespace) */

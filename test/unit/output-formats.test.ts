@@ -144,3 +144,44 @@ describe('-o yaml prints the -o json document as YAML', () => {
     expect(h.store.rows.get('cust_abc123')?.deploymentStatus).toBe('deployed');
   });
 });
+
+describe('-o name and -o wide on listings', () => {
+  it('jobs list -o name: job/<id> per line, nothing else on stdout', async () => {
+    const h = await harness();
+    await deleteDone(h);
+    expect(await run(h, makeJobsCommand, ['list', '-o', 'name'])).toBe('job/1\n');
+  });
+
+  it('customers list -o name: customer/<id> per line; -o wide adds e-mail and URL to the table', async () => {
+    const h = await harness();
+    seed(h.store, 'cust_abc123', 'deployed');
+    seed(h.store, 'cust_def456', 'deployed', { email: 'ops@def.example' });
+    expect((await run(h, makeCustomersCommand as Factory, ['list', '-o', 'name'])).split('\n').filter(Boolean).sort()).toEqual(['customer/cust_abc123', 'customer/cust_def456']);
+    const h2 = await harness();
+    seed(h2.store, 'cust_def456', 'deployed', { email: 'ops@def.example' });
+    const wide = await run(h2, makeCustomersCommand as Factory, ['list', '-o', 'wide']);
+    expect(wide.split('\n')[0]).toMatch(/^CUSTOMER\s+STATUS\s+.*\s+EMAIL\s+URL\s+CLUSTER$/);
+    expect(wide).toContain('ops@def.example');
+  });
+
+  it('jobs list -o wide: namespace, who asked, when it started and how long it ran', async () => {
+    const h = await harness();
+    await deleteDone(h);
+    const wide = await run(h, makeJobsCommand, ['list', '-o', 'wide']);
+    expect(wide.split('\n')[0]).toMatch(/NAMESPACE\s+REQUESTED BY\s+STARTED\s+DURATION\s+WORKER\s+REASON$/);
+    expect(wide).toMatch(/customer-abc123\s+\S+ \(cli\)\s+2026-06-01T12:00:00\.000Z/);
+  });
+
+  it('cleanup-rbac --dry-run -o name: the objects it would delete, as kubectl names them', async () => {
+    const h = await harness();
+    h.kube.rbac.push({ kind: 'ClusterRole', name: 'cgone1-customer-instance-opencost', annotations: {} });
+    expect(await run(h, makeCleanupRbacCommand, ['--dry-run', '-o', 'name'])).toBe('clusterrole.rbac.authorization.k8s.io/cgone1-customer-instance-opencost\n');
+  });
+
+  it('-o name is offered only where items have names (a delete is not a listing)', async () => {
+    const h = await harness();
+    seed(h.store, 'cust_abc123', 'deployed');
+    await expect(run(h, makeDeleteCommand, ['cust_abc123', '--yes', '-o', 'name'])).rejects.toMatchObject({ code: 'commander.invalidArgument' });
+    expect(h.store.rows.get('cust_abc123')?.deploymentStatus).toBe('deployed');
+  });
+});

@@ -1,4 +1,5 @@
 /** Step 4: the row → pending, a compare-and-set on this job's ownership; only after step 2 saw the namespace gone. */
+import { releaseRemoved } from '../../domain/release-outcome.js';
 import type { AuditDeleted } from '../../adapters/store.js';
 import type { Step, StepContext } from '../step.js';
 
@@ -8,7 +9,7 @@ export function deletedCounts(ctx: Pick<StepContext, 'result' | 'inspection' | '
   // PVCs are often made by a StatefulSet's claim template, not the chart: counted from the cluster
   if (ctx.pvcs && ctx.pvcs.length > (objects.PersistentVolumeClaim ?? 0)) objects.PersistentVolumeClaim = ctx.pvcs.length;
   return {
-    releases: ctx.result.releases.filter((r) => r.outcome === 'uninstalled' || r.outcome === 'removed-with-namespace').map((r) => r.name),
+    releases: ctx.result.releases.filter((r) => releaseRemoved(r.outcome)).map((r) => r.name),
     objects,
     rbac: ctx.result.rbac.deleted.map((x) => `${x.kind}/${x.name}`),
   };
