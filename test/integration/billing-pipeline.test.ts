@@ -163,7 +163,7 @@ describe('billing in the deletion job (file journal)', () => {
 });
 
 describe('which Stripe customer', () => {
-  it('the row\'s stripe_customer_id (added by db migrate) names it; none found is said in the plan; two found by metadata refuse before the prompt', async () => {
+  it('the row\'s stripe_customer_id (added by db migrate) names it; none found is said in the plan; two found by metadata refuse, the row handed back', async () => {
     const c = await provisionCustomer(randomKey('bw'));
     const s = seedStripe(c.customerId);
     // another Stripe customer that carries the same metadata: the search finds two, the row decides
