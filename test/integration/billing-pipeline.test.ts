@@ -252,9 +252,9 @@ async function hookServer(answers: Array<{ status: number; body?: string }>): Pr
   return { url: `http://127.0.0.1:${port}/hooks`, calls, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-function hooksFile(url: string): string {
+function hooksFile(url: string, points = '[before]'): string {
   const file = path.join(tempStateDir(), 'hooks.yaml');
-  writeFileSync(file, `hooks:\n  - name: billing-service\n    url: ${url}\n    secret: test-secret-0123456789abcdef\n    points: [before]\n    tries: 4\n`);
+  writeFileSync(file, `hooks:\n  - name: billing-service\n    url: ${url}\n    secret: test-secret-0123456789abcdef\n    points: ${points}\n    tries: 4\n`);
   chmodSync(file, 0o600);
   return file;
 }
@@ -294,6 +294,33 @@ describe('deletion hooks (file journal)', () => {
       expect(json.results[0]?.result?.hooks?.[0]).toMatchObject({ point: 'before', outcome: 'continued', calls: [{ tries: 3, status: 200 }] });
       expect((await row(c.customerId)).deployment_status).toBe('pending');
       expect(await getNamespace(c.namespace)).toBeNull();
+    } finally {
+      await h.close();
+    }
+  }, 240_000);
+});
+
+describe('after-cluster hooks with billing (file journal)', () => {
+  it('an after-cluster refusal leaves the row deletion_failed with billing done once; jobs retry calls the hook again and finishes without billing again', async () => {
+    const c = await provisionCustomer(randomKey('ba'));
+    seedStripe(c.customerId);
+    const h = await hookServer([{ status: 200 }, { status: 409, body: '{"message":"ledger closed for the night"}' }]);
+    const env = billingEnv({ CUSTCTL_HOOKS_FILE: hooksFile(h.url, '[before, after-cluster]') });
+    try {
+      const { result, json } = await custctlJson<DeleteJson>(['delete', c.customerId, '--yes'], { env });
+      expect(result.exitCode).toBe(4);
+      expect(result.stderr).toContain('ledger closed for the night');
+      expect(await getNamespace(c.namespace)).toBeNull();
+      expect((await row(c.customerId)).deployment_status).toBe('deletion_failed');
+      expect(counts()).toMatchObject({ cancels: 2, invoices: 1, refunds: 1 });
+      const jobId = json.results[0]?.jobId ?? '';
+      const retried = await custctl(['jobs', 'retry', jobId], { env });
+      expect(retried.exitCode, retried.stderr).toBe(0);
+      expect((await row(c.customerId)).deployment_status).toBe('pending');
+      expect(counts()).toEqual({ cancels: 2, invoices: 1, refunds: 1, balance: 1, updates: 0 });
+      // before (once: passed), after-cluster refused, after-cluster again: 3 calls
+      const events = h.calls.map((x) => (JSON.parse(x.body) as { point: string }).point);
+      expect(events).toEqual(['before', 'after-cluster', 'after-cluster']);
     } finally {
       await h.close();
     }
