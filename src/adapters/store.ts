@@ -73,6 +73,7 @@ export const AUDIT_ACTIONS = [
   'backup-pruned',
   'customer-exported',
   'customer-erased',
+  'billing-stopped',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

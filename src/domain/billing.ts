@@ -435,6 +435,20 @@ export function billingSummary(r: BillingResult): BillingSummary {
   };
 }
 
+/** The lines of a summary recorded by an earlier attempt of the job (`status job`, the result). */
+export function summaryLines(s: BillingSummary): string[] {
+  if (s.customer === null) return ['Stripe: no customer: nothing cancelled'];
+  const lines = s.cancelled.map((c) => {
+    const inv = s.invoiced.find((i) => i.subscription === c.subscription);
+    return `Stripe: cancelled ${c.subscription} (was ${c.statusBefore})${inv ? `, final invoice ${inv.invoice} ${formatMoney(inv.total, inv.currency)}` : ''}`;
+  });
+  for (const f of s.refunded) lines.push(`Stripe: refunded ${formatMoney(f.amount, f.currency)} of ${f.invoice} (${f.refund}) for ${f.subscription}`);
+  for (const c of s.credited) lines.push(`Stripe: ${formatMoney(c.amount, c.currency)} of unused time left as credit on ${s.customer} (${c.subscription})`);
+  if (s.customerDeleted !== 'no') lines.push(`Stripe: customer ${s.customer} ${s.customerDeleted === 'deleted' ? 'deleted' : 'was already deleted'}`);
+  if (lines.length === 0) lines.push(`Stripe: ${s.customer}: nothing was billing`);
+  return lines.map((l) => `${l} (by an earlier attempt of this job)`);
+}
+
 /** One line for a closing summary: `billing cancelled 2, invoiced 2, refunded 20.00 USD`. */
 export function summaryWords(s: BillingSummary): string {
   const refunded = s.refunded.map((f) => formatMoney(f.amount, f.currency)).join(' + ');

@@ -318,6 +318,11 @@ describe('after-cluster hooks with billing (file journal)', () => {
       expect(retried.exitCode, retried.stderr).toBe(0);
       expect((await row(c.customerId)).deployment_status).toBe('pending');
       expect(counts()).toEqual({ cancels: 2, invoices: 1, refunds: 1, balance: 1, updates: 0 });
+      // the audit: billing recorded once, when it happened; the completion carries it again
+      const audit = await db().query(`select action, deleted from custctl_audit where customer_id = $1 and action in ('billing-stopped', 'deletion-completed') order by id`, [c.customerId]);
+      const rows = audit.rows as Array<{ action: string; deleted: { billing?: BillingJson } }>;
+      expect(rows.map((x) => x.action)).toEqual(['billing-stopped', 'deletion-completed']);
+      expect(rows[1]?.deleted.billing?.refunded[0]?.refund).toBe(rows[0]?.deleted.billing?.refunded[0]?.refund);
       // before (once: passed), after-cluster refused, after-cluster again: 3 calls
       const events = h.calls.map((x) => (JSON.parse(x.body) as { point: string }).point);
       expect(events).toEqual(['before', 'after-cluster', 'after-cluster']);

@@ -73,6 +73,9 @@ describe('the billing step', () => {
     expect(r.billing).toMatchObject({ customer: 'cus_1', cancelled: [{ subscription: 'sub_1' }], invoiced: [{ invoice: 'in_9', total: -2000 }], refunded: [{ refund: 're_1', amount: 2000 }] });
     expect(r.billing?.lines.join('\n')).toContain('Stripe: refunded 20.00 USD of in_1 (re_1) for sub_1');
     expect(r.deleted?.billing?.refunded[0]?.refund).toBe('re_1');
+    const stopped = await store.listAudit({ customerId: ID, actions: ['billing-stopped'] });
+    expect(stopped).toHaveLength(1);
+    expect(stopped[0]).toMatchObject({ jobId: '7', outcome: 'cancelled', deleted: { billing: { refunded: [{ refund: 're_1', amount: 2000 }] } } });
     expect((await store.get(ID))?.deploymentStatus).toBe('pending');
   });
 
@@ -99,9 +102,13 @@ describe('the billing step', () => {
     expect((await store.get(ID))?.deploymentStatus).toBe('deleting');
   });
 
-  it('an attempt after billing was done (progress 10) does not call the provider again', async () => {
-    await run(job({ progress: 10, attemptsMade: 1 }));
+  it('an attempt after billing was done (progress 10) does not call the provider again, and carries what the earlier one recorded', async () => {
+    await store.appendAudit({ action: 'billing-stopped', actor: 'test', customerId: ID, namespace: NS, jobId: '7', outcome: 'cancelled', deleted: { billing: { provider: 'stripe', mode: 'test', customer: 'cus_1', cancelled: [{ subscription: 'sub_1', statusBefore: 'active' }], invoiced: [], refunded: [{ subscription: 'sub_1', refund: 're_1', amount: 2000, currency: 'usd', invoice: 'in_1', status: 'succeeded' }], credited: [], customerDeleted: 'no' } } });
+    const r = await run(job({ progress: 10, attemptsMade: 1 }));
     expect(order).toEqual([]);
+    expect(r.billing?.refunded[0]?.refund).toBe('re_1');
+    expect(r.billing?.lines).toContain('Stripe: refunded 20.00 USD of in_1 (re_1) for sub_1 (by an earlier attempt of this job)');
+    expect(r.deleted?.billing?.cancelled).toEqual([{ subscription: 'sub_1', statusBefore: 'active' }]);
     expect((await store.get(ID))?.deploymentStatus).toBe('pending');
   });
 

@@ -10,7 +10,7 @@
  * Progress 10 once done: a later attempt (after something in the cluster was deleted) does not
  * call the provider again.
  */
-import { billingSummary, resultLines } from '../../domain/billing.js';
+import { billingSummary, changedAnything, resultLines, summaryLines, type BillingSummary } from '../../domain/billing.js';
 import { billingCustomerOf } from '../outside.js';
 import type { Step } from '../step.js';
 
@@ -26,6 +26,10 @@ export const billingStep: Step = {
     const o = ctx.outside;
     if (!o?.billing) return;
     if (ctx.job.progress >= BILLING_PROGRESS) {
+      // what that attempt did, from its audit row: the result and the completion's audit row carry it again
+      const done = (await ctx.store.listAudit({ customerId: ctx.customer.id, actions: ['billing-stopped'], limit: 50 })).find((a) => a.jobId === ctx.job.id);
+      const summary = (done?.deleted as { billing?: BillingSummary } | null | undefined)?.billing;
+      if (summary) ctx.result.billing = { ...summary, lines: summaryLines(summary) };
       ctx.log('info', 'Billing already done by an earlier attempt of this job', {});
       return;
     }
@@ -35,7 +39,13 @@ export const billingStep: Step = {
       { jobId: ctx.job.id, signal: ctx.signal, log: (level, message) => ctx.log(level, message) },
     );
     const lines = resultLines(r);
-    ctx.result.billing = { ...billingSummary(r), lines };
+    const summary = billingSummary(r);
+    ctx.result.billing = { ...summary, lines };
+    // recorded as soon as money moved: a job that fails later still says what billing did
+    await ctx.store.appendAudit({
+      action: 'billing-stopped', actor: ctx.job.requestedBy, customerId: ctx.customer.id, namespace: ctx.namespace, jobId: ctx.job.id,
+      outcome: changedAnything(r) ? 'cancelled' : 'nothing', deleted: { billing: summary }, reason: r.warnings.length ? r.warnings.join('; ') : null,
+    });
     for (const w of r.warnings) ctx.result.warnings.push(`billing: ${w}`);
     ctx.log('ok', lines.join('; '), {});
     await ctx.progress?.(BILLING_PROGRESS);
