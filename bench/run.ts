@@ -45,6 +45,7 @@ import { DEFAULTS } from '../src/config.js';
 import { generateCerts } from '../test/env/certs.js';
 import { K8S_VERSION, startCluster, type Cluster } from '../test/env/cluster.js';
 import { startPostgres, type Postgres } from '../test/env/postgres.js';
+import { queueBenchSection } from './queues.js';
 
 const execFileP = promisify(execFile);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -67,7 +68,7 @@ const PROVISION_CONCURRENCY = intEnv('BENCH_PROVISION_CONCURRENCY', 3);
 const BULK_ARMS = (process.env.BENCH_BULK_ARMS ?? 'runbook,runbook8,default').split(',').map((s) => s.trim()).filter(Boolean);
 /** custctl's default --concurrency (src/config.ts DEFAULTS), for the arm names */
 const DEFAULT_CONCURRENCY = DEFAULTS.concurrency;
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'api,single,bulk,startup,transport,exec,largens,rbac100k').split(',').map((s) => s.trim()));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'api,single,bulk,startup,transport,exec,largens,queues,rbac100k').split(',').map((s) => s.trim()));
 const EXTRA_CM = 20;
 const EXTRA_SECRETS = 20;
 
@@ -968,6 +969,13 @@ async function benchRbac100k(e: Env): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
+/** The queue backends side by side (bench/queues.ts): file journal, BullMQ on Redis, BullMQ on PostgreSQL, in this run. */
+async function benchQueues(e: Env): Promise<void> {
+  md('## 10. Queue backends: file journal, BullMQ on Redis, BullMQ on PostgreSQL (bench/queues.ts)');
+  md();
+  md(await queueBenchSection({ runDir: e.runDir, postgresUrl: e.postgres.url, log }));
+}
+
 async function main(): Promise<void> {
   const started = new Date();
   const load0 = loadavg();
@@ -986,7 +994,7 @@ async function main(): Promise<void> {
     const sections: Array<[string, (x: Env) => Promise<void>]> = [
       ['api', benchApi], ['single', benchSingle], ['bulk', benchBulk], ['startup', benchStartup], ['transport', benchTransport],
       // rbac100k last: its 100,000 objects stay (deleting them one by one takes minutes; the environment goes anyway)
-      ['exec', benchExec], ['largens', benchLargeNamespace], ['backup', benchBackup], ['rbac100k', benchRbac100k],
+      ['exec', benchExec], ['largens', benchLargeNamespace], ['backup', benchBackup], ['queues', benchQueues], ['rbac100k', benchRbac100k],
     ];
     const ran: string[] = [];
     const body: string[] = [];

@@ -94,11 +94,6 @@ export const DEFAULTS = {
   ownerMinRetentionMs: 7 * 86_400_000,
 } as const;
 
-/** REDIS_URL or REDIS_HOST configures the BullMQ queue backend. */
-export function redisConfigured(env: Env): boolean {
-  return Boolean(env.REDIS_URL || env.REDIS_HOST);
-}
-
 export function stateDirFrom(env: Env): string {
   if (env.CUSTCTL_STATE_DIR) return env.CUSTCTL_STATE_DIR;
   if (env.XDG_STATE_HOME) return join(env.XDG_STATE_HOME, 'custctl');

@@ -2,10 +2,8 @@
  * Everything a command needs, built lazily: heavy modules (client-node, pg, PGlite) load only
  * when a command asks for the adapter that needs them.
  */
-import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { buildConfig, redisConfigured, type Config, type Env, type GlobalFlags } from './config.js';
+import { buildConfig, type Config, type Env, type GlobalFlags } from './config.js';
 import { UsageError } from './errors.js';
 import { Reporter, type IO } from './io.js';
 import type { Kube } from './adapters/kube.js';
@@ -17,6 +15,7 @@ import type { Metrics } from './jobs/metrics.js';
 import type { DeliveryView, Webhooks } from './jobs/webhooks.js';
 import type { DeliveryJournal } from './adapters/webhook-journal.js';
 import type { OutsideEnv } from './pipeline/outside.js';
+import type { BackendContext, QueueBackend } from './jobs/backends.js';
 import { VERSION } from './version.js';
 import { retryText } from './adapters/retry.js';
 
@@ -35,8 +34,10 @@ export interface Deps {
   kube(): Promise<Kube>;
   helm(): Promise<Helm>;
   store(opts?: { skipSchemaCheck?: boolean }): Promise<CustomerStore>;
-  /** the queue backend of this machine: the file journal, or BullMQ when REDIS_* is set */
+  /** the queue backend of this process (src/jobs/backends.ts): the file journal, BullMQ on Redis or on PostgreSQL */
   jobs(): Promise<JobQueue>;
+  /** which queue backend this process uses, and what its entry needs (src/jobs/backends.ts) */
+  queueBackend?(): Promise<{ backend: QueueBackend; ctx: BackendContext }>;
   /** the jobs client, chosen once: the queue API with --api-url / CUSTCTL_API_URL, else this machine's queue */
   client(): Promise<JobsClient>;
   /** this process keeps metrics (serve, worker --metrics-port); --metrics-textfile asks for them too */
@@ -157,25 +158,21 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     closers.push(() => s.close());
     return s;
   });
+  // the queue backend, chosen once from the environment (src/jobs/backends.ts: the one table of backends)
+  const queueBackend = once(async () => {
+    const { selectQueueBackend } = await import('./jobs/backends.js');
+    const { backend } = selectQueueBackend(env);
+    const ctx: BackendContext = {
+      env, stateDir, stateDirPath: getConfig().stateDir, worker: `${opts.pid}@${hostname()}`,
+      warn: (m, f) => log.warn(m, f),
+    };
+    return { backend, ctx };
+  });
   const jobs = once(async (): Promise<JobQueue> => {
-    const c = getConfig();
-    if (redisConfigured(env)) {
-      // BullMQ on Redis: the production shape, workers on many machines
-      const { openBullQueue } = await import('./adapters/bullmq-queue.js');
-      const q = await openBullQueue(env);
-      closers.push(() => q.close());
-      return q;
-    }
-    await stateDir();
-    const { openFileJournal } = await import('./adapters/file-journal.js');
-    const q = await openFileJournal({
-      dir: join(c.stateDir, 'journal'),
-      worker: `${opts.pid}@${hostname()}`,
-      // once per damaged file and process: the other jobs keep working
-      onCorrupt: (p) => log.warn(`Skipping damaged job file ${p.path}: ${p.reason}`, { hint: 'move it away to silence this' }),
-    });
-    closers.push(() => q.close());
-    return q;
+    const { backend, ctx } = await queueBackend();
+    const q = await backend.open(ctx);
+    if (q.close) closers.push(q.close);
+    return q.value;
   });
 
   const client = once(async (): Promise<JobsClient> => {
@@ -204,17 +201,12 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     }
   };
 
-  // the delivery journal beside the queue: Redis with BullMQ (every machine sees it), else the state directory
+  // the delivery journal beside the queue: in Redis or PostgreSQL with BullMQ (every machine sees it), else the state directory
   const deliveryJournal = once(async (): Promise<DeliveryJournal> => {
-    if (redisConfigured(env)) {
-      const [{ RedisDeliveryJournal }, { redisConnectionFrom }] = await Promise.all([import('./adapters/webhook-journal-redis.js'), import('./adapters/bullmq-queue.js')]);
-      const j = new RedisDeliveryJournal(redisConnectionFrom(env));
-      closers.push(() => j.close());
-      return j;
-    }
-    await stateDir();
-    const { openFileDeliveryJournal } = await import('./adapters/webhook-journal.js');
-    return openFileDeliveryJournal(join(getConfig().stateDir, 'webhooks'));
+    const { backend, ctx } = await queueBackend();
+    const j = await backend.deliveryJournal(ctx);
+    if (j.close) closers.push(j.close);
+    return j.value;
   });
   let hooksP: Promise<Webhooks> | undefined;
   const webhooks = () =>
@@ -261,6 +253,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
       return store();
     },
     jobs,
+    queueBackend,
     client,
     wantMetrics: () => {
       metricsWanted = true;
@@ -270,7 +263,8 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     outside,
     deliveries: async (jobId) => {
       // no delivery was ever journaled in this state directory: nothing to load or read (`status job` stays light)
-      if (!redisConfigured(env) && !existsSync(join(getConfig().stateDir, 'webhooks'))) return [];
+      const { backend, ctx } = await queueBackend();
+      if (!backend.mayHaveDeliveries(ctx)) return [];
       return (await deliveryJournal()).forJob(jobId).then((rs) => rs.map(({ body: _b, lease: _l, key: _k, ...v }) => v));
     },
     close: async () => {

@@ -423,7 +423,7 @@ export async function migratePostgresQueue(target: PostgresQueueTarget): Promise
 
 function translateSchemaError(e: unknown, target: PostgresQueueTarget): Error {
   if (e instanceof SchemaMigrationRequiredError) {
-    return new UsageError(`the queue schema ${target.schema} in ${target.where} does not exist yet`, ['Create it with the queue migrations (migratePostgresQueue; `custctl db migrate` once wired).']);
+    return new UsageError(`the queue schema ${target.schema} in ${target.where} does not exist yet`, ['Create it with the queue migrations: `custctl db migrate` (with CUSTCTL_QUEUE=postgres), as a role that may create the schema.']);
   }
   if (e instanceof SchemaVersionMismatchError) {
     return new UsageError(`the queue schema ${target.schema} in ${target.where} was migrated by a newer BullMQ (needs major ${e.minimumClientVersion}, this custctl has ${e.clientVersion})`, ['Upgrade custctl on this machine.'], { permanent: true });
@@ -483,7 +483,7 @@ export async function checkPostgresQueue(target: PostgresQueueTarget): Promise<Q
           version = null; // the privileges check below names what is missing
         } else {
           const err = translateSchemaError(e, target);
-          out.push({ name: 'queue schema', status: 'fail', detail: errorText(err), fix: e instanceof SchemaVersionMismatchError ? 'Upgrade custctl.' : 'Run the queue migrations as the schema owner (`custctl db migrate` once wired).' });
+          out.push({ name: 'queue schema', status: 'fail', detail: errorText(err), fix: e instanceof SchemaVersionMismatchError ? 'Upgrade custctl.' : 'Run the queue migrations as the schema owner (`custctl db migrate` with CUSTCTL_QUEUE=postgres).' });
           out.push({ name: 'queue privileges', status: 'skipped', detail: 'no schema' });
           return;
         }
@@ -496,7 +496,7 @@ export async function checkPostgresQueue(target: PostgresQueueTarget): Promise<Q
         out.push({
           name: 'queue schema', status: 'fail',
           detail: `${target.schema}: ${[...(version < LATEST_SCHEMA_VERSION ? [`BullMQ schema version ${version}, this custctl needs ${LATEST_SCHEMA_VERSION}`] : []), ...missing.map((m) => `missing ${m}`)].join('; ')}`,
-          fix: 'Run the queue migrations as the schema owner (`custctl db migrate` once wired).',
+          fix: 'Run the queue migrations as the schema owner (`custctl db migrate` with CUSTCTL_QUEUE=postgres).',
         });
       } else {
         out.push({ name: 'queue schema', status: 'ok', detail: `${target.schema}: BullMQ schema version ${version}, custctl's id sequence and tables present` });
@@ -561,7 +561,7 @@ export async function openPostgresBullQueue(target: PostgresQueueTarget): Promis
     const missing = (await custctlObjects(c, target.schema)).filter((o) => !o.present).map((o) => `no ${o.kind} ${o.name}`);
     if (version < LATEST_SCHEMA_VERSION || missing.length > 0) {
       throw new UsageError(`the queue schema ${target.schema} in ${target.where} is not up to date (BullMQ schema version ${version} of ${LATEST_SCHEMA_VERSION}${missing.map((m) => `, ${m}`).join('')})`, [
-        'Run the queue migrations as the schema owner (`custctl db migrate` once wired).',
+        'Run the queue migrations as the schema owner (`custctl db migrate` with CUSTCTL_QUEUE=postgres).',
       ]);
     }
   });

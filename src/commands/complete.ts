@@ -12,11 +12,11 @@
  */
 import { hasUnsafe, visible } from '../domain/visible.js';
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Command as TypedCommand } from '@commander-js/extra-typings';
 import type { Command, Option } from 'commander';
 import { DELETABLE_STATUSES, type CustomerRow } from '../adapters/store.js';
-import { buildConfig, redisConfigured, type GlobalFlags } from '../config.js';
+import { buildConfig, type GlobalFlags } from '../config.js';
+import { queueBackendOf } from '../jobs/backends.js';
 import type { Deps } from '../deps.js';
 import { parseDuration } from '../domain/duration.js';
 import type { Job } from '../domain/job.js';
@@ -351,7 +351,8 @@ export function localSources(d: Deps, globals: Reading['globals']): IdSources {
     async jobs() {
       const c = config();
       if (c.apiUrl) return [];
-      if (!redisConfigured(d.env) && !(await exists(join(c.stateDir, 'journal', 'jobs')))) return [];
+      const { backend, ctx } = await queueBackendOf(d);
+      if (!backend.mayHaveJobs(ctx)) return [];
       return (await d.jobs()).list();
     },
     async contexts() {

@@ -4,15 +4,24 @@ import type { TableCheck } from '../adapters/store.js';
 import type { Deps } from '../deps.js';
 import { outputOption, print, view, writeStyled, type OutputFormat } from '../output/print.js';
 import { h } from '../output/text.js';
+import { queueBackendOf } from '../jobs/backends.js';
 
+/**
+ * The customers database's migrations, then the queue's own schema when the queue backend has one
+ * (BullMQ on PostgreSQL: BullMQ's migrations and custctl's objects in the queue schema).
+ */
 export async function runDbMigrate(d: Deps, output: OutputFormat = 'table'): Promise<string[]> {
+  const { backend, ctx } = await queueBackendOf(d); // a malformed queue setting is refused before anything changes
   const store = await d.store({ skipSchemaCheck: true });
   const applied = await store.migrate();
-  await print(d.io, output, view({ database: store.description, applied }, (io) => {
+  const queue = await backend.migrate(ctx);
+  await print(d.io, output, view({ database: store.description, applied, ...(queue ? { queue: { database: queue.where, applied: queue.applied } } : {}) }, (io) => {
     if (applied.length === 0) io.out.write(`${store.description}: schema is up to date\n`);
     for (const name of applied) io.out.write(`${store.description}: applied ${name}\n`);
+    if (queue && queue.applied.length === 0) io.out.write(`${queue.where}: queue schema is up to date\n`);
+    for (const name of queue?.applied ?? []) io.out.write(`${queue?.where}: applied ${name}\n`);
   }));
-  return applied;
+  return [...applied, ...(queue?.applied ?? [])];
 }
 
 export interface DbCheckReport {
@@ -60,7 +69,7 @@ export function makeDbCommand(d: Deps, setExit: (code: number) => void = () => u
     .addHelpText('after', '\nExamples:\n  custctl db check     # what this version needs and the database lacks; whether a deletion would pass\n  custctl db migrate   # apply it');
   cmd
     .command('migrate')
-    .description('Apply pending schema migrations to the customer database (and the status values an ENUM status column lacks)')
+    .description('Apply pending schema migrations to the customer database (and the status values an ENUM status column lacks), and to the queue schema with CUSTCTL_QUEUE=postgres')
     .addOption(outputOption())
     .addHelpText('after', '\nExamples:\n  custctl db migrate                   # DATABASE_URL (or PG*) names the database\n  custctl db migrate --store embedded  # the embedded store (it migrates itself anyway)')
     .action(async (f) => {

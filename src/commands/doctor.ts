@@ -4,7 +4,7 @@
  */
 import { lstat } from 'node:fs/promises';
 import { Command } from '@commander-js/extra-typings';
-import { redisConfigured } from '../config.js';
+import { queueBackendOf } from '../jobs/backends.js';
 import type { Deps } from '../deps.js';
 import { FEATURES, RBAC_NAME, namespaceRoleBinding, requiredAccess, namespaceRoleName, parseFeatures, rbacManifests, type ExtraRules, type KubeManifest, type RequiredAccess } from '../domain/permissions.js';
 import type { Kube } from '../adapters/kube.js';
@@ -151,26 +151,30 @@ async function stateDirCheck(d: Deps): Promise<Check> {
   }
 }
 
-async function queueCheck(d: Deps): Promise<Check> {
+async function queueChecks(d: Deps): Promise<Check[]> {
   const cfg = d.config();
   if (cfg.apiUrl) {
     try {
       const client = await d.client();
       const r = client.ready ? await within(client.ready(), `GET ${cfg.apiUrl}/readyz`) : null;
-      return { name: 'queue API', status: 'ok', detail: `${cfg.apiUrl} ready, token accepted${r ? ` (store ${r.store}, queue ${r.queue})` : ''}` };
+      return [{ name: 'queue API', status: 'ok', detail: `${cfg.apiUrl} ready, token accepted${r ? ` (store ${r.store}, queue ${r.queue})` : ''}` }];
     } catch (e) {
-      return { name: 'queue API', status: 'fail', detail: errorMessage(e), fix: fixOf(e, 'Check --api-url / CUSTCTL_API_URL and CUSTCTL_API_TOKEN.') };
+      return [{ name: 'queue API', status: 'fail', detail: errorMessage(e), fix: fixOf(e, 'Check --api-url / CUSTCTL_API_URL and CUSTCTL_API_TOKEN.') }];
     }
   }
-  if (redisConfigured(d.env)) {
-    try {
-      const q = await within(d.jobs(), 'Redis');
-      return { name: 'queue', status: 'ok', detail: `BullMQ (${q.kind}) answers` };
-    } catch (e) {
-      return { name: 'queue', status: 'fail', detail: errorMessage(e), fix: fixOf(e, 'Check REDIS_URL, or unset it to use the local file journal.') };
-    }
+  let chosen;
+  try {
+    chosen = await queueBackendOf(d);
+  } catch (e) {
+    return [{ name: 'queue', status: 'fail', detail: errorMessage(e), fix: fixOf(e, 'Check CUSTCTL_QUEUE and the queue variables.') }];
   }
-  return { name: 'queue', status: 'ok', detail: `file journal in ${cfg.stateDir}/journal` };
+  const { backend, ctx } = chosen;
+  try {
+    // Redis: the queue answers; PostgreSQL: the server (and its version), the schema, the role's rights
+    return await within(backend.check(ctx, () => within(d.jobs(), backend.title)), backend.title);
+  } catch (e) {
+    return [{ name: 'queue', status: 'fail', detail: errorMessage(e), fix: fixOf(e, 'Check the queue settings (CUSTCTL_QUEUE).') }];
+  }
 }
 
 export async function runDoctor(d: Deps, o: { output: OutputFormat; rbacName?: string; customer?: CustomerId }): Promise<{ ok: boolean; checks: Check[] }> {
@@ -182,7 +186,7 @@ export async function runDoctor(d: Deps, o: { output: OutputFormat; rbacName?: s
     local ? helmCheck(d).then((c) => [c]) : Promise.resolve([]),
     local ? databaseChecks(d) : Promise.resolve([]),
     stateDirCheck(d).then((c) => [c]),
-    queueCheck(d).then((c) => [c]),
+    queueChecks(d),
   ]);
   const checks = groups.flat();
   if (cfg.simulate) checks.push({ name: 'simulation', status: 'warn', detail: 'SIMULATE_K8S_DEPLOYMENT=true: deletions would not touch the cluster', fix: 'Unset SIMULATE_K8S_DEPLOYMENT for a real deletion.' });

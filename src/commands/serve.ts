@@ -14,6 +14,7 @@ import { errorMessage, UsageError } from '../errors.js';
 import { intFlag } from '../flags.js';
 import { LocalJobsClient } from '../jobs/local-client.js';
 import { runFileWorker } from '../jobs/worker.js';
+import { queueBackendOf } from '../jobs/backends.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
 import type { WorkerSummary } from '../jobs/runner.js';
@@ -206,7 +207,8 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   if (o.worker && queue.kind === 'file') {
     worker = runFileWorker(d, env, { concurrency: o.concurrency, once: false });
   } else {
-    d.log.info(o.worker ? `No embedded worker for the ${queue.kind} queue: run 'custctl worker' (with the same REDIS_* settings) on one or more machines` : 'No embedded worker (--no-worker): run custctl worker to process jobs');
+    const { backend } = await queueBackendOf(d);
+    d.log.info(o.worker ? `No embedded worker for the ${queue.kind} queue (${backend.title}): run 'custctl worker' (with ${backend.sameSettings}) on one or more machines` : 'No embedded worker (--no-worker): run custctl worker to process jobs');
   }
 
 

@@ -4,7 +4,7 @@
  * be reached is shown with why, not an exit: `doctor` is the check.
  */
 import { Command } from '@commander-js/extra-typings';
-import { redisConfigured } from '../config.js';
+import { queueBackendOf } from '../jobs/backends.js';
 import type { Deps } from '../deps.js';
 import { errorMessage } from '../errors.js';
 import { outputOption, print, view, type OutputFormat } from '../output/print.js';
@@ -54,7 +54,7 @@ export async function versionReport(d: Deps, o: { client: boolean }): Promise<Ve
     storeDescription = s.description;
     return { version: s.serverVersion ? await s.serverVersion() : 'unknown', detail: s.description };
   }, () => storeDescription);
-  const queue = cfg.apiUrl ? `queue API ${cfg.apiUrl}` : redisConfigured(d.env) ? 'BullMQ on Redis (REDIS_URL / REDIS_HOST)' : `file journal (${cfg.stateDir}/journal)`;
+  const queue = cfg.apiUrl ? `queue API ${cfg.apiUrl}` : await queueBackendOf(d).then(({ backend, ctx }) => backend.describe(ctx), (e: unknown) => `unavailable: ${e instanceof Error ? e.message : String(e)}`);
   const [h, sv, db] = await Promise.all([helm, server, database]);
   return { custctl: VERSION, node: process.version, helm: h, server: sv, database: db, store: storeDescription ?? cfg.store, queue };
 }

@@ -6,7 +6,7 @@ import type { WorkerSummary } from '../jobs/runner.js';
 import { intFlag } from '../flags.js';
 import { jobsEnv } from '../jobs/env.js';
 import { runBullWorkerCommand, runFileWorker } from '../jobs/worker.js';
-import { redisConfigured } from '../config.js';
+import { queueBackendOf } from '../jobs/backends.js';
 import { outputOption, print, view, type OutputFormat } from '../output/print.js';
 
 export interface WorkerOptions {
@@ -18,7 +18,8 @@ export interface WorkerOptions {
 }
 
 export async function runWorkerCommand(d: Deps, o: WorkerOptions): Promise<WorkerSummary> {
-  if (redisConfigured(d.env) && o.once) throw new UsageError('--once is for the file journal: a BullMQ worker runs until stopped (SIGTERM)');
+  const { backend } = await queueBackendOf(d);
+  if (backend.separateWorkers && o.once) throw new UsageError(`--once is for the file journal: a BullMQ worker (${backend.title}) runs until stopped (SIGTERM)`);
   let metrics: { url: string; close(): Promise<void> } | null = null;
   if (o.metricsPort !== undefined) {
     d.wantMetrics();
@@ -28,7 +29,7 @@ export async function runWorkerCommand(d: Deps, o: WorkerOptions): Promise<Worke
     if (metrics) d.log.info(`metrics on ${metrics.url}`);
   }
   try {
-    if (redisConfigured(d.env)) return await runBullWorkerCommand(d, { concurrency: o.concurrency });
+    if (backend.separateWorkers) return await runBullWorkerCommand(d, { concurrency: o.concurrency });
     return await runFileWorker(d, await jobsEnv(d), o);
   } finally {
     await metrics?.close();

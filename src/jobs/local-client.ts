@@ -17,6 +17,7 @@ import { requireJob } from '../adapters/queue.js';
 import type { CancelResult, CancelTarget, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './client.js';
 import type { JobsEnv } from './env.js';
 import { localInterruption } from './interruption.js';
+import { queueBackendOf } from './backends.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import type { Canceller } from './cancel.js';
 import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord, type CustomerRow, type DeploymentStatus } from '../adapters/store.js';
@@ -363,7 +364,8 @@ export class LocalJobsClient implements JobsClient {
 
   async whoRuns(): Promise<string> {
     const queue = await this.d.jobs();
-    if (queue.kind === 'bullmq') return "a 'custctl worker' with the same REDIS_URL (on any machine), or 'custctl serve'; start one if none is running";
+    const { backend } = await queueBackendOf(this.d);
+    if (queue.kind === 'bullmq') return `a 'custctl worker' with ${backend.sameSettings} (on any machine); start one if none is running`;
     return "a 'custctl worker' or 'custctl serve' using this state directory; if none is running, 'custctl worker --once' (or 'custctl jobs resume') runs it now";
   }
 

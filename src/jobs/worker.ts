@@ -65,15 +65,17 @@ export async function runFileWorker(d: Deps, env: JobsEnv, o: { concurrency: num
 }
 
 /**
- * `custctl worker` with Redis configured: BullMQ's Worker on the shared queue, with the same
+ * `custctl worker` on a BullMQ queue (Redis or PostgreSQL): BullMQ's Worker on the shared queue, with the same
  * processor; a job that fails for good (last attempt, final error, stalled too often) settles its
  * row to deletion_failed through the `failed` event. SIGTERM: no new jobs, running ones finish.
  */
 export async function runBullWorkerCommand(d: Deps, o: { concurrency: number }): Promise<WorkerSummary> {
-  const { openBullQueue, MAX_STALLED_COUNT } = await import('../adapters/bullmq-queue.js');
+  const { BullQueue, MAX_STALLED_COUNT } = await import('../adapters/bullmq-queue.js');
   const { runBullWorker } = await import('./bullmq-worker.js');
-  const queue = await openBullQueue(d.env);
-  try {
+  // the process's queue (src/jobs/backends.ts: BullMQ on Redis or on PostgreSQL), closed with the process
+  const queue = await d.jobs();
+  if (!(queue instanceof BullQueue)) throw new OperationError(`the queue is ${queue.kind}, not BullMQ`);
+  {
     const env = await jobsEnv(d, { queue });
     d.log.info(`Worker ${d.worker} started on ${queue.description}`, { concurrency: o.concurrency, maxStalledCount: MAX_STALLED_COUNT, database: env.store.description });
     const summary = await runBullWorker({
@@ -86,7 +88,5 @@ export async function runBullWorkerCommand(d: Deps, o: { concurrency: number }):
     });
     d.log.info('Worker stopped', { ...summary });
     return summary;
-  } finally {
-    await queue.close().catch(() => undefined);
   }
 }

@@ -127,3 +127,27 @@ export async function startPostgres(runDir: string, opts: PostgresOptions = {}):
   }
   return { url: `postgres://${PG_ROLE}@127.0.0.1:${port}/${PG_DATABASE}`, port, process: proc, stop };
 }
+
+/**
+ * Stops a server from startPostgres (fast shutdown: every connection dropped) and starts it again
+ * on the same data and port after `downMs`; resolves once it accepts connections. The new process
+ * is returned: stop it (SIGINT) when done, as `s.stop()` no longer does.
+ */
+export async function restartPostgres(s: Postgres, dataDir: string, downMs: number): Promise<ManagedProcess> {
+  const opts = await fs.readFile(path.join(dataDir, 'postmaster.opts'), 'utf8');
+  const argv = [...opts.matchAll(/"([^"]*)"/g)].map((m) => m[1] as string);
+  await s.process.stop('SIGINT', 10_000);
+  await new Promise((r) => setTimeout(r, downMs));
+  const owner = await fs.stat(dataDir);
+  const restarted = startProcess('postgres (restarted)', path.join(PG_BIN, 'postgres'), argv, {
+    logFile: s.process.logFile,
+    ...(process.getuid?.() === 0 ? { runAs: { uid: owner.uid, gid: owner.gid } } : {}),
+  });
+  await waitUntil(async () => {
+    const c = new pg.Client({ connectionString: s.url });
+    await c.connect();
+    await c.end();
+    return true;
+  }, { timeoutMs: 30_000, intervalMs: 100, proc: restarted, what: 'postgres to accept connections again' });
+  return restarted;
+}

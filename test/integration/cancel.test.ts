@@ -18,6 +18,7 @@ import { BIN, custctl, custctlJson, tempStateDir } from '../support/cli.js';
 import { cliEnv, testEnv } from '../support/env.js';
 import { coreApi, db, provisionCustomer, randomKey, rbacApi, tokenKubeconfig, unstick, waitFor } from '../support/fixtures.js';
 import { AS_DEPLOYED, provisionWithWorkloads, SUSPENDED, workloads } from '../support/workloads.js';
+import { CLI_BULL_BACKENDS } from '../support/queue-backends.js';
 
 const ADMIN = `adm-${randomKey('a')}-secret-0123456789`;
 const OWNER = `own-${randomKey('o')}-secret-0123456789`;
@@ -205,15 +206,19 @@ describe('one cancel, every way in (file journal)', () => {
 
 // ---- BullMQ -------------------------------------------------------------------------------------
 
-describe('one cancel through BullMQ on Redis', () => {
-  const redisUrl = () => testEnv().redisUrl.replace(/\/\d+$/, '/6');
+describe.each(CLI_BULL_BACKENDS)('one cancel through %s', (_title, backend) => {
   const state = tempStateDir();
-  const env = () => ({ CUSTCTL_STATE_DIR: state, REDIS_URL: redisUrl() });
+  let queueEnv: Record<string, string> = {};
+  const env = () => ({ CUSTCTL_STATE_DIR: state, ...queueEnv });
   let served: Served;
   beforeAll(async () => {
-    served = await startServe(state, [], { REDIS_URL: redisUrl() });
+    queueEnv = await backend.queueEnv(6);
+    served = await startServe(state, [], queueEnv);
   }, 120_000);
-  afterAll(() => stop(served));
+  afterAll(async () => {
+    await stop(served);
+    await backend.cleanup();
+  });
 
   const ways: Array<[string, (c: { customerId: string }, jobId: string) => Promise<void>, RegExp | string]> = [
     ['custctl jobs cancel N', async (_c, jobId) => {

@@ -13,7 +13,8 @@ import { sha256Hex } from '../../src/server/auth.js';
 import { freePort } from '../env/ports.js';
 import { startPrometheus, type Prometheus } from '../env/prometheus.js';
 import { BIN, custctl, tempStateDir } from '../support/cli.js';
-import { cliEnv, testEnv } from '../support/env.js';
+import { CLI_BULL_BACKENDS } from '../support/queue-backends.js';
+import { cliEnv } from '../support/env.js';
 import { getNamespace, provisionCustomer, randomKey, unstick, waitFor } from '../support/fixtures.js';
 
 const ADMIN = `adm-${randomKey('a')}-secret-0123456789`;
@@ -171,16 +172,18 @@ describe('--metrics-textfile on a one-off CLI deletion', () => {
   }, 120_000);
 });
 
-describe('custctl worker --metrics-port on BullMQ', () => {
+describe.each(CLI_BULL_BACKENDS)('custctl worker --metrics-port on %s', (_title, backend) => {
+  afterAll(() => backend.cleanup());
+
   it('Prometheus scrapes the worker that ran the deletion: its counts and the queue depth', async () => {
-    // Redis database 3: a queue of its own, apart from the other BullMQ tests
-    const env = { REDIS_URL: testEnv().redisUrl.replace(/\/\d+$/, '/3'), CUSTCTL_STATE_DIR: tempStateDir() };
+    // Redis database 3 / a schema of its own: a queue apart from the other BullMQ tests
+    const env = { ...(await backend.queueEnv(3)), CUSTCTL_STATE_DIR: tempStateDir() };
     let log = '';
     const w = spawn('node', [BIN, 'worker', '--metrics-port', String(workerPort)], { env: { ...cliEnv(), ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
     w.stderr?.on('data', (b: Buffer) => (log += b.toString()));
     const gone = new Promise((resolve) => w.once('exit', resolve));
     try {
-      await waitFor(async () => log.includes(`metrics on http://127.0.0.1:${workerPort}/metrics`) && log.includes('started on redis://'), `the worker to start:\n${log}`, 60_000, 100);
+      await waitFor(async () => log.includes(`metrics on http://127.0.0.1:${workerPort}/metrics`) && log.includes(backend.started), `the worker to start:\n${log}`, 60_000, 100);
       await waitFor(async () => (await scalar('up{job="custctl-worker"}')) === 1, 'Prometheus to scrape the worker', 60_000, 250);
       const c = await provisionCustomer(randomKey('pmw'));
       const r = await custctl(['delete', c.customerId, '--yes'], { env });
@@ -189,7 +192,7 @@ describe('custctl worker --metrics-port on BullMQ', () => {
       await waitFor(async () => (await scalar('customer_deletions_total{job="custctl-worker",status="success"}')) === 1, `the worker's deletion in Prometheus:\n${log}`, 30_000, 250);
       expect(await scalar('customer_namespace_deletion_duration_seconds_count{job="custctl-worker"}')).toBe(1);
       expect(await scalar('custctl_step_duration_seconds_count{job="custctl-worker",step="helm-uninstall"}')).toBe(1);
-      await waitFor(async () => (await scalar('custctl_jobs{job="custctl-worker",state="completed"}')) === 1, 'the queue depth from Redis', 30_000, 250);
+      await waitFor(async () => (await scalar('custctl_jobs{job="custctl-worker",state="completed"}')) === 1, `the queue depth from ${backend.name}`, 30_000, 250);
       const text = await (await fetch(`http://127.0.0.1:${workerPort}/metrics`)).text();
       expect(await promtoolCheck(text)).toEqual({ code: 0, out: '' });
     } finally {

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/server/auth.js';
 import { freePort } from '../env/ports.js';
 import { BIN, custctl, tempStateDir } from '../support/cli.js';
-import { cliEnv, testEnv } from '../support/env.js';
+import { CLI_BULL_BACKENDS } from '../support/queue-backends.js';
+import { cliEnv } from '../support/env.js';
 import { db, getNamespace, provisionCustomer, randomKey, waitFor } from '../support/fixtures.js';
 
 const ADMIN = `adm-${randomKey('a')}-secret-0123456789`;
@@ -231,9 +232,11 @@ describe('remote CLI (--api-url) against custctl serve with the file journal', (
   });
 });
 
-describe('serve on BullMQ (Redis) with two custctl worker processes', () => {
+describe.each(CLI_BULL_BACKENDS)('serve on %s with two custctl worker processes', (_title, backend) => {
+  afterAll(() => backend.cleanup());
+
   it('deletions through the API are run once each by the workers; the remote CLI follows them to the end', async () => {
-    const prefixEnv = { REDIS_URL: testEnv().redisUrl, QUEUE_RETRY_DELAY: '1000' };
+    const prefixEnv = { ...(await backend.queueEnv(0)), QUEUE_RETRY_DELAY: '1000' };
     const s = await startServe(prefixEnv);
     const workers: ChildProcess[] = [];
     const workerLogs: string[] = ['', ''];
@@ -246,7 +249,7 @@ describe('serve on BullMQ (Redis) with two custctl worker processes', () => {
         w.stderr?.on('data', (b: Buffer) => { workerLogs[i] += b.toString(); });
         workers.push(w);
       }
-      await waitFor(async () => workerLogs.every((l) => l.includes('started on redis://')), `both workers to start:\n${workerLogs.join('\n')}`, 30_000, 100);
+      await waitFor(async () => workerLogs.every((l) => l.includes(backend.started)), `both workers to start:\n${workerLogs.join('\n')}`, 30_000, 100);
 
       const customers = await Promise.all([0, 1, 2].map(() => provisionCustomer(randomKey('bq'))));
       const jobIds: string[] = [];
@@ -260,7 +263,7 @@ describe('serve on BullMQ (Redis) with two custctl worker processes', () => {
       const cli = await custctl(['delete', last.customerId, '--api-url', s.url, '--yes'], { env: { CUSTCTL_API_TOKEN: ADMIN, CUSTCTL_STATE_DIR: tempStateDir() } });
       expect(cli.exitCode, cli.stderr).toBe(0);
       expect(cli.stderr).toMatch(/job \d+ completed 100%/);
-      // a local delete with Redis configured queues on BullMQ and follows the job a worker runs
+      // a local delete with the BullMQ queue configured queues on BullMQ and follows the job a worker runs
       const local = await provisionCustomer(randomKey('bq'));
       const lr = await custctl(['delete', local.customerId, '--yes'], { env: { ...prefixEnv, CUSTCTL_STATE_DIR: tempStateDir() } });
       expect(lr.exitCode, lr.stderr).toBe(0);

@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/server/auth.js';
 import { freePort } from '../env/ports.js';
 import { BIN, custctl, custctlJson, tempStateDir } from '../support/cli.js';
-import { cliEnv, testEnv } from '../support/env.js';
+import { cliEnv } from '../support/env.js';
 import { db, getNamespace, kubectl, kubectlJson, provisionCustomer, randomKey, unstick, waitFor } from '../support/fixtures.js';
 import { bringDue } from '../support/due.js';
+import { CLI_BULL_BACKENDS } from '../support/queue-backends.js';
 import { provisionWithWorkloads, workloads } from '../support/workloads.js';
 
 interface Row { deployment_status: string; deletion_job_id: string | null; deletion_scheduled_at: Date | null; deleted_at: Date | null; previous_status: string | null }
@@ -229,11 +230,12 @@ describe('delete --after and cancel (file journal)', () => {
   }, 180_000);
 });
 
-describe('delete --after and cancel (BullMQ on Redis)', () => {
-  const bullEnv = () => ({ REDIS_URL: testEnv().redisUrl.replace(/\/\d+$/, '/4'), CUSTCTL_STATE_DIR: tempStateDir() });
+describe.each(CLI_BULL_BACKENDS)('delete --after and cancel (%s)', (_title, backend) => {
+  afterAll(() => backend.cleanup());
 
-  it('schedule is a delayed BullMQ job; cancel restores exactly; a second schedule is deleted by a worker when due', async () => {
-    const e = bullEnv();
+  it('schedule is a delayed BullMQ job; cancel restores exactly; a second schedule is deleted by a worker when due, not before', async () => {
+    const queueEnv = await backend.queueEnv(4);
+    const e = { ...queueEnv, CUSTCTL_STATE_DIR: tempStateDir() };
     const c = await provisionWithWorkloads('sb');
     const before = await workloads(c.namespace);
     const s = await custctlJson<{ results: Array<{ jobId: string }> }>(['delete', c.customerId, '--yes', '--after', '1h'], { env: e });
@@ -254,10 +256,15 @@ describe('delete --after and cancel (BullMQ on Redis)', () => {
     const s2 = await custctlJson<{ results: Array<{ jobId: string }> }>(['delete', c.customerId, '--yes', '--after', '1h'], { env: e });
     expect(s2.result.exitCode, s2.result.stderr).toBe(0);
     const job2 = s2.json.results[0]?.jobId ?? '';
-    await bringDue(job2, c.customerId, { redisUrl: e.REDIS_URL });
-    // BullMQ: a worker runs until stopped (--once is for the file journal); it promotes the delayed job when due
-    const w = startWorker({ REDIS_URL: e.REDIS_URL });
+    // BullMQ: a worker runs until stopped (--once is for the file journal); it promotes the delayed job when due, not before
+    const w = startWorker(queueEnv);
     try {
+      await waitFor(async () => w.stderr().includes(backend.started), 'the worker to start', 30_000, 200);
+      await new Promise((r) => setTimeout(r, 5_000));
+      expect((await custctlJson<JobJson>(['status', 'job', job2], { env: e })).json.state).toBe('delayed');
+      expect((await row(c.customerId)).deployment_status).toBe('deleting');
+      expect(await getNamespace(c.namespace)).not.toBeNull();
+      await bringDue(job2, c.customerId, { queueEnv });
       await waitFor(async () => (await custctlJson<JobJson>(['status', 'job', job2], { env: e })).json.state === 'completed', 'the due job to be run by a worker', 120_000, 1000);
     } finally {
       w.child.kill('SIGTERM');

@@ -23,8 +23,9 @@ import { verifySignature } from '../../src/domain/webhook.js';
 import { sha256Hex } from '../../src/server/auth.js';
 import { freePort } from '../env/ports.js';
 import { BIN, custctl, custctlJson, tempStateDir } from '../support/cli.js';
-import { cliEnv, testEnv } from '../support/env.js';
+import { cliEnv } from '../support/env.js';
 import { db, getNamespace, provisionCustomer, randomKey, waitFor } from '../support/fixtures.js';
+import { CLI_BULL_BACKENDS } from '../support/queue-backends.js';
 
 const SECRET = `whsec-${randomKey('s')}-0123456789abcdef`;
 const WRONG_SECRET = `whsec-${randomKey('w')}-not-the-receivers`;
@@ -89,6 +90,7 @@ async function receiver(start = true): Promise<Receiver> {
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const r of receivers) await r.stop();
+  for (const [, b] of CLI_BULL_BACKENDS) await b.cleanup();
 });
 
 type JobJson = { id: string; state: string; deliveries: Array<{ id: string; endpoint: string; url: string; event: string; state: string; attempts: number; statusCode: number | null; lastError: string | null; deliveredAt: number | null }> };
@@ -297,14 +299,14 @@ describe('webhooks on job end, on the real control plane', () => {
     outputs.push(s.log());
   }, 300_000);
 
-  it('BullMQ on Redis: the worker journals in Redis; after a kill, a new worker delivers; status job reads it from Redis', async () => {
+  it.each(CLI_BULL_BACKENDS)('%s: the worker journals beside the queue; after a kill, a new worker delivers; status job reads it from there', async (_title, backend) => {
     const r = await receiver(false);
     const c = await provisionCustomer(randomKey('whb'));
-    const redis = testEnv().redisUrl.replace(/\/\d+$/, '/11');
-    const workerEnv = { REDIS_URL: redis, CUSTCTL_STATE_DIR: tempStateDir(), CUSTCTL_WEBHOOK_URL: `${r.url}/bull`, CUSTCTL_WEBHOOK_SECRET: SECRET, CUSTCTL_WEBHOOK_RETRY_DELAY: '300ms', CUSTCTL_WEBHOOK_RETRY_MAX_DELAY: '1s', CUSTCTL_WEBHOOK_TIMEOUT: '2s' };
+    const queueEnv = await backend.queueEnv(11);
+    const workerEnv = { ...queueEnv, CUSTCTL_STATE_DIR: tempStateDir(), CUSTCTL_WEBHOOK_URL: `${r.url}/bull`, CUSTCTL_WEBHOOK_SECRET: SECRET, CUSTCTL_WEBHOOK_RETRY_DELAY: '300ms', CUSTCTL_WEBHOOK_RETRY_MAX_DELAY: '1s', CUSTCTL_WEBHOOK_TIMEOUT: '2s' };
     // the CLI that queues and follows has no webhook configured: the worker that runs the job journals and delivers
-    const cliEnvB = { REDIS_URL: redis, CUSTCTL_STATE_DIR: tempStateDir() };
-    let w = await spawnCustctl(['worker'], workerEnv, (l) => l.includes('started on redis://'));
+    const cliEnvB = { ...queueEnv, CUSTCTL_STATE_DIR: tempStateDir() };
+    let w = await spawnCustctl(['worker'], workerEnv, (l) => l.includes(backend.started));
     const d = await run(['delete', c.customerId, '--yes', '-o', 'json'], cliEnvB);
     expect(d.exitCode, d.stderr).toBe(0);
     const jobId = (JSON.parse(d.stdout) as { results: Array<{ jobId: string }> }).results[0]?.jobId as string;
@@ -317,13 +319,13 @@ describe('webhooks on job end, on the real control plane', () => {
     await w.exited;
     outputs.push(w.log());
     await r.start();
-    w = await spawnCustctl(['worker'], workerEnv, (l) => l.includes('started on redis://'));
+    w = await spawnCustctl(['worker'], workerEnv, (l) => l.includes(backend.started));
     await waitFor(async () => r.got.length > 0, 'the new worker to deliver', 60_000);
     expect(r.got.map((g) => [g.verified, g.path])).toEqual([[true, '/bull']]);
     const done = await waitFor(async () => {
       const j = await statusJob(jobId, cliEnvB);
       return j.deliveries[0]?.state === 'delivered' ? j : null;
-    }, 'the delivery recorded in Redis', 30_000, 500);
+    }, `the delivery recorded in ${backend.name}`, 30_000, 500);
     expect(done.deliveries[0]).toMatchObject({ id: failing.deliveries[0]?.id, statusCode: 204 });
     expect(JSON.parse((r.got[0] as Received).body)).toMatchObject({ event: 'job.completed', job: { id: jobId, customerId: c.customerId } });
     w.child.kill('SIGTERM');

@@ -8,10 +8,17 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { redisConnectionFrom } from '../../src/adapters/bullmq-queue.js';
+import { openPostgresBullQueue } from '../../src/adapters/bullmq-postgres.js';
 import { db } from './fixtures.js';
+import { testEnv } from './env.js';
 
-/** The job comes due now. `where`: the state directory of the file journal, or the REDIS_URL of BullMQ. No worker may hold the file journal's job meanwhile. */
-export async function bringDue(jobId: string, customerId: string, where: { stateDir: string } | { redisUrl: string }): Promise<number> {
+/**
+ * The job comes due now. `where`: the state directory of the file journal, the REDIS_URL of BullMQ
+ * on Redis, or the queue environment of custctl processes (CUSTCTL_QUEUE=postgres, its schema).
+ * No worker may hold the file journal's job meanwhile.
+ */
+export async function bringDue(jobId: string, customerId: string, where: { stateDir: string } | { redisUrl: string } | { queueEnv: Record<string, string> }): Promise<number> {
+  if ('queueEnv' in where && where.queueEnv.REDIS_URL) return bringDue(jobId, customerId, { redisUrl: where.queueEnv.REDIS_URL });
   const due = Date.now() - 1_000;
   if ('stateDir' in where) {
     const file = path.join(where.stateDir, 'journal', 'jobs', `${jobId}.json`);
@@ -21,6 +28,16 @@ export async function bringDue(jobId: string, customerId: string, where: { state
     job.data.scheduledFor = due;
     writeFileSync(`${file}.due-tmp`, JSON.stringify(job), { mode: 0o600 });
     renameSync(`${file}.due-tmp`, file);
+  } else if ('queueEnv' in where) {
+    const q = await openPostgresBullQueue({ pool: { connectionString: testEnv().databaseUrl, max: 2 }, schema: where.queueEnv.CUSTCTL_QUEUE_SCHEMA ?? 'custctl_queue', where: 'test' });
+    try {
+      const b = await q.queue.getJob(`j${jobId}`);
+      if (!b) throw new Error(`bringDue: BullMQ job j${jobId} not found`);
+      await b.updateData({ ...b.data, scheduledFor: due });
+      await b.changeDelay(0);
+    } finally {
+      await q.close();
+    }
   } else {
     const q = new Queue('custctl-deletions', { connection: redisConnectionFrom({ REDIS_URL: where.redisUrl }), prefix: 'bull' });
     try {
