@@ -49,6 +49,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
   const events = settlingEvents({ store }, (m, f) => d.log.error(m, f));
   events.on(auditListener(store)); // the audit rows of events that change no customer row
   withWebhooks(await d.webhooks?.(), events); // signed POSTs on job end, journaled first (src/jobs/webhooks.ts)
+  await d.outside?.(); // billing and the deletion hooks: a broken configuration is refused now (exit 2), not at the first attempt
   return withMetrics(await d.metrics(), {
     queue: extra.queue ?? (await d.jobs()),
     store,

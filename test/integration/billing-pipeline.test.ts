@@ -185,6 +185,19 @@ describe('which Stripe customer', () => {
   }, 240_000);
 });
 
+describe('configuration', () => {
+  it('a worker refuses to start on a broken billing or hooks configuration (exit 2), before any attempt', async () => {
+    const noKey = await custctl(['worker', '--once'], { env: { CUSTCTL_STATE_DIR: tempStateDir(), CUSTCTL_BILLING: 'stripe' } });
+    expect(noKey.exitCode).toBe(2);
+    expect(noKey.stderr).toContain('CUSTCTL_BILLING=stripe needs a key');
+    const h = path.join(tempStateDir(), 'hooks.yaml');
+    writeFileSync(h, 'hooks:\n  - name: x\n    url: http://example.com/h\n    secret: test-secret-0123456789abcdef\n    points: [before]\n', { mode: 0o600 });
+    const plain = await custctl(['worker', '--once'], { env: { CUSTCTL_STATE_DIR: tempStateDir(), CUSTCTL_HOOKS_FILE: h } });
+    expect(plain.exitCode).toBe(2);
+    expect(plain.stderr).toContain('is plain http');
+  }, 120_000);
+});
+
 describe('simulated runs', () => {
   it('billing and hooks are skipped in a simulated run, and it says so: nothing changes at Stripe, no hook is called', async () => {
     const c = await provisionCustomer(randomKey('bm'));
