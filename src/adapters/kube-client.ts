@@ -1088,6 +1088,9 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
     return out;
   }
 
+  /** whether this API server counts the rest of a metadata-only list (remainingItemCount); learned on the first that does not */
+  let metadataListsCount = true;
+
   async function countNamespaceObjects(namespace: string, signal?: AbortSignal, opts: CountOptions = {}): Promise<NamespacedObjectCount[]> {
     const withFinalizers = opts.finalizers ?? true;
     const gvs = await preferredGroupVersions(signal);
@@ -1124,9 +1127,15 @@ export async function openKube(opts: OpenKubeOptions): Promise<Kube> {
       const what = { verb: 'list', what: `${label} in namespace ${namespace}`, retry: diagnosisRetry };
       try {
         if (!withFinalizers) {
-          // one item and the server's count of the rest: no list of every object
-          const first = await rawGet(base, { limit: 1 }, accept, signal, what) as ListPage<unknown>;
-          const n = countFromFirstPage(first);
+          // one item and the server's count of the rest: no list of every object. Some API servers
+          // (1.20) leave remainingItemCount out of a PartialObjectMetadataList but not of a full
+          // list: asked again as JSON once, and as JSON from then on in this process
+          const firstAs = async (a: string) => countFromFirstPage(await rawGet(base, { limit: 1 }, a, signal, what) as ListPage<unknown>);
+          let n = metadataListsCount ? await firstAs(accept) : null;
+          if (n === null) {
+            n = await firstAs('application/json');
+            if (n !== null && metadataListsCount) metadataListsCount = false;
+          }
           if (n !== null) return { resource: label, kind: resource.kind, count: n, finalizers: [] };
         }
         do {
