@@ -14,6 +14,7 @@ import type { JobsClient } from './jobs/client.js';
 import type { Metrics } from './jobs/metrics.js';
 import type { DeliveryView, Webhooks } from './jobs/webhooks.js';
 import type { DeliveryJournal } from './adapters/webhook-journal.js';
+import type { OutsideEnv } from './pipeline/outside.js';
 import type { BackendContext, QueueBackend } from './jobs/backends.js';
 import { VERSION } from './version.js';
 import { retryText } from './adapters/retry.js';
@@ -48,6 +49,11 @@ export interface Deps {
    * UsageError) and this process's delivery loop. Optional: test doubles of Deps leave it out.
    */
   webhooks?(): Promise<Webhooks>;
+  /**
+   * Billing (CUSTCTL_BILLING, src/adapters/billing-config.ts) and the deletion hooks
+   * (CUSTCTL_HOOKS_FILE), checked at the first call (UsageError). Optional: test doubles leave it out.
+   */
+  outside?(): Promise<OutsideEnv>;
   /** The webhook deliveries of a job (the delivery journal; no configuration needed to read it). */
   deliveries?(jobId: string): Promise<DeliveryView[]>;
   /** What this process has been told by the cluster so far: 429 answers (custctl's requests and helm's), for the pace of a bulk run. Optional: test doubles of Deps leave it out. */
@@ -213,6 +219,23 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
       return new Webhooks({ config, journal: deliveryJournal, post: postWebhook, log, now: () => Date.now(), owner: `${opts.pid}@${hostname()}`, userAgent: `custctl/${VERSION}` });
     })());
 
+  const outside = once(async (): Promise<OutsideEnv> => {
+    const [{ loadBillingConfig }, { loadHookConfig }] = await Promise.all([import('./adapters/billing-config.js'), import('./adapters/hook-config.js')]);
+    const [billingConfig, hookConfig] = await Promise.all([loadBillingConfig(env), loadHookConfig(env)]);
+    for (const w of hookConfig.warnings) log.warn(w);
+    let billing: OutsideEnv['billing'] = null;
+    if (billingConfig.provider === 'stripe') {
+      const { makeStripeBilling } = await import('./adapters/billing-stripe.js');
+      billing = makeStripeBilling({ settings: billingConfig.stripe, policy: billingConfig.policy });
+    }
+    let hooks: OutsideEnv['hooks'] = null;
+    if (hookConfig.endpoints.length > 0) {
+      const { postHook } = await import('./adapters/hook-http.js');
+      hooks = { endpoints: hookConfig.endpoints, post: postHook, userAgent: `custctl/${VERSION}` };
+    }
+    return { billing, billingColumn: billingConfig.provider === 'stripe' ? billingConfig.stripe.customerColumn : null, hooks };
+  });
+
   const deps: Deps = {
     io,
     env,
@@ -237,6 +260,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     },
     metrics: async () => (metricsWanted || opts.flags().metricsTextfile !== undefined ? metrics() : null),
     webhooks,
+    outside,
     deliveries: async (jobId) => {
       // no delivery was ever journaled in this state directory: nothing to load or read (`status job` stays light)
       const { backend, ctx } = await queueBackend();

@@ -141,6 +141,27 @@ interface Ctx {
   run: BillingRun | Omit<BillingRun, 'jobId'>;
 }
 
+/**
+ * Loads the SDK. When the environment names a coding assistant (CLAUDECODE, CLAUDE_CODE_CHILD_SESSION)
+ * the SDK writes an advertisement line to stderr as it loads: custctl's stderr is for the people
+ * running a deletion, so those variables are hidden from it while it loads (and put back after).
+ */
+export async function importSdk(): Promise<typeof Stripe> {
+  const hidden: Array<[string, string]> = [];
+  for (const k of ['CLAUDECODE', 'CLAUDE_CODE_CHILD_SESSION']) {
+    const v = process.env[k];
+    if (v !== undefined) {
+      hidden.push([k, v]);
+      delete process.env[k];
+    }
+  }
+  try {
+    return (await import('stripe')).default;
+  } finally {
+    for (const [k, v] of hidden) process.env[k] = v;
+  }
+}
+
 export function makeStripeBilling(o: StripeBillingOptions): Billing {
   const s = o.settings;
   const policy = o.policy;
@@ -149,7 +170,7 @@ export function makeStripeBilling(o: StripeBillingOptions): Billing {
   let client: Promise<Stripe> | undefined;
 
   const stripe = (): Promise<Stripe> => {
-    client ??= import('stripe').then(({ default: StripeSdk }) => new StripeSdk(s.apiKey, {
+    client ??= importSdk().then((StripeSdk) => new StripeSdk(s.apiKey, {
       maxNetworkRetries: 0,
       timeout: o.timeoutMs ?? 30_000,
       telemetry: false,

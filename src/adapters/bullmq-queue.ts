@@ -322,6 +322,7 @@ export class BullQueue implements JobQueue {
     if (b.data.namespace !== undefined) data.namespace = b.data.namespace;
     if (b.data.namespaceUid !== undefined) data.namespaceUid = b.data.namespaceUid;
     if (b.data.scheduledFor !== undefined) data.scheduledFor = b.data.scheduledFor;
+    if (Array.isArray(b.data.billingPaused)) data.billingPaused = b.data.billingPaused;
     return {
       id: ourId(b.id),
       name: b.name,

@@ -33,6 +33,10 @@ export class ReopeningStore implements CustomerStore {
   async get(customerId: string): Promise<CustomerRow | null> {
     return (await this.s()).get(customerId);
   }
+  async column(customerId: string, column: string): Promise<string | null> {
+    const s = await this.s();
+    return s.column ? s.column(customerId, column) : null;
+  }
   async list(): Promise<CustomerRow[]> {
     return (await this.s()).list();
   }

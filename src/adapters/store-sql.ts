@@ -376,6 +376,18 @@ export class SqlCustomerStore implements CustomerStore {
     return (await this.clusterColumnPresent) ? `${columns(p)}, ${p}${quoteIdent(this.clusterColumn)}::text as cluster` : columns(p);
   }
 
+  async column(customerId: string, column: string): Promise<string | null> {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(column)) throw new Error(`column ${JSON.stringify(column)} is not a plain column name`);
+    try {
+      const r = await this.db.query<{ v: string | null }>(`select ${quoteIdent(column)}::text as v from customers where customer_id = $1`, [customerId]);
+      return r.rows[0]?.v ?? null;
+    } catch (e) {
+      // undefined_column: this site keeps no such column
+      if ((e as { code?: unknown }).code === '42703') return null;
+      throw e;
+    }
+  }
+
   async get(customerId: string): Promise<CustomerRow | null> {
     return this.guard('reading customer ' + customerId, async () => {
       const r = await this.db.query<DbRow>(`select ${await this.rowColumns()} from customers where customer_id = $1`, [customerId]);

@@ -2,6 +2,7 @@
  * The customer store: one interface over PostgreSQL (`pg`) and embedded PostgreSQL (PGlite),
  * with the same SQL for both. Implementations load their driver lazily (see openStore).
  */
+import type { BillingSummary } from '../domain/billing.js';
 import type { Transport } from './pg-connection.js';
 
 import type { TableProblem } from '../db/customer-table.js';
@@ -72,6 +73,7 @@ export const AUDIT_ACTIONS = [
   'backup-pruned',
   'customer-exported',
   'customer-erased',
+  'billing-stopped',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -84,6 +86,8 @@ export interface AuditDeleted {
   auditRows?: number;
   /** customer-erased: the row's columns whose values were erased (names, never values) */
   fields?: string[];
+  /** deletion-completed with billing configured: what was cancelled, invoiced and refunded at the provider (ids, amounts) */
+  billing?: BillingSummary;
 }
 
 /** Where a row sits in the audit chain: what a certificate cites. */
@@ -197,6 +201,13 @@ export interface CustomerStore {
   readonly transport?: Transport;
 
   get(customerId: string): Promise<CustomerRow | null>;
+  /**
+   * One text column of a customer's row that only some sites keep (the billing provider's customer
+   * id): null when the row, the value or the column itself is missing. `column` is a plain name
+   * (lower case letters, digits, _), checked by the caller's configuration. Optional: test doubles
+   * leave it out.
+   */
+  column?(customerId: string, column: string): Promise<string | null>;
   list(): Promise<CustomerRow[]>;
   /** Inserts a row; a duplicate customer_id is a ConflictError. `audit`: recorded in the same transaction. */
   add(row: NewCustomer, audit?: AuditEntry): Promise<CustomerRow>;

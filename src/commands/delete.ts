@@ -3,6 +3,7 @@
  * confirm, then submit each deletion as a job and run it in this process (or only enqueue it
  * with --detach). Locally or through --api-url: the jobs client decides where.
  */
+import { summaryWords } from '../domain/billing.js';
 import { Command, Option } from '@commander-js/extra-typings';
 import { DEFAULTS } from '../config.js';
 import type { Deps } from '../deps.js';
@@ -266,6 +267,7 @@ function detail(x: DeleteOutcome): string {
   if (r.rbac.keptByPolicy.length) parts.push(`kept by policy ${r.rbac.keptByPolicy.length}`);
   if (r.retainedVolumes.length) parts.push(`PVs retained ${r.retainedVolumes.length}`);
   if (r.volumeSnapshots?.length) parts.push(`volume snapshots ${r.volumeSnapshots.length}`);
+  if (r.billing) parts.push(summaryWords(r.billing));
   if (r.warnings.length) parts.push(`warnings ${r.warnings.length}`);
   return parts.join(', ');
 }

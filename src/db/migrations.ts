@@ -345,6 +345,16 @@ alter table customers add column if not exists deleted_at timestamptz;`,
     sql: CLUSTER_COLUMN_SQL,
     optional: true,
   },
+  {
+    // Which Stripe customer a customer is (CUSTCTL_BILLING=stripe): plain nullable text, the
+    // column's default name. A billing system that keeps it under another name sets
+    // CUSTCTL_STRIPE_CUSTOMER_COLUMN; a site without it finds the customer by a metadata search.
+    // Optional: only sites that bill through custctl read it.
+    version: 7,
+    name: 'add stripe_customer_id column',
+    sql: 'alter table customers add column if not exists stripe_customer_id text',
+    optional: true,
+  },
 ];
 
 /** Every column this version of custctl reads or writes (the read-only schema check looks for each). */

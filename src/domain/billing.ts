@@ -404,3 +404,53 @@ export class BillingError extends OperationError {
     this.partial = options?.partial;
   }
 }
+
+// ---------- the record a deletion keeps ----------
+
+/**
+ * What a deletion did at the billing provider, in the few fields the audit row, the webhook body
+ * and `status job` carry: ids and amounts (smallest currency unit), nothing else of the customer.
+ */
+export interface BillingSummary {
+  provider: 'stripe';
+  mode: 'test' | 'live';
+  customer: string | null;
+  cancelled: Array<{ subscription: string; statusBefore: string }>;
+  invoiced: Array<{ subscription: string; invoice: string; total: number; amountDue: number; currency: string }>;
+  refunded: Array<{ subscription: string; refund: string; amount: number; currency: string; invoice: string; status: string | null }>;
+  credited: Array<{ subscription: string; amount: number; currency: string }>;
+  customerDeleted: BillingResult['customerDeleted'];
+}
+
+export function billingSummary(r: BillingResult): BillingSummary {
+  return {
+    provider: r.provider,
+    mode: r.mode,
+    customer: r.customer,
+    cancelled: r.cancelled.map((c) => ({ subscription: c.id, statusBefore: c.statusBefore })),
+    invoiced: r.cancelled.flatMap((c) => (c.finalInvoice ? [{ subscription: c.id, invoice: c.finalInvoice.id, total: c.finalInvoice.total, amountDue: c.finalInvoice.amountDue, currency: c.finalInvoice.currency }] : [])),
+    refunded: r.refunds.map((f) => ({ subscription: f.subscription, refund: f.id, amount: f.amount, currency: f.currency, invoice: f.invoice, status: f.status })),
+    credited: r.credited,
+    customerDeleted: r.customerDeleted,
+  };
+}
+
+/** The lines of a summary recorded by an earlier attempt of the job (`status job`, the result). */
+export function summaryLines(s: BillingSummary): string[] {
+  if (s.customer === null) return ['Stripe: no customer: nothing cancelled'];
+  const lines = s.cancelled.map((c) => {
+    const inv = s.invoiced.find((i) => i.subscription === c.subscription);
+    return `Stripe: cancelled ${c.subscription} (was ${c.statusBefore})${inv ? `, final invoice ${inv.invoice} ${formatMoney(inv.total, inv.currency)}` : ''}`;
+  });
+  for (const f of s.refunded) lines.push(`Stripe: refunded ${formatMoney(f.amount, f.currency)} of ${f.invoice} (${f.refund}) for ${f.subscription}`);
+  for (const c of s.credited) lines.push(`Stripe: ${formatMoney(c.amount, c.currency)} of unused time left as credit on ${s.customer} (${c.subscription})`);
+  if (s.customerDeleted !== 'no') lines.push(`Stripe: customer ${s.customer} ${s.customerDeleted === 'deleted' ? 'deleted' : 'was already deleted'}`);
+  if (lines.length === 0) lines.push(`Stripe: ${s.customer}: nothing was billing`);
+  return lines.map((l) => `${l} (by an earlier attempt of this job)`);
+}
+
+/** One line for a closing summary: `billing cancelled 2, invoiced 2, refunded 20.00 USD`. */
+export function summaryWords(s: BillingSummary): string {
+  const refunded = s.refunded.map((f) => formatMoney(f.amount, f.currency)).join(' + ');
+  return [`billing cancelled ${s.cancelled.length}`, `invoiced ${s.invoiced.length}`, ...(refunded ? [`refunded ${refunded}`] : [])].join(', ');
+}

@@ -16,6 +16,8 @@ export interface JobData {
   namespaceUid?: string;
   /** soft delete: when the deletion is due (ms); the job waits delayed until then, the instance suspended */
   scheduledFor?: number;
+  /** soft delete with billing: the subscriptions whose collection was paused at scheduling */
+  billingPaused?: string[];
   /** restore: the backup archive (or the directory/prefix holding the customer's newest) */
   from?: string;
   /** restore: the archive's sha256 as the confirmed plan saw it (a replaced archive is refused) */

@@ -5,6 +5,7 @@
  * src/adapters/webhook-http.ts, the journals are src/adapters/webhook-journal*.ts, and the
  * delivery loop is src/jobs/webhooks.ts.
  */
+import type { BillingSummary } from './billing.js';
 import { releaseRemoved } from './release-outcome.js';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Job, JobName } from './job.js';
@@ -177,6 +178,8 @@ export interface WebhookPayload {
     clusterRbac: number;
     names: { releases: string[]; clusterRbac: string[] };
   };
+  /** what the deletion did at the billing provider: cancelled, invoiced, refunded (ids, amounts in the currency's smallest unit); absent when billing is not configured */
+  billing?: BillingSummary;
 }
 
 /** The event of a job end. */
@@ -256,7 +259,15 @@ export function webhookPayload(job: Job, outcome: WebhookEvent, deliveryId: stri
       lastAttemptMs: finishedOn && job.processedOn ? Math.max(0, finishedOn - job.processedOn) : null,
     },
     deleted: deletedOf(job),
+    ...billingOf(job),
   };
+}
+
+function billingOf(job: Job): { billing?: BillingSummary } {
+  const rv = job.returnvalue as { billing?: BillingSummary & { lines?: string[] } } | null;
+  if (!rv || typeof rv !== 'object' || !rv.billing || typeof rv.billing !== 'object') return {};
+  const { lines: _lines, ...billing } = rv.billing;
+  return { billing };
 }
 
 // ---- the journal's record --------------------------------------------------------------------

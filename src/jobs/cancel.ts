@@ -36,7 +36,7 @@ import { ConflictError, errorMessage, ForbiddenError, NotFoundError, OperationEr
 import type { SuspendChange } from '../pipeline/suspend.js';
 import type { JobsEnv } from './env.js';
 import { eventsOf } from './lifecycle.js';
-import { restoreAfterSchedule } from './scheduled.js';
+import { restoreAfterSchedule, resumeBillingAfterSchedule } from './scheduled.js';
 
 /** What to cancel: a job by id, or the deletion that holds a customer. */
 export type CancelTarget = { jobId: string } | { customer: CustomerId };
@@ -60,6 +60,8 @@ export interface CancelResult {
   scheduledFor: string | null;
   /** what was put back (replicas, CronJob suspend) */
   restored: SuspendChange[];
+  /** billing configured: the subscriptions whose collection was resumed as it was before the schedule paused it, and the lines saying so */
+  billingResumed?: { subscriptions: string[]; lines: string[] };
   simulated: boolean;
   /** an attempt had already run: nothing was put back and the row is `deletion_failed` */
   deletionStarted: boolean;
@@ -193,9 +195,11 @@ async function settleCancelledDeletion(env: JobsEnv, row: CustomerRow, job: Job 
   }
 
   let restored: SuspendChange[] = [];
+  let billing: { resumed: string[]; lines: string[] } = { resumed: [], lines: [] };
   if (due !== null) {
     try {
       restored = await restoreAfterSchedule(env, namespace);
+      billing = await resumeBillingAfterSchedule(env, customerId, jobId);
     } catch (e) {
       const why = errorMessage(e).split('\n')[0] ?? 'unknown error';
       // never `deployed` over workloads still at 0: the row says the deletion did not end well
@@ -208,9 +212,9 @@ async function settleCancelledDeletion(env: JobsEnv, row: CustomerRow, job: Job 
   }
   // a cancel whose restore failed earlier left the row deletion_failed: take it back for this job first
   if (row.deploymentStatus === 'deletion_failed') await env.store.claimForDeletion(customerId, jobId, { force: false, expectJobId: jobId });
-  await env.store.releaseDeletion(customerId, jobId, { ...audit, outcome: 'cancelled', reason: `${was}; restored ${restored.length} object(s)` });
+  await env.store.releaseDeletion(customerId, jobId, { ...audit, outcome: 'cancelled', reason: `${was}; restored ${restored.length} object(s)${billing.resumed.length ? `; billing resumed: ${billing.resumed.join(', ')}` : ''}` });
   const after = await env.store.get(customerId);
-  return result(env, job, jobId, who, { customerId, status: after?.deploymentStatus ?? row.previousStatus ?? null, scheduledFor: due, restored, started: false });
+  return { ...result(env, job, jobId, who, { customerId, status: after?.deploymentStatus ?? row.previousStatus ?? null, scheduledFor: due, restored, started: false }), ...(billing.lines.length ? { billingResumed: { subscriptions: billing.resumed, lines: billing.lines } } : {}) };
 }
 
 function result(env: JobsEnv, job: Job | null, jobId: string, who: Canceller, r: { customerId: string | null; status: string | null; scheduledFor: string | null; restored: SuspendChange[]; started: boolean }): CancelResult {

@@ -13,6 +13,7 @@ import { settlingEvents } from './lifecycle.js';
 import { auditListener } from './audit.js';
 import { withWebhooks } from './webhooks.js';
 import type { PipelineEnv } from '../pipeline/types.js';
+import type { OutsideEnv } from '../pipeline/outside.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
 import { withMetrics, type Metrics } from './metrics.js';
@@ -37,6 +38,8 @@ export interface JobsEnv {
   events?: JobEvents;
   /** this process's metrics (src/jobs/metrics.ts), when a command exposes or writes them */
   metrics?: Metrics;
+  /** billing and the deletion hooks (absent: none configured) */
+  outside?: () => Promise<OutsideEnv>;
   /** live sink for attempt log lines (the terminal); the journal always gets them */
   sink?: (job: Job, level: Level, message: string, fields?: Record<string, unknown>) => void;
 }
@@ -46,6 +49,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
   const events = settlingEvents({ store }, (m, f) => d.log.error(m, f));
   events.on(auditListener(store)); // the audit rows of events that change no customer row
   withWebhooks(await d.webhooks?.(), events); // signed POSTs on job end, journaled first (src/jobs/webhooks.ts)
+  await d.outside?.(); // billing and the deletion hooks: a broken configuration is refused now (exit 2), not at the first attempt
   return withMetrics(await d.metrics(), {
     queue: extra.queue ?? (await d.jobs()),
     store,
@@ -57,6 +61,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
       return { kube, helm: await d.helm(), target: kube.target, backups: (url: string) => openBackupTarget(url, d.env) };
     },
     now: () => d.now().getTime(),
+    ...(d.outside ? { outside: d.outside } : {}),
     sink: logToSink(d.log),
     ...extra,
   });

@@ -56,11 +56,12 @@ export class LocalJobsClient implements JobsClient {
     if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
     if (o.sync) throw new UsageError('--sync needs --api-url: it runs the deletion on the queue API synchronously');
     await d.webhooks?.(); // a broken webhook configuration is refused now (exit 2), before the plan and the prompt
+    const outside = await d.outside?.(); // and so is a broken billing or hooks configuration
     // the kube client (kubeconfig, credentials; client-node's import for exec/auth-provider users)
     // starts now: its file loading fills the store's round trips
     const kubeLoad = cfg.simulate ? null : d.kube();
     kubeLoad?.catch(() => undefined);
-    const { backupOption, checkSnapshotClass, coverVolumes, inspect, planView, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
+    const { backupOption, checkSnapshotClass, coverVolumes, inspect, outsidePlan, planView, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
     const snapshotClass = snapshotOption(cfg, o).snapshotClass;
     backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
     // Every id and row checked before anything happens; any refusal refuses the whole run, and
@@ -130,6 +131,12 @@ export class LocalJobsClient implements JobsClient {
           }
         : null;
       if (backupUrl && t.plan.backup && snapshotClass && t.plan.volumeSnapshots && !t.plan.volumeSnapshots.refused) t.plan.backup.covers += '; the manifest records the volume snapshots';
+      if (outside) {
+        Object.assign(t.plan, await outsidePlan(outside, store, t.customer.id, { scheduled: (o.afterMs ?? cfg.retentionMs) > 0, simulated: cfg.simulate }));
+        const refusal = t.plan.billing?.plan.refusal;
+        // refused by the billing step anyway: say so before asking to confirm
+        if (refusal && !o.dryRun && !cfg.simulate) planRefusals.push({ subject: t.customer.id, error: new ConflictError(`billing: ${refusal}`) });
+      }
       if (insp?.ns) t.namespaceUid = insp.ns.uid;
       if (insp && o.dryRun) {
         // refused whatever the flags: a dry run says so as the deletion would
@@ -163,7 +170,7 @@ export class LocalJobsClient implements JobsClient {
     await eventsOf(env).emit({ type: 'accepted', job });
     if (this.o.mode === 'cli') {
       // step lines: one customer's story, quiet in a run over several (one line per customer there)
-      if (job.data.scheduledFor !== undefined) this.d.log.step('info', 'Deletion scheduled: instance suspended', { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), cancel: `custctl cancel ${customer.id}` });
+      if (job.data.scheduledFor !== undefined) this.d.log.step('info', `Deletion scheduled: instance suspended${job.data.billingPaused?.length ? ', billing collection paused' : ''}`, { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), ...(job.data.billingPaused?.length ? { billingPaused: job.data.billingPaused.join(',') } : {}), cancel: `custctl cancel ${customer.id}` });
       else this.d.log.step('info', 'Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
     }
     return job;

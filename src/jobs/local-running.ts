@@ -5,6 +5,7 @@
  */
 export { inspect, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
 export { coverVolumes, planView } from '../pipeline/plan.js';
+export { outsidePlan } from '../pipeline/outside.js';
 export { checkSnapshotClass, snapshotPlan } from '../pipeline/volume-snapshots.js';
 export { runJobAttached } from './runner.js';
 export { retryJob } from './actions.js';

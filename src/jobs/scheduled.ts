@@ -58,3 +58,26 @@ export async function restoreAfterSchedule(env: JobsEnv, namespace: string): Pro
   return restoreInstance(kube, namespace);
 }
 
+
+/**
+ * Soft delete and billing: at scheduling, collection of what still bills is paused (recording
+ * what to put back); the cancel of that deletion resumes it exactly (src/adapters/billing.ts).
+ * Nothing when simulated or when no billing is configured. Returns the lines people read.
+ */
+export async function pauseBillingForSchedule(env: JobsEnv, customerId: string, jobId: string): Promise<{ paused: string[]; lines: string[] }> {
+  const o = env.config.simulate || !env.outside ? null : await env.outside();
+  if (!o?.billing) return { paused: [], lines: [] };
+  const { billingCustomerOf } = await import('../pipeline/outside.js');
+  const { suspendResultLines } = await import('../domain/billing.js');
+  const r = await o.billing.suspend({ customerId, providerCustomerId: await billingCustomerOf(env.store, customerId, o) }, { jobId });
+  return { paused: r.changed.map((c) => c.id), lines: suspendResultLines(r, false) };
+}
+
+export async function resumeBillingAfterSchedule(env: JobsEnv, customerId: string, jobId: string): Promise<{ resumed: string[]; lines: string[] }> {
+  const o = env.config.simulate || !env.outside ? null : await env.outside();
+  if (!o?.billing) return { resumed: [], lines: [] };
+  const { billingCustomerOf } = await import('../pipeline/outside.js');
+  const { suspendResultLines } = await import('../domain/billing.js');
+  const r = await o.billing.unsuspend({ customerId, providerCustomerId: await billingCustomerOf(env.store, customerId, o) }, { jobId });
+  return { resumed: r.changed.map((c) => c.id), lines: suspendResultLines(r, true) };
+}

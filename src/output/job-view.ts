@@ -3,6 +3,7 @@
  * times beside BullMQ's milliseconds (src/domain/json-times.ts). Everything the job carries from
  * outside (its failure, its log lines, who requested it, webhook errors) is made visible.
  */
+import { hookResultLines, type HookPointResult } from '../domain/hooks.js';
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../domain/duration.js';
 import type { CustomerRow } from '../adapters/store.js';
@@ -67,9 +68,11 @@ export function renderJob(job: Job, chalk: ChalkInstance, now: number): Styled {
     lines.push(h`${what}${job.state === 'failed' ? c.red(first ?? '') : (first ?? '')}${job.failedCode ? ` (${job.failedCode})` : ''}`);
     for (const r of rest) lines.push(h`${indent}${r}`);
   }
-  const rv = job.returnvalue as { outcome?: string; reason?: string; warnings?: string[] } | null;
+  const rv = job.returnvalue as { outcome?: string; reason?: string; warnings?: string[]; billing?: { lines?: string[] }; hooks?: HookPointResult[] } | null;
   if (rv && typeof rv === 'object') {
     if (rv.outcome) lines.push(h`${label('Result')}${rv.outcome}${rv.reason ? `: ${rv.reason}` : ''}`);
+    for (const p of rv.hooks ?? []) for (const l of hookResultLines(p)) lines.push(h`${label('Hook')}${l}`);
+    for (const l of rv.billing?.lines ?? []) lines.push(h`${label('Billing')}${l}`);
     for (const w of rv.warnings ?? []) lines.push(h`${label('Warning')}${c.yellow(w)}`);
   }
   for (const a of attemptsInOrder(job.attempts)) {
@@ -181,7 +184,7 @@ export function cancelLine(r: CancelResult): Styled {
   if (r.deletionStarted) {
     return h`deletion of ${r.customerId} stopped: job ${r.jobId} cancelled after it had started; status ${r.status}; nothing restored (part of the instance may be gone)${simulated}`;
   }
-  return h`deletion of ${r.customerId} cancelled (job ${r.jobId}${r.scheduledFor ? h`, was due ${r.scheduledFor}` : ''}); status ${r.status}${restored ? h`; restored ${restored}` : ''}${simulated}`;
+  return h`deletion of ${r.customerId} cancelled (job ${r.jobId}${r.scheduledFor ? h`, was due ${r.scheduledFor}` : ''}); status ${r.status}${restored ? h`; restored ${restored}` : ''}${simulated}${r.billingResumed ? `\n${r.billingResumed.lines.join('\n')}` : ''}`;
 }
 
 /** `custctl cancel ID`: the cancel's result (JSON: CancelResult, the job inside with ISO times). */

@@ -2,6 +2,8 @@
 import type { Inspection } from './types.js';
 import { unreadableText } from './inspect.js';
 import { volumeCoverage, type VolumeCoverage } from '../domain/volume-snapshots.js';
+import type { HookPlanLine } from '../domain/hooks.js';
+import type { OutsidePlanBilling } from './outside.js';
 
 export interface PlanView {
   customerId: string;
@@ -31,6 +33,10 @@ export interface PlanView {
    * null: no snapshots asked for.
    */
   volumeSnapshots?: { class: string; deletionPolicy?: string; driver?: string; refused?: string } | null;
+  /** the billing provider's customer, its subscriptions and what the deletion does to each (`lines`: the text every view shows); absent: no billing configured */
+  billing?: OutsidePlanBilling;
+  /** the deletion hooks called, point by point; absent: none configured */
+  hooks?: HookPlanLine[];
 }
 
 /** Sets each PVC's coverage from the snapshot plan (usable class: covered; refused or none: by its PV's reclaim policy only). */

@@ -5,18 +5,26 @@
  *   0. ownership check (superseded → touch nothing), inspect, refusals (first attempt)
  *   then the steps of steps/index.ts, in order (steps as data, src/pipeline/step.ts):
  *   -  volume snapshots, then the backup (when asked for): nothing deleted yet  progress 3, 5
+ *   -  the `before` hooks (a 4xx refuses: nothing deleted, row handed back)  progress 7
+ *   -  billing: cancel, final invoice, refund (a permanent failure that changed
+ *      nothing at the provider hands the row back)                       progress 10
  *   1. helm uninstall every release in the namespace                    progress 25
  *   2. delete the namespace (uid precondition), wait until it is gone    progress 70
  *   3. delete the owned cluster RBAC (runs while step 2 waits)           progress 85
  *   -  report the PVs whose reclaim policy keeps them
+ *   -  the `after-cluster` hooks                                          progress 90
  *   4. row → pending, compare-and-set on this job's ownership            progress 100
- * A simulated run walks the same list: the cluster steps say they were skipped.
+ * A simulated run walks the same list: the cluster steps and the outside effects (billing, hooks)
+ * say they were skipped.
  */
 import type { ClusterTarget } from '../adapters/kube.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { BackupError, CliError, OperationError, errorMessage, isPermanent } from '../errors.js';
+import { BillingError, changedAnything } from '../domain/billing.js';
+import { HookRefusedError } from '../domain/hooks.js';
+import { billingCustomerOf, NO_OUTSIDE, type OutsideEnv } from './outside.js';
 import type { Job } from '../domain/job.js';
 import { inspect, refuseClusterScoped, refuseRecreatedNamespace, refuseSuspiciousEmptiness } from './inspect.js';
 import type { Step, StepContext, StepTiming } from './step.js';
@@ -40,6 +48,20 @@ export interface PipelineSettings {
   /** step 2's wait and helm's --timeout when the job does not say, ms */
   defaultWaitTimeoutMs: number;
   now: () => number;
+  /** billing and the deletion hooks, loaded once per process (absent: none) */
+  outside?: () => Promise<OutsideEnv>;
+}
+
+/**
+ * A permanent failure that comes before anything was deleted, whatever step raised it: a failed
+ * backup (step 0), a `before` hook's refusal, a billing failure that changed nothing at the
+ * provider (the billing step runs only while no attempt of the job has touched the cluster).
+ */
+export function beforeAnythingDeleted(e: unknown): boolean {
+  if (e instanceof BackupError) return true;
+  if (e instanceof HookRefusedError) return e.nothingDeleted;
+  if (e instanceof BillingError) return !(e.partial && changedAnything(e.partial));
+  return false;
 }
 
 /** A check that refused before anything was touched: the claim on the row is handed back. */
@@ -140,11 +162,15 @@ export async function runDeleteAttempt(
   let touched = false;
   /** the cluster, once asked for: a refused scheduled deletion gives its suspended instance back */
   let kubeForRestore: PipelineEnv['kube'] | null = null;
+  /** billing, once loaded: a refused scheduled deletion resumes the collection it paused */
+  let outsideForRestore: OutsideEnv | null = null;
   try {
     const row = owned;
     refusing(() => checkRowNamespace(customer, row.instanceNamespace, s.namespacePrefix));
 
-    const ctx: StepContext = { job, customer, namespace, store, signal, log, result, timeoutMs: job.opts.waitTimeoutMs ?? s.defaultWaitTimeoutMs, removedByHelm: new Set(), now: s.now, progress: a.progress, ...(a.onStep ? { timing: { now: s.now, report: a.onStep } } : {}) };
+    const outside = s.outside ? await s.outside() : NO_OUTSIDE;
+    outsideForRestore = outside;
+    const ctx: StepContext = { job, customer, namespace, store, signal, log, result, attempt: a.attempt, outside, timeoutMs: job.opts.waitTimeoutMs ?? s.defaultWaitTimeoutMs, removedByHelm: new Set(), now: s.now, progress: a.progress, ...(a.onStep ? { timing: { now: s.now, report: a.onStep } } : {}) };
     if (job.simulated) {
       await runSimulated(steps, ctx, a.progress);
       result.namespaceOutcome = 'simulated';
@@ -180,7 +206,10 @@ export async function runDeleteAttempt(
     // a refusal, or a permanent error (helm missing, 403, a bad kubeconfig) before anything was
     // touched: give the row back to the status it had
     // a failed backup comes before anything is deleted (step 0), whatever `touched` says
-    const untouched = e instanceof Refusal ? e.inner : (!touched || e instanceof BackupError) && e instanceof CliError && isPermanent(e) ? e : null;
+    const found = e instanceof Refusal ? e.inner : (!touched || beforeAnythingDeleted(e)) && e instanceof CliError && isPermanent(e) ? e : null;
+    const untouched = found instanceof BillingError
+      ? new BillingError(found.message, [...found.details, 'Nothing was deleted and nothing was changed at the billing provider; the row was handed back.'], { cause: found, permanent: true })
+      : found;
     if (untouched) {
       let suspended = false;
       if (job.data.scheduledFor !== undefined && kubeForRestore) {
@@ -192,6 +221,15 @@ export async function runDeleteAttempt(
         } catch (re) {
           suspended = true;
           log('error', `The instance stays suspended (${errorMessage(re)}): restore it with the replica counts in the ${SUSPENDED_ANNOTATION} annotations`, { namespace });
+        }
+      }
+      if (job.data.scheduledFor !== undefined && outsideForRestore?.billing) {
+        // the scheduled deletion paused billing when it was scheduled; refused now, it bills again
+        try {
+          const r = await outsideForRestore.billing.unsuspend({ customerId: customer.id, providerCustomerId: await billingCustomerOf(store, customer.id, outsideForRestore) }, { jobId: job.id, signal, log: (l, m) => log(l, m) });
+          if (r.changed.length) log('info', 'Billing resumed: the deletion was refused', { subscriptions: r.changed.map((c) => c.id).join(', ') });
+        } catch (be) {
+          log('error', `Billing stays paused (${errorMessage(be)}): resume its collection in the billing provider`, {});
         }
       }
       // never `deployed` over workloads still at 0: the job's failure then leaves the row deletion_failed
@@ -235,6 +273,8 @@ async function runSimulated(steps: readonly Step[], ctx: StepContext, progress: 
     if (step.applies && !step.applies(ctx)) continue;
     if (step.cluster) {
       if (step.simulatedAs) ctx.log('info', `Simulated: ${step.simulatedAs} skipped (SIMULATE_K8S_DEPLOYMENT=true)`, { namespace: ctx.namespace });
+    } else if (step.outside) {
+      if (step.simulatedAs) ctx.log('info', `Simulated: ${step.simulatedAs} skipped: a simulated run changes nothing outside (SIMULATE_K8S_DEPLOYMENT=true)`, { namespace: ctx.namespace });
     } else {
       await runTimed(step, ctx);
       if (ctx.superseded) return;
@@ -257,3 +297,4 @@ async function runTimed(step: Step, ctx: StepContext): Promise<void> {
   }
   t.report({ step: step.name, seconds: (t.now() - t0) / 1000, ok: true, ...(step.name === 'namespace' ? { namespaceOutcome: ctx.result.namespaceOutcome } : {}) });
 }
+

@@ -10,6 +10,7 @@ import type { CustomerId } from '../domain/customer-id.js';
 import type { Job } from '../domain/job.js';
 import type { ErrorName } from '../domain/errors.js';
 import type { DeleteResult, Inspection, PipelineEnv, StepLog } from './types.js';
+import type { OutsideEnv } from './outside.js';
 
 /** What a step works with: the attempt, what was inspected at its start, and the result it fills in. */
 export interface StepContext {
@@ -22,6 +23,10 @@ export interface StepContext {
   result: DeleteResult;
   /** step 2's wait and helm's --timeout, ms */
   timeoutMs: number;
+  /** the attempt, 1-based (the deletion hooks send it) */
+  attempt?: number;
+  /** billing and the deletion hooks (absent: none configured) */
+  outside?: OutsideEnv;
   /** absent in a simulated run (no cluster is contacted) */
   cluster?: Omit<PipelineEnv, 'store'> & { target: ClusterTarget };
   inspection?: Inspection;
@@ -55,6 +60,8 @@ export interface Step {
   progress?: number;
   /** needs the cluster: in a simulated run it is skipped (with `simulatedAs`, a log line says so) */
   cluster: boolean;
+  /** changes something outside the cluster and the row (billing, hooks): skipped in a simulated run like a cluster step, and said so */
+  outside?: boolean;
   /** in a simulated run, the line `Simulated: <simulatedAs> skipped` */
   simulatedAs?: string;
   /** runs at the same time as the step before it (no order is needed between them) */

@@ -8,6 +8,8 @@ import type { CustomerId } from '../domain/customer-id.js';
 import type { OwnershipRule, RbacKind } from '../domain/rbac-owner.js';
 import type { VolumeSnapshotRecord } from '../domain/volume-snapshots.js';
 import type { Level } from '../io.js';
+import type { BillingSummary } from '../domain/billing.js';
+import type { HookPointResult } from '../domain/hooks.js';
 
 export interface PipelineEnv {
   kube: Kube;
@@ -103,9 +105,13 @@ export interface DeleteResult {
   };
   /** the VolumeSnapshots taken before anything was deleted (`--snapshot-volumes`), their contents retained */
   volumeSnapshots?: VolumeSnapshotRecord[];
+  /** what the billing step did at the billing provider (ids and amounts), and its lines as people read them */
+  billing?: BillingSummary & { lines: string[] };
+  /** the deletion hooks called by this attempt, point by point */
+  hooks?: HookPointResult[];
   warnings: string[];
   durationMs: number;
   reason?: string;
   /** what step 4 recorded as deleted (the audit row's `deleted`: releases, objects by kind, RBAC); the webhooks send its counts */
-  deleted?: { releases?: string[]; objects?: Record<string, number>; rbac?: string[] };
+  deleted?: { releases?: string[]; objects?: Record<string, number>; rbac?: string[]; billing?: BillingSummary };
 }

@@ -22,7 +22,7 @@ import type { AttemptContext, JobQueue } from '../../adapters/queue.js';
 import type { JobsEnv } from '../env.js';
 import type { JobKind } from './kind.js';
 import { localInterruption } from '../interruption.js';
-import { checkBeforeScheduling, restoreAfterSchedule, scheduledFor, suspendForSchedule } from '../scheduled.js';
+import { checkBeforeScheduling, pauseBillingForSchedule, restoreAfterSchedule, resumeBillingAfterSchedule, scheduledFor, suspendForSchedule } from '../scheduled.js';
 
 export interface SubmitOptions extends DeletionOptions {
   requestedBy: string;
@@ -105,10 +105,12 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   });
   if (!claim.ok) throw await claimError(env, customer.id, claim);
   let namespaceUid = o.namespaceUid;
+  let billingPaused: string[] = [];
   if (due !== undefined) {
     try {
       const suspended = await suspendForSchedule(env, namespace);
       namespaceUid ??= suspended.uid;
+      billingPaused = (await pauseBillingForSchedule(env, customer.id, id)).paused;
     } catch (e) {
       await undoSchedule(env, customer.id, id, namespace, o.requestedBy);
       throw e;
@@ -119,7 +121,7 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
       id,
       {
         name: 'delete',
-        data: { customerId: customer.id, namespace, ...(namespaceUid ? { namespaceUid } : {}), ...(due !== undefined ? { scheduledFor: due } : {}) },
+        data: { customerId: customer.id, namespace, ...(namespaceUid ? { namespaceUid } : {}), ...(due !== undefined ? { scheduledFor: due } : {}), ...(billingPaused.length ? { billingPaused } : {}) },
         opts,
         requestedBy: o.requestedBy,
         simulated: env.config.simulate,
@@ -137,6 +139,7 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
 /** A scheduled deletion that could not be set up: the instance restored (best effort), the row handed back. */
 async function undoSchedule(env: JobsEnv, customerId: string, jobId: string, namespace: string, actor: string): Promise<void> {
   await restoreAfterSchedule(env, namespace).catch(() => undefined);
+  await resumeBillingAfterSchedule(env, customerId, jobId).catch(() => undefined);
   await env.store.releaseDeletion(customerId, jobId, {
     action: 'deletion-cancelled', actor, customerId, namespace, jobId, outcome: 'cancelled', reason: 'the scheduled deletion could not be set up',
   }).catch(() => undefined);
@@ -188,7 +191,7 @@ async function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteR
     { job: ctx.job, attempt: ctx.attempt, signal: ctx.signal, progress: (n) => ctx.progress(n), log, ...(env.metrics ? { onStep: env.metrics.stepTimed } : {}) },
     env.store,
     env.cluster,
-    { namespacePrefix: env.config.namespacePrefix, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs, now: env.now },
+    { namespacePrefix: env.config.namespacePrefix, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs, now: env.now, ...(env.outside ? { outside: env.outside } : {}) },
   );
 }
 

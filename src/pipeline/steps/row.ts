@@ -15,6 +15,13 @@ export function deletedCounts(ctx: Pick<StepContext, 'result' | 'inspection' | '
   };
 }
 
+/** The billing step's summary without its display lines (the audit row keeps ids and amounts). */
+function billingRecord(ctx: Pick<StepContext, 'result'>): { billing?: NonNullable<AuditDeleted['billing']> } {
+  if (!ctx.result.billing) return {};
+  const { lines: _lines, ...billing } = ctx.result.billing;
+  return { billing };
+}
+
 export const rowStep: Step = {
   name: 'row',
   progress: 100,
@@ -28,7 +35,7 @@ export const rowStep: Step = {
       namespace: ctx.namespace,
       jobId: ctx.job.id,
       outcome: ctx.job.simulated ? 'simulated' : 'deleted',
-      deleted: deletedCounts(ctx),
+      deleted: { ...deletedCounts(ctx), ...billingRecord(ctx) },
       reason: ctx.result.warnings.length > 0 ? ctx.result.warnings.join('; ') : null,
     };
     if (!(await ctx.store.completeDeletion(ctx.customer.id, ctx.job.id, audit))) {

@@ -160,6 +160,8 @@ ${h('What a deletion does')}
   <dt>Backup</dt><dd>${p.backup
     ? html`written and verified first${internals ? html` to <code>${p.backup.url}</code>` : ''}: ${p.backup.covers}${p.backup.notCovered.length ? html`<ul>${p.backup.notCovered.map((n) => html`<li>not in the backup: ${n}</li>`)}</ul>` : ''}`
     : p.backup === null ? (internals ? html`none (the server has no CUSTCTL_BACKUP_URL)` : 'none') : html`<span class="muted">-</span>`}</dd>
+  ${p.hooks?.length ? html`<dt>Hooks</dt><dd><ul>${p.hooks.map((x) => html`<li>${x.text}</li>`)}</ul></dd>` : ''}
+  ${p.billing ? html`<dt>Billing</dt><dd><ul class="billing">${p.billing.lines.map((l) => html`<li>${l}</li>`)}</ul></dd>` : ''}
 </dl>
 ${p.namespaceFound === null ? '' : html`
 ${sub('Helm releases')}

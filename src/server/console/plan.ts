@@ -12,7 +12,7 @@ import type { JobsEnv } from '../../jobs/env.js';
 import type { ConsolePlan } from './pages.js';
 
 export async function consolePlan(env: JobsEnv, customer: CustomerId): Promise<ConsolePlan> {
-  const { inspect, planView, statusConflict } = await import('../../jobs/local-running.js');
+  const { inspect, outsidePlan, planView, statusConflict } = await import('../../jobs/local-running.js');
   const { store, config } = env;
   const row = await store.get(customer.id);
   if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
@@ -29,6 +29,7 @@ export async function consolePlan(env: JobsEnv, customer: CustomerId): Promise<C
         notCovered: (insp?.pvcs ?? []).map((p) => `the data in PVC ${p.name}${p.volumeName ? ` (volume ${p.volumeName})` : ''}: only the PVC object is kept`),
       }
     : null;
+  if (env.outside) Object.assign(plan, await outsidePlan(await env.outside(), store, customer.id, { scheduled: config.retentionMs > 0, simulated: config.simulate }));
   return {
     plan,
     target: { ...(cluster ? { context: cluster.target.context, server: cluster.target.server } : {}), database: store.description },

@@ -1,0 +1,61 @@
+/**
+ * What a deletion changes outside the cluster and the row: the billing provider (cancel, final
+ * invoice, refund) and the site's own deletion hooks. Both are optional: a site configures none,
+ * either or both. Loaded once per process (src/jobs/env.ts) and handed to every attempt.
+ */
+import type { Billing } from '../adapters/billing.js';
+import type { CustomerStore } from '../adapters/store.js';
+import { planLines, suspendPlanLines, type BillingPlan } from '../domain/billing.js';
+import { HOOK_POINTS, hookPlanLines, type HookPlanLine } from '../domain/hooks.js';
+import type { HooksEnv } from './hooks.js';
+
+export interface OutsideEnv {
+  /** null: CUSTCTL_BILLING is none */
+  billing: Billing | null;
+  /** the row column holding the provider's customer id (CUSTCTL_STRIPE_CUSTOMER_COLUMN) */
+  billingColumn: string | null;
+  /** null: CUSTCTL_HOOKS_FILE is not set */
+  hooks: HooksEnv | null;
+}
+
+export const NO_OUTSIDE: OutsideEnv = Object.freeze({ billing: null, billingColumn: null, hooks: null });
+
+/** The billing provider's customer id from the row's configured column (null: none kept). */
+export async function billingCustomerOf(store: CustomerStore, customerId: string, o: Pick<OutsideEnv, 'billingColumn'>): Promise<string | null> {
+  return o.billingColumn && store.column ? store.column(customerId, o.billingColumn) : null;
+}
+
+/**
+ * The plan's billing and hook lines, as data with their text: the CLI, `-o json` and the console
+ * all show these same lines. `scheduled`: a soft delete (billing is paused now, cancelled when the
+ * deletion runs). Read only: the billing provider is only read.
+ */
+export async function outsidePlan(
+  outside: OutsideEnv,
+  store: CustomerStore,
+  customerId: string,
+  o: { scheduled: boolean; simulated: boolean },
+): Promise<{ billing?: OutsidePlanBilling; hooks?: HookPlanLine[] }> {
+  const out: { billing?: OutsidePlanBilling; hooks?: HookPlanLine[] } = {};
+  if (outside.billing) {
+    const plan = await outside.billing.plan({ customerId, providerCustomerId: await billingCustomerOf(store, customerId, outside) });
+    const lines = o.simulated
+      ? ['not called: a simulated run changes nothing outside (SIMULATE_K8S_DEPLOYMENT=true)', ...planLines(plan)]
+      : o.scheduled
+        ? [...suspendPlanLines(plan), ...planLines(plan).map((l, i) => (i === 0 ? `when the deletion runs: ${l}` : l))]
+        : planLines(plan);
+    out.billing = { provider: plan.provider, lines, plan };
+  }
+  if (outside.hooks) {
+    const lines = HOOK_POINTS.flatMap((p) => hookPlanLines(outside.hooks?.endpoints ?? [], p, { simulated: o.simulated }));
+    if (lines.length > 0) out.hooks = lines;
+  }
+  return out;
+}
+
+export interface OutsidePlanBilling {
+  provider: BillingPlan['provider'];
+  /** what people read (the CLI, the console) */
+  lines: string[];
+  plan: BillingPlan;
+}
