@@ -53,6 +53,7 @@ import {
   type PostgresPoolConfig,
 } from 'bullmq';
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
+import { inTransaction } from './pg-connection.js';
 import type { JobName, NewJob } from '../domain/job.js';
 import { OperationError, UsageError } from '../errors.js';
 import {
@@ -229,26 +230,7 @@ export class PostgresBullBackend implements BullBackend {
   }
 
   async inTransaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await (await this.db()).connect();
-    let broken = false;
-    const onError = () => {
-      broken = true;
-    };
-    c.on('error', onError);
-    try {
-      await c.query('begin');
-      const v = await fn(c);
-      await c.query('commit');
-      return v;
-    } catch (e) {
-      await c.query('rollback').catch(() => {
-        broken = true;
-      });
-      throw e;
-    } finally {
-      c.off('error', onError);
-      c.release(broken);
-    }
+    return inTransaction(await this.db(), fn);
   }
 
   async ping(): Promise<void> {

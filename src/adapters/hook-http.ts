@@ -12,7 +12,7 @@
  *   (ECONNREFUSED)`, `no answer within 10 s`).
  */
 import { MAX_ANSWER_BYTES } from '../domain/hooks.js';
-import { failureReason } from './webhook-http.js';
+import { postOnce } from './webhook-http.js';
 
 export interface HookRequest {
   url: string;
@@ -42,19 +42,9 @@ export type HookAnswer =
 export type PostHook = (r: HookRequest) => Promise<HookAnswer>;
 
 export const postHook: PostHook = async (r) => {
-  const signals = [AbortSignal.timeout(r.timeoutMs), ...(r.signal ? [r.signal] : [])];
-  let res: Response;
-  try {
-    res = await fetch(r.url, {
-      method: 'POST',
-      headers: r.headers,
-      body: r.body,
-      redirect: 'manual',
-      signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals),
-    });
-  } catch (e) {
-    return { ok: false, error: failureReason(e, r.timeoutMs) };
-  }
+  const sent = await postOnce(r);
+  if (!(sent instanceof Response)) return { ok: false, error: sent.error };
+  const res = sent;
   const { body, truncated } = await readBounded(res, r.maxBodyBytes ?? MAX_ANSWER_BYTES);
   return {
     ok: true,

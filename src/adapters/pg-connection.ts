@@ -22,7 +22,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TLSSocket, type ConnectionOptions } from 'node:tls';
-import type { Pool, PoolConfig } from 'pg';
+import type { Pool, PoolClient, PoolConfig } from 'pg';
 import { OperationError, UsageError } from '../errors.js';
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
@@ -467,4 +467,31 @@ export function connectError(e: unknown, t: PgTarget, a: Attempt): OperationErro
     `check that PostgreSQL runs there, or point ${t.source} at the billing database, e.g. DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DATABASE`,
     'or use the embedded store to try custctl: --store embedded (or CUSTCTL_STORE=embedded)',
   ]);
+}
+
+/**
+ * `fn` inside BEGIN … COMMIT on one client of `pool` (ROLLBACK on a throw). A client that failed
+ * (an error event, or a ROLLBACK that did not go through) is destroyed, not returned to the pool.
+ */
+export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  let broken = false;
+  const onError = () => {
+    broken = true;
+  };
+  c.on('error', onError);
+  try {
+    await c.query('begin');
+    const v = await fn(c);
+    await c.query('commit');
+    return v;
+  } catch (e) {
+    await c.query('rollback').catch(() => {
+      broken = true;
+    });
+    throw e;
+  } finally {
+    c.off('error', onError);
+    c.release(broken);
+  }
 }

@@ -16,11 +16,14 @@ export type WebhookAnswer = { ok: true; status: number } | { ok: false; status: 
 
 export type PostWebhook = (r: WebhookRequest) => Promise<WebhookAnswer>;
 
-export const postWebhook: PostWebhook = async (r) => {
+/**
+ * One POST as webhooks and hooks send it: no redirects followed, the attempt's timeout and the
+ * caller's signal together. The response, or why there was none (a line for the operator).
+ */
+export async function postOnce(r: Pick<WebhookRequest, 'url' | 'body' | 'headers' | 'timeoutMs' | 'signal'>): Promise<Response | { error: string }> {
   const signals = [AbortSignal.timeout(r.timeoutMs), ...(r.signal ? [r.signal] : [])];
-  let res: Response;
   try {
-    res = await fetch(r.url, {
+    return await fetch(r.url, {
       method: 'POST',
       headers: r.headers,
       body: r.body,
@@ -28,8 +31,14 @@ export const postWebhook: PostWebhook = async (r) => {
       signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals),
     });
   } catch (e) {
-    return { ok: false, status: null, error: failureReason(e, r.timeoutMs) };
+    return { error: failureReason(e, r.timeoutMs) };
   }
+}
+
+export const postWebhook: PostWebhook = async (r) => {
+  const sent = await postOnce(r);
+  if (!(sent instanceof Response)) return { ok: false, status: null, error: sent.error };
+  const res = sent;
   await drain(res);
   if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status };
   const why = res.status >= 300 && res.status < 400 ? `HTTP ${res.status} (a redirect: not followed)` : `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;

@@ -20,6 +20,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { DeliveryRecord } from '../domain/webhook.js';
 import { deliveriesTableDdl, type PostgresQueueTarget } from './bullmq-postgres.js';
 import type { DeliveryJournal } from './webhook-journal.js';
+import { inTransaction } from './pg-connection.js';
 
 /** Deliveries not written for this long are dropped whatever their state (Redis expires them after as long). */
 export const KEEP_MS = 8 * 24 * 3600 * 1000;
@@ -95,26 +96,7 @@ export class PostgresDeliveryJournal implements DeliveryJournal {
   }
 
   private async transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await (await this.db()).connect();
-    let broken = false;
-    const onError = () => {
-      broken = true;
-    };
-    c.on('error', onError);
-    try {
-      await c.query('begin');
-      const v = await fn(c);
-      await c.query('commit');
-      return v;
-    } catch (e) {
-      await c.query('rollback').catch(() => {
-        broken = true;
-      });
-      throw e;
-    } finally {
-      c.off('error', onError);
-      c.release(broken);
-    }
+    return inTransaction(await this.db(), fn);
   }
 
   /** a statement that finds no table yet finds nothing (reading never creates it) */
