@@ -27,6 +27,13 @@ export async function packArchive(
 ): Promise<{ bytes: Buffer; manifest: BackupManifest }> {
   const list: ManifestEntry[] = entries.map((e) => ({ name: e.name, sha256: sha256(e.data), bytes: e.data.length }));
   const full: BackupManifest = { ...manifest, entries: list };
+  const file = (name: string, data: Buffer) => ({ header: { name, mode: 0o600, mtime, size: data.length }, data });
+  const bytes = await tarGz([file(MANIFEST_NAME, Buffer.from(JSON.stringify(full, null, 2))), ...entries.map((e) => file(e.name, e.data))]);
+  return { bytes, manifest: full };
+}
+
+/** The .tar.gz of these entries, in this order (a directory entry has no data). */
+export async function tarGz(entries: ReadonlyArray<{ header: tar.Headers; data?: Buffer }>): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
@@ -34,13 +41,12 @@ export async function packArchive(
     pack.on('end', () => resolve());
     pack.on('error', reject);
   });
-  const add = (name: string, data: Buffer) =>
-    new Promise<void>((resolve, reject) => pack.entry({ name, mode: 0o600, mtime, size: data.length }, data, (err) => (err ? reject(err) : resolve())));
-  await add(MANIFEST_NAME, Buffer.from(JSON.stringify(full, null, 2)));
-  for (const e of entries) await add(e.name, e.data);
+  for (const e of entries) {
+    await new Promise<void>((resolve, reject) => pack.entry(e.header, e.data ?? (null as unknown as Buffer), (err) => (err ? reject(err) : resolve())));
+  }
   pack.finalize();
   await done;
-  return { bytes: gzipSync(Buffer.concat(chunks)), manifest: full };
+  return gzipSync(Buffer.concat(chunks));
 }
 
 /** How far an archive may inflate. */

@@ -4,12 +4,12 @@
  * optionally encrypted with age (the reference TypeScript implementation, loaded only when used)
  * to the customer's public keys or to a passphrase (age's scrypt recipient: `age -d` asks for it).
  */
-import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { MIN_PASSPHRASE_LENGTH } from '../domain/export.js';
 import { OperationError, UsageError } from '../errors.js';
 import { encryptArchive } from './backup-age.js';
+import { sha256 as sha256Hex, tarGz } from './backup-archive.js';
+
+export { sha256Hex };
 
 export interface ExportFile {
   /** path inside the export's directory, e.g. `kubernetes/secrets.yaml` */
@@ -19,9 +19,6 @@ export interface ExportFile {
 
 export const SUMS_FILE = 'SHA256SUMS';
 
-export function sha256Hex(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 /** `<sha256>  <path>` for each file, sorted by path (what `sha256sum -c` checks). */
 export function sumsFile(files: readonly ExportFile[]): Buffer {
@@ -34,26 +31,16 @@ export async function packExport(root: string, files: readonly ExportFile[], mti
   for (const f of files) {
     if (f.path.split('/').some((p) => p === '' || p === '.' || p === '..') || !/^[A-Za-z0-9._/-]+$/.test(f.path)) throw new OperationError(`export file ${JSON.stringify(f.path)} is not a plain relative path`);
   }
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: Buffer) => chunks.push(c));
-    pack.on('end', () => resolve());
-    pack.on('error', reject);
-  });
-  const entry = (header: tar.Headers, data?: Buffer) =>
-    new Promise<void>((resolve, reject) => pack.entry(header, data ?? null as unknown as Buffer, (err) => (err ? reject(err) : resolve())));
   const dirs = new Set<string>([root]);
   for (const f of files) {
     const parts = f.path.split('/').slice(0, -1);
     for (let i = 1; i <= parts.length; i++) dirs.add(`${root}/${parts.slice(0, i).join('/')}`);
   }
-  for (const d of [...dirs].sort()) await entry({ name: `${d}/`, type: 'directory', mode: 0o700, mtime });
   const all = [...files, { path: SUMS_FILE, data: sumsFile(files) }];
-  for (const f of all) await entry({ name: `${root}/${f.path}`, mode: 0o600, mtime, size: f.data.length }, f.data);
-  pack.finalize();
-  await done;
-  return gzipSync(Buffer.concat(chunks));
+  return tarGz([
+    ...[...dirs].sort().map((d) => ({ header: { name: `${d}/`, type: 'directory' as const, mode: 0o700, mtime } })),
+    ...all.map((f) => ({ header: { name: `${root}/${f.path}`, mode: 0o600, mtime, size: f.data.length }, data: f.data })),
+  ]);
 }
 
 export type ExportEncryption =
