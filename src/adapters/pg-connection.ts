@@ -21,7 +21,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TLSSocket, type ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import type { Pool, PoolClient, PoolConfig } from 'pg';
 import { OperationError, UsageError } from '../errors.js';
 
@@ -330,8 +330,9 @@ export function describeTransport(t: PgTarget, a: Attempt, protocol: string | nu
 
 /** The TLS version of a pg client's socket (TLSv1.3), or null for a plain one. */
 export function socketProtocol(client: unknown): string | null {
-  const stream = (client as { connection?: { stream?: unknown } }).connection?.stream;
-  if (stream instanceof TLSSocket) {
+  // a TLSSocket, recognised by what it has: node:tls is not loaded for a type check (start-up)
+  const stream = (client as { connection?: { stream?: { encrypted?: unknown; getProtocol?: () => string | null } } }).connection?.stream;
+  if (stream?.encrypted === true && typeof stream.getProtocol === 'function') {
     const p = stream.getProtocol();
     return p ? p.replace(/^TLSv/, 'TLS ') : 'TLS';
   }

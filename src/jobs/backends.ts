@@ -8,7 +8,6 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { Env } from '../config.js';
-import type { Deps } from '../deps.js';
 import type { JobQueue } from '../adapters/queue.js';
 import type { DeliveryJournal } from '../adapters/webhook-journal.js';
 import type { PostgresQueueTarget, QueueCheck } from '../adapters/bullmq-postgres.js';
@@ -127,11 +126,16 @@ const redis: QueueBackend = {
  * are the ones that worked (prefer/allow) and a failure names its cause.
  */
 export async function postgresQueueTarget(s: Extract<QueueSelection, { backend: 'postgres' }>, env: Env): Promise<PostgresQueueTarget> {
-  const t = pgTarget({ ...(s.databaseUrl !== undefined ? { connectionString: s.databaseUrl } : {}), env: { ...env } });
+  const t = queuePgTarget(s, env);
   const where = t.description;
   const opened = await openPool(t, { ...env });
   await opened.pool.end().catch(() => undefined);
   return { pool: opened.config, schema: s.schema, where };
+}
+
+/** The queue database as libpq would read it: its own URL, the customers' DATABASE_URL, or the PG* variables. */
+function queuePgTarget(s: Extract<QueueSelection, { backend: 'postgres' }>, env: Env) {
+  return pgTarget({ ...(s.databaseUrl !== undefined ? { connectionString: s.databaseUrl } : {}), env: { ...env } });
 }
 
 function pgSelection(env: Env): Extract<QueueSelection, { backend: 'postgres' }> {
@@ -161,7 +165,7 @@ const postgres: QueueBackend = {
     const s = pgSelection(ctx.env);
     let where: string;
     try {
-      where = pgTarget({ ...(s.databaseUrl !== undefined ? { connectionString: s.databaseUrl } : {}), env: { ...ctx.env } }).description;
+      where = queuePgTarget(s, ctx.env).description;
     } catch (e) {
       where = `unresolved: ${errorText(e)}`;
     }
@@ -210,8 +214,17 @@ export function selectQueueBackend(env: Env): { backend: QueueBackend; selection
   return { backend: QUEUE_BACKEND_TABLE[selection.backend], selection };
 }
 
+/** What queueBackendOf reads of the composition root (Deps has it; so does a test double). */
+export interface QueueBackendHost {
+  queueBackend?: () => Promise<{ backend: QueueBackend; ctx: BackendContext }>;
+  config(): { stateDir: string };
+  env: Env;
+  worker: string;
+  log: { warn(message: string, fields?: Record<string, unknown>): void };
+}
+
 /** The backend of `d` (its own choice when it made one; test doubles of Deps: from their environment). */
-export async function queueBackendOf(d: Deps): Promise<{ backend: QueueBackend; ctx: BackendContext }> {
+export async function queueBackendOf(d: QueueBackendHost): Promise<{ backend: QueueBackend; ctx: BackendContext }> {
   if (d.queueBackend) return d.queueBackend();
   const stateDirPath = d.config().stateDir;
   return {
