@@ -19,6 +19,7 @@ import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
 import type { WorkerSummary } from '../jobs/runner.js';
 import { loadTokens } from '../server/auth.js';
+import type { PortalOptions } from '../server/portal/index.js';
 
 export { ReopeningStore };
 
@@ -141,6 +142,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
 
   const { buildServer } = await import('../server/app.js'); // fastify: loaded only by serve
   const { consolePlan } = await import('../server/console/plan.js');
+  const portal = await portalOptions(d, env);
 
   // the cluster this server acts on, for the console's banner (its kubeconfig, read once; no request)
   const seen: string[] = [];
@@ -175,6 +177,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
       return dryRun ? (await jobs.planCleanup(ask)).report : jobs.submitCleanup({ ...ask, requestedBy });
     },
     console: { plan: (customer) => consolePlan(env, customer), environment },
+    portal,
     ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}),
     ...(o.trustProxy?.length ? { trustProxy: o.trustProxy } : {}),
     // what an owner must never read, beside the database and the token names the server knows
@@ -226,6 +229,22 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     d.log.info('Stopped');
   })();
   return { url, done };
+}
+
+/** The customer portal's options: the link secrets, the links' base URL, the export as a download. */
+async function portalOptions(d: Deps, env: Awaited<ReturnType<LocalJobsClient['env']>>): Promise<PortalOptions> {
+  const config = d.config();
+  const { loadPortalSecrets } = await import('../adapters/secret-files.js');
+  const { exportDownload } = await import('../jobs/export-download.js');
+  const secrets = await loadPortalSecrets(d.env);
+  if (!secrets) d.log.info('No portal secret (CUSTCTL_PORTAL_SECRET_FILE): the customer portal at /portal signs in with owner tokens only');
+  const kube = async () => (env.kube ? env.kube() : (await env.cluster()).kube);
+  return {
+    site: config.siteName,
+    secrets,
+    ...(config.portalUrl ? { baseUrl: config.portalUrl } : {}),
+    export: (customer, o) => exportDownload({ store: env.store, kube, config, now: env.now }, customer, o),
+  };
 }
 
 async function readTls(certPath: string, keyPath: string): Promise<{ cert: Buffer; key: Buffer }> {

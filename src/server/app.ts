@@ -26,6 +26,7 @@ import type { CancelResult, CancelTarget, Canceller } from '../jobs/cancel.js';
 import { authorize, cancellerOf, type Principal, type Role, type TokenSet } from './auth.js';
 import { AUTH_FAILURE_LIMITS, AuthFailures, type AuthFailureLimits } from './auth-failures.js';
 import { registerConsole, type ConsoleOptions } from './console/index.js';
+import { registerPortal, type PortalOptions } from './portal/index.js';
 import { deliveryForOwner, errorForOwner, jobForOwner, ownerNotFound, rowForOwner } from '../jobs/owner-view.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
@@ -63,6 +64,8 @@ export interface ServerOptions {
   deliveries?: (jobId: string) => Promise<unknown[]>;
   /** the admin console at `/` (src/server/console) */
   console?: ConsoleOptions;
+  /** the customer portal at `/portal` (src/server/portal) */
+  portal?: PortalOptions;
   /**
    * The origin browsers use to reach this server when a proxy stands in front (e.g.
    * `https://custctl.example.com`): the console's sign-in checks it, and an https one makes the
@@ -572,6 +575,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   });
 
   if (opts.console) registerConsole(app, opts, opts.console, { failures, ownerSecrets, quiet: (req) => authFailureLogged.add(req) });
+  if (opts.portal) registerPortal(app, opts, opts.portal, { failures, ownerSecrets, quiet: (req) => authFailureLogged.add(req) });
   return app;
 }
 
