@@ -41,3 +41,19 @@ export async function forgeArchive(entries: ReadonlyMap<string, Buffer>, manifes
   manifest(m);
   return repackArchive(new Map([['manifest.json', Buffer.from(JSON.stringify(m, null, 2))], ...rest]));
 }
+
+/** The entries of a tar.gz held in memory (a download), by name. */
+export function tarEntriesOf(gz: Buffer): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  const ex = tar.extract();
+  return new Promise((resolve, reject) => {
+    ex.on('entry', (h, s, next) => {
+      const parts: Buffer[] = [];
+      s.on('data', (c: Buffer) => parts.push(c));
+      s.on('end', () => { out.set(h.name, Buffer.concat(parts)); next(); });
+    });
+    ex.on('finish', () => resolve(out));
+    ex.on('error', reject);
+    ex.end(gunzipSync(gz));
+  });
+}
