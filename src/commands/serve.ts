@@ -139,6 +139,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   d.wantMetrics(); // GET /metrics (viewer token)
   const jobs = new LocalJobsClient(d, { mode: 'server', env: { queue, store } });
   const env = await jobs.env();
+  env.notices?.startReminders(d.shutdown); // deletion reminders to the customer (src/jobs/customer-notices.ts)
 
   const { buildServer } = await import('../server/app.js'); // fastify: loaded only by serve
   const { consolePlan } = await import('../server/console/plan.js');

@@ -30,7 +30,9 @@ export async function runWorkerCommand(d: Deps, o: WorkerOptions): Promise<Worke
   }
   try {
     if (backend.separateWorkers) return await runBullWorkerCommand(d, { concurrency: o.concurrency });
-    return await runFileWorker(d, await jobsEnv(d), o);
+    const env = await jobsEnv(d);
+    env.notices?.startReminders(d.shutdown); // deletion reminders to the customer (src/jobs/customer-notices.ts)
+    return await runFileWorker(d, env, o);
   } finally {
     await metrics?.close();
   }

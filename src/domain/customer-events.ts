@@ -1,14 +1,15 @@
 /**
  * Telling the customer: the events a site's mailer or CRM receives on the signed webhooks (the
  * same delivery, signature and retries as the job webhooks: src/domain/webhook.ts) so that it can
- * write to the customer in its own words. docs/customer-communication.md describes the process.
+ * write to the customer in its own words. docs/portal.md describes the process.
  *
  * - `customer.deletion-scheduled`: a deletion was scheduled; when it is due, and a portal link
  *   that opens the cancel page.
  * - `customer.deletion-reminder`: the deletion is due soon (CUSTCTL_REMINDER_BEFORE ahead, e.g.
  *   48 h), with a fresh cancel link (a link lives at most 7 days; a deletion may be further away).
  * - `customer.deletion-cancelled`: the scheduled deletion was cancelled; the instance is served again.
- * - `customer.deletion-completed`: the instance is deleted; the signed certificate is attached.
+ * - `customer.deletion-completed`: the instance is deleted; the signed certificate is attached
+ *   when the job issued one (and where the portal offers it).
  * - `customer.erased`: the customer's personal fields, backups and exports are erased; the signed
  *   certificate is attached.
  *
@@ -77,10 +78,12 @@ export interface DeletionCancelledEvent extends Base<'customer.deletion-cancelle
 
 export interface DeletionCompletedEvent extends Base<'customer.deletion-completed'> {
   jobId: string;
-  /** ISO time the deletion was recorded (the audit row's) */
+  /** ISO time the deletion was recorded (the audit row's; the job's end when no certificate was issued) */
   completedAt: string;
-  /** the signed deletion certificate (JSON as `certificate verify` reads it) */
-  certificate: SignedCertificate;
+  /** the signed deletion certificate (JSON as `certificate verify` reads it); null when the job issued none */
+  certificate: SignedCertificate | null;
+  /** where the customer downloads the certificate (the portal's job page); null without a portal or a certificate */
+  certificateUrl: string | null;
 }
 
 export interface ErasedEvent extends Base<'customer.erased'> {
@@ -128,12 +131,20 @@ export function deletionCancelled(o: { deliveryId: string; now: number; customer
   };
 }
 
-export function deletionCompleted(o: { deliveryId: string; now: number; certificate: SignedCertificate }): DeletionCompletedEvent {
+export function deletionCompleted(o: { deliveryId: string; now: number; certificate: SignedCertificate; certificateUrl?: string | null }): DeletionCompletedEvent {
   const c = o.certificate.certificate;
   if (c.subject !== 'deletion' || !c.job) throw new Error('customer.deletion-completed carries a deletion certificate');
   return {
     event: 'customer.deletion-completed', deliveryId: o.deliveryId, timestamp: iso(o.now), customerId: c.customerId,
-    jobId: c.job.id, completedAt: c.audit.at, certificate: o.certificate,
+    jobId: c.job.id, completedAt: c.audit.at, certificate: o.certificate, certificateUrl: o.certificateUrl ?? null,
+  };
+}
+
+/** The completion of a deletion job that issued no certificate: when it ended, and no certificate. */
+export function deletionCompletedWithout(o: { deliveryId: string; now: number; customerId: string; jobId: string; finishedAt: number }): DeletionCompletedEvent {
+  return {
+    event: 'customer.deletion-completed', deliveryId: o.deliveryId, timestamp: iso(o.now), customerId: o.customerId,
+    jobId: o.jobId, completedAt: iso(o.finishedAt), certificate: null, certificateUrl: null,
   };
 }
 

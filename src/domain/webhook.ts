@@ -9,6 +9,7 @@ import type { BillingSummary } from './billing.js';
 import { releaseRemoved } from './release-outcome.js';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Job, JobName } from './job.js';
+import type { CustomerEventName } from './customer-events.js';
 
 /** The ends of a job a webhook can be sent for (src/jobs/events.ts END_EVENTS). */
 export type WebhookEvent = 'completed' | 'failed' | 'cancelled' | 'superseded';
@@ -283,7 +284,8 @@ export interface DeliveryRecord {
   endpoint: string;
   /** the endpoint's URL as it may be shown (`shownUrl`) */
   url: string;
-  event: WebhookEventName;
+  /** a job's end, or a customer event (src/domain/customer-events.ts) */
+  event: WebhookEventName | CustomerEventName;
   /** one delivery per job end and endpoint: `<jobId>/<event>/<finishedOn>/<endpoint>` */
   key: string;
   state: DeliveryState;

@@ -11,7 +11,8 @@ import type { Level, Logger } from '../io.js';
 import type { JobEvents } from './events.js';
 import { settlingEvents } from './lifecycle.js';
 import { auditListener } from './audit.js';
-import { withWebhooks } from './webhooks.js';
+import { withWebhooks, type Webhooks } from './webhooks.js';
+import type { CustomerNotices } from './customer-notices.js';
 import type { PipelineEnv } from '../pipeline/types.js';
 import type { OutsideEnv } from '../pipeline/outside.js';
 import type { Job } from '../domain/job.js';
@@ -40,6 +41,8 @@ export interface JobsEnv {
   metrics?: Metrics;
   /** billing and the deletion hooks (absent: none configured) */
   outside?: () => Promise<OutsideEnv>;
+  /** the customer events on the webhooks (absent: no endpoint configured) */
+  notices?: CustomerNotices;
   /** live sink for attempt log lines (the terminal); the journal always gets them */
   sink?: (job: Job, level: Level, message: string, fields?: Record<string, unknown>) => void;
 }
@@ -48,7 +51,10 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
   const store = extra.store ?? (await d.store());
   const events = settlingEvents({ store }, (m, f) => d.log.error(m, f));
   events.on(auditListener(store)); // the audit rows of events that change no customer row
-  withWebhooks(await d.webhooks?.(), events); // signed POSTs on job end, journaled first (src/jobs/webhooks.ts)
+  const hooks = await d.webhooks?.();
+  withWebhooks(hooks, events); // signed POSTs on job end, journaled first (src/jobs/webhooks.ts)
+  const notices = hooks ? await customerNotices(d, hooks, store, () => (extra.queue ? Promise.resolve(extra.queue) : d.jobs())) : null;
+  if (notices) events.on(notices.onJobEvent); // the customer events (src/jobs/customer-notices.ts)
   await d.outside?.(); // billing and the deletion hooks: a broken configuration is refused now (exit 2), not at the first attempt
   return withMetrics(await d.metrics(), {
     queue: extra.queue ?? (await d.jobs()),
@@ -63,7 +69,21 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
     now: () => d.now().getTime(),
     ...(d.outside ? { outside: d.outside } : {}),
     sink: logToSink(d.log),
+    ...(notices ? { notices } : {}),
     ...extra,
+  });
+}
+
+/** The customer events of this process, when webhooks are configured: reminder settings and the portal's links from the environment. */
+async function customerNotices(d: Deps, hooks: Webhooks, store: CustomerStore, queue: () => Promise<JobQueue>): Promise<CustomerNotices | null> {
+  if (hooks.endpoints.length === 0) return null;
+  const [{ CustomerNotices, reminderSettings }, { loadPortalSecrets }] = await Promise.all([import('./customer-notices.js'), import('../adapters/secret-files.js')]);
+  const { beforeMs, scanMs } = reminderSettings(d.env);
+  const baseUrl = d.config().portalUrl;
+  const secrets = baseUrl ? await loadPortalSecrets(d.env) : null;
+  return new CustomerNotices({
+    hooks, store, queue, now: () => d.now().getTime(), log: d.log, reminderBeforeMs: beforeMs, reminderScanMs: scanMs,
+    ...(baseUrl && secrets ? { portal: { baseUrl, secrets } } : {}),
   });
 }
 

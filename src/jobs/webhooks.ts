@@ -36,6 +36,7 @@ import {
   type WebhookEndpoint,
   type WebhookEvent,
 } from '../domain/webhook.js';
+import { customerEventKey, type CustomerEvent } from '../domain/customer-events.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../io.js';
 import { runPool } from '../util/pool.js';
@@ -117,6 +118,30 @@ export class Webhooks {
     this.start();
     this.kick();
   };
+
+  /**
+   * Journals a customer event (src/domain/customer-events.ts) for every endpoint, under the job it
+   * concerns, and wakes the loop. An event journaled already (the same key: a reminder found again
+   * after a restart) adds nothing. Returns how many deliveries were added.
+   */
+  async sendCustomerEvent(jobId: string, make: (deliveryId: string) => CustomerEvent): Promise<number> {
+    if (this.endpoints.length === 0) return 0;
+    const now = this.o.now();
+    const records: DeliveryRecord[] = this.endpoints.map((ep) => {
+      const id = randomUUID();
+      const e = make(id);
+      return {
+        id, jobId, endpoint: ep.name, url: ep.shownUrl, event: e.event, key: customerEventKey(e, ep.name), state: 'pending', attempts: 0, statusCode: null, lastError: null,
+        createdAt: now, lastAttemptAt: null, nextAttemptAt: now, deliveredAt: null, giveUpAt: now + this.o.config.policy.windowMs, body: JSON.stringify(e), lease: null,
+      };
+    });
+    const added = await (await this.o.journal()).add(records);
+    if (added.length > 0) {
+      this.start();
+      this.kick();
+    }
+    return added.length;
+  }
 
   /** The deliveries of a job, as `status job N` shows them (readable without any endpoint configured). */
   async deliveries(jobId: string): Promise<DeliveryView[]> {

@@ -77,6 +77,7 @@ export async function runBullWorkerCommand(d: Deps, o: { concurrency: number }):
   if (!(queue instanceof BullQueue)) throw new OperationError(`the queue is ${queue.kind}, not BullMQ`);
   {
     const env = await jobsEnv(d, { queue });
+    env.notices?.startReminders(d.shutdown); // deletion reminders to the customer (src/jobs/customer-notices.ts)
     d.log.info(`Worker ${d.worker} started on ${queue.description}`, { concurrency: o.concurrency, maxStalledCount: MAX_STALLED_COUNT, database: env.store.description });
     const summary = await runBullWorker({
       queue,
