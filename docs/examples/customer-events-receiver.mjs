@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * An example receiver of custctl's customer events (docs/customer-communication.md): it checks the
+ * An example receiver of custctl's customer events (docs/portal.md): it checks the
  * signature of each delivery, processes each delivery once, looks up whom to write to (custctl
  * sends no personal data: the customer is its cust_… id), and writes the message. Here "writing"
  * prints the mail to stdout; a site replaces sendMail() with its mailer or CRM.
@@ -47,12 +47,16 @@ function message(e, who) {
     case 'customer.deletion-cancelled':
       return { subject: 'Your account will not be deleted', text: `Hello ${who.name},\n\nthe deletion of your account was cancelled${e.instanceRestored ? ' and your instance is running again' : ''}.\n` };
     case 'customer.deletion-completed':
-      return {
-        subject: 'Your account has been deleted',
-        text: `Hello ${who.name},\n\nyour account was deleted on ${day(e.completedAt)}. The attached certificate says what was deleted; `
-          + 'anyone can check it with our published public key (custctl certificate verify).\n',
-        attachment: { filename: 'deletion-certificate.json', content: JSON.stringify(e.certificate, null, 2) },
-      };
+      // the certificate is attached when the deletion issued one (certificateUrl: where the portal offers it)
+      return e.certificate
+        ? {
+          subject: 'Your account has been deleted',
+          text: `Hello ${who.name},\n\nyour account was deleted on ${day(e.completedAt)}. The attached certificate says what was deleted; `
+            + 'anyone can check it with our published public key (custctl certificate verify).\n'
+            + (e.certificateUrl ? `You can also download it at ${e.certificateUrl}\n` : ''),
+          attachment: { filename: 'deletion-certificate.json', content: JSON.stringify(e.certificate, null, 2) },
+        }
+        : { subject: 'Your account has been deleted', text: `Hello ${who.name},\n\nyour account was deleted on ${day(e.completedAt)}.\n` };
     case 'customer.erased':
       // the last message: after it, delete the contact from your own records too
       return {

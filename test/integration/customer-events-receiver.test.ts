@@ -1,5 +1,5 @@
 /**
- * The example receiver of docs/customer-communication.md, run as the docs say (node, a secret, a
+ * The example receiver of docs/portal.md, run as the docs say (node, a secret, a
  * contacts file), fed the five customer events as custctl builds and signs them: it writes one
  * message per event to the customer it looks up, attaches the certificates, refuses a wrong
  * signature, processes a retried delivery once, and asks for a retry when it has no contact.
