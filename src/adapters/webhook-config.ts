@@ -16,7 +16,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { parseDuration, formatDuration } from '../domain/duration.js';
 import type { JobName } from '../domain/job.js';
-import { DEFAULT_WEBHOOK_POLICY, makeEndpoint, shownUrl, WEBHOOK_EVENTS, type WebhookEndpoint, type WebhookEvent, type WebhookPolicy } from '../domain/webhook.js';
+import { CUSTOMER_SUBSCRIPTION, DEFAULT_WEBHOOK_POLICY, makeEndpoint, shownUrl, WEBHOOK_EVENTS, type WebhookEndpoint, type WebhookEvent, type WebhookPolicy } from '../domain/webhook.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -53,9 +53,9 @@ export async function loadWebhookConfig(env: Env): Promise<WebhookConfig> {
   const where = 'CUSTCTL_WEBHOOK_URL';
   const secret = env.CUSTCTL_WEBHOOK_SECRET;
   if (!secret) throw new UsageError(`${where} is set but CUSTCTL_WEBHOOK_SECRET is not: every delivery is signed (e.g. CUSTCTL_WEBHOOK_SECRET=$(openssl rand -hex 32))`);
-  const events = env.CUSTCTL_WEBHOOK_EVENTS ? parseEvents(env.CUSTCTL_WEBHOOK_EVENTS.split(',').map((s) => s.trim()).filter(Boolean), 'CUSTCTL_WEBHOOK_EVENTS') : WEBHOOK_EVENTS;
+  const { events, customerEvents } = env.CUSTCTL_WEBHOOK_EVENTS ? parseEvents(env.CUSTCTL_WEBHOOK_EVENTS.split(',').map((s) => s.trim()).filter(Boolean), 'CUSTCTL_WEBHOOK_EVENTS') : { events: WEBHOOK_EVENTS, customerEvents: false };
   return {
-    endpoints: [makeEndpoint({ name: 'default', url: checkUrl(url, where), secret: checkSecret(secret, 'CUSTCTL_WEBHOOK_SECRET'), events })],
+    endpoints: [makeEndpoint({ name: 'default', url: checkUrl(url, where), secret: checkSecret(secret, 'CUSTCTL_WEBHOOK_SECRET'), events, customerEvents })],
     policy,
     source: where,
     warnings: [],
@@ -65,7 +65,7 @@ export async function loadWebhookConfig(env: Env): Promise<WebhookConfig> {
 /** Endpoints and policy as they may be shown (`custctl doctor`, logs): names, URLs without queries, events; never a secret. */
 export function describeWebhooks(c: WebhookConfig): string {
   if (c.endpoints.length === 0) return 'none';
-  return c.endpoints.map((e) => `${e.name} ${e.shownUrl} (${e.events.join(',')}${e.kinds ? `; ${e.kinds.join(',')}` : ''})`).join('; ') + ` — retried for ${formatDuration(c.policy.windowMs)}`;
+  return c.endpoints.map((e) => `${e.name} ${e.shownUrl} (${[...e.events, ...(e.customerEvents ? [CUSTOMER_SUBSCRIPTION] : [])].join(',')}${e.kinds ? `; ${e.kinds.join(',')}` : ''})`).join('; ') + ` — retried for ${formatDuration(c.policy.windowMs)}`;
 }
 
 function duration(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -119,17 +119,24 @@ export function checkSecret(secret: string, where: string, kind = 'webhook'): st
   return secret;
 }
 
-function parseEvents(list: unknown[], where: string): WebhookEvent[] {
-  if (list.length === 0) throw new UsageError(`${where}: name at least one event (${WEBHOOK_EVENTS.join(', ')})`);
+/** An events list: job ends (`completed`, `job.failed`, …) and `customer` (the customer events, src/domain/customer-events.ts). */
+function parseEvents(list: unknown[], where: string): { events: WebhookEvent[]; customerEvents: boolean } {
+  const known = [...WEBHOOK_EVENTS, CUSTOMER_SUBSCRIPTION].join(', ');
+  if (list.length === 0) throw new UsageError(`${where}: name at least one event (${known})`);
   const out: WebhookEvent[] = [];
+  let customerEvents = false;
   for (const e of list) {
+    if (e === CUSTOMER_SUBSCRIPTION) {
+      customerEvents = true;
+      continue;
+    }
     const v = typeof e === 'string' ? e.replace(/^job\./, '') : e;
     if (typeof v !== 'string' || !(WEBHOOK_EVENTS as readonly string[]).includes(v)) {
-      throw new UsageError(`${where}: ${typeof e === 'string' ? JSON.stringify(e.slice(0, 40)) : 'a non-text entry'} is not an event; the events are ${WEBHOOK_EVENTS.join(', ')}`);
+      throw new UsageError(`${where}: ${typeof e === 'string' ? JSON.stringify(e.slice(0, 40)) : 'a non-text entry'} is not an event; the events are ${known}`);
     }
     if (!out.includes(v as WebhookEvent)) out.push(v as WebhookEvent);
   }
-  return out;
+  return { events: out, customerEvents };
 }
 
 function parseKinds(list: unknown[], where: string): JobName[] {
@@ -234,9 +241,9 @@ async function fromFile(path: string, env: Env): Promise<Omit<WebhookConfig, 'po
     const url = checkUrl(e.url, `${at}: url`);
     const { secret, inline } = await secretOf(e, at, path, env);
     inlineSecrets ||= inline;
-    const events = e.events === undefined ? WEBHOOK_EVENTS : Array.isArray(e.events) ? parseEvents(e.events, `${at}: events`) : (() => { throw new UsageError(`${at}: events must be a list (${WEBHOOK_EVENTS.join(', ')})`); })();
+    const { events, customerEvents } = e.events === undefined ? { events: WEBHOOK_EVENTS, customerEvents: false } : Array.isArray(e.events) ? parseEvents(e.events, `${at}: events`) : (() => { throw new UsageError(`${at}: events must be a list (${WEBHOOK_EVENTS.join(', ')}, ${CUSTOMER_SUBSCRIPTION})`); })();
     const kinds = e.kinds === undefined ? null : Array.isArray(e.kinds) ? parseKinds(e.kinds, `${at}: kinds`) : (() => { throw new UsageError(`${at}: kinds must be a list (${JOB_KINDS.join(', ')})`); })();
-    endpoints.push(makeEndpoint({ name, url, secret, events, kinds }));
+    endpoints.push(makeEndpoint({ name, url, secret, events, kinds, customerEvents }));
   }
   const warning = inlineSecretWarning(where, path, mode, perms, inlineSecrets);
   return { endpoints, source: where, warnings: warning ? [warning] : [] };

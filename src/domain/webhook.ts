@@ -30,6 +30,8 @@ export interface WebhookEndpoint {
   /** `url` with its query replaced by `?…` (a token in a query is a secret too) */
   readonly shownUrl: string;
   readonly events: readonly WebhookEvent[];
+  /** the customer events (src/domain/customer-events.ts) are sent here too: `customer` in its events list */
+  readonly customerEvents: boolean;
   /** job kinds sent; null: every kind */
   readonly kinds: readonly JobName[] | null;
   /** `sha256=<hex HMAC-SHA256(secret, body)>` */
@@ -60,12 +62,16 @@ export const DEFAULT_WEBHOOK_POLICY: WebhookPolicy = {
   exitWaitMs: 5_000,
 };
 
-export function makeEndpoint(o: { name: string; url: string; secret: string; events?: readonly WebhookEvent[]; kinds?: readonly JobName[] | null }): WebhookEndpoint {
+/** The entry of an endpoint's events list that subscribes it to the customer events (never a default). */
+export const CUSTOMER_SUBSCRIPTION = 'customer';
+
+export function makeEndpoint(o: { name: string; url: string; secret: string; events?: readonly WebhookEvent[]; kinds?: readonly JobName[] | null; customerEvents?: boolean }): WebhookEndpoint {
   const secret = o.secret;
   const ep = {
     name: o.name,
     shownUrl: shownUrl(o.url),
     events: o.events ?? WEBHOOK_EVENTS,
+    customerEvents: o.customerEvents ?? false,
     kinds: o.kinds ?? null,
   };
   // JSON.stringify / util.inspect of an endpoint show neither the secret nor the URL's query: the

@@ -1,7 +1,7 @@
 /**
  * Telling the customer: the customer events of src/domain/customer-events.ts, sent on the signed
- * webhooks (src/jobs/webhooks.ts: the same endpoints, signature, journal and retries as the job
- * webhooks), so that the site's mailer or CRM writes to the customer in its own words.
+ * webhooks (src/jobs/webhooks.ts: the same signature, journal and retries as the job webhooks) to
+ * the endpoints that subscribe to them (`customer` in their events), so that the site's mailer or CRM writes to the customer in its own words.
  *
  * - `customer.deletion-scheduled` when a deletion with a due date is accepted (with a portal link
  *   that opens the cancel page, when the portal is configured);
@@ -144,7 +144,7 @@ export class CustomerNotices {
 
   /** One scan: a reminder for every waiting deletion whose reminder time has come. Returns how many were journaled. */
   async scanReminders(): Promise<number> {
-    if (this.o.reminderBeforeMs <= 0 || this.o.hooks.endpoints.length === 0) return 0;
+    if (this.o.reminderBeforeMs <= 0 || !this.o.hooks.endpoints.some((e) => e.customerEvents)) return 0;
     const now = this.o.now();
     const waiting = (await (await this.o.queue()).list({ state: 'delayed', name: 'delete' })).filter((j) => j.data.scheduledFor !== undefined && j.data.customerId);
     let sent = 0;
@@ -167,7 +167,7 @@ export class CustomerNotices {
 
   /** Scans for reminders now and every CUSTCTL_REMINDER_SCAN until `signal` ends (serve, worker). */
   startReminders(signal: AbortSignal, everyMs = this.o.reminderScanMs ?? DEFAULT_REMINDER_SCAN_MS): void {
-    if (this.timer || this.o.reminderBeforeMs <= 0 || this.o.hooks.endpoints.length === 0) return;
+    if (this.timer || this.o.reminderBeforeMs <= 0 || !this.o.hooks.endpoints.some((e) => e.customerEvents)) return;
     let running = false;
     const tick = async () => {
       if (running || signal.aborted) return;

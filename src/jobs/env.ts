@@ -76,7 +76,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
 
 /** The customer events of this process, when webhooks are configured: reminder settings and the portal's links from the environment. */
 async function customerNotices(d: Deps, hooks: Webhooks, store: CustomerStore, queue: () => Promise<JobQueue>): Promise<CustomerNotices | null> {
-  if (hooks.endpoints.length === 0) return null;
+  if (!hooks.endpoints.some((e) => e.customerEvents)) return null;
   const [{ CustomerNotices, reminderSettings }, { loadPortalSecrets }] = await Promise.all([import('./customer-notices.js'), import('../adapters/secret-files.js')]);
   const { beforeMs, scanMs } = reminderSettings(d.env);
   const baseUrl = d.config().portalUrl;

@@ -120,14 +120,16 @@ export class Webhooks {
   };
 
   /**
-   * Journals a customer event (src/domain/customer-events.ts) for every endpoint, under the job it
+   * Journals a customer event (src/domain/customer-events.ts) for every endpoint subscribed to them
+   * (`customer` in its events), under the job it
    * concerns, and wakes the loop. An event journaled already (the same key: a reminder found again
    * after a restart) adds nothing. Returns how many deliveries were added.
    */
   async sendCustomerEvent(jobId: string, make: (deliveryId: string) => CustomerEvent): Promise<number> {
-    if (this.endpoints.length === 0) return 0;
+    const subscribed = this.endpoints.filter((ep) => ep.customerEvents);
+    if (subscribed.length === 0) return 0;
     const now = this.o.now();
-    const records: DeliveryRecord[] = this.endpoints.map((ep) => {
+    const records: DeliveryRecord[] = subscribed.map((ep) => {
       const id = randomUUID();
       const e = make(id);
       return {

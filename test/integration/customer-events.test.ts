@@ -52,7 +52,7 @@ beforeAll(async () => {
   const tokens = path.join(stateDir, 'tokens');
   writeFileSync(tokens, `ops:admin:${sha256Hex(ADMIN)}\n`, { mode: 0o600 });
   env = {
-    CUSTCTL_API_TOKENS_FILE: tokens, CUSTCTL_WEBHOOK_URL: receiverUrl, CUSTCTL_WEBHOOK_SECRET: SECRET,
+    CUSTCTL_API_TOKENS_FILE: tokens, CUSTCTL_WEBHOOK_URL: receiverUrl, CUSTCTL_WEBHOOK_SECRET: SECRET, CUSTCTL_WEBHOOK_EVENTS: 'completed,customer',
     CUSTCTL_PORTAL_SECRET: PORTAL_SECRET, CUSTCTL_PORTAL_URL: 'http://localhost:9',
     // a deletion due in 1h gets its reminder 1 s after it was scheduled; the scan runs every 300 ms
     CUSTCTL_OWNER_MIN_RETENTION: '1h', CUSTCTL_REMINDER_BEFORE: '3599s', CUSTCTL_REMINDER_SCAN: '300ms',
@@ -152,6 +152,9 @@ describe('customer events (serve, real receiver)', () => {
     else expect(j.certificateUrl).toBe(`http://localhost:9/portal/jobs/${j.jobId}/certificate`);
     expect(events('customer.deletion-scheduled', c.customerId)).toHaveLength(0);
     expect(events('customer.deletion-reminder', c.customerId)).toHaveLength(0);
+    // the job's own end still goes to the same endpoint (`completed` in its events), and the customer's words beside it
+    await waitFor(async () => got.some((g) => g.json.event === 'job.completed' && g.body.includes(c.customerId)), 'job.completed', 60_000, 200);
+    expect(got.filter((g) => g.json.event === 'job.completed' && g.body.includes(c.customerId))).toHaveLength(1);
     expect(done.body).not.toContain(`${c.key}@example.test`);
   }, 240_000);
 });

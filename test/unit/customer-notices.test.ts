@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JobQueue } from '../../src/adapters/queue.js';
+import { loadWebhookConfig } from '../../src/adapters/webhook-config.js';
 import type { WebhookRequest } from '../../src/adapters/webhook-http.js';
 import { openFileDeliveryJournal } from '../../src/adapters/webhook-journal.js';
 import { signCertificate } from '../../src/domain/certificate.js';
@@ -34,12 +35,12 @@ const T0 = Date.parse('2026-12-01T12:00:00Z');
 const quiet = { info() {}, ok() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
 const key = generateKeyPairSync('ed25519').privateKey;
 
-async function harness(o: { dir?: string; jobs?: Job[]; beforeMs?: number } = {}) {
+async function harness(o: { dir?: string; jobs?: Job[]; beforeMs?: number; subscribed?: boolean } = {}) {
   const dir = o.dir ?? join(await mkdtemp(join(tmpdir(), 'custctl-notices-')), 'webhooks');
   let now = T0;
   const sent: WebhookRequest[] = [];
   const hooks = new Webhooks({
-    config: { endpoints: [makeEndpoint({ name: 'crm', url: 'http://127.0.0.1:1/hook', secret: SECRET })], policy: DEFAULT_WEBHOOK_POLICY, source: 'test', warnings: [] },
+    config: { endpoints: [makeEndpoint({ name: 'crm', url: 'http://127.0.0.1:1/hook', secret: SECRET, customerEvents: o.subscribed ?? true })], policy: DEFAULT_WEBHOOK_POLICY, source: 'test', warnings: [] },
     journal: async () => openFileDeliveryJournal(dir),
     post: async (r) => {
       sent.push(r);
@@ -111,6 +112,29 @@ describe('customer events from the jobs stream', () => {
     const body = JSON.parse((await (await h.journal()).forJob('9'))[0]?.body ?? '{}') as Record<string, unknown>;
     expect(body).toMatchObject({ event: 'customer.deletion-cancelled', jobId: '9', cancelledBy: 'operator', instanceRestored: true });
     expect(JSON.stringify(body)).not.toContain('x@example.com');
+  });
+});
+
+describe('who receives them', () => {
+  it('`customer` in an endpoint\'s events subscribes it; no list (the job ends) does not', async () => {
+    const base = { CUSTCTL_WEBHOOK_URL: 'https://crm.example/hooks', CUSTCTL_WEBHOOK_SECRET: SECRET };
+    const plain = (await loadWebhookConfig(base)).endpoints[0];
+    expect(plain?.customerEvents).toBe(false);
+    const both = (await loadWebhookConfig({ ...base, CUSTCTL_WEBHOOK_EVENTS: 'completed,customer' })).endpoints[0];
+    expect(both?.customerEvents).toBe(true);
+    expect(both?.events).toEqual(['completed']);
+    const only = (await loadWebhookConfig({ ...base, CUSTCTL_WEBHOOK_EVENTS: 'customer' })).endpoints[0];
+    expect(only).toMatchObject({ customerEvents: true, events: [] });
+    await expect(loadWebhookConfig({ ...base, CUSTCTL_WEBHOOK_EVENTS: 'customers' })).rejects.toThrow(/the events are completed, failed, cancelled, superseded, customer/);
+  });
+
+  it('only endpoints with `customer` in their events: a billing endpoint of job ends gets none, and no reminder is scanned for it', async () => {
+    const h = await harness({ subscribed: false, jobs: [scheduledJob()] });
+    await h.notices.onJobEvent({ type: 'accepted', job: scheduledJob() });
+    await h.notices.onJobEvent({ type: 'completed', attempt: 1, job: scheduledJob({ state: 'completed', returnvalue: result }) });
+    h.setNow(T0 + 6 * DAY);
+    expect(await h.notices.scanReminders()).toBe(0);
+    expect(await (await h.journal()).forJob('9')).toEqual([]);
   });
 });
 
