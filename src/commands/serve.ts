@@ -302,6 +302,9 @@ export function makeServeCommand(d: Deps, setExit: (code: number) => void, runF 
 Authentication: CUSTCTL_API_TOKEN (one admin token, named "default") or CUSTCTL_API_TOKENS_FILE
 (one name:role:sha256hex a line; role admin or viewer). serve refuses to start without either.
 
+The customer portal is at /portal: customers sign in with a link from 'custctl portal link'
+(CUSTCTL_PORTAL_SECRET_FILE) or their owner token (docs/portal.md).
+
 Behind a proxy that ends TLS (nginx, an ingress): pass --public-url with the address browsers
 open, and --trust-proxy with the proxy's address so that X-Forwarded-For names the client
 (failed sign-ins are limited per client address).

@@ -17,14 +17,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import type { CustomerRow } from '../../adapters/store.js';
 import { parseCustomerId, type CustomerId } from '../../domain/customer-id.js';
-import { parseRetention } from '../../domain/duration.js';
+import { parseDuration, parseRetention } from '../../domain/duration.js';
 import { isJobId } from '../../domain/job-id.js';
 import type { Job } from '../../domain/job.js';
 import {
   checkLinkTtl, DEFAULT_LINK_TTL_MS, MemoryUsedLinks, mintPortalToken, PORTAL_PAGES, PortalConfigError, portalLinkUrl, redeemPortalToken, verifyPortalToken,
   type PortalPage, type PortalSecrets, type UsedLinks,
 } from '../../domain/portal-link.js';
-import { parseDuration } from '../../domain/duration.js';
 import { CliError, errorMessage, httpStatusForErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError, type ErrorName } from '../../errors.js';
 import { mayCancel } from '../../jobs/cancel.js';
 import type { ServerOptions } from '../app.js';
