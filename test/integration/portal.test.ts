@@ -260,6 +260,35 @@ describe('customer portal (Chromium, serve, cluster, PostgreSQL)', () => {
     }
   }, 180_000);
 
+  it('watching a deletion that runs: progress, then the account reads as deleted, in the customer\'s words only', async () => {
+    const gone = await provisionCustomer(randomKey('pw'));
+    const minted = await fetch(`${serve.url}/api/customers/${gone.customerId}/portal-link?ttl=10m`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+    const { url } = (await minted.json()) as { url: string };
+    const { ctx, page } = await context();
+    try {
+      await page.goto(url);
+      await Promise.all([page.waitForNavigation(), page.click('#use-link')]);
+      expect(await stateOf(page)).toBe('active');
+      const del = await fetch(`${serve.url}/api/customers/${gone.customerId}?after=0`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN}` } });
+      expect(del.status).toBe(200);
+      const jobId = String(((await del.json()) as { jobId: string }).jobId);
+      await waitFor(async () => {
+        await page.goto(`${serve.url}/portal`);
+        return (await stateOf(page)) === 'deleted';
+      }, 'the portal to say the account is deleted', 180_000, 500);
+      expect(await text(page, '#progress')).toMatch(/done: your account is deleted/);
+      expect(await page.$('#delete-form')).toBeNull();
+      expect(await page.$('#export-form')).toBeNull();
+      const status = await page.evaluate(async (id) => (await fetch(`/portal/jobs/${id}/status`)).json(), jobId);
+      expect(status).toMatchObject({ id: jobId, state: 'completed', progress: 100, cancelled: false });
+      const body = await page.content();
+      expect(body).not.toContain(gone.namespace);
+      expect(leaks(body)).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  }, 240_000);
+
   it('an account owner token still signs in (to the portal, and on the API)', async () => {
     const { ctx, page } = await context();
     try {
