@@ -29,7 +29,7 @@ export async function runWorkerCommand(d: Deps, o: WorkerOptions): Promise<Worke
     if (metrics) d.log.info(`metrics on ${metrics.url}`);
   }
   try {
-    if (backend.separateWorkers) return await runBullWorkerCommand(d, { concurrency: o.concurrency });
+    if (backend.separateWorkers) return await runBullWorkerCommand(d, await jobsEnv(d), { concurrency: o.concurrency });
     return await runFileWorker(d, await jobsEnv(d), o);
   } finally {
     await metrics?.close();

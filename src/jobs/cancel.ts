@@ -34,7 +34,7 @@ import { deletionStarted, isCancelled, type Job } from '../domain/job.js';
 import { checkRowNamespace } from '../domain/namespace-name.js';
 import { ConflictError, errorMessage, ForbiddenError, NotFoundError, OperationError } from '../errors.js';
 import type { SuspendChange } from '../pipeline/suspend.js';
-import type { JobsEnv } from './env.js';
+import type { JobsEnv } from './jobs-env.js';
 import { eventsOf } from './lifecycle.js';
 import { restoreAfterSchedule, resumeBillingAfterSchedule } from './scheduled.js';
 

@@ -9,7 +9,7 @@ import type { CustomerId } from '../domain/customer-id.js';
 import { formatRetention } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import type { SuspendChange } from '../pipeline/suspend.js';
-import type { JobsEnv } from './env.js';
+import type { JobsEnv } from './jobs-env.js';
 
 /** When a deletion accepted now with `afterMs` is due (ms), or undefined for an immediate one. */
 export function scheduledFor(now: number, afterMs: number): number | undefined {

@@ -16,7 +16,7 @@ import { plainLine, type Level } from '../../io.js';
 import type { Job, NewJob } from '../../domain/job.js';
 import type { AttemptContext } from '../../adapters/queue.js';
 import { runPool } from '../../util/pool.js';
-import type { JobsEnv } from '../env.js';
+import type { JobsEnv } from '../jobs-env.js';
 import type { JobKind } from './kind.js';
 
 export interface RbacError {
