@@ -40,7 +40,7 @@ import { assertRetryable, cancel as cancelled } from '../domain/job-machine.js';
 import type { JobFilter, JobQueue } from './queue.js';
 
 export const QUEUE_NAME = 'custctl-deletions';
-export const RETENTION_SECONDS = 7 * 24 * 3600;
+export const JOB_TTL_SECONDS = 7 * 24 * 3600;
 /** the lock (lease) of a running job; renewed by BullMQ every lockDuration/2 */
 export const LOCK_MS = 30_000;
 export const MAX_STALLED_COUNT = 2;
@@ -188,7 +188,7 @@ export class RedisBullBackend implements BullBackend {
   }
 }
 
-/** What we keep in a BullMQ job's data besides the seed's {customerId, namespace}. */
+/** What we keep in a BullMQ job's data besides {customerId, namespace}. */
 export interface Meta {
   opts: JobOptions;
   requestedBy: string;
@@ -225,8 +225,8 @@ export function bullJobOptions(id: string, nj: NewJob, now: number): JobsOptions
     jobId: bullId(id),
     attempts: nj.opts.attempts,
     backoff: { type: 'exponential', delay: nj.opts.backoff.delay },
-    removeOnComplete: { age: RETENTION_SECONDS },
-    removeOnFail: { age: RETENTION_SECONDS },
+    removeOnComplete: { age: JOB_TTL_SECONDS },
+    removeOnFail: { age: JOB_TTL_SECONDS },
     timestamp: now,
     // a scheduled deletion: BullMQ's delayed set, kept by the backend across worker restarts
     ...(nj.delayUntil !== undefined && nj.delayUntil > now ? { delay: nj.delayUntil - now } : {}),

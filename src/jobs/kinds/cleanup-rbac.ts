@@ -1,6 +1,6 @@
 /**
  * The `cleanup-rbac` job kind: find the ClusterRoles and ClusterRoleBindings left behind by
- * customer instances that no longer exist, and remove them (issue 6).
+ * customer instances that no longer exist, and remove them.
  *
  * Cost: a fixed number of calls whatever the number of customers — list namespaces, list roles,
  * list bindings (paged), list the store — then one delete per orphan.
