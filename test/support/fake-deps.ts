@@ -12,6 +12,7 @@ import type { Config } from '../../src/config.js';
 import { sleep, type Deps } from '../../src/deps.js';
 import { Reporter, type IO } from '../../src/io.js';
 import type { JobsClient } from '../../src/jobs/client.js';
+import type { JobsEnv } from '../../src/jobs/jobs-env.js';
 
 export interface FakeDepsOptions {
   io: IO;
@@ -54,4 +55,18 @@ export function fakeDeps(o: FakeDepsOptions): Deps {
     close: async () => o.queue.close(),
   };
   return d;
+}
+
+/**
+ * A jobs environment over a queue, a store and a configuration; `cluster` defaults to one that
+ * refuses (a unit test that reaches the cluster says so by passing one).
+ */
+export function fakeJobsEnv(o: { queue: JobQueue; store: CustomerStore; config: Config; now?: () => number; cluster?: JobsEnv['cluster'] }): JobsEnv {
+  return {
+    queue: o.queue,
+    store: o.store,
+    config: o.config,
+    now: o.now ?? (() => Date.now()),
+    cluster: o.cluster ?? (async () => { throw new Error('no cluster in unit tests'); }),
+  };
 }
