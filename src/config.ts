@@ -1,5 +1,5 @@
 /**
- * One typed configuration object, built once from the environment (seed names kept) and the
+ * One typed configuration object, built once from the environment (the original design's variable names kept) and the
  * global flags. A flag beats the environment.
  */
 import { parseHelmUninstallMode, type HelmUninstallMode } from './domain/deletion-options.js';
@@ -90,7 +90,7 @@ export const DEFAULTS = {
   concurrency: 32,
   /** CUSTCTL_RETENTION: 0, deletions are immediate (as before soft delete) */
   retentionMs: 0,
-  /** CUSTCTL_OWNER_MIN_RETENTION: the seed's 7 days */
+  /** CUSTCTL_OWNER_MIN_RETENTION: 7 days by default */
   ownerMinRetentionMs: 7 * 86_400_000,
 } as const;
 
@@ -108,7 +108,7 @@ function positiveInt(name: string, raw: string | undefined, fallback: number, ma
   return Number(raw);
 }
 
-/** QUEUE_RETRY_DELAY is milliseconds (the seed's unit); a duration with a unit (`90s`) is accepted too. */
+/** QUEUE_RETRY_DELAY is milliseconds (the original design's unit); a duration with a unit (`90s`) is accepted too. */
 function millis(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   if (/^\d+$/.test(raw)) return Number(raw);

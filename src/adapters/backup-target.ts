@@ -81,10 +81,6 @@ export function splitArchiveUrl(raw: string, flag = '--from'): { target: BackupU
 
 const ARCHIVE = /^(cust_[a-z0-9]{1,44})-\d{8}T\d{6}Z\.tar\.gz(\.age)?$/;
 
-export function customerOfArchive(name: string): string | undefined {
-  return ARCHIVE.exec(name)?.[1];
-}
-
 /** What an archive's name says: customer, time, encrypted. Undefined for anything that is not a backup. */
 export function archiveInfo(name: string): { customerId: string; createdAt: Date; encrypted: boolean } | undefined {
   const m = /^(cust_[a-z0-9]{1,44})-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z\.tar\.gz(\.age)?$/.exec(name);

@@ -19,16 +19,28 @@
  *   event then settles the row to `deletion_failed`.
  * The runner-style methods (claim, complete, …) are not used with BullMQ: BullMQ's Worker runs
  * the jobs (src/jobs/bullmq-worker.ts).
+ *
+ * The job state machine (src/domain/job-machine.ts) and BullMQ: BullMQ makes these transitions
+ * itself, atomically in its Redis/PostgreSQL scripts, with the same rules as the machine: the
+ * initial state of `add` (delayed when given a delay), claim (moveToActive, the lock as the lease),
+ * lease renewal (lock extension), progress, complete, fail (backoff `delay × 2^(attemptsMade−1)`
+ * = `backoffDelay`; UnrecoverableError = a final failure; the last attempt → failed), and stall
+ * recovery (a lost lock → back to wait, failed after `maxStalledCount`; the file journal instead
+ * counts each abandoned attempt against `attempts`). A worker shutting down finishes its attempts
+ * (BullMQ's close), so `release` has no BullMQ counterpart. custctl decides the rest here through
+ * the machine: which states may be cancelled and the cancelled record (`cancel`), which may be
+ * retried (`assertRetryable`).
  */
 import { Redis } from 'ioredis';
 import { Queue, Worker, type IQueueBackend, type Job as BullJob, type JobProgress, type JobsOptions, type Processor as BullMQProcessor, type WorkerOptions } from 'bullmq';
 import { ConflictError, NotFoundError, OperationError, UsageError, type ErrorName } from '../errors.js';
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
 import { isSupersededResult, type AttemptRecord, type Job, type JobData, type JobName, type JobOptions, type JobState, type NewJob } from '../domain/job.js';
+import { assertRetryable, cancel as cancelled } from '../domain/job-machine.js';
 import type { JobFilter, JobQueue } from './queue.js';
 
 export const QUEUE_NAME = 'custctl-deletions';
-export const RETENTION_SECONDS = 7 * 24 * 3600;
+export const JOB_TTL_SECONDS = 7 * 24 * 3600;
 /** the lock (lease) of a running job; renewed by BullMQ every lockDuration/2 */
 export const LOCK_MS = 30_000;
 export const MAX_STALLED_COUNT = 2;
@@ -176,7 +188,7 @@ export class RedisBullBackend implements BullBackend {
   }
 }
 
-/** What we keep in a BullMQ job's data besides the seed's {customerId, namespace}. */
+/** What we keep in a BullMQ job's data besides {customerId, namespace}. */
 export interface Meta {
   opts: JobOptions;
   requestedBy: string;
@@ -213,8 +225,8 @@ export function bullJobOptions(id: string, nj: NewJob, now: number): JobsOptions
     jobId: bullId(id),
     attempts: nj.opts.attempts,
     backoff: { type: 'exponential', delay: nj.opts.backoff.delay },
-    removeOnComplete: { age: RETENTION_SECONDS },
-    removeOnFail: { age: RETENTION_SECONDS },
+    removeOnComplete: { age: JOB_TTL_SECONDS },
+    removeOnFail: { age: JOB_TTL_SECONDS },
     timestamp: now,
     // a scheduled deletion: BullMQ's delayed set, kept by the backend across worker restarts
     ...(nj.delayUntil !== undefined && nj.delayUntil > now ? { delay: nj.delayUntil - now } : {}),
@@ -388,7 +400,8 @@ export class BullQueue implements JobQueue {
       throw new NotFoundError(`job ${id} not found in ${this.description}`);
     }
     const job = await this.toJob(b);
-    if (job.state !== 'waiting' && job.state !== 'delayed') throw new ConflictError(`job ${id} is ${job.state}: only waiting or delayed jobs can be cancelled`);
+    // refuses a job that is running or has ended
+    const record = cancelled(job, now);
     try {
       await this.backend.remove(b);
     } catch (e) {
@@ -396,16 +409,16 @@ export class BullQueue implements JobQueue {
         `Follow it with 'custctl status job ${id} --watch'.`,
       ]);
     }
-    const cancelled: Job = { ...job, state: 'failed', failedReason: 'cancelled', failedCode: null, finishedOn: now, delayUntil: null, lease: null };
-    await this.backend.cancelled.put(id, JSON.stringify(cancelled)).catch(() => undefined);
-    return cancelled;
+    await this.backend.cancelled.put(id, JSON.stringify(record)).catch(() => undefined);
+    return record;
   }
 
   /** failed only: a fresh set of attempts. */
   async retry(id: string, _now: number): Promise<Job> {
     const b = await this.queue.getJob(bullId(id));
     if (!b) throw new NotFoundError(`job ${id} not found in ${this.description}`);
-    if ((await b.getState()) !== 'failed') throw new ConflictError(`job ${id} is not failed: only failed jobs can be retried`);
+    const state = await b.getState();
+    assertRetryable({ id, state: mapState(state) ?? 'waiting' });
     await b.updateData({ ...b.data, meta: { ...b.data.meta, failedCode: undefined } as Meta });
     await b.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     return (await this.get(id)) as Job;

@@ -41,6 +41,10 @@
  *   (lease expired)…; run `custctl jobs retry N`"), as BullMQ fails a job that stalled too often.
  * - A leftover lock directory is stale after 5 s (above).
  *
+ * State transitions (claim, stall recovery, lease renewal, progress, complete, fail with backoff,
+ * release, cancel, retry) are src/domain/job-machine.ts: this file reads a job under the lock,
+ * applies one transition and writes what it returns. Its files' formats are file-journal-files.ts.
+ *
  * A torn or garbage job file (only possible through outside damage: a file holding `null`, a
  * directory or a symbolic link named like a job) makes `get(id)` throw a clear `UnreadableJobError`;
  * `list`, `claimNext` and `prune` skip it and report it once through `onCorrupt` /
@@ -49,47 +53,27 @@
  * name is taken by anything, and `add` creates the job file exclusively: a job never replaces a file.
  */
 import { hostname } from 'node:os';
-import { constants } from 'node:fs';
-import { chmod, lstat, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConflictError, NotFoundError, OperationError } from '../errors.js';
+import { ConflictError, OperationError } from '../errors.js';
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
 import { runPool } from '../util/pool.js';
 import { processIsAlive } from '../util/process-alive.js';
-import { JOB_STATES, backoffDelay, isFinished } from '../domain/job.js';
-import type { AttemptRecord, Job, NewJob } from '../domain/job.js';
+import { isFinished } from '../domain/job.js';
+import type { Job, Lease, NewJob } from '../domain/job.js';
+import * as machine from '../domain/job-machine.js';
 import type { FailureInfo, JobFilter, LeasedQueue } from './queue.js';
 import { DirLock } from './dir-lock.js';
 import { CorruptFileError, createFileExclusive, FileExistsError, fsyncDir, isTempFileName, readJsonFile, readTextNoFollow, writeFileAtomic } from './fs-atomic.js';
+import {
+  FILE_MODE, JOB_FILE, UnreadableJobError, appendNoFollow, checkId, counterError, ensurePrivateDir, jobNotFound, jobShapeProblem,
+  logLines, logText, matchesFilter, pathExists, serializeJob, unlinkIfExists, withLogText, type UnreadableJob,
+} from './file-journal-files.js';
 
-const DIR_MODE = 0o700;
-const FILE_MODE = 0o600;
-const JOB_FILE = /^([1-9][0-9]{0,15})\.json$/;
+export { UnreadableJobError, type UnreadableJob } from './file-journal-files.js';
+
 const JOB_ID = JOB_ID_PATTERN;
-const STACKTRACE_LIMIT = 10;
 const SCAN_PARALLELISM = 32;
-
-export interface UnreadableJob {
-  id: string;
-  path: string;
-  reason: string;
-}
-
-/** `job 12 is unreadable: <path>: <reason>; other jobs are unaffected`. */
-export class UnreadableJobError extends OperationError {
-  readonly jobId: string;
-  readonly path: string;
-  readonly reason: string;
-
-  constructor(jobId: string, path: string, reason: string) {
-    super(`job ${jobId} is unreadable: ${path}: ${reason}; other jobs are unaffected`, [
-      `move the file away (or delete it) to drop job ${jobId}; \`custctl jobs list\` still shows the others`,
-    ]);
-    this.jobId = jobId;
-    this.path = path;
-    this.reason = reason;
-  }
-}
 
 export interface FileJournalOptions {
   /** the journal directory (created 0700 if missing) */
@@ -174,32 +158,10 @@ export class FileJournal implements LeasedQueue {
       }
       // an id given by the caller (recreating a lost job) must never be handed out again
       if ((await this.readSeq()) < Number(id)) await writeFileAtomic(this.seqPath(), `${id}\n`, FILE_MODE);
-      const job: Job = {
-        id,
-        name: newJob.name,
-        state: newJob.delayUntil !== undefined && newJob.delayUntil > now ? 'delayed' : 'waiting',
-        progress: 0,
-        data: newJob.data,
-        opts: newJob.opts,
-        attemptsMade: 0,
-        maxAttempts: Math.max(1, newJob.opts.attempts),
-        delayUntil: newJob.delayUntil !== undefined && newJob.delayUntil > now ? newJob.delayUntil : null,
-        failedReason: null,
-        failedCode: null,
-        stacktrace: [],
-        returnvalue: null,
-        requestedBy: newJob.requestedBy,
-        simulated: newJob.simulated,
-        timestamp: now,
-        processedOn: null,
-        finishedOn: null,
-        previousStatus: newJob.previousStatus ?? null,
-        attempts: [],
-        lease: null,
-      };
+      const job = machine.newJobRecord(id, newJob, now);
       try {
         // exclusive: a job file that appeared meanwhile (or a name taken by anything) is never replaced
-        await createFileExclusive(this.jobPath(id), this.serialize(job), FILE_MODE);
+        await createFileExclusive(this.jobPath(id), serializeJob(job), FILE_MODE);
       } catch (e) {
         if (e instanceof FileExistsError) throw new ConflictError(`job ${id} already exists`, [`see it with \`custctl status job ${id}\``]);
         throw e;
@@ -223,7 +185,7 @@ export class FileJournal implements LeasedQueue {
   /** `list` plus the job files that could not be read. */
   async scan(filter: JobFilter = {}): Promise<ScanResult> {
     const { jobs, unreadable } = await this.scanRaw();
-    const matching = jobs.filter((j) => matches(j, filter)).sort((a, b) => Number(b.id) - Number(a.id));
+    const matching = jobs.filter((j) => matchesFilter(j, filter)).sort((a, b) => Number(b.id) - Number(a.id));
     return { jobs: await runPool(matching, SCAN_PARALLELISM, (j) => this.withLogs(j)), unreadable };
   }
 
@@ -231,35 +193,21 @@ export class FileJournal implements LeasedQueue {
     checkId(id);
     return this.locked(async () => {
       const job = await this.mustReadJob(id);
-      const due = this.dueReason(job, now);
-      if (due === null) return null;
-      if (due === 'lease-expired') {
-        this.recordStalled(job, now);
-        if (job.state === 'failed') {
-          await this.writeJob(job);
-          return null;
-        }
-      }
-      const attempt = job.attemptsMade + 1;
-      job.state = 'active';
-      job.delayUntil = null;
-      job.processedOn = now;
-      job.lease = { owner: worker, pid: this.pid, host: this.host, expiresAt: now + leaseMs };
-      job.attempts.push({ attempt, startedOn: now, finishedOn: null, worker, outcome: 'running', log: [] });
-      await this.writeJob(job);
-      return this.withLogs(job);
+      const { job: next, claimed } = machine.claim(job, { owner: worker, pid: this.pid, host: this.host }, now, leaseMs, this.holderGone);
+      if (next !== job) await this.writeJob(next);
+      return claimed === null ? null : this.withLogs(claimed);
     });
   }
 
   /** Active with an expired lease, or leased by a process of this host that is gone (no need to wait for expiry). */
   leaseAbandoned(job: Job, now: number): boolean {
-    return job.state === 'active' && this.dueReason(job, now) === 'lease-expired';
+    return job.state === 'active' && machine.dueReason(job, now, this.holderGone) === 'lease-expired';
   }
 
   /** Oldest (lowest id) due job first: waiting, delayed and due, or active with an expired lease. */
   async claimNext(worker: string, now: number, leaseMs: number): Promise<Job | null> {
     const { jobs } = await this.scanRaw();
-    const due = jobs.filter((j) => this.dueReason(j, now) !== null).sort((a, b) => Number(a.id) - Number(b.id));
+    const due = jobs.filter((j) => machine.dueReason(j, now, this.holderGone) !== null).sort((a, b) => Number(a.id) - Number(b.id));
     for (const candidate of due) {
       // claim re-reads under the lock: another process may have taken it since the scan
       const claimed = await this.claim(candidate.id, worker, now, leaseMs);
@@ -272,9 +220,9 @@ export class FileJournal implements LeasedQueue {
     checkId(id);
     return this.locked(async () => {
       const job = await this.readJob(id);
-      if (job === null || !holds(job, worker)) return false;
-      job.lease = { ...job.lease!, expiresAt: now + leaseMs };
-      await this.writeJob(job);
+      const renewed = job === null ? null : machine.renewLease(job, worker, now, leaseMs);
+      if (renewed === null) return false;
+      await this.writeJob(renewed);
       return true;
     });
   }
@@ -285,108 +233,34 @@ export class FileJournal implements LeasedQueue {
       // No lock: only the lease holder appends, and a line is keyed by its attempt's index, so a
       // line that races a takeover stays with the attempt that wrote it.
       const job = await this.mustReadJob(id);
-      assertHolds(job, worker);
-      await this.appendLog(id, job.attempts.length - 1, patch.logLines);
+      machine.assertHolds(job, worker);
+      await appendNoFollow(this.logPath(id), logLines(job.attempts.length - 1, patch.logLines));
     }
     if (patch.progress !== undefined) {
-      const progress = Math.max(0, Math.min(100, Math.round(patch.progress)));
-      await this.mutate(id, (job) => {
-        assertHolds(job, worker);
-        if (job.progress === progress) return false;
-        job.progress = progress;
-        return true;
-      });
+      const progress = patch.progress;
+      await this.mutate(id, (job) => machine.setProgress(job, worker, progress));
     }
   }
 
   async complete(id: string, worker: string, returnvalue: unknown, now: number, opts: { superseded?: boolean } = {}): Promise<Job> {
-    return this.mutate(id, (job) => {
-      assertHolds(job, worker);
-      finishAttempt(job, now, opts.superseded ? 'superseded' : 'completed');
-      job.attemptsMade += 1;
-      job.state = 'completed';
-      job.returnvalue = opts.superseded ? supersededValue(returnvalue) : returnvalue;
-      if (!opts.superseded) job.progress = 100;
-      job.finishedOn = now;
-      job.delayUntil = null;
-      job.lease = null;
-      return true;
-    });
+    return this.mutate(id, (job) => machine.complete(job, worker, returnvalue, now, opts));
   }
 
   async fail(id: string, worker: string, failure: FailureInfo, now: number): Promise<Job> {
-    return this.mutate(id, (job) => {
-      assertHolds(job, worker);
-      const last = finishAttempt(job, now, 'failed');
-      if (last) {
-        last.error = failure.message;
-        last.errorName = failure.errorName;
-      }
-      job.attemptsMade += 1;
-      job.failedReason = failure.message;
-      job.failedCode = failure.errorName;
-      job.stacktrace = [failure.stack ?? failure.message, ...job.stacktrace].slice(0, STACKTRACE_LIMIT);
-      job.lease = null;
-      if (failure.final || job.attemptsMade >= job.maxAttempts) {
-        job.state = 'failed';
-        job.delayUntil = null;
-        job.finishedOn = now;
-      } else {
-        job.state = 'delayed';
-        job.delayUntil = now + backoffDelay(job.opts.backoff.delay, job.attemptsMade);
-      }
-      return true;
-    });
+    return this.mutate(id, (job) => machine.fail(job, worker, failure, now));
   }
 
   async release(id: string, worker: string, now: number): Promise<Job> {
-    return this.mutate(id, (job) => {
-      assertHolds(job, worker);
-      const last = finishAttempt(job, now, 'interrupted');
-      if (last) last.error = `handed back: the worker ${worker} shut down; the attempt does not count`;
-      job.state = 'waiting';
-      job.delayUntil = null;
-      job.lease = null;
-      return true;
-    });
+    return this.mutate(id, (job) => machine.release(job, worker, now));
   }
 
   async cancel(id: string, now: number): Promise<Job> {
-    return this.mutate(id, (job) => {
-      if (job.state !== 'waiting' && job.state !== 'delayed') {
-        throw new ConflictError(`job ${id} is ${job.state}: only a waiting or delayed job can be cancelled`, [
-          job.state === 'active'
-            ? `attempt ${job.attemptsMade + 1} is running (${job.lease?.owner ?? 'unknown worker'}); cancel it between attempts or stop that worker`
-            : `see it with \`custctl status job ${id}\``,
-        ]);
-      }
-      job.state = 'failed';
-      job.failedReason = 'cancelled';
-      job.failedCode = null;
-      job.delayUntil = null;
-      job.finishedOn = now;
-      return true;
-    });
+    return this.mutate(id, (job) => machine.cancel(job, now));
   }
 
   /** A failed job gets a fresh set of `opts.attempts` tries; its attempt history is kept. */
   async retry(id: string, _now: number): Promise<Job> {
-    return this.mutate(id, (job) => {
-      if (job.state !== 'failed') {
-        throw new ConflictError(`job ${id} is ${job.state}: only a failed job can be retried`, [
-          `see it with \`custctl status job ${id}\``,
-        ]);
-      }
-      job.state = 'waiting';
-      job.attemptsMade = 0;
-      job.maxAttempts = Math.max(1, job.opts.attempts);
-      job.failedReason = null;
-      job.failedCode = null;
-      job.finishedOn = null;
-      job.delayUntil = null;
-      job.returnvalue = null;
-      return true;
-    });
+    return this.mutate(id, (job) => machine.retry(job));
   }
 
   async prune(before: number): Promise<number> {
@@ -432,9 +306,9 @@ export class FileJournal implements LeasedQueue {
       if (next.id !== id || next.state !== stored.state || next.attempts.length !== stored.attempts.length) {
         throw new OperationError(`rewriting job ${id}: only its content may change, not its id, state or attempts`);
       }
-      const logText = next.attempts.flatMap((a, i) => a.log.map((line) => `${JSON.stringify({ i, line })}\n`)).join('');
-      if (logText === '') await unlinkIfExists(this.logPath(id));
-      else await writeFileAtomic(this.logPath(id), logText, FILE_MODE);
+      const text = logText(next);
+      if (text === '') await unlinkIfExists(this.logPath(id));
+      else await writeFileAtomic(this.logPath(id), text, FILE_MODE);
       await this.writeJob(next);
       return 'rewritten';
     });
@@ -492,14 +366,8 @@ export class FileJournal implements LeasedQueue {
     return job;
   }
 
-  private serialize(job: Job): string {
-    // logs live in jobs/<id>.log; the job file never carries them
-    const stored: Job = { ...job, attempts: job.attempts.map((a) => ({ ...a, log: [] })) };
-    return `${JSON.stringify(stored, null, 2)}\n`;
-  }
-
   private async writeJob(job: Job): Promise<void> {
-    await writeFileAtomic(this.jobPath(job.id), this.serialize(job), FILE_MODE);
+    await writeFileAtomic(this.jobPath(job.id), serializeJob(job), FILE_MODE);
   }
 
   /** Tells `onCorrupt` about a damaged file once per journal (a scan every second must not repeat it). */
@@ -509,26 +377,15 @@ export class FileJournal implements LeasedQueue {
     this.onCorrupt?.(problem);
   }
 
-  /** Read-modify-write of one job under the lock; `change` returns false when nothing changed. */
-  private async mutate(id: string, change: (job: Job) => boolean): Promise<Job> {
+  /** Read-modify-write of one job under the lock: `change` applies a transition, null when nothing changed. */
+  private async mutate(id: string, change: (job: Job) => Job | null): Promise<Job> {
     checkId(id);
     return this.locked(async () => {
       const job = await this.mustReadJob(id);
-      if (change(job)) await this.writeJob(job);
-      return this.withLogs(job);
+      const next = change(job);
+      if (next !== null) await this.writeJob(next);
+      return this.withLogs(next ?? job);
     });
-  }
-
-  private async appendLog(id: string, index: number, lines: readonly string[]): Promise<void> {
-    const text = lines.map((line) => `${JSON.stringify({ i: index, line })}\n`).join('');
-    // never through a link: O_NOFOLLOW (a planted jobs/<id>.log -> elsewhere fails with ELOOP)
-    const fh = await open(this.logPath(id), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, FILE_MODE);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
   }
 
   private async withLogs(job: Job): Promise<Job> {
@@ -540,23 +397,7 @@ export class FileJournal implements LeasedQueue {
       this.report({ id: job.id, path: e.path, reason: e.reason });
       return job; // the job itself is fine; only its log lines are not shown
     }
-    if (text === undefined) return job;
-    const byAttempt = new Map<number, string[]>();
-    for (const raw of text.split('\n')) {
-      if (raw === '') continue;
-      let entry: unknown;
-      try {
-        entry = JSON.parse(raw);
-      } catch {
-        continue; // a torn last line from a killed writer
-      }
-      const { i, line } = (entry ?? {}) as { i?: unknown; line?: unknown };
-      if (typeof i !== 'number' || typeof line !== 'string') continue;
-      const bucket = byAttempt.get(i) ?? [];
-      bucket.push(line);
-      byAttempt.set(i, bucket);
-    }
-    return { ...job, attempts: job.attempts.map((a, i) => ({ ...a, log: [...a.log, ...(byAttempt.get(i) ?? [])] })) };
+    return text === undefined ? job : withLogText(job, text);
   }
 
   /** Every readable job (logs not filled) and the unreadable files; never throws for one bad file. */
@@ -581,141 +422,11 @@ export class FileJournal implements LeasedQueue {
     return { jobs: read.filter((j): j is Job => j !== null), unreadable };
   }
 
-  private dueReason(job: Job, now: number): 'waiting' | 'delayed' | 'lease-expired' | null {
-    switch (job.state) {
-      case 'waiting':
-        return 'waiting';
-      case 'delayed':
-        return (job.delayUntil ?? 0) <= now ? 'delayed' : null;
-      case 'active': {
-        const lease = job.lease;
-        if (lease === null || lease.expiresAt <= now) return 'lease-expired';
-        // a holder on this host that no longer exists will never renew: no need to wait for expiry
-        const holderDead = lease.host === this.host && lease.pid !== this.pid && !this.isProcessAlive(lease.pid);
-        return holderDead ? 'lease-expired' : null;
-      }
-      default:
-        return null;
-    }
-  }
-
-  /** The worker of the running attempt died: that attempt is interrupted and counts as made. */
-  private recordStalled(job: Job, now: number): void {
-    const n = job.attemptsMade + 1;
-    const reason = `the worker running attempt ${n} (${job.lease?.owner ?? 'unknown'}) stopped (lease expired)`;
-    const last = finishAttempt(job, now, 'interrupted');
-    if (last) {
-      last.error = reason;
-      last.errorName = 'internal';
-    }
-    job.attemptsMade = n;
-    job.lease = null;
-    if (job.attemptsMade >= job.maxAttempts) {
-      job.state = 'failed';
-      job.failedReason = `${reason} during its last allowed attempt; run \`custctl jobs retry ${job.id}\` to try again`;
-      job.failedCode = 'internal';
-      job.stacktrace = [reason, ...job.stacktrace].slice(0, STACKTRACE_LIMIT);
-      job.finishedOn = now;
-      job.delayUntil = null;
-    }
-  }
+  /** A lease holder on this host that no longer exists will never renew: no need to wait for expiry. */
+  private readonly holderGone = (lease: Lease): boolean => lease.host === this.host && lease.pid !== this.pid && !this.isProcessAlive(lease.pid);
 
   /** Runs `fn` holding this journal's in-process queue and the cross-process lock. */
   private locked<T>(fn: () => Promise<T>): Promise<T> {
     return this.lock.run(fn);
   }
 }
-
-// ---------------------------------------------------------------- helpers
-
-function checkId(id: string): void {
-  if (!JOB_ID.test(id)) throw jobNotFound(id);
-}
-
-function jobNotFound(id: string): NotFoundError {
-  return new NotFoundError(`job ${JSON.stringify(id)} not found`, ['list the jobs with `custctl jobs list`']);
-}
-
-function counterError(path: string, reason: string): OperationError {
-  return new OperationError(`the job id counter ${path} is unreadable: ${reason}`, [
-    'move it away: custctl then continues after the highest job file (ids of pruned jobs could be reused)',
-  ]);
-}
-
-function holds(job: Job, worker: string): boolean {
-  return job.state === 'active' && job.lease !== null && job.lease.owner === worker;
-}
-
-function assertHolds(job: Job, worker: string): void {
-  if (!holds(job, worker)) {
-    throw new ConflictError(`job ${job.id} is no longer run by ${worker}`, [
-      job.state === 'active'
-        ? `its lease passed to ${job.lease?.owner ?? 'another worker'}`
-        : `it is ${job.state} now; see \`custctl status job ${job.id}\``,
-    ]);
-  }
-}
-
-function finishAttempt(job: Job, now: number, outcome: AttemptRecord['outcome']): AttemptRecord | undefined {
-  const last = job.attempts.at(-1);
-  if (last && last.outcome === 'running') {
-    last.outcome = outcome;
-    last.finishedOn = now;
-    return last;
-  }
-  return undefined;
-}
-
-function supersededValue(returnvalue: unknown): unknown {
-  if (typeof returnvalue === 'object' && returnvalue !== null && !Array.isArray(returnvalue)) {
-    return { ...returnvalue, superseded: true };
-  }
-  return returnvalue === undefined || returnvalue === null ? { superseded: true } : { superseded: true, reason: returnvalue };
-}
-
-function matches(job: Job, f: JobFilter): boolean {
-  return (f.state === undefined || job.state === f.state)
-    && (f.name === undefined || job.name === f.name)
-    && (f.customerId === undefined || job.data.customerId === f.customerId);
-}
-
-/** Null when `raw` looks like a stored job with this id, else what is wrong. */
-function jobShapeProblem(raw: unknown, id: string): string | null {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'not a job record (not a JSON object)';
-  const j = raw as Partial<Record<keyof Job, unknown>>;
-  // the reasons name fields, never their values: the file's content is not ours to show
-  if (j.id !== id) return `not a job record for id ${id} (its id field differs)`;
-  if (typeof j.state !== 'string' || !(JOB_STATES as readonly string[]).includes(j.state)) return 'not a job record (unknown state)';
-  if (!Array.isArray(j.attempts)) return 'no attempts list';
-  if (typeof j.opts !== 'object' || j.opts === null) return 'no options';
-  if (typeof j.attemptsMade !== 'number' || typeof j.maxAttempts !== 'number') return 'no attempt counters';
-  return null;
-}
-
-async function ensurePrivateDir(dir: string, fixed: string[]): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: DIR_MODE });
-  const st = await stat(dir);
-  if (!st.isDirectory()) throw new OperationError(`the job journal path ${dir} is not a directory`);
-  if ((st.mode & 0o077) !== 0) {
-    await chmod(dir, DIR_MODE);
-    fixed.push(dir);
-  }
-}
-
-/** Anything at `path` (a file, a directory, a dangling link), without following links. */
-async function pathExists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
-  }
-}
-
-async function unlinkIfExists(path: string): Promise<void> {
-  await unlink(path).catch((e: NodeJS.ErrnoException) => {
-    if (e.code !== 'ENOENT') throw e;
-  });
-}
-

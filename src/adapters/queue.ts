@@ -5,8 +5,9 @@
  * runs itself (the file journal); BullMQ's own Worker does that part for BullMQ. They know nothing
  * of customers: the job kinds (src/jobs/kinds/) add that.
  */
-import { NotFoundError, type ErrorName } from '../errors.js';
+import { NotFoundError } from '../errors.js';
 import type { Job, JobName, JobState, NewJob } from '../domain/job.js';
+import type { AttemptFailure } from '../domain/job-machine.js';
 
 export interface JobFilter {
   state?: JobState;
@@ -27,13 +28,8 @@ export interface AttemptContext {
 
 export type Processor = (ctx: AttemptContext) => Promise<unknown>;
 
-export interface FailureInfo {
-  message: string;
-  errorName: ErrorName;
-  stack?: string;
-  /** true: no further attempts (e.g. usage/conflict errors, superseded) */
-  final: boolean;
-}
+/** A failed attempt as the runner classified it (the state machine's input to `fail`). */
+export type FailureInfo = AttemptFailure;
 
 export interface JobQueue {
   readonly kind: 'file' | 'bullmq';

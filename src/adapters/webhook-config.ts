@@ -62,12 +62,6 @@ export async function loadWebhookConfig(env: Env): Promise<WebhookConfig> {
   };
 }
 
-/** Endpoints and policy as they may be shown (`custctl doctor`, logs): names, URLs without queries, events; never a secret. */
-export function describeWebhooks(c: WebhookConfig): string {
-  if (c.endpoints.length === 0) return 'none';
-  return c.endpoints.map((e) => `${e.name} ${e.shownUrl} (${[...e.events, ...(e.customerEvents ? [CUSTOMER_SUBSCRIPTION] : [])].join(',')}${e.kinds ? `; ${e.kinds.join(',')}` : ''})`).join('; ') + ` — retried for ${formatDuration(c.policy.windowMs)}`;
-}
-
 function duration(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;

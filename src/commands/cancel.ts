@@ -7,6 +7,7 @@
  */
 import { Command } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
+import { withCompletions } from '../completions.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import type { CancelResult } from '../jobs/client.js';
 import { cancelResultView } from '../output/job-view.js';
@@ -20,7 +21,8 @@ export async function runCancel(d: Deps, o: { id: string; output: OutputFormat }
 }
 
 export function makeCancelCommand(d: Deps) {
-  return new Command('cancel')
+  // offered at TAB: a scheduled deletion (delete --after) not started yet
+  return withCompletions(new Command('cancel'), { customers: (r) => r.deploymentStatus === 'deleting' && r.deletionScheduledAt !== null })
     .description('Cancel a scheduled deletion (delete --after) before it starts: restore the instance and the row')
     .argument('<customerId>', 'cust_… ID')
     .addOption(outputOption())

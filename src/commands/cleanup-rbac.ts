@@ -1,6 +1,6 @@
 /**
  * `custctl cleanup-rbac`: find the ClusterRoles and ClusterRoleBindings left behind by customer
- * instances that no longer exist, and remove them (issue 6). `--dry-run --exit-code` is the CI gate.
+ * instances that no longer exist, and remove them. `--dry-run --exit-code` is the CI gate.
  * The scan and the sweep (a journaled `cleanup-rbac` job) are the job kind's
  * (src/jobs/kinds/cleanup-rbac.ts), locally or through --api-url.
  */

@@ -2,7 +2,8 @@
  * `custctl __complete -- <words…>` (hidden): what the scripts of `custctl completion` ask at each
  * TAB (the model of kubectl's and gh's `__complete`). The answer is read from the command tree
  * itself — its subcommands, each command's own options and the program's global ones, their
- * choices, the arguments — so completions cannot drift from the commands. Customer and job ids
+ * choices, the arguments, and which ids each command offers (`withCompletions`, registered with
+ * the command: src/completions.ts) — so completions cannot drift from the commands. Customer and job ids
  * come from the store and the journal within a short time limit; the cluster is never asked.
  *
  * Protocol: the words after `custctl` up to the cursor, the last one the word being completed
@@ -14,7 +15,8 @@ import { hasUnsafe, visible } from '../domain/visible.js';
 import { stat } from 'node:fs/promises';
 import { Command as TypedCommand } from '@commander-js/extra-typings';
 import type { Command, Option } from 'commander';
-import { DELETABLE_STATUSES, type CustomerRow } from '../adapters/store.js';
+import type { CustomerRow } from '../adapters/store.js';
+import { completionsOf, type Completions } from '../completions.js';
 import { buildConfig, type GlobalFlags } from '../config.js';
 import { queueBackendOf } from '../jobs/backends.js';
 import type { Deps } from '../deps.js';
@@ -31,8 +33,8 @@ export interface Candidate {
 export type Want =
   | { kind: 'words'; candidates: Candidate[] }
   | { kind: 'files' }
-  | { kind: 'customers'; where: string; force: boolean; given: readonly string[] }
-  | { kind: 'jobs'; where: string; given: readonly string[] }
+  | { kind: 'customers'; where: string; force: boolean; given: readonly string[]; offer?: Completions['customers'] }
+  | { kind: 'jobs'; where: string; given: readonly string[]; offer?: Completions['jobs'] }
   | { kind: 'contexts' };
 
 export interface Reading {
@@ -221,30 +223,12 @@ export function readLine(root: Command, line: readonly string[]): Reading {
   const arg = args[given.length] ?? (last?.variadic ? last : undefined);
   if (arg === undefined) return reading(dashdash ? NONE : optionNames(command, used, false)); // no operand can come: the flags
   if (arg.argChoices) return reading(words(arg.argChoices));
-  if (/^customer-?id$/i.test(arg.name())) return reading({ kind: 'customers', where, force: used.has('force'), given });
-  if (/^job-?id$/i.test(arg.name())) return reading({ kind: 'jobs', where, given });
+  // the command's own rules say which ids make sense as its operands (src/completions.ts)
+  const rules = completionsOf(command);
+  if (/^customer-?id$/i.test(arg.name())) return reading({ kind: 'customers', where, force: used.has('force'), given, ...(rules.customers ? { offer: rules.customers } : {}) });
+  if (/^job-?id$/i.test(arg.name())) return reading({ kind: 'jobs', where, given, ...(rules.jobs ? { offer: rules.jobs } : {}) });
   return reading(NONE);
 }
-
-/**
- * Which existing customers make sense where an id is asked for; elsewhere (status customer,
- * --customer filters) all of them.
- */
-const CUSTOMERS_FOR: Record<string, (r: CustomerRow, force: boolean) => boolean> = {
-  // something to delete (a pending row has nothing left; deploying needs --force)
-  delete: (r, force) => (DELETABLE_STATUSES.includes(r.deploymentStatus) && r.deploymentStatus !== 'pending') || (force && r.deploymentStatus === 'deploying'),
-  // a scheduled deletion (delete --after) not started yet
-  cancel: (r) => r.deploymentStatus === 'deleting' && r.deletionScheduledAt !== null,
-  restore: (r) => r.deploymentStatus === 'pending',
-  // a new id
-  'customers add': () => false,
-};
-
-/** Which jobs make sense where a job id is asked for; elsewhere (status job) all of them. */
-const JOBS_FOR: Record<string, (j: Job) => boolean> = {
-  'jobs retry': (j) => j.state === 'failed',
-  'jobs cancel': (j) => j.state === 'waiting' || j.state === 'delayed',
-};
 
 export interface IdSources {
   /** the customers come from the embedded store (PGlite: ~3 s of CPU to open, measured) */
@@ -273,14 +257,14 @@ export async function answer(reading: Reading, sources: IdSources): Promise<Answ
       candidates = (await sources.contexts()).map((c) => ({ value: c, description: 'kube context' }));
       break;
     case 'customers': {
-      const ok = CUSTOMERS_FOR[want.where] ?? (() => true);
+      const ok = want.offer ?? (() => true);
       candidates = (await sources.customers())
         .filter((r) => ok(r, want.force) && !want.given.includes(r.customerId))
         .map((r) => ({ value: r.customerId, description: `${r.companyName} (${r.deploymentStatus})` }));
       break;
     }
     case 'jobs': {
-      const ok = JOBS_FOR[want.where] ?? (() => true);
+      const ok = want.offer ?? (() => true);
       candidates = (await sources.jobs())
         .filter((j) => ok(j) && !want.given.includes(j.id))
         .map((j) => ({ value: j.id, description: `${j.name} ${j.data.customerId ?? ''} (${j.state})`.replace(/ {2,}/g, ' ') }));

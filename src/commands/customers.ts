@@ -2,6 +2,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { DEPLOYMENT_STATUSES, type CustomerRow, type DeploymentStatus } from '../adapters/store.js';
 import type { Deps } from '../deps.js';
+import { withCompletions } from '../completions.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { formatRetention } from '../domain/duration.js';
@@ -84,8 +85,8 @@ export function makeCustomersCommand(d: Deps) {
     .action(async (f) => {
       await runCustomersList(d, { output: f.output, status: f.status, scheduled: !!f.scheduled, ...(f.within !== undefined ? { withinMs: f.within } : {}) });
     });
-  cmd
-    .command('add')
+  // a new id: no existing customer is offered at TAB
+  withCompletions(cmd.command('add'), { customers: () => false })
     .description('Register a customer row')
     .argument('<customerId>', 'cust_… ID')
     .requiredOption('--email <email>', 'contact e-mail')

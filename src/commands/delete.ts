@@ -6,6 +6,8 @@
 import { summaryWords } from '../domain/billing.js';
 import { Command, Option } from '@commander-js/extra-typings';
 import { DEFAULTS } from '../config.js';
+import { withCompletions } from '../completions.js';
+import { DELETABLE_STATUSES } from '../adapters/store.js';
 import type { Deps } from '../deps.js';
 import { HELM_UNINSTALL_MODES, type DeletionOptions } from '../domain/deletion-options.js';
 import { errorJson, exitCodeFor, isRunWideError } from '../errors.js';
@@ -273,7 +275,10 @@ function detail(x: DeleteOutcome): string {
 }
 
 export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF = runDelete) {
-  return new Command('delete')
+  // offered at TAB: something to delete (a pending row has nothing left; deploying needs --force)
+  return withCompletions(new Command('delete'), {
+    customers: (r, force) => (DELETABLE_STATUSES.includes(r.deploymentStatus) && r.deploymentStatus !== 'pending') || (force && r.deploymentStatus === 'deploying'),
+  })
     .description("Delete customers' infrastructure: Helm releases, namespace, cluster RBAC; then reset the row to pending")
     .argument('<customerId...>', 'customer IDs (cust_…)')
     .option('-y, --yes', 'do not ask for confirmation')

@@ -1,6 +1,8 @@
 /** `custctl jobs list|retry|resume|cancel|prune`. */
 import { Command, Option } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
+import { withCompletions } from '../completions.js';
+import { mayCancel, mayRetry } from '../domain/job-machine.js';
 import { parseOptionalCustomerId } from '../domain/customer-id.js';
 import { formatDuration, parseDuration } from '../domain/duration.js';
 import { parseJobId } from '../domain/job-id.js';
@@ -143,8 +145,7 @@ Examples:
     .action(async (f) => {
       await runJobsList(d, { state: f.state, customer: f.customer, output: f.output });
     });
-  cmd
-    .command('retry')
+  withCompletions(cmd.command('retry'), { jobs: (j) => mayRetry(j.state) })
     .description('Give a failed job a fresh set of attempts (only while its customer is still its own)')
     .argument('<jobId>')
     .option('--detach', 'only queue it again')
@@ -164,8 +165,7 @@ Examples:
       const jobs = await runJobsResume(d, { customer: f.customer, output: f.output });
       setExit(combinedExitCode(jobs.map(jobExitCode)));
     });
-  cmd
-    .command('cancel')
+  withCompletions(cmd.command('cancel'), { jobs: (j) => mayCancel(j.state) })
     .description('Cancel a waiting or delayed job; its customer goes back to its previous status')
     .argument('<jobId>')
     .addOption(output())

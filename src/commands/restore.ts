@@ -5,6 +5,7 @@
  */
 import { Command, Option } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
+import { withCompletions } from '../completions.js';
 import { parseBackupUrl } from '../domain/backup.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { jobExitCode, type Job } from '../domain/job.js';
@@ -73,7 +74,8 @@ export async function runRestore(o: RestoreOptions, d: Deps): Promise<RestoreRep
 }
 
 export function makeRestoreCommand(d: Deps, setExit: (code: number) => void, runF = runRestore) {
-  return new Command('restore')
+  // offered at TAB: a deleted customer (its row back to pending)
+  return withCompletions(new Command('restore'), { customers: (r) => r.deploymentStatus === 'pending' })
     .description('Bring a deleted customer back from a backup: namespace, objects, Helm release records, cluster RBAC, row')
     .argument('<customerId>', 'customer ID (cust_…); its row must be pending and its namespace absent')
     .requiredOption('--from <url>', 'the backup: file:///dir/NAME.tar.gz, or a directory/prefix (the customer\'s newest backup there, by the time in its manifest)')

@@ -1,5 +1,5 @@
 /**
- * `custctl serve`: the queue API (the seed's endpoints, src/server/app.ts) with an embedded worker
+ * `custctl serve`: the queue API (src/server/app.ts) with an embedded worker
  * for the file journal. Refuses to start without an API token, and on a non-loopback address
  * without TLS (or an explicit --insecure-http). SIGTERM: stop accepting, hand running attempts
  * back, answer the requests in flight, close.
@@ -284,7 +284,7 @@ function portFlag(raw: string): number {
 
 export function makeServeCommand(d: Deps, setExit: (code: number) => void, runF = runServe) {
   return new Command('serve')
-    .description("Serve the queue API (the seed's endpoints) and, with the file journal, run its jobs")
+    .description("Serve the queue API and, with the file journal, run its jobs")
     .addOption(new Option('--port <port>', 'TCP port (0: any free port)').argParser(portFlag).default(3100))
     .option('--host <address>', 'address to listen on; a non-loopback one needs TLS or --insecure-http', '127.0.0.1')
     .option('--no-worker', 'do not run jobs here (leave them to custctl worker)')

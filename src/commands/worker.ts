@@ -29,8 +29,8 @@ export async function runWorkerCommand(d: Deps, o: WorkerOptions): Promise<Worke
     if (metrics) d.log.info(`metrics on ${metrics.url}`);
   }
   try {
-    if (backend.separateWorkers) return await runBullWorkerCommand(d, { concurrency: o.concurrency });
     const env = await jobsEnv(d);
+    if (backend.separateWorkers) return await runBullWorkerCommand(d, env, { concurrency: o.concurrency });
     env.notices?.startReminders(d.shutdown); // deletion reminders to the customer (src/jobs/customer-notices.ts)
     return await runFileWorker(d, env, o);
   } finally {

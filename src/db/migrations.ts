@@ -277,7 +277,7 @@ create index if not exists customers_deployment_status_idx on customers (deploym
 alter table customers add column if not exists previous_status text;`,
   },
   {
-    // The audit table (issue 14): append-only, enforced here by a trigger; retention only through
+    // The audit table: append-only, enforced here by a trigger; retention only through
     // custctl_audit_prune(), which records itself. See docs/audit.md.
     version: 3,
     name: 'create custctl_audit',

@@ -111,7 +111,7 @@ export interface BackupRow {
   instanceUrl: string;
 }
 
-export { fileUrl, parseBackupUrl, s3BucketProblem, s3Url, type BackupUrl } from './backup-url.js';
+export { fileUrl, parseBackupUrl, s3Url, type BackupUrl } from './backup-url.js';
 
 /**
  * `cust_abc123-20261201T131500Z.tar.gz` (`.tar.gz.age` when encrypted): sortable by time, one

@@ -93,13 +93,3 @@ export function checkCustomerIds(raws: readonly string[]): { ids: CustomerId[]; 
   return { ids, refusals };
 }
 
-/** Several IDs, all validated before anything happens; naming one twice is an error too. */
-export function parseCustomerIds(raws: readonly string[]): CustomerId[] {
-  const out: CustomerId[] = [];
-  for (const raw of raws) {
-    const c = parseCustomerId(raw);
-    if (out.some((x) => x.id === c.id)) throw new InvalidIdError(`${c.id} is named twice`);
-    out.push(c);
-  }
-  return out;
-}

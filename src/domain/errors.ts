@@ -151,7 +151,7 @@ export function exitCodeForErrorName(name: string | undefined): ExitCode {
   return entry(name).exitCode;
 }
 
-/** HTTP status of an error name; `conflict` is 409 except where a route says otherwise (the seed's DELETE: 400). */
+/** HTTP status of an error name; `conflict` is 409 except where a route says otherwise (the deletion routes answer 400, as the original design's API did). */
 export function httpStatusForErrorName(name: string | undefined, conflictStatus = 409): number {
   return name === 'conflict' ? conflictStatus : entry(name).httpStatus;
 }

@@ -1,5 +1,5 @@
 /**
- * Orphaned cluster RBAC (issue 6, DESIGN "Names and ownership"): which ClusterRoles and
+ * Orphaned cluster RBAC (DESIGN "Names and ownership"): which ClusterRoles and
  * ClusterRoleBindings belong to a customer instance that no longer exists, and which of those
  * must stay anyway. Pure: the caller lists the cluster and the store once and passes it all in.
  */

@@ -5,6 +5,7 @@
 import type { CustomerStore } from '../adapters/store.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { isCancelled, type Job } from '../domain/job.js';
+import { mayRetry } from '../domain/job-machine.js';
 import { requireJob, type JobQueue } from '../adapters/queue.js';
 import type { JobEvents } from './events.js';
 
@@ -31,7 +32,7 @@ export async function retryJob(env: JobActionEnv, id: string): Promise<Job> {
       job.name === 'delete' && job.data.customerId ? `Start a new deletion with 'custctl delete ${job.data.customerId}'.` : `Start it anew (custctl ${job.name}).`,
     ]);
   }
-  if (job.state !== 'failed') throw new ConflictError(`job ${job.id} is ${job.state}: only failed jobs can be retried`);
+  if (!mayRetry(job.state)) throw new ConflictError(`job ${job.id} is ${job.state}: only failed jobs can be retried`);
   if (job.name === 'delete' && job.data.customerId) {
     const row = await env.store.get(job.data.customerId);
     if (!row) throw new NotFoundError(`customer ${job.data.customerId} no longer exists`);

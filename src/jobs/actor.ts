@@ -34,8 +34,3 @@ export function cliRequester(worker?: string, account: OsAccount = osAccountOfPr
   const host = worker?.split('@')[1];
   return `${accountName(account)}${host ? `@${cleanAuditText(host)}` : ''} (cli)`;
 }
-
-/** `api:<token name>`: a request to `custctl serve`. */
-export function apiRequester(tokenName: string | undefined): string {
-  return `api:${cleanAuditText(tokenName ?? 'unknown')}`;
-}

@@ -31,10 +31,11 @@
 import type { CustomerRow } from '../adapters/store.js';
 import { parseCustomerId, type CustomerId } from '../domain/customer-id.js';
 import { deletionStarted, isCancelled, type Job } from '../domain/job.js';
+import { mayCancel as cancellableState } from '../domain/job-machine.js';
 import { checkRowNamespace } from '../domain/namespace-name.js';
 import { ConflictError, errorMessage, ForbiddenError, NotFoundError, OperationError } from '../errors.js';
 import type { SuspendChange } from '../pipeline/suspend.js';
-import type { JobsEnv } from './env.js';
+import type { JobsEnv } from './jobs-env.js';
 import { eventsOf } from './lifecycle.js';
 import { restoreAfterSchedule, resumeBillingAfterSchedule } from './scheduled.js';
 
@@ -151,7 +152,7 @@ export async function cancel(env: JobsEnv, target: CancelTarget, who: Canceller)
 
   let cancelledNow = false;
   if (job && !isCancelled(job)) {
-    if (job.state !== 'waiting' && job.state !== 'delayed') throw notCancellable(job, customerId);
+    if (!cancellableState(job.state)) throw notCancellable(job, customerId);
     job = await env.queue.cancel(job.id, env.now()); // refused (409) if a worker took it meanwhile
     cancelledNow = true;
   } else if (job && !(held && (row.deploymentStatus === 'deleting' || !deletionStarted(job)))) {

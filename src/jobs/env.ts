@@ -1,53 +1,45 @@
 /**
- * What running and accepting jobs needs: the queue, the customer store, the configuration and the
- * cluster adapters (loaded on first use, never for a simulated job). Built once per process from
- * `Deps` by the local client and the workers.
+ * Builds the jobs environment (`JobsEnv`, src/jobs/jobs-env.ts) once per process from what the
+ * composition root hands down (`JobsEnvSource`: the process's `Deps`): the event stream with its
+ * settling, audit and webhook listeners, metrics, and the cluster adapters loaded on first use.
  */
-import type { ClusterTarget, Kube } from '../adapters/kube.js';
+import type { Kube } from '../adapters/kube.js';
 import type { CustomerStore } from '../adapters/store.js';
 import type { Config } from '../config.js';
-import type { Deps } from '../deps.js';
 import type { Level, Logger } from '../io.js';
-import type { JobEvents } from './events.js';
+import type { Helm } from '../adapters/helm.js';
+import type { JobsEnv } from './jobs-env.js';
 import { settlingEvents } from './lifecycle.js';
 import { auditListener } from './audit.js';
 import { withWebhooks, type Webhooks } from './webhooks.js';
 import type { CustomerNotices } from './customer-notices.js';
-import type { PipelineEnv } from '../pipeline/types.js';
 import type { OutsideEnv } from '../pipeline/outside.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
 import { withMetrics, type Metrics } from './metrics.js';
-import { openBackupTarget } from '../adapters/backup-target.js';
+import { openBackupTarget, type BackupEnv } from '../adapters/backup-target.js';
 
-/** Completed and failed jobs are kept this long (the seed's 7 days), then pruned by workers and new deletions. */
-export const RETENTION_MS = 7 * 24 * 3_600_000;
+export { JOB_TTL_MS, LEASE_MS, type JobsEnv } from './jobs-env.js';
 
-/** How long a worker's lease on a running attempt lasts before another worker may take the job over. */
-export const LEASE_MS = 30_000;
-
-export interface JobsEnv {
-  queue: JobQueue;
-  store: CustomerStore;
-  config: Config;
-  /** the Kubernetes client alone (cleanup-rbac needs no helm); default: `cluster().kube` */
-  kube?: () => Promise<Kube>;
-  /** the cluster adapters, loaded on first use (never for simulated jobs) */
-  cluster: () => Promise<Omit<PipelineEnv, 'store'> & { target: ClusterTarget }>;
-  now: () => number;
-  /** the job lifecycle: accepted … completed/failed/cancelled/superseded (src/jobs/events.ts) */
-  events?: JobEvents;
-  /** this process's metrics (src/jobs/metrics.ts), when a command exposes or writes them */
-  metrics?: Metrics;
-  /** billing and the deletion hooks (absent: none configured) */
-  outside?: () => Promise<OutsideEnv>;
-  /** the customer events on the webhooks (absent: no endpoint configured) */
-  notices?: CustomerNotices;
-  /** live sink for attempt log lines (the terminal); the journal always gets them */
-  sink?: (job: Job, level: Level, message: string, fields?: Record<string, unknown>) => void;
+/**
+ * What `jobsEnv` takes from the process (src/deps.ts's `Deps` is one): its adapters, opened on
+ * first use, and its log. Named here so that jobs/ never imports the composition root.
+ */
+export interface JobsEnvSource {
+  env: BackupEnv;
+  now(): Date;
+  log: Logger;
+  config(): Config;
+  kube(): Promise<Kube>;
+  helm(): Promise<Helm>;
+  store(): Promise<CustomerStore>;
+  jobs(): Promise<JobQueue>;
+  metrics(): Promise<Metrics | null>;
+  webhooks?(): Promise<Webhooks>;
+  outside?(): Promise<OutsideEnv>;
 }
 
-export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
+export async function jobsEnv(d: JobsEnvSource, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
   const store = extra.store ?? (await d.store());
   const events = settlingEvents({ store }, (m, f) => d.log.error(m, f));
   events.on(auditListener(store)); // the audit rows of events that change no customer row
@@ -75,7 +67,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
 }
 
 /** The customer events of this process, when webhooks are configured: reminder settings and the portal's links from the environment. */
-async function customerNotices(d: Deps, hooks: Webhooks, store: CustomerStore, queue: () => Promise<JobQueue>): Promise<CustomerNotices | null> {
+async function customerNotices(d: JobsEnvSource, hooks: Webhooks, store: CustomerStore, queue: () => Promise<JobQueue>): Promise<CustomerNotices | null> {
   if (!hooks.endpoints.some((e) => e.customerEvents)) return null;
   const [{ CustomerNotices, reminderSettings }, { loadPortalSecrets }] = await Promise.all([import('./customer-notices.js'), import('../adapters/secret-files.js')]);
   const { beforeMs, scanMs } = reminderSettings(d.env);

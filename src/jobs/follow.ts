@@ -1,5 +1,5 @@
 /** Following a job that runs elsewhere (the queue API, or BullMQ workers): poll, relay, stop on Ctrl-C. */
-import type { Deps } from '../deps.js';
+import type { Reporter } from '../io.js';
 import { ConflictError } from '../errors.js';
 import { isFinished, type Job } from '../domain/job.js';
 
@@ -27,11 +27,20 @@ export interface JobSource {
   whoRuns?: string;
 }
 
+/** What following a job needs of the process (the caller's `Deps` is one). */
+export interface FollowEnv {
+  log: Pick<Reporter, 'step' | 'stepLine' | 'warn'>;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Ctrl-C: stop following; the job carries on */
+  shutdown: AbortSignal;
+  now: () => Date;
+}
+
 /**
  * Polls a job that runs elsewhere until it ends, relaying its pipeline log lines and state
  * changes on stderr. Ctrl-C stops following (the job carries on) and returns the job as last seen.
  */
-export async function followJob(d: Pick<Deps, 'log' | 'sleep' | 'shutdown' | 'now'>, source: JobSource, jobId: string, label: string, pollMs = POLL_MS): Promise<Job> {
+export async function followJob(d: FollowEnv, source: JobSource, jobId: string, label: string, pollMs = POLL_MS): Promise<Job> {
   let last = '';
   const since = d.now().getTime();
   let noticed = false;

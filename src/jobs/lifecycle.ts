@@ -7,7 +7,7 @@
 import { errorMessage } from '../errors.js';
 import type { RunnerEvent } from './runner.js';
 import { isEnd, JobEvents, lifecycleOf } from './events.js';
-import type { JobsEnv } from './env.js';
+import type { JobsEnv } from './jobs-env.js';
 import { settle } from './kinds/index.js';
 
 /** A stream whose first listener settles ended jobs; `report` hears of a listener that failed. */

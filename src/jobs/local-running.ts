@@ -11,7 +11,9 @@ export { runJobAttached } from './runner.js';
 export { retryJob } from './actions.js';
 export { cancel } from './cancel.js';
 export { runAttached } from './attached.js';
-export { cliRequester, jobsEnv, LEASE_MS, RETENTION_MS } from './env.js';
+export { cliRequester, jobsEnv, JOB_TTL_MS, LEASE_MS } from './env.js';
+/** the old name of JOB_TTL_MS, for callers not yet renamed (removed when the service moves land) */
+export { JOB_TTL_MS as RETENTION_MS } from './env.js';
 export { followJob } from './follow.js';
 export { cleanupReportOf, newCleanupJob, scanOrphans } from './kinds/cleanup-rbac.js';
 export { backupOption, jobOptions, snapshotOption, statusConflict, submitDeletion } from './kinds/delete.js';

@@ -6,7 +6,7 @@
  * prom-client: the maintained Node client for Prometheus (counters, histograms, gauges with a
  * collect() run at scrape time, the text exposition format) with no native code.
  *
- * The seed's three series keep their names exactly; custctl's own are prefixed `custctl_`.
+ * The three series of the original design keep their names exactly; custctl's own are prefixed `custctl_`.
  */
 import { readFile } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';

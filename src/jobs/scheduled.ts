@@ -6,20 +6,13 @@
  */
 import type { CustomerRow } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
-import { formatRetention } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import type { SuspendChange } from '../pipeline/suspend.js';
-import type { JobsEnv } from './env.js';
+import type { JobsEnv } from './jobs-env.js';
 
 /** When a deletion accepted now with `afterMs` is due (ms), or undefined for an immediate one. */
 export function scheduledFor(now: number, afterMs: number): number | undefined {
   return afterMs > 0 ? now + afterMs : undefined;
-}
-
-/** How a message says when the data goes: `at 2026-12-08T13:00:00.000Z (in 7d)` or `now`. */
-export function whenWords(dueMs: number | undefined, now: number): string {
-  if (dueMs === undefined) return 'now (no retention period)';
-  return `at ${new Date(dueMs).toISOString()} (in ${formatRetention(Math.max(0, dueMs - now))})`;
 }
 
 /**

@@ -2,16 +2,27 @@
  * Long-running workers: `custctl worker` and the embedded worker of `serve`, on the file journal
  * or on BullMQ, and their log lines. What a job's end means is the lifecycle's (src/jobs/lifecycle.ts).
  */
-import type { Deps } from '../deps.js';
 import { isLeased } from '../adapters/queue.js';
 import { OperationError } from '../errors.js';
+import type { Logger } from '../io.js';
 import { runWorker, type RunnerEvent, type WorkerSummary } from './runner.js';
-import { jobsEnv, LEASE_MS, RETENTION_MS, type JobsEnv } from './env.js';
+import { JOB_TTL_MS, LEASE_MS, type JobsEnv } from './jobs-env.js';
 import { makeProcessor, settle } from './kinds/index.js';
 import { runnerEvents } from './lifecycle.js';
 
+/** What a long-running worker needs of its process besides the jobs environment (the caller's `Deps` is one). */
+export interface WorkerProcess {
+  log: Logger;
+  /** `pid@host`, the name this process uses in leases */
+  worker: string;
+  /** abortable sleep (polling) */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Ctrl-C / SIGTERM: stop taking jobs, hand running ones back (file journal) or finish them (BullMQ) */
+  shutdown: AbortSignal;
+}
+
 /** The log lines of a worker (`custctl worker`, the embedded worker of `serve`). */
-export function workerEvents(d: Pick<Deps, 'log'>): (e: RunnerEvent) => void {
+export function workerEvents(d: { log: Logger }): (e: RunnerEvent) => void {
   return (e) => {
     switch (e.type) {
       case 'attempt-started':
@@ -42,10 +53,10 @@ export function workerEvents(d: Pick<Deps, 'log'>): (e: RunnerEvent) => void {
  * Works the file journal: prunes old jobs, settles failed deletions whose worker died on their
  * last attempt, then runs due jobs until nothing is due (`once`) or `d.shutdown`.
  */
-export async function runFileWorker(d: Deps, env: JobsEnv, o: { concurrency: number; once: boolean }): Promise<WorkerSummary> {
+export async function runFileWorker(d: WorkerProcess, env: JobsEnv, o: { concurrency: number; once: boolean }): Promise<WorkerSummary> {
   const queue = env.queue;
   if (!isLeased(queue)) throw new OperationError(`the ${queue.kind} queue is worked by its own workers`);
-  const pruned = await queue.prune(env.now() - RETENTION_MS).catch(() => 0);
+  const pruned = await queue.prune(env.now() - JOB_TTL_MS).catch(() => 0);
   // repair: a failed job whose end was never settled (its worker died right after recording it)
   for (const j of await env.queue.list({ state: 'failed' })) await settle(env, j);
   d.log.info(`Worker ${d.worker} started`, { concurrency: o.concurrency, once: o.once || undefined, database: env.store.description, pruned: pruned || undefined });
@@ -68,15 +79,15 @@ export async function runFileWorker(d: Deps, env: JobsEnv, o: { concurrency: num
  * `custctl worker` on a BullMQ queue (Redis or PostgreSQL): BullMQ's Worker on the shared queue, with the same
  * processor; a job that fails for good (last attempt, final error, stalled too often) settles its
  * row to deletion_failed through the `failed` event. SIGTERM: no new jobs, running ones finish.
+ * `env.queue` is the process's queue (src/jobs/backends.ts: BullMQ on Redis or on PostgreSQL),
+ * closed with the process.
  */
-export async function runBullWorkerCommand(d: Deps, o: { concurrency: number }): Promise<WorkerSummary> {
+export async function runBullWorkerCommand(d: WorkerProcess, env: JobsEnv, o: { concurrency: number }): Promise<WorkerSummary> {
   const { BullQueue, MAX_STALLED_COUNT } = await import('../adapters/bullmq-queue.js');
   const { runBullWorker } = await import('./bullmq-worker.js');
-  // the process's queue (src/jobs/backends.ts: BullMQ on Redis or on PostgreSQL), closed with the process
-  const queue = await d.jobs();
+  const queue = env.queue;
   if (!(queue instanceof BullQueue)) throw new OperationError(`the queue is ${queue.kind}, not BullMQ`);
   {
-    const env = await jobsEnv(d, { queue });
     env.notices?.startReminders(d.shutdown); // deletion reminders to the customer (src/jobs/customer-notices.ts)
     d.log.info(`Worker ${d.worker} started on ${queue.description}`, { concurrency: o.concurrency, maxStalledCount: MAX_STALLED_COUNT, database: env.store.description });
     const summary = await runBullWorker({

@@ -23,7 +23,7 @@ import type { VolumeSnapshotRecord } from '../domain/volume-snapshots.js';
 import { isDeletionSnapshot } from './volume-snapshots.js';
 
 export const RBAC_API = 'rbac.authorization.k8s.io/v1';
-/** S3 tag `retention-days` (the seed's 90 days); the lifecycle rule that expires backups reads it. */
+/** S3 tag `retention-days` (90 days, as the original design says); the lifecycle rule that expires backups reads it. */
 export const DEFAULT_RETENTION_DAYS = 90;
 
 export interface WrittenBackup {

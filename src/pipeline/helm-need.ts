@@ -10,16 +10,11 @@
  * saved. `--helm-uninstall always` (CUSTCTL_HELM_UNINSTALL=always) runs helm for every release.
  */
 import type { HelmUninstallMode } from '../domain/deletion-options.js';
-import type { ReleasePlan } from './types.js';
+import type { ReleasePlan, ReleaseRemoval } from './types.js';
 
 export type { HelmUninstallMode };
 
-export interface ReleaseRemoval {
-  /** `helm`: `helm uninstall` runs in step 1; `namespace`: removed with the namespace, no helm process */
-  by: 'helm' | 'namespace';
-  /** why, in words for the plan and the result ("no delete hooks", "pre-delete hook Job/migrate") */
-  why: string;
-}
+export type { ReleaseRemoval };
 
 /** What the cluster holds of a cluster RBAC object the release's manifest names. */
 export type RbacPresence = 'owned' | 'kept-by-policy' | 'not-owned' | 'absent';

@@ -15,7 +15,6 @@
  * throwing. Rules (what an answer means, the delivery id, the body, the lines) are
  * src/domain/hooks.ts; the POST is src/adapters/hook-http.ts.
  */
-import type { PostHook } from '../adapters/hook-http.js';
 import { abortableSleep, parseRetryAfter, withRetries, type RetryPolicy } from '../adapters/retry.js';
 import {
   endpointsAt,
@@ -38,19 +37,10 @@ import {
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER } from '../domain/webhook.js';
 import type { StepContext } from './step.js';
 import { deletedCounts } from './steps/row.js';
+import type { HooksEnv } from './outside.js';
 import type { StepLog } from './types.js';
 
-export interface HooksEnv {
-  /** the configured hooks (src/adapters/hook-config.ts), in the file's order */
-  endpoints: readonly HookEndpoint[];
-  post: PostHook;
-  /** `custctl/<version>` */
-  userAgent: string;
-  now?: () => number;
-  /** injectable for tests */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  random?: () => number;
-}
+export type { HooksEnv };
 
 /** One point of one attempt of one job. */
 export interface HookCallInput {

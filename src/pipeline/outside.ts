@@ -6,8 +6,21 @@
 import type { Billing } from '../adapters/billing.js';
 import type { CustomerStore } from '../adapters/store.js';
 import { planLines, suspendPlanLines, type BillingPlan } from '../domain/billing.js';
-import { HOOK_POINTS, hookPlanLines, type HookPlanLine } from '../domain/hooks.js';
-import type { HooksEnv } from './hooks.js';
+import { HOOK_POINTS, hookPlanLines, type HookEndpoint, type HookPlanLine } from '../domain/hooks.js';
+import type { PostHook } from '../adapters/hook-http.js';
+
+/** What calling the deletion hooks needs (src/pipeline/hooks.ts calls them). */
+export interface HooksEnv {
+  /** the configured hooks (src/adapters/hook-config.ts), in the file's order */
+  endpoints: readonly HookEndpoint[];
+  post: PostHook;
+  /** `custctl/<version>` */
+  userAgent: string;
+  now?: () => number;
+  /** injectable for tests */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random?: () => number;
+}
 
 export interface OutsideEnv {
   /** null: CUSTCTL_BILLING is none */

@@ -2,7 +2,6 @@
 import type { OpenBackupTarget } from '../adapters/backup-target.js';
 import type { Kube, NamespaceInfo, PvcInfo } from '../adapters/kube.js';
 import type { Helm, HelmRelease, ManifestObject, ReleaseContents, UnreadableDocument } from '../adapters/helm.js';
-import type { ReleaseRemoval } from './helm-need.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import type { OwnershipRule, RbacKind } from '../domain/rbac-owner.js';
@@ -17,6 +16,14 @@ export interface PipelineEnv {
   store: CustomerStore;
   /** where backups go (default: src/adapters/backup-target.ts with no S3 settings) */
   backups?: OpenBackupTarget;
+}
+
+/** How a release is removed (src/pipeline/helm-need.ts decides). */
+export interface ReleaseRemoval {
+  /** `helm`: `helm uninstall` runs in step 1; `namespace`: removed with the namespace, no helm process */
+  by: 'helm' | 'namespace';
+  /** why, in words for the plan and the result ("no delete hooks", "pre-delete hook Job/migrate") */
+  why: string;
 }
 
 /** Where log lines of an attempt go (the job's log and, attached, the terminal). */

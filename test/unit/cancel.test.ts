@@ -12,6 +12,7 @@ import { parseCustomerId } from '../../src/domain/customer-id.js';
 import { ConflictError, ForbiddenError, NotFoundError, OperationError } from '../../src/errors.js';
 import { cancel, mayCancel } from '../../src/jobs/cancel.js';
 import type { JobsEnv } from '../../src/jobs/env.js';
+import { fakeJobsEnv } from '../support/fake-deps.js';
 import { submitDeletion } from '../../src/jobs/kinds/delete.js';
 import { settle } from '../../src/jobs/kinds/index.js';
 import { SUSPENDED_ANNOTATION } from '../../src/pipeline/suspend.js';
@@ -53,13 +54,13 @@ beforeEach(async () => {
   kube = new FakeKube();
   clusterCalls = 0;
   now = T0;
-  env = {
+  env = fakeJobsEnv({
     queue, store, config: buildConfig({}, {}), now: () => now,
     cluster: async () => {
       clusterCalls += 1;
       return { kube, helm: new FakeHelm(), target: kube.target };
     },
-  };
+  });
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });

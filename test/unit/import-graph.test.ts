@@ -71,22 +71,63 @@ describe('import graph of src/', () => {
     expect(show(all.filter((e) => layer(e.from) === 'commands' && /^jobs\/(local|remote)-client\.ts$/.test(e.to) && !e.from.endsWith('serve.ts')))).toEqual([]);
   });
 
-  it('no import cycle among modules (static value imports)', () => {
-    const graph = new Map<string, string[]>();
-    for (const e of all.filter((x) => !x.typeOnly && !x.dynamic)) graph.set(e.from, [...(graph.get(e.from) ?? []), e.to]);
-    const cycles: string[] = [];
-    const state = new Map<string, 'open' | 'done'>();
-    const visit = (n: string, trail: string[]) => {
-      if (state.get(n) === 'done') return;
-      if (state.get(n) === 'open') {
-        cycles.push([...trail.slice(trail.indexOf(n)), n].join(' -> '));
-        return;
-      }
-      state.set(n, 'open');
-      for (const m of graph.get(n) ?? []) visit(m, [...trail, n]);
-      state.set(n, 'done');
-    };
-    for (const n of graph.keys()) visit(n, []);
-    expect(cycles).toEqual([]);
+  it('no import cycle among modules (static imports, type-only ones included)', () => {
+    // A dynamic `import()` is left out: it loads an optional part on first use (an S3 target, the
+    // local runner) and creates no cycle when modules load. Type-only imports count: a circle of
+    // types is a circle of concepts, and it turns into a load cycle the day one import carries a value.
+    expect(cyclesOf(all.filter((x) => !x.dynamic)).filter((c) => !KNOWN_CYCLES.has(c))).toEqual([]);
+  });
+
+  it('nothing below the commands imports the composition root (src/deps.ts), type-only imports included', () => {
+    const below = all.filter((e) => BELOW_COMMANDS.includes(layer(e.from)) && e.to === 'deps.ts');
+    expect(show(below.filter((e) => !DEPS_ALLOWLIST.has(e.from)))).toEqual([]);
+  });
+
+  it('the allowlists hold only what still breaks the rules (an entry fixed is an entry to delete)', () => {
+    const importers = new Set(all.filter((e) => e.to === 'deps.ts').map((e) => e.from));
+    expect([...DEPS_ALLOWLIST].filter((f) => !importers.has(f))).toEqual([]);
+    const cycles = new Set(cyclesOf(all.filter((x) => !x.dynamic)));
+    expect([...KNOWN_CYCLES].filter((c) => !cycles.has(c))).toEqual([]);
   });
 });
+
+/** The layers that receive a narrow environment from their caller instead of `Deps`. */
+const BELOW_COMMANDS = ['jobs', 'pipeline', 'adapters', 'domain', 'server', 'service'];
+
+/**
+ * Files below the commands that still import src/deps.ts: removed when the service moves land
+ * (the local and remote clients and the attached runner move into src/service/ with a narrow env).
+ */
+const DEPS_ALLOWLIST = new Set([
+  'jobs/local-client.ts',
+  'jobs/remote-client.ts',
+  'jobs/attached.ts',
+]);
+
+/**
+ * Import cycles that still exist, each as `cyclesOf` names it: removed when the service moves land
+ * (the console is built over the service and no longer shares the server's option type).
+ */
+const KNOWN_CYCLES = new Set([
+  'server/app.ts -> server/console/index.ts -> server/app.ts',
+]);
+
+/** Every cycle a depth-first walk meets, `a -> b -> a`, walked from the files in sorted order. */
+function cyclesOf(es: Edge[]): string[] {
+  const graph = new Map<string, string[]>();
+  for (const e of es) graph.set(e.from, [...(graph.get(e.from) ?? []), e.to]);
+  const cycles: string[] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (n: string, trail: string[]) => {
+    if (state.get(n) === 'done') return;
+    if (state.get(n) === 'open') {
+      cycles.push([...trail.slice(trail.indexOf(n)), n].join(' -> '));
+      return;
+    }
+    state.set(n, 'open');
+    for (const m of graph.get(n) ?? []) visit(m, [...trail, n]);
+    state.set(n, 'done');
+  };
+  for (const n of [...graph.keys()].sort()) visit(n, []);
+  return cycles;
+}

@@ -12,11 +12,12 @@ import { jobsEnv } from '../../src/jobs/env.js';
 import { cleanupRbacKind } from '../../src/jobs/kinds/cleanup-rbac.js';
 import { LocalJobsClient } from '../../src/jobs/local-client.js';
 import { buildConfig } from '../../src/config.js';
-import { sleep, type Deps } from '../../src/deps.js';
+import type { Deps } from '../../src/deps.js';
+import { fakeDeps } from '../support/fake-deps.js';
 import { findOrphans, ownerMarks, type FindOrphansInput } from '../../src/domain/orphans.js';
 import type { RbacKind, RbacObject } from '../../src/domain/rbac-owner.js';
 import { OperationError } from '../../src/errors.js';
-import { makeIO, Reporter } from '../../src/io.js';
+import { makeIO } from '../../src/io.js';
 import { openFileJournal } from '../../src/adapters/file-journal.js';
 import type { Job } from '../../src/domain/job.js';
 import type { JobQueue } from '../../src/adapters/queue.js';
@@ -209,19 +210,8 @@ async function harness(kube: FakeKube, rows: Parameters<typeof fakeStore>[0], en
   const queue = await openFileJournal({ dir: join(dir, 'journal'), worker: 'test@host' });
   const store = fakeStore(rows, kube.calls);
   const config = buildConfig({ CUSTCTL_STATE_DIR: dir, QUEUE_MAX_RETRIES: '1', ...env }, {});
-  const d: Deps = {
-    io, env, now, sleep, log: new Reporter(io, now), worker: 'test@host', shutdown: new AbortController().signal,
-    config: () => config,
-    kube: async () => kube as unknown as Kube,
-    helm: async () => { throw new Error('helm is not used by cleanup-rbac'); },
-    store: async () => store,
-    jobs: async () => queue,
-    client: async () => (client ??= new LocalJobsClient(d)),
-    wantMetrics: () => undefined,
-    metrics: async () => null,
-    close: async () => queue.close(),
-  };
-  let client: LocalJobsClient | undefined;
+  // helm is not used by cleanup-rbac: the fake's default refuses it
+  const d = fakeDeps({ io, env, now, config, queue, store, kube: kube as unknown as Kube, client: (x) => new LocalJobsClient(x) });
   return { d, kube, queue, out: () => out, err: () => err };
 }
 

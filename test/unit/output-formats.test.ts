@@ -15,9 +15,9 @@ import { makeDeleteCommand } from '../../src/commands/delete.js';
 import { makeJobsCommand } from '../../src/commands/jobs.js';
 import { makeStatusCommand } from '../../src/commands/status.js';
 import { buildConfig } from '../../src/config.js';
-import { sleep, type Deps } from '../../src/deps.js';
+import type { Deps } from '../../src/deps.js';
+import { fakeDeps } from '../support/fake-deps.js';
 import { parseCustomerId } from '../../src/domain/customer-id.js';
-import { Reporter } from '../../src/io.js';
 import { LocalJobsClient } from '../../src/jobs/local-client.js';
 import { openFileJournal, type FileJournal } from '../../src/adapters/file-journal.js';
 import { bufferIO } from '../support/buffer-io.js';
@@ -51,20 +51,8 @@ async function harness(): Promise<Harness> {
   const store = new FakeStore();
   const kube = new FakeKube();
   const config = buildConfig({ CUSTCTL_STATE_DIR: dir, SIMULATE_K8S_DEPLOYMENT: 'true', QUEUE_MAX_RETRIES: '1', USER: 'tester' }, {});
-  const now = () => new Date();
-  let client: LocalJobsClient | undefined;
-  const d: Deps = {
-    io: b.io, env: { USER: 'tester' }, now, sleep, log: new Reporter(b.io, now), worker: 'test@host', shutdown: new AbortController().signal,
-    config: () => config,
-    kube: async () => kube,
-    helm: async () => { throw new Error('no helm in a simulated run'); },
-    store: async () => store,
-    jobs: async () => queue,
-    client: async () => (client ??= new LocalJobsClient(d)),
-    wantMetrics: () => undefined,
-    metrics: async () => null,
-    close: async () => queue.close(),
-  };
+  // no helm in a simulated run: the fake's default refuses it
+  const d = fakeDeps({ io: b.io, config, queue, store, kube, client: (x) => new LocalJobsClient(x) });
   return { d, store, kube, queue, out: b.out };
 }
 

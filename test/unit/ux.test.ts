@@ -16,12 +16,13 @@ import { makeDeleteCommand, summaryLine, type DeleteOutcome } from '../../src/co
 import { makeJobsCommand } from '../../src/commands/jobs.js';
 import { makeStatusCommand, runStatusCustomer } from '../../src/commands/status.js';
 import { buildConfig } from '../../src/config.js';
-import { sleep, type Deps } from '../../src/deps.js';
+import type { Deps } from '../../src/deps.js';
+import { fakeDeps } from '../support/fake-deps.js';
 import { checkCustomerIds } from '../../src/domain/customer-id.js';
 import { formatDuration, formatRetention } from '../../src/domain/duration.js';
 import { ConflictError, InvalidNamespaceError, NotFoundError, RefusalsError, refuseAll, UsageError } from '../../src/errors.js';
 import { jobExitCode, stateName, type Job } from '../../src/domain/job.js';
-import { makeIO, Reporter } from '../../src/io.js';
+import { makeIO } from '../../src/io.js';
 import { idleNotice, IDLE_NOTICE_MS } from '../../src/jobs/follow.js';
 import { LocalJobsClient, nothingLeft } from '../../src/jobs/local-client.js';
 import { openFileJournal, type FileJournal } from '../../src/adapters/file-journal.js';
@@ -63,20 +64,7 @@ async function harness(o: { simulate?: boolean; tty?: boolean } = {}): Promise<H
   const kube = new FakeKube();
   const helm = new FakeHelm(kube);
   const config = buildConfig({ CUSTCTL_STATE_DIR: dir, SIMULATE_K8S_DEPLOYMENT: o.simulate === false ? 'false' : 'true', QUEUE_MAX_RETRIES: '1', USER: 'tester', DATABASE_URL: 'postgres://fake/db' }, {});
-  const now = () => new Date();
-  let client: LocalJobsClient | undefined;
-  const d: Deps = {
-    io: b.io, env: { USER: 'tester' }, now, sleep, log: new Reporter(b.io, now), worker: 'test@host', shutdown: new AbortController().signal,
-    config: () => config,
-    kube: async () => kube,
-    helm: async () => helm,
-    store: async () => store,
-    jobs: async () => queue,
-    client: async () => (client ??= new LocalJobsClient(d)),
-    wantMetrics: () => undefined,
-    metrics: async () => null,
-    close: async () => queue.close(),
-  } as unknown as Deps;
+  const d = fakeDeps({ io: b.io, config, queue, store, kube, helm, client: (x) => new LocalJobsClient(x) });
   return { d, store, kube, helm, queue, out: b.out, err: b.err };
 }
 

@@ -1,6 +1,6 @@
 /**
  * The `cleanup-rbac` job kind: find the ClusterRoles and ClusterRoleBindings left behind by
- * customer instances that no longer exist, and remove them (issue 6).
+ * customer instances that no longer exist, and remove them.
  *
  * Cost: a fixed number of calls whatever the number of customers — list namespaces, list roles,
  * list bindings (paged), list the store — then one delete per orphan.
@@ -16,7 +16,7 @@ import { plainLine, type Level } from '../../io.js';
 import type { Job, NewJob } from '../../domain/job.js';
 import type { AttemptContext } from '../../adapters/queue.js';
 import { runPool } from '../../util/pool.js';
-import type { JobsEnv } from '../env.js';
+import type { JobsEnv } from '../jobs-env.js';
 import type { JobKind } from './kind.js';
 
 export interface RbacError {

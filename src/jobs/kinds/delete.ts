@@ -19,7 +19,7 @@ import type { PlanView } from '../../pipeline/plan.js';
 import type { DeleteResult } from '../../pipeline/types.js';
 import { isCancelled, type Job, type JobOptions } from '../../domain/job.js';
 import type { AttemptContext, JobQueue } from '../../adapters/queue.js';
-import type { JobsEnv } from '../env.js';
+import type { JobsEnv } from '../jobs-env.js';
 import type { JobKind } from './kind.js';
 import { localInterruption } from '../interruption.js';
 import { checkBeforeScheduling, pauseBillingForSchedule, restoreAfterSchedule, resumeBillingAfterSchedule, scheduledFor, suspendForSchedule } from '../scheduled.js';

@@ -5,7 +5,7 @@
 import { OperationError } from '../../errors.js';
 import type { Job, JobName } from '../../domain/job.js';
 import type { Processor } from '../../adapters/queue.js';
-import type { JobsEnv } from '../env.js';
+import type { JobsEnv } from '../jobs-env.js';
 import { cleanupRbacKind } from './cleanup-rbac.js';
 import { deleteKind } from './delete.js';
 import { restoreKind } from './restore.js';

@@ -1,7 +1,7 @@
 /** What a job kind is: how one attempt runs, and what the job's end means for its subject. */
 import type { Job, JobName } from '../../domain/job.js';
 import type { AttemptContext } from '../../adapters/queue.js';
-import type { JobsEnv } from '../env.js';
+import type { JobsEnv } from '../jobs-env.js';
 
 export interface JobKind<R = unknown> {
   name: JobName;

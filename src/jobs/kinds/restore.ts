@@ -15,7 +15,7 @@ import type { RestoreResult } from '../../pipeline/restore.js';
 import { resolve } from 'node:path';
 import { loadIdentities } from '../../adapters/backup-age.js';
 import { openBackupTarget } from '../../adapters/backup-target.js';
-import type { JobsEnv } from '../env.js';
+import type { JobsEnv } from '../jobs-env.js';
 import type { JobKind } from './kind.js';
 
 export async function submitRestore(env: JobsEnv, customer: CustomerId, o: { from: string; requestedBy: string; identityFile?: string; concurrency?: number; sha256?: string; trustLocation?: boolean }): Promise<Job> {

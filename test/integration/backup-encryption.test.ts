@@ -1,5 +1,5 @@
 /**
- * Issue 16, the rest, end to end on the real parts (built binary, real kube-apiserver, helm,
+ * Encrypted backups and `backups list|prune`, end to end on the real parts (built binary, real kube-apiserver, helm,
  * PostgreSQL, s3rver on loopback): an encrypted backup cannot be read without the identity and
  * restores with it; `backups list|prune` on file and S3 targets, refusals and audit rows included.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 12, defects found by probing the queue API (items 3, 9, 10, 11): a real `custctl serve`
+ * The queue API's refusals (error answers, slow requests, id use, the tokens file's mode): a real `custctl serve`
  * (the built binary) on a free loopback port with the real PostgreSQL, simulated cluster steps,
  * and real sockets that trickle bytes. `CUSTCTL_TEST_BIN=<other build>/bin/custctl.js` runs the
  * same tests against another build (e.g. main's, where they fail).
@@ -151,7 +151,7 @@ afterAll(async () => {
   if (server) await stop(server);
 });
 
-describe('issue 12 item 9: every error answer is {error, message} with a documented name, never echoing unbounded input', () => {
+describe('every error answer is {error, message} with a documented name, never echoing unbounded input', () => {
   it('an id of 150 characters answers invalid_id (400) with a bounded message, not fastify 414 echoing the path', async () => {
     const long = `cust_${'x'.repeat(150)}`;
     const r = await call(server, 'DELETE', `/api/customers/${long}`, { token: ADMIN });
@@ -210,7 +210,7 @@ describe('issue 12 item 9: every error answer is {error, message} with a documen
   });
 });
 
-describe('issue 12 item 10: slow requests are timed out, refusals close the connection (--request-timeout 2s, --idle-timeout 1s)', () => {
+describe('slow requests are timed out, refusals close the connection (--request-timeout 2s, --idle-timeout 1s)', () => {
   it('headers trickled one byte per 200 ms: 408 request_timeout and closed within the request timeout (+ slack)', async () => {
     const r = await rawRequest(server.port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n', { trickle: 'X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', everyMs: 200, maxBytes: 60, giveUpMs: 12_000 });
     expect(r.closedAfterMs).not.toBeNull();
@@ -250,7 +250,7 @@ describe('issue 12 item 10: slow requests are timed out, refusals close the conn
   });
 });
 
-describe('issue 12 item 11: refusals consume no job id; cleanup-rbac under simulation', () => {
+describe('refusals consume no job id; cleanup-rbac under simulation', () => {
   it('an unknown-customer or refused DELETE does not consume a job id', async () => {
     const env = { CUSTCTL_STATE_DIR: tempStateDir() };
     const [a, b, busy] = [`cust_${randomKey('ida')}`, `cust_${randomKey('idb')}`, `cust_${randomKey('idc')}`];
@@ -278,7 +278,7 @@ describe('issue 12 item 11: refusals consume no job id; cleanup-rbac under simul
   });
 });
 
-describe('issue 12 item 3: the tokens file permissions', () => {
+describe('the tokens file permissions', () => {
   it('a group- or world-writable tokens file: serve refuses to start (exit 2) and says why', async () => {
     for (const mode of [0o666, 0o620]) {
       const stateDir = tempStateDir();

@@ -1,5 +1,5 @@
 /**
- * Issue 12, items 4 and 5: a `custctl delete` killed with SIGKILL on the real cluster and the real
+ * A `custctl delete` killed with SIGKILL on the real cluster and the real
  * PostgreSQL, then taken over by the next command. `CUSTCTL_TEST_BIN` runs them against another
  * build (main's, where they fail).
  */
@@ -38,7 +38,7 @@ async function kill(child: ResultPromise): Promise<void> {
   await child.catch(() => undefined);
 }
 
-describe('issue 12 item 4: jobs resume takes over at once a job whose process on this machine is gone', () => {
+describe('jobs resume takes over at once a job whose process on this machine is gone', () => {
   it('kill -9 while the namespace is deleted, then `jobs resume` right away: resumed and completed (not "Nothing to resume" until the 30 s lease expires)', async () => {
     const state = tempStateDir();
     const c = await provisionCustomer(randomKey('tk'));
@@ -60,7 +60,7 @@ describe('issue 12 item 4: jobs resume takes over at once a job whose process on
   }, 180_000);
 });
 
-describe('issue 12 item 5: a job killed after the row reset but before it was marked completed', () => {
+describe('a job killed after the row reset but before it was marked completed', () => {
   it('is reported deleted with progress 100 by the next attempt, not "superseded … nothing touched" at 85', async () => {
     const state = tempStateDir();
     const c = await provisionCustomer(randomKey('fz'));

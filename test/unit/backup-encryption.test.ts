@@ -1,5 +1,5 @@
 /**
- * Issue 16, the rest: encrypted backups (the real age-encryption, the real file target), restore
+ * Encrypted backups (the real age-encryption, the real file target), restore
  * tiers with bounded concurrency, `backups list|prune` over a file target, and the option rules.
  */
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';

@@ -1,5 +1,6 @@
 /**
- * Issue 12, defects found by probing the command line (items 1, 2, 7, 8, 11): the BUILT binary
+ * The command line under bad input and damaged state (tokens, id flags, look-alike characters, the
+ * state directory's mode, a damaged journal, a closed stdout): the BUILT binary
  * on the real file system, with the embedded store and simulated cluster steps (no servers).
  * `CUSTCTL_TEST_BIN=<other build>/bin/custctl.js` runs them against another build (main's).
  */
@@ -57,7 +58,7 @@ beforeAll(async () => {
   waitingJob = (JSON.parse(q.stdout) as { results: Array<{ jobId: string }> }).results[0]?.jobId as string;
 }, 120_000);
 
-describe('issue 12 item 1: an invalid character in CUSTCTL_API_TOKEN is described, the token never printed', () => {
+describe('an invalid character in CUSTCTL_API_TOKEN is described, the token never printed', () => {
   const secret = 'Sup3rSecretTokenValue0123456789';
   it.each([
     ['a CR/LF', `${secret}\r\nX`, /position 32 of 34 \(a carriage return \(CR\), U\+000D\)/],
@@ -81,7 +82,7 @@ describe('issue 12 item 1: an invalid character in CUSTCTL_API_TOKEN is describe
   });
 });
 
-describe('issue 12 item 2: every id flag validates what it gets, the empty string included', () => {
+describe('every id flag validates what it gets, the empty string included', () => {
   it.each([
     [['jobs', 'resume', '--customer', '']],
     [['jobs', 'list', '--customer', '']],
@@ -106,7 +107,7 @@ describe('issue 12 item 2: every id flag validates what it gets, the empty strin
   });
 });
 
-describe('issue 12 item 11: a look-alike character in an id is named by position and code point', () => {
+describe('a look-alike character in an id is named by position and code point', () => {
   it.each([
     ['a Cyrillic а', 'cust_\u0430bc', /character 6 is a non-ASCII character, U\+0430 that may look like a Latin letter or digit/],
     ['a zero-width space', 'cust_ab\u200bc', /character 8 is a zero-width space, U\+200B/],
@@ -119,7 +120,7 @@ describe('issue 12 item 11: a look-alike character in an id is named by position
   });
 });
 
-describe('issue 12 item 11: the state directory must be private', () => {
+describe('the state directory must be private', () => {
   it('a group- or world-writable state dir is refused (exit 2), nothing created in it', async () => {
     for (const mode of [0o777, 0o770]) {
       const dir = freshState();
@@ -145,7 +146,7 @@ describe('issue 12 item 11: the state directory must be private', () => {
   });
 });
 
-describe('issue 12 item 7: a damaged journal', () => {
+describe('a damaged journal', () => {
   it('a directory 111.json, a link 112.json -> /etc/passwd and a file holding null: warned once each, nothing quoted, jobs list and worker work, no id reused', async () => {
     const dir = freshState();
     const env = { CUSTCTL_STATE_DIR: dir };
@@ -187,7 +188,7 @@ describe('issue 12 item 7: a damaged journal', () => {
   });
 });
 
-describe('issue 12 item 8: a closed stdout ends the command quietly', () => {
+describe('a closed stdout ends the command quietly', () => {
   it.each([
     [['customers', 'list']],
     [['status', 'customer', A]],
