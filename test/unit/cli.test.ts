@@ -50,6 +50,16 @@ describe('custctl (built binary, no servers)', () => {
     'output/text.js', 'util/pool.js', 'util/process-alive.js', 'version.js',
   ];
 
+  // their parsers load only when the variable is set (config-sections.ts): still checked on every command
+  it.each([
+    ['CUSTCTL_HELM_UNINSTALL', 'bogus'], ['CUSTCTL_BACKUP_URL', 'file:relative'], ['CUSTCTL_SNAPSHOT_CLASS', 'Bad_Class'],
+    ['CUSTCTL_BACKUP_RECIPIENT', 'AGE-SECRET-KEY-1X'], ['CUSTCTL_PORTAL_URL', 'ftp://x'], ['CUSTCTL_ERASE_COLUMNS', '1bad'],
+  ])('a malformed %s refuses status job N (exit 2), as every other setting', async (name, value) => {
+    const r = await run(['status', 'job', '1'], { [name]: value, REDIS_URL: '' });
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain(name);
+  });
+
   it('status job N (the file journal) loads only the modules it needs: no package, no node:crypto', async () => {
     const state = mkdtempSync(path.join(tmpdir(), 'trace-status-'));
     const file = path.join(state, 'imports.txt');
