@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// `custctl --version` (or -V) answers from one tiny module; everything else starts the CLI.
+// CommonJS (bin/package.json): `custctl --version` (or -V) answers from package.json without
+// starting Node's ES module loader; everything else starts the CLI (dist/, ES modules).
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
-  const { VERSION } = await import('../dist/version.js');
-  process.stdout.write(`${VERSION}\n`);
+  process.stdout.write(`${require('../package.json').version}\n`);
 } else {
   readAhead(args, process.env);
-  await import('../dist/main.js');
+  import('../dist/main.js');
 }
 
 /**

@@ -2,16 +2,13 @@
  * One typed configuration object, built once from the environment (the original design's variable names kept) and the
  * global flags. A flag beats the environment.
  */
-import { parseHelmUninstallMode, type HelmUninstallMode } from './domain/deletion-options.js';
+import type { HelmUninstallMode } from './domain/deletion-options.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
 import { DEFAULT_NAMESPACE_PREFIX, parseNamespacePrefix } from './domain/namespace-name.js';
 import { formatDuration, parseDuration, parseRetention } from './domain/duration.js';
-import { parseBackupUrl, parseRecipients } from './domain/backup.js';
-import { parseSnapshotClass } from './domain/volume-snapshots.js';
-import { EraseColumnsError, parseEraseColumns } from './domain/erasure.js';
-import { parsePortalBaseUrl, PortalConfigError } from './domain/portal-link.js';
+import type * as Sections from './config-sections.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -131,6 +128,29 @@ function storeChoice(raw: string | undefined, source: string): StoreChoice {
   throw new UsageError(`${source}=${JSON.stringify(raw)}: the store is 'embedded' or 'postgres'`);
 }
 
+/** The variables whose parsers are in config-sections.ts: set (non-empty), they are parsed with the rest. */
+export const SECTION_VARIABLES = ['CUSTCTL_HELM_UNINSTALL', 'CUSTCTL_BACKUP_URL', 'CUSTCTL_SNAPSHOT_CLASS', 'CUSTCTL_BACKUP_RECIPIENT', 'CUSTCTL_PORTAL_URL', 'CUSTCTL_ERASE_COLUMNS'] as const;
+
+/**
+ * The optional settings' parsers, loaded by `prepareConfig`: their modules (backups, snapshots, the
+ * portal's links, erasure, deletion options) are a third of the bytes a `status job` would otherwise load for nothing.
+ */
+let sectionParsers: typeof Sections | undefined;
+
+/**
+ * Loads what `buildConfig(env, …)` will need: the optional settings' parsers when `env` sets one of
+ * them (`all`: always). Awaited once before the first `buildConfig` (main does; the unit tests'
+ * setup loads them all); every setting is still checked when the configuration is built.
+ */
+export async function prepareConfig(env: Env, o: { all?: boolean } = {}): Promise<void> {
+  if (sectionParsers === undefined && (o.all || SECTION_VARIABLES.some((v) => env[v]))) sectionParsers = await import('./config-sections.js');
+}
+
+function sections(): typeof Sections {
+  if (sectionParsers === undefined) throw new Error(`buildConfig: ${SECTION_VARIABLES.join(', ')} need prepareConfig(env) awaited first`);
+  return sectionParsers;
+}
+
 export function buildConfig(env: Env, flags: GlobalFlags): Config {
   const simulateRaw = env.SIMULATE_K8S_DEPLOYMENT;
   if (simulateRaw !== undefined && !['true', 'false', ''].includes(simulateRaw)) {
@@ -166,9 +186,9 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     jobTimeoutMs: millis('CUSTCTL_JOB_TIMEOUT', env.CUSTCTL_JOB_TIMEOUT, DEFAULTS.jobTimeoutMs),
     apiUrl,
     apiToken: env.CUSTCTL_API_TOKEN || undefined,
-    backupUrl: env.CUSTCTL_BACKUP_URL ? parseBackupUrl(env.CUSTCTL_BACKUP_URL, 'CUSTCTL_BACKUP_URL').url : undefined,
-    snapshotClass: env.CUSTCTL_SNAPSHOT_CLASS ? parseSnapshotClass(env.CUSTCTL_SNAPSHOT_CLASS, 'CUSTCTL_SNAPSHOT_CLASS') : undefined,
-    backupRecipients: parseRecipients([env.CUSTCTL_BACKUP_RECIPIENT ?? ''], 'CUSTCTL_BACKUP_RECIPIENT'),
+    backupUrl: env.CUSTCTL_BACKUP_URL ? sections().backupUrl(env.CUSTCTL_BACKUP_URL) : undefined,
+    snapshotClass: env.CUSTCTL_SNAPSHOT_CLASS ? sections().snapshotClass(env.CUSTCTL_SNAPSHOT_CLASS) : undefined,
+    backupRecipients: env.CUSTCTL_BACKUP_RECIPIENT ? sections().backupRecipients(env.CUSTCTL_BACKUP_RECIPIENT) : [],
     backupIdentity: env.CUSTCTL_BACKUP_IDENTITY || undefined,
     verbose: flags.verbose ?? false,
     retentionMs: retention('CUSTCTL_RETENTION', env.CUSTCTL_RETENTION, DEFAULTS.retentionMs),
@@ -177,26 +197,14 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     rbacName: rbacName(env.CUSTCTL_RBAC_NAME),
     siteName: siteName(env.CUSTCTL_SITE_NAME),
     signingKeyFile: env.CUSTCTL_SIGNING_KEY_FILE || undefined,
-    portalUrl: env.CUSTCTL_PORTAL_URL ? rethrown(() => parsePortalBaseUrl(env.CUSTCTL_PORTAL_URL as string, 'CUSTCTL_PORTAL_URL')) : undefined,
-    eraseColumns: rethrown(() => parseEraseColumns(env.CUSTCTL_ERASE_COLUMNS)),
+    portalUrl: env.CUSTCTL_PORTAL_URL ? sections().portalUrl(env.CUSTCTL_PORTAL_URL) : undefined,
+    eraseColumns: env.CUSTCTL_ERASE_COLUMNS ? sections().eraseColumns(env.CUSTCTL_ERASE_COLUMNS) : [],
   };
 }
 
 function helmUninstallFrom(raw: string | undefined): HelmUninstallMode {
   if (raw === undefined || raw.trim() === '') return 'auto';
-  const m = parseHelmUninstallMode(raw);
-  if (!m) throw new UsageError(`CUSTCTL_HELM_UNINSTALL=${JSON.stringify(raw)}: it is 'auto' (helm only for releases with delete hooks or objects outside the namespace) or 'always'`);
-  return m;
-}
-
-/** A domain rule's own error as a usage error (exit 2). */
-function rethrown<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof EraseColumnsError || e instanceof PortalConfigError) throw new UsageError(e.message);
-    throw e;
-  }
+  return sections().helmUninstall(raw);
 }
 
 function siteName(raw: string | undefined): string {

@@ -13,7 +13,7 @@ import { CLOSED_STDOUT_EXIT, openIO, watchClosedPipe } from './io.js';
 import { VERSION } from './version.js';
 import { commanderErrorText, writeError } from './output/error.js';
 import { visibleLines } from './domain/visible.js';
-import type { GlobalFlags } from './config.js';
+import { prepareConfig, type GlobalFlags } from './config.js';
 
 type Deps = ReturnType<typeof makeDeps>;
 
@@ -191,6 +191,7 @@ async function main(): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  await prepareConfig(process.env);
   const deps = makeDeps({ io, env: process.env, flags: () => flags, shutdown: shutdown.signal, pid: process.pid });
   let exit = 0;
   const argv = process.argv.slice(2);

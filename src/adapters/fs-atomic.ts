@@ -10,7 +10,6 @@
  * Reads never follow a symbolic link (O_NOFOLLOW) and accept only regular files; an error about a
  * file never quotes its content (a link planted to /etc/passwd must not leak it).
  */
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -34,6 +33,8 @@ export function isTempFileName(name: string): boolean {
 }
 
 async function writeTemp(path: string, data: string | Uint8Array, mode: number): Promise<string> {
+  // node:crypto loads on the first write: reading the journal (`status job`) does not need it
+  const { randomBytes } = await import('node:crypto');
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', mode);
   try {

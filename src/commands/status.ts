@@ -3,7 +3,6 @@ import { createRequire } from 'node:module';
 import type * as Commander from '@commander-js/extra-typings';
 import type { CustomerRow } from '../adapters/store.js';
 import type { Deps } from '../deps.js';
-import { parseCustomerId } from '../domain/customer-id.js';
 import { parseJobId } from '../domain/job-id.js';
 import { customerStatusView, jobView } from '../output/job-view.js';
 import { OUTPUT_FORMATS, outputOption, print, type OutputFormat } from '../output/print.js';
@@ -21,6 +20,7 @@ export async function runStatusJob(d: Deps, o: { id: string; output: OutputForma
 }
 
 export async function runStatusCustomer(d: Deps, o: { id: string; output: OutputFormat }): Promise<{ customer: CustomerRow; jobs: Job[] }> {
+  const { parseCustomerId } = await import('../domain/customer-id.js'); // not on `status job`'s path
   const customer = parseCustomerId(o.id);
   const client = await d.client();
   const r = await client.customer(customer).catch((e: unknown) => {

@@ -1,6 +1,5 @@
 import { CliError, InvalidIdError, type Refusal } from './errors.js';
-import { describeCodePoint } from './token.js';
-import { quoted } from './visible.js';
+import { describeCodePoint, quoted } from './visible.js';
 
 /** The longest key whose release name `customer-<key>` still fits Helm's 53-character limit. */
 export const MAX_KEY_LENGTH = 44;

@@ -12,7 +12,8 @@
  * - The answer: 2xx continues (an optional JSON `message` is shown), 4xx refuses (408 and 429
  *   excepted: they mean "later"), 5xx and no answer are tried again within the attempt, anything
  *   else (a redirect) fails the call.
- * - What the plan and the result say, as data (`HookPlanLine`, `HookPointResult`) and as lines.
+ * - What the plan and the result say, as data (`HookPlanLine`, `HookPointResult`) and as lines
+ *   (the result's in hook-result.ts, which `status job` reads without the rest of this module).
  *
  * The file is read by src/adapters/hook-config.ts, the POST is src/adapters/hook-http.ts, the
  * calls with their retries are src/pipeline/hooks.ts.
@@ -405,20 +406,7 @@ export function hookPlanLines(endpoints: readonly HookEndpoint[], point: HookPoi
   });
 }
 
-/** The result lines of one point (`status job`, the delete result). */
-export function hookResultLines(r: HookPointResult): string[] {
-  if (r.outcome === 'none') return [];
-  if (r.outcome === 'passed') return [`hooks (${r.point}): an earlier attempt of this job got past this point: not called again`];
-  const lines = r.calls.map((c) => {
-    const head = `hook ${c.endpoint} (${r.point})`;
-    const tries = c.tries > 1 ? ` after ${c.tries} tries` : '';
-    if (c.outcome === 'continued') return `${head}: continued (HTTP ${c.status}${tries})${c.message ? `: ${c.message}` : ''}`;
-    if (c.outcome === 'refused') return `${head}: refused (HTTP ${c.status})${c.message ? `: ${c.message}` : ''}`;
-    return `${head}: failed${tries}: ${c.error}`;
-  });
-  if (r.notCalled.length > 0) lines.push(`hook ${r.notCalled.join(', ')} (${r.point}): not called`);
-  return lines;
-}
+export { hookResultLines } from './hook-result.js';
 
 // ---- errors ---------------------------------------------------------------------------------
 

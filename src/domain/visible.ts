@@ -53,3 +53,22 @@ export function visibleLines(s: string): string {
 export function quoted(s: string): string {
   return `"${s.replace(/["\\]/g, (c) => `\\${c}`).replace(UNSAFE_CHARACTERS, escapeCharacter)}"`;
 }
+
+const CODE_POINT_NAMES: Record<number, string> = {
+  0x00: 'a NUL byte',
+  0x09: 'a tab',
+  0x0a: 'a line feed (LF)',
+  0x0d: 'a carriage return (CR)',
+  0x20: 'a space',
+  0x7f: 'a DEL control character',
+  0xa0: 'a no-break space',
+  0x200b: 'a zero-width space',
+  0xfeff: 'a byte-order mark',
+};
+
+/** The kind of a character, without the character itself: `a carriage return (CR), U+000D`. */
+export function describeCodePoint(cp: number): string {
+  const hex = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+  const name = CODE_POINT_NAMES[cp] ?? (cp < 0x20 || (cp >= 0x80 && cp < 0xa0) ? 'a control character' : 'a non-ASCII character');
+  return `${name}, ${hex}`;
+}

@@ -11,7 +11,6 @@ import type { Env } from '../config.js';
 import type { JobQueue } from '../adapters/queue.js';
 import type { DeliveryJournal } from '../adapters/webhook-journal.js';
 import type { PostgresQueueTarget, QueueCheck } from '../adapters/bullmq-postgres.js';
-import { openPool, pgTarget } from '../adapters/pg-connection.js';
 import { parseQueueSelection, type QueueBackendName, type QueueSelection } from '../adapters/queue-config.js';
 
 /** What a backend needs of the process that opens it. */
@@ -44,7 +43,7 @@ export interface QueueBackend {
   /** what a worker elsewhere must be given to share this queue (for messages) */
   readonly sameSettings: string;
   /** one line for `version` and logs: what the queue is and where (never a password) */
-  describe(ctx: BackendContext): string;
+  describe(ctx: BackendContext): Promise<string>;
   /** the jobs queue */
   open(ctx: BackendContext): Promise<Opened<JobQueue>>;
   /** the webhook delivery journal, kept beside the queue (every worker of the queue sees it) */
@@ -67,7 +66,7 @@ const file: QueueBackend = {
   title: 'file journal',
   separateWorkers: false,
   sameSettings: 'the same state directory (CUSTCTL_STATE_DIR)',
-  describe: (ctx) => `file journal (${ctx.stateDirPath}/journal)`,
+  describe: async (ctx) => `file journal (${ctx.stateDirPath}/journal)`,
   async open(ctx) {
     const dir = await ctx.stateDir();
     const { openFileJournal } = await import('../adapters/file-journal.js');
@@ -95,7 +94,7 @@ const redis: QueueBackend = {
   title: 'BullMQ on Redis',
   separateWorkers: true,
   sameSettings: 'the same REDIS_URL',
-  describe: () => 'BullMQ on Redis (REDIS_URL / REDIS_HOST)',
+  describe: async () => 'BullMQ on Redis (REDIS_URL / REDIS_HOST)',
   async open(ctx) {
     // BullMQ on Redis: workers on many machines
     const { openBullQueue } = await import('../adapters/bullmq-queue.js');
@@ -126,15 +125,18 @@ const redis: QueueBackend = {
  * are the ones that worked (prefer/allow) and a failure names its cause.
  */
 export async function postgresQueueTarget(s: Extract<QueueSelection, { backend: 'postgres' }>, env: Env): Promise<PostgresQueueTarget> {
-  const t = queuePgTarget(s, env);
+  const t = await queuePgTarget(s, env);
   const where = t.description;
+  const { openPool } = await import('../adapters/pg-connection.js');
   const opened = await openPool(t, { ...env });
   await opened.pool.end().catch(() => undefined);
   return { pool: opened.config, schema: s.schema, where };
 }
 
 /** The queue database as libpq would read it: its own URL, the customers' DATABASE_URL, or the PG* variables. */
-function queuePgTarget(s: Extract<QueueSelection, { backend: 'postgres' }>, env: Env) {
+async function queuePgTarget(s: Extract<QueueSelection, { backend: 'postgres' }>, env: Env) {
+  // the PostgreSQL client's rules load only for this backend: the file journal's commands do without
+  const { pgTarget } = await import('../adapters/pg-connection.js');
   return pgTarget({ ...(s.databaseUrl !== undefined ? { connectionString: s.databaseUrl } : {}), env: { ...env } });
 }
 
@@ -161,11 +163,11 @@ const postgres: QueueBackend = {
   title: 'BullMQ on PostgreSQL',
   separateWorkers: true,
   sameSettings: 'CUSTCTL_QUEUE=postgres and the same queue database and schema',
-  describe(ctx) {
+  async describe(ctx) {
     const s = pgSelection(ctx.env);
     let where: string;
     try {
-      where = queuePgTarget(s, ctx.env).description;
+      where = (await queuePgTarget(s, ctx.env)).description;
     } catch (e) {
       where = `unresolved: ${errorText(e)}`;
     }

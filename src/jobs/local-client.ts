@@ -5,10 +5,9 @@
  */
 import { isLeased } from '../adapters/queue.js';
 import type { Deps } from '../deps.js';
-import { checkCustomerIds, parseCustomerId, type CustomerId } from '../domain/customer-id.js';
+import type { CustomerId } from '../domain/customer-id.js';
 import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
-import { ownGrantOf } from '../domain/permissions.js';
 import { CliError, ConflictError, isRunWideError, NotFoundError, OperationError, refuseAll, UsageError, type Refusal } from '../errors.js';
 import type { Inspection } from '../pipeline/types.js';
 import { isCancelled, isFinished, queueStateOf, stateName, type Job, type StateName } from '../domain/job.js';
@@ -20,7 +19,7 @@ import { localInterruption } from './interruption.js';
 import { queueBackendOf } from './backends.js';
 import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
 import type { Canceller } from './cancel.js';
-import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord, type CustomerRow, type DeploymentStatus } from '../adapters/store.js';
+import type { AuditFilter, AuditRecord, CustomerRow, DeploymentStatus } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
 
 /** The pipeline, the job kinds and the runner: loaded by the methods that plan or run jobs only. */
@@ -61,7 +60,7 @@ export class LocalJobsClient implements JobsClient {
     // starts now: its file loading fills the store's round trips
     const kubeLoad = cfg.simulate ? null : d.kube();
     kubeLoad?.catch(() => undefined);
-    const { backupOption, checkSnapshotClass, coverVolumes, inspect, outsidePlan, planView, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
+    const { backupOption, checkCustomerIds, checkSnapshotClass, coverVolumes, DELETABLE_STATUSES, inspect, outsidePlan, planView, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
     const snapshotClass = snapshotOption(cfg, o).snapshotClass;
     backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
     // Every id and row checked before anything happens; any refusal refuses the whole run, and
@@ -182,7 +181,7 @@ export class LocalJobsClient implements JobsClient {
     const d = this.d;
     const cfg = d.config();
     if (cfg.simulate) throw new UsageError('restore re-creates objects on the cluster: it does not run with SIMULATE_K8S_DEPLOYMENT=true');
-    const { admitRestore, loadBackup, loadIdentities, refuseRestore, restorePlan, openBackupTarget } = await running();
+    const { admitRestore, loadBackup, loadIdentities, ownGrantOf, refuseRestore, restorePlan, openBackupTarget } = await running();
     const namespace = namespaceFor(customer, cfg.namespacePrefix);
     const store = await d.store();
     const kube = await d.kube();
@@ -218,8 +217,8 @@ export class LocalJobsClient implements JobsClient {
   async planCleanup(o: CleanupRequest): Promise<CleanupPlan> {
     const d = this.d;
     const cfg = d.config();
+    const { parseCustomerId, scanOrphans } = await running();
     const onlyKey = o.customer !== undefined ? parseCustomerId(o.customer).key : undefined;
-    const { scanOrphans } = await running();
     if (this.o.mode === 'cli' && cfg.simulate) d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: cluster RBAC is listed and reported, nothing is deleted');
     const kube = await d.kube();
     const env = await this.env();

@@ -23,5 +23,8 @@ export { workerEvents } from './worker.js';
 export { submitRestore } from './kinds/restore.js';
 export { loadBackup } from '../pipeline/backup.js';
 export { admitRestore, refuseRestore, restorePlan } from '../pipeline/restore.js';
+export { ownGrantOf } from '../domain/permissions.js';
+export { checkCustomerIds, parseCustomerId } from '../domain/customer-id.js';
+export { DELETABLE_STATUSES } from '../adapters/store.js';
 export { openBackupTarget } from '../adapters/backup-target.js';
 export { loadIdentities } from '../adapters/backup-age.js';

@@ -3,7 +3,8 @@
  * times beside BullMQ's milliseconds (src/domain/json-times.ts). Everything the job carries from
  * outside (its failure, its log lines, who requested it, webhook errors) is made visible.
  */
-import { hookResultLines, type HookPointResult } from '../domain/hooks.js';
+import { hookResultLines } from '../domain/hook-result.js';
+import type { HookPointResult } from '../domain/hooks.js';
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../domain/duration.js';
 import type { CustomerRow } from '../adapters/store.js';

@@ -27,10 +27,47 @@ describe('custctl (built binary, no servers)', () => {
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
-  it.each([['--version'], ['--help'], ['delete', '--help']])('%s loads neither the Kubernetes client nor a database driver', async (...args) => {
+  it.each([['--help'], ['delete', '--help']])('%s loads neither the Kubernetes client nor a database driver', async (...args) => {
     const urls = await importsOf(args);
     expect(urls.some((u) => u.endsWith('/dist/version.js'))).toBe(true); // the tracer works
     expect(urls.filter((u) => /@kubernetes\/client-node|node_modules\/pg\/|@electric-sql\/pglite|bullmq|ioredis|fastify|prom-client/.test(u))).toEqual([]);
+  });
+
+  it.each([['--version'], ['-V']])('%s loads no module of dist/ (bin answers from package.json)', async (flag) => {
+    const urls = await importsOf([flag]);
+    expect(urls.some((u) => u.endsWith('/bin/custctl.js'))).toBe(true); // the tracer works
+    expect(urls.filter((u) => u.includes('/dist/') || u.includes('/node_modules/'))).toEqual([]);
+  });
+
+  // Scripts poll `status job N`: every module on its path is paid at each poll (start-up within 1.5×
+  // of `node -e 0`, docs/benchmarks.md). A module added here must be one the command needs.
+  const STATUS_JOB_MODULES = [
+    'adapters/dir-lock.js', 'adapters/file-journal.js', 'adapters/fs-atomic.js', 'adapters/queue-config.js', 'adapters/queue.js',
+    'adapters/retry.js', 'adapters/state-dir.js', 'commands/status.js', 'config.js', 'deps.js', 'domain/duration.js',
+    'domain/errors.js', 'domain/hook-result.js', 'domain/job-id.js', 'domain/job.js', 'domain/json-times.js',
+    'domain/namespace-name.js', 'domain/row-status.js', 'domain/visible.js', 'errors.js', 'io.js', 'jobs/backends.js',
+    'jobs/interruption.js', 'jobs/local-client.js', 'main.js', 'output/error.js', 'output/job-view.js', 'output/print.js',
+    'output/text.js', 'util/pool.js', 'util/process-alive.js', 'version.js',
+  ];
+
+  // their parsers load only when the variable is set (config-sections.ts): still checked on every command
+  it.each([
+    ['CUSTCTL_HELM_UNINSTALL', 'bogus'], ['CUSTCTL_BACKUP_URL', 'file:relative'], ['CUSTCTL_SNAPSHOT_CLASS', 'Bad_Class'],
+    ['CUSTCTL_BACKUP_RECIPIENT', 'AGE-SECRET-KEY-1X'], ['CUSTCTL_PORTAL_URL', 'ftp://x'], ['CUSTCTL_ERASE_COLUMNS', '1bad'],
+  ])('a malformed %s refuses status job N (exit 2), as every other setting', async (name, value) => {
+    const r = await run(['status', 'job', '1'], { [name]: value, REDIS_URL: '' });
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain(name);
+  });
+
+  it('status job N (the file journal) loads only the modules it needs: no package, no node:crypto', async () => {
+    const state = mkdtempSync(path.join(tmpdir(), 'trace-status-'));
+    const file = path.join(state, 'imports.txt');
+    const r = await execa('node', ['--import', TRACE, BIN, 'status', 'job', '1'], { reject: false, env: { CUSTCTL_TRACE_IMPORTS: file, CUSTCTL_STATE_DIR: path.join(state, 'state'), REDIS_URL: '', NO_COLOR: '1' } });
+    expect(r.exitCode, r.stderr).toBe(3); // not found: the same modules as a found job's view
+    const urls = [...new Set(readFileSync(file, 'utf8').split('\n').filter(Boolean))];
+    expect(urls.filter((u) => u.includes('/dist/')).map((u) => u.slice(u.lastIndexOf('/dist/') + '/dist/'.length)).sort()).toEqual(STATUS_JOB_MODULES);
+    expect(urls.filter((u) => u.includes('/node_modules/') || u === 'node:crypto')).toEqual([]);
   });
 
   it('a simulated delete does not load prom-client; --metrics-textfile loads it and writes the series', async () => {

@@ -29,12 +29,12 @@ describe('queue backends', () => {
     expect(Object.values(QUEUE_BACKEND_TABLE).map((b) => [b.name, b.separateWorkers])).toEqual([['file', false], ['redis', true], ['postgres', true]]);
   });
 
-  it('describe names the queue and where it is, never a password', () => {
-    expect(QUEUE_BACKEND_TABLE.file.describe(ctx({}))).toBe('file journal (/state/journal)');
-    expect(QUEUE_BACKEND_TABLE.redis.describe(ctx({ REDIS_URL: 'redis://:pw@r:6379' }))).toBe('BullMQ on Redis (REDIS_URL / REDIS_HOST)');
-    const pg = QUEUE_BACKEND_TABLE.postgres.describe(ctx({ CUSTCTL_QUEUE: 'postgres', DATABASE_URL: 'postgres://app:secret@db:5432/billing', CUSTCTL_QUEUE_SCHEMA: 'jobs' }));
+  it('describe names the queue and where it is, never a password', async () => {
+    expect(await QUEUE_BACKEND_TABLE.file.describe(ctx({}))).toBe('file journal (/state/journal)');
+    expect(await QUEUE_BACKEND_TABLE.redis.describe(ctx({ REDIS_URL: 'redis://:pw@r:6379' }))).toBe('BullMQ on Redis (REDIS_URL / REDIS_HOST)');
+    const pg = await QUEUE_BACKEND_TABLE.postgres.describe(ctx({ CUSTCTL_QUEUE: 'postgres', DATABASE_URL: 'postgres://app:secret@db:5432/billing', CUSTCTL_QUEUE_SCHEMA: 'jobs' }));
     expect(pg).toBe('BullMQ on PostgreSQL, postgres://app@db:5432/billing, schema jobs');
-    const own = QUEUE_BACKEND_TABLE.postgres.describe(ctx({ CUSTCTL_QUEUE: 'postgres', DATABASE_URL: 'postgres://app@db/billing', CUSTCTL_QUEUE_DATABASE_URL: 'postgres://q:pw@qdb:5433/queue' }));
+    const own = await QUEUE_BACKEND_TABLE.postgres.describe(ctx({ CUSTCTL_QUEUE: 'postgres', DATABASE_URL: 'postgres://app@db/billing', CUSTCTL_QUEUE_DATABASE_URL: 'postgres://q:pw@qdb:5433/queue' }));
     expect(own).toBe('BullMQ on PostgreSQL, postgres://q@qdb:5433/queue, schema custctl_queue');
   });
 
