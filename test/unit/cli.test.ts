@@ -42,9 +42,9 @@ describe('custctl (built binary, no servers)', () => {
   // Scripts poll `status job N`: every module on its path is paid at each poll (start-up within 1.5×
   // of `node -e 0`, docs/benchmarks.md). A module added here must be one the command needs.
   const STATUS_JOB_MODULES = [
-    'adapters/dir-lock.js', 'adapters/file-journal.js', 'adapters/fs-atomic.js', 'adapters/queue-config.js', 'adapters/queue.js',
+    'adapters/dir-lock.js', 'adapters/file-journal-files.js', 'adapters/file-journal.js', 'adapters/fs-atomic.js', 'adapters/queue-config.js', 'adapters/queue.js',
     'adapters/retry.js', 'adapters/state-dir.js', 'commands/status.js', 'config.js', 'deps.js', 'domain/duration.js',
-    'domain/errors.js', 'domain/hook-result.js', 'domain/job-id.js', 'domain/job.js', 'domain/json-times.js',
+    'domain/errors.js', 'domain/hook-result.js', 'domain/job-id.js', 'domain/job-machine.js', 'domain/job.js', 'domain/json-times.js',
     'domain/namespace-name.js', 'domain/row-status.js', 'domain/visible.js', 'errors.js', 'io.js', 'jobs/backends.js',
     'jobs/interruption.js', 'jobs/local-client.js', 'main.js', 'output/error.js', 'output/job-view.js', 'output/print.js',
     'output/text.js', 'util/pool.js', 'util/process-alive.js', 'version.js',
