@@ -12,7 +12,7 @@ import { ReopeningStore } from '../adapters/reopening-store.js';
 import type { Deps } from '../deps.js';
 import { errorMessage, UsageError } from '../errors.js';
 import { intFlag } from '../flags.js';
-import { LocalJobsClient } from '../jobs/local-client.js';
+import { LocalJobsClient } from '../service/local.js';
 import { runFileWorker } from '../jobs/worker.js';
 import { queueBackendOf } from '../jobs/backends.js';
 import type { Job } from '../domain/job.js';

@@ -44,7 +44,7 @@ export interface JobsEnv {
   sink?: (job: Job, level: Level, message: string, fields?: Record<string, unknown>) => void;
 }
 
-export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
+export async function jobsEnv(d: Pick<Deps, 'store' | 'log' | 'webhooks' | 'outside' | 'metrics' | 'jobs' | 'config' | 'kube' | 'helm' | 'env' | 'now'>, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
   const store = extra.store ?? (await d.store());
   const events = settlingEvents({ store }, (m, f) => d.log.error(m, f));
   events.on(auditListener(store)); // the audit rows of events that change no customer row

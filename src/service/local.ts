@@ -4,7 +4,7 @@
  * client inside `custctl serve`: no terminal view, its own worker name, the server's words.
  */
 import { isLeased } from '../adapters/queue.js';
-import type { Deps } from '../deps.js';
+import type { ServiceEnv } from './env.js';
 import { checkCustomerIds, parseCustomerId, type CustomerId } from '../domain/customer-id.js';
 import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
@@ -14,12 +14,12 @@ import type { Inspection } from '../pipeline/types.js';
 import { isCancelled, isFinished, queueStateOf, stateName, type Job, type StateName } from '../domain/job.js';
 import { runPool } from '../util/pool.js';
 import { requireJob } from '../adapters/queue.js';
-import type { CancelResult, CancelTarget, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './client.js';
-import type { JobsEnv } from './env.js';
-import { localInterruption } from './interruption.js';
-import { queueBackendOf } from './backends.js';
-import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
-import type { Canceller } from './cancel.js';
+import type { CancelResult, CancelTarget, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './service.js';
+import type { JobsEnv } from '../jobs/env.js';
+import { localInterruption } from '../jobs/interruption.js';
+import { queueBackendOf } from '../jobs/backends.js';
+import type { CleanupReport, CleanupRequest } from '../jobs/kinds/cleanup-rbac.js';
+import type { Canceller } from '../jobs/cancel.js';
 import { DELETABLE_STATUSES, type AuditFilter, type AuditRecord, type CustomerRow, type DeploymentStatus } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
 
@@ -40,7 +40,7 @@ export class LocalJobsClient implements JobsClient {
   private pruned: Promise<unknown> | undefined;
 
   constructor(
-    private readonly d: Deps,
+    private readonly d: ServiceEnv,
     private readonly o: LocalClientOptions = { mode: 'cli' },
   ) {}
 
@@ -338,7 +338,7 @@ export class LocalJobsClient implements JobsClient {
     const since = d.now().getTime();
     let noticed = false;
     const whoRuns = await this.whoRuns();
-    const { idleNotice } = await import('./follow.js');
+    const { idleNotice } = await import('../jobs/follow.js');
     while (!isFinished(job)) {
       const line = `job ${job.id}: ${job.state} ${job.progress}% (attempt ${Math.min(job.attemptsMade + 1, job.maxAttempts)}/${job.maxAttempts})`;
       if (line !== last) d.log.info(line);
@@ -456,7 +456,7 @@ export function nothingLeft(insp: Pick<Inspection, 'releases' | 'ns' | 'rbac'>):
 }
 
 /** A synchronous deletion on BullMQ (serve): the job runs on a worker; this waits for its end (or shutdown). */
-async function waitForEnd(d: Deps, env: JobsEnv, id: string): Promise<Job> {
+async function waitForEnd(d: ServiceEnv, env: JobsEnv, id: string): Promise<Job> {
   for (;;) {
     const job = await env.queue.get(id);
     if (!job) throw new OperationError(`job ${id} disappeared from the queue`);

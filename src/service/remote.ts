@@ -5,16 +5,16 @@
  */
 import { retryText } from '../adapters/retry.js';
 import { QueueApiClient } from '../adapters/queue-client.js';
-import type { Deps } from '../deps.js';
+import type { ServiceEnv } from './env.js';
 import { checkCustomerIds, parseCustomerId, type CustomerId } from '../domain/customer-id.js';
 import { namespaceFor } from '../domain/namespace-name.js';
 import { CliError, isRunWideError, refuseAll, UsageError } from '../errors.js';
 import type { Job, StateName } from '../domain/job.js';
 import type { AuditFilter, AuditRecord, CustomerRow, DeploymentStatus } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
-import type { CancelResult, CancelTarget, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, RestorePlan } from './client.js';
-import { followJob, type JobSource } from './follow.js';
-import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
+import type { CancelResult, CancelTarget, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, RestorePlan } from './service.js';
+import { followJob, type JobSource } from '../jobs/follow.js';
+import type { CleanupReport, CleanupRequest } from '../jobs/kinds/cleanup-rbac.js';
 
 export class RemoteJobsClient implements JobsClient {
   readonly api: QueueApiClient;
@@ -22,7 +22,7 @@ export class RemoteJobsClient implements JobsClient {
   readonly jobsWhere = 'on the server';
 
   constructor(
-    private readonly d: Deps,
+    private readonly d: ServiceEnv,
     apiUrl: string,
     token: string | undefined,
   ) {

@@ -11,9 +11,9 @@ import type { DeletionOptions } from '../domain/deletion-options.js';
 import type { PlanView } from '../pipeline/plan.js';
 import type { RestorePlanView } from '../pipeline/restore.js';
 import type { Job, StateName } from '../domain/job.js';
-import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
-import type { DeleteOutcome, DeleteReport } from './kinds/delete.js';
-import type { CancelResult, CancelTarget } from './cancel.js';
+import type { CleanupReport, CleanupRequest } from '../jobs/kinds/cleanup-rbac.js';
+import type { DeleteOutcome, DeleteReport } from '../jobs/kinds/delete.js';
+import type { CancelResult, CancelTarget } from '../jobs/cancel.js';
 import type { DeliveryView } from '../domain/webhook.js';
 
 export type { CancelResult, CancelTarget };

@@ -62,8 +62,8 @@ describe('custctl (built binary, no servers)', () => {
     const r = await execa('node', ['--import', TRACE, BIN, 'jobs', 'list'], { reject: false, env: { CUSTCTL_TRACE_IMPORTS: file, CUSTCTL_STATE_DIR: path.join(state, 'state'), REDIS_URL: '' } });
     expect(r.exitCode, r.stderr).toBe(0);
     const urls = readFileSync(file, 'utf8').split('\n').filter(Boolean);
-    expect(urls.some((u) => u.endsWith('/dist/jobs/local-client.js'))).toBe(true); // the tracer works, and this is the local client
-    expect(urls.filter((u) => /\/dist\/(pipeline\/|jobs\/(runner|lifecycle|local-running|attached|worker|metrics-prom))|prom-client/.test(u))).toEqual([]);
+    expect(urls.some((u) => u.endsWith('/dist/service/local.js'))).toBe(true); // the tracer works, and this is the local client
+    expect(urls.filter((u) => /\/dist\/(pipeline\/|jobs\/(runner|lifecycle|worker|metrics-prom)|service\/(local-running|attached))|prom-client/.test(u))).toEqual([]);
   });
 
   it.each([['delete'], ['status'], ['status', 'job'], ['jobs'], ['cleanup-rbac'], ['worker'], ['serve'], ['completion'], ['customers'], ['customers', 'add'], ['db'], ['doctor'], ['version']].map((c) => [c.join(' '), c] as const))('%s --help has examples', async (_name, cmd) => {

@@ -12,7 +12,7 @@ import type { JobsEnv } from '../../jobs/env.js';
 import type { ConsolePlan } from './pages.js';
 
 export async function consolePlan(env: JobsEnv, customer: CustomerId): Promise<ConsolePlan> {
-  const { inspect, outsidePlan, planView, statusConflict } = await import('../../jobs/local-running.js');
+  const { inspect, outsidePlan, planView, statusConflict } = await import('../../service/local-running.js');
   const { store, config } = env;
   const row = await store.get(customer.id);
   if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
