@@ -26,7 +26,7 @@ import type { CancelResult, CancelTarget, Canceller } from '../jobs/cancel.js';
 import { authorize, cancellerOf, type Principal, type Role, type TokenSet } from './auth.js';
 import { AUTH_FAILURE_LIMITS, AuthFailures, type AuthFailureLimits } from './auth-failures.js';
 import { registerConsole, type ConsoleOptions } from './console/index.js';
-import { deliveryForOwner, errorForOwner, jobForOwner, ownerNotFound, rowForOwner } from '../jobs/owner-view.js';
+import { authorize as allow, deletionTerms, DEFAULT_RETENTION_RULE, deliveryView, errorForOwner, jobsScope, jobView, ownerNotFound, rowView, type Action } from '../service/policy.js';
 
 /** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
 export type SubmitExtras = DeletionOptions;
@@ -363,41 +363,34 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   const requestedBy = (req: FastifyRequest) => `api:${req.principal?.name ?? 'unknown'}`;
   /** A job as the caller may see it: the API's JSON, or an owner's view of its own customer's job. */
-  const jobFor = (req: FastifyRequest) => (job: Job): JobJson => (req.principal?.role === 'owner' ? jobWithIsoTimes(jobForOwner(job, req.principal.name)) : jobJson(job));
-  /** A job an owner may read: its own customer's; any other reads as one that does not exist. */
-  async function readableJob(req: FastifyRequest, raw: string): Promise<Job> {
+  /** Who asks (every route that reaches a handler with a role has authenticated one). */
+  const who = (req: FastifyRequest): Principal => req.principal as Principal;
+  /** The job as the caller may see it (src/service/policy.ts): the API's JSON, or an owner's view of its own customer's job. */
+  const jobFor = (req: FastifyRequest) => (job: Job): JobJson => (who(req).role === 'owner' ? jobWithIsoTimes(jobView(who(req), job)) : jobJson(job));
+  /** The job, if the caller may read it; a missing one and (to an owner) another customer's read the same. */
+  async function readableJob(req: FastifyRequest, raw: string, action: Action = 'read-job'): Promise<Job> {
     const id = parseJobIdParam(raw);
     const job = await queue.get(id);
-    const p = req.principal;
-    if (!job || (p?.role === 'owner' && job.data.customerId !== p.customerId)) {
-      throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
-    }
+    if (!job) throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
+    allow(who(req), action, { job });
     return job;
   }
-  const retention = opts.retention ?? { defaultMs: 0, ownerMinMs: 7 * 86_400_000 };
-
-  /** An owner token sees its own customer only: any other answers 404, as an unknown one would. */
-  function ownerMayActOn(req: FastifyRequest, customer: CustomerId): void {
-    const p = req.principal;
-    if (p?.role === 'owner' && p.customerId !== customer.id) throw new NotFoundError(`customer ${customer.id} not found`);
-  }
+  const retention = opts.retention ?? DEFAULT_RETENTION_RULE;
 
   /**
-   * The retention of a deletion asked through the API: `?after=7d` (0: now) or the site's
-   * default. An owner always gets at least the minimum, never an immediate deletion, and none of
-   * the override flags.
+   * The options of a deletion asked through the API: `?after=7d` (0: now) or the site's default,
+   * as the policy's retention rule allows them (an owner: at least its minimum, no override flags).
    */
   function retentionFor(req: FastifyRequest, extras: SubmitExtras): SubmitExtras {
     const after = afterParam(req.query as Query);
-    if (req.principal?.role !== 'owner') return after !== undefined ? { ...extras, afterMs: after } : extras;
-    if (extras.force || extras.allowMissing || extras.allowClusterScoped) throw new UsageError('an owner token cannot pass force, allowMissing or allowClusterScoped');
-    const afterMs = after ?? Math.max(retention.defaultMs, retention.ownerMinMs);
-    if (afterMs < retention.ownerMinMs) {
-      throw new UsageError(`an account owner's deletion waits at least ${formatRetention(retention.ownerMinMs)} (after=${formatRetention(afterMs)} is shorter): it is never immediate`, [
-        `Ask for after=${formatRetention(retention.ownerMinMs)} or more, or leave after out for the site's retention period.`,
+    const terms = deletionTerms(who(req), { ...extras, ...(after !== undefined ? { afterMs: after } : {}) }, retention);
+    if (!terms.allowed && terms.refusal === 'overrides') throw new UsageError('an owner token cannot pass force, allowMissing or allowClusterScoped');
+    if (!terms.allowed) {
+      throw new UsageError(`an account owner's deletion waits at least ${formatRetention(terms.minMs)} (after=${formatRetention(terms.afterMs)} is shorter): it is never immediate`, [
+        `Ask for after=${formatRetention(terms.minMs)} or more, or leave after out for the site's retention period.`,
       ]);
     }
-    return { ...extras, afterMs };
+    return terms.afterMs !== undefined ? { ...extras, afterMs: terms.afterMs } : extras;
   }
 
   // ---- health --------------------------------------------------------------------------------
@@ -426,7 +419,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     { config: { role: 'admin', owner: true, conflictStatus: 400 } },
     async (req) => {
       const customer = parseCustomerId(req.params.id);
-      ownerMayActOn(req, customer);
+      allow(who(req), 'submit', { customerId: customer.id });
       const extras = retentionFor(req, submitExtras(req.query));
       const job = await opts.submit(customer, requestedBy(req), extras);
       if (job.data.scheduledFor !== undefined) {
@@ -451,7 +444,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     { config: { role: 'admin', owner: true } },
     async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
-      ownerMayActOn(req, customer);
+      allow(who(req), 'cancel', { customerId: customer.id });
       if (!opts.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling deletions is not available on this server' });
       const r = await opts.cancel({ customer }, cancellerOf(req.principal));
       log.info('Deletion cancelled', { customerId: customer.id, job: r.jobId, status: r.status ?? undefined, restored: r.restored.length, deletionStarted: r.deletionStarted || undefined, by: req.principal?.name });
@@ -491,19 +484,20 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   app.get<{ Params: { id: string } }>('/api/customers/:id', { config: { role: 'viewer', owner: true } }, async (req) => {
     const customer = parseCustomerId(req.params.id);
-    ownerMayActOn(req, customer);
+    allow(who(req), 'read-customer', { customerId: customer.id });
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
     const jobs = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
-    return { customer: req.principal?.role === 'owner' ? rowForOwner(row) : row, jobs: jobs.map(jobFor(req)) };
+    return { customer: rowView(who(req), row), jobs: jobs.map(jobFor(req)) };
   });
 
   // the rows (customers list --api-url); an owner gets its own row only
   app.get<{ Querystring: Query }>('/api/customers', { config: { role: 'viewer', owner: true } }, async (req) => {
     const status = req.query.status;
     if (status !== undefined && !(DEPLOYMENT_STATUSES as readonly string[]).includes(status)) throw new UsageError(`status must be one of ${DEPLOYMENT_STATUSES.join(', ')}`);
-    const p = req.principal;
-    const rows = p?.role === 'owner' ? [await store.get(p.customerId ?? '')].filter((r) => r !== null).map(rowForOwner) : await store.list();
+    const p = who(req);
+    const own = jobsScope(p, undefined);
+    const rows = p.role === 'owner' ? [await store.get(own ?? '')].filter((r) => r !== null).map((r) => rowView(p, r)) : await store.list();
     return rows.filter((r) => status === undefined || r.deploymentStatus === status);
   });
 
@@ -514,9 +508,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const state = req.query.state;
     if (state !== undefined && !isStateName(state)) throw new UsageError(`state must be one of ${STATE_NAMES.join(', ')}`);
     const asked = req.query.customer !== undefined ? parseCustomerId(req.query.customer) : undefined;
-    if (asked) ownerMayActOn(req, asked);
+    if (asked) allow(who(req), 'list-jobs', { customerId: asked.id });
     // an owner lists its own customer's jobs, whatever it asked for
-    const customerId = req.principal?.role === 'owner' ? req.principal.customerId : asked?.id;
+    const customerId = jobsScope(who(req), asked?.id);
     const jobs = (await queue.list({ ...(state ? { state: queueStateOf(state) } : {}), ...(customerId ? { customerId } : {}) })).filter((j) => !state || stateName(j) === state);
     return jobs.sort((a, b) => Number(a.id) - Number(b.id)).map(jobFor(req));
   });
@@ -527,9 +521,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   // webhook deliveries of a job (who was told, status code, attempts): read as the job is; an
   // owner learns only that its customer's deliveries exist, not where they go
   app.get<{ Params: { id: string } }>('/api/admin/jobs/:id/deliveries', { config: { role: 'viewer', owner: true } }, async (req) => {
-    const job = await readableJob(req, req.params.id);
+    const job = await readableJob(req, req.params.id, 'deliveries');
     const deliveries = (opts.deliveries ? await opts.deliveries(job.id) : []).map((x) => deliveryJson(x as DeliveryView));
-    return { jobId: job.id, deliveries: req.principal?.role === 'owner' ? deliveries.map(deliveryForOwner) : deliveries };
+    return { jobId: job.id, deliveries: deliveries.map((x) => deliveryView(who(req), x)) };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {

@@ -8,7 +8,7 @@
  * over HTTPS: TLS here, a public https URL, or a trusted proxy saying so); the token is never kept.
  * Every state-changing request needs the session's CSRF token (form field `_csrf` or header
  * `x-csrf-token`). Roles are the API's: a viewer reads, an admin deletes, retries, cancels and
- * sweeps; an account owner sees its own customer and its jobs (src/jobs/owner-view.ts) and may
+ * sweeps; an account owner sees its own customer and its jobs (src/service/policy.ts) and may
  * schedule (never less than the minimum retention) and cancel its deletion. A deletion needs the
  * customer ID typed, checked here. Every POST is answered with a redirect (POST-redirect-GET): its
  * outcome, refusals included, is a one-time message of the session shown by the next page. Every
@@ -25,13 +25,12 @@ import { isStateName, queueStateOf, STATE_NAMES, stateName, type Job } from '../
 import { rowStatusName } from '../../domain/row-status.js';
 import { CliError, errorMessage, ForbiddenError, httpStatusForErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError, type ErrorName } from '../../errors.js';
 import { retryJob } from '../../jobs/actions.js';
-import { mayCancel } from '../../jobs/cancel.js';
 import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
 import { DELETE_STEPS } from '../../pipeline/steps/index.js';
 import { BACKUP_PROGRESS } from '../../pipeline/steps/backup.js';
 import type { ServerOptions } from '../app.js';
-import { errorForOwner, jobForOwner, ownerNotFound } from '../../jobs/owner-view.js';
-import { authenticate, cancellerOf, type Principal } from '../auth.js';
+import { authorize as allow, cancellerOf, DEFAULT_RETENTION_RULE, deletionTerms, errorForOwner, jobView, mayCancelJob, mayReadCustomer, jobsScope, ownerNotFound, type Action } from '../../service/policy.js';
+import { authenticate, type Principal } from '../auth.js';
 import type { AuthFailures } from '../auth-failures.js';
 import { layout, type Banner, type LayoutContext } from './html.js';
 import { customerPage, customersPage, errorPage, jobLive, jobPage, jobsPage, JOBS_PER_PAGE, loginPage, LOGIN_ERRORS, rbacPage, type ConsolePlan, type LoginError, type StepLine, type Viewer } from './pages.js';
@@ -123,7 +122,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     return { origin: host && /^[A-Za-z0-9.:[\]-]+$/.test(host) ? `${secure ? 'https' : 'http'}://${host}` : null, secure };
   }
   const cookieOf = (req: FastifyRequest) => (originOf(req).secure ? SECURE_COOKIE : COOKIE);
-  const retention = s.retention ?? { defaultMs: 0, ownerMinMs: 7 * 86_400_000 };
+  const retention = s.retention ?? DEFAULT_RETENTION_RULE;
   const { store, queue, log } = s;
 
   void app.register(async (scope) => {
@@ -226,8 +225,8 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     const viewerOf = (req: FastifyRequest): Viewer => ({ role: (req.consoleSession as Session).principal.role, csrf: (req.consoleSession as Session).csrf });
     const who = (req: FastifyRequest): Principal => (req.consoleSession as Session).principal;
     const requestedBy = (req: FastifyRequest) => `api:${who(req).name}`;
-    /** A job as this session may see it: an owner's view of its own customer's job, else the job. */
-    const shown = (req: FastifyRequest) => (job: Job): Job => (who(req).role === 'owner' ? jobForOwner(job, who(req).name) : job);
+    /** A job as this session may see it (src/service/policy.ts): an owner's view of its own customer's job, else the job. */
+    const shown = (req: FastifyRequest) => (job: Job): Job => jobView(who(req), job);
     // the environment banner: asked once it has answered (the kube context does not change under a running serve)
     let banner: Promise<Banner> | null = null;
     async function bannerFor(req: FastifyRequest): Promise<Banner | undefined> {
@@ -250,16 +249,12 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       return page(req, { ...ctx, flash, ...(b ? { banner: b } : {}) }, body);
     }
     const send = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').send(body);
-    /** an owner sees its own customer only: any other reads as one that does not exist */
-    function mayActOn(req: FastifyRequest, customerId: string | undefined): void {
-      const p = who(req);
-      if (p.role === 'owner' && p.customerId !== customerId) throw new NotFoundError(`customer ${customerId ?? '(none)'} not found`);
-    }
-    /** The job, if this session may see it; another customer's job reads to an owner as a missing one. */
-    async function jobFor(req: FastifyRequest, raw: string): Promise<Job> {
+    /** The job, if this session may do `action` with it; a missing one and (to an owner) another customer's read the same. */
+    async function jobFor(req: FastifyRequest, raw: string, action: Action = 'read-job'): Promise<Job> {
       if (!isJobId(raw)) throw new InvalidIdError(`${shownInput(raw)} is not a job id: job ids are numbers, e.g. 12345`);
       const job = await queue.get(raw);
-      if (!job || (who(req).role === 'owner' && job.data.customerId !== who(req).customerId)) throw new NotFoundError(`job ${raw} not found`);
+      if (!job) throw new NotFoundError(`job ${raw} not found`);
+      allow(who(req), action, { job });
       return job;
     }
 
@@ -325,7 +320,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const needle = q.toLowerCase();
       const now = s.now();
       const rows = (await store.list())
-        .filter((r) => p.role !== 'owner' || r.customerId === p.customerId)
+        .filter((r) => mayReadCustomer(p, r.customerId))
         .filter((r) => !status || rowStatusName(r, now) === status)
         .filter((r) => !needle || [r.customerId, r.companyName, r.email, r.instanceNamespace].some((f) => f.toLowerCase().includes(needle)))
         .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt) || a.customerId.localeCompare(b.customerId));
@@ -337,7 +332,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
 
     scope.get<{ Params: { id: string }; Querystring: Form }>('/console/customers/:id', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
-      mayActOn(req, customer.id);
+      allow(who(req), 'read-customer', { customerId: customer.id });
       const row = await store.get(customer.id);
       if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
       const owner = who(req).role === 'owner';
@@ -345,7 +340,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const jobs = latest.map(shown(req));
       // the Cancel button only where the cancel would be accepted: a deletion not running, that this principal may cancel
       const holder = row.deploymentStatus === 'deleting' && row.deletionJobId ? (latest.find((j) => j.id === row.deletionJobId) ?? (await queue.get(row.deletionJobId))) : null;
-      const cancellable = who(req).role !== 'viewer' && holder !== null && (holder.state === 'waiting' || holder.state === 'delayed') && mayCancel(holder, cancellerOf(who(req)));
+      const cancellable = who(req).role !== 'viewer' && holder !== null && (holder.state === 'waiting' || holder.state === 'delayed') && mayCancelJob(who(req), holder);
       // an owner reads why there is no plan only as its own customer's state, never the server's error
       const plan = await c.plan(customer).catch((e: unknown) => ({
         error: owner ? (e instanceof CliError && e.errorName === 'conflict' ? errorForOwner('conflict', e.message, '', shared.ownerSecrets()).message : 'No plan can be shown now; the operators have the details.') : (errorMessage(e).split('\n')[0] ?? 'no plan'),
@@ -366,7 +361,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
 
     scope.post<{ Params: { id: string }; Body: Form }>('/console/customers/:id/delete', { config: { console: { role: 'admin', owner: true } } }, async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
-      mayActOn(req, customer.id);
+      allow(who(req), 'submit', { customerId: customer.id });
       const form = req.body ?? {};
       const typed = (form.confirm ?? '').trim();
       const afterRaw = (form.after ?? '').trim();
@@ -388,10 +383,9 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
           return refuse(`${e.message}. Nothing was deleted.`);
         }
       }
-      if (who(req).role === 'owner') {
-        afterMs ??= Math.max(retention.defaultMs, retention.ownerMinMs);
-        if (afterMs < retention.ownerMinMs) return refuse(`An account owner's deletion waits at least ${formatRetention(retention.ownerMinMs)}: nothing was deleted.`);
-      }
+      const terms = deletionTerms(who(req), afterMs !== undefined ? { afterMs } : {}, retention);
+      if (!terms.allowed) return refuse(`An account owner's deletion waits at least ${formatRetention(retention.ownerMinMs)}: nothing was deleted.`);
+      afterMs = terms.afterMs;
       const job = await s.submit(customer, requestedBy(req), afterMs !== undefined ? { afterMs } : {});
       log.info(job.data.scheduledFor !== undefined ? 'Deletion scheduled (console)' : 'Deletion queued (console)', { customerId: customer.id, job: job.id, by: who(req).name });
       return reply.redirect(`/console/jobs/${job.id}`, 303);
@@ -399,7 +393,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
 
     scope.post<{ Params: { id: string } }>('/console/customers/:id/cancel-deletion', { config: { console: { role: 'admin', owner: true } } }, async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
-      mayActOn(req, customer.id);
+      allow(who(req), 'cancel', { customerId: customer.id });
       if (!s.cancel) throw new UsageError('cancelling deletions is not available on this server');
       const r = await s.cancel({ customer }, cancellerOf(who(req)));
       log.info('Deletion cancelled (console)', { customerId: customer.id, job: r.jobId, status: r.status ?? undefined, restored: r.restored.length, by: who(req).name });
@@ -412,7 +406,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const state = isStateName(req.query.state) ? req.query.state : undefined;
       const p = who(req);
       const asked = (req.query.customer ?? '').trim().slice(0, 100);
-      const customer = p.role === 'owner' ? p.customerId : asked !== '' ? parseCustomerId(asked).id : undefined;
+      const customer = jobsScope(p, asked !== '' && p.role !== 'owner' ? parseCustomerId(asked).id : undefined);
       const jobs = (await queue.list({ ...(state ? { state: queueStateOf(state) } : {}), ...(customer ? { customerId: customer } : {}) }))
         .filter((j) => !state || stateName(j) === state)
         .sort((a, b) => Number(b.id) - Number(a.id));
@@ -437,14 +431,14 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     });
 
     scope.post<{ Params: { id: string } }>('/console/jobs/:id/retry', { config: { console: { role: 'admin' } } }, async (req, reply) => {
-      const job = await jobFor(req, req.params.id);
+      const job = await jobFor(req, req.params.id, 'retry');
       await retryJob({ queue, store, now: s.now, actor: requestedBy(req), ...(s.events ? { events: s.events } : {}) }, job.id);
       log.info(`Job ${job.id} queued again (console)`, { by: who(req).name });
       return reply.redirect(`/console/jobs/${job.id}?done=retry`, 303);
     });
 
     scope.post<{ Params: { id: string } }>('/console/jobs/:id/cancel', { config: { console: { role: 'admin' } } }, async (req, reply) => {
-      const job = await jobFor(req, req.params.id);
+      const job = await jobFor(req, req.params.id, 'cancel');
       if (!s.cancel) throw new UsageError('cancelling jobs is not available on this server');
       const r = await s.cancel({ jobId: job.id }, cancellerOf(who(req)));
       log.info(`Job ${job.id} cancelled (console)`, { customerId: r.customerId ?? undefined, status: r.status ?? undefined, restored: r.restored.length, by: who(req).name });
