@@ -163,7 +163,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
       ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs, checkIntervalMs: Math.min(1_000, Math.max(50, Math.floor(o.requestTimeoutMs / 4))) } : {}),
       ...(o.idleTimeoutMs !== undefined ? { keepAliveTimeoutMs: o.idleTimeoutMs } : {}),
     },
-    submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, { ...extras, requestedBy }),
+    submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, extras, { requestedBy }),
     cancel: (target, who) => jobs.cancel(target, who),
     retention: { defaultMs: config.retentionMs, ownerMinMs: config.ownerMinRetentionMs },
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),

@@ -13,7 +13,7 @@ import { AUDIT_ACTIONS, DEPLOYMENT_STATUSES, type CustomerStore } from '../adapt
 import { parseTimePoint } from '../domain/time-window.js';
 import type { Socket } from 'node:net';
 import { parseCustomerId, shownInput, type CustomerId } from '../domain/customer-id.js';
-import { parseHelmUninstallMode, type DeletionOptions } from '../domain/deletion-options.js';
+import { fromQuery, type DeletionOptions } from '../domain/deletion-options.js';
 import { isJobId } from '../domain/job-id.js';
 import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
@@ -21,15 +21,13 @@ import { retryJob } from '../jobs/actions.js';
 import type { JobEvents } from '../jobs/events.js';
 import { isStateName, queueStateOf, STATE_NAMES, stateName, type Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
-import { formatRetention, parseRetention } from '../domain/duration.js';
+import { formatRetention } from '../domain/duration.js';
 import type { CancelResult, CancelTarget, Canceller } from '../jobs/cancel.js';
 import { authorize, cancellerOf, type Principal, type Role, type TokenSet } from './auth.js';
 import { AUTH_FAILURE_LIMITS, AuthFailures, type AuthFailureLimits } from './auth-failures.js';
+import { latestJobs } from '../service/customer-jobs.js';
 import { registerConsole, type ConsoleOptions } from './console/index.js';
 import { authorize as allow, deletionTerms, DEFAULT_RETENTION_RULE, deliveryView, errorForOwner, jobsScope, jobView, ownerNotFound, rowView, type Action } from '../service/policy.js';
-
-/** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
-export type SubmitExtras = DeletionOptions;
 
 export interface ServerOptions {
   store: CustomerStore;
@@ -37,7 +35,7 @@ export interface ServerOptions {
   tokens: TokenSet;
   log: Logger;
   /** accepts a deletion (row compare-and-set + job); NotFoundError / ConflictError when refused */
-  submit: (customer: CustomerId, requestedBy: string, opts: SubmitExtras) => Promise<Job>;
+  submit: (customer: CustomerId, requestedBy: string, opts: DeletionOptions) => Promise<Job>;
   /** runs the job in this process until it has ended (completed/failed), or was handed back on shutdown */
   runSync: (job: Job) => Promise<Job>;
   /**
@@ -186,39 +184,7 @@ function boolParam(name: string, raw: unknown): boolean | undefined {
   throw new UsageError(`query parameter ${name} must be true or false`);
 }
 
-function msParam(name: string, raw: unknown): number | undefined {
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'string' || !/^\d{1,10}$/.test(raw) || Number(raw) <= 0) throw new UsageError(`query parameter ${name} must be a positive number of milliseconds`);
-  return Number(raw);
-}
-
 type Query = Record<string, string | undefined>;
-
-/** `?after=7d` (soft delete): a retention period, 0 (now) or 1h…400d; outside it 400, before any job id exists. */
-function afterParam(q: Query): number | undefined {
-  if (q.after === undefined) return undefined;
-  return parseRetention(q.after, 'query parameter after');
-}
-
-function submitExtras(q: Query): SubmitExtras {
-  const out: SubmitExtras = {};
-  const force = boolParam('force', q.force);
-  const allowMissing = boolParam('allowMissing', q.allowMissing);
-  const allowClusterScoped = boolParam('allowClusterScoped', q.allowClusterScoped);
-  const waitTimeoutMs = msParam('timeoutMs', q.timeoutMs);
-  const jobTimeoutMs = msParam('jobTimeoutMs', q.jobTimeoutMs);
-  if (q.helmUninstall !== undefined) {
-    const mode = parseHelmUninstallMode(q.helmUninstall);
-    if (!mode) throw new UsageError("query parameter helmUninstall must be 'auto' or 'always'");
-    out.helmUninstall = mode;
-  }
-  if (force !== undefined) out.force = force;
-  if (allowMissing !== undefined) out.allowMissing = allowMissing;
-  if (allowClusterScoped !== undefined) out.allowClusterScoped = allowClusterScoped;
-  if (waitTimeoutMs !== undefined) out.waitTimeoutMs = waitTimeoutMs;
-  if (jobTimeoutMs !== undefined) out.jobTimeoutMs = jobTimeoutMs;
-  return out;
-}
 
 /** The job as the API shows it: the one schema (DESIGN "The job journal", ISO times beside BullMQ's ms), without the lease's pid/host. */
 export function jobJson(job: Job): JobJson {
@@ -381,16 +347,16 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
    * The options of a deletion asked through the API: `?after=7d` (0: now) or the site's default,
    * as the policy's retention rule allows them (an owner: at least its minimum, no override flags).
    */
-  function retentionFor(req: FastifyRequest, extras: SubmitExtras): SubmitExtras {
-    const after = afterParam(req.query as Query);
-    const terms = deletionTerms(who(req), { ...extras, ...(after !== undefined ? { afterMs: after } : {}) }, retention);
+  function retentionFor(req: FastifyRequest, extras: DeletionOptions): DeletionOptions {
+    const terms = deletionTerms(who(req), extras, retention);
     if (!terms.allowed && terms.refusal === 'overrides') throw new UsageError('an owner token cannot pass force, allowMissing or allowClusterScoped');
     if (!terms.allowed) {
       throw new UsageError(`an account owner's deletion waits at least ${formatRetention(terms.minMs)} (after=${formatRetention(terms.afterMs)} is shorter): it is never immediate`, [
         `Ask for after=${formatRetention(terms.minMs)} or more, or leave after out for the site's retention period.`,
       ]);
     }
-    return terms.afterMs !== undefined ? { ...extras, afterMs: terms.afterMs } : extras;
+    const { afterMs: _asked, ...rest } = extras;
+    return terms.afterMs !== undefined ? { ...rest, afterMs: terms.afterMs } : rest;
   }
 
   // ---- health --------------------------------------------------------------------------------
@@ -420,7 +386,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     async (req) => {
       const customer = parseCustomerId(req.params.id);
       allow(who(req), 'submit', { customerId: customer.id });
-      const extras = retentionFor(req, submitExtras(req.query));
+      const extras = retentionFor(req, fromQuery(req.query));
       const job = await opts.submit(customer, requestedBy(req), extras);
       if (job.data.scheduledFor !== undefined) {
         const at = new Date(job.data.scheduledFor).toISOString();
@@ -457,9 +423,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     { config: { role: 'admin', conflictStatus: 400 } },
     async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
-      if (afterParam(req.query) !== undefined) throw new UsageError('the synchronous endpoint deletes now: schedule a deletion with DELETE /api/customers/:id?after=7d');
+      if (fromQuery({ after: req.query.after }).afterMs !== undefined) throw new UsageError('the synchronous endpoint deletes now: schedule a deletion with DELETE /api/customers/:id?after=7d');
       // synchronous means now, whatever the site's default retention
-      const extras = { ...submitExtras(req.query), afterMs: 0 };
+      const extras = { ...fromQuery(req.query), afterMs: 0 };
       const job = await opts.submit(customer, requestedBy(req), extras);
       log.info('Deletion started (synchronous)', { customerId: customer.id, job: job.id, by: req.principal?.name });
       // not tied to the request: a client that goes away leaves the job running to its end
@@ -487,7 +453,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     allow(who(req), 'read-customer', { customerId: customer.id });
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
-    const jobs = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
+    const jobs = await latestJobs(queue, customer.id);
     return { customer: rowView(who(req), row), jobs: jobs.map(jobFor(req)) };
   });
 

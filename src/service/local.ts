@@ -14,9 +14,10 @@ import type { Inspection } from '../pipeline/types.js';
 import { isCancelled, isFinished, queueStateOf, stateName, type Job, type StateName } from '../domain/job.js';
 import { runPool } from '../util/pool.js';
 import { requireJob } from '../adapters/queue.js';
-import type { CancelResult, CancelTarget, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './service.js';
+import type { CancelResult, CancelTarget, CleanupPlan, DeletionOptions, DeletionPlan, DeletionRun, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './service.js';
 import type { JobsEnv } from '../jobs/env.js';
 import { localInterruption } from '../jobs/interruption.js';
+import { latestJobs } from './customer-jobs.js';
 import { queueBackendOf } from '../jobs/backends.js';
 import type { CleanupReport, CleanupRequest } from '../jobs/kinds/cleanup-rbac.js';
 import type { Canceller } from '../jobs/cancel.js';
@@ -50,7 +51,7 @@ export class LocalJobsClient implements JobsClient {
 
   // ---- deletions -------------------------------------------------------------------------------
 
-  async planDeletion(o: DeletionPlanRequest): Promise<DeletionPlan> {
+  async planDeletion(o: DeletionRun): Promise<DeletionPlan> {
     const d = this.d;
     const cfg = d.config();
     if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
@@ -161,12 +162,11 @@ export class LocalJobsClient implements JobsClient {
     return { target, simulated: cfg.simulate, items, afterMs: o.afterMs ?? cfg.retentionMs };
   }
 
-  async submitDeletion(customer: CustomerId, o: DeletionRequest): Promise<Job> {
+  async submitDeletion(customer: CustomerId, o: DeletionOptions, how: { namespaceUid?: string; sync?: boolean; requestedBy?: string } = {}): Promise<Job> {
     const { cliRequester, eventsOf, RETENTION_MS, submitDeletion } = await running();
     const env = await this.env();
     if (this.o.mode === 'cli') await (this.pruned ??= env.queue.prune(env.now() - RETENTION_MS).catch(() => 0));
-    const { sync: _sync, requestedBy, ...opts } = o;
-    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.worker) });
+    const job = await submitDeletion(env, customer, { ...o, ...(how.namespaceUid ? { namespaceUid: how.namespaceUid } : {}), requestedBy: how.requestedBy ?? cliRequester(this.d.worker) });
     await eventsOf(env).emit({ type: 'accepted', job });
     if (this.o.mode === 'cli') {
       // step lines: one customer's story, quiet in a run over several (one line per customer there)
@@ -279,7 +279,7 @@ export class LocalJobsClient implements JobsClient {
     const store = await this.d.store();
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`, ["List customers with 'custctl customers list'; register one with 'custctl customers add'."]);
-    const jobs = (await (await this.d.jobs()).list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
+    const jobs = await latestJobs(await this.d.jobs(), customer.id);
     return { customer: row, jobs };
   }
 

@@ -30,6 +30,7 @@ import { DELETE_STEPS } from '../../pipeline/steps/index.js';
 import { BACKUP_PROGRESS } from '../../pipeline/steps/backup.js';
 import type { ServerOptions } from '../app.js';
 import { authorize as allow, cancellerOf, DEFAULT_RETENTION_RULE, deletionTerms, errorForOwner, jobView, mayCancelJob, mayReadCustomer, jobsScope, ownerNotFound, type Action } from '../../service/policy.js';
+import { latestJobs } from '../../service/customer-jobs.js';
 import { authenticate, type Principal } from '../auth.js';
 import type { AuthFailures } from '../auth-failures.js';
 import { layout, type Banner, type LayoutContext } from './html.js';
@@ -336,7 +337,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const row = await store.get(customer.id);
       if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
       const owner = who(req).role === 'owner';
-      const latest = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
+      const latest = await latestJobs(queue, customer.id);
       const jobs = latest.map(shown(req));
       // the Cancel button only where the cancel would be accepted: a deletion not running, that this principal may cancel
       const holder = row.deploymentStatus === 'deleting' && row.deletionJobId ? (latest.find((j) => j.id === row.deletionJobId) ?? (await queue.get(row.deletionJobId))) : null;
