@@ -140,7 +140,6 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   const env = await jobs.env();
 
   const { buildServer } = await import('../server/app.js'); // fastify: loaded only by serve
-  const { consolePlan } = await import('../server/console/plan.js');
 
   // the cluster this server acts on, for the console's banner (its kubeconfig, read once; no request)
   const seen: string[] = [];
@@ -174,7 +173,8 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
       const ask = { ...(opts.customer ? { customer: opts.customer.id } : {}), includeKept: opts.includeKept };
       return dryRun ? (await jobs.planCleanup(ask)).report : jobs.submitCleanup({ ...ask, requestedBy });
     },
-    console: { plan: (customer) => consolePlan(env, customer), environment },
+    // the customer page's plan: the service's, the one `delete --dry-run` shows
+    console: { plan: (customer) => jobs.planCustomer(customer), environment },
     ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}),
     ...(o.trustProxy?.length ? { trustProxy: o.trustProxy } : {}),
     // what an owner must never read, beside the database and the token names the server knows

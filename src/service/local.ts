@@ -11,10 +11,15 @@ import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { ownGrantOf } from '../domain/permissions.js';
 import { CliError, ConflictError, isRunWideError, NotFoundError, OperationError, refuseAll, UsageError, type Refusal } from '../errors.js';
 import type { Inspection } from '../pipeline/types.js';
+import type { PlanView } from '../pipeline/plan.js';
+import type { OutsideEnv } from '../pipeline/outside.js';
+import type { Kube } from '../adapters/kube.js';
+import type { CustomerStore } from '../adapters/store.js';
+import type { Config } from '../config.js';
 import { isCancelled, isFinished, queueStateOf, stateName, type Job, type StateName } from '../domain/job.js';
 import { runPool } from '../util/pool.js';
 import { requireJob } from '../adapters/queue.js';
-import type { CancelResult, CancelTarget, CleanupPlan, DeletionOptions, DeletionPlan, DeletionRun, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './service.js';
+import type { CancelResult, CancelTarget, CleanupPlan, CustomerPlan, DeletionOptions, DeletionPlan, DeletionRun, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './service.js';
 import type { JobsEnv } from '../jobs/env.js';
 import { localInterruption } from '../jobs/interruption.js';
 import { latestJobs } from './customer-jobs.js';
@@ -62,7 +67,7 @@ export class LocalJobsClient implements JobsClient {
     // starts now: its file loading fills the store's round trips
     const kubeLoad = cfg.simulate ? null : d.kube();
     kubeLoad?.catch(() => undefined);
-    const { backupOption, checkSnapshotClass, coverVolumes, inspect, outsidePlan, planView, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
+    const { backupOption, checkSnapshotClass, inspect, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, statusConflict } = await running();
     const snapshotClass = snapshotOption(cfg, o).snapshotClass;
     backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
     // Every id and row checked before anything happens; any refusal refuses the whole run, and
@@ -117,23 +122,8 @@ export class LocalJobsClient implements JobsClient {
       // a pending row with nothing of it left on the cluster: deleted already, nothing to do (no job)
       if (insp && row.deploymentStatus === 'pending' && nothingLeft(insp)) t.alreadyDeleted = { byJob: row.deletionJobId, at: row.deletedAt };
       if (!showPlan) return;
-      t.plan = planView(insp, row, t.customer.id, t.namespace, cfg.simulate);
-      if (t.alreadyDeleted) t.plan.alreadyDeleted = t.alreadyDeleted;
-      if (env) coverVolumes(t.plan, snapshotClass ? await snapshotPlan(env.kube, snapshotClass) : null);
-      const snapshotted = (name: string) => t.plan?.pvcs?.some((p) => p.name === name && p.coverage === 'snapshot') ?? false;
-      const chosen = backupOption(cfg, o);
-      const backupUrl = chosen.backupUrl;
-      t.plan.backup = backupUrl
-        ? {
-            url: backupUrl,
-            ...(chosen.backupRecipients ? { encryptedTo: chosen.backupRecipients } : {}),
-            covers: 'every namespaced object (Helm release records included), the owned cluster RBAC, the row',
-            notCovered: (insp?.pvcs ?? []).filter((p) => !snapshotted(p.name)).map((p) => `the data in PVC ${p.name}${p.volumeName ? ` (volume ${p.volumeName})` : ''}: only the PVC object is kept`),
-          }
-        : null;
-      if (backupUrl && t.plan.backup && snapshotClass && t.plan.volumeSnapshots && !t.plan.volumeSnapshots.refused) t.plan.backup.covers += '; the manifest records the volume snapshots';
+      t.plan = await planOf({ customer: t.customer, namespace: t.namespace, row, insp, o, config: cfg, kube: env?.kube ?? null, outside: outside ?? null, store, ...(t.alreadyDeleted ? { alreadyDeleted: t.alreadyDeleted } : {}) });
       if (outside) {
-        Object.assign(t.plan, await outsidePlan(outside, store, t.customer.id, { scheduled: (o.afterMs ?? cfg.retentionMs) > 0, simulated: cfg.simulate }));
         const refusal = t.plan.billing?.plan.refusal;
         // refused by the billing step anyway: say so before asking to confirm
         if (refusal && !o.dryRun && !cfg.simulate) planRefusals.push({ subject: t.customer.id, error: new ConflictError(`billing: ${refusal}`) });
@@ -160,6 +150,28 @@ export class LocalJobsClient implements JobsClient {
     });
     refuseAll(`delete ${items.length === 1 ? 'it' : `these ${items.length} customers`}`, items.flatMap((t) => planRefusals.filter((r) => r.subject === t.customer.id)), items.length);
     return { target, simulated: cfg.simulate, items, afterMs: o.afterMs ?? cfg.retentionMs };
+  }
+
+  /**
+   * One customer's deletion plan, as `delete --dry-run` shows it (the same builder: planOf), for
+   * the console's customer page: on this client's store, queue and cluster, nothing logged. A
+   * customer that cannot be deleted now (being deleted, deploying) has none: the refusal a deletion
+   * would get is the answer.
+   */
+  async planCustomer(customer: CustomerId, o: DeletionOptions = {}): Promise<CustomerPlan> {
+    const env = await this.env();
+    const { inspect, statusConflict } = await running();
+    const { store, config: cfg } = env;
+    const row = await store.get(customer.id);
+    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
+    const namespace = checkRowNamespace(customer, row.instanceNamespace, cfg.namespacePrefix);
+    const conflict = DELETABLE_STATUSES.includes(row.deploymentStatus) ? null : await statusConflict(env.queue, row, o.force ?? false);
+    if (conflict) throw conflict;
+    const cluster = cfg.simulate ? null : await env.cluster();
+    const insp = cluster ? await inspect(customer, namespace, row, { ...cluster, store }, { detail: true, helmUninstall: o.helmUninstall ?? cfg.helmUninstall }) : null;
+    const outside = env.outside ? await env.outside() : null;
+    const plan = await planOf({ customer, namespace, row, insp, o, config: cfg, kube: cluster?.kube ?? null, outside, store });
+    return { plan, target: { ...(cluster ? { context: cluster.target.context, server: cluster.target.server } : {}), database: store.description } };
   }
 
   async submitDeletion(customer: CustomerId, o: DeletionOptions, how: { namespaceUid?: string; sync?: boolean; requestedBy?: string } = {}): Promise<Job> {
@@ -453,6 +465,38 @@ export class LocalJobsClient implements JobsClient {
  */
 export function nothingLeft(insp: Pick<Inspection, 'releases' | 'ns' | 'rbac'>): boolean {
   return insp.releases.length === 0 && insp.ns === null && insp.rbac.owned.length === 0;
+}
+
+/**
+ * The plan of one customer's deletion, from its inspection (null: simulated) and the options: what
+ * goes (pipeline/plan.ts), the volume snapshots and what they cover, the backup (where, encrypted
+ * to whom, what it does not cover), billing and the hooks. `delete --dry-run`, the confirmation and
+ * the console's customer page all show this one.
+ */
+async function planOf(a: {
+  customer: CustomerId; namespace: string; row: CustomerRow; insp: Inspection | null; o: DeletionOptions; config: Config;
+  kube: Kube | null; outside: OutsideEnv | null; store: CustomerStore; alreadyDeleted?: NonNullable<PlanView['alreadyDeleted']>;
+}): Promise<PlanView> {
+  const { backupOption, coverVolumes, outsidePlan, planView, snapshotOption, snapshotPlan } = await running();
+  const { config: cfg, insp, o } = a;
+  const plan = planView(insp, a.row, a.customer.id, a.namespace, cfg.simulate);
+  if (a.alreadyDeleted) plan.alreadyDeleted = a.alreadyDeleted;
+  const snapshotClass = snapshotOption(cfg, o).snapshotClass;
+  if (a.kube) coverVolumes(plan, snapshotClass ? await snapshotPlan(a.kube, snapshotClass) : null);
+  const snapshotted = (name: string) => plan.pvcs?.some((p) => p.name === name && p.coverage === 'snapshot') ?? false;
+  const chosen = backupOption(cfg, o);
+  const backupUrl = chosen.backupUrl;
+  plan.backup = backupUrl
+    ? {
+        url: backupUrl,
+        ...(chosen.backupRecipients ? { encryptedTo: chosen.backupRecipients } : {}),
+        covers: 'every namespaced object (Helm release records included), the owned cluster RBAC, the row',
+        notCovered: (insp?.pvcs ?? []).filter((p) => !snapshotted(p.name)).map((p) => `the data in PVC ${p.name}${p.volumeName ? ` (volume ${p.volumeName})` : ''}: only the PVC object is kept`),
+      }
+    : null;
+  if (backupUrl && plan.backup && snapshotClass && plan.volumeSnapshots && !plan.volumeSnapshots.refused) plan.backup.covers += '; the manifest records the volume snapshots';
+  if (a.outside) Object.assign(plan, await outsidePlan(a.outside, a.store, a.customer.id, { scheduled: (o.afterMs ?? cfg.retentionMs) > 0, simulated: cfg.simulate }));
+  return plan;
 }
 
 /** A synchronous deletion on BullMQ (serve): the job runs on a worker; this waits for its end (or shutdown). */

@@ -33,6 +33,12 @@ export interface PlannedDeletion {
   alreadyDeleted?: { byJob: string | null; at: string | null };
 }
 
+/** One customer's deletion plan and where it acts (the console's customer page). */
+export interface CustomerPlan {
+  plan: PlanView;
+  target: { context?: string; server?: string; database: string };
+}
+
 export interface DeletionPlan {
   target: DeleteReport['target'];
   simulated: boolean;
