@@ -140,6 +140,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   const env = await jobs.env();
 
   const { buildServer } = await import('../server/app.js'); // fastify: loaded only by serve
+  const { serverService } = await import('../service/server-service.js');
 
   // the cluster this server acts on, for the console's banner (its kubeconfig, read once; no request)
   const seen: string[] = [];
@@ -149,22 +150,14 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     seen.push(kube.target.context, kube.target.server);
     return { simulated: false, context: kube.target.context, server: kube.target.server, database: store.description };
   };
-  const app = buildServer({
+  // the one service every route and console page calls: this server's jobs client over its store and queue
+  const service = serverService({
     store,
     queue,
-    tokens,
-    log: d.log,
     now: env.now,
-    ...(env.events ? { events: env.events } : {}),
-    ...(env.metrics ? { metrics: env.metrics } : {}),
-    https,
-    limits: {
-      ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs, checkIntervalMs: Math.min(1_000, Math.max(50, Math.floor(o.requestTimeoutMs / 4))) } : {}),
-      ...(o.idleTimeoutMs !== undefined ? { keepAliveTimeoutMs: o.idleTimeoutMs } : {}),
-    },
+    events: env.events,
     submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, extras, { requestedBy }),
     cancel: (target, who) => jobs.cancel(target, who),
-    retention: { defaultMs: config.retentionMs, ownerMinMs: config.ownerMinRetentionMs },
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),
     deliveries: (id) => jobs.deliveries(id),
     cleanupRbac: async (dryRun, requestedBy, opts) => {
@@ -174,7 +167,20 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
       return dryRun ? (await jobs.planCleanup(ask)).report : jobs.submitCleanup({ ...ask, requestedBy });
     },
     // the customer page's plan: the service's, the one `delete --dry-run` shows
-    console: { plan: (customer) => jobs.planCustomer(customer), environment },
+    plan: (customer) => jobs.planCustomer(customer),
+  });
+  const app = buildServer({
+    service,
+    tokens,
+    log: d.log,
+    ...(env.metrics ? { metrics: env.metrics } : {}),
+    https,
+    limits: {
+      ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs, checkIntervalMs: Math.min(1_000, Math.max(50, Math.floor(o.requestTimeoutMs / 4))) } : {}),
+      ...(o.idleTimeoutMs !== undefined ? { keepAliveTimeoutMs: o.idleTimeoutMs } : {}),
+    },
+    retention: { defaultMs: config.retentionMs, ownerMinMs: config.ownerMinRetentionMs },
+    console: { environment },
     ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}),
     ...(o.trustProxy?.length ? { trustProxy: o.trustProxy } : {}),
     // what an owner must never read, beside the database and the token names the server knows

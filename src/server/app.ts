@@ -9,56 +9,43 @@
 import { deliveryJson, jobJson as jobWithIsoTimes, type JobJson } from '../domain/json-times.js';
 import type { DeliveryView } from '../domain/webhook.js';
 import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { AUDIT_ACTIONS, DEPLOYMENT_STATUSES, type CustomerStore } from '../adapters/store.js';
+import { AUDIT_ACTIONS, DEPLOYMENT_STATUSES } from '../adapters/store.js';
 import { parseTimePoint } from '../domain/time-window.js';
 import type { Socket } from 'node:net';
-import { parseCustomerId, shownInput, type CustomerId } from '../domain/customer-id.js';
+import { parseCustomerId, shownInput } from '../domain/customer-id.js';
 import { fromQuery, type DeletionOptions } from '../domain/deletion-options.js';
 import { isJobId } from '../domain/job-id.js';
 import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
-import { retryJob } from '../jobs/actions.js';
-import type { JobEvents } from '../jobs/events.js';
-import { isStateName, queueStateOf, STATE_NAMES, stateName, type Job } from '../domain/job.js';
-import type { JobQueue } from '../adapters/queue.js';
+import { isStateName, STATE_NAMES, type Job } from '../domain/job.js';
 import { formatRetention } from '../domain/duration.js';
-import type { CancelResult, CancelTarget, Canceller } from '../jobs/cancel.js';
 import { authorize, cancellerOf, type Principal, type Role, type TokenSet } from './auth.js';
 import { AUTH_FAILURE_LIMITS, AuthFailures, type AuthFailureLimits } from './auth-failures.js';
-import { latestJobs } from '../service/customer-jobs.js';
+import { serverService, type ServerParts, type ServerService } from '../service/server-service.js';
 import { registerConsole, type ConsoleOptions } from './console/index.js';
 import { authorize as allow, deletionTerms, DEFAULT_RETENTION_RULE, deliveryView, errorForOwner, jobsScope, jobView, ownerNotFound, rowView, type Action } from '../service/policy.js';
 
-export interface ServerOptions {
-  store: CustomerStore;
-  queue: JobQueue;
+/**
+ * The server: the service it calls (src/service/server-service.ts: `serverService` over serve's
+ * jobs client, store and queue), the tokens, the log, the metrics, and how it listens. The parts
+ * of a service may be passed instead of one (unit tests: a store, a queue and the operations).
+ */
+export type ServerOptions = ServerSettings & ({ service: ServerService } | ServiceParts);
+
+/** The parts `serverService` makes a service of (src/service/server-service.ts). */
+export type ServiceParts = Omit<ServerParts, 'plan'>;
+
+export interface ServerSettings {
   tokens: TokenSet;
   log: Logger;
-  /** accepts a deletion (row compare-and-set + job); NotFoundError / ConflictError when refused */
-  submit: (customer: CustomerId, requestedBy: string, opts: DeletionOptions) => Promise<Job>;
-  /** runs the job in this process until it has ended (completed/failed), or was handed back on shutdown */
-  runSync: (job: Job) => Promise<Job>;
-  /**
-   * The one cancel (src/jobs/cancel.ts), behind `POST /api/admin/jobs/:id/cancel`,
-   * `POST /api/customers/:id/cancel-deletion` and the console's buttons: a job, or the deletion that
-   * holds a customer, as this principal (an owner: only what it asked for, for its own customer).
-   */
-  cancel?: (target: CancelTarget, who: Canceller) => Promise<CancelResult>;
   /** soft delete: the site's default retention and the minimum an owner token gets, ms (default 0 and 7 days) */
   retention?: { defaultMs: number; ownerMinMs: number };
-  /** the cleanup-rbac sweep (dry run: the report only); `customer` limits it to one customer */
-  cleanupRbac?: (dryRun: boolean, requestedBy: string, opts: { customer?: CustomerId; includeKept: boolean }) => Promise<unknown>;
-  now: () => number;
-  /** the job lifecycle stream (a cancel through the API ends its job there) */
-  events?: JobEvents;
   /** TLS (PEM): serve HTTPS */
   https?: { cert: Buffer; key: Buffer } | undefined;
   /** bounds on what a client may send and how slowly (defaults: SERVER_LIMITS) */
   limits?: Partial<ServerLimits>;
   /** `GET /metrics` (viewer token): the Prometheus text format */
   metrics?: { contentType: string; text(): Promise<string> };
-  /** `GET /api/admin/jobs/:id/deliveries`: the webhook deliveries of a job (src/jobs/webhooks.ts) */
-  deliveries?: (jobId: string) => Promise<unknown[]>;
   /** the admin console at `/` (src/server/console) */
   console?: ConsoleOptions;
   /**
@@ -219,6 +206,8 @@ declare module 'fastify' {
 }
 
 export function buildServer(opts: ServerOptions): FastifyInstance {
+  // the one service every route and console page calls (the console's plan: the service's, or the one given with the console)
+  const svc: ServerService = 'service' in opts ? opts.service : serverService({ ...opts, ...(opts.console?.plan ? { plan: opts.console.plan } : {}) });
   const limits: ServerLimits = { ...SERVER_LIMITS, ...opts.limits };
   const headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   const nodeServer = { headersTimeout: headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs };
@@ -244,11 +233,11 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     : fastify({ ...common, ...proxy, http: nodeServer })) as unknown as FastifyInstance;
   // nothing takes a text body: only JSON (or none) is accepted, anything else is 415
   app.removeContentTypeParser('text/plain');
-  const { log, queue, store } = opts;
+  const { log } = opts;
   const startedAt = new WeakMap<FastifyRequest, number>();
   // failed authentications are logged by the limiter, once per burst: not again per request
   const authFailureLogged = new WeakSet<FastifyRequest>();
-  const failures = new AuthFailures(log, opts.now, { ...AUTH_FAILURE_LIMITS, ...opts.authFailures });
+  const failures = new AuthFailures(log, svc.now, { ...AUTH_FAILURE_LIMITS, ...opts.authFailures });
   failures.start();
   let closing = false;
   app.addHook('preClose', async () => {
@@ -293,7 +282,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   // 413, 415) must not keep a socket open.
   /** The site's own strings an owner must not read: the database, the other tokens' names, what serve adds. */
   const ownerSecrets = (): string[] => [
-    store.description,
+    svc.where(),
     ...opts.tokens.entries.filter((e) => e.role !== 'owner').map((e) => e.name),
     ...(opts.ownerSecrets?.() ?? []),
   ];
@@ -336,7 +325,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   /** The job, if the caller may read it; a missing one and (to an owner) another customer's read the same. */
   async function readableJob(req: FastifyRequest, raw: string, action: Action = 'read-job'): Promise<Job> {
     const id = parseJobIdParam(raw);
-    const job = await queue.get(id);
+    const job = await svc.job(id);
     if (!job) throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
     allow(who(req), action, { job });
     return job;
@@ -364,11 +353,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   app.get('/healthz', { config: { role: null } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { config: { role: 'viewer' } }, async (_req, reply) => {
-    const problems: string[] = [];
-    await store.ping().catch((e: unknown) => problems.push(`store: ${errorMessage(e)}`));
-    await queue.get('1').catch((e: unknown) => problems.push(`queue: ${errorMessage(e)}`));
+    const problems = await svc.problems();
     if (problems.length) return reply.code(500).send({ error: 'internal', message: `not ready: ${problems.join('; ')}` });
-    return { status: 'ready', store: store.description, queue: queue.kind };
+    return { status: 'ready', store: svc.where(), queue: svc.queueKind };
   });
 
   // Prometheus scrapes with a viewer token (`authorization: {credentials_file: …}`): the series
@@ -387,7 +374,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       const customer = parseCustomerId(req.params.id);
       allow(who(req), 'submit', { customerId: customer.id });
       const extras = retentionFor(req, fromQuery(req.query));
-      const job = await opts.submit(customer, requestedBy(req), extras);
+      const job = await svc.submit(customer, requestedBy(req), extras);
       if (job.data.scheduledFor !== undefined) {
         const at = new Date(job.data.scheduledFor).toISOString();
         log.info('Deletion scheduled', { customerId: customer.id, job: job.id, deletesAt: at, by: req.principal?.name });
@@ -411,8 +398,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
       allow(who(req), 'cancel', { customerId: customer.id });
-      if (!opts.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling deletions is not available on this server' });
-      const r = await opts.cancel({ customer }, cancellerOf(req.principal));
+      if (!svc.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling deletions is not available on this server' });
+      const r = await svc.cancel({ customer }, cancellerOf(req.principal));
       log.info('Deletion cancelled', { customerId: customer.id, job: r.jobId, status: r.status ?? undefined, restored: r.restored.length, deletionStarted: r.deletionStarted || undefined, by: req.principal?.name });
       return { ...r, job: jobFor(req)(r.job) };
     },
@@ -426,10 +413,10 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       if (fromQuery({ after: req.query.after }).afterMs !== undefined) throw new UsageError('the synchronous endpoint deletes now: schedule a deletion with DELETE /api/customers/:id?after=7d');
       // synchronous means now, whatever the site's default retention
       const extras = { ...fromQuery(req.query), afterMs: 0 };
-      const job = await opts.submit(customer, requestedBy(req), extras);
+      const job = await svc.submit(customer, requestedBy(req), extras);
       log.info('Deletion started (synchronous)', { customerId: customer.id, job: job.id, by: req.principal?.name });
       // not tied to the request: a client that goes away leaves the job running to its end
-      const run = opts.runSync(job);
+      const run = svc.runSync(job);
       run.catch((e: unknown) => log.error(`job ${job.id}: synchronous run failed`, { error: errorMessage(e) }));
       const final = await run;
       const { status, error } = syncStatus(final);
@@ -451,9 +438,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   app.get<{ Params: { id: string } }>('/api/customers/:id', { config: { role: 'viewer', owner: true } }, async (req) => {
     const customer = parseCustomerId(req.params.id);
     allow(who(req), 'read-customer', { customerId: customer.id });
-    const row = await store.get(customer.id);
-    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
-    const jobs = await latestJobs(queue, customer.id);
+    const row = await svc.row(customer.id);
+    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${svc.where()}`);
+    const jobs = await svc.latestJobs(customer.id);
     return { customer: rowView(who(req), row), jobs: jobs.map(jobFor(req)) };
   });
 
@@ -463,7 +450,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     if (status !== undefined && !(DEPLOYMENT_STATUSES as readonly string[]).includes(status)) throw new UsageError(`status must be one of ${DEPLOYMENT_STATUSES.join(', ')}`);
     const p = who(req);
     const own = jobsScope(p, undefined);
-    const rows = p.role === 'owner' ? [await store.get(own ?? '')].filter((r) => r !== null).map((r) => rowView(p, r)) : await store.list();
+    const rows = p.role === 'owner' ? [await svc.row(own ?? '')].filter((r) => r !== null).map((r) => rowView(p, r)) : await svc.rows();
     return rows.filter((r) => status === undefined || r.deploymentStatus === status);
   });
 
@@ -477,8 +464,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     if (asked) allow(who(req), 'list-jobs', { customerId: asked.id });
     // an owner lists its own customer's jobs, whatever it asked for
     const customerId = jobsScope(who(req), asked?.id);
-    const jobs = (await queue.list({ ...(state ? { state: queueStateOf(state) } : {}), ...(customerId ? { customerId } : {}) })).filter((j) => !state || stateName(j) === state);
-    return jobs.sort((a, b) => Number(a.id) - Number(b.id)).map(jobFor(req));
+    return (await svc.jobs({ ...(state ? { state } : {}), ...(customerId ? { customerId } : {}) })).map(jobFor(req));
   });
 
   // another customer's job reads to an owner exactly as a job that does not exist
@@ -488,12 +474,12 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   // owner learns only that its customer's deliveries exist, not where they go
   app.get<{ Params: { id: string } }>('/api/admin/jobs/:id/deliveries', { config: { role: 'viewer', owner: true } }, async (req) => {
     const job = await readableJob(req, req.params.id, 'deliveries');
-    const deliveries = (opts.deliveries ? await opts.deliveries(job.id) : []).map((x) => deliveryJson(x as DeliveryView));
+    const deliveries = (await svc.deliveries(job.id)).map((x) => deliveryJson(x as DeliveryView));
     return { jobId: job.id, deliveries: deliveries.map((x) => deliveryView(who(req), x)) };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
-    const job = await retryJob({ queue, store, now: opts.now, actor: requestedBy(req), ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
+    const job = await svc.retry(parseJobIdParam(req.params.id), requestedBy(req));
     log.info(`Job ${job.id} queued again`, { by: req.principal?.name });
     return jobJson(job);
   });
@@ -501,8 +487,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   // the job, as GET answers it, plus what the cancel did (`cancel`: the row's status, what was restored)
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/cancel', { config: { role: 'admin' } }, async (req, reply) => {
     const id = parseJobIdParam(req.params.id);
-    if (!opts.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling jobs is not available on this server' });
-    const { job, ...done } = await opts.cancel({ jobId: id }, cancellerOf(req.principal));
+    if (!svc.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling jobs is not available on this server' });
+    const { job, ...done } = await svc.cancel({ jobId: id }, cancellerOf(req.principal));
     log.info(`Job ${job.id} cancelled`, { customerId: done.customerId ?? undefined, status: done.status ?? undefined, restored: done.restored.length, by: req.principal?.name });
     return { ...jobJson(job), cancel: done };
   });
@@ -512,12 +498,12 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   app.get<{ Querystring: Query }>('/api/admin/audit', { config: { role: 'viewer' } }, async (req) => {
     const q = req.query;
     const customerId = q.customer !== undefined ? parseCustomerId(q.customer).id : undefined;
-    const since = q.since !== undefined ? parseTimePoint(q.since, new Date(opts.now()), 'since') : undefined;
+    const since = q.since !== undefined ? parseTimePoint(q.since, new Date(svc.now()), 'since') : undefined;
     const actions = (q.action ?? '').split(',').map((a) => a.trim()).filter(Boolean);
     for (const a of actions) if (!(AUDIT_ACTIONS as readonly string[]).includes(a)) throw new UsageError(`action must be one of ${AUDIT_ACTIONS.join(', ')}`);
     const limit = q.limit !== undefined ? Number(q.limit) : 1000;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError('limit must be a whole number from 1 to 100000');
-    return store.listAudit({ ...(customerId ? { customerId } : {}), ...(since ? { since } : {}), actions, limit });
+    return svc.audit({ ...(customerId ? { customerId } : {}), ...(since ? { since } : {}), actions, limit });
   });
 
   // ---- cleanup-rbac --------------------------------------------------------------------------
@@ -526,12 +512,12 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const dryRun = boolParam('dryRun', req.query.dryRun) ?? false;
     const includeKept = boolParam('includeKept', req.query.includeKept) ?? false;
     const customer = req.query.customer !== undefined ? parseCustomerId(req.query.customer) : undefined;
-    if (!opts.cleanupRbac) return reply.code(501).send({ error: 'internal', message: 'cleanup-rbac is not available on this server' });
-    const result = await opts.cleanupRbac(dryRun, requestedBy(req), { includeKept, ...(customer ? { customer } : {}) });
+    if (!svc.cleanupRbac) return reply.code(501).send({ error: 'internal', message: 'cleanup-rbac is not available on this server' });
+    const result = await svc.cleanupRbac(dryRun, requestedBy(req), { includeKept, ...(customer ? { customer } : {}) });
     return { dryRun, result };
   });
 
-  if (opts.console) registerConsole(app, opts, opts.console, { failures, ownerSecrets, quiet: (req) => authFailureLogged.add(req) });
+  if (opts.console) registerConsole(app, svc, opts, opts.console, { failures, ownerSecrets, quiet: (req) => authFailureLogged.add(req) });
   return app;
 }
 

@@ -21,16 +21,15 @@ import { DEPLOYMENT_STATUSES } from '../../adapters/store.js';
 import { parseCustomerId, shownInput } from '../../domain/customer-id.js';
 import { formatRetention, parseRetention } from '../../domain/duration.js';
 import { isJobId } from '../../domain/job-id.js';
-import { isStateName, queueStateOf, STATE_NAMES, stateName, type Job } from '../../domain/job.js';
+import { isStateName, STATE_NAMES, type Job } from '../../domain/job.js';
 import { rowStatusName } from '../../domain/row-status.js';
 import { CliError, errorMessage, ForbiddenError, httpStatusForErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError, type ErrorName } from '../../errors.js';
-import { retryJob } from '../../jobs/actions.js';
 import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
 import { DELETE_STEPS } from '../../pipeline/steps/index.js';
 import { BACKUP_PROGRESS } from '../../pipeline/steps/backup.js';
-import type { ServerOptions } from '../app.js';
+import type { ServerSettings } from '../app.js';
 import { authorize as allow, cancellerOf, DEFAULT_RETENTION_RULE, deletionTerms, errorForOwner, jobView, mayCancelJob, mayReadCustomer, jobsScope, ownerNotFound, type Action } from '../../service/policy.js';
-import { latestJobs } from '../../service/customer-jobs.js';
+import type { ServerService } from '../../service/server-service.js';
 import { authenticate, type Principal } from '../auth.js';
 import type { AuthFailures } from '../auth-failures.js';
 import { layout, type Banner, type LayoutContext } from './html.js';
@@ -40,8 +39,8 @@ import { csrfMatches, sameOrigin, SESSION_LIMITS, SessionStore, type Flash, type
 export type { Banner, ConsolePlan };
 
 export interface ConsoleOptions {
-  /** the deletion plan of one customer, as `delete --dry-run` shows it (consolePlan in plan.ts) */
-  plan(customer: ReturnType<typeof parseCustomerId>): Promise<ConsolePlan>;
+  /** the deletion plan of one customer, as `delete --dry-run` shows it; default: the service's (src/service/server-service.ts) */
+  plan?(customer: ReturnType<typeof parseCustomerId>): Promise<ConsolePlan>;
   /** what every admin's and viewer's page says at its top: the cluster, simulated or not, the database */
   environment?: () => Promise<Banner>;
   sessions?: Partial<SessionLimits>;
@@ -108,8 +107,8 @@ const COOKIE = 'custctl_session';
 const SECURE_COOKIE = '__Host-custctl_session';
 
 /** Registers the console's routes (an encapsulated plugin: its hooks and parsers touch no API route). */
-export function registerConsole(app: FastifyInstance, s: ServerOptions, c: ConsoleOptions, shared: ConsoleShared): void {
-  const sessions = new SessionStore(s.now, { ...SESSION_LIMITS, ...c.sessions });
+export function registerConsole(app: FastifyInstance, svc: ServerService, s: ServerSettings, c: ConsoleOptions, shared: ConsoleShared): void {
+  const sessions = new SessionStore(svc.now, { ...SESSION_LIMITS, ...c.sessions });
   const publicOrigin = s.publicUrl ? new URL(s.publicUrl).origin : null;
   /**
    * The origin the browser sees, and whether that is HTTPS: the public URL when one is given, else
@@ -124,7 +123,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
   }
   const cookieOf = (req: FastifyRequest) => (originOf(req).secure ? SECURE_COOKIE : COOKIE);
   const retention = s.retention ?? DEFAULT_RETENTION_RULE;
-  const { store, queue, log } = s;
+  const { log } = s;
 
   void app.register(async (scope) => {
     const [script, style] = await Promise.all([readFile(new URL('console.js', ASSETS), 'utf8'), readFile(new URL('console.css', ASSETS), 'utf8')]);
@@ -235,9 +234,9 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       if (!p || p.role === 'owner' || !c.environment) return undefined;
       banner ??= c.environment().catch((e: unknown) => {
         banner = null;
-        return { simulated: false, database: store.description, error: errorMessage(e).split('\n')[0] ?? 'unknown' };
+        return { simulated: false, database: svc.where(), error: errorMessage(e).split('\n')[0] ?? 'unknown' };
       });
-      return { ...(await banner), database: store.description };
+      return { ...(await banner), database: svc.where() };
     }
     function page(req: FastifyRequest, ctx: LayoutContext, body: ReturnType<typeof loginPage>): string {
       const sess = req.consoleSession;
@@ -253,7 +252,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     /** The job, if this session may do `action` with it; a missing one and (to an owner) another customer's read the same. */
     async function jobFor(req: FastifyRequest, raw: string, action: Action = 'read-job'): Promise<Job> {
       if (!isJobId(raw)) throw new InvalidIdError(`${shownInput(raw)} is not a job id: job ids are numbers, e.g. 12345`);
-      const job = await queue.get(raw);
+      const job = await svc.job(raw);
       if (!job) throw new NotFoundError(`job ${raw} not found`);
       allow(who(req), action, { job });
       return job;
@@ -319,8 +318,8 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const status = statuses.includes(req.query.status as never) ? (req.query.status as string) : '';
       const p = who(req);
       const needle = q.toLowerCase();
-      const now = s.now();
-      const rows = (await store.list())
+      const now = svc.now();
+      const rows = (await svc.rows())
         .filter((r) => mayReadCustomer(p, r.customerId))
         .filter((r) => !status || rowStatusName(r, now) === status)
         .filter((r) => !needle || [r.customerId, r.companyName, r.email, r.instanceNamespace].some((f) => f.toLowerCase().includes(needle)))
@@ -334,16 +333,18 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     scope.get<{ Params: { id: string }; Querystring: Form }>('/console/customers/:id', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
       allow(who(req), 'read-customer', { customerId: customer.id });
-      const row = await store.get(customer.id);
-      if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
+      const row = await svc.row(customer.id);
+      if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${svc.where()}`);
       const owner = who(req).role === 'owner';
-      const latest = await latestJobs(queue, customer.id);
+      const latest = await svc.latestJobs(customer.id);
       const jobs = latest.map(shown(req));
       // the Cancel button only where the cancel would be accepted: a deletion not running, that this principal may cancel
-      const holder = row.deploymentStatus === 'deleting' && row.deletionJobId ? (latest.find((j) => j.id === row.deletionJobId) ?? (await queue.get(row.deletionJobId))) : null;
+      const holder = row.deploymentStatus === 'deleting' && row.deletionJobId ? (latest.find((j) => j.id === row.deletionJobId) ?? (await svc.job(row.deletionJobId))) : null;
       const cancellable = who(req).role !== 'viewer' && holder !== null && (holder.state === 'waiting' || holder.state === 'delayed') && mayCancelJob(who(req), holder);
       // an owner reads why there is no plan only as its own customer's state, never the server's error
-      const plan = await c.plan(customer).catch((e: unknown) => ({
+      const planOf = c.plan ?? svc.plan;
+      if (!planOf) throw new UsageError('the deletion plan is not available on this server');
+      const plan = await planOf(customer).catch((e: unknown) => ({
         error: owner ? (e instanceof CliError && e.errorName === 'conflict' ? errorForOwner('conflict', e.message, '', shared.ownerSecrets()).message : 'No plan can be shown now; the operators have the details.') : (errorMessage(e).split('\n')[0] ?? 'no plan'),
       }));
       const taken = takeFlash(req);
@@ -354,7 +355,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
           : null);
       const dialog = taken?.dialog;
       const body = customerPage({
-        row, jobs, plan, viewer: viewerOf(req), retention, now: s.now(), cancellable,
+        row, jobs, plan, viewer: viewerOf(req), retention, now: svc.now(), cancellable,
         ...(dialog ? { deleteError: taken.text, typed: dialog.typed, after: dialog.after } : {}),
       });
       return send(reply, await fullPage(req, { title: customer.id, nav: 'customers', flash: dialog ? null : flash }, body));
@@ -387,7 +388,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const terms = deletionTerms(who(req), afterMs !== undefined ? { afterMs } : {}, retention);
       if (!terms.allowed) return refuse(`An account owner's deletion waits at least ${formatRetention(retention.ownerMinMs)}: nothing was deleted.`);
       afterMs = terms.afterMs;
-      const job = await s.submit(customer, requestedBy(req), afterMs !== undefined ? { afterMs } : {});
+      const job = await svc.submit(customer, requestedBy(req), afterMs !== undefined ? { afterMs } : {});
       log.info(job.data.scheduledFor !== undefined ? 'Deletion scheduled (console)' : 'Deletion queued (console)', { customerId: customer.id, job: job.id, by: who(req).name });
       return reply.redirect(`/console/jobs/${job.id}`, 303);
     });
@@ -395,8 +396,8 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     scope.post<{ Params: { id: string } }>('/console/customers/:id/cancel-deletion', { config: { console: { role: 'admin', owner: true } } }, async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
       allow(who(req), 'cancel', { customerId: customer.id });
-      if (!s.cancel) throw new UsageError('cancelling deletions is not available on this server');
-      const r = await s.cancel({ customer }, cancellerOf(who(req)));
+      if (!svc.cancel) throw new UsageError('cancelling deletions is not available on this server');
+      const r = await svc.cancel({ customer }, cancellerOf(who(req)));
       log.info('Deletion cancelled (console)', { customerId: customer.id, job: r.jobId, status: r.status ?? undefined, restored: r.restored.length, by: who(req).name });
       return reply.redirect(`/console/customers/${customer.id}?cancelled=${r.deletionStarted ? 'started' : '1'}`, 303);
     });
@@ -408,40 +409,38 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const p = who(req);
       const asked = (req.query.customer ?? '').trim().slice(0, 100);
       const customer = jobsScope(p, asked !== '' && p.role !== 'owner' ? parseCustomerId(asked).id : undefined);
-      const jobs = (await queue.list({ ...(state ? { state: queueStateOf(state) } : {}), ...(customer ? { customerId: customer } : {}) }))
-        .filter((j) => !state || stateName(j) === state)
-        .sort((a, b) => Number(b.id) - Number(a.id));
+      const jobs = (await svc.jobs({ ...(state ? { state } : {}), ...(customer ? { customerId: customer } : {}) })).reverse();
       const pages = Math.max(1, Math.ceil(jobs.length / JOBS_PER_PAGE));
       const pageNo = Math.min(pages, Math.max(1, Number.parseInt(req.query.page ?? '1', 10) || 1));
       const shownJobs = jobs.slice((pageNo - 1) * JOBS_PER_PAGE, pageNo * JOBS_PER_PAGE).map(shown(req));
       return send(reply, await fullPage(req, { title: 'Jobs', nav: 'jobs' }, jobsPage({
-        jobs: shownJobs, state: state ?? '', states: STATE_NAMES, customer: p.role === 'owner' ? '' : (customer ?? ''), viewer: viewerOf(req), total: jobs.length, page: pageNo, pages, now: s.now(),
+        jobs: shownJobs, state: state ?? '', states: STATE_NAMES, customer: p.role === 'owner' ? '' : (customer ?? ''), viewer: viewerOf(req), total: jobs.length, page: pageNo, pages, now: svc.now(),
       })));
     });
 
     scope.get<{ Params: { id: string }; Querystring: Form }>('/console/jobs/:id', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
       const job = shown(req)(await jobFor(req, req.params.id));
       const flash = takeFlash(req) ?? (req.query.done ? { kind: 'ok' as const, text: req.query.done === 'retry' ? `Job ${job.id} queued again.` : `Job ${job.id} cancelled.` } : null);
-      return send(reply, await fullPage(req, { title: `Job ${job.id}`, nav: 'jobs', flash }, jobPage(job, stepsOf(job), viewerOf(req), s.now())));
+      return send(reply, await fullPage(req, { title: `Job ${job.id}`, nav: 'jobs', flash }, jobPage(job, stepsOf(job), viewerOf(req), svc.now())));
     });
 
     // the live part of a job page, polled by console.js about once a second while the job runs
     scope.get<{ Params: { id: string } }>('/console/jobs/:id/live', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
       const job = shown(req)(await jobFor(req, req.params.id));
-      return send(reply, jobLive(job, stepsOf(job), s.now(), viewerOf(req)).text);
+      return send(reply, jobLive(job, stepsOf(job), svc.now(), viewerOf(req)).text);
     });
 
     scope.post<{ Params: { id: string } }>('/console/jobs/:id/retry', { config: { console: { role: 'admin' } } }, async (req, reply) => {
       const job = await jobFor(req, req.params.id, 'retry');
-      await retryJob({ queue, store, now: s.now, actor: requestedBy(req), ...(s.events ? { events: s.events } : {}) }, job.id);
+      await svc.retry(job.id, requestedBy(req));
       log.info(`Job ${job.id} queued again (console)`, { by: who(req).name });
       return reply.redirect(`/console/jobs/${job.id}?done=retry`, 303);
     });
 
     scope.post<{ Params: { id: string } }>('/console/jobs/:id/cancel', { config: { console: { role: 'admin' } } }, async (req, reply) => {
       const job = await jobFor(req, req.params.id, 'cancel');
-      if (!s.cancel) throw new UsageError('cancelling jobs is not available on this server');
-      const r = await s.cancel({ jobId: job.id }, cancellerOf(who(req)));
+      if (!svc.cancel) throw new UsageError('cancelling jobs is not available on this server');
+      const r = await svc.cancel({ jobId: job.id }, cancellerOf(who(req)));
       log.info(`Job ${job.id} cancelled (console)`, { customerId: r.customerId ?? undefined, status: r.status ?? undefined, restored: r.restored.length, by: who(req).name });
       return reply.redirect(`/console/jobs/${job.id}?done=cancel`, 303);
     });
@@ -449,12 +448,12 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     // ---- cleanup-rbac ---------------------------------------------------------------------
 
     scope.get('/console/rbac', { config: { console: { role: 'admin' } } }, async (req, reply) => {
-      if (!s.cleanupRbac) throw new UsageError('cleanup-rbac is not available on this server');
+      if (!svc.cleanupRbac) throw new UsageError('cleanup-rbac is not available on this server');
       const flash = takeFlash(req);
       let report: CleanupReport | null = null;
       let error: string | undefined;
       try {
-        report = (await s.cleanupRbac(true, requestedBy(req), { includeKept: false })) as CleanupReport;
+        report = (await svc.cleanupRbac(true, requestedBy(req), { includeKept: false })) as CleanupReport;
       } catch (e) {
         error = errorMessage(e).split('\n')[0];
       }
@@ -464,8 +463,8 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
 
     // the sweep's report is the next page's (POST-redirect-GET): a reload shows the list, never sweeps again
     scope.post('/console/rbac/sweep', { config: { console: { role: 'admin' } } }, async (req, reply) => {
-      if (!s.cleanupRbac) throw new UsageError('cleanup-rbac is not available on this server');
-      const swept = (await s.cleanupRbac(false, requestedBy(req), { includeKept: false })) as CleanupReport;
+      if (!svc.cleanupRbac) throw new UsageError('cleanup-rbac is not available on this server');
+      const swept = (await svc.cleanupRbac(false, requestedBy(req), { includeKept: false })) as CleanupReport;
       log.info('cleanup-rbac sweep (console)', { job: swept.jobId ?? undefined, deleted: swept.deleted.length, by: who(req).name });
       (req.consoleSession as Session).flash = { kind: 'ok', text: `Swept: ${swept.deleted.length} deleted.`, data: swept };
       return reply.redirect('/console/rbac', 303);
