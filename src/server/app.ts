@@ -517,6 +517,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return { dryRun, result };
   });
 
+  // a group of routes of its own (the console; the same way, e.g. a customer portal) takes the one
+  // service `svc` and asks src/service/policy.ts who may do what
   if (opts.console) registerConsole(app, svc, opts, opts.console, { failures, ownerSecrets, quiet: (req) => authFailureLogged.add(req) });
   return app;
 }
