@@ -237,7 +237,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const startedAt = new WeakMap<FastifyRequest, number>();
   // failed authentications are logged by the limiter, once per burst: not again per request
   const authFailureLogged = new WeakSet<FastifyRequest>();
-  const failures = new AuthFailures(log, svc.now, { ...AUTH_FAILURE_LIMITS, ...opts.authFailures });
+  const failures = new AuthFailures(log, () => svc.now(), { ...AUTH_FAILURE_LIMITS, ...opts.authFailures });
   failures.start();
   let closing = false;
   app.addHook('preClose', async () => {

@@ -108,7 +108,7 @@ const SECURE_COOKIE = '__Host-custctl_session';
 
 /** Registers the console's routes (an encapsulated plugin: its hooks and parsers touch no API route). */
 export function registerConsole(app: FastifyInstance, svc: ServerService, s: ServerSettings, c: ConsoleOptions, shared: ConsoleShared): void {
-  const sessions = new SessionStore(svc.now, { ...SESSION_LIMITS, ...c.sessions });
+  const sessions = new SessionStore(() => svc.now(), { ...SESSION_LIMITS, ...c.sessions });
   const publicOrigin = s.publicUrl ? new URL(s.publicUrl).origin : null;
   /**
    * The origin the browser sees, and whether that is HTTPS: the public URL when one is given, else
@@ -342,7 +342,7 @@ export function registerConsole(app: FastifyInstance, svc: ServerService, s: Ser
       const holder = row.deploymentStatus === 'deleting' && row.deletionJobId ? (latest.find((j) => j.id === row.deletionJobId) ?? (await svc.job(row.deletionJobId))) : null;
       const cancellable = who(req).role !== 'viewer' && holder !== null && (holder.state === 'waiting' || holder.state === 'delayed') && mayCancelJob(who(req), holder);
       // an owner reads why there is no plan only as its own customer's state, never the server's error
-      const planOf = c.plan ?? svc.plan;
+      const planOf = c.plan ?? (svc.plan ? (x: typeof customer) => (svc.plan as NonNullable<typeof svc.plan>).call(svc, x) : undefined);
       if (!planOf) throw new UsageError('the deletion plan is not available on this server');
       const plan = await planOf(customer).catch((e: unknown) => ({
         error: owner ? (e instanceof CliError && e.errorName === 'conflict' ? errorForOwner('conflict', e.message, '', shared.ownerSecrets()).message : 'No plan can be shown now; the operators have the details.') : (errorMessage(e).split('\n')[0] ?? 'no plan'),
