@@ -10,7 +10,7 @@ import type { Kube } from './adapters/kube.js';
 import type { Helm } from './adapters/helm.js';
 import type { CustomerStore } from './adapters/store.js';
 import type { JobQueue } from './adapters/queue.js';
-import type { JobsClient } from './jobs/client.js';
+import type { JobsClient } from './service/service.js';
 import type { Metrics } from './jobs/metrics.js';
 import type { DeliveryView, Webhooks } from './jobs/webhooks.js';
 import type { DeliveryJournal } from './adapters/webhook-journal.js';
@@ -178,10 +178,10 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   const client = once(async (): Promise<JobsClient> => {
     const c = getConfig();
     if (c.apiUrl) {
-      const { RemoteJobsClient } = await import('./jobs/remote-client.js');
+      const { RemoteJobsClient } = await import('./service/remote.js');
       return new RemoteJobsClient(deps, c.apiUrl, c.apiToken);
     }
-    const { LocalJobsClient } = await import('./jobs/local-client.js');
+    const { LocalJobsClient } = await import('./service/local.js');
     return new LocalJobsClient(deps);
   });
 

@@ -7,7 +7,7 @@
 import { deliveryFromJson } from '../domain/json-times.js';
 import { tokenProblem } from '../domain/token.js';
 import { errorFromName, errorMessage, OperationError, TransportError, UnauthorizedError, ForbiddenError, UsageError, type CliError } from '../errors.js';
-import type { DeletionOptions } from '../domain/deletion-options.js';
+import { toQuery, type DeletionOptions } from '../domain/deletion-options.js';
 import type { Job, JobState, StateName } from '../domain/job.js';
 import type { DeliveryView } from '../domain/webhook.js';
 import type { AuditRecord, CustomerRow } from './store.js';
@@ -256,16 +256,7 @@ export class QueueApiClient {
 }
 
 function deleteQuery(q: DeletionOptions): RequestOptions['query'] {
-  return {
-    force: q.force || undefined,
-    allowMissing: q.allowMissing || undefined,
-    allowClusterScoped: q.allowClusterScoped || undefined,
-    helmUninstall: q.helmUninstall,
-    timeoutMs: q.waitTimeoutMs,
-    jobTimeoutMs: q.jobTimeoutMs,
-    // soft delete: a duration the server parses (`604800000ms`); absent: the server's CUSTCTL_RETENTION
-    after: q.afterMs !== undefined ? `${q.afterMs}ms` : undefined,
-  };
+  return toQuery(q);
 }
 
 /** The network error code of a failed fetch (undici puts it on the cause), `TimeoutError` for our timeout. */

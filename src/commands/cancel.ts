@@ -9,7 +9,7 @@ import { Command } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
 import { withCompletions } from '../completions.js';
 import { parseCustomerId } from '../domain/customer-id.js';
-import type { CancelResult } from '../jobs/client.js';
+import type { CancelResult } from '../service/service.js';
 import { cancelResultView } from '../output/job-view.js';
 import { outputOption, print, type OutputFormat } from '../output/print.js';
 

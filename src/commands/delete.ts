@@ -9,7 +9,7 @@ import { DEFAULTS } from '../config.js';
 import { withCompletions } from '../completions.js';
 import { DELETABLE_STATUSES } from '../adapters/store.js';
 import type { Deps } from '../deps.js';
-import { HELM_UNINSTALL_MODES, type DeletionOptions } from '../domain/deletion-options.js';
+import { deletionOptionsOf, HELM_UNINSTALL_MODES, type DeletionRun, type HelmUninstallMode } from '../domain/deletion-options.js';
 import { errorJson, exitCodeFor, isRunWideError } from '../errors.js';
 import { durationFlag, intFlag, retentionFlag } from '../flags.js';
 import { formatRetention } from '../domain/duration.js';
@@ -28,19 +28,7 @@ import { Pacer, paceText } from '../domain/pacing.js';
 
 export type { DeleteOutcome, DeleteReport };
 
-/** `delete`'s flags: the deletion options every entry point shares, plus how this run goes. */
-export interface DeleteOptions extends DeletionOptions {
-  ids: string[];
-  yes: boolean;
-  dryRun: boolean;
-  detach: boolean;
-  /** with --api-url: the synchronous endpoint */
-  sync?: boolean;
-  concurrency: number;
-  output: OutputFormat;
-}
-
-export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport> {
+export async function runDelete(o: DeletionRun & { output: OutputFormat }, d: Deps): Promise<DeleteReport> {
   const client = await d.client();
   const plan = await client.planDeletion(o);
   if (o.dryRun) {
@@ -120,23 +108,7 @@ export async function runDelete(o: DeleteOptions, d: Deps): Promise<DeleteReport
     const base = { customerId: t.customer.id, namespace: t.namespace, simulated: plan.simulated };
     let job;
     try {
-      job = await client.submitDeletion(t.customer, {
-        force: o.force,
-        allowMissing: o.allowMissing,
-        allowClusterScoped: o.allowClusterScoped,
-        waitTimeoutMs: o.waitTimeoutMs,
-        jobTimeoutMs: o.jobTimeoutMs,
-        ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}),
-        ...(o.backupUrl !== undefined ? { backupUrl: o.backupUrl } : {}),
-        ...(o.noBackup ? { noBackup: true } : {}),
-        ...(o.snapshotClass !== undefined ? { snapshotClass: o.snapshotClass } : {}),
-        ...(o.noSnapshotVolumes ? { noSnapshotVolumes: true } : {}),
-        ...(o.snapshotTimeoutMs !== undefined ? { snapshotTimeoutMs: o.snapshotTimeoutMs } : {}),
-        ...(o.backupRecipients !== undefined ? { backupRecipients: o.backupRecipients } : {}),
-        ...(o.helmUninstall !== undefined ? { helmUninstall: o.helmUninstall } : {}),
-        ...(t.namespaceUid ? { namespaceUid: t.namespaceUid } : {}),
-        ...(o.sync ? { sync: true } : {}),
-      });
+      job = await client.submitDeletion(t.customer, deletionOptionsOf(o), { ...(t.namespaceUid ? { namespaceUid: t.namespaceUid } : {}), ...(o.sync ? { sync: true } : {}) });
     } catch (e) {
       if (isRunWideError(e)) throw e;
       return { ...base, jobId: null, state: 'refused', exitCode: exitCodeFor(e), error: errorJson(e), result: null };
@@ -274,6 +246,40 @@ function detail(x: DeleteOutcome): string {
   return parts.join(', ');
 }
 
+/** `delete`'s flags as commander hands them over. */
+interface DeleteFlags {
+  yes?: boolean; dryRun?: boolean; detach?: boolean; sync?: boolean; concurrency: number;
+  timeout: number; jobTimeout?: number; after?: number;
+  force?: boolean; allowMissing?: boolean; allowClusterScoped?: boolean; allowOutsideNamespace?: boolean;
+  backup?: string | boolean; snapshotVolumes?: string | boolean; snapshotTimeout?: number; backupRecipient?: string[];
+  helmUninstall?: HelmUninstallMode;
+}
+
+/** The flags as a run (src/domain/deletion-options.ts): the one place `delete`'s flags become options. */
+export function fromFlags(ids: string[], f: DeleteFlags): DeletionRun {
+  return {
+    ids,
+    yes: !!f.yes,
+    dryRun: !!f.dryRun,
+    detach: !!f.detach,
+    sync: !!f.sync,
+    concurrency: f.concurrency,
+    waitTimeoutMs: f.timeout,
+    ...(f.jobTimeout !== undefined ? { jobTimeoutMs: f.jobTimeout } : {}),
+    ...(f.after !== undefined ? { afterMs: f.after } : {}),
+    force: !!f.force,
+    allowMissing: !!f.allowMissing,
+    allowClusterScoped: !!f.allowClusterScoped || !!f.allowOutsideNamespace,
+    ...(typeof f.backup === 'string' ? { backupUrl: f.backup } : {}),
+    ...(f.backup === false ? { noBackup: true } : {}),
+    ...(typeof f.snapshotVolumes === 'string' ? { snapshotClass: f.snapshotVolumes } : {}),
+    ...(f.snapshotVolumes === false ? { noSnapshotVolumes: true } : {}),
+    ...(f.snapshotTimeout !== undefined ? { snapshotTimeoutMs: f.snapshotTimeout } : {}),
+    ...(f.backupRecipient !== undefined ? { backupRecipients: f.backupRecipient } : {}),
+    ...(f.helmUninstall !== undefined ? { helmUninstall: f.helmUninstall } : {}),
+  };
+}
+
 export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF = runDelete) {
   // offered at TAB: something to delete (a pending row has nothing left; deploying needs --force)
   return withCompletions(new Command('delete'), {
@@ -314,31 +320,7 @@ Examples:
   custctl delete cust_abc123 --snapshot-volumes csi-retain --backup file:///backups  # volumes' data too`,
     )
     .action(async (ids, f) => {
-      const report = await runF(
-        {
-          ids,
-          yes: !!f.yes,
-          dryRun: !!f.dryRun,
-          detach: !!f.detach,
-          sync: !!f.sync,
-          concurrency: f.concurrency,
-          waitTimeoutMs: f.timeout,
-          jobTimeoutMs: f.jobTimeout,
-          ...(f.after !== undefined ? { afterMs: f.after } : {}),
-          force: !!f.force,
-          allowMissing: !!f.allowMissing,
-          allowClusterScoped: !!f.allowClusterScoped || !!f.allowOutsideNamespace,
-          ...(typeof f.backup === 'string' ? { backupUrl: f.backup } : {}),
-          ...(f.backup === false ? { noBackup: true } : {}),
-          ...(typeof f.snapshotVolumes === 'string' ? { snapshotClass: f.snapshotVolumes } : {}),
-          ...(f.snapshotVolumes === false ? { noSnapshotVolumes: true } : {}),
-          ...(f.snapshotTimeout !== undefined ? { snapshotTimeoutMs: f.snapshotTimeout } : {}),
-          ...(f.backupRecipient !== undefined ? { backupRecipients: f.backupRecipient } : {}),
-          ...(f.helmUninstall !== undefined ? { helmUninstall: f.helmUninstall } : {}),
-          output: f.output,
-        },
-        d,
-      );
+      const report = await runF({ ...fromFlags(ids, f), output: f.output }, d);
       await printDeleteReport(d, report, f.output);
       setExit(report.exitCode);
     });

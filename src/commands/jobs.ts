@@ -9,7 +9,7 @@ import { parseJobId } from '../domain/job-id.js';
 import { UsageError } from '../errors.js';
 import { outcomeOf } from '../jobs/kinds/delete.js';
 import { cancelledJobView, jobIdView, jobListView, jobView } from '../output/job-view.js';
-import type { CancelResult } from '../jobs/client.js';
+import type { CancelResult } from '../service/service.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { STATE_NAMES, jobExitCode, stateName, type Job, type StateName } from '../domain/job.js';
 import { confirmOrRefuse } from '../prompt.js';

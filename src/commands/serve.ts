@@ -12,7 +12,7 @@ import { ReopeningStore } from '../adapters/reopening-store.js';
 import type { Deps } from '../deps.js';
 import { errorMessage, UsageError } from '../errors.js';
 import { intFlag } from '../flags.js';
-import { LocalJobsClient } from '../jobs/local-client.js';
+import { LocalJobsClient } from '../service/local.js';
 import { runFileWorker } from '../jobs/worker.js';
 import { queueBackendOf } from '../jobs/backends.js';
 import type { Job } from '../domain/job.js';
@@ -142,8 +142,8 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   env.notices?.startReminders(d.shutdown); // deletion reminders to the customer (src/jobs/customer-notices.ts)
 
   const { buildServer } = await import('../server/app.js'); // fastify: loaded only by serve
-  const { consolePlan } = await import('../server/console/plan.js');
   const portal = await portalOptions(d, env);
+  const { serverService } = await import('../service/server-service.js');
 
   // the cluster this server acts on, for the console's banner (its kubeconfig, read once; no request)
   const seen: string[] = [];
@@ -153,22 +153,14 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     seen.push(kube.target.context, kube.target.server);
     return { simulated: false, context: kube.target.context, server: kube.target.server, database: store.description };
   };
-  const app = buildServer({
+  // the one service every route and console page calls: this server's jobs client over its store and queue
+  const service = serverService({
     store,
     queue,
-    tokens,
-    log: d.log,
     now: env.now,
-    ...(env.events ? { events: env.events } : {}),
-    ...(env.metrics ? { metrics: env.metrics } : {}),
-    https,
-    limits: {
-      ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs, checkIntervalMs: Math.min(1_000, Math.max(50, Math.floor(o.requestTimeoutMs / 4))) } : {}),
-      ...(o.idleTimeoutMs !== undefined ? { keepAliveTimeoutMs: o.idleTimeoutMs } : {}),
-    },
-    submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, { ...extras, requestedBy }),
+    events: env.events,
+    submit: (customer, requestedBy, extras) => jobs.submitDeletion(customer, extras, { requestedBy }),
     cancel: (target, who) => jobs.cancel(target, who),
-    retention: { defaultMs: config.retentionMs, ownerMinMs: config.ownerMinRetentionMs },
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),
     deliveries: (id) => jobs.deliveries(id),
     cleanupRbac: async (dryRun, requestedBy, opts) => {
@@ -177,7 +169,21 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
       const ask = { ...(opts.customer ? { customer: opts.customer.id } : {}), includeKept: opts.includeKept };
       return dryRun ? (await jobs.planCleanup(ask)).report : jobs.submitCleanup({ ...ask, requestedBy });
     },
-    console: { plan: (customer) => consolePlan(env, customer), environment },
+    // the customer page's plan: the service's, the one `delete --dry-run` shows
+    plan: (customer) => jobs.planCustomer(customer),
+  });
+  const app = buildServer({
+    service,
+    tokens,
+    log: d.log,
+    ...(env.metrics ? { metrics: env.metrics } : {}),
+    https,
+    limits: {
+      ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs, checkIntervalMs: Math.min(1_000, Math.max(50, Math.floor(o.requestTimeoutMs / 4))) } : {}),
+      ...(o.idleTimeoutMs !== undefined ? { keepAliveTimeoutMs: o.idleTimeoutMs } : {}),
+    },
+    retention: { defaultMs: config.retentionMs, ownerMinMs: config.ownerMinRetentionMs },
+    console: { environment },
     portal,
     ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}),
     ...(o.trustProxy?.length ? { trustProxy: o.trustProxy } : {}),

@@ -18,6 +18,7 @@
  * The file is read by src/adapters/hook-config.ts, the POST is src/adapters/hook-http.ts, the
  * calls with their retries are src/pipeline/hooks.ts.
  */
+import type { HookCall, HookPoint, HookPointResult } from './hook-result.js';
 import { createHash } from 'node:crypto';
 import { ConflictError, OperationError } from './errors.js';
 import { visible } from './visible.js';
@@ -25,7 +26,6 @@ import { deletedBody, signBody, shownUrl, type DeletedSummary, type WebhookPaylo
 
 // ---- points ---------------------------------------------------------------------------------
 
-export type HookPoint = 'before' | 'after-cluster';
 export const HOOK_POINTS: readonly HookPoint[] = ['before', 'after-cluster'];
 /** `X-Custctl-Event` and the body's `event` (webhooks send `job.*`). */
 export type HookEventName = `hook.${HookPoint}`;
@@ -329,36 +329,6 @@ export function boundMessage(raw: string, cut = false): string | null {
 
 // ---- outcomes -------------------------------------------------------------------------------
 
-interface HookCallBase {
-  endpoint: string;
-  /** the URL as it may be shown */
-  url: string;
-  point: HookPoint;
-  deliveryId: string;
-  /** requests made within this attempt */
-  tries: number;
-  durationMs: number;
-}
-
-/** One endpoint's call at one point, within one attempt. */
-export type HookCall =
-  | (HookCallBase & { outcome: 'continued'; status: number; message: string | null })
-  | (HookCallBase & { outcome: 'refused'; status: number; message: string | null })
-  | (HookCallBase & { outcome: 'failed'; status: number | null; error: string });
-
-/**
- * One point within one attempt: `continued` (every endpoint answered 2xx), `refused` (one answered
- * 4xx; the later ones were not called), `failed` (one got no usable answer within its tries),
- * `none` (no endpoint at this point), `passed` (an earlier attempt of the job got past it).
- */
-export interface HookPointResult {
-  point: HookPoint;
-  outcome: 'continued' | 'refused' | 'failed' | 'none' | 'passed';
-  calls: HookCall[];
-  /** endpoints not called because an earlier one refused or failed */
-  notCalled: string[];
-}
-
 /** The call that stopped the point (the refusal or the failure), if any. */
 export function stoppingCall(r: HookPointResult): Exclude<HookCall, { outcome: 'continued' }> | null {
   const c = r.calls.at(-1);
@@ -407,6 +377,7 @@ export function hookPlanLines(endpoints: readonly HookEndpoint[], point: HookPoi
 }
 
 export { hookResultLines } from './hook-result.js';
+export type { HookCall, HookPoint, HookPointResult } from './hook-result.js';
 
 // ---- errors ---------------------------------------------------------------------------------
 

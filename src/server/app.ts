@@ -9,78 +9,43 @@
 import { deliveryJson, jobJson as jobWithIsoTimes, type JobJson } from '../domain/json-times.js';
 import type { DeliveryView } from '../domain/webhook.js';
 import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { AUDIT_ACTIONS, DEPLOYMENT_STATUSES, type CustomerStore } from '../adapters/store.js';
+import { AUDIT_ACTIONS, DEPLOYMENT_STATUSES } from '../adapters/store.js';
 import { parseTimePoint } from '../domain/time-window.js';
 import type { Socket } from 'node:net';
-import { parseCustomerId, shownInput, type CustomerId } from '../domain/customer-id.js';
-import { parseHelmUninstallMode, type DeletionOptions } from '../domain/deletion-options.js';
+import { parseCustomerId, shownInput } from '../domain/customer-id.js';
+import { fromQuery, type DeletionOptions } from '../domain/deletion-options.js';
 import { isJobId } from '../domain/job-id.js';
 import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError } from '../errors.js';
-import type { Logger } from '../io.js';
-import { retryJob } from '../jobs/actions.js';
-import type { JobEvents } from '../jobs/events.js';
-import { isStateName, queueStateOf, STATE_NAMES, stateName, type Job } from '../domain/job.js';
-import type { JobQueue } from '../adapters/queue.js';
-import { formatRetention, parseRetention } from '../domain/duration.js';
-import type { CancelResult, CancelTarget, Canceller } from '../jobs/cancel.js';
-import { authorize, cancellerOf, type Principal, type Role, type TokenSet } from './auth.js';
-import { AUTH_FAILURE_LIMITS, AuthFailures, type AuthFailureLimits } from './auth-failures.js';
+import { isStateName, STATE_NAMES, type Job } from '../domain/job.js';
+import { formatRetention } from '../domain/duration.js';
+import { authorize, cancellerOf, type Principal, type Role } from './auth.js';
+import { AUTH_FAILURE_LIMITS, AuthFailures } from './auth-failures.js';
+import { serverService, type ServerParts, type ServerService } from '../service/server-service.js';
 import { registerConsole, type ConsoleOptions } from './console/index.js';
 import { registerPortal, type PortalOptions } from './portal/index.js';
-import { deliveryForOwner, errorForOwner, jobForOwner, ownerNotFound, rowForOwner } from '../jobs/owner-view.js';
+import type { RouteSettings } from './settings.js';
+import { authorize as allow, deletionTerms, DEFAULT_RETENTION_RULE, deliveryView, errorForOwner, jobsScope, jobView, ownerNotFound, rowView, type Action } from '../service/policy.js';
 
-/** What a client may ask of a deletion (query parameters of the DELETE endpoints). */
-export type SubmitExtras = DeletionOptions;
+/**
+ * The server: the service it calls (src/service/server-service.ts: `serverService` over serve's
+ * jobs client, store and queue), the tokens, the log, the metrics, and how it listens. The parts
+ * of a service may be passed instead of one (unit tests: a store, a queue and the operations).
+ */
+export type ServerOptions = ServerSettings & ({ service: ServerService } | ServiceParts);
 
-export interface ServerOptions {
-  store: CustomerStore;
-  queue: JobQueue;
-  tokens: TokenSet;
-  log: Logger;
-  /** accepts a deletion (row compare-and-set + job); NotFoundError / ConflictError when refused */
-  submit: (customer: CustomerId, requestedBy: string, opts: SubmitExtras) => Promise<Job>;
-  /** runs the job in this process until it has ended (completed/failed), or was handed back on shutdown */
-  runSync: (job: Job) => Promise<Job>;
-  /**
-   * The one cancel (src/jobs/cancel.ts), behind `POST /api/admin/jobs/:id/cancel`,
-   * `POST /api/customers/:id/cancel-deletion` and the console's buttons: a job, or the deletion that
-   * holds a customer, as this principal (an owner: only what it asked for, for its own customer).
-   */
-  cancel?: (target: CancelTarget, who: Canceller) => Promise<CancelResult>;
-  /** soft delete: the site's default retention and the minimum an owner token gets, ms (default 0 and 7 days) */
-  retention?: { defaultMs: number; ownerMinMs: number };
-  /** the cleanup-rbac sweep (dry run: the report only); `customer` limits it to one customer */
-  cleanupRbac?: (dryRun: boolean, requestedBy: string, opts: { customer?: CustomerId; includeKept: boolean }) => Promise<unknown>;
-  now: () => number;
-  /** the job lifecycle stream (a cancel through the API ends its job there) */
-  events?: JobEvents;
-  /** TLS (PEM): serve HTTPS */
-  https?: { cert: Buffer; key: Buffer } | undefined;
+/** The parts `serverService` makes a service of (src/service/server-service.ts). */
+export type ServiceParts = Omit<ServerParts, 'plan'>;
+
+/** What the server's own parts need besides the route groups' settings (src/server/settings.ts). */
+export interface ServerSettings extends RouteSettings {
   /** bounds on what a client may send and how slowly (defaults: SERVER_LIMITS) */
   limits?: Partial<ServerLimits>;
   /** `GET /metrics` (viewer token): the Prometheus text format */
   metrics?: { contentType: string; text(): Promise<string> };
-  /** `GET /api/admin/jobs/:id/deliveries`: the webhook deliveries of a job (src/jobs/webhooks.ts) */
-  deliveries?: (jobId: string) => Promise<unknown[]>;
   /** the admin console at `/` (src/server/console) */
   console?: ConsoleOptions;
   /** the customer portal at `/portal` (src/server/portal) */
   portal?: PortalOptions;
-  /**
-   * The origin browsers use to reach this server when a proxy stands in front (e.g.
-   * `https://custctl.example.com`): the console's sign-in checks it, and an https one makes the
-   * session cookie Secure and `__Host-` named.
-   */
-  publicUrl?: string;
-  /**
-   * Addresses (IPs, CIDRs, or `loopback`) of proxies whose X-Forwarded-For/-Proto/-Host are
-   * believed; from any other peer those headers are ignored.
-   */
-  trustProxy?: readonly string[];
-  /** failed authentications per client address (defaults: AUTH_FAILURE_LIMITS) */
-  authFailures?: Partial<AuthFailureLimits>;
-  /** the site's own strings an owner must not read (cluster server and context, backup URL, host): taken out of its answers */
-  ownerSecrets?: () => readonly string[];
 }
 
 export interface ServerLimits {
@@ -189,39 +154,7 @@ function boolParam(name: string, raw: unknown): boolean | undefined {
   throw new UsageError(`query parameter ${name} must be true or false`);
 }
 
-function msParam(name: string, raw: unknown): number | undefined {
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'string' || !/^\d{1,10}$/.test(raw) || Number(raw) <= 0) throw new UsageError(`query parameter ${name} must be a positive number of milliseconds`);
-  return Number(raw);
-}
-
 type Query = Record<string, string | undefined>;
-
-/** `?after=7d` (soft delete): a retention period, 0 (now) or 1h…400d; outside it 400, before any job id exists. */
-function afterParam(q: Query): number | undefined {
-  if (q.after === undefined) return undefined;
-  return parseRetention(q.after, 'query parameter after');
-}
-
-function submitExtras(q: Query): SubmitExtras {
-  const out: SubmitExtras = {};
-  const force = boolParam('force', q.force);
-  const allowMissing = boolParam('allowMissing', q.allowMissing);
-  const allowClusterScoped = boolParam('allowClusterScoped', q.allowClusterScoped);
-  const waitTimeoutMs = msParam('timeoutMs', q.timeoutMs);
-  const jobTimeoutMs = msParam('jobTimeoutMs', q.jobTimeoutMs);
-  if (q.helmUninstall !== undefined) {
-    const mode = parseHelmUninstallMode(q.helmUninstall);
-    if (!mode) throw new UsageError("query parameter helmUninstall must be 'auto' or 'always'");
-    out.helmUninstall = mode;
-  }
-  if (force !== undefined) out.force = force;
-  if (allowMissing !== undefined) out.allowMissing = allowMissing;
-  if (allowClusterScoped !== undefined) out.allowClusterScoped = allowClusterScoped;
-  if (waitTimeoutMs !== undefined) out.waitTimeoutMs = waitTimeoutMs;
-  if (jobTimeoutMs !== undefined) out.jobTimeoutMs = jobTimeoutMs;
-  return out;
-}
 
 /** The job as the API shows it: the one schema (DESIGN "The job journal", ISO times beside BullMQ's ms), without the lease's pid/host. */
 export function jobJson(job: Job): JobJson {
@@ -256,6 +189,8 @@ declare module 'fastify' {
 }
 
 export function buildServer(opts: ServerOptions): FastifyInstance {
+  // the one service every route and console page calls (the console's plan: the service's, or the one given with the console)
+  const svc: ServerService = 'service' in opts ? opts.service : serverService({ ...opts, ...(opts.console?.plan ? { plan: opts.console.plan } : {}) });
   const limits: ServerLimits = { ...SERVER_LIMITS, ...opts.limits };
   const headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   const nodeServer = { headersTimeout: headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs };
@@ -281,11 +216,11 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     : fastify({ ...common, ...proxy, http: nodeServer })) as unknown as FastifyInstance;
   // nothing takes a text body: only JSON (or none) is accepted, anything else is 415
   app.removeContentTypeParser('text/plain');
-  const { log, queue, store } = opts;
+  const { log } = opts;
   const startedAt = new WeakMap<FastifyRequest, number>();
   // failed authentications are logged by the limiter, once per burst: not again per request
   const authFailureLogged = new WeakSet<FastifyRequest>();
-  const failures = new AuthFailures(log, opts.now, { ...AUTH_FAILURE_LIMITS, ...opts.authFailures });
+  const failures = new AuthFailures(log, () => svc.now(), { ...AUTH_FAILURE_LIMITS, ...opts.authFailures });
   failures.start();
   let closing = false;
   app.addHook('preClose', async () => {
@@ -330,7 +265,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   // 413, 415) must not keep a socket open.
   /** The site's own strings an owner must not read: the database, the other tokens' names, what serve adds. */
   const ownerSecrets = (): string[] => [
-    store.description,
+    svc.where(),
     ...opts.tokens.entries.filter((e) => e.role !== 'owner').map((e) => e.name),
     ...(opts.ownerSecrets?.() ?? []),
   ];
@@ -366,41 +301,34 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   const requestedBy = (req: FastifyRequest) => `api:${req.principal?.name ?? 'unknown'}`;
   /** A job as the caller may see it: the API's JSON, or an owner's view of its own customer's job. */
-  const jobFor = (req: FastifyRequest) => (job: Job): JobJson => (req.principal?.role === 'owner' ? jobWithIsoTimes(jobForOwner(job, req.principal.name)) : jobJson(job));
-  /** A job an owner may read: its own customer's; any other reads as one that does not exist. */
-  async function readableJob(req: FastifyRequest, raw: string): Promise<Job> {
+  /** Who asks (every route that reaches a handler with a role has authenticated one). */
+  const who = (req: FastifyRequest): Principal => req.principal as Principal;
+  /** The job as the caller may see it (src/service/policy.ts): the API's JSON, or an owner's view of its own customer's job. */
+  const jobFor = (req: FastifyRequest) => (job: Job): JobJson => (who(req).role === 'owner' ? jobWithIsoTimes(jobView(who(req), job)) : jobJson(job));
+  /** The job, if the caller may read it; a missing one and (to an owner) another customer's read the same. */
+  async function readableJob(req: FastifyRequest, raw: string, action: Action = 'read-job'): Promise<Job> {
     const id = parseJobIdParam(raw);
-    const job = await queue.get(id);
-    const p = req.principal;
-    if (!job || (p?.role === 'owner' && job.data.customerId !== p.customerId)) {
-      throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
-    }
+    const job = await svc.job(id);
+    if (!job) throw new NotFoundError(`job ${id} not found`, ["List jobs with 'custctl jobs list' (finished jobs are kept 7 days)."]);
+    allow(who(req), action, { job });
     return job;
   }
-  const retention = opts.retention ?? { defaultMs: 0, ownerMinMs: 7 * 86_400_000 };
-
-  /** An owner token sees its own customer only: any other answers 404, as an unknown one would. */
-  function ownerMayActOn(req: FastifyRequest, customer: CustomerId): void {
-    const p = req.principal;
-    if (p?.role === 'owner' && p.customerId !== customer.id) throw new NotFoundError(`customer ${customer.id} not found`);
-  }
+  const retention = opts.retention ?? DEFAULT_RETENTION_RULE;
 
   /**
-   * The retention of a deletion asked through the API: `?after=7d` (0: now) or the site's
-   * default. An owner always gets at least the minimum, never an immediate deletion, and none of
-   * the override flags.
+   * The options of a deletion asked through the API: `?after=7d` (0: now) or the site's default,
+   * as the policy's retention rule allows them (an owner: at least its minimum, no override flags).
    */
-  function retentionFor(req: FastifyRequest, extras: SubmitExtras): SubmitExtras {
-    const after = afterParam(req.query as Query);
-    if (req.principal?.role !== 'owner') return after !== undefined ? { ...extras, afterMs: after } : extras;
-    if (extras.force || extras.allowMissing || extras.allowClusterScoped) throw new UsageError('an owner token cannot pass force, allowMissing or allowClusterScoped');
-    const afterMs = after ?? Math.max(retention.defaultMs, retention.ownerMinMs);
-    if (afterMs < retention.ownerMinMs) {
-      throw new UsageError(`an account owner's deletion waits at least ${formatRetention(retention.ownerMinMs)} (after=${formatRetention(afterMs)} is shorter): it is never immediate`, [
-        `Ask for after=${formatRetention(retention.ownerMinMs)} or more, or leave after out for the site's retention period.`,
+  function retentionFor(req: FastifyRequest, extras: DeletionOptions): DeletionOptions {
+    const terms = deletionTerms(who(req), extras, retention);
+    if (!terms.allowed && terms.refusal === 'overrides') throw new UsageError('an owner token cannot pass force, allowMissing or allowClusterScoped');
+    if (!terms.allowed) {
+      throw new UsageError(`an account owner's deletion waits at least ${formatRetention(terms.minMs)} (after=${formatRetention(terms.afterMs)} is shorter): it is never immediate`, [
+        `Ask for after=${formatRetention(terms.minMs)} or more, or leave after out for the site's retention period.`,
       ]);
     }
-    return { ...extras, afterMs };
+    const { afterMs: _asked, ...rest } = extras;
+    return terms.afterMs !== undefined ? { ...rest, afterMs: terms.afterMs } : rest;
   }
 
   // ---- health --------------------------------------------------------------------------------
@@ -408,11 +336,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   app.get('/healthz', { config: { role: null } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { config: { role: 'viewer' } }, async (_req, reply) => {
-    const problems: string[] = [];
-    await store.ping().catch((e: unknown) => problems.push(`store: ${errorMessage(e)}`));
-    await queue.get('1').catch((e: unknown) => problems.push(`queue: ${errorMessage(e)}`));
+    const problems = await svc.problems();
     if (problems.length) return reply.code(500).send({ error: 'internal', message: `not ready: ${problems.join('; ')}` });
-    return { status: 'ready', store: store.description, queue: queue.kind };
+    return { status: 'ready', store: svc.where(), queue: svc.queueKind };
   });
 
   // Prometheus scrapes with a viewer token (`authorization: {credentials_file: …}`): the series
@@ -429,9 +355,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     { config: { role: 'admin', owner: true, conflictStatus: 400 } },
     async (req) => {
       const customer = parseCustomerId(req.params.id);
-      ownerMayActOn(req, customer);
-      const extras = retentionFor(req, submitExtras(req.query));
-      const job = await opts.submit(customer, requestedBy(req), extras);
+      allow(who(req), 'submit', { customerId: customer.id });
+      const extras = retentionFor(req, fromQuery(req.query));
+      const job = await svc.submit(customer, requestedBy(req), extras);
       if (job.data.scheduledFor !== undefined) {
         const at = new Date(job.data.scheduledFor).toISOString();
         log.info('Deletion scheduled', { customerId: customer.id, job: job.id, deletesAt: at, by: req.principal?.name });
@@ -454,9 +380,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     { config: { role: 'admin', owner: true } },
     async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
-      ownerMayActOn(req, customer);
-      if (!opts.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling deletions is not available on this server' });
-      const r = await opts.cancel({ customer }, cancellerOf(req.principal));
+      allow(who(req), 'cancel', { customerId: customer.id });
+      if (!svc.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling deletions is not available on this server' });
+      const r = await svc.cancel({ customer }, cancellerOf(req.principal));
       log.info('Deletion cancelled', { customerId: customer.id, job: r.jobId, status: r.status ?? undefined, restored: r.restored.length, deletionStarted: r.deletionStarted || undefined, by: req.principal?.name });
       return { ...r, job: jobFor(req)(r.job) };
     },
@@ -467,13 +393,13 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     { config: { role: 'admin', conflictStatus: 400 } },
     async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
-      if (afterParam(req.query) !== undefined) throw new UsageError('the synchronous endpoint deletes now: schedule a deletion with DELETE /api/customers/:id?after=7d');
+      if (fromQuery({ after: req.query.after }).afterMs !== undefined) throw new UsageError('the synchronous endpoint deletes now: schedule a deletion with DELETE /api/customers/:id?after=7d');
       // synchronous means now, whatever the site's default retention
-      const extras = { ...submitExtras(req.query), afterMs: 0 };
-      const job = await opts.submit(customer, requestedBy(req), extras);
+      const extras = { ...fromQuery(req.query), afterMs: 0 };
+      const job = await svc.submit(customer, requestedBy(req), extras);
       log.info('Deletion started (synchronous)', { customerId: customer.id, job: job.id, by: req.principal?.name });
       // not tied to the request: a client that goes away leaves the job running to its end
-      const run = opts.runSync(job);
+      const run = svc.runSync(job);
       run.catch((e: unknown) => log.error(`job ${job.id}: synchronous run failed`, { error: errorMessage(e) }));
       const final = await run;
       const { status, error } = syncStatus(final);
@@ -494,19 +420,20 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   app.get<{ Params: { id: string } }>('/api/customers/:id', { config: { role: 'viewer', owner: true } }, async (req) => {
     const customer = parseCustomerId(req.params.id);
-    ownerMayActOn(req, customer);
-    const row = await store.get(customer.id);
-    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
-    const jobs = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
-    return { customer: req.principal?.role === 'owner' ? rowForOwner(row) : row, jobs: jobs.map(jobFor(req)) };
+    allow(who(req), 'read-customer', { customerId: customer.id });
+    const row = await svc.row(customer.id);
+    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${svc.where()}`);
+    const jobs = await svc.latestJobs(customer.id);
+    return { customer: rowView(who(req), row), jobs: jobs.map(jobFor(req)) };
   });
 
   // the rows (customers list --api-url); an owner gets its own row only
   app.get<{ Querystring: Query }>('/api/customers', { config: { role: 'viewer', owner: true } }, async (req) => {
     const status = req.query.status;
     if (status !== undefined && !(DEPLOYMENT_STATUSES as readonly string[]).includes(status)) throw new UsageError(`status must be one of ${DEPLOYMENT_STATUSES.join(', ')}`);
-    const p = req.principal;
-    const rows = p?.role === 'owner' ? [await store.get(p.customerId ?? '')].filter((r) => r !== null).map(rowForOwner) : await store.list();
+    const p = who(req);
+    const own = jobsScope(p, undefined);
+    const rows = p.role === 'owner' ? [await svc.row(own ?? '')].filter((r) => r !== null).map((r) => rowView(p, r)) : await svc.rows();
     return rows.filter((r) => status === undefined || r.deploymentStatus === status);
   });
 
@@ -517,11 +444,10 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const state = req.query.state;
     if (state !== undefined && !isStateName(state)) throw new UsageError(`state must be one of ${STATE_NAMES.join(', ')}`);
     const asked = req.query.customer !== undefined ? parseCustomerId(req.query.customer) : undefined;
-    if (asked) ownerMayActOn(req, asked);
+    if (asked) allow(who(req), 'list-jobs', { customerId: asked.id });
     // an owner lists its own customer's jobs, whatever it asked for
-    const customerId = req.principal?.role === 'owner' ? req.principal.customerId : asked?.id;
-    const jobs = (await queue.list({ ...(state ? { state: queueStateOf(state) } : {}), ...(customerId ? { customerId } : {}) })).filter((j) => !state || stateName(j) === state);
-    return jobs.sort((a, b) => Number(a.id) - Number(b.id)).map(jobFor(req));
+    const customerId = jobsScope(who(req), asked?.id);
+    return (await svc.jobs({ ...(state ? { state } : {}), ...(customerId ? { customerId } : {}) })).map(jobFor(req));
   });
 
   // another customer's job reads to an owner exactly as a job that does not exist
@@ -530,13 +456,13 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   // webhook deliveries of a job (who was told, status code, attempts): read as the job is; an
   // owner learns only that its customer's deliveries exist, not where they go
   app.get<{ Params: { id: string } }>('/api/admin/jobs/:id/deliveries', { config: { role: 'viewer', owner: true } }, async (req) => {
-    const job = await readableJob(req, req.params.id);
-    const deliveries = (opts.deliveries ? await opts.deliveries(job.id) : []).map((x) => deliveryJson(x as DeliveryView));
-    return { jobId: job.id, deliveries: req.principal?.role === 'owner' ? deliveries.map(deliveryForOwner) : deliveries };
+    const job = await readableJob(req, req.params.id, 'deliveries');
+    const deliveries = (await svc.deliveries(job.id)).map((x) => deliveryJson(x as DeliveryView));
+    return { jobId: job.id, deliveries: deliveries.map((x) => deliveryView(who(req), x)) };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
-    const job = await retryJob({ queue, store, now: opts.now, actor: requestedBy(req), ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
+    const job = await svc.retry(parseJobIdParam(req.params.id), requestedBy(req));
     log.info(`Job ${job.id} queued again`, { by: req.principal?.name });
     return jobJson(job);
   });
@@ -544,8 +470,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   // the job, as GET answers it, plus what the cancel did (`cancel`: the row's status, what was restored)
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/cancel', { config: { role: 'admin' } }, async (req, reply) => {
     const id = parseJobIdParam(req.params.id);
-    if (!opts.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling jobs is not available on this server' });
-    const { job, ...done } = await opts.cancel({ jobId: id }, cancellerOf(req.principal));
+    if (!svc.cancel) return reply.code(501).send({ error: 'internal', message: 'cancelling jobs is not available on this server' });
+    const { job, ...done } = await svc.cancel({ jobId: id }, cancellerOf(req.principal));
     log.info(`Job ${job.id} cancelled`, { customerId: done.customerId ?? undefined, status: done.status ?? undefined, restored: done.restored.length, by: req.principal?.name });
     return { ...jobJson(job), cancel: done };
   });
@@ -555,12 +481,12 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   app.get<{ Querystring: Query }>('/api/admin/audit', { config: { role: 'viewer' } }, async (req) => {
     const q = req.query;
     const customerId = q.customer !== undefined ? parseCustomerId(q.customer).id : undefined;
-    const since = q.since !== undefined ? parseTimePoint(q.since, new Date(opts.now()), 'since') : undefined;
+    const since = q.since !== undefined ? parseTimePoint(q.since, new Date(svc.now()), 'since') : undefined;
     const actions = (q.action ?? '').split(',').map((a) => a.trim()).filter(Boolean);
     for (const a of actions) if (!(AUDIT_ACTIONS as readonly string[]).includes(a)) throw new UsageError(`action must be one of ${AUDIT_ACTIONS.join(', ')}`);
     const limit = q.limit !== undefined ? Number(q.limit) : 1000;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError('limit must be a whole number from 1 to 100000');
-    return store.listAudit({ ...(customerId ? { customerId } : {}), ...(since ? { since } : {}), actions, limit });
+    return svc.audit({ ...(customerId ? { customerId } : {}), ...(since ? { since } : {}), actions, limit });
   });
 
   // ---- cleanup-rbac --------------------------------------------------------------------------
@@ -569,13 +495,15 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const dryRun = boolParam('dryRun', req.query.dryRun) ?? false;
     const includeKept = boolParam('includeKept', req.query.includeKept) ?? false;
     const customer = req.query.customer !== undefined ? parseCustomerId(req.query.customer) : undefined;
-    if (!opts.cleanupRbac) return reply.code(501).send({ error: 'internal', message: 'cleanup-rbac is not available on this server' });
-    const result = await opts.cleanupRbac(dryRun, requestedBy(req), { includeKept, ...(customer ? { customer } : {}) });
+    if (!svc.cleanupRbac) return reply.code(501).send({ error: 'internal', message: 'cleanup-rbac is not available on this server' });
+    const result = await svc.cleanupRbac(dryRun, requestedBy(req), { includeKept, ...(customer ? { customer } : {}) });
     return { dryRun, result };
   });
 
-  if (opts.console) registerConsole(app, opts, opts.console, { failures, ownerSecrets, quiet: (req) => authFailureLogged.add(req) });
-  if (opts.portal) registerPortal(app, opts, opts.portal, { failures, ownerSecrets, quiet: (req) => authFailureLogged.add(req) });
+  // a group of routes of its own (the console; the same way, e.g. a customer portal) takes the one
+  // service `svc` and asks src/service/policy.ts who may do what
+  if (opts.console) registerConsole(app, svc, opts, opts.console, { failures, ownerSecrets, quiet: (req) => authFailureLogged.add(req) });
+  if (opts.portal) registerPortal(app, svc, opts, opts.portal, { failures, ownerSecrets, quiet: (req) => authFailureLogged.add(req) });
   return app;
 }
 

@@ -9,7 +9,6 @@ import { readFile, stat } from 'node:fs/promises';
 import { tokenProblem } from '../domain/token.js';
 import { ForbiddenError, NotFoundError, UnauthorizedError, UsageError } from '../errors.js';
 import { TOKEN_HINT, parseTokensFile, sha256, tokensFileModeWarnings, type Principal, type Role, type TokenEntry, type TokenSet } from '../domain/tokens-file.js';
-import type { Canceller } from '../jobs/cancel.js';
 
 
 // the file format is domain code (custctl token writes it too); re-exported where serve used to find it
@@ -91,7 +90,5 @@ export function authorize(tokens: TokenSet, header: string | undefined, need: Ro
   return who;
 }
 
-/** Who cancels (src/jobs/cancel.ts), from a request's principal: its name, and for an account owner its customer. */
-export function cancellerOf(p: Principal | undefined): Canceller {
-  return { actor: `api:${p?.name ?? 'unknown'}`, ...(p?.role === 'owner' && p.customerId ? { ownerOf: p.customerId } : {}) };
-}
+/** Who cancels (src/jobs/cancel.ts), from a request's principal: the rule is the policy's (src/service/policy.ts). */
+export { cancellerOf } from '../service/policy.js';

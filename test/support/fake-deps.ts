@@ -11,7 +11,7 @@ import type { CustomerStore } from '../../src/adapters/store.js';
 import type { Config } from '../../src/config.js';
 import { sleep, type Deps } from '../../src/deps.js';
 import { Reporter, type IO } from '../../src/io.js';
-import type { JobsClient } from '../../src/jobs/client.js';
+import type { JobsClient } from '../../src/service/service.js';
 import type { JobsEnv } from '../../src/jobs/jobs-env.js';
 
 export interface FakeDepsOptions {

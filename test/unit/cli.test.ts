@@ -46,8 +46,8 @@ describe('custctl (built binary, no servers)', () => {
     'adapters/retry.js', 'adapters/state-dir.js', 'commands/status.js', 'config.js', 'deps.js', 'domain/duration.js',
     'domain/errors.js', 'domain/hook-result.js', 'domain/job-id.js', 'domain/job-machine.js', 'domain/job.js', 'domain/json-times.js',
     'domain/namespace-name.js', 'domain/row-status.js', 'domain/visible.js', 'errors.js', 'io.js', 'jobs/backends.js',
-    'jobs/interruption.js', 'jobs/local-client.js', 'main.js', 'output/error.js', 'output/job-view.js', 'output/print.js',
-    'output/text.js', 'util/pool.js', 'util/process-alive.js', 'version.js',
+    'jobs/interruption.js', 'main.js', 'output/error.js', 'output/job-view.js', 'output/print.js',
+    'output/text.js', 'service/local.js', 'util/pool.js', 'util/process-alive.js', 'version.js',
   ];
 
   // their parsers load only when the variable is set (config-sections.ts): still checked on every command
@@ -99,8 +99,8 @@ describe('custctl (built binary, no servers)', () => {
     const r = await execa('node', ['--import', TRACE, BIN, 'jobs', 'list'], { reject: false, env: { CUSTCTL_TRACE_IMPORTS: file, CUSTCTL_STATE_DIR: path.join(state, 'state'), REDIS_URL: '' } });
     expect(r.exitCode, r.stderr).toBe(0);
     const urls = readFileSync(file, 'utf8').split('\n').filter(Boolean);
-    expect(urls.some((u) => u.endsWith('/dist/jobs/local-client.js'))).toBe(true); // the tracer works, and this is the local client
-    expect(urls.filter((u) => /\/dist\/(pipeline\/|jobs\/(runner|lifecycle|local-running|attached|worker|metrics-prom))|prom-client/.test(u))).toEqual([]);
+    expect(urls.some((u) => u.endsWith('/dist/service/local.js'))).toBe(true); // the tracer works, and this is the local client
+    expect(urls.filter((u) => /\/dist\/(pipeline\/|jobs\/(runner|lifecycle|worker|metrics-prom)|service\/(local-running|attached))|prom-client/.test(u))).toEqual([]);
   });
 
   it.each([['delete'], ['status'], ['status', 'job'], ['jobs'], ['cleanup-rbac'], ['worker'], ['serve'], ['completion'], ['customers'], ['customers', 'add'], ['db'], ['doctor'], ['version']].map((c) => [c.join(' '), c] as const))('%s --help has examples', async (_name, cmd) => {

@@ -1,7 +1,7 @@
 /**
  * The layering of src/, read from the imports themselves (STYLE §2): arrows point down only,
- * commands -> jobs -> pipeline -> adapters -> domain; the server sits beside the commands over the
- * jobs layer; output renders for the commands. A change that breaks a rule fails here, naming the
+ * commands -> service -> jobs -> pipeline -> adapters -> domain; the server sits beside the commands over the
+ * service; output renders for the commands. A change that breaks a rule fails here, naming the
  * import.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -42,7 +42,7 @@ describe('import graph of src/', () => {
   it('reads the imports (the parser sees the layers)', () => {
     expect(all.length).toBeGreaterThan(100);
     // db/ and util/ import nothing of src/
-    expect(new Set(all.map((e) => layer(e.from)))).toEqual(new Set(['(top)', 'adapters', 'commands', 'domain', 'jobs', 'output', 'pipeline', 'server']));
+    expect(new Set(all.map((e) => layer(e.from)))).toEqual(new Set(['(top)', 'adapters', 'commands', 'domain', 'jobs', 'output', 'pipeline', 'server', 'service']));
     for (const e of all) expect(statSync(path.join(SRC, e.to)).isFile(), `${e.from} -> ${e.to}`).toBe(true);
   });
 
@@ -55,12 +55,13 @@ describe('import graph of src/', () => {
   });
 
   it.each([
-    ['adapters', ['pipeline', 'jobs', 'commands', 'server', 'output']],
-    ['pipeline', ['jobs', 'commands', 'server', 'output']],
-    ['jobs', ['commands', 'server', 'output']],
-    ['output', ['commands', 'server', 'jobs']],
+    ['adapters', ['pipeline', 'jobs', 'commands', 'server', 'output', 'service']],
+    ['pipeline', ['jobs', 'commands', 'server', 'output', 'service']],
+    ['jobs', ['commands', 'server', 'output', 'service']],
+    ['service', ['commands', 'server', 'output']],
+    ['output', ['commands', 'server', 'jobs', 'service']],
     ['server', ['commands', 'output']],
-    ['util', ['(top)', 'adapters', 'commands', 'db', 'domain', 'jobs', 'output', 'pipeline', 'server']],
+    ['util', ['(top)', 'adapters', 'commands', 'db', 'domain', 'jobs', 'output', 'pipeline', 'server', 'service']],
   ])('%s/ imports none of %j (arrows point down)', (from, forbidden) => {
     expect(show(all.filter((e) => layer(e.from) === from && forbidden.includes(layer(e.to)) && !(from === 'output' && e.typeOnly)))).toEqual([]);
   });
@@ -68,7 +69,11 @@ describe('import graph of src/', () => {
   it('commands reach the jobs through Deps.client(), never a backend or the queue API client directly', () => {
     const direct = all.filter((e) => layer(e.from) === 'commands' && /^adapters\/(file-journal|bullmq-queue|queue-client)\.ts$/.test(e.to));
     expect(show(direct)).toEqual([]);
-    expect(show(all.filter((e) => layer(e.from) === 'commands' && /^jobs\/(local|remote)-client\.ts$/.test(e.to) && !e.from.endsWith('serve.ts')))).toEqual([]);
+    expect(show(all.filter((e) => layer(e.from) === 'commands' && /^service\/(local|remote)\.ts$/.test(e.to) && !e.from.endsWith('serve.ts')))).toEqual([]);
+  });
+
+  it('the service reads its process through ServiceEnv, never the composition root (type-only imports included)', () => {
+    expect(show(all.filter((e) => layer(e.from) === 'service' && e.to === 'deps.ts'))).toEqual([]);
   });
 
   it('no import cycle among modules (static imports, type-only ones included)', () => {
@@ -94,23 +99,11 @@ describe('import graph of src/', () => {
 /** The layers that receive a narrow environment from their caller instead of `Deps`. */
 const BELOW_COMMANDS = ['jobs', 'pipeline', 'adapters', 'domain', 'server', 'service'];
 
-/**
- * Files below the commands that still import src/deps.ts: removed when the service moves land
- * (the local and remote clients and the attached runner move into src/service/ with a narrow env).
- */
-const DEPS_ALLOWLIST = new Set([
-  'jobs/local-client.ts',
-  'jobs/remote-client.ts',
-  'jobs/attached.ts',
-]);
+/** Files below the commands that may still import src/deps.ts: none (an entry here is a debt to pay, with its reason). */
+const DEPS_ALLOWLIST = new Set<string>([]);
 
-/**
- * Import cycles that still exist, each as `cyclesOf` names it: removed when the service moves land
- * (the console is built over the service and no longer shares the server's option type).
- */
-const KNOWN_CYCLES = new Set([
-  'server/app.ts -> server/console/index.ts -> server/app.ts',
-]);
+/** Import cycles tolerated, each as `cyclesOf` names it: none. */
+const KNOWN_CYCLES = new Set<string>([]);
 
 /** Every cycle a depth-first walk meets, `a -> b -> a`, walked from the files in sorted order. */
 function cyclesOf(es: Edge[]): string[] {

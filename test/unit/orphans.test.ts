@@ -10,7 +10,7 @@ import type { CustomerRow, CustomerStore } from '../../src/adapters/store.js';
 import { runCleanupRbac, type CleanupRbacOptions, type CleanupResult } from '../../src/commands/cleanup-rbac.js';
 import { jobsEnv } from '../../src/jobs/env.js';
 import { cleanupRbacKind } from '../../src/jobs/kinds/cleanup-rbac.js';
-import { LocalJobsClient } from '../../src/jobs/local-client.js';
+import { LocalJobsClient } from '../../src/service/local.js';
 import { buildConfig } from '../../src/config.js';
 import type { Deps } from '../../src/deps.js';
 import { fakeDeps } from '../support/fake-deps.js';

@@ -18,7 +18,7 @@ import { buildConfig } from '../../src/config.js';
 import type { Deps } from '../../src/deps.js';
 import { fakeDeps } from '../support/fake-deps.js';
 import { parseCustomerId } from '../../src/domain/customer-id.js';
-import { LocalJobsClient } from '../../src/jobs/local-client.js';
+import { LocalJobsClient } from '../../src/service/local.js';
 import { openFileJournal, type FileJournal } from '../../src/adapters/file-journal.js';
 import { bufferIO } from '../support/buffer-io.js';
 import { FakeKube, FakeStore } from '../support/fakes.js';

@@ -1,4 +1,4 @@
-// What an account owner is shown: the owner view of a job and of an error (src/jobs/owner-view.ts),
+// What an account owner is shown: the owner view of a job and of an error (src/service/policy.ts),
 // and that the table of routes the owner tests walk (test/support/owner-routes.ts) names every
 // route the server registers, so a new route cannot escape them.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { openFileJournal } from '../../src/adapters/file-journal.js';
 import type { Job } from '../../src/domain/job.js';
 import type { Logger } from '../../src/io.js';
-import { errorForOwner, jobForOwner, OPERATOR, scrub } from '../../src/jobs/owner-view.js';
+import { errorForOwner, jobForOwner, OPERATOR, scrub } from '../../src/service/policy.js';
 import { buildServer } from '../../src/server/app.js';
 import { parseTokensFile, sha256Hex } from '../../src/server/auth.js';
 import { FakeStore } from '../support/fakes.js';

@@ -8,7 +8,7 @@
  * over HTTPS: TLS here, a public https URL, or a trusted proxy saying so); the token is never kept.
  * Every state-changing request needs the session's CSRF token (form field `_csrf` or header
  * `x-csrf-token`). Roles are the API's: a viewer reads, an admin deletes, retries, cancels and
- * sweeps; an account owner sees its own customer and its jobs (src/jobs/owner-view.ts) and may
+ * sweeps; an account owner sees its own customer and its jobs (src/service/policy.ts) and may
  * schedule (never less than the minimum retention) and cancel its deletion. A deletion needs the
  * customer ID typed, checked here. Every POST is answered with a redirect (POST-redirect-GET): its
  * outcome, refusals included, is a one-time message of the session shown by the next page. Every
@@ -21,17 +21,16 @@ import { DEPLOYMENT_STATUSES } from '../../adapters/store.js';
 import { parseCustomerId, shownInput } from '../../domain/customer-id.js';
 import { formatRetention, parseRetention } from '../../domain/duration.js';
 import { isJobId } from '../../domain/job-id.js';
-import { isStateName, queueStateOf, STATE_NAMES, stateName, type Job } from '../../domain/job.js';
+import { isStateName, STATE_NAMES, type Job } from '../../domain/job.js';
 import { rowStatusName } from '../../domain/row-status.js';
 import { CliError, errorMessage, ForbiddenError, httpStatusForErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError, type ErrorName } from '../../errors.js';
-import { retryJob } from '../../jobs/actions.js';
-import { mayCancel } from '../../jobs/cancel.js';
 import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
 import { DELETE_STEPS } from '../../pipeline/steps/index.js';
 import { BACKUP_PROGRESS } from '../../pipeline/steps/backup.js';
-import type { ServerOptions } from '../app.js';
-import { errorForOwner, jobForOwner, ownerNotFound } from '../../jobs/owner-view.js';
-import { authenticate, cancellerOf, type Principal } from '../auth.js';
+import type { RouteSettings } from '../settings.js';
+import { authorize as allow, cancellerOf, DEFAULT_RETENTION_RULE, deletionTerms, errorForOwner, jobView, mayCancelJob, mayReadCustomer, jobsScope, ownerNotFound, type Action } from '../../service/policy.js';
+import type { ServerService } from '../../service/server-service.js';
+import { authenticate, type Principal } from '../auth.js';
 import type { AuthFailures } from '../auth-failures.js';
 import { layout, type Banner, type LayoutContext } from './html.js';
 import { customerPage, customersPage, errorPage, jobLive, jobPage, jobsPage, JOBS_PER_PAGE, loginPage, LOGIN_ERRORS, rbacPage, type ConsolePlan, type LoginError, type StepLine, type Viewer } from './pages.js';
@@ -40,8 +39,8 @@ import { csrfMatches, sameOrigin, SESSION_LIMITS, SessionStore, type Flash, type
 export type { Banner, ConsolePlan };
 
 export interface ConsoleOptions {
-  /** the deletion plan of one customer, as `delete --dry-run` shows it (consolePlan in plan.ts) */
-  plan(customer: ReturnType<typeof parseCustomerId>): Promise<ConsolePlan>;
+  /** the deletion plan of one customer, as `delete --dry-run` shows it; default: the service's (src/service/server-service.ts) */
+  plan?(customer: ReturnType<typeof parseCustomerId>): Promise<ConsolePlan>;
   /** what every admin's and viewer's page says at its top: the cluster, simulated or not, the database */
   environment?: () => Promise<Banner>;
   sessions?: Partial<SessionLimits>;
@@ -108,8 +107,8 @@ const COOKIE = 'custctl_session';
 const SECURE_COOKIE = '__Host-custctl_session';
 
 /** Registers the console's routes (an encapsulated plugin: its hooks and parsers touch no API route). */
-export function registerConsole(app: FastifyInstance, s: ServerOptions, c: ConsoleOptions, shared: ConsoleShared): void {
-  const sessions = new SessionStore(s.now, { ...SESSION_LIMITS, ...c.sessions });
+export function registerConsole(app: FastifyInstance, svc: ServerService, s: RouteSettings, c: ConsoleOptions, shared: ConsoleShared): void {
+  const sessions = new SessionStore(() => svc.now(), { ...SESSION_LIMITS, ...c.sessions });
   const publicOrigin = s.publicUrl ? new URL(s.publicUrl).origin : null;
   /**
    * The origin the browser sees, and whether that is HTTPS: the public URL when one is given, else
@@ -123,8 +122,8 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     return { origin: host && /^[A-Za-z0-9.:[\]-]+$/.test(host) ? `${secure ? 'https' : 'http'}://${host}` : null, secure };
   }
   const cookieOf = (req: FastifyRequest) => (originOf(req).secure ? SECURE_COOKIE : COOKIE);
-  const retention = s.retention ?? { defaultMs: 0, ownerMinMs: 7 * 86_400_000 };
-  const { store, queue, log } = s;
+  const retention = s.retention ?? DEFAULT_RETENTION_RULE;
+  const { log } = s;
 
   void app.register(async (scope) => {
     const [script, style] = await Promise.all([readFile(new URL('console.js', ASSETS), 'utf8'), readFile(new URL('console.css', ASSETS), 'utf8')]);
@@ -226,8 +225,8 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     const viewerOf = (req: FastifyRequest): Viewer => ({ role: (req.consoleSession as Session).principal.role, csrf: (req.consoleSession as Session).csrf });
     const who = (req: FastifyRequest): Principal => (req.consoleSession as Session).principal;
     const requestedBy = (req: FastifyRequest) => `api:${who(req).name}`;
-    /** A job as this session may see it: an owner's view of its own customer's job, else the job. */
-    const shown = (req: FastifyRequest) => (job: Job): Job => (who(req).role === 'owner' ? jobForOwner(job, who(req).name) : job);
+    /** A job as this session may see it (src/service/policy.ts): an owner's view of its own customer's job, else the job. */
+    const shown = (req: FastifyRequest) => (job: Job): Job => jobView(who(req), job);
     // the environment banner: asked once it has answered (the kube context does not change under a running serve)
     let banner: Promise<Banner> | null = null;
     async function bannerFor(req: FastifyRequest): Promise<Banner | undefined> {
@@ -235,9 +234,9 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       if (!p || p.role === 'owner' || !c.environment) return undefined;
       banner ??= c.environment().catch((e: unknown) => {
         banner = null;
-        return { simulated: false, database: store.description, error: errorMessage(e).split('\n')[0] ?? 'unknown' };
+        return { simulated: false, database: svc.where(), error: errorMessage(e).split('\n')[0] ?? 'unknown' };
       });
-      return { ...(await banner), database: store.description };
+      return { ...(await banner), database: svc.where() };
     }
     function page(req: FastifyRequest, ctx: LayoutContext, body: ReturnType<typeof loginPage>): string {
       const sess = req.consoleSession;
@@ -250,16 +249,12 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       return page(req, { ...ctx, flash, ...(b ? { banner: b } : {}) }, body);
     }
     const send = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').send(body);
-    /** an owner sees its own customer only: any other reads as one that does not exist */
-    function mayActOn(req: FastifyRequest, customerId: string | undefined): void {
-      const p = who(req);
-      if (p.role === 'owner' && p.customerId !== customerId) throw new NotFoundError(`customer ${customerId ?? '(none)'} not found`);
-    }
-    /** The job, if this session may see it; another customer's job reads to an owner as a missing one. */
-    async function jobFor(req: FastifyRequest, raw: string): Promise<Job> {
+    /** The job, if this session may do `action` with it; a missing one and (to an owner) another customer's read the same. */
+    async function jobFor(req: FastifyRequest, raw: string, action: Action = 'read-job'): Promise<Job> {
       if (!isJobId(raw)) throw new InvalidIdError(`${shownInput(raw)} is not a job id: job ids are numbers, e.g. 12345`);
-      const job = await queue.get(raw);
-      if (!job || (who(req).role === 'owner' && job.data.customerId !== who(req).customerId)) throw new NotFoundError(`job ${raw} not found`);
+      const job = await svc.job(raw);
+      if (!job) throw new NotFoundError(`job ${raw} not found`);
+      allow(who(req), action, { job });
       return job;
     }
 
@@ -323,9 +318,9 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const status = statuses.includes(req.query.status as never) ? (req.query.status as string) : '';
       const p = who(req);
       const needle = q.toLowerCase();
-      const now = s.now();
-      const rows = (await store.list())
-        .filter((r) => p.role !== 'owner' || r.customerId === p.customerId)
+      const now = svc.now();
+      const rows = (await svc.rows())
+        .filter((r) => mayReadCustomer(p, r.customerId))
         .filter((r) => !status || rowStatusName(r, now) === status)
         .filter((r) => !needle || [r.customerId, r.companyName, r.email, r.instanceNamespace].some((f) => f.toLowerCase().includes(needle)))
         .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt) || a.customerId.localeCompare(b.customerId));
@@ -337,17 +332,19 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
 
     scope.get<{ Params: { id: string }; Querystring: Form }>('/console/customers/:id', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
-      mayActOn(req, customer.id);
-      const row = await store.get(customer.id);
-      if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
+      allow(who(req), 'read-customer', { customerId: customer.id });
+      const row = await svc.row(customer.id);
+      if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${svc.where()}`);
       const owner = who(req).role === 'owner';
-      const latest = (await queue.list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
+      const latest = await svc.latestJobs(customer.id);
       const jobs = latest.map(shown(req));
       // the Cancel button only where the cancel would be accepted: a deletion not running, that this principal may cancel
-      const holder = row.deploymentStatus === 'deleting' && row.deletionJobId ? (latest.find((j) => j.id === row.deletionJobId) ?? (await queue.get(row.deletionJobId))) : null;
-      const cancellable = who(req).role !== 'viewer' && holder !== null && (holder.state === 'waiting' || holder.state === 'delayed') && mayCancel(holder, cancellerOf(who(req)));
+      const holder = row.deploymentStatus === 'deleting' && row.deletionJobId ? (latest.find((j) => j.id === row.deletionJobId) ?? (await svc.job(row.deletionJobId))) : null;
+      const cancellable = who(req).role !== 'viewer' && holder !== null && (holder.state === 'waiting' || holder.state === 'delayed') && mayCancelJob(who(req), holder);
       // an owner reads why there is no plan only as its own customer's state, never the server's error
-      const plan = await c.plan(customer).catch((e: unknown) => ({
+      const planOf = c.plan ?? (svc.plan ? (x: typeof customer) => (svc.plan as NonNullable<typeof svc.plan>).call(svc, x) : undefined);
+      if (!planOf) throw new UsageError('the deletion plan is not available on this server');
+      const plan = await planOf(customer).catch((e: unknown) => ({
         error: owner ? (e instanceof CliError && e.errorName === 'conflict' ? errorForOwner('conflict', e.message, '', shared.ownerSecrets()).message : 'No plan can be shown now; the operators have the details.') : (errorMessage(e).split('\n')[0] ?? 'no plan'),
       }));
       const taken = takeFlash(req);
@@ -358,7 +355,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
           : null);
       const dialog = taken?.dialog;
       const body = customerPage({
-        row, jobs, plan, viewer: viewerOf(req), retention, now: s.now(), cancellable,
+        row, jobs, plan, viewer: viewerOf(req), retention, now: svc.now(), cancellable,
         ...(dialog ? { deleteError: taken.text, typed: dialog.typed, after: dialog.after } : {}),
       });
       return send(reply, await fullPage(req, { title: customer.id, nav: 'customers', flash: dialog ? null : flash }, body));
@@ -366,7 +363,7 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
 
     scope.post<{ Params: { id: string }; Body: Form }>('/console/customers/:id/delete', { config: { console: { role: 'admin', owner: true } } }, async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
-      mayActOn(req, customer.id);
+      allow(who(req), 'submit', { customerId: customer.id });
       const form = req.body ?? {};
       const typed = (form.confirm ?? '').trim();
       const afterRaw = (form.after ?? '').trim();
@@ -388,20 +385,19 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
           return refuse(`${e.message}. Nothing was deleted.`);
         }
       }
-      if (who(req).role === 'owner') {
-        afterMs ??= Math.max(retention.defaultMs, retention.ownerMinMs);
-        if (afterMs < retention.ownerMinMs) return refuse(`An account owner's deletion waits at least ${formatRetention(retention.ownerMinMs)}: nothing was deleted.`);
-      }
-      const job = await s.submit(customer, requestedBy(req), afterMs !== undefined ? { afterMs } : {});
+      const terms = deletionTerms(who(req), afterMs !== undefined ? { afterMs } : {}, retention);
+      if (!terms.allowed) return refuse(`An account owner's deletion waits at least ${formatRetention(retention.ownerMinMs)}: nothing was deleted.`);
+      afterMs = terms.afterMs;
+      const job = await svc.submit(customer, requestedBy(req), afterMs !== undefined ? { afterMs } : {});
       log.info(job.data.scheduledFor !== undefined ? 'Deletion scheduled (console)' : 'Deletion queued (console)', { customerId: customer.id, job: job.id, by: who(req).name });
       return reply.redirect(`/console/jobs/${job.id}`, 303);
     });
 
     scope.post<{ Params: { id: string } }>('/console/customers/:id/cancel-deletion', { config: { console: { role: 'admin', owner: true } } }, async (req, reply) => {
       const customer = parseCustomerId(req.params.id);
-      mayActOn(req, customer.id);
-      if (!s.cancel) throw new UsageError('cancelling deletions is not available on this server');
-      const r = await s.cancel({ customer }, cancellerOf(who(req)));
+      allow(who(req), 'cancel', { customerId: customer.id });
+      if (!svc.cancel) throw new UsageError('cancelling deletions is not available on this server');
+      const r = await svc.cancel({ customer }, cancellerOf(who(req)));
       log.info('Deletion cancelled (console)', { customerId: customer.id, job: r.jobId, status: r.status ?? undefined, restored: r.restored.length, by: who(req).name });
       return reply.redirect(`/console/customers/${customer.id}?cancelled=${r.deletionStarted ? 'started' : '1'}`, 303);
     });
@@ -412,41 +408,39 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const state = isStateName(req.query.state) ? req.query.state : undefined;
       const p = who(req);
       const asked = (req.query.customer ?? '').trim().slice(0, 100);
-      const customer = p.role === 'owner' ? p.customerId : asked !== '' ? parseCustomerId(asked).id : undefined;
-      const jobs = (await queue.list({ ...(state ? { state: queueStateOf(state) } : {}), ...(customer ? { customerId: customer } : {}) }))
-        .filter((j) => !state || stateName(j) === state)
-        .sort((a, b) => Number(b.id) - Number(a.id));
+      const customer = jobsScope(p, asked !== '' && p.role !== 'owner' ? parseCustomerId(asked).id : undefined);
+      const jobs = (await svc.jobs({ ...(state ? { state } : {}), ...(customer ? { customerId: customer } : {}) })).reverse();
       const pages = Math.max(1, Math.ceil(jobs.length / JOBS_PER_PAGE));
       const pageNo = Math.min(pages, Math.max(1, Number.parseInt(req.query.page ?? '1', 10) || 1));
       const shownJobs = jobs.slice((pageNo - 1) * JOBS_PER_PAGE, pageNo * JOBS_PER_PAGE).map(shown(req));
       return send(reply, await fullPage(req, { title: 'Jobs', nav: 'jobs' }, jobsPage({
-        jobs: shownJobs, state: state ?? '', states: STATE_NAMES, customer: p.role === 'owner' ? '' : (customer ?? ''), viewer: viewerOf(req), total: jobs.length, page: pageNo, pages, now: s.now(),
+        jobs: shownJobs, state: state ?? '', states: STATE_NAMES, customer: p.role === 'owner' ? '' : (customer ?? ''), viewer: viewerOf(req), total: jobs.length, page: pageNo, pages, now: svc.now(),
       })));
     });
 
     scope.get<{ Params: { id: string }; Querystring: Form }>('/console/jobs/:id', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
       const job = shown(req)(await jobFor(req, req.params.id));
       const flash = takeFlash(req) ?? (req.query.done ? { kind: 'ok' as const, text: req.query.done === 'retry' ? `Job ${job.id} queued again.` : `Job ${job.id} cancelled.` } : null);
-      return send(reply, await fullPage(req, { title: `Job ${job.id}`, nav: 'jobs', flash }, jobPage(job, stepsOf(job), viewerOf(req), s.now())));
+      return send(reply, await fullPage(req, { title: `Job ${job.id}`, nav: 'jobs', flash }, jobPage(job, stepsOf(job), viewerOf(req), svc.now())));
     });
 
     // the live part of a job page, polled by console.js about once a second while the job runs
     scope.get<{ Params: { id: string } }>('/console/jobs/:id/live', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
       const job = shown(req)(await jobFor(req, req.params.id));
-      return send(reply, jobLive(job, stepsOf(job), s.now(), viewerOf(req)).text);
+      return send(reply, jobLive(job, stepsOf(job), svc.now(), viewerOf(req)).text);
     });
 
     scope.post<{ Params: { id: string } }>('/console/jobs/:id/retry', { config: { console: { role: 'admin' } } }, async (req, reply) => {
-      const job = await jobFor(req, req.params.id);
-      await retryJob({ queue, store, now: s.now, actor: requestedBy(req), ...(s.events ? { events: s.events } : {}) }, job.id);
+      const job = await jobFor(req, req.params.id, 'retry');
+      await svc.retry(job.id, requestedBy(req));
       log.info(`Job ${job.id} queued again (console)`, { by: who(req).name });
       return reply.redirect(`/console/jobs/${job.id}?done=retry`, 303);
     });
 
     scope.post<{ Params: { id: string } }>('/console/jobs/:id/cancel', { config: { console: { role: 'admin' } } }, async (req, reply) => {
-      const job = await jobFor(req, req.params.id);
-      if (!s.cancel) throw new UsageError('cancelling jobs is not available on this server');
-      const r = await s.cancel({ jobId: job.id }, cancellerOf(who(req)));
+      const job = await jobFor(req, req.params.id, 'cancel');
+      if (!svc.cancel) throw new UsageError('cancelling jobs is not available on this server');
+      const r = await svc.cancel({ jobId: job.id }, cancellerOf(who(req)));
       log.info(`Job ${job.id} cancelled (console)`, { customerId: r.customerId ?? undefined, status: r.status ?? undefined, restored: r.restored.length, by: who(req).name });
       return reply.redirect(`/console/jobs/${job.id}?done=cancel`, 303);
     });
@@ -454,12 +448,12 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     // ---- cleanup-rbac ---------------------------------------------------------------------
 
     scope.get('/console/rbac', { config: { console: { role: 'admin' } } }, async (req, reply) => {
-      if (!s.cleanupRbac) throw new UsageError('cleanup-rbac is not available on this server');
+      if (!svc.cleanupRbac) throw new UsageError('cleanup-rbac is not available on this server');
       const flash = takeFlash(req);
       let report: CleanupReport | null = null;
       let error: string | undefined;
       try {
-        report = (await s.cleanupRbac(true, requestedBy(req), { includeKept: false })) as CleanupReport;
+        report = (await svc.cleanupRbac(true, requestedBy(req), { includeKept: false })) as CleanupReport;
       } catch (e) {
         error = errorMessage(e).split('\n')[0];
       }
@@ -469,8 +463,8 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
 
     // the sweep's report is the next page's (POST-redirect-GET): a reload shows the list, never sweeps again
     scope.post('/console/rbac/sweep', { config: { console: { role: 'admin' } } }, async (req, reply) => {
-      if (!s.cleanupRbac) throw new UsageError('cleanup-rbac is not available on this server');
-      const swept = (await s.cleanupRbac(false, requestedBy(req), { includeKept: false })) as CleanupReport;
+      if (!svc.cleanupRbac) throw new UsageError('cleanup-rbac is not available on this server');
+      const swept = (await svc.cleanupRbac(false, requestedBy(req), { includeKept: false })) as CleanupReport;
       log.info('cleanup-rbac sweep (console)', { job: swept.jobId ?? undefined, deleted: swept.deleted.length, by: who(req).name });
       (req.consoleSession as Session).flash = { kind: 'ok', text: `Swept: ${swept.deleted.length} deleted.`, data: swept };
       return reply.redirect('/console/rbac', 303);

@@ -158,8 +158,11 @@ ${h('What a deletion does')}
       : html`<code>${p.namespace}</code> not found (already gone)`}</dd>
   <dt>Database row</dt><dd>${p.row.change}</dd>
   <dt>Backup</dt><dd>${p.backup
-    ? html`written and verified first${internals ? html` to <code>${p.backup.url}</code>` : ''}: ${p.backup.covers}${p.backup.notCovered.length ? html`<ul>${p.backup.notCovered.map((n) => html`<li>not in the backup: ${n}</li>`)}</ul>` : ''}`
+    ? html`written and verified first${internals ? html` to <code>${p.backup.url}</code>` : ''}: ${p.backup.covers}${p.backup.encryptedTo?.length ? html`<br>encrypted to age ${p.backup.encryptedTo.map((r) => `${r.slice(0, 12)}…${r.slice(-6)}`).join(', ')} (custctl cannot read it back)` : ''}${p.backup.notCovered.length ? html`<ul>${p.backup.notCovered.map((n) => html`<li>not in the backup: ${n}</li>`)}</ul>` : ''}`
     : p.backup === null ? (internals ? html`none (the server has no CUSTCTL_BACKUP_URL)` : 'none') : html`<span class="muted">-</span>`}</dd>
+  ${p.volumeSnapshots ? html`<dt>Volume snapshots</dt><dd>${p.volumeSnapshots.refused
+    ? html`<strong class="danger">refused</strong>: ${p.volumeSnapshots.refused} (the deletion will be refused, nothing deleted)`
+    : html`a VolumeSnapshot of every bound PVC is taken and waited for first (class <code>${p.volumeSnapshots.class}</code>, ${p.volumeSnapshots.deletionPolicy ?? '?'}${p.volumeSnapshots.driver ? html`, driver ${p.volumeSnapshots.driver}` : ''})`}</dd>` : ''}
   ${p.hooks?.length ? html`<dt>Hooks</dt><dd><ul>${p.hooks.map((x) => html`<li>${x.text}</li>`)}</ul></dd>` : ''}
   ${p.billing ? html`<dt>Billing</dt><dd><ul class="billing">${p.billing.lines.map((l) => html`<li>${l}</li>`)}</ul></dd>` : ''}
 </dl>
@@ -174,7 +177,7 @@ ${objects.length === 0 ? html`<p>None.</p>` : html`<div class="table-wrap"><tabl
 <tbody>${objects.map((o) => html`<tr><td data-label="Kind">${o.kind}</td><td data-label="Resource"><code>${o.resource}</code></td><td data-label="Count" class="num">${o.count}</td></tr>`)}</tbody></table></div>`}
 ${sub('Persistent volume claims')}
 ${(p.pvcs ?? []).length === 0 ? html`<p>None: no volume data is involved.</p>` : html`<div class="table-wrap"><table><thead><tr><th scope="col">PVC</th><th scope="col">Size</th><th scope="col">Volume</th><th scope="col">Reclaim policy</th><th scope="col">Data</th></tr></thead>
-<tbody>${(p.pvcs ?? []).map((v) => html`<tr class="${v.reclaimPolicy === 'Delete' ? 'loss' : ''}"><td data-label="PVC"><code>${v.name}</code></td><td data-label="Size">${v.storage ?? '-'}</td><td data-label="Volume">${v.volume ?? '-'} (${v.phase})</td><td data-label="Reclaim policy">${v.reclaimPolicy ?? '-'}</td><td data-label="Data">${dataLossWords(v)}</td></tr>`)}</tbody></table></div>`}
+<tbody>${(p.pvcs ?? []).map((v) => html`<tr class="${v.reclaimPolicy === 'Delete' ? 'loss' : ''}"><td data-label="PVC"><code>${v.name}</code></td><td data-label="Size">${v.storage ?? '-'}</td><td data-label="Volume">${v.volume ?? '-'} (${v.phase})</td><td data-label="Reclaim policy">${v.reclaimPolicy ?? '-'}</td><td data-label="Data">${dataLossWords(v)}${v.coverageNote ? html`<br><span class="${v.coverage === 'not-covered' ? 'danger' : ''}">${v.coverageNote}</span>` : ''}</td></tr>`)}</tbody></table></div>`}
 ${sub('Cluster RBAC')}
 ${p.rbac.delete.length + p.rbac.keptByPolicy.length + p.rbac.keptUnowned.length === 0 ? html`<p>None owned.</p>` : html`<ul>
   ${p.rbac.delete.map((o) => html`<li><strong class="danger">delete</strong> ${o.kind} <code>${o.name}</code> (${o.rule})</li>`)}

@@ -26,7 +26,8 @@ import {
 } from '../../domain/portal-link.js';
 import { CliError, errorMessage, httpStatusForErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError, type ErrorName } from '../../errors.js';
 import { mayCancel } from '../../jobs/cancel.js';
-import type { ServerOptions } from '../app.js';
+import type { RouteSettings } from '../settings.js';
+import type { ServerService } from '../../service/server-service.js';
 import { authenticate, cancellerOf, type Principal } from '../auth.js';
 import type { ConsoleShared } from '../console/index.js';
 import { csrfMatches, sameOrigin, SESSION_LIMITS, SessionStore, type Session, type SessionLimits } from '../console/session.js';
@@ -100,7 +101,7 @@ function accountState(row: CustomerRow, job: Job | null, who: Principal, now: nu
  * `POST /api/customers/:id/portal-link?ttl=1h&page=cancel` (an admin token: the billing app): a
  * sign-in link for one customer, as `custctl portal link` makes it.
  */
-function registerLinkApi(app: FastifyInstance, s: ServerOptions, p: PortalOptions): void {
+function registerLinkApi(app: FastifyInstance, svc: ServerService, s: RouteSettings, p: PortalOptions): void {
   app.post<{ Params: { id: string }; Querystring: Form }>('/api/customers/:id/portal-link', { config: { role: 'admin' } }, async (req) => {
     const customer = parseCustomerId(req.params.id);
     if (!p.secrets) throw new UsageError('this server has no portal secret (CUSTCTL_PORTAL_SECRET_FILE): it cannot make sign-in links');
@@ -113,10 +114,10 @@ function registerLinkApi(app: FastifyInstance, s: ServerOptions, p: PortalOption
     } catch (e) {
       throw new UsageError(e instanceof PortalConfigError ? e.message : 'ttl takes a duration with a unit, from 5m to 7d (e.g. 1h)');
     }
-    const row = await s.store.get(customer.id);
+    const row = await svc.row(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found`);
     const base = p.baseUrl ?? s.publicUrl ?? `${req.protocol}://${req.host}`;
-    const { token, claims } = mintPortalToken({ customerId: customer.id, page, ttlMs, now: s.now(), secrets: p.secrets });
+    const { token, claims } = mintPortalToken({ customerId: customer.id, page, ttlMs, now: svc.now(), secrets: p.secrets });
     s.log.info('Portal link made', { customerId: customer.id, page, expiresAt: new Date(claims.expiresAt).toISOString(), by: req.principal?.name });
     return {
       url: portalLinkUrl(base, token), customerId: customer.id, page: claims.page, expiresAt: new Date(claims.expiresAt).toISOString(),
@@ -125,13 +126,13 @@ function registerLinkApi(app: FastifyInstance, s: ServerOptions, p: PortalOption
   });
 }
 
-export function registerPortal(app: FastifyInstance, s: ServerOptions, p: PortalOptions, shared: ConsoleShared): void {
-  registerLinkApi(app, s, p);
-  const sessions = new SessionStore(s.now, { ...SESSION_LIMITS, ...p.sessions });
+export function registerPortal(app: FastifyInstance, svc: ServerService, s: RouteSettings, p: PortalOptions, shared: ConsoleShared): void {
+  registerLinkApi(app, svc, s, p);
+  const sessions = new SessionStore(() => svc.now(), { ...SESSION_LIMITS, ...p.sessions });
   const used = p.used ?? new MemoryUsedLinks();
   const retention = s.retention ?? { defaultMs: 0, ownerMinMs: 7 * 86_400_000 };
   const publicOrigin = s.publicUrl ? new URL(s.publicUrl).origin : null;
-  const { store, queue, log } = s;
+  const { log } = s;
 
   /** The origin the browser sees and whether it is HTTPS (as the console decides it). */
   function originOf(req: FastifyRequest): { origin: string | null; secure: boolean } {
@@ -231,21 +232,21 @@ export function registerPortal(app: FastifyInstance, s: ServerOptions, p: Portal
     /** A job of the signed-in customer; another customer's and a missing one read the same. */
     async function ownJob(req: FastifyRequest, raw: string): Promise<Job> {
       if (!isJobId(raw)) throw new InvalidIdError('that is not a request number');
-      const job = await queue.get(raw);
+      const job = await svc.job(raw);
       if (!job || job.name !== 'delete' || job.data.customerId !== who(req).customerId) throw new NotFoundError(`job ${raw} not found`);
       return job;
     }
 
     /** The customer's latest deletion job (the one its row names, else the newest). */
     async function latestDeletion(row: CustomerRow): Promise<Job | null> {
-      const held = row.deletionJobId ? await queue.get(row.deletionJobId) : null;
+      const held = row.deletionJobId ? await svc.job(row.deletionJobId) : null;
       if (held && held.data.customerId === row.customerId) return held;
-      const all = (await queue.list({ customerId: row.customerId })).filter((j) => j.name === 'delete').sort((a, b) => Number(b.id) - Number(a.id));
+      const all = (await svc.jobs({ customerId: row.customerId })).filter((j) => j.name === 'delete').sort((a, b) => Number(b.id) - Number(a.id));
       return all[0] ?? null;
     }
 
     async function ownRow(req: FastifyRequest): Promise<CustomerRow> {
-      const row = await store.get(who(req).customerId);
+      const row = await svc.row(who(req).customerId);
       if (!row) throw new NotFoundError(`customer ${who(req).customerId} not found`);
       return row;
     }
@@ -261,7 +262,7 @@ export function registerPortal(app: FastifyInstance, s: ServerOptions, p: Portal
         return page(reply, req, 'Sign in', signInPage(error ? { error } : {}));
       }
       if (!p.secrets) return page(reply.code(401), req, 'Sign in', signInPage({ refused: 'sign-in links are not set up on this server' }));
-      const check = verifyPortalToken(token, p.secrets, s.now());
+      const check = verifyPortalToken(token, p.secrets, svc.now());
       if (!check.ok) {
         shared.failures.fail(req.ip, `portal sign-in link refused: ${check.reason}`);
         shared.quiet(req);
@@ -283,7 +284,7 @@ export function registerPortal(app: FastifyInstance, s: ServerOptions, p: Portal
         return again('origin');
       }
       if (typeof form.link === 'string' && form.link !== '') {
-        const check = p.secrets ? await redeemPortalToken(form.link, p.secrets, s.now(), used) : { ok: false as const, reason: 'signature' as const, message: 'sign-in links are not set up on this server' };
+        const check = p.secrets ? await redeemPortalToken(form.link, p.secrets, svc.now(), used) : { ok: false as const, reason: 'signature' as const, message: 'sign-in links are not set up on this server' };
         if (!check.ok) {
           shared.failures.fail(req.ip, `portal sign-in link refused: ${check.reason}`);
           shared.quiet(req);
@@ -311,7 +312,7 @@ export function registerPortal(app: FastifyInstance, s: ServerOptions, p: Portal
     scope.get('/portal', { config: { portal: true } }, async (req, reply) => {
       const row = await ownRow(req);
       const job = await latestDeletion(row);
-      const now = s.now();
+      const now = svc.now();
       const sess = req.portalSession as Session;
       const body = accountPage({
         customerId: row.customerId, company: row.companyName, url: row.instanceUrl, state: accountState(row, job, who(req), now),
@@ -333,7 +334,7 @@ export function registerPortal(app: FastifyInstance, s: ServerOptions, p: Portal
       }
       const afterRaw = (form.after ?? '').trim();
       const afterMs = ownerRetention(retention, afterRaw === '' ? undefined : parseRetention(afterRaw, 'The retention period'));
-      const job = await s.submit(customer, actor(req), { afterMs });
+      const job = await svc.submit(customer, actor(req), { afterMs });
       log.info('Deletion scheduled (portal)', { customerId: customer.id, job: job.id, by: who(req).name });
       sess.flash = { kind: 'ok', text: `Your deletion is scheduled${job.data.scheduledFor !== undefined ? ` for ${new Date(job.data.scheduledFor).toUTCString().replace(' GMT', ' UTC')}` : ''}. Your app is paused until then; you can cancel here.` };
       return reply.redirect('/portal', 303);
@@ -341,8 +342,8 @@ export function registerPortal(app: FastifyInstance, s: ServerOptions, p: Portal
 
     scope.post('/portal/cancel', { config: { portal: true } }, async (req, reply) => {
       const customer = parseCustomerId(who(req).customerId);
-      if (!s.cancel) throw new UsageError('cancelling is not available here: contact us');
-      const r = await s.cancel({ customer }, cancellerOf(who(req)));
+      if (!svc.cancel) throw new UsageError('cancelling is not available here: contact us');
+      const r = await svc.cancel({ customer }, cancellerOf(who(req)));
       log.info('Deletion cancelled (portal)', { customerId: customer.id, job: r.jobId, restored: r.restored.length, by: who(req).name });
       (req.portalSession as Session).flash = r.deletionStarted
         ? { kind: 'error', text: 'The deletion had already started: it was stopped, but part of your account may be gone. We have been told and will contact you.' }

@@ -1,27 +1,22 @@
 /**
  * The account owner's rules as the portal applies them, behind one small function each: the
  * retention a customer's own deletion gets, and what of a job, a row or an error the customer may
- * read. The rules themselves are the API's and the console's (src/jobs/owner-view.ts, and the
- * owner's retention of src/server/app.ts); the portal calls them only through this module, so that
- * they can be repointed at one policy module without touching the portal's routes.
+ * read. The rules themselves are the one policy's (src/service/policy.ts), which the API and the
+ * console ask too; this module only words them for the customer.
  */
 import type { CustomerRow } from '../../adapters/store.js';
 import type { ErrorName } from '../../domain/errors.js';
 import type { Job } from '../../domain/job.js';
 import { formatRetention } from '../../domain/duration.js';
 import { UsageError } from '../../errors.js';
-import { errorForOwner, jobForOwner, ownerNotFound, rowForOwner } from '../../jobs/owner-view.js';
+import { defaultRetentionFor, deletionTerms, errorForOwner, jobForOwner, ownerNotFound, rowForOwner, type RetentionRule } from '../../service/policy.js';
 
-export interface RetentionRule {
-  /** the site's default retention, ms */
-  defaultMs: number;
-  /** the shortest an account owner may ask for, ms (never 0) */
-  ownerMinMs: number;
-}
+/** The customer, as the policy knows an account owner. */
+const CUSTOMER = { role: 'owner', name: 'portal' } as const;
 
 /** The retention a customer gets when it asks for none: the site's, never below the owner's minimum. */
 export function ownerDefaultRetention(r: RetentionRule): number {
-  return Math.max(r.defaultMs, r.ownerMinMs);
+  return defaultRetentionFor(CUSTOMER, r);
 }
 
 /**
@@ -29,11 +24,12 @@ export function ownerDefaultRetention(r: RetentionRule): number {
  * refused below the owner's minimum. Never immediate.
  */
 export function ownerRetention(r: RetentionRule, askedMs: number | undefined): number {
-  const afterMs = askedMs ?? ownerDefaultRetention(r);
-  if (afterMs < r.ownerMinMs) {
-    throw new UsageError(`Your deletion waits at least ${formatRetention(r.ownerMinMs)} (you asked for ${afterMs === 0 ? 'now' : formatRetention(afterMs)}): it is never immediate. Nothing was scheduled.`);
+  const terms = deletionTerms(CUSTOMER, askedMs === undefined ? {} : { afterMs: askedMs }, r);
+  if (!terms.allowed) {
+    const asked = terms.refusal === 'too-soon' ? terms.afterMs : 0;
+    throw new UsageError(`Your deletion waits at least ${formatRetention(r.ownerMinMs)} (you asked for ${asked === 0 ? 'now' : formatRetention(asked)}): it is never immediate. Nothing was scheduled.`);
   }
-  return afterMs;
+  return terms.afterMs ?? ownerDefaultRetention(r);
 }
 
 /** A job as the customer (principal `ownerName`) may read it. */

@@ -4,21 +4,26 @@
  * client inside `custctl serve`: no terminal view, its own worker name, the server's words.
  */
 import { isLeased } from '../adapters/queue.js';
-import type { Deps } from '../deps.js';
+import type { ServiceEnv } from './env.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { CliError, ConflictError, isRunWideError, NotFoundError, OperationError, refuseAll, UsageError, type Refusal } from '../errors.js';
 import type { Inspection } from '../pipeline/types.js';
+import type { PlanView } from '../pipeline/plan.js';
+import type { OutsideEnv } from '../pipeline/outside.js';
+import type { Kube } from '../adapters/kube.js';
+import type { CustomerStore } from '../adapters/store.js';
+import type { Config } from '../config.js';
 import { isCancelled, isFinished, queueStateOf, stateName, type Job, type StateName } from '../domain/job.js';
 import { runPool } from '../util/pool.js';
 import { requireJob } from '../adapters/queue.js';
-import type { CancelResult, CancelTarget, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './client.js';
-import type { JobsEnv } from './env.js';
-import { localInterruption } from './interruption.js';
-import { queueBackendOf } from './backends.js';
-import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
-import type { Canceller } from './cancel.js';
+import type { CancelResult, CancelTarget, CleanupPlan, CustomerPlan, DeletionOptions, DeletionPlan, DeletionRun, FollowOptions, JobsClient, PlannedDeletion, RestorePlan, RestoreRequest } from './service.js';
+import type { JobsEnv } from '../jobs/env.js';
+import { localInterruption } from '../jobs/interruption.js';
+import { queueBackendOf } from '../jobs/backends.js';
+import type { CleanupReport, CleanupRequest } from '../jobs/kinds/cleanup-rbac.js';
+import type { Canceller } from '../jobs/cancel.js';
 import type { AuditFilter, AuditRecord, CustomerRow, DeploymentStatus } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
 
@@ -39,7 +44,7 @@ export class LocalJobsClient implements JobsClient {
   private pruned: Promise<unknown> | undefined;
 
   constructor(
-    private readonly d: Deps,
+    private readonly d: ServiceEnv,
     private readonly o: LocalClientOptions = { mode: 'cli' },
   ) {}
 
@@ -49,7 +54,7 @@ export class LocalJobsClient implements JobsClient {
 
   // ---- deletions -------------------------------------------------------------------------------
 
-  async planDeletion(o: DeletionPlanRequest): Promise<DeletionPlan> {
+  async planDeletion(o: DeletionRun): Promise<DeletionPlan> {
     const d = this.d;
     const cfg = d.config();
     if (o.detach && o.dryRun) throw new UsageError('--detach and --dry-run do not go together');
@@ -60,7 +65,7 @@ export class LocalJobsClient implements JobsClient {
     // starts now: its file loading fills the store's round trips
     const kubeLoad = cfg.simulate ? null : d.kube();
     kubeLoad?.catch(() => undefined);
-    const { backupOption, checkCustomerIds, checkSnapshotClass, coverVolumes, DELETABLE_STATUSES, inspect, outsidePlan, planView, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, snapshotPlan, statusConflict } = await running();
+    const { backupOption, checkCustomerIds, checkSnapshotClass, DELETABLE_STATUSES, inspect, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, statusConflict } = await running();
     const snapshotClass = snapshotOption(cfg, o).snapshotClass;
     backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
     // Every id and row checked before anything happens; any refusal refuses the whole run, and
@@ -115,23 +120,8 @@ export class LocalJobsClient implements JobsClient {
       // a pending row with nothing of it left on the cluster: deleted already, nothing to do (no job)
       if (insp && row.deploymentStatus === 'pending' && nothingLeft(insp)) t.alreadyDeleted = { byJob: row.deletionJobId, at: row.deletedAt };
       if (!showPlan) return;
-      t.plan = planView(insp, row, t.customer.id, t.namespace, cfg.simulate);
-      if (t.alreadyDeleted) t.plan.alreadyDeleted = t.alreadyDeleted;
-      if (env) coverVolumes(t.plan, snapshotClass ? await snapshotPlan(env.kube, snapshotClass) : null);
-      const snapshotted = (name: string) => t.plan?.pvcs?.some((p) => p.name === name && p.coverage === 'snapshot') ?? false;
-      const chosen = backupOption(cfg, o);
-      const backupUrl = chosen.backupUrl;
-      t.plan.backup = backupUrl
-        ? {
-            url: backupUrl,
-            ...(chosen.backupRecipients ? { encryptedTo: chosen.backupRecipients } : {}),
-            covers: 'every namespaced object (Helm release records included), the owned cluster RBAC, the row',
-            notCovered: (insp?.pvcs ?? []).filter((p) => !snapshotted(p.name)).map((p) => `the data in PVC ${p.name}${p.volumeName ? ` (volume ${p.volumeName})` : ''}: only the PVC object is kept`),
-          }
-        : null;
-      if (backupUrl && t.plan.backup && snapshotClass && t.plan.volumeSnapshots && !t.plan.volumeSnapshots.refused) t.plan.backup.covers += '; the manifest records the volume snapshots';
+      t.plan = await planOf({ customer: t.customer, namespace: t.namespace, row, insp, o, config: cfg, kube: env?.kube ?? null, outside: outside ?? null, store, ...(t.alreadyDeleted ? { alreadyDeleted: t.alreadyDeleted } : {}) });
       if (outside) {
-        Object.assign(t.plan, await outsidePlan(outside, store, t.customer.id, { scheduled: (o.afterMs ?? cfg.retentionMs) > 0, simulated: cfg.simulate }));
         const refusal = t.plan.billing?.plan.refusal;
         // refused by the billing step anyway: say so before asking to confirm
         if (refusal && !o.dryRun && !cfg.simulate) planRefusals.push({ subject: t.customer.id, error: new ConflictError(`billing: ${refusal}`) });
@@ -160,12 +150,33 @@ export class LocalJobsClient implements JobsClient {
     return { target, simulated: cfg.simulate, items, afterMs: o.afterMs ?? cfg.retentionMs };
   }
 
-  async submitDeletion(customer: CustomerId, o: DeletionRequest): Promise<Job> {
-    const { cliRequester, eventsOf, RETENTION_MS, submitDeletion } = await running();
+  /**
+   * One customer's deletion plan, as `delete --dry-run` shows it (the same builder: planOf), for
+   * the console's customer page: on this client's store, queue and cluster, nothing logged. A
+   * customer that cannot be deleted now (being deleted, deploying) has none: the refusal a deletion
+   * would get is the answer.
+   */
+  async planCustomer(customer: CustomerId, o: DeletionOptions = {}): Promise<CustomerPlan> {
     const env = await this.env();
-    if (this.o.mode === 'cli') await (this.pruned ??= env.queue.prune(env.now() - RETENTION_MS).catch(() => 0));
-    const { sync: _sync, requestedBy, ...opts } = o;
-    const job = await submitDeletion(env, customer, { ...opts, requestedBy: requestedBy ?? cliRequester(this.d.worker) });
+    const { DELETABLE_STATUSES, inspect, statusConflict } = await running();
+    const { store, config: cfg } = env;
+    const row = await store.get(customer.id);
+    if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
+    const namespace = checkRowNamespace(customer, row.instanceNamespace, cfg.namespacePrefix);
+    const conflict = DELETABLE_STATUSES.includes(row.deploymentStatus) ? null : await statusConflict(env.queue, row, o.force ?? false);
+    if (conflict) throw conflict;
+    const cluster = cfg.simulate ? null : await env.cluster();
+    const insp = cluster ? await inspect(customer, namespace, row, { ...cluster, store }, { detail: true, helmUninstall: o.helmUninstall ?? cfg.helmUninstall }) : null;
+    const outside = env.outside ? await env.outside() : null;
+    const plan = await planOf({ customer, namespace, row, insp, o, config: cfg, kube: cluster?.kube ?? null, outside, store });
+    return { plan, target: { ...(cluster ? { context: cluster.target.context, server: cluster.target.server } : {}), database: store.description } };
+  }
+
+  async submitDeletion(customer: CustomerId, o: DeletionOptions, how: { namespaceUid?: string; sync?: boolean; requestedBy?: string } = {}): Promise<Job> {
+    const { cliRequester, eventsOf, JOB_TTL_MS, submitDeletion } = await running();
+    const env = await this.env();
+    if (this.o.mode === 'cli') await (this.pruned ??= env.queue.prune(env.now() - JOB_TTL_MS).catch(() => 0));
+    const job = await submitDeletion(env, customer, { ...o, ...(how.namespaceUid ? { namespaceUid: how.namespaceUid } : {}), requestedBy: how.requestedBy ?? cliRequester(this.d.worker) });
     await eventsOf(env).emit({ type: 'accepted', job });
     if (this.o.mode === 'cli') {
       // step lines: one customer's story, quiet in a run over several (one line per customer there)
@@ -278,7 +289,8 @@ export class LocalJobsClient implements JobsClient {
     const store = await this.d.store();
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`, ["List customers with 'custctl customers list'; register one with 'custctl customers add'."]);
-    const jobs = (await (await this.d.jobs()).list({ customerId: customer.id })).sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 10);
+    const { latestJobs } = await import('./customer-jobs.js'); // status customer only: not on status job's path
+    const jobs = await latestJobs(await this.d.jobs(), customer.id);
     return { customer: row, jobs };
   }
 
@@ -337,7 +349,7 @@ export class LocalJobsClient implements JobsClient {
     const since = d.now().getTime();
     let noticed = false;
     const whoRuns = await this.whoRuns();
-    const { idleNotice } = await import('./follow.js');
+    const { idleNotice } = await import('../jobs/follow.js');
     while (!isFinished(job)) {
       const line = `job ${job.id}: ${job.state} ${job.progress}% (attempt ${Math.min(job.attemptsMade + 1, job.maxAttempts)}/${job.maxAttempts})`;
       if (line !== last) d.log.info(line);
@@ -454,8 +466,40 @@ export function nothingLeft(insp: Pick<Inspection, 'releases' | 'ns' | 'rbac'>):
   return insp.releases.length === 0 && insp.ns === null && insp.rbac.owned.length === 0;
 }
 
+/**
+ * The plan of one customer's deletion, from its inspection (null: simulated) and the options: what
+ * goes (pipeline/plan.ts), the volume snapshots and what they cover, the backup (where, encrypted
+ * to whom, what it does not cover), billing and the hooks. `delete --dry-run`, the confirmation and
+ * the console's customer page all show this one.
+ */
+async function planOf(a: {
+  customer: CustomerId; namespace: string; row: CustomerRow; insp: Inspection | null; o: DeletionOptions; config: Config;
+  kube: Kube | null; outside: OutsideEnv | null; store: CustomerStore; alreadyDeleted?: NonNullable<PlanView['alreadyDeleted']>;
+}): Promise<PlanView> {
+  const { backupOption, coverVolumes, outsidePlan, planView, snapshotOption, snapshotPlan } = await running();
+  const { config: cfg, insp, o } = a;
+  const plan = planView(insp, a.row, a.customer.id, a.namespace, cfg.simulate);
+  if (a.alreadyDeleted) plan.alreadyDeleted = a.alreadyDeleted;
+  const snapshotClass = snapshotOption(cfg, o).snapshotClass;
+  if (a.kube) coverVolumes(plan, snapshotClass ? await snapshotPlan(a.kube, snapshotClass) : null);
+  const snapshotted = (name: string) => plan.pvcs?.some((p) => p.name === name && p.coverage === 'snapshot') ?? false;
+  const chosen = backupOption(cfg, o);
+  const backupUrl = chosen.backupUrl;
+  plan.backup = backupUrl
+    ? {
+        url: backupUrl,
+        ...(chosen.backupRecipients ? { encryptedTo: chosen.backupRecipients } : {}),
+        covers: 'every namespaced object (Helm release records included), the owned cluster RBAC, the row',
+        notCovered: (insp?.pvcs ?? []).filter((p) => !snapshotted(p.name)).map((p) => `the data in PVC ${p.name}${p.volumeName ? ` (volume ${p.volumeName})` : ''}: only the PVC object is kept`),
+      }
+    : null;
+  if (backupUrl && plan.backup && snapshotClass && plan.volumeSnapshots && !plan.volumeSnapshots.refused) plan.backup.covers += '; the manifest records the volume snapshots';
+  if (a.outside) Object.assign(plan, await outsidePlan(a.outside, a.store, a.customer.id, { scheduled: (o.afterMs ?? cfg.retentionMs) > 0, simulated: cfg.simulate }));
+  return plan;
+}
+
 /** A synchronous deletion on BullMQ (serve): the job runs on a worker; this waits for its end (or shutdown). */
-async function waitForEnd(d: Deps, env: JobsEnv, id: string): Promise<Job> {
+async function waitForEnd(d: ServiceEnv, env: JobsEnv, id: string): Promise<Job> {
   for (;;) {
     const job = await env.queue.get(id);
     if (!job) throw new OperationError(`job ${id} disappeared from the queue`);

@@ -1,26 +1,24 @@
 /**
  * What the local jobs client needs to plan and run jobs: the pipeline, the job kinds, the runner.
- * Loaded on first use (src/jobs/local-client.ts), so that reading jobs (`status job`, `jobs list`)
+ * Loaded on first use (src/service/local.ts), so that reading jobs (`status job`, `jobs list`)
  * starts as light as `--version`.
  */
 export { inspect, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
 export { coverVolumes, planView } from '../pipeline/plan.js';
 export { outsidePlan } from '../pipeline/outside.js';
 export { checkSnapshotClass, snapshotPlan } from '../pipeline/volume-snapshots.js';
-export { runJobAttached } from './runner.js';
-export { retryJob } from './actions.js';
-export { cancel } from './cancel.js';
+export { runJobAttached } from '../jobs/runner.js';
+export { retryJob } from '../jobs/actions.js';
+export { cancel } from '../jobs/cancel.js';
 export { runAttached } from './attached.js';
-export { cliRequester, jobsEnv, JOB_TTL_MS, LEASE_MS } from './env.js';
-/** the old name of JOB_TTL_MS, for callers not yet renamed (removed when the service moves land) */
-export { JOB_TTL_MS as RETENTION_MS } from './env.js';
-export { followJob } from './follow.js';
-export { cleanupReportOf, newCleanupJob, scanOrphans } from './kinds/cleanup-rbac.js';
-export { backupOption, jobOptions, snapshotOption, statusConflict, submitDeletion } from './kinds/delete.js';
-export { makeProcessor, settle } from './kinds/index.js';
-export { eventsOf, runnerEvents } from './lifecycle.js';
-export { workerEvents } from './worker.js';
-export { submitRestore } from './kinds/restore.js';
+export { cliRequester, jobsEnv, JOB_TTL_MS, LEASE_MS } from '../jobs/env.js';
+export { followJob } from '../jobs/follow.js';
+export { cleanupReportOf, newCleanupJob, scanOrphans } from '../jobs/kinds/cleanup-rbac.js';
+export { backupOption, jobOptions, snapshotOption, statusConflict, submitDeletion } from '../jobs/kinds/delete.js';
+export { makeProcessor, settle } from '../jobs/kinds/index.js';
+export { eventsOf, runnerEvents } from '../jobs/lifecycle.js';
+export { workerEvents } from '../jobs/worker.js';
+export { submitRestore } from '../jobs/kinds/restore.js';
 export { loadBackup } from '../pipeline/backup.js';
 export { admitRestore, refuseRestore, restorePlan } from '../pipeline/restore.js';
 export { ownGrantOf } from '../domain/permissions.js';

@@ -7,27 +7,18 @@
  */
 import type { AuditFilter, AuditRecord, CustomerRow, DeploymentStatus } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
-import type { DeletionOptions } from '../domain/deletion-options.js';
+import type { DeletionOptions, DeletionRun } from '../domain/deletion-options.js';
 import type { PlanView } from '../pipeline/plan.js';
 import type { RestorePlanView } from '../pipeline/restore.js';
 import type { Job, StateName } from '../domain/job.js';
-import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
-import type { DeleteOutcome, DeleteReport } from './kinds/delete.js';
-import type { CancelResult, CancelTarget } from './cancel.js';
+import type { CleanupReport, CleanupRequest } from '../jobs/kinds/cleanup-rbac.js';
+import type { DeleteOutcome, DeleteReport } from '../jobs/kinds/delete.js';
+import type { CancelResult, CancelTarget } from '../jobs/cancel.js';
 import type { DeliveryView } from '../domain/webhook.js';
 
 export type { CancelResult, CancelTarget };
 
-export interface DeletionPlanRequest extends DeletionOptions {
-  /** as typed: validated here, before anything else happens */
-  ids: string[];
-  dryRun: boolean;
-  yes: boolean;
-  detach: boolean;
-  /** with --api-url: the synchronous endpoint */
-  sync?: boolean;
-  concurrency: number;
-}
+export type { DeletionOptions, DeletionRun };
 
 export interface PlannedDeletion {
   customer: CustomerId;
@@ -42,6 +33,12 @@ export interface PlannedDeletion {
   alreadyDeleted?: { byJob: string | null; at: string | null };
 }
 
+/** One customer's deletion plan and where it acts (the console's customer page). */
+export interface CustomerPlan {
+  plan: PlanView;
+  target: { context?: string; server?: string; database: string };
+}
+
 export interface DeletionPlan {
   target: DeleteReport['target'];
   simulated: boolean;
@@ -51,14 +48,6 @@ export interface DeletionPlan {
    * server decides (remote, no --after: its CUSTCTL_RETENTION)
    */
   afterMs?: number;
-}
-
-export interface DeletionRequest extends DeletionOptions {
-  namespaceUid?: string;
-  /** the synchronous endpoint (remote): the returned job has ended */
-  sync?: boolean;
-  /** default: the OS user (cli) */
-  requestedBy?: string;
 }
 
 export interface CleanupPlan {
@@ -103,9 +92,13 @@ export interface JobsClient {
   ready?(): Promise<{ store: string; queue: string }>;
 
   /** Validates the ids and rows, inspects what will be deleted (the plan), logs the target. */
-  planDeletion(req: DeletionPlanRequest): Promise<DeletionPlan>;
-  /** Accepts one deletion: the job (waiting; ended with `sync`). Refusals throw typed errors. */
-  submitDeletion(customer: CustomerId, o: DeletionRequest): Promise<Job>;
+  planDeletion(run: DeletionRun): Promise<DeletionPlan>;
+  /**
+   * Accepts one deletion: the job (waiting; ended with `sync`). Refusals throw typed errors.
+   * `how`: the namespace uid the plan saw (step 2's precondition), the synchronous endpoint
+   * (remote: the returned job has ended), who asks (default: the OS user).
+   */
+  submitDeletion(customer: CustomerId, o: DeletionOptions, how?: { namespaceUid?: string; sync?: boolean; requestedBy?: string }): Promise<Job>;
   /** The cleanup-rbac scan: what a sweep would delete (changes nothing). */
   planCleanup(o: CleanupRequest): Promise<CleanupPlan>;
   /** The sweep, as a journaled job run to its end; `plan` spares a second scan. */

@@ -5,16 +5,17 @@
  */
 import { retryText } from '../adapters/retry.js';
 import { QueueApiClient } from '../adapters/queue-client.js';
-import type { Deps } from '../deps.js';
+import type { ServiceEnv } from './env.js';
 import { checkCustomerIds, parseCustomerId, type CustomerId } from '../domain/customer-id.js';
 import { namespaceFor } from '../domain/namespace-name.js';
+import { deletionOptionsOf } from '../domain/deletion-options.js';
 import { CliError, isRunWideError, refuseAll, UsageError } from '../errors.js';
 import type { Job, StateName } from '../domain/job.js';
 import type { AuditFilter, AuditRecord, CustomerRow, DeploymentStatus } from '../adapters/store.js';
 import type { DeliveryView } from '../domain/webhook.js';
-import type { CancelResult, CancelTarget, CleanupPlan, DeletionPlan, DeletionPlanRequest, DeletionRequest, FollowOptions, JobsClient, RestorePlan } from './client.js';
-import { followJob, type JobSource } from './follow.js';
-import type { CleanupReport, CleanupRequest } from './kinds/cleanup-rbac.js';
+import type { CancelResult, CancelTarget, CleanupPlan, DeletionOptions, DeletionPlan, DeletionRun, FollowOptions, JobsClient, RestorePlan } from './service.js';
+import { followJob, type JobSource } from '../jobs/follow.js';
+import type { CleanupReport, CleanupRequest } from '../jobs/kinds/cleanup-rbac.js';
 
 export class RemoteJobsClient implements JobsClient {
   readonly api: QueueApiClient;
@@ -22,7 +23,7 @@ export class RemoteJobsClient implements JobsClient {
   readonly jobsWhere = 'on the server';
 
   constructor(
-    private readonly d: Deps,
+    private readonly d: ServiceEnv,
     apiUrl: string,
     token: string | undefined,
   ) {
@@ -41,7 +42,7 @@ export class RemoteJobsClient implements JobsClient {
     return { get: (id, signal) => this.api.getJob(id, signal), hint: ` --api-url ${this.api.baseUrl}`, whoRuns: `the server at ${this.api.baseUrl} (its own worker, or the 'custctl worker' processes next to it when it runs with --no-worker or BullMQ)` };
   }
 
-  async planDeletion(o: DeletionPlanRequest): Promise<DeletionPlan> {
+  async planDeletion(o: DeletionRun): Promise<DeletionPlan> {
     if (o.dryRun) throw new UsageError('--dry-run is not available with --api-url: the plan needs the cluster; run it locally, or see the customer with custctl status customer ID --api-url …');
     if (o.detach && o.sync) throw new UsageError('--detach and --sync do not go together');
     // every id checked (and, to show them, every row) before anything happens; every refusal reported at once
@@ -67,23 +68,16 @@ export class RemoteJobsClient implements JobsClient {
     return { target: { database: `remote (${this.api.baseUrl})` }, simulated: false, items, ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}) };
   }
 
-  async submitDeletion(c: CustomerId, o: DeletionRequest): Promise<Job> {
+  async submitDeletion(c: CustomerId, o: DeletionOptions, how: { sync?: boolean } = {}): Promise<Job> {
     if (o.backupUrl !== undefined || o.noBackup || o.backupRecipients !== undefined) {
       throw new UsageError('--backup/--no-backup/--backup-recipient apply to local runs: through --api-url the server backs up to its own CUSTCTL_BACKUP_URL (encrypted to its CUSTCTL_BACKUP_RECIPIENT)');
     }
     if (o.snapshotClass !== undefined || o.noSnapshotVolumes || o.snapshotTimeoutMs !== undefined) {
       throw new UsageError('--snapshot-volumes/--no-snapshot-volumes/--snapshot-timeout apply to local runs: through --api-url the server snapshots with its own CUSTCTL_SNAPSHOT_CLASS');
     }
-    const query = {
-      force: o.force ?? false,
-      allowMissing: o.allowMissing ?? false,
-      allowClusterScoped: o.allowClusterScoped ?? false,
-      ...(o.helmUninstall !== undefined ? { helmUninstall: o.helmUninstall } : {}),
-      ...(o.waitTimeoutMs !== undefined ? { waitTimeoutMs: o.waitTimeoutMs } : {}),
-      ...(o.jobTimeoutMs !== undefined ? { jobTimeoutMs: o.jobTimeoutMs } : {}),
-      ...(o.afterMs !== undefined ? { afterMs: o.afterMs } : {}),
-    };
-    if (o.sync) {
+    // the options that travel (src/domain/deletion-options.ts toQuery): the rest were refused above
+    const query = deletionOptionsOf(o);
+    if (how.sync) {
       this.d.log.step('info', `${c.id}: deleting synchronously on the server`);
       const r = await this.api.deleteDeployment(c.id, query, this.d.shutdown);
       return this.api.getJob(r.jobId);

@@ -1,20 +1,20 @@
 /** Running one job in this process with a live view: spinner, attempt lines, the backoff countdown. */
 import { isLeased } from '../adapters/queue.js';
-import type { Deps } from '../deps.js';
+import type { ServiceEnv } from './env.js';
 import { OperationError } from '../errors.js';
 import { formatDuration } from '../domain/duration.js';
 import type { Job } from '../domain/job.js';
-import { runJobAttached } from './runner.js';
-import { LEASE_MS, type JobsEnv } from './env.js';
-import { makeProcessor } from './kinds/index.js';
-import { runnerEvents } from './lifecycle.js';
+import { runJobAttached } from '../jobs/runner.js';
+import { LEASE_MS, type JobsEnv } from '../jobs/env.js';
+import { makeProcessor } from '../jobs/kinds/index.js';
+import { runnerEvents } from '../jobs/lifecycle.js';
 
 /**
  * Runs `job` (of the file journal) here until it completes or fails, waiting through the backoff
  * with a visible countdown. Ctrl-C leaves it delayed (or hands the running attempt back) and says
  * how to resume.
  */
-export async function runAttached(d: Deps, env: JobsEnv, job: Job, opts: { status?: boolean } = {}): Promise<Job> {
+export async function runAttached(d: ServiceEnv, env: JobsEnv, job: Job, opts: { status?: boolean } = {}): Promise<Job> {
   /** this job's progress on the status line; off when the caller shows a count over many jobs */
   const status = opts.status ?? true;
   const setStatus = (text: string | null) => {
