@@ -776,7 +776,7 @@ async function benchBackup(e: Env): Promise<void> {
 // 6. transport: one pool of kept-alive connections vs a connection per request (the same client)
 
 async function benchTransport(e: Env): Promise<void> {
-  const { openKube } = await import('../src/adapters/kube-client.js');
+  const { openKube } = await import('../src/adapters/kube/index.js');
   const tlsMod = (await import('node:tls')).default;
   const original = tlsMod.connect;
   let connects = 0;
@@ -879,7 +879,7 @@ async function benchExec(e: Env): Promise<void> {
 // 8. a namespace of 10,000 objects: custctl vs the floor on identical namespaces
 
 async function benchLargeNamespace(e: Env): Promise<void> {
-  const { openKube } = await import('../src/adapters/kube-client.js');
+  const { openKube } = await import('../src/adapters/kube/index.js');
   const kube = await openKube({ kubeconfig: e.cluster.kubeconfig, env: {}, userAgent: 'custctl-bench/fill', transport: { keepAlive: true } });
   const group = 'bench.example.com';
   await check(e.kubectlBin, ['apply', '-f', '-'], e.childEnv, JSON.stringify({
@@ -927,7 +927,7 @@ async function benchLargeNamespace(e: Env): Promise<void> {
 // 9. cleanup-rbac over 100,000 cluster RBAC objects
 
 async function benchRbac100k(e: Env): Promise<void> {
-  const { openKube } = await import('../src/adapters/kube-client.js');
+  const { openKube } = await import('../src/adapters/kube/index.js');
   const kube = await openKube({ kubeconfig: e.cluster.kubeconfig, env: {}, userAgent: 'custctl-bench/fill', transport: { keepAlive: true } });
   const N = intEnv('BENCH_RBAC_OBJECTS', 100_000);
   const half = Math.floor(N / 2);

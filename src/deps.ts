@@ -91,7 +91,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   const closers: Array<() => Promise<void>> = [];
   const pressure = { throttles: 0 };
 
-  /** the context helm was given, when it was found without the kube client (see kube-context.ts) */
+  /** the context helm was given, when it was found without the kube client (see adapters/kube/kubeconfig.ts) */
   let helmContext: string | null = null;
   let kubeContext: string | null = null;
   const refuseTwoContexts = () => {
@@ -101,7 +101,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   };
   const kube = once(async () => {
     const c = getConfig();
-    const { openKube } = await import('./adapters/kube-client.js');
+    const { openKube } = await import('./adapters/kube/index.js');
     const k = await openKube({
       kubeconfig: c.kubeconfig, context: c.context, env, userAgent: `custctl/${VERSION}`,
       // on a terminal every retry is shown (a wait is never silent); in logs with -v
@@ -123,7 +123,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   // helm does not wait for the kube client: it needs only the context name
   const helm = once(async () => {
     const c = getConfig();
-    const { contextName } = await import('./adapters/kube-context.js');
+    const { contextName } = await import('./adapters/kube/kubeconfig.js');
     helmContext = contextName({ kubeconfig: c.kubeconfig, context: c.context, env });
     refuseTwoContexts();
     const context = helmContext ?? (await kube()).target.context;

@@ -19,7 +19,7 @@ import { dump } from 'js-yaml';
 import { CliError, UsageError } from '../errors.js';
 import { implicitFleet, parseClusterColumn, parseClustersDoc, type ClusterEntry, type Fleet } from '../domain/clusters.js';
 import type { Kube } from './kube.js';
-import type { OpenKubeOptions } from './kube-client.js';
+import type { OpenKubeOptions } from './kube/index.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -34,7 +34,7 @@ export async function loadFleet(o: FleetOptions): Promise<Fleet> {
   const column = parseClusterColumn(o.env.CUSTCTL_CLUSTER_COLUMN);
   const file = o.env.CUSTCTL_CLUSTERS_FILE || undefined;
   if (file === undefined) {
-    const { contextName } = await import('./kube-context.js');
+    const { contextName } = await import('./kube/kubeconfig.js');
     const context = contextName({ kubeconfig: o.kubeconfig, context: o.context, env: o.env as Record<string, string | undefined> });
     return implicitFleet({
       context, env: o.env, column,
@@ -126,7 +126,7 @@ export type ClusterKubeOptions = Omit<OpenKubeOptions, 'kubeconfig' | 'context'>
  * directory, read by openKube and removed (it names files; the token is read at every request).
  */
 export async function openClusterKube(entry: ClusterEntry, o: ClusterKubeOptions): Promise<Kube> {
-  const { openKube } = await import('./kube-client.js');
+  const { openKube } = await import('./kube/index.js');
   const { serviceAccountDir, source, ...rest } = o;
   const named = (e: unknown): never => {
     if (e instanceof CliError && !e.message.startsWith(`cluster ${entry.name}: `)) e.message = `cluster ${entry.name}: ${e.message}`;

@@ -1,5 +1,5 @@
 /**
- * The cluster. This file holds only types so that importing it costs nothing; kube-client.ts
+ * The cluster. This file holds only types so that importing it costs nothing; kube/ (index.ts)
  * holds the implementation (plain HTTPS; client-node only for exec/auth-provider users) and is
  * loaded on demand.
  */

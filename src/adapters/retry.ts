@@ -1,5 +1,5 @@
 /**
- * The one retry loop for calls to the cluster: every client-node request (kube-client.ts) and every
+ * The one retry loop for calls to the cluster: every request to the API server (kube/client.ts) and every
  * helm invocation (helm-cli.ts) goes through `withRetries`. Only idempotent calls use it (reads,
  * lists, deletes whose 404 counts as done, `helm uninstall --ignore-not-found`).
  *

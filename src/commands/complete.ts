@@ -340,7 +340,7 @@ export function localSources(d: Deps, globals: Reading['globals']): IdSources {
       return (await d.jobs()).list();
     },
     async contexts() {
-      const { contextNames } = await import('../adapters/kube-context.js'); // js-yaml: only for --context
+      const { contextNames } = await import('../adapters/kube/kubeconfig.js'); // js-yaml: only for --context
       return contextNames({ ...(str(globals.kubeconfig) !== undefined ? { kubeconfig: str(globals.kubeconfig) } : {}), env: d.env });
     },
   };

@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, chmodS
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { openKube } from '../../src/adapters/kube-client.js';
+import { openKube } from '../../src/adapters/kube/index.js';
 import type { PvcInfo } from '../../src/adapters/kube.js';
 import { loadSigningKey } from '../../src/adapters/secret-files.js';
 import { openPgStore } from '../../src/adapters/store-pg.js';

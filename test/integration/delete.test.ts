@@ -108,7 +108,7 @@ describe('start-up of a deletion', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(await getNamespace(c.namespace)).toBeNull();
     const urls = readFileSync(file, 'utf8').split('\n').filter((u) => u.startsWith('file:'));
-    expect(urls.some((u) => u.includes('/dist/adapters/kube-client.js'))).toBe(true); // the tracer saw the kube adapter load
+    expect(urls.some((u) => u.includes('/dist/adapters/kube/index.js'))).toBe(true); // the tracer saw the kube adapter load
     expect(urls.filter((u) => u.includes('@kubernetes/client-node'))).toEqual([]);
   }, 120_000);
 });

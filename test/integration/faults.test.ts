@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openKube } from '../../src/adapters/kube-client.js';
+import { openKube } from '../../src/adapters/kube/index.js';
 import { startFaultProxy, type FaultProxy, type LoggedRequest } from '../env/fault-proxy.js';
 import { custctl, custctlJson, tempStateDir } from '../support/cli.js';
 import { testEnv } from '../support/env.js';

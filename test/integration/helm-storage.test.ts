@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { makeHelm } from '../../src/adapters/helm-cli.js';
-import { openKube } from '../../src/adapters/kube-client.js';
+import { openKube } from '../../src/adapters/kube/index.js';
 import type { Kube } from '../../src/adapters/kube.js';
 import { CHART_DIR, coreApi, helm, provisionCustomer, randomKey, type ProvisionedCustomer } from '../support/fixtures.js';
 

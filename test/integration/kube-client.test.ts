@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type * as k8s from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { openKube } from '../../src/adapters/kube-client.js';
+import { openKube } from '../../src/adapters/kube/index.js';
 import type { Kube } from '../../src/adapters/kube.js';
 import { ConflictError, OperationError } from '../../src/errors.js';
 import { coreApi, getNamespace, kubeConfigForTests, namespaceOf, randomKey, rbacApi, tokenKubeconfig, waitFor } from '../support/fixtures.js';

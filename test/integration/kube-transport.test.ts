@@ -9,7 +9,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { openKube } from '../../src/adapters/kube-client.js';
+import { openKube } from '../../src/adapters/kube/index.js';
 import { custctlJson, tempStateDir } from '../support/cli.js';
 import { coreApi, getNamespace, kubectl, provisionCustomer, randomKey, waitFor } from '../support/fixtures.js';
 

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { openKube } from '../../src/adapters/kube-client.js';
+import { openKube } from '../../src/adapters/kube/index.js';
 import type { Kube } from '../../src/adapters/kube.js';
 import { custctl, custctlJson, tempStateDir } from '../support/cli.js';
 import { db, getNamespace, kubectl, provisionCustomer, randomKey, waitFor } from '../support/fixtures.js';

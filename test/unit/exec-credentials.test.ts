@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { execConfigOf, makeExecCredentialSource, parseExecCredential } from '../../src/adapters/exec-credentials.js';
+import { execConfigOf, makeExecCredentialSource, parseExecCredential } from '../../src/adapters/kube/exec-credentials.js';
 import { OperationError, UsageError } from '../../src/errors.js';
 
 const V1 = 'client.authentication.k8s.io/v1';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import {
   loadKubeconfig, openKube, permissionDeniedMessage, plainCredentials, translateError, wellKnownScope,
-} from '../../src/adapters/kube-client.js';
+} from '../../src/adapters/kube/index.js';
 import { ConflictError, OperationError, UsageError, isPermanent } from '../../src/errors.js';
 import { KUBE_RETRY, retryText } from '../../src/adapters/retry.js';
 
@@ -324,7 +324,7 @@ describe('requests (loopback stand-in server)', () => {
     // a process that sent its requests exits at once, though its idle connection stays open on the server
     const file = writeKubeconfig('child.yaml', { contexts: ['stand-in'], current: 'stand-in', server: base });
     // the built module (npm test builds first)
-    const modulePath = path.resolve('dist/adapters/kube-client.js');
+    const modulePath = path.resolve('dist/adapters/kube/index.js');
     const script = `const { openKube } = await import(${JSON.stringify(modulePath)}); const k = await openKube({ kubeconfig: ${JSON.stringify(file)}, env: {}, userAgent: 'child' }); await k.getNamespace('customer-abc'); console.log('done');`;
     const started = Date.now();
     const out = await new Promise<string>((resolve, reject) => execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (e, stdout) => (e ? reject(e) : resolve(stdout))));

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { contextName } from '../../src/adapters/kube-context.js';
+import { contextName } from '../../src/adapters/kube/kubeconfig.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'custctl-kctx-'));
 const file = (name: string, text: string): string => {

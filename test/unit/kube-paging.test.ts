@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ListStreamParser, countFromFirstPage, forEachPage } from '../../src/adapters/kube-paging.js';
+import { ListStreamParser } from '../../src/adapters/kube/list-stream.js';
+import { countFromFirstPage, forEachPage } from '../../src/adapters/kube/paging.js';
 
 describe('a list read as it arrives', () => {
   const list = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { makeRbacCache, type RbacSource, type RbacWatchEvent } from '../../src/adapters/kube-rbac-cache.js';
+import { makeRbacCache, type RbacSource, type RbacWatchEvent } from '../../src/adapters/kube/rbac-cache.js';
 import { RbacIndex, slimRbac } from '../../src/domain/rbac-index.js';
 import { classifyRbac, type RbacKind, type RbacObject } from '../../src/domain/rbac-owner.js';
 

@@ -11,7 +11,7 @@ import { runPrintRbac } from '../../src/commands/doctor.js';
 import type { Deps } from '../../src/deps.js';
 import { FEATURES, ownGrantOf, parseFeatures, rbacManifests, requiredAccess, rulesFor } from '../../src/domain/permissions.js';
 import { isOwnGrant, ownGrantSkip } from '../../src/domain/restore-rules.js';
-import { serviceAccountOfToken } from '../../src/adapters/kube-client.js';
+import { serviceAccountOfToken } from '../../src/adapters/kube/index.js';
 import type { KubeObject } from '../../src/domain/backup.js';
 import { UsageError } from '../../src/errors.js';
 import { bufferIO } from '../support/buffer-io.js';

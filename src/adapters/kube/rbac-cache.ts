@@ -13,9 +13,9 @@
  * vanished object answers 404). A watch the server ends is resumed from the last resourceVersion;
  * one too old (410) lists again; a watch that is refused (403) falls back to listing per call.
  */
-import { backoffMs } from './retry.js';
-import { RbacIndex } from '../domain/rbac-index.js';
-import type { RbacKind, RbacObject } from '../domain/rbac-owner.js';
+import { backoffMs } from '../retry.js';
+import { RbacIndex } from '../../domain/rbac-index.js';
+import type { RbacKind, RbacObject } from '../../domain/rbac-owner.js';
 
 export interface RbacListing {
   objects: RbacObject[];

@@ -21,7 +21,7 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { OperationError, UsageError } from '../errors.js';
+import { OperationError, UsageError } from '../../errors.js';
 
 export interface ExecConfig {
   apiVersion?: string;
