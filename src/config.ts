@@ -72,6 +72,14 @@ export interface Config {
   portalUrl?: string;
   /** CUSTCTL_ERASE_COLUMNS: the customers table's extra personal columns (erased and exported with e-mail, company, URL) */
   eraseColumns: string[];
+  /** CUSTCTL_ERASE_AFTER: erase a customer automatically this long after its hard deletion (serve and worker), ms; 0 = never */
+  eraseAfterMs: number;
+  /** CUSTCTL_ERASE_TARGETS: backup and export targets an erasure empties besides CUSTCTL_BACKUP_URL (file:// or s3://, comma/space separated) */
+  eraseTargets: string[];
+  /** CUSTCTL_EXPORT_ENCRYPTION=required: an export must be encrypted (--recipient or --passphrase-file) */
+  exportEncryptionRequired: boolean;
+  /** CUSTCTL_DELETE_REQUIRES_EXPORT=true: a scheduled deletion is refused until the customer has an export */
+  deleteRequiresExport: boolean;
 }
 
 export const DEFAULTS = {
@@ -179,6 +187,10 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     signingKeyFile: env.CUSTCTL_SIGNING_KEY_FILE || undefined,
     portalUrl: env.CUSTCTL_PORTAL_URL ? rethrown(() => parsePortalBaseUrl(env.CUSTCTL_PORTAL_URL as string, 'CUSTCTL_PORTAL_URL')) : undefined,
     eraseColumns: rethrown(() => parseEraseColumns(env.CUSTCTL_ERASE_COLUMNS)),
+    eraseAfterMs: retention('CUSTCTL_ERASE_AFTER', env.CUSTCTL_ERASE_AFTER, 0),
+    eraseTargets: (env.CUSTCTL_ERASE_TARGETS ?? '').split(/[\s,]+/).filter(Boolean).map((u) => parseBackupUrl(u, 'CUSTCTL_ERASE_TARGETS').url),
+    exportEncryptionRequired: choice('CUSTCTL_EXPORT_ENCRYPTION', env.CUSTCTL_EXPORT_ENCRYPTION, ['optional', 'required']) === 'required',
+    deleteRequiresExport: choice('CUSTCTL_DELETE_REQUIRES_EXPORT', env.CUSTCTL_DELETE_REQUIRES_EXPORT, ['false', 'true']) === 'true',
   };
 }
 
@@ -187,6 +199,14 @@ function helmUninstallFrom(raw: string | undefined): HelmUninstallMode {
   const m = parseHelmUninstallMode(raw);
   if (!m) throw new UsageError(`CUSTCTL_HELM_UNINSTALL=${JSON.stringify(raw)}: it is 'auto' (helm only for releases with delete hooks or objects outside the namespace) or 'always'`);
   return m;
+}
+
+/** One of a few words (the first when unset). */
+function choice(name: string, raw: string | undefined, words: readonly [string, ...string[]]): string {
+  const v = (raw ?? '').trim();
+  if (v === '') return words[0];
+  if (!words.includes(v)) throw new UsageError(`${name}=${JSON.stringify(v.slice(0, 40))}: it is ${words.map((w) => `'${w}'`).join(' or ')}`);
+  return v;
 }
 
 /** A domain rule's own error as a usage error (exit 2). */

@@ -18,6 +18,8 @@ import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
 import { withMetrics, type Metrics } from './metrics.js';
 import { openBackupTarget } from '../adapters/backup-target.js';
+import type { KeyObject } from 'node:crypto';
+import { siteSigningKey } from './certify.js';
 
 /** Completed and failed jobs are kept this long (the seed's 7 days), then pruned by workers and new deletions. */
 export const RETENTION_MS = 7 * 24 * 3_600_000;
@@ -40,6 +42,8 @@ export interface JobsEnv {
   metrics?: Metrics;
   /** billing and the deletion hooks (absent: none configured) */
   outside?: () => Promise<OutsideEnv>;
+  /** the site's certificate signing key (null: none configured): a hard deletion's end signs its certificate */
+  signingKey?: () => Promise<KeyObject | null>;
   /** live sink for attempt log lines (the terminal); the journal always gets them */
   sink?: (job: Job, level: Level, message: string, fields?: Record<string, unknown>) => void;
 }
@@ -61,6 +65,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
       return { kube, helm: await d.helm(), target: kube.target, backups: (url: string) => openBackupTarget(url, d.env) };
     },
     now: () => d.now().getTime(),
+    signingKey: siteSigningKey(d.config().signingKeyFile),
     ...(d.outside ? { outside: d.outside } : {}),
     sink: logToSink(d.log),
     ...extra,

@@ -22,6 +22,7 @@ import type { AttemptContext, JobQueue } from '../../adapters/queue.js';
 import type { JobsEnv } from '../env.js';
 import type { JobKind } from './kind.js';
 import { localInterruption } from '../interruption.js';
+import { deletionCertifier } from '../certify.js';
 import { checkBeforeScheduling, pauseBillingForSchedule, restoreAfterSchedule, resumeBillingAfterSchedule, scheduledFor, suspendForSchedule } from '../scheduled.js';
 
 export interface SubmitOptions extends DeletionOptions {
@@ -191,7 +192,10 @@ async function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteR
     { job: ctx.job, attempt: ctx.attempt, signal: ctx.signal, progress: (n) => ctx.progress(n), log, ...(env.metrics ? { onStep: env.metrics.stepTimed } : {}) },
     env.store,
     env.cluster,
-    { namespacePrefix: env.config.namespacePrefix, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs, now: env.now, ...(env.outside ? { outside: env.outside } : {}) },
+    {
+      namespacePrefix: env.config.namespacePrefix, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs, now: env.now, ...(env.outside ? { outside: env.outside } : {}),
+      ...(env.signingKey ? { certify: deletionCertifier({ store: env.store, issuer: env.config.siteName, now: env.now, signingKey: env.signingKey }) } : {}),
+    },
   );
 }
 
