@@ -30,11 +30,12 @@ import { namespaceFor } from '../domain/namespace-name.js';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
 import type { Level } from '../io.js';
 import type { OutsideEnv } from '../pipeline/outside.js';
+import type { JobsEnv } from './env.js';
 
 export interface EraseEnv {
   store: CustomerStore;
   queue: JobQueue;
-  config: Pick<Config, 'simulate' | 'namespacePrefix' | 'eraseColumns' | 'backupUrl' | 'eraseTargets' | 'siteName'>;
+  config: Pick<Config, 'simulate' | 'namespacePrefix' | 'eraseColumns' | 'backupUrl' | 'eraseTargets' | 'siteName' | 'stateDir'>;
   now: () => number;
   /** the cluster, to see that the namespace is gone (not asked when simulated) */
   kube?: () => Promise<Pick<Kube, 'getNamespace'>>;
@@ -45,6 +46,8 @@ export interface EraseEnv {
   signingKey?: () => Promise<KeyObject | null>;
   log?: (level: Level, message: string, fields?: Record<string, unknown>) => void;
   signal?: AbortSignal;
+  /** keeps a signed certificate (a file in the state directory); returns where */
+  keepCertificate?: (doc: SignedCertificate) => Promise<string>;
 }
 
 export interface EraseRequest {
@@ -75,6 +78,8 @@ export interface ErasureReport {
   audit: AuditPosition | null;
   /** the signed erasure certificate (null: no signing key configured, or nothing was erased) */
   certificate: SignedCertificate | null;
+  /** where the certificate was kept (null: not kept, or none) */
+  certificatePath: string | null;
   warnings: string[];
 }
 
@@ -110,7 +115,7 @@ export async function eraseCustomer(env: EraseEnv, req: EraseRequest): Promise<E
   const columns = erasableColumns(env.config.eraseColumns);
   const values = (await env.store.readPersonalFields(id, columns)) ?? {};
   const fields = columns.filter((c) => (values[c] ?? '') !== '');
-  const report: ErasureReport = { customerId: id, dryRun: req.dryRun, outcome: 'planned', fields, targets: [], objects: [], billing: null, journal: null, audit: null, certificate: null, warnings: [] };
+  const report: ErasureReport = { customerId: id, dryRun: req.dryRun, outcome: 'planned', fields, targets: [], objects: [], billing: null, journal: null, audit: null, certificate: null, certificatePath: null, warnings: [] };
 
   // what there is to delete, found before anything is deleted
   const urls = [...new Set([env.config.backupUrl, ...env.config.eraseTargets, ...(req.targets ?? [])].filter((u): u is string => Boolean(u)))];
@@ -201,6 +206,7 @@ export async function eraseCustomer(env: EraseEnv, req: EraseRequest): Promise<E
       report.certificate = signCertificate(erasureCertificateFor({
         customerId: id, jobId: null, fields: report.fields, backupsDeleted: report.objects, billing: billingEntries, warnings: report.warnings,
       }, position, { issuer: env.config.siteName, issuedAt: new Date(env.now()) }), key);
+      if (env.keepCertificate) report.certificatePath = await env.keepCertificate(report.certificate);
     }
   }
   log('ok', report.outcome === 'erased' ? 'Customer erased' : 'Nothing to erase', { customerId: id, fields: report.fields.length, objects: report.objects.length });
@@ -234,4 +240,36 @@ export async function eraseDue(env: EraseEnv, afterMs: number, actor: string): P
     }
   }
   return out;
+}
+
+/** How often serve and worker look for customers due for automatic erasure. */
+export const ERASE_LOOP_INTERVAL_MS = 3_600_000;
+
+/** What the erasure needs, from the jobs environment of a process. */
+export function eraseEnvOf(env: JobsEnv, o: { openTarget: OpenBackupTarget; log?: EraseEnv['log']; signal?: AbortSignal }): EraseEnv {
+  return {
+    keepCertificate: async (doc) => (await import('../adapters/certificate-files.js')).saveCertificate(env.config.stateDir, doc),
+    store: env.store, queue: env.queue, config: env.config, now: env.now, openTarget: o.openTarget,
+    ...(env.config.simulate ? {} : { kube: env.kube ?? (async () => (await env.cluster()).kube) }),
+    ...(env.outside ? { outside: env.outside } : {}), ...(env.signingKey ? { signingKey: env.signingKey } : {}),
+    ...(o.log ? { log: o.log } : {}), ...(o.signal ? { signal: o.signal } : {}),
+  };
+}
+
+/**
+ * The automatic erasure (CUSTCTL_ERASE_AFTER) of serve and worker: one pass now, then one every
+ * `intervalMs` until `signal`. A pass that fails (the database down) is logged and tried at the
+ * next one. Returns at once when the site has no CUSTCTL_ERASE_AFTER.
+ */
+export async function runErasureLoop(env: EraseEnv, o: { afterMs: number; actor: string; intervalMs?: number; sleep: (ms: number, signal?: AbortSignal) => Promise<void>; signal: AbortSignal }): Promise<void> {
+  if (o.afterMs <= 0) return;
+  while (!o.signal.aborted) {
+    try {
+      const r = await eraseDue(env, o.afterMs, o.actor);
+      if (r.erased.length) env.log?.('info', `Automatic erasure: ${r.erased.length} customer(s) erased`, { customers: r.erased.join(', ') });
+    } catch (e) {
+      env.log?.('warn', `Automatic erasure pass failed: ${(e as Error).message.split('\n')[0]}`);
+    }
+    await o.sleep(o.intervalMs ?? ERASE_LOOP_INTERVAL_MS, o.signal).catch(() => undefined);
+  }
 }

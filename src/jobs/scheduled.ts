@@ -10,6 +10,7 @@ import { formatRetention } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import type { SuspendChange } from '../pipeline/suspend.js';
 import type { JobsEnv } from './env.js';
+import { ConflictError } from '../errors.js';
 
 /** When a deletion accepted now with `afterMs` is due (ms), or undefined for an immediate one. */
 export function scheduledFor(now: number, afterMs: number): number | undefined {
@@ -20,6 +21,21 @@ export function scheduledFor(now: number, afterMs: number): number | undefined {
 export function whenWords(dueMs: number | undefined, now: number): string {
   if (dueMs === undefined) return 'now (no retention period)';
   return `at ${new Date(dueMs).toISOString()} (in ${formatRetention(Math.max(0, dueMs - now))})`;
+}
+
+/**
+ * Site policy CUSTCTL_DELETE_REQUIRES_EXPORT: a scheduled deletion is refused (ConflictError,
+ * nothing changed) until the customer has an export, as the audit log records it
+ * (`customer-exported`, written by `custctl export` and the portal's download).
+ */
+export async function requireExportBeforeScheduling(env: Pick<JobsEnv, 'store' | 'config'>, customerId: string): Promise<void> {
+  if (!env.config.deleteRequiresExport) return;
+  const exported = await env.store.listAudit({ customerId, actions: ['customer-exported'], limit: 1 });
+  if (exported.length > 0) return;
+  throw new ConflictError(`customer ${customerId} has no export: this site requires one before a deletion is scheduled (CUSTCTL_DELETE_REQUIRES_EXPORT)`, [
+    `Export first: custctl export ${customerId} --to file:///var/exports (or s3://bucket/prefix; add --recipient age1… or --passphrase-file FILE to encrypt it), or let the customer download it from the portal; then schedule the deletion again.`,
+    'Nothing was changed.',
+  ]);
 }
 
 /**

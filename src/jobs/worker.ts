@@ -38,6 +38,16 @@ export function workerEvents(d: Pick<Deps, 'log'>): (e: RunnerEvent) => void {
   };
 }
 
+/** The automatic erasure beside a worker (CUSTCTL_ERASE_AFTER; nothing when unset), stopped with it. */
+export function startErasureLoop(d: Pick<Deps, 'env' | 'log' | 'sleep' | 'shutdown' | 'worker'>, env: JobsEnv): Promise<void> {
+  if (env.config.eraseAfterMs <= 0) return Promise.resolve();
+  return (async () => {
+    const [{ eraseEnvOf, runErasureLoop }, { openBackupTarget }] = await Promise.all([import('./erase.js'), import('../adapters/backup-target.js')]);
+    const eraseEnv = eraseEnvOf(env, { openTarget: (u) => openBackupTarget(u, d.env), log: (level, m, f) => d.log.write(level, m, f), signal: d.shutdown });
+    await runErasureLoop(eraseEnv, { afterMs: env.config.eraseAfterMs, actor: `custctl (automatic erasure, ${d.worker})`, sleep: d.sleep, signal: d.shutdown });
+  })().catch((e: unknown) => d.log.error(`Automatic erasure stopped: ${(e as Error).message}`));
+}
+
 /**
  * Works the file journal: prunes old jobs, settles failed deletions whose worker died on their
  * last attempt, then runs due jobs until nothing is due (`once`) or `d.shutdown`.
@@ -49,6 +59,7 @@ export async function runFileWorker(d: Deps, env: JobsEnv, o: { concurrency: num
   // repair: a failed job whose end was never settled (its worker died right after recording it)
   for (const j of await env.queue.list({ state: 'failed' })) await settle(env, j);
   d.log.info(`Worker ${d.worker} started`, { concurrency: o.concurrency, once: o.once || undefined, database: env.store.description, pruned: pruned || undefined });
+  const erasing = o.once ? Promise.resolve() : startErasureLoop(d, env);
   const summary = await runWorker(queue, makeProcessor(env), {
     worker: d.worker,
     concurrency: o.concurrency,
@@ -60,6 +71,7 @@ export async function runFileWorker(d: Deps, env: JobsEnv, o: { concurrency: num
     signal: d.shutdown,
     onEvent: runnerEvents(env, workerEvents(d)),
   });
+  await erasing;
   d.log.info('Worker stopped', { ...summary });
   return summary;
 }
@@ -78,6 +90,7 @@ export async function runBullWorkerCommand(d: Deps, o: { concurrency: number }):
   {
     const env = await jobsEnv(d, { queue });
     d.log.info(`Worker ${d.worker} started on ${queue.description}`, { concurrency: o.concurrency, maxStalledCount: MAX_STALLED_COUNT, database: env.store.description });
+    const erasing = startErasureLoop(d, env);
     const summary = await runBullWorker({
       queue,
       processor: makeProcessor(env),
@@ -86,6 +99,7 @@ export async function runBullWorkerCommand(d: Deps, o: { concurrency: number }):
       worker: d.worker,
       onEvent: runnerEvents(env, workerEvents(d)),
     });
+    await erasing;
     d.log.info('Worker stopped', { ...summary });
     return summary;
   }

@@ -59,6 +59,8 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>;
   /** `GET /metrics` (viewer token): the Prometheus text format */
   metrics?: { contentType: string; text(): Promise<string> };
+  /** `POST /api/admin/customers/:id/erase` (admin): the erasure (src/jobs/erase.ts); NotFoundError / ConflictError when refused */
+  erase?: (customer: CustomerId, requestedBy: string, dryRun: boolean) => Promise<unknown>;
   /** `GET /api/admin/jobs/:id/deliveries`: the webhook deliveries of a job (src/jobs/webhooks.ts) */
   deliveries?: (jobId: string) => Promise<unknown[]>;
   /** the admin console at `/` (src/server/console) */
@@ -532,6 +534,19 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return { jobId: job.id, deliveries: req.principal?.role === 'owner' ? deliveries.map(deliveryForOwner) : deliveries };
   });
 
+  // the job's signed deletion certificate (the file `certificate verify` reads; ?format=text|html renders it): read as the job is
+  app.get<{ Params: { id: string }; Querystring: Query }>('/api/admin/jobs/:id/certificate', { config: { role: 'viewer', owner: true } }, async (req, reply) => {
+    const job = await readableJob(req, req.params.id);
+    const format = req.query.format ?? 'json';
+    if (!['json', 'text', 'html'].includes(format)) throw new UsageError('format must be json, text or html');
+    const [{ jobCertificate }, { certificateHtml, certificateText }] = await Promise.all([import('../jobs/certificate-of-job.js'), import('../domain/certificate.js')]);
+    const doc = jobCertificate(job);
+    const note = 'Shown, not verified: check it with custctl certificate verify.';
+    if (format === 'html') return reply.header('content-type', 'text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'").send(certificateHtml(doc, note));
+    if (format === 'text') return reply.header('content-type', 'text/plain; charset=utf-8').send(certificateText(doc, note));
+    return doc;
+  });
+
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
     const job = await retryJob({ queue, store, now: opts.now, actor: requestedBy(req), ...(opts.events ? { events: opts.events } : {}) }, parseJobIdParam(req.params.id));
     log.info(`Job ${job.id} queued again`, { by: req.principal?.name });
@@ -558,6 +573,17 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const limit = q.limit !== undefined ? Number(q.limit) : 1000;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError('limit must be a whole number from 1 to 100000');
     return store.listAudit({ ...(customerId ? { customerId } : {}), ...(since ? { since } : {}), actions, limit });
+  });
+
+  // ---- erasure -------------------------------------------------------------------------------
+
+  app.post<{ Params: { id: string }; Querystring: Query }>('/api/admin/customers/:id/erase', { config: { role: 'admin' } }, async (req, reply) => {
+    const customer = parseCustomerId(req.params.id);
+    const dryRun = boolParam('dryRun', req.query.dryRun) ?? false;
+    if (!opts.erase) return reply.code(501).send({ error: 'internal', message: 'erasure is not available on this server' });
+    const result = await opts.erase(customer, requestedBy(req), dryRun);
+    log.info(dryRun ? `Erasure of ${customer.id} planned` : `Customer ${customer.id} erased`, { by: req.principal?.name });
+    return result;
   });
 
   // ---- cleanup-rbac --------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import type { JobsEnv } from '../env.js';
 import type { JobKind } from './kind.js';
 import { localInterruption } from '../interruption.js';
 import { deletionCertifier } from '../certify.js';
-import { checkBeforeScheduling, pauseBillingForSchedule, restoreAfterSchedule, resumeBillingAfterSchedule, scheduledFor, suspendForSchedule } from '../scheduled.js';
+import { checkBeforeScheduling, requireExportBeforeScheduling, pauseBillingForSchedule, restoreAfterSchedule, resumeBillingAfterSchedule, scheduledFor, suspendForSchedule } from '../scheduled.js';
 
 export interface SubmitOptions extends DeletionOptions {
   requestedBy: string;
@@ -93,7 +93,10 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   if (refused) throw refused;
   // soft delete: with a retention period the job waits (delayed) and the instance is suspended now
   const due = scheduledFor(env.now(), o.afterMs ?? env.config.retentionMs);
-  if (due !== undefined) await checkBeforeScheduling(env, customer, current, o);
+  if (due !== undefined) {
+    await requireExportBeforeScheduling(env, customer.id);
+    await checkBeforeScheduling(env, customer, current, o);
+  }
   const id = await env.queue.allocateId();
   const claim = await env.store.claimForDeletion(customer.id, id, {
     force: o.force ?? false,
