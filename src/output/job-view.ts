@@ -74,7 +74,7 @@ export function renderJob(job: Job, chalk: ChalkInstance, now: number): Styled {
     for (const p of rv.hooks ?? []) for (const l of hookResultLines(p)) lines.push(h`${label('Hook')}${l}`);
     for (const l of rv.billing?.lines ?? []) lines.push(h`${label('Billing')}${l}`);
     for (const w of rv.warnings ?? []) lines.push(h`${label('Warning')}${c.yellow(w)}`);
-    if (rv.certificate?.signature) lines.push(h`${label('Certificate')}signed (key ${(rv.certificate.signature.keyId ?? '').slice(0, 16)}…, audit row ${rv.certificate.certificate?.audit?.seq ?? '?'}): custctl status job ${job.id} --certificate > cert.json`);
+    if (rv.certificate?.signature) lines.push(h`${label('Signed')}deletion certificate (key ${(rv.certificate.signature.keyId ?? '').slice(0, 16)}…, audit row ${rv.certificate.certificate?.audit?.seq ?? '?'}): custctl status job ${job.id} --certificate > cert.json`);
   }
   for (const a of attemptsInOrder(job.attempts)) {
     const took = a.finishedOn ? ` after ${formatDuration(a.finishedOn - a.startedOn)}` : '';
