@@ -534,8 +534,10 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return { jobId: job.id, deliveries: req.principal?.role === 'owner' ? deliveries.map(deliveryForOwner) : deliveries };
   });
 
-  // the job's signed deletion certificate (the file `certificate verify` reads; ?format=text|html renders it): read as the job is
-  app.get<{ Params: { id: string }; Querystring: Query }>('/api/admin/jobs/:id/certificate', { config: { role: 'viewer', owner: true } }, async (req, reply) => {
+  // the job's signed deletion certificate (the file `certificate verify` reads; ?format=text|html renders it).
+  // Staff only: a signed document cannot be trimmed for an owner, and it names the backup target
+  // and the cluster RBAC, which owner views never show; the customer portal decides what a customer gets.
+  app.get<{ Params: { id: string }; Querystring: Query }>('/api/admin/jobs/:id/certificate', { config: { role: 'viewer' } }, async (req, reply) => {
     const job = await readableJob(req, req.params.id);
     const format = req.query.format ?? 'json';
     if (!['json', 'text', 'html'].includes(format)) throw new UsageError('format must be json, text or html');

@@ -431,7 +431,8 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
     });
 
     // the job's signed deletion certificate: its HTML rendering, or the file `certificate verify` reads (?format=json)
-    scope.get<{ Params: { id: string }; Querystring: Form }>('/console/jobs/:id/certificate', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
+    // staff only, as the API's (a signed document cannot be trimmed for an owner)
+    scope.get<{ Params: { id: string }; Querystring: Form }>('/console/jobs/:id/certificate', { config: { console: { role: 'viewer' } } }, async (req, reply) => {
       const job = await jobFor(req, req.params.id);
       const [{ jobCertificate }, { certificateHtml, certificateJson }] = await Promise.all([import('../../jobs/certificate-of-job.js'), import('../../domain/certificate.js')]);
       const doc = jobCertificate(job);
