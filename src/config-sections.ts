@@ -20,6 +20,8 @@ export function helmUninstall(raw: string): HelmUninstallMode {
 export const backupUrl = (raw: string): string => parseBackupUrl(raw, 'CUSTCTL_BACKUP_URL').url;
 export const snapshotClass = (raw: string): string => parseSnapshotClass(raw, 'CUSTCTL_SNAPSHOT_CLASS');
 export const backupRecipients = (raw: string): string[] => parseRecipients([raw], 'CUSTCTL_BACKUP_RECIPIENT');
+/** CUSTCTL_ERASE_TARGETS: more backup targets an erasure empties of the customer's objects (spaces or commas between URLs). */
+export const eraseTargets = (raw: string): string[] => raw.split(/[\s,]+/).filter(Boolean).map((u) => parseBackupUrl(u, 'CUSTCTL_ERASE_TARGETS').url);
 export const portalUrl = (raw: string): string => rethrown(() => parsePortalBaseUrl(raw, 'CUSTCTL_PORTAL_URL'));
 export const eraseColumns = (raw: string): string[] => rethrown(() => parseEraseColumns(raw));
 

@@ -69,6 +69,14 @@ export interface Config {
   portalUrl?: string;
   /** CUSTCTL_ERASE_COLUMNS: the customers table's extra personal columns (erased and exported with e-mail, company, URL) */
   eraseColumns: string[];
+  /** CUSTCTL_ERASE_AFTER: erase a customer automatically this long after its hard deletion (serve and worker), ms; 0 = never */
+  eraseAfterMs: number;
+  /** CUSTCTL_ERASE_TARGETS: backup and export targets an erasure empties besides CUSTCTL_BACKUP_URL (file:// or s3://, comma/space separated) */
+  eraseTargets: string[];
+  /** CUSTCTL_EXPORT_ENCRYPTION=required: an export must be encrypted (--recipient or --passphrase-file) */
+  exportEncryptionRequired: boolean;
+  /** CUSTCTL_DELETE_REQUIRES_EXPORT=true: a scheduled deletion is refused until the customer has an export */
+  deleteRequiresExport: boolean;
 }
 
 export const DEFAULTS = {
@@ -129,7 +137,7 @@ function storeChoice(raw: string | undefined, source: string): StoreChoice {
 }
 
 /** The variables whose parsers are in config-sections.ts: set (non-empty), they are parsed with the rest. */
-export const SECTION_VARIABLES = ['CUSTCTL_HELM_UNINSTALL', 'CUSTCTL_BACKUP_URL', 'CUSTCTL_SNAPSHOT_CLASS', 'CUSTCTL_BACKUP_RECIPIENT', 'CUSTCTL_PORTAL_URL', 'CUSTCTL_ERASE_COLUMNS'] as const;
+export const SECTION_VARIABLES = ['CUSTCTL_HELM_UNINSTALL', 'CUSTCTL_BACKUP_URL', 'CUSTCTL_SNAPSHOT_CLASS', 'CUSTCTL_BACKUP_RECIPIENT', 'CUSTCTL_PORTAL_URL', 'CUSTCTL_ERASE_COLUMNS', 'CUSTCTL_ERASE_TARGETS'] as const;
 
 /**
  * The optional settings' parsers, loaded by `prepareConfig`: their modules (backups, snapshots, the
@@ -199,12 +207,24 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     signingKeyFile: env.CUSTCTL_SIGNING_KEY_FILE || undefined,
     portalUrl: env.CUSTCTL_PORTAL_URL ? sections().portalUrl(env.CUSTCTL_PORTAL_URL) : undefined,
     eraseColumns: env.CUSTCTL_ERASE_COLUMNS ? sections().eraseColumns(env.CUSTCTL_ERASE_COLUMNS) : [],
+    eraseAfterMs: retention('CUSTCTL_ERASE_AFTER', env.CUSTCTL_ERASE_AFTER, 0),
+    eraseTargets: env.CUSTCTL_ERASE_TARGETS ? sections().eraseTargets(env.CUSTCTL_ERASE_TARGETS) : [],
+    exportEncryptionRequired: choice('CUSTCTL_EXPORT_ENCRYPTION', env.CUSTCTL_EXPORT_ENCRYPTION, ['optional', 'required']) === 'required',
+    deleteRequiresExport: choice('CUSTCTL_DELETE_REQUIRES_EXPORT', env.CUSTCTL_DELETE_REQUIRES_EXPORT, ['false', 'true']) === 'true',
   };
 }
 
 function helmUninstallFrom(raw: string | undefined): HelmUninstallMode {
   if (raw === undefined || raw.trim() === '') return 'auto';
   return sections().helmUninstall(raw);
+}
+
+/** One of a few words (the first when unset). */
+function choice(name: string, raw: string | undefined, words: readonly [string, ...string[]]): string {
+  const v = (raw ?? '').trim();
+  if (v === '') return words[0];
+  if (!words.includes(v)) throw new UsageError(`${name}=${JSON.stringify(v.slice(0, 40))}: it is ${words.map((w) => `'${w}'`).join(' or ')}`);
+  return v;
 }
 
 function siteName(raw: string | undefined): string {

@@ -44,6 +44,7 @@ const COMMANDS: Record<string, (d: Deps, setExit: SetExit) => Promise<unknown>> 
   audit: async (d, s) => (await import('./commands/audit.js')).makeAuditCommand(d, s),
   token: async (d) => (await import('./commands/token.js')).makeTokenCommand(d),
   export: async (d) => (await import('./commands/export.js')).makeExportCommand(d),
+  erase: async (d) => (await import('./commands/erase.js')).makeEraseCommand(d),
   certificate: async (d, s) => (await import('./commands/certificate.js')).makeCertificateCommand(d, s),
   portal: async (d) => (await import('./commands/portal.js')).makePortalCommand(d),
   completion: async (d) => (await import('./commands/completion.js')).makeCompletionCommand(d),

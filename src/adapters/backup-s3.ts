@@ -12,7 +12,7 @@ import {
 import { s3Url } from '../domain/backup.js';
 import { NotFoundError, OperationError, UsageError } from '../errors.js';
 import { S3RetryStrategy, S3_TRIES } from './s3-retry.js';
-import { archiveInfo, type BackupEnv, type BackupObjectInfo, type BackupTarget, type PutMeta, type ReadOptions } from './backup-target.js';
+import { archiveInfo, isCustomerObject, type BackupEnv, type BackupObjectInfo, type BackupTarget, type PutMeta, type ReadOptions } from './backup-target.js';
 
 export class S3BackupTarget implements BackupTarget {
   readonly url: string;
@@ -116,6 +116,26 @@ export class S3BackupTarget implements BackupTarget {
       this.fail('list', e);
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async customerObjects(customerId: string, signal?: AbortSignal): Promise<string[]> {
+    const out: string[] = [];
+    let token: string | undefined;
+    const base = this.prefix ? `${this.prefix}/` : '';
+    try {
+      do {
+        const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${base}${customerId}-`, ContinuationToken: token }), signal ? { abortSignal: signal } : {});
+        for (const o of r.Contents ?? []) {
+          const name = (o.Key ?? '').slice(base.length);
+          if (isCustomerObject(name, customerId)) out.push(name);
+        }
+        token = r.IsTruncated ? r.NextContinuationToken : undefined;
+      } while (token);
+    } catch (e) {
+      if ((e as { name?: string }).name === 'NoSuchBucket') return [];
+      this.fail('list', e);
+    }
+    return out.sort();
   }
 
   async remove(name: string, signal?: AbortSignal): Promise<void> {

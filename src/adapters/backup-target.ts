@@ -52,6 +52,17 @@ export interface BackupTarget {
   locationProblems?(): Promise<string[]>;
   list(signal?: AbortSignal): Promise<BackupObjectInfo[]>;
   remove(name: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Every object of one customer, by name: its backups, their sums files and its exports (each
+   * named `<customerId>-…`). For an erasure, which must find all of them; [] when the target does
+   * not exist.
+   */
+  customerObjects?(customerId: string, signal?: AbortSignal): Promise<string[]>;
+}
+
+/** The objects an erasure deletes: named `<customerId>-…` (the `-` keeps `cust_ab` from matching `cust_abc`). */
+export function isCustomerObject(name: string, customerId: string): boolean {
+  return /^cust_[a-z0-9]{1,44}$/.test(customerId) && name.startsWith(`${customerId}-`) && !name.includes('/');
 }
 
 export type BackupEnv = Readonly<Record<string, string | undefined>>;
@@ -209,6 +220,17 @@ export class FileBackupTarget implements BackupTarget {
       out.push({ name, url: fileUrl(join(this.dir, name)), bytes: s.size, modified: s.mtime, ...info });
     }
     return out;
+  }
+
+  async customerObjects(customerId: string): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new OperationError(`cannot list ${this.dir}: ${(e as Error).message}`);
+    }
+    return names.filter((n) => isCustomerObject(n, customerId)).sort();
   }
 
   async remove(name: string): Promise<void> {

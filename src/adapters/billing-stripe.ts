@@ -474,6 +474,25 @@ export function makeStripeBilling(o: StripeBillingOptions): Billing {
       }
     },
 
+    async eraseCustomer(t, run) {
+      const ctx: Ctx = { run: { jobId: 'erasure', ...run } };
+      try {
+        const at = await locate(t, ctx);
+        if (at.refusal) throw new BillingError(`Stripe: ${at.refusal}`, [], { permanent: true });
+        const base = { provider: 'stripe' as const, mode: s.mode, notes: [...at.notes] };
+        if (at.customer === null) return { ...base, customer: null, outcome: 'none', personal: [] };
+        const personal = [at.customer.name, at.customer.email].filter((v): v is string => typeof v === 'string' && v !== '');
+        if (at.customer.deleted) return { ...base, customer: at.customer.id, outcome: 'already', personal };
+        if (run.dryRun) return { ...base, customer: at.customer.id, outcome: 'would-delete', personal };
+        const r = emptyResult(s.mode, at.customer.id);
+        await deleteCustomer({ jobId: 'erasure', ...run }, at.customer.id, r);
+        return { ...base, customer: at.customer.id, outcome: r.customerDeleted === 'already' ? 'already' : 'deleted', personal };
+      } catch (e) {
+        if (run.signal?.aborted && !(e instanceof CallFailed) && !(e instanceof BillingError)) throw e;
+        throw toBillingError(e);
+      }
+    },
+
     async suspend(t, run) {
       try {
         return await suspension(t, run, false);

@@ -34,4 +34,21 @@ export interface Billing {
   suspend(t: BillingTarget, o: BillingRun): Promise<SuspendResult>;
   /** the cancel of a soft delete: restore exactly what `suspend` of the same job changed */
   unsuspend(t: BillingTarget, o: BillingRun): Promise<SuspendResult>;
+  /**
+   * An erasure: the provider's customer deleted (with `dryRun`, only found). Idempotent: a customer
+   * already deleted is `already`, none found is `none` (with the notes saying why).
+   */
+  eraseCustomer?(t: BillingTarget, o: Omit<BillingRun, 'jobId'> & { dryRun?: boolean }): Promise<BillingErasure>;
+}
+
+/** What an erasure did at the billing provider: ids only (never a name or an e-mail address). */
+export interface BillingErasure {
+  provider: 'stripe';
+  mode: 'test' | 'live';
+  /** the provider's customer id, null: none found */
+  customer: string | null;
+  outcome: 'deleted' | 'already' | 'none' | 'would-delete';
+  notes: string[];
+  /** the customer's name and e-mail as the provider held them: looked for in the job journal, never recorded */
+  personal: string[];
 }

@@ -1,5 +1,5 @@
 import type { AuditVerifyReport, ChainHead } from '../domain/audit-chain.js';
-import type { AuditEntry, AuditFilter, AuditRecord, ClaimResult, CustomerRow, CustomerStore, NewCustomer, TableCheck } from './store.js';
+import type { AuditEntry, AuditFilter, AuditPosition, AuditRecord, ClaimResult, EraseResult, CustomerRow, CustomerStore, NewCustomer, TableCheck } from './store.js';
 
 /**
  * A store that opens on first use and again after a failed open: `serve` starts (and says it is
@@ -74,6 +74,26 @@ export class ReopeningStore implements CustomerStore {
     const s = await this.s();
     if (!s.verifyAudit) throw new Error(`${s.description} keeps no hash-chained audit log`);
     return s.verifyAudit(opts);
+  }
+  async auditPosition(q: { customerId: string; action: AuditEntry['action']; jobId?: string | null }): Promise<AuditPosition | null> {
+    const s = await this.s();
+    if (!s.auditPosition) throw new Error(`${s.description} keeps no hash-chained audit log`);
+    return s.auditPosition(q);
+  }
+  async auditRowAt(seq: string): Promise<AuditRecord | null> {
+    const s = await this.s();
+    if (!s.auditRowAt) throw new Error(`${s.description} keeps no hash-chained audit log`);
+    return s.auditRowAt(seq);
+  }
+  async readPersonalFields(customerId: string, columns: readonly string[]): Promise<Record<string, string> | null> {
+    const s = await this.s();
+    if (!s.readPersonalFields) throw new Error(`${s.description} cannot read a customer's personal fields`);
+    return s.readPersonalFields(customerId, columns);
+  }
+  async erasePersonalFields(customerId: string, columns: readonly string[], audit: Omit<AuditEntry, 'action' | 'deleted'>): Promise<EraseResult> {
+    const s = await this.s();
+    if (!s.erasePersonalFields) throw new Error(`${s.description} cannot erase a customer's fields`);
+    return s.erasePersonalFields(customerId, columns, audit);
   }
   async reviewTable(opts: { tryStatements: boolean }): Promise<TableCheck> {
     const s = await this.s();

@@ -9,6 +9,7 @@ import { Command } from '@commander-js/extra-typings';
 import type { Deps } from '../deps.js';
 import { parseBackupUrl, parseRecipients } from '../domain/backup.js';
 import { parseCustomerId } from '../domain/customer-id.js';
+import { exportEncryptionRefusal } from '../domain/export.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { cliRequester } from '../jobs/actor.js';
 import { onStderr, outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
@@ -28,6 +29,8 @@ export async function runExport(d: Deps, o: ExportOptions): Promise<WrittenExpor
   const recipients = parseRecipients(o.recipients, '--recipient');
   if (recipients.length > 0 && o.passphraseFile !== undefined) throw new UsageError('--recipient and --passphrase-file: choose one way to encrypt the export');
   const c = d.config();
+  const refusal = exportEncryptionRefusal(c.exportEncryptionRequired, recipients.length > 0 ? 'recipients' : o.passphraseFile !== undefined ? 'passphrase' : 'none');
+  if (refusal) throw new UsageError(refusal.message, [refusal.next]);
   if (c.apiUrl) throw new UsageError('export reads the cluster and the customers database itself: run it without --api-url');
   const [{ readSecretFile }, { passphraseFromFile }] = await Promise.all([import('../adapters/secret-files.js'), import('../adapters/export-archive.js')]);
   const encryption = recipients.length > 0

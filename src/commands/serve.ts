@@ -13,7 +13,7 @@ import type { Deps } from '../deps.js';
 import { errorMessage, UsageError } from '../errors.js';
 import { intFlag } from '../flags.js';
 import { LocalJobsClient } from '../service/local.js';
-import { runFileWorker } from '../jobs/worker.js';
+import { runFileWorker, startErasureLoop } from '../jobs/worker.js';
 import { queueBackendOf } from '../jobs/backends.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
@@ -163,6 +163,11 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     cancel: (target, who) => jobs.cancel(target, who),
     runSync: (job: Job) => jobs.follow(job, { label: job.id, run: true }),
     deliveries: (id) => jobs.deliveries(id),
+    erase: async (customer, requestedBy, dryRun) => {
+      const [{ eraseCustomer, eraseEnvOf }, { openBackupTarget }] = await Promise.all([import('../jobs/erase.js'), import('../adapters/backup-target.js')]);
+      const r = await eraseCustomer(eraseEnvOf(env, { openTarget: (u) => openBackupTarget(u, d.env), log: (level, m, f) => d.log.write(level, m, f), signal: d.shutdown }), { customerId: customer.id, actor: requestedBy, dryRun });
+      return r;
+    },
     cleanupRbac: async (dryRun, requestedBy, opts) => {
       // A simulated server makes no cluster calls (DESIGN): there is nothing to list, so nothing to sweep.
       if (config.simulate) return { dryRun, simulated: true, ...(dryRun ? {} : { jobId: null }), orphans: [], deleted: [], kept: [], errors: [], note: SIMULATED_CLEANUP_NOTE };
@@ -217,6 +222,9 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   if (o.worker && queue.kind === 'file') {
     worker = runFileWorker(d, env, { concurrency: o.concurrency, once: false });
   } else {
+    // the automatic erasure runs beside the embedded worker; without one, beside the server
+    const erasing = startErasureLoop(d, env);
+    worker = erasing.then(() => null);
     const { backend } = await queueBackendOf(d);
     d.log.info(o.worker ? `No embedded worker for the ${queue.kind} queue (${backend.title}): run 'custctl worker' (with ${backend.sameSettings}) on one or more machines` : 'No embedded worker (--no-worker): run custctl worker to process jobs');
   }

@@ -19,6 +19,28 @@ export async function runStatusJob(d: Deps, o: { id: string; output: OutputForma
   return job;
 }
 
+/**
+ * `status job ID --certificate [json|text|html]`: the job's signed deletion certificate (the file
+ * `certificate verify` reads, or its rendering), from the job's result. Exit 3 when it has none.
+ */
+export async function runStatusJobCertificate(d: Deps, o: { id: string; format: 'json' | 'text' | 'html' }): Promise<void> {
+  const client = await d.client();
+  const id = parseJobId(o.id);
+  const job = await client.get(id);
+  const { jobCertificate } = await import('../jobs/certificate-of-job.js');
+  const doc = jobCertificate(job);
+  const { certificateHtml, certificateJson, certificateText } = await import('../domain/certificate.js');
+  if (o.format === 'json') {
+    d.io.out.write(certificateJson(doc));
+    return;
+  }
+  const { writeStyled } = await import('../output/print.js');
+  const { styled } = await import('../output/text.js');
+  const { visibleLines } = await import('../domain/visible.js');
+  const note = 'Shown, not verified: check it with custctl certificate verify.';
+  writeStyled(d.io, styled(visibleLines(o.format === 'html' ? certificateHtml(doc, note) : certificateText(doc, note))));
+}
+
 export async function runStatusCustomer(d: Deps, o: { id: string; output: OutputFormat }): Promise<{ customer: CustomerRow; jobs: Job[] }> {
   const { parseCustomerId } = await import('../domain/customer-id.js'); // not on `status job`'s path
   const customer = parseCustomerId(o.id);
@@ -68,6 +90,7 @@ export async function runStatusJobShortcut(d: Deps, o: { id: string; output: Out
 
 export function makeStatusCommand(d: Deps, setExit: (code: number) => void) {
   const { Command } = createRequire(import.meta.url)('@commander-js/extra-typings') as typeof Commander;
+  const { Option } = createRequire(import.meta.url)('@commander-js/extra-typings') as typeof Commander;
   const cmd = new Command('status')
     .description('Show the state of a job or a customer')
     .addHelpText('after', '\nExamples:\n  custctl status job 12345 --watch\n  custctl status customer cust_abc123 -o json');
@@ -76,17 +99,23 @@ export function makeStatusCommand(d: Deps, setExit: (code: number) => void) {
     .description("A job's state, progress, attempts and log (exit code: how it ended, with or without --watch)")
     .argument('<jobId>', 'job id')
     .option('-w, --watch', 'follow the job until it has ended')
+    .addOption(new Option('--certificate [format]', "print the job's signed deletion certificate instead: json (the file certificate verify reads), text or html").choices(['json', 'text', 'html'] as const))
     .addOption(outputOption())
     .addHelpText('after', `
 Examples:
   custctl status job 12345
   custctl status job 12345 --watch
+  custctl status job 12345 --certificate > cert.json
   custctl status job 12345 -o json | jq .state
 
 Exit codes (the same with and without --watch): 0 completed, or not ended yet (waiting, active,
 delayed; --watch waits for the end); 4 cancelled or superseded; otherwise the code of the failure:
 1 failed, 2 refused as bad input, 3 not found, 5 timed out waiting for the namespace.`)
     .action(async (id, f) => {
+      if (f.certificate !== undefined) {
+        await runStatusJobCertificate(d, { id, format: f.certificate === true ? 'json' : f.certificate });
+        return;
+      }
       const job = await runStatusJob(d, { id, output: f.output, watch: !!f.watch });
       setExit(jobExitCode(job));
     });

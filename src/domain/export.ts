@@ -211,3 +211,15 @@ export function exportReadme(f: ReadmeFacts): string {
   }
   return `${out.join('\n')}\n`;
 }
+
+/**
+ * Site policy CUSTCTL_EXPORT_ENCRYPTION=required: an export holds the customer's secrets, so the
+ * site may refuse to write one in clear text. The message says how to encrypt it.
+ */
+export function exportEncryptionRefusal(required: boolean, encryption: 'none' | 'recipients' | 'passphrase'): { message: string; next: string } | null {
+  if (!required || encryption !== 'none') return null;
+  return {
+    message: 'this site requires exports to be encrypted (CUSTCTL_EXPORT_ENCRYPTION=required): refusing to write one in clear text',
+    next: "Encrypt it to the customer's age public key (--recipient age1…) or to a passphrase they give (--passphrase-file FILE). Nothing was written.",
+  };
+}

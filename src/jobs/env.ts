@@ -18,6 +18,7 @@ import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
 import { withMetrics, type Metrics } from './metrics.js';
 import { openBackupTarget, type BackupEnv } from '../adapters/backup-target.js';
+import { siteSigningKey } from './certify.js';
 
 export { JOB_TTL_MS, LEASE_MS, type JobsEnv } from './jobs-env.js';
 
@@ -59,6 +60,7 @@ export async function jobsEnv(d: JobsEnvSource, extra: Partial<JobsEnv> = {}): P
       return { kube, helm: await d.helm(), target: kube.target, backups: (url: string) => openBackupTarget(url, d.env) };
     },
     now: () => d.now().getTime(),
+    signingKey: siteSigningKey(d.config().signingKeyFile),
     ...(d.outside ? { outside: d.outside } : {}),
     sink: logToSink(d.log),
     ...(notices ? { notices } : {}),

@@ -4,6 +4,7 @@
  * constants. Types and constants only, so that every job module can import it; the builder is
  * `jobsEnv` (src/jobs/env.ts).
  */
+import type { KeyObject } from 'node:crypto';
 import type { ClusterTarget, Kube } from '../adapters/kube.js';
 import type { CustomerStore } from '../adapters/store.js';
 import type { JobQueue } from '../adapters/queue.js';
@@ -42,6 +43,8 @@ export interface JobsEnv {
   outside?: () => Promise<OutsideEnv>;
   /** the customer events on the webhooks (absent: no endpoint configured) */
   notices?: CustomerNotices;
+  /** the site's certificate signing key (null: none configured): a hard deletion's end signs its certificate */
+  signingKey?: () => Promise<KeyObject | null>;
   /** live sink for attempt log lines (the terminal); the journal always gets them */
   sink?: (job: Job, level: Level, message: string, fields?: Record<string, unknown>) => void;
 }

@@ -9,10 +9,26 @@ import type { CustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import type { SuspendChange } from '../pipeline/suspend.js';
 import type { JobsEnv } from './jobs-env.js';
+import { ConflictError } from '../errors.js';
 
 /** When a deletion accepted now with `afterMs` is due (ms), or undefined for an immediate one. */
 export function scheduledFor(now: number, afterMs: number): number | undefined {
   return afterMs > 0 ? now + afterMs : undefined;
+}
+
+/**
+ * Site policy CUSTCTL_DELETE_REQUIRES_EXPORT: a scheduled deletion is refused (ConflictError,
+ * nothing changed) until the customer has an export, as the audit log records it
+ * (`customer-exported`, written by `custctl export` and the portal's download).
+ */
+export async function requireExportBeforeScheduling(env: Pick<JobsEnv, 'store' | 'config'>, customerId: string): Promise<void> {
+  if (!env.config.deleteRequiresExport) return;
+  const exported = await env.store.listAudit({ customerId, actions: ['customer-exported'], limit: 1 });
+  if (exported.length > 0) return;
+  throw new ConflictError(`customer ${customerId} has no export: this site requires one before a deletion is scheduled (CUSTCTL_DELETE_REQUIRES_EXPORT)`, [
+    `Export first: custctl export ${customerId} --to file:///var/exports (or s3://bucket/prefix; add --recipient age1… or --passphrase-file FILE to encrypt it), or let the customer download it from the portal; then schedule the deletion again.`,
+    'Nothing was changed.',
+  ]);
 }
 
 /**

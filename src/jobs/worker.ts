@@ -5,6 +5,7 @@
 import { isLeased } from '../adapters/queue.js';
 import { OperationError } from '../errors.js';
 import type { Logger } from '../io.js';
+import type { BackupEnv } from '../adapters/backup-target.js';
 import { runWorker, type RunnerEvent, type WorkerSummary } from './runner.js';
 import { JOB_TTL_MS, LEASE_MS, type JobsEnv } from './jobs-env.js';
 import { makeProcessor, settle } from './kinds/index.js';
@@ -19,6 +20,8 @@ export interface WorkerProcess {
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Ctrl-C / SIGTERM: stop taking jobs, hand running ones back (file journal) or finish them (BullMQ) */
   shutdown: AbortSignal;
+  /** the process environment (the backup targets' credentials, for the automatic erasure) */
+  env: BackupEnv;
 }
 
 /** The log lines of a worker (`custctl worker`, the embedded worker of `serve`). */
@@ -49,6 +52,16 @@ export function workerEvents(d: { log: Logger }): (e: RunnerEvent) => void {
   };
 }
 
+/** The automatic erasure beside a worker (CUSTCTL_ERASE_AFTER; nothing when unset), stopped with it. */
+export function startErasureLoop(d: WorkerProcess, env: JobsEnv): Promise<void> {
+  if (env.config.eraseAfterMs <= 0) return Promise.resolve();
+  return (async () => {
+    const [{ eraseEnvOf, runErasureLoop }, { openBackupTarget }] = await Promise.all([import('./erase.js'), import('../adapters/backup-target.js')]);
+    const eraseEnv = eraseEnvOf(env, { openTarget: (u) => openBackupTarget(u, d.env), log: (level, m, f) => d.log[level](m, f), signal: d.shutdown });
+    await runErasureLoop(eraseEnv, { afterMs: env.config.eraseAfterMs, actor: `custctl (automatic erasure, ${d.worker})`, sleep: d.sleep, signal: d.shutdown });
+  })().catch((e: unknown) => d.log.error(`Automatic erasure stopped: ${(e as Error).message}`));
+}
+
 /**
  * Works the file journal: prunes old jobs, settles failed deletions whose worker died on their
  * last attempt, then runs due jobs until nothing is due (`once`) or `d.shutdown`.
@@ -60,6 +73,7 @@ export async function runFileWorker(d: WorkerProcess, env: JobsEnv, o: { concurr
   // repair: a failed job whose end was never settled (its worker died right after recording it)
   for (const j of await env.queue.list({ state: 'failed' })) await settle(env, j);
   d.log.info(`Worker ${d.worker} started`, { concurrency: o.concurrency, once: o.once || undefined, database: env.store.description, pruned: pruned || undefined });
+  const erasing = o.once ? Promise.resolve() : startErasureLoop(d, env);
   const summary = await runWorker(queue, makeProcessor(env), {
     worker: d.worker,
     concurrency: o.concurrency,
@@ -71,6 +85,7 @@ export async function runFileWorker(d: WorkerProcess, env: JobsEnv, o: { concurr
     signal: d.shutdown,
     onEvent: runnerEvents(env, workerEvents(d)),
   });
+  await erasing;
   d.log.info('Worker stopped', { ...summary });
   return summary;
 }
@@ -90,6 +105,7 @@ export async function runBullWorkerCommand(d: WorkerProcess, env: JobsEnv, o: { 
   {
     env.notices?.startReminders(d.shutdown); // deletion reminders to the customer (src/jobs/customer-notices.ts)
     d.log.info(`Worker ${d.worker} started on ${queue.description}`, { concurrency: o.concurrency, maxStalledCount: MAX_STALLED_COUNT, database: env.store.description });
+    const erasing = startErasureLoop(d, env);
     const summary = await runBullWorker({
       queue,
       processor: makeProcessor(env),
@@ -98,6 +114,7 @@ export async function runBullWorkerCommand(d: WorkerProcess, env: JobsEnv, o: { 
       worker: d.worker,
       onEvent: runnerEvents(env, workerEvents(d)),
     });
+    await erasing;
     d.log.info('Worker stopped', { ...summary });
     return summary;
   }

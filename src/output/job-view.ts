@@ -69,12 +69,13 @@ export function renderJob(job: Job, chalk: ChalkInstance, now: number): Styled {
     lines.push(h`${what}${job.state === 'failed' ? c.red(first ?? '') : (first ?? '')}${job.failedCode ? ` (${job.failedCode})` : ''}`);
     for (const r of rest) lines.push(h`${indent}${r}`);
   }
-  const rv = job.returnvalue as { outcome?: string; reason?: string; warnings?: string[]; billing?: { lines?: string[] }; hooks?: HookPointResult[] } | null;
+  const rv = job.returnvalue as { outcome?: string; reason?: string; warnings?: string[]; billing?: { lines?: string[] }; hooks?: HookPointResult[]; certificate?: { signature?: { keyId?: string }; certificate?: { audit?: { seq?: string } } } } | null;
   if (rv && typeof rv === 'object') {
     if (rv.outcome) lines.push(h`${label('Result')}${rv.outcome}${rv.reason ? `: ${rv.reason}` : ''}`);
     for (const p of rv.hooks ?? []) for (const l of hookResultLines(p)) lines.push(h`${label('Hook')}${l}`);
     for (const l of rv.billing?.lines ?? []) lines.push(h`${label('Billing')}${l}`);
     for (const w of rv.warnings ?? []) lines.push(h`${label('Warning')}${c.yellow(w)}`);
+    if (rv.certificate?.signature) lines.push(h`${label('Signed')}deletion certificate (key ${(rv.certificate.signature.keyId ?? '').slice(0, 16)}…, audit row ${rv.certificate.certificate?.audit?.seq ?? '?'}): custctl status job ${job.id} --certificate > cert.json`);
   }
   for (const a of attemptsInOrder(job.attempts)) {
     const took = a.finishedOn ? ` after ${formatDuration(a.finishedOn - a.startedOn)}` : '';

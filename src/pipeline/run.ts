@@ -17,7 +17,8 @@
  * A simulated run walks the same list: the cluster steps and the outside effects (billing, hooks)
  * say they were skipped.
  */
-import type { ClusterTarget } from '../adapters/kube.js';
+import type { ClusterTarget, PvcInfo } from '../adapters/kube.js';
+import type { SignedCertificate } from '../domain/certificate.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
@@ -50,6 +51,12 @@ export interface PipelineSettings {
   now: () => number;
   /** billing and the deletion hooks, loaded once per process (absent: none) */
   outside?: () => Promise<OutsideEnv>;
+  /**
+   * The deletion certificate of a finished hard deletion, signed (null: the site has no signing
+   * key). Called after the row step; a failure is a warning of the job, never its failure: the
+   * deletion is done.
+   */
+  certify?: (r: DeleteResult, x: { namespaceUid: string | null; pvcs?: readonly PvcInfo[] }) => Promise<SignedCertificate | null>;
 }
 
 /**
@@ -201,6 +208,18 @@ export async function runDeleteAttempt(
     if (ctx.superseded) return { ...result, outcome: 'superseded', superseded: true, reason: ctx.superseded, durationMs: s.now() - started };
     result.durationMs = s.now() - started;
     log('ok', 'Customer instance deleted successfully', { customerId: customer.id, namespace, simulated: job.simulated || undefined });
+    if (s.certify && !job.simulated) {
+      try {
+        const certificate = await s.certify(result, { namespaceUid: ctx.inspection?.ns?.uid ?? job.data.namespaceUid ?? null, ...(ctx.pvcs ? { pvcs: ctx.pvcs } : {}) });
+        if (certificate) {
+          result.certificate = certificate;
+          log('ok', 'Deletion certificate signed', { key: certificate.signature.keyId.slice(0, 16), auditSeq: certificate.certificate.audit.seq });
+        }
+      } catch (e) {
+        result.warnings.push(`no deletion certificate: ${errorMessage(e)}`);
+        log('warn', `No deletion certificate: ${errorMessage(e)}`, {});
+      }
+    }
     return result;
   } catch (e) {
     // a refusal, or a permanent error (helm missing, 403, a bad kubeconfig) before anything was

@@ -9,6 +9,7 @@ import type { VolumeSnapshotRecord } from '../domain/volume-snapshots.js';
 import type { Level } from '../io.js';
 import type { BillingSummary } from '../domain/billing.js';
 import type { HookPointResult } from '../domain/hooks.js';
+import type { SignedCertificate } from '../domain/certificate.js';
 
 export interface PipelineEnv {
   kube: Kube;
@@ -121,4 +122,10 @@ export interface DeleteResult {
   reason?: string;
   /** what step 4 recorded as deleted (the audit row's `deleted`: releases, objects by kind, RBAC); the webhooks send its counts */
   deleted?: { releases?: string[]; objects?: Record<string, number>; rbac?: string[]; billing?: BillingSummary };
+  /**
+   * The signed deletion certificate (src/domain/certificate.ts), issued when the site has a
+   * signing key (CUSTCTL_SIGNING_KEY_FILE): `{certificate, signature}`, the file
+   * `custctl certificate verify` reads. No personal data.
+   */
+  certificate?: SignedCertificate;
 }

@@ -461,6 +461,21 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return { jobId: job.id, deliveries: deliveries.map((x) => deliveryView(who(req), x)) };
   });
 
+  // the job's signed deletion certificate (the file `certificate verify` reads; ?format=text|html renders it).
+  // Staff only: a signed document cannot be trimmed for an owner, and it names the backup target
+  // and the cluster RBAC, which owner views never show; the customer portal decides what a customer gets.
+  app.get<{ Params: { id: string }; Querystring: Query }>('/api/admin/jobs/:id/certificate', { config: { role: 'viewer' } }, async (req, reply) => {
+    const job = await readableJob(req, req.params.id);
+    const format = req.query.format ?? 'json';
+    if (!['json', 'text', 'html'].includes(format)) throw new UsageError('format must be json, text or html');
+    const [{ jobCertificate }, { certificateHtml, certificateText }] = await Promise.all([import('../jobs/certificate-of-job.js'), import('../domain/certificate.js')]);
+    const doc = jobCertificate(job);
+    const note = 'Shown, not verified: check it with custctl certificate verify.';
+    if (format === 'html') return reply.header('content-type', 'text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'").send(certificateHtml(doc, note));
+    if (format === 'text') return reply.header('content-type', 'text/plain; charset=utf-8').send(certificateText(doc, note));
+    return doc;
+  });
+
   app.post<{ Params: { id: string } }>('/api/admin/jobs/:id/retry', { config: { role: 'admin' } }, async (req) => {
     const job = await svc.retry(parseJobIdParam(req.params.id), requestedBy(req));
     log.info(`Job ${job.id} queued again`, { by: req.principal?.name });
@@ -487,6 +502,17 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const limit = q.limit !== undefined ? Number(q.limit) : 1000;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError('limit must be a whole number from 1 to 100000');
     return svc.audit({ ...(customerId ? { customerId } : {}), ...(since ? { since } : {}), actions, limit });
+  });
+
+  // ---- erasure -------------------------------------------------------------------------------
+
+  app.post<{ Params: { id: string }; Querystring: Query }>('/api/admin/customers/:id/erase', { config: { role: 'admin' } }, async (req, reply) => {
+    const customer = parseCustomerId(req.params.id);
+    const dryRun = boolParam('dryRun', req.query.dryRun) ?? false;
+    if (!svc.erase) return reply.code(501).send({ error: 'internal', message: 'erasure is not available on this server' });
+    const result = await svc.erase(customer, requestedBy(req), dryRun);
+    log.info(dryRun ? `Erasure of ${customer.id} planned` : `Customer ${customer.id} erased`, { by: req.principal?.name });
+    return result;
   });
 
   // ---- cleanup-rbac --------------------------------------------------------------------------

@@ -48,6 +48,8 @@ export interface ServerService {
   cleanupRbac?(dryRun: boolean, requestedBy: string, opts: { customer?: CustomerId; includeKept: boolean }): Promise<unknown>;
   /** one customer's deletion plan, as `delete --dry-run` shows it (the console's customer page) */
   plan?(customer: CustomerId): Promise<CustomerPlan>;
+  /** the erasure (src/jobs/erase.ts); NotFoundError / ConflictError when refused; absent where the server cannot erase */
+  erase?(customer: CustomerId, requestedBy: string, dryRun: boolean): Promise<unknown>;
 }
 
 /** What a server service is made of: the store and the queue it reads, and the operations of the jobs client it acts through. */
@@ -63,6 +65,7 @@ export interface ServerParts {
   cleanupRbac?: ServerService['cleanupRbac'] | undefined;
   deliveries?: ((jobId: string) => Promise<unknown[]>) | undefined;
   plan?: ServerService['plan'] | undefined;
+  erase?: ServerService['erase'] | undefined;
 }
 
 export function serverService(p: ServerParts): ServerService {
@@ -93,5 +96,6 @@ export function serverService(p: ServerParts): ServerService {
     ...(p.cancel ? { cancel: p.cancel } : {}),
     ...(p.cleanupRbac ? { cleanupRbac: p.cleanupRbac } : {}),
     ...(p.plan ? { plan: p.plan } : {}),
+    ...(p.erase ? { erase: p.erase } : {}),
   };
 }

@@ -22,7 +22,8 @@ import type { AttemptContext, JobQueue } from '../../adapters/queue.js';
 import type { JobsEnv } from '../jobs-env.js';
 import type { JobKind } from './kind.js';
 import { localInterruption } from '../interruption.js';
-import { checkBeforeScheduling, pauseBillingForSchedule, restoreAfterSchedule, resumeBillingAfterSchedule, scheduledFor, suspendForSchedule } from '../scheduled.js';
+import { deletionCertifier } from '../certify.js';
+import { checkBeforeScheduling, requireExportBeforeScheduling, pauseBillingForSchedule, restoreAfterSchedule, resumeBillingAfterSchedule, scheduledFor, suspendForSchedule } from '../scheduled.js';
 
 export interface SubmitOptions extends DeletionOptions {
   requestedBy: string;
@@ -92,7 +93,10 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   if (refused) throw refused;
   // soft delete: with a retention period the job waits (delayed) and the instance is suspended now
   const due = scheduledFor(env.now(), o.afterMs ?? env.config.retentionMs);
-  if (due !== undefined) await checkBeforeScheduling(env, customer, current, o);
+  if (due !== undefined) {
+    await requireExportBeforeScheduling(env, customer.id);
+    await checkBeforeScheduling(env, customer, current, o);
+  }
   const id = await env.queue.allocateId();
   const claim = await env.store.claimForDeletion(customer.id, id, {
     force: o.force ?? false,
@@ -191,7 +195,10 @@ async function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteR
     { job: ctx.job, attempt: ctx.attempt, signal: ctx.signal, progress: (n) => ctx.progress(n), log, ...(env.metrics ? { onStep: env.metrics.stepTimed } : {}) },
     env.store,
     env.cluster,
-    { namespacePrefix: env.config.namespacePrefix, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs, now: env.now, ...(env.outside ? { outside: env.outside } : {}) },
+    {
+      namespacePrefix: env.config.namespacePrefix, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs, now: env.now, ...(env.outside ? { outside: env.outside } : {}),
+      ...(env.signingKey ? { certify: deletionCertifier({ store: env.store, issuer: env.config.siteName, now: env.now, signingKey: env.signingKey }) } : {}),
+    },
   );
 }
 

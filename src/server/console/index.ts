@@ -424,6 +424,18 @@ export function registerConsole(app: FastifyInstance, svc: ServerService, s: Rou
       return send(reply, await fullPage(req, { title: `Job ${job.id}`, nav: 'jobs', flash }, jobPage(job, stepsOf(job), viewerOf(req), svc.now())));
     });
 
+    // the job's signed deletion certificate: its HTML rendering, or the file `certificate verify` reads (?format=json)
+    // staff only, as the API's (a signed document cannot be trimmed for an owner)
+    scope.get<{ Params: { id: string }; Querystring: Form }>('/console/jobs/:id/certificate', { config: { console: { role: 'viewer' } } }, async (req, reply) => {
+      const job = await jobFor(req, req.params.id);
+      const [{ jobCertificate }, { certificateHtml, certificateJson }] = await Promise.all([import('../../jobs/certificate-of-job.js'), import('../../domain/certificate.js')]);
+      const doc = jobCertificate(job);
+      if (req.query.format === 'json') {
+        return reply.type('application/json; charset=utf-8').header('content-disposition', `attachment; filename="certificate-job-${job.id}.json"`).send(certificateJson(doc));
+      }
+      return send(reply, certificateHtml(doc, 'Shown, not verified: download the JSON and check it with custctl certificate verify.'));
+    });
+
     // the live part of a job page, polled by console.js about once a second while the job runs
     scope.get<{ Params: { id: string } }>('/console/jobs/:id/live', { config: { console: { role: 'viewer', owner: true } } }, async (req, reply) => {
       const job = shown(req)(await jobFor(req, req.params.id));

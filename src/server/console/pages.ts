@@ -341,6 +341,7 @@ export function jobPage(j: Job, steps: readonly StepLine[], v: Viewer, now: numb
   ${j.data.customerId ? html`<dt>Customer</dt><dd><a href="/console/customers/${j.data.customerId}">${j.data.customerId}</a>${j.data.namespace ? html` namespace <code>${j.data.namespace}</code>` : ''}</dd>` : ''}
   <dt>Requested</dt><dd>${time(j.timestamp)} by ${j.requestedBy}</dd>
   <dt>Attempt timeout</dt><dd>${formatDuration(j.opts.timeoutMs)}; backoff ${formatDuration(j.opts.backoff.delay)} × 2^n</dd>
+  ${v.role !== 'owner' && (j.returnvalue as { certificate?: unknown } | null)?.certificate ? html`<dt>Certificate</dt><dd><a href="/console/jobs/${j.id}/certificate">signed deletion certificate</a> (<a href="/console/jobs/${j.id}/certificate?format=json" download>JSON</a>)</dd>` : ''}
 </dl>
 ${jobLive(j, steps, now, v)}`;
 }
