@@ -146,9 +146,12 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   const seen: string[] = [];
   const environment = async () => {
     if (config.simulate) return { simulated: true, database: store.description };
-    const kube = await (env.kube ? env.kube() : env.cluster().then((c) => c.kube));
-    seen.push(kube.target.context, kube.target.server);
-    return { simulated: false, context: kube.target.context, server: kube.target.server, database: store.description };
+    // a fleet of several: every cluster's context and server are internals an owner must not see
+    const kubes = await Promise.all(env.clusters.all().map((c) => c.kube()));
+    for (const k of kubes) seen.push(k.target.context, k.target.server);
+    const one = kubes[0] as (typeof kubes)[number];
+    if (kubes.length === 1) return { simulated: false, context: one.target.context, server: one.target.server, database: store.description };
+    return { simulated: false, context: env.clusters.all().map((c) => c.name).join(', '), server: `${kubes.length} clusters (${env.clusters.fleet.source})`, database: store.description };
   };
   const app = buildServer({
     store,

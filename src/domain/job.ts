@@ -11,6 +11,8 @@ export type JobName = 'delete' | 'cleanup-rbac' | 'restore';
 export interface JobData {
   /** `cust_…`; for cleanup-rbac only when limited to one customer */
   customerId?: string;
+  /** cleanup-rbac: the one cluster swept (`--cluster`); absent: every cluster of the fleet */
+  cluster?: string;
   namespace?: string;
   /** the namespace uid seen when the job was accepted: step 2's delete precondition */
   namespaceUid?: string;

@@ -3,7 +3,7 @@
  * cluster adapters (loaded on first use, never for a simulated job). Built once per process from
  * `Deps` by the local client and the workers.
  */
-import type { ClusterTarget, Kube } from '../adapters/kube.js';
+import { singleCluster, type Clusters } from '../adapters/clusters.js';
 import type { CustomerStore } from '../adapters/store.js';
 import type { Config } from '../config.js';
 import type { Deps } from '../deps.js';
@@ -12,7 +12,6 @@ import type { JobEvents } from './events.js';
 import { settlingEvents } from './lifecycle.js';
 import { auditListener } from './audit.js';
 import { withWebhooks } from './webhooks.js';
-import type { PipelineEnv } from '../pipeline/types.js';
 import type { OutsideEnv } from '../pipeline/outside.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
@@ -29,10 +28,11 @@ export interface JobsEnv {
   queue: JobQueue;
   store: CustomerStore;
   config: Config;
-  /** the Kubernetes client alone (cleanup-rbac needs no helm); default: `cluster().kube` */
-  kube?: () => Promise<Kube>;
-  /** the cluster adapters, loaded on first use (never for simulated jobs) */
-  cluster: () => Promise<Omit<PipelineEnv, 'store'> & { target: ClusterTarget }>;
+  /**
+   * The clusters registry (src/adapters/clusters.ts): `clusters.for(row)` is the customer's
+   * cluster, whose adapters load on first use (never for simulated jobs).
+   */
+  clusters: Clusters;
   now: () => number;
   /** the job lifecycle: accepted … completed/failed/cancelled/superseded (src/jobs/events.ts) */
   events?: JobEvents;
@@ -55,11 +55,7 @@ export async function jobsEnv(d: Deps, extra: Partial<JobsEnv> = {}): Promise<Jo
     store,
     events,
     config: d.config(),
-    kube: () => d.kube(),
-    cluster: async () => {
-      const kube = await d.kube();
-      return { kube, helm: await d.helm(), target: kube.target, backups: (url: string) => openBackupTarget(url, d.env) };
-    },
+    clusters: extra.clusters ?? (d.clusters ? await d.clusters() : singleCluster({ kube: () => d.kube(), helm: () => d.helm(), backups: (url: string) => openBackupTarget(url, d.env) })),
     now: () => d.now().getTime(),
     ...(d.outside ? { outside: d.outside } : {}),
     sink: logToSink(d.log),

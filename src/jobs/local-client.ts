@@ -219,16 +219,24 @@ export class LocalJobsClient implements JobsClient {
     const d = this.d;
     const cfg = d.config();
     const onlyKey = o.customer !== undefined ? parseCustomerId(o.customer).key : undefined;
-    const { scanOrphans } = await running();
+    const { scanFleet } = await running();
     if (this.o.mode === 'cli' && cfg.simulate) d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: cluster RBAC is listed and reported, nothing is deleted');
-    const kube = await d.kube();
     const env = await this.env();
-    if (this.o.mode === 'cli') d.log.info('Target', { context: kube.target.context, server: kube.target.server, database: env.store.description, customer: o.customer });
+    // every cluster of the fleet, or --cluster's; each reported on its own (src/jobs/kinds/cleanup-rbac.ts scanFleet)
+    const chosen = o.cluster !== undefined ? [env.clusters.named(o.cluster)] : env.clusters.all();
+    const targets = await Promise.all(chosen.map(async (c) => ({ name: c.name, target: await c.kube().then((k) => k.target, () => null) })));
+    if (this.o.mode === 'cli') {
+      for (const t of targets) d.log.info('Target', { ...(env.clusters.several ? { cluster: t.name } : {}), context: t.target?.context, server: t.target?.server, database: env.store.description, customer: o.customer });
+    }
     // the plan: also the check that we may list at all, before any job exists
-    const found = await scanOrphans(kube, env.store, { prefix: cfg.namespacePrefix, ...(onlyKey !== undefined ? { onlyKey } : {}), includeKept: o.includeKept });
-    env.metrics?.orphansScanned(found.orphans);
-    const report: CleanupReport = { dryRun: true, simulated: cfg.simulate, orphans: found.orphans, deleted: [], kept: found.kept, errors: [] };
-    return { report, where: ` from context ${kube.target.context}` };
+    const scan = await scanFleet(env.clusters, env.store, { prefix: cfg.namespacePrefix, ...(onlyKey !== undefined ? { onlyKey } : {}), includeKept: o.includeKept, ...(o.cluster !== undefined ? { only: o.cluster } : {}) });
+    env.metrics?.orphansScanned(scan.report.orphans);
+    const report: CleanupReport = {
+      dryRun: true, simulated: cfg.simulate, orphans: scan.report.orphans, deleted: [], kept: scan.report.kept, errors: [],
+      clusters: scan.sweeps, ...(env.clusters.several ? { strays: scan.strays } : {}),
+    };
+    const where = targets.length === 1 ? ` from context ${targets[0]?.target?.context ?? '-'}` : ` on clusters ${targets.map((t) => t.name).join(', ')}`;
+    return { report, where };
   }
 
   async submitCleanup(o: CleanupRequest & { requestedBy?: string }, plan?: CleanupPlan): Promise<CleanupReport> {
@@ -237,7 +245,7 @@ export class LocalJobsClient implements JobsClient {
     const { cleanupReportOf, cliRequester, eventsOf, newCleanupJob } = await running();
     if (found.orphans.length === 0) {
       if (this.o.mode === 'cli') d.log.info('No orphaned cluster RBAC: nothing to delete');
-      return { dryRun: false, simulated: found.simulated, jobId: null, orphans: [], deleted: [], kept: found.kept, errors: [] };
+      return { dryRun: false, simulated: found.simulated, jobId: null, orphans: [], deleted: [], kept: found.kept, errors: [], ...(found.clusters ? { clusters: found.clusters } : {}), ...(found.strays ? { strays: found.strays } : {}) };
     }
     const env = await this.env();
     const requestedBy = o.requestedBy ?? cliRequester(d.worker);

@@ -13,7 +13,7 @@ export { cancel } from './cancel.js';
 export { runAttached } from './attached.js';
 export { cliRequester, jobsEnv, LEASE_MS, RETENTION_MS } from './env.js';
 export { followJob } from './follow.js';
-export { cleanupReportOf, newCleanupJob, scanOrphans } from './kinds/cleanup-rbac.js';
+export { cleanupReportOf, newCleanupJob, scanFleet, scanOrphans } from './kinds/cleanup-rbac.js';
 export { backupOption, jobOptions, snapshotOption, statusConflict, submitDeletion } from './kinds/delete.js';
 export { makeProcessor, settle } from './kinds/index.js';
 export { eventsOf, runnerEvents } from './lifecycle.js';

@@ -108,11 +108,11 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   let billingPaused: string[] = [];
   if (due !== undefined) {
     try {
-      const suspended = await suspendForSchedule(env, namespace);
+      const suspended = await suspendForSchedule(env, current, namespace);
       namespaceUid ??= suspended.uid;
       billingPaused = (await pauseBillingForSchedule(env, customer.id, id)).paused;
     } catch (e) {
-      await undoSchedule(env, customer.id, id, namespace, o.requestedBy);
+      await undoSchedule(env, current, id, namespace, o.requestedBy);
       throw e;
     }
   }
@@ -131,14 +131,15 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
       env.now(),
     );
   } catch (e) {
-    if (due !== undefined) await undoSchedule(env, customer.id, id, namespace, o.requestedBy);
+    if (due !== undefined) await undoSchedule(env, current, id, namespace, o.requestedBy);
     throw e;
   }
 }
 
 /** A scheduled deletion that could not be set up: the instance restored (best effort), the row handed back. */
-async function undoSchedule(env: JobsEnv, customerId: string, jobId: string, namespace: string, actor: string): Promise<void> {
-  await restoreAfterSchedule(env, namespace).catch(() => undefined);
+async function undoSchedule(env: JobsEnv, row: CustomerRow, jobId: string, namespace: string, actor: string): Promise<void> {
+  const customerId = row.customerId;
+  await restoreAfterSchedule(env, row, namespace).catch(() => undefined);
   await resumeBillingAfterSchedule(env, customerId, jobId).catch(() => undefined);
   await env.store.releaseDeletion(customerId, jobId, {
     action: 'deletion-cancelled', actor, customerId, namespace, jobId, outcome: 'cancelled', reason: 'the scheduled deletion could not be set up',
@@ -190,7 +191,7 @@ async function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteR
   return runDeleteAttempt(
     { job: ctx.job, attempt: ctx.attempt, signal: ctx.signal, progress: (n) => ctx.progress(n), log, ...(env.metrics ? { onStep: env.metrics.stepTimed } : {}) },
     env.store,
-    env.cluster,
+    env.clusters,
     { namespacePrefix: env.config.namespacePrefix, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs, now: env.now, ...(env.outside ? { outside: env.outside } : {}) },
   );
 }

@@ -108,7 +108,7 @@ ${pager(v.page, v.pages, link)}`;
 
 export interface ConsolePlan {
   plan: PlanView;
-  target: { context?: string; server?: string; database: string };
+  target: { context?: string; server?: string; database: string; /** the customer's cluster (its name in the fleet) */ cluster?: string };
 }
 
 export interface CustomerPageView {
@@ -149,7 +149,7 @@ export function planSection(cp: ConsolePlan, headingLevel: 2 | 3 = 2, internals 
   return html`<section class="plan" aria-label="Deletion plan">
 ${h('What a deletion does')}
 <dl class="facts">
-  ${internals ? html`<dt>Cluster</dt><dd>${p.simulated ? 'not contacted (SIMULATE_K8S_DEPLOYMENT=true: only the row changes)' : html`context <code>${cp.target.context ?? '-'}</code> (${cp.target.server ?? '-'})`}</dd>
+  ${internals ? html`<dt>Cluster</dt><dd>${p.simulated ? 'not contacted (SIMULATE_K8S_DEPLOYMENT=true: only the row changes)' : html`${cp.target.cluster ? html`<code>${cp.target.cluster}</code>: ` : ''}context <code>${cp.target.context ?? '-'}</code> (${cp.target.server ?? '-'})`}</dd>
   <dt>Database</dt><dd><code>${cp.target.database}</code></dd>` : ''}
   <dt>Namespace</dt><dd>${p.namespaceFound === null
     ? html`<code>${p.namespace}</code> (not inspected)`

@@ -19,7 +19,8 @@ export async function consolePlan(env: JobsEnv, customer: CustomerId): Promise<C
   const namespace = checkRowNamespace(customer, row.instanceNamespace, config.namespacePrefix);
   const conflict = DELETABLE_STATUSES.includes(row.deploymentStatus) ? null : await statusConflict(env.queue, row, false);
   if (conflict) throw conflict;
-  const cluster = config.simulate ? null : await env.cluster();
+  const home = env.clusters.for(row); // the customer's cluster (a row naming none in a fleet of several is refused)
+  const cluster = config.simulate ? null : await home.adapters();
   const insp = cluster ? await inspect(customer, namespace, row, { ...cluster, store }, { detail: true }) : null;
   const plan = planView(insp, row, customer.id, namespace, config.simulate);
   plan.backup = config.backupUrl
@@ -32,6 +33,6 @@ export async function consolePlan(env: JobsEnv, customer: CustomerId): Promise<C
   if (env.outside) Object.assign(plan, await outsidePlan(await env.outside(), store, customer.id, { scheduled: config.retentionMs > 0, simulated: config.simulate }));
   return {
     plan,
-    target: { ...(cluster ? { context: cluster.target.context, server: cluster.target.server } : {}), database: store.description },
+    target: { ...(cluster ? { context: cluster.target.context, server: cluster.target.server } : {}), database: store.description, cluster: home.name },
   };
 }
