@@ -65,7 +65,7 @@ export interface Deps {
   /** The webhook deliveries of a job (the delivery journal; no configuration needed to read it). */
   deliveries?(jobId: string): Promise<DeliveryView[]>;
   /** What this process has been told by the cluster so far: 429 answers (custctl's requests and helm's), for the pace of a bulk run. Optional: test doubles of Deps leave it out. */
-  pressure?: { throttles: number };
+  pressure?: { throttles: number; /** the same, per cluster of the fleet (by name) */ byCluster?: Record<string, number> };
   /** Closes what was opened (store connections, locks); writes --metrics-textfile; gives webhook deliveries their last try. */
   close(): Promise<void>;
 }
@@ -97,7 +97,11 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   const getConfig = () => (config ??= buildConfig(env, opts.flags()));
   const log = new Reporter(io, now, () => opts.flags().verbose ?? false);
   const closers: Array<() => Promise<void>> = [];
-  const pressure = { throttles: 0 };
+  const pressure: { throttles: number; byCluster: Record<string, number> } = { throttles: 0, byCluster: {} };
+  const throttled = (cluster?: string) => {
+    pressure.throttles += 1;
+    if (cluster !== undefined) pressure.byCluster[cluster] = (pressure.byCluster[cluster] ?? 0) + 1;
+  };
 
   /** the context helm was given, when it was found without the kube client (see kube-context.ts) */
   let helmContext: string | null = null;
@@ -131,7 +135,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     return openHelm(c.kubeconfig, context, env, usualKube, () => kubeAnswered());
   });
   /** helm on one cluster: its release records read through that cluster's own client */
-  const openHelm = async (kubeconfig: string | undefined, context: string, helmEnv: Env, k: () => Promise<Kube>, answered: () => boolean): Promise<Helm> => {
+  const openHelm = async (kubeconfig: string | undefined, context: string, helmEnv: Env, k: () => Promise<Kube>, answered: () => boolean, cluster?: string): Promise<Helm> => {
     const { makeHelm } = await import('./adapters/helm-cli.js');
     return makeHelm({
       helmBin: getConfig().helmBin, ...(kubeconfig !== undefined ? { kubeconfig } : {}), context, env: helmEnv,
@@ -140,14 +144,14 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
       // an exec plugin's token, fetched once by custctl: helm does not run the plugin again
       kubeToken: async (signal) => (await k()).pluginToken?.(signal) ?? null,
       onRetry: (e) => {
-        if (/too many requests|429/i.test(e.why)) pressure.throttles += 1;
+        if (/too many requests|429/i.test(e.why)) throttled(cluster);
         log.warn(`${e.op}: ${retryText(e)}`, { inMs: e.waitMs });
       },
       serverAnswered: answered,
     });
   };
   const kubeRetry = (name?: string) => (e: RetryEvent & { op: string }) => {
-    if (e.why === 'HTTP 429') pressure.throttles += 1;
+    if (e.why === 'HTTP 429') throttled(name);
     // on a terminal every retry is shown (a wait is never silent); in logs with -v
     (io.isErrTTY ? log.warn : log.debug).call(log, `${name ? `cluster ${name}: ` : ''}${e.op}: ${retryText(e)}`, { inMs: e.waitMs });
   };
@@ -171,7 +175,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
         const kube = await k();
         // the cluster's own storage driver; HELM_DRIVER otherwise
         const helmEnv = entry.helmDriver ? { ...env, HELM_DRIVER: entry.helmDriver } : env;
-        return openHelm(entry.kubeconfig, kube.target.context, helmEnv, k, () => kube.answered?.() ?? false);
+        return openHelm(entry.kubeconfig, kube.target.context, helmEnv, k, () => kube.answered?.() ?? false, entry.name);
       },
     });
   });

@@ -80,7 +80,7 @@ export async function printCleanupReport(d: Deps, report: CleanupReport, format:
   const deleted = new Set(report.deleted.map((x) => `${x.kind}/${x.name}`));
   const failed = new Map(report.errors.map((x) => [`${x.kind}/${x.name}`, x.error] as const));
   // a fleet of several: a CLUSTER column first (one cluster: the table as it always was)
-  const fleet = (report.clusters?.length ?? 0) > 1;
+  const fleet = report.clusters !== undefined;
   const withCluster = (x: RbacReportEntry, row: string[]) => (fleet ? [x.cluster ?? '-', ...row] : row);
   await print(d.io, format, view(report, async (io) => {
     const rows = [

@@ -32,6 +32,10 @@ export interface DeletionPlanRequest extends DeletionOptions {
 export interface PlannedDeletion {
   customer: CustomerId;
   namespace: string;
+  /** the customer's cluster, by name (local runs: a run over several customers goes cluster by cluster) */
+  cluster?: string;
+  /** that cluster's own concurrency (the clusters file's); absent: the run's --concurrency */
+  clusterConcurrency?: number;
   /** the inspected plan (local runs that will show it) */
   plan?: PlanView;
   /** what the confirmation shows for this customer (stderr) */
@@ -80,7 +84,7 @@ export interface RestoreRequest {
 }
 
 export interface RestorePlan {
-  target: { context?: string; server?: string; database: string };
+  target: { context?: string; server?: string; database: string; /** the customer's cluster (a fleet of several) */ cluster?: string };
   plan: RestorePlanView;
 }
 

@@ -29,7 +29,7 @@ export interface RbacError {
   cluster?: string;
 }
 
-/** One cluster's part of a sweep: counts, or why it could not be scanned (the others go on). */
+/** One cluster's part of a sweep in a fleet of several: counts, or why it could not be scanned (the others go on). */
 export interface ClusterSweep {
   cluster: string;
   orphans: number;
@@ -153,7 +153,8 @@ export async function scanFleet(
         includeKept: o.includeKept,
       });
       if (clusters.several) strays.push(...strayNamespaces(clusters, cluster.name, namespaces, rows, o.prefix, o.onlyKey));
-      const tag = (x: RbacReportEntry): RbacReportEntry => ({ ...x, cluster: cluster.name });
+      // a fleet of several: each entry names its cluster (a fleet of one: the report as it always was)
+      const tag = (x: RbacReportEntry): RbacReportEntry => (clusters.several ? { ...x, cluster: cluster.name } : x);
       return { cluster, kube, found: { orphans: found.orphans.map(tag), kept: found.kept.map(tag) }, error: null };
     } catch (e) {
       o.signal?.throwIfAborted();
@@ -240,7 +241,8 @@ async function processCleanup(env: JobsEnv, ctx: AttemptContext): Promise<Cleanu
   for (const k of found.kept) log('warn', `${k.kind} ${k.name} kept`, { reason: k.reason, ...(env.clusters.several ? { cluster: k.cluster } : {}) });
   for (const x of scan.sweeps.filter((x) => x.error !== null)) log('error', `Cluster ${x.cluster} could not be swept: ${x.error}`);
   for (const x of scan.strays) log('warn', `Namespace ${x.namespace} is on cluster ${x.cluster}, but ${x.customerId}'s row names cluster ${x.rowCluster}: reported, not deleted`);
-  const fleetParts = { clusters: scan.sweeps, ...(env.clusters.several ? { strays: scan.strays } : {}) };
+  // a fleet of several: per-cluster counts and the strays (a fleet of one: the result as it always was)
+  const fleetParts: Pick<CleanupResult, 'clusters' | 'strays'> = env.clusters.several ? { clusters: scan.sweeps, strays: scan.strays } : {};
   if (ctx.job.simulated) {
     env.metrics?.orphansScanned(found.orphans);
     log('warn', `SIMULATE_K8S_DEPLOYMENT=true: ${found.orphans.length} orphaned object(s) reported, nothing deleted`);
@@ -250,9 +252,9 @@ async function processCleanup(env: JobsEnv, ctx: AttemptContext): Promise<Cleanu
   // each cluster's orphans deleted on that cluster, the clusters in parallel
   const done = await Promise.all(scan.scans.filter((x) => x.kube !== null).map(async (x) => {
     const r = await deleteOrphans(x.kube as Kube, x.found.orphans, env.clusters.several ? (l, m, f) => log(l, m, { ...f, cluster: x.cluster.name }) : log, ctx.signal);
-    const sweep = fleetParts.clusters.find((c) => c.cluster === x.cluster.name);
+    const sweep = fleetParts.clusters?.find((c) => c.cluster === x.cluster.name);
     if (sweep) Object.assign(sweep, { deleted: r.deleted.length, errors: r.errors.length });
-    return { deleted: r.deleted, errors: r.errors.map((e) => ({ ...e, cluster: x.cluster.name })) };
+    return { deleted: r.deleted, errors: env.clusters.several ? r.errors.map((e) => ({ ...e, cluster: x.cluster.name })) : r.errors };
   }));
   const deleted = done.flatMap((x) => x.deleted);
   const errors = done.flatMap((x) => x.errors);

@@ -223,6 +223,8 @@ export const deleteKind: JobKind<DeleteResult> = {
 export interface DeleteOutcome {
   customerId: string;
   namespace: string;
+  /** the customer's cluster (its name in the fleet; absent when the server ran it, or simulated) */
+  cluster?: string;
   jobId: string | null;
   state: Job['state'] | 'planned' | 'refused' | 'already-deleted';
   exitCode: number;
@@ -239,7 +241,8 @@ export interface DeleteOutcome {
 export interface DeleteReport {
   dryRun: boolean;
   simulated: boolean;
-  target: { context?: string; server?: string; database: string };
+  /** context and server: the cluster when every customer is on one; `clusters`: each cluster the run acts on */
+  target: { context?: string; server?: string; database: string; clusters?: Array<{ name: string; context: string; server: string }> };
   results: DeleteOutcome[];
   exitCode: number;
   /** dry run: when the data would be deleted (ISO), null for now; absent when the server decides */
