@@ -11,7 +11,11 @@ export type JobName = 'delete' | 'cleanup-rbac' | 'restore';
 export interface JobData {
   /** `cust_…`; for cleanup-rbac only when limited to one customer */
   customerId?: string;
-  /** cleanup-rbac: the one cluster swept (`--cluster`); absent: every cluster of the fleet */
+  /**
+   * The cluster the job acts on, by name, in a fleet of several: a deletion's (its row's when it was
+   * accepted; each attempt asks the row again), or the one cluster a cleanup-rbac sweeps (`--cluster`;
+   * absent: every cluster). Absent with one cluster.
+   */
   cluster?: string;
   namespace?: string;
   /** the namespace uid seen when the job was accepted: step 2's delete precondition */

@@ -156,4 +156,23 @@ describe('delete over two clusters', () => {
     expect(await exists('B', 'namespace', stray.namespace)).toBe(true);
     await kubectl(['delete', 'clusterrole,clusterrolebinding', openCostName(goneA), '--ignore-not-found']);
   });
+
+  it('doctor checks each cluster and reports the stray namespace; version lists each API server', async () => {
+    const stray = await customerOn('B', { cluster: A });
+    const doc = await custctlJson<{ ok: boolean; checks: Array<{ name: string; status: string; detail: string; cluster?: string }> }>(['doctor'], { env: env() });
+    const per = doc.json.checks.filter((c) => c.cluster !== undefined && /: (kubeconfig|API server|permissions)$/.test(c.name));
+    expect(per.map((c) => [c.cluster, c.name, c.status])).toEqual([
+      [A, `${A}: kubeconfig`, 'ok'], [A, `${A}: API server`, 'ok'], [A, `${A}: permissions`, 'ok'],
+      [B, `${B}: kubeconfig`, 'ok'], [B, `${B}: API server`, 'ok'], [B, `${B}: permissions`, 'ok'],
+    ]);
+    expect(per.find((c) => c.name === `${B}: API server`)?.detail).toContain(second.apiServer);
+    const ns = doc.json.checks.find((c) => c.name === 'namespaces');
+    expect(ns?.status).toBe('warn');
+    expect(ns?.detail).toContain(`${stray.namespace} is on cluster ${B}, but ${stray.customerId}'s row names ${A}`);
+
+    const v = await custctlJson<{ server: { version: string }; servers: Array<{ cluster: string; version: string; detail: string }> }>(['version'], { env: env() });
+    expect(v.result.exitCode, v.result.stderr).toBe(0);
+    expect(v.json.servers.map((x) => [x.cluster, x.version, x.detail.split(' ')[0]])).toEqual([[A, 'v1.20.2', firstCluster().apiServer], [B, 'v1.20.2', second.apiServer]]);
+    expect(v.json.server.version).toBe('v1.20.2');
+  });
 });

@@ -90,6 +90,8 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   if (!current) throw await claimError(env, customer.id, { ok: false, reason: 'not-found' });
   const refused = await statusConflict(env.queue, current, o.force ?? false);
   if (refused) throw refused;
+  // the row's cluster: a row naming none in a fleet of several is refused here, before any claim
+  const home = env.clusters.for(current);
   // soft delete: with a retention period the job waits (delayed) and the instance is suspended now
   const due = scheduledFor(env.now(), o.afterMs ?? env.config.retentionMs);
   if (due !== undefined) await checkBeforeScheduling(env, customer, current, o);
@@ -121,7 +123,7 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
       id,
       {
         name: 'delete',
-        data: { customerId: customer.id, namespace, ...(namespaceUid ? { namespaceUid } : {}), ...(due !== undefined ? { scheduledFor: due } : {}), ...(billingPaused.length ? { billingPaused } : {}) },
+        data: { customerId: customer.id, namespace, ...(env.clusters.several ? { cluster: home.name } : {}), ...(namespaceUid ? { namespaceUid } : {}), ...(due !== undefined ? { scheduledFor: due } : {}), ...(billingPaused.length ? { billingPaused } : {}) },
         opts,
         requestedBy: o.requestedBy,
         simulated: env.config.simulate,
