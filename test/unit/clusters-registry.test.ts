@@ -87,7 +87,8 @@ describe('a deletion attempt over two clusters (fakes)', () => {
   });
 
   async function seed(cluster: string | null): Promise<void> {
-    await store.add({ customerId: ID, email: '', companyName: '', deploymentStatus: 'deployed', instanceNamespace: NS, instanceUrl: 'https://x', cluster });
+    await store.add({ customerId: ID, email: '', companyName: '', deploymentStatus: 'deployed', instanceNamespace: NS, instanceUrl: 'https://x' });
+    if (cluster !== null) { const r = store.rows.get(ID); if (r) r.cluster = cluster; } else { const r = store.rows.get(ID); if (r) r.cluster = null; }
     await store.claimForDeletion(ID, '7', { force: false });
   }
 
