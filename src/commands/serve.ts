@@ -177,7 +177,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
       const ask = { ...(opts.customer ? { customer: opts.customer.id } : {}), includeKept: opts.includeKept };
       return dryRun ? (await jobs.planCleanup(ask)).report : jobs.submitCleanup({ ...ask, requestedBy });
     },
-    console: { plan: (customer) => consolePlan(env, customer), environment },
+    console: { plan: (customer) => consolePlan(env, customer), environment, clusterNames: () => env.clusters.all().map((c) => c.name) },
     ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}),
     ...(o.trustProxy?.length ? { trustProxy: o.trustProxy } : {}),
     // what an owner must never read, beside the database and the token names the server knows

@@ -131,3 +131,20 @@ describe('a deletion attempt over two clusters (fakes)', () => {
     expect(eu.calls).toEqual([]);
   });
 });
+
+describe("the console's job list over a fleet", () => {
+  it('a Cluster column when jobs name their cluster, never for an owner; the cluster filter lists the fleet', async () => {
+    const { jobsTable, jobsPage } = await import('../../src/server/console/pages.js');
+    const jobs = [runningDeleteJob('cust_a1', 'customer-a1', {}, { id: '1', data: { customerId: 'cust_a1', namespace: 'customer-a1', cluster: 'eu' } }), runningDeleteJob('cust_b1', 'customer-b1', {}, { id: '2', data: { customerId: 'cust_b1', namespace: 'customer-b1', cluster: 'us' } })];
+    const admin = String(jobsTable(jobs, { role: 'admin', csrf: 'x' }));
+    expect(admin).toContain('<th scope="col">Cluster</th>');
+    expect(admin).toContain('<td data-label="Cluster">eu</td>');
+    expect(admin).toContain('<td data-label="Cluster">us</td>');
+    expect(String(jobsTable(jobs, { role: 'owner', csrf: 'x' }))).not.toContain('Cluster');
+    // one cluster: jobs name none, no column
+    expect(String(jobsTable([runningDeleteJob('cust_c1', 'customer-c1')], { role: 'admin', csrf: 'x' }))).not.toContain('Cluster');
+    const page = String(jobsPage({ jobs, state: '', states: [], customer: '', viewer: { role: 'viewer', csrf: 'x' }, total: 2, page: 1, pages: 1, now: 0, clusters: ['eu', 'us'], cluster: 'us' }));
+    expect(page).toContain('<select id="cluster" name="cluster">');
+    expect(page).toContain('<option value="us" selected>us</option>');
+  });
+});

@@ -45,6 +45,8 @@ export interface ConsoleOptions {
   /** what every admin's and viewer's page says at its top: the cluster, simulated or not, the database */
   environment?: () => Promise<Banner>;
   sessions?: Partial<SessionLimits>;
+  /** the fleet's cluster names, for the jobs list's cluster filter (absent or one: no filter) */
+  clusterNames?: () => readonly string[];
 }
 
 /** What the console shares with the API (app.ts): the failed-authentication limiter, the owner's view. */
@@ -413,14 +415,19 @@ export function registerConsole(app: FastifyInstance, s: ServerOptions, c: Conso
       const p = who(req);
       const asked = (req.query.customer ?? '').trim().slice(0, 100);
       const customer = p.role === 'owner' ? p.customerId : asked !== '' ? parseCustomerId(asked).id : undefined;
+      // the cluster filter: a fleet of several only (jobs record their cluster then); never for an owner
+      const clusters = p.role === 'owner' ? [] : (c.clusterNames?.() ?? []);
+      const cluster = clusters.includes(req.query.cluster ?? '') ? (req.query.cluster as string) : undefined;
       const jobs = (await queue.list({ ...(state ? { state: queueStateOf(state) } : {}), ...(customer ? { customerId: customer } : {}) }))
         .filter((j) => !state || stateName(j) === state)
+        .filter((j) => !cluster || j.data.cluster === cluster)
         .sort((a, b) => Number(b.id) - Number(a.id));
       const pages = Math.max(1, Math.ceil(jobs.length / JOBS_PER_PAGE));
       const pageNo = Math.min(pages, Math.max(1, Number.parseInt(req.query.page ?? '1', 10) || 1));
       const shownJobs = jobs.slice((pageNo - 1) * JOBS_PER_PAGE, pageNo * JOBS_PER_PAGE).map(shown(req));
       return send(reply, await fullPage(req, { title: 'Jobs', nav: 'jobs' }, jobsPage({
         jobs: shownJobs, state: state ?? '', states: STATE_NAMES, customer: p.role === 'owner' ? '' : (customer ?? ''), viewer: viewerOf(req), total: jobs.length, page: pageNo, pages, now: s.now(),
+        ...(clusters.length > 1 ? { clusters, cluster: cluster ?? '' } : {}),
       })));
     });
 
