@@ -29,6 +29,9 @@
  *   7. exec: a credential plugin that sleeps 0.5 s: single and bulk deletions, plugin runs counted.
  *   8. largens: 10,000-object namespaces (ConfigMaps, Secrets, custom resources), custctl vs the floor.
  *   9. rbac100k: `cleanup-rbac --dry-run` over 100,000 ClusterRoles/Bindings: time and peak RSS.
+ *  11. fleet (BENCH_ONLY=fleet alone; BENCH_FLEET=N customers per arm, default 100): a second private
+ *      control plane; N customers on one cluster vs N/2 on each of two, one `custctl delete --yes`
+ *      each (CUSTCTL_CLUSTERS_FILE, each cluster at the default concurrency).
  * Writes a markdown report to stdout and bench/results/<YYYY-MM-DD>.md.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -68,7 +71,7 @@ const PROVISION_CONCURRENCY = intEnv('BENCH_PROVISION_CONCURRENCY', 3);
 const BULK_ARMS = (process.env.BENCH_BULK_ARMS ?? 'runbook,runbook8,default').split(',').map((s) => s.trim()).filter(Boolean);
 /** custctl's default --concurrency (src/config.ts DEFAULTS), for the arm names */
 const DEFAULT_CONCURRENCY = DEFAULTS.concurrency;
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'api,single,bulk,startup,transport,exec,largens,queues,rbac100k').split(',').map((s) => s.trim()));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'api,single,bulk,startup,transport,exec,largens,queues,fleet,rbac100k').split(',').map((s) => s.trim()));
 const EXTRA_CM = 20;
 const EXTRA_SECRETS = 20;
 
@@ -976,6 +979,78 @@ async function benchQueues(e: Env): Promise<void> {
   md(await queueBenchSection({ runDir: e.runDir, postgresUrl: e.postgres.url, log }));
 }
 
+/** A customer on the cluster of `kubeconfig`, its row naming `cluster` (the fleet section). */
+async function provisionOn(e: Env, key: string, on: { kubeconfig: string; rbac: k8s.RbacAuthorizationV1Api; cluster: string }): Promise<void> {
+  await e.db.query(
+    `insert into customers (customer_id, email, company_name, deployment_status, instance_namespace, instance_url, cluster)
+     values ($1, $2, $3, 'deployed', $4, $5, $6)`,
+    [`cust_${key}`, `${key}@example.test`, `Bench ${key}`, `customer-${key}`, `https://${key}.example.test`, on.cluster]);
+  await check(e.helmBin, ['install', `customer-${key}`, CHART, '--namespace', `customer-${key}`, '--create-namespace',
+    '--set-string', `customerKey=${key}`, '--set', `extraConfigMaps=${EXTRA_CM}`, '--set', `extraSecrets=${EXTRA_SECRETS}`,
+    '--set', 'clusterRbac=false'], { ...e.childEnv, KUBECONFIG: on.kubeconfig });
+  const { role, binding } = rbacObjects(key);
+  await on.rbac.createClusterRole({ body: role });
+  await on.rbac.createClusterRoleBinding({ body: binding });
+}
+
+/**
+ * Several clusters: N customers on one cluster vs N/2 on each of two, in this run, each a single
+ * `custctl delete --yes` over a clusters file naming both. Each cluster has its own namespace
+ * controller, so the two-cluster run should take about half; it does not when the machine is the
+ * bottleneck (both control planes and custctl share its CPUs).
+ */
+async function benchFleet(e: Env): Promise<void> {
+  const n = Math.max(2, intEnv('BENCH_FLEET', 100));
+  const half = Math.floor(n / 2);
+  md(`## 11. Several clusters: ${n} customers on one cluster vs ${half} on each of two`);
+  md();
+  const cache = cacheDir();
+  const runDir = path.join(e.runDir, 'second');
+  await fs.mkdir(runDir, { recursive: true });
+  log('fleet: starting a second control plane');
+  const second = await startCluster({ runDir, binDir: path.join(cache, `k8s-${K8S_VERSION}`), certs: generateCerts(path.join(runDir, 'certs')), name: 'custctl-bench-b' });
+  try {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(second.kubeconfig);
+    const A = { kubeconfig: e.cluster.kubeconfig, rbac: e.rbac, cluster: 'a' };
+    const B = { kubeconfig: second.kubeconfig, rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api), cluster: 'b' };
+    const file = path.join(e.runDir, 'clusters.yaml');
+    await fs.writeFile(file, `clusters:\n  - name: a\n    kubeconfig: ${e.cluster.kubeconfig}\n  - name: b\n    kubeconfig: ${second.kubeconfig}\n`, { mode: 0o600 });
+    const env: NodeJS.ProcessEnv = { ...e.childEnv, CUSTCTL_CLUSTERS_FILE: file };
+    delete env.KUBECONFIG;
+    const provisionArm = async (parts: Array<[typeof A, number]>, what: string): Promise<string[]> => {
+      const jobs = parts.flatMap(([on, k]) => Array.from({ length: k }, () => [newKey(), on] as const));
+      const t0 = Date.now();
+      let done = 0;
+      await pool(jobs, PROVISION_CONCURRENCY, async ([key, on]) => {
+        await provisionOn(e, key, on);
+        done += 1;
+        if (done % 20 === 0 || done === jobs.length) log(`fleet: provisioned ${done}/${jobs.length} (${what}) in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      });
+      return jobs.map(([key]) => key);
+    };
+    const one = await provisionArm([[A, n]], 'one cluster');
+    const two = await provisionArm([[A, half], [B, n - half]], 'two clusters');
+    const rows: Array<{ arm: string; r: RunResult; load: string }> = [];
+    for (const [arm, keys] of [['1 cluster', one], ['2 clusters', two]] as const) {
+      const load = loadavg();
+      log(`fleet: ${arm}: deleting ${keys.length}`);
+      const r = mustSucceed(await custctl(e, ['delete', ...keys.map((k) => `cust_${k}`), '--yes', '-o', 'json'], { env, sampleRss: true }), `fleet ${arm}`);
+      rows.push({ arm, r, load });
+    }
+    md(`| arm | customers | wall s | s/customer | peak RSS MB | load at start |`);
+    md('|---|---|---|---|---|---|');
+    for (const x of rows) md(`| ${x.arm} | ${n} | ${f2(x.r.seconds)} | ${f3(x.r.seconds / n)} | ${((x.r.peakRssKb ?? 0) / 1024).toFixed(0)} | ${x.load} |`);
+    md();
+    const ratio = (rows[1]?.r.seconds ?? NaN) / (rows[0]?.r.seconds ?? NaN);
+    md(`Two clusters / one cluster: **${f2(ratio)}** (each cluster at --concurrency ${DEFAULT_CONCURRENCY}; ${os.cpus().length} CPUs shared by both control planes, PostgreSQL and custctl).`);
+    md();
+    verdict(`${n} customers over 2 clusters ≈ half the time of 1 cluster`, `${f2(ratio)} of the one-cluster time`, ratio <= 0.6);
+  } finally {
+    await second.stop().catch(() => undefined);
+  }
+}
+
 async function main(): Promise<void> {
   const started = new Date();
   const load0 = loadavg();
@@ -994,7 +1069,7 @@ async function main(): Promise<void> {
     const sections: Array<[string, (x: Env) => Promise<void>]> = [
       ['api', benchApi], ['single', benchSingle], ['bulk', benchBulk], ['startup', benchStartup], ['transport', benchTransport],
       // rbac100k last: its 100,000 objects stay (deleting them one by one takes minutes; the environment goes anyway)
-      ['exec', benchExec], ['largens', benchLargeNamespace], ['backup', benchBackup], ['queues', benchQueues], ['rbac100k', benchRbac100k],
+      ['exec', benchExec], ['largens', benchLargeNamespace], ['backup', benchBackup], ['queues', benchQueues], ['fleet', benchFleet], ['rbac100k', benchRbac100k],
     ];
     const ran: string[] = [];
     const body: string[] = [];

@@ -8,6 +8,7 @@ import { UsageError } from './errors.js';
 import { Reporter, type IO } from './io.js';
 import type { Kube } from './adapters/kube.js';
 import type { Helm } from './adapters/helm.js';
+import type { Cluster, Clusters } from './adapters/clusters.js';
 import type { CustomerStore } from './adapters/store.js';
 import type { JobQueue } from './adapters/queue.js';
 import type { JobsClient } from './service/service.js';
@@ -17,7 +18,7 @@ import type { DeliveryJournal } from './adapters/webhook-journal.js';
 import type { OutsideEnv } from './pipeline/outside.js';
 import type { BackendContext, QueueBackend } from './jobs/backends.js';
 import { VERSION } from './version.js';
-import { retryText } from './adapters/retry.js';
+import { retryText, type RetryEvent } from './adapters/retry.js';
 
 export interface Deps {
   io: IO;
@@ -31,8 +32,15 @@ export interface Deps {
   /** Ctrl-C / SIGTERM: the command should stop what it does and hand work back */
   shutdown: AbortSignal;
   config(): Config;
+  /** the one cluster of this run; with a clusters file naming several, refused: ask `clusters()` for the customer's */
   kube(): Promise<Kube>;
   helm(): Promise<Helm>;
+  /**
+   * The clusters registry (src/adapters/clusters.ts): CUSTCTL_CLUSTERS_FILE, else the one cluster
+   * configured the usual way. `clusters.for(row)` is the customer's cluster. Optional: test doubles
+   * of Deps leave it out (then the one cluster of kube()/helm()).
+   */
+  clusters?(): Promise<Clusters>;
   store(opts?: { skipSchemaCheck?: boolean }): Promise<CustomerStore>;
   /** the queue backend of this process (src/jobs/backends.ts): the file journal, BullMQ on Redis or on PostgreSQL */
   jobs(): Promise<JobQueue>;
@@ -57,7 +65,7 @@ export interface Deps {
   /** The webhook deliveries of a job (the delivery journal; no configuration needed to read it). */
   deliveries?(jobId: string): Promise<DeliveryView[]>;
   /** What this process has been told by the cluster so far: 429 answers (custctl's requests and helm's), for the pace of a bulk run. Optional: test doubles of Deps leave it out. */
-  pressure?: { throttles: number };
+  pressure?: { throttles: number; /** the same, per cluster of the fleet (by name) */ byCluster?: Record<string, number> };
   /** Closes what was opened (store connections, locks); writes --metrics-textfile; gives webhook deliveries their last try. */
   close(): Promise<void>;
 }
@@ -89,7 +97,11 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   const getConfig = () => (config ??= buildConfig(env, opts.flags()));
   const log = new Reporter(io, now, () => opts.flags().verbose ?? false);
   const closers: Array<() => Promise<void>> = [];
-  const pressure = { throttles: 0 };
+  const pressure: { throttles: number; byCluster: Record<string, number> } = { throttles: 0, byCluster: {} };
+  const throttled = (cluster?: string) => {
+    pressure.throttles += 1;
+    if (cluster !== undefined) pressure.byCluster[cluster] = (pressure.byCluster[cluster] ?? 0) + 1;
+  };
 
   /** the context helm was given, when it was found without the kube client (see adapters/kube/kubeconfig.ts) */
   let helmContext: string | null = null;
@@ -99,17 +111,10 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
       throw new UsageError(`helm was given kube context ${helmContext}, but the kubeconfig selects ${kubeContext}: refusing to act on two clusters`);
     }
   };
-  const kube = once(async () => {
+  const usualKube = once(async () => {
     const c = getConfig();
     const { openKube } = await import('./adapters/kube/index.js');
-    const k = await openKube({
-      kubeconfig: c.kubeconfig, context: c.context, env, userAgent: `custctl/${VERSION}`,
-      // on a terminal every retry is shown (a wait is never silent); in logs with -v
-      onRetry: (e) => {
-        if (e.why === 'HTTP 429') pressure.throttles += 1;
-        (io.isErrTTY ? log.warn : log.debug).call(log, `${e.op}: ${retryText(e)}`, { inMs: e.waitMs });
-      },
-    });
+    const k = await openKube({ kubeconfig: c.kubeconfig, context: c.context, env, userAgent: `custctl/${VERSION}`, onRetry: kubeRetry() });
     kubeContext = k.target.context;
     kubeOpened = k;
     refuseTwoContexts();
@@ -121,26 +126,69 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   let kubeOpened: Kube | undefined;
   const kubeAnswered = (): boolean => kubeOpened?.answered?.() ?? false;
   // helm does not wait for the kube client: it needs only the context name
-  const helm = once(async () => {
+  const usualHelm = once(async () => {
     const c = getConfig();
     const { contextName } = await import('./adapters/kube/kubeconfig.js');
     helmContext = contextName({ kubeconfig: c.kubeconfig, context: c.context, env });
     refuseTwoContexts();
-    const context = helmContext ?? (await kube()).target.context;
+    const context = helmContext ?? (await usualKube()).target.context;
+    return openHelm(c.kubeconfig, context, env, usualKube, () => kubeAnswered());
+  });
+  /** helm on one cluster: its release records read through that cluster's own client */
+  const openHelm = async (kubeconfig: string | undefined, context: string, helmEnv: Env, k: () => Promise<Kube>, answered: () => boolean, cluster?: string): Promise<Helm> => {
     const { makeHelm } = await import('./adapters/helm-cli.js');
     return makeHelm({
-      helmBin: c.helmBin, kubeconfig: c.kubeconfig, context, env,
+      helmBin: getConfig().helmBin, ...(kubeconfig !== undefined ? { kubeconfig } : {}), context, env: helmEnv,
       // `helm list` / `get manifest` / hooks: the release records read through custctl's own client
-      releaseRecords: async (namespace, resource, signal) => (await kube()).listHelmReleaseRecords(namespace, resource, signal),
+      releaseRecords: async (namespace, resource, signal) => (await k()).listHelmReleaseRecords(namespace, resource, signal),
       // an exec plugin's token, fetched once by custctl: helm does not run the plugin again
-      kubeToken: async (signal) => (await kube()).pluginToken?.(signal) ?? null,
+      kubeToken: async (signal) => (await k()).pluginToken?.(signal) ?? null,
       onRetry: (e) => {
-        if (/too many requests|429/i.test(e.why)) pressure.throttles += 1;
+        if (/too many requests|429/i.test(e.why)) throttled(cluster);
         log.warn(`${e.op}: ${retryText(e)}`, { inMs: e.waitMs });
       },
-      serverAnswered: () => kubeAnswered(),
+      serverAnswered: answered,
+    });
+  };
+  const kubeRetry = (name?: string) => (e: RetryEvent & { op: string }) => {
+    if (e.why === 'HTTP 429') throttled(name);
+    // on a terminal every retry is shown (a wait is never silent); in logs with -v
+    (io.isErrTTY ? log.warn : log.debug).call(log, `${name ? `cluster ${name}: ` : ''}${e.op}: ${retryText(e)}`, { inMs: e.waitMs });
+  };
+  // the clusters registry: CUSTCTL_CLUSTERS_FILE, else the usual one cluster (usualKube/usualHelm)
+  const clusters = once(async (): Promise<Clusters> => {
+    const c = getConfig();
+    const [{ loadFleet, openClusterKube }, { makeClusters }, { openBackupTarget }] = await Promise.all([
+      import('./adapters/clusters-config.js'), import('./adapters/clusters.js'), import('./adapters/backup-target.js'),
+    ]);
+    const fleet = await loadFleet({ env, kubeconfig: c.kubeconfig, context: c.context });
+    const backups = (url: string) => openBackupTarget(url, env);
+    if (!env.CUSTCTL_CLUSTERS_FILE) return makeClusters(fleet, { kube: () => usualKube(), helm: () => usualHelm(), backups });
+    return makeClusters(fleet, {
+      backups,
+      kube: async (entry) => {
+        const k = await openClusterKube(entry, { env, userAgent: `custctl/${VERSION}`, source: fleet.source, onRetry: kubeRetry(entry.name) });
+        closers.push(async () => k.close?.());
+        return k;
+      },
+      helm: async (entry, k) => {
+        const kube = await k();
+        // the cluster's own storage driver; HELM_DRIVER otherwise
+        const helmEnv = entry.helmDriver ? { ...env, HELM_DRIVER: entry.helmDriver } : env;
+        return openHelm(entry.kubeconfig, kube.target.context, helmEnv, k, () => kube.answered?.() ?? false, entry.name);
+      },
     });
   });
+  /** kube()/helm() of a command that acts on one cluster: with a clusters file, its only cluster, or refused */
+  const oneCluster = async (): Promise<Cluster> => {
+    const all = await clusters();
+    if (all.several) {
+      throw new UsageError(`this acts on one cluster, and ${all.fleet.source} names ${all.fleet.clusters.length} (${all.fleet.clusters.map((x) => x.name).join(', ')}): nothing was done`, ['each customer is acted on on its own cluster; this path does not know which: report it']);
+    }
+    return all.default();
+  };
+  const kube = () => (env.CUSTCTL_CLUSTERS_FILE ? oneCluster().then((x) => x.kube()) : usualKube());
+  const helm = () => (env.CUSTCTL_CLUSTERS_FILE ? oneCluster().then((x) => x.helm()) : usualHelm());
   // checked (and created 0700) before the journal or the embedded store is opened in it
   const stateDir = once(async () => {
     const c = getConfig();
@@ -248,6 +296,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     config: getConfig,
     kube,
     helm,
+    clusters,
     store: (o) => {
       if (o?.skipSchemaCheck) storeSkip = true;
       return store();

@@ -73,27 +73,45 @@ export async function runDelete(o: DeletionRun & { output: OutputFormat }, d: De
   // several customers: one line each (and the live n/N line on a terminal); each job's steps only with -v
   if (many) d.log.quietSteps(true);
   const count = await bulkCount(d, todo.length, o.detach, o.output);
-  // the pace: lowered on 429s or a namespace controller falling behind, raised again on recovery
-  const pacer = new Pacer(o.concurrency);
-  let throttlesSeen = d.pressure?.throttles ?? 0;
-  const limit = (): number => {
-    const now = d.now().getTime();
-    const t = d.pressure?.throttles ?? 0;
-    if (t > throttlesSeen) pacer.throttled(now);
-    throttlesSeen = t;
-    return pacer.limit(now);
-  };
+  // Grouped by cluster (local runs over a fleet): each cluster runs its customers at its own
+  // concurrency and pace, the clusters at the same time, so one cluster's namespace controller or
+  // outage does not hold up another's. One cluster (or --api-url): one group, as before.
+  const groups = groupByCluster(plan.items);
+  const pacers = new Map<string, Pacer>();
+  const grouped = groups.length > 1;
   try {
-    const results = await runPaced(plan.items, limit, async (t): Promise<DeleteOutcome> => {
-      if (t.alreadyDeleted) return { customerId: t.customer.id, namespace: t.namespace, jobId: null, state: 'already-deleted', exitCode: 0, simulated: false, error: null, result: null, alreadyDeleted: t.alreadyDeleted };
-      const outcome = await deleteOne(t);
-      if (outcome.result?.namespaceWaitMs !== undefined) pacer.namespaceWaited(outcome.result.namespaceWaitMs, d.now().getTime());
-      count.done(outcome);
-      return outcome;
-    });
+    const perGroup = await Promise.all(groups.map(async (g) => {
+      // the pace: lowered on 429s or a namespace controller falling behind, raised again on recovery
+      const pacer = new Pacer(g.concurrency ?? o.concurrency);
+      pacers.set(g.cluster, pacer);
+      const throttles = () => (grouped ? d.pressure?.byCluster?.[g.cluster] ?? 0 : d.pressure?.throttles ?? 0);
+      let throttlesSeen = throttles();
+      const limit = (): number => {
+        const now = d.now().getTime();
+        const t = throttles();
+        if (t > throttlesSeen) pacer.throttled(now);
+        throttlesSeen = t;
+        return pacer.limit(now);
+      };
+      return runPaced(g.items, limit, async (t): Promise<[number, DeleteOutcome]> => {
+        const index = plan.items.indexOf(t);
+        if (t.alreadyDeleted) return [index, { customerId: t.customer.id, namespace: t.namespace, ...(t.cluster ? { cluster: t.cluster } : {}), jobId: null, state: 'already-deleted', exitCode: 0, simulated: false, error: null, result: null, alreadyDeleted: t.alreadyDeleted }];
+        const outcome = await deleteOne(t);
+        if (outcome.result?.namespaceWaitMs !== undefined) pacer.namespaceWaited(outcome.result.namespaceWaitMs, d.now().getTime());
+        count.done(outcome);
+        return [index, outcome];
+      });
+    }));
+    const results = perGroup.flat().sort((a, b) => a[0] - b[0]).map(([, r]) => r);
+    const pacer = pacers.get(groups[0]?.cluster ?? '') ?? new Pacer(o.concurrency);
     count.end();
     const paced = pacer.summary();
-    if (paced) d.log.info(`Concurrency ${paceText(paced)}`, { concurrency: o.concurrency });
+    if (grouped) {
+      for (const g of groups) {
+        const p = pacers.get(g.cluster)?.summary();
+        if (p) d.log.info(`Cluster ${g.cluster}: concurrency ${paceText(p)}`, { concurrency: g.concurrency ?? o.concurrency });
+      }
+    } else if (paced) d.log.info(`Concurrency ${paceText(paced)}`, { concurrency: o.concurrency });
     const queued = results.filter((r) => r.jobId && !r.scheduledFor && (r.state === 'waiting' || r.state === 'delayed'));
     if (o.detach && queued.length > 0) {
       const follow = queued.length === 1 ? `'custctl status job ${queued[0]?.jobId ?? ''} --watch'` : `'custctl status job <id> --watch' (jobs ${queued.map((r) => r.jobId).join(', ')})`;
@@ -105,12 +123,13 @@ export async function runDelete(o: DeletionRun & { output: OutputFormat }, d: De
   }
 
   async function deleteOne(t: (typeof plan.items)[number]): Promise<DeleteOutcome> {
-    const base = { customerId: t.customer.id, namespace: t.namespace, simulated: plan.simulated };
+    const base = { customerId: t.customer.id, namespace: t.namespace, ...(t.cluster ? { cluster: t.cluster } : {}), simulated: plan.simulated };
     let job;
     try {
       job = await client.submitDeletion(t.customer, deletionOptionsOf(o), { ...(t.namespaceUid ? { namespaceUid: t.namespaceUid } : {}), ...(o.sync ? { sync: true } : {}) });
     } catch (e) {
-      if (isRunWideError(e)) throw e;
+      // over several clusters a cluster that does not answer (or refuses us) fails its own customers, each with the reason
+      if (isRunWideError(e) && !grouped) throw e;
       return { ...base, jobId: null, state: 'refused', exitCode: exitCodeFor(e), error: errorJson(e), result: null };
     }
     simulated ||= job.simulated;
@@ -121,6 +140,18 @@ export async function runDelete(o: DeletionRun & { output: OutputFormat }, d: De
     simulated ||= final.simulated;
     return outcomeOf({ ...base, simulated: final.simulated }, final, isFinished(final) ? undefined : client.interrupted(final));
   }
+}
+
+/** The plan's items by cluster, in the order each cluster first appears; items of no cluster (one cluster, --api-url) are one group. */
+export function groupByCluster<T extends { cluster?: string; clusterConcurrency?: number }>(items: readonly T[]): Array<{ cluster: string; concurrency?: number; items: T[] }> {
+  const by = new Map<string, { cluster: string; concurrency?: number; items: T[] }>();
+  for (const t of items) {
+    const name = t.cluster ?? '';
+    let g = by.get(name);
+    if (!g) by.set(name, (g = { cluster: name, ...(t.clusterConcurrency !== undefined ? { concurrency: t.clusterConcurrency } : {}), items: [] }));
+    g.items.push(t);
+  }
+  return [...by.values()];
 }
 
 /** What a run over several customers asks to be typed: the word and the count (`delete 20`), not the count alone. */
@@ -187,7 +218,7 @@ export async function printDeleteReport(d: Deps, r: DeleteReport, format: Output
 async function deleteReportHuman(d: Deps, r: DeleteReport): Promise<void> {
   const io = humanIO(d.io);
   if (r.dryRun) {
-    const where = r.simulated ? 'cluster not contacted (simulated)' : `context ${r.target.context ?? '-'} (${r.target.server ?? '-'})`;
+    const where = r.simulated ? 'cluster not contacted (simulated)' : r.target.clusters ? `clusters ${r.target.clusters.map((c) => `${c.name} (${c.server})`).join(', ')}` : `context ${r.target.context ?? '-'} (${r.target.server ?? '-'})`;
     writeStyled(io, h`Dry run: nothing will be changed. ${where}, database ${r.target.database}\n\n`);
     const plans = r.results.map((x) => x.plan as NonNullable<DeleteOutcome['plan']>);
     writeStyled(io, h`${Styled.join(plans.map((p) => renderPlan(p, io.chalk)), '\n\n')}\n`);
@@ -195,10 +226,12 @@ async function deleteReportHuman(d: Deps, r: DeleteReport): Promise<void> {
     writeStyled(io, h`\n${r.deletesAt === undefined ? "When: the server's retention period." : r.deletesAt === null ? 'When: now (no retention period).' : `When: the data would be deleted at ${r.deletesAt}; the instance suspended until then.`}\n`);
     return;
   }
+  // a fleet of several: which cluster each customer was deleted on
+  const fleet = r.results.some((x) => x.cluster !== undefined);
   await printTable(
     io,
-    ['CUSTOMER', 'NAMESPACE', 'JOB', 'RESULT', 'DETAIL'],
-    r.results.map((x) => [x.customerId, x.namespace, x.jobId ?? '-', resultWord(x), detail(x)]),
+    ['CUSTOMER', ...(fleet ? ['CLUSTER'] : []), 'NAMESPACE', 'JOB', 'RESULT', 'DETAIL'],
+    r.results.map((x) => [x.customerId, ...(fleet ? [x.cluster ?? '-'] : []), x.namespace, x.jobId ?? '-', resultWord(x), detail(x)]),
   );
   if (r.results.length > 1) writeStyled(io, h`\n${summaryLine(r.results)}\n`);
   for (const x of r.results.filter((x) => x.error)) writeError(d.io, `${x.customerId}: ${x.error?.message ?? ''}`, x.error?.details ?? []);

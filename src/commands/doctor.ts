@@ -8,6 +8,7 @@ import { queueBackendOf } from '../jobs/backends.js';
 import type { Deps } from '../deps.js';
 import { FEATURES, RBAC_NAME, namespaceRoleBinding, requiredAccess, namespaceRoleName, parseFeatures, rbacManifests, type ExtraRules, type KubeManifest, type RequiredAccess } from '../domain/permissions.js';
 import type { Kube } from '../adapters/kube.js';
+import type { Clusters } from '../adapters/clusters.js';
 import { CliError, UsageError, errorMessage } from '../errors.js';
 import { outputOption, print, view, type OutputFormat, writeStyled } from '../output/print.js';
 import { h, paint } from '../output/text.js';
@@ -24,6 +25,8 @@ export interface Check {
   detail: string;
   /** what to do about a warn or fail */
   fix?: string;
+  /** the cluster it is about (a fleet of several) */
+  cluster?: string;
 }
 
 const CHECK_TIMEOUT_MS = 15_000;
@@ -32,11 +35,40 @@ const within = <T>(p: Promise<T>, what: string) => withinMs(p, CHECK_TIMEOUT_MS,
 
 const fixOf = (e: unknown, fallback: string) => (e instanceof CliError && e.details[0]) || fallback;
 
-async function clusterChecks(d: Deps, rbacName: string, customer?: CustomerId): Promise<Check[]> {
+/**
+ * The clusters' checks: the one cluster as always, or in a fleet of several each cluster's (its
+ * name on each check and in front of it) and the customer namespaces found on a cluster other
+ * than their row's.
+ */
+async function fleetChecks(d: Deps, rbacName: string, customer?: CustomerId): Promise<Check[]> {
+  const clusters: Clusters | Error | null = d.clusters ? await d.clusters().catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))) : null;
+  if (clusters instanceof Error) return [{ name: 'clusters', status: 'fail', detail: errorMessage(clusters), fix: fixOf(clusters, 'Fix the clusters file (CUSTCTL_CLUSTERS_FILE).') }];
+  if (!clusters || !clusters.several) return clusterChecks(d, rbacName, customer);
+  const each = await Promise.all(clusters.all().map(async (c) => (await clusterChecks(d, rbacName, customer, () => c.kube())).map((k) => ({ ...k, name: `${c.name}: ${k.name}`, cluster: c.name }))));
+  const out: Check[] = [{ name: 'clusters', status: 'ok', detail: `${clusters.fleet.clusters.length} from ${clusters.fleet.source}: ${clusters.all().map((c) => c.name).join(', ')}` }, ...each.flat()];
+  try {
+    const { scanFleet } = await import('../jobs/kinds/cleanup-rbac.js');
+    const store = await within(d.store({ skipSchemaCheck: true }), 'opening the database');
+    const scan = await within(scanFleet(clusters, store, { prefix: d.config().namespacePrefix, includeKept: false, signal: d.shutdown }), 'listing namespaces');
+    if (scan.strays.length === 0) out.push({ name: 'namespaces', status: 'ok', detail: 'every customer namespace is on the cluster its row names' });
+    else {
+      out.push({
+        name: 'namespaces', status: 'warn',
+        detail: scan.strays.map((x) => `${x.namespace} is on cluster ${x.cluster}, but ${x.customerId}'s row names ${x.rowCluster}`).join('; '),
+        fix: "delete refuses these customers until the row's cluster column or the stray namespace is fixed by hand",
+      });
+    }
+  } catch (e) {
+    out.push({ name: 'namespaces', status: 'skipped', detail: `not compared with the rows: ${errorMessage(e)}` });
+  }
+  return out;
+}
+
+async function clusterChecks(d: Deps, rbacName: string, customer?: CustomerId, kubeOf: () => Promise<Kube> = () => d.kube()): Promise<Check[]> {
   const out: Check[] = [];
   let kube;
   try {
-    kube = await d.kube();
+    kube = await kubeOf();
     out.push({ name: 'kubeconfig', status: 'ok', detail: `context ${kube.target.context}, server ${kube.target.server}${kube.target.user ? `, user ${kube.target.user}` : ''}` });
   } catch (e) {
     out.push({ name: 'kubeconfig', status: 'fail', detail: errorMessage(e), fix: fixOf(e, 'Pass --kubeconfig and --context, or set KUBECONFIG.') });
@@ -182,7 +214,7 @@ export async function runDoctor(d: Deps, o: { output: OutputFormat; rbacName?: s
   // with --api-url the deletion runs on the server: its cluster, helm and database are checked there
   const local = !cfg.apiUrl;
   const groups = await Promise.all([
-    local ? clusterChecks(d, o.rbacName ?? RBAC_NAME, o.customer) : Promise.resolve([]),
+    local ? fleetChecks(d, o.rbacName ?? RBAC_NAME, o.customer) : Promise.resolve([]),
     local ? helmCheck(d).then((c) => [c]) : Promise.resolve([]),
     local ? databaseChecks(d) : Promise.resolve([]),
     stateDirCheck(d).then((c) => [c]),

@@ -49,7 +49,8 @@ export async function runExport(d: Deps, o: ExportOptions): Promise<WrittenExpor
   }
   if (encryption.kind === 'none') d.log.warn('The export is not encrypted: it holds the customer\'s secrets in clear text (--recipient or --passphrase-file encrypt it)');
   const { collectExport, writeExport } = await import('../pipeline/export.js');
-  const kube = await d.kube();
+  // the customer's cluster, as its row names it (the one cluster when configured the usual way)
+  const kube = d.clusters ? await (await d.clusters()).for(row).kube() : await d.kube();
   const now = d.now();
   const content = await collectExport({ kube, customer, row, ...(extraFields ? { extraFields } : {}), namespacePrefix: c.namespacePrefix, site: c.siteName, now, signal: d.shutdown });
   const { openBackupTarget } = await import('../adapters/backup-target.js');

@@ -17,6 +17,7 @@ import { runFileWorker, startErasureLoop } from '../jobs/worker.js';
 import { queueBackendOf } from '../jobs/backends.js';
 import type { Job } from '../domain/job.js';
 import type { JobQueue } from '../adapters/queue.js';
+import type { CustomerRow } from '../adapters/store.js';
 import type { WorkerSummary } from '../jobs/runner.js';
 import { loadTokens } from '../server/auth.js';
 import type { PortalOptions } from '../server/portal/index.js';
@@ -149,9 +150,12 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   const seen: string[] = [];
   const environment = async () => {
     if (config.simulate) return { simulated: true, database: store.description };
-    const kube = await (env.kube ? env.kube() : env.cluster().then((c) => c.kube));
-    seen.push(kube.target.context, kube.target.server);
-    return { simulated: false, context: kube.target.context, server: kube.target.server, database: store.description };
+    // a fleet of several: every cluster's context and server are internals an owner must not see
+    const kubes = await Promise.all(env.clusters.all().map((c) => c.kube()));
+    for (const k of kubes) seen.push(k.target.context, k.target.server);
+    const one = kubes[0] as (typeof kubes)[number];
+    if (kubes.length === 1) return { simulated: false, context: one.target.context, server: one.target.server, database: store.description };
+    return { simulated: false, context: env.clusters.all().map((c) => c.name).join(', '), server: `${kubes.length} clusters (${env.clusters.fleet.source})`, database: store.description };
   };
   // the one service every route and console page calls: this server's jobs client over its store and queue
   const service = serverService({
@@ -188,7 +192,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
       ...(o.idleTimeoutMs !== undefined ? { keepAliveTimeoutMs: o.idleTimeoutMs } : {}),
     },
     retention: { defaultMs: config.retentionMs, ownerMinMs: config.ownerMinRetentionMs },
-    console: { environment },
+    console: { environment, clusterNames: () => env.clusters.all().map((c) => c.name) },
     portal,
     ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}),
     ...(o.trustProxy?.length ? { trustProxy: o.trustProxy } : {}),
@@ -253,7 +257,7 @@ async function portalOptions(d: Deps, env: Awaited<ReturnType<LocalJobsClient['e
   const { exportDownload } = await import('../jobs/export-download.js');
   const secrets = await loadPortalSecrets(d.env);
   if (!secrets) d.log.info('No portal secret (CUSTCTL_PORTAL_SECRET_FILE): the customer portal at /portal signs in with owner tokens only');
-  const kube = async () => (env.kube ? env.kube() : (await env.cluster()).kube);
+  const kube = (row: CustomerRow) => env.clusters.for(row).kube(); // the customer's cluster
   return {
     site: config.siteName,
     secrets,

@@ -3,6 +3,7 @@
  * queue this configuration uses (kubectl's and helm's `version` as the model). A part that cannot
  * be reached is shown with why, not an exit: `doctor` is the check.
  */
+import type { Kube } from '../adapters/kube.js';
 import { Command } from '@commander-js/extra-typings';
 import { queueBackendOf } from '../jobs/backends.js';
 import type { Deps } from '../deps.js';
@@ -18,8 +19,10 @@ export interface VersionReport {
   custctl: string;
   node: string;
   helm: Part;
-  /** absent with --client */
+  /** absent with --client; in a fleet of several, the first cluster's */
   server?: Part;
+  /** a fleet of several (CUSTCTL_CLUSTERS_FILE): each cluster's API server */
+  servers?: Array<Part & { cluster: string }>;
   database?: Part;
   store?: string;
   queue?: string;
@@ -44,10 +47,14 @@ export async function versionReport(d: Deps, o: { client: boolean }): Promise<Ve
     return { version: await helmVersion(cfg.helmBin, d.env, d.shutdown), detail: cfg.helmBin };
   }, () => cfg.helmBin);
   if (o.client) return { custctl: VERSION, node: process.version, helm: await helm };
-  const server = part(async () => {
-    const k = await d.kube();
-    return { version: k.serverVersion ? await k.serverVersion(d.shutdown) : 'unknown', detail: `${k.target.server} (context ${k.target.context})` };
+  // each cluster's API server (a fleet of several: `servers`, and `server` the first's, as before)
+  const fleet = d.clusters ? await d.clusters().catch(() => null) : null;
+  const serverOf = (k: () => Promise<Kube>) => part(async () => {
+    const kube = await k();
+    return { version: kube.serverVersion ? await kube.serverVersion(d.shutdown) : 'unknown', detail: `${kube.target.server} (context ${kube.target.context})` };
   });
+  const servers = fleet?.several ? Promise.all(fleet.all().map(async (c) => ({ cluster: c.name, ...(await serverOf(() => c.kube())) }))) : null;
+  const server = servers ? servers.then((all) => { const { cluster: _c, ...first } = all[0] as (typeof all)[number]; return first as Part; }) : serverOf(() => d.kube());
   let storeDescription: string | undefined;
   const database = part(async () => {
     const s = await d.store({ skipSchemaCheck: true });
@@ -55,8 +62,8 @@ export async function versionReport(d: Deps, o: { client: boolean }): Promise<Ve
     return { version: s.serverVersion ? await s.serverVersion() : 'unknown', detail: s.description };
   }, () => storeDescription);
   const queue = cfg.apiUrl ? `queue API ${cfg.apiUrl}` : await queueBackendOf(d).then(({ backend, ctx }) => backend.describe(ctx), (e: unknown) => `unavailable: ${e instanceof Error ? e.message : String(e)}`);
-  const [h, sv, db] = await Promise.all([helm, server, database]);
-  return { custctl: VERSION, node: process.version, helm: h, server: sv, database: db, store: storeDescription ?? cfg.store, queue };
+  const [h, sv, db, all] = await Promise.all([helm, server, database, servers]);
+  return { custctl: VERSION, node: process.version, helm: h, server: sv, ...(all ? { servers: all } : {}), database: db, store: storeDescription ?? cfg.store, queue };
 }
 
 function line(p: Part): string {
@@ -68,10 +75,12 @@ export async function runVersion(d: Deps, o: { output: OutputFormat; client: boo
   const r = await versionReport(d, o);
   await print(d.io, o.output, view(r, (io) => {
     const rows: Array<[string, string]> = [['custctl', r.custctl], ['Node.js', r.node], ['helm', line(r.helm)]];
-    if (r.server) rows.push(['API server', line(r.server)]);
+    if (r.servers) for (const x of r.servers) rows.push([`API server ${x.cluster}`, line(x)]);
+    else if (r.server) rows.push(['API server', line(r.server)]);
     if (r.database) rows.push(['database', line(r.database)]);
     if (r.queue) rows.push(['queue', r.queue]);
-    for (const [k, v] of rows) io.out.write(`${k.padEnd(11)} ${v}\n`);
+    const width = Math.max(11, ...rows.map(([k]) => k.length));
+    for (const [k, v] of rows) io.out.write(`${k.padEnd(width)} ${v}\n`);
   }));
   return r;
 }

@@ -11,6 +11,12 @@ export type JobName = 'delete' | 'cleanup-rbac' | 'restore';
 export interface JobData {
   /** `cust_…`; for cleanup-rbac only when limited to one customer */
   customerId?: string;
+  /**
+   * The cluster the job acts on, by name, in a fleet of several: a deletion's (its row's when it was
+   * accepted; each attempt asks the row again), or the one cluster a cleanup-rbac sweeps (`--cluster`;
+   * absent: every cluster). Absent with one cluster.
+   */
+  cluster?: string;
   namespace?: string;
   /** the namespace uid seen when the job was accepted: step 2's delete precondition */
   namespaceUid?: string;

@@ -39,6 +39,8 @@ export interface RbacReportEntry {
   namespace: string;
   /** which rule matched and why it is an orphan (or why it stays) */
   reason: string;
+  /** the cluster the object is on (its name in the fleet); set by the sweep, not by findOrphans */
+  cluster?: string;
 }
 
 export interface OrphanReport {

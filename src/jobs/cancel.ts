@@ -199,7 +199,7 @@ async function settleCancelledDeletion(env: JobsEnv, row: CustomerRow, job: Job 
   let billing: { resumed: string[]; lines: string[] } = { resumed: [], lines: [] };
   if (due !== null) {
     try {
-      restored = await restoreAfterSchedule(env, namespace);
+      restored = await restoreAfterSchedule(env, row, namespace);
       billing = await resumeBillingAfterSchedule(env, customerId, jobId);
     } catch (e) {
       const why = errorMessage(e).split('\n')[0] ?? 'unknown error';

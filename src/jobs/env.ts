@@ -4,6 +4,7 @@
  * settling, audit and webhook listeners, metrics, and the cluster adapters loaded on first use.
  */
 import type { Kube } from '../adapters/kube.js';
+import { singleCluster, type Clusters } from '../adapters/clusters.js';
 import type { CustomerStore } from '../adapters/store.js';
 import type { Config } from '../config.js';
 import type { Level, Logger } from '../io.js';
@@ -38,6 +39,8 @@ export interface JobsEnvSource {
   metrics(): Promise<Metrics | null>;
   webhooks?(): Promise<Webhooks>;
   outside?(): Promise<OutsideEnv>;
+  /** the clusters registry (absent: the one cluster of kube() and helm()) */
+  clusters?(): Promise<Clusters>;
 }
 
 export async function jobsEnv(d: JobsEnvSource, extra: Partial<JobsEnv> = {}): Promise<JobsEnv> {
@@ -54,11 +57,7 @@ export async function jobsEnv(d: JobsEnvSource, extra: Partial<JobsEnv> = {}): P
     store,
     events,
     config: d.config(),
-    kube: () => d.kube(),
-    cluster: async () => {
-      const kube = await d.kube();
-      return { kube, helm: await d.helm(), target: kube.target, backups: (url: string) => openBackupTarget(url, d.env) };
-    },
+    clusters: extra.clusters ?? (d.clusters ? await d.clusters() : singleCluster({ kube: () => d.kube(), helm: () => d.helm(), backups: (url: string) => openBackupTarget(url, d.env) })),
     now: () => d.now().getTime(),
     signingKey: siteSigningKey(d.config().signingKeyFile),
     ...(d.outside ? { outside: d.outside } : {}),

@@ -15,6 +15,7 @@
  *
  * Each step is idempotent: an erasure stopped half way is run again.
  */
+import type { RowCluster } from '../domain/clusters.js';
 import type { KeyObject } from 'node:crypto';
 import type { BackupTarget, OpenBackupTarget } from '../adapters/backup-target.js';
 import type { BillingErasure } from '../adapters/billing.js';
@@ -38,7 +39,7 @@ export interface EraseEnv {
   config: Pick<Config, 'simulate' | 'namespacePrefix' | 'eraseColumns' | 'backupUrl' | 'eraseTargets' | 'siteName' | 'stateDir'>;
   now: () => number;
   /** the cluster, to see that the namespace is gone (not asked when simulated) */
-  kube?: () => Promise<Pick<Kube, 'getNamespace'>>;
+  kubeFor?: (row: RowCluster) => Promise<Pick<Kube, 'getNamespace'>>;
   openTarget: OpenBackupTarget;
   /** billing (absent: none configured) */
   outside?: () => Promise<OutsideEnv>;
@@ -93,8 +94,8 @@ async function refuseIfNeeded(env: EraseEnv, customerId: string): Promise<void> 
   const row = await env.store.get(customer.id);
   const jobs = await env.queue.list({ customerId: customer.id });
   let namespaceExists: boolean | undefined;
-  if (row && !env.config.simulate && env.kube) {
-    namespaceExists = (await (await env.kube()).getNamespace(namespaceFor(customer, env.config.namespacePrefix), env.signal)) !== null;
+  if (row && !env.config.simulate && env.kubeFor) {
+    namespaceExists = (await (await env.kubeFor(row)).getNamespace(namespaceFor(customer, env.config.namespacePrefix), env.signal)) !== null;
   }
   const refusal = erasureRefusal({
     customerId: customer.id,
@@ -255,7 +256,7 @@ export function eraseEnvOf(env: JobsEnv, o: { openTarget: OpenBackupTarget; log?
   return {
     keepCertificate: async (doc) => (await import('../adapters/certificate-files.js')).saveCertificate(env.config.stateDir, doc),
     store: env.store, queue: env.queue, config: env.config, now: env.now, openTarget: o.openTarget,
-    ...(env.config.simulate ? {} : { kube: env.kube ?? (async () => (await env.cluster()).kube) }),
+    ...(env.config.simulate ? {} : { kubeFor: (row: RowCluster) => env.clusters.for(row).kube() }),
     ...(env.outside ? { outside: env.outside } : {}), ...(env.signingKey ? { signingKey: env.signingKey } : {}),
     ...(env.notices ? { notifyErased: (key: string, doc: SignedCertificate) => env.notices!.erased(key, doc) } : {}),
     ...(o.log ? { log: o.log } : {}), ...(o.signal ? { signal: o.signal } : {}),

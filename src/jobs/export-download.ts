@@ -6,6 +6,7 @@
  * the archive is handed to the customer, not stored).
  */
 import type { Kube } from '../adapters/kube.js';
+import type { CustomerRow } from '../adapters/store.js';
 import type { CustomerStore } from '../adapters/store.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import { exportArchiveName } from '../domain/export.js';
@@ -13,7 +14,8 @@ import { NotFoundError, UsageError } from '../errors.js';
 
 export interface ExportDownloadEnv {
   store: CustomerStore;
-  kube: () => Promise<Kube>;
+  /** the customer's cluster's client (clusters.for(row).kube) */
+  kube: (row: CustomerRow) => Promise<Kube>;
   config: { simulate: boolean; namespacePrefix: string; siteName: string; eraseColumns: readonly string[] };
   now: () => number;
 }
@@ -29,7 +31,7 @@ export async function exportDownload(env: ExportDownloadEnv, customer: CustomerI
   }
   const [{ collectExport }, { encryptExport, packExport }] = await Promise.all([import('../pipeline/export.js'), import('../adapters/export-archive.js')]);
   const now = new Date(env.now());
-  const content = await collectExport({ kube: await env.kube(), customer, row, ...(extraFields ? { extraFields } : {}), namespacePrefix: env.config.namespacePrefix, site: env.config.siteName, now });
+  const content = await collectExport({ kube: await env.kube(row), customer, row, ...(extraFields ? { extraFields } : {}), namespacePrefix: env.config.namespacePrefix, site: env.config.siteName, now });
   const plain = await packExport(content.root, content.files, now);
   const encrypted = o.passphrase !== undefined;
   const bytes = encrypted ? await encryptExport(plain, { kind: 'passphrase', passphrase: o.passphrase as string }) : plain;

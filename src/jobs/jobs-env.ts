@@ -5,13 +5,12 @@
  * `jobsEnv` (src/jobs/env.ts).
  */
 import type { KeyObject } from 'node:crypto';
-import type { ClusterTarget, Kube } from '../adapters/kube.js';
+import type { Clusters } from '../adapters/clusters.js';
 import type { CustomerStore } from '../adapters/store.js';
 import type { JobQueue } from '../adapters/queue.js';
 import type { Config } from '../config.js';
 import type { Level } from '../io.js';
 import type { Job } from '../domain/job.js';
-import type { PipelineEnv } from '../pipeline/types.js';
 import type { OutsideEnv } from '../pipeline/outside.js';
 import type { JobEvents } from './events.js';
 import type { Metrics } from './metrics.js';
@@ -30,10 +29,11 @@ export interface JobsEnv {
   queue: JobQueue;
   store: CustomerStore;
   config: Config;
-  /** the Kubernetes client alone (cleanup-rbac needs no helm); default: `cluster().kube` */
-  kube?: () => Promise<Kube>;
-  /** the cluster adapters, loaded on first use (never for simulated jobs) */
-  cluster: () => Promise<Omit<PipelineEnv, 'store'> & { target: ClusterTarget }>;
+  /**
+   * The clusters registry (src/adapters/clusters.ts): `clusters.for(row)` is the customer's
+   * cluster, whose adapters load on first use (never for simulated jobs).
+   */
+  clusters: Clusters;
   now: () => number;
   /** the job lifecycle: accepted … completed/failed/cancelled/superseded (src/jobs/events.ts) */
   events?: JobEvents;

@@ -51,12 +51,12 @@ export class PromMetrics implements Metrics {
 
   constructor(private readonly o: PromMetricsOptions) {
     const registers = [this.registry];
-    this.deletions = new Counter({ name: 'customer_deletions_total', help: 'Customer deletions that ended: success (the row is reset) or failed (after the last attempt).', labelNames: ['status'], registers });
+    this.deletions = new Counter({ name: 'customer_deletions_total', help: 'Customer deletions that ended: success (the row is reset) or failed (after the last attempt).', labelNames: ['status', 'cluster'], registers });
     for (const status of ['success', 'failed']) this.deletions.inc({ status }, 0);
     this.deletionSeconds = new Histogram({ name: 'customer_deletion_duration_seconds', help: 'Duration of the attempt that completed a customer deletion (all four steps), seconds.', buckets: DELETION_BUCKETS, registers });
     this.namespaceSeconds = new Histogram({ name: 'customer_namespace_deletion_duration_seconds', help: 'Step 2: from the namespace delete until it was gone (or the wait timed out), seconds.', buckets: NAMESPACE_BUCKETS, registers });
     this.stepSeconds = new Histogram({ name: 'custctl_step_duration_seconds', help: 'Duration of one pipeline step of a deletion attempt (done or failed), seconds.', labelNames: ['step'], buckets: STEP_BUCKETS, registers });
-    this.attempts = new Counter({ name: 'custctl_job_attempts_total', help: 'Job attempts that ended, by job kind and outcome (completed, failed, superseded).', labelNames: ['kind', 'outcome'], registers });
+    this.attempts = new Counter({ name: 'custctl_job_attempts_total', help: 'Job attempts that ended, by job kind and outcome (completed, failed, superseded).', labelNames: ['kind', 'outcome', 'cluster'], registers });
     this.orphans = new Gauge({ name: 'custctl_orphaned_cluster_rbac', help: 'Orphaned customer ClusterRoles/ClusterRoleBindings left after the last cleanup-rbac scan (dry run or sweep) of this process.', labelNames: ['kind'], registers });
     this.lastSuccess = new Gauge({ name: 'custctl_last_successful_deletion_timestamp_seconds', help: 'When the last successful customer deletion of this process ended, Unix seconds (0: none yet).', registers });
     const queues = this.queues;
@@ -99,25 +99,29 @@ export class PromMetrics implements Metrics {
   private process: Registry | null = null;
 
   readonly onJobEvent = (e: JobEvent): void => {
+    // the `cluster` label: a fleet of several only (jobs record their cluster then; the values are
+    // the clusters file's names, a bounded set); with one cluster the series are as they always were
+    const named = 'job' in e ? e.job.data.cluster : undefined;
+    const cluster = named !== undefined ? { cluster: named } : {};
     switch (e.type) {
       case 'attempt-failed':
-        this.attempts.inc({ kind: e.job.name, outcome: 'failed' });
+        this.attempts.inc({ kind: e.job.name, outcome: 'failed', ...cluster });
         return;
       case 'superseded':
-        this.attempts.inc({ kind: e.job.name, outcome: 'superseded' });
+        this.attempts.inc({ kind: e.job.name, outcome: 'superseded', ...cluster });
         return;
       case 'completed': {
-        this.attempts.inc({ kind: e.job.name, outcome: 'completed' });
+        this.attempts.inc({ kind: e.job.name, outcome: 'completed', ...cluster });
         if (e.job.name !== 'delete') return;
-        this.deletions.inc({ status: 'success' });
+        this.deletions.inc({ status: 'success', ...cluster });
         const r = e.job.returnvalue as Partial<DeleteResult> | null;
         if (typeof r?.durationMs === 'number') this.deletionSeconds.observe(r.durationMs / 1000);
         this.lastSuccess.set((e.job.finishedOn ?? this.o.now()) / 1000);
         return;
       }
       case 'failed':
-        this.attempts.inc({ kind: e.job.name, outcome: 'failed' });
-        if (e.job.name === 'delete') this.deletions.inc({ status: 'failed' });
+        this.attempts.inc({ kind: e.job.name, outcome: 'failed', ...cluster });
+        if (e.job.name === 'delete') this.deletions.inc({ status: 'failed', ...cluster });
         return;
       default:
         return; // accepted, started, progress; a cancel ends no attempt and is no failed deletion

@@ -5,6 +5,7 @@
  * job, run by a worker when it comes due (src/jobs/kinds/delete.ts, src/pipeline/run.ts).
  */
 import type { CustomerRow } from '../adapters/store.js';
+import type { RowCluster } from '../domain/clusters.js';
 import type { CustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import type { SuspendChange } from '../pipeline/suspend.js';
@@ -42,26 +43,26 @@ export async function checkBeforeScheduling(env: JobsEnv, customer: CustomerId, 
   if (env.config.simulate) return;
   const namespace = namespaceFor(customer, env.config.namespacePrefix);
   const { inspect, refuseClusterScoped, refuseSuspiciousEmptiness } = await import('../pipeline/inspect.js');
-  const c = await env.cluster();
+  const c = await env.clusters.for(row).adapters();
   const insp = await inspect(customer, namespace, row, { kube: c.kube, helm: c.helm, store: env.store }, { helmUninstall: o.helmUninstall ?? env.config.helmUninstall });
   refuseClusterScoped(insp, o.allowClusterScoped ?? false);
   refuseSuspiciousEmptiness(insp, row.deploymentStatus, { context: c.target.context, server: c.target.server, database: env.store.description }, o.allowMissing ?? false);
 }
 
-/** Suspends the instance (nothing when simulated or when there is no namespace); the namespace uid for step 2's precondition. */
-export async function suspendForSchedule(env: JobsEnv, namespace: string): Promise<{ uid?: string; changes: SuspendChange[] }> {
+/** Suspends the instance on the row's cluster (nothing when simulated or when there is no namespace); the namespace uid for step 2's precondition. */
+export async function suspendForSchedule(env: JobsEnv, row: RowCluster, namespace: string): Promise<{ uid?: string; changes: SuspendChange[] }> {
   if (env.config.simulate) return { changes: [] };
-  const { kube } = await env.cluster();
+  const kube = await env.clusters.for(row).kube();
   const ns = await kube.getNamespace(namespace);
   if (!ns) return { changes: [] };
   const { suspendInstance } = await import('../pipeline/suspend.js');
   return { uid: ns.uid, changes: await suspendInstance(kube, namespace) };
 }
 
-/** Puts the instance back as it was (nothing when simulated or when there is no namespace). */
-export async function restoreAfterSchedule(env: JobsEnv, namespace: string): Promise<SuspendChange[]> {
+/** Puts the instance back as it was, on the row's cluster (nothing when simulated or when there is no namespace). */
+export async function restoreAfterSchedule(env: JobsEnv, row: RowCluster, namespace: string): Promise<SuspendChange[]> {
   if (env.config.simulate) return [];
-  const { kube } = await env.cluster();
+  const kube = await env.clusters.for(row).kube();
   if (!(await kube.getNamespace(namespace))) return [];
   const { restoreInstance } = await import('../pipeline/suspend.js');
   return restoreInstance(kube, namespace);

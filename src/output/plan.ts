@@ -12,6 +12,7 @@ export function renderPlan(p: PlanView, chalk: ChalkInstance): Styled {
   const label = (s: string) => c.bold(s.padEnd(13));
   const indent = styled(' '.repeat(13));
   lines.push(h`${c.bold('Customer')}     ${p.customerId}  ${whoIs(p.row)}${p.simulated ? c.yellow('  (simulated: cluster untouched)') : ''}`);
+  if (p.cluster) lines.push(h`${label('Cluster')}${p.cluster.name}  (context ${p.cluster.context}, ${p.cluster.server})`);
   if (p.alreadyDeleted) {
     lines.push(h`${label('Status')}${c.green(alreadyDeletedText(p.alreadyDeleted))}: nothing left on the cluster, nothing to do (no job is created)`);
     return Styled.join(lines);

@@ -9,6 +9,8 @@ export interface PlanView {
   customerId: string;
   namespace: string;
   simulated: boolean;
+  /** the customer's cluster (its name in the fleet; the context and API server it is reached by) */
+  cluster?: { name: string; context: string; server: string };
   /** companyName and email: who is being deleted (shown beside the id) */
   row: { status: string; instanceNamespace: string; instanceUrl: string; change: string; companyName?: string; email?: string };
   /** a `pending` row with nothing left on the cluster: nothing to do, no job (by which job, when) */

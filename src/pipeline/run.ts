@@ -17,12 +17,13 @@
  * A simulated run walks the same list: the cluster steps and the outside effects (billing, hooks)
  * say they were skipped.
  */
-import type { ClusterTarget, PvcInfo } from '../adapters/kube.js';
+import type { PvcInfo } from '../adapters/kube.js';
 import type { SignedCertificate } from '../domain/certificate.js';
+import { namespaceElsewhere, type Cluster, type ClusterAdapters, type Clusters } from '../adapters/clusters.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import { parseCustomerId } from '../domain/customer-id.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
-import { BackupError, CliError, OperationError, errorMessage, isPermanent } from '../errors.js';
+import { BackupError, CliError, ConflictError, OperationError, errorMessage, isPermanent } from '../errors.js';
 import { BillingError, changedAnything } from '../domain/billing.js';
 import { HookRefusedError } from '../domain/hooks.js';
 import { billingCustomerOf, NO_OUTSIDE, type OutsideEnv } from './outside.js';
@@ -126,14 +127,17 @@ export function emptyResult(job: Job, customerId: string, namespace: string): De
 }
 
 /**
- * Runs one attempt. `cluster` is loaded only when the job is not simulated (a simulated run makes
- * no cluster calls). Throws typed errors; a refusal hands the row back untouched before it
+ * Runs one attempt on the customer's cluster: `clusters.for(row)` (a row naming no cluster in a
+ * fleet of several is refused, the row handed back), whose adapters are loaded only when the job is
+ * not simulated (a simulated run makes no cluster calls). A bare function is a fleet of one (its
+ * adapters). In a fleet of several, the customer's namespace found on another cluster refuses the
+ * attempt before anything is touched. Throws typed errors; a refusal hands the row back untouched before it
  * propagates (the jobs service sets `deletion_failed` after a job's last failed attempt).
  */
 export async function runDeleteAttempt(
   a: DeleteAttempt,
   store: CustomerStore,
-  cluster: () => Promise<Omit<PipelineEnv, 'store'> & { target: ClusterTarget }>,
+  clusters: Clusters | (() => Promise<ClusterAdapters>),
   s: PipelineSettings,
   steps: readonly Step[] = DELETE_STEPS,
 ): Promise<DeleteResult> {
@@ -174,6 +178,9 @@ export async function runDeleteAttempt(
   try {
     const row = owned;
     refusing(() => checkRowNamespace(customer, row.instanceNamespace, s.namespacePrefix));
+    const fleet = typeof clusters === 'function' ? null : clusters;
+    const home = fleet ? refusing(() => fleet.for(row)) : null;
+    const cluster = home ? () => home.adapters() : (clusters as () => Promise<ClusterAdapters>);
 
     const outside = s.outside ? await s.outside() : NO_OUTSIDE;
     outsideForRestore = outside;
@@ -184,6 +191,7 @@ export async function runDeleteAttempt(
     } else {
       const c = await cluster();
       kubeForRestore = c.kube;
+      if (fleet && home) await refuseElsewhere(fleet, home, namespace, signal, log);
       const env: PipelineEnv = { ...c, store };
       // The reads need no order among themselves: the PVC list (what stays behind) runs beside the
       // inspection; every check below still happens before anything is deleted.
@@ -265,6 +273,21 @@ export async function runDeleteAttempt(
     }
     throw e;
   }
+}
+
+/**
+ * In a fleet of several clusters: the customer's namespace on a cluster other than its row's is
+ * refused (a copy, a leftover or someone else's: deleting on the row's cluster would leave it,
+ * and custctl never deletes where it merely found a name). A cluster that does not answer is
+ * named in the log and not waited for: the row names the cluster, this is a second look.
+ */
+async function refuseElsewhere(fleet: Clusters, home: Cluster, namespace: string, signal: AbortSignal, log: StepLog): Promise<void> {
+  const away = await namespaceElsewhere(fleet, home, namespace, { signal });
+  for (const u of away.unreachable) log('warn', `Could not look for ${namespace} on cluster ${u.cluster}: ${u.error}`, { cluster: u.cluster });
+  if (away.found.length === 0) return;
+  throw new Refusal(new ConflictError(`namespace ${namespace} exists on cluster${away.found.length === 1 ? '' : 's'} ${away.found.join(', ')}, but the row names cluster ${home.name}: refused, nothing was deleted on any cluster`, [
+    `find out which cluster really holds the customer; fix the row's cluster column, or remove the stray namespace by hand`,
+  ]));
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Config, Env } from '../config.js';
 import type { Reporter } from '../io.js';
 import type { Kube } from '../adapters/kube.js';
 import type { Helm } from '../adapters/helm.js';
+import type { Clusters } from '../adapters/clusters.js';
 import type { CustomerStore } from '../adapters/store.js';
 import type { JobQueue } from '../adapters/queue.js';
 import type { Metrics } from '../jobs/metrics.js';
@@ -30,6 +31,8 @@ export interface ServiceEnv {
   config(): Config;
   kube(): Promise<Kube>;
   helm(): Promise<Helm>;
+  /** the clusters registry (absent: the one cluster of kube() and helm()) */
+  clusters?(): Promise<Clusters>;
   store(): Promise<CustomerStore>;
   /** this process's queue backend (the file journal, BullMQ) */
   jobs(): Promise<JobQueue>;

@@ -6,6 +6,7 @@
 import { isLeased } from '../adapters/queue.js';
 import type { ServiceEnv } from './env.js';
 import type { CustomerId } from '../domain/customer-id.js';
+import { namespaceElsewhere, singleCluster, type Cluster, type Clusters } from '../adapters/clusters.js';
 import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { CliError, ConflictError, isRunWideError, NotFoundError, OperationError, refuseAll, UsageError, type Refusal } from '../errors.js';
@@ -48,6 +49,11 @@ export class LocalJobsClient implements JobsClient {
     private readonly o: LocalClientOptions = { mode: 'cli' },
   ) {}
 
+  /** the clusters registry of this process (the one cluster of kube()/helm() for a Deps without one) */
+  private clusters(): Promise<Clusters> {
+    return this.d.clusters ? this.d.clusters() : Promise.resolve(singleCluster({ kube: () => this.d.kube(), helm: () => this.d.helm() }));
+  }
+
   env(): Promise<JobsEnv> {
     return (this.envP ??= running().then((r) => r.jobsEnv(this.d, this.o.env)));
   }
@@ -61,10 +67,8 @@ export class LocalJobsClient implements JobsClient {
     if (o.sync) throw new UsageError('--sync needs --api-url: it runs the deletion on the queue API synchronously');
     await d.webhooks?.(); // a broken webhook configuration is refused now (exit 2), before the plan and the prompt
     const outside = await d.outside?.(); // and so is a broken billing or hooks configuration
-    // the kube client (kubeconfig, credentials; client-node's import for exec/auth-provider users)
-    // starts now: its file loading fills the store's round trips
-    const kubeLoad = cfg.simulate ? null : d.kube();
-    kubeLoad?.catch(() => undefined);
+    // the clusters (a broken clusters file is exit 2 now); each customer is planned on its row's cluster
+    const clusters = await this.clusters();
     const { backupOption, checkCustomerIds, checkSnapshotClass, DELETABLE_STATUSES, inspect, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, statusConflict } = await running();
     const snapshotClass = snapshotOption(cfg, o).snapshotClass;
     backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
@@ -74,16 +78,20 @@ export class LocalJobsClient implements JobsClient {
     const store = await d.store();
     const items: PlannedDeletion[] = [];
     const rows = new Map<string, Awaited<ReturnType<typeof store.get>> & object>();
+    const homes = new Map<string, Cluster>();
     for (const customer of customers) {
       try {
         const row = await store.get(customer.id);
         if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`, ["List customers with 'custctl customers list'."]);
         const namespace = checkRowNamespace(customer, row.instanceNamespace, cfg.namespacePrefix);
+        // the row's cluster: a row naming none in a fleet of several is refused, never searched for
+        const home = clusters.for(row);
         // the journal is opened only to name the job that holds a customer already being deleted
         const conflict = DELETABLE_STATUSES.includes(row.deploymentStatus) ? null : await statusConflict(await d.jobs(), row, o.force ?? false);
         if (conflict) throw conflict;
         rows.set(customer.id, row);
-        items.push({ customer, namespace });
+        homes.set(customer.id, home);
+        items.push({ customer, namespace, ...(clusters.several ? { cluster: home.name } : {}), ...(home.entry.concurrency !== undefined ? { clusterConcurrency: home.entry.concurrency } : {}) });
       } catch (e) {
         if (!(e instanceof CliError) || isRunWideError(e)) throw e;
         refusals.push({ subject: customer.id, error: e });
@@ -91,36 +99,59 @@ export class LocalJobsClient implements JobsClient {
     }
     refuseAll(`delete ${o.ids.length === 1 ? 'it' : `these ${o.ids.length} customers`}`, refusals, o.ids.length);
     const target: DeletionPlan['target'] = { database: store.description };
+    const used = clusters.all().filter((c) => items.some((t) => homes.get(t.customer.id) === c));
     if (cfg.simulate) {
       d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: Helm, namespace and RBAC steps are simulated; only the database row changes');
     } else {
-      // Every id and row is valid now, so the cluster may be read: the release reads of the first
-      // customers start while the rest of start-up goes on (journal, claim, the API reads). The
-      // first attempts' inspections then find them done (src/adapters/helm-cli.ts).
-      const helm = await d.helm();
-      for (const t of items.slice(0, o.concurrency)) helm.readAhead?.(t.namespace, `customer-${t.customer.key}`);
-      const kube = await d.kube();
-      target.context = kube.target.context;
-      target.server = kube.target.server;
-      // several deletions: one cluster RBAC listing, kept current by a watch, serves them all
-      if (items.length > 1) kube.followClusterRbac?.();
+      // Every id and row is valid now, so the clusters may be read: the release reads of the first
+      // customers of each cluster start while the rest of start-up goes on (journal, claim, the API
+      // reads). The first attempts' inspections then find them done (src/adapters/helm-cli.ts).
+      target.clusters = [];
+      for (const c of used) {
+        const mine = items.filter((t) => homes.get(t.customer.id) === c);
+        const { helm, kube } = await c.adapters();
+        for (const t of mine.slice(0, o.concurrency)) helm.readAhead?.(t.namespace, `customer-${t.customer.key}`);
+        target.clusters.push({ name: c.name, context: kube.target.context, server: kube.target.server });
+        // several deletions: one cluster RBAC listing, kept current by a watch, serves them all
+        if (mine.length > 1) kube.followClusterRbac?.();
+      }
+      if (target.clusters.length === 1) {
+        target.context = target.clusters[0]?.context;
+        target.server = target.clusters[0]?.server;
+      }
+      if (!clusters.several) delete target.clusters; // one cluster: the target as it always was
     }
-    d.log.info('Target', { context: target.context, server: target.server, database: target.database });
+    if (target.clusters) for (const c of target.clusters) d.log.info('Target', { cluster: c.name, context: c.context, server: c.server, database: target.database });
+    else d.log.info('Target', { context: target.context, server: target.server, database: target.database });
 
     // The plan: inspected when someone will read it (dry-run, confirmation). With --yes the first
     // attempt performs the same checks itself, so the cluster is not asked twice — except for a
     // `pending` row, whose inspection decides whether there is anything left to delete at all.
     const showPlan = o.dryRun || !o.yes;
-    const env = cfg.simulate ? null : { kube: await d.kube(), helm: await d.helm(), store };
     const planRefusals: Refusal[] = [];
     await runPool(items, o.concurrency, async (t) => {
       const row = rows.get(t.customer.id) as NonNullable<ReturnType<typeof rows.get>>;
+      const home = homes.get(t.customer.id) as Cluster;
+      const c = cfg.simulate ? null : await home.adapters();
+      const env = c ? { kube: c.kube, helm: c.helm, store } : null;
+      if (c && clusters.several) {
+        // the customer's namespace on another cluster: refused whatever the flags, nothing deleted anywhere
+        const away = await namespaceElsewhere(clusters, home, t.namespace);
+        for (const u of away.unreachable) d.log.warn(`${t.customer.id}: could not look for ${t.namespace} on cluster ${u.cluster}: ${u.error}`);
+        if (away.found.length > 0) {
+          planRefusals.push({ subject: t.customer.id, error: new ConflictError(`namespace ${t.namespace} exists on cluster${away.found.length === 1 ? '' : 's'} ${away.found.join(', ')}, but the row names cluster ${home.name}: refused, nothing was deleted on any cluster`, [
+            "find out which cluster really holds the customer; fix the row's cluster column, or remove the stray namespace by hand",
+          ]) });
+          return;
+        }
+      }
       if (!showPlan && !(env && row.deploymentStatus === 'pending')) return;
       const insp = env ? await inspect(t.customer, t.namespace, row, env, { detail: showPlan, helmUninstall: o.helmUninstall ?? cfg.helmUninstall }) : null;
       // a pending row with nothing of it left on the cluster: deleted already, nothing to do (no job)
       if (insp && row.deploymentStatus === 'pending' && nothingLeft(insp)) t.alreadyDeleted = { byJob: row.deletionJobId, at: row.deletedAt };
       if (!showPlan) return;
       t.plan = await planOf({ customer: t.customer, namespace: t.namespace, row, insp, o, config: cfg, kube: env?.kube ?? null, outside: outside ?? null, store, ...(t.alreadyDeleted ? { alreadyDeleted: t.alreadyDeleted } : {}) });
+      if (c && clusters.several) t.plan.cluster = { name: home.name, context: c.target.context, server: c.target.server };
       if (outside) {
         const refusal = t.plan.billing?.plan.refusal;
         // refused by the billing step anyway: say so before asking to confirm
@@ -134,10 +165,10 @@ export class LocalJobsClient implements JobsClient {
           planRefusals.push({ subject: t.customer.id, error: e });
         }
       }
-      if (insp && !o.dryRun) {
+      if (insp && c && !o.dryRun) {
         try {
           refuseClusterScoped(insp, o.allowClusterScoped ?? false);
-          refuseSuspiciousEmptiness(insp, row.deploymentStatus, { context: target.context ?? '', server: target.server ?? '', database: target.database }, o.allowMissing ?? false);
+          refuseSuspiciousEmptiness(insp, row.deploymentStatus, { context: c.target.context, server: c.target.server, database: target.database }, o.allowMissing ?? false);
           // refused by the attempt anyway: say so before asking to confirm
           if (snapshotClass && env) await checkSnapshotClass(env.kube, snapshotClass);
         } catch (e) {
@@ -165,11 +196,12 @@ export class LocalJobsClient implements JobsClient {
     const namespace = checkRowNamespace(customer, row.instanceNamespace, cfg.namespacePrefix);
     const conflict = DELETABLE_STATUSES.includes(row.deploymentStatus) ? null : await statusConflict(env.queue, row, o.force ?? false);
     if (conflict) throw conflict;
-    const cluster = cfg.simulate ? null : await env.cluster();
+    const home = env.clusters.for(row); // the customer's cluster (a row naming none in a fleet of several is refused)
+    const cluster = cfg.simulate ? null : await home.adapters();
     const insp = cluster ? await inspect(customer, namespace, row, { ...cluster, store }, { detail: true, helmUninstall: o.helmUninstall ?? cfg.helmUninstall }) : null;
     const outside = env.outside ? await env.outside() : null;
     const plan = await planOf({ customer, namespace, row, insp, o, config: cfg, kube: cluster?.kube ?? null, outside, store });
-    return { plan, target: { ...(cluster ? { context: cluster.target.context, server: cluster.target.server } : {}), database: store.description } };
+    return { plan, target: { ...(cluster ? { context: cluster.target.context, server: cluster.target.server } : {}), database: store.description, cluster: home.name } };
   }
 
   async submitDeletion(customer: CustomerId, o: DeletionOptions, how: { namespaceUid?: string; sync?: boolean; requestedBy?: string } = {}): Promise<Job> {
@@ -195,10 +227,14 @@ export class LocalJobsClient implements JobsClient {
     const { admitRestore, loadBackup, loadIdentities, ownGrantOf, refuseRestore, restorePlan, openBackupTarget } = await running();
     const namespace = namespaceFor(customer, cfg.namespacePrefix);
     const store = await d.store();
-    const kube = await d.kube();
-    const target = { context: kube.target.context, server: kube.target.server, database: store.description };
+    const found = await store.get(customer.id);
+    // the customer's cluster, as its row names it (no row: refused below, on the fleet's first cluster)
+    const clusters = await this.clusters();
+    const home = found ? clusters.for(found) : clusters.default();
+    const kube = await home.kube();
+    const target = { context: kube.target.context, server: kube.target.server, database: store.description, ...(clusters.several ? { cluster: home.name } : {}) };
     d.log.info('Target', target);
-    const row = await refuseRestore(customer, namespace, await store.get(customer.id), cfg.namespacePrefix, kube, null);
+    const row = await refuseRestore(customer, namespace, found, cfg.namespacePrefix, kube, null);
     const identities = o.identityFile !== undefined ? await loadIdentities(o.identityFile, '--identity') : await loadIdentities(cfg.backupIdentity, 'CUSTCTL_BACKUP_IDENTITY');
     if (o.trustLocation) d.log.warn('--trust-backup-location: the backup is read even where others can write it');
     const log = (level: 'ok' | 'info' | 'warn' | 'error' | 'debug', message: string, fields?: Record<string, unknown>) => (level === 'warn' ? d.log.warn(message, fields) : level === 'error' ? d.log.error(message, fields) : d.log.info(message, fields));
@@ -228,17 +264,26 @@ export class LocalJobsClient implements JobsClient {
   async planCleanup(o: CleanupRequest): Promise<CleanupPlan> {
     const d = this.d;
     const cfg = d.config();
-    const { parseCustomerId, scanOrphans } = await running();
+    const { parseCustomerId, scanFleet } = await running();
     const onlyKey = o.customer !== undefined ? parseCustomerId(o.customer).key : undefined;
     if (this.o.mode === 'cli' && cfg.simulate) d.log.warn('SIMULATE_K8S_DEPLOYMENT=true: cluster RBAC is listed and reported, nothing is deleted');
-    const kube = await d.kube();
     const env = await this.env();
-    if (this.o.mode === 'cli') d.log.info('Target', { context: kube.target.context, server: kube.target.server, database: env.store.description, customer: o.customer });
+    // every cluster of the fleet, or --cluster's; each reported on its own (src/jobs/kinds/cleanup-rbac.ts scanFleet)
+    const chosen = o.cluster !== undefined ? [env.clusters.named(o.cluster)] : env.clusters.all();
+    const targets = await Promise.all(chosen.map(async (c) => ({ name: c.name, target: await c.kube().then((k) => k.target, () => null) })));
+    if (this.o.mode === 'cli') {
+      for (const t of targets) d.log.info('Target', { ...(env.clusters.several ? { cluster: t.name } : {}), context: t.target?.context, server: t.target?.server, database: env.store.description, customer: o.customer });
+    }
     // the plan: also the check that we may list at all, before any job exists
-    const found = await scanOrphans(kube, env.store, { prefix: cfg.namespacePrefix, ...(onlyKey !== undefined ? { onlyKey } : {}), includeKept: o.includeKept });
-    env.metrics?.orphansScanned(found.orphans);
-    const report: CleanupReport = { dryRun: true, simulated: cfg.simulate, orphans: found.orphans, deleted: [], kept: found.kept, errors: [] };
-    return { report, where: ` from context ${kube.target.context}` };
+    const scan = await scanFleet(env.clusters, env.store, { prefix: cfg.namespacePrefix, ...(onlyKey !== undefined ? { onlyKey } : {}), includeKept: o.includeKept, ...(o.cluster !== undefined ? { only: o.cluster } : {}) });
+    env.metrics?.orphansScanned(scan.report.orphans);
+    const report: CleanupReport = {
+      dryRun: true, simulated: cfg.simulate, orphans: scan.report.orphans, deleted: [], kept: scan.report.kept, errors: [],
+      // a fleet of several: per-cluster counts and the strays (a fleet of one: the report as it always was)
+      ...(env.clusters.several ? { clusters: scan.sweeps, strays: scan.strays } : {}),
+    };
+    const where = targets.length === 1 ? ` from context ${targets[0]?.target?.context ?? '-'}` : ` on clusters ${targets.map((t) => t.name).join(', ')}`;
+    return { report, where };
   }
 
   async submitCleanup(o: CleanupRequest & { requestedBy?: string }, plan?: CleanupPlan): Promise<CleanupReport> {
@@ -247,7 +292,7 @@ export class LocalJobsClient implements JobsClient {
     const { cleanupReportOf, cliRequester, eventsOf, newCleanupJob } = await running();
     if (found.orphans.length === 0) {
       if (this.o.mode === 'cli') d.log.info('No orphaned cluster RBAC: nothing to delete');
-      return { dryRun: false, simulated: found.simulated, jobId: null, orphans: [], deleted: [], kept: found.kept, errors: [] };
+      return { dryRun: false, simulated: found.simulated, jobId: null, orphans: [], deleted: [], kept: found.kept, errors: [], ...(found.clusters ? { clusters: found.clusters } : {}), ...(found.strays ? { strays: found.strays } : {}) };
     }
     const env = await this.env();
     const requestedBy = o.requestedBy ?? cliRequester(d.worker);

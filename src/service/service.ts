@@ -23,6 +23,10 @@ export type { DeletionOptions, DeletionRun };
 export interface PlannedDeletion {
   customer: CustomerId;
   namespace: string;
+  /** the customer's cluster, by name (local runs: a run over several customers goes cluster by cluster) */
+  cluster?: string;
+  /** that cluster's own concurrency (the clusters file's); absent: the run's --concurrency */
+  clusterConcurrency?: number;
   /** the inspected plan (local runs that will show it) */
   plan?: PlanView;
   /** what the confirmation shows for this customer (stderr) */
@@ -36,7 +40,8 @@ export interface PlannedDeletion {
 /** One customer's deletion plan and where it acts (the console's customer page). */
 export interface CustomerPlan {
   plan: PlanView;
-  target: { context?: string; server?: string; database: string };
+  /** where it would run: the cluster (its name in the clusters registry), its API server, the database */
+  target: { context?: string; server?: string; database: string; cluster?: string };
 }
 
 export interface DeletionPlan {
@@ -69,7 +74,7 @@ export interface RestoreRequest {
 }
 
 export interface RestorePlan {
-  target: { context?: string; server?: string; database: string };
+  target: { context?: string; server?: string; database: string; /** the customer's cluster (a fleet of several) */ cluster?: string };
   plan: RestorePlanView;
 }
 

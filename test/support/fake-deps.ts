@@ -4,6 +4,7 @@
  * A test passes what it needs to see or change; the rest has a default. The jobs client is made
  * by the test (`client`), from the Deps it is given, at its first use.
  */
+import { singleCluster } from '../../src/adapters/clusters.js';
 import type { Helm } from '../../src/adapters/helm.js';
 import type { Kube } from '../../src/adapters/kube.js';
 import type { JobQueue } from '../../src/adapters/queue.js';
@@ -58,15 +59,21 @@ export function fakeDeps(o: FakeDepsOptions): Deps {
 }
 
 /**
- * A jobs environment over a queue, a store and a configuration; `cluster` defaults to one that
- * refuses (a unit test that reaches the cluster says so by passing one).
+ * A jobs environment over a queue, a store and a configuration; `clusters` defaults to one cluster
+ * that refuses (a unit test that reaches the cluster says so by passing one).
  */
-export function fakeJobsEnv(o: { queue: JobQueue; store: CustomerStore; config: Config; now?: () => number; cluster?: JobsEnv['cluster'] }): JobsEnv {
+export function fakeJobsEnv(o: { queue: JobQueue; store: CustomerStore; config: Config; now?: () => number; clusters?: JobsEnv['clusters'] }): JobsEnv {
   return {
     queue: o.queue,
     store: o.store,
     config: o.config,
     now: o.now ?? (() => Date.now()),
-    cluster: o.cluster ?? (async () => { throw new Error('no cluster in unit tests'); }),
+    clusters: o.clusters ?? NO_CLUSTER,
   };
 }
+
+/** One cluster whose adapters refuse: a unit test that reaches the cluster passes its own. */
+const NO_CLUSTER = singleCluster({
+  kube: async () => { throw new Error('no cluster in unit tests'); },
+  helm: async () => { throw new Error('no cluster in unit tests'); },
+});

@@ -31,6 +31,8 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** extra environment (helm: e.g. HELM_DRIVER) */
   env?: NodeJS.ProcessEnv;
+  /** another cluster's admin kubeconfig (the second control plane's); default: this run's */
+  kubeconfig?: string;
 }
 
 async function exec(bin: string, args: readonly string[], opts: ExecOptions, env: NodeJS.ProcessEnv): Promise<ExecResult> {
@@ -50,14 +52,14 @@ async function exec(bin: string, args: readonly string[], opts: ExecOptions, env
 /** The real kubectl v1.35 with this run's admin kubeconfig (`--kubeconfig` is always passed). */
 export function kubectl(args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const env = testEnv();
-  return exec(env.kubectlBin, ['--kubeconfig', env.kubeconfig, '--cache-dir', path.join(env.runDir, 'kube-cache'), ...args], opts, process.env);
+  return exec(env.kubectlBin, ['--kubeconfig', opts.kubeconfig ?? env.kubeconfig, '--cache-dir', path.join(env.runDir, 'kube-cache'), ...args], opts, process.env);
 }
 
 /** The real helm v4 with this run's admin kubeconfig; helm's own state lives in the run dir. */
 export function helm(args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const env = testEnv();
   const home = path.join(env.runDir, 'helm');
-  return exec(env.helmBin, [...args, '--kubeconfig', env.kubeconfig], opts, {
+  return exec(env.helmBin, [...args, '--kubeconfig', opts.kubeconfig ?? env.kubeconfig], opts, {
     ...process.env,
     HELM_CONFIG_HOME: path.join(home, 'config'),
     HELM_CACHE_HOME: path.join(home, 'cache'),
@@ -166,6 +168,10 @@ export interface ProvisionOptions {
   instanceNamespace?: string;
   /** the chart's RoleBinding granting custctl's namespace role (doctor --print-rbac) to this ServiceAccount */
   custctlAccess?: { name: string; clusterRole: string; serviceAccount: string; serviceAccountNamespace: string };
+  /** the row's cluster column (a fleet's tests) */
+  cluster?: string;
+  /** install on another cluster: its admin kubeconfig (the second control plane's) */
+  kubeconfig?: string;
 }
 
 export interface ProvisionedCustomer {
@@ -224,30 +230,31 @@ export async function provisionCustomer(key: string, opts: ProvisionOptions = {}
   const wantNamespace = opts.namespace ?? true;
   const wantRelease = wantNamespace && (opts.release ?? true);
   const rbacInChart = !opts.rbacOutsideRelease;
+  const on = opts.kubeconfig !== undefined ? { kubeconfig: opts.kubeconfig } : {};
 
   if (opts.row ?? true) {
     await ensureCustomersTable();
     await db().query(
-      `insert into customers (customer_id, email, company_name, deployment_status, instance_namespace, instance_url)
-       values ($1, $2, $3, $4, $5, $6)`,
+      `insert into customers (customer_id, email, company_name, deployment_status, instance_namespace, instance_url${opts.cluster !== undefined ? ', cluster' : ''})
+       values ($1, $2, $3, $4, $5, $6${opts.cluster !== undefined ? ', $7' : ''})`,
       [customer.customerId, `${key}@example.test`, `Test company ${key}`, opts.status ?? 'deployed',
-        opts.instanceNamespace ?? customer.namespace, `https://${key}.example.test`],
+        opts.instanceNamespace ?? customer.namespace, `https://${key}.example.test`, ...(opts.cluster !== undefined ? [opts.cluster] : [])],
     );
   }
 
   if (wantRelease) {
     await helm(['install', customer.release, CHART_DIR, '--namespace', customer.namespace, '--create-namespace',
-      ...chartValues(key, opts, rbacInChart)], { check: true });
+      ...chartValues(key, opts, rbacInChart)], { check: true, ...on });
   } else if (wantNamespace) {
     // the instance's objects without a release record (e.g. the release was lost)
-    await kubectl(['create', 'namespace', customer.namespace], { check: true });
+    await kubectl(['create', 'namespace', customer.namespace], { check: true, ...on });
     const rendered = await helm(['template', customer.release, CHART_DIR, '--namespace', customer.namespace,
-      ...chartValues(key, opts, rbacInChart)], { check: true });
-    await kubectl(['apply', '--namespace', customer.namespace, '-f', '-'], { input: rendered.stdout, check: true });
+      ...chartValues(key, opts, rbacInChart)], { check: true, ...on });
+    await kubectl(['apply', '--namespace', customer.namespace, '-f', '-'], { input: rendered.stdout, check: true, ...on });
   }
 
   if (opts.rbacOutsideRelease) {
-    await kubectl(['apply', '-f', '-'], { input: clusterRbacManifest(key, { keepPolicy: opts.keepPolicy ?? false }), check: true });
+    await kubectl(['apply', '-f', '-'], { input: clusterRbacManifest(key, { keepPolicy: opts.keepPolicy ?? false }), check: true, ...on });
   }
 
   if (opts.stuck && wantNamespace) {
@@ -256,7 +263,7 @@ export async function provisionCustomer(key: string, opts: ProvisionOptions = {}
       metadata: { name: STUCK_CONFIGMAP, namespace: customer.namespace, finalizers: [STUCK_FINALIZER] },
       data: { why: 'holds the namespace in Terminating until unstick()' },
     };
-    await kubectl(['create', '-f', '-'], { input: stringify(cm), check: true });
+    await kubectl(['create', '-f', '-'], { input: stringify(cm), check: true, ...on });
   }
   return customer;
 }

@@ -3,6 +3,7 @@
 // races, a restore that fails, the owner rule. The same paths on the real control plane, with
 // PostgreSQL, BullMQ and `serve`: test/integration/cancel.test.ts.
 import { mkdtemp, rm } from 'node:fs/promises';
+import { singleCluster } from '../../src/adapters/clusters.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -56,10 +57,13 @@ beforeEach(async () => {
   now = T0;
   env = fakeJobsEnv({
     queue, store, config: buildConfig({}, {}), now: () => now,
-    cluster: async () => {
-      clusterCalls += 1;
-      return { kube, helm: new FakeHelm(), target: kube.target };
-    },
+    clusters: singleCluster({
+      kube: async () => {
+        clusterCalls += 1;
+        return kube;
+      },
+      helm: async () => new FakeHelm(),
+    }),
   });
 });
 afterEach(async () => {

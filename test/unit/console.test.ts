@@ -2,6 +2,7 @@
 // routes over fastify inject() with a real file journal, an in-memory store and the real
 // submitDeletion (the browser test, test/integration/console.test.ts, drives the real thing).
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { singleCluster } from '../../src/adapters/clusters.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -277,7 +278,7 @@ beforeEach(async () => {
   submits = [];
   plans = [];
   const config = buildConfig({ QUEUE_RETRY_DELAY: '1' }, {});
-  const env: JobsEnv = { queue, store, config, cluster: async () => { throw new Error('no cluster in unit tests'); }, now: () => Date.now() };
+  const env: JobsEnv = { queue, store, config, clusters: singleCluster({ kube: async () => { throw new Error('no cluster in unit tests'); }, helm: async () => { throw new Error('no cluster in unit tests'); } }), now: () => Date.now() };
   app = buildServer({
     store, queue, tokens: TOKENS, log, now: () => Date.now(),
     submit: async (customer, requestedBy, extras) => {

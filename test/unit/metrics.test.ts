@@ -242,3 +242,17 @@ describe('exposure', () => {
     }
   });
 });
+
+describe('the cluster label', () => {
+  it('jobs of a fleet of several carry their cluster (a bounded label); with one cluster the series are unchanged', async () => {
+    const m = new PromMetrics({ now: () => 0 });
+    await m.onJobEvent({ type: 'completed', job: job({ data: { customerId: 'cust_a', namespace: 'customer-a', cluster: 'eu' } }), attempt: 1 });
+    await m.onJobEvent({ type: 'failed', job: job({ id: '2', state: 'failed', data: { customerId: 'cust_b', namespace: 'customer-b', cluster: 'us' } }), attempt: 1, error: 'x', errorName: 'internal' });
+    await m.onJobEvent({ type: 'completed', job: job({ id: '3' }), attempt: 1 });
+    const v = values(await m.text());
+    expect(v.get('customer_deletions_total{status="success",cluster="eu"}')).toBe(1);
+    expect(v.get('customer_deletions_total{status="failed",cluster="us"}')).toBe(1);
+    expect(v.get('customer_deletions_total{status="success"}')).toBe(1);
+    expect(v.get('custctl_job_attempts_total{kind="delete",outcome="completed",cluster="eu"}')).toBe(1);
+  });
+});

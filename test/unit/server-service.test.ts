@@ -1,5 +1,6 @@
 // buildServer takes the service (src/service/server-service.ts): every route and console page
 // calls it, never a store or a queue of its own.
+import { fakeJobsEnv } from '../support/fake-deps.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +33,7 @@ beforeEach(async () => {
   store = new FakeStore();
   await store.add({ customerId: 'cust_abc123', email: 'e@x', companyName: 'Co', deploymentStatus: 'deployed', instanceNamespace: 'customer-abc123', instanceUrl: 'https://x' });
   calls = [];
-  const env: JobsEnv = { queue, store, config: buildConfig({}, {}), cluster: async () => { throw new Error('no cluster in unit tests'); }, now: () => Date.now() };
+  const env: JobsEnv = fakeJobsEnv({ queue, store, config: buildConfig({}, {}) });
   const inner = serverService({ store, queue, now: () => Date.now(), submit: (c, by, o) => submitDeletion(env, c, { ...o, requestedBy: by }), runSync: async (j) => j });
   // the service, recording what the edge asks of it
   const service: ServerService = new Proxy(inner, {

@@ -1,6 +1,7 @@
 // The queue API over fastify inject(): a real file journal in a temp dir, an in-memory store, the
 // real submitDeletion; the processor is a fake (the pipeline has its own tests).
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { singleCluster } from '../../src/adapters/clusters.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -76,7 +77,7 @@ const log: Logger = {
 
 function build(o: { cleanup?: boolean } = {}) {
   const config = buildConfig({ QUEUE_RETRY_DELAY: '1', QUEUE_MAX_RETRIES: '2' }, {});
-  const env: JobsEnv = { queue, store, config, cluster: async () => { throw new Error('no cluster in unit tests'); }, now: () => Date.now() };
+  const env: JobsEnv = { queue, store, config, clusters: singleCluster({ kube: async () => { throw new Error('no cluster in unit tests'); }, helm: async () => { throw new Error('no cluster in unit tests'); } }), now: () => Date.now() };
   return buildServer({
     store,
     queue,

@@ -5,8 +5,10 @@
  * Cost: a fixed number of calls whatever the number of customers — list namespaces, list roles,
  * list bindings (paged), list the store — then one delete per orphan.
  */
+import type { Cluster, Clusters } from '../../adapters/clusters.js';
 import type { Kube } from '../../adapters/kube.js';
-import type { CustomerStore } from '../../adapters/store.js';
+import { clusterFor } from '../../domain/clusters.js';
+import type { CustomerRow, CustomerStore } from '../../adapters/store.js';
 import type { Config } from '../../config.js';
 import { parseCustomerId } from '../../domain/customer-id.js';
 import { findOrphans, type OrphanReport, type RbacReportEntry } from '../../domain/orphans.js';
@@ -23,12 +25,40 @@ export interface RbacError {
   kind: RbacKind;
   name: string;
   error: string;
+  /** the cluster the object is on */
+  cluster?: string;
+}
+
+/** One cluster's part of a sweep in a fleet of several: counts, or why it could not be scanned (the others go on). */
+export interface ClusterSweep {
+  cluster: string;
+  orphans: number;
+  deleted: number;
+  kept: number;
+  errors: number;
+  /** the cluster could not be listed (down, forbidden): nothing of it was scanned or deleted */
+  error: string | null;
+}
+
+/**
+ * A customer namespace on a cluster other than the one its row names: reported, never deleted
+ * (a copy, a leftover of a move, or a row naming the wrong cluster; a person decides).
+ */
+export interface StrayNamespace {
+  cluster: string;
+  namespace: string;
+  customerId: string;
+  /** the cluster the row names */
+  rowCluster: string;
 }
 
 /** What a sweep did: the job's return value. */
 export interface CleanupResult extends OrphanReport {
   deleted: RbacReportEntry[];
   errors: RbacError[];
+  /** per cluster swept (every cluster of the fleet, or --cluster's) */
+  clusters?: ClusterSweep[];
+  strays?: StrayNamespace[];
 }
 
 /** `-o json`: a stable contract. */
@@ -43,6 +73,10 @@ export interface CleanupReport {
   errors: RbacError[];
   /** why the report is empty without a scan (the API under simulation) */
   note?: string;
+  /** per cluster swept: counts, or why it could not be scanned */
+  clusters?: ClusterSweep[];
+  /** customer namespaces on a cluster other than their row's: reported, never deleted */
+  strays?: StrayNamespace[];
 }
 
 /** What a caller asks of a cleanup: one customer's objects only, and whether `keep`-annotated ones go too. */
@@ -50,6 +84,8 @@ export interface CleanupRequest {
   /** `cust_…`, validated before anything happens */
   customer?: string;
   includeKept: boolean;
+  /** one cluster of the fleet (`--cluster NAME`); absent: every cluster */
+  cluster?: string;
 }
 
 const RESOURCE: Record<RbacKind, string> = {
@@ -76,6 +112,84 @@ export async function scanOrphans(
     ...(o.onlyKey !== undefined ? { onlyKey: o.onlyKey } : {}),
     includeKept: o.includeKept,
   });
+}
+
+/** One cluster's scan in a fleet sweep: what it found (entries tagged with the cluster), or why it could not. */
+export interface ClusterScan {
+  cluster: Cluster;
+  kube: Kube | null;
+  found: OrphanReport;
+  error: string | null;
+}
+
+/**
+ * The sweep's scan over the fleet (or the one cluster `only` names), clusters in parallel: each
+ * cluster's RBAC classified against its own namespaces and every row (a customer live anywhere
+ * keeps its RBAC everywhere: never deleted on a guess). A cluster that cannot be listed is recorded
+ * with why and the others go on; when every cluster failed, the first error is thrown (the attempt
+ * is retried). In a fleet of several, customer namespaces on a cluster other than their row's are
+ * reported as strays.
+ */
+export async function scanFleet(
+  clusters: Clusters,
+  store: CustomerStore,
+  o: { prefix: string; onlyKey?: string; includeKept: boolean; signal?: AbortSignal; only?: string },
+): Promise<{ scans: ClusterScan[]; report: OrphanReport; sweeps: ClusterSweep[]; strays: StrayNamespace[] }> {
+  const chosen = o.only !== undefined ? [clusters.named(o.only)] : clusters.all();
+  const rows = await store.list();
+  const strays: StrayNamespace[] = [];
+  let firstError: unknown = null;
+  const scans = await Promise.all(chosen.map(async (cluster): Promise<ClusterScan> => {
+    try {
+      const kube = await cluster.kube();
+      const [namespaces, rbac] = await Promise.all([kube.listNamespaceNames(o.signal), kube.listClusterRbac(o.signal)]);
+      const found = findOrphans({
+        roles: rbac.filter((x) => x.kind === 'ClusterRole'),
+        bindings: rbac.filter((x) => x.kind === 'ClusterRoleBinding'),
+        namespaces: new Set(namespaces),
+        rows,
+        prefix: o.prefix,
+        ...(o.onlyKey !== undefined ? { onlyKey: o.onlyKey } : {}),
+        includeKept: o.includeKept,
+      });
+      if (clusters.several) strays.push(...strayNamespaces(clusters, cluster.name, namespaces, rows, o.prefix, o.onlyKey));
+      // a fleet of several: each entry names its cluster (a fleet of one: the report as it always was)
+      const tag = (x: RbacReportEntry): RbacReportEntry => (clusters.several ? { ...x, cluster: cluster.name } : x);
+      return { cluster, kube, found: { orphans: found.orphans.map(tag), kept: found.kept.map(tag) }, error: null };
+    } catch (e) {
+      o.signal?.throwIfAborted();
+      firstError ??= e;
+      return { cluster, kube: null, found: { orphans: [], kept: [] }, error: errorMessage(e).replace(`cluster ${cluster.name}: `, '') };
+    }
+  }));
+  if (scans.every((x) => x.error !== null)) throw firstError;
+  return {
+    scans,
+    report: { orphans: scans.flatMap((x) => x.found.orphans), kept: scans.flatMap((x) => x.found.kept) },
+    sweeps: scans.map((x) => ({ cluster: x.cluster.name, orphans: x.found.orphans.length, deleted: 0, kept: x.found.kept.length, errors: 0, error: x.error })),
+    strays: strays.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.cluster.localeCompare(b.cluster)),
+  };
+}
+
+/** Customer namespaces on `cluster` whose row names another cluster of the fleet. */
+function strayNamespaces(clusters: Clusters, cluster: string, namespaces: readonly string[], rows: readonly CustomerRow[], prefix: string, onlyKey?: string): StrayNamespace[] {
+  const byId = new Map(rows.map((r) => [r.customerId, r] as const));
+  const out: StrayNamespace[] = [];
+  for (const ns of namespaces) {
+    if (!ns.startsWith(prefix)) continue;
+    const key = ns.slice(prefix.length);
+    if (onlyKey !== undefined && key !== onlyKey) continue;
+    const row = byId.get(`cust_${key}`);
+    if (!row) continue;
+    let home: string;
+    try {
+      home = clusterFor(row, clusters.fleet).name;
+    } catch {
+      continue; // a row naming no cluster, or one not in the fleet: `clusters list` reports it
+    }
+    if (home !== cluster) out.push({ cluster, namespace: ns, customerId: row.customerId, rowCluster: home });
+  }
+  return out;
 }
 
 /**
@@ -118,22 +232,35 @@ async function processCleanup(env: JobsEnv, ctx: AttemptContext): Promise<Cleanu
   };
   const onlyKey = ctx.job.data.customerId ? parseCustomerId(ctx.job.data.customerId).key : undefined;
   const includeKept = ctx.job.opts.includeKept ?? false;
-  const kube = env.kube ? await env.kube() : (await env.cluster()).kube;
-  log('info', 'Listing cluster RBAC, namespaces and customers', { customer: ctx.job.data.customerId, includeKept: includeKept || undefined });
-  const found = await scanOrphans(kube, env.store, { prefix: env.config.namespacePrefix, ...(onlyKey !== undefined ? { onlyKey } : {}), includeKept, signal: ctx.signal });
+  const only = ctx.job.data.cluster;
+  log('info', 'Listing cluster RBAC, namespaces and customers', { customer: ctx.job.data.customerId, includeKept: includeKept || undefined, cluster: only });
+  const scan = await scanFleet(env.clusters, env.store, { prefix: env.config.namespacePrefix, ...(onlyKey !== undefined ? { onlyKey } : {}), includeKept, signal: ctx.signal, ...(only !== undefined ? { only } : {}) });
+  const found = scan.report;
   await ctx.progress(30);
   log('info', `Found ${found.orphans.length} orphaned, ${found.kept.length} kept`);
-  for (const k of found.kept) log('warn', `${k.kind} ${k.name} kept`, { reason: k.reason });
+  for (const k of found.kept) log('warn', `${k.kind} ${k.name} kept`, { reason: k.reason, ...(env.clusters.several ? { cluster: k.cluster } : {}) });
+  for (const x of scan.sweeps.filter((x) => x.error !== null)) log('error', `Cluster ${x.cluster} could not be swept: ${x.error}`);
+  for (const x of scan.strays) log('warn', `Namespace ${x.namespace} is on cluster ${x.cluster}, but ${x.customerId}'s row names cluster ${x.rowCluster}: reported, not deleted`);
+  // a fleet of several: per-cluster counts and the strays (a fleet of one: the result as it always was)
+  const fleetParts: Pick<CleanupResult, 'clusters' | 'strays'> = env.clusters.several ? { clusters: scan.sweeps, strays: scan.strays } : {};
   if (ctx.job.simulated) {
     env.metrics?.orphansScanned(found.orphans);
     log('warn', `SIMULATE_K8S_DEPLOYMENT=true: ${found.orphans.length} orphaned object(s) reported, nothing deleted`);
     await ctx.progress(100);
-    return { ...found, deleted: [], errors: [] };
+    return { ...found, deleted: [], errors: [], ...fleetParts };
   }
-  const done = await deleteOrphans(kube, found.orphans, log, ctx.signal);
-  env.metrics?.orphansScanned(done.errors); // what this sweep found and could not delete is still there
+  // each cluster's orphans deleted on that cluster, the clusters in parallel
+  const done = await Promise.all(scan.scans.filter((x) => x.kube !== null).map(async (x) => {
+    const r = await deleteOrphans(x.kube as Kube, x.found.orphans, env.clusters.several ? (l, m, f) => log(l, m, { ...f, cluster: x.cluster.name }) : log, ctx.signal);
+    const sweep = fleetParts.clusters?.find((c) => c.cluster === x.cluster.name);
+    if (sweep) Object.assign(sweep, { deleted: r.deleted.length, errors: r.errors.length });
+    return { deleted: r.deleted, errors: env.clusters.several ? r.errors.map((e) => ({ ...e, cluster: x.cluster.name })) : r.errors };
+  }));
+  const deleted = done.flatMap((x) => x.deleted);
+  const errors = done.flatMap((x) => x.errors);
+  env.metrics?.orphansScanned(errors); // what this sweep found and could not delete is still there
   await ctx.progress(100);
-  return { ...found, ...done };
+  return { ...found, deleted, errors, ...fleetParts };
 }
 
 export const cleanupRbacKind: JobKind<CleanupResult> = {
@@ -146,7 +273,7 @@ export const cleanupRbacKind: JobKind<CleanupResult> = {
 export function newCleanupJob(config: Config, o: CleanupRequest & { requestedBy: string }): NewJob {
   return {
     name: 'cleanup-rbac',
-    data: o.customer !== undefined ? { customerId: o.customer } : {},
+    data: { ...(o.customer !== undefined ? { customerId: o.customer } : {}), ...(o.cluster !== undefined ? { cluster: o.cluster } : {}) },
     opts: {
       attempts: config.maxAttempts,
       backoff: { type: 'exponential', delay: config.retryDelayMs },
@@ -169,5 +296,5 @@ export function cleanupReportOf(job: Job, unfinished: (job: Job) => Error): Clea
   }
   if (job.state !== 'completed') throw unfinished(job);
   const r = job.returnvalue as CleanupResult;
-  return { dryRun: false, simulated: job.simulated, jobId: job.id, orphans: r.orphans, deleted: r.deleted, kept: r.kept, errors: r.errors };
+  return { dryRun: false, simulated: job.simulated, jobId: job.id, orphans: r.orphans, deleted: r.deleted, kept: r.kept, errors: r.errors, ...(r.clusters ? { clusters: r.clusters } : {}), ...(r.strays ? { strays: r.strays } : {}) };
 }

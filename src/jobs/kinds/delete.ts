@@ -91,6 +91,8 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   if (!current) throw await claimError(env, customer.id, { ok: false, reason: 'not-found' });
   const refused = await statusConflict(env.queue, current, o.force ?? false);
   if (refused) throw refused;
+  // the row's cluster: a row naming none in a fleet of several is refused here, before any claim
+  const home = env.clusters.for(current);
   // soft delete: with a retention period the job waits (delayed) and the instance is suspended now
   const due = scheduledFor(env.now(), o.afterMs ?? env.config.retentionMs);
   if (due !== undefined) {
@@ -112,11 +114,11 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   let billingPaused: string[] = [];
   if (due !== undefined) {
     try {
-      const suspended = await suspendForSchedule(env, namespace);
+      const suspended = await suspendForSchedule(env, current, namespace);
       namespaceUid ??= suspended.uid;
       billingPaused = (await pauseBillingForSchedule(env, customer.id, id)).paused;
     } catch (e) {
-      await undoSchedule(env, customer.id, id, namespace, o.requestedBy);
+      await undoSchedule(env, current, id, namespace, o.requestedBy);
       throw e;
     }
   }
@@ -125,7 +127,7 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
       id,
       {
         name: 'delete',
-        data: { customerId: customer.id, namespace, ...(namespaceUid ? { namespaceUid } : {}), ...(due !== undefined ? { scheduledFor: due } : {}), ...(billingPaused.length ? { billingPaused } : {}) },
+        data: { customerId: customer.id, namespace, ...(env.clusters.several ? { cluster: home.name } : {}), ...(namespaceUid ? { namespaceUid } : {}), ...(due !== undefined ? { scheduledFor: due } : {}), ...(billingPaused.length ? { billingPaused } : {}) },
         opts,
         requestedBy: o.requestedBy,
         simulated: env.config.simulate,
@@ -135,14 +137,15 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
       env.now(),
     );
   } catch (e) {
-    if (due !== undefined) await undoSchedule(env, customer.id, id, namespace, o.requestedBy);
+    if (due !== undefined) await undoSchedule(env, current, id, namespace, o.requestedBy);
     throw e;
   }
 }
 
 /** A scheduled deletion that could not be set up: the instance restored (best effort), the row handed back. */
-async function undoSchedule(env: JobsEnv, customerId: string, jobId: string, namespace: string, actor: string): Promise<void> {
-  await restoreAfterSchedule(env, namespace).catch(() => undefined);
+async function undoSchedule(env: JobsEnv, row: CustomerRow, jobId: string, namespace: string, actor: string): Promise<void> {
+  const customerId = row.customerId;
+  await restoreAfterSchedule(env, row, namespace).catch(() => undefined);
   await resumeBillingAfterSchedule(env, customerId, jobId).catch(() => undefined);
   await env.store.releaseDeletion(customerId, jobId, {
     action: 'deletion-cancelled', actor, customerId, namespace, jobId, outcome: 'cancelled', reason: 'the scheduled deletion could not be set up',
@@ -194,7 +197,7 @@ async function processDelete(env: JobsEnv, ctx: AttemptContext): Promise<DeleteR
   return runDeleteAttempt(
     { job: ctx.job, attempt: ctx.attempt, signal: ctx.signal, progress: (n) => ctx.progress(n), log, ...(env.metrics ? { onStep: env.metrics.stepTimed } : {}) },
     env.store,
-    env.cluster,
+    env.clusters,
     {
       namespacePrefix: env.config.namespacePrefix, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs, now: env.now, ...(env.outside ? { outside: env.outside } : {}),
       ...(env.signingKey ? { certify: deletionCertifier({ store: env.store, issuer: env.config.siteName, now: env.now, signingKey: env.signingKey }) } : {}),
@@ -229,6 +232,8 @@ export const deleteKind: JobKind<DeleteResult> = {
 export interface DeleteOutcome {
   customerId: string;
   namespace: string;
+  /** the customer's cluster (its name in the fleet; absent when the server ran it, or simulated) */
+  cluster?: string;
   jobId: string | null;
   state: Job['state'] | 'planned' | 'refused' | 'already-deleted';
   exitCode: number;
@@ -245,7 +250,8 @@ export interface DeleteOutcome {
 export interface DeleteReport {
   dryRun: boolean;
   simulated: boolean;
-  target: { context?: string; server?: string; database: string };
+  /** context and server: the cluster when every customer is on one; `clusters`: each cluster the run acts on */
+  target: { context?: string; server?: string; database: string; clusters?: Array<{ name: string; context: string; server: string }> };
   results: DeleteOutcome[];
   exitCode: number;
   /** dry run: when the data would be deleted (ISO), null for now; absent when the server decides */

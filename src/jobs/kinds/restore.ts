@@ -47,7 +47,9 @@ async function processRestore(env: JobsEnv, ctx: AttemptContext): Promise<Restor
     void ctx.log(plainLine(level, message, fields)).catch(() => undefined);
   };
   const customer = parseCustomerId(ctx.job.data.customerId ?? '');
-  const c = await env.cluster();
+  // the customer's cluster, as its row names it (a row that is gone: the fleet's default, refused by the attempt)
+  const row = await env.store.get(customer.id);
+  const c = await env.clusters.for(row ?? { customerId: customer.id }).adapters();
   const file = ctx.job.data.identityFile;
   const identities = file !== undefined ? await loadIdentities(file, '--identity') : await loadIdentities(env.config.backupIdentity, 'CUSTCTL_BACKUP_IDENTITY');
   return runRestoreAttempt(

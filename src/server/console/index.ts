@@ -44,6 +44,8 @@ export interface ConsoleOptions {
   /** what every admin's and viewer's page says at its top: the cluster, simulated or not, the database */
   environment?: () => Promise<Banner>;
   sessions?: Partial<SessionLimits>;
+  /** the fleet's cluster names, for the jobs list's cluster filter (absent or one: no filter) */
+  clusterNames?: () => readonly string[];
 }
 
 /** What the console shares with the API (app.ts): the failed-authentication limiter, the owner's view. */
@@ -409,12 +411,18 @@ export function registerConsole(app: FastifyInstance, svc: ServerService, s: Rou
       const p = who(req);
       const asked = (req.query.customer ?? '').trim().slice(0, 100);
       const customer = jobsScope(p, asked !== '' && p.role !== 'owner' ? parseCustomerId(asked).id : undefined);
-      const jobs = (await svc.jobs({ ...(state ? { state } : {}), ...(customer ? { customerId: customer } : {}) })).reverse();
+      // the cluster filter: a fleet of several only (jobs record their cluster then); never for an owner
+      const clusters = p.role === 'owner' ? [] : (c.clusterNames?.() ?? []);
+      const cluster = clusters.includes(req.query.cluster ?? '') ? (req.query.cluster as string) : undefined;
+      const jobs = (await svc.jobs({ ...(state ? { state } : {}), ...(customer ? { customerId: customer } : {}) }))
+        .filter((j) => !cluster || j.data.cluster === cluster)
+        .reverse();
       const pages = Math.max(1, Math.ceil(jobs.length / JOBS_PER_PAGE));
       const pageNo = Math.min(pages, Math.max(1, Number.parseInt(req.query.page ?? '1', 10) || 1));
       const shownJobs = jobs.slice((pageNo - 1) * JOBS_PER_PAGE, pageNo * JOBS_PER_PAGE).map(shown(req));
       return send(reply, await fullPage(req, { title: 'Jobs', nav: 'jobs' }, jobsPage({
         jobs: shownJobs, state: state ?? '', states: STATE_NAMES, customer: p.role === 'owner' ? '' : (customer ?? ''), viewer: viewerOf(req), total: jobs.length, page: pageNo, pages, now: svc.now(),
+        ...(clusters.length > 1 ? { clusters, cluster: cluster ?? '' } : {}),
       })));
     });
 

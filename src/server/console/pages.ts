@@ -108,7 +108,7 @@ ${pager(v.page, v.pages, link)}`;
 
 export interface ConsolePlan {
   plan: PlanView;
-  target: { context?: string; server?: string; database: string };
+  target: { context?: string; server?: string; database: string; /** the customer's cluster (its name in the fleet) */ cluster?: string };
 }
 
 export interface CustomerPageView {
@@ -149,7 +149,7 @@ export function planSection(cp: ConsolePlan, headingLevel: 2 | 3 = 2, internals 
   return html`<section class="plan" aria-label="Deletion plan">
 ${h('What a deletion does')}
 <dl class="facts">
-  ${internals ? html`<dt>Cluster</dt><dd>${p.simulated ? 'not contacted (SIMULATE_K8S_DEPLOYMENT=true: only the row changes)' : html`context <code>${cp.target.context ?? '-'}</code> (${cp.target.server ?? '-'})`}</dd>
+  ${internals ? html`<dt>Cluster</dt><dd>${p.simulated ? 'not contacted (SIMULATE_K8S_DEPLOYMENT=true: only the row changes)' : html`${cp.target.cluster ? html`<code>${cp.target.cluster}</code>: ` : ''}context <code>${cp.target.context ?? '-'}</code> (${cp.target.server ?? '-'})`}</dd>
   <dt>Database</dt><dd><code>${cp.target.database}</code></dd>` : ''}
   <dt>Namespace</dt><dd>${p.namespaceFound === null
     ? html`<code>${p.namespace}</code> (not inspected)`
@@ -262,12 +262,15 @@ export function jobDuration(j: Job, now: number): string {
 export function jobsTable(jobs: readonly Job[], v: Viewer, withCustomer = true, now = Date.now()): Raw {
   if (jobs.length === 0) return html`<p>No jobs.</p>`;
   const actions = v.role === 'admin';
+  // a fleet of several: the cluster each job acts on (jobs record it only then; never for an owner)
+  const withCluster = v.role !== 'owner' && jobs.some((j) => j.data.cluster !== undefined);
   return html`<div class="table-wrap"><table class="cards">
-<thead><tr><th scope="col">Job</th><th scope="col">Kind</th>${withCustomer ? html`<th scope="col">Customer</th>` : ''}<th scope="col">State</th><th scope="col" class="num">Progress</th><th scope="col">Attempts</th><th scope="col">Requested</th><th scope="col">Duration</th><th scope="col">Reason</th>${actions ? html`<th scope="col"><span class="sr-only">Actions</span></th>` : ''}</tr></thead>
+<thead><tr><th scope="col">Job</th><th scope="col">Kind</th>${withCustomer ? html`<th scope="col">Customer</th>` : ''}${withCluster ? html`<th scope="col">Cluster</th>` : ''}<th scope="col">State</th><th scope="col" class="num">Progress</th><th scope="col">Attempts</th><th scope="col">Requested</th><th scope="col">Duration</th><th scope="col">Reason</th>${actions ? html`<th scope="col"><span class="sr-only">Actions</span></th>` : ''}</tr></thead>
 <tbody>${jobs.map((j) => html`<tr>
   <th scope="row" data-label="Job"><a href="/console/jobs/${j.id}">${j.id}</a></th>
   <td data-label="Kind">${j.name}</td>
   ${withCustomer ? html`<td data-label="Customer">${j.data.customerId ? html`<a href="/console/customers/${j.data.customerId}">${j.data.customerId}</a>` : '-'}</td>` : ''}
+  ${withCluster ? html`<td data-label="Cluster">${j.data.cluster ?? '-'}</td>` : ''}
   <td data-label="State">${statusBadge(stateName(j))}${isScheduled(j) && j.data.scheduledFor !== undefined ? html` <span class="muted">due ${time(new Date(j.data.scheduledFor).toISOString())}</span>` : ''}</td>
   <td data-label="Progress" class="num">${j.progress} %</td>
   <td data-label="Attempts">${j.attemptsMade}/${j.maxAttempts}</td>
@@ -278,8 +281,8 @@ export function jobsTable(jobs: readonly Job[], v: Viewer, withCustomer = true, 
 </tr>`)}</tbody></table></div>`;
 }
 
-export function jobsPage(o: { jobs: Job[]; state: string; states: readonly string[]; customer: string; viewer: Viewer; total: number; page: number; pages: number; now: number }): Raw {
-  const link = (page: number) => `/console/jobs${query({ state: o.state, customer: o.customer, page: page > 1 ? page : undefined })}`;
+export function jobsPage(o: { jobs: Job[]; state: string; states: readonly string[]; customer: string; viewer: Viewer; total: number; page: number; pages: number; now: number; /** the cluster filter and the fleet's clusters (absent: one cluster) */ cluster?: string; clusters?: readonly string[] }): Raw {
+  const link = (page: number) => `/console/jobs${query({ state: o.state, customer: o.customer, cluster: o.cluster || undefined, page: page > 1 ? page : undefined })}`;
   const owner = o.viewer.role === 'owner';
   return html`<h1>Jobs</h1>
 <form method="get" action="/console/jobs" class="filters" role="search">
@@ -290,6 +293,11 @@ export function jobsPage(o: { jobs: Job[]; state: string; states: readonly strin
   </select></div>
   ${owner ? '' : html`<div><label for="customer">Customer</label>
   <input id="customer" name="customer" type="search" value="${o.customer}" placeholder="cust_…" autocomplete="off" spellcheck="false"></div>`}
+  ${owner || !o.clusters?.length ? '' : html`<div><label for="cluster">Cluster</label>
+  <select id="cluster" name="cluster">
+    <option value="">any</option>
+    ${o.clusters.map((c) => html`<option value="${c}"${c === o.cluster ? html` selected` : ''}>${c}</option>`)}
+  </select></div>`}
   <button type="submit">Filter</button>
 </form>
 <p class="muted" id="jobs-count">${o.total} job${o.total === 1 ? '' : 's'}${o.customer ? ` of ${o.customer}` : ''}, latest first${o.state === 'failed' ? ', with the reason each failed' : ''}${o.pages > 1 ? `; ${JOBS_PER_PAGE} a page` : ''}.</p>
