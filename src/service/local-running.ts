@@ -25,4 +25,5 @@ export { ownGrantOf } from '../domain/permissions.js';
 export { checkCustomerIds, parseCustomerId } from '../domain/customer-id.js';
 export { DELETABLE_STATUSES } from '../adapters/store.js';
 export { openBackupTarget } from '../adapters/backup-target.js';
+export { namespaceElsewhere, singleCluster } from '../adapters/clusters.js';
 export { loadIdentities } from '../adapters/backup-age.js';

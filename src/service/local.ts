@@ -6,7 +6,7 @@
 import { isLeased } from '../adapters/queue.js';
 import type { ServiceEnv } from './env.js';
 import type { CustomerId } from '../domain/customer-id.js';
-import { namespaceElsewhere, singleCluster, type Cluster, type Clusters } from '../adapters/clusters.js';
+import type { Cluster, Clusters } from '../adapters/clusters.js';
 import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { CliError, ConflictError, isRunWideError, NotFoundError, OperationError, refuseAll, UsageError, type Refusal } from '../errors.js';
@@ -50,8 +50,10 @@ export class LocalJobsClient implements JobsClient {
   ) {}
 
   /** the clusters registry of this process (the one cluster of kube()/helm() for a Deps without one) */
-  private clusters(): Promise<Clusters> {
-    return this.d.clusters ? this.d.clusters() : Promise.resolve(singleCluster({ kube: () => this.d.kube(), helm: () => this.d.helm() }));
+  private async clusters(): Promise<Clusters> {
+    if (this.d.clusters) return this.d.clusters();
+    const { singleCluster } = await running();
+    return singleCluster({ kube: () => this.d.kube(), helm: () => this.d.helm() });
   }
 
   env(): Promise<JobsEnv> {
@@ -69,7 +71,7 @@ export class LocalJobsClient implements JobsClient {
     const outside = await d.outside?.(); // and so is a broken billing or hooks configuration
     // the clusters (a broken clusters file is exit 2 now); each customer is planned on its row's cluster
     const clusters = await this.clusters();
-    const { backupOption, checkCustomerIds, checkSnapshotClass, DELETABLE_STATUSES, inspect, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, statusConflict } = await running();
+    const { backupOption, checkCustomerIds, checkSnapshotClass, DELETABLE_STATUSES, inspect, namespaceElsewhere, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, statusConflict } = await running();
     const snapshotClass = snapshotOption(cfg, o).snapshotClass;
     backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
     // Every id and row checked before anything happens; any refusal refuses the whole run, and
@@ -201,7 +203,7 @@ export class LocalJobsClient implements JobsClient {
     const insp = cluster ? await inspect(customer, namespace, row, { ...cluster, store }, { detail: true, helmUninstall: o.helmUninstall ?? cfg.helmUninstall }) : null;
     const outside = env.outside ? await env.outside() : null;
     const plan = await planOf({ customer, namespace, row, insp, o, config: cfg, kube: cluster?.kube ?? null, outside, store });
-    return { plan, target: { ...(cluster ? { context: cluster.target.context, server: cluster.target.server } : {}), database: store.description, cluster: home.name } };
+    return { plan, target: { ...(cluster ? { context: cluster.target.context, server: cluster.target.server } : {}), database: store.description, ...(env.clusters.several ? { cluster: home.name } : {}) } };
   }
 
   async submitDeletion(customer: CustomerId, o: DeletionOptions, how: { namespaceUid?: string; sync?: boolean; requestedBy?: string } = {}): Promise<Job> {
