@@ -8,7 +8,6 @@ import type { CustomerStore } from '../adapters/store.js';
 import { planLines, suspendPlanLines, type BillingPlan } from '../domain/billing.js';
 import { HOOK_POINTS, hookPlanLines, type HookEndpoint, type HookPlanLine } from '../domain/hooks.js';
 import type { PostHook } from '../adapters/hook-http.js';
-import type { PlanSection } from './plan.js';
 
 /** What calling the deletion hooks needs (src/pipeline/hooks.ts calls them). */
 export interface HooksEnv {
@@ -75,4 +74,14 @@ export interface OutsidePlanBilling {
   /** what people read (the CLI, the console) */
   lines: string[];
   plan: BillingPlan;
+}
+
+/** One outside system's part of a plan: a label (`Billing`), the lines people read, and why the deletion will be refused, if it will. */
+export interface PlanSection {
+  /** a stable name: `billing`, `hook` */
+  id: string;
+  label: string;
+  lines: string[];
+  /** set: the deletion will be refused for this (shown in red, and refused before the prompt) */
+  refusal?: string;
 }

@@ -3,7 +3,9 @@ import type { Inspection } from './types.js';
 import { unreadableText } from './inspect.js';
 import { volumeCoverage, type VolumeCoverage } from '../domain/volume-snapshots.js';
 import type { HookPlanLine } from '../domain/hooks.js';
-import type { OutsidePlanBilling } from './outside.js';
+import type { OutsidePlanBilling, PlanSection } from './outside.js';
+
+export type { PlanSection } from './outside.js';
 
 export interface PlanView {
   customerId: string;
@@ -47,15 +49,6 @@ export interface PlanView {
   hooks?: HookPlanLine[];
 }
 
-/** One outside system's part of a plan: a label (`Billing`), the lines people read, and why the deletion will be refused, if it will. */
-export interface PlanSection {
-  /** a stable name: `billing`, `hook` */
-  id: string;
-  label: string;
-  lines: string[];
-  /** set: the deletion will be refused for this (shown in red, and refused before the prompt) */
-  refusal?: string;
-}
 
 /** Sets each PVC's coverage from the snapshot plan (usable class: covered; refused or none: by its PV's reclaim policy only). */
 export function coverVolumes(p: PlanView, snapshots: PlanView['volumeSnapshots']): void {
