@@ -50,7 +50,7 @@ export interface EraseEnv {
   signal?: AbortSignal;
   /** keeps a signed certificate (a file in the state directory); returns where */
   keepCertificate?: (doc: SignedCertificate) => Promise<string>;
-  /** tells the customer (`customer.erased` on the webhooks, keyed by the audit row's number); absent: no endpoint subscribes */
+  /** tells the customer (`customer.erased` on the webhooks, journaled under the audit row's number); absent: no endpoint subscribes */
   notifyErased?: (key: string, doc: SignedCertificate) => Promise<void>;
 }
 
@@ -208,7 +208,7 @@ export async function eraseCustomer(env: EraseEnv, req: EraseRequest): Promise<E
       }, position, { issuer: env.config.siteName, issuedAt: new Date(env.now()) }), key);
       if (env.keepCertificate) report.certificatePath = await env.keepCertificate(report.certificate);
       if (env.notifyErased) {
-        await env.notifyErased(`erasure-${position.seq}`, report.certificate).catch((e: unknown) => report.warnings.push(`the customer.erased event was not journaled: ${(e as Error).message}`));
+        await env.notifyErased(position.seq, report.certificate).catch((e: unknown) => report.warnings.push(`the customer.erased event was not journaled: ${(e as Error).message}`));
       }
     }
   }

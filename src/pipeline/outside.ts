@@ -8,6 +8,7 @@ import type { CustomerStore } from '../adapters/store.js';
 import { planLines, suspendPlanLines, type BillingPlan } from '../domain/billing.js';
 import { HOOK_POINTS, hookPlanLines, type HookEndpoint, type HookPlanLine } from '../domain/hooks.js';
 import type { PostHook } from '../adapters/hook-http.js';
+import type { PlanSection } from './plan.js';
 
 /** What calling the deletion hooks needs (src/pipeline/hooks.ts calls them). */
 export interface HooksEnv {
@@ -48,8 +49,8 @@ export async function outsidePlan(
   store: CustomerStore,
   customerId: string,
   o: { scheduled: boolean; simulated: boolean },
-): Promise<{ billing?: OutsidePlanBilling; hooks?: HookPlanLine[] }> {
-  const out: { billing?: OutsidePlanBilling; hooks?: HookPlanLine[] } = {};
+): Promise<{ outside: PlanSection[]; billing?: OutsidePlanBilling; hooks?: HookPlanLine[] }> {
+  const out: { outside: PlanSection[]; billing?: OutsidePlanBilling; hooks?: HookPlanLine[] } = { outside: [] };
   if (outside.billing) {
     const plan = await outside.billing.plan({ customerId, providerCustomerId: await billingCustomerOf(store, customerId, outside) });
     const lines = o.simulated
@@ -63,6 +64,9 @@ export async function outsidePlan(
     const lines = HOOK_POINTS.flatMap((p) => hookPlanLines(outside.hooks?.endpoints ?? [], p, { simulated: o.simulated }));
     if (lines.length > 0) out.hooks = lines;
   }
+  // the sections every view renders, in the order the steps run: the hooks' endpoints, then billing
+  for (const x of out.hooks ?? []) out.outside.push({ id: 'hook', label: 'Hook', lines: [x.text] });
+  if (out.billing) out.outside.push({ id: 'billing', label: 'Billing', lines: out.billing.lines, ...(out.billing.plan.refusal ? { refusal: out.billing.plan.refusal } : {}) });
   return out;
 }
 

@@ -35,10 +35,26 @@ export interface PlanView {
    * null: no snapshots asked for.
    */
   volumeSnapshots?: { class: string; deletionPolicy?: string; driver?: string; refused?: string } | null;
-  /** the billing provider's customer, its subscriptions and what the deletion does to each (`lines`: the text every view shows); absent: no billing configured */
+  /**
+   * What the deletion changes outside the cluster and the row, one section per outside system
+   * (the deletion hooks, the billing provider, …) in the order they run: the CLI, `-o json` and the
+   * console render these generically, so a new outside step adds its section and no view changes.
+   */
+  outside?: PlanSection[];
+  /** the billing provider's customer, its subscriptions and what the deletion does to each (also in `outside`); absent: no billing configured */
   billing?: OutsidePlanBilling;
-  /** the deletion hooks called, point by point; absent: none configured */
+  /** the deletion hooks called, point by point (also in `outside`); absent: none configured */
   hooks?: HookPlanLine[];
+}
+
+/** One outside system's part of a plan: a label (`Billing`), the lines people read, and why the deletion will be refused, if it will. */
+export interface PlanSection {
+  /** a stable name: `billing`, `hook` */
+  id: string;
+  label: string;
+  lines: string[];
+  /** set: the deletion will be refused for this (shown in red, and refused before the prompt) */
+  refusal?: string;
 }
 
 /** Sets each PVC's coverage from the snapshot plan (usable class: covered; refused or none: by its PV's reclaim policy only). */
