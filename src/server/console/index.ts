@@ -28,6 +28,7 @@ import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
 import { DELETE_STEPS } from '../../pipeline/steps/index.js';
 import { BACKUP_PROGRESS } from '../../pipeline/steps/backup.js';
 import type { RouteSettings } from '../settings.js';
+import { acceptForms, browserOrigin, type Form } from '../browser.js';
 import { authorize as allow, cancellerOf, DEFAULT_RETENTION_RULE, deletionTerms, errorForOwner, jobView, mayCancelJob, mayReadCustomer, jobsScope, ownerNotFound, type Action } from '../../service/policy.js';
 import type { ServerService } from '../../service/server-service.js';
 import { authenticate, type Principal } from '../auth.js';
@@ -77,7 +78,6 @@ export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; s
 const PAGE_SIZE = 25;
 const ASSETS = new URL('../../../assets/console/', import.meta.url);
 
-type Form = Record<string, string | undefined>;
 
 /** The steps a job page shows, with the progress each one records when done (DELETE_STEPS). */
 function stepsOf(job: Job): StepLine[] {
@@ -111,18 +111,7 @@ const SECURE_COOKIE = '__Host-custctl_session';
 /** Registers the console's routes (an encapsulated plugin: its hooks and parsers touch no API route). */
 export function registerConsole(app: FastifyInstance, svc: ServerService, s: RouteSettings, c: ConsoleOptions, shared: ConsoleShared): void {
   const sessions = new SessionStore(() => svc.now(), { ...SESSION_LIMITS, ...c.sessions });
-  const publicOrigin = s.publicUrl ? new URL(s.publicUrl).origin : null;
-  /**
-   * The origin the browser sees, and whether that is HTTPS: the public URL when one is given, else
-   * the request's scheme and host (X-Forwarded-Proto/-Host only from a trusted proxy: fastify's
-   * trustProxy), else the socket's.
-   */
-  function originOf(req: FastifyRequest): { origin: string | null; secure: boolean } {
-    if (publicOrigin) return { origin: publicOrigin, secure: publicOrigin.startsWith('https:') };
-    const secure = Boolean(s.https) || req.protocol === 'https';
-    const host = req.host;
-    return { origin: host && /^[A-Za-z0-9.:[\]-]+$/.test(host) ? `${secure ? 'https' : 'http'}://${host}` : null, secure };
-  }
+  const originOf = browserOrigin(s);
   const cookieOf = (req: FastifyRequest) => (originOf(req).secure ? SECURE_COOKIE : COOKIE);
   const retention = s.retention ?? DEFAULT_RETENTION_RULE;
   const { log } = s;
@@ -130,12 +119,7 @@ export function registerConsole(app: FastifyInstance, svc: ServerService, s: Rou
   void app.register(async (scope) => {
     const [script, style] = await Promise.all([readFile(new URL('console.js', ASSETS), 'utf8'), readFile(new URL('console.css', ASSETS), 'utf8')]);
     await scope.register(cookie);
-    // the console's forms post application/x-www-form-urlencoded (the API takes only JSON)
-    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-      const form: Form = {};
-      for (const [k, v] of new URLSearchParams(body as string)) form[k] = v;
-      done(null, form);
-    });
+    acceptForms(scope);
 
     scope.addHook('onRequest', async (req, reply) => {
       void reply.headers({
@@ -286,7 +270,7 @@ export function registerConsole(app: FastifyInstance, svc: ServerService, s: Rou
       if (!sameOrigin(req.headers, origin)) {
         // a failed sign-in like a wrong token: counted per address, logged once per burst
         const sent = typeof req.headers.origin === 'string' ? req.headers.origin.slice(0, 100).replace(/[^\x20-\x7e]/g, '?') : '(none)';
-        shared.failures.fail(req.ip, `console sign-in refused: it did not come from this console (Origin ${sent}, expected ${origin ?? '(unknown)'}${publicOrigin ? '' : '; behind a proxy: serve --public-url https://… or --trust-proxy ADDRESS'})`);
+        shared.failures.fail(req.ip, `console sign-in refused: it did not come from this console (Origin ${sent}, expected ${origin ?? '(unknown)'}${s.publicUrl ? '' : '; behind a proxy: serve --public-url https://… or --trust-proxy ADDRESS'})`);
         shared.quiet(req);
         return again('origin');
       }

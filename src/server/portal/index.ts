@@ -27,12 +27,14 @@ import {
 import { CliError, errorMessage, httpStatusForErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError, type ErrorName } from '../../errors.js';
 import { mayCancel } from '../../jobs/cancel.js';
 import type { RouteSettings } from '../settings.js';
+import { acceptForms, browserOrigin, type Form } from '../browser.js';
 import type { ServerService } from '../../service/server-service.js';
 import { authenticate, cancellerOf, type Principal } from '../auth.js';
 import type { ConsoleShared } from '../console/index.js';
 import { csrfMatches, sameOrigin, SESSION_LIMITS, SessionStore, type Session, type SessionLimits } from '../console/session.js';
 import { accountPage, errorPage, jobPage, portalLayout, signInPage, SIGN_IN_ERRORS, type AccountState, type PortalFlash, type SignInError } from './pages.js';
 import { ownerDefaultRetention, ownerError, ownerJob, ownerRetention } from './rules.js';
+import { DEFAULT_RETENTION_RULE } from '../../service/policy.js';
 
 export interface PortalExport {
   /** the archive's file name */
@@ -69,7 +71,6 @@ const COOKIE = 'custctl_portal';
 const SECURE_COOKIE = '__Host-custctl_portal';
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
-type Form = Record<string, string | undefined>;
 
 /** The portal's principal of a link sign-in: one name per customer, so a deletion it schedules it can cancel in a later session. */
 export const portalPrincipal = (customerId: string): Principal => ({ name: `portal:${customerId}`, role: 'owner', customerId });
@@ -130,17 +131,10 @@ export function registerPortal(app: FastifyInstance, svc: ServerService, s: Rout
   registerLinkApi(app, svc, s, p);
   const sessions = new SessionStore(() => svc.now(), { ...SESSION_LIMITS, ...p.sessions });
   const used = p.used ?? new MemoryUsedLinks();
-  const retention = s.retention ?? { defaultMs: 0, ownerMinMs: 7 * 86_400_000 };
-  const publicOrigin = s.publicUrl ? new URL(s.publicUrl).origin : null;
+  const retention = s.retention ?? DEFAULT_RETENTION_RULE;
+  const originOf = browserOrigin(s);
   const { log } = s;
 
-  /** The origin the browser sees and whether it is HTTPS (as the console decides it). */
-  function originOf(req: FastifyRequest): { origin: string | null; secure: boolean } {
-    if (publicOrigin) return { origin: publicOrigin, secure: publicOrigin.startsWith('https:') };
-    const secure = Boolean(s.https) || req.protocol === 'https';
-    const host = req.host;
-    return { origin: host && /^[A-Za-z0-9.:[\]-]+$/.test(host) ? `${secure ? 'https' : 'http'}://${host}` : null, secure };
-  }
   const cookieOf = (req: FastifyRequest) => (originOf(req).secure ? SECURE_COOKIE : COOKIE);
   const who = (req: FastifyRequest): Principal & { customerId: string } => (req.portalSession as Session).principal as Principal & { customerId: string };
   const actor = (req: FastifyRequest) => `api:${who(req).name}`;
@@ -148,11 +142,7 @@ export function registerPortal(app: FastifyInstance, svc: ServerService, s: Rout
   void app.register(async (scope) => {
     const [script, style] = await Promise.all([readFile(new URL('portal.js', ASSETS), 'utf8'), readFile(new URL('portal.css', ASSETS), 'utf8')]);
     await scope.register(cookie);
-    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-      const form: Form = {};
-      for (const [k, v] of new URLSearchParams(body as string)) form[k] = v;
-      done(null, form);
-    });
+    acceptForms(scope);
 
     scope.addHook('onRequest', async (req, reply) => {
       if (!req.url.startsWith('/portal')) return;
