@@ -215,7 +215,7 @@ export class LocalJobsClient implements JobsClient {
     if (this.o.mode === 'cli') {
       // step lines: one customer's story, quiet in a run over several (one line per customer there)
       if (job.data.scheduledFor !== undefined) this.d.log.step('info', `Deletion scheduled: instance suspended${job.data.billingPaused?.length ? ', billing collection paused' : ''}`, { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), ...(job.data.billingPaused?.length ? { billingPaused: job.data.billingPaused.join(',') } : {}), cancel: `custctl cancel ${customer.id}` });
-      else this.d.log.step('info', 'Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
+      else this.d.log.step('info', 'Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs), ...(job.opts.waitTimeoutMs !== undefined ? { namespaceTimeout: formatDuration(job.opts.waitTimeoutMs) } : {}) });
     }
     return job;
   }
@@ -463,7 +463,7 @@ export class LocalJobsClient implements JobsClient {
           {
             name: 'delete',
             data: { customerId: customer.id, namespace: namespaceFor(customer, env.config.namespacePrefix) },
-            opts: jobOptions(env.config, {}),
+            opts: jobOptions(env.config, {}, env.clusters.for(row).entry),
             requestedBy: `${cliRequester(d.worker)} (resume)`,
             simulated: env.config.simulate,
             previousStatus: row.previousStatus,
