@@ -71,7 +71,7 @@ export class LocalJobsClient implements JobsClient {
     const outside = await d.outside?.(); // and so is a broken billing or hooks configuration
     // the clusters (a broken clusters file is exit 2 now); each customer is planned on its row's cluster
     const clusters = await this.clusters();
-    const { backupOption, checkCustomerIds, checkSnapshotClass, DELETABLE_STATUSES, inspect, namespaceElsewhere, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, statusConflict } = await running();
+    const { backupOption, checkCustomerIds, checkSnapshotClass, DELETABLE_STATUSES, inspect, namespaceElsewhere, planTimeouts, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, statusConflict } = await running();
     const snapshotClass = snapshotOption(cfg, o).snapshotClass;
     backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
     // Every id and row checked before anything happens; any refusal refuses the whole run, and
@@ -154,6 +154,8 @@ export class LocalJobsClient implements JobsClient {
       if (!showPlan) return;
       t.plan = await planOf({ customer: t.customer, namespace: t.namespace, row, insp, o, config: cfg, kube: env?.kube ?? null, outside: outside ?? null, store, ...(t.alreadyDeleted ? { alreadyDeleted: t.alreadyDeleted } : {}) });
       if (c && clusters.several) t.plan.cluster = { name: home.name, context: c.target.context, server: c.target.server };
+      // a cluster with its own timeouts: the plan says which apply (what was asked for beats them)
+      if (Object.keys(home.entry.timeouts).length > 0) t.plan.timeouts = planTimeouts(cfg, o, home.entry);
       if (outside) {
         const refusal = t.plan.billing?.plan.refusal;
         // refused by the billing step anyway: say so before asking to confirm
@@ -191,7 +193,7 @@ export class LocalJobsClient implements JobsClient {
    */
   async planCustomer(customer: CustomerId, o: DeletionOptions = {}): Promise<CustomerPlan> {
     const env = await this.env();
-    const { DELETABLE_STATUSES, inspect, statusConflict } = await running();
+    const { DELETABLE_STATUSES, inspect, planTimeouts, statusConflict } = await running();
     const { store, config: cfg } = env;
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
@@ -203,6 +205,7 @@ export class LocalJobsClient implements JobsClient {
     const insp = cluster ? await inspect(customer, namespace, row, { ...cluster, store }, { detail: true, helmUninstall: o.helmUninstall ?? cfg.helmUninstall }) : null;
     const outside = env.outside ? await env.outside() : null;
     const plan = await planOf({ customer, namespace, row, insp, o, config: cfg, kube: cluster?.kube ?? null, outside, store });
+    if (Object.keys(home.entry.timeouts).length > 0) plan.timeouts = planTimeouts(cfg, o, home.entry);
     return { plan, target: { ...(cluster ? { context: cluster.target.context, server: cluster.target.server } : {}), database: store.description, ...(env.clusters.several ? { cluster: home.name } : {}) } };
   }
 

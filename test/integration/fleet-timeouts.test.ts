@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CleanupReport } from '../../src/commands/cleanup-rbac.js';
+import type { DeleteReport } from '../../src/jobs/kinds/delete.js';
 import { sha256Hex } from '../../src/server/auth.js';
 import { custctl, custctlJson, tempStateDir } from '../support/cli.js';
 import { STUCK_FINALIZER, clusterRbacManifest, db, ensureCustomersTable, kubectl, openCostName, provisionCustomer, randomKey } from '../support/fixtures.js';
@@ -65,6 +66,14 @@ afterAll(async () => {
 describe("a cluster's timeouts", () => {
   it("a namespace held by a finalizer on a cluster with timeouts.namespace 5s fails after 5s; an explicit --timeout wins", async () => {
     const c = await stuckCustomerOnB();
+    // the plan says which timeouts apply and why
+    const dry = await custctlJson<DeleteReport>(['delete', c.customerId, '--dry-run'], { env: env() });
+    expect(dry.result.exitCode, dry.result.stderr).toBe(0);
+    expect(dry.json.results[0]?.plan?.timeouts).toEqual({ jobMs: 600_000, namespaceMs: 5_000, from: { job: 'cluster', namespace: 'cluster' } });
+    const asked = await custctlJson<DeleteReport>(['delete', c.customerId, '--dry-run', '--timeout', '8s'], { env: { ...env(), CUSTCTL_JOB_TIMEOUT: '2m' } });
+    expect(asked.json.results[0]?.plan?.timeouts).toEqual({ jobMs: 120_000, namespaceMs: 8_000, from: { job: 'site', namespace: 'asked' } });
+    const human = await custctl(['delete', c.customerId, '--dry-run'], { env: env() });
+    expect(human.stdout).toContain("Timeouts     job 10m (the cluster's), namespace 5s (the cluster's)");
     const started = Date.now();
     const r = await custctl(['delete', c.customerId, '--yes'], { env: { ...env(), QUEUE_MAX_RETRIES: '1' } });
     const took = Date.now() - started;

@@ -8,7 +8,7 @@ import { DELETABLE_STATUSES, type ClaimResult, type CustomerRow } from '../../ad
 import type { Config } from '../../config.js';
 import { DEFAULTS } from '../../config.js';
 import type { CustomerId } from '../../domain/customer-id.js';
-import { deletionTimeouts, type ClusterEntry } from '../../domain/clusters.js';
+import { deletionTimeouts, type ClusterEntry, type DeletionTimeouts } from '../../domain/clusters.js';
 import type { DeletionOptions } from '../../domain/deletion-options.js';
 import type { PaceSummary } from '../../domain/pacing.js';
 import { namespaceFor } from '../../domain/namespace-name.js';
@@ -34,7 +34,7 @@ export interface SubmitOptions extends DeletionOptions {
 
 /** A deletion's job options; its timeouts are the cluster's when the caller asked for none (deletionTimeouts). */
 export function jobOptions(config: Config, o: DeletionOptions, cluster?: Pick<ClusterEntry, 'timeouts'>): JobOptions {
-  const t = deletionTimeouts(o, cluster, { jobTimeoutMs: config.jobTimeoutMs, jobTimeoutSet: config.jobTimeoutSet ?? false, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs });
+  const t = planTimeouts(config, o, cluster ?? { timeouts: {} });
   return {
     attempts: config.maxAttempts,
     backoff: { type: 'exponential', delay: config.retryDelayMs },
@@ -48,6 +48,11 @@ export function jobOptions(config: Config, o: DeletionOptions, cluster?: Pick<Cl
     ...backupOption(config, o),
     ...snapshotOption(config, o),
   };
+}
+
+/** The timeouts a deletion on this cluster gets and where each comes from, for its plan (the same rule as jobOptions). */
+export function planTimeouts(config: Config, o: DeletionOptions, cluster: Pick<ClusterEntry, 'timeouts'>): DeletionTimeouts {
+  return deletionTimeouts(o, cluster, { jobTimeoutMs: config.jobTimeoutMs, jobTimeoutSet: config.jobTimeoutSet ?? false, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs });
 }
 
 /** `--snapshot-volumes CLASS` beats the site default CUSTCTL_SNAPSHOT_CLASS; `--no-snapshot-volumes` drops both. */
