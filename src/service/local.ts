@@ -157,9 +157,10 @@ export class LocalJobsClient implements JobsClient {
       // a cluster with its own timeouts: the plan says which apply (what was asked for beats them)
       if (Object.keys(home.entry.timeouts).length > 0) t.plan.timeouts = planTimeouts(cfg, o, home.entry);
       if (outside) {
-        const refusal = t.plan.billing?.plan.refusal;
-        // refused by the billing step anyway: say so before asking to confirm
-        if (refusal && !o.dryRun && !cfg.simulate) planRefusals.push({ subject: t.customer.id, error: new ConflictError(`billing: ${refusal}`) });
+        // refused by its outside step anyway (billing): say so before asking to confirm
+        for (const sec of t.plan.outside ?? []) {
+          if (sec.refusal && !o.dryRun && !cfg.simulate) planRefusals.push({ subject: t.customer.id, error: new ConflictError(`${sec.id}: ${sec.refusal}`) });
+        }
       }
       if (insp?.ns) t.namespaceUid = insp.ns.uid;
       if (insp && o.dryRun) {
