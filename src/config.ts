@@ -39,6 +39,8 @@ export interface Config {
   retryDelayMs: number;
   /** CUSTCTL_JOB_TIMEOUT, ms */
   jobTimeoutMs: number;
+  /** CUSTCTL_JOB_TIMEOUT is set: it beats a cluster's `timeouts.job` (src/domain/clusters.ts deletionTimeouts) */
+  jobTimeoutSet?: boolean;
   apiUrl?: string;
   apiToken?: string;
   /** CUSTCTL_BACKUP_URL: the site's default `delete --backup` target */
@@ -192,6 +194,7 @@ export function buildConfig(env: Env, flags: GlobalFlags): Config {
     maxAttempts: positiveInt('QUEUE_MAX_RETRIES', env.QUEUE_MAX_RETRIES, DEFAULTS.maxAttempts, 100),
     retryDelayMs: millis('QUEUE_RETRY_DELAY', env.QUEUE_RETRY_DELAY, DEFAULTS.retryDelayMs),
     jobTimeoutMs: millis('CUSTCTL_JOB_TIMEOUT', env.CUSTCTL_JOB_TIMEOUT, DEFAULTS.jobTimeoutMs),
+    jobTimeoutSet: !!env.CUSTCTL_JOB_TIMEOUT,
     apiUrl,
     apiToken: env.CUSTCTL_API_TOKEN || undefined,
     backupUrl: env.CUSTCTL_BACKUP_URL ? sections().backupUrl(env.CUSTCTL_BACKUP_URL) : undefined,

@@ -250,8 +250,8 @@ export class QueueApiClient {
     return this.request('GET', '/api/admin/audit', { query: q });
   }
 
-  cleanupRbac<R = unknown>(o: { dryRun: boolean; customer?: string; includeKept?: boolean }): Promise<{ dryRun: boolean; result: R }> {
-    return this.request('POST', '/api/admin/cleanup-rbac', { query: { dryRun: o.dryRun, customer: o.customer, includeKept: o.includeKept || undefined }, timeoutMs: 0 });
+  cleanupRbac<R = unknown>(o: { dryRun: boolean; customer?: string; includeKept?: boolean; cluster?: string }): Promise<{ dryRun: boolean; result: R }> {
+    return this.request('POST', '/api/admin/cleanup-rbac', { query: { dryRun: o.dryRun, customer: o.customer, includeKept: o.includeKept || undefined, cluster: o.cluster }, timeoutMs: 0 });
   }
 }
 

@@ -10,7 +10,6 @@ import type { RbacReportEntry } from '../domain/orphans.js';
 import type { CleanupReport, CleanupResult } from '../jobs/kinds/cleanup-rbac.js';
 import { outputOption, print, printTable, view, type OutputFormat } from '../output/print.js';
 import { confirmOrRefuse } from '../prompt.js';
-import { UsageError } from '../errors.js';
 
 export type { CleanupReport, CleanupResult };
 
@@ -33,7 +32,6 @@ export interface CleanupRbacOutcome {
 }
 
 export async function runCleanupRbac(o: CleanupRbacOptions, d: Deps): Promise<CleanupRbacOutcome> {
-  if (o.cluster !== undefined && d.config().apiUrl) throw new UsageError('--cluster is not sent to the queue API: run the sweep on the server (it sweeps every cluster of its fleet), or without --api-url');
   const client = await d.client();
   const ask = { ...(o.customer !== undefined ? { customer: o.customer } : {}), includeKept: o.includeKept, ...(o.cluster !== undefined ? { cluster: o.cluster } : {}) };
   if (o.dryRun) {

@@ -282,7 +282,7 @@ function detail(x: DeleteOutcome): string {
 /** `delete`'s flags as commander hands them over. */
 interface DeleteFlags {
   yes?: boolean; dryRun?: boolean; detach?: boolean; sync?: boolean; concurrency: number;
-  timeout: number; jobTimeout?: number; after?: number;
+  timeout?: number; jobTimeout?: number; after?: number;
   force?: boolean; allowMissing?: boolean; allowClusterScoped?: boolean; allowOutsideNamespace?: boolean;
   backup?: string | boolean; snapshotVolumes?: string | boolean; snapshotTimeout?: number; backupRecipient?: string[];
   helmUninstall?: HelmUninstallMode;
@@ -297,7 +297,7 @@ export function fromFlags(ids: string[], f: DeleteFlags): DeletionRun {
     detach: !!f.detach,
     sync: !!f.sync,
     concurrency: f.concurrency,
-    waitTimeoutMs: f.timeout,
+    ...(f.timeout !== undefined ? { waitTimeoutMs: f.timeout } : {}),
     ...(f.jobTimeout !== undefined ? { jobTimeoutMs: f.jobTimeout } : {}),
     ...(f.after !== undefined ? { afterMs: f.after } : {}),
     force: !!f.force,
@@ -325,8 +325,8 @@ export function makeDeleteCommand(d: Deps, setExit: (code: number) => void, runF
     .option('--detach', 'only queue the deletion and print the job id')
     .option('--sync', 'with --api-url: run the deletion synchronously on the server (DELETE …/deployment)')
     .addOption(new Option('--concurrency <n>', 'customers deleted at once').argParser(intFlag('--concurrency', 1, 64)).default(DEFAULTS.concurrency))
-    .addOption(new Option('--timeout <duration>', 'how long to wait for the namespace to go').argParser(durationFlag('--timeout')).default(DEFAULTS.waitTimeoutMs, '5m'))
-    .addOption(new Option('--job-timeout <duration>', 'timeout of each attempt (CUSTCTL_JOB_TIMEOUT, default 10m)').argParser(durationFlag('--job-timeout')))
+    .addOption(new Option('--timeout <duration>', "how long to wait for the namespace to go (default: the cluster's timeouts.namespace, else 5m)").argParser(durationFlag('--timeout')))
+    .addOption(new Option('--job-timeout <duration>', "timeout of each attempt (default CUSTCTL_JOB_TIMEOUT, else the cluster's timeouts.job, else 10m)").argParser(durationFlag('--job-timeout')))
     .addOption(new Option('--after <duration>', 'soft delete: suspend the instance now, delete its data after this retention period (e.g. 7d; 0: now; default CUSTCTL_RETENTION)').argParser(retentionFlag('--after')))
     .option('--force', 'also delete a customer whose status is deploying')
     .option('--allow-missing', "reset a deployed row whose release, namespace and RBAC are all missing (otherwise: wrong cluster?)")

@@ -178,7 +178,7 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
     cleanupRbac: async (dryRun, requestedBy, opts) => {
       // A simulated server makes no cluster calls (DESIGN): there is nothing to list, so nothing to sweep.
       if (config.simulate) return { dryRun, simulated: true, ...(dryRun ? {} : { jobId: null }), orphans: [], deleted: [], kept: [], errors: [], note: SIMULATED_CLEANUP_NOTE };
-      const ask = { ...(opts.customer ? { customer: opts.customer.id } : {}), includeKept: opts.includeKept };
+      const ask = { ...(opts.customer ? { customer: opts.customer.id } : {}), includeKept: opts.includeKept, ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}) };
       return dryRun ? (await jobs.planCleanup(ask)).report : jobs.submitCleanup({ ...ask, requestedBy });
     },
     // the customer page's plan: the service's, the one `delete --dry-run` shows

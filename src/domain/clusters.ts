@@ -304,3 +304,41 @@ export function groupByCluster<R extends RowCluster>(rows: readonly R[], fleet: 
 export function concurrencyFor(cluster: ClusterEntry, runConcurrency: number): number {
   return cluster.concurrency ?? runConcurrency;
 }
+
+// ---------------------------------------------------------------------------------------------
+// a deletion's timeouts
+
+/** Where one of a deletion's timeouts came from. */
+export type TimeoutSource = 'asked' | 'site' | 'cluster' | 'default';
+
+export interface DeletionTimeouts {
+  /** each attempt of the job, ms */
+  jobMs: number;
+  /** step 2's wait for the namespace to go (and helm's --timeout), ms */
+  namespaceMs: number;
+  /** `asked`: --job-timeout/--timeout or the API's jobTimeoutMs/timeoutMs; `site`: CUSTCTL_JOB_TIMEOUT; `cluster`: the clusters file */
+  from: { job: TimeoutSource; namespace: TimeoutSource };
+}
+
+/**
+ * The timeouts of one deletion on `cluster`, the one rule every edge uses (delete, the queue API,
+ * the console, `jobs resume`, the attempt itself). What the caller asked for explicitly
+ * (`--job-timeout`, `--timeout`, the API's `jobTimeoutMs`/`timeoutMs`) wins; then the site's
+ * CUSTCTL_JOB_TIMEOUT when it is set (an explicit setting of the process); then the cluster's
+ * `timeouts` from the clusters file; then the defaults.
+ */
+export function deletionTimeouts(
+  asked: { jobTimeoutMs?: number; waitTimeoutMs?: number },
+  cluster: Pick<ClusterEntry, 'timeouts'> | undefined,
+  site: { jobTimeoutMs: number; jobTimeoutSet?: boolean; defaultWaitTimeoutMs: number },
+): DeletionTimeouts {
+  const t = cluster?.timeouts ?? {};
+  const job: [number, TimeoutSource] = asked.jobTimeoutMs !== undefined ? [asked.jobTimeoutMs, 'asked']
+    : site.jobTimeoutSet ? [site.jobTimeoutMs, 'site']
+    : t.jobMs !== undefined ? [t.jobMs, 'cluster']
+    : [site.jobTimeoutMs, 'default'];
+  const ns: [number, TimeoutSource] = asked.waitTimeoutMs !== undefined ? [asked.waitTimeoutMs, 'asked']
+    : t.namespaceMs !== undefined ? [t.namespaceMs, 'cluster']
+    : [site.defaultWaitTimeoutMs, 'default'];
+  return { jobMs: job[0], namespaceMs: ns[0], from: { job: job[1], namespace: ns[1] } };
+}

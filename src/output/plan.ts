@@ -1,9 +1,12 @@
 /** Renders what a deletion will act on: for dry-run (stdout) and the confirmation prompt (stderr). */
 import type { ChalkInstance } from 'chalk';
 import type { PlanView } from '../pipeline/plan.js';
+import { formatDuration } from '../domain/duration.js';
 import { h, paint, styled, Styled } from './text.js';
 
 export { planView, type PlanView } from '../pipeline/plan.js';
+
+const TIMEOUT_FROM: Record<string, string> = { asked: 'asked for', site: 'CUSTCTL_JOB_TIMEOUT', cluster: "the cluster's", default: 'default' };
 
 /** The plan as it reads: every name, e-mail, URL and error in it made visible (src/output/text.ts). */
 export function renderPlan(p: PlanView, chalk: ChalkInstance): Styled {
@@ -13,6 +16,7 @@ export function renderPlan(p: PlanView, chalk: ChalkInstance): Styled {
   const indent = styled(' '.repeat(13));
   lines.push(h`${c.bold('Customer')}     ${p.customerId}  ${whoIs(p.row)}${p.simulated ? c.yellow('  (simulated: cluster untouched)') : ''}`);
   if (p.cluster) lines.push(h`${label('Cluster')}${p.cluster.name}  (context ${p.cluster.context}, ${p.cluster.server})`);
+  if (p.timeouts) lines.push(h`${label('Timeouts')}job ${formatDuration(p.timeouts.jobMs)} (${TIMEOUT_FROM[p.timeouts.from.job] ?? p.timeouts.from.job}), namespace ${formatDuration(p.timeouts.namespaceMs)} (${TIMEOUT_FROM[p.timeouts.from.namespace] ?? p.timeouts.from.namespace})`);
   if (p.alreadyDeleted) {
     lines.push(h`${label('Status')}${c.green(alreadyDeletedText(p.alreadyDeleted))}: nothing left on the cluster, nothing to do (no job is created)`);
     return Styled.join(lines);

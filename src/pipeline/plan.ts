@@ -13,6 +13,12 @@ export interface PlanView {
   simulated: boolean;
   /** the customer's cluster (its name in the fleet; the context and API server it is reached by) */
   cluster?: { name: string; context: string; server: string };
+  /**
+   * the timeouts the deletion gets, ms, and where each came from (`asked`: the flag or the API;
+   * `site`: CUSTCTL_JOB_TIMEOUT; `cluster`: the clusters file; `default`); shown when the customer's
+   * cluster sets `timeouts` in the clusters file
+   */
+  timeouts?: { jobMs: number; namespaceMs: number; from: { job: string; namespace: string } };
   /** companyName and email: who is being deleted (shown beside the id) */
   row: { status: string; instanceNamespace: string; instanceUrl: string; change: string; companyName?: string; email?: string };
   /** a `pending` row with nothing left on the cluster: nothing to do, no job (by which job, when) */

@@ -22,6 +22,7 @@ import type { SignedCertificate } from '../domain/certificate.js';
 import { namespaceElsewhere, type Cluster, type ClusterAdapters, type Clusters } from '../adapters/clusters.js';
 import type { CustomerRow, CustomerStore } from '../adapters/store.js';
 import { parseCustomerId } from '../domain/customer-id.js';
+import { deletionTimeouts } from '../domain/clusters.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { BackupError, CliError, ConflictError, OperationError, errorMessage, isPermanent } from '../errors.js';
 import { BillingError, changedAnything } from '../domain/billing.js';
@@ -184,7 +185,7 @@ export async function runDeleteAttempt(
 
     const outside = s.outside ? await s.outside() : NO_OUTSIDE;
     outsideForRestore = outside;
-    const ctx: StepContext = { job, customer, namespace, store, signal, log, result, attempt: a.attempt, outside, timeoutMs: job.opts.waitTimeoutMs ?? s.defaultWaitTimeoutMs, removedByHelm: new Set(), now: s.now, progress: a.progress, ...(a.onStep ? { timing: { now: s.now, report: a.onStep } } : {}) };
+    const ctx: StepContext = { job, customer, namespace, store, signal, log, result, attempt: a.attempt, outside, timeoutMs: job.opts.waitTimeoutMs ?? deletionTimeouts({}, home?.entry, { jobTimeoutMs: job.opts.timeoutMs, defaultWaitTimeoutMs: s.defaultWaitTimeoutMs }).namespaceMs, removedByHelm: new Set(), now: s.now, progress: a.progress, ...(a.onStep ? { timing: { now: s.now, report: a.onStep } } : {}) };
     if (job.simulated) {
       await runSimulated(steps, ctx, a.progress);
       result.namespaceOutcome = 'simulated';

@@ -16,6 +16,7 @@ import { parseCustomerId, shownInput } from '../domain/customer-id.js';
 import { fromQuery, type DeletionOptions } from '../domain/deletion-options.js';
 import { isJobId } from '../domain/job-id.js';
 import { CliError, errorMessage, httpStatusForErrorName, type ErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError } from '../errors.js';
+import { CLUSTER_NAME } from '../domain/clusters.js';
 import { isStateName, STATE_NAMES, type Job } from '../domain/job.js';
 import { formatRetention } from '../domain/duration.js';
 import { authorize, cancellerOf, type Principal, type Role } from './auth.js';
@@ -521,8 +522,11 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const dryRun = boolParam('dryRun', req.query.dryRun) ?? false;
     const includeKept = boolParam('includeKept', req.query.includeKept) ?? false;
     const customer = req.query.customer !== undefined ? parseCustomerId(req.query.customer) : undefined;
+    // one cluster of the server's fleet (its name is checked against the fleet by the sweep: unknown → 400 naming them)
+    const cluster = req.query.cluster;
+    if (cluster !== undefined && !CLUSTER_NAME.test(cluster)) throw new UsageError("query parameter cluster must be a cluster's name (a DNS label)");
     if (!svc.cleanupRbac) return reply.code(501).send({ error: 'internal', message: 'cleanup-rbac is not available on this server' });
-    const result = await svc.cleanupRbac(dryRun, requestedBy(req), { includeKept, ...(customer ? { customer } : {}) });
+    const result = await svc.cleanupRbac(dryRun, requestedBy(req), { includeKept, ...(customer ? { customer } : {}), ...(cluster !== undefined ? { cluster } : {}) });
     return { dryRun, result };
   });
 

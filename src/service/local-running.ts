@@ -14,7 +14,7 @@ export { runAttached } from './attached.js';
 export { cliRequester, jobsEnv, JOB_TTL_MS, LEASE_MS } from '../jobs/env.js';
 export { followJob } from '../jobs/follow.js';
 export { cleanupReportOf, newCleanupJob, scanFleet, scanOrphans } from '../jobs/kinds/cleanup-rbac.js';
-export { backupOption, jobOptions, snapshotOption, statusConflict, submitDeletion } from '../jobs/kinds/delete.js';
+export { backupOption, jobOptions, planTimeouts, snapshotOption, statusConflict, submitDeletion } from '../jobs/kinds/delete.js';
 export { makeProcessor, settle } from '../jobs/kinds/index.js';
 export { eventsOf, runnerEvents } from '../jobs/lifecycle.js';
 export { workerEvents } from '../jobs/worker.js';

@@ -71,7 +71,7 @@ export class LocalJobsClient implements JobsClient {
     const outside = await d.outside?.(); // and so is a broken billing or hooks configuration
     // the clusters (a broken clusters file is exit 2 now); each customer is planned on its row's cluster
     const clusters = await this.clusters();
-    const { backupOption, checkCustomerIds, checkSnapshotClass, DELETABLE_STATUSES, inspect, namespaceElsewhere, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, statusConflict } = await running();
+    const { backupOption, checkCustomerIds, checkSnapshotClass, DELETABLE_STATUSES, inspect, namespaceElsewhere, planTimeouts, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness, snapshotOption, statusConflict } = await running();
     const snapshotClass = snapshotOption(cfg, o).snapshotClass;
     backupOption(cfg, o); // a backup option that is refused (a recipient without a backup) refuses the run
     // Every id and row checked before anything happens; any refusal refuses the whole run, and
@@ -154,6 +154,8 @@ export class LocalJobsClient implements JobsClient {
       if (!showPlan) return;
       t.plan = await planOf({ customer: t.customer, namespace: t.namespace, row, insp, o, config: cfg, kube: env?.kube ?? null, outside: outside ?? null, store, ...(t.alreadyDeleted ? { alreadyDeleted: t.alreadyDeleted } : {}) });
       if (c && clusters.several) t.plan.cluster = { name: home.name, context: c.target.context, server: c.target.server };
+      // a cluster with its own timeouts: the plan says which apply (what was asked for beats them)
+      if (Object.keys(home.entry.timeouts).length > 0) t.plan.timeouts = planTimeouts(cfg, o, home.entry);
       if (outside) {
         // refused by its outside step anyway (billing): say so before asking to confirm
         for (const sec of t.plan.outside ?? []) {
@@ -192,7 +194,7 @@ export class LocalJobsClient implements JobsClient {
    */
   async planCustomer(customer: CustomerId, o: DeletionOptions = {}): Promise<CustomerPlan> {
     const env = await this.env();
-    const { DELETABLE_STATUSES, inspect, statusConflict } = await running();
+    const { DELETABLE_STATUSES, inspect, planTimeouts, statusConflict } = await running();
     const { store, config: cfg } = env;
     const row = await store.get(customer.id);
     if (!row) throw new NotFoundError(`customer ${customer.id} not found in ${store.description}`);
@@ -204,6 +206,7 @@ export class LocalJobsClient implements JobsClient {
     const insp = cluster ? await inspect(customer, namespace, row, { ...cluster, store }, { detail: true, helmUninstall: o.helmUninstall ?? cfg.helmUninstall }) : null;
     const outside = env.outside ? await env.outside() : null;
     const plan = await planOf({ customer, namespace, row, insp, o, config: cfg, kube: cluster?.kube ?? null, outside, store });
+    if (Object.keys(home.entry.timeouts).length > 0) plan.timeouts = planTimeouts(cfg, o, home.entry);
     return { plan, target: { ...(cluster ? { context: cluster.target.context, server: cluster.target.server } : {}), database: store.description, ...(env.clusters.several ? { cluster: home.name } : {}) } };
   }
 
@@ -216,7 +219,7 @@ export class LocalJobsClient implements JobsClient {
     if (this.o.mode === 'cli') {
       // step lines: one customer's story, quiet in a run over several (one line per customer there)
       if (job.data.scheduledFor !== undefined) this.d.log.step('info', `Deletion scheduled: instance suspended${job.data.billingPaused?.length ? ', billing collection paused' : ''}`, { customerId: customer.id, job: job.id, deletesAt: new Date(job.data.scheduledFor).toISOString(), ...(job.data.billingPaused?.length ? { billingPaused: job.data.billingPaused.join(',') } : {}), cancel: `custctl cancel ${customer.id}` });
-      else this.d.log.step('info', 'Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs) });
+      else this.d.log.step('info', 'Deletion queued', { customerId: customer.id, job: job.id, attempts: job.maxAttempts, jobTimeout: formatDuration(job.opts.timeoutMs), ...(job.opts.waitTimeoutMs !== undefined ? { namespaceTimeout: formatDuration(job.opts.waitTimeoutMs) } : {}) });
     }
     return job;
   }
@@ -464,7 +467,7 @@ export class LocalJobsClient implements JobsClient {
           {
             name: 'delete',
             data: { customerId: customer.id, namespace: namespaceFor(customer, env.config.namespacePrefix) },
-            opts: jobOptions(env.config, {}),
+            opts: jobOptions(env.config, {}, env.clusters.for(row).entry),
             requestedBy: `${cliRequester(d.worker)} (resume)`,
             simulated: env.config.simulate,
             previousStatus: row.previousStatus,

@@ -121,12 +121,12 @@ export class RemoteJobsClient implements JobsClient {
 
   private cleanupAsk(o: CleanupRequest) {
     const customer = o.customer !== undefined ? parseCustomerId(o.customer).id : undefined;
-    return { ...(customer ? { customer } : {}), includeKept: o.includeKept };
+    return { ...(customer ? { customer } : {}), includeKept: o.includeKept, ...(o.cluster !== undefined ? { cluster: o.cluster } : {}) };
   }
 
   private logCleanupTarget(o: CleanupRequest): void {
     const customer = o.customer !== undefined ? parseCustomerId(o.customer).id : undefined;
-    this.d.log.info('Target', { api: this.api.baseUrl, customer });
+    this.d.log.info('Target', { api: this.api.baseUrl, customer, cluster: o.cluster });
   }
 
   get(id: string): Promise<Job> {

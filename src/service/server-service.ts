@@ -45,7 +45,7 @@ export interface ServerService {
   /** the one cancel (src/jobs/cancel.ts): absent where the server cannot cancel */
   cancel?(target: CancelTarget, who: Canceller): Promise<CancelResult>;
   /** the cleanup-rbac sweep (dry run: the report only) */
-  cleanupRbac?(dryRun: boolean, requestedBy: string, opts: { customer?: CustomerId; includeKept: boolean }): Promise<unknown>;
+  cleanupRbac?(dryRun: boolean, requestedBy: string, opts: { customer?: CustomerId; includeKept: boolean; cluster?: string }): Promise<unknown>;
   /** one customer's deletion plan, as `delete --dry-run` shows it (the console's customer page) */
   plan?(customer: CustomerId): Promise<CustomerPlan>;
   /** the erasure (src/jobs/erase.ts); NotFoundError / ConflictError when refused; absent where the server cannot erase */

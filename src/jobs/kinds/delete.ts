@@ -8,6 +8,7 @@ import { DELETABLE_STATUSES, type ClaimResult, type CustomerRow } from '../../ad
 import type { Config } from '../../config.js';
 import { DEFAULTS } from '../../config.js';
 import type { CustomerId } from '../../domain/customer-id.js';
+import { deletionTimeouts, type ClusterEntry, type DeletionTimeouts } from '../../domain/clusters.js';
 import type { DeletionOptions } from '../../domain/deletion-options.js';
 import type { PaceSummary } from '../../domain/pacing.js';
 import { namespaceFor } from '../../domain/namespace-name.js';
@@ -31,12 +32,14 @@ export interface SubmitOptions extends DeletionOptions {
   namespaceUid?: string;
 }
 
-export function jobOptions(config: Config, o: DeletionOptions): JobOptions {
+/** A deletion's job options; its timeouts are the cluster's when the caller asked for none (deletionTimeouts). */
+export function jobOptions(config: Config, o: DeletionOptions, cluster?: Pick<ClusterEntry, 'timeouts'>): JobOptions {
+  const t = planTimeouts(config, o, cluster ?? { timeouts: {} });
   return {
     attempts: config.maxAttempts,
     backoff: { type: 'exponential', delay: config.retryDelayMs },
-    timeoutMs: o.jobTimeoutMs ?? config.jobTimeoutMs,
-    waitTimeoutMs: o.waitTimeoutMs ?? DEFAULTS.waitTimeoutMs,
+    timeoutMs: t.jobMs,
+    waitTimeoutMs: t.namespaceMs,
     force: o.force ?? false,
     allowMissing: o.allowMissing ?? false,
     allowClusterScoped: o.allowClusterScoped ?? false,
@@ -45,6 +48,11 @@ export function jobOptions(config: Config, o: DeletionOptions): JobOptions {
     ...backupOption(config, o),
     ...snapshotOption(config, o),
   };
+}
+
+/** The timeouts a deletion on this cluster gets and where each comes from, for its plan (the same rule as jobOptions). */
+export function planTimeouts(config: Config, o: DeletionOptions, cluster: Pick<ClusterEntry, 'timeouts'>): DeletionTimeouts {
+  return deletionTimeouts(o, cluster, { jobTimeoutMs: config.jobTimeoutMs, jobTimeoutSet: config.jobTimeoutSet ?? false, defaultWaitTimeoutMs: DEFAULTS.waitTimeoutMs });
 }
 
 /** `--snapshot-volumes CLASS` beats the site default CUSTCTL_SNAPSHOT_CLASS; `--no-snapshot-volumes` drops both. */
@@ -81,7 +89,7 @@ export function backupOption(config: Pick<Config, 'backupUrl' | 'backupRecipient
 export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: SubmitOptions): Promise<Job> {
   const namespace = namespaceFor(customer, env.config.namespacePrefix);
   // the options first: a refused one (e.g. --backup-recipient without a backup) must not leave a claimed row
-  const opts = jobOptions(env.config, o);
+  let opts = jobOptions(env.config, o);
   // the attempt that follows loads the pipeline (processDelete): its modules load while the claim
   // and the job's writes wait on the database and the disk, not after them
   if (!env.config.simulate) void import('../../pipeline/run.js').catch(() => undefined);
@@ -93,6 +101,7 @@ export async function submitDeletion(env: JobsEnv, customer: CustomerId, o: Subm
   if (refused) throw refused;
   // the row's cluster: a row naming none in a fleet of several is refused here, before any claim
   const home = env.clusters.for(current);
+  opts = jobOptions(env.config, o, home.entry); // the cluster's timeouts, where the caller asked for none
   // soft delete: with a retention period the job waits (delayed) and the instance is suspended now
   const due = scheduledFor(env.now(), o.afterMs ?? env.config.retentionMs);
   if (due !== undefined) {
