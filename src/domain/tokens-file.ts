@@ -9,7 +9,6 @@ import { UsageError } from './errors.js';
 
 /** What a route needs. */
 export type Role = 'admin' | 'viewer';
-export const ROLES: readonly Role[] = ['admin', 'viewer'];
 /**
  * What a token is: admin, viewer, or `owner:<customerId>` — an account owner, who may schedule
  * and cancel the deletion of its own customer and read its row and jobs; nothing else exists for it.

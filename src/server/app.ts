@@ -1,6 +1,7 @@
 /**
- * The queue API (`custctl serve`): the seed's endpoints over fastify. Thin: every rule lives in
- * the jobs service and the queue; this module maps HTTP to them and errors to `{error, message}`.
+ * The queue API (`custctl serve`) over fastify: the deletion endpoints (DELETE /api/customers/:id,
+ * GET /api/jobs/:id, …), the admin API, the console and the portal. Thin: every rule lives in the
+ * service and its policy; this module maps HTTP to them and errors to `{error, message}`.
  *
  * fastify: maintained, fast, first-class TypeScript, `inject()` for tests without a socket, and a
  * single error handler. Its own logger is off: requests are logged here through the Reporter,
@@ -77,7 +78,7 @@ export const QUEUED_MESSAGE = 'Customer deletion queued successfully';
 export const SCHEDULED_MESSAGE = 'Customer deletion scheduled';
 export const QUEUED_NOTE = 'Kubernetes namespace will be deleted asynchronously. Check job status for progress.';
 
-/** HTTP status of an error name (the one table, src/domain/errors.ts); `conflict` is 409 except on the seed's DELETE (400). */
+/** HTTP status of an error name (the one table, src/domain/errors.ts); `conflict` is 409 except on DELETE /api/customers/:id (400, the status that endpoint has always answered). */
 export const statusForErrorName = (name: ErrorName, conflictStatus = 409): number => httpStatusForErrorName(name, conflictStatus);
 
 /** The API's error names are a closed set (docs/remote.md): a usage error travels as `invalid_request`. */
@@ -181,7 +182,7 @@ declare module 'fastify' {
     role?: Role | null;
     /** owner tokens may call this route (for their own customer only: the route checks) */
     owner?: boolean;
-    /** status of a ConflictError on this route (the seed's DELETE says 400) */
+    /** status of a ConflictError on this route (DELETE /api/customers/:id answers 400) */
     conflictStatus?: number;
   }
   interface FastifyRequest {

@@ -13,7 +13,7 @@ import { TOKEN_HINT, parseTokensFile, sha256, tokensFileModeWarnings, type Princ
 
 // the file format is domain code (custctl token writes it too); re-exported where serve used to find it
 export {
-  CUSTOMER_ID, NAME as TOKEN_NAME, ROLES, TOKEN_HINT, parseTokensFile, sha256, sha256Hex, tokensFileModeWarnings,
+  CUSTOMER_ID, NAME as TOKEN_NAME, TOKEN_HINT, parseTokensFile, sha256, sha256Hex, tokensFileModeWarnings,
   type Principal, type Role, type TokenEntry, type TokenRole, type TokenSet,
 } from '../domain/tokens-file.js';
 
