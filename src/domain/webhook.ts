@@ -6,7 +6,7 @@
  * delivery loop is src/jobs/webhooks.ts.
  */
 import type { BillingSummary } from './billing.js';
-import { releaseRemoved } from './release-outcome.js';
+import { kindFacts, type DeletedSummary } from './job-kinds.js';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Job, JobName } from './job.js';
 import type { CustomerEventName } from './customer-events.js';
@@ -140,12 +140,7 @@ export function retrySchedule(policy: Pick<WebhookPolicy, 'windowMs' | 'baseDela
 
 // ---- the body ------------------------------------------------------------------------------
 
-/** What a deletion removed (the audit row's `deleted`: src/pipeline/steps/row.ts). */
-export interface DeletedSummary {
-  releases?: string[];
-  objects?: Record<string, number>;
-  rbac?: string[];
-}
+export type { DeletedSummary } from './job-kinds.js';
 
 export interface WebhookPayload {
   event: WebhookEventName;
@@ -198,26 +193,9 @@ function iso(ms: number | null | undefined): string | null {
   return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? new Date(ms).toISOString() : null;
 }
 
+/** What the job deleted, as its kind says (src/domain/job-kinds.ts). */
 function deletedOf(job: Job): WebhookPayload['deleted'] {
-  const rv = (typeof job.returnvalue === 'object' && job.returnvalue !== null ? job.returnvalue : {}) as {
-    deleted?: unknown;
-    releases?: Array<{ name: string; outcome: string }>;
-    rbac?: { deleted?: RbacEntry[] };
-  };
-  let releases: string[] = [];
-  let rbac: string[] = [];
-  let objectsByKind: Record<string, number> = {};
-  if (job.name === 'cleanup-rbac') {
-    // the sweep's report: the RBAC objects it deleted
-    if (Array.isArray(rv.deleted)) rbac = (rv.deleted as RbacEntry[]).map((x) => `${x.kind}/${x.name}`);
-  } else if (job.name === 'delete') {
-    // the pipeline's summary (the audit row's `deleted`); older results: their releases and RBAC
-    const s = (rv.deleted && typeof rv.deleted === 'object' && !Array.isArray(rv.deleted) ? rv.deleted : null) as DeletedSummary | null;
-    releases = s?.releases ?? (rv.releases ?? []).filter((r) => releaseRemoved(r.outcome)).map((r) => r.name);
-    rbac = s?.rbac ?? (rv.rbac?.deleted ?? []).map((x) => `${x.kind}/${x.name}`);
-    objectsByKind = { ...(s?.objects ?? {}) };
-  }
-  return deletedBody({ releases, objects: objectsByKind, rbac });
+  return deletedBody(kindFacts(job.name).deleted(job));
 }
 
 /** The `deleted` part of a body (webhooks, and the deletion hooks after the cluster part): counts and names. */
@@ -233,8 +211,6 @@ export function deletedBody(s: DeletedSummary): WebhookPayload['deleted'] {
     names: { releases, clusterRbac: rbac },
   };
 }
-
-interface RbacEntry { kind: string; name: string }
 
 /** The body of one delivery: stable field names (docs/webhooks.md), serialised once and journaled as sent. */
 export function webhookPayload(job: Job, outcome: WebhookEvent, deliveryId: string, now: number): WebhookPayload {

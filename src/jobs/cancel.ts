@@ -38,6 +38,7 @@ import type { SuspendChange } from '../pipeline/suspend.js';
 import type { JobsEnv } from './jobs-env.js';
 import { eventsOf } from './lifecycle.js';
 import { restoreAfterSchedule, resumeBillingAfterSchedule } from './scheduled.js';
+import { kindFacts } from '../domain/job-kinds.js';
 
 /** What to cancel: a job by id, or the deletion that holds a customer. */
 export type CancelTarget = { jobId: string } | { customer: CustomerId };
@@ -118,7 +119,7 @@ async function byCustomer(env: JobsEnv, customer: CustomerId, who: Canceller): P
 async function byJob(env: JobsEnv, id: string, who: Canceller): Promise<Found> {
   const job = await env.queue.get(id);
   if (!job || (who.ownerOf !== undefined && job.data.customerId !== who.ownerOf)) throw jobNotFound(id);
-  const row = job.name === 'delete' && job.data.customerId ? await env.store.get(job.data.customerId) : null;
+  const row = kindFacts(job.name).holdsCustomerRow && job.data.customerId ? await env.store.get(job.data.customerId) : null;
   return { job, jobId: job.id, row };
 }
 

@@ -6,6 +6,7 @@
 import { parseSignedCertificate, type SignedCertificate } from '../domain/certificate.js';
 import type { Job } from '../domain/job.js';
 import { NotFoundError } from '../errors.js';
+import { kindFacts } from '../domain/job-kinds.js';
 
 /** The result field that holds a job's certificate. */
 export const CERTIFICATE_FIELD = 'certificate';
@@ -22,7 +23,7 @@ export function certificateOfJob(job: Job): SignedCertificate | null {
 export function jobCertificate(job: Job): SignedCertificate {
   const c = certificateOfJob(job);
   if (c) return c;
-  const why = job.name !== 'delete'
+  const why = !kindFacts(job.name).holdsCustomerRow
     ? `job ${job.id} is a ${job.name} job: only a hard deletion has a certificate`
     : job.state !== 'completed'
       ? `job ${job.id} is ${job.state}: a certificate is issued when a hard deletion completes`

@@ -17,6 +17,7 @@ import type { RbacKind } from '../domain/rbac-owner.js';
 import type { DeleteResult } from '../pipeline/types.js';
 import type { JobEvent } from './events.js';
 import type { Metrics, StepTiming } from './metrics.js';
+import { kindFacts } from '../domain/job-kinds.js';
 
 /** Whole deletions: the namespace controller's 5 s floor, up to the 10 min job timeout and past it. */
 export const DELETION_BUCKETS = [1, 2.5, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600, 900, 1800];
@@ -112,7 +113,7 @@ export class PromMetrics implements Metrics {
         return;
       case 'completed': {
         this.attempts.inc({ kind: e.job.name, outcome: 'completed', ...cluster });
-        if (e.job.name !== 'delete') return;
+        if (!kindFacts(e.job.name).holdsCustomerRow) return;
         this.deletions.inc({ status: 'success', ...cluster });
         const r = e.job.returnvalue as Partial<DeleteResult> | null;
         if (typeof r?.durationMs === 'number') this.deletionSeconds.observe(r.durationMs / 1000);
@@ -121,7 +122,7 @@ export class PromMetrics implements Metrics {
       }
       case 'failed':
         this.attempts.inc({ kind: e.job.name, outcome: 'failed', ...cluster });
-        if (e.job.name === 'delete') this.deletions.inc({ status: 'failed', ...cluster });
+        if (kindFacts(e.job.name).holdsCustomerRow) this.deletions.inc({ status: 'failed', ...cluster });
         return;
       default:
         return; // accepted, started, progress; a cancel ends no attempt and is no failed deletion

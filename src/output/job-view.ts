@@ -16,6 +16,7 @@ import type { DeliveryView } from '../domain/webhook.js';
 import type { IO } from '../io.js';
 import { ago, printTable, view, writeStyled, type View } from './print.js';
 import { h, paint, styled, Styled, type Paint } from './text.js';
+import { kindFacts } from '../domain/job-kinds.js';
 
 export function stateWord(job: Job, c: Paint): Styled {
   const name = stateName(job);
@@ -60,7 +61,7 @@ export function renderJob(job: Job, chalk: ChalkInstance, now: number): Styled {
     lines.push(h`${label('Worker')}${job.lease.owner}, lease ${expired ? c.red(`expired ${formatDuration(now - job.lease.expiresAt)} ago: resume with 'custctl jobs resume'`) : `until ${at(job.lease.expiresAt)}`}`);
   }
   if (isCancelled(job)) {
-    const after = !job.data.customerId || job.name !== 'delete' ? '' : deletionStarted(job) ? '; an attempt had run, so nothing was restored and the customer was left deletion_failed' : job.previousStatus ? `; the customer went back to ${job.previousStatus}` : '';
+    const after = !job.data.customerId || !kindFacts(job.name).holdsCustomerRow ? '' : deletionStarted(job) ? '; an attempt had run, so nothing was restored and the customer was left deletion_failed' : job.previousStatus ? `; the customer went back to ${job.previousStatus}` : '';
     lines.push(h`${label('Cancelled')}${at(job.finishedOn)}${after}`);
   } else if (job.failedReason) {
     const [first, ...rest] = job.failedReason.split('\n');

@@ -337,6 +337,6 @@ async function runTimed(step: Step, ctx: StepContext): Promise<void> {
     t.report({ step: step.name, seconds: (t.now() - t0) / 1000, ok: false, errorName: e instanceof CliError ? e.errorName : 'internal' });
     throw e;
   }
-  t.report({ step: step.name, seconds: (t.now() - t0) / 1000, ok: true, ...(step.name === 'namespace' ? { namespaceOutcome: ctx.result.namespaceOutcome } : {}) });
+  t.report({ step: step.name, seconds: (t.now() - t0) / 1000, ok: true, ...step.report?.(ctx) });
 }
 

@@ -69,4 +69,11 @@ export interface Step {
   /** false: this job asked for nothing this step does (`--backup` unset): not run, not timed, not logged */
   applies?(ctx: StepContext): boolean;
   run(ctx: StepContext): Promise<void>;
+  /** what this step adds to its timing report when it is done (the namespace step: what it did to the namespace) */
+  report?(ctx: StepContext): Partial<StepTiming>;
+  /**
+   * The progress at which a job's page shows this step done, when it is not `progress` (a step
+   * that records its own progress only for the jobs that ask for it); undefined: not shown.
+   */
+  shownAt?(job: Job): number | undefined;
 }

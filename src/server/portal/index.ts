@@ -33,6 +33,7 @@ import type { ConsoleShared } from '../console/index.js';
 import { csrfMatches, sameOrigin, SESSION_LIMITS, SessionStore, type Session, type SessionLimits } from '../console/session.js';
 import { accountPage, errorPage, jobPage, portalLayout, signInPage, SIGN_IN_ERRORS, type AccountState, type PortalFlash, type SignInError } from './pages.js';
 import { ownerDefaultRetention, ownerError, ownerJob, ownerRetention } from './rules.js';
+import { kindFacts } from '../../domain/job-kinds.js';
 
 export interface PortalExport {
   /** the archive's file name */
@@ -233,7 +234,7 @@ export function registerPortal(app: FastifyInstance, svc: ServerService, s: Rout
     async function ownJob(req: FastifyRequest, raw: string): Promise<Job> {
       if (!isJobId(raw)) throw new InvalidIdError('that is not a request number');
       const job = await svc.job(raw);
-      if (!job || job.name !== 'delete' || job.data.customerId !== who(req).customerId) throw new NotFoundError(`job ${raw} not found`);
+      if (!job || !kindFacts(job.name).holdsCustomerRow || job.data.customerId !== who(req).customerId) throw new NotFoundError(`job ${raw} not found`);
       return job;
     }
 
@@ -241,7 +242,7 @@ export function registerPortal(app: FastifyInstance, svc: ServerService, s: Rout
     async function latestDeletion(row: CustomerRow): Promise<Job | null> {
       const held = row.deletionJobId ? await svc.job(row.deletionJobId) : null;
       if (held && held.data.customerId === row.customerId) return held;
-      const all = (await svc.jobs({ customerId: row.customerId })).filter((j) => j.name === 'delete').sort((a, b) => Number(b.id) - Number(a.id));
+      const all = (await svc.jobs({ customerId: row.customerId })).filter((j) => kindFacts(j.name).holdsCustomerRow).sort((a, b) => Number(b.id) - Number(a.id));
       return all[0] ?? null;
     }
 
