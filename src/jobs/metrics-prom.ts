@@ -131,7 +131,7 @@ export class PromMetrics implements Metrics {
 
   readonly stepTimed = (t: StepTiming): void => {
     this.stepSeconds.observe({ step: t.step }, t.seconds);
-    if (t.step === 'namespace' && ((t.ok && t.namespaceOutcome === 'deleted') || t.errorName === 'timeout')) this.namespaceSeconds.observe(t.seconds);
+    if ((t.ok && t.namespaceOutcome === 'deleted') || (t.waitedForNamespace === true && t.errorName === 'timeout')) this.namespaceSeconds.observe(t.seconds);
   };
 
   readonly orphansScanned = (remaining: ReadonlyArray<{ kind: RbacKind }>): void => {
