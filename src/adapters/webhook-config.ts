@@ -15,8 +15,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { parseDuration, formatDuration } from '../domain/duration.js';
-import type { JobName } from '../domain/job.js';
-import { JOB_KINDS } from '../domain/job-kinds.js';
+import { JOB_KINDS, type JobName } from '../domain/job.js';
 import { CUSTOMER_SUBSCRIPTION, DEFAULT_WEBHOOK_POLICY, makeEndpoint, shownUrl, WEBHOOK_EVENTS, type WebhookEndpoint, type WebhookEvent, type WebhookPolicy } from '../domain/webhook.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -6,7 +6,7 @@
  * delivery loop is src/jobs/webhooks.ts.
  */
 import type { BillingSummary } from './billing.js';
-import { kindFacts, type DeletedSummary } from './job-kinds.js';
+import { releaseRemoved } from './release-outcome.js';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Job, JobName } from './job.js';
 import type { CustomerEventName } from './customer-events.js';
@@ -140,7 +140,12 @@ export function retrySchedule(policy: Pick<WebhookPolicy, 'windowMs' | 'baseDela
 
 // ---- the body ------------------------------------------------------------------------------
 
-export type { DeletedSummary } from './job-kinds.js';
+/** What a deletion removed (the audit row's `deleted`: src/pipeline/steps/row.ts). */
+export interface DeletedSummary {
+  releases?: string[];
+  objects?: Record<string, number>;
+  rbac?: string[];
+}
 
 export interface WebhookPayload {
   event: WebhookEventName;
@@ -193,9 +198,27 @@ function iso(ms: number | null | undefined): string | null {
   return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? new Date(ms).toISOString() : null;
 }
 
-/** What the job deleted, as its kind says (src/domain/job-kinds.ts). */
+interface RbacEntry { kind: string; name: string }
+type ResultShape = { deleted?: unknown; releases?: Array<{ name: string; outcome: string }>; rbac?: { deleted?: RbacEntry[] } };
+
+/** What a job of each kind deleted, read from its result; a kind not named here deleted nothing. */
+const DELETED_BY_KIND: Partial<Record<JobName, (rv: ResultShape) => DeletedSummary>> = {
+  // the pipeline's summary (the audit row's `deleted`); older results: their releases and RBAC
+  delete: (rv) => {
+    const s = (rv.deleted && typeof rv.deleted === 'object' && !Array.isArray(rv.deleted) ? rv.deleted : null) as DeletedSummary | null;
+    return {
+      releases: s?.releases ?? (rv.releases ?? []).filter((r) => releaseRemoved(r.outcome)).map((r) => r.name),
+      objects: { ...(s?.objects ?? {}) },
+      rbac: s?.rbac ?? (rv.rbac?.deleted ?? []).map((x) => `${x.kind}/${x.name}`),
+    };
+  },
+  // the sweep's report: the RBAC objects it deleted
+  'cleanup-rbac': (rv) => ({ rbac: Array.isArray(rv.deleted) ? (rv.deleted as RbacEntry[]).map((x) => `${x.kind}/${x.name}`) : [] }),
+};
+
 function deletedOf(job: Job): WebhookPayload['deleted'] {
-  return deletedBody(kindFacts(job.name).deleted(job));
+  const rv = (typeof job.returnvalue === 'object' && job.returnvalue !== null ? job.returnvalue : {}) as ResultShape;
+  return deletedBody((DELETED_BY_KIND as Record<string, ((rv: ResultShape) => DeletedSummary) | undefined>)[job.name]?.(rv) ?? {});
 }
 
 /** The `deleted` part of a body (webhooks, and the deletion hooks after the cluster part): counts and names. */

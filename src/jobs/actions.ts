@@ -4,11 +4,10 @@
  */
 import type { CustomerStore } from '../adapters/store.js';
 import { ConflictError } from '../errors.js';
-import { isCancelled, type Job } from '../domain/job.js';
+import { isCancelled, kindFacts, type Job } from '../domain/job.js';
 import { mayRetry } from '../domain/job-machine.js';
 import { requireJob, type JobQueue } from '../adapters/queue.js';
 import type { JobEvents } from './events.js';
-import { kindFacts } from '../domain/job-kinds.js';
 import { knownKind } from './kinds/index.js';
 import { retriedAudit } from './kinds/kind.js';
 

@@ -30,7 +30,7 @@
  */
 import type { CustomerRow } from '../adapters/store.js';
 import { parseCustomerId, type CustomerId } from '../domain/customer-id.js';
-import { deletionStarted, isCancelled, type Job } from '../domain/job.js';
+import { deletionStarted, isCancelled, kindFacts, type Job } from '../domain/job.js';
 import { mayCancel as cancellableState } from '../domain/job-machine.js';
 import { checkRowNamespace } from '../domain/namespace-name.js';
 import { ConflictError, errorMessage, ForbiddenError, NotFoundError, OperationError } from '../errors.js';
@@ -38,7 +38,6 @@ import type { SuspendChange } from '../pipeline/suspend.js';
 import type { JobsEnv } from './jobs-env.js';
 import { eventsOf } from './lifecycle.js';
 import { restoreAfterSchedule, resumeBillingAfterSchedule } from './scheduled.js';
-import { kindFacts } from '../domain/job-kinds.js';
 
 /** What to cancel: a job by id, or the deletion that holds a customer. */
 export type CancelTarget = { jobId: string } | { customer: CustomerId };

@@ -4,9 +4,8 @@
  * `certificate` field, written by the hard deletion's end (src/jobs/certify.ts).
  */
 import { parseSignedCertificate, type SignedCertificate } from '../domain/certificate.js';
-import type { Job } from '../domain/job.js';
+import { kindFacts, type Job } from '../domain/job.js';
 import { NotFoundError } from '../errors.js';
-import { kindFacts } from '../domain/job-kinds.js';
 
 /** The result field that holds a job's certificate. */
 export const CERTIFICATE_FIELD = 'certificate';

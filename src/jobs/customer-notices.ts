@@ -26,13 +26,12 @@ import {
   type PortalLink, type Requester,
 } from '../domain/customer-events.js';
 import { parseDuration } from '../domain/duration.js';
-import type { Job } from '../domain/job.js';
+import { kindFacts, type Job } from '../domain/job.js';
 import { MAX_LINK_TTL_MS, MIN_LINK_TTL_MS, mintPortalToken, portalLinkUrl, type PortalPage, type PortalSecrets } from '../domain/portal-link.js';
 import { errorMessage, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
 import type { JobListener } from './events.js';
 import type { Webhooks } from './webhooks.js';
-import { kindFacts } from '../domain/job-kinds.js';
 
 /** How often the waiting deletions are scanned for reminders (CUSTCTL_REMINDER_SCAN), by default. */
 export const DEFAULT_REMINDER_SCAN_MS = 60_000;

@@ -12,12 +12,11 @@ import { readFile } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { writeFileAtomic } from '../adapters/fs-atomic.js';
 import type { JobQueue } from '../adapters/queue.js';
-import { JOB_STATES, type Job, type JobState } from '../domain/job.js';
+import { JOB_STATES, kindFacts, type Job, type JobState } from '../domain/job.js';
 import type { RbacKind } from '../domain/rbac-owner.js';
 import type { DeleteResult } from '../pipeline/types.js';
 import type { JobEvent } from './events.js';
 import type { Metrics, StepTiming } from './metrics.js';
-import { kindFacts } from '../domain/job-kinds.js';
 
 /** Whole deletions: the namespace controller's 5 s floor, up to the 10 min job timeout and past it. */
 export const DELETION_BUCKETS = [1, 2.5, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600, 900, 1800];

@@ -8,7 +8,7 @@ import type { HookPointResult } from '../domain/hooks.js';
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../domain/duration.js';
 import type { CustomerRow } from '../adapters/store.js';
-import { deletionStarted, isCancelled, isScheduled, stateName, type AttemptRecord, type Job } from '../domain/job.js';
+import { deletionStarted, isCancelled, isScheduled, kindFacts, stateName, type AttemptRecord, type Job } from '../domain/job.js';
 import { isScheduledRow, rowStatusName } from '../domain/row-status.js';
 import type { CancelResult } from '../jobs/cancel.js';
 import { deliveryJson, jobJson, type DeliveryJson, type JobJson } from '../domain/json-times.js';
@@ -16,7 +16,6 @@ import type { DeliveryView } from '../domain/webhook.js';
 import type { IO } from '../io.js';
 import { ago, printTable, view, writeStyled, type View } from './print.js';
 import { h, paint, styled, Styled, type Paint } from './text.js';
-import { kindFacts } from '../domain/job-kinds.js';
 
 export function stateWord(job: Job, c: Paint): Styled {
   const name = stateName(job);

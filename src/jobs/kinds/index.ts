@@ -1,6 +1,6 @@
 /**
  * The job kinds, by job name. A new kind is one module in this folder plus one line here (and its
- * name in `JobName`, src/domain/job.ts, and its facts in src/domain/job-kinds.ts).
+ * name in `JobName` and its facts in `JOB_KINDS`, src/domain/job.ts).
  */
 import { OperationError } from '../../errors.js';
 import type { Job, JobName } from '../../domain/job.js';

@@ -1,7 +1,8 @@
 /**
  * What a job kind is: how one attempt runs, what the job's end means for its subject, the audit
  * rows its lifecycle events write, and what a retry must check first. Its facts (whether it holds
- * its customer's row, its label, its webhook summary) are src/domain/job-kinds.ts.
+ * its customer's row, its label, how to start it anew) are `JOB_KINDS` in src/domain/job.ts; what a
+ * webhook says it deleted is src/domain/webhook.ts.
  */
 import type { AuditEntry, CustomerStore } from '../../adapters/store.js';
 import type { Job, JobName } from '../../domain/job.js';

@@ -5,13 +5,12 @@
  * check and decide.
  */
 import type { CustomerRow } from '../../adapters/store.js';
-import { deletionStarted, isCancelled, isScheduled, stateName, type Job } from '../../domain/job.js';
+import { deletionStarted, isCancelled, isScheduled, kindFacts, stateName, type Job } from '../../domain/job.js';
 import { rowStatusName } from '../../domain/row-status.js';
 import type { PlanView } from '../../pipeline/plan.js';
 import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
 import { formatDuration, formatRetention } from '../../domain/duration.js';
 import { html, query, statusBadge, time, type Raw } from './html.js';
-import { kindFacts } from '../../domain/job-kinds.js';
 
 export interface Viewer {
   role: 'admin' | 'viewer' | 'owner';

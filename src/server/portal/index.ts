@@ -19,7 +19,7 @@ import type { CustomerRow } from '../../adapters/store.js';
 import { parseCustomerId, type CustomerId } from '../../domain/customer-id.js';
 import { parseDuration, parseRetention } from '../../domain/duration.js';
 import { isJobId } from '../../domain/job-id.js';
-import type { Job } from '../../domain/job.js';
+import { kindFacts, type Job } from '../../domain/job.js';
 import {
   checkLinkTtl, DEFAULT_LINK_TTL_MS, MemoryUsedLinks, mintPortalToken, PORTAL_PAGES, PortalConfigError, portalLinkUrl, redeemPortalToken, verifyPortalToken,
   type PortalPage, type PortalSecrets, type UsedLinks,
@@ -33,7 +33,6 @@ import type { ConsoleShared } from '../console/index.js';
 import { csrfMatches, sameOrigin, SESSION_LIMITS, SessionStore, type Session, type SessionLimits } from '../console/session.js';
 import { accountPage, errorPage, jobPage, portalLayout, signInPage, SIGN_IN_ERRORS, type AccountState, type PortalFlash, type SignInError } from './pages.js';
 import { ownerDefaultRetention, ownerError, ownerJob, ownerRetention } from './rules.js';
-import { kindFacts } from '../../domain/job-kinds.js';
 
 export interface PortalExport {
   /** the archive's file name */
