@@ -59,6 +59,7 @@ import {
   type BullBackend,
   type BullData,
   type CancelledRecords,
+  type FinishedFields,
   type BullMQQueue,
   type BullMQWorker,
   type BullProcessor,
@@ -201,6 +202,15 @@ export class PostgresBullBackend implements BullBackend {
 
   async inTransaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     return inTransaction(await this.db(), fn);
+  }
+
+  /** one statement: only while the row is still completed or failed */
+  async rewriteFinished(bullId: string, f: FinishedFields): Promise<boolean> {
+    const r = await (await this.db()).query(
+      `update ${this.q}.job set return_value = $3::jsonb, failed_reason = $4, stacktrace = $5::jsonb where queue = $1 and id = $2 and state::text in ('completed', 'failed')`,
+      [QUEUE_NAME, bullId, JSON.stringify(f.returnvalue ?? null), f.failedReason, JSON.stringify(f.stacktrace)],
+    );
+    return (r.rowCount ?? 0) > 0;
   }
 
   async ping(): Promise<void> {

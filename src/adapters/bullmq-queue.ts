@@ -37,7 +37,7 @@ import { ConflictError, NotFoundError, OperationError, UsageError, type ErrorNam
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
 import { isSupersededResult, type AttemptRecord, type Job, type JobData, type JobName, type JobOptions, type JobState, type NewJob } from '../domain/job.js';
 import { assertRetryable, cancel as cancelled } from '../domain/job-machine.js';
-import type { JobFilter, JobQueue } from './queue.js';
+import type { JobFilter, JobQueue, JobScrubber, QueueScrubResult } from './queue.js';
 
 export const QUEUE_NAME = 'custctl-deletions';
 export const JOB_TTL_SECONDS = 7 * 24 * 3600;
@@ -109,8 +109,21 @@ export interface BullBackend {
   remove(b: BullJob<BullData, unknown, JobName>): Promise<void>;
   /** cancelled jobs as custctl keeps them (BullMQ has no such state): the job JSON by id */
   readonly cancelled: CancelledRecords;
+  /**
+   * Replaces a finished job's result, failure message and stack trace (BullMQ has no call for
+   * them), atomically with the check that it is still completed or failed; false when it is not
+   * (or is gone). `stacktrace` in BullMQ's order.
+   */
+  rewriteFinished(bullId: string, fields: FinishedFields): Promise<boolean>;
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What an erasure rewrites in a finished BullMQ job besides its data and logs. */
+export interface FinishedFields {
+  returnvalue: unknown;
+  failedReason: string | null;
+  stacktrace: string[];
 }
 
 /** The cancelled jobs a backend keeps beside BullMQ's: our job JSON by id, read like finished jobs until pruned. */
@@ -121,6 +134,15 @@ export interface CancelledRecords {
   put(id: string, json: string): Promise<void>;
   remove(ids: readonly string[]): Promise<void>;
 }
+
+/** The job hash's result fields rewritten only while the job is in the completed or failed set: one script, so a retry cannot come between. */
+const REWRITE_FINISHED_LUA = `
+if (redis.call('zscore', KEYS[2], ARGV[1]) or redis.call('zscore', KEYS[3], ARGV[1])) and redis.call('exists', KEYS[1]) == 1 then
+  redis.call('hset', KEYS[1], 'returnvalue', ARGV[2], 'stacktrace', ARGV[5])
+  if ARGV[3] == '1' then redis.call('hset', KEYS[1], 'failedReason', ARGV[4]) else redis.call('hdel', KEYS[1], 'failedReason') end
+  return 1
+end
+return 0`;
 
 /** BullMQ on Redis: its default backend. Ids from our INCR counter, due times from BullMQ's delayed zset. */
 export class RedisBullBackend implements BullBackend {
@@ -177,6 +199,13 @@ export class RedisBullBackend implements BullBackend {
       },
     };
   })();
+
+  async rewriteFinished(bullId: string, f: FinishedFields): Promise<boolean> {
+    const base = `${this.prefix}:${QUEUE_NAME}`;
+    const done = await (await this.client()).eval(REWRITE_FINISHED_LUA, 3, `${base}:${bullId}`, `${base}:completed`, `${base}:failed`,
+      bullId, JSON.stringify(f.returnvalue ?? null), f.failedReason === null ? '0' : '1', f.failedReason ?? '', JSON.stringify(f.stacktrace));
+    return done === 1;
+  }
 
   async ping(): Promise<void> {
     await (await this.client()).ping();
@@ -422,6 +451,55 @@ export class BullQueue implements JobQueue {
     await b.updateData({ ...b.data, meta: { ...b.data.meta, failedCode: undefined } as Meta });
     await b.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     return (await this.get(id)) as Job;
+  }
+
+  /**
+   * Erasure: each finished job of the customer rewritten in place. Its data through BullMQ
+   * (`updateData`), its log by clearing it and writing the scrubbed lines back (`clearLogs`,
+   * `log`), its result, failure message and stack trace through the backend (BullMQ has no call
+   * for those), only while it is still finished; a cancelled record is rewritten whole. The
+   * scrubber sees BullMQ's whole data (what custctl keeps in `meta` included) and every log line.
+   */
+  async scrubCustomer(customerId: string, scrub: JobScrubber): Promise<QueueScrubResult> {
+    const out: QueueScrubResult = { jobs: 0, rewritten: [], unfinished: [] };
+    for (const s of ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'] as const) {
+      for (const b of await this.queue.getJobs([s], 0, -1)) {
+        if (!b || !b.id?.startsWith('j') || b.data.customerId !== customerId) continue;
+        out.jobs += 1;
+        const id = ourId(b.id);
+        if (s !== 'completed' && s !== 'failed') {
+          out.unfinished.push(id);
+          continue;
+        }
+        const view = await this.toJob(b, s);
+        const { logs } = await this.queue.getJobLogs(b.id, 0, -1);
+        const attempt: AttemptRecord = view.attempts[0] ?? { attempt: 1, startedOn: b.timestamp, finishedOn: b.finishedOn ?? null, worker: 'bullmq', outcome: 'failed', log: [] };
+        const stacktrace = [...(b.stacktrace ?? [])].filter((t): t is string => typeof t === 'string');
+        const r = scrub({ ...view, data: b.data, failedReason: b.failedReason ? b.failedReason : null, stacktrace, attempts: [{ ...attempt, log: logs }] });
+        if (r.count === 0) continue;
+        const ok = await this.backend.rewriteFinished(b.id, { returnvalue: r.job.returnvalue, failedReason: r.job.failedReason, stacktrace: r.job.stacktrace });
+        if (!ok) {
+          out.unfinished.push(id);
+          continue;
+        }
+        await b.updateData(r.job.data as BullData);
+        const scrubbedLogs = r.job.attempts[0]?.log ?? [];
+        if (JSON.stringify(scrubbedLogs) !== JSON.stringify(logs)) {
+          await b.clearLogs();
+          for (const line of scrubbedLogs) await b.log(line);
+        }
+        out.rewritten.push({ id, replaced: r.count });
+      }
+    }
+    for (const j of await this.cancelledRecords()) {
+      if (j.data.customerId !== customerId) continue;
+      out.jobs += 1;
+      const r = scrub(j);
+      if (r.count === 0) continue;
+      await this.backend.cancelled.put(j.id, JSON.stringify(r.job));
+      out.rewritten.push({ id: j.id, replaced: r.count });
+    }
+    return out;
   }
 
   async prune(before: number): Promise<number> {

@@ -62,7 +62,7 @@ import { processIsAlive } from '../util/process-alive.js';
 import { isFinished } from '../domain/job.js';
 import type { Job, Lease, NewJob } from '../domain/job.js';
 import * as machine from '../domain/job-machine.js';
-import type { FailureInfo, JobFilter, LeasedQueue } from './queue.js';
+import type { FailureInfo, JobFilter, JobScrubber, LeasedQueue, QueueScrubResult } from './queue.js';
 import { DirLock } from './dir-lock.js';
 import { CorruptFileError, createFileExclusive, FileExistsError, fsyncDir, isTempFileName, readJsonFile, readTextNoFollow, writeFileAtomic } from './fs-atomic.js';
 import {
@@ -312,6 +312,26 @@ export class FileJournal implements LeasedQueue {
       await this.writeJob(next);
       return 'rewritten';
     });
+  }
+
+  async scrubCustomer(customerId: string, scrub: JobScrubber): Promise<QueueScrubResult> {
+    const jobs = await this.list({ customerId });
+    const out: QueueScrubResult = { jobs: jobs.length, rewritten: [], unfinished: [] };
+    for (const listed of jobs) {
+      if (!isFinished(listed)) {
+        out.unfinished.push(listed.id);
+        continue;
+      }
+      let replaced = 0;
+      const outcome = await this.rewriteFinished(listed.id, (job) => {
+        const r = scrub(job);
+        replaced = r.count;
+        return r.count > 0 ? r.job : null;
+      });
+      if (outcome === 'rewritten') out.rewritten.push({ id: listed.id, replaced });
+      else if (outcome === 'unfinished') out.unfinished.push(listed.id);
+    }
+    return out;
   }
 
   async close(): Promise<void> {

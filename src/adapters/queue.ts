@@ -49,7 +49,25 @@ export interface JobQueue {
   retry(id: string, now: number): Promise<Job>;
   /** Removes completed/failed jobs finished before `before` (ms); returns how many. */
   prune(before: number): Promise<number>;
+  /**
+   * Rewrites every finished job of the customer (cancelled ones included) with `scrub`'s result:
+   * its data (besides its identity), result, failure message, stack trace and log lines; jobs
+   * that have not ended are listed, not touched. Erasure uses it; absent: the backend cannot.
+   */
+  scrubCustomer?(customerId: string, scrub: JobScrubber): Promise<QueueScrubResult>;
   close(): Promise<void>;
+}
+
+/** A job's personal text replaced: the job rewritten (only its content, never its id, state or attempts) and how many values were replaced. */
+export type JobScrubber = (job: Job) => { job: Job; count: number };
+
+export interface QueueScrubResult {
+  /** jobs of the customer looked at */
+  jobs: number;
+  /** jobs rewritten, with how many values were replaced in each */
+  rewritten: Array<{ id: string; replaced: number }>;
+  /** jobs that have not ended: not touched */
+  unfinished: string[];
 }
 
 /** A queue whose attempts the runner of this process claims, leases and records. */

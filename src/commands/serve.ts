@@ -20,6 +20,7 @@ import type { JobQueue } from '../adapters/queue.js';
 import type { CustomerRow } from '../adapters/store.js';
 import type { WorkerSummary } from '../jobs/runner.js';
 import { loadTokens } from '../server/auth.js';
+import { ownerTokenNames } from '../domain/tokens-file.js';
 import type { PortalOptions } from '../server/portal/index.js';
 
 export { ReopeningStore };
@@ -140,6 +141,8 @@ export async function startServe(d: Deps, o: ServeOptions, queueOverride?: JobQu
   d.wantMetrics(); // GET /metrics (viewer token)
   const jobs = new LocalJobsClient(d, { mode: 'server', env: { queue, store } });
   const env = await jobs.env();
+  // deletions and cancels by an owner token are the customer's in the customer events (the followed tokens file, read at each event)
+  env.notices?.useOwners(() => ownerTokenNames(tokens));
   env.notices?.startReminders(d.shutdown); // deletion reminders to the customer (src/jobs/customer-notices.ts)
 
   const { buildServer } = await import('../server/app.js'); // fastify: loaded only by serve

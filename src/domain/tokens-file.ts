@@ -40,6 +40,11 @@ export interface TokenSet {
   readonly warnings?: readonly string[];
 }
 
+/** The names of the owner tokens (each acts for its one customer). */
+export function ownerTokenNames(tokens: Pick<TokenSet, 'entries'>): Set<string> {
+  return new Set(tokens.entries.filter((e) => e.role === 'owner').map((e) => e.name));
+}
+
 /** SHA-256 of a token: what the file keeps and a request's bearer token is compared by. */
 export function sha256(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();

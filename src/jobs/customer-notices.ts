@@ -84,8 +84,16 @@ function certificateIn(job: Job, subject: 'deletion' | 'erasure'): SignedCertifi
 
 export class CustomerNotices {
   private timer: NodeJS.Timeout | null = null;
+  private owners: () => ReadonlySet<string>;
 
-  constructor(private readonly o: CustomerNoticesOptions) {}
+  constructor(private readonly o: CustomerNoticesOptions) {
+    this.owners = o.owners ?? (() => new Set());
+  }
+
+  /** The names of the owner tokens, from the process that knows its tokens (serve), asked at each event: their requests are the customer's. */
+  useOwners(owners: () => ReadonlySet<string>): void {
+    this.owners = owners;
+  }
 
   /** A sign-in link to the portal for this customer, valid until the deletion is due (5 min … 7 days). */
   private link(customerId: string, page: PortalPage, until: number): PortalLink | null {
@@ -114,7 +122,7 @@ export class CustomerNotices {
     const deletion = kindFacts(job.name).holdsCustomerRow;
     if (deletion && e.type === 'accepted' && job.data.scheduledFor !== undefined) {
       const dueAt = job.data.scheduledFor;
-      const requestedBy = requesterOf(job.requestedBy, this.o.owners?.());
+      const requestedBy = requesterOf(job.requestedBy, this.owners());
       const exportTaken = await this.o.store.listAudit({ customerId, actions: ['customer-exported'], since: new Date(now - MAX_LINK_TTL_MS), limit: 1 }).then((r) => r.length > 0, () => false);
       const cancelLink = this.link(customerId, 'cancel', dueAt);
       await this.send('customer.deletion-scheduled', job.id, (deliveryId) => deletionScheduled({ deliveryId, now, customerId, jobId: job.id, dueAt, requestedBy, cancelLink, exportTaken }));
@@ -123,7 +131,7 @@ export class CustomerNotices {
       const audit = await this.o.store.listAudit({ customerId, actions: ['deletion-cancelled', 'job-cancelled'], limit: 20 }).catch(() => []);
       const actor = audit.find((a) => (a as { jobId?: string | null }).jobId === job.id)?.actor;
       const instanceRestored = job.attempts.length === 0 && row !== null && row.deploymentStatus !== 'deleting' && row.deploymentStatus !== 'deletion_failed';
-      await this.send('customer.deletion-cancelled', job.id, (deliveryId) => deletionCancelled({ deliveryId, now, customerId, jobId: job.id, cancelledBy: requesterOf(actor, this.o.owners?.()), instanceRestored }));
+      await this.send('customer.deletion-cancelled', job.id, (deliveryId) => deletionCancelled({ deliveryId, now, customerId, jobId: job.id, cancelledBy: requesterOf(actor, this.owners()), instanceRestored }));
     } else if (deletion && e.type === 'completed' && !job.simulated) {
       if ((job.returnvalue as { outcome?: string } | null)?.outcome === 'superseded') return;
       const certificate = certificateIn(job, 'deletion');

@@ -8,7 +8,8 @@
  * 2. its backups and exports deleted from every configured target (CUSTCTL_BACKUP_URL,
  *    CUSTCTL_ERASE_TARGETS, and those the caller names);
  * 3. the billing provider's customer deleted (where billing is configured);
- * 4. the personal values removed from the job journal's finished jobs of the customer;
+ * 4. the personal values removed from the finished jobs of the customer in the queue (the file
+ *    journal, BullMQ on Redis or PostgreSQL: data, results, failure messages, logs);
  * 5. the row's personal fields erased, with the `customer-erased` audit row in the same
  *    transaction (column names and counts only, never a value);
  * 6. a signed erasure certificate citing that row, when the site has a signing key.
@@ -49,7 +50,7 @@ export interface EraseEnv {
   signal?: AbortSignal;
   /** keeps a signed certificate (a file in the state directory); returns where */
   keepCertificate?: (doc: SignedCertificate) => Promise<string>;
-  /** tells the customer (`customer.erased` on the webhooks, keyed by the audit row's number); absent: no endpoint subscribes */
+  /** tells the customer (`customer.erased` on the webhooks, journaled under the audit row's number); absent: no endpoint subscribes */
   notifyErased?: (key: string, doc: SignedCertificate) => Promise<void>;
 }
 
@@ -166,18 +167,14 @@ export async function eraseCustomer(env: EraseEnv, req: EraseRequest): Promise<E
   }
 
   // the journal: the personal values (the row's and the billing provider's) replaced in finished jobs
-  const journal = env.queue as JobQueue & Partial<{ rewriteFinished: unknown }>;
-  if (typeof journal.rewriteFinished === 'function') {
-    const { scrubCustomerJobs } = await import('./journal-scrub.js');
-    const { FileJournal } = await import('../adapters/file-journal.js');
-    if (env.queue instanceof FileJournal) {
-      const s = await scrubCustomerJobs(env.queue, id, [...Object.values(values), ...billingPersonal]);
-      report.journal = { jobs: s.jobs, rewritten: s.rewritten.length, valuesReplaced: s.rewritten.reduce((a, r) => a + r.replaced, 0), scrubbed: true };
-      if (s.valuesNotLookedFor > 0) report.warnings.push(`${s.valuesNotLookedFor} personal value(s) shorter than 3 characters were not looked for in the job journal`);
-    }
-  }
-  if (!report.journal) {
-    report.journal = { jobs: 0, rewritten: 0, valuesReplaced: 0, scrubbed: false, note: `the ${env.queue.kind} queue's jobs are not rewritten: they are removed when they are pruned (7 days after they end)` };
+  const { scrubCustomerJobs } = await import('./journal-scrub.js');
+  const s = await scrubCustomerJobs(env.queue, id, [...Object.values(values), ...billingPersonal]);
+  if (s) {
+    report.journal = { jobs: s.jobs, rewritten: s.rewritten.length, valuesReplaced: s.rewritten.reduce((a, r) => a + r.replaced, 0), scrubbed: true };
+    if (s.valuesNotLookedFor > 0) report.warnings.push(`${s.valuesNotLookedFor} personal value(s) shorter than 3 characters were not looked for in the job journal`);
+    if (s.unfinished.length > 0) report.warnings.push(`job(s) ${s.unfinished.join(', ')} had not ended: not scrubbed (erase again once they have)`);
+  } else {
+    report.journal = { jobs: 0, rewritten: 0, valuesReplaced: 0, scrubbed: false, note: `the ${env.queue.kind} queue cannot rewrite its jobs: they are removed when they are pruned (7 days after they end)` };
     report.warnings.push(report.journal.note as string);
   }
 
@@ -211,7 +208,7 @@ export async function eraseCustomer(env: EraseEnv, req: EraseRequest): Promise<E
       }, position, { issuer: env.config.siteName, issuedAt: new Date(env.now()) }), key);
       if (env.keepCertificate) report.certificatePath = await env.keepCertificate(report.certificate);
       if (env.notifyErased) {
-        await env.notifyErased(`erasure-${position.seq}`, report.certificate).catch((e: unknown) => report.warnings.push(`the customer.erased event was not journaled: ${(e as Error).message}`));
+        await env.notifyErased(position.seq, report.certificate).catch((e: unknown) => report.warnings.push(`the customer.erased event was not journaled: ${(e as Error).message}`));
       }
     }
   }

@@ -1,5 +1,5 @@
 /**
- * Erasure in the file job journal: a customer's finished jobs with every personal value replaced
+ * Erasure in the job queue: a customer's finished jobs with every personal value replaced
  * by `[erased]` (src/domain/erasure.ts says where it is looked for and how it is matched), their
  * log lines included. The jobs stay (their ids, states, times and counts are the deletion's
  * record); only the text goes.
@@ -7,10 +7,11 @@
  * Where personal text gets into a job: a failure message that quotes a row (a billing table's own
  * trigger raising with the e-mail, a CHECK constraint's message), the billing step's plan and
  * result lines (a Stripe customer's name and e-mail), a restore's log of the row it brought back,
- * and anything a future step logs. The BullMQ variant (jobs in Redis) is not here yet.
+ * and anything a future step logs. The queue's backend rewrites the jobs
+ * (`JobQueue.scrubCustomer`: the file journal, BullMQ on Redis and on PostgreSQL).
  */
-import type { FileJournal } from '../adapters/file-journal.js';
-import { isFinished, type Job } from '../domain/job.js';
+import type { JobQueue } from '../adapters/queue.js';
+import type { Job } from '../domain/job.js';
 import { personalNeedles, scrubJobRecord } from '../domain/erasure.js';
 
 export interface JournalScrubReport {
@@ -26,30 +27,18 @@ export interface JournalScrubReport {
 }
 
 /**
- * Scrubs every finished job of `customerId` in the journal of the personal `values` (the row's
+ * Scrubs every finished job of `customerId` in the queue of the personal `values` (the row's
  * e-mail, company, URL, extra columns, and whatever else the caller knows: a billing customer's
- * name). Idempotent: a second run finds nothing to replace.
+ * name). Idempotent: a second run finds nothing to replace. Null when the queue cannot rewrite
+ * its jobs (`JobQueue.scrubCustomer` absent).
  */
-export async function scrubCustomerJobs(journal: FileJournal, customerId: string, values: Iterable<string | null | undefined>): Promise<JournalScrubReport> {
+export async function scrubCustomerJobs(queue: JobQueue, customerId: string, values: Iterable<string | null | undefined>): Promise<JournalScrubReport | null> {
+  if (!queue.scrubCustomer) return null;
   const key = customerId.replace(/^cust_/, '');
-  const jobs = await journal.list({ customerId });
+  const jobs = await queue.list({ customerId });
   // custctl's own names of this customer stay whole: its id, its namespace(s), its RBAC names
   const keep = [customerId, `c${key}-customer-instance`, ...jobs.map((j) => j.data.namespace ?? '')];
   const needles = personalNeedles(values, keep);
-  const report: JournalScrubReport = { customerId, jobs: jobs.length, rewritten: [], unfinished: [], valuesNotLookedFor: needles.tooShort };
-  for (const listed of jobs) {
-    if (!isFinished(listed)) {
-      report.unfinished.push(listed.id);
-      continue;
-    }
-    let replaced = 0;
-    const outcome = await journal.rewriteFinished(listed.id, (job: Job) => {
-      const r = scrubJobRecord(job, needles);
-      replaced = r.count;
-      return r.count > 0 ? r.job : null;
-    });
-    if (outcome === 'rewritten') report.rewritten.push({ id: listed.id, replaced });
-    else if (outcome === 'unfinished') report.unfinished.push(listed.id);
-  }
-  return report;
+  const r = await queue.scrubCustomer(customerId, (job: Job) => scrubJobRecord(job, needles));
+  return { customerId, ...r, valuesNotLookedFor: needles.tooShort };
 }

@@ -59,8 +59,9 @@ export function renderPlan(p: PlanView, chalk: ChalkInstance): Styled {
   } else if (p.backup === null) {
     lines.push(h`${label('Backup')}${c.yellow('none')} (no --backup, and CUSTCTL_BACKUP_URL is not set or --no-backup)`);
   }
-  for (const x of p.hooks ?? []) lines.push(h`${label('Hook')}${x.text}`);
-  for (const [i, l] of (p.billing?.lines ?? []).entries()) lines.push(h`${i === 0 ? label('Billing') : indent}${p.billing?.plan.refusal ? c.red(l) : l}`);
+  for (const s of p.outside ?? []) {
+    for (const [i, l] of s.lines.entries()) lines.push(h`${i === 0 ? label(s.label) : indent}${s.refusal ? c.red(l) : l}`);
+  }
   lines.push(h`${label('Database')}${p.row.change}`);
   return Styled.join(lines);
 }

@@ -48,8 +48,8 @@ export async function outsidePlan(
   store: CustomerStore,
   customerId: string,
   o: { scheduled: boolean; simulated: boolean },
-): Promise<{ billing?: OutsidePlanBilling; hooks?: HookPlanLine[] }> {
-  const out: { billing?: OutsidePlanBilling; hooks?: HookPlanLine[] } = {};
+): Promise<{ outside: PlanSection[]; billing?: OutsidePlanBilling; hooks?: HookPlanLine[] }> {
+  const out: { outside: PlanSection[]; billing?: OutsidePlanBilling; hooks?: HookPlanLine[] } = { outside: [] };
   if (outside.billing) {
     const plan = await outside.billing.plan({ customerId, providerCustomerId: await billingCustomerOf(store, customerId, outside) });
     const lines = o.simulated
@@ -63,6 +63,9 @@ export async function outsidePlan(
     const lines = HOOK_POINTS.flatMap((p) => hookPlanLines(outside.hooks?.endpoints ?? [], p, { simulated: o.simulated }));
     if (lines.length > 0) out.hooks = lines;
   }
+  // the sections every view renders, in the order the steps run: the hooks' endpoints, then billing
+  for (const x of out.hooks ?? []) out.outside.push({ id: 'hook', label: 'Hook', lines: [x.text] });
+  if (out.billing) out.outside.push({ id: 'billing', label: 'Billing', lines: out.billing.lines, ...(out.billing.plan.refusal ? { refusal: out.billing.plan.refusal } : {}) });
   return out;
 }
 
@@ -71,4 +74,14 @@ export interface OutsidePlanBilling {
   /** what people read (the CLI, the console) */
   lines: string[];
   plan: BillingPlan;
+}
+
+/** One outside system's part of a plan: a label (`Billing`), the lines people read, and why the deletion will be refused, if it will. */
+export interface PlanSection {
+  /** a stable name: `billing`, `hook` */
+  id: string;
+  label: string;
+  lines: string[];
+  /** set: the deletion will be refused for this (shown in red, and refused before the prompt) */
+  refusal?: string;
 }

@@ -3,7 +3,9 @@ import type { Inspection } from './types.js';
 import { unreadableText } from './inspect.js';
 import { volumeCoverage, type VolumeCoverage } from '../domain/volume-snapshots.js';
 import type { HookPlanLine } from '../domain/hooks.js';
-import type { OutsidePlanBilling } from './outside.js';
+import type { OutsidePlanBilling, PlanSection } from './outside.js';
+
+export type { PlanSection } from './outside.js';
 
 export interface PlanView {
   customerId: string;
@@ -35,11 +37,18 @@ export interface PlanView {
    * null: no snapshots asked for.
    */
   volumeSnapshots?: { class: string; deletionPolicy?: string; driver?: string; refused?: string } | null;
-  /** the billing provider's customer, its subscriptions and what the deletion does to each (`lines`: the text every view shows); absent: no billing configured */
+  /**
+   * What the deletion changes outside the cluster and the row, one section per outside system
+   * (the deletion hooks, the billing provider, …) in the order they run: the CLI, `-o json` and the
+   * console render these generically, so a new outside step adds its section and no view changes.
+   */
+  outside?: PlanSection[];
+  /** the billing provider's customer, its subscriptions and what the deletion does to each (also in `outside`); absent: no billing configured */
   billing?: OutsidePlanBilling;
-  /** the deletion hooks called, point by point; absent: none configured */
+  /** the deletion hooks called, point by point (also in `outside`); absent: none configured */
   hooks?: HookPlanLine[];
 }
+
 
 /** Sets each PVC's coverage from the snapshot plan (usable class: covered; refused or none: by its PV's reclaim policy only). */
 export function coverVolumes(p: PlanView, snapshots: PlanView['volumeSnapshots']): void {

@@ -155,9 +155,10 @@ export class LocalJobsClient implements JobsClient {
       t.plan = await planOf({ customer: t.customer, namespace: t.namespace, row, insp, o, config: cfg, kube: env?.kube ?? null, outside: outside ?? null, store, ...(t.alreadyDeleted ? { alreadyDeleted: t.alreadyDeleted } : {}) });
       if (c && clusters.several) t.plan.cluster = { name: home.name, context: c.target.context, server: c.target.server };
       if (outside) {
-        const refusal = t.plan.billing?.plan.refusal;
-        // refused by the billing step anyway: say so before asking to confirm
-        if (refusal && !o.dryRun && !cfg.simulate) planRefusals.push({ subject: t.customer.id, error: new ConflictError(`billing: ${refusal}`) });
+        // refused by its outside step anyway (billing): say so before asking to confirm
+        for (const sec of t.plan.outside ?? []) {
+          if (sec.refusal && !o.dryRun && !cfg.simulate) planRefusals.push({ subject: t.customer.id, error: new ConflictError(`${sec.id}: ${sec.refusal}`) });
+        }
       }
       if (insp?.ns) t.namespaceUid = insp.ns.uid;
       if (insp && o.dryRun) {

@@ -4,7 +4,8 @@
  * signature: a deletion the customer schedules in the portal (`customer.deletion-scheduled` with
  * the due date and a working cancel link), its reminder CUSTCTL_REMINDER_BEFORE ahead (once, also
  * across a restart of serve), its cancel (`customer.deletion-cancelled`, the instance restored),
- * and a deletion that runs (`customer.deletion-completed`). No event holds personal data.
+ * a deletion that runs (`customer.deletion-completed`), and the erasure after it (`customer.erased`
+ * with its signed certificate). No event holds personal data.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePortalSecrets, verifyPortalToken } from '../../src/domain/portal-link.js';
 import { verifySignature } from '../../src/domain/webhook.js';
 import { sha256Hex } from '../../src/server/auth.js';
-import { tempStateDir } from '../support/cli.js';
+import { custctl, tempStateDir } from '../support/cli.js';
 import { provisionCustomer, randomKey, waitFor } from '../support/fixtures.js';
 import { startServe, type RunningServe } from '../support/serve.js';
 
@@ -51,7 +52,12 @@ beforeAll(async () => {
   receiverUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hooks`;
   const tokens = path.join(stateDir, 'tokens');
   writeFileSync(tokens, `ops:admin:${sha256Hex(ADMIN)}\n`, { mode: 0o600 });
+  // the site's signing key: deletions and erasures end with a signed certificate
+  const keyFile = path.join(stateDir, 'signing.key');
+  const k = await custctl(['certificate', 'keygen', '--out', keyFile], { env: { CUSTCTL_STATE_DIR: stateDir } });
+  expect(k.exitCode, k.stderr).toBe(0);
   env = {
+    CUSTCTL_SIGNING_KEY_FILE: keyFile,
     CUSTCTL_API_TOKENS_FILE: tokens, CUSTCTL_WEBHOOK_URL: receiverUrl, CUSTCTL_WEBHOOK_SECRET: SECRET, CUSTCTL_WEBHOOK_EVENTS: 'completed,customer',
     CUSTCTL_PORTAL_SECRET: PORTAL_SECRET, CUSTCTL_PORTAL_URL: 'http://localhost:9',
     // a deletion due in 1h gets its reminder 1 s after it was scheduled; the scan runs every 300 ms
@@ -156,5 +162,23 @@ describe('customer events (serve, real receiver)', () => {
     await waitFor(async () => got.some((g) => g.json.event === 'job.completed' && g.body.includes(c.customerId)), 'job.completed', 60_000, 200);
     expect(got.filter((g) => g.json.event === 'job.completed' && g.body.includes(c.customerId))).toHaveLength(1);
     expect(done.body).not.toContain(`${c.key}@example.test`);
+  }, 240_000);
+
+  it('an erasure after the deletion: customer.erased with its signed erasure certificate, and no personal data', async () => {
+    const c = await provisionCustomer(randomKey('ce'));
+    const r = await fetch(`${serve.url}/api/customers/${c.customerId}?after=0`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(r.status, await r.text()).toBe(200);
+    await waitFor(async () => events('customer.deletion-completed', c.customerId).length === 1, 'customer.deletion-completed', 180_000, 300);
+    const erase = await fetch(`${serve.url}/api/admin/customers/${c.customerId}/erase`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+    const report = (await erase.json()) as { outcome: string; certificate: { certificate: { subject: string } } | null };
+    expect(erase.status, JSON.stringify(report)).toBe(200);
+    expect(report.outcome).toBe('erased');
+    await waitFor(async () => events('customer.erased', c.customerId).length === 1, 'customer.erased', 60_000, 200);
+    const e = events('customer.erased', c.customerId)[0] as Received;
+    expect(e.verified).toBe(true);
+    const j = e.json as { erasedAt: string; certificate: { certificate: { subject: string; customerId: string } } };
+    expect(j.certificate.certificate).toMatchObject({ subject: 'erasure', customerId: c.customerId });
+    expect(Date.parse(j.erasedAt)).toBeGreaterThan(Date.now() - 300_000);
+    expect(e.body).not.toContain(`${c.key}@example.test`);
   }, 240_000);
 });

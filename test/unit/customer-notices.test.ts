@@ -16,6 +16,7 @@ import type { WebhookRequest } from '../../src/adapters/webhook-http.js';
 import { openFileDeliveryJournal } from '../../src/adapters/webhook-journal.js';
 import { signCertificate } from '../../src/domain/certificate.js';
 import { parsePortalSecrets, verifyPortalToken } from '../../src/domain/portal-link.js';
+import { ownerTokenNames, type TokenEntry } from '../../src/domain/tokens-file.js';
 import { DEFAULT_WEBHOOK_POLICY, makeEndpoint, verifySignature } from '../../src/domain/webhook.js';
 import type { Job } from '../../src/domain/job.js';
 import { UsageError } from '../../src/errors.js';
@@ -176,6 +177,30 @@ describe('deletion reminders', () => {
     expect(requesterOf('api:billing')).toBe('operator');
     expect(requesterOf('cli:ops@host')).toBe('operator');
     expect(requesterOf(null)).toBe('operator');
+  });
+
+  it('an owner token\'s deletion and cancel are the customer\'s once the process names its owner tokens (serve: the tokens set, asked at each event)', async () => {
+    const h = await harness();
+    const byOwner = { requestedBy: 'api:acme-owner' };
+    await h.notices.onJobEvent({ type: 'accepted', job: scheduledJob(byOwner) });
+    const tokens: { entries: TokenEntry[] } = { entries: [] };
+    h.notices.useOwners(() => ownerTokenNames(tokens));
+    await h.notices.onJobEvent({ type: 'accepted', job: scheduledJob({ ...byOwner, id: '30' }) });
+    tokens.entries = [
+      { name: 'acme-owner', role: 'owner', customerId: 'cust_abc123', digest: Buffer.alloc(32) },
+      { name: 'billing', role: 'admin', digest: Buffer.alloc(32) },
+    ];
+    await h.notices.onJobEvent({ type: 'accepted', job: scheduledJob({ ...byOwner, id: '31' }) });
+    await h.notices.onJobEvent({ type: 'accepted', job: scheduledJob({ id: '32', requestedBy: 'api:billing' }) });
+    await h.store.appendAudit({ action: 'deletion-cancelled', actor: 'api:acme-owner', customerId: 'cust_abc123', jobId: '31' });
+    await h.notices.onJobEvent({ type: 'cancelled', job: scheduledJob({ id: '31', state: 'failed', failedReason: 'cancelled' }) });
+    const first = async (id: string) => (await (await h.journal()).forJob(id)).map((d) => JSON.parse(d.body) as Record<string, unknown>);
+    expect((await first('9'))[0]).toMatchObject({ requestedBy: 'operator' }); // no owner names known: the operator, as before
+    expect((await first('30'))[0]).toMatchObject({ requestedBy: 'operator' }); // a token set without that owner
+    const by31 = await first('31');
+    expect(by31.find((b) => b.event === 'customer.deletion-scheduled')).toMatchObject({ requestedBy: 'customer' });
+    expect(by31.find((b) => b.event === 'customer.deletion-cancelled')).toMatchObject({ cancelledBy: 'customer' });
+    expect((await first('32'))[0]).toMatchObject({ requestedBy: 'operator' });
   });
 });
 

@@ -7,7 +7,7 @@
 import type { CustomerRow } from '../../adapters/store.js';
 import { deletionStarted, isCancelled, isScheduled, kindFacts, stateName, type Job } from '../../domain/job.js';
 import { rowStatusName } from '../../domain/row-status.js';
-import type { PlanView } from '../../pipeline/plan.js';
+import type { PlanSection, PlanView } from '../../pipeline/plan.js';
 import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
 import { formatDuration, formatRetention } from '../../domain/duration.js';
 import { html, query, statusBadge, time, type Raw } from './html.js';
@@ -163,8 +163,7 @@ ${h('What a deletion does')}
   ${p.volumeSnapshots ? html`<dt>Volume snapshots</dt><dd>${p.volumeSnapshots.refused
     ? html`<strong class="danger">refused</strong>: ${p.volumeSnapshots.refused} (the deletion will be refused, nothing deleted)`
     : html`a VolumeSnapshot of every bound PVC is taken and waited for first (class <code>${p.volumeSnapshots.class}</code>, ${p.volumeSnapshots.deletionPolicy ?? '?'}${p.volumeSnapshots.driver ? html`, driver ${p.volumeSnapshots.driver}` : ''})`}</dd>` : ''}
-  ${p.hooks?.length ? html`<dt>Hooks</dt><dd><ul>${p.hooks.map((x) => html`<li>${x.text}</li>`)}</ul></dd>` : ''}
-  ${p.billing ? html`<dt>Billing</dt><dd><ul class="billing">${p.billing.lines.map((l) => html`<li>${l}</li>`)}</ul></dd>` : ''}
+  ${outsideSections(p.outside ?? []).map((g) => html`<dt>${g.label}</dt><dd><ul class="${g.id}">${g.lines.map((l) => html`<li>${l}</li>`)}</ul></dd>`)}
 </dl>
 ${p.namespaceFound === null ? '' : html`
 ${sub('Helm releases')}
@@ -386,4 +385,15 @@ export function errorPage(status: number, message: string, details: readonly str
 <p class="flash error" role="alert">${message}</p>
 ${details.length ? html`<ul>${details.map((d) => html`<li>${d}</li>`)}</ul>` : ''}
 <p><a href="/">Back to the customers</a></p></section>`;
+}
+
+/** The plan's outside sections as the page lists them: consecutive sections of one system under one heading. */
+function outsideSections(sections: readonly PlanSection[]): Array<{ id: string; label: string; lines: string[] }> {
+  const out: Array<{ id: string; label: string; lines: string[] }> = [];
+  for (const s of sections) {
+    const last = out.at(-1);
+    if (last && last.id === s.id) last.lines.push(...s.lines);
+    else out.push({ id: s.id, label: s.id === 'hook' ? 'Hooks' : s.label, lines: [...s.lines] });
+  }
+  return out;
 }
