@@ -15,7 +15,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { parseDuration, formatDuration } from '../domain/duration.js';
-import type { JobName } from '../domain/job.js';
+import { JOB_KINDS, type JobName } from '../domain/job.js';
 import { CUSTOMER_SUBSCRIPTION, DEFAULT_WEBHOOK_POLICY, makeEndpoint, shownUrl, WEBHOOK_EVENTS, type WebhookEndpoint, type WebhookEvent, type WebhookPolicy } from '../domain/webhook.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -30,7 +30,7 @@ export interface WebhookConfig {
 }
 
 export const MIN_SECRET_LENGTH = 16;
-const JOB_KINDS: readonly JobName[] = ['delete', 'cleanup-rbac', 'restore'];
+const JOB_NAMES = Object.keys(JOB_KINDS) as JobName[];
 /** An endpoint's name: lowercase letters, digits, '.', '_' or '-', up to 63. */
 export const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const ENDPOINT_KEYS = ['name', 'url', 'secret', 'secretEnv', 'secretFile', 'events', 'kinds'] as const;
@@ -134,11 +134,11 @@ function parseEvents(list: unknown[], where: string): { events: WebhookEvent[]; 
 }
 
 function parseKinds(list: unknown[], where: string): JobName[] {
-  if (list.length === 0) throw new UsageError(`${where}: name at least one job kind (${JOB_KINDS.join(', ')}), or leave kinds out for all`);
+  if (list.length === 0) throw new UsageError(`${where}: name at least one job kind (${JOB_NAMES.join(', ')}), or leave kinds out for all`);
   const out: JobName[] = [];
   for (const k of list) {
-    if (typeof k !== 'string' || !(JOB_KINDS as readonly string[]).includes(k)) {
-      throw new UsageError(`${where}: ${typeof k === 'string' ? JSON.stringify(k.slice(0, 40)) : 'a non-text entry'} is not a job kind; the kinds are ${JOB_KINDS.join(', ')}`);
+    if (typeof k !== 'string' || !(JOB_NAMES as readonly string[]).includes(k)) {
+      throw new UsageError(`${where}: ${typeof k === 'string' ? JSON.stringify(k.slice(0, 40)) : 'a non-text entry'} is not a job kind; the kinds are ${JOB_NAMES.join(', ')}`);
     }
     if (!out.includes(k as JobName)) out.push(k as JobName);
   }
@@ -236,7 +236,7 @@ async function fromFile(path: string, env: Env): Promise<Omit<WebhookConfig, 'po
     const { secret, inline } = await secretOf(e, at, path, env);
     inlineSecrets ||= inline;
     const { events, customerEvents } = e.events === undefined ? { events: WEBHOOK_EVENTS, customerEvents: false } : Array.isArray(e.events) ? parseEvents(e.events, `${at}: events`) : (() => { throw new UsageError(`${at}: events must be a list (${WEBHOOK_EVENTS.join(', ')}, ${CUSTOMER_SUBSCRIPTION})`); })();
-    const kinds = e.kinds === undefined ? null : Array.isArray(e.kinds) ? parseKinds(e.kinds, `${at}: kinds`) : (() => { throw new UsageError(`${at}: kinds must be a list (${JOB_KINDS.join(', ')})`); })();
+    const kinds = e.kinds === undefined ? null : Array.isArray(e.kinds) ? parseKinds(e.kinds, `${at}: kinds`) : (() => { throw new UsageError(`${at}: kinds must be a list (${JOB_NAMES.join(', ')})`); })();
     endpoints.push(makeEndpoint({ name, url, secret, events, kinds, customerEvents }));
   }
   const warning = inlineSecretWarning(where, path, mode, perms, inlineSecrets);

@@ -128,6 +128,48 @@ export interface NewJob {
   delayUntil?: number;
 }
 
+// ---- the kinds, as facts --------------------------------------------------------------------
+
+/**
+ * What each job kind is, as facts the domain, the views and the server read without loading the
+ * jobs layer. Its behaviour (its attempt, what its end means for its row, its audit rows, its retry
+ * guard) is its module in src/jobs/kinds/; what a webhook says it deleted is src/domain/webhook.ts.
+ * Generic code asks these, never compares a job's name.
+ */
+export interface KindFacts {
+  /**
+   * A deletion: the job holds its customer's row (`deleting`, deletion_job_id = the job) while it
+   * runs. Such a job is retried only while the row still points at it, a cancel hands the row
+   * back, it sends the customer events, counts in the deletion metrics, shows its steps on its
+   * page, is the customer's job in the portal, and ends with a certificate.
+   */
+  holdsCustomerRow: boolean;
+  /** what a person calls a job of this kind */
+  label: string;
+  /** the hint of a cancelled job, which is not retried: how to start it anew */
+  startAnew(job: Pick<Job, 'name' | 'data'>): string;
+}
+
+const plainAnew = (job: Pick<Job, 'name'>): string => `Start it anew (custctl ${job.name}).`;
+
+export const JOB_KINDS: Readonly<Record<JobName, KindFacts>> = {
+  delete: {
+    holdsCustomerRow: true,
+    label: 'deletion',
+    startAnew: (job) => (job.data.customerId ? `Start a new deletion with 'custctl delete ${job.data.customerId}'.` : plainAnew(job)),
+  },
+  'cleanup-rbac': { holdsCustomerRow: false, label: 'RBAC sweep', startAnew: plainAnew },
+  restore: { holdsCustomerRow: false, label: 'restore', startAnew: plainAnew },
+};
+
+/** A name this custctl does not know (a journal written by a newer one): a job that holds no row. */
+const UNKNOWN_KIND: KindFacts = { holdsCustomerRow: false, label: 'job', startAnew: plainAnew };
+
+/** The facts of a job's kind, by its name. */
+export function kindFacts(name: string): KindFacts {
+  return (JOB_KINDS as Record<string, KindFacts | undefined>)[name] ?? UNKNOWN_KIND;
+}
+
 /** Delay before try k+1, after k failed tries: delay × 2^(k−1). */
 export function backoffDelay(delayMs: number, attemptsMade: number): number {
   return delayMs * 2 ** Math.max(0, attemptsMade - 1);

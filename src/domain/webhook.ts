@@ -198,26 +198,27 @@ function iso(ms: number | null | undefined): string | null {
   return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? new Date(ms).toISOString() : null;
 }
 
-function deletedOf(job: Job): WebhookPayload['deleted'] {
-  const rv = (typeof job.returnvalue === 'object' && job.returnvalue !== null ? job.returnvalue : {}) as {
-    deleted?: unknown;
-    releases?: Array<{ name: string; outcome: string }>;
-    rbac?: { deleted?: RbacEntry[] };
-  };
-  let releases: string[] = [];
-  let rbac: string[] = [];
-  let objectsByKind: Record<string, number> = {};
-  if (job.name === 'cleanup-rbac') {
-    // the sweep's report: the RBAC objects it deleted
-    if (Array.isArray(rv.deleted)) rbac = (rv.deleted as RbacEntry[]).map((x) => `${x.kind}/${x.name}`);
-  } else if (job.name === 'delete') {
-    // the pipeline's summary (the audit row's `deleted`); older results: their releases and RBAC
+interface RbacEntry { kind: string; name: string }
+type ResultShape = { deleted?: unknown; releases?: Array<{ name: string; outcome: string }>; rbac?: { deleted?: RbacEntry[] } };
+
+/** What a job of each kind deleted, read from its result; a kind not named here deleted nothing. */
+const DELETED_BY_KIND: Partial<Record<JobName, (rv: ResultShape) => DeletedSummary>> = {
+  // the pipeline's summary (the audit row's `deleted`); older results: their releases and RBAC
+  delete: (rv) => {
     const s = (rv.deleted && typeof rv.deleted === 'object' && !Array.isArray(rv.deleted) ? rv.deleted : null) as DeletedSummary | null;
-    releases = s?.releases ?? (rv.releases ?? []).filter((r) => releaseRemoved(r.outcome)).map((r) => r.name);
-    rbac = s?.rbac ?? (rv.rbac?.deleted ?? []).map((x) => `${x.kind}/${x.name}`);
-    objectsByKind = { ...(s?.objects ?? {}) };
-  }
-  return deletedBody({ releases, objects: objectsByKind, rbac });
+    return {
+      releases: s?.releases ?? (rv.releases ?? []).filter((r) => releaseRemoved(r.outcome)).map((r) => r.name),
+      objects: { ...(s?.objects ?? {}) },
+      rbac: s?.rbac ?? (rv.rbac?.deleted ?? []).map((x) => `${x.kind}/${x.name}`),
+    };
+  },
+  // the sweep's report: the RBAC objects it deleted
+  'cleanup-rbac': (rv) => ({ rbac: Array.isArray(rv.deleted) ? (rv.deleted as RbacEntry[]).map((x) => `${x.kind}/${x.name}`) : [] }),
+};
+
+function deletedOf(job: Job): WebhookPayload['deleted'] {
+  const rv = (typeof job.returnvalue === 'object' && job.returnvalue !== null ? job.returnvalue : {}) as ResultShape;
+  return deletedBody((DELETED_BY_KIND as Record<string, ((rv: ResultShape) => DeletedSummary) | undefined>)[job.name]?.(rv) ?? {});
 }
 
 /** The `deleted` part of a body (webhooks, and the deletion hooks after the cluster part): counts and names. */
@@ -233,8 +234,6 @@ export function deletedBody(s: DeletedSummary): WebhookPayload['deleted'] {
     names: { releases, clusterRbac: rbac },
   };
 }
-
-interface RbacEntry { kind: string; name: string }
 
 /** The body of one delivery: stable field names (docs/webhooks.md), serialised once and journaled as sent. */
 export function webhookPayload(job: Job, outcome: WebhookEvent, deliveryId: string, now: number): WebhookPayload {

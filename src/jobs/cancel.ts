@@ -30,7 +30,7 @@
  */
 import type { CustomerRow } from '../adapters/store.js';
 import { parseCustomerId, type CustomerId } from '../domain/customer-id.js';
-import { deletionStarted, isCancelled, type Job } from '../domain/job.js';
+import { deletionStarted, isCancelled, kindFacts, type Job } from '../domain/job.js';
 import { mayCancel as cancellableState } from '../domain/job-machine.js';
 import { checkRowNamespace } from '../domain/namespace-name.js';
 import { ConflictError, errorMessage, ForbiddenError, NotFoundError, OperationError } from '../errors.js';
@@ -118,7 +118,7 @@ async function byCustomer(env: JobsEnv, customer: CustomerId, who: Canceller): P
 async function byJob(env: JobsEnv, id: string, who: Canceller): Promise<Found> {
   const job = await env.queue.get(id);
   if (!job || (who.ownerOf !== undefined && job.data.customerId !== who.ownerOf)) throw jobNotFound(id);
-  const row = job.name === 'delete' && job.data.customerId ? await env.store.get(job.data.customerId) : null;
+  const row = kindFacts(job.name).holdsCustomerRow && job.data.customerId ? await env.store.get(job.data.customerId) : null;
   return { job, jobId: job.id, row };
 }
 

@@ -4,7 +4,7 @@
  * `certificate` field, written by the hard deletion's end (src/jobs/certify.ts).
  */
 import { parseSignedCertificate, type SignedCertificate } from '../domain/certificate.js';
-import type { Job } from '../domain/job.js';
+import { kindFacts, type Job } from '../domain/job.js';
 import { NotFoundError } from '../errors.js';
 
 /** The result field that holds a job's certificate. */
@@ -22,7 +22,7 @@ export function certificateOfJob(job: Job): SignedCertificate | null {
 export function jobCertificate(job: Job): SignedCertificate {
   const c = certificateOfJob(job);
   if (c) return c;
-  const why = job.name !== 'delete'
+  const why = !kindFacts(job.name).holdsCustomerRow
     ? `job ${job.id} is a ${job.name} job: only a hard deletion has a certificate`
     : job.state !== 'completed'
       ? `job ${job.id} is ${job.state}: a certificate is issued when a hard deletion completes`

@@ -26,7 +26,7 @@ import {
   type PortalLink, type Requester,
 } from '../domain/customer-events.js';
 import { parseDuration } from '../domain/duration.js';
-import type { Job } from '../domain/job.js';
+import { kindFacts, type Job } from '../domain/job.js';
 import { MAX_LINK_TTL_MS, MIN_LINK_TTL_MS, mintPortalToken, portalLinkUrl, type PortalPage, type PortalSecrets } from '../domain/portal-link.js';
 import { errorMessage, UsageError } from '../errors.js';
 import type { Logger } from '../io.js';
@@ -119,26 +119,28 @@ export class CustomerNotices {
     const customerId = job.data.customerId;
     if (!customerId) return;
     const now = this.o.now();
-    if (job.name === 'delete' && e.type === 'accepted' && job.data.scheduledFor !== undefined) {
+    const deletion = kindFacts(job.name).holdsCustomerRow;
+    if (deletion && e.type === 'accepted' && job.data.scheduledFor !== undefined) {
       const dueAt = job.data.scheduledFor;
       const requestedBy = requesterOf(job.requestedBy, this.owners());
       const exportTaken = await this.o.store.listAudit({ customerId, actions: ['customer-exported'], since: new Date(now - MAX_LINK_TTL_MS), limit: 1 }).then((r) => r.length > 0, () => false);
       const cancelLink = this.link(customerId, 'cancel', dueAt);
       await this.send('customer.deletion-scheduled', job.id, (deliveryId) => deletionScheduled({ deliveryId, now, customerId, jobId: job.id, dueAt, requestedBy, cancelLink, exportTaken }));
-    } else if (job.name === 'delete' && e.type === 'cancelled') {
+    } else if (deletion && e.type === 'cancelled') {
       const row = await this.o.store.get(customerId).catch(() => null);
       const audit = await this.o.store.listAudit({ customerId, actions: ['deletion-cancelled', 'job-cancelled'], limit: 20 }).catch(() => []);
       const actor = audit.find((a) => (a as { jobId?: string | null }).jobId === job.id)?.actor;
       const instanceRestored = job.attempts.length === 0 && row !== null && row.deploymentStatus !== 'deleting' && row.deploymentStatus !== 'deletion_failed';
       await this.send('customer.deletion-cancelled', job.id, (deliveryId) => deletionCancelled({ deliveryId, now, customerId, jobId: job.id, cancelledBy: requesterOf(actor, this.owners()), instanceRestored }));
-    } else if (job.name === 'delete' && e.type === 'completed' && !job.simulated) {
+    } else if (deletion && e.type === 'completed' && !job.simulated) {
       if ((job.returnvalue as { outcome?: string } | null)?.outcome === 'superseded') return;
       const certificate = certificateIn(job, 'deletion');
       const certificateUrl = certificate && this.o.portal ? `${this.o.portal.baseUrl}/portal/jobs/${job.id}/certificate` : null;
       await this.send('customer.deletion-completed', job.id, (deliveryId) => (certificate
         ? deletionCompleted({ deliveryId, now, certificate, certificateUrl })
         : deletionCompletedWithout({ deliveryId, now, customerId, jobId: job.id, finishedAt: job.finishedOn ?? now })));
-    } else if ((job.name as string) === 'erase' && e.type === 'completed') {
+    } else if (!deletion && e.type === 'completed') {
+      // a job whose result carries an erasure certificate
       const certificate = certificateIn(job, 'erasure');
       if (certificate) await this.erased(job.id, certificate);
     }

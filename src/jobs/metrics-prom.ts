@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { writeFileAtomic } from '../adapters/fs-atomic.js';
 import type { JobQueue } from '../adapters/queue.js';
-import { JOB_STATES, type Job, type JobState } from '../domain/job.js';
+import { JOB_STATES, kindFacts, type Job, type JobState } from '../domain/job.js';
 import type { RbacKind } from '../domain/rbac-owner.js';
 import type { DeleteResult } from '../pipeline/types.js';
 import type { JobEvent } from './events.js';
@@ -112,7 +112,7 @@ export class PromMetrics implements Metrics {
         return;
       case 'completed': {
         this.attempts.inc({ kind: e.job.name, outcome: 'completed', ...cluster });
-        if (e.job.name !== 'delete') return;
+        if (!kindFacts(e.job.name).holdsCustomerRow) return;
         this.deletions.inc({ status: 'success', ...cluster });
         const r = e.job.returnvalue as Partial<DeleteResult> | null;
         if (typeof r?.durationMs === 'number') this.deletionSeconds.observe(r.durationMs / 1000);
@@ -121,7 +121,7 @@ export class PromMetrics implements Metrics {
       }
       case 'failed':
         this.attempts.inc({ kind: e.job.name, outcome: 'failed', ...cluster });
-        if (e.job.name === 'delete') this.deletions.inc({ status: 'failed', ...cluster });
+        if (kindFacts(e.job.name).holdsCustomerRow) this.deletions.inc({ status: 'failed', ...cluster });
         return;
       default:
         return; // accepted, started, progress; a cancel ends no attempt and is no failed deletion
@@ -130,7 +130,7 @@ export class PromMetrics implements Metrics {
 
   readonly stepTimed = (t: StepTiming): void => {
     this.stepSeconds.observe({ step: t.step }, t.seconds);
-    if (t.step === 'namespace' && ((t.ok && t.namespaceOutcome === 'deleted') || t.errorName === 'timeout')) this.namespaceSeconds.observe(t.seconds);
+    if ((t.ok && t.namespaceOutcome === 'deleted') || (t.waitedForNamespace === true && t.errorName === 'timeout')) this.namespaceSeconds.observe(t.seconds);
   };
 
   readonly orphansScanned = (remaining: ReadonlyArray<{ kind: RbacKind }>): void => {

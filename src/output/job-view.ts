@@ -8,7 +8,7 @@ import type { HookPointResult } from '../domain/hooks.js';
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../domain/duration.js';
 import type { CustomerRow } from '../adapters/store.js';
-import { deletionStarted, isCancelled, isScheduled, stateName, type AttemptRecord, type Job } from '../domain/job.js';
+import { deletionStarted, isCancelled, isScheduled, kindFacts, stateName, type AttemptRecord, type Job } from '../domain/job.js';
 import { isScheduledRow, rowStatusName } from '../domain/row-status.js';
 import type { CancelResult } from '../jobs/cancel.js';
 import { deliveryJson, jobJson, type DeliveryJson, type JobJson } from '../domain/json-times.js';
@@ -60,7 +60,7 @@ export function renderJob(job: Job, chalk: ChalkInstance, now: number): Styled {
     lines.push(h`${label('Worker')}${job.lease.owner}, lease ${expired ? c.red(`expired ${formatDuration(now - job.lease.expiresAt)} ago: resume with 'custctl jobs resume'`) : `until ${at(job.lease.expiresAt)}`}`);
   }
   if (isCancelled(job)) {
-    const after = !job.data.customerId || job.name !== 'delete' ? '' : deletionStarted(job) ? '; an attempt had run, so nothing was restored and the customer was left deletion_failed' : job.previousStatus ? `; the customer went back to ${job.previousStatus}` : '';
+    const after = !job.data.customerId || !kindFacts(job.name).holdsCustomerRow ? '' : deletionStarted(job) ? '; an attempt had run, so nothing was restored and the customer was left deletion_failed' : job.previousStatus ? `; the customer went back to ${job.previousStatus}` : '';
     lines.push(h`${label('Cancelled')}${at(job.finishedOn)}${after}`);
   } else if (job.failedReason) {
     const [first, ...rest] = job.failedReason.split('\n');

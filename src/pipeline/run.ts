@@ -335,9 +335,9 @@ async function runTimed(step: Step, ctx: StepContext): Promise<void> {
   try {
     await step.run(ctx);
   } catch (e) {
-    t.report({ step: step.name, seconds: (t.now() - t0) / 1000, ok: false, errorName: e instanceof CliError ? e.errorName : 'internal' });
+    t.report({ ...step.report?.(ctx), step: step.name, seconds: (t.now() - t0) / 1000, ok: false, errorName: e instanceof CliError ? e.errorName : 'internal' });
     throw e;
   }
-  t.report({ step: step.name, seconds: (t.now() - t0) / 1000, ok: true, ...(step.name === 'namespace' ? { namespaceOutcome: ctx.result.namespaceOutcome } : {}) });
+  t.report({ ...step.report?.(ctx), step: step.name, seconds: (t.now() - t0) / 1000, ok: true });
 }
 

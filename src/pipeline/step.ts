@@ -52,6 +52,8 @@ export interface StepTiming {
   errorName?: ErrorName;
   /** what step 2 did to the namespace, when the step is done */
   namespaceOutcome?: DeleteResult['namespaceOutcome'];
+  /** the step's time is a wait for the namespace to go (customer_namespace_deletion_duration_seconds when it went or timed out) */
+  waitedForNamespace?: boolean;
 }
 
 export interface Step {
@@ -69,4 +71,11 @@ export interface Step {
   /** false: this job asked for nothing this step does (`--backup` unset): not run, not timed, not logged */
   applies?(ctx: StepContext): boolean;
   run(ctx: StepContext): Promise<void>;
+  /** what this step adds to its timing report, done or failed (the namespace step: that it waited for the namespace, and what it did to it) */
+  report?(ctx: StepContext): Partial<StepTiming>;
+  /**
+   * The progress at which a job's page shows this step done, when it is not `progress` (a step
+   * that records its own progress only for the jobs that ask for it); undefined: not shown.
+   */
+  shownAt?(job: Job): number | undefined;
 }

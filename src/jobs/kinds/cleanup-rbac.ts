@@ -8,7 +8,7 @@
 import type { Cluster, Clusters } from '../../adapters/clusters.js';
 import type { Kube } from '../../adapters/kube.js';
 import { clusterFor } from '../../domain/clusters.js';
-import type { CustomerRow, CustomerStore } from '../../adapters/store.js';
+import type { AuditEntry, CustomerRow, CustomerStore } from '../../adapters/store.js';
 import type { Config } from '../../config.js';
 import { parseCustomerId } from '../../domain/customer-id.js';
 import { findOrphans, type OrphanReport, type RbacReportEntry } from '../../domain/orphans.js';
@@ -20,6 +20,7 @@ import type { AttemptContext } from '../../adapters/queue.js';
 import { runPool } from '../../util/pool.js';
 import type { JobsEnv } from '../jobs-env.js';
 import type { JobKind } from './kind.js';
+import type { JobEvent } from '../events.js';
 
 export interface RbacError {
   kind: RbacKind;
@@ -263,10 +264,27 @@ async function processCleanup(env: JobsEnv, ctx: AttemptContext): Promise<Cleanu
   return { ...found, deleted, errors, ...fleetParts };
 }
 
+/** A completed sweep: one `rbac-deleted` row per customer whose leftovers went. */
+function auditCleanup(e: JobEvent): AuditEntry[] {
+  if (e.type !== 'completed') return [];
+  const job = e.job;
+  const deleted = ((job.returnvalue as { deleted?: RbacReportEntry[] } | null)?.deleted ?? []);
+  const byCustomer = new Map<string, string[]>();
+  for (const x of deleted) {
+    const id = `cust_${x.customerKey}`;
+    byCustomer.set(id, [...(byCustomer.get(id) ?? []), `${x.kind}/${x.name}`]);
+  }
+  return [...byCustomer].map(([customerId, rbac]): AuditEntry => ({
+    actor: job.requestedBy, customerId, namespace: null, jobId: job.id,
+    action: 'rbac-deleted', outcome: 'deleted', deleted: { rbac }, reason: 'orphaned cluster RBAC (cleanup-rbac)',
+  }));
+}
+
 export const cleanupRbacKind: JobKind<CleanupResult> = {
   name: 'cleanup-rbac',
   process: processCleanup,
   settle: async () => undefined, // cluster objects only: no row to bring in line
+  audit: auditCleanup,
 };
 
 /** The journaled job of a sweep. */

@@ -4,7 +4,7 @@
  * a result (outcome). Every entry point (`delete`, `worker`, `serve`, `jobs …`) goes through here,
  * so the rules live in one place.
  */
-import { DELETABLE_STATUSES, type ClaimResult, type CustomerRow } from '../../adapters/store.js';
+import { DELETABLE_STATUSES, type AuditEntry, type ClaimResult, type CustomerRow } from '../../adapters/store.js';
 import type { Config } from '../../config.js';
 import { DEFAULTS } from '../../config.js';
 import type { CustomerId } from '../../domain/customer-id.js';
@@ -21,7 +21,8 @@ import type { DeleteResult } from '../../pipeline/types.js';
 import { isCancelled, type Job, type JobOptions } from '../../domain/job.js';
 import type { AttemptContext, JobQueue } from '../../adapters/queue.js';
 import type { JobsEnv } from '../jobs-env.js';
-import type { JobKind } from './kind.js';
+import { retriedAudit, type JobKind, type RetryEnv } from './kind.js';
+import type { JobEvent } from '../events.js';
 import { localInterruption } from '../interruption.js';
 import { deletionCertifier } from '../certify.js';
 import { checkBeforeScheduling, requireExportBeforeScheduling, pauseBillingForSchedule, restoreAfterSchedule, resumeBillingAfterSchedule, scheduledFor, suspendForSchedule } from '../scheduled.js';
@@ -230,10 +231,44 @@ async function settleDelete(env: Pick<JobsEnv, 'store'>, job: Job): Promise<void
   });
 }
 
+/**
+ * A deletion is retried only while its row still points at it (`deletion_failed` or `deleting`
+ * with deletion_job_id = this job): the row is taken back to `deleting` first, recording the
+ * retry in the same transaction, so a retry never touches an instance deployed after the failure.
+ */
+async function retryGuardDelete(env: RetryEnv, job: Job): Promise<void> {
+  if (!job.data.customerId) {
+    await env.store.appendAudit({ ...retriedAudit(env, job), outcome: 'retried' });
+    return;
+  }
+  const row = await env.store.get(job.data.customerId);
+  if (!row) throw new NotFoundError(`customer ${job.data.customerId} no longer exists`);
+  if (row.deletionJobId !== job.id || (row.deploymentStatus !== 'deletion_failed' && row.deploymentStatus !== 'deleting')) {
+    throw new ConflictError(
+      `refusing to retry job ${job.id}: customer ${row.customerId} is ${row.deploymentStatus}${row.deletionJobId && row.deletionJobId !== job.id ? ` and held by job ${row.deletionJobId}` : ''} since this job failed`,
+      ['A retry never touches an instance deployed after it failed. Start a new deletion with custctl delete if it must go.'],
+    );
+  }
+  const claim = await env.store.claimForDeletion(row.customerId, job.id, {
+    force: false, expectJobId: job.id,
+    audit: { ...retriedAudit(env, job), outcome: 'retried', reason: `after: ${(job.failedReason ?? 'failed').split('\n')[0]}` },
+  });
+  if (!claim.ok) throw new ConflictError(`customer ${row.customerId} could not be taken back for job ${job.id} (${claim.reason})`);
+}
+
+/** Each attempt that starts is recorded (the row changes only at its claim and its end). */
+function auditDelete(e: JobEvent): AuditEntry[] {
+  if (e.type !== 'started') return [];
+  const job = e.job;
+  return [{ actor: job.requestedBy, customerId: job.data.customerId ?? null, namespace: job.data.namespace ?? null, jobId: job.id, action: 'deletion-started', outcome: 'running', reason: `attempt ${e.attempt}/${job.maxAttempts}` }];
+}
+
 export const deleteKind: JobKind<DeleteResult> = {
   name: 'delete',
   process: processDelete,
   settle: settleDelete,
+  audit: auditDelete,
+  retryGuard: retryGuardDelete,
 };
 
 // ---- outcome: a finished (or interrupted) job as one customer's line of `delete -o json` --------

@@ -1,6 +1,6 @@
 /**
  * The job kinds, by job name. A new kind is one module in this folder plus one line here (and its
- * name in `JobName`, src/domain/job.ts).
+ * name in `JobName` and its facts in `JOB_KINDS`, src/domain/job.ts).
  */
 import { OperationError } from '../../errors.js';
 import type { Job, JobName } from '../../domain/job.js';
@@ -21,6 +21,11 @@ export function kindOf(name: string): JobKind {
   const k = (KINDS as Record<string, JobKind | undefined>)[name];
   if (!k) throw new OperationError(`unknown job kind ${JSON.stringify(name)}: this custctl runs ${Object.keys(KINDS).join(', ')}`);
   return k;
+}
+
+/** The kind of a job, or null for a name this custctl does not know (a journal written by a newer one). */
+export function knownKind(name: string): JobKind | null {
+  return (KINDS as Record<string, JobKind | undefined>)[name] ?? null;
 }
 
 /** The processor every runner uses: the job's kind runs the attempt. */

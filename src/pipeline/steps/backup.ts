@@ -16,6 +16,7 @@ export const backupStep: Step = {
   cluster: true,
   simulatedAs: 'Backup',
   applies: (ctx) => Boolean(ctx.job.opts.backupUrl),
+  shownAt: (job) => (job.opts.backupUrl ? BACKUP_PROGRESS : undefined),
   async run(ctx) {
     const url = ctx.job.opts.backupUrl;
     if (!url) return;

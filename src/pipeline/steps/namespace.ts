@@ -7,6 +7,7 @@ export const namespaceStep: Step = {
   progress: 70,
   cluster: true,
   simulatedAs: 'namespace deletion',
+  report: (ctx) => ({ waitedForNamespace: true, ...(ctx.result.namespaceOutcome !== undefined ? { namespaceOutcome: ctx.result.namespaceOutcome } : {}) }),
   async run(ctx) {
     ctx.result.namespaceOutcome = await deleteNamespaceAndWait(ctx.cluster!.kube, ctx.namespace, ctx.inspection!.ns, ctx.timeoutMs, ctx.log, ctx.signal, (ms) => { ctx.result.namespaceWaitMs = ms; });
   },

@@ -26,7 +26,6 @@ import { rowStatusName } from '../../domain/row-status.js';
 import { CliError, errorMessage, ForbiddenError, httpStatusForErrorName, InvalidIdError, NotFoundError, UnauthorizedError, UsageError, type ErrorName } from '../../errors.js';
 import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
 import { DELETE_STEPS } from '../../pipeline/steps/index.js';
-import { BACKUP_PROGRESS } from '../../pipeline/steps/backup.js';
 import type { RouteSettings } from '../settings.js';
 import { acceptForms, browserOrigin, type Form } from '../browser.js';
 import { authorize as allow, cancellerOf, DEFAULT_RETENTION_RULE, deletionTerms, errorForOwner, jobView, mayCancelJob, mayReadCustomer, jobsScope, ownerNotFound, type Action } from '../../service/policy.js';
@@ -83,9 +82,8 @@ const ASSETS = new URL('../../../assets/console/', import.meta.url);
 function stepsOf(job: Job): StepLine[] {
   const steps: StepLine[] = [];
   for (const s of DELETE_STEPS) {
-    if (s.name === 'backup') {
-      if (job.opts.backupUrl) steps.push({ name: 'backup', progress: BACKUP_PROGRESS });
-    } else if (s.progress !== undefined) steps.push({ name: s.name, progress: s.progress });
+    const progress = s.shownAt ? s.shownAt(job) : s.progress;
+    if (progress !== undefined) steps.push({ name: s.name, progress });
   }
   return steps;
 }

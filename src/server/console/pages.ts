@@ -5,7 +5,7 @@
  * check and decide.
  */
 import type { CustomerRow } from '../../adapters/store.js';
-import { deletionStarted, isCancelled, isScheduled, stateName, type Job } from '../../domain/job.js';
+import { deletionStarted, isCancelled, isScheduled, kindFacts, stateName, type Job } from '../../domain/job.js';
 import { rowStatusName } from '../../domain/row-status.js';
 import type { PlanSection, PlanView } from '../../pipeline/plan.js';
 import type { CleanupReport } from '../../jobs/kinds/cleanup-rbac.js';
@@ -324,7 +324,7 @@ export function jobLive(j: Job, steps: readonly StepLine[], now: number, v: View
   · attempt ${attempt} of ${j.maxAttempts}${j.simulated ? ' · simulated' : ''}</p>
 <progress id="job-progress" max="100" value="${j.progress}" aria-labelledby="job-progress-text">${j.progress} %</progress>
 <div class="actions">${jobActions(j, v)}</div>
-${j.name === 'delete' ? html`<ol class="steps" aria-label="Steps">${steps.map((s) => {
+${kindFacts(j.name).holdsCustomerRow ? html`<ol class="steps" aria-label="Steps">${steps.map((s) => {
     const done = j.progress >= s.progress;
     const running = !done && s === current && j.state === 'active';
     return html`<li class="${done ? 'done' : running ? 'running' : 'todo'}">${s.name} <span class="muted">(${done ? 'done' : running ? 'running' : j.state === 'failed' && s === current ? 'failed' : 'to do'})</span></li>`;
@@ -333,7 +333,7 @@ ${isScheduled(j) && j.data.scheduledFor !== undefined
     ? html`<p>Scheduled: the deletion is due at ${time(new Date(j.data.scheduledFor).toISOString())}${j.data.scheduledFor > now ? `, in ${formatDuration(j.data.scheduledFor - now)}` : ''}; the instance is suspended until then.</p>`
     : j.state === 'delayed' && j.delayUntil ? html`<p>Next try at ${time(j.delayUntil)}, in ${formatDuration(Math.max(0, j.delayUntil - now))}.</p>` : ''}
 ${isCancelled(j)
-    ? html`<p>Cancelled${j.finishedOn ? html` at ${time(j.finishedOn)}` : ''}.${j.name === 'delete' && j.data.customerId ? (deletionStarted(j) ? ' An attempt had run, so nothing was restored and the customer was left deletion_failed.' : ' The customer went back to its previous status.') : ''} A cancelled job is not retried: start a new deletion if it must go.</p>`
+    ? html`<p>Cancelled${j.finishedOn ? html` at ${time(j.finishedOn)}` : ''}.${kindFacts(j.name).holdsCustomerRow && j.data.customerId ? (deletionStarted(j) ? ' An attempt had run, so nothing was restored and the customer was left deletion_failed.' : ' The customer went back to its previous status.') : ''} A cancelled job is not retried: start a new deletion if it must go.</p>`
     : j.failedReason ? html`<p class="${j.state === 'failed' ? 'flash error' : ''}">${j.state === 'failed' ? 'Failed: ' : 'Last error: '}${j.failedReason}${j.failedCode ? ` (${j.failedCode})` : ''}</p>` : ''}
 ${rv && typeof rv === 'object' && rv.outcome ? html`<p>Result: ${rv.outcome}${rv.reason ? `: ${rv.reason}` : ''}</p>${(rv.warnings ?? []).length ? html`<ul>${(rv.warnings ?? []).map((w) => html`<li class="warn">${w}</li>`)}</ul>` : ''}` : ''}
 ${[...j.attempts].reverse().map((a) => html`<section class="attempt"><h3>Attempt ${a.attempt} <span class="muted">${a.outcome}${v.role === 'owner' ? '' : `, ${a.worker}`}, started ${time(a.startedOn)}</span></h3>

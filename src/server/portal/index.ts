@@ -19,7 +19,7 @@ import type { CustomerRow } from '../../adapters/store.js';
 import { parseCustomerId, type CustomerId } from '../../domain/customer-id.js';
 import { parseDuration, parseRetention } from '../../domain/duration.js';
 import { isJobId } from '../../domain/job-id.js';
-import type { Job } from '../../domain/job.js';
+import { kindFacts, type Job } from '../../domain/job.js';
 import {
   checkLinkTtl, DEFAULT_LINK_TTL_MS, MemoryUsedLinks, mintPortalToken, PORTAL_PAGES, PortalConfigError, portalLinkUrl, redeemPortalToken, verifyPortalToken,
   type PortalPage, type PortalSecrets, type UsedLinks,
@@ -223,7 +223,7 @@ export function registerPortal(app: FastifyInstance, svc: ServerService, s: Rout
     async function ownJob(req: FastifyRequest, raw: string): Promise<Job> {
       if (!isJobId(raw)) throw new InvalidIdError('that is not a request number');
       const job = await svc.job(raw);
-      if (!job || job.name !== 'delete' || job.data.customerId !== who(req).customerId) throw new NotFoundError(`job ${raw} not found`);
+      if (!job || !kindFacts(job.name).holdsCustomerRow || job.data.customerId !== who(req).customerId) throw new NotFoundError(`job ${raw} not found`);
       return job;
     }
 
@@ -231,7 +231,7 @@ export function registerPortal(app: FastifyInstance, svc: ServerService, s: Rout
     async function latestDeletion(row: CustomerRow): Promise<Job | null> {
       const held = row.deletionJobId ? await svc.job(row.deletionJobId) : null;
       if (held && held.data.customerId === row.customerId) return held;
-      const all = (await svc.jobs({ customerId: row.customerId })).filter((j) => j.name === 'delete').sort((a, b) => Number(b.id) - Number(a.id));
+      const all = (await svc.jobs({ customerId: row.customerId })).filter((j) => kindFacts(j.name).holdsCustomerRow).sort((a, b) => Number(b.id) - Number(a.id));
       return all[0] ?? null;
     }
 
