@@ -13,7 +13,7 @@ export { cancel } from '../jobs/cancel.js';
 export { runAttached } from './attached.js';
 export { cliRequester, jobsEnv, JOB_TTL_MS, LEASE_MS } from '../jobs/env.js';
 export { followJob } from '../jobs/follow.js';
-export { cleanupReportOf, newCleanupJob, scanFleet, scanOrphans } from '../jobs/kinds/cleanup-rbac.js';
+export { cleanupReportOf, newCleanupJob, scanFleet } from '../jobs/kinds/cleanup-rbac.js';
 export { backupOption, jobOptions, planTimeouts, snapshotOption, statusConflict, submitDeletion } from '../jobs/kinds/delete.js';
 export { makeProcessor, settle } from '../jobs/kinds/index.js';
 export { eventsOf, runnerEvents } from '../jobs/lifecycle.js';

@@ -97,24 +97,6 @@ const DELETE_CONCURRENCY = 8;
 
 type Log = (level: Level, message: string, fields?: Record<string, unknown>) => void;
 
-/** The fixed set of list calls, in parallel, then the pure classification. */
-export async function scanOrphans(
-  kube: Kube,
-  store: CustomerStore,
-  o: { prefix: string; onlyKey?: string; includeKept: boolean; signal?: AbortSignal },
-): Promise<OrphanReport> {
-  const [namespaces, rbac, rows] = await Promise.all([kube.listNamespaceNames(o.signal), kube.listClusterRbac(o.signal), store.list()]);
-  return findOrphans({
-    roles: rbac.filter((x) => x.kind === 'ClusterRole'),
-    bindings: rbac.filter((x) => x.kind === 'ClusterRoleBinding'),
-    namespaces: new Set(namespaces),
-    rows,
-    prefix: o.prefix,
-    ...(o.onlyKey !== undefined ? { onlyKey: o.onlyKey } : {}),
-    includeKept: o.includeKept,
-  });
-}
-
 /** One cluster's scan in a fleet sweep: what it found (entries tagged with the cluster), or why it could not. */
 export interface ClusterScan {
   cluster: Cluster;
