@@ -4,9 +4,7 @@
  * starts as light as `--version`.
  */
 export { inspect, refuseClusterScoped, refuseForeignRbac, refuseSuspiciousEmptiness } from '../pipeline/inspect.js';
-export { coverVolumes, planView } from '../pipeline/plan.js';
-export { outsidePlan } from '../pipeline/outside.js';
-export { checkSnapshotClass, snapshotPlan } from '../pipeline/volume-snapshots.js';
+export { checkSnapshotClass } from '../pipeline/volume-snapshots.js';
 export { runJobAttached } from '../jobs/runner.js';
 export { retryJob } from '../jobs/actions.js';
 export { cancel } from '../jobs/cancel.js';
@@ -27,3 +25,4 @@ export { DELETABLE_STATUSES } from '../adapters/store.js';
 export { openBackupTarget } from '../adapters/backup-target.js';
 export { namespaceElsewhere, singleCluster } from '../adapters/clusters.js';
 export { loadIdentities } from '../adapters/backup-age.js';
+export { planOf } from './plan.js';

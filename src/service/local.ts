@@ -11,11 +11,6 @@ import { formatDuration } from '../domain/duration.js';
 import { checkRowNamespace, namespaceFor } from '../domain/namespace-name.js';
 import { CliError, ConflictError, isRunWideError, NotFoundError, OperationError, refuseAll, UsageError, type Refusal } from '../errors.js';
 import type { Inspection } from '../pipeline/types.js';
-import type { PlanView } from '../pipeline/plan.js';
-import type { OutsideEnv } from '../pipeline/outside.js';
-import type { Kube } from '../adapters/kube.js';
-import type { CustomerStore } from '../adapters/store.js';
-import type { Config } from '../config.js';
 import { isCancelled, isFinished, queueStateOf, stateName, type Job, type StateName } from '../domain/job.js';
 import { runPool } from '../util/pool.js';
 import { requireJob } from '../adapters/queue.js';
@@ -152,7 +147,7 @@ export class LocalJobsClient implements JobsClient {
       // a pending row with nothing of it left on the cluster: deleted already, nothing to do (no job)
       if (insp && row.deploymentStatus === 'pending' && nothingLeft(insp)) t.alreadyDeleted = { byJob: row.deletionJobId, at: row.deletedAt };
       if (!showPlan) return;
-      t.plan = await planOf({ customer: t.customer, namespace: t.namespace, row, insp, o, config: cfg, kube: env?.kube ?? null, outside: outside ?? null, store, ...(t.alreadyDeleted ? { alreadyDeleted: t.alreadyDeleted } : {}) });
+      t.plan = await (await running()).planOf({ customer: t.customer, namespace: t.namespace, row, insp, o, config: cfg, kube: env?.kube ?? null, outside: outside ?? null, store, ...(t.alreadyDeleted ? { alreadyDeleted: t.alreadyDeleted } : {}) });
       if (c && clusters.several) t.plan.cluster = { name: home.name, context: c.target.context, server: c.target.server };
       // a cluster with its own timeouts: the plan says which apply (what was asked for beats them)
       if (Object.keys(home.entry.timeouts).length > 0) t.plan.timeouts = planTimeouts(cfg, o, home.entry);
@@ -205,7 +200,7 @@ export class LocalJobsClient implements JobsClient {
     const cluster = cfg.simulate ? null : await home.adapters();
     const insp = cluster ? await inspect(customer, namespace, row, { ...cluster, store }, { detail: true, helmUninstall: o.helmUninstall ?? cfg.helmUninstall }) : null;
     const outside = env.outside ? await env.outside() : null;
-    const plan = await planOf({ customer, namespace, row, insp, o, config: cfg, kube: cluster?.kube ?? null, outside, store });
+    const plan = await (await running()).planOf({ customer, namespace, row, insp, o, config: cfg, kube: cluster?.kube ?? null, outside, store });
     if (Object.keys(home.entry.timeouts).length > 0) plan.timeouts = planTimeouts(cfg, o, home.entry);
     return { plan, target: { ...(cluster ? { context: cluster.target.context, server: cluster.target.server } : {}), database: store.description, ...(env.clusters.several ? { cluster: home.name } : {}) } };
   }
@@ -515,38 +510,6 @@ export class LocalJobsClient implements JobsClient {
  */
 export function nothingLeft(insp: Pick<Inspection, 'releases' | 'ns' | 'rbac'>): boolean {
   return insp.releases.length === 0 && insp.ns === null && insp.rbac.owned.length === 0;
-}
-
-/**
- * The plan of one customer's deletion, from its inspection (null: simulated) and the options: what
- * goes (pipeline/plan.ts), the volume snapshots and what they cover, the backup (where, encrypted
- * to whom, what it does not cover), billing and the hooks. `delete --dry-run`, the confirmation and
- * the console's customer page all show this one.
- */
-async function planOf(a: {
-  customer: CustomerId; namespace: string; row: CustomerRow; insp: Inspection | null; o: DeletionOptions; config: Config;
-  kube: Kube | null; outside: OutsideEnv | null; store: CustomerStore; alreadyDeleted?: NonNullable<PlanView['alreadyDeleted']>;
-}): Promise<PlanView> {
-  const { backupOption, coverVolumes, outsidePlan, planView, snapshotOption, snapshotPlan } = await running();
-  const { config: cfg, insp, o } = a;
-  const plan = planView(insp, a.row, a.customer.id, a.namespace, cfg.simulate);
-  if (a.alreadyDeleted) plan.alreadyDeleted = a.alreadyDeleted;
-  const snapshotClass = snapshotOption(cfg, o).snapshotClass;
-  if (a.kube) coverVolumes(plan, snapshotClass ? await snapshotPlan(a.kube, snapshotClass) : null);
-  const snapshotted = (name: string) => plan.pvcs?.some((p) => p.name === name && p.coverage === 'snapshot') ?? false;
-  const chosen = backupOption(cfg, o);
-  const backupUrl = chosen.backupUrl;
-  plan.backup = backupUrl
-    ? {
-        url: backupUrl,
-        ...(chosen.backupRecipients ? { encryptedTo: chosen.backupRecipients } : {}),
-        covers: 'every namespaced object (Helm release records included), the owned cluster RBAC, the row',
-        notCovered: (insp?.pvcs ?? []).filter((p) => !snapshotted(p.name)).map((p) => `the data in PVC ${p.name}${p.volumeName ? ` (volume ${p.volumeName})` : ''}: only the PVC object is kept`),
-      }
-    : null;
-  if (backupUrl && plan.backup && snapshotClass && plan.volumeSnapshots && !plan.volumeSnapshots.refused) plan.backup.covers += '; the manifest records the volume snapshots';
-  if (a.outside) Object.assign(plan, await outsidePlan(a.outside, a.store, a.customer.id, { scheduled: (o.afterMs ?? cfg.retentionMs) > 0, simulated: cfg.simulate }));
-  return plan;
 }
 
 /** A synchronous deletion on BullMQ (serve): the job runs on a worker; this waits for its end (or shutdown). */
