@@ -370,7 +370,8 @@ describe('the delivery loop (file delivery journal, a recording POST)', () => {
     h.setNow(1_010_000);
     const last = await until(async () => (await h.hooks.deliveries('42'))[0]?.state === 'gave-up' && (await h.hooks.deliveries('42'))[0], 'giving up');
     expect(last).toMatchObject({ attempts: 5, nextAttemptAt: null, statusCode: 503 });
-    expect(h.logs.some((l) => l.startsWith('error Webhook job.failed of job 42 to billing given up'))).toBe(true);
+    // the journal says gave-up first, then the line is logged: wait for it rather than look once
+    await until(async () => h.logs.some((l) => l.startsWith('error Webhook job.failed of job 42 to billing given up')), 'the given-up line');
     await h.hooks.close(100);
   });
 
