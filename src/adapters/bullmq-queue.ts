@@ -38,6 +38,7 @@ import { JOB_ID_PATTERN } from '../domain/job-id.js';
 import { isSupersededResult, type AttemptRecord, type Job, type JobData, type JobName, type JobOptions, type JobState, type NewJob } from '../domain/job.js';
 import { assertRetryable, cancel as cancelled } from '../domain/job-machine.js';
 import type { JobFilter, JobQueue, JobScrubber, QueueScrubResult } from './queue.js';
+import { scrubBullJobs, type FinishedFields } from './bullmq-scrub.js';
 
 export const QUEUE_NAME = 'custctl-deletions';
 export const JOB_TTL_SECONDS = 7 * 24 * 3600;
@@ -117,13 +118,6 @@ export interface BullBackend {
   rewriteFinished(bullId: string, fields: FinishedFields): Promise<boolean>;
   ping(): Promise<void>;
   close(): Promise<void>;
-}
-
-/** What an erasure rewrites in a finished BullMQ job besides its data and logs. */
-export interface FinishedFields {
-  returnvalue: unknown;
-  failedReason: string | null;
-  stacktrace: string[];
 }
 
 /** The cancelled jobs a backend keeps beside BullMQ's: our job JSON by id, read like finished jobs until pruned. */
@@ -453,53 +447,16 @@ export class BullQueue implements JobQueue {
     return (await this.get(id)) as Job;
   }
 
-  /**
-   * Erasure: each finished job of the customer rewritten in place. Its data through BullMQ
-   * (`updateData`), its log by clearing it and writing the scrubbed lines back (`clearLogs`,
-   * `log`), its result, failure message and stack trace through the backend (BullMQ has no call
-   * for those), only while it is still finished; a cancelled record is rewritten whole. The
-   * scrubber sees BullMQ's whole data (what custctl keeps in `meta` included) and every log line.
-   */
+  /** Erasure (src/adapters/bullmq-scrub.ts): the customer's finished jobs rewritten in place. */
   async scrubCustomer(customerId: string, scrub: JobScrubber): Promise<QueueScrubResult> {
-    const out: QueueScrubResult = { jobs: 0, rewritten: [], unfinished: [] };
-    for (const s of ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'] as const) {
-      for (const b of await this.queue.getJobs([s], 0, -1)) {
-        if (!b || !b.id?.startsWith('j') || b.data.customerId !== customerId) continue;
-        out.jobs += 1;
-        const id = ourId(b.id);
-        if (s !== 'completed' && s !== 'failed') {
-          out.unfinished.push(id);
-          continue;
-        }
-        const view = await this.toJob(b, s);
-        const { logs } = await this.queue.getJobLogs(b.id, 0, -1);
-        const attempt: AttemptRecord = view.attempts[0] ?? { attempt: 1, startedOn: b.timestamp, finishedOn: b.finishedOn ?? null, worker: 'bullmq', outcome: 'failed', log: [] };
-        const stacktrace = [...(b.stacktrace ?? [])].filter((t): t is string => typeof t === 'string');
-        const r = scrub({ ...view, data: b.data, failedReason: b.failedReason ? b.failedReason : null, stacktrace, attempts: [{ ...attempt, log: logs }] });
-        if (r.count === 0) continue;
-        const ok = await this.backend.rewriteFinished(b.id, { returnvalue: r.job.returnvalue, failedReason: r.job.failedReason, stacktrace: r.job.stacktrace });
-        if (!ok) {
-          out.unfinished.push(id);
-          continue;
-        }
-        await b.updateData(r.job.data as BullData);
-        const scrubbedLogs = r.job.attempts[0]?.log ?? [];
-        if (JSON.stringify(scrubbedLogs) !== JSON.stringify(logs)) {
-          await b.clearLogs();
-          for (const line of scrubbedLogs) await b.log(line);
-        }
-        out.rewritten.push({ id, replaced: r.count });
-      }
-    }
-    for (const j of await this.cancelledRecords()) {
-      if (j.data.customerId !== customerId) continue;
-      out.jobs += 1;
-      const r = scrub(j);
-      if (r.count === 0) continue;
-      await this.backend.cancelled.put(j.id, JSON.stringify(r.job));
-      out.rewritten.push({ id: j.id, replaced: r.count });
-    }
-    return out;
+    return scrubBullJobs<BullData>({
+      jobs: async (state) => (await this.queue.getJobs([state], 0, -1)).filter((b) => b?.id?.startsWith('j')).map((b) => ({ id: ourId(b.id), job: b })),
+      logs: async (bid) => (await this.queue.getJobLogs(bid, 0, -1)).logs,
+      toJob: (b, state) => this.toJob(b, state),
+      cancelledRecords: () => this.cancelledRecords(),
+      rewriteFinished: (bid, fields) => this.backend.rewriteFinished(bid, fields),
+      putCancelled: (id, json) => this.backend.cancelled.put(id, json),
+    }, customerId, scrub);
   }
 
   async prune(before: number): Promise<number> {
