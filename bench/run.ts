@@ -709,10 +709,13 @@ async function benchStartup(e: Env): Promise<void> {
     for (const c of cases.slice(1, 3)) {
       const file = path.join(e.runDir, `imports-${traced.length}.txt`);
       await runTimed(process.execPath, ['--import', tracer, ...c.cmd], { ...c.env, CUSTCTL_TRACE_IMPORTS: file });
-      const urls = [...new Set((await fs.readFile(file, 'utf8').catch(() => '')).split('\n').filter((u) => u.startsWith('file:')))];
+      const lines = (await fs.readFile(file, 'utf8').catch(() => '')).split('\n');
+      const urls = [...new Set(lines.filter((u) => u.startsWith('file:')))];
+      // the tracer reports a chunk of the bundle (dist/cli/) as the modules it holds, after a `bundle-chunk` line
+      const chunks = new Set(lines.filter((u) => u.startsWith('bundle-chunk '))).size;
       const own = urls.filter((u) => u.includes('/dist/')).length;
       const pkgs = [...new Set(urls.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((x): x is string => !!x))];
-      traced.push(`\`${c.name}\` loads ${own} of custctl's own modules (dist/) and ${urls.length - own - 1} files from packages: ${pkgs.join(', ') || 'none'}`);
+      traced.push(`\`${c.name}\` loads ${own} of custctl's own modules (dist/, in ${chunks} files of the bundle) and ${urls.length - own - 1} files from packages: ${pkgs.join(', ') || 'none'}`);
     }
     md(`Modules loaded: ${traced.join('; ')}.`);
     md();

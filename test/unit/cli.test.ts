@@ -1,6 +1,6 @@
 /** The built binary without any server: start-up, help, usage errors, completions. */
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +33,15 @@ describe('custctl (built binary, no servers)', () => {
     expect(urls.filter((u) => /@kubernetes\/client-node|node_modules\/pg\/|@electric-sql\/pglite|bullmq|ioredis|fastify|prom-client/.test(u))).toEqual([]);
   });
 
+  it('a checkout that was not built says so and how to build it (exit 1)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'unbuilt-'));
+    mkdirSync(path.join(dir, 'bin'));
+    for (const f of ['bin/custctl.js', 'bin/package.json', 'package.json']) copyFileSync(path.resolve(path.dirname(BIN), '..', f), path.join(dir, f));
+    const r = await execa('node', [path.join(dir, 'bin/custctl.js'), 'status', 'job', '1'], { reject: false });
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr)).toBe("Error: custctl is not built (dist/cli/main.js is missing)\n  Run 'npm run build' in the checkout, then try again.");
+  });
+
   it.each([['--version'], ['-V']])('%s loads no module of dist/ (bin answers from package.json)', async (flag) => {
     const urls = await importsOf([flag]);
     expect(urls.some((u) => u.endsWith('/bin/custctl.js'))).toBe(true); // the tracer works
@@ -40,7 +49,8 @@ describe('custctl (built binary, no servers)', () => {
   });
 
   // Scripts poll `status job N`: every module on its path is paid at each poll (start-up within 1.5×
-  // of `node -e 0`, docs/benchmarks.md). A module added here must be one the command needs.
+  // of `node -e 0`, docs/benchmarks.md). A module added here must be one the command needs. The
+  // bundle puts them in one chunk: the tracer reports a chunk as the modules it holds.
   const STATUS_JOB_MODULES = [
     'adapters/dir-lock.js', 'adapters/file-journal-files.js', 'adapters/file-journal.js', 'adapters/fs-atomic.js', 'adapters/queue-config.js', 'adapters/queue.js',
     'adapters/retry.js', 'adapters/state-dir.js', 'commands/status.js', 'config.js', 'deps.js', 'domain/duration.js',
@@ -68,6 +78,8 @@ describe('custctl (built binary, no servers)', () => {
     const urls = [...new Set(readFileSync(file, 'utf8').split('\n').filter(Boolean))];
     expect(urls.filter((u) => u.includes('/dist/')).map((u) => u.slice(u.lastIndexOf('/dist/') + '/dist/'.length)).sort()).toEqual(STATUS_JOB_MODULES);
     expect(urls.filter((u) => u.includes('/node_modules/') || u === 'node:crypto')).toEqual([]);
+    // and they come in two files: the entry and the start-up chunk (scripts/bundle.mjs)
+    expect(urls.filter((u) => u.startsWith('bundle-chunk ')).sort()).toEqual(['bundle-chunk cli/main.js', 'bundle-chunk cli/startup.js']);
   });
 
   it('a simulated delete does not load prom-client; --metrics-textfile loads it and writes the series', async () => {
