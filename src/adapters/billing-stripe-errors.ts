@@ -1,7 +1,7 @@
 /**
  * Stripe's failures as custctl reads them: which are retried (Stripe's documented rules, with
  * `Stripe-Should-Retry` first), which are permanent, and how one is shown (naming the call and
- * Stripe's message, never the key). Used by billing-stripe.ts for every call it makes.
+ * Stripe's message, never the key). Used by billing-stripe-client.ts for every call it makes.
  */
 import { BillingError, type BillingResult } from '../domain/billing.js';
 import { type RetryPolicy, type Verdict, parseRetryAfter } from './retry.js';

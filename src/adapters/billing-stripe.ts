@@ -17,10 +17,11 @@
  * - soft delete: `pause_collection` (see docs/billing.md for why, not `cancel_at`), with the
  *   previous pause recorded in the subscription's metadata; the undo writes it back.
  *
- * Retries: the SDK's own retries are off (`maxNetworkRetries: 0`); every call goes through the
- * project's one retry loop (src/adapters/retry.ts) with Stripe's rules: `Stripe-Should-Retry`
- * decides when present; otherwise 409 (a lock or a key in use), 429 and 5xx and connection failures
- * are retried (`Retry-After` honoured), everything else is not. 401 and 403 are permanent errors.
+ * Retries (the client, src/adapters/billing-stripe-client.ts): the SDK's own retries are off
+ * (`maxNetworkRetries: 0`); every call goes through the project's one retry loop
+ * (src/adapters/retry.ts) with Stripe's rules: `Stripe-Should-Retry` decides when present;
+ * otherwise 409 (a lock or a key in use), 429 and 5xx and connection failures are retried
+ * (`Retry-After` honoured), everything else is not. 401 and 403 are permanent errors.
  */
 import type Stripe from 'stripe';
 import {
@@ -29,19 +30,13 @@ import {
   type BillingCustomer, type BillingPlan, type BillingPolicy, type BillingResult, type PauseState, type PlannedSubscription, type SuspendResult,
 } from '../domain/billing.js';
 import type { Billing, BillingRun, BillingTarget } from './billing.js';
-import type { StripeSettings } from './billing-config.js';
-import { abortableSleep, withRetries, type RetryPolicy } from './retry.js';
 import { CallFailed, STRIPE_RETRY, is, replayed, stripeVerdict, toBillingError } from './billing-stripe-errors.js';
+import { stripeClient, type Ctx, type StripeClientOptions } from './billing-stripe-client.js';
 
 export { STRIPE_RETRY, stripeVerdict, toBillingError };
 
-export interface StripeBillingOptions {
-  settings: StripeSettings;
+export interface StripeBillingOptions extends StripeClientOptions {
   policy: BillingPolicy;
-  retry?: RetryPolicy;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** one request's timeout (default 30 s) */
-  timeoutMs?: number;
   /** list page size (default 100, Stripe's largest) */
   pageSize?: number;
   /** ms; default Date.now */
@@ -67,78 +62,12 @@ interface Located {
   refusal?: string;
 }
 
-interface Ctx {
-  run: BillingRun | Omit<BillingRun, 'jobId'>;
-}
-
-/**
- * Loads the SDK. When the environment names a coding assistant (CLAUDECODE, CLAUDE_CODE_CHILD_SESSION)
- * the SDK writes an advertisement line to stderr as it loads: custctl's stderr is for the people
- * running a deletion, so those variables are hidden from it while it loads (and put back after).
- */
-export async function importSdk(): Promise<typeof Stripe> {
-  const hidden: Array<[string, string]> = [];
-  for (const k of ['CLAUDECODE', 'CLAUDE_CODE_CHILD_SESSION']) {
-    const v = process.env[k];
-    if (v !== undefined) {
-      hidden.push([k, v]);
-      delete process.env[k];
-    }
-  }
-  try {
-    return (await import('stripe')).default;
-  } finally {
-    for (const [k, v] of hidden) process.env[k] = v;
-  }
-}
-
 export function makeStripeBilling(o: StripeBillingOptions): Billing {
   const s = o.settings;
   const policy = o.policy;
   const pageSize = o.pageSize ?? 100;
   const now = o.now ?? Date.now;
-  let client: Promise<Stripe> | undefined;
-
-  const stripe = (): Promise<Stripe> => {
-    client ??= importSdk().then((StripeSdk) => new StripeSdk(s.apiKey, {
-      maxNetworkRetries: 0,
-      timeout: o.timeoutMs ?? 30_000,
-      telemetry: false,
-      appInfo: { name: 'custctl' },
-      ...(s.apiBase ? { host: s.apiBase.host, port: s.apiBase.port, protocol: s.apiBase.protocol } : {}),
-    }));
-    return client;
-  };
-
-  async function call<T>(ctx: Ctx, what: string, fn: (api: Stripe) => Promise<T>): Promise<T> {
-    const api = await stripe();
-    const signal = ctx.run.signal;
-    try {
-      return await withRetries(() => fn(api), {
-        policy: o.retry ?? STRIPE_RETRY,
-        classify: stripeVerdict,
-        signal,
-        sleep: o.sleep ?? abortableSleep,
-        onRetry: (ev) => ctx.run.log?.('warn', `Stripe: ${what}: ${ev.why}; try ${ev.tryNo + 1} of ${ev.tries} in ${(ev.waitMs / 1000).toFixed(1)} s`),
-      });
-    } catch (e) {
-      if (signal?.aborted) throw e;
-      throw new CallFailed(what, e);
-    }
-  }
-
-  async function listAll<T extends { id: string }>(ctx: Ctx, what: string, page: (api: Stripe, after: string | undefined) => Promise<Stripe.ApiList<T>>): Promise<T[]> {
-    const out: T[] = [];
-    let after: string | undefined;
-    for (let n = 0; n < 1000; n++) {
-      const r = await call(ctx, n === 0 ? what : `${what} (page ${n + 1})`, (api) => page(api, after));
-      out.push(...r.data);
-      const last = r.data[r.data.length - 1];
-      if (!r.has_more || last === undefined) return out;
-      after = last.id;
-    }
-    throw new BillingError(`Stripe: ${what}: more than 1000 pages`, [], { permanent: true });
-  }
+  const { call, listAll } = stripeClient(o);
 
   const key = (t: BillingTarget, run: BillingRun, object: string, action: string) => idempotencyKey({ customerId: t.customerId, jobId: run.jobId, object, action });
 

@@ -59,12 +59,12 @@ import {
   type BullBackend,
   type BullData,
   type CancelledRecords,
-  type FinishedFields,
   type BullMQQueue,
   type BullMQWorker,
   type BullProcessor,
   type BullWorkerSettings,
 } from './bullmq-queue.js';
+import type { FinishedFields } from './bullmq-scrub.js';
 
 import {
   assertServerVersion, CANCELLED_TABLE, connectOnce, custctlObjects, errorText, ID_SEQUENCE, loadPg, quote, translateSchemaError, type PostgresQueueTarget,

@@ -1,8 +1,8 @@
 /**
  * The job queue on BullMQ: workers on many machines. One implementation for BullMQ's backends —
- * Redis (here) and PostgreSQL (src/adapters/bullmq-postgres.ts) run the same Queue/Worker API;
- * what differs (where ids come from, where a delayed job's due time is kept, how a cancel removes a
- * job atomically, ping) is a `BullBackend`.
+ * Redis (src/adapters/bullmq-redis.ts) and PostgreSQL (src/adapters/bullmq-postgres.ts) run the
+ * same Queue/Worker API; what differs (where ids come from, where a delayed job's due time is kept,
+ * how a cancel removes a job atomically, ping) is a `BullBackend`.
  *
  * - queue `custctl-deletions`, job names `delete` and `cleanup-rbac`;
  * - ids: the interface allocates an id before the job exists (the row's compare-and-set records
@@ -31,13 +31,13 @@
  * the machine: which states may be cancelled and the cancelled record (`cancel`), which may be
  * retried (`assertRetryable`).
  */
-import { Redis } from 'ioredis';
-import { Queue, Worker, type IQueueBackend, type Job as BullJob, type JobProgress, type JobsOptions, type Processor as BullMQProcessor, type WorkerOptions } from 'bullmq';
+import type { Queue, Worker, IQueueBackend, Job as BullJob, JobProgress, JobsOptions, Processor as BullMQProcessor, WorkerOptions } from 'bullmq';
 import { ConflictError, NotFoundError, OperationError, UsageError, type ErrorName } from '../errors.js';
 import { JOB_ID_PATTERN } from '../domain/job-id.js';
 import { isSupersededResult, type AttemptRecord, type Job, type JobData, type JobName, type JobOptions, type JobState, type NewJob } from '../domain/job.js';
 import { assertRetryable, cancel as cancelled } from '../domain/job-machine.js';
 import type { JobFilter, JobQueue, JobScrubber, QueueScrubResult } from './queue.js';
+import { scrubBullJobs, type FinishedFields } from './bullmq-scrub.js';
 
 export const QUEUE_NAME = 'custctl-deletions';
 export const JOB_TTL_SECONDS = 7 * 24 * 3600;
@@ -45,53 +45,9 @@ export const JOB_TTL_SECONDS = 7 * 24 * 3600;
 export const LOCK_MS = 30_000;
 export const MAX_STALLED_COUNT = 2;
 
-export interface RedisConnection {
-  host: string;
-  port: number;
-  username?: string;
-  password?: string;
-  db?: number;
-  tls?: Record<string, never>;
-  /** BullMQ workers need blocking commands without a retry limit */
-  maxRetriesPerRequest: null;
-}
-
-
-/** REDIS_URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS) or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD. */
-export function redisConnectionFrom(env: Readonly<Record<string, string | undefined>>): RedisConnection {
-  if (env.REDIS_URL) {
-    let u: URL;
-    try {
-      u = new URL(env.REDIS_URL);
-    } catch {
-      throw new UsageError('REDIS_URL is not a URL: expected redis://[:password@]host:6379[/db]');
-    }
-    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new UsageError(`REDIS_URL must start with redis:// or rediss://, not ${u.protocol}`);
-    const db = u.pathname.replace(/^\//, '');
-    if (db !== '' && !/^\d+$/.test(db)) throw new UsageError('REDIS_URL: the path must be a database number, e.g. /0');
-    return {
-      host: u.hostname || '127.0.0.1',
-      port: u.port ? Number(u.port) : 6379,
-      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-      ...(db ? { db: Number(db) } : {}),
-      ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
-      maxRetriesPerRequest: null,
-    };
-  }
-  const port = env.REDIS_PORT ? Number(env.REDIS_PORT) : 6379;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`REDIS_PORT=${JSON.stringify(env.REDIS_PORT)} is not a port number`);
-  return {
-    host: env.REDIS_HOST || '127.0.0.1',
-    port,
-    ...(env.REDIS_PASSWORD ? { password: env.REDIS_PASSWORD } : {}),
-    maxRetriesPerRequest: null,
-  };
-}
-
 /**
  * What custctl needs of one BullMQ backend besides BullMQ's Queue/Worker API. Implemented for
- * Redis (RedisBullBackend, below) and PostgreSQL (src/adapters/bullmq-postgres.ts).
+ * Redis (src/adapters/bullmq-redis.ts) and PostgreSQL (src/adapters/bullmq-postgres.ts).
  */
 export interface BullBackend {
   readonly name: 'redis' | 'postgres';
@@ -119,13 +75,6 @@ export interface BullBackend {
   close(): Promise<void>;
 }
 
-/** What an erasure rewrites in a finished BullMQ job besides its data and logs. */
-export interface FinishedFields {
-  returnvalue: unknown;
-  failedReason: string | null;
-  stacktrace: string[];
-}
-
 /** The cancelled jobs a backend keeps beside BullMQ's: our job JSON by id, read like finished jobs until pruned. */
 export interface CancelledRecords {
   get(id: string): Promise<string | null>;
@@ -133,88 +82,6 @@ export interface CancelledRecords {
   count(): Promise<number>;
   put(id: string, json: string): Promise<void>;
   remove(ids: readonly string[]): Promise<void>;
-}
-
-/** The job hash's result fields rewritten only while the job is in the completed or failed set: one script, so a retry cannot come between. */
-const REWRITE_FINISHED_LUA = `
-if (redis.call('zscore', KEYS[2], ARGV[1]) or redis.call('zscore', KEYS[3], ARGV[1])) and redis.call('exists', KEYS[1]) == 1 then
-  redis.call('hset', KEYS[1], 'returnvalue', ARGV[2], 'stacktrace', ARGV[5])
-  if ARGV[3] == '1' then redis.call('hset', KEYS[1], 'failedReason', ARGV[4]) else redis.call('hdel', KEYS[1], 'failedReason') end
-  return 1
-end
-return 0`;
-
-/** BullMQ on Redis: its default backend. Ids from our INCR counter, due times from BullMQ's delayed zset. */
-export class RedisBullBackend implements BullBackend {
-  readonly name = 'redis' as const;
-  readonly description: string;
-  private redis: Redis | null = null;
-
-  constructor(readonly connection: RedisConnection, readonly prefix = 'bull') {
-    this.description = `redis://${connection.host}:${connection.port}${connection.db ? `/${connection.db}` : ''} (queue ${QUEUE_NAME})`;
-  }
-
-  createQueue(): BullMQQueue {
-    return new Queue<BullData, unknown, JobName>(QUEUE_NAME, { connection: { ...this.connection }, prefix: this.prefix });
-  }
-
-  createWorker(processor: BullProcessor, opts: BullWorkerSettings): BullMQWorker {
-    return new Worker<BullData, unknown, JobName>(QUEUE_NAME, processor, { connection: { ...this.connection }, prefix: this.prefix, ...opts });
-  }
-
-  /** our own connection for the id counter, delayed-until scores and ping */
-  private async client(): Promise<Redis> {
-    if (!this.redis) {
-      this.redis = new Redis({ ...this.connection, lazyConnect: false });
-      this.redis.on('error', () => undefined);
-    }
-    return this.redis;
-  }
-
-  async allocateId(): Promise<string> {
-    const redis = await this.client();
-    return String(await redis.incr(`${this.prefix}:${QUEUE_NAME}:custctl-id`));
-  }
-
-  async delayedUntil(bullId: string): Promise<number | null> {
-    const score = await (await this.client()).zscore(`${this.prefix}:${QUEUE_NAME}:delayed`, bullId);
-    return score !== null ? Math.floor(Number(score) / 0x1000) : null;
-  }
-
-  /** BullMQ's removeJob script refuses a job whose lock a worker holds; the script is atomic in Redis. */
-  async remove(b: BullJob<BullData, unknown, JobName>): Promise<void> {
-    await b.remove();
-  }
-
-  /** a hash of job JSON by id */
-  readonly cancelled: CancelledRecords = (() => {
-    const key = () => `${this.prefix}:${QUEUE_NAME}:custctl-cancelled`;
-    return {
-      get: async (id: string) => (await this.client()).hget(key(), id),
-      all: async () => Object.values(await (await this.client()).hgetall(key())),
-      count: async () => (await this.client()).hlen(key()),
-      put: async (id: string, json: string) => void (await (await this.client()).hset(key(), id, json)),
-      remove: async (ids: readonly string[]) => {
-        if (ids.length) await (await this.client()).hdel(key(), ...ids);
-      },
-    };
-  })();
-
-  async rewriteFinished(bullId: string, f: FinishedFields): Promise<boolean> {
-    const base = `${this.prefix}:${QUEUE_NAME}`;
-    const done = await (await this.client()).eval(REWRITE_FINISHED_LUA, 3, `${base}:${bullId}`, `${base}:completed`, `${base}:failed`,
-      bullId, JSON.stringify(f.returnvalue ?? null), f.failedReason === null ? '0' : '1', f.failedReason ?? '', JSON.stringify(f.stacktrace));
-    return done === 1;
-  }
-
-  async ping(): Promise<void> {
-    await (await this.client()).ping();
-  }
-
-  async close(): Promise<void> {
-    if (this.redis) await this.redis.quit().catch(() => this.redis?.disconnect());
-    this.redis = null;
-  }
 }
 
 /** What we keep in a BullMQ job's data besides {customerId, namespace}. */
@@ -453,53 +320,16 @@ export class BullQueue implements JobQueue {
     return (await this.get(id)) as Job;
   }
 
-  /**
-   * Erasure: each finished job of the customer rewritten in place. Its data through BullMQ
-   * (`updateData`), its log by clearing it and writing the scrubbed lines back (`clearLogs`,
-   * `log`), its result, failure message and stack trace through the backend (BullMQ has no call
-   * for those), only while it is still finished; a cancelled record is rewritten whole. The
-   * scrubber sees BullMQ's whole data (what custctl keeps in `meta` included) and every log line.
-   */
+  /** Erasure (src/adapters/bullmq-scrub.ts): the customer's finished jobs rewritten in place. */
   async scrubCustomer(customerId: string, scrub: JobScrubber): Promise<QueueScrubResult> {
-    const out: QueueScrubResult = { jobs: 0, rewritten: [], unfinished: [] };
-    for (const s of ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'] as const) {
-      for (const b of await this.queue.getJobs([s], 0, -1)) {
-        if (!b || !b.id?.startsWith('j') || b.data.customerId !== customerId) continue;
-        out.jobs += 1;
-        const id = ourId(b.id);
-        if (s !== 'completed' && s !== 'failed') {
-          out.unfinished.push(id);
-          continue;
-        }
-        const view = await this.toJob(b, s);
-        const { logs } = await this.queue.getJobLogs(b.id, 0, -1);
-        const attempt: AttemptRecord = view.attempts[0] ?? { attempt: 1, startedOn: b.timestamp, finishedOn: b.finishedOn ?? null, worker: 'bullmq', outcome: 'failed', log: [] };
-        const stacktrace = [...(b.stacktrace ?? [])].filter((t): t is string => typeof t === 'string');
-        const r = scrub({ ...view, data: b.data, failedReason: b.failedReason ? b.failedReason : null, stacktrace, attempts: [{ ...attempt, log: logs }] });
-        if (r.count === 0) continue;
-        const ok = await this.backend.rewriteFinished(b.id, { returnvalue: r.job.returnvalue, failedReason: r.job.failedReason, stacktrace: r.job.stacktrace });
-        if (!ok) {
-          out.unfinished.push(id);
-          continue;
-        }
-        await b.updateData(r.job.data as BullData);
-        const scrubbedLogs = r.job.attempts[0]?.log ?? [];
-        if (JSON.stringify(scrubbedLogs) !== JSON.stringify(logs)) {
-          await b.clearLogs();
-          for (const line of scrubbedLogs) await b.log(line);
-        }
-        out.rewritten.push({ id, replaced: r.count });
-      }
-    }
-    for (const j of await this.cancelledRecords()) {
-      if (j.data.customerId !== customerId) continue;
-      out.jobs += 1;
-      const r = scrub(j);
-      if (r.count === 0) continue;
-      await this.backend.cancelled.put(j.id, JSON.stringify(r.job));
-      out.rewritten.push({ id: j.id, replaced: r.count });
-    }
-    return out;
+    return scrubBullJobs<BullData>({
+      jobs: async (state) => (await this.queue.getJobs([state], 0, -1)).filter((b) => b?.id?.startsWith('j')).map((b) => ({ id: ourId(b.id), job: b })),
+      logs: async (bid) => (await this.queue.getJobLogs(bid, 0, -1)).logs,
+      toJob: (b, state) => this.toJob(b, state),
+      cancelledRecords: () => this.cancelledRecords(),
+      rewriteFinished: (bid, fields) => this.backend.rewriteFinished(bid, fields),
+      putCancelled: (id, json) => this.backend.cancelled.put(id, json),
+    }, customerId, scrub);
   }
 
   async prune(before: number): Promise<number> {
@@ -519,54 +349,4 @@ export class BullQueue implements JobQueue {
     await this.queue.close();
     await this.backend.close();
   }
-}
-
-/** How long the first connection to Redis may take before custctl says it got no answer. */
-export const REDIS_CONNECT_TIMEOUT_MS = 10_000;
-
-/**
- * One connection that does not retry, to learn whether Redis is there before the queue's own
- * connections (which reconnect forever, as a BullMQ worker must) are opened: a refused connection
- * or an unknown host fails at once with its cause instead of waiting, and nothing is left running.
- */
-export async function probeRedis(conn: RedisConnection, description: string, timeoutMs = REDIS_CONNECT_TIMEOUT_MS): Promise<void> {
-  const probe = new Redis({ ...conn, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
-  let lastError: unknown;
-  probe.on('error', (e) => { lastError = e; });
-  try {
-    await probe.connect();
-    await probe.ping();
-  } catch (e) {
-    const err = (lastError ?? e) as { code?: string; message?: string };
-    const code = err.code ?? (e as { code?: string }).code;
-    const reason = code === 'ECONNREFUSED' ? 'connection refused (ECONNREFUSED)'
-      : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? `host ${conn.host} not found (${code})`
-        : code === 'ETIMEDOUT' || /timeout/i.test(err.message ?? '') ? `no answer within ${Math.round(timeoutMs / 1000)} s`
-          : err.message ?? String(e);
-    throw new OperationError(`cannot reach Redis at ${description}: ${reason}`, [
-      code === 'ECONNREFUSED' ? `check that Redis runs there and listens on port ${conn.port}` : 'check the host and port',
-      'Check REDIS_URL (or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD), or unset them to use the local file journal.',
-    ]);
-  } finally {
-    probe.disconnect();
-  }
-}
-
-export async function openBullQueue(env: Readonly<Record<string, string | undefined>>): Promise<BullQueue> {
-  const conn = redisConnectionFrom(env);
-  const backend = new RedisBullBackend(conn);
-  await probeRedis(conn, backend.description);
-  const q = new BullQueue(backend);
-  try {
-    await Promise.race([
-      q.ping(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${REDIS_CONNECT_TIMEOUT_MS / 1000} s`)), REDIS_CONNECT_TIMEOUT_MS).unref()),
-    ]);
-  } catch (e) {
-    await q.close().catch(() => undefined);
-    throw new OperationError(`cannot reach Redis at ${q.description}: ${e instanceof Error ? e.message : String(e)}`, [
-      'Check REDIS_URL (or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD), or unset them to use the local file journal.',
-    ]);
-  }
-  return q;
 }

@@ -15,7 +15,8 @@
 import { Redis } from 'ioredis';
 import type { DeliveryRecord } from '../domain/webhook.js';
 import { isDue } from '../domain/webhook.js';
-import { QUEUE_NAME, type RedisConnection } from './bullmq-queue.js';
+import { QUEUE_NAME } from './bullmq-queue.js';
+import type { RedisConnection } from './bullmq-redis.js';
 import type { DeliveryJournal } from './webhook-journal.js';
 
 const KEEP_SECONDS = 8 * 24 * 3600;

@@ -97,12 +97,12 @@ const redis: QueueBackend = {
   describe: async () => 'BullMQ on Redis (REDIS_URL / REDIS_HOST)',
   async open(ctx) {
     // BullMQ on Redis: workers on many machines
-    const { openBullQueue } = await import('../adapters/bullmq-queue.js');
+    const { openBullQueue } = await import('../adapters/bullmq-redis.js');
     const q = await openBullQueue(ctx.env);
     return { value: q, close: () => q.close() };
   },
   async deliveryJournal(ctx) {
-    const [{ RedisDeliveryJournal }, { redisConnectionFrom }] = await Promise.all([import('../adapters/webhook-journal-redis.js'), import('../adapters/bullmq-queue.js')]);
+    const [{ RedisDeliveryJournal }, { redisConnectionFrom }] = await Promise.all([import('../adapters/webhook-journal-redis.js'), import('../adapters/bullmq-redis.js')]);
     const j = new RedisDeliveryJournal(redisConnectionFrom(ctx.env));
     return { value: j, close: () => j.close() };
   },

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { redisConnectionFrom } from '../../src/adapters/bullmq-queue.js';
+import { redisConnectionFrom } from '../../src/adapters/bullmq-redis.js';
 import { openFileDeliveryJournal, type DeliveryJournal } from '../../src/adapters/webhook-journal.js';
 import { RedisDeliveryJournal } from '../../src/adapters/webhook-journal-redis.js';
 import { KEEP_MS, PostgresDeliveryJournal } from '../../src/adapters/webhook-journal-pg.js';

@@ -8,7 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job as BullJob } from 'bullmq';
-import { BullQueue, RedisBullBackend, redisConnectionFrom, type BullData, type BullMQWorker } from '../../src/adapters/bullmq-queue.js';
+import { BullQueue, type BullData, type BullMQWorker } from '../../src/adapters/bullmq-queue.js';
+import { RedisBullBackend, redisConnectionFrom } from '../../src/adapters/bullmq-redis.js';
 import { openPostgresBullQueue } from '../../src/adapters/bullmq-postgres.js';
 import { ERASED_MARK } from '../../src/domain/erasure.js';
 import type { JobName, NewJob } from '../../src/domain/job.js';

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { BullQueue, QUEUE_NAME, RedisBullBackend, redisConnectionFrom } from '../../src/adapters/bullmq-queue.js';
+import { BullQueue, QUEUE_NAME } from '../../src/adapters/bullmq-queue.js';
+import { RedisBullBackend, redisConnectionFrom } from '../../src/adapters/bullmq-redis.js';
 import { migratePostgresQueue, openPostgresBullQueue, type PostgresQueueTarget } from '../../src/adapters/bullmq-postgres.js';
 import { testEnv } from './env.js';
 import { randomKey } from './fixtures.js';
@@ -43,7 +44,7 @@ export function redisFixture(): BullBackendFixture {
     sibling: async (q) => open(prefixOf(q)),
     child: (q) => ({
       env: { REDIS_URL: url(), PREFIX: prefixOf(q) },
-      open: `const { BullQueue, RedisBullBackend, redisConnectionFrom } = await import(${dist('adapters/bullmq-queue.js')});
+      open: `const [{ BullQueue }, { RedisBullBackend, redisConnectionFrom }] = await Promise.all([import(${dist('adapters/bullmq-queue.js')}), import(${dist('adapters/bullmq-redis.js')})]);
         const q = new BullQueue(new RedisBullBackend(redisConnectionFrom({ REDIS_URL: process.env.REDIS_URL }), process.env.PREFIX));`,
     }),
     backdateFinished: async (q, id, at) => {

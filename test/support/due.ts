@@ -7,7 +7,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import { redisConnectionFrom } from '../../src/adapters/bullmq-queue.js';
+import { redisConnectionFrom } from '../../src/adapters/bullmq-redis.js';
 import { openPostgresBullQueue } from '../../src/adapters/bullmq-postgres.js';
 import { db } from './fixtures.js';
 import { testEnv } from './env.js';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { deliveryFromJson, deliveryJson, isoTime, jobJson } from '../../src/domain/json-times.js';
 import type { Job } from '../../src/domain/job.js';
 import type { DeliveryView } from '../../src/domain/webhook.js';
-import { jobJson as apiJobJson } from '../../src/server/app.js';
+import { jobJson as apiJobJson } from '../../src/server/api-routes.js';
 import { cancelledJobView, customerStatusView, jobIdView, jobListView, jobView } from '../../src/output/job-view.js';
 import { print } from '../../src/output/print.js';
 import type { CustomerRow } from '../../src/adapters/store.js';

@@ -23,7 +23,8 @@ import { openFileJournal, type FileJournal } from '../../src/adapters/file-journ
 import type { Job } from '../../src/domain/job.js';
 import type { Processor } from '../../src/adapters/queue.js';
 import { runJobAttached } from '../../src/jobs/runner.js';
-import { buildServer, QUEUED_MESSAGE, QUEUED_NOTE } from '../../src/server/app.js';
+import { buildServer } from '../../src/server/app.js';
+import { QUEUED_MESSAGE, QUEUED_NOTE } from '../../src/server/api-routes.js';
 import { parseTokensFile, sha256Hex } from '../../src/server/auth.js';
 
 const ADMIN = 'adm1n-T0KEN-for-tests-0123456789';

@@ -24,7 +24,8 @@ import { ConflictError, InvalidNamespaceError, NotFoundError, RefusalsError, ref
 import { jobExitCode, stateName, type Job } from '../../src/domain/job.js';
 import { makeIO } from '../../src/io.js';
 import { idleNotice, IDLE_NOTICE_MS } from '../../src/jobs/follow.js';
-import { LocalJobsClient, nothingLeft } from '../../src/service/local.js';
+import { LocalJobsClient } from '../../src/service/local.js';
+import { nothingLeft } from '../../src/service/plan-deletion.js';
 import { openFileJournal, type FileJournal } from '../../src/adapters/file-journal.js';
 import { commanderErrorText, errorText } from '../../src/output/error.js';
 import { attemptsInOrder, renderJob } from '../../src/output/job-view.js';
