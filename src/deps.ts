@@ -90,7 +90,17 @@ function once<T>(make: () => Promise<T>): () => Promise<T> {
   return () => (p ??= make());
 }
 
-export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shutdown: AbortSignal; pid: number }): Deps {
+export interface MakeDepsOptions {
+  io: IO;
+  env: Env;
+  flags: () => GlobalFlags;
+  shutdown: AbortSignal;
+  pid: number;
+  /** where an inCluster cluster entry's service account is mounted (default: the pod's, clusters-config.ts SERVICE_ACCOUNT_DIR) */
+  serviceAccountDir?: string;
+}
+
+export function makeDeps(opts: MakeDepsOptions): Deps {
   const { io, env } = opts;
   const now = () => new Date();
   let config: Config | undefined;
@@ -158,7 +168,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
   // the clusters registry: CUSTCTL_CLUSTERS_FILE, else the usual one cluster (usualKube/usualHelm)
   const clusters = once(async (): Promise<Clusters> => {
     const c = getConfig();
-    const [{ loadFleet, openClusterKube }, { makeClusters }, { openBackupTarget }] = await Promise.all([
+    const [{ loadFleet, openClusterKube, clusterKubeconfig }, { makeClusters }, { openBackupTarget }] = await Promise.all([
       import('./adapters/clusters-config.js'), import('./adapters/clusters.js'), import('./adapters/backup-target.js'),
     ]);
     const fleet = await loadFleet({ env, kubeconfig: c.kubeconfig, context: c.context });
@@ -167,7 +177,7 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
     return makeClusters(fleet, {
       backups,
       kube: async (entry) => {
-        const k = await openClusterKube(entry, { env, userAgent: `custctl/${VERSION}`, source: fleet.source, onRetry: kubeRetry(entry.name) });
+        const k = await openClusterKube(entry, { env, userAgent: `custctl/${VERSION}`, source: fleet.source, serviceAccountDir: opts.serviceAccountDir, onRetry: kubeRetry(entry.name) });
         closers.push(async () => k.close?.());
         return k;
       },
@@ -175,7 +185,11 @@ export function makeDeps(opts: { io: IO; env: Env; flags: () => GlobalFlags; shu
         const kube = await k();
         // the cluster's own storage driver; HELM_DRIVER otherwise
         const helmEnv = entry.helmDriver ? { ...env, HELM_DRIVER: entry.helmDriver } : env;
-        return openHelm(entry.kubeconfig, kube.target.context, helmEnv, k, () => kube.answered?.() ?? false, entry.name);
+        // the same kubeconfig file and context as the cluster's client (an in-cluster entry's is
+        // written for helm and kept until the process closes)
+        const kc = await clusterKubeconfig(entry, { env, source: fleet.source, serviceAccountDir: opts.serviceAccountDir });
+        closers.push(kc.dispose);
+        return openHelm(kc.kubeconfig, kc.context ?? kube.target.context, helmEnv, k, () => kube.answered?.() ?? false, entry.name);
       },
     });
   });

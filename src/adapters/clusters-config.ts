@@ -8,7 +8,8 @@
  * - Otherwise the one cluster configured the usual way (--kubeconfig / KUBECONFIG, --context), a
  *   fleet of one named after its context.
  *
- * `openClusterKube` opens one entry's Kubernetes client with the kube adapter's `openKube`.
+ * `clusterKubeconfig` turns one entry into a kubeconfig file and context, for custctl's client
+ * (`openClusterKube`, with the kube adapter's `openKube`) and for helm (src/deps.ts) alike.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -102,7 +103,7 @@ export function inClusterKubeconfig(env: Env, dir = SERVICE_ACCOUNT_DIR): string
   if (!existsSync(token)) {
     throw new UsageError(`inCluster: true, but there is no service account token at ${token}`, ['mount the pod\'s service account token (automountServiceAccountToken: true), or give this cluster a kubeconfig']);
   }
-  const name = 'in-cluster';
+  const name = IN_CLUSTER_CONTEXT;
   return dump({
     apiVersion: 'v1',
     kind: 'Config',
@@ -113,45 +114,85 @@ export function inClusterKubeconfig(env: Env, dir = SERVICE_ACCOUNT_DIR): string
   });
 }
 
-export type ClusterKubeOptions = Omit<OpenKubeOptions, 'kubeconfig' | 'context'> & {
+/** One entry's kubeconfig file and context, as custctl's client and helm both open them. */
+export interface ClusterKubeconfig {
+  /** the file (undefined: KUBECONFIG / ~/.kube/config, a fleet configured the usual way) */
+  kubeconfig: string | undefined;
+  /** the context (undefined: the kubeconfig's current-context) */
+  context: string | undefined;
+  /** removes a file written for this entry (an in-cluster entry's); nothing otherwise */
+  dispose(): Promise<void>;
+}
+
+export interface ClusterKubeconfigOptions {
+  env: Env;
   /** the fleet's source (Fleet.source): a kubeconfig named by a clusters file is looked for first, and a missing one named with it */
-  source?: string;
-  /** the service account mount of an inCluster entry (tests) */
-  serviceAccountDir?: string;
-};
+  source?: string | undefined;
+  /** the service account mount of an inCluster entry (default SERVICE_ACCOUNT_DIR) */
+  serviceAccountDir?: string | undefined;
+}
+
+/** The context of the kubeconfig written for an inCluster entry. */
+export const IN_CLUSTER_CONTEXT = 'in-cluster';
 
 /**
- * One entry's Kubernetes client. A kubeconfig that is not there, or a context it lacks, is a
- * UsageError naming the cluster. An in-cluster entry's kubeconfig is written to a private
- * directory, read by openKube and removed (it names files; the token is read at every request).
+ * The one place an entry becomes a kubeconfig file and a context, for custctl's Kubernetes client
+ * and for helm alike, so both act on the same cluster as the same identity. An entry with a
+ * kubeconfig is that file (a missing one named by a clusters file is a UsageError naming the
+ * cluster). An inCluster entry is the service account's kubeconfig (inClusterKubeconfig), written
+ * 0600 in a private 0700 directory that `dispose` removes: it names files only (the token is read
+ * at every request), and lives as long as its user needs it.
+ */
+export async function clusterKubeconfig(entry: ClusterEntry, o: ClusterKubeconfigOptions): Promise<ClusterKubeconfig> {
+  const nothing = async () => undefined;
+  if (!entry.inCluster) {
+    // openKube words a missing --kubeconfig or KUBECONFIG file itself; one named by a clusters file is looked for here
+    if (entry.kubeconfig !== undefined && o.source?.startsWith('CUSTCTL_CLUSTERS_FILE') && !existsSync(entry.kubeconfig)) {
+      throw new UsageError(`cluster ${entry.name}: kubeconfig ${entry.kubeconfig} not found (${o.source})`, ['fix the path in the clusters file (a relative path is read from the file\'s directory)']);
+    }
+    return { kubeconfig: entry.kubeconfig, context: entry.context, dispose: nothing };
+  }
+  let text: string;
+  try {
+    text = inClusterKubeconfig(o.env, o.serviceAccountDir);
+  } catch (e) {
+    throw clusterNamed(entry, e);
+  }
+  // mkdtemp makes the directory 0700
+  const dir = await mkdtemp(join(tmpdir(), 'custctl-in-cluster-'));
+  const dispose = () => rm(dir, { recursive: true, force: true });
+  try {
+    const file = join(dir, 'kubeconfig');
+    await writeFile(file, text, { mode: 0o600 });
+    return { kubeconfig: file, context: IN_CLUSTER_CONTEXT, dispose };
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
+}
+
+/** A CliError's message names the cluster it is about. */
+function clusterNamed(entry: ClusterEntry, e: unknown): unknown {
+  if (e instanceof CliError && !e.message.startsWith(`cluster ${entry.name}: `)) e.message = `cluster ${entry.name}: ${e.message}`;
+  return e;
+}
+
+export type ClusterKubeOptions = Omit<OpenKubeOptions, 'kubeconfig' | 'context'> & Omit<ClusterKubeconfigOptions, 'env'>;
+
+/**
+ * One entry's Kubernetes client, from clusterKubeconfig. A kubeconfig that is not there, or a
+ * context it lacks, is a UsageError naming the cluster. An in-cluster entry's kubeconfig is read
+ * by openKube and removed at once (it names files; the token is read at every request).
  */
 export async function openClusterKube(entry: ClusterEntry, o: ClusterKubeOptions): Promise<Kube> {
   const { openKube } = await import('./kube/index.js');
   const { serviceAccountDir, source, ...rest } = o;
-  const named = (e: unknown): never => {
-    if (e instanceof CliError && !e.message.startsWith(`cluster ${entry.name}: `)) e.message = `cluster ${entry.name}: ${e.message}`;
-    throw e;
-  };
-  if (!entry.inCluster) {
-    // openKube words a missing --kubeconfig or KUBECONFIG file itself; one named by a clusters file is looked for here
-    if (entry.kubeconfig !== undefined && source?.startsWith('CUSTCTL_CLUSTERS_FILE') && !existsSync(entry.kubeconfig)) {
-      throw new UsageError(`cluster ${entry.name}: kubeconfig ${entry.kubeconfig} not found (${source})`, ['fix the path in the clusters file (a relative path is read from the file\'s directory)']);
-    }
-    return openKube({ ...rest, ...(entry.kubeconfig !== undefined ? { kubeconfig: entry.kubeconfig } : {}), ...(entry.context !== undefined ? { context: entry.context } : {}) }).catch(named);
-  }
-  const text = (() => {
-    try {
-      return inClusterKubeconfig(o.env, serviceAccountDir);
-    } catch (e) {
-      return named(e);
-    }
-  })();
-  const dir = await mkdtemp(join(tmpdir(), 'custctl-in-cluster-'));
+  const kc = await clusterKubeconfig(entry, { env: o.env, source, serviceAccountDir });
   try {
-    const file = join(dir, 'kubeconfig');
-    await writeFile(file, text, { mode: 0o600 });
-    return await openKube({ ...rest, kubeconfig: file }).catch(named);
+    return await openKube({ ...rest, ...(kc.kubeconfig !== undefined ? { kubeconfig: kc.kubeconfig } : {}), ...(kc.context !== undefined ? { context: kc.context } : {}) });
+  } catch (e) {
+    throw clusterNamed(entry, e);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await kc.dispose();
   }
 }

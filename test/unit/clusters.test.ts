@@ -3,17 +3,19 @@
  * (src/adapters/clusters-config.ts): strict, naming the file and the entry; and `clusterFor`, which
  * never chooses a cluster a row does not name in a fleet of several.
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inClusterKubeconfig, loadFleet, openClusterKube } from '../../src/adapters/clusters-config.js';
+import { clusterKubeconfig, inClusterKubeconfig, loadFleet, openClusterKube } from '../../src/adapters/clusters-config.js';
+import { makeDeps } from '../../src/deps.js';
 import {
   clusterFor, concurrencyFor, describeCluster, groupByCluster, implicitClusterName, implicitFleet, parseClusterColumn,
   parseClustersDoc, sameServers, type ClusterEntry, type Fleet,
 } from '../../src/domain/clusters.js';
 import { UsageError } from '../../src/errors.js';
+import { bufferIO } from '../support/buffer-io.js';
 
 const WHERE = 'CUSTCTL_CLUSTERS_FILE /etc/custctl/clusters.yaml';
 const DIR = '/etc/custctl';
@@ -336,6 +338,73 @@ describe('opening one cluster', () => {
       env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, userAgent: 't', serviceAccountDir: sa,
     });
     expect(k.target).toMatchObject({ context: 'in-cluster', server: 'https://10.96.0.1:443', user: 'service-account' });
+  });
+
+  it('in-cluster: custctl\'s client and helm get the same kubeconfig file, 0600 in a private 0700 directory, until disposed', async () => {
+    const sa = await tempDir();
+    await file(sa, 'token', 'tok\n');
+    await file(sa, 'ca.crt', '-----BEGIN CERTIFICATE-----\n');
+    const env = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443', KUBECONFIG: '/elsewhere/kubeconfig' };
+    const kc = await clusterKubeconfig(entry('local', { inCluster: true, kubeconfig: undefined }), { env, serviceAccountDir: sa });
+    expect(kc.context).toBe('in-cluster');
+    const written = kc.kubeconfig!;
+    expect(written).not.toBe(env.KUBECONFIG);
+    expect(statSync(written).mode & 0o777).toBe(0o600);
+    expect(statSync(path.dirname(written)).mode & 0o777).toBe(0o700);
+    expect(await fs.readFile(written, 'utf8')).toBe(inClusterKubeconfig(env, sa));
+    await kc.dispose();
+    expect(existsSync(path.dirname(written))).toBe(false);
+    // an entry with a kubeconfig is that file and context; nothing is written or removed
+    const plain = await clusterKubeconfig(entry('eu-1', { kubeconfig: written, context: 'admin@eu-1' }), { env });
+    expect(plain).toMatchObject({ kubeconfig: written, context: 'admin@eu-1' });
+    await expect(clusterKubeconfig(entry('eu-1', { kubeconfig: '/nope/eu-1.yaml' }), { env, source: WHERE })).rejects.toThrow(`cluster eu-1: kubeconfig /nope/eu-1.yaml not found (${WHERE})`);
+    await expect(clusterKubeconfig(entry('local', { inCluster: true, kubeconfig: undefined }), { env: {}, serviceAccountDir: sa })).rejects.toThrow(/^cluster local: inCluster: true, but KUBERNETES_SERVICE_HOST/);
+  });
+
+  it('in-cluster, through the composition root: helm runs with the service account\'s kubeconfig and context in-cluster, never KUBECONFIG\'s; the file is removed at close', async () => {
+    const dir = await tempDir();
+    const sa = await tempDir();
+    await file(sa, 'token', 'tok\n');
+    await file(sa, 'ca.crt', '-----BEGIN CERTIFICATE-----\n');
+    // KUBECONFIG of the shell, with a context of the same name on another cluster
+    const decoy = await file(dir, 'decoy', KUBECONFIG_DOC('in-cluster', 'https://10.9.9.9:1'));
+    const clustersFile = await file(dir, 'clusters.yaml', 'clusters:\n  - name: local\n    inCluster: true\n');
+    await fs.chmod(clustersFile, 0o644);
+    // a helm that records its command line and the kubeconfig it was given
+    const argv = path.join(dir, 'argv');
+    const seen = path.join(dir, 'seen');
+    const helm = await file(dir, 'helm', [
+      '#!/bin/sh',
+      `printf '%s\\n' "$*" >> '${argv}'`,
+      `prev=; for a in "$@"; do [ "$prev" = --kubeconfig ] && cat "$a" >> '${seen}'; prev=$a; done`,
+      'case "$1" in history) echo "[]" ;; uninstall) echo "release \\"$2\\" uninstalled" ;; esac',
+      '',
+    ].join('\n'));
+    await fs.chmod(helm, 0o755);
+    const env = {
+      PATH: process.env.PATH, HOME: dir, KUBECONFIG: decoy, HELM_BIN: helm, CUSTCTL_CLUSTERS_FILE: clustersFile, CUSTCTL_STATE_DIR: path.join(dir, 'state'),
+      KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443',
+    };
+    const deps = makeDeps({ io: bufferIO().io, env, flags: () => ({}), shutdown: new AbortController().signal, pid: 1, serviceAccountDir: sa });
+    const cluster = (await deps.clusters!()).named('local');
+    expect((await cluster.kube()).target).toMatchObject({ context: 'in-cluster', server: 'https://10.96.0.1:443' });
+    expect(await (await cluster.helm()).uninstall('customer-a', 'customer-a', 30_000)).toBe('uninstalled');
+    const lines = (await fs.readFile(argv, 'utf8')).trim().split('\n');
+    expect(lines.map((l) => l.split(' ')[0])).toEqual(['history', 'uninstall']);
+    const given = /--kubeconfig (\S+) --kube-context (\S+)$/.exec(lines[1]!);
+    expect(given?.[2]).toBe('in-cluster');
+    const kubeconfig = given![1]!;
+    expect(kubeconfig).not.toBe(decoy);
+    expect(lines[0]).toContain(`--kubeconfig ${kubeconfig} --kube-context in-cluster`);
+    expect(statSync(kubeconfig).mode & 0o777).toBe(0o600);
+    const text = await fs.readFile(seen, 'utf8');
+    expect(text).toContain('server: https://10.96.0.1:443');
+    expect(text).toContain(`tokenFile: ${path.join(sa, 'token')}`);
+    expect(text).toContain(`certificate-authority: ${path.join(sa, 'ca.crt')}`);
+    expect(text).not.toContain('10.9.9.9');
+    await deps.close();
+    expect(existsSync(kubeconfig)).toBe(false);
+    expect(existsSync(path.dirname(kubeconfig))).toBe(false);
   });
 
   it.each([
