@@ -170,22 +170,25 @@ export interface AuditFilter {
 }
 
 /** `db check`'s look at the customers table beyond its columns' presence. */
+/** A deletion's row statements, tried on one row and rolled back (`db check`). */
+export interface TriedStatements {
+  ran: boolean;
+  ok: boolean;
+  /** which row they ran on */
+  on: string | null;
+  note?: string;
+  /** the statement that failed, its error and the fix */
+  statement?: string;
+  error?: string;
+  fix?: string;
+}
+
 export interface TableCheck {
   /** what a deletion would trip on, each with the column and the fix */
   problems: TableProblem[];
   notes: string[];
   /** a deletion's row statements tried on one row and rolled back (null: no customers table) */
-  tried: {
-    ran: boolean;
-    ok: boolean;
-    /** which row they ran on */
-    on: string | null;
-    note?: string;
-    /** the statement that failed, its error and the fix */
-    statement?: string;
-    error?: string;
-    fix?: string;
-  } | null;
+  tried: TriedStatements | null;
 }
 
 export type ClaimResult =

@@ -5,7 +5,7 @@
 import { OperationError, UsageError, errorMessage, CliError } from '../../errors.js';
 import { CLUSTER_COLUMN_SETTING, MIGRATIONS, MIGRATION_LOCK_KEY, REQUIRED_AUDIT_COLUMNS, REQUIRED_CUSTOMER_COLUMNS, SCHEMA_MIGRATIONS_DDL, AUDIT_TABLE } from '../../db/migrations.js';
 import { reviewCustomersTable, type TableReview } from '../../db/customer-table.js';
-import { DELETABLE_STATUSES, DEPLOYMENT_STATUSES, type AuditEntry, type TableCheck } from '../store.js';
+import { DELETABLE_STATUSES, DEPLOYMENT_STATUSES, type AuditEntry, type TableCheck, type TriedStatements } from '../store.js';
 import { catalogColumns, lackingStatusValues } from './catalog.js';
 import type { SqlContext } from './context.js';
 import { sqlState } from './rows.js';
@@ -35,16 +35,6 @@ function fixFor(e: unknown): string {
     case 'P0001': return `a trigger or function of the table refused it${err.where ? ` (${err.where.split('\n')[0]})` : ''}: let custctl's statements through`;
     default: return 'the error names what refused it';
   }
-}
-
-interface TriedStatements {
-  ran: boolean;
-  ok: boolean;
-  on: string | null;
-  note?: string;
-  statement?: string;
-  error?: string;
-  fix?: string;
 }
 
 export async function serverVersion(s: SqlContext): Promise<string> {
