@@ -5,18 +5,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 
 export function tarEntries(file: string): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  const ex = tar.extract();
-  return new Promise((resolve, reject) => {
-    ex.on('entry', (h, s, next) => {
-      const parts: Buffer[] = [];
-      s.on('data', (c: Buffer) => parts.push(c));
-      s.on('end', () => { out.set(h.name, Buffer.concat(parts)); next(); });
-    });
-    ex.on('finish', () => resolve(out));
-    ex.on('error', reject);
-    ex.end(gunzipSync(readFileSync(file)));
-  });
+  return tarEntriesOf(readFileSync(file));
 }
 
 /** Packs entries (in the order given) into a .tar.gz, as someone editing an archive by hand would. */

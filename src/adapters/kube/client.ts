@@ -15,6 +15,7 @@ import {
 import type { LoadedKubeconfig } from './kubeconfig.js';
 import type { OpenKubeOptions } from './options.js';
 import { openWire, type Query, type Wire } from './transport.js';
+import { raceSignal } from '../../util/race-signal.js';
 
 export interface Client extends Pick<Wire, 'send' | 'sendStreamed' | 'watchOnce' | 'answered'> {
   readonly target: ClusterTarget;
@@ -125,18 +126,4 @@ function requestSignal(signal: AbortSignal | undefined): { signal: AbortSignal; 
   signal.addEventListener('abort', stop(signal), { once: true });
   timeout.addEventListener('abort', stop(timeout), { once: true });
   return { signal: both.signal, timeout };
-}
-
-/** Resolves/rejects with `p`, or rejects with the signal's reason as soon as it aborts. */
-function raceSignal<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
-      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
-    );
-  });
 }

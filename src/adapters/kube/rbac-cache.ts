@@ -14,6 +14,7 @@
  * one too old (410) lists again; a watch that is refused (403) falls back to listing per call.
  */
 import { backoffMs } from '../retry.js';
+import { raceSignal } from '../../util/race-signal.js';
 import { RbacIndex } from '../../domain/rbac-index.js';
 import type { RbacKind, RbacObject } from '../../domain/rbac-owner.js';
 
@@ -104,7 +105,7 @@ export function makeRbacCache(src: RbacSource, o: { onWatchProblem?: (kind: Rbac
         if (wantFollow && !followed && !stopped && !refused) void start(l);
       }, clear);
     }
-    return raced(inFlight, signal);
+    return raceSignal(inFlight, signal);
   }
 
   /** Starts the watches; resolves once both answered (their backlog follows at once), failed, or CONNECT_WAIT_MS passed. */
@@ -198,14 +199,4 @@ export function makeRbacCache(src: RbacSource, o: { onWatchProblem?: (kind: Rbac
       controller.abort();
     },
   };
-}
-
-function raced<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
-  });
 }
