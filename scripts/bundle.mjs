@@ -40,7 +40,7 @@ function startupModules(getModuleInfo) {
     const info = getModuleInfo(id);
     if (!info) throw new Error(`bundle: ${rel(id)} (a start-up root) is not in the build`);
     startup.add(id);
-    for (const dep of info.importedIds) if (!isExternal(dep) && !getModuleInfo(dep)?.isExternal) queue.push(dep);
+    for (const dep of info.importedIds) if (!isExternal(dep)) queue.push(dep);
   }
   startup.delete(path.join(dist, 'main.js'));
   return startup;
